@@ -1,0 +1,42 @@
+# MicroPulse: `make run` (set up + open the app on the demo warehouse), `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+WAREHOUSE ?= $(or $(MICROPULSE_WAREHOUSE),data/warehouse.duckdb)
+PORT ?= 8501
+
+.PHONY: setup warehouse run test test-browser bench clean help
+
+help:
+	@echo "make run    - install, seed the demo warehouse (first time only), open the app"
+	@echo "make test   - install and run every test (browser tests: make test-browser)"
+	@echo "make bench  - run the benchmark scripts and print their figures"
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+# Seeds demo data only when the warehouse has no sales yet; never overwrites real data.
+warehouse: setup
+	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m engine init --demo
+
+run: warehouse
+	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(PY) -m pytest -q -m "not browser"
+
+test-browser: setup
+	$(PY) -m pytest -q -m browser
+
+bench: setup
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache tests/artifacts

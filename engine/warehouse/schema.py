@@ -1,0 +1,255 @@
+"""Warehouse schema: every table from DESIGN.md, created idempotently.
+
+Each statement is `CREATE ... IF NOT EXISTS`, so `apply_schema` can run on every start.
+When a table changes shape, bump SCHEMA_VERSION and add a migration step in `migrate`.
+"""
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+TABLES: dict[str, str] = {
+    "meta": """
+        CREATE TABLE IF NOT EXISTS meta (
+            key VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL
+        )""",
+    # One row per transaction, or per sku x pin x day when the source is aggregated.
+    "sales": """
+        CREATE TABLE IF NOT EXISTS sales (
+            transaction_id VARCHAR,
+            batch_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            store_id VARCHAR,
+            date DATE NOT NULL,
+            quantity DOUBLE NOT NULL,
+            price DOUBLE,
+            promo BOOLEAN DEFAULT FALSE
+        )""",
+    # The sku_id x pin_code x date aggregate every model reads. Days without sales are
+    # absent (zero demand); `regular_price` is the shelf price before any promotion.
+    "sales_daily": """
+        CREATE TABLE IF NOT EXISTS sales_daily (
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            quantity DOUBLE NOT NULL,
+            revenue DOUBLE NOT NULL,
+            price DOUBLE,
+            regular_price DOUBLE,
+            promo BOOLEAN DEFAULT FALSE,
+            PRIMARY KEY (sku_id, pin_code, date)
+        )""",
+    "skus": """
+        CREATE TABLE IF NOT EXISTS skus (
+            sku_id VARCHAR PRIMARY KEY,
+            name VARCHAR,
+            category VARCHAR NOT NULL,
+            subcategory VARCHAR,
+            brand VARCHAR,
+            mrp DOUBLE,
+            unit_cost DOUBLE,
+            shelf_life_days INTEGER,
+            unit_volume_l DOUBLE,
+            supplier VARCHAR
+        )""",
+    "locations": """
+        CREATE TABLE IF NOT EXISTS locations (
+            pin_code VARCHAR PRIMARY KEY,
+            store_id VARCHAR,
+            locality VARCHAR,
+            city VARCHAR,
+            district VARCHAR,
+            state VARCHAR,
+            region VARCHAR,
+            lat DOUBLE,
+            lon DOUBLE,
+            urban_rural VARCHAR
+        )""",
+    "weather": """
+        CREATE TABLE IF NOT EXISTS weather (
+            city VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            temp_c DOUBLE,
+            temp_max_c DOUBLE,
+            temp_min_c DOUBLE,
+            rainfall_mm DOUBLE,
+            humidity DOUBLE,
+            PRIMARY KEY (city, date)
+        )""",
+    # One row per festival occurrence. `states` is a comma-separated list of state names,
+    # or 'ALL' for national festivals.
+    "festivals": """
+        CREATE TABLE IF NOT EXISTS festivals (
+            name VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            festival_type VARCHAR,
+            states VARCHAR NOT NULL,
+            pre_days INTEGER NOT NULL,
+            post_days INTEGER NOT NULL,
+            source VARCHAR,
+            PRIMARY KEY (name, date)
+        )""",
+    # Per-category demand multiplier at a festival's peak (1.0 = no effect).
+    "festival_effects": """
+        CREATE TABLE IF NOT EXISTS festival_effects (
+            name VARCHAR NOT NULL,
+            category VARCHAR NOT NULL,
+            multiplier DOUBLE NOT NULL,
+            PRIMARY KEY (name, category)
+        )""",
+    "inventory": """
+        CREATE TABLE IF NOT EXISTS inventory (
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            on_hand DOUBLE NOT NULL,
+            on_order DOUBLE DEFAULT 0,
+            lead_time_days INTEGER,
+            moq INTEGER,
+            case_pack INTEGER,
+            snapshot_date DATE,
+            batch_id VARCHAR,
+            PRIMARY KEY (sku_id, pin_code)
+        )""",
+    # Agmarknet shape: Rs per quintal, arrivals in tonnes.
+    "mandi_prices": """
+        CREATE TABLE IF NOT EXISTS mandi_prices (
+            market VARCHAR NOT NULL,
+            state VARCHAR,
+            district VARCHAR,
+            commodity VARCHAR NOT NULL,
+            variety VARCHAR,
+            grade VARCHAR,
+            date DATE NOT NULL,
+            min_price DOUBLE,
+            max_price DOUBLE,
+            modal_price DOUBLE,
+            arrivals_tonnes DOUBLE,
+            batch_id VARCHAR
+        )""",
+    "mandis": """
+        CREATE TABLE IF NOT EXISTS mandis (
+            market VARCHAR PRIMARY KEY,
+            district VARCHAR,
+            state VARCHAR,
+            lat DOUBLE,
+            lon DOUBLE,
+            quality_index DOUBLE,
+            reliability_index DOUBLE
+        )""",
+    "forecast_runs": """
+        CREATE TABLE IF NOT EXISTS forecast_runs (
+            run_id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            kind VARCHAR NOT NULL,
+            grain VARCHAR,
+            cutoff DATE,
+            horizon INTEGER,
+            n_series INTEGER,
+            models VARCHAR,
+            config VARCHAR,
+            timings VARCHAR,
+            status VARCHAR
+        )""",
+    "forecasts": """
+        CREATE TABLE IF NOT EXISTS forecasts (
+            run_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            forecast DOUBLE NOT NULL,
+            lo DOUBLE,
+            hi DOUBLE,
+            lo80 DOUBLE,
+            hi80 DOUBLE,
+            model VARCHAR NOT NULL,
+            weather_source VARCHAR
+        )""",
+    # Point-level backtest predictions; metrics are computed from these by any grouping.
+    "backtests": """
+        CREATE TABLE IF NOT EXISTS backtests (
+            run_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            fold INTEGER NOT NULL,
+            cutoff DATE NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            step INTEGER,
+            actual DOUBLE,
+            forecast DOUBLE,
+            lo DOUBLE,
+            hi DOUBLE,
+            lo80 DOUBLE,
+            hi80 DOUBLE
+        )""",
+    "ingest_batches": """
+        CREATE TABLE IF NOT EXISTS ingest_batches (
+            batch_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            file_name VARCHAR,
+            sha256 VARCHAR,
+            grain VARCHAR,
+            rows_read BIGINT,
+            rows_loaded BIGINT,
+            rows_quarantined BIGINT,
+            duplicates_skipped BIGINT,
+            mapping VARCHAR,
+            report VARCHAR,
+            created_by VARCHAR,
+            created_at TIMESTAMP,
+            status VARCHAR
+        )""",
+    "quarantine": """
+        CREATE TABLE IF NOT EXISTS quarantine (
+            batch_id VARCHAR NOT NULL,
+            line_no BIGINT,
+            reason_code VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR
+        )""",
+    "alerts": """
+        CREATE TABLE IF NOT EXISTS alerts (
+            alert_id VARCHAR PRIMARY KEY,
+            rule VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            entity VARCHAR NOT NULL,
+            day DATE NOT NULL,
+            reason VARCHAR NOT NULL,
+            details VARCHAR,
+            status VARCHAR NOT NULL DEFAULT 'new',
+            created_at TIMESTAMP NOT NULL,
+            acknowledged_by VARCHAR,
+            acknowledged_at TIMESTAMP,
+            resolved_at TIMESTAMP,
+            UNIQUE (rule, entity, day)
+        )""",
+    "audit_log": """
+        CREATE TABLE IF NOT EXISTS audit_log (
+            ts TIMESTAMP NOT NULL,
+            actor VARCHAR,
+            action VARCHAR NOT NULL,
+            details VARCHAR
+        )""",
+    # Effects the demo generator planted, so tests and notebooks can check recovery.
+    "demo_truth": """
+        CREATE TABLE IF NOT EXISTS demo_truth (
+            sku_id VARCHAR PRIMARY KEY,
+            category VARCHAR,
+            elasticity DOUBLE,
+            base_daily_units DOUBLE,
+            temp_effect_per_c DOUBLE,
+            rain_effect_per_10mm DOUBLE,
+            trend_per_year DOUBLE,
+            yearly_amplitude DOUBLE,
+            weekend_uplift DOUBLE,
+            intermittent BOOLEAN
+        )""",
+}
+
+INDEXES = [
+    "CREATE INDEX IF NOT EXISTS idx_sales_batch ON sales(batch_id)",
+    "CREATE INDEX IF NOT EXISTS idx_sales_txn ON sales(transaction_id)",
+    "CREATE INDEX IF NOT EXISTS idx_forecasts_run ON forecasts(run_id)",
+    "CREATE INDEX IF NOT EXISTS idx_quarantine_batch ON quarantine(batch_id)",
+]

@@ -1,0 +1,96 @@
+"""Warehouse foundation: idempotent schema, data version, transactions, lock errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from engine.warehouse.db import Warehouse, WarehouseLockedError
+from engine.warehouse.schema import SCHEMA_VERSION, TABLES
+
+DESIGN_TABLES = {
+    "sales", "sales_daily", "skus", "locations", "weather", "festivals", "inventory",
+    "mandi_prices", "mandis", "forecasts", "forecast_runs", "backtests", "ingest_batches",
+    "quarantine", "alerts", "audit_log", "demo_truth",
+}
+
+
+def test_schema_has_every_design_table(empty_warehouse):
+    assert DESIGN_TABLES <= set(empty_warehouse.tables())
+    assert empty_warehouse.schema_version() == SCHEMA_VERSION
+
+
+def test_schema_creation_is_idempotent(tmp_warehouse_path):
+    wh = Warehouse(tmp_warehouse_path)
+    with wh.transaction() as cur:
+        cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S1', 'Snacks')")
+    wh.apply_schema()
+    wh.apply_schema()
+    wh.close()
+    again = Warehouse(tmp_warehouse_path)  # reopening applies the schema once more
+    assert again.count("skus") == 1
+    assert set(again.tables()) == set(TABLES)
+    again.close()
+
+
+def test_data_version_changes_on_every_write(empty_warehouse):
+    before = empty_warehouse.data_version()
+    with empty_warehouse.transaction() as cur:
+        cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S1', 'Snacks')")
+    middle = empty_warehouse.data_version()
+    with empty_warehouse.transaction() as cur:
+        cur.execute("UPDATE skus SET mrp = 10 WHERE sku_id = 'S1'")
+    assert len({before, middle, empty_warehouse.data_version()}) == 3
+
+
+def test_failed_load_rolls_back_and_keeps_version(empty_warehouse):
+    before = empty_warehouse.data_version()
+    with pytest.raises(RuntimeError):
+        with empty_warehouse.transaction() as cur:
+            cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S1', 'Snacks')")
+            cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S2', 'Dairy')")
+            raise RuntimeError("disk full halfway through")
+    assert empty_warehouse.count("skus") == 0
+    assert empty_warehouse.data_version() == before
+
+
+def test_sql_parameters_store_text_verbatim(empty_warehouse):
+    nasty = "x'); DROP TABLE sales; --"
+    with empty_warehouse.transaction() as cur:
+        cur.execute("INSERT INTO skus (sku_id, name, category) VALUES (?, ?, 'Snacks')",
+                    ["S1", nasty])
+    assert empty_warehouse.scalar("SELECT name FROM skus") == nasty
+    assert "sales" in empty_warehouse.tables()
+
+
+def test_second_process_gets_a_clear_lock_message(tmp_warehouse_path):
+    holder = Warehouse(tmp_warehouse_path)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
+        from engine.warehouse.db import Warehouse, WarehouseLockedError
+        try:
+            Warehouse({str(tmp_warehouse_path)!r})
+        except WarehouseLockedError as exc:
+            print("LOCKED:", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    holder.close()
+    assert "LOCKED:" in out.stdout, out.stderr
+    assert "in use by another MicroPulse process" in out.stdout
+    assert WarehouseLockedError.__mro__[1].__name__ == "WarehouseError"
+
+
+def test_init_cli_creates_schema_without_demo(tmp_warehouse_path):
+    out = subprocess.run([sys.executable, "-m", "engine", "init", "--warehouse",
+                          str(tmp_warehouse_path), "--json"],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__('pathlib').Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr
+    wh = Warehouse(tmp_warehouse_path)
+    assert DESIGN_TABLES <= set(wh.tables())
+    assert wh.count("sales") == 0
+    wh.close()
