@@ -41,6 +41,10 @@ def run_init(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     wh = open_warehouse(args)
     summary: dict = {"warehouse": str(wh.path), "schema_version": wh.schema_version()}
+    if not wh.count("festivals"):
+        from engine.warehouse.festivals import load_festival_reference
+
+        summary["festivals"] = load_festival_reference(wh)
     if args.demo:
         if wh.count("sales_daily") and not args.force:
             summary["demo"] = "skipped: the warehouse already has sales (use --force to replace)"
