@@ -1,0 +1,126 @@
+"""Mandi sourcing: where to buy fresh produce for a destination PIN, and how to split it.
+
+Recipe: commodity / PIN / quantity / weights -> cached ranking (keyed on the data version)
+-> table, map, price outlook -> allocation form (MILP on submit) -> purchase-order draft.
+A reorder plan can hand over a request through st.session_state["sourcing_request"]
+({"commodity", "quantity_qtl", "pin_code"}) or the URL (?commodity=&quantity=&pin=).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import sourcing_views as sv
+from components.format import dd_mmm
+from components.session import get_warehouse
+from engine.sourcing.allocation import allocate, purchase_order
+from engine.sourcing.prepare import SourcingError
+from engine.sourcing.service import available_commodities, market_outlook, rank_for_pin
+from engine.warehouse.sourcing_store import store_locations
+
+st.set_page_config(page_title="MicroPulse · Sourcing", page_icon=":material/agriculture:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _options(_wh, version: str) -> tuple[list[str], list[str]]:
+    stores = store_locations(_wh)
+    return available_commodities(_wh), stores["pin_code"].astype(str).tolist()
+
+
+@st.cache_data(show_spinner="Ranking mandis...", max_entries=64)
+def _rank(_wh, version: str, commodity: str, pin: str, qty: float, cfg):
+    ranked = rank_for_pin(_wh, commodity, pin, qty, cfg)
+    return ranked, dict(ranked.attrs)
+
+
+@st.cache_data(show_spinner="Forecasting prices...", max_entries=64)
+def _outlook(_wh, version: str, commodity: str, mandi_id: str) -> dict:
+    return market_outlook(_wh, commodity, mandi_id)
+
+
+@st.cache_data(show_spinner="Optimising the purchase split...", max_entries=32)
+def _allocate(version: str, ranked, cfg):
+    return allocate(ranked, cfg)
+
+
+def _run(fn, *args):
+    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
+    try:
+        return fn(*args), None
+    except SourcingError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
+        return None, f"Sourcing could not finish this request ({type(exc).__name__}: {exc})."
+
+
+st.title("Mandi sourcing")
+st.caption("Rank APMC mandis for a commodity delivered to a PIN code: landed price, quality, "
+           "logistics and reliability, then split the purchase at least cost.")
+wh = get_warehouse()
+version = wh.data_version()
+options, err = _run(_options, wh, version)
+commodities, store_pins = options or ([], [])
+if err or not commodities:
+    st.info(err or "No mandi prices in the warehouse yet: load the demo on the Overview page or "
+            "upload an Agmarknet price file.", icon=":material/agriculture:")
+    st.stop()
+
+request = st.session_state.get("sourcing_request") or {}
+params = st.query_params
+default_commodity = str(request.get("commodity") or params.get("commodity") or "Onion").title()
+default_pin = str(request.get("pin_code") or params.get("pin") or
+                  (store_pins[0] if store_pins else "560001"))
+try:
+    default_qty = float(request.get("quantity_qtl") or params.get("quantity") or 50)
+except ValueError:
+    default_qty = 50.0
+
+commodity, pin, qty, cfg = sv.rank_inputs(commodities, default_commodity, default_pin,
+                                          default_qty)
+result, err = _run(_rank, wh, version, commodity, pin, qty, cfg)
+if err:
+    st.error(err, icon=":material/error:")
+    st.stop()
+ranked, meta = result
+dest = meta["destination"]
+st.markdown(f"**{len(ranked)} mandis** ranked for {commodity} to **{dest['label']}** — prices "
+            f"as of {dd_mmm(meta['as_of'], with_year=True)}. {meta['clean_report']}")
+sv.ranked_table(ranked)
+if meta.get("excluded"):
+    with st.expander(f"{len(meta['excluded'])} mandi(s) left out"):
+        st.dataframe(meta["excluded"], hide_index=True, width="stretch")
+
+alloc_key = (version, commodity, pin, qty, cfg)
+alloc_cfg = sv.allocation_form(qty, len(ranked))
+if alloc_cfg is not None:
+    alloc, err = _run(_allocate, version, ranked, alloc_cfg)
+    st.session_state["src_alloc"] = (alloc_key, alloc, err)
+saved = st.session_state.get("src_alloc")
+alloc, alloc_err = (saved[1], saved[2]) if saved and saved[0] == alloc_key else (None, None)
+
+map_col, chart_col = st.columns([1, 1])
+with map_col:
+    st.pydeck_chart(sv.sourcing_deck(dest, ranked, alloc.lines if alloc and alloc.feasible
+                                     else None), height=460, key="src_map")
+    st.caption("Blue: destination. Mandis coloured by score (red low, green high); arcs show "
+               "the optimised purchase split.")
+with chart_col:
+    names = ranked["market"] + " (" + ranked["state"].fillna("") + ")"
+    pick = st.selectbox("Price outlook for", names.tolist(), key="src_outlook_mandi")
+    row = ranked.iloc[names.tolist().index(pick)]
+    outlook, err = _run(_outlook, wh, version, commodity, row["mandi_id"])
+    if err:
+        st.warning(err)
+    else:
+        st.plotly_chart(sv.price_figure(outlook, row["market"]), width="stretch")
+        st.caption(f"Forecast: {outlook['model']} — {outlook['reason']}.")
+        st.plotly_chart(sv.pattern_figure(outlook, row["market"]), width="stretch")
+
+st.subheader("Purchase split")
+if alloc_err:
+    st.error(alloc_err, icon=":material/error:")
+elif alloc is None:
+    st.caption("Set the limits above and press **Optimise purchase**.")
+else:
+    sv.allocation_result(alloc)
+    sv.po_download(purchase_order(alloc, commodity, pin, meta["as_of"]), commodity, pin)

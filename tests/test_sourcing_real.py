@@ -1,0 +1,39 @@
+"""Sanity checks on real Agmarknet-derived onion prices (skipped when the files are absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.sourcing.ranking import rank_mandis
+from engine.sourcing.service import resolve_destination
+
+DATA = Path("/work/shared/data/mandi")
+pytestmark = pytest.mark.skipif(not (DATA / "onion.csv.gz").exists(),
+                                reason="real mandi files not available")
+
+
+@pytest.fixture(scope="module")
+def onion():
+    d = pd.read_csv(DATA / "onion.csv.gz")
+    prices = pd.DataFrame({"market": d.MARKET, "state": d.STATE, "commodity": d.COMMODITY,
+                           "date": d.DATE, "min_price": d.MIN_PRICE_RS_QTL,
+                           "max_price": d.MAX_PRICE_RS_QTL, "modal_price": d.MODAL_PRICE_RS_QTL,
+                           "arrivals_tonnes": d.ARRIVAL_TONNES})
+    m = pd.read_csv(DATA / "market_district_latlon_2019_2021.csv")
+    mandis = pd.DataFrame({"market": m.MARKET, "district": m.DISTRICT, "state": m.STATE,
+                           "lat": m.LATITUDE, "lon": m.LONGITUDE})
+    return prices, mandis
+
+
+@pytest.mark.parametrize("pin, state", [("560001", "Karnataka"), ("110001", None)])
+def test_real_onion_ranking_favours_nearby_markets(onion, pin, state):
+    prices, mandis = onion
+    ranked = rank_mandis(prices, mandis, resolve_destination(pin), 50)
+    top = ranked.head(5)
+    assert (top["road_km"] < 400).all()
+    if state:
+        assert (top["state"] == state).all()
+    # Markets with no coordinates but a known district are placed at its centre, with a note.
+    assert ranked["location_note"].str.startswith("location approximated").any()
