@@ -1,0 +1,118 @@
+"""MicroPulse home: sales overview for the filtered states, cities, categories and dates.
+
+Recipe: sidebar filters -> cached warehouse queries (keyed on the data version) ->
+KPI tiles, trend, category mix, PIN-code map, top SKUs. With an empty warehouse the page
+explains itself and offers to load the demo dataset.
+
+MICROPULSE_DEMO_SCALE sets the size of that demo: unset = the default demo, "small" =
+DemoConfig.small() (tests), a number = DemoConfig(scale=N).
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from components.charts import MEASURES, category_figure, trend_figure, trend_freq
+from components.filters import current_pin_scope, sidebar_filters
+from components.kpis import render_kpis
+from components.maps import render_pin_map
+from components.session import get_warehouse
+from components.tables import render_top_skus
+from engine.warehouse import queries as q
+from engine.warehouse.db import WarehouseError
+
+st.set_page_config(page_title="MicroPulse · Overview", page_icon=":material/insights:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _has_sales(_wh, version: str, pin_scope) -> bool:
+    return q.has_sales(_wh, pin_scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _kpis(_wh, version: str, f: q.Filters) -> dict:
+    return q.kpis(_wh, f)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _trend(_wh, version: str, f: q.Filters, freq: str):
+    return q.sales_trend(_wh, f, freq)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _by_pin(_wh, version: str, f: q.Filters):
+    return q.sales_by_pin(_wh, f)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _mix(_wh, version: str, f: q.Filters):
+    return q.category_mix(_wh, f)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _top(_wh, version: str, f: q.Filters, n: int):
+    return q.top_skus(_wh, f, n)
+
+
+def demo_config():
+    from engine.demo import DemoConfig
+
+    raw = os.environ.get("MICROPULSE_DEMO_SCALE", "").strip().lower()
+    if raw == "small":
+        return DemoConfig.small()
+    return DemoConfig(scale=float(raw)) if raw else DemoConfig()
+
+
+def empty_state(wh) -> None:
+    st.info(
+        "**The warehouse has no sales yet.** MicroPulse needs daily sales by SKU and PIN "
+        "code to show revenue, trends and maps. Load the demo dataset (a seeded, "
+        "realistic Indian retail business: 12 cities, 2 years of sales, weather, "
+        "festivals and mandi prices) to explore the app, or upload your own sales files.",
+        icon=":material/database:")
+    if st.button("Load demo data", type="primary", key="load_demo"):
+        try:
+            with st.spinner("Generating and loading the demo dataset (up to a minute)..."):
+                from engine.demo import load_demo
+
+                load_demo(wh, demo_config())
+        except Exception as exc:  # shown to the user in plain words, never as a traceback
+            st.error(f"Could not load the demo data: {exc}")
+            return
+        st.rerun()
+
+
+wh = get_warehouse()
+st.title("Sales overview")
+try:
+    version = wh.data_version()
+    if not _has_sales(wh, version, current_pin_scope()):
+        empty_state(wh)
+        st.stop()
+    f = sidebar_filters(wh)
+    k = _kpis(wh, version, f)
+    freq = trend_freq(k["start"], k["end"])
+    trend, mix = _trend(wh, version, f, freq), _mix(wh, version, f)
+    by_pin, top = _by_pin(wh, version, f), _top(wh, version, f, 10)
+except WarehouseError as exc:
+    st.error(str(exc))
+    st.stop()
+
+render_kpis(k)
+if k["units"] == 0:
+    st.warning("No sales match these filters. Widen the date range or clear a filter.")
+    st.stop()
+
+measure = st.radio("Show charts in", list(MEASURES), format_func=MEASURES.get,
+                   horizontal=True, key="mp_overview_measure")
+left, right = st.columns([3, 2], gap="large")
+left.plotly_chart(trend_figure(trend, measure, freq), width="stretch", key="trend")
+right.plotly_chart(category_figure(mix, measure), width="stretch", key="mix")
+
+st.subheader(f"{MEASURES[measure]} by PIN code")
+render_pin_map(by_pin, measure)
+
+st.subheader("Top 10 SKUs by revenue")
+render_top_skus(top)

@@ -1,0 +1,357 @@
+"""Read-only sales queries behind the overview page and the shared sidebar filters.
+
+Every function takes a `Warehouse` and a frozen `Filters`; every statement is
+parameterised. `Filters.pin_scope` is the row-level-security hook: it limits every query
+in this module to the PIN codes a signed-in user may see (None = unrestricted, an empty
+tuple = nothing), and it is applied on top of - never instead of - the state, city and
+category filters, so a crafted state/city selection cannot widen what a user sees.
+
+Periods are inclusive. "Same period last year" shifts both ends back one calendar year
+(29-Feb maps to 28-Feb); growth is only reported when the warehouse holds sales covering
+the whole of that earlier period, otherwise it is None rather than a misleading figure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from engine.warehouse.db import Warehouse, WarehouseError
+
+FREQS = {"D": "day", "W": "week", "M": "month"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user selected in the sidebar. Empty tuples mean "all"."""
+
+    states: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    pin_scope: tuple[str, ...] | None = None
+
+
+# ---- building blocks --------------------------------------------------------------------
+
+def _run(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
+    try:
+        return wh.query(sql, params)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"Could not read {what} from the warehouse: {exc}") from exc
+
+
+def _scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
+    if pin_scope is None:
+        return "TRUE", []
+    if len(pin_scope) == 0:
+        return "FALSE", []
+    return f"list_contains(?::VARCHAR[], {col})", [list(pin_scope)]
+
+
+def _where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]:
+    """WHERE clause over `sales_daily s LEFT JOIN skus k LEFT JOIN locations l`."""
+    clauses, params = [], []
+    scope, scope_params = _scope_sql(f.pin_scope, "s.pin_code")
+    clauses.append(scope)
+    params += scope_params
+    for values, col in ((f.states, "l.state"), (f.cities, "l.city"),
+                        (f.categories, "k.category")):
+        if values:
+            clauses.append(f"list_contains(?::VARCHAR[], {col})")
+            params.append(list(values))
+    if start is not None:
+        clauses.append("s.date >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("s.date <= ?")
+        params.append(end)
+    return " AND ".join(clauses), params
+
+
+_FROM = """
+    FROM sales_daily s
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    LEFT JOIN locations l ON l.pin_code = s.pin_code
+"""
+
+
+def year_earlier(d: date) -> date:
+    """The same calendar day one year earlier (29-Feb -> 28-Feb)."""
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return d.replace(year=d.year - 1, day=28)
+
+
+def _to_date(value) -> date | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).date()
+
+
+def date_bounds(wh: Warehouse, pin_scope: tuple[str, ...] | None = None
+                ) -> tuple[date | None, date | None]:
+    """First and last sales date the scope can see (None, None when there are none)."""
+    scope, params = _scope_sql(pin_scope, "pin_code")
+    row = _run(wh, f"SELECT min(date) AS lo, max(date) AS hi FROM sales_daily WHERE {scope}",
+               params, "the sales date range").iloc[0]
+    return _to_date(row["lo"]), _to_date(row["hi"])
+
+
+def has_sales(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> bool:
+    scope, params = _scope_sql(pin_scope, "pin_code")
+    df = _run(wh, f"SELECT 1 AS x FROM sales_daily WHERE {scope} LIMIT 1", params, "sales")
+    return len(df) > 0
+
+
+def resolve_period(wh: Warehouse, f: Filters) -> tuple[date | None, date | None]:
+    """The filter's period with open ends closed at the data's first / last date."""
+    lo, hi = date_bounds(wh, f.pin_scope)
+    return (f.start or lo), (f.end or hi)
+
+
+def _prior_period(wh: Warehouse, f: Filters, start: date, end: date
+                  ) -> tuple[date, date, bool]:
+    """Same period a year earlier, and whether the data covers all of it."""
+    p_start, p_end = year_earlier(start), year_earlier(end)
+    lo, _ = date_bounds(wh, f.pin_scope)
+    return p_start, p_end, lo is not None and lo <= p_start
+
+
+def _growth(current: float, prior: float, covered: bool) -> float | None:
+    if not covered or prior is None or prior <= 0:
+        return None
+    return float(current) / float(prior) - 1.0
+
+
+# ---- public queries ---------------------------------------------------------------------
+
+def filter_options(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> dict:
+    """Choices for the sidebar, limited to what `pin_scope` may see.
+
+    Returns {"states": [...], "cities_by_state": {state: [cities]}, "categories": [...],
+    "min_date": date|None, "max_date": date|None}.
+    """
+    scope, params = _scope_sql(pin_scope, "pin_code")
+    places = _run(wh, f"""
+        SELECT DISTINCT l.state, l.city FROM locations l
+        WHERE l.pin_code IN (SELECT DISTINCT pin_code FROM sales_daily WHERE {scope})
+          AND l.state IS NOT NULL AND l.city IS NOT NULL
+        ORDER BY 1, 2""", params, "states and cities")
+    cats = _run(wh, f"""
+        SELECT DISTINCT k.category FROM skus k
+        WHERE k.sku_id IN (SELECT DISTINCT sku_id FROM sales_daily WHERE {scope})
+          AND k.category IS NOT NULL
+        ORDER BY 1""", params, "categories")
+    lo, hi = date_bounds(wh, pin_scope)
+    cities_by_state: dict[str, list[str]] = {}
+    for state, city in places.itertuples(index=False):
+        cities_by_state.setdefault(state, []).append(city)
+    return {
+        "states": sorted(cities_by_state),
+        "cities_by_state": cities_by_state,
+        "categories": cats["category"].tolist(),
+        "min_date": lo,
+        "max_date": hi,
+    }
+
+
+def _totals(wh: Warehouse, f: Filters, start: date | None, end: date | None) -> pd.Series:
+    where, params = _where(f, start, end)
+    return _run(wh, f"""
+        SELECT coalesce(sum(s.revenue), 0) AS revenue,
+               coalesce(sum(s.quantity), 0) AS units,
+               count(DISTINCT CASE WHEN s.quantity > 0 THEN s.sku_id END) AS active_skus,
+               count(DISTINCT CASE WHEN s.quantity > 0 THEN s.pin_code END) AS active_pins
+        {_FROM} WHERE {where}""", params, "sales totals").iloc[0]
+
+
+def kpis(wh: Warehouse, f: Filters) -> dict:
+    """Headline figures for the filtered period and the same period last year."""
+    start, end = resolve_period(wh, f)
+    if start is None or end is None or start > end:
+        return {"revenue": 0.0, "units": 0.0, "revenue_growth": None, "units_growth": None,
+                "active_skus": 0, "active_pins": 0, "avg_daily_revenue": 0.0,
+                "start": start, "end": end, "prior_start": None, "prior_end": None,
+                "prior_covered": False, "prior_revenue": 0.0, "prior_units": 0.0}
+    cur = _totals(wh, f, start, end)
+    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    prior = _totals(wh, f, p_start, p_end)
+    days = (end - start).days + 1
+    return {
+        "revenue": float(cur["revenue"]),
+        "units": float(cur["units"]),
+        "revenue_growth": _growth(cur["revenue"], prior["revenue"], covered),
+        "units_growth": _growth(cur["units"], prior["units"], covered),
+        "active_skus": int(cur["active_skus"]),
+        "active_pins": int(cur["active_pins"]),
+        "avg_daily_revenue": float(cur["revenue"]) / days,
+        "start": start, "end": end,
+        "prior_start": p_start, "prior_end": p_end, "prior_covered": covered,
+        "prior_revenue": float(prior["revenue"]), "prior_units": float(prior["units"]),
+    }
+
+
+def _bucket_sql(freq: str, col: str) -> str:
+    """Bucket start for a date, clipped to the period start. Weeks are counted back from
+    the period end, so the latest week is always complete; months are calendar months.
+    Parameters, in order: period end (weeks only), period start."""
+    if freq == "D":
+        return f"greatest({col}, ?::DATE)"
+    if freq == "W":
+        return (f"greatest(?::DATE - CAST(7 * floor(date_diff('day', {col}, ?::DATE) / 7) + 6 "
+                f"AS INTEGER), ?::DATE)")
+    return f"greatest(date_trunc('month', {col})::DATE, ?::DATE)"
+
+
+def _bucket_params(freq: str, start: date, end: date) -> list:
+    return [end, end, start] if freq == "W" else [start]
+
+
+def _bucket_days(freq: str, bucket: date, end: date) -> int:
+    """How many days of the period fall in the bucket that starts on `bucket`."""
+    if freq == "D":
+        return 1
+    if freq == "W":
+        return (end - bucket).days % 7 + 1
+    month_end = (pd.Timestamp(bucket) + pd.offsets.MonthEnd(0)).date()
+    return (min(month_end, end) - bucket).days + 1
+
+
+def _all_buckets(freq: str, start: date, end: date) -> list[date]:
+    if freq == "D":
+        return [d.date() for d in pd.date_range(start, end, freq="D")]
+    if freq == "W":
+        n_weeks = (end - start).days // 7 + 1
+        return sorted(max(end - timedelta(days=7 * k + 6), start) for k in range(n_weeks))
+    months = [d.date() for d in pd.date_range(start, end, freq="MS")]
+    return [start] + [m for m in months if m > start]
+
+
+def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
+    """Revenue and units per day/week/month, with the same calendar days a year earlier
+    summed into the same buckets (`revenue_ly`, `units_ly`; NaN where the data does not
+    reach back that far). `date` is the bucket's first day inside the period and `days`
+    how many days of the period it holds (weeks end on the period's last day, so only
+    the earliest week can be a part week). Buckets without sales are zero."""
+    if freq not in FREQS:
+        raise ValueError(f"freq must be one of {sorted(FREQS)}, not {freq!r}")
+    cols = ["date", "days", "revenue", "units", "revenue_ly", "units_ly"]
+    start, end = resolve_period(wh, f)
+    if start is None or end is None or start > end:
+        return pd.DataFrame(columns=cols)
+    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    where_c, params_c = _where(f, start, end)
+    where_p, params_p = _where(f, p_start, p_end)
+    bucket_params = _bucket_params(freq, start, end)
+    df = _run(wh, f"""
+        WITH cur AS (
+            SELECT {_bucket_sql(freq, "s.date")} AS bucket,
+                   sum(s.revenue) AS revenue, sum(s.quantity) AS units
+            {_FROM} WHERE {where_c} GROUP BY 1),
+        prior AS (
+            SELECT {_bucket_sql(freq, "(s.date + INTERVAL 1 YEAR)::DATE")} AS bucket,
+                   sum(s.revenue) AS revenue, sum(s.quantity) AS units
+            {_FROM} WHERE {where_p} GROUP BY 1)
+        SELECT coalesce(cur.bucket, prior.bucket) AS date,
+               coalesce(cur.revenue, 0) AS revenue, coalesce(cur.units, 0) AS units,
+               coalesce(prior.revenue, 0) AS revenue_ly, coalesce(prior.units, 0) AS units_ly
+        FROM cur FULL OUTER JOIN prior ON cur.bucket = prior.bucket
+        WHERE coalesce(cur.bucket, prior.bucket) <= ?::DATE
+        ORDER BY 1""", [*bucket_params, *params_c, *bucket_params, *params_p, end],
+        "the sales trend")
+    # Buckets without any sale this year or last are zero, not missing points.
+    df["date"] = pd.to_datetime(df["date"])
+    df = (df.set_index("date")
+            .reindex(pd.to_datetime(_all_buckets(freq, start, end)), fill_value=0.0)
+            .rename_axis("date").reset_index())
+    df["days"] = [_bucket_days(freq, d.date(), end) for d in df["date"]]
+    if not covered:
+        df[["revenue_ly", "units_ly"]] = float("nan")
+    return df[cols]
+
+
+def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
+    """One row per PIN code with sales in the period: place, coordinates, revenue, units
+    and revenue growth vs the same period last year (None when not comparable)."""
+    start, end = resolve_period(wh, f)
+    cols = ["pin_code", "locality", "city", "district", "state", "lat", "lon",
+            "revenue", "units", "growth"]
+    if start is None or end is None or start > end:
+        return pd.DataFrame(columns=cols)
+    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    where_c, params_c = _where(f, start, end)
+    where_p, params_p = _where(f, p_start, p_end)
+    df = _run(wh, f"""
+        WITH cur AS (SELECT s.pin_code, sum(s.revenue) AS revenue, sum(s.quantity) AS units
+                     {_FROM} WHERE {where_c} GROUP BY 1),
+             prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
+                       {_FROM} WHERE {where_p} GROUP BY 1)
+        SELECT cur.pin_code, l.locality, l.city, l.district, l.state, l.lat, l.lon,
+               cur.revenue, cur.units, prior.revenue AS prior_revenue
+        FROM cur
+        LEFT JOIN prior ON prior.pin_code = cur.pin_code
+        LEFT JOIN locations l ON l.pin_code = cur.pin_code
+        ORDER BY cur.revenue DESC, cur.pin_code""", [*params_c, *params_p], "sales by PIN code")
+    df["growth"] = [_growth(c, p, covered) if pd.notna(p) else None
+                    for c, p in zip(df["revenue"], df["prior_revenue"])]
+    return df[cols]
+
+
+def category_mix(wh: Warehouse, f: Filters) -> pd.DataFrame:
+    """Revenue, units, revenue share and growth per category, largest first."""
+    start, end = resolve_period(wh, f)
+    cols = ["category", "revenue", "units", "share", "growth"]
+    if start is None or end is None or start > end:
+        return pd.DataFrame(columns=cols)
+    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    where_c, params_c = _where(f, start, end)
+    where_p, params_p = _where(f, p_start, p_end)
+    df = _run(wh, f"""
+        WITH cur AS (SELECT coalesce(k.category, 'Uncategorised') AS category,
+                            sum(s.revenue) AS revenue, sum(s.quantity) AS units
+                     {_FROM} WHERE {where_c} GROUP BY 1),
+             prior AS (SELECT coalesce(k.category, 'Uncategorised') AS category,
+                              sum(s.revenue) AS revenue
+                       {_FROM} WHERE {where_p} GROUP BY 1)
+        SELECT cur.category, cur.revenue, cur.units, prior.revenue AS prior_revenue
+        FROM cur LEFT JOIN prior USING (category)
+        ORDER BY cur.revenue DESC, cur.category""", [*params_c, *params_p], "the category mix")
+    total = df["revenue"].sum()
+    df["share"] = df["revenue"] / total if total else 0.0
+    df["growth"] = [_growth(c, p, covered) if pd.notna(p) else None
+                    for c, p in zip(df["revenue"], df["prior_revenue"])]
+    return df[cols]
+
+
+def top_skus(wh: Warehouse, f: Filters, n: int = 10) -> pd.DataFrame:
+    """The `n` best-selling SKUs by revenue in the period."""
+    start, end = resolve_period(wh, f)
+    cols = ["sku_id", "name", "category", "brand", "revenue", "units", "avg_price",
+            "pin_codes", "share"]
+    if start is None or end is None or start > end:
+        return pd.DataFrame(columns=cols)
+    where, params = _where(f, start, end)
+    df = _run(wh, f"""
+        WITH t AS (SELECT s.sku_id, any_value(k.name) AS name,
+                          any_value(k.category) AS category, any_value(k.brand) AS brand,
+                          sum(s.revenue) AS revenue, sum(s.quantity) AS units,
+                          count(DISTINCT s.pin_code) AS pin_codes
+                   {_FROM} WHERE {where} GROUP BY 1)
+        SELECT *, revenue / nullif(units, 0) AS avg_price,
+               revenue / nullif(sum(revenue) OVER (), 0) AS share
+        FROM t ORDER BY revenue DESC, sku_id LIMIT ?""", [*params, int(n)], "the top SKUs")
+    return df[cols]
+
+
+def default_period(min_date: date | None, max_date: date | None, days: int = 90
+                   ) -> tuple[date | None, date | None]:
+    """The last `days` days of data (clipped to the first date)."""
+    if max_date is None:
+        return None, None
+    start = max_date - timedelta(days=days - 1)
+    return (max(start, min_date) if min_date else start), max_date

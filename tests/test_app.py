@@ -1,0 +1,148 @@
+"""AppTest of the overview page (app.py) on the small demo warehouse and on an empty one."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+TIMEOUT = 120
+STATES, CATEGORIES = "_w_mp_filter_states", "_w_mp_filter_categories"
+
+
+def _run_app(path: Path = APP) -> AppTest:
+    at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    st.cache_data.clear()
+    yield
+
+
+def test_overview_renders_kpis_charts_map_and_top_skus(app_env):
+    at = _run_app()
+    labels = [m.label for m in at.metric]
+    assert labels == ["Revenue", "Units sold", "Active SKUs", "Active PIN codes"]
+    assert _metric(at, "Revenue").startswith("₹")
+    assert int(_metric(at, "Active PIN codes").replace(",", "")) > 0
+    # The default period is the last 90 days of data.
+    start, end = at.date_input(key="_w_mp_filter_dates").value
+    assert (end - start).days == 89
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("deck_gl_json_chart")) == 1
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10
+    assert not at.error
+
+
+def test_state_filter_changes_the_kpis(app_env):
+    at = _run_app()
+    before = (_metric(at, "Revenue"), _metric(at, "Active PIN codes"))
+    states = at.multiselect(key=STATES).options
+    assert len(states) >= 2
+    at.multiselect(key=STATES).select(states[0]).run()
+    assert not at.exception
+    after = (_metric(at, "Revenue"), _metric(at, "Active PIN codes"))
+    assert after != before
+    assert int(after[1].replace(",", "")) < int(before[1].replace(",", ""))
+
+
+def test_city_choices_follow_the_selected_state(app_env):
+    at = _run_app()
+    all_cities = at.multiselect(key="_w_mp_filter_cities").options
+    state = at.multiselect(key=STATES).options[0]
+    at.multiselect(key=STATES).select(state).run()
+    cities = at.multiselect(key="_w_mp_filter_cities").options
+    assert 0 < len(cities) < len(all_cities)
+
+
+def test_category_filter_changes_the_kpis(app_env):
+    at = _run_app()
+    before = _metric(at, "Revenue")
+    category = at.multiselect(key=CATEGORIES).options[0]
+    at.multiselect(key=CATEGORIES).select(category).run()
+    assert not at.exception
+    assert _metric(at, "Revenue") != before
+    assert at.session_state["mp_filter_categories"] == [category]
+
+
+def test_units_toggle_keeps_the_page_working(app_env):
+    at = _run_app()
+    at.radio(key="mp_overview_measure").set_value("units").run()
+    assert not at.exception
+    assert any("Units by PIN code" in h.value for h in at.subheader)
+
+
+def test_filters_persist_when_switching_pages(app_env, tmp_path):
+    """A second page that calls sidebar_filters shows the selection made on the first."""
+    shutil.copy(APP, tmp_path / "app.py")
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "other.py").write_text(
+        "import streamlit as st\n"
+        "from components.filters import sidebar_filters\n"
+        "from components.session import get_warehouse\n"
+        "f = sidebar_filters(get_warehouse())\n"
+        "st.write(f'states={list(f.states)}')\n")
+    at = _run_app(tmp_path / "app.py")
+    state = at.multiselect(key=STATES).options[-1]
+    at.multiselect(key=STATES).select(state).run()
+    at.switch_page("pages/other.py").run()
+    assert not at.exception
+    assert at.multiselect(key=STATES).value == [state]
+    assert any(f"states=['{state}']" in m.value for m in at.markdown)
+
+
+def test_warehouse_error_is_shown_as_a_message_not_a_traceback(app_env, monkeypatch):
+    from engine.warehouse import queries
+    from engine.warehouse.db import WarehouseError
+
+    def broken(*args, **kwargs):
+        raise WarehouseError("The warehouse file is damaged; restore it from a backup.")
+
+    monkeypatch.setattr(queries, "kpis", broken)
+    at = _run_app()
+    assert [e.value for e in at.error] == [
+        "The warehouse file is damaged; restore it from a backup."]
+    assert not at.metric
+
+
+def test_empty_warehouse_offers_the_demo_and_loads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(tmp_path / "empty.duckdb"))
+    monkeypatch.setenv("MICROPULSE_DEMO_SCALE", "small")
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    at = _run_app()
+    assert not at.metric
+    assert "no sales yet" in at.info[0].value
+    button = next(b for b in at.button if b.label == "Load demo data")
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.label for m in at.metric][:2] == ["Revenue", "Units sold"]
+    assert not any(b.label == "Load demo data" for b in at.button)
+
+
+
+def test_session_pin_scope_limits_the_overview_and_the_filter_choices(app_env):
+    from engine.warehouse.db import Warehouse
+
+    wh = Warehouse(app_env)
+    pins = wh.query("SELECT l.pin_code, l.state FROM locations l WHERE l.pin_code IN "
+                    "(SELECT DISTINCT pin_code FROM sales_daily) ORDER BY 1")
+    state = pins["state"].iloc[0]
+    scope = tuple(pins.loc[pins["state"] == state, "pin_code"][:2])
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["mp_pin_scope"] = scope
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key=STATES).options == [state]
+    assert int(_metric(at, "Active PIN codes")) == len(scope)
