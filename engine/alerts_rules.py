@@ -1,0 +1,201 @@
+"""Alert rule catalogue: names, defaults, parameter bounds, validation, and the shared
+shape every detector returns (pure; no warehouse, no streamlit).
+
+A detector returns a *candidate frame* with columns
+`rule, severity, entity, day, reason, details` where `details` is JSON text holding
+`pin_code` / `sku_id` when the alert is tied to one (the Alerts page filters PIN scope on
+it), `page` + `params` for the link to the page that explains the alert, and the numbers
+behind the reason.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import pandas as pd
+
+SEVERITIES = ("critical", "high", "medium", "low")
+STATUSES = ("new", "acknowledged", "resolved")
+CANDIDATE_COLUMNS = ["rule", "severity", "entity", "day", "reason", "details"]
+PAGE_PATHS = {"Forecast": "/Forecast", "Reorder": "/Reorder", "Sourcing": "/Sourcing",
+              "Data": "/Data"}
+
+
+class AlertError(ValueError):
+    """An alert action a user asked for that cannot be done (unknown id, wrong status)."""
+
+    def __init__(self, message: str, evidence: list | None = None):
+        super().__init__(message)
+        self.evidence = evidence or []
+
+
+class AlertConfigError(AlertError):
+    """A rule configuration that cannot be stored (unknown rule, bad threshold)."""
+
+
+class RuleSkipped(Exception):
+    """A rule cannot run because an input is missing; the message says which."""
+
+
+@dataclass(frozen=True)
+class Param:
+    default: float
+    lo: float
+    hi: float
+    help: str
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    title: str
+    description: str
+    severity: str
+    params: dict[str, Param] = field(default_factory=dict)
+
+    def defaults(self) -> dict:
+        return {k: p.default for k, p in self.params.items()}
+
+
+RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
+    RuleSpec("stock_reorder", "Stock below reorder point",
+             "Inventory position at or below the reorder point of the reorder policy; "
+             "lines that run out before an order placed today could arrive are raised one "
+             "severity level.", "high",
+             {"service_level": Param(0.95, 0.5, 0.999, "Fill-rate target of the policy")}),
+    RuleSpec("forecast_deviation", "Forecast vs actual deviation",
+             "Last week's sales differ from the freshest forecast for those days by more "
+             "than the threshold.", "medium",
+             {"threshold_pct": Param(50, 5, 1000, "Deviation that raises an alert (%)"),
+              "min_units": Param(10, 0, 1e6, "Ignore gaps smaller than this many units"),
+              "window_days": Param(7, 1, 56, "Days compared", True),
+              "min_days": Param(4, 1, 56, "Fewest forecast days needed", True)}),
+    RuleSpec("forecast_accuracy", "Forecast accuracy degradation",
+             "WAPE of the last 4 weeks is worse than the series' backtest WAPE by a factor.",
+             "medium",
+             {"factor": Param(1.5, 1.0, 20, "Live WAPE / backtest WAPE that raises an alert"),
+              "min_wape_pct": Param(20, 0, 1000, "Ignore live WAPE below this (%)"),
+              "window_days": Param(28, 7, 120, "Days of live accuracy", True),
+              "min_days": Param(14, 1, 120, "Fewest forecast days needed", True)}),
+    RuleSpec("demand_anomaly", "Demand spike or drop",
+             "Daily sales far from the STL (period 7) level, measured as a robust z-score "
+             "against the series' own residual spread.", "medium",
+             {"z_threshold": Param(4.0, 2.0, 20, "Robust z-score that raises an alert"),
+              "min_units": Param(5, 0, 1e6, "Ignore gaps smaller than this many units"),
+              "lookback_days": Param(7, 1, 28, "Recent days checked", True),
+              "history_days": Param(120, 56, 730, "Days of history for the baseline", True),
+              "min_mean": Param(1.0, 0, 1e6, "Skip series selling less per day on average")}),
+    RuleSpec("price_above_mrp", "Sale price above MRP",
+             "A sale recorded above the printed MRP (not allowed under the Legal Metrology "
+             "rules).", "high",
+             {"tolerance_pct": Param(0, 0, 50, "Allowed excess over MRP (%)"),
+              "lookback_days": Param(7, 1, 90, "Recent days checked", True)}),
+    RuleSpec("price_below_cost", "Sale price below cost",
+             "A sale recorded below the SKU's unit cost.", "medium",
+             {"tolerance_pct": Param(0, 0, 90, "Allowed shortfall under cost (%)"),
+              "lookback_days": Param(7, 1, 90, "Recent days checked", True)}),
+    RuleSpec("mandi_spike", "Mandi price spike",
+             "A mandi's modal price jumps above its previous 7-day average.", "medium",
+             {"threshold_pct": Param(25, 1, 500, "Rise over the 7-day average (%)"),
+              "lookback_days": Param(3, 1, 30, "Recent days checked", True),
+              "min_baseline_days": Param(3, 1, 7, "Fewest prior price days needed", True)}),
+    RuleSpec("data_freshness", "Sales data missing",
+             "A PIN has no sales for N days while other PINs do, or the newest sales are "
+             "old.", "high",
+             {"max_gap_days": Param(3, 1, 60, "Days behind the newest sales", True),
+              "max_age_days": Param(7, 1, 365, "Days the newest sales may be old", True)}),
+)}
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    rule: str
+    enabled: bool
+    severity: str
+    params: dict
+
+
+def validate_config(rule: str, enabled, severity: str, params: dict | None) -> RuleConfig:
+    """A complete, checked configuration (missing params take their defaults)."""
+    spec = RULES.get(rule)
+    if spec is None:
+        raise AlertConfigError(f"There is no alert rule called {rule!r}; the rules are "
+                               f"{', '.join(RULES)}.", [rule])
+    if severity not in SEVERITIES:
+        raise AlertConfigError(f"Severity {severity!r} is not one of "
+                               f"{', '.join(SEVERITIES)}.", [severity])
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(spec.params))
+    if unknown:
+        raise AlertConfigError(f"Rule {rule!r} has no setting {unknown[0]!r}; its settings are "
+                               f"{', '.join(spec.params) or 'none'}.", unknown)
+    out = spec.defaults()
+    for key, value in params.items():
+        p = spec.params[key]
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise AlertConfigError(f"Setting {key!r} of rule {rule!r} must be a number; got "
+                                   f"{value!r}.", [value]) from None
+        if not p.lo <= num <= p.hi:
+            raise AlertConfigError(f"Setting {key!r} of rule {rule!r} must be between {p.lo:g} "
+                                   f"and {p.hi:g}; got {num:g}.", [value])
+        out[key] = int(round(num)) if p.integer else num
+    return RuleConfig(rule=rule, enabled=bool(enabled), severity=severity, params=out)
+
+
+def raise_severity(severity: str) -> str:
+    i = SEVERITIES.index(severity)
+    return SEVERITIES[max(i - 1, 0)]
+
+
+def alert_link(details) -> str | None:
+    """Relative URL of the page that explains an alert ('/Forecast?sku_id=..&pin_code=..')."""
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return None
+    if not isinstance(details, dict) or details.get("page") not in PAGE_PATHS:
+        return None
+    params = {k: v for k, v in (details.get("params") or {}).items() if v is not None}
+    path = PAGE_PATHS[details["page"]]
+    return path + ("?" + urlencode(params) if params else "")
+
+
+# ---- text helpers (engine-side formatting of reasons) -----------------------------------------
+def ddmmm(value) -> str:
+    return pd.Timestamp(value).strftime("%d-%b")
+
+
+def rupees(value: float) -> str:
+    return f"₹{value:,.2f}" if abs(value) < 1000 else f"₹{value:,.0f}"
+
+
+def num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}"
+
+
+def sku_label(name, sku_id: str) -> str:
+    return f"{name} ({sku_id})" if isinstance(name, str) and name else str(sku_id)
+
+
+def series_entity(sku_id: str, pin_code: str) -> str:
+    return f"{sku_id} @ {pin_code}"
+
+
+def details_json(page: str | None, params: dict | None, pin_code=None, sku_id=None,
+                 **evidence) -> str:
+    clean = {k: (round(float(v), 4) if isinstance(v, float) else v)
+             for k, v in evidence.items()}
+    return json.dumps({"page": page, "params": params or {}, "pin_code": pin_code,
+                       "sku_id": sku_id, **clean}, default=str)
+
+
+def candidates(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    if len(frame):
+        frame["day"] = pd.to_datetime(frame["day"]).dt.normalize()
+    return frame

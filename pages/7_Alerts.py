@@ -1,0 +1,127 @@
+"""Alerts: what needs attention today, why, and who has dealt with it.
+
+Recipe: cached alert list and rules (keyed on the data version) -> counts, filters, table
+with reasons and links -> acknowledge / resolve -> generate now -> rule settings -> audit.
+Every action is an engine call that writes audit_log in the same transaction.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import alerts_views as av
+from components.filters import current_pin_scope
+from components.session import get_warehouse
+from engine.alerts import (RULES, AlertError, acknowledge, audit_trail, generate_alerts,
+                           get_rules, list_alerts, resolve, update_rule)
+
+st.set_page_config(page_title="MicroPulse · Alerts", page_icon=":material/notifications:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _alerts(_wh, version: str, f: av.AlertFilters | None, pin_scope):
+    if f is None:
+        return list_alerts(_wh, pin_scope=pin_scope)
+    return list_alerts(_wh, status=f.status, severity=f.severity, rule=f.rule,
+                       pin_scope=pin_scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _rules(_wh, version: str):
+    return get_rules(_wh)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audit(_wh, version: str):
+    return audit_trail(_wh)
+
+
+def _run(fn, *args, **kwargs):
+    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
+    try:
+        return fn(*args, **kwargs), None
+    except AlertError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
+        return None, f"That did not work ({type(exc).__name__}: {exc})."
+
+
+st.title("Alerts")
+st.caption("Stock at risk, forecasts that missed, unusual demand, prices outside MRP or cost, "
+           "mandi price spikes and missing data — one alert per rule, item and day.")
+wh = get_warehouse()
+actor = st.session_state.get("user", "demo")
+pin_scope = current_pin_scope()
+titles = {name: spec.title for name, spec in RULES.items()}
+
+if st.button("Generate alerts now", key="al_generate", type="primary",
+             icon=":material/refresh:"):
+    with st.spinner("Checking every rule..."):
+        result, err = _run(generate_alerts, wh, actor=actor)
+    st.session_state["al_last_run"] = result.to_dict() if result else None
+    if err:
+        st.error(err, icon=":material/error:")
+if st.session_state.get("al_last_run"):
+    av.generation_report(st.session_state["al_last_run"])
+
+flash = st.session_state.pop("al_flash", None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+version = wh.data_version()
+everything, err = _run(_alerts, wh, version, None, pin_scope)
+if err:
+    st.error(err, icon=":material/error:")
+    st.stop()
+if everything.empty:
+    st.info("No alerts yet. Press **Generate alerts now** to check the rules against the "
+            "warehouse.", icon=":material/notifications:")
+else:
+    av.render_counts(everything, titles)
+
+tab_list, tab_rules, tab_audit = st.tabs(["Alerts", "Rule settings", "Audit trail"])
+with tab_list:
+    filters = av.filter_widgets(list(RULES), titles)
+    shown, err = _run(_alerts, wh, version, filters, pin_scope)
+    if err:
+        st.error(err, icon=":material/error:")
+    elif shown.empty:
+        st.caption("No alerts match these filters.")
+    else:
+        st.caption(f"{len(shown):,} alert(s).")
+        av.alerts_table(shown, titles)
+        action = av.action_form(shown)
+        if action:
+            verb, ids = action
+            changed, err = _run(acknowledge if verb == "acknowledge" else resolve, wh, ids,
+                                actor)
+            if err:
+                st.error(err, icon=":material/error:")
+            else:
+                done = "acknowledged" if verb == "acknowledge" else "resolved"
+                st.session_state["al_flash"] = f"{changed} alert(s) {done} by {actor}."
+                st.session_state.pop("al_pick", None)
+                st.rerun()
+
+with tab_rules:
+    rules, err = _run(_rules, wh, version)
+    if err:
+        st.error(err, icon=":material/error:")
+    else:
+        helps = {n: {k: p.help for k, p in s.params.items()} for n, s in RULES.items()}
+        change = av.rule_form(rules, helps)
+        if change:
+            rule, enabled, severity, params = change
+            saved, err = _run(update_rule, wh, rule, enabled, severity, params, actor)
+            if err:
+                st.error(err, icon=":material/error:")
+            else:
+                st.session_state["al_flash"] = f"Saved the settings of '{titles[rule]}'."
+                st.rerun()
+
+with tab_audit:
+    audit, err = _run(_audit, wh, version)
+    if err:
+        st.error(err, icon=":material/error:")
+    else:
+        av.audit_view(audit)
