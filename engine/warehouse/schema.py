@@ -224,6 +224,16 @@ TABLES: dict[str, str] = {
             resolved_at TIMESTAMP,
             UNIQUE (rule, entity, day)
         )""",
+    # Stored overrides of the alert rules' defaults (engine/alerts_rules.py).
+    "alert_rules": """
+        CREATE TABLE IF NOT EXISTS alert_rules (
+            rule VARCHAR PRIMARY KEY,
+            enabled BOOLEAN NOT NULL,
+            severity VARCHAR NOT NULL,
+            params VARCHAR,
+            updated_by VARCHAR,
+            updated_at TIMESTAMP
+        )""",
     "audit_log": """
         CREATE TABLE IF NOT EXISTS audit_log (
             ts TIMESTAMP NOT NULL,
