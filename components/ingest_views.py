@@ -1,0 +1,175 @@
+"""Rendering and loading helpers for the Data page (uploads, quarantine, batch history).
+
+`load_upload()` takes the uploaded bytes and name, so the loading path is testable without
+a browser. Text from files (names, SKU ids, raw rows) is shown through st.dataframe /
+st.text, never as markdown or HTML.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from components.format import indian_grouping
+from components.tables import download_buttons
+from engine.ingest.errors import REASONS, IngestError
+from engine.ingest.load import IngestResult, Preview, ingest_bytes, preview_bytes
+from engine.ingest.mapping import fields
+
+NOT_USED = "(not used)"
+KIND_LABELS = {"sales": "Sales (transactions, daily or weekly)", "catalog": "SKU catalog",
+               "inventory": "Inventory snapshot", "mandi": "Mandi prices (Agmarknet)"}
+
+
+def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
+                   ) -> tuple[Preview | None, str | None]:
+    try:
+        return preview_bytes(kind, data, name, sheet=sheet), None
+    except IngestError as exc:
+        return None, str(exc)
+
+
+def load_upload(wh, kind: str, data: bytes, name: str, sheet: str | None = None,
+                overrides: dict[str, str] | None = None, user: str | None = None
+                ) -> tuple[IngestResult | None, str | None]:
+    """Load uploaded bytes; (result, None) or (None, a sentence saying why not)."""
+    try:
+        return ingest_bytes(wh, kind, data, name, sheet=sheet, overrides=overrides,
+                            user=user), None
+    except IngestError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a traceback
+        return None, (f"The upload could not be loaded ({type(exc).__name__}: {exc}). "
+                      "Nothing was written to the warehouse.")
+
+
+def render_source_facts(preview: Preview) -> None:
+    f = preview.source
+    bits = [f["format"].upper(), f"{indian_grouping(f['size_bytes'] / 1024)} KB",
+            f"{len(f['columns'])} columns"]
+    if f.get("encoding"):
+        bits.append(f"encoding {f['encoding']}")
+    if f.get("delimiter"):
+        bits.append("delimiter " + {"\t": "tab", ",": "comma", ";": "semicolon",
+                                    "|": "pipe"}.get(f["delimiter"], f["delimiter"]))
+    if f.get("sheet"):
+        bits.append(f"sheet '{f['sheet']}'")
+    st.caption(" · ".join(bits))
+
+
+def mapping_editor(preview: Preview, kind: str, key: str) -> dict[str, str]:
+    """One selectbox per field, pre-set to the detected column, with its confidence.
+    Returns an explicit source -> field mapping (unchosen columns map to '')."""
+    columns = list(preview.source["columns"])
+    detected = preview.mapping.columns if preview.mapping is not None else {}
+    conf = preview.mapping.confidence if preview.mapping is not None else {}
+    chosen: dict[str, str] = {}
+    grid = st.columns(3)
+    for i, spec in enumerate(fields(kind)):
+        current = detected.get(spec.name)
+        options = [NOT_USED, *columns]
+        label = spec.name + (" *" if spec.required else "")
+        c = conf.get(spec.name)
+        helptext = ("required" if spec.required else "optional") + (
+            f"; matched with confidence {c:.0%}" if c is not None else "; no match found")
+        pick = grid[i % 3].selectbox(label, options, help=helptext,
+                                     index=options.index(current) if current in options else 0,
+                                     key=f"{key}_{kind}_{spec.name}")
+        if c is not None and pick == current:
+            grid[i % 3].caption(f"detected ({c:.0%})")
+        if pick != NOT_USED:
+            chosen[pick] = spec.name
+    overrides = {c: "" for c in columns}
+    overrides.update(chosen)
+    return overrides
+
+
+def render_result(result: dict) -> None:
+    """Counts, then one sentence per problem found."""
+    cols = st.columns(4)
+    cols[0].metric("Rows read", indian_grouping(result["rows_read"]))
+    cols[1].metric("Loaded", indian_grouping(result["rows_loaded"]))
+    cols[2].metric("Quarantined", indian_grouping(result["rows_quarantined"]))
+    cols[3].metric("Duplicates skipped", indian_grouping(result["duplicates_skipped"]))
+    report = result.get("report", {})
+    if result.get("status") == "duplicate_file":
+        st.info("This exact file was loaded before (same contents), so nothing was loaded "
+                f"again. Earlier batch: {report.get('duplicate_of')}.")
+    notes = [i["sentence"] for i in report.get("issues", [])]
+    if report.get("pins_repaired"):
+        notes.append(f"Repaired {indian_grouping(report['pins_repaired'])} PIN codes written "
+                     "as numbers or with spaces (e.g. 560001.0 -> 560001).")
+    if report.get("unknown_skus_created"):
+        notes.append(f"Created {indian_grouping(report['unknown_skus_created'])} SKUs not in "
+                     "the catalog as 'Uncategorised': " + ", ".join(report["unknown_skus"][:10]))
+    if report.get("grain"):
+        notes.append(f"Detected grain: {report['grain']}.")
+    if report.get("date_min"):
+        notes.append(f"Dates from {report['date_min']} to {report['date_max']}.")
+    for note in notes:
+        st.text("• " + note)
+
+
+def render_quality(figures: dict[str, pd.DataFrame]) -> None:
+    series, outliers = figures["series"], figures["outliers"]
+    st.subheader("Data quality")
+    if series.empty:
+        st.caption("No rows of this batch are in the warehouse.")
+        return
+    c = st.columns(4)
+    c[0].metric("Series (SKU x PIN)", indian_grouping(len(series)))
+    c[1].metric("Series with gaps", indian_grouping(int((series["periods_missing"] > 0).sum())))
+    c[2].metric("Outlier days", indian_grouping(len(outliers)))
+    c[3].metric("Date range", f"{series['first_date'].min():%d-%b-%Y} – "
+                              f"{series['last_date'].max():%d-%b-%Y}")
+    left, right = st.columns(2)
+    left.caption("Missing periods per series (days, or weeks for weekly files)")
+    left.dataframe(series.head(500), hide_index=True, height=260)
+    right.caption("Outliers (robust z-score > 3.5 within the series) — flagged, not dropped")
+    right.dataframe(outliers, hide_index=True, height=260)
+    left, right = st.columns(2)
+    left.caption("Coverage by PIN code")
+    left.dataframe(figures["by_pin"], hide_index=True, height=220)
+    right.caption("Coverage by category")
+    right.dataframe(figures["by_category"], hide_index=True, height=220)
+
+
+def quarantine_filters(batches: pd.DataFrame, key: str) -> tuple[str | None, list[str], str]:
+    c = st.columns([2, 2, 2])
+    labels = {"All uploads": None}
+    for _, b in batches.iterrows():
+        labels[f"{b['file_name']} ({b['batch_id']})"] = b["batch_id"]
+    batch = c[0].selectbox("Upload", list(labels), key=f"{key}_batch")
+    reasons = c[1].multiselect("Reason", sorted(REASONS), key=f"{key}_reasons")
+    text = c[2].text_input("Contains", key=f"{key}_text")
+    return labels[batch], reasons, text
+
+
+def render_quarantine(rows: pd.DataFrame, text: str, key: str) -> None:
+    if text:
+        mask = rows["raw"].fillna("").str.contains(text, case=False, regex=False) | \
+            rows["reason"].str.contains(text, case=False, regex=False)
+        rows = rows[mask]
+    if rows.empty:
+        st.caption("No quarantined rows match.")
+        return
+    st.caption(f"{indian_grouping(len(rows))} rows")
+    st.dataframe(rows, hide_index=True, height=360)
+    expanded = _expand_raw(rows)
+    download_buttons(expanded, "quarantine", key=f"{key}_dl")
+
+
+def _expand_raw(rows: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine rows with each raw JSON value in its own column (for spreadsheets)."""
+    raw = rows["raw"].map(lambda s: json.loads(s) if isinstance(s, str) and s else {})
+    wide = pd.DataFrame(raw.tolist(), index=rows.index)
+    wide.columns = [f"raw: {c}" for c in wide.columns]
+    return pd.concat([rows.drop(columns=["raw"]), wide], axis=1)
+
+
+def render_batches(batches: pd.DataFrame) -> None:
+    if batches.empty:
+        st.caption("No uploads yet.")
+        return
+    st.dataframe(batches.drop(columns=["sha256"]), hide_index=True, height=300)

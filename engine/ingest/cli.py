@@ -1,0 +1,67 @@
+"""`python -m engine ingest {sales|catalog|inventory|mandi} FILE [--json]`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.ingest.mapping import KINDS
+
+
+def add_commands(sub) -> None:
+    from engine.warehouse.cli import add_warehouse_arg
+
+    p = sub.add_parser("ingest", help="load a sales, catalog, inventory or mandi file")
+    p.add_argument("kind", choices=KINDS, help="what the file holds")
+    p.add_argument("file", help="CSV (any common delimiter, UTF-8/BOM/Latin-1), .xlsx or Parquet")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
+    p.add_argument("--sheet", default=None, help="Excel sheet to read (default: the first)")
+    p.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
+                   help="map a file column to a field by hand, e.g. --map 'Bill Qty=quantity' "
+                        "(repeatable; FIELD empty to ignore the column)")
+    p.add_argument("--user", default=None, help="who is uploading (recorded with the batch)")
+    add_warehouse_arg(p)
+    p.set_defaults(func=run_ingest)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from engine.ingest.errors import IngestError
+    from engine.ingest.load import ingest_file
+    from engine.ingest.mapping import parse_map_args
+    from engine.warehouse.cli import open_warehouse
+
+    try:
+        overrides = parse_map_args(args.map)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wh = open_warehouse(args)
+    try:
+        result = ingest_file(wh, args.kind, args.file, sheet=args.sheet, overrides=overrides,
+                             user=args.user)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        wh.close()
+    if args.json:
+        out = {k: result.as_dict()[k] for k in (
+            "batch_id", "kind", "file_name", "sha256", "status", "grain", "rows_read",
+            "rows_loaded", "rows_quarantined", "duplicates_skipped", "mapping")}
+        out["issues"] = [i["sentence"] for i in result.issues]
+        for key in ("pins_repaired", "unknown_skus_created", "date_min", "date_max"):
+            if key in result.report:
+                out[key] = result.report[key]
+        print(json.dumps(out, default=str))
+        return 0
+    print(f"batch {result.batch_id} ({result.status}): read {result.rows_read:,} rows, "
+          f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
+          f"skipped {result.duplicates_skipped:,} duplicates")
+    for issue in result.issues:
+        print(f"  - {issue['sentence']}")
+    if result.report.get("pins_repaired"):
+        print(f"  - repaired {result.report['pins_repaired']:,} PIN codes (e.g. 560001.0 -> 560001)")
+    if result.report.get("unknown_skus_created"):
+        print(f"  - created {result.report['unknown_skus_created']:,} unknown SKUs as "
+              "'Uncategorised'")
+    return 0

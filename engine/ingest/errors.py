@@ -1,0 +1,127 @@
+"""Typed ingest errors and the row-level reason codes written to `quarantine`.
+
+Every error a user can meet says what rule failed, shows the offending value, and says
+what to do. Errors carry their evidence (`evidence`: a small DataFrame or dict) so a page
+can show a table instead of a traceback.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class IngestError(Exception):
+    """Base class: a file or request that cannot be ingested as asked."""
+
+    code = "ingest_error"
+
+    def __init__(self, message: str, evidence: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.evidence = evidence
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnreadableFileError(IngestError):
+    """The file cannot be read at all (not a table, corrupt, empty...)."""
+
+    code = "unreadable_file"
+
+
+class EmptyFileError(UnreadableFileError):
+    code = "empty_file"
+
+
+class SheetNotFoundError(IngestError):
+    code = "sheet_not_found"
+
+    def __init__(self, sheet: str, sheets: list[str]):
+        self.sheet, self.sheets = sheet, list(sheets)
+        super().__init__(
+            f"The workbook has no sheet named '{sheet}'. Its sheets are: "
+            + ", ".join(f"'{s}'" for s in sheets) + ". Choose one of these.",
+            evidence={"sheets": self.sheets})
+
+
+class MissingColumnsError(IngestError):
+    """Required columns could not be matched to any column in the file."""
+
+    code = "missing_columns"
+
+    def __init__(self, kind: str, missing: list[str], found: list[str]):
+        self.kind, self.missing, self.found = kind, list(missing), list(found)
+        shown = ", ".join(f"'{c}'" for c in found[:30]) + (" ..." if len(found) > 30 else "")
+        need = ", ".join(f"'{c}'" for c in missing)
+        super().__init__(
+            f"This {kind} file has no column for {need}. The file's columns are: {shown}. "
+            "Rename the column in the file, or map it by hand (e.g. --map qty=quantity).",
+            evidence={"missing": self.missing, "found": self.found})
+
+
+class MappingError(IngestError):
+    """A hand-made column mapping names a column or field that does not exist."""
+
+    code = "bad_mapping"
+
+
+class BatchNotFoundError(IngestError):
+    code = "batch_not_found"
+
+
+class RollbackError(IngestError):
+    code = "rollback_refused"
+
+
+# Row-level reasons: code -> sentence. `{col}` is the file's column name, `{value}` the
+# raw value as uploaded. Used for quarantine.reason and for the report's issue lines.
+REASONS: dict[str, str] = {
+    "malformed_line": "the line does not split into the file's columns",
+    "missing_value": "is blank",
+    "not_numeric": "is not a number",
+    "negative_quantity": "is negative but the row is not marked as a return",
+    "price_not_positive": "is zero or negative (prices must be above zero)",
+    "price_not_reported": "is blank or 'NR' (price not reported)",
+    "bad_date": "is not a date in a known format (DD-MM-YYYY, DD/MM/YYYY, DD-Mon-YY, YYYY-MM-DD)",
+    "future_date": "is a date in the future",
+    "pin_not_6_digits": "is not a 6-digit PIN code",
+    "pin_invalid": "is not a valid PIN code (PIN codes never start with 0)",
+    "pin_unknown": "is not a PIN code in India Post's directory",
+    "duplicate_in_file": "repeats a row key that appears earlier in the same file",
+    "not_integer": "is not a whole number",
+    "negative_value": "is negative",
+}
+
+# How the report names a whole group of values failing one rule.
+REASON_PLURALS: dict[str, str] = {
+    "malformed_line": "lines that do not split into the file's columns",
+    "missing_value": "blank values",
+    "not_numeric": "non-numeric values",
+    "negative_quantity": "negative values on rows not marked as returns",
+    "price_not_positive": "zero or negative prices",
+    "price_not_reported": "blank or 'NR' prices",
+    "bad_date": "values that are not dates",
+    "future_date": "dates in the future",
+    "pin_not_6_digits": "values that are not 6-digit PIN codes",
+    "pin_invalid": "values that are not valid PIN codes",
+    "pin_unknown": "PIN codes not in India Post's directory",
+    "duplicate_in_file": "repeated rows (same key as an earlier row)",
+    "not_integer": "values that are not whole numbers",
+    "negative_value": "negative values",
+}
+
+
+def issue_sentence(column: str | None, code: str, count: int, first_line: int | None,
+                   first_value: str | None) -> str:
+    """"Column 'qty' has 312 non-numeric values, first at row 17: 'ten'"."""
+    what = REASON_PLURALS.get(code, code)
+    where = f", first at row {first_line}" if first_line is not None else ""
+    shown = "" if first_value is None else f": '{_short(first_value)}'"
+    if column:
+        return f"Column '{column}' has {count:,} {what}{where}{shown}"
+    return f"{count:,} {what}{where}{shown}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

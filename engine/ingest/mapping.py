@@ -1,0 +1,202 @@
+"""Column mapping: which column of an uploaded file feeds which warehouse field.
+
+Each kind (`sales`, `catalog`, `inventory`, `mandi`) lists its fields with aliases. A
+header matches a field exactly after normalisation (confidence 1.0), or by similarity
+(confidence = similarity, kept when >= 0.8). The caller can override any pair.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from engine.ingest.errors import MappingError, MissingColumnsError
+
+KINDS = ("sales", "catalog", "inventory", "mandi")
+FUZZY_MAX_COLUMNS = 200  # similarity matching is skipped for very wide files
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str            # text | number | int | date | pin | flag
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    rule: str = ""       # extra rule: quantity | price | agmark_price
+
+
+def _f(name, type_, required=False, aliases=(), rule=""):
+    return FieldSpec(name, type_, required, tuple(aliases), rule)
+
+
+FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "sales": (
+        _f("transaction_id", "text", aliases=("txn_id", "transaction", "bill_no", "bill_number",
+                                              "invoice_no", "invoice_number", "receipt_no",
+                                              "order_id", "txn_no", "transaction_no")),
+        _f("sku_id", "text", True, ("sku", "item_id", "product_id", "item_code", "sku_code",
+                                     "article", "article_code", "product_code", "item")),
+        _f("pin_code", "pin", True, ("pincode", "pin", "postal_code", "zip", "zipcode",
+                                      "store_pincode", "store_pin", "pin_no")),
+        _f("store_id", "text", aliases=("store", "store_code", "outlet", "outlet_id", "branch")),
+        _f("date", "date", True, ("bill_date", "timestamp", "txn_date", "transaction_date",
+                                  "sale_date", "invoice_date", "order_date", "day", "week",
+                                  "week_start", "week_starting", "week_ending", "datetime")),
+        _f("quantity", "number", True, ("qty", "units", "units_sold", "quantity_sold",
+                                        "sold_qty", "sales_qty", "volume", "pcs"), "quantity"),
+        _f("price", "number", aliases=("unit_price", "selling_price", "sp", "rate",
+                                       "price_per_unit", "sale_price"), rule="price"),
+        _f("revenue", "number", aliases=("amount", "sales_value", "net_amount", "value",
+                                         "total", "line_total", "net_sales", "sales_amount")),
+        _f("promo", "flag", aliases=("on_promo", "promotion", "is_promo", "promo_flag",
+                                     "offer", "on_offer")),
+        _f("is_return", "flag", aliases=("return", "return_flag", "returned", "is_returned",
+                                         "txn_type", "transaction_type", "sale_type")),
+    ),
+    "catalog": (
+        _f("sku_id", "text", True, ("sku", "item_id", "product_id", "item_code", "sku_code",
+                                     "article_code", "product_code")),
+        _f("name", "text", aliases=("sku_name", "item_name", "product_name", "description",
+                                    "product", "title")),
+        _f("category", "text", aliases=("category_name", "dept", "department", "segment")),
+        _f("subcategory", "text", aliases=("sub_category", "subcat", "sub_category_name")),
+        _f("brand", "text", aliases=("brand_name", "manufacturer")),
+        _f("mrp", "number", aliases=("max_retail_price", "list_price"), rule="price"),
+        _f("unit_cost", "number", aliases=("cost", "cost_price", "purchase_price", "cp"),
+           rule="price"),
+        _f("shelf_life_days", "int", aliases=("shelf_life", "shelf_life_d")),
+        _f("unit_volume_l", "number", aliases=("volume_l", "unit_volume", "litres")),
+        _f("supplier", "text", aliases=("vendor", "supplier_name", "vendor_name")),
+    ),
+    "inventory": (
+        _f("sku_id", "text", True, ("sku", "item_id", "product_id", "item_code", "sku_code")),
+        _f("pin_code", "pin", True, ("pincode", "pin", "postal_code", "store_pincode")),
+        _f("on_hand", "number", True, ("stock", "soh", "stock_on_hand", "qty_on_hand",
+                                       "closing_stock", "on_hand_qty"), "quantity"),
+        _f("on_order", "number", aliases=("open_po", "in_transit", "on_order_qty"),
+           rule="quantity"),
+        _f("lead_time_days", "int", aliases=("lead_time", "lt_days")),
+        _f("moq", "int", aliases=("min_order_qty", "minimum_order_quantity")),
+        _f("case_pack", "int", aliases=("pack_size", "case_size", "units_per_case")),
+        _f("snapshot_date", "date", aliases=("date", "as_of", "stock_date", "as_on_date")),
+    ),
+    "mandi": (
+        _f("state", "text", aliases=("state_name",)),
+        _f("district", "text", aliases=("district_name",)),
+        _f("market", "text", True, ("market_name", "mandi", "mandi_name", "apmc")),
+        _f("commodity", "text", True, ("commodity_name",)),
+        _f("variety", "text"),
+        _f("grade", "text"),
+        _f("date", "date", True, ("arrival_date", "price_date", "reported_date")),
+        _f("min_price", "number", aliases=("min_price_rs_qtl", "min_price_rs_quintal",
+                                           "min_x0020_price", "minimum_price"),
+           rule="agmark_price"),
+        _f("max_price", "number", aliases=("max_price_rs_qtl", "max_price_rs_quintal",
+                                           "max_x0020_price", "maximum_price"),
+           rule="agmark_price"),
+        _f("modal_price", "number", True, ("modal_price_rs_qtl", "modal_price_rs_quintal",
+                                           "modal_x0020_price", "modal"), "agmark_price"),
+        _f("arrivals_tonnes", "number", aliases=("arrival_tonnes", "arrivals", "arrival",
+                                                 "arrivals_in_tonnes", "arrival_quantity")),
+    ),
+}
+
+
+def fields(kind: str) -> tuple[FieldSpec, ...]:
+    if kind not in FIELDS:
+        raise MappingError(f"Unknown upload kind '{kind}'. Choose one of: {', '.join(KINDS)}.")
+    return FIELDS[kind]
+
+
+def normalise(name: str) -> str:
+    """'Min Price (Rs./Quintal)' -> 'min_price_rs_quintal'; 'Min_x0020_Price' -> 'min_price'."""
+    text = str(name).replace("_x0020_", "_").strip().lower()
+    text = re.sub(r"[^0-9a-z]+", "_", text)
+    return text.strip("_")
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """field -> source column, with a confidence per field (1.0 exact, 'user' overrides)."""
+
+    kind: str
+    columns: dict[str, str]
+    confidence: dict[str, float] = field(default_factory=dict)
+    unmapped: tuple[str, ...] = ()
+
+    def source(self, field_name: str) -> str | None:
+        return self.columns.get(field_name)
+
+    def as_rows(self) -> list[dict]:
+        """One row per field, for display: field, source column, confidence, required."""
+        return [{"field": f.name, "column": self.columns.get(f.name),
+                 "confidence": self.confidence.get(f.name), "required": f.required}
+                for f in fields(self.kind)]
+
+
+def detect_mapping(kind: str, columns: list[str],
+                   overrides: dict[str, str] | None = None) -> ColumnMapping:
+    """Match the file's columns to `kind`'s fields. `overrides` maps source -> field
+    (as typed on the command line, `--map qty=quantity`); a field mapped to '' or None
+    is left unmapped. Raises MissingColumnsError when a required field has no column."""
+    specs = fields(kind)
+    names = {f.name for f in specs}
+    overrides = dict(overrides or {})
+    chosen: dict[str, str] = {}
+    conf: dict[str, float] = {}
+    used: set[str] = set()
+    for src, dst in overrides.items():
+        if src not in columns:
+            raise MappingError(f"The mapping names column '{src}', but the file has no such "
+                               f"column. Its columns are: {', '.join(columns[:30])}.")
+        if dst in (None, ""):
+            used.add(src)
+            continue
+        if dst not in names:
+            raise MappingError(f"'{dst}' is not a {kind} field. Fields are: "
+                               f"{', '.join(sorted(names))}.")
+        chosen[dst], conf[dst] = src, 1.0
+        used.add(src)
+    norm = {c: normalise(c) for c in columns}
+    # Exact matches first (field name, then aliases), so fuzzy matches never steal them.
+    for spec in specs:
+        if spec.name in chosen:
+            continue
+        keys = (spec.name, *spec.aliases)
+        for key in keys:
+            hit = next((c for c in columns if c not in used and norm[c] == key), None)
+            if hit is not None:
+                chosen[spec.name], conf[spec.name] = hit, 1.0
+                used.add(hit)
+                break
+    for spec in specs:
+        if spec.name in chosen or len(columns) > FUZZY_MAX_COLUMNS:
+            continue
+        best, score = None, 0.0
+        for c in columns:
+            if c in used or not norm[c]:
+                continue
+            for key in (spec.name, *spec.aliases):
+                s = difflib.SequenceMatcher(None, norm[c], key).ratio()
+                if s > score:
+                    best, score = c, s
+        if best is not None and score >= 0.8:
+            chosen[spec.name], conf[spec.name] = best, round(score, 2)
+            used.add(best)
+    missing = [f.name for f in specs if f.required and f.name not in chosen]
+    if missing:
+        raise MissingColumnsError(kind, missing, list(columns))
+    unmapped = tuple(c for c in columns if c not in used)
+    return ColumnMapping(kind, chosen, conf, unmapped)
+
+
+def parse_map_args(items: list[str] | None) -> dict[str, str]:
+    """['qty=quantity', 'Bill Dt=date'] -> {'qty': 'quantity', 'Bill Dt': 'date'}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        src, sep, dst = item.rpartition("=")
+        if not sep or not src:
+            raise MappingError(f"'{item}' is not a mapping; write it as column=field, "
+                               "e.g. qty=quantity.")
+        out[src] = dst.strip()
+    return out

@@ -1,0 +1,171 @@
+"""SQL expressions that type and validate an uploaded file, row by row, in DuckDB.
+
+`stage_select()` builds one SELECT over the raw (all-text) rows that adds, per mapped
+field, a typed value column `__mp_v_<field>` and a single `__mp_reason` column holding
+'<field>|<reason_code>' for the first rule the row breaks (NULL when the row is good).
+Column names come from uploaded files, so they are always quoted with `ident()`; values
+are never spliced into SQL.
+"""
+from __future__ import annotations
+
+from engine.ingest.mapping import ColumnMapping, FieldSpec, fields
+
+# Tried in this order unless a sample of the column says otherwise (see rank_formats).
+# Two-digit-year formats come first: they cannot match a four-digit year.
+DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%y", "%d-%m-%Y", "%d/%m/%y", "%d/%m/%Y", "%d-%b-%y",
+                "%d-%b-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d-%B-%Y")
+MIN_YEAR = 1950
+TRUE_WORDS = ("1", "true", "yes", "y", "t", "x", "on", "promo", "return", "returned", "r",
+              "refund", "sales return")
+NOT_REPORTED = ("NR", "N/R", "NA", "N/A", "-", "--", "NIL")
+# Key text fields are trimmed; descriptive text is stored verbatim.
+TRIMMED = {"sku_id", "pin_code", "store_id", "transaction_id", "market", "commodity",
+           "state", "district", "variety", "grade"}
+
+
+def ident(name: str) -> str:
+    """Quote an identifier that came from a file header."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def v(field: str) -> str:
+    return ident(f"__mp_v_{field}")
+
+
+def token_expr(col: str) -> str:
+    """The date part of a date or date-time text: '2024-01-05T10:00' -> '2024-01-05'."""
+    t = f"trim({col})"
+    return (f"CASE WHEN strlen({col}) BETWEEN 6 AND 11 AND {col} = {t} THEN {col} "
+            f"WHEN strlen({t}) <= 11 THEN {t} "
+            f"WHEN substr({t}, 11, 1) IN ('T', ' ') AND substr({t}, 5, 1) = '-' "
+            f"THEN left({t}, 10) ELSE split_part({t}, ' ', 1) END")
+
+
+def tok(field: str) -> str:
+    return ident(f"__mp_t_{field}")
+
+
+def num(field: str) -> str:
+    return ident(f"__mp_n_{field}")
+
+
+def known(field: str) -> str:
+    return ident(f"__mp_k_{field}")
+
+
+def date_expr(token_col: str, formats: tuple[str, ...]) -> str:
+    tries = ", ".join(f"try_strptime({token_col}, '{f}')" for f in formats)
+    return f"CAST(COALESCE({tries}) AS DATE)" if len(formats) > 1 else \
+        f"CAST(try_strptime({token_col}, '{formats[0]}') AS DATE)"
+
+
+def raw_number_expr(col: str) -> str:
+    """'1,200' / '₹ 1,200.50' / 'Rs. 40' -> a DOUBLE (NaN/inf are caught one layer up)."""
+    cleaned = (f"replace(replace(replace(replace(replace({col}, ',', ''), '₹', ''), "
+               f"'Rs.', ''), 'Rs', ''), 'INR', '')")
+    return f"COALESCE(TRY_CAST({col} AS DOUBLE), TRY_CAST({cleaned} AS DOUBLE))"
+
+
+def pin_expr(col: str) -> str:
+    """560001.0 / ' 560001 ' -> '560001'. Anything else is kept as typed (trimmed)."""
+    return (f"(CASE WHEN strlen({col}) = 6 THEN {col} "
+            f"ELSE NULLIF(regexp_replace(trim({col}), '\\.0+$', ''), '') END)")
+
+
+def flag_expr(col: str) -> str:
+    words = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+    return f"COALESCE(lower(trim({col})) IN ({words}), FALSE)"
+
+
+def layer_a(spec: FieldSpec, col: str) -> str | None:
+    """Per-field helper columns computed first (date token, raw number, cleaned PIN)."""
+    if spec.type == "date":
+        return f"{token_expr(col)} AS {tok(spec.name)}"
+    if spec.type in ("number", "int"):
+        return f"{raw_number_expr(col)} AS {num(spec.name)}"
+    if spec.type == "pin":
+        return f"{pin_expr(col)} AS {v(spec.name)}"
+    return None
+
+
+def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...]) -> list[str]:
+    """Typed value columns (and the PIN's known-code flag)."""
+    if spec.type in ("number", "int"):    # int stays DOUBLE so 'not_integer' can be checked
+        n = num(spec.name)
+        return [f"CASE WHEN isfinite({n}) THEN {n} END AS {v(spec.name)}"]
+    if spec.type == "date":
+        return [f"{date_expr(tok(spec.name), formats)} AS {v(spec.name)}"]
+    if spec.type == "pin":
+        return [f"{v(spec.name)} IN (SELECT pin_code FROM ingest_known_pins) AS {known(spec.name)}"]
+    if spec.type == "flag":
+        return [f"{flag_expr(col)} AS {v(spec.name)}"]
+    if spec.name in TRIMMED:
+        return [f"NULLIF(trim({col}), '') AS {v(spec.name)}"]
+    return [f"NULLIF({col}, '') AS {v(spec.name)}"]
+
+
+def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping) -> list[tuple[str, str]]:
+    """(condition, reason_code) pairs for one field, in the order they are checked.
+    Cheap tests on the typed value come first so the raw text is only looked at again
+    for rows that are already suspect."""
+    val = v(spec.name)
+    blank = f"({col} IS NULL OR trim({col}) = '')"
+    out: list[tuple[str, str]] = []
+    if spec.rule == "agmark_price":
+        nr = ", ".join(f"'{w}'" for w in NOT_REPORTED)
+        out.append((f"{val} IS NULL AND ({blank} OR upper(trim({col})) IN ({nr}))",
+                    "price_not_reported"))
+    elif spec.required and spec.type != "flag":
+        out.append((f"{val} IS NULL AND {blank}", "missing_value"))
+    if spec.type == "text" and spec.required:
+        out.append((f"{val} IS NULL", "missing_value"))
+    if spec.type in ("number", "int"):
+        out.append((f"{val} IS NULL AND NOT {blank}", "not_numeric"))
+    if spec.type == "int":
+        out.append((f"{val} <> floor({val})", "not_integer"))
+        out.append((f"{val} < 0", "negative_value"))
+    if spec.rule == "quantity":
+        if kind == "sales" and mapping.source("is_return"):
+            out.append((f"{val} < 0 AND NOT {v('is_return')}", "negative_quantity"))
+        elif kind == "sales":
+            out.append((f"{val} < 0", "negative_quantity"))
+        else:
+            out.append((f"{val} < 0", "negative_value"))
+    if spec.rule in ("price", "agmark_price"):
+        out.append((f"{val} <= 0", "price_not_positive"))
+    if spec.type == "date":
+        out.append((f"({val} IS NULL AND NOT {blank}) OR year({val}) < {MIN_YEAR}", "bad_date"))
+        out.append((f"{val} > current_date", "future_date"))
+    if spec.type == "pin":
+        k = known(spec.name)
+        out.append((f"NOT {k} AND NOT regexp_full_match({val}, '[0-9]{{6}}')",
+                    "pin_not_6_digits"))
+        out.append((f"NOT {k} AND left({val}, 1) = '0'", "pin_invalid"))
+        out.append((f"NOT {k}", "pin_unknown"))
+    return out
+
+
+def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
+                 date_formats: dict[str, tuple[str, ...]]) -> str:
+    """SELECT raw columns + typed `__mp_v_*` columns + `__mp_reason` from `source_sql`."""
+    a_cols, b_cols, whens, drop = [], [], [], []
+    for spec in fields(kind):
+        src = mapping.source(spec.name)
+        if src is None:
+            continue
+        col = ident(src)
+        a = layer_a(spec, col)
+        if a:
+            a_cols.append(a)
+        if spec.type == "date":
+            drop.append(tok(spec.name))
+        if spec.type in ("number", "int"):
+            drop.append(num(spec.name))
+        b_cols.extend(layer_b(spec, col, date_formats.get(spec.name, DATE_FORMATS)))
+        for cond, code in rules(kind, spec, col, mapping):
+            whens.append(f"WHEN {cond} THEN '{spec.name}|{code}'")
+    reason = f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
+    layer1 = f"SELECT __src.*{''.join(', ' + c for c in a_cols)} FROM ({source_sql}) __src"
+    layer2 = f"SELECT __a.*{''.join(', ' + c for c in b_cols)} FROM ({layer1}) __a"
+    exclude = f" EXCLUDE ({', '.join(drop)})" if drop else ""
+    return f"SELECT *{exclude}, {reason} AS __mp_reason FROM ({layer2}) __b"

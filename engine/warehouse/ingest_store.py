@@ -1,0 +1,524 @@
+"""Loading an upload into the warehouse: stage, validate, load good rows, quarantine bad
+ones, record the batch; and rolling a batch back. One transaction per batch.
+
+All the row work happens in DuckDB: the file is read as text (`read_csv` all-varchar,
+`read_parquet` cast to text, or a registered frame for Excel) into a temp table that also
+holds each row's typed values and reason code (see ingest_sql.stage_select); good rows go
+to their table with INSERT ... SELECT, bad rows to `quarantine` with their line number and
+raw values as JSON.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from engine.ingest.errors import REASONS, UnreadableFileError
+from engine.ingest.mapping import ColumnMapping, fields
+from engine.warehouse.db import Warehouse
+from engine.warehouse.ingest_sql import DATE_FORMATS, ident, stage_select, token_expr, v
+
+UNCATEGORISED = "Uncategorised"
+_TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
+          "ingest_state_map", "ingest_new_skus")
+
+SIDE_TABLES = {
+    "ingest_created_skus": """CREATE TABLE IF NOT EXISTS ingest_created_skus (
+        batch_id VARCHAR NOT NULL, sku_id VARCHAR NOT NULL)""",
+    "ingest_prior_skus": """CREATE TABLE IF NOT EXISTS ingest_prior_skus AS
+        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
+        FROM skus WHERE FALSE""",
+    "ingest_prior_inventory": """CREATE TABLE IF NOT EXISTS ingest_prior_inventory AS
+        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
+        FROM inventory WHERE FALSE""",
+}
+
+
+def _register(cur, name: str, frame: pd.DataFrame) -> None:
+    """Register a DataFrame as a view (the previous statement's result must be finished)."""
+    cur.complete()
+    cur.register(name, frame)
+
+
+def _unregister(cur, name: str) -> None:
+    cur.complete()
+    cur.unregister(name)
+
+
+def ensure_ingest_schema(wh: Warehouse) -> None:
+    """Side tables rollback needs (SKUs an upload created, rows an upload replaced)."""
+    if wh.read_only:
+        return
+    with wh._write_lock:
+        cur = wh.cursor()
+        try:
+            for ddl in SIDE_TABLES.values():
+                cur.execute(ddl)
+        finally:
+            cur.close()
+
+
+@dataclass(frozen=True)
+class StageSource:
+    """How to read the upload as text rows: csv (path, delimiter, columns), parquet
+    (path, columns) or frame (a DataFrame of text cells plus '__mp_line')."""
+
+    format: str
+    path: str
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    frame: pd.DataFrame | None = None
+
+
+def _source_sql(src: StageSource, strict: bool = True) -> tuple[str, list]:
+    if src.format == "csv":
+        return ("SELECT * FROM read_csv(?, header=true, auto_detect=false, delim=?, "
+                f"quote='\"', escape='\"', columns=?, strict_mode={str(strict).lower()}, "
+                "store_rejects=true, rejects_table='ingest_rejects', "
+                "rejects_scan='ingest_reject_scans', max_line_size=16777216)",
+                [src.path, src.delimiter, {c: "VARCHAR" for c in src.columns}])
+    if src.format == "parquet":
+        cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in src.columns)
+        return f"SELECT {cols} FROM read_parquet(?)", [src.path]
+    return "SELECT * FROM ingest_frame", []
+
+
+def rank_formats(cur, source_sql: str, params: list, column: str) -> tuple[str, ...]:
+    """Date formats ordered by how many of the first 2,000 values each one parses."""
+    sample = f"SELECT {token_expr(ident(column))} AS t FROM ({source_sql}) LIMIT 2000"
+    hits = ", ".join(f"count(try_strptime(t, '{f}'))" for f in DATE_FORMATS)
+    counts = cur.execute(f"SELECT {hits} FROM ({sample})", params).fetchone()
+    order = sorted(range(len(DATE_FORMATS)), key=lambda i: (-counts[i], i))
+    return tuple(DATE_FORMATS[i] for i in order)
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
+               batch: dict, known_pins: pd.DataFrame | None) -> dict:
+    """Load one upload in one transaction. `batch` holds batch_id, file_name, sha256,
+    created_by, mapping (JSON text). Returns the counts and the report dict.
+
+    A CSV that breaks the strict RFC-4180 parser (e.g. a bare carriage return inside a
+    field) is retried once with the lenient parser; if that fails too, the file is
+    reported as unreadable and nothing is written."""
+    ensure_ingest_schema(wh)
+    try:
+        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True)
+    except duckdb.Error as exc:
+        if src.format != "csv":
+            raise UnreadableFileError(f"'{batch.get('file_name')}' could not be read: "
+                                      f"{_first_line(exc)}") from exc
+        first = exc
+    try:
+        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=False)
+    except duckdb.Error as exc:
+        raise UnreadableFileError(
+            f"'{batch.get('file_name')}' is not a CSV file MicroPulse can split into rows "
+            f"and columns ({_first_line(first)}). Open it in a spreadsheet and save it "
+            "again as CSV.") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
+                batch: dict, known_pins: pd.DataFrame | None, strict: bool) -> dict:
+    bid = batch["batch_id"]
+    with wh.transaction() as cur:
+        for t in _TEMPS:
+            cur.execute(f"DROP TABLE IF EXISTS {t}")
+        if src.frame is not None:
+            _register(cur, "ingest_frame", src.frame)
+        if known_pins is not None:
+            _register(cur, "ingest_known_pins_df", known_pins)
+            cur.execute("CREATE TEMP TABLE ingest_known_pins AS "
+                        "SELECT DISTINCT pin_code FROM ingest_known_pins_df")
+        source_sql, params = _source_sql(src, strict)
+        formats = {f.name: rank_formats(cur, source_sql, params, mapping.source(f.name))
+                   for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
+        select = stage_select(kind, mapping, source_sql, formats)
+        cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
+        rejects = _rejects(cur, src)
+        _mark_in_file_duplicates(cur, kind, mapping)
+        _number_lines(cur, src, rejects)
+        counts = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
+                  "duplicates_skipped": 0}
+        n_stage, n_bad = cur.execute(
+            "SELECT count(*), count(__mp_reason) FROM ingest_stage").fetchone()
+        issues = _quarantine(cur, bid, kind, mapping, src, rejects)
+        report: dict = {"issues": issues}
+        loader = {"sales": _load_sales, "catalog": _load_catalog,
+                  "inventory": _load_inventory, "mandi": _load_mandi}[kind]
+        loaded = loader(cur, bid, mapping, report)
+        counts["rows_read"] = n_stage + len(rejects)
+        counts["rows_quarantined"] = n_bad + len(rejects)
+        counts["rows_loaded"] = loaded
+        counts["duplicates_skipped"] = n_stage - n_bad - loaded
+        if "pin_code" in mapping.columns:
+            report["pins_repaired"] = cur.execute(
+                f"SELECT count(*) FROM ingest_stage WHERE __mp_reason IS NULL AND "
+                f"{v('pin_code')} IS DISTINCT FROM {ident(mapping.source('pin_code'))}"
+            ).fetchone()[0]
+        _insert_batch(cur, batch, kind, counts, report, status="loaded")
+        wh.audit(cur, batch.get("created_by"), f"ingest_{kind}",
+                 json.dumps({"batch_id": bid, **counts}))
+        for t in _TEMPS:
+            cur.execute(f"DROP TABLE IF EXISTS {t}")
+        if src.frame is not None:
+            _unregister(cur, "ingest_frame")
+    return {**counts, "batch_id": bid, "report": report}
+
+
+def record_batch(wh: Warehouse, batch: dict, kind: str, counts: dict, report: dict,
+                 status: str) -> None:
+    """A batch row on its own (a re-uploaded file, or a file that could not be read)."""
+    ensure_ingest_schema(wh)
+    with wh.transaction() as cur:
+        _insert_batch(cur, batch, kind, counts, report, status)
+        wh.audit(cur, batch.get("created_by"), f"ingest_{kind}_{status}",
+                 json.dumps({"batch_id": batch["batch_id"], **counts}))
+
+
+def _insert_batch(cur, batch: dict, kind: str, counts: dict, report: dict, status: str):
+    cur.execute(
+        "INSERT INTO ingest_batches (batch_id, kind, file_name, sha256, grain, rows_read, "
+        "rows_loaded, rows_quarantined, duplicates_skipped, mapping, report, created_by, "
+        "created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+        [batch["batch_id"], kind, batch.get("file_name"), batch.get("sha256"),
+         report.get("grain"), counts.get("rows_read", 0), counts.get("rows_loaded", 0),
+         counts.get("rows_quarantined", 0), counts.get("duplicates_skipped", 0),
+         batch.get("mapping"), json.dumps(report, default=str), batch.get("created_by"),
+         status])
+
+
+def find_loaded_batch(wh: Warehouse, sha256: str, kind: str) -> dict | None:
+    """The live (not rolled back) batch that loaded a file with this sha256, if any."""
+    df = wh.query("SELECT batch_id, rows_read, created_at FROM ingest_batches WHERE sha256 = ? "
+                  "AND kind = ? AND status = 'loaded' ORDER BY created_at LIMIT 1",
+                  [sha256, kind])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+# ---- staging helpers ---------------------------------------------------------------------
+def _rejects(cur, src: StageSource) -> pd.DataFrame:
+    """Lines DuckDB's CSV reader could not split into the header's columns, with the
+    full text of each line read back from the file (DuckDB's copy may be shortened)."""
+    empty = pd.DataFrame(columns=["line", "csv_line", "error_message"])
+    if src.format != "csv":
+        return empty
+    try:
+        rej = cur.execute(
+            "SELECT line, min(line_byte_position) AS pos, any_value(csv_line) AS csv_line, "
+            "any_value(error_message) AS error_message FROM ingest_rejects GROUP BY line "
+            "ORDER BY line").df()
+    except Exception:  # noqa: BLE001 - no rejects table when the scan had no errors
+        return empty
+    with open(src.path, "rb") as fh:
+        full = []
+        for pos, short in zip(rej["pos"], rej["csv_line"]):
+            if pd.isna(pos):
+                full.append(short)
+                continue
+            start = max(int(pos) - 1, 0)        # DuckDB counts bytes from 1
+            if start > 0:
+                fh.seek(start - 1)
+                if fh.read(1) not in (b"\n", b"\r"):
+                    full.append(short)
+                    continue
+            fh.seek(start)
+            text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
+            full.append(text.lstrip("\ufeff") or short)
+    rej["csv_line"] = full
+    return rej[["line", "csv_line", "error_message"]]
+
+
+def _number_lines(cur, src: StageSource, rejects: pd.DataFrame) -> None:
+    """Give each staged row its line in the original file (header = line 1)."""
+    if src.format == "frame":
+        return                      # the Excel reader put the sheet row in __mp_line
+    first = 2 if src.format == "csv" else 1
+    cur.execute("ALTER TABLE ingest_stage ADD COLUMN __mp_line BIGINT")
+    base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
+    cur.execute("UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE __mp_reason IS NOT NULL",
+                [base, first])
+    if len(rejects):
+        # Row k sits after every rejected line whose would-be row index is <= k.
+        lines = sorted(int(x) for x in rejects["line"])
+        thresholds = [ln - first - i for i, ln in enumerate(lines)]
+        _register(cur, "ingest_thresholds", pd.DataFrame({"t": thresholds}))
+        cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
+                    "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
+                    "WHERE __mp_reason IS NOT NULL", [base])
+        _unregister(cur, "ingest_thresholds")
+
+
+_FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
+              "inventory": ("sku_id", "pin_code"),
+              "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date")}
+
+
+def _mark_in_file_duplicates(cur, kind: str, mapping: ColumnMapping) -> None:
+    """A good row whose key repeats an earlier good row of the same file is quarantined."""
+    keys = [k for k in _FILE_KEYS[kind] if mapping.source(k)]
+    if kind == "sales" and "transaction_id" not in keys:
+        return          # without transaction ids, several rows per day are transactions
+    first = keys[0]
+    part = ", ".join(v(k) for k in keys)
+    good = f"__mp_reason IS NULL AND {v(first)} IS NOT NULL"
+    has_dups = cur.execute(
+        f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good} GROUP BY {part} "
+        f"HAVING count(*) > 1)").fetchone()[0]
+    if not has_dups:
+        return
+    cur.execute(
+        f"UPDATE ingest_stage SET __mp_reason = '{first}|duplicate_in_file' WHERE rowid IN "
+        f"(SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {part} "
+        f"ORDER BY rowid) AS rn FROM ingest_stage WHERE {good}) WHERE rn > 1)")
+
+
+def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSource,
+                rejects: pd.DataFrame) -> list[dict]:
+    """Copy every bad row to `quarantine`; return one issue line per (field, reason)."""
+    rows = []
+    for spec in fields(kind):
+        col = mapping.source(spec.name)
+        if col is None:
+            continue
+        for code, sentence in REASONS.items():
+            rows.append((f"{spec.name}|{code}", code, col,
+                         f"Column '{col}' {sentence}"))
+    _register(cur, "ingest_reason_df", pd.DataFrame(rows, columns=["reason", "code", "col", "text"]))
+    cur.execute("CREATE TEMP TABLE ingest_reason_text AS SELECT * FROM ingest_reason_df")
+    _unregister(cur, "ingest_reason_df")
+    value_case = "CASE " + " ".join(
+        f"WHEN split_part(s.__mp_reason, '|', 1) = {_literal(f)} THEN s.{ident(c)}"
+        for f, c in mapping.columns.items()) + " END"
+    raw_json = "json_object(" + ", ".join(
+        f"{_literal(c)}, s.{ident(c)}" for c in src.columns) + ")"
+    cur.execute(
+        f"INSERT INTO quarantine SELECT ?, s.__mp_line, t.code, "
+        f"t.text || coalesce(': ''' || ({value_case}) || '''', ' (blank)'), {raw_json} "
+        f"FROM ingest_stage s JOIN ingest_reason_text t ON t.reason = s.__mp_reason",
+        [bid])
+    issues = cur.execute(
+        f"SELECT t.col AS column, t.code, count(*) AS count, min(s.__mp_line) AS first_line, "
+        f"arg_min({value_case}, s.__mp_line) AS first_value FROM ingest_stage s "
+        f"JOIN ingest_reason_text t ON t.reason = s.__mp_reason GROUP BY ALL "
+        f"ORDER BY count DESC, first_line").df().to_dict("records")
+    if len(rejects):
+        ncol = len(src.columns)
+        _register(cur, "ingest_rejects_df", rejects)
+        cur.execute(
+            "INSERT INTO quarantine SELECT ?, line, 'malformed_line', "
+            "'The line does not split into the file''s ' || ? || ' columns (' || "
+            "error_message || ')', json_object('line', csv_line) FROM ingest_rejects_df",
+            [bid, ncol])
+        _unregister(cur, "ingest_rejects_df")
+        issues.append({"column": None, "code": "malformed_line", "count": len(rejects),
+                       "first_line": int(rejects["line"].min()),
+                       "first_value": str(rejects["csv_line"].iloc[0])[:200]})
+    from engine.ingest.errors import issue_sentence
+
+    for it in issues:
+        it["first_line"] = None if pd.isna(it["first_line"]) else int(it["first_line"])
+        it["count"] = int(it["count"])
+        it["sentence"] = issue_sentence(it["column"], it["code"], it["count"],
+                                        it["first_line"], it["first_value"])
+    return issues
+
+
+# ---- per-kind loaders (each returns rows loaded; runs inside the batch transaction) --------
+def _good(alias: str = "s") -> str:
+    return f"{alias}.__mp_reason IS NULL"
+
+
+def _create_unknown_skus(cur, bid: str, report: dict) -> None:
+    cur.execute(f"CREATE TEMP TABLE ingest_new_skus AS SELECT DISTINCT {v('sku_id')} AS sku_id "
+                f"FROM ingest_stage s WHERE {_good()} AND {v('sku_id')} NOT IN "
+                f"(SELECT sku_id FROM skus)")
+    new = cur.execute("SELECT sku_id FROM ingest_new_skus ORDER BY sku_id").df()["sku_id"]
+    report["unknown_skus_created"] = int(len(new))
+    report["unknown_skus"] = new.head(50).tolist()
+    if len(new):
+        cur.execute("INSERT INTO skus (sku_id, category) SELECT sku_id, ? FROM ingest_new_skus",
+                    [UNCATEGORISED])
+        cur.execute("INSERT INTO ingest_created_skus SELECT ?, sku_id FROM ingest_new_skus",
+                    [bid])
+
+
+def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
+    has = mapping.source
+    txn = v("transaction_id") if has("transaction_id") else "NULL"
+    store = v("store_id") if has("store_id") else "NULL"
+    qty = v("quantity")
+    if has("is_return"):
+        qty = f"CASE WHEN {v('is_return')} THEN -abs({qty}) ELSE {qty} END"
+    price = v("price") if has("price") else "NULL"
+    if has("revenue"):
+        price = f"COALESCE({price}, CASE WHEN {v('quantity')} <> 0 AND {v('revenue')} > 0 " \
+                f"THEN abs({v('revenue')} / {v('quantity')}) END)"
+    promo = v("promo") if has("promo") else "FALSE"
+    if has("transaction_id"):
+        dup = (f"EXISTS (SELECT 1 FROM sales w WHERE w.transaction_id = s.{v('transaction_id')} "
+               f"AND w.sku_id = s.{v('sku_id')})")
+    else:
+        dup = (f"EXISTS (SELECT 1 FROM sales w WHERE w.transaction_id IS NULL "
+               f"AND w.sku_id = s.{v('sku_id')} AND w.pin_code = s.{v('pin_code')} "
+               f"AND w.date = s.{v('date')} AND w.store_id IS NOT DISTINCT FROM {store} "
+               f"AND w.batch_id IN (SELECT batch_id FROM ingest_batches WHERE kind = 'sales'))")
+    loaded = cur.execute(
+        f"INSERT INTO sales (transaction_id, batch_id, sku_id, pin_code, store_id, date, "
+        f"quantity, price, promo) SELECT {txn}, ?, {v('sku_id')}, {v('pin_code')}, {store}, "
+        f"{v('date')}, {qty}, {price}, {promo} FROM ingest_stage s WHERE {_good()} "
+        f"AND NOT {dup}", [bid]).fetchone()[0]
+    _create_unknown_skus(cur, bid, report)
+    report["grain"] = _detect_grain(cur, bid, mapping)
+    lo, hi = cur.execute(f"SELECT min({v('date')}), max({v('date')}) FROM ingest_stage "
+                         f"WHERE __mp_reason IS NULL").fetchone()
+    report["date_min"], report["date_max"] = (str(lo) if lo else None, str(hi) if hi else None)
+    cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT DISTINCT sku_id, pin_code, date "
+                "FROM sales WHERE batch_id = ?", [bid])
+    refresh_sales_daily(cur)
+    return int(loaded)
+
+
+def _detect_grain(cur, bid: str, mapping: ColumnMapping) -> str:
+    if mapping.source("transaction_id"):
+        return "transaction"
+    n, keys, dows, dates = cur.execute(
+        f"SELECT count(*), count(DISTINCT ({v('sku_id')}, {v('pin_code')}, {v('date')})), "
+        f"count(DISTINCT isodow({v('date')})), count(DISTINCT {v('date')}) "
+        f"FROM ingest_stage WHERE __mp_reason IS NULL").fetchone()
+    if n > keys:
+        return "transaction"
+    from engine.ingest.mapping import normalise
+
+    if normalise(mapping.source("date")).startswith("week") or (dows == 1 and dates > 1):
+        return "weekly"
+    return "daily"
+
+
+def refresh_sales_daily(cur) -> None:
+    """Recompute sales_daily for the keys in temp table ingest_keys from `sales`."""
+    cur.execute("DELETE FROM sales_daily USING ingest_keys k WHERE sales_daily.sku_id = "
+                "k.sku_id AND sales_daily.pin_code = k.pin_code AND sales_daily.date = k.date")
+    cur.execute(
+        "INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
+        "regular_price, promo) SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity), "
+        "coalesce(sum(s.quantity * s.price), 0), "
+        "coalesce(sum(s.quantity * s.price) / nullif(sum(s.quantity) FILTER "
+        "(WHERE s.price IS NOT NULL), 0), avg(s.price)), "
+        "coalesce(max(s.price) FILTER (WHERE NOT coalesce(s.promo, FALSE)), max(s.price)), "
+        "bool_or(coalesce(s.promo, FALSE)) FROM sales s SEMI JOIN ingest_keys k "
+        "ON s.sku_id = k.sku_id AND s.pin_code = k.pin_code AND s.date = k.date "
+        "GROUP BY s.sku_id, s.pin_code, s.date")
+
+
+def _upsert(cur, bid: str, table: str, keys: tuple[str, ...], mapping: ColumnMapping,
+            always: dict[str, str], on_insert: dict[str, str]) -> int:
+    """Insert-or-update `table` from the good staged rows. Blank cells never erase stored
+    values; rows identical to what is stored are skipped (counted as duplicates). The
+    rows an upload replaces are kept in ingest_prior_* so the batch can be rolled back.
+    `always` columns are set on insert and update, `on_insert` ones only for new rows."""
+    cols = [c for c in mapping.columns if c not in keys and c in _TABLE_COLS[table]]
+    ints = {f.name for f in fields(mapping.kind) if f.type == "int"}
+
+    def val(c):
+        return f"CAST(round({v(c)}) AS BIGINT)" if c in ints else v(c)
+    key_match = " AND ".join(f"t.{k} = s.{v(k)}" for k in keys)
+    same = " AND ".join([key_match] + [f"({v(c)} IS NULL OR t.{c} IS NOT DISTINCT FROM {val(c)})"
+                                       for c in cols])
+    cur.execute(f"CREATE TEMP TABLE ingest_keys AS SELECT s.* FROM ingest_stage s WHERE "
+                f"{_good()} AND NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})")
+    prior = f"ingest_prior_{table}"
+    cur.execute(f"INSERT INTO {prior} BY NAME SELECT ? AS replaced_by, TRUE AS existed, t.* "
+                f"FROM {table} t WHERE EXISTS (SELECT 1 FROM ingest_keys s WHERE {key_match})",
+                [bid])
+    key_sel = ", ".join(f"s.{v(k)} AS {k}" for k in keys)
+    cur.execute(f"INSERT INTO {prior} BY NAME SELECT ? AS replaced_by, FALSE AS existed, "
+                f"{key_sel} FROM ingest_keys s WHERE NOT EXISTS (SELECT 1 FROM {table} t "
+                f"WHERE {key_match})", [bid])
+    ins_cols = list(keys) + cols + list(always) + list(on_insert)
+    sel = ([v(k) for k in keys] + [val(c) for c in cols] + list(always.values())
+           + list(on_insert.values()))
+    updates = ", ".join([f"{c} = COALESCE(excluded.{c}, {table}.{c})" for c in cols]
+                        + [f"{c} = excluded.{c}" for c in always])
+    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    cur.execute(f"INSERT INTO {table} ({', '.join(ins_cols)}) SELECT {', '.join(sel)} "
+                f"FROM ingest_keys ON CONFLICT ({', '.join(keys)}) {conflict}")
+    return int(cur.execute("SELECT count(*) FROM ingest_keys").fetchone()[0])
+
+
+_TABLE_COLS = {
+    "skus": {"name", "category", "subcategory", "brand", "mrp", "unit_cost",
+             "shelf_life_days", "unit_volume_l", "supplier"},
+    "inventory": {"on_hand", "on_order", "lead_time_days", "moq", "case_pack",
+                  "snapshot_date"},
+}
+
+
+def _load_catalog(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
+    if mapping.source("category"):
+        # A new SKU with a blank category still needs one (the column is NOT NULL).
+        cur.execute(f"UPDATE ingest_stage SET {v('category')} = ? WHERE {v('category')} IS NULL "
+                    f"AND {v('sku_id')} NOT IN (SELECT sku_id FROM skus)", [UNCATEGORISED])
+        return _upsert(cur, bid, "skus", ("sku_id",), mapping, {}, {})
+    return _upsert(cur, bid, "skus", ("sku_id",), mapping, {},
+                   {"category": _literal(UNCATEGORISED)})
+
+
+def _load_inventory(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
+    _create_unknown_skus(cur, bid, report)
+    return _upsert(cur, bid, "inventory", ("sku_id", "pin_code"), mapping,
+                   {"batch_id": _literal(bid)}, {})
+
+
+def _load_mandi(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
+    has = mapping.source
+    if has("state"):
+        raw = cur.execute(f"SELECT DISTINCT {v('state')} AS raw FROM ingest_stage "
+                          f"WHERE {v('state')} IS NOT NULL").df()
+        raw["state"] = raw["raw"].map(normalise_state)
+        _register(cur, "ingest_state_df", raw)
+        cur.execute("CREATE TEMP TABLE ingest_state_map AS SELECT * FROM ingest_state_df")
+        _unregister(cur, "ingest_state_df")
+    state = ("(SELECT m.state FROM ingest_state_map m WHERE m.raw = s.__mp_v_state)"
+             if has("state") else "NULL")
+    opt = {c: (f"s.{v(c)}" if has(c) else "NULL") for c in
+           ("district", "variety", "grade", "min_price", "max_price", "arrivals_tonnes")}
+    dup = (f"EXISTS (SELECT 1 FROM mandi_prices w WHERE w.market = s.{v('market')} AND "
+           f"w.commodity = s.{v('commodity')} AND w.date = s.{v('date')} AND "
+           f"w.state IS NOT DISTINCT FROM {state} AND "
+           f"w.district IS NOT DISTINCT FROM {opt['district']} AND "
+           f"w.variety IS NOT DISTINCT FROM {opt['variety']} AND "
+           f"w.grade IS NOT DISTINCT FROM {opt['grade']})")
+    loaded = cur.execute(
+        f"INSERT INTO mandi_prices (market, state, district, commodity, variety, grade, date, "
+        f"min_price, max_price, modal_price, arrivals_tonnes, batch_id) SELECT "
+        f"s.{v('market')}, {state}, {opt['district']}, s.{v('commodity')}, {opt['variety']}, "
+        f"{opt['grade']}, s.{v('date')}, {opt['min_price']}, {opt['max_price']}, "
+        f"s.{v('modal_price')}, {opt['arrivals_tonnes']}, ? FROM ingest_stage s "
+        f"WHERE {_good()} AND NOT {dup}", [bid]).fetchone()[0]
+    lo, hi = cur.execute(f"SELECT min({v('date')}), max({v('date')}) FROM ingest_stage "
+                         f"WHERE __mp_reason IS NULL").fetchone()
+    report["date_min"], report["date_max"] = (str(lo) if lo else None, str(hi) if hi else None)
+    return int(loaded)
+
+
+_STATE_FIX = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha",
+              "pondicherry": "Puducherry", "uttaranchal": "Uttarakhand",
+              "chattisgarh": "Chhattisgarh", "jammu and kashmir": "Jammu and Kashmir"}
+
+
+def normalise_state(name: str) -> str:
+    """Agmarknet's 'NCT OF DELHI' / 'UTTAR PRADESH' -> 'Delhi' / 'Uttar Pradesh'."""
+    from engine.geo import title_case
+
+    key = " ".join(str(name).lower().split())
+    return _STATE_FIX.get(key) or title_case(str(name).strip())

@@ -1,0 +1,102 @@
+"""Data: upload sales, catalog, inventory and mandi files; see every rejected row and why.
+
+Recipe: file + kind -> detected mapping (editable) and preview -> load (one transaction)
+-> counts, problems, data-quality report -> quarantine (filters, download) -> history
+with rollback.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import ingest_views as iv
+from components.session import get_warehouse
+from engine.ingest.mapping import KINDS
+from engine.warehouse.ingest_batches import (list_batches, quality_figures, quarantine_rows,
+                                             rollback_batch)
+
+st.set_page_config(page_title="MicroPulse · Data", page_icon=":material/upload_file:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _batches(_wh, version: str):
+    return list_batches(_wh)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _quarantine(_wh, version: str, batch_id, reasons: tuple):
+    return quarantine_rows(_wh, batch_id, list(reasons), limit=50_000)
+
+
+@st.cache_data(show_spinner="Checking data quality...", max_entries=8)
+def _quality(_wh, version: str, batch_id: str):
+    return quality_figures(_wh, batch_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _preview(kind: str, data: bytes, name: str, sheet):
+    return iv.preview_upload(kind, data, name, sheet)
+
+
+st.title("Data")
+st.caption("Upload POS/ERP exports and Agmarknet price files. Every row is loaded, "
+           "quarantined with its reason, or skipped as a duplicate — nothing is lost.")
+wh = get_warehouse()
+upload_tab, quarantine_tab, history_tab = st.tabs(["Upload", "Quarantine", "Upload history"])
+
+with upload_tab:
+    kind = st.selectbox("What is in the file?", KINDS, format_func=iv.KIND_LABELS.get,
+                        key="ingest_kind")
+    up = st.file_uploader("CSV, Excel (.xlsx) or Parquet", key="ingest_file",
+                          type=["csv", "tsv", "txt", "xlsx", "parquet", "gz"])
+    if up is not None:
+        data, name = up.getvalue(), up.name
+        preview, err = _preview(kind, data, name, st.session_state.get("ingest_sheet"))
+        if preview is not None and len(preview.source["sheets"]) > 1:
+            st.selectbox("Sheet", preview.source["sheets"], key="ingest_sheet")
+        if err:
+            st.error(err)
+        else:
+            iv.render_source_facts(preview)
+            if preview.mapping_error is not None:
+                st.warning(str(preview.mapping_error))
+            st.markdown("**Column mapping** — check the detected columns before loading")
+            overrides = iv.mapping_editor(preview, kind, key="map")
+            st.dataframe(preview.rows, hide_index=True, height=240)
+            if st.button("Load into warehouse", type="primary", key="ingest_load"):
+                bar = st.progress(0.1, text="Reading and validating the file...")
+                result, err = iv.load_upload(wh, kind, data, name,
+                                             st.session_state.get("ingest_sheet"), overrides)
+                bar.progress(1.0, text="Done")
+                st.session_state["ingest_result"] = result.as_dict() if result else None
+                st.session_state["ingest_error"] = err
+    if st.session_state.get("ingest_error"):
+        st.error(st.session_state["ingest_error"])
+    result = st.session_state.get("ingest_result")
+    if result:
+        st.subheader(f"Result — {result['file_name']}")
+        iv.render_result(result)
+        if result["kind"] == "sales" and result["status"] == "loaded":
+            iv.render_quality(_quality(wh, wh.data_version(), result["batch_id"]))
+
+with quarantine_tab:
+    batches = _batches(wh, wh.data_version())
+    batch_id, reasons, text = iv.quarantine_filters(batches, key="q")
+    iv.render_quarantine(_quarantine(wh, wh.data_version(), batch_id, tuple(reasons)), text,
+                         key="q")
+
+with history_tab:
+    batches = _batches(wh, wh.data_version())
+    iv.render_batches(batches)
+    live = batches[batches["status"] == "loaded"] if not batches.empty else batches
+    if not live.empty:
+        target = st.selectbox("Roll back an upload", live["batch_id"].tolist(),
+                              format_func=lambda b: f"{b} — {live.set_index('batch_id').at[b, 'file_name']}",
+                              key="rollback_batch")
+        sure = st.checkbox("Yes, delete everything this upload loaded", key="rollback_sure")
+        if st.button("Roll back", disabled=not sure, key="rollback_go"):
+            try:
+                done = rollback_batch(wh, target)
+                st.success(f"Rolled back {target}: {done.get('rows_deleted', 0):,} rows removed.")
+            except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
+                st.error(str(exc))

@@ -1,0 +1,122 @@
+"""Every file in the bad-upload corpus gives a typed error or a load whose counts add up
+and whose quarantine reasons are the expected ones."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.ingest import errors as E
+from engine.ingest.load import ingest_file
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from make_bad_uploads import EXPECTED, write_all  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    return write_all(tmp_path_factory.mktemp("bad_uploads"))
+
+
+def test_corpus_has_at_least_25_files(corpus):
+    assert len(corpus) >= 25 and set(EXPECTED) <= set(corpus)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_upload_gives_typed_error_or_accounted_load(name, corpus, empty_warehouse):
+    wh = empty_warehouse
+    expected = EXPECTED[name]
+    if expected[0] == "error":
+        before = wh.count("sales")
+        with pytest.raises(getattr(E, expected[1])) as info:
+            ingest_file(wh, "sales", corpus[name])
+        assert str(info.value) and "\n" not in str(info.value)
+        assert wh.count("sales") == before
+        return
+    _, kind, reasons, loaded = expected
+    result = ingest_file(wh, kind, corpus[name])
+    assert result.rows_read == (result.rows_loaded + result.rows_quarantined
+                                + result.duplicates_skipped)
+    got = wh.query("SELECT reason_code, count(*) AS n FROM quarantine GROUP BY 1")
+    assert dict(zip(got["reason_code"], got["n"])) == reasons
+    assert result.rows_loaded == loaded
+    assert result.rows_quarantined == sum(reasons.values())
+    batch = wh.query("SELECT * FROM ingest_batches WHERE batch_id = ?", [result.batch_id])
+    assert batch.loc[0, "rows_loaded"] == loaded and batch.loc[0, "status"] == "loaded"
+
+
+def test_quarantine_keeps_line_number_raw_values_and_sentence(corpus, empty_warehouse):
+    ingest_file(empty_warehouse, "sales", corpus["text_in_numbers.csv"])
+    q = empty_warehouse.query("SELECT line_no, reason, raw FROM quarantine ORDER BY line_no")
+    assert q["line_no"].tolist() == [2, 3, 4]
+    assert q.loc[0, "reason"] == "Column 'quantity' is not a number: 'ten'"
+    assert '"quantity":"ten"' in q.loc[0, "raw"] and '"sku_id":"SKU1"' in q.loc[0, "raw"]
+
+
+def test_malformed_line_keeps_its_line_number_and_text(corpus, empty_warehouse):
+    r = ingest_file(empty_warehouse, "sales", corpus["ten_k_column_row.csv"])
+    q = empty_warehouse.query("SELECT line_no, raw FROM quarantine")
+    assert q["line_no"].tolist() == [3]
+    assert q.loc[0, "raw"].count("x") == 10_000
+    assert r.rows_loaded == 2
+
+
+def test_excel_second_sheet_loads_with_sheet_row_numbers(corpus, empty_warehouse):
+    r = ingest_file(empty_warehouse, "sales", corpus["two_sheets.xlsx"], sheet="Sales")
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (3, 2, 1)
+    q = empty_warehouse.query("SELECT line_no, reason_code FROM quarantine")
+    assert q.loc[0, "line_no"] == 4 and q.loc[0, "reason_code"] == "not_numeric"
+    assert sorted(empty_warehouse.query("SELECT pin_code FROM sales")["pin_code"]) == \
+        ["400001", "560001"]
+
+
+def test_unknown_sheet_names_the_sheets(corpus, empty_warehouse):
+    with pytest.raises(E.SheetNotFoundError) as info:
+        ingest_file(empty_warehouse, "sales", corpus["two_sheets.xlsx"], sheet="Sheet9")
+    assert info.value.sheets == ["Notes", "Sales"]
+    assert "'Notes', 'Sales'" in str(info.value)
+
+
+def test_missing_column_error_carries_missing_and_found(corpus, empty_warehouse):
+    with pytest.raises(E.MissingColumnsError) as info:
+        ingest_file(empty_warehouse, "sales", corpus["missing_quantity_column.csv"])
+    assert info.value.missing == ["quantity"]
+    assert info.value.found == ["transaction_id", "date", "sku_id", "pin_code", "price"]
+
+
+def test_injection_strings_are_stored_verbatim(corpus, empty_warehouse):
+    wh = empty_warehouse
+    ingest_file(wh, "sales", corpus["sql_injection.csv"])
+    ingest_file(wh, "sales", corpus["formula_injection.csv"])
+    skus = set(wh.query("SELECT sku_id FROM skus")["sku_id"])
+    assert {"x'); DROP TABLE sales;--", "<script>alert(1)</script>",
+            '=HYPERLINK("http://x","y")', "@SUM(A1)", "-2+3"} <= skus
+    assert wh.count("sales") == 7 and wh.count("skus") >= 6
+
+
+def test_latin1_store_names_are_read(corpus, empty_warehouse):
+    ingest_file(empty_warehouse, "sales", corpus["latin1_names.csv"])
+    assert set(empty_warehouse.query("SELECT store_id FROM sales")["store_id"]) == {
+        "Café Bandra", "Crème Store"}
+
+
+def test_thousands_separators_and_rupee_signs_are_read(corpus, empty_warehouse):
+    ingest_file(empty_warehouse, "sales", corpus["thousands_separators.csv"])
+    got = empty_warehouse.query("SELECT quantity, price FROM sales ORDER BY transaction_id")
+    assert got["quantity"].tolist() == [1200.0, 3.0, 2.0]
+    assert got["price"].tolist() == [1250.5, 105000.0, 40.0]
+
+
+def test_returns_flagged_rows_are_stored_negative(corpus, empty_warehouse):
+    ingest_file(empty_warehouse, "sales", corpus["negative_quantities.csv"])
+    got = empty_warehouse.query("SELECT transaction_id, quantity FROM sales ORDER BY 1")
+    assert got["quantity"].tolist() == [-1.0, -3.0, 4.0]
+
+
+def test_weekly_file_grain_is_recorded(corpus, empty_warehouse):
+    r = ingest_file(empty_warehouse, "sales", corpus["weekly_grain.csv"])
+    assert r.grain == "weekly"
+    assert empty_warehouse.scalar("SELECT grain FROM ingest_batches") == "weekly"
+    dates = empty_warehouse.query("SELECT DISTINCT date FROM sales_daily ORDER BY 1")["date"]
+    assert [d.strftime("%d-%m") for d in dates] == ["01-01", "08-01", "15-01"]
