@@ -1,0 +1,105 @@
+"""Reorder planning: what to order, how much, how urgently and why.
+
+Recipe: what-if sliders -> cached plan (keyed on the data version and the settings) ->
+KPIs, filtered plan table, stock-out risk map, projected stock of one line -> optimiser
+under a budget (on button) -> purchase orders by supplier and city with downloads.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import reorder_views as rv
+from components.session import get_warehouse
+from engine.inventory.demand import InventoryInputError
+from engine.inventory.optimize import OptimizeConfig, optimize_orders
+from engine.inventory.planner import (line_projection, load_inputs, make_plan, pin_risk,
+                                      purchase_orders)
+from engine.inventory.policy import PolicyConfig
+
+st.set_page_config(page_title="MicroPulse · Reorder", page_icon=":material/inventory_2:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner="Reading inventory and demand...", max_entries=4)
+def _inputs(_wh, version: str):
+    return load_inputs(_wh)
+
+
+@st.cache_data(show_spinner="Planning...", max_entries=32)
+def _plan(_wh, version: str, cfg: PolicyConfig):
+    return make_plan(_inputs(_wh, version), cfg)
+
+
+@st.cache_data(show_spinner="Optimising the purchase plan...", max_entries=16)
+def _optimise(_wh, version: str, cfg: PolicyConfig, budget: float | None):
+    return optimize_orders(_plan(_wh, version, cfg), OptimizeConfig(budget=budget))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _projection(_wh, version: str, cfg: PolicyConfig, sku_id: str, pin_code: str):
+    return line_projection(_inputs(_wh, version), _plan(_wh, version, cfg), sku_id, pin_code,
+                           cfg)
+
+
+def _run(fn, *args):
+    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
+    try:
+        return fn(*args), None
+    except InventoryInputError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
+        return None, f"The reorder plan could not be built ({type(exc).__name__}: {exc})."
+
+
+st.title("Reorder planning")
+st.caption("Safety stock, reorder points and orders per SKU x PIN code from the demand "
+           "forecast and its error, with festivals in the numbers.")
+wh = get_warehouse()
+version = wh.data_version()
+whatif = rv.whatif_inputs()
+cfg = PolicyConfig(service_level=whatif.service_level,
+                   lead_time_change_days=whatif.lead_time_change_days,
+                   demand_shock_pct=whatif.demand_shock_pct)
+inputs, err = _run(_inputs, wh, version)
+plan, err = (_run(_plan, wh, version, cfg)) if inputs is not None else (None, err)
+if err or plan is None:
+    st.info(err or "Nothing to plan yet.", icon=":material/inventory_2:")
+    st.stop()
+
+st.info(inputs.model.label, icon=":material/query_stats:")
+rv.kpis(plan)
+
+st.subheader("Plan")
+shown = rv.plan_filters(plan)
+rv.plan_table(shown)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Stock-out risk by PIN code")
+    rv.risk_map(pin_risk(shown if len(shown) else plan))
+with right:
+    st.subheader("Projected stock")
+    picked = rv.line_picker(shown if len(shown) else plan)
+    if picked:
+        proj, perr = _run(_projection, wh, version, cfg, *picked)
+        if perr:
+            st.warning(perr)
+        else:
+            st.plotly_chart(rv.projection_figure(proj, f"{picked[0]} at {picked[1]}"),
+                            width="stretch")
+
+st.subheader("Purchase plan")
+order_plan, qty_col = plan, "order_qty"
+if whatif.budget is not None:
+    st.caption("A budget is set: the optimiser (PuLP + CBC) chooses whole cases per line to "
+               "minimise expected lost sales, holding and ordering cost within it.")
+    if st.button("Optimise within budget", type="primary", key="rp_optimise"):
+        st.session_state["rp_optimised"] = (version, cfg, whatif.budget)
+    if st.session_state.get("rp_optimised") == (version, cfg, whatif.budget):
+        sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)
+        if oerr:
+            st.error(oerr)
+        else:
+            rv.optimiser_result(sol)
+            order_plan, qty_col = sol.lines, "opt_qty"
+rv.purchase_orders(purchase_orders(order_plan, qty_col))
