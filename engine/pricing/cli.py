@@ -1,0 +1,128 @@
+"""`python -m engine elasticity` and `python -m engine price-optimize`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+
+import pandas as pd
+
+from engine.pricing.elasticity import PricingError, estimate_elasticities
+from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
+from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
+                                     optimize_prices)
+from engine.warehouse.cli import add_warehouse_arg, open_warehouse
+
+ELASTICITY_COLUMNS = ["sku_id", "elasticity", "lo", "hi", "n_obs", "method", "sufficient",
+                      "category", "se", "price_days", "raw_elasticity", "raw_se", "note"]
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("elasticity", help="own-price elasticity per SKU with 95%% intervals")
+    p.add_argument("--out", metavar="FILE.csv", help="write the table to a CSV file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_warehouse_arg(p)
+    p.set_defaults(func=run_elasticity)
+
+    q = sub.add_parser("price-optimize", help="recommended prices under business rules")
+    q.add_argument("--objective", choices=("margin", "revenue"), default="margin")
+    q.add_argument("--min-margin", type=float, default=None, metavar="FRACTION",
+                   help="every price keeps at least this margin, e.g. 0.15")
+    q.add_argument("--margin-scope", choices=("total", "sku"), default="total",
+                   help="min margin over the whole price list (default) or on every SKU")
+    q.add_argument("--max-change", type=float, default=0.10, metavar="FRACTION",
+                   help="largest move from the current price, e.g. 0.1 (default)")
+    q.add_argument("--volume-floor", type=float, default=None, metavar="FRACTION",
+                   help="each category keeps at least this share of baseline units, e.g. 0.95")
+    q.add_argument("--competitors", metavar="FILE.csv",
+                   help="CSV with sku_id, competitor_price (for --competitor-index)")
+    q.add_argument("--competitor-index", type=float, default=None, metavar="RATIO",
+                   help="volume-weighted our/competitor price index ceiling, e.g. 1.05")
+    q.add_argument("--snap-9", action="store_true", help="use price points ending in 9")
+    q.add_argument("--horizon", type=int, default=28, help="days (naive baseline only)")
+    q.add_argument("--out", metavar="FILE", help="write recommendations (.csv or .xlsx)")
+    q.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_warehouse_arg(q)
+    q.set_defaults(func=run_optimize)
+
+
+def _fail(message: str, as_json: bool, **extra) -> int:
+    if as_json:
+        print(json.dumps({"status": "error", "message": message, **extra}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def run_elasticity(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    wh = open_warehouse(args, read_only=False)
+    try:
+        table = estimate_elasticities(load_panel_inputs(wh))
+    except PricingError as exc:
+        return _fail(str(exc), args.json)
+    finally:
+        wh.close()
+    out = table[ELASTICITY_COLUMNS]
+    if args.out:
+        out.to_csv(args.out, index=False)
+    summary = {"skus": int(len(out)), "sufficient": int(out["sufficient"].sum()),
+               "category_fallback": int((out["method"] == "category_fallback").sum()),
+               "median_elasticity": round(float(out["elasticity"].median()), 3),
+               "seconds": round(time.perf_counter() - started, 2), "out": args.out}
+    if args.json:
+        print(json.dumps(summary))
+    elif not args.out:
+        print(out.to_csv(index=False), end="")
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    cfg = OptimizeConfig(objective=args.objective, min_margin=args.min_margin,
+                         margin_scope=args.margin_scope,
+                         max_change=args.max_change, volume_floor=args.volume_floor,
+                         competitor_index=args.competitor_index, snap_9=args.snap_9,
+                         horizon_days=args.horizon)
+    wh = open_warehouse(args, read_only=False)
+    try:
+        inputs = load_panel_inputs(wh)
+        catalog = load_catalog(wh)
+        if args.competitors:
+            comp = pd.read_csv(args.competitors, dtype={"sku_id": str})
+            if not {"sku_id", "competitor_price"} <= set(comp.columns):
+                return _fail(f"{args.competitors} needs columns sku_id and competitor_price.", args.json)
+            catalog = catalog.merge(comp[["sku_id", "competitor_price"]], on="sku_id", how="left")
+        elasticities = estimate_elasticities(inputs)
+        baseline = load_baseline(wh, args.horizon, inputs.sales)
+        cfg = replace(cfg, horizon_days=baseline.horizon_days)
+        result = optimize_prices(build_items(catalog, elasticities, baseline.frame), cfg)
+    except InfeasiblePricingError as exc:
+        return _fail(str(exc), args.json, status="infeasible", relax=exc.relax)
+    except PricingError as exc:
+        return _fail(str(exc), args.json)
+    finally:
+        wh.close()
+    recs = result.recommendations
+    if args.out:
+        if args.out.lower().endswith(".xlsx"):
+            recs.to_excel(args.out, index=False)
+        else:
+            recs.to_csv(args.out, index=False)
+    summary = {"status": result.status, "solve_seconds": round(result.solve_seconds, 3),
+               "build_seconds": round(result.build_seconds, 3), "objective": cfg.objective,
+               "baseline": baseline.label, **{k: round(v, 2) for k, v in result.totals.items()},
+               "seconds": round(time.perf_counter() - started, 2), "out": args.out}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+        if not args.out:
+            print(recs[["sku_id", "current_price", "recommended_price", "reason"]].to_string(index=False))
+    return 0

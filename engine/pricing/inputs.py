@@ -1,0 +1,72 @@
+"""Load what the pricing engine needs from the warehouse (the only pricing module that
+touches a Warehouse; the estimator, simulator and optimiser take frames)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.pricing.elasticity import PanelInputs, PricingError
+from engine.pricing.simulate import Baseline, naive_baseline
+from engine.signals.festivals import festival_calendar, festival_effects, festival_uplift
+from engine.warehouse import pricing_store as store
+from engine.warehouse.db import Warehouse
+
+
+def festival_factors(dates: pd.Series, states, categories) -> pd.DataFrame:
+    """date, state, category, factor for every day in the range (factor 1 rows dropped)."""
+    days = pd.date_range(pd.Timestamp(dates.min()), pd.Timestamp(dates.max()), freq="D")
+    grid = pd.MultiIndex.from_product(
+        [days, sorted(set(states) - {None}), sorted(set(categories) - {None})],
+        names=["date", "state", "category"]).to_frame(index=False)
+    if grid.empty:
+        return grid.assign(factor=[])
+    cal = festival_calendar(days[0].year, days[-1].year)
+    grid["factor"] = festival_uplift(grid, cal, festival_effects())
+    return grid[grid["factor"] != 1.0].reset_index(drop=True)
+
+
+def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelInputs:
+    """Sales history with the catalog, locations, city weather and festival factors."""
+    sales = store.sales_history(wh, sku_ids)
+    if sales.empty:
+        raise PricingError("The warehouse has no sales yet: load the demo or upload a sales "
+                           "file before estimating price elasticity.")
+    skus = store.sku_catalog(wh)[["sku_id", "category"]]
+    locations = store.pricing_locations(wh)
+    weather = store.city_weather(wh)
+    festival = festival_factors(sales["date"], locations["state"].dropna().unique(),
+                                skus["category"].dropna().unique())
+    return PanelInputs(sales, skus, locations, weather, festival)
+
+
+def load_catalog(wh: Warehouse) -> pd.DataFrame:
+    """sku_id, name, category, subcategory, brand, mrp, unit_cost, price (current regular)."""
+    cat = store.sku_catalog(wh)
+    if cat.empty:
+        raise PricingError("The warehouse has no SKUs with sales; nothing to price.")
+    return cat
+
+
+def load_locations(wh: Warehouse) -> pd.DataFrame:
+    return store.pricing_locations(wh)
+
+
+def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None = None
+                  ) -> Baseline:
+    """The latest stored forecast run (its whole horizon), else the naive baseline."""
+    run = store.latest_forecast_run(wh)
+    if run is not None:
+        rows = store.forecast_rows(wh, run["run_id"])
+        if not rows.empty:
+            models = sorted(rows["model"].dropna().unique())
+            model = ", ".join(models) if len(models) <= 2 else f"{len(models)} models routed per series"
+            weekly = str(run.get("grain") or "D").upper().startswith("W")
+            periods = rows["date"].nunique()
+            unit = "weeks" if weekly else "days"
+            label = (f"forecast run {run['run_id']} ({model}; {periods} {unit} from "
+                     f"{pd.Timestamp(rows['date'].min()):%d-%b-%Y})")
+            return Baseline(rows[["sku_id", "pin_code", "date", "forecast", "lo", "hi"]],
+                            "forecast", label, run["run_id"],
+                            horizon_days=periods * (7 if weekly else 1))
+    if sales is None:
+        sales = store.sales_history(wh)
+    return naive_baseline(sales, horizon=horizon)

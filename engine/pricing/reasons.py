@@ -1,0 +1,109 @@
+"""The recommended price list and a reason per SKU a category manager can read."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _rupees(value: float) -> str:
+    """₹ with Indian digit grouping (engine-side copy of components.format.inr)."""
+    sign = "-" if value < 0 else ""
+    whole = f"{abs(value):.0f}"
+    if len(whole) > 3:
+        head, tail = whole[:-3], whole[-3:]
+        groups = []
+        while len(head) > 2:
+            groups.insert(0, head[-2:])
+            head = head[:-2]
+        whole = ",".join(([head] if head else []) + groups + [tail])
+    return f"{sign}₹{whole}"
+
+
+def elasticity_label(e: float) -> str:
+    if e > -0.9:
+        kind = "Inelastic"
+    elif e < -1.1:
+        kind = "Elastic"
+    else:
+        kind = "Unit-elastic"
+    return f"{kind} ({e:.1f})"
+
+
+def _blocking_rule(item, price: float, up: bool, cfg) -> str | None:
+    """Which rule stops the next ladder step in the profitable direction."""
+    ratio = price / item.price
+    nxt_ratio = ratio + (cfg.step if up else -cfg.step)
+    nxt = item.price * nxt_ratio
+    if up and nxt_ratio - 1 > cfg.ladder_max + 1e-9:
+        return f"the ladder's +{cfg.ladder_max:.0%} limit"
+    if not up and nxt_ratio - 1 < cfg.ladder_min - 1e-9:
+        return f"the ladder's {cfg.ladder_min:.0%} limit"
+    if cfg.max_change is not None and abs(nxt_ratio - 1) > cfg.max_change + 1e-9:
+        return f"the ±{cfg.max_change:.0%} max change"
+    if up and pd.notna(item.mrp) and nxt > item.mrp + 1e-9:
+        return f"MRP {_rupees(item.mrp)}"
+    if not up and cfg.min_margin is not None and cfg.margin_scope == "sku" \
+            and nxt - item.unit_cost < cfg.min_margin * nxt:
+        return f"the {cfg.min_margin:.0%} minimum margin"
+    return None
+
+
+def recommendation_table(items: pd.DataFrame, cand: pd.DataFrame, chosen: np.ndarray,
+                         cfg) -> pd.DataFrame:
+    """One row per SKU: current vs recommended price, impact vs baseline, reason."""
+    pick = cand.loc[chosen].reset_index(drop=True)
+    best_own = cand.loc[cand.groupby("row")[cfg.objective].idxmax().sort_index()].reset_index(drop=True)
+    q0 = items["baseline_units"].to_numpy(float)
+    p0 = items["price"].to_numpy(float)
+    cost = items["unit_cost"].to_numpy(float)
+    out = pd.DataFrame({
+        "sku_id": items["sku_id"],
+        "name": items["name"] if "name" in items else items["sku_id"],
+        "category": items["category"],
+        "current_price": p0,
+        "recommended_price": pick["price"].to_numpy(),
+        "change_pct": pick["ratio"].to_numpy() - 1,
+        "elasticity": items["elasticity"].to_numpy(float),
+        "baseline_units": q0,
+        "units": pick["units"].to_numpy(),
+        "baseline_revenue": p0 * q0,
+        "revenue": pick["revenue"].to_numpy(),
+        "baseline_margin": (p0 - cost) * q0,
+        "margin": pick["margin"].to_numpy(),
+    })
+    out["units_change_pct"] = np.where(q0 > 0, out["units"] / np.where(q0 > 0, q0, 1) - 1, 0.0)
+    out["revenue_change"] = out["revenue"] - out["baseline_revenue"]
+    out["margin_change"] = out["margin"] - out["baseline_margin"]
+    per_month = 30.0 / max(cfg.horizon_days, 1)
+    reasons, binding = [], []
+    coupled = pick["price"].to_numpy() != best_own["price"].to_numpy()
+    held = [name for name, on in (
+        (f"the {cfg.min_margin:.0%} price-list margin" if cfg.min_margin is not None else "",
+         cfg.min_margin is not None and cfg.margin_scope == "total"),
+        ("the category volume floor", cfg.volume_floor is not None),
+        ("the competitor price index", cfg.competitor_index is not None)) if on]
+    coupled_rules = " / ".join(held) or "the other rules"
+    for i, item in enumerate(items.itertuples(index=False)):
+        e, price = item.elasticity, out.at[i, "recommended_price"]
+        label = elasticity_label(e)
+        gain = out.at[i, f"{cfg.objective}_change"] * per_month
+        du = out.at[i, "units_change_pct"]
+        slope = (1 + e * (price - item.unit_cost) / price) if cfg.objective == "margin" else (1 + e)
+        rule = _blocking_rule(item, price, slope > 0, cfg) if abs(slope) > 1e-9 else None
+        if coupled[i]:
+            rule = coupled_rules
+        binding.append(rule or "")
+        chg = out.at[i, "change_pct"]
+        if abs(chg) < 1e-9:
+            why = f"held by {rule}" if rule else "already the best price on the ladder"
+            reasons.append(f"{label}: keep {_rupees(price)}; {why}")
+            continue
+        verb = "lifts" if gain >= 0 else "costs"
+        text = (f"{label}: {chg:+.0%} {verb} {cfg.objective} {_rupees(abs(gain))}/month; "
+                f"units {du:+.0%}")
+        if rule:
+            text += f"; limited by {rule}"
+        reasons.append(text)
+    out["binding_rule"] = binding
+    out["reason"] = reasons
+    return out

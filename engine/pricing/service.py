@@ -1,0 +1,72 @@
+"""Warehouse-in, frames-out entry points for the Pricing page and notebooks."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
+from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
+from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items, optimize_prices
+from engine.pricing.simulate import prepare
+from engine.warehouse import pricing_store as store
+from engine.warehouse.db import Warehouse
+
+
+def elasticity_table(wh: Warehouse, cfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
+    """Elasticity per SKU joined with the SKU name (see elasticity.estimate_elasticities)."""
+    table = estimate_elasticities(load_panel_inputs(wh), cfg)
+    names = load_catalog(wh)[["sku_id", "name", "price", "unit_cost", "mrp"]]
+    return table.merge(names, on="sku_id", how="left")
+
+
+def price_demand(wh: Warehouse, sku_id: str, elasticity: float, lo: float, hi: float
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Daily units (all PINs) against that day's price for one SKU, and the fitted
+    constant-elasticity curve (with its 95% band) anchored at the SKU's usual price."""
+    sales = store.sales_history(wh, [sku_id])
+    if sales.empty:
+        return pd.DataFrame(columns=["date", "price", "quantity", "promo"]), pd.DataFrame()
+    daily = sales.groupby("date", as_index=False).agg(
+        quantity=("quantity", "sum"), price=("price", "median"), promo=("promo", "max"))
+    usual = float(daily["price"].round(2).mode().iloc[0])
+    at_usual = daily.loc[(daily["price"] - usual).abs() <= 0.01 * usual, "quantity"]
+    anchor = float(at_usual.mean() if len(at_usual) else daily["quantity"].mean())
+    grid = np.linspace(daily["price"].min() * 0.9, daily["price"].max() * 1.1, 60)
+    ratio = grid / usual
+    curve = pd.DataFrame({"price": grid, "units": anchor * ratio ** elasticity,
+                          "units_lo": anchor * np.minimum(ratio ** lo, ratio ** hi),
+                          "units_hi": anchor * np.maximum(ratio ** lo, ratio ** hi)})
+    return daily, curve
+
+
+def simulation_base(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
+                    ) -> tuple[pd.DataFrame, str, str]:
+    """(frame for simulate(), baseline source 'forecast'|'naive', baseline label)."""
+    baseline = load_baseline(wh, horizon)
+    base = prepare(baseline, load_catalog(wh), elasticities, load_locations(wh))
+    return base, baseline.source, baseline.label
+
+
+def optimizer_items(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
+                    ) -> tuple[pd.DataFrame, str, int]:
+    """(optimiser input, baseline label, horizon days of the baseline)."""
+    baseline = load_baseline(wh, horizon)
+    items = build_items(load_catalog(wh), elasticities, baseline.frame)
+    return items, baseline.label, baseline.horizon_days
+
+
+def recommend(wh: Warehouse, elasticities: pd.DataFrame, cfg: OptimizeConfig
+              ) -> tuple[OptimizeResult, str]:
+    """Optimise every SKU with a baseline; the horizon is the baseline's. (result, label)."""
+    items, label, days = optimizer_items(wh, elasticities, cfg.horizon_days)
+    return optimize_prices(items, replace(cfg, horizon_days=days)), label
+
+
+def simulation_options(base: pd.DataFrame) -> dict:
+    """Choices the simulator offers: categories, states, and the baseline's date range."""
+    return {"categories": sorted(base["category"].dropna().unique().tolist()),
+            "states": sorted(base["state"].dropna().unique().tolist()),
+            "start": pd.Timestamp(base["date"].min()).date(),
+            "end": pd.Timestamp(base["date"].max()).date()}

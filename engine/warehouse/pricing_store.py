@@ -1,0 +1,91 @@
+"""SQL readers for pricing: sales history, catalog with current prices, weather, the
+latest stored forecast. Every statement is parameterised; nothing here does maths."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.warehouse.db import Warehouse
+
+
+def _in_clause(column: str, values: list | None) -> tuple[str, list]:
+    if not values:
+        return "", []
+    marks = ", ".join("?" for _ in values)
+    return f" AND {column} IN ({marks})", list(values)
+
+
+def sales_history(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+    """sales_daily rows: sku_id, pin_code, date, quantity, price, regular_price, promo."""
+    extra, params = _in_clause("sku_id", sku_ids)
+    return wh.query(
+        "SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, revenue, "
+        "price, regular_price, promo FROM sales_daily WHERE quantity >= 0" + extra
+        + " ORDER BY sku_id, pin_code, date", params)
+
+
+def sku_catalog(wh: Warehouse) -> pd.DataFrame:
+    """skus with the current regular price (median across PINs on each SKU's last sale day)
+    and the last selling price: sku_id, name, category, subcategory, brand, mrp, unit_cost,
+    price, last_sale_date."""
+    return wh.query(
+        """
+        WITH last_day AS (
+            SELECT sku_id, max(date) AS last_sale_date FROM sales_daily GROUP BY sku_id
+        ), cur AS (
+            SELECT s.sku_id, median(coalesce(s.regular_price, s.price)) AS price,
+                   any_value(l.last_sale_date) AS last_sale_date
+            FROM sales_daily s JOIN last_day l
+              ON s.sku_id = l.sku_id AND s.date > l.last_sale_date - INTERVAL 7 DAY
+            GROUP BY s.sku_id
+        )
+        SELECT k.sku_id, k.name, k.category, k.subcategory, k.brand, k.mrp, k.unit_cost,
+               c.price, CAST(c.last_sale_date AS TIMESTAMP) AS last_sale_date
+        FROM skus k JOIN cur c ON k.sku_id = c.sku_id
+        ORDER BY k.sku_id
+        """)
+
+
+def pricing_locations(wh: Warehouse) -> pd.DataFrame:
+    """pin_code, city, state, region for every PIN with sales or a location row."""
+    return wh.query(
+        "SELECT pin_code, city, state, region FROM locations ORDER BY pin_code")
+
+
+def city_weather(wh: Warehouse) -> pd.DataFrame:
+    """city, date, temp_c, rainfall_mm for the cities of the stored locations."""
+    return wh.query(
+        "SELECT w.city, CAST(w.date AS TIMESTAMP) AS date, w.temp_c, w.rainfall_mm "
+        "FROM weather w WHERE w.city IN (SELECT DISTINCT city FROM locations) "
+        "ORDER BY w.city, w.date")
+
+
+def latest_forecast_run(wh: Warehouse) -> dict | None:
+    """The newest successful forecast run with stored rows: run_id, created_at, cutoff,
+    horizon, models, grain ('D' daily or 'W' weekly)."""
+    df = wh.query(
+        """
+        SELECT r.run_id, r.created_at, r.cutoff, r.horizon, r.models, r.grain
+        FROM forecast_runs r
+        WHERE r.kind = 'forecast' AND coalesce(r.status, 'ok') = 'ok'
+          AND EXISTS (SELECT 1 FROM forecasts f WHERE f.run_id = r.run_id)
+        ORDER BY r.created_at DESC, r.run_id DESC
+        LIMIT 1
+        """)
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def forecast_rows(wh: Warehouse, run_id: str, sku_ids: list[str] | None = None
+                  ) -> pd.DataFrame:
+    """One row per sku_id x pin_code x date of a run (duplicates averaged): forecast, lo,
+    hi, model."""
+    extra, params = _in_clause("sku_id", sku_ids)
+    return wh.query(
+        "SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, avg(forecast) AS forecast, "
+        "avg(lo) AS lo, avg(hi) AS hi, min(model) AS model FROM forecasts WHERE run_id = ?"
+        + extra + " GROUP BY sku_id, pin_code, date ORDER BY sku_id, pin_code, date",
+        [run_id, *params])
+
+
+def demo_truth_elasticity(wh: Warehouse) -> pd.DataFrame:
+    """The demo's planted elasticity per SKU (empty outside the demo)."""
+    return wh.query("SELECT sku_id, category, elasticity FROM demo_truth ORDER BY sku_id")

@@ -1,0 +1,99 @@
+"""Pricing: elasticity per SKU, what-if price simulation, and optimal prices under rules.
+
+Recipe: cached elasticity table (keyed on the data version) -> table + price/demand chart
+-> simulator sliders (vectorised, instant) -> optimiser form (MILP on submit) -> price list.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import pricing_views as pv
+from components.session import get_warehouse
+from engine.pricing.elasticity import PricingError
+from engine.pricing.service import (elasticity_table, price_demand, recommend, simulation_base,
+                                    simulation_options)
+from engine.pricing.simulate import simulate
+
+st.set_page_config(page_title="MicroPulse · Pricing", page_icon=":material/sell:", layout="wide")
+
+
+@st.cache_data(show_spinner="Estimating price elasticities...", max_entries=4)
+def _elasticities(_wh, version: str):
+    return elasticity_table(_wh)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _price_demand(_wh, version: str, sku_id: str, e: float, lo: float, hi: float):
+    return price_demand(_wh, sku_id, e, lo, hi)
+
+
+@st.cache_data(show_spinner="Loading the baseline...", max_entries=4)
+def _sim_base(_wh, version: str, _table, horizon: int = 28):
+    base, source, label = simulation_base(_wh, _table, horizon)
+    return base, label, simulation_options(base)
+
+
+@st.cache_data(show_spinner="Optimising prices...", max_entries=16)
+def _optimise(_wh, version: str, _table, cfg):
+    return recommend(_wh, _table, cfg)
+
+
+def _run(fn, *args):
+    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
+    try:
+        return fn(*args), None
+    except PricingError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
+        return None, f"Pricing could not finish this request ({type(exc).__name__}: {exc})."
+
+
+st.title("Pricing")
+st.caption("Own-price elasticity per SKU from the sales history, what a price change does to "
+           "units, revenue and margin, and recommended prices under your rules.")
+wh = get_warehouse()
+version = wh.data_version()
+table, err = _run(_elasticities, wh, version)
+if err:
+    st.info(err, icon=":material/sell:")
+    st.stop()
+
+st.subheader("Price elasticity")
+st.caption(f"{int(table['sufficient'].sum())} of {len(table)} SKUs have enough price variation "
+           "for their own estimate (Poisson regression with festival, weather, seasonality and "
+           "trend controls, shrunk towards the category); the rest use their category's value.")
+pv.elasticity_table(table)
+row = pv.sku_picker(table)
+st.caption(pv.price_caption(row))
+curve, err = _run(_price_demand, wh, version, row["sku_id"], row["elasticity"], row["lo"], row["hi"])
+if err:
+    st.warning(err)
+else:
+    st.plotly_chart(pv.demand_figure(*curve, row), width="stretch")
+
+st.subheader("Simulate a price change")
+sim, err = _run(_sim_base, wh, version, table)
+if err:
+    st.warning(err)
+else:
+    base, label, opts = sim
+    change = pv.simulator_inputs(opts["categories"], opts["states"], opts["start"], opts["end"])
+    result, err = _run(simulate, base, [change])
+    if err:
+        st.warning(err)
+    else:
+        pv.simulation_readout(result, label)
+
+st.subheader("Recommended prices")
+cfg = pv.optimiser_form()
+if cfg is not None:
+    st.session_state["pr_opt"] = (version, _run(_optimise, wh, version, table, cfg))
+saved = st.session_state.get("pr_opt")
+if saved and saved[0] == version:
+    outcome, err = saved[1]
+    if err:
+        st.error(err, icon=":material/error:")
+    else:
+        pv.recommendations(outcome[0], outcome[1])
+else:
+    st.caption("Set the rules above and press **Optimise prices**.")
