@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
@@ -116,3 +117,162 @@ def render_pin_map(df: pd.DataFrame, value_col: str = "revenue") -> None:
     unmapped = len(df) - len(df.dropna(subset=["lat", "lon"]))
     if unmapped:
         st.caption(f"{unmapped} PIN codes have no coordinates and are not on the map.")
+
+
+# ---- choropleths --------------------------------------------------------------------------
+# ColorBrewer ramps (Cynthia Brewer, colorbrewer2.org): YlOrRd reads from light to dark in
+# print and greyscale; RdBu puts decline in red, growth in blue and "no change" in grey-white.
+SEQUENTIAL = [(255, 255, 178), (254, 204, 92), (253, 141, 60), (240, 59, 32), (189, 0, 38)]
+DIVERGING = [(178, 24, 43), (239, 138, 98), (253, 219, 199), (247, 247, 247),
+             (209, 229, 240), (103, 169, 207), (33, 102, 172)]
+NO_DATA = (204, 204, 204)
+FILL_ALPHA = 215
+_TOOLTIP_STYLE = {"backgroundColor": "#0F172A", "color": "white", "fontSize": "13px"}
+
+
+def format_value(value, fmt: str, signed: bool = False) -> str:
+    """'inr' -> '₹12.40 lakh', 'units' -> '2,340 units', 'pct' -> '18.5%' (or '+4.2%')."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no data"
+    if fmt == "inr":
+        return inr_compact(value)
+    if fmt == "units":
+        return units(value)
+    if fmt == "pct":
+        return pct(value, signed=signed)
+    raise ValueError(f"fmt must be 'inr', 'units' or 'pct', not {fmt!r}")
+
+
+def colour_breaks(values: pd.Series, diverging: bool = False) -> tuple[list[float], list]:
+    """Class edges and their colours. Sequential: up to 5 quantile classes (every class
+    holds about as many areas). Diverging: 7 equal classes symmetric around 0, so white
+    is always "no change" and the same shade means the same size of rise or fall."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return [], []
+    if diverging:
+        m = float(v.abs().max()) or 1e-9
+        edges = [float(e) for e in np.linspace(-m, m, len(DIVERGING) + 1)]
+        return edges, list(DIVERGING)
+    edges = sorted({float(e) for e in v.quantile(np.linspace(0, 1, len(SEQUENTIAL) + 1))})
+    if len(edges) == 1:
+        return [edges[0], edges[0]], [SEQUENTIAL[-1]]
+    n = len(edges) - 1
+    # Spread fewer classes over the whole ramp so the top class is always the darkest.
+    picks = np.round(np.linspace(0, len(SEQUENTIAL) - 1, n)).astype(int) if n > 1 else [4]
+    return edges, [SEQUENTIAL[i] for i in picks]
+
+
+def classify(values: pd.Series, edges: list[float], colours: list) -> list[list[int]]:
+    """RGBA per value (NO_DATA for NaN)."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    if not colours:
+        return [[*NO_DATA, FILL_ALPHA] for _ in v]
+    idx = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, len(colours) - 1)
+    return [[*NO_DATA, FILL_ALPHA] if np.isnan(x) else [*colours[i], FILL_ALPHA]
+            for x, i in zip(v, idx)]
+
+
+def legend_spec(values: pd.Series, label: str, fmt: str, diverging: bool = False) -> dict:
+    """{'title', 'items': [{'colour': (r,g,b), 'label': 'a – b'}], 'no_data': n}."""
+    edges, colours = colour_breaks(values, diverging)
+    items = [{"colour": c, "label": f"{format_value(lo, fmt, diverging)} – "
+                                    f"{format_value(hi, fmt, diverging)}"}
+             for c, lo, hi in zip(colours, edges[:-1], edges[1:])]
+    n_missing = int(pd.to_numeric(values, errors="coerce").isna().sum())
+    return {"title": label, "items": items, "no_data": n_missing}
+
+
+def legend_html(spec: dict) -> str:
+    """A compact legend: one swatch per class, low to high, plus 'no data' when needed."""
+    def swatch(rgb, text):
+        return (f"<span style='display:inline-flex;align-items:center;margin:2px 10px 2px 0'>"
+                f"<span style='width:16px;height:12px;background:rgb{tuple(rgb)};"
+                f"border:1px solid #64748B;margin-right:4px'></span>{text}</span>")
+    parts = [swatch(i["colour"], i["label"]) for i in spec["items"]]
+    if spec["no_data"]:
+        parts.append(swatch(NO_DATA, f"no data ({spec['no_data']})"))
+    return (f"<div style='font-size:0.85rem;color:#334155'><b>{spec['title']}</b><br/>"
+            f"{''.join(parts)}</div>")
+
+
+def _rings(geom) -> list[list]:
+    rings = [geom.exterior, *geom.interiors]
+    return [[[round(x, 5), round(y, 5)] for x, y in r.coords] for r in rings]
+
+
+def polygon_records(gdf, columns: list[str]) -> pd.DataFrame:
+    """One row per polygon part (MultiPolygons exploded) with a `polygon` list of rings."""
+    parts = gdf[[*columns, "geometry"]].explode(index_parts=False)
+    parts = parts[~parts.geometry.is_empty & parts.geometry.notna()]
+    parts = parts[parts.geometry.geom_type == "Polygon"]
+    out = pd.DataFrame(parts[columns]).reset_index(drop=True)
+    out["polygon"] = [_rings(g) for g in parts.geometry]
+    return out
+
+
+def choropleth_deck(gdf, value_col: str = "value", label: str = "Sales", fmt: str = "inr",
+                    diverging: bool = False, context=None, selected: str | None = None,
+                    show_points: bool | None = None, label_col: str | None = None
+                    ) -> pdk.Deck | None:
+    """Filled polygons coloured by `value_col`, with tooltips in plain words.
+
+    `gdf` (GeoDataFrame, EPSG:4326) needs name, place and `value_col`; with pin_code,
+    lat and lon it is a PIN map and also gets a dot per PIN (urban PIN polygons are too
+    small to see at state zoom). `context` (GeoDataFrame) is drawn underneath as light
+    grey outlines so the map reads without basemap tiles. `selected` outlines one PIN.
+    The view fits the data's bounds. Returns None when nothing can be drawn."""
+    if gdf is None or len(gdf) == 0:
+        return None
+    data = gdf.copy()
+    edges, colours = colour_breaks(data[value_col], diverging)
+    data["fill"] = classify(data[value_col], edges, colours)
+    data["value_label"] = [format_value(v, fmt, diverging) for v in data[value_col]]
+    data["detail"] = ([f"{int(n)} PIN code{'s' if n != 1 else ''} with data"
+                       for n in data["n_pins"]] if "n_pins" in data and "pin_code" not in data
+                      else "")
+    cols = [c for c in ("pin_code", "name", "place", "value_label", "detail", "fill")
+            if c in data]
+    layers = []
+    if context is not None and len(context):
+        layers.append(pdk.Layer(
+            "PolygonLayer", id="context", data=polygon_records(context, []),
+            get_polygon="polygon", get_fill_color=[241, 245, 249, 255],
+            get_line_color=[148, 163, 184, 255], line_width_min_pixels=0.7, stroked=True,
+            filled=True, pickable=False))
+    layers.append(pdk.Layer(
+        "PolygonLayer", id="areas", data=polygon_records(data, cols), get_polygon="polygon",
+        get_fill_color="fill", get_line_color=[71, 85, 105, 200], line_width_min_pixels=0.6,
+        stroked=True, filled=True, pickable=True, auto_highlight=True))
+    is_pin = {"pin_code", "lat", "lon"} <= set(data.columns)
+    if show_points if show_points is not None else is_pin:
+        pts = pd.DataFrame(data[[*cols, "lat", "lon"]]).dropna(subset=["lat", "lon"])
+        layers.append(pdk.Layer(
+            "ScatterplotLayer", id="pins", data=pts, get_position=["lon", "lat"],
+            get_radius=700, radius_min_pixels=4, radius_max_pixels=8, get_fill_color="fill",
+            get_line_color=[30, 41, 59, 220], line_width_min_pixels=0.8, stroked=True,
+            pickable=True, auto_highlight=True))
+    if selected is not None and "pin_code" in data:
+        sel = data[data["pin_code"] == selected]
+        if len(sel):
+            outline = polygon_records(sel, ["pin_code"])
+            outline["path"] = [p[0] for p in outline["polygon"]]
+            layers.append(pdk.Layer(
+                "PathLayer", id="selected", data=outline[["pin_code", "path"]],
+                get_path="path", get_color=[15, 23, 42, 255], width_min_pixels=3))
+    if label_col and label_col in data:
+        rep = data.geometry.representative_point()
+        names = (pd.DataFrame({label_col: data[label_col], "lon": rep.x, "lat": rep.y})
+                 .dropna().groupby(label_col, as_index=False)[["lon", "lat"]].mean())
+        layers.append(pdk.Layer(
+            "TextLayer", id="labels", data=names, get_position=["lon", "lat"],
+            get_text=label_col, get_size=12, get_color=[15, 23, 42, 230],
+            get_pixel_offset=[0, -14], get_text_anchor="'middle'", font_weight=600,
+            font_family="'Arial, Helvetica, sans-serif'",
+            font_settings={"sdf": True}, outline_width=2,
+            outline_color=[255, 255, 255, 230], pickable=False))
+    min_x, min_y, max_x, max_y = data.total_bounds
+    view = fit_view(pd.Series([min_y, max_y]), pd.Series([min_x, max_x]))
+    tooltip = {"html": "<b>{name}</b><br/>{place}<br/>" + label +
+                       ": <b>{value_label}</b><br/>{detail}", "style": _TOOLTIP_STYLE}
+    return pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip=tooltip)

@@ -147,3 +147,46 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     a = (np.sin((lat2 - lat1) / 2) ** 2
          + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+# ---- roll-ups -----------------------------------------------------------------------------
+LEVELS = ("pin", "district", "state")
+LEVEL_KEYS = {"pin": ["pin_code"], "district": ["state", "district"], "state": ["state"]}
+
+
+def rollup(df: pd.DataFrame, level: str = "district", value_cols=None, how="sum",
+           ref: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Aggregate PIN-level values to PIN, district or state (vectorised group-by).
+
+    `df` needs pin_code and `value_cols` (default: every numeric column); district and
+    state come from `ref` (default `pin_reference()`), falling back to df's own
+    district/state columns for PINs the reference does not know. `how` is one pandas
+    aggregation for all columns ('sum', 'mean', 'max', ...) or a {column: how} dict.
+    Districts are keyed by (state, district) because district names repeat across states.
+    Returns the level's key columns, the values and `n_pins` (PIN codes rolled into each
+    row); rows whose place is unknown are grouped under 'Unknown'.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    if "pin_code" not in df.columns:
+        raise ValueError("rollup needs a pin_code column.")
+    if value_cols is None:
+        value_cols = [c for c in df.select_dtypes("number").columns
+                      if c not in ("lat", "lon")]
+    value_cols = list(value_cols)
+    aggs = {c: (how.get(c, "sum") if isinstance(how, dict) else how) for c in value_cols}
+    frame = df[["pin_code", *value_cols]].copy()
+    frame["pin_code"] = frame["pin_code"].astype(str)
+    keys = LEVEL_KEYS[level]
+    if level != "pin":
+        ref = pin_reference() if ref is None else ref
+        place = ref.set_index("pin_code")[["district", "state"]]
+        for col in ("district", "state"):
+            mapped = frame["pin_code"].map(place[col])
+            if col in df.columns:
+                mapped = mapped.fillna(df[col].set_axis(frame.index))
+            frame[col] = mapped.fillna("Unknown")
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(aggs) if value_cols else grouped.size().to_frame("_n")[[]]
+    out["n_pins"] = grouped["pin_code"].nunique()
+    return out.reset_index()

@@ -1,0 +1,33 @@
+"""`python -m engine geo --out FILE.parquet`: PIN-code polygons as GeoParquet."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _run(args) -> int:
+    from engine.geo_polygons import GeoBuildError, write_pin_polygons
+
+    try:
+        info = write_pin_polygons(args.out)
+    except (GeoBuildError, OSError) as exc:
+        print(f"Could not write the PIN polygons: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"Wrote {info['rows']:,} PIN-code polygons ({info['bytes'] / 1e6:.1f} MB, "
+              f"{info['crs']}) to {info['path']} in {info['seconds']} s "
+              f"(India Post data {info['data_version']}).")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("geo", help="write PIN-code catchment polygons (GeoParquet)",
+                       description="Write PIN-code catchment polygons built from India Post "
+                                   "post-office points (pin_code, locality, district, state, "
+                                   "lat, lon, n_points, method, geometry; EPSG:4326). Built "
+                                   "once and cached in data/cache/.")
+    p.add_argument("--out", required=True, metavar="FILE.parquet", help="GeoParquet to write")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=_run)

@@ -1,0 +1,196 @@
+"""The map page's metrics: per-PIN inputs from the warehouse, rolled up to PIN, district
+or state, then turned into one value per area.
+
+Inputs are additive (sums, counts), so a district's growth is its PINs' summed revenue
+over their summed revenue last year, not an average of PIN growth rates.
+
+| metric    | value                                                                 |
+|-----------|-----------------------------------------------------------------------|
+| sales     | revenue in the selected period (₹)                                    |
+| growth    | like-for-like revenue vs the same days last year (PINs that sold both) |
+| forecast  | forecast units, next 4 weeks after the latest forecast run's cutoff   |
+| uplift    | forecast per day vs actual units per day over as many days up to cutoff|
+| stockout  | share of stocked SKUs whose stock covers less than their lead time     |
+| festival  | festival demand lift expected this month, weighted by the PIN's mix    |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.geo import rollup
+from engine.signals.festivals import festival_uplift
+from engine.warehouse import map_queries as mq
+from engine.warehouse.festivals import read_festivals
+from engine.warehouse.queries import Filters, resolve_period
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    fmt: str            # 'inr' | 'units' | 'pct'
+    diverging: bool
+    help: str
+
+
+METRICS = {m.key: m for m in (
+    Metric("sales", "Sales", "inr", False, "Revenue in the selected period."),
+    Metric("growth", "Growth vs last year", "pct", True,
+           "Revenue vs the same days last year, for PIN codes that sold in both periods."),
+    Metric("forecast", "Forecast, next 4 weeks", "units", False,
+           "Units forecast for the 4 weeks after the latest forecast run's cutoff."),
+    Metric("uplift", "Forecast uplift vs baseline", "pct", True,
+           "Forecast units per day vs actual units per day over the same number of days "
+           "before the cutoff."),
+    Metric("stockout", "Stock-out risk", "pct", False,
+           "Share of stocked SKUs whose on-hand plus on-order stock lasts fewer days (at "
+           "the last 4 weeks' average demand) than their supplier lead time."),
+    Metric("festival", "Festival intensity this month", "pct", False,
+           "Expected festival lift in demand this month, averaged over days and weighted "
+           "by the PIN code's category mix."),
+)}
+NO_FORECAST = ("No forecast run yet — run `python -m engine forecast` or use the Forecast "
+               "page, then come back for the forecast maps.")
+
+
+class MetricUnavailable(Exception):
+    """The metric's inputs are not in the warehouse yet; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    metric: str
+    frame: pd.DataFrame      # pin_code + additive columns
+    note: str                # one sentence: what the numbers cover
+
+
+def _fmt_day(d) -> str:
+    return pd.Timestamp(d).strftime("%d-%b-%Y")
+
+
+def _festival_inputs(wh, f: Filters) -> tuple[pd.DataFrame, str]:
+    if not mq.has_festivals(wh):
+        raise MetricUnavailable("No festival calendar in the warehouse yet — run "
+                                "`python -m engine init` to load the shipped calendar.")
+    start, end = resolve_period(wh, f)
+    if end is None:
+        return pd.DataFrame(columns=["pin_code", "lift_weighted", "weight"]), "No sales yet."
+    month_start = pd.Timestamp(end).replace(day=1)
+    days = pd.date_range(month_start, month_start + pd.offsets.MonthEnd(0), freq="D")
+    units = mq.category_units(wh, f, start, end)
+    calendar, effects = read_festivals(wh)
+    combos = units[["state", "category"]].drop_duplicates()
+    grid = combos.merge(pd.DataFrame({"date": days}), how="cross")
+    grid["lift"] = festival_uplift(grid, calendar, effects) - 1.0 if len(grid) else []
+    lift = grid.groupby(["state", "category"], as_index=False, dropna=False)["lift"].mean()
+    units = units.merge(lift, on=["state", "category"], how="left").fillna({"lift": 0.0})
+    units["lift_weighted"] = units["units"] * units["lift"]
+    out = units.groupby("pin_code", as_index=False).agg(
+        lift_weighted=("lift_weighted", "sum"), weight=("units", "sum"))
+    return out, (f"Festival lift expected in {month_start.strftime('%B %Y')}, weighted by each "
+                 f"PIN code's units by category from {_fmt_day(start)} to {_fmt_day(end)}.")
+
+
+def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
+    """Per-PIN additive inputs for `metric`; raises MetricUnavailable with what to do."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, not {metric!r}")
+    if metric in ("sales", "growth"):
+        df, meta = mq.sales_inputs(wh, f)
+        if meta.get("start") is None:
+            return MetricInputs(metric, df, "No sales in the warehouse yet.")
+        note = f"{_fmt_day(meta['start'])} to {_fmt_day(meta['end'])}"
+        if metric == "growth":
+            if not meta["covered"]:
+                raise MetricUnavailable(
+                    "Growth needs sales for the same days last year, and the warehouse does "
+                    "not reach back that far for this period — pick a later date range.")
+            note += (f" vs {_fmt_day(meta['prior_start'])} to {_fmt_day(meta['prior_end'])}"
+                     ", like-for-like PIN codes")
+        return MetricInputs(metric, df, note + ".")
+    if metric in ("forecast", "uplift"):
+        run = mq.latest_forecast_run(wh)
+        if run is None:
+            raise MetricUnavailable(NO_FORECAST)
+        df, meta = mq.forecast_inputs(wh, f, run)
+        note = (f"Forecast run {meta.get('run_id', run['run_id'])}: {meta['days']} days after "
+                f"{_fmt_day(meta['cutoff'])}")
+        if metric == "uplift":
+            note += f", against actual sales in the {meta['days']} days up to the cutoff"
+        return MetricInputs(metric, df, note + ".")
+    if metric == "stockout":
+        if not mq.has_inventory(wh):
+            raise MetricUnavailable("No inventory in the warehouse yet — upload a stock file "
+                                    "on the Data page to see stock-out risk.")
+        df, meta = mq.stock_inputs(wh, f)
+        as_of = _fmt_day(meta["as_of"]) if meta["as_of"] else "—"
+        return MetricInputs(metric, df, f"Stock as loaded, demand = average of the "
+                                        f"{meta['demand_days']} days up to {as_of}.")
+    df, note = _festival_inputs(wh, f)
+    return MetricInputs(metric, df, note)
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    num, den = num.astype(float), den.astype(float)
+    return pd.Series(np.where(den > 0, num / den.where(den > 0, 1.0), np.nan), index=num.index)
+
+
+def metric_values(inputs: MetricInputs, level: str = "pin") -> pd.DataFrame:
+    """Roll the inputs up to `level` and compute `value` (NaN where not defined)."""
+    df = inputs.frame
+    cols = [c for c in df.columns if c != "pin_code"]
+    out = rollup(df, level, cols, how="sum")
+    m = inputs.metric
+    if m == "sales":
+        out["value"] = out["revenue"].astype(float)
+    elif m == "growth":
+        out["value"] = _ratio(out["revenue_lfl"], out["prior_revenue"]) - 1.0
+    elif m == "forecast":
+        out["value"] = out["forecast"].astype(float)
+    elif m == "uplift":
+        out["value"] = _ratio(out["forecast"], out["baseline"]) - 1.0
+    elif m == "stockout":
+        out["value"] = _ratio(out["at_risk"], out["n_skus"])
+    else:
+        out["value"] = _ratio(out["lift_weighted"], out["weight"])
+    return out
+
+
+def pin_options(inputs: MetricInputs) -> pd.DataFrame:
+    """PINs the metric covers, highest value first: pin_code, label ('400001 · Fort,
+    Mumbai'). Falls back to the PIN code alone for PINs the reference does not know."""
+    from engine.geo import pin_reference
+
+    values = metric_values(inputs, "pin")
+    ref = pin_reference().set_index("pin_code")
+    pins = values.sort_values("value", ascending=False, na_position="last",
+                              kind="stable")["pin_code"].astype(str)
+    loc = pins.map(ref["locality"]).fillna("")
+    dist = pins.map(ref["district"]).fillna("")
+    label = pins + " · " + loc + ", " + dist
+    label = label.where(loc != "", pins)
+    return pd.DataFrame({"pin_code": pins.to_numpy(), "label": label.to_numpy()})
+
+
+def narrow_to_pin(f: Filters, pin: str) -> Filters:
+    """The filters limited to one PIN, never wider than the scope already in force."""
+    scope = (pin,) if f.pin_scope is None or pin in f.pin_scope else ()
+    return Filters(f.states, f.cities, f.categories, f.start, f.end, pin_scope=scope)
+
+
+def map_frame(wh, inputs: MetricInputs, level: str):
+    """Values at `level` joined to their map polygons (GeoDataFrame), with the warehouse's
+    city per PIN at PIN level (used to label the map)."""
+    from engine.geo_polygons import attach_polygons
+
+    gdf = attach_polygons(metric_values(inputs, level), level)
+    if level == "pin" and len(gdf):
+        places = mq.pin_places(wh, gdf["pin_code"].tolist())[["pin_code", "city"]]
+        unmapped = gdf.attrs.get("unmapped", 0)
+        gdf = gdf.merge(places, on="pin_code", how="left")
+        gdf["city"] = gdf["city"].fillna(gdf["district"])
+        gdf.attrs["unmapped"] = unmapped
+    return gdf

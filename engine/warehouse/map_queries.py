@@ -1,0 +1,149 @@
+"""Per-PIN inputs for the map page's metrics (sales, growth, forecast, stock, festivals).
+
+Every function takes a `Warehouse` and the sidebar's `Filters` and applies the same
+state/city/category filters and the `pin_scope` row-level-security hook as
+`engine.warehouse.queries` (it reuses that module's WHERE builder, so the two can never
+disagree). Every statement is parameterised. Frames hold additive columns only (sums and
+counts), so `engine.geo.rollup` can add them up to district/state before ratios are taken.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from engine.warehouse.db import Warehouse
+from engine.warehouse.queries import (_FROM, Filters, _prior_period, _run, _scope_sql, _where,
+                                      resolve_period)
+
+_FORECAST_FROM = """
+    FROM forecasts s
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    LEFT JOIN locations l ON l.pin_code = s.pin_code
+"""
+_INVENTORY_FROM = """
+    FROM inventory s
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    LEFT JOIN locations l ON l.pin_code = s.pin_code
+"""
+
+
+def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
+    """Per PIN: revenue, units, prior_revenue (same days last year) and revenue_lfl (this
+    period's revenue of PINs that also sold last year, for like-for-like growth).
+    Meta: start, end, prior_start, prior_end, covered (data reaches back a full year)."""
+    start, end = resolve_period(wh, f)
+    cols = ["pin_code", "revenue", "units", "prior_revenue", "revenue_lfl"]
+    if start is None or end is None or start > end:
+        return pd.DataFrame(columns=cols), {"start": start, "end": end, "covered": False}
+    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    where_c, params_c = _where(f, start, end)
+    where_p, params_p = _where(f, p_start, p_end)
+    df = _run(wh, f"""
+        WITH cur AS (SELECT s.pin_code, sum(s.revenue) AS revenue, sum(s.quantity) AS units
+                     {_FROM} WHERE {where_c} GROUP BY 1),
+             prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
+                       {_FROM} WHERE {where_p} GROUP BY 1)
+        SELECT cur.pin_code, cur.revenue, cur.units,
+               coalesce(prior.revenue, 0) AS prior_revenue,
+               CASE WHEN coalesce(prior.revenue, 0) > 0 THEN cur.revenue ELSE 0 END
+                   AS revenue_lfl
+        FROM cur LEFT JOIN prior ON prior.pin_code = cur.pin_code
+        ORDER BY cur.pin_code""", [*params_c, *params_p], "sales by PIN code for the map")
+    if not covered:
+        df["prior_revenue"] = 0.0
+        df["revenue_lfl"] = 0.0
+    return df[cols], {"start": start, "end": end, "prior_start": p_start, "prior_end": p_end,
+                      "covered": covered}
+
+
+def latest_forecast_run(wh: Warehouse) -> dict | None:
+    df = _run(wh, """
+        SELECT run_id, created_at, grain, cutoff, horizon FROM forecast_runs
+        WHERE kind = 'forecast' AND status = 'ok'
+          AND run_id IN (SELECT DISTINCT run_id FROM forecasts)
+        ORDER BY created_at DESC, run_id DESC LIMIT 1""", [], "the latest forecast run")
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
+                    ) -> tuple[pd.DataFrame, dict]:
+    """Per PIN: forecast (units over the `days` days after the run's cutoff, or as many as
+    the run covers) and baseline (actual units over the same number of days up to the
+    cutoff). The date range of the sidebar does not apply: the forecast window is fixed."""
+    cutoff = pd.Timestamp(run["cutoff"]).date()
+    window_end = cutoff + timedelta(days=days)
+    where_f, params_f = _where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
+                               cutoff + timedelta(days=1), window_end)
+    fc = _run(wh, f"""
+        SELECT s.pin_code, sum(s.forecast) AS forecast, max(s.date) AS last_date
+        {_FORECAST_FROM} WHERE s.run_id = ? AND {where_f} GROUP BY 1 ORDER BY 1""",
+              [run["run_id"], *params_f], "the forecast by PIN code")
+    cols = ["pin_code", "forecast", "baseline"]
+    if fc.empty:
+        return pd.DataFrame(columns=cols), {"cutoff": cutoff, "days": 0}
+    covered_days = max(1, min(days, (pd.Timestamp(fc["last_date"].max()).date() - cutoff).days))
+    where_b, params_b = _where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
+                               cutoff - timedelta(days=covered_days - 1), cutoff)
+    base = _run(wh, f"""
+        SELECT s.pin_code, sum(s.quantity) AS baseline
+        {_FROM} WHERE {where_b} GROUP BY 1""", params_b, "recent sales for the baseline")
+    df = fc.merge(base, on="pin_code", how="left").fillna({"baseline": 0.0})
+    return df[cols], {"cutoff": cutoff, "days": covered_days, "run_id": run["run_id"]}
+
+
+def has_inventory(wh: Warehouse) -> bool:
+    return bool(_run(wh, "SELECT count(*) AS n FROM inventory", [], "inventory").iloc[0, 0])
+
+
+def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
+                 default_lead_days: int = 7) -> tuple[pd.DataFrame, dict]:
+    """Per PIN: n_skus (stocked SKUs with recent demand) and at_risk (those whose on-hand
+    plus on-order stock covers fewer days of recent average demand than their lead time;
+    `default_lead_days` when the lead time is unknown). Demand is the average daily units
+    over the last `demand_days` days of sales data."""
+    scope, scope_params = _scope_sql(f.pin_scope, "pin_code")
+    last = _run(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
+                "the last sales date").iloc[0, 0]
+    cols = ["pin_code", "n_skus", "at_risk"]
+    if last is None or pd.isna(last):
+        return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days}
+    last = pd.Timestamp(last).date()
+    where, params = _where(f, None, None)
+    df = _run(wh, f"""
+        WITH demand AS (
+            SELECT sku_id, pin_code, sum(quantity) / ? AS daily
+            FROM sales_daily WHERE date > ? AND date <= ? GROUP BY 1, 2)
+        SELECT s.pin_code,
+               count(*) AS n_skus,
+               count(*) FILTER (WHERE (s.on_hand + coalesce(s.on_order, 0)) / d.daily
+                                < coalesce(s.lead_time_days, ?)) AS at_risk
+        {_INVENTORY_FROM}
+        JOIN demand d ON d.sku_id = s.sku_id AND d.pin_code = s.pin_code
+        WHERE d.daily > 0 AND {where}
+        GROUP BY 1 ORDER BY 1""",
+              [float(demand_days), last - timedelta(days=demand_days), last,
+               int(default_lead_days), *params], "stock cover by PIN code")
+    return df[cols], {"as_of": last, "demand_days": demand_days}
+
+
+def category_units(wh: Warehouse, f: Filters, start: date, end: date) -> pd.DataFrame:
+    """Units per PIN x category in start..end, with the PIN's state (festival weights)."""
+    where, params = _where(f, start, end)
+    return _run(wh, f"""
+        SELECT s.pin_code, any_value(l.state) AS state,
+               coalesce(k.category, 'Uncategorised') AS category, sum(s.quantity) AS units
+        {_FROM} WHERE {where} GROUP BY s.pin_code, 3 ORDER BY 1, 3""", params,
+                "units by PIN code and category")
+
+
+def has_festivals(wh: Warehouse) -> bool:
+    return bool(_run(wh, "SELECT count(*) AS n FROM festivals", [], "festivals").iloc[0, 0])
+
+
+def pin_places(wh: Warehouse, pins: list[str]) -> pd.DataFrame:
+    """Locality, city, district, state for the given PINs as the warehouse knows them."""
+    return _run(wh, """
+        SELECT pin_code, locality, city, district, state FROM locations
+        WHERE list_contains(?::VARCHAR[], pin_code) ORDER BY pin_code""", [list(pins)],
+                "PIN code places")

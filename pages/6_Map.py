@@ -1,0 +1,111 @@
+"""Map: sales, growth, forecast, stock-out risk and festival intensity on real PIN-code
+geography, at PIN, district or state level; pick a PIN to see its top SKUs and trend.
+
+Recipe: sidebar filters + metric/level -> cached per-PIN inputs (keyed on the data
+version) -> roll-up and polygons -> choropleth + legend -> selected PIN's detail.
+Map shapes come from India Post post-office points (built once, cached in data/cache/).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import map_views as mv
+from components.charts import trend_freq
+from components.filters import current_pin_scope, sidebar_filters
+from components.session import get_warehouse
+from engine.geo_polygons import area_polygons
+from engine.map_metrics import (METRICS, MetricUnavailable, map_frame, narrow_to_pin,
+                                pin_inputs, pin_options)
+from engine.warehouse import queries as q
+
+st.set_page_config(page_title="MicroPulse · Map", page_icon=":material/map:", layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _has_sales(_wh, version: str, pin_scope) -> bool:
+    return q.has_sales(_wh, pin_scope)
+
+
+@st.cache_data(show_spinner="Computing the metric...", max_entries=64)
+def _inputs(_wh, version: str, f: q.Filters, metric: str):
+    try:
+        return pin_inputs(_wh, f, metric), None
+    except MetricUnavailable as exc:
+        return None, str(exc)
+
+
+@st.cache_data(show_spinner="Drawing the map (PIN shapes are built once, ~30 s)...",
+               max_entries=64)
+def _map(_wh, version: str, f: q.Filters, metric: str, level: str):
+    inputs, _ = _inputs(_wh, version, f, metric)
+    return map_frame(_wh, inputs, level)
+
+
+@st.cache_data(show_spinner=False, max_entries=1)
+def _context():
+    return area_polygons("state")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _options(_wh, version: str, f: q.Filters, metric: str):
+    inputs, _ = _inputs(_wh, version, f, metric)
+    return pin_options(inputs)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _detail(_wh, version: str, f: q.Filters):
+    start, end = q.resolve_period(_wh, f)
+    freq = trend_freq(start, end)
+    return q.top_skus(_wh, f, 5), q.sales_trend(_wh, f, freq), freq
+
+
+def _safe(fn, *args):
+    """Engine call -> (result, None) or (None, a sentence); never a traceback."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - shown in plain words
+        return None, f"The map could not be drawn ({type(exc).__name__}: {exc})."
+
+
+st.title("Map")
+st.caption("Where demand is, where it is growing and where stock will run short — on India "
+           "Post PIN-code areas.")
+wh = get_warehouse()
+version = wh.data_version()
+has, err = _safe(_has_sales, wh, version, current_pin_scope())
+if err or not has:
+    st.info(err or "No sales in the warehouse yet: load the demo on the Overview page or "
+            "upload sales on the Data page.", icon=":material/map:")
+    st.stop()
+f = sidebar_filters(wh)
+metric_key, level = mv.map_controls(METRICS)
+metric = METRICS[metric_key]
+res, err = _safe(_inputs, wh, version, f, metric_key)
+inputs, unavailable = res if res else (None, None)
+if err or unavailable:
+    st.info(err or unavailable, icon=":material/info:")
+    st.stop()
+if inputs.frame.empty:
+    st.warning("No data matches these filters. Widen the date range or clear a filter.")
+    st.stop()
+
+gdf, err = _safe(_map, wh, version, f, metric_key, level)
+context, ctx_err = _safe(_context)
+if err:
+    st.error(err, icon=":material/error:")
+else:
+    mv.render_choropleth(gdf, metric, context, inputs.note, level)
+
+st.subheader("One PIN code")
+options, err = _safe(_options, wh, version, f, metric_key)
+pin = mv.pin_picker(options) if options is not None else None
+if err or pin is None:
+    st.caption(err or "No PIN code to show.")
+    st.stop()
+detail, err = _safe(_detail, wh, version, narrow_to_pin(f, pin))
+if err:
+    st.error(err, icon=":material/error:")
+else:
+    top, trend, freq = detail
+    label = options.set_index("pin_code").loc[pin, "label"]
+    mv.render_pin_detail(label, top, trend, freq)
