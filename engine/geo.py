@@ -51,8 +51,11 @@ def title_case(name: str | None) -> str | None:
 
 
 def _locality(office_name: str) -> str:
-    """'Dr. Ambedkar Veedhi S.O' -> 'Dr. Ambedkar Veedhi'."""
-    return re.sub(r"\s+(G\.?P\.?O\.?|H\.?O\.?|S\.?O\.?|B\.?O\.?|P\.?O\.?)$", "",
+    """'Dr. Ambedkar Veedhi S.O' -> 'Dr. Ambedkar Veedhi'; 'Badli SO North West Delhi' ->
+    'Badli'."""
+    # Office-type suffix, optionally followed by a district qualifier:
+    # 'Badli SO North West Delhi', 'Ashok Nagar S.O (West Delhi)', 'Bengaluru G.P.O.'.
+    return re.sub(r"\s+(G\.?P\.?O|H\.?O|S\.?O|B\.?O|P\.?O)\b\.?(\s+.*)?$", "",
                   office_name.strip(), flags=re.IGNORECASE)
 
 

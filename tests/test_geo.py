@@ -38,3 +38,12 @@ def test_haversine_delhi_mumbai_distance():
     assert haversine_km(28.6139, 77.2090, 19.0760, 72.8777) == pytest.approx(1150, rel=0.02)
     d = haversine_km(np.array([12.97, 12.97]), np.array([77.59, 77.59]), 12.97, 77.59)
     assert np.allclose(d, 0)
+
+
+def test_locality_drops_office_type_and_district_qualifier():
+    from engine.geo import _locality
+
+    assert _locality("Badli SO North West Delhi") == "Badli"
+    assert _locality("Ashok Nagar S.O (West Delhi)") == "Ashok Nagar"
+    assert _locality("Bengaluru G.P.O.") == "Bengaluru"
+    assert _locality("Sobo Road") == "Sobo Road"
