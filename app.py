@@ -13,6 +13,7 @@ import os
 
 import streamlit as st
 
+from components.auth import allowed
 from components.charts import MEASURES, category_figure, trend_figure, trend_freq
 from components.filters import current_pin_scope, sidebar_filters
 from components.kpis import render_kpis
@@ -72,7 +73,8 @@ def empty_state(wh) -> None:
         "realistic Indian retail business: 12 cities, 2 years of sales, weather, "
         "festivals and mandi prices) to explore the app, or upload your own sales files.",
         icon=":material/database:")
-    if st.button("Load demo data", type="primary", key="load_demo"):
+    if st.button("Load demo data", type="primary", key="load_demo",
+                 disabled=not allowed("upload")):
         try:
             with st.spinner("Generating and loading the demo dataset (up to a minute)..."):
                 from engine.demo import load_demo

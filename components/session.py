@@ -1,13 +1,27 @@
-"""The app's warehouse handle and the sidebar filters every page shares.
+"""The app's warehouse handle, and the sign-in gate every page passes through.
 
-`get_warehouse()` is the process-wide DuckDB handle (st.cache_resource); pages key their
-st.cache_data wrappers on `get_warehouse().data_version()`.
+`get_warehouse()` is the first call of every page. With sign-in on (the default; see
+engine/auth.py and MICROPULSE_AUTH) it shows the sign-in or first-run form until someone
+is signed in, stops pages the user's role may not open, draws the account box in the
+sidebar, and returns:
+- the process-wide `Warehouse` (st.cache_resource) for admins, managers and analysts;
+- a `ScopedWarehouse` limited to their PIN codes for store users (read-only), whose
+  `data_version()` carries the scope, so st.cache_data entries keyed on it are never
+  shared with users who see more.
+With MICROPULSE_AUTH=off it returns the warehouse as before (demo user "demo", admin).
 """
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
+from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate,
+                             signed_in_user)
+from engine import auth
+from engine.warehouse.auth_store import ensure_auth_schema
 from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.scoped import ScopedWarehouse
 
 
 @st.cache_resource(show_spinner=False)
@@ -15,13 +29,36 @@ def _open_warehouse(path: str | None) -> Warehouse:
     return Warehouse(path)
 
 
-def get_warehouse() -> Warehouse:
-    """The warehouse for this app process; stops the page with a clear message if the
-    file cannot be opened (e.g. another process holds the write lock)."""
-    import os
+@st.cache_resource(show_spinner=False)
+def _auth_ready(path: str | None) -> bool:
+    ensure_auth_schema(_open_warehouse(path))
+    return True
 
+
+@st.cache_resource(show_spinner=False)
+def _scoped(path: str | None, pins: tuple[str, ...]) -> ScopedWarehouse:
+    return ScopedWarehouse(_open_warehouse(path), pins)
+
+
+def get_warehouse() -> Warehouse | ScopedWarehouse:
+    """The warehouse this user may read; stops the page with a clear message when the
+    file cannot be opened, nobody is signed in, or the role may not open this page."""
+    path = os.environ.get("MICROPULSE_WAREHOUSE")
+    page = current_page()
     try:
-        return _open_warehouse(os.environ.get("MICROPULSE_WAREHOUSE"))
+        wh = _open_warehouse(path)
+        if not auth.auth_enabled():
+            account_box(wh, auth.DEMO_USER)
+            return wh
+        _auth_ready(path)
+        user = signed_in_user(wh)
+        account_box(wh, user)
+        page_gate(user, page)
+        if user.is_scoped:
+            st.session_state[PIN_SCOPE_KEY] = tuple(user.pin_codes)
+            return _scoped(path, tuple(user.pin_codes))
     except WarehouseError as exc:
         st.error(str(exc))
         st.stop()
+    st.session_state.pop(PIN_SCOPE_KEY, None)
+    return wh

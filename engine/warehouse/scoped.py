@@ -1,0 +1,240 @@
+"""Row-level scoping: a warehouse handle that can only see some PIN codes.
+
+`ScopedWarehouse(base, pin_codes)` has the read interface of `Warehouse` (query, scalar,
+cursor, data_version, count, tables, path, read_only ...). Each of its cursors sets
+`search_path = 'temp.main'` - so names resolve ONLY in the connection's temp catalog -
+and creates one TEMP VIEW per table (and view) of the warehouse:
+
+- a table with a `pin_code` column       -> only rows whose pin_code is in the scope
+- `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
+- users, auth_throttle, audit_log, quarantine, ingest_batches -> no rows at all
+- any other table                        -> its columns as they were when the view was made
+
+So every query module in engine/warehouse/ is scoped without knowing about it, whether it
+writes `sales_daily` or `main.sales_daily`, and it fails closed: a table created after
+the views were made does not resolve at all, and a column added later is not in the
+pass-through view. On such a Catalog/Binder error the cursor re-reads the catalog and,
+if it changed, rebuilds its views and retries the statement once. Only a
+catalog-qualified name (`<database>.sales_daily`) reaches a real table; `query`/`scalar`
+refuse SQL that contains one (checked with DuckDB's parser), and the view definitions are
+the only place that uses one. The scope is built from validated 6-digit PIN codes only,
+so the parameter-free view DDL cannot be injected.
+
+Cursors are prepared once and pooled, so a query costs what it costs on the plain
+warehouse (figures: benchmarks/bench_scoped.py). The handle is read-only
+(`transaction()` raises PermissionDenied). `data_version()` includes the scope, so
+`st.cache_data` entries keyed on it are never shared between a store user and anyone else.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from engine.geo import is_valid_pin
+from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.schema import TABLES
+
+HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches")
+_ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
+_POOL_SIZE = 8
+
+
+class PermissionDenied(WarehouseError):
+    """The signed-in user's role does not allow this; the message says what and why."""
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _tables(node):
+    """(catalog, schema) of every table reference in a json_serialize_sql tree."""
+    if isinstance(node, dict):
+        if node.get("type") == "BASE_TABLE":
+            yield str(node.get("catalog_name") or ""), str(node.get("schema_name") or "")
+        for value in node.values():
+            yield from _tables(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _tables(value)
+
+
+class _Cursor:
+    """A pooled DuckDB cursor, its views and the catalog signature they were built from."""
+
+    def __init__(self, cur):
+        self.cur, self.sig, self.views = cur, None, set()
+
+
+class ScopedWarehouse:
+    """A read-only view of `base` limited to `pin_codes` (see the module doc)."""
+
+    def __init__(self, base: Warehouse, pin_codes):
+        pins = tuple(sorted({str(p).strip() for p in pin_codes}))
+        bad = [p for p in pins if not is_valid_pin(p)]
+        if bad:
+            raise PermissionDenied(f"{len(bad)} assigned PIN code(s) are not 6-digit PIN "
+                                   f"codes (e.g. '{bad[0]}'); ask an administrator to fix "
+                                   "your account.")
+        self.base = base
+        self.pin_scope: tuple[str, ...] = pins
+        self.path: Path = base.path
+        self.read_only = True
+        self._catalog = str(base.scalar("SELECT current_database()"))
+        self._in_list = ", ".join(f"'{p}'" for p in pins)  # validated digits only
+        self._scope_tag = hashlib.sha256(",".join(pins).encode()).hexdigest()[:16]
+        self._qualified = re.compile(
+            r'(?<![\w"])("?)' + re.escape(self._catalog) + r'\1\s*\.', re.IGNORECASE)
+        self._pool: queue.SimpleQueue[_Cursor] = queue.SimpleQueue()
+
+    # ---- view management --------------------------------------------------------------------
+    def _columns(self, cur) -> dict[str, list[str]]:
+        rows = cur.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_catalog = ? AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position", [self._catalog]).fetchall()
+        cols: dict[str, list[str]] = {}
+        for table, col in rows:
+            cols.setdefault(table, []).append(col)
+        return cols
+
+    def _view_sql(self, columns: dict[str, list[str]]) -> dict[str, str]:
+        """Temp view definition per table/view name of the warehouse's main schema."""
+        in_scope = f"IN ({self._in_list})" if self.pin_scope else None
+        views = {}
+        for name, cols in columns.items():
+            src = f"{_ident(self._catalog)}.main.{_ident(name)}"
+            select = "*"
+            if name in HIDDEN_TABLES:
+                where = "FALSE"
+            elif "pin_code" in cols:
+                where = f"pin_code {in_scope}" if in_scope else "FALSE"
+            elif name == "alerts":
+                where = f"{_ALERTS_PIN} IS NULL" + (f" OR {_ALERTS_PIN} {in_scope}"
+                                                    if in_scope else "")
+            else:
+                select, where = ", ".join(_ident(c) for c in cols), "TRUE"
+            views[name] = (f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
+                           f"SELECT {select} FROM {src} WHERE {where}")
+        return views
+
+    def _prepare(self, pc: _Cursor) -> bool:
+        """(Re)build the cursor's views if the catalog changed; True if it did."""
+        columns = self._columns(pc.cur)
+        sig = tuple((t, tuple(c)) for t, c in sorted(columns.items()))
+        if sig == pc.sig:
+            return False
+        if pc.sig is None:
+            pc.cur.execute("SET search_path = 'temp.main'")
+        views = self._view_sql(columns)
+        for gone in pc.views - set(views):
+            pc.cur.execute(f"DROP VIEW IF EXISTS temp.main.{_ident(gone)}")
+        for ddl in views.values():
+            pc.cur.execute(ddl)
+        pc.sig, pc.views = sig, set(views)
+        return True
+
+    def _new_cursor(self) -> _Cursor:
+        pc = _Cursor(self.base.cursor())
+        self._prepare(pc)
+        return pc
+
+    @contextmanager
+    def _checkout(self):
+        try:
+            pc = self._pool.get_nowait()
+        except queue.Empty:
+            pc = self._new_cursor()
+        try:
+            yield pc
+        except BaseException:
+            pc.cur.close()  # a cursor that failed mid-statement is not reused
+            raise
+        if self._pool.qsize() < _POOL_SIZE:
+            self._pool.put(pc)
+        else:
+            pc.cur.close()
+
+    def _execute(self, sql: str, params, fetch):
+        """Run `sql` on a pooled cursor and `fetch` the result; a table or column the views
+        do not know yet triggers one rebuild-and-retry."""
+        self._check_sql(sql)
+        with self._checkout() as pc:
+            try:
+                return fetch(pc.cur.execute(sql, params or []))
+            except (duckdb.CatalogException, duckdb.BinderException):
+                if not self._prepare(pc):
+                    raise
+                return fetch(pc.cur.execute(sql, params or []))
+
+    def _check_sql(self, sql: str) -> None:
+        """Refuse SQL that names the database catalog (`<db>.t`, `<db>.main.t`). A cheap
+        text match first; when it hits (it also hits an alias that happens to share the
+        catalog's name, e.g. `s.revenue` in s.duckdb), DuckDB's parser decides."""
+        if not self._qualified.search(sql):
+            return
+        with self._checkout() as pc:
+            tree = json.loads(pc.cur.execute("SELECT json_serialize_sql(?)",
+                                             [sql]).fetchone()[0])
+        cat = self._catalog.lower()
+        if tree.get("error") or any(
+                c.lower() == cat or (not c and s.lower() == cat) for c, s in _tables(tree)):
+            raise PermissionDenied("This query names the warehouse database directly, which "
+                                   "would bypass PIN-code scoping; it is not allowed.")
+
+    # ---- the Warehouse read interface -------------------------------------------------------
+    def cursor(self):
+        """A new cursor with the scoping views in place (the caller closes it)."""
+        return self._new_cursor().cur
+
+    def query(self, sql: str, params: list | tuple | dict | None = None) -> pd.DataFrame:
+        return self._execute(sql, params, lambda res: res.df())
+
+    def scalar(self, sql: str, params: list | tuple | None = None):
+        row = self._execute(sql, params, lambda res: res.fetchone())
+        return None if row is None else row[0]
+
+    def data_version(self) -> str:
+        return f"{self.base.data_version()}|scope:{self._scope_tag}"
+
+    def schema_version(self) -> int:
+        return self.base.schema_version()
+
+    def tables(self) -> list[str]:
+        return self.base.tables()
+
+    def count(self, table: str) -> int:
+        if table not in TABLES:
+            raise WarehouseError(f"Unknown table {table!r}")
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))
+
+    # ---- writes are not allowed -------------------------------------------------------------
+    def _denied(self) -> PermissionDenied:
+        return PermissionDenied("Store users can look at their PIN codes' data but cannot "
+                                "change anything; ask a manager or analyst to do this.")
+
+    @contextmanager
+    def transaction(self):
+        raise self._denied()
+        yield  # pragma: no cover - makes this a generator for @contextmanager
+
+    def apply_schema(self) -> None:
+        raise self._denied()
+
+    def audit(self, cur, actor, action, details=None) -> None:
+        raise self._denied()
+
+    def close(self) -> None:
+        """Close the pooled cursors (the shared base connection stays open)."""
+        while True:
+            try:
+                self._pool.get_nowait().cur.close()
+            except queue.Empty:
+                return

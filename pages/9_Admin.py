@@ -1,0 +1,122 @@
+"""Admin: users (create, disable, role and PIN codes, password reset) and the audit log.
+
+Recipe: gate (admins only) -> users table -> add / change forms -> engine call (each
+change and its audit row in one transaction) -> audit log with filters. Reads are not
+cached: user changes do not bump the data version, and these tables are small.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components.auth import current_user
+from components.format import dd_mmm
+from components.session import get_warehouse
+from engine import auth
+from engine.warehouse.auth_store import ensure_auth_schema, list_users, read_audit_log
+
+st.set_page_config(page_title="MicroPulse · Admin", page_icon=":material/admin_panel_settings:",
+                   layout="wide")
+wh = get_warehouse()
+me = current_user()
+st.title("Admin")
+if not auth.auth_enabled():
+    st.info("Sign-in is off (MICROPULSE_AUTH=off), so everyone acts as the admin 'demo'. "
+            "Users added here can sign in once sign-in is on.", icon=":material/info:")
+ensure_auth_schema(wh)
+
+
+def _run(fn, *args) -> bool:
+    """Engine call; a sentence on failure, a flash and a rerun on success."""
+    try:
+        fn(wh, me, *args)
+    except auth.AuthError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return False
+    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
+        st.error(f"That did not work ({type(exc).__name__}: {exc}).", icon=":material/error:")
+        return False
+    return True
+
+
+def _done(message: str) -> None:
+    st.session_state["adm_flash"] = message
+    st.rerun()
+
+
+flash = st.session_state.pop("adm_flash", None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+users = list_users(wh)
+tab_users, tab_add, tab_change, tab_audit = st.tabs(
+    ["Users", "Add a user", "Change a user", "Audit log"])
+
+with tab_users:
+    if users.empty:
+        st.caption("No users yet.")
+    else:
+        shown = users.assign(
+            role=users["role"].map(auth.ROLES),
+            status=users["disabled"].map({True: "Disabled", False: "Active"}),
+            last_sign_in=users["last_sign_in_at"].map(
+                lambda d: dd_mmm(d, with_year=True) if d == d and d is not None else "never"))
+        st.dataframe(shown[["username", "role", "pin_codes", "status", "last_sign_in",
+                            "created_by"]], hide_index=True, width="stretch",
+                     column_config={"pin_codes": "PIN codes (store users)"})
+
+with tab_add, st.form("adm_add", clear_on_submit=True):
+    name = st.text_input("Username", key="adm_new_name")
+    role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get, key="adm_new_role")
+    pins = st.text_input("PIN codes (store users only, comma-separated)", key="adm_new_pins")
+    pw = st.text_input("Password (at least 10 characters)", type="password", key="adm_new_pw")
+    pw2 = st.text_input("Repeat the password", type="password", key="adm_new_pw2")
+    if st.form_submit_button("Add user", type="primary"):
+        if pw != pw2:
+            st.error("The two passwords are not the same; type them again.")
+        elif _run(auth.create_user, name, pw, role, pins):
+            _done(f"Added {auth.normalise_username(name)} ({auth.ROLES[role]}).")
+
+with tab_change:
+    if users.empty:
+        st.caption("No users yet.")
+    else:
+        who = st.selectbox("User", users["username"].tolist(), key="adm_who")
+        row = users.set_index("username").loc[who]
+        st.caption(f"{auth.ROLES[row['role']]} · "
+                   f"{'disabled' if row['disabled'] else 'active'}"
+                   + (f" · PIN {row['pin_codes']}" if row["pin_codes"] else ""))
+        with st.form("adm_role"):
+            new_role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get,
+                                    index=list(auth.ROLES).index(row["role"]),
+                                    key="adm_role_role")
+            new_pins = st.text_input("PIN codes (store users only)", value=row["pin_codes"],
+                                     key="adm_role_pins")
+            if st.form_submit_button("Save role and PIN codes") and \
+                    _run(auth.set_role, who, new_role, new_pins):
+                _done(f"{who} is now {auth.ROLES[new_role]}.")
+        verb = "Enable" if row["disabled"] else "Disable"
+        if st.button(f"{verb} {who}", key="adm_toggle") and \
+                _run(auth.set_disabled, who, not row["disabled"]):
+            _done(f"{who} is {'enabled' if row['disabled'] else 'disabled'}.")
+        with st.form("adm_reset", clear_on_submit=True):
+            rp = st.text_input("New password", type="password", key="adm_reset_pw")
+            rp2 = st.text_input("Repeat the new password", type="password", key="adm_reset_pw2")
+            if st.form_submit_button("Reset password"):
+                if rp != rp2:
+                    st.error("The two passwords are not the same; type them again.")
+                elif _run(auth.reset_password, who, rp):
+                    _done(f"New password set for {who}; their open sessions have ended.")
+
+with tab_audit:
+    left, right = st.columns(2)
+    kind = left.selectbox("Actions", ["All", "auth", "user", "ingest", "alert"],
+                          format_func={"All": "All", "auth": "Sign-ins and sign-outs",
+                                       "user": "User changes", "ingest": "Uploads and rollbacks",
+                                       "alert": "Alerts and alert settings"}.get,
+                          key="adm_audit_kind")
+    actor = right.text_input("Who (username)", key="adm_audit_actor").strip().lower()
+    log = read_audit_log(wh, None if kind == "All" else kind, actor or None, limit=1000)
+    st.caption(f"{len(log):,} most recent entries (up to 1,000).")
+    st.dataframe(log, hide_index=True, width="stretch",
+                 column_config={"ts": st.column_config.DatetimeColumn(
+                     "When", format="DD MMM YYYY, HH:mm:ss")})

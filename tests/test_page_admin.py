@@ -1,0 +1,129 @@
+"""The Admin page: add users, change roles and PIN codes, disable, reset passwords, and
+read the audit log - every change visible in audit_log."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from engine import auth
+from engine.warehouse.auth_store import get_user_row, read_audit_log
+from engine.warehouse.db import Warehouse
+from tests.test_auth_support import (PASSWORD, auth_wh_path, fast_bcrypt,  # noqa: F401
+                                     session_for)
+
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "9_Admin.py"
+
+
+@pytest.fixture(autouse=True)
+def _env(auth_wh_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(auth_wh_path))
+    monkeypatch.delenv("MICROPULSE_AUTH", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+@pytest.fixture()
+def admin_page() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["auth_user"] = session_for("boss")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _row(path, username):
+    wh = Warehouse(path)
+    try:
+        return get_user_row(wh, username)
+    finally:
+        wh.close()
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_admin_page_lists_users_without_password_hashes(admin_page):
+    table = admin_page.dataframe[0].value
+    assert set(table["username"]) == {"boss", "mgr", "ana", "shop"}
+    assert "password_hash" not in table.columns
+    assert set(table["role"]) == {"Admin", "Manager", "Analyst", "Store user"}
+
+
+def test_admin_adds_a_store_user_with_pins(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    at.text_input(key="adm_new_name").input("Kirana1")
+    at.selectbox(key="adm_new_role").select("store")
+    at.text_input(key="adm_new_pins").input("560001, 560034")
+    at.text_input(key="adm_new_pw").input("kirana-password")
+    at.text_input(key="adm_new_pw2").input("kirana-password")
+    _click(at, "Add user")
+    assert any("Added kirana1 (Store user)." in s.value for s in at.success)
+    row = _row(auth_wh_path, "kirana1")
+    assert row["role"] == "store" and row["pin_codes"] == "560001,560034"
+    assert row["password_hash"].startswith("$2b$")
+
+
+def test_store_user_without_pins_is_refused_with_a_sentence(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    at.text_input(key="adm_new_name").input("kirana2")
+    at.selectbox(key="adm_new_role").select("store")
+    at.text_input(key="adm_new_pw").input("kirana-password")
+    at.text_input(key="adm_new_pw2").input("kirana-password")
+    _click(at, "Add user")
+    assert [e.value for e in at.error] == ["A store user needs at least one PIN code to see."]
+    assert _row(auth_wh_path, "kirana2") is None
+
+
+def test_admin_changes_role_disables_and_resets_password(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    at.selectbox(key="adm_who").select("ana")
+    at.run()
+    at.selectbox(key="adm_role_role").select("store")
+    at.text_input(key="adm_role_pins").input("110001")
+    _click(at, "Save role and PIN codes")
+    row = _row(auth_wh_path, "ana")
+    assert (row["role"], row["pin_codes"]) == ("store", "110001")
+    _click(at, "Disable ana")
+    assert bool(_row(auth_wh_path, "ana")["disabled"])
+    at.text_input(key="adm_reset_pw").input("fresh-password-9")
+    at.text_input(key="adm_reset_pw2").input("fresh-password-9")
+    _click(at, "Reset password")
+    assert any("New password set for ana" in s.value for s in at.success)
+    wh = Warehouse(auth_wh_path)
+    try:
+        actions = read_audit_log(wh, "user.", actor="boss")["action"].tolist()
+        assert {"user.role", "user.disable", "user.password_reset"} <= set(actions)
+        auth.set_disabled(wh, auth.User("boss", "admin"), "ana", False)
+        assert auth.authenticate(wh, "ana", "fresh-password-9").role == "store"
+    finally:
+        wh.close()
+
+
+def test_admin_cannot_disable_themselves(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    at.selectbox(key="adm_who").select("boss")
+    at.run()
+    _click(at, "Disable boss")
+    assert [e.value for e in at.error] == ["You cannot disable your own account."]
+    assert not _row(auth_wh_path, "boss")["disabled"]
+
+
+def test_audit_log_tab_shows_sign_ins_and_filters_by_user(admin_page, auth_wh_path):  # noqa: F811
+    wh = Warehouse(auth_wh_path)
+    auth.authenticate(wh, "mgr", PASSWORD["mgr"])
+    wh.close()
+    at = admin_page
+    at.selectbox(key="adm_audit_kind").select("auth")
+    at.text_input(key="adm_audit_actor").input("mgr")
+    at.run()
+    log = at.dataframe[-1].value
+    assert list(log["action"]) == ["auth.sign_in"] and set(log["actor"]) == {"mgr"}
