@@ -10,40 +10,14 @@ together. Password hashes never leave this module except through `get_user_row`,
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
-from typing import Iterator
 
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.schema import TABLES
 
-AUTH_TABLES: dict[str, str] = {
-    # pin_codes: comma-separated 6-digit PIN codes a store user may see ('' for others).
-    # password_changed_at ends every session signed in before it (reset, disable).
-    "users": """
-        CREATE TABLE IF NOT EXISTS users (
-            username VARCHAR PRIMARY KEY,
-            password_hash VARCHAR NOT NULL,
-            role VARCHAR NOT NULL,
-            pin_codes VARCHAR NOT NULL DEFAULT '',
-            disabled BOOLEAN NOT NULL DEFAULT FALSE,
-            created_at TIMESTAMP NOT NULL,
-            updated_at TIMESTAMP NOT NULL,
-            password_changed_at TIMESTAMP NOT NULL,
-            created_by VARCHAR,
-            last_sign_in_at TIMESTAMP
-        )""",
-    # Failed sign-ins per name AS TYPED (lower-cased), whether or not such a user exists,
-    # so the lock-out behaves identically for unknown names and reveals nothing.
-    "auth_throttle": """
-        CREATE TABLE IF NOT EXISTS auth_throttle (
-            username VARCHAR PRIMARY KEY,
-            failed_attempts INTEGER NOT NULL,
-            window_start TIMESTAMP NOT NULL,
-            locked_until TIMESTAMP
-        )""",
-}
+AUTH_TABLES: dict[str, str] = {name: TABLES[name] for name in ("users", "auth_throttle")}
 USER_COLUMNS = ["username", "role", "pin_codes", "disabled", "created_at", "updated_at",
                 "password_changed_at", "created_by", "last_sign_in_at"]
 _UPDATABLE = {"password_hash", "role", "pin_codes", "disabled", "password_changed_at"}
@@ -69,23 +43,12 @@ def ensure_auth_schema(wh: Warehouse) -> None:
         cur.close()
 
 
-@contextmanager
-def _write(wh: Warehouse) -> Iterator:
+def _write(wh: Warehouse):
     """One small transaction that leaves the data version alone (see module doc)."""
     if wh.read_only:
         raise WarehouseError("This warehouse was opened read-only; sign-in data cannot be "
                              "written. Open it read-write.")
-    with getattr(wh, "_write_lock", None) or nullcontext():
-        cur = wh.cursor()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield cur
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        finally:
-            cur.close()
+    return wh.transaction(bump_version=False)
 
 
 def _audit(cur, actor: str | None, action: str, details: dict | None, now: datetime) -> None:

@@ -116,11 +116,12 @@ class Warehouse:
 
     # ---- writes -------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, bump_version: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """One writer transaction: everything inside commits together or not at all.
 
         The data version is bumped inside the same transaction, so a reader never sees
-        new data under an old version.
+        new data under an old version. Bookkeeping writes that no page caches (sign-in
+        counters, API keys) pass bump_version=False so they do not empty every cache.
         """
         if self.read_only:
             raise WarehouseError("This warehouse was opened read-only; writes are not allowed.")
@@ -129,10 +130,11 @@ class Warehouse:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-                cur.execute(
-                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-                    "WHERE key = 'data_version'"
-                )
+                if bump_version:
+                    cur.execute(
+                        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                        "WHERE key = 'data_version'"
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -241,6 +241,30 @@ TABLES: dict[str, str] = {
             action VARCHAR NOT NULL,
             details VARCHAR
         )""",
+    # pin_codes: comma-separated 6-digit PIN codes a store user may see ('' for others).
+    # password_changed_at ends every session signed in before it (reset, disable).
+    "users": """
+        CREATE TABLE IF NOT EXISTS users (
+            username VARCHAR PRIMARY KEY,
+            password_hash VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            pin_codes VARCHAR NOT NULL DEFAULT '',
+            disabled BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            password_changed_at TIMESTAMP NOT NULL,
+            created_by VARCHAR,
+            last_sign_in_at TIMESTAMP
+        )""",
+    # Failed sign-ins per name AS TYPED (lower-cased), whether or not such a user exists,
+    # so the lock-out behaves identically for unknown names and reveals nothing.
+    "auth_throttle": """
+        CREATE TABLE IF NOT EXISTS auth_throttle (
+            username VARCHAR PRIMARY KEY,
+            failed_attempts INTEGER NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            locked_until TIMESTAMP
+        )""",
     # Effects the demo generator planted, so tests and notebooks can check recovery.
     "demo_truth": """
         CREATE TABLE IF NOT EXISTS demo_truth (
