@@ -1,0 +1,155 @@
+"""Forecast: history, routed forecast with 80/95% bands and festivals, why this model, what
+drives it, seasonality, the table, and a what-if panel with saved scenarios.
+
+Recipe: latest run (cached on the data version) -> selection -> cached reads -> components.
+The what-if panel is a fragment, so moving a slider reruns only the panel.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import forecast_views as fv
+from components.filters import sidebar_filters
+from components.session import get_warehouse
+from engine.forecast.config import ForecastError
+from engine.forecast.pipeline import run_forecast
+from engine.forecast.whatif import (ScenarioInputError, compare, response_curves, result_summary,
+                                    run_scenario, settings_dict)
+from engine.signals.festivals import festivals_in_range
+from engine.signals.seasonality import decompose
+from engine.warehouse import forecast_queries as fq
+from engine.warehouse.festivals import read_festivals
+
+st.set_page_config(page_title="MicroPulse · Forecast", page_icon=":material/insights:",
+                   layout="wide")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read(_wh, version: str, name: str, *args):
+    """Every warehouse read of this page, keyed on the data version and its arguments."""
+    return getattr(fq, name)(_wh, *args)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _festivals(_wh, version: str, start, end, state):
+    return festivals_in_range(read_festivals(_wh)[0], start, end, state)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _seasonality(_wh, version: str, sel, f, grain: str):
+    return decompose(fq.history_series(_wh, sel, f, grain=grain), grain)
+
+
+@st.cache_data(show_spinner="Estimating demand responses (once per data version)...",
+               max_entries=2)
+def _response(_wh, version: str):
+    return response_curves(_wh)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _scenario(_wh, version: str, run_id: str, sel, f, cfg):
+    base = _read(_wh, version, "scenario_base", run_id, sel, f)
+    return run_scenario(base, _response(_wh, version), cfg)
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args), None
+    except (ForecastError, ScenarioInputError, fq.ScenarioStoreError) as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
+        return None, f"That did not work ({type(exc).__name__}: {exc})."
+
+
+st.title("Forecast")
+st.caption("Daily demand per SKU x PIN code with 80% and 95% intervals, summed for any "
+           "category, PIN code, city or state. Every figure carries its model and run.")
+wh = get_warehouse()
+f = sidebar_filters(wh)
+version = wh.data_version()
+run = _read(wh, version, "latest_forecast_run")
+
+if run is None:
+    st.info("No forecast has been run on this warehouse yet. Choose the settings and press "
+            "**Run forecast**: it backtests every model, routes each series to the best one "
+            "and saves the run.", icon=":material/insights:")
+with st.expander("Run a new forecast", expanded=run is None):
+    cfg = fv.run_settings("fc")
+    if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:"):
+        if fv.run_with_progress("forecast", run_forecast, wh, cfg, (ForecastError,)):
+            st.rerun()
+if run is None:
+    st.stop()
+
+run_id, grain = run["run_id"], run.get("grain") or "D"
+st.caption(fv.run_caption(run))
+opts, err = _safe(_read, wh, version, "selection_options", run_id, f)
+if err or opts.empty:
+    st.warning(err or "No forecast series match these filters. Widen the sidebar filters.")
+    st.stop()
+sel = fv.selection_picker(opts, st.query_params)
+series = _read(wh, version, "forecast_series", run_id, sel, f)
+if series.empty:
+    st.warning("This product has no forecast at this place. Pick another combination.")
+    st.stop()
+start = min(f.start or series["date"].min().date(), series["date"].min().date())
+history = _read(wh, version, "history_series", sel, f, start, f.end, grain)
+state = fv.selection_state(opts, sel)
+fests = _festivals(wh, version, start, series["date"].max(), state)
+st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label()), width="stretch",
+                key="fc_chart")
+st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else "") +
+           ". " + ("" if sel.is_series else "Aggregate bands add up the series' bounds, so "
+                   "they are conservative (wider than the true band)."))
+
+tab_why, tab_drivers, tab_season, tab_table = st.tabs(
+    ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])
+with tab_why:
+    fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series)
+with tab_drivers:
+    effects = _read(wh, version, "driver_effects", run_id, sel, f)
+    if effects.empty:
+        st.caption("Drivers come from the LightGBM model; this run did not include it.")
+    else:
+        st.plotly_chart(fv.drivers_figure(effects), width="stretch", key="fc_drivers")
+        st.caption("From the LightGBM model, by ablation: each bar is how many units the "
+                   "forecast would lose (or gain) with that driver at its neutral value.")
+with tab_season:
+    dec, err = _safe(_seasonality, wh, version, sel, f, grain)
+    if err:
+        st.warning(err)
+    else:
+        st.plotly_chart(fv.seasonality_figure(dec), width="stretch", key="fc_stl")
+        st.caption(fv.strength_caption(dec))
+with tab_table:
+    fv.forecast_table(series, _read(wh, version, "forecast_detail", run_id, sel, f),
+                      f"forecast_{run_id}")
+
+
+@st.fragment
+def whatif_panel() -> None:
+    st.subheader("What if?")
+    st.caption("Moves the stored forecast with demand responses estimated from your sales "
+               "history (price elasticity, temperature and rainfall sensitivity per category, "
+               "festival uplift from the model). No model is refitted.")
+    scn = fv.whatif_inputs()
+    outcome, err = _safe(_scenario, wh, version, run_id, sel, f, scn)
+    if err:
+        st.warning(err)
+        return
+    fv.scenario_readout(outcome)
+    saved = _read(wh, version, "list_scenarios", sel, f)
+    table, lines = compare(_read(wh, version, "scenario_base", run_id, sel, f),
+                           _response(wh, version), saved) if len(saved) else (None, None)
+    st.plotly_chart(fv.scenario_figure(outcome, lines), width="stretch", key="wi_chart")
+    name = fv.save_form()
+    if name is not None:
+        _, err = _safe(fq.save_scenario, wh, name, st.session_state.get("user", "demo"), sel,
+                       f, settings_dict(scn), result_summary(outcome, run_id))
+        st.error(err) if err else st.rerun()
+    if table is not None:
+        st.markdown("**Saved scenarios for this selection** (re-run on the current forecast)")
+        fv.compare_table(table)
+
+
+whatif_panel()

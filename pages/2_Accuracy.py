@@ -1,0 +1,105 @@
+"""Accuracy: how good were the forecasts in backtests, by model, category, place and
+horizon; the distribution of per-series errors; the worst series, one click from the
+Forecast page.
+
+Recipe: backtest runs (cached on the data version) -> point-level rows -> engine `score`
+by each grouping (cached) -> components.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import accuracy_views as av
+from components import forecast_views as fv
+from components.filters import sidebar_filters
+from components.session import get_warehouse
+from engine.forecast.config import ForecastConfig, ForecastError
+from engine.forecast.metrics import score
+from engine.forecast.pipeline import run_backtest
+from engine.warehouse import forecast_queries as fq
+
+st.set_page_config(page_title="MicroPulse · Accuracy", page_icon=":material/target:",
+                   layout="wide")
+QUICK = ForecastConfig(horizon=14, folds=2, models=("seasonal_naive", "moving_average",
+                                                    "lightgbm"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _runs(_wh, version: str):
+    return fq.backtest_runs(_wh)
+
+
+@st.cache_data(show_spinner="Reading the backtest...", max_entries=8)
+def _backtest(_wh, version: str, run_id: str, f):
+    return fq.backtest_frame(_wh, run_id, f)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _score(_wh, version: str, run_id: str, f, by: tuple[str, ...]):
+    return score(_backtest(_wh, version, run_id, f), by=list(by))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _worst(_wh, version: str, run_id: str, f, model: str):
+    return fq.worst_series(_wh, run_id, f, model, 15)
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
+        return None, f"The backtest could not be read ({type(exc).__name__}: {exc})."
+
+
+st.title("Accuracy")
+st.caption("Rolling-origin backtests: each model forecast periods it had not seen, and is "
+           "scored against what actually sold.")
+wh = get_warehouse()
+f = sidebar_filters(wh)
+version = wh.data_version()
+runs, err = _safe(_runs, wh, version)
+if err:
+    st.error(err)
+    st.stop()
+
+if runs.empty:
+    st.info("No backtest yet. **Run backtest** scores the models on the last folds of your "
+            "history (quick settings by default: 2 folds of 14 days).", icon=":material/target:")
+with st.expander("Run a new backtest", expanded=runs.empty):
+    cfg = fv.run_settings("ac", QUICK.horizon, QUICK.folds, QUICK.models)
+    if st.button("Run backtest", key="ac_run_backtest", type="primary",
+                 icon=":material/play_arrow:"):
+        if fv.run_with_progress("backtest", run_backtest, wh, cfg, (ForecastError,)):
+            st.rerun()
+if runs.empty:
+    st.stop()
+
+run = av.run_picker(runs)
+run_id = run["run_id"]
+models, err = _safe(_score, wh, version, run_id, f, ("model",))
+if err or models.empty:
+    st.warning(err or "No backtest rows match these filters. Widen the sidebar filters.")
+    st.stop()
+
+st.subheader("League table")
+av.league_table(models)
+
+model = av.model_picker(models["model"].tolist())
+st.subheader(f"Breakdowns for {model}")
+tabs = st.tabs(list(av.DIMENSIONS.values()))
+for tab, dim in zip(tabs, av.DIMENSIONS):
+    with tab:
+        av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model)
+
+st.subheader("How errors spread across series")
+per_series = _score(wh, version, run_id, f, ("model", "sku_id", "pin_code"))
+st.plotly_chart(av.error_histogram(per_series, model), width="stretch", key="ac_hist")
+
+st.subheader("Worst series")
+st.caption("Ranked by units missed over the backtest (sum of absolute errors), so big "
+           "series with real misses come first. Open one to see its forecast and drivers.")
+worst, err = _safe(_worst, wh, version, run_id, f, model)
+if err:
+    st.warning(err)
+else:
+    av.worst_table(worst)

@@ -1,0 +1,99 @@
+"""AppTest of pages/1_Forecast.py: empty state with a working Run button, the chart and
+model evidence for a series, every what-if slider moving the numbers the right way, and
+saved scenarios that outlive the session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.forecast_page_frames import biggest_series, copy_warehouse, forecast_copy
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "1_Forecast.py")
+
+
+def _units(at, label: str) -> float:
+    text = next(m for m in at.metric if m.label == label).value
+    return float(text.replace("−", "-").replace(" units", "").replace(",", ""))
+
+
+@pytest.fixture()
+def forecast_env(small_warehouse_path, monkeypatch):
+    path = forecast_copy(str(small_warehouse_path))
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    return path
+
+
+def test_forecast_page_without_a_run_offers_the_run_button_and_runs(
+        small_warehouse_path, tmp_path, monkeypatch):
+    path = copy_warehouse(small_warehouse_path, tmp_path / "empty_run.duckdb")
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception
+    assert any("No forecast has been run" in i.value for i in at.info)
+    at.multiselect(key="fc_run_models").set_value(["seasonal_naive", "moving_average"])
+    at.number_input(key="fc_run_folds").set_value(1)
+    at.number_input(key="fc_run_horizon").set_value(7)
+    at.button(key="fc_run").click().run()
+    assert not at.exception and not at.error
+    assert not any("No forecast has been run" in i.value for i in at.info)
+    assert any(c.value.startswith("Run fc_") and "horizon 7 days" in c.value for c in at.caption)
+
+
+def test_forecast_page_link_opens_a_series_and_every_slider_moves_the_scenario(forecast_env):
+    sku, pin = biggest_series(forecast_env, "Cold Beverages")
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["sku_id"] = sku
+    at.query_params["pin_code"] = pin
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="fc_product").value.startswith(f"SKU: {sku}")
+    assert at.selectbox(key="fc_place").value.startswith(f"PIN: {pin}")
+    assert any(m.value.startswith("**Model: ") for m in at.markdown), "routing evidence missing"
+    assert _units(at, "Change in units") == 0
+
+    at.slider(key="wi_price").set_value(10.0).run()
+    assert not at.exception
+    dearer = _units(at, "Change in units")
+    assert dearer < 0                                   # higher price, fewer units
+    at.slider(key="wi_price").set_value(-10.0).run()
+    assert _units(at, "Change in units") > 0            # a price cut sells more
+    at.slider(key="wi_price").set_value(0.0).run()
+
+    at.slider(key="wi_temp").set_value(4.0).run()
+    assert not at.exception
+    assert _units(at, "Change in units") > 0            # hotter: more cold beverages
+    at.slider(key="wi_temp").set_value(0.0).run()
+
+    at.slider(key="wi_rain").set_value(10.0).run()
+    assert not at.exception
+    at.slider(key="wi_rain").set_value(0.0).run()
+    at.slider(key="wi_fest").set_value(0.0).run()
+    assert not at.exception
+    assert _units(at, "Change in units") <= 0           # no festival can only remove uplift
+    at.slider(key="wi_fest").set_value(1.0).run()
+    at.toggle(key="wi_promo").set_value(True).run()
+    assert not at.exception
+    assert _units(at, "Change in units") > 0            # a promotion sells more
+    assert at.session_state["mp_whatif"]["promo"] is True
+
+
+def test_saved_scenario_is_listed_again_in_a_new_session(forecast_env):
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.selectbox(key="fc_product").set_value("Category: Cold Beverages")
+    at.selectbox(key="fc_place").set_value("All places").run()
+    at.slider(key="wi_temp").set_value(3.0).run()
+    at.text_input(key="wi_name").input("Hot fortnight")
+    at.button(key="FormSubmitter:wi_save_form-Save scenario").click().run()
+    assert not at.exception and not at.error
+
+    again = AppTest.from_file(PAGE, default_timeout=180).run()
+    again.selectbox(key="fc_product").set_value("Category: Cold Beverages")
+    again.selectbox(key="fc_place").set_value("All places").run()
+    assert not again.exception
+    tables = [d.value for d in again.dataframe if "Scenario" in d.value.columns]
+    assert tables and "Hot fortnight" in tables[0]["Scenario"].tolist()
+    assert tables[0]["Change"].iloc[0].startswith("+")
