@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f
 WAREHOUSE ?= $(or $(MICROPULSE_WAREHOUSE),data/warehouse.duckdb)
 PORT ?= 8501
 
-.PHONY: setup warehouse run test test-browser bench clean help
+.PHONY: setup warehouse run demo api test test-browser bench clean help
 
 help:
 	@echo "make run    - install, seed the demo warehouse (first time only), open the app"
+	@echo "make demo   - the same in single-user demo mode (MICROPULSE_AUTH=off, no sign-in)"
+	@echo "make api    - the REST API on 127.0.0.1:$${MICROPULSE_API_PORT:-8000} (docs at /docs)"
 	@echo "make test   - install and run every test (browser tests: make test-browser)"
 	@echo "make bench  - run the benchmark scripts and print their figures"
 
@@ -28,6 +30,12 @@ warehouse: setup
 
 run: warehouse
 	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+demo: warehouse
+	MICROPULSE_AUTH=off MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+api: warehouse
+	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m uvicorn api.main:app --host 127.0.0.1 --port $${MICROPULSE_API_PORT:-8000}
 
 test: setup
 	$(PY) -m pytest -q -m "not browser"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from components.auth import allowed
 from components.format import dd_mmm
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
@@ -92,8 +93,10 @@ def action_form(df: pd.DataFrame) -> tuple[str, list[str]] | None:
     picked = st.multiselect("Alerts", list(labels), key="al_pick",
                             placeholder="Choose alerts to acknowledge or resolve")
     c1, c2, _ = st.columns([1, 1, 4])
-    ack = c1.button("Acknowledge", key="al_ack", disabled=not picked)
-    res = c2.button("Resolve", key="al_resolve", disabled=not picked)
+    ack = c1.button("Acknowledge", key="al_ack",
+                    disabled=not picked or not allowed("acknowledge_alerts"))
+    res = c2.button("Resolve", key="al_resolve",
+                    disabled=not picked or not allowed("acknowledge_alerts"))
     ids = [labels[p] for p in picked]
     if ack:
         return "acknowledge", ids
@@ -131,7 +134,7 @@ def rule_form(rules: pd.DataFrame, param_help: dict[str, dict[str, str]]):
                 key.replace("_", " ").capitalize(), value=float(value),
                 help=f"{param_help.get(rule, {}).get(key, '')} (default "
                      f"{row['defaults'][key]:g})", key=f"al_cfg_{rule}_{key}")
-        if st.form_submit_button("Save rule"):
+        if st.form_submit_button("Save rule", disabled=not allowed("configure_alerts")):
             return rule, enabled, severity, params
     if row["updated_by"] is not None and not pd.isna(row["updated_by"]):
         st.caption(f"Last changed by {row['updated_by']} on "

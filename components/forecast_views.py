@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components.auth import allowed
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import download_buttons
 from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ScenarioConfig
@@ -388,7 +389,8 @@ def save_form() -> str | None:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         name = c1.text_input("Scenario name", key="wi_name", max_chars=80,
                              placeholder="e.g. Diwali -8% and a hot week")
-        if c2.form_submit_button("Save scenario", icon=":material/save:"):
+        if c2.form_submit_button("Save scenario", icon=":material/save:",
+                                    disabled=not allowed("run_scenario")):
             return name
     return None
 

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.auth import allowed
 from components.format import inr, inr_compact, units
 from components.tables import download_buttons
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult
@@ -103,7 +104,8 @@ def optimiser_form() -> OptimizeConfig | None:
                                 key="pr_opt_floor")
         per_sku = c5.checkbox("Minimum margin on every SKU", key="pr_opt_per_sku")
         snap = c6.checkbox("Snap to prices ending in 9", key="pr_opt_snap")
-        submitted = st.form_submit_button("Optimise prices", type="primary")
+        submitted = st.form_submit_button("Optimise prices", type="primary",
+                                          disabled=not allowed("run_scenario"))
     if not submitted:
         return None
     return OptimizeConfig(objective=objective, min_margin=min_margin / 100.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.auth import allowed
 from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
@@ -75,7 +76,8 @@ if run is None:
             "and saves the run.", icon=":material/insights:")
 with st.expander("Run a new forecast", expanded=run is None):
     cfg = fv.run_settings("fc")
-    if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:"):
+    if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:",
+                 disabled=not allowed("run_forecast")):
         if fv.run_with_progress("forecast", run_forecast, wh, cfg, (ForecastError,)):
             st.rerun()
 if run is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.auth import allowed
 from components import accuracy_views as av
 from components import forecast_views as fv
 from components.filters import sidebar_filters
@@ -68,6 +69,7 @@ if runs.empty:
 with st.expander("Run a new backtest", expanded=runs.empty):
     cfg = fv.run_settings("ac", QUICK.horizon, QUICK.folds, QUICK.models)
     if st.button("Run backtest", key="ac_run_backtest", type="primary",
+                 disabled=not allowed("run_forecast"),
                  icon=":material/play_arrow:"):
         if fv.run_with_progress("backtest", run_backtest, wh, cfg, (ForecastError,)):
             st.rerun()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.auth import allowed
 from components import reorder_views as rv
 from components.session import get_warehouse
 from engine.inventory.demand import InventoryInputError
@@ -93,7 +94,8 @@ order_plan, qty_col = plan, "order_qty"
 if whatif.budget is not None:
     st.caption("A budget is set: the optimiser (PuLP + CBC) chooses whole cases per line to "
                "minimise expected lost sales, holding and ordering cost within it.")
-    if st.button("Optimise within budget", type="primary", key="rp_optimise"):
+    if st.button("Optimise within budget", type="primary", key="rp_optimise",
+                 disabled=not allowed("run_scenario")):
         st.session_state["rp_optimised"] = (version, cfg, whatif.budget)
     if st.session_state.get("rp_optimised") == (version, cfg, whatif.budget):
         sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)

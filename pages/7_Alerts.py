@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.auth import allowed
 from components import alerts_views as av
 from components.filters import current_pin_scope
 from components.session import get_warehouse
@@ -55,6 +56,7 @@ pin_scope = current_pin_scope()
 titles = {name: spec.title for name, spec in RULES.items()}
 
 if st.button("Generate alerts now", key="al_generate", type="primary",
+             disabled=not allowed("generate_alerts"),
              icon=":material/refresh:"):
     with st.spinner("Checking every rule..."):
         result, err = _run(generate_alerts, wh, actor=actor)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.auth import allowed
 from components import ingest_views as iv
 from components.session import get_warehouse
 from engine.ingest.mapping import KINDS
@@ -63,10 +64,12 @@ with upload_tab:
             st.markdown("**Column mapping** — check the detected columns before loading")
             overrides = iv.mapping_editor(preview, kind, key="map")
             st.dataframe(preview.rows, hide_index=True, height=240)
-            if st.button("Load into warehouse", type="primary", key="ingest_load"):
+            if st.button("Load into warehouse", type="primary", key="ingest_load",
+                         disabled=not allowed("upload")):
                 bar = st.progress(0.1, text="Reading and validating the file...")
                 result, err = iv.load_upload(wh, kind, data, name,
-                                             st.session_state.get("ingest_sheet"), overrides)
+                                             st.session_state.get("ingest_sheet"), overrides,
+                                             user=st.session_state.get("user"))
                 bar.progress(1.0, text="Done")
                 st.session_state["ingest_result"] = result.as_dict() if result else None
                 st.session_state["ingest_error"] = err
@@ -94,9 +97,10 @@ with history_tab:
                               format_func=lambda b: f"{b} — {live.set_index('batch_id').at[b, 'file_name']}",
                               key="rollback_batch")
         sure = st.checkbox("Yes, delete everything this upload loaded", key="rollback_sure")
-        if st.button("Roll back", disabled=not sure, key="rollback_go"):
+        if st.button("Roll back", disabled=not sure or not allowed("rollback_batch"),
+                     key="rollback_go"):
             try:
-                done = rollback_batch(wh, target)
+                done = rollback_batch(wh, target, user=st.session_state.get("user"))
                 st.success(f"Rolled back {target}: {done.get('rows_deleted', 0):,} rows removed.")
             except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
                 st.error(str(exc))

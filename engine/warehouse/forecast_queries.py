@@ -18,6 +18,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from engine.warehouse.schema import TABLES
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.queries import Filters
 
@@ -329,16 +330,7 @@ def worst_series(wh: Warehouse, run_id: str, f: Filters, model: str, n: int = 15
 
 
 # ---- saved scenarios ---------------------------------------------------------------------
-SCENARIOS_DDL = """
-    CREATE TABLE IF NOT EXISTS scenarios (
-        name VARCHAR NOT NULL,
-        created_by VARCHAR,
-        created_at TIMESTAMP NOT NULL,
-        selection VARCHAR NOT NULL,
-        settings VARCHAR NOT NULL,
-        result VARCHAR,
-        PRIMARY KEY (name, selection)
-    )"""
+SCENARIOS_DDL = TABLES["scenarios"]
 
 
 def ensure_scenarios_schema(wh: Warehouse) -> None:

@@ -265,6 +265,28 @@ TABLES: dict[str, str] = {
             window_start TIMESTAMP NOT NULL,
             locked_until TIMESTAMP
         )""",
+    # Named what-if scenarios from the Forecast page; `selection` also encodes the filters
+    # and a digest of the user's PIN scope, so a scenario is listed only to those who see
+    # the same data.
+    "scenarios": """
+    CREATE TABLE IF NOT EXISTS scenarios (
+        name VARCHAR NOT NULL,
+        created_by VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        selection VARCHAR NOT NULL,
+        settings VARCHAR NOT NULL,
+        result VARCHAR,
+        PRIMARY KEY (name, selection)
+    )""",
+    # Service-account keys for the REST API (only a hash is stored).
+    "api_keys": """
+        CREATE TABLE IF NOT EXISTS api_keys (
+            key_id VARCHAR PRIMARY KEY,
+            key_hash VARCHAR NOT NULL,
+            username VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            revoked BOOLEAN NOT NULL DEFAULT FALSE
+        )""",
     # Effects the demo generator planted, so tests and notebooks can check recovery.
     "demo_truth": """
         CREATE TABLE IF NOT EXISTS demo_truth (

@@ -1,0 +1,185 @@
+"""One JSON error shape for every 4xx/5xx:
+
+    {"error": {"code": "...", "message": "...", "request_id": "...", "details": ...}}
+
+Engine errors (typed, with a sentence a store manager understands) are mapped to HTTP
+statuses here, so routes just call the engine and let its errors through.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("micropulse.api")
+
+
+class ApiError(Exception):
+    """An error the API raises itself: status, machine code, sentence, optional details."""
+
+    def __init__(self, status: int, code: str, message: str, details=None,
+                 headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id") or "")
+
+
+def error_response(request: Request, status: int, code: str, message: str, details=None,
+                   headers: dict | None = None) -> JSONResponse:
+    rid = request_id(request)
+    body = {"error": {"code": code, "message": message, "request_id": rid}}
+    if details is not None:
+        body["error"]["details"] = details
+    out = JSONResponse(body, status_code=status, headers=headers)
+    if rid:
+        out.headers["X-Request-ID"] = rid
+    return out
+
+
+_LOC_KIND = {"query": "Query parameter", "path": "Path parameter", "header": "Header",
+             "body": "Field", "cookie": "Cookie"}
+
+
+def _field(loc) -> tuple[str, str]:
+    loc = list(loc or [])
+    kind = _LOC_KIND.get(str(loc[0]), "Field") if loc else "Field"
+    rest = [str(p) for p in loc[1:]] if loc and loc[0] in _LOC_KIND else [str(p) for p in loc]
+    name = ".".join(rest) if rest else "body"
+    return kind, name
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def validation_message(errors: list[dict]) -> tuple[str, list[dict]]:
+    """'Query parameter 'horizon': Input should be less than or equal to 90 (got 120).' and
+    a details list naming every failing field."""
+    details = []
+    for err in errors:
+        kind, name = _field(err.get("loc"))
+        item = {"field": name, "location": kind.lower(), "message": err.get("msg", "invalid")}
+        if "input" in err and err.get("type") != "missing":
+            item["got"] = _short(err["input"])
+        details.append(item)
+    if not details:
+        return "The request is not valid.", details
+    first = details[0]
+    kind, name = _field(errors[0].get("loc"))
+    msg = f"{kind} '{first['field']}': {first['message']}"
+    if "got" in first:
+        msg += f" (got {first['got']})"
+    msg += "."
+    if len(details) > 1:
+        msg += f" {len(details) - 1} more problem(s) in 'details'."
+    return msg, details
+
+
+def _engine_table() -> list[tuple[type, int, str | None]]:
+    """Engine error classes (most specific first) -> HTTP status and error code."""
+    from engine.alerts_rules import AlertError
+    from engine.auth import AccountDisabled, SessionEnded, SignInFailed
+    from engine.forecast.config import ForecastError
+    from engine.ingest.errors import IngestError
+    from engine.inventory.demand import InventoryInputError
+    from engine.pricing.elasticity import PricingError
+    from engine.sourcing.prepare import SourcingError
+    from engine.warehouse.auth_store import AuthError
+    from engine.warehouse.db import WarehouseError, WarehouseLockedError
+    from engine.warehouse.scoped import PermissionDenied
+
+    return [
+        (PermissionDenied, 403, "forbidden"),
+        (SignInFailed, 401, "sign_in_failed"),
+        (SessionEnded, 401, "session_ended"),
+        (AccountDisabled, 403, "account_disabled"),
+        (AuthError, 400, "auth_error"),
+        (IngestError, 422, None),
+        (PricingError, 422, "pricing_error"),
+        (SourcingError, 422, "sourcing_error"),
+        (InventoryInputError, 409, "inventory_input"),
+        (ForecastError, 422, None),
+        (AlertError, 409, "alert_error"),
+        (WarehouseLockedError, 503, "warehouse_locked"),
+        (WarehouseError, 500, "warehouse_error"),
+    ]
+
+
+def _engine_classes() -> list[type]:
+    return [cls for cls, _, _ in _engine_table()]
+
+
+def _engine_status(exc: Exception) -> tuple[int, str] | None:
+    """HTTP status and code for the engine's typed errors (None: not an engine error)."""
+    for cls, status, code in _engine_table():
+        if isinstance(exc, cls):
+            return status, code or getattr(exc, "code", None) or "engine_error"
+    return None
+
+
+def _evidence(exc: Exception):
+    ev = getattr(exc, "evidence", None)
+    if ev is None or hasattr(ev, "to_dict"):  # frames are too big / not JSON: leave out
+        return None
+    try:
+        import json
+        json.dumps(ev, default=str)
+        return ev if isinstance(ev, (dict, list)) else {"value": str(ev)}
+    except (TypeError, ValueError):
+        return None
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(request, exc.status, exc.code, exc.message, exc.details,
+                              exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        message, details = validation_message(list(exc.errors()))
+        return error_response(request, 422, "validation_error", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                 403: "forbidden", 413: "too_large", 429: "rate_limited"}
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"There is no endpoint {request.url.path}; see /docs for the API."
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}."
+        return error_response(request, exc.status_code,
+                              codes.get(exc.status_code, f"http_{exc.status_code}"),
+                              message, headers=getattr(exc, "headers", None))
+
+    async def _engine(request: Request, exc: Exception):
+        status, code = _engine_status(exc) or (500, "internal_error")
+        if status < 500:
+            return error_response(request, status, code, str(exc), _evidence(exc))
+        if status == 503:
+            return error_response(request, 503, code, str(exc), headers={"Retry-After": "5"})
+        return _internal(request, exc)
+
+    for cls in _engine_classes():
+        app.add_exception_handler(cls, _engine)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: Exception):
+    log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
+              exc_info=exc)
+    return error_response(request, 500, "internal_error",
+                          "Something went wrong on the server. Quote the request id when "
+                          "you report it.")

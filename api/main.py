@@ -1,0 +1,201 @@
+"""MicroPulse REST API: the engine and warehouse the app uses, for other systems.
+
+    create_app(warehouse_path=None) -> FastAPI   (the warehouse opens on first use)
+    uvicorn api.main:app --port 8000             (`app` is built on first access)
+
+One process-wide DuckDB connection; every request gets its own cursor (DuckDB MVCC), and
+endpoints are plain `def` functions that FastAPI runs in its threadpool, so reads never
+wait for an upload or a forecast run that holds the write lock.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from api import errors
+from api.security import RateLimiter, Settings
+
+log = logging.getLogger("micropulse.api")
+API_VERSION = "1.0.0"
+_RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ApiState:
+    """Warehouse handle (opened lazily), per-scope handles, result cache, rate limiter."""
+
+    def __init__(self, warehouse_path: str | Path | None, settings: Settings):
+        self.warehouse_path = warehouse_path
+        self.settings = settings
+        self.limiter = RateLimiter()
+        self._wh = None
+        self._lock = threading.Lock()
+        self._scoped: dict[tuple[str, ...], object] = {}
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._key_locks: dict = {}
+
+    def warehouse(self):
+        """The process-wide Warehouse; raises WarehouseLockedError (-> 503) if another
+        process holds the file."""
+        if self._wh is None:
+            with self._lock:
+                if self._wh is None:
+                    from engine.warehouse.auth_store import ensure_auth_schema
+                    from engine.warehouse.api_store import ensure_api_schema
+                    from engine.warehouse.db import Warehouse
+
+                    wh = Warehouse(self.warehouse_path)
+                    ensure_auth_schema(wh)
+                    ensure_api_schema(wh)
+                    self._wh = wh
+        return self._wh
+
+    def scoped(self, user):
+        """The handle a user's engine calls run against: `engine.auth.scoped_warehouse`
+        (a ScopedWarehouse for store users), built once per PIN scope and reused, since it
+        keeps one prepared cursor per thread."""
+        from engine.auth import scoped_warehouse
+
+        wh = self.warehouse()
+        if not user.is_scoped:
+            return wh
+        key = tuple(user.pin_codes)
+        with self._lock:
+            handle = self._scoped.get(key)
+            if handle is None:
+                if len(self._scoped) >= 256:
+                    self._scoped.pop(next(iter(self._scoped)))
+                handle = self._scoped[key] = scoped_warehouse(wh, user)
+        return handle
+
+    def cached(self, key: tuple, compute, max_entries: int = 64):
+        """compute() once per key (keys start with the handle's data_version, so new data
+        or another PIN scope never reuses a result)."""
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._cache_lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = compute()
+            with self._cache_lock:
+                self._cache[key] = value
+                while len(self._cache) > max_entries:
+                    old, _ = self._cache.popitem(last=False)
+                    self._key_locks.pop(old, None)
+                self._key_locks.pop(key, None)
+        return value
+
+    def close(self) -> None:
+        with self._lock:
+            if self._wh is not None:
+                self._wh.close()
+                self._wh = None
+            self._scoped.clear()
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (X-Request-ID in, or a new one), echoed on the
+    response and written with method, path, status, user and time to the access log."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode(
+            "latin-1")
+        rid = incoming if _RID_OK.match(incoming or "") else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        t0 = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info("request_id=%s method=%s path=%s status=%s user=%s ms=%.1f", rid,
+                     scope.get("method"), scope.get("path"), status["code"],
+                     state.get("user", "-"), (time.perf_counter() - t0) * 1000)
+
+
+TAGS = [
+    {"name": "system", "description": "Liveness and readiness."},
+    {"name": "auth", "description": "Tokens for users, API keys for service accounts."},
+    {"name": "forecasts", "description": "Stored demand forecasts and their accuracy."},
+    {"name": "planning", "description": "Reorder lines, price simulation, mandi sourcing."},
+    {"name": "data", "description": "Uploads and alerts."},
+]
+
+
+def create_app(warehouse_path: str | Path | None = None,
+               settings: Settings | None = None) -> FastAPI:
+    """The API over the warehouse at `warehouse_path` (default: $MICROPULSE_WAREHOUSE or
+    data/warehouse.duckdb). Nothing is opened until the first request that needs it."""
+    from api import routes_data, routes_forecasts, routes_planning, routes_system
+
+    state = ApiState(warehouse_path, settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        state.close()
+
+    app = FastAPI(title="MicroPulse API", version=API_VERSION, lifespan=lifespan,
+                  description="Hyperlocal demand forecasts, reorder lines, price simulation "
+                              "and mandi sourcing for Indian retail, from the same engine "
+                              "and warehouse as the MicroPulse app. Sign in at "
+                              "POST /v1/auth/token, then send 'Authorization: Bearer "
+                              "<token>' (or a service account's 'X-API-Key').",
+                  openapi_url="/v1/openapi.json", docs_url="/docs", redoc_url=None,
+                  openapi_tags=TAGS)
+    app.state.micropulse = state
+    errors.install(app)
+    for module in (routes_system, routes_forecasts, routes_planning, routes_data):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext)
+    return app
+
+
+def configure_logging() -> None:
+    """Access/error lines of `micropulse.api` (with request ids) to stderr, at
+    MICROPULSE_API_LOG_LEVEL (default INFO), unless logging is configured already."""
+    import os
+
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(os.environ.get("MICROPULSE_API_LOG_LEVEL", "INFO").upper())
+        log.propagate = False
+
+
+def __getattr__(name: str):
+    """`api.main.app`, built on first access (so importing this module opens nothing)."""
+    if name == "app":
+        configure_logging()
+        app = create_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,135 @@
+"""Uploads (streamed to a temporary file, then the engine's ingest) and alerts."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from api.errors import ApiError
+from api.routes_forecasts import when
+from api.routes_planning import _day, _text
+from api.schemas import (PIN_PATTERN, AcknowledgeResponse, AlertsResponse, IngestResponse,
+                         error_responses)
+from api.security import Caller, current_caller
+
+router = APIRouter(tags=["data"])
+CHUNK = 1 << 20
+
+
+def _save_upload(upload: UploadFile, folder: Path, max_bytes: int) -> Path:
+    """Copy the upload to a file in `folder` chunk by chunk (never all in memory)."""
+    path = folder / "upload.bin"
+    size = 0
+    with path.open("wb") as out:
+        while True:
+            chunk = upload.file.read(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, "too_large", f"The file is larger than the API's upload "
+                               f"limit of {max_bytes // (1 << 20)} MB "
+                               "(MICROPULSE_API_MAX_UPLOAD_MB).")
+            out.write(chunk)
+    return path
+
+
+def _overrides(mapping: str | None) -> dict | None:
+    if not mapping:
+        return None
+    try:
+        value = json.loads(mapping)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (str, type(None))) for k, v in value.items()):
+        raise ApiError(422, "validation_error", "Field 'mapping' must be a JSON object from "
+                       "the file's column to a MicroPulse field, e.g. {\"qty\": \"quantity\"}.",
+                       {"field": "mapping"})
+    return value
+
+
+@router.post("/v1/ingest/{kind}", response_model=IngestResponse, status_code=201,
+             responses={200: {"model": IngestResponse,
+                              "description": "The same file was loaded before: nothing "
+                                             "loaded twice"},
+                        **error_responses(401, 403, 413, 422, 429, 503)})
+def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Request,
+           file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or Parquet")],
+           sheet: Annotated[str | None, Form(max_length=100)] = None,
+           mapping: Annotated[str | None, Form(max_length=4000,
+                                               description="JSON {file column: field}")] = None,
+           caller: Caller = Depends(current_caller)):
+    """Upload a file with the same validation, counts and quarantine as the app's Data
+    page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped`; every
+    rejected row is in `quarantine` with its reason. Re-uploading a file loads nothing
+    twice (status `duplicate_file`, HTTP 200)."""
+    from engine.ingest.load import ingest_file
+
+    caller.require("upload", "Data")
+    overrides = _overrides(mapping)
+    settings = request.app.state.micropulse.settings
+    name = Path(file.filename or "upload").name[:200] or "upload"
+    with tempfile.TemporaryDirectory(prefix="mp_api_upload_") as tmp:
+        path = _save_upload(file, Path(tmp), settings.max_upload_mb << 20)
+        res = ingest_file(caller.wh, kind, path, file_name=name, sheet=sheet or None,
+                          overrides=overrides, user=caller.user.username)
+    body = {"batch_id": res.batch_id, "kind": res.kind, "file_name": res.file_name,
+            "status": res.status, "rows_read": res.rows_read, "rows_loaded": res.rows_loaded,
+            "rows_quarantined": res.rows_quarantined,
+            "duplicates_skipped": res.duplicates_skipped, "grain": res.grain,
+            "mapping": res.mapping, "issues": json.loads(json.dumps(res.issues, default=str))}
+    return JSONResponse(IngestResponse(**body).model_dump(mode="json"),
+                        status_code=200 if res.status == "duplicate_file" else 201)
+
+
+@router.get("/v1/alerts", response_model=AlertsResponse,
+            responses=error_responses(401, 403, 422, 429, 503))
+def alerts(status: Literal["new", "acknowledged", "resolved"] | None = None,
+           severity: Literal["critical", "high", "medium", "low"] | None = None,
+           rule: Annotated[str | None, Query(max_length=64)] = None,
+           pin_code: Annotated[str | None, Query(pattern=PIN_PATTERN)] = None,
+           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+           caller: Caller = Depends(current_caller)) -> dict:
+    """Stored alerts, newest first. A PIN filter keeps that PIN's alerts plus alerts not
+    tied to any PIN (mandi prices, data freshness). Store users see their PINs only."""
+    from engine.alerts import list_alerts
+
+    caller.require("view", "Alerts")
+    caller.check_pin(pin_code)
+    scope = (pin_code,) if pin_code else (
+        tuple(caller.user.pin_codes) if caller.user.is_scoped else None)
+    df = list_alerts(caller.wh, status=status, severity=severity, rule=rule, pin_scope=scope)
+    out = []
+    for r in df.head(limit).to_dict("records"):
+        out.append({"alert_id": str(r["alert_id"]), "rule": str(r["rule"]),
+                    "severity": str(r["severity"]), "entity": str(r["entity"]),
+                    "day": _day(r["day"]), "reason": str(r["reason"]),
+                    "status": str(r["status"]), "pin_code": _text(r.get("pin_code")),
+                    "link": _text(r.get("link")),
+                    "created_at": when(r["created_at"]),
+                    "acknowledged_by": _text(r.get("acknowledged_by")),
+                    "acknowledged_at": when(r.get("acknowledged_at"))})
+    return {"total": int(len(df)), "alerts": out}
+
+
+@router.post("/v1/alerts/{alert_id}/acknowledge", response_model=AcknowledgeResponse,
+             responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+def acknowledge_alert(alert_id: Annotated[str, PathParam(min_length=1, max_length=64)],
+                      caller: Caller = Depends(current_caller)) -> dict:
+    """Acknowledge a new alert (audited with your username). 409 if it is not new."""
+    from engine.alerts import acknowledge
+    from engine.warehouse.alerts_store import read_alerts
+
+    caller.require("acknowledge_alerts", "Alerts")
+    if read_alerts(caller.wh, [alert_id]).empty:
+        raise ApiError(404, "alert_not_found", f"There is no alert '{alert_id[:64]}' "
+                       "(or it is outside your scope).")
+    acknowledge(caller.wh, alert_id, caller.user.username)
+    return {"alert_id": alert_id, "status": "acknowledged",
+            "acknowledged_by": caller.user.username}

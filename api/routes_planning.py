@@ -1,0 +1,131 @@
+"""Reorder lines, price simulation and mandi sourcing: the engine calls behind the
+Reorder, Pricing and Sourcing pages, with their results cached per data version (and, for
+store users, per PIN scope: the scoped handle's data version includes the scope)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query
+
+from api.routes_forecasts import num
+from api.schemas import (PIN_PATTERN, InventoryResponse, PricingRequest, PricingResponse,
+                         SourcingResponse, Urgency, error_responses)
+from api.security import Caller, current_caller
+
+router = APIRouter(tags=["planning"])
+REORDER_FIELDS = ["sku_id", "pin_code", "name", "category", "city", "state", "urgency",
+                  "action", "on_hand", "on_order", "lead_time_days", "daily_demand",
+                  "safety_stock", "reorder_point", "order_up_to", "days_of_cover",
+                  "stockout_date", "order_qty", "order_cases", "order_value", "reason",
+                  "demand_source"]
+_TEXT = {"sku_id", "pin_code", "name", "category", "city", "state", "urgency", "action",
+         "reason", "demand_source"}
+
+
+def _text(value):
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _day(value):
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _reorder_line(r: dict) -> dict:
+    out = {}
+    for k in REORDER_FIELDS:
+        v = r.get(k)
+        out[k] = _day(v) if k == "stockout_date" else _text(v) if k in _TEXT else num(v)
+    out["reason"] = out["reason"] or ""
+    out["urgency"] = out["urgency"] or "low"
+    return out
+
+
+@router.get("/v1/recommendations/inventory", response_model=InventoryResponse,
+            responses=error_responses(401, 403, 409, 422, 429, 503))
+def inventory(pin_code: Annotated[str | None, Query(pattern=PIN_PATTERN)] = None,
+              urgency: Urgency | None = None,
+              limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+              caller: Caller = Depends(current_caller)) -> dict:
+    """Reorder lines (safety stock, reorder point, order quantity, urgency and the reason)
+    from the reorder planner, most urgent first; optionally one PIN code and one urgency."""
+    from engine.inventory.planner import load_inputs, make_plan
+
+    caller.require("view", "Reorder")
+    caller.check_pin(pin_code)
+    wh = caller.wh
+
+    def build():
+        inputs = load_inputs(wh)
+        return make_plan(inputs), inputs.model.label
+
+    plan, label = caller.cached(("reorder_plan", wh.data_version()), build)
+    shown = plan
+    if pin_code is not None:
+        shown = shown[shown["pin_code"] == pin_code]
+    if urgency is not None:
+        shown = shown[shown["urgency"] == urgency]
+    lines = [_reorder_line(r) for r in shown.head(limit).to_dict("records")]
+    return {"demand_basis": label, "total_lines": int(len(shown)), "returned": len(lines),
+            "lines": lines}
+
+
+@router.post("/v1/pricing/simulate", response_model=PricingResponse,
+             responses=error_responses(401, 403, 422, 429, 503))
+def pricing_simulate(body: PricingRequest, caller: Caller = Depends(current_caller)) -> dict:
+    """What price changes do to units, revenue and margin over the forecast horizon (the
+    latest stored forecast, else a naive baseline), with 95% bands from the elasticity and
+    the baseline's interval. Later changes override earlier ones where they overlap."""
+    from engine.pricing.service import elasticity_table, simulation_base
+    from engine.pricing.simulate import PriceChange, simulate
+
+    caller.require("run_scenario", "Pricing")
+    wh = caller.wh
+    version = wh.data_version()
+    table = caller.cached(("elasticities", version), lambda: elasticity_table(wh))
+    base, _, label = caller.cached(("pricing_base", version),
+                                   lambda: simulation_base(wh, table))
+    changes = [PriceChange(pct=c.pct, sku_ids=tuple(c.sku_ids), category=c.category,
+                           state=c.state, start=c.start, end=c.end) for c in body.changes]
+    res = simulate(base, changes)
+    by_sku = [{"sku_id": str(r["sku_id"]), "category": _text(r.get("category")),
+               **{k: num(r[k]) or 0.0 for k in ("baseline_units", "units", "baseline_revenue",
+                                                "revenue", "baseline_margin", "margin")}}
+              for r in res.by_sku.to_dict("records")]
+    return {"baseline": label, "changes": [c.describe() for c in changes],
+            "totals": {k: num(v) for k, v in res.totals.items()}, "by_sku": by_sku}
+
+
+@router.get("/v1/sourcing/mandis", response_model=SourcingResponse,
+            responses=error_responses(401, 403, 422, 429, 503))
+def sourcing(commodity: Annotated[str, Query(min_length=1, max_length=80,
+                                             examples=["Onion"])],
+             pin_code: Annotated[str, Query(pattern=PIN_PATTERN, examples=["560001"])],
+             quantity: Annotated[float, Query(gt=0, le=1_000_000,
+                                              description="quintals")] = 10.0,
+             limit: Annotated[int, Query(ge=1, le=200)] = 20,
+             caller: Caller = Depends(current_caller)) -> dict:
+    """Mandis ranked for buying `quantity` quintals of a commodity for delivery to a PIN
+    code: landed price (modal + transport), quality, logistics and reliability, each
+    with a reason."""
+    from engine.sourcing.service import rank_for_pin
+
+    caller.require("view", "Sourcing")
+    caller.check_pin(pin_code)
+    wh = caller.wh
+    ranked = caller.cached(("mandis", wh.data_version(), commodity.strip().lower(), pin_code,
+                            float(quantity)),
+                           lambda: rank_for_pin(wh, commodity, pin_code, float(quantity)))
+    dest = ranked.attrs.get("destination", {})
+    rows = []
+    for r in ranked.head(limit).to_dict("records"):
+        rows.append({"rank": int(r["rank"]), "market": str(r["market"]),
+                     "state": _text(r.get("state")), "district": _text(r.get("district")),
+                     "last_date": _day(r.get("last_date")), "reason": _text(r.get("reason")),
+                     **{k: num(r.get(k)) for k in (
+                         "score", "modal_price", "transport_per_qtl", "landed_price",
+                         "road_km", "lead_time_days", "price_score", "quality_score",
+                         "logistics_score", "reliability_score")}})
+    name = str(ranked["commodity"].iloc[0]) if len(ranked) else commodity
+    return {"commodity": name, "pin_code": pin_code, "destination": dest.get("label"),
+            "quantity_qtl": float(quantity), "mandis": rows}

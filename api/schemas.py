@@ -1,0 +1,302 @@
+"""Request and response models (pydantic), with the API's input limits."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+PIN_PATTERN = r"^[1-9][0-9]{5}$"
+MAX_HORIZON = 90
+MAX_BATCH = 1000
+
+PinCode = Annotated[str, StringConstraints(pattern=PIN_PATTERN),
+                    Field(description="6-digit Indian PIN code, not starting with 0",
+                          examples=["400069"])]
+SkuId = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
+                  Field(examples=["DA-0002"])]
+Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON, description="days (1-90)")]
+Urgency = Literal["critical", "high", "medium", "low"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- errors ----------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["validation_error"])
+    message: str
+    request_id: str
+    details: dict | list | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_responses(*codes: int) -> dict:
+    text = {400: "Bad request", 401: "Not signed in, or the token/key is not valid",
+            403: "Role or PIN scope does not allow this", 404: "Not found",
+            409: "Conflict with the current state", 413: "Upload too large",
+            422: "Input not valid (the message names the field)",
+            429: "Rate limit reached (see Retry-After)", 500: "Server error",
+            503: "Warehouse not available"}
+    return {c: {"model": ErrorResponse, "description": text.get(c, "Error")} for c in codes}
+
+
+# ---- system and auth -------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    warehouse: str
+    schema_version: int
+    data_version: str
+    latest_forecast_run: str | None
+
+
+class TokenRequest(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+    username: str
+    role: str
+    pin_codes: list[str]
+
+
+class ApiKeyRequest(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ApiKeyResponse(BaseModel):
+    key_id: str
+    api_key: str = Field(description="Shown once; store it securely")
+    username: str
+    role: str
+
+
+# ---- forecasts -------------------------------------------------------------------------------
+class ForecastPoint(BaseModel):
+    date: date
+    forecast: float
+    lo: float | None = Field(description="lower bound of the 95% prediction interval")
+    hi: float | None = Field(description="upper bound of the 95% prediction interval")
+
+
+class Accuracy(BaseModel):
+    source: str = Field(description="where the figures come from")
+    model: str
+    n: int
+    wape: float | None = Field(description="%")
+    mape: float | None = Field(description="% over non-zero actuals")
+    smape: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    bias_pct: float | None = None
+    coverage95: float | None = Field(None, description="% of actuals inside the 95% interval")
+    coverage80: float | None = None
+
+
+class SeriesForecast(BaseModel):
+    sku_id: str
+    pin_code: str
+    run_id: str
+    model: str
+    interval_level: float = 0.95
+    horizon: int = Field(description="days returned")
+    horizon_requested: int
+    cutoff: date | None
+    last_updated: datetime
+    forecast: list[ForecastPoint]
+    accuracy: Accuracy | None
+    note: str | None = None
+
+
+class BatchItem(Strict):
+    sku_id: SkuId
+    pin_code: PinCode
+    horizon: Horizon = 28
+
+
+class BatchRequest(Strict):
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchError(BaseModel):
+    index: int
+    sku_id: str
+    pin_code: str
+    code: str
+    message: str
+
+
+class BatchResponse(BaseModel):
+    run_id: str
+    last_updated: datetime
+    results: list[SeriesForecast]
+    errors: list[BatchError]
+
+
+class AccuracyRow(BaseModel):
+    group: str | None
+    model: str
+    n: int
+    wape: float | None
+    mape: float | None
+    smape: float | None
+    mae: float | None
+    rmse: float | None
+    bias_pct: float | None
+    mase: float | None
+    coverage80: float | None
+    coverage95: float | None
+    fva_pct: float | None
+
+
+class AccuracyResponse(BaseModel):
+    run_id: str
+    group_by: Literal["category", "state"]
+    start_date: date | None
+    end_date: date | None
+    rows: list[AccuracyRow]
+
+
+# ---- planning --------------------------------------------------------------------------------
+class ReorderLine(BaseModel):
+    sku_id: str
+    pin_code: str
+    name: str | None
+    category: str | None
+    city: str | None
+    state: str | None
+    urgency: str
+    action: str | None
+    on_hand: float | None
+    on_order: float | None
+    lead_time_days: float | None
+    daily_demand: float | None
+    safety_stock: float | None
+    reorder_point: float | None
+    order_up_to: float | None
+    days_of_cover: float | None
+    stockout_date: date | None
+    order_qty: float | None
+    order_cases: float | None
+    order_value: float | None
+    reason: str
+    demand_source: str | None
+
+
+class InventoryResponse(BaseModel):
+    demand_basis: str
+    total_lines: int
+    returned: int
+    lines: list[ReorderLine]
+
+
+class PriceChangeIn(Strict):
+    pct: float = Field(ge=-0.9, le=2.0, description="-0.08 = an 8% cut")
+    sku_ids: list[SkuId] = Field(default_factory=list, max_length=1000)
+    category: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    state: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+class PricingRequest(Strict):
+    changes: list[PriceChangeIn] = Field(min_length=1, max_length=50)
+
+
+class PricingSku(BaseModel):
+    sku_id: str
+    category: str | None
+    baseline_units: float
+    units: float
+    baseline_revenue: float
+    revenue: float
+    baseline_margin: float
+    margin: float
+
+
+class PricingResponse(BaseModel):
+    baseline: str
+    changes: list[str]
+    totals: dict[str, float | int | None]
+    by_sku: list[PricingSku]
+
+
+class MandiRow(BaseModel):
+    rank: int
+    market: str
+    state: str | None
+    district: str | None
+    score: float | None
+    modal_price: float | None = Field(description="Rs per quintal")
+    transport_per_qtl: float | None
+    landed_price: float | None
+    road_km: float | None
+    lead_time_days: float | None
+    last_date: date | None
+    reason: str | None
+    price_score: float | None
+    quality_score: float | None
+    logistics_score: float | None
+    reliability_score: float | None
+
+
+class SourcingResponse(BaseModel):
+    commodity: str
+    pin_code: str
+    destination: str | None
+    quantity_qtl: float
+    mandis: list[MandiRow]
+
+
+# ---- data ------------------------------------------------------------------------------------
+class IngestResponse(BaseModel):
+    batch_id: str
+    kind: str
+    file_name: str
+    status: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    duplicates_skipped: int
+    grain: str | None
+    mapping: dict
+    issues: list[dict]
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    rule: str
+    severity: str
+    entity: str
+    day: date
+    reason: str
+    status: str
+    pin_code: str | None
+    link: str | None
+    created_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+class AlertsResponse(BaseModel):
+    total: int
+    alerts: list[AlertOut]
+
+
+class AcknowledgeResponse(BaseModel):
+    alert_id: str
+    status: str
+    acknowledged_by: str

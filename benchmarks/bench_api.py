@@ -1,0 +1,173 @@
+"""REST API latency under concurrent load on loopback: p50/p95 of a single stored-forecast
+read and of a 100-item batch (spec targets: single p95 < 500 ms, aim < 50 ms; batch of
+100 p95 < 5 s).
+
+Builds a copy of the small demo with one cheap 28-day forecast run in a temporary folder
+(or copies BENCH_API_WAREHOUSE, a warehouse that already has a forecast run), starts
+uvicorn on 127.0.0.1 in a subprocess, then runs THREADS x N requests per scenario.
+
+    .venv/bin/python benchmarks/bench_api.py [--threads 8] [--requests 200] [--batches 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PASSWORD = "bench-pass-1234"
+
+
+def build_warehouse(folder: Path) -> Path:
+    from engine import auth
+    from engine.warehouse.auth_store import ensure_auth_schema
+    from engine.warehouse.db import Warehouse
+
+    path = folder / "bench_api.duckdb"
+    src = os.environ.get("BENCH_API_WAREHOUSE")
+    t0 = time.perf_counter()
+    if src:
+        shutil.copy(src, path)
+        wh = Warehouse(path)
+    else:
+        from engine.demo import DemoConfig, load_demo
+        from engine.forecast.config import ForecastConfig
+        from engine.forecast.pipeline import run_forecast
+
+        wh = Warehouse(path)
+        load_demo(wh, DemoConfig.small())
+        run_forecast(wh, ForecastConfig(horizon=28, folds=1, workers=1, lgb_rounds=60,
+                                        models=("seasonal_naive", "moving_average",
+                                                "lightgbm"), min_route_points=14))
+    ensure_auth_schema(wh)
+    if auth.needs_first_admin(wh):
+        auth.create_first_admin(wh, "bench", PASSWORD)
+    series = wh.query("SELECT DISTINCT sku_id, pin_code FROM forecasts WHERE run_id = "
+                      "(SELECT run_id FROM forecast_runs WHERE kind = 'forecast' "
+                      "ORDER BY created_at DESC LIMIT 1)")
+    rows = wh.scalar("SELECT count(*) FROM forecasts")
+    wh.close()
+    print(f"warehouse: {len(series):,} series with a stored forecast, {rows:,} forecast rows "
+          f"(ready in {time.perf_counter() - t0:.1f} s)")
+    return path, list(series.itertuples(index=False, name=None))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(path: Path, port: int, folder: Path) -> subprocess.Popen:
+    env = {**os.environ, "MICROPULSE_WAREHOUSE": str(path),
+           "MICROPULSE_JWT_SECRET": "bench-secret-" + "x" * 40,
+           "MICROPULSE_API_RATE_LIMIT": "1000000", "MICROPULSE_API_BATCH_RATE_LIMIT": "1000000",
+           "MICROPULSE_API_LOG_LEVEL": "WARNING"}
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host",
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                             "--no-access-log"], cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("uvicorn did not start; see " + str(folder / "server.log"))
+
+
+def load(threads: int, per_thread: int, make_request) -> tuple[list[float], int]:
+    """Run `per_thread` requests on each of `threads` threads (one keep-alive client each);
+    returns latencies (ms) of successful requests and the number of failures."""
+    lat, failures, lock = [], [0], threading.Lock()
+
+    def worker(seed: int):
+        rng = random.Random(seed)
+        with httpx.Client(timeout=60) as client:
+            for _ in range(per_thread):
+                t = time.perf_counter()
+                res = make_request(client, rng)
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    if res.status_code == 200:
+                        lat.append(ms)
+                    else:
+                        failures[0] += 1
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return lat, failures[0]
+
+
+def report(name: str, lat: list[float], failures: int, wall: float) -> None:
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
+    print(f"{name:<28} n={len(lat):>5}  fail={failures}  p50={q[49]:8.1f} ms  "
+          f"p95={q[94]:8.1f} ms  max={max(lat):8.1f} ms  throughput={len(lat) / wall:6.1f}/s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=200, help="single reads per thread")
+    ap.add_argument("--batches", type=int, default=10, help="100-item batches per thread")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mp_bench_api_") as tmp:
+        folder = Path(tmp)
+        path, series = build_warehouse(folder)
+        port = free_port()
+        proc = start_server(path, port, folder)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            tok = httpx.post(f"{base}/v1/auth/token", timeout=30,
+                             json={"username": "bench", "password": PASSWORD}).json()
+            headers = {"Authorization": f"Bearer {tok['access_token']}"}
+
+            def single(client, rng):
+                sku, pin = rng.choice(series)
+                return client.get(f"{base}/v1/forecasts", headers=headers,
+                                  params={"sku_id": sku, "pin_code": pin, "horizon": 28})
+
+            def batch(client, rng):
+                items = [{"sku_id": s, "pin_code": p, "horizon": 28}
+                         for s, p in rng.sample(series, min(100, len(series)))]
+                return client.post(f"{base}/v1/forecasts/batch", headers=headers,
+                                   json={"items": items})
+
+            load(1, 5, single)      # warm-up: first request computes the accuracy cache
+            load(1, 2, batch)
+            print(f"loopback 127.0.0.1:{port}, one uvicorn process, {args.threads} client "
+                  f"threads, {os.cpu_count()} CPU cores")
+            t = time.perf_counter()
+            lat, fail = load(args.threads, args.requests, single)
+            report("GET /v1/forecasts", lat, fail, time.perf_counter() - t)
+            t = time.perf_counter()
+            lat, fail = load(args.threads, args.batches, batch)
+            report("POST /v1/forecasts/batch x100", lat, fail, time.perf_counter() - t)
+            t = time.perf_counter()
+            lat, fail = load(1, 50, single)
+            report("GET /v1/forecasts (1 thread)", lat, fail, time.perf_counter() - t)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
