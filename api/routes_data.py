@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
@@ -60,6 +60,7 @@ def _overrides(mapping: str | None) -> dict | None:
                                              "loaded twice"},
                         **error_responses(401, 403, 413, 422, 429, 503)})
 def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Request,
+           background: BackgroundTasks,
            file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or Parquet")],
            sheet: Annotated[str | None, Form(max_length=100)] = None,
            mapping: Annotated[str | None, Form(max_length=4000,
@@ -68,7 +69,9 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
     """Upload a file with the same validation, counts and quarantine as the app's Data
     page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped`; every
     rejected row is in `quarantine` with its reason. Re-uploading a file loads nothing
-    twice (status `duplicate_file`, HTTP 200)."""
+    twice (status `duplicate_file`, HTTP 200). After a load the alert rules are re-checked
+    in the background (the response does not wait for them)."""
+    from engine.alerts import refresh_after
     from engine.ingest.load import ingest_file
 
     caller.require("upload", "Data")
@@ -79,6 +82,8 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
         path = _save_upload(file, Path(tmp), settings.max_upload_mb << 20)
         res = ingest_file(caller.wh, kind, path, file_name=name, sheet=sheet or None,
                           overrides=overrides, user=caller.user.username)
+    if res.rows_loaded:
+        background.add_task(refresh_after, caller.wh, "upload", caller.user.username)
     body = {"batch_id": res.batch_id, "kind": res.kind, "file_name": res.file_name,
             "status": res.status, "rows_read": res.rows_read, "rows_loaded": res.rows_loaded,
             "rows_quarantined": res.rows_quarantined,

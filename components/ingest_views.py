@@ -13,6 +13,7 @@ import streamlit as st
 
 from components.format import indian_grouping
 from components.tables import download_buttons
+from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
 from engine.ingest.load import IngestResult, Preview, ingest_bytes, preview_bytes
 from engine.ingest.mapping import fields
@@ -33,10 +34,14 @@ def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
 def load_upload(wh, kind: str, data: bytes, name: str, sheet: str | None = None,
                 overrides: dict[str, str] | None = None, user: str | None = None
                 ) -> tuple[IngestResult | None, str | None]:
-    """Load uploaded bytes; (result, None) or (None, a sentence saying why not)."""
+    """Load uploaded bytes; (result, None) or (None, a sentence saying why not). After a
+    load, the alert rules are re-checked (shown with the result)."""
     try:
-        return ingest_bytes(wh, kind, data, name, sheet=sheet, overrides=overrides,
-                            user=user), None
+        result = ingest_bytes(wh, kind, data, name, sheet=sheet, overrides=overrides,
+                              user=user)
+        if result.rows_loaded:
+            result.report["alerts"] = refresh_after(wh, "upload", user)
+        return result, None
     except IngestError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a traceback
@@ -109,6 +114,8 @@ def render_result(result: dict) -> None:
         notes.append(f"Dates from {report['date_min']} to {report['date_max']}.")
     for note in notes:
         st.text("• " + note)
+    if report.get("alerts"):
+        st.caption(report["alerts"])
 
 
 def render_quality(figures: dict[str, pd.DataFrame]) -> None:

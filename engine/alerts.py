@@ -290,3 +290,15 @@ def resolve(wh: Warehouse, alert_ids, actor: str) -> int:
 def audit_trail(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
     """Newest alert-related audit rows: ts, actor, action, details."""
     return store.read_audit(wh, "alert", limit)
+
+
+def refresh_after(wh: Warehouse, trigger: str, actor: str | None = None) -> str:
+    """Re-check every rule after an upload or a forecast run and say what happened in one
+    sentence. A failure here never undoes the upload or run that triggered it: it is
+    reported in the sentence instead of raised."""
+    try:
+        result = generate_alerts(wh, actor=actor or "system")
+    except Exception as exc:  # noqa: BLE001 - the trigger already committed; report, don't fail
+        return (f"Alerts were not refreshed after the {trigger} ({type(exc).__name__}: {exc}); "
+                "use 'Generate alerts now' on the Alerts page.")
+    return f"Alerts refreshed after the {trigger}: {result.summary()}"

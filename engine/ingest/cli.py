@@ -20,6 +20,8 @@ def add_commands(sub) -> None:
                    help="map a file column to a field by hand, e.g. --map 'Bill Qty=quantity' "
                         "(repeatable; FIELD empty to ignore the column)")
     p.add_argument("--user", default=None, help="who is uploading (recorded with the batch)")
+    p.add_argument("--no-alerts", action="store_true",
+                   help="do not re-check the alert rules after loading")
     add_warehouse_arg(p)
     p.set_defaults(func=run_ingest)
 
@@ -39,6 +41,10 @@ def run_ingest(args: argparse.Namespace) -> int:
     try:
         result = ingest_file(wh, args.kind, args.file, sheet=args.sheet, overrides=overrides,
                              user=args.user)
+        if result.rows_loaded and not args.no_alerts:
+            from engine.alerts import refresh_after
+
+            print(refresh_after(wh, "upload", args.user), file=sys.stderr)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,127 @@
+"""Forecast engine benchmark: throughput per model and for the routed pipeline, and the
+accuracy table (3-fold, 28-day rolling-origin backtest) on the demo warehouse.
+
+    .venv/bin/python benchmarks/bench_forecast.py                 # default demo (~3,000 series)
+    .venv/bin/python benchmarks/bench_forecast.py --scale 0.2     # quicker
+    .venv/bin/python benchmarks/bench_forecast.py --prophet 10    # quote Prophet's cost
+
+The demo warehouse is built once in a temp file (or pass --warehouse PATH).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from engine.forecast.config import ForecastConfig  # noqa: E402
+from engine.forecast.metrics import score  # noqa: E402
+from engine.forecast.pipeline import forecast_full  # noqa: E402
+from engine.forecast.runner import fit_predict  # noqa: E402
+from engine.warehouse.db import Warehouse  # noqa: E402
+from engine.warehouse.forecast_store import read_history, read_signals  # noqa: E402
+
+
+def demo_warehouse(path: str | None, scale: float) -> Warehouse:
+    if path:
+        return Warehouse(path)
+    from engine.demo import DemoConfig, load_demo
+
+    target = Path(tempfile.gettempdir()) / f"micropulse_bench_{scale:g}.duckdb"
+    wh = Warehouse(target)
+    if not wh.count("sales_daily"):
+        t = time.perf_counter()
+        load_demo(wh, DemoConfig(scale=scale))
+        print(f"built demo warehouse {target} in {time.perf_counter() - t:.0f} s")
+    return wh
+
+
+def throughput(history, signals, cfg, models, stat_n) -> None:
+    print("\n== throughput: fit + 28-day forecast at the last date ==")
+    for name in models:
+        c = cfg.with_(stat_top_n=stat_n, prophet_top_n=stat_n)
+        t, cpu = time.perf_counter(), time.process_time()
+        res = fit_predict(history, signals, c, models=(name,))
+        sec, cpu = time.perf_counter() - t, time.process_time() - cpu
+        n = res.covered.get(name, 0)
+        model_sec = res.timings.get(name, sec)
+        print(f"{name:>15}: {n:6,} series, model {model_sec:6.1f} s "
+              f"({n / max(model_sec, 1e-9):8.1f} series/s; {model_sec / max(n, 1):.3f} s/series), "
+              f"features {res.timings['features']:.1f} s; CPU {cpu:.1f} s in this process")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--warehouse", default=None)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--horizon", type=int, default=28)
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--stat-n", type=int, default=100, help="series for ETS/ARIMA throughput")
+    ap.add_argument("--prophet", type=int, default=0, help="series for Prophet's cost (0 = skip)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-routed", action="store_true", help="throughput only")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="CPU workers (use 1 when the machine is shared: OpenMP threads "
+                         "busy-wait and slow down badly on oversubscribed cores)")
+    ap.add_argument("--rounds", type=int, default=None, help="LightGBM boosting rounds")
+    args = ap.parse_args()
+
+    wh = demo_warehouse(args.warehouse, args.scale)
+    history, signals = read_history(wh), read_signals(wh)
+    n_series = history[["sku_id", "pin_code"]].drop_duplicates().shape[0]
+    print(f"demo: {n_series:,} series, {len(history):,} sales rows, "
+          f"{history['date'].min():%d-%b-%Y} .. {history['date'].max():%d-%b-%Y}")
+    cfg = ForecastConfig(horizon=args.horizon, folds=args.folds, workers=args.workers)
+    if args.rounds:
+        cfg = cfg.with_(lgb_rounds=args.rounds)
+    if not args.skip_throughput:
+        models = ["seasonal_naive", "moving_average", "lightgbm", "ets", "arima"]
+        throughput(history, signals, cfg, models, args.stat_n)
+    if args.prophet:
+        throughput(history, signals, cfg, ["prophet"], args.prophet)
+
+    if args.skip_routed:
+        wh.close()
+        return 0
+    print(f"\n== routed pipeline: {args.folds}-fold backtest + routing + final fit "
+          f"(models {', '.join(cfg.models)}; ETS on top {cfg.stat_top_n}) ==")
+    t, cpu = time.perf_counter(), time.process_time()
+    res = forecast_full(history, signals, cfg,
+                        progress=lambda m: print(f"  [{time.perf_counter() - t:6.1f}s] {m}"))
+    sec, cpu = time.perf_counter() - t, time.process_time() - cpu
+    print(f"routed pipeline: {n_series:,} series in {sec:.1f} s wall, {cpu:.1f} s CPU of this "
+          f"process ({n_series / sec:.1f} series/s end to end, including the backtest)")
+    print(f"timings: {res.timings}")
+    print("routing:", res.routing["model"].value_counts().to_dict())
+
+    bt = res.backtest
+    print(f"\n== accuracy: {args.folds}-fold x {args.horizon}-day backtest ==")
+    overall = score(bt, by=["model"]).set_index("model")
+    cols = ["n", "wape", "mape", "smape", "mase", "bias_pct", "coverage80", "coverage95",
+            "fva_pct", "directional_accuracy"]
+    print(overall[cols].round(2).to_string())
+    by_cat = score(bt[bt["model"].isin(["routed", "seasonal_naive"])],
+                   by=["category", "model"])
+    wide = by_cat.pivot(index="category", columns="model", values="wape")
+    wide["improvement_%"] = 100 * (1 - wide["routed"] / wide["seasonal_naive"])
+    cov = by_cat[by_cat["model"] == "routed"].set_index("category")["coverage95"]
+    wide["routed_cov95"] = cov
+    print("\nWAPE by category (routed vs seasonal naive):")
+    print(wide.round(1).to_string())
+    r, s = overall.loc["routed"], overall.loc["seasonal_naive"]
+    print(f"\nrouted WAPE {r['wape']:.1f}% vs seasonal naive {s['wape']:.1f}% "
+          f"-> {100 * (1 - r['wape'] / s['wape']):.1f}% better; worst category "
+          f"{wide['improvement_%'].min():.1f}% better; 95% coverage {r['coverage95']:.1f}%, "
+          f"80% coverage {r['coverage80']:.1f}%")
+    wh.close()
+    return 0
+
+
+if __name__ == "__main__":
+    pd.set_option("display.width", 160)
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""`python -m engine forecast` and `python -m engine backtest` (contract in DESIGN.md)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import pandas as pd
+
+from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ForecastError
+from engine.warehouse.cli import add_warehouse_arg, open_warehouse
+
+OUT_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "model"]
+
+
+class Progress:
+    """Stage lines with elapsed time on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, quiet: bool = False):
+        self.t0 = time.perf_counter()
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:7.1f}s] {message}", file=sys.stderr,
+                  flush=True)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--horizon", type=int, default=28,
+                   help="periods to forecast (days, or weeks for weekly data); default 28")
+    p.add_argument("--cutoff", default=None, metavar="DATE",
+                   help="last date the models may see (default: last sales date)")
+    p.add_argument("--folds", type=int, default=3, help="backtest folds (default 3)")
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
+                   help="models to try: seasonal_naive moving_average ets arima prophet "
+                        "lightgbm (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="CPU workers (default 2)")
+    p.add_argument("--stat-top-n", type=int, default=150,
+                   help="ETS/ARIMA run on this many top-volume series (default 150)")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="write rows to a CSV file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_warehouse_arg(p)
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("forecast", help="routed demand forecast per SKU x PIN with intervals")
+    _common(p)
+    p.set_defaults(func=run_forecast_cmd)
+    b = sub.add_parser("backtest", help="rolling-origin backtest of every model")
+    _common(b)
+    b.set_defaults(func=run_backtest_cmd)
+
+
+def _config(args) -> ForecastConfig:
+    cutoff = None
+    if args.cutoff:
+        try:
+            cutoff = pd.Timestamp(args.cutoff).date()
+        except ValueError as exc:
+            raise ForecastError(f"--cutoff {args.cutoff!r} is not a date (use YYYY-MM-DD).",
+                                evidence={"cutoff": args.cutoff}) from exc
+    return ForecastConfig(horizon=args.horizon, cutoff=cutoff, folds=args.folds,
+                          models=tuple(args.models), workers=args.workers,
+                          stat_top_n=args.stat_top_n)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def run_forecast_cmd(args) -> int:
+    from engine.forecast.pipeline import run_forecast
+    from engine.forecast.registry import model_class
+
+    say = Progress(args.quiet)
+    try:
+        cfg = _config(args)
+        for m in cfg.models:
+            model_class(m)
+    except ForecastError as exc:
+        return _fail(exc)
+    wh = open_warehouse(args)
+    try:
+        res = run_forecast(wh, cfg, progress=say)
+    except ForecastError as exc:
+        return _fail(exc)
+    finally:
+        wh.close()
+    fc = res.forecasts
+    if args.out:
+        out = fc[OUT_COLUMNS].copy()
+        out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
+        out.to_csv(args.out, index=False, float_format="%.4f")
+        say(f"wrote {len(out):,} rows to {args.out}")
+    summary = {
+        "run_id": res.run_id, "n_series": int(fc[["sku_id", "pin_code"]].drop_duplicates().shape[0]),
+        "rows": int(len(fc)), "grain": res.grain, "horizon": res.horizon,
+        "cutoff": res.cutoff.date().isoformat(), "interval_method": res.interval_method,
+        "models": fc.drop_duplicates(["sku_id", "pin_code"])["model"].value_counts().to_dict(),
+        "timings": res.timings, "out": args.out,
+    }
+    if res.backtest is not None:
+        acc = res.accuracy(["model"]).set_index("model")
+        summary["backtest"] = {m: {k: round(float(acc.loc[m, k]), 2)
+                                   for k in ("wape", "coverage80", "coverage95", "fva_pct")
+                                   if pd.notna(acc.loc[m, k])} for m in acc.index}
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(f"run {res.run_id}: {summary['n_series']:,} series x {res.horizon} "
+              f"{'weeks' if res.grain == 'W' else 'days'} after {summary['cutoff']} "
+              f"in {res.timings.get('total', 0):.1f} s")
+        for m, n in summary["models"].items():
+            print(f"  {m}: {n:,} series")
+        for m, v in summary.get("backtest", {}).items():
+            print(f"  backtest {m}: WAPE {v.get('wape', float('nan')):.1f}%, 95% coverage "
+                  f"{v.get('coverage95', float('nan')):.1f}%")
+    return 0
+
+
+def run_backtest_cmd(args) -> int:
+    from engine.forecast.pipeline import run_backtest
+    from engine.forecast.registry import model_class
+
+    say = Progress(args.quiet)
+    try:
+        cfg = _config(args)
+        for m in cfg.models:
+            model_class(m)
+    except ForecastError as exc:
+        return _fail(exc)
+    wh = open_warehouse(args)
+    try:
+        res = run_backtest(wh, cfg, progress=say)
+    except ForecastError as exc:
+        return _fail(exc)
+    finally:
+        wh.close()
+    if args.out:
+        out = res.backtest.drop(columns=["segment"], errors="ignore").copy()
+        for col in ("date", "cutoff"):
+            out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
+        out.to_csv(args.out, index=False, float_format="%.4f")
+        say(f"wrote {len(out):,} rows to {args.out}")
+    scores = res.scores
+    if args.json:
+        print(json.dumps({"run_id": res.run_id, "folds": cfg.folds, "horizon": cfg.horizon,
+                          "timings": res.timings,
+                          "scores": json.loads(scores.round(3).to_json(orient="records"))}))
+    else:
+        cols = ["model", "n", "wape", "mape", "smape", "mase", "bias_pct", "coverage80",
+                "coverage95", "fva_pct"]
+        print(f"backtest {res.run_id}: {cfg.folds} folds x {cfg.horizon} periods")
+        print(scores[cols].round(2).to_string(index=False))
+    return 0

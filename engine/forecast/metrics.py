@@ -1,0 +1,147 @@
+"""Forecast accuracy metrics over point-level backtest frames (plain functions, no state).
+
+Conventions (stated once, used everywhere):
+- WAPE = sum|actual - forecast| / sum|actual| (%); undefined (NaN) when all actuals are 0.
+- MAPE = mean(|actual - forecast| / |actual|) over rows with NON-ZERO actuals only (%);
+  rows with a zero actual are left out (they would divide by zero); NaN if none remain.
+- sMAPE = mean(2|a - f| / (|a| + |f|)) (%), a row with a = f = 0 counts as 0 error.
+- bias % = (sum f - sum a) / sum a (%): positive = over-forecast.
+- MASE = mean(|a - f| / scale) and RMSSE = sqrt(mean((a - f)^2 / scale^2)), where scale is
+  the series' in-sample mean absolute seasonal difference before the fold's cutoff
+  (column `scale`, written by the backtest); NaN without it.
+- coverage80 / coverage95: share of actuals inside [lo80, hi80] / [lo, hi] (%).
+- FVA (forecast value added) vs seasonal naive = 1 - sum|e_model| / sum|e_naive| on the
+  same rows (%): positive = the model beats the baseline.
+- directional accuracy: share of rows (step >= 2) where the forecast moves in the same
+  direction as the actual from the previous period's actual (no change counts as a
+  direction) (%).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+BASELINE = "seasonal_naive"
+METRICS = ["wape", "mape", "smape", "mae", "rmse", "bias_pct", "mase", "rmsse",
+           "coverage80", "coverage95", "fva_pct", "directional_accuracy"]
+POINT_KEYS = ["fold", "sku_id", "pin_code", "date"]
+
+
+def _row_terms(bt: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    a = bt["actual"].to_numpy(dtype=float)
+    f = bt["forecast"].to_numpy(dtype=float)
+    e = a - f
+    t = pd.DataFrame(index=bt.index)
+    t["n"] = 1.0
+    t["abs_a"] = np.abs(a)
+    t["a"] = a
+    t["f"] = f
+    t["abs_e"] = np.abs(e)
+    t["sq_e"] = e ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t["ape"] = np.where(a != 0, np.abs(e) / np.abs(a), np.nan)
+        denom = np.abs(a) + np.abs(f)
+        t["sape"] = np.where(denom > 0, 2 * np.abs(e) / denom, 0.0)
+        if "scale" in bt:
+            s = bt["scale"].to_numpy(dtype=float)
+            ok = s > 0
+            t["sabs"] = np.where(ok, np.abs(e) / np.where(ok, s, 1), np.nan)
+            t["ssq"] = np.where(ok, e ** 2 / np.where(ok, s, 1) ** 2, np.nan)
+        else:
+            t["sabs"] = np.nan
+            t["ssq"] = np.nan
+    for lvl, (lo, hi) in {"80": ("lo80", "hi80"), "95": ("lo", "hi")}.items():
+        if lo in bt and hi in bt and bt[lo].notna().any():
+            t[f"in{lvl}"] = ((a >= bt[lo].to_numpy(float)) & (a <= bt[hi].to_numpy(float))
+                             ).astype(float)
+            t.loc[bt[lo].isna().to_numpy(), f"in{lvl}"] = np.nan
+        else:
+            t[f"in{lvl}"] = np.nan
+    t["naive_abs_e"] = _baseline_errors(bt, baseline)
+    t["dir_ok"] = _direction(bt)
+    return t
+
+
+def _baseline_errors(bt: pd.DataFrame, baseline: str) -> np.ndarray:
+    if "model" not in bt or not (bt["model"] == baseline).any():
+        return np.full(len(bt), np.nan)
+    keys = [k for k in POINT_KEYS if k in bt]
+    base = bt.loc[bt["model"] == baseline, keys + ["actual", "forecast"]]
+    base = base.assign(naive_abs_e=(base["actual"] - base["forecast"]).abs())[
+        keys + ["naive_abs_e"]]
+    return bt[keys].merge(base, on=keys, how="left")["naive_abs_e"].to_numpy(dtype=float)
+
+
+def _direction(bt: pd.DataFrame) -> np.ndarray:
+    if "step" not in bt:
+        return np.full(len(bt), np.nan)
+    keys = [k for k in ("model", "fold", "sku_id", "pin_code") if k in bt]
+    order = bt.sort_values(keys + ["date"])
+    prev = order.groupby(keys, sort=False)["actual"].shift(1)
+    ok = np.sign(order["forecast"] - prev) == np.sign(order["actual"] - prev)
+    out = pd.Series(np.where(prev.isna(), np.nan, ok.astype(float)), index=order.index)
+    return out.reindex(bt.index).to_numpy()
+
+
+def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
+          baseline: str = BASELINE) -> pd.DataFrame:
+    """Metrics per group of a point-level backtest frame (columns actual, forecast and
+    optionally lo, hi, lo80, hi80, step, scale, model, fold, sku_id, pin_code, date).
+    `by` may name any columns of the frame (model, category, city, state, step bucket...);
+    an empty `by` gives one overall row. Never mutates the input."""
+    by = list(by)
+    backtest = backtest.reset_index(drop=True)
+    if backtest.empty:
+        return pd.DataFrame(columns=by + ["n"] + METRICS)
+    t = _row_terms(backtest, baseline)
+    for col in by:
+        t[col] = backtest[col].to_numpy()
+    has_naive = t["naive_abs_e"].notna()
+    t["abs_e_matched"] = np.where(has_naive, t["abs_e"], np.nan)
+    agg = {"n": "sum", "abs_a": "sum", "a": "sum", "f": "sum", "abs_e": ["sum", "mean"],
+           "sq_e": "mean", "ape": "mean", "sape": "mean", "sabs": "mean", "ssq": "mean",
+           "in80": "mean", "in95": "mean", "naive_abs_e": "sum", "abs_e_matched": "sum",
+           "dir_ok": "mean"}
+    g = t.groupby(by, dropna=False, sort=True).agg(agg) if by else _overall(t, agg)
+    g.columns = ["_".join(c) if isinstance(c, tuple) else c for c in g.columns]
+    out = pd.DataFrame(index=g.index)
+    out["n"] = g["n_sum"].astype(int)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["wape"] = np.where(g["abs_a_sum"] > 0, 100 * g["abs_e_sum"] / g["abs_a_sum"],
+                               np.nan)
+        out["mape"] = 100 * g["ape_mean"]
+        out["smape"] = 100 * g["sape_mean"]
+        out["mae"] = g["abs_e_mean"]
+        out["rmse"] = np.sqrt(g["sq_e_mean"])
+        out["bias_pct"] = np.where(g["a_sum"] != 0, 100 * (g["f_sum"] - g["a_sum"]) /
+                                   g["a_sum"], np.nan)
+        out["mase"] = g["sabs_mean"]
+        out["rmsse"] = np.sqrt(g["ssq_mean"])
+        out["coverage80"] = 100 * g["in80_mean"]
+        out["coverage95"] = 100 * g["in95_mean"]
+        out["fva_pct"] = np.where(g["naive_abs_e_sum"] > 0,
+                                  100 * (1 - g["abs_e_matched_sum"] / g["naive_abs_e_sum"]),
+                                  np.nan)
+        out["directional_accuracy"] = 100 * g["dir_ok_mean"]
+    return out.reset_index() if by else out.reset_index(drop=True)
+
+
+def _overall(t: pd.DataFrame, agg: dict) -> pd.DataFrame:
+    return t.assign(_all=0).groupby("_all").agg(agg)
+
+
+def seasonal_scale(y: np.ndarray, m: int) -> float:
+    """In-sample mean absolute seasonal difference (MASE denominator); falls back to lag 1
+    when the series is shorter than two seasons, NaN when it is shorter than 2."""
+    y = np.asarray(y, dtype=float)
+    lag = m if len(y) > m else 1
+    if len(y) <= lag:
+        return float("nan")
+    return float(np.mean(np.abs(y[lag:] - y[:-lag])))
+
+
+def horizon_bucket(step: pd.Series, horizon: int) -> pd.Series:
+    """Label steps as thirds of the horizon, e.g. 'days 1-9' style: '1-9', '10-18', ..."""
+    edges = np.unique(np.ceil(np.linspace(0, horizon, 4)).astype(int))
+    labels = [f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])]
+    return pd.cut(step, bins=edges, labels=labels, include_lowest=True).astype(str)

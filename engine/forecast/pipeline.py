@@ -1,0 +1,228 @@
+"""The routed forecast pipeline.
+
+`forecast(history, signals, cfg) -> DataFrame` is pure: backtest every model (rolling
+origin), route each series to its best model or blend, fit at the cutoff, add conformal
+80/95% intervals calibrated on the routed backtest. `run_forecast(wh, cfg)` and
+`run_backtest(wh, cfg)` read the warehouse, call the pure functions and persist the run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.forecast import intervals, router
+from engine.forecast.backtest import backtest
+from engine.forecast.config import ForecastConfig, ForecastError
+from engine.forecast.features import Signals, detect_grain, normalize_history
+from engine.forecast.metrics import score
+from engine.forecast.runner import Progress, fit_predict
+from engine.forecast.drivers import driver_frame
+
+KEYS = ["sku_id", "pin_code"]
+OUTPUT = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80", "hi80", "model"]
+
+
+@dataclass
+class ForecastResult:
+    run_id: str | None
+    forecasts: pd.DataFrame        # OUTPUT + weather_source, step, category
+    routing: pd.DataFrame
+    backtest: pd.DataFrame | None  # per-model rows plus model == "routed"
+    drivers: pd.DataFrame | None
+    cutoff: pd.Timestamp
+    grain: str
+    horizon: int
+    timings: dict = field(default_factory=dict)
+    interval_method: str = "conformal"
+    fitted: dict = field(default_factory=dict)
+
+    def accuracy(self, by=("model",)) -> pd.DataFrame:
+        return score(self.backtest, by=list(by)) if self.backtest is not None else \
+            pd.DataFrame()
+
+
+def _prepare(history: pd.DataFrame, cfg: ForecastConfig) -> tuple[pd.DataFrame, ForecastConfig]:
+    h = normalize_history(history)
+    if h.empty:
+        raise ForecastError("There is no sales history to forecast from.", code="no_history")
+    cut = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else h["date"].max()
+    h = h[h["date"] <= cut]
+    if h.empty:
+        raise ForecastError(f"There is no sales history on or before the cutoff {cut:%d-%b-%Y}.",
+                            evidence={"cutoff": cut.date()}, code="no_history")
+    grain = cfg.grain or detect_grain(h)
+    return h, cfg.with_(grain=grain, cutoff=cut.date())
+
+
+def _routed(frame: pd.DataFrame, routing: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    """Routed forecasts for a long per-model frame (extra keys e.g. fold)."""
+    if not extra:
+        return router.combine(frame, routing)
+    parts = []
+    for value, part in frame.groupby(extra):
+        out = router.combine(part, routing)
+        for col, v in zip(extra, value if isinstance(value, tuple) else (value,)):
+            out[col] = v
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
+
+
+def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
+                  progress: Progress | None = None) -> ForecastResult:
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    h, cfg = _prepare(history, cfg)
+    timings: dict = {}
+    bt = None
+    try:
+        bt = backtest(h, signals, cfg, progress=say)
+    except ForecastError as exc:
+        if exc.code != "history_too_short":
+            raise
+        say("history too short for a backtest: no routing, negative-binomial intervals")
+    timings["backtest"] = round(time.perf_counter() - t0, 2)
+    t1 = time.perf_counter()
+    say("final fit at the cutoff")
+    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say)
+    timings["final_fit"] = round(time.perf_counter() - t1, 2)
+    timings.update({f"final_{k}": v for k, v in final.timings.items()})
+    fut = final.panel.future
+    series = fut.groupby(KEYS, as_index=False)["category"].first()
+    series["segment"] = series["category"].fillna("unknown").astype(str)
+    hist = final.panel.history
+    age = hist.groupby(KEYS)["pos"].max() + 1
+    young = age[age < 14].index
+
+    available = [m for m in cfg.models if m in final.covered]
+    if bt is not None and cfg.route and len(available) > 1:
+        routing = router.route(bt, min_points=cfg.min_route_points, ensemble=cfg.ensemble)
+    else:
+        routing = router.route(pd.DataFrame(), 0)
+        routing.attrs["segment_best"] = {}
+    routing = router.fill_unrouted(series, routing, default=available[0], young=young)
+    if not (cfg.route and len(available) > 1):
+        routing = routing.assign(model=available[0], weights=f'{{"{available[0]}": 1.0}}',
+                                 reason=f"{available[0]}: the only model requested")
+    out = router.combine(final.forecasts, routing)
+    out = out.merge(fut[KEYS + ["date", "weather_source", "category", "pos", "sid"]],
+                    on=KEYS + ["date"], how="left")
+    out["step"] = out["pos"] - out["sid"].map(hist.groupby("sid")["pos"].max())
+    out = out.drop(columns=["pos", "sid"])
+    out["segment"] = out["category"].fillna("unknown").astype(str)
+
+    bt_all = None
+    method = "conformal"
+    if bt is not None:
+        routed_bt = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
+        ref = bt.drop_duplicates(["fold", *KEYS, "date"])[
+            ["fold", "cutoff", *KEYS, "date", "step", "actual", "scale", "segment", "category",
+             "city", "state"]]
+        routed_bt = routed_bt.drop(columns="model").merge(ref, on=["fold", *KEYS, "date"])
+        routed_bt["model"] = "routed"
+        cal = intervals.calibrate(routed_bt, cfg.horizon)
+        out = intervals.apply(out, cal)
+        routed_bt = intervals.cross_conformal(routed_bt, cfg.horizon)
+        bt_all = pd.concat([bt, routed_bt[bt.columns]], ignore_index=True)
+    else:
+        out = intervals.poisson_intervals(out)
+        method = "negative_binomial"
+    drivers = None
+    if "lightgbm" in final.fitted:
+        drivers = driver_frame(final.fitted["lightgbm"], fut)
+    timings["total"] = round(time.perf_counter() - t0, 2)
+    cols = OUTPUT + ["weather_source", "step", "category"]
+    out = out[cols].sort_values(KEYS + ["date"]).reset_index(drop=True)
+    out["date"] = pd.to_datetime(out["date"])
+    return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
+                          drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
+                          horizon=cfg.horizon, timings=timings, interval_method=method,
+                          fitted=final.fitted)
+
+
+def forecast(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
+             ) -> pd.DataFrame:
+    """Routed forecast frame: sku_id, pin_code, date, forecast, lo, hi (95%), lo80, hi80,
+    model, weather_source, step, category. Pure; never mutates its inputs."""
+    return forecast_full(history, signals, cfg).forecasts
+
+
+# ---- warehouse runs --------------------------------------------------------------------
+def _run_meta(run_id: str, kind: str, cfg: ForecastConfig, n_series: int, timings: dict,
+              extra: dict | None = None) -> dict:
+    return {"run_id": run_id, "kind": kind, "grain": cfg.grain, "cutoff": cfg.cutoff,
+            "horizon": cfg.horizon, "n_series": n_series, "models": list(cfg.models),
+            "config": {**cfg.to_dict(), **(extra or {})}, "timings": timings}
+
+
+def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
+                 persist: bool = True) -> ForecastResult:
+    """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
+    forecasts, backtests (per model and 'routed'), routing and drivers in one transaction."""
+    from engine.warehouse.db import new_id
+    from engine.warehouse.forecast_store import read_history, read_signals, write_run
+
+    history = read_history(wh, cfg.cutoff)
+    signals = read_signals(wh)
+    res = forecast_full(history, signals, cfg, progress=progress)
+    res.run_id = new_id("fc")
+    if persist:
+        c = cfg.with_(grain=res.grain, cutoff=res.cutoff.date())
+        coverage = _coverage(res.backtest)
+        meta = _run_meta(res.run_id, "forecast", c, res.forecasts[KEYS].drop_duplicates().shape[0],
+                         res.timings, {"interval_method": res.interval_method,
+                                       "routed_backtest": coverage})
+        write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
+                  routing=res.routing, drivers=res.drivers)
+    return res
+
+
+def _coverage(bt: pd.DataFrame | None) -> dict:
+    if bt is None:
+        return {}
+    s = score(bt[bt["model"] == "routed"], by=[])
+    if s.empty:
+        return {}
+    row = s.iloc[0]
+    return {k: (None if pd.isna(row[k]) else round(float(row[k]), 2))
+            for k in ("wape", "coverage80", "coverage95", "fva_pct")}
+
+
+@dataclass
+class BacktestResult:
+    run_id: str | None
+    backtest: pd.DataFrame
+    scores: pd.DataFrame
+    timings: dict
+
+
+def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
+                 persist: bool = True) -> BacktestResult:
+    """Rolling-origin backtest of every model plus the routed choice (routing decided on
+    the same folds, so the 'routed' row is slightly optimistic; its intervals are
+    cross-conformal). Persists point-level rows into `backtests`."""
+    from engine.warehouse.db import new_id
+    from engine.warehouse.forecast_store import read_history, read_signals, write_run
+
+    t0 = time.perf_counter()
+    h, c = _prepare(read_history(wh, cfg.cutoff), cfg)
+    signals = read_signals(wh)
+    bt = backtest(h, signals, c, progress=progress)
+    if c.route and bt["model"].nunique() > 1:
+        routing = router.route(bt, min_points=c.min_route_points, ensemble=c.ensemble)
+        routed = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
+        ref = bt.drop_duplicates(["fold", *KEYS, "date"]).drop(
+            columns=["model", "forecast", "lo", "hi", "lo80", "hi80"])
+        routed = routed.drop(columns="model").merge(ref, on=["fold", *KEYS, "date"])
+        routed["model"] = "routed"
+        routed = intervals.cross_conformal(routed, c.horizon)
+        bt = pd.concat([bt, routed[bt.columns]], ignore_index=True)
+    timings = {"total": round(time.perf_counter() - t0, 2)}
+    scores = score(bt, by=["model"])
+    run_id = new_id("bt")
+    if persist:
+        write_run(wh, _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0],
+                                timings, {"folds": c.folds}), backtests=bt)
+    return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings)

@@ -1,0 +1,78 @@
+"""Fit every requested model at one cutoff on one feature panel and return their raw
+forecasts in one long frame (model, sku_id, pin_code, date, step, forecast). Used by the
+backtest (once per fold) and by the final forecast."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from engine.forecast.config import ForecastConfig
+from engine.forecast.features import Panel, Signals, build_panel
+from engine.forecast.registry import make_model
+
+KEYS = ["sku_id", "pin_code"]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FitResult:
+    panel: Panel
+    forecasts: pd.DataFrame                      # long: model, keys, date, step, forecast
+    fitted: dict = field(default_factory=dict)   # model name -> fitted model
+    timings: dict = field(default_factory=dict)  # model name -> seconds
+    covered: dict = field(default_factory=dict)  # model name -> number of series
+
+
+def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
+    """sids of the n series with the most demand in the last `periods` periods."""
+    last = history["pos"].groupby(history["sid"]).transform("max")
+    recent = history[history["pos"] > last - periods]
+    vol = recent.groupby("sid")["quantity"].sum().sort_values(ascending=False, kind="stable")
+    return vol.index[:n].to_numpy()
+
+
+def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
+                cutoff=None, models: tuple[str, ...] | None = None,
+                progress: Progress | None = None,
+                future_prices: pd.DataFrame | None = None) -> FitResult:
+    say = progress or (lambda msg: None)
+    t0 = time.perf_counter()
+    panel = build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices)
+    cfg = cfg.with_(grain=panel.grain)
+    timings = {"features": round(time.perf_counter() - t0, 3)}
+    say(f"features ready: {panel.frame['sid'].nunique():,} series, "
+        f"{len(panel.frame):,} rows ({timings['features']:.1f} s)")
+    hist, fut = panel.history, panel.future
+    last_pos = hist.groupby("sid")["pos"].max()
+    parts, fitted, covered = [], {}, {}
+    for name in models or cfg.models:
+        t = time.perf_counter()
+        model = make_model(name)
+        h, f = hist, fut
+        if model.cost in ("statistical", "prophet"):
+            n = cfg.stat_top_n if model.cost == "statistical" else cfg.prophet_top_n
+            keep = top_series(hist, n, 13 if panel.grain == "W" else 91)
+            h, f = hist[hist["sid"].isin(keep)], fut[fut["sid"].isin(keep)]
+        if model.cost == "prophet":
+            model.festivals = signals.festivals if signals is not None else None
+        if h.empty:
+            continue
+        model.fit(h, cfg)
+        out = model.predict(cfg.horizon, f)
+        out = out.merge(f[KEYS + ["date", "sid", "pos"]], on=KEYS + ["date"], how="left")
+        out["step"] = (out["pos"] - out["sid"].map(last_pos)).astype(int)
+        out["forecast"] = np.clip(np.nan_to_num(out["forecast"].to_numpy(dtype=float)), 0, None)
+        out.insert(0, "model", name)
+        parts.append(out.drop(columns=["sid", "pos"]))
+        fitted[name] = model
+        covered[name] = int(out[KEYS].drop_duplicates().shape[0])
+        timings[name] = round(time.perf_counter() - t, 3)
+        say(f"{name}: {covered[name]:,} series in {timings[name]:.1f} s")
+    forecasts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["model", *KEYS, "date", "forecast", "step"])
+    return FitResult(panel=panel, forecasts=forecasts, fitted=fitted, timings=timings,
+                     covered=covered)

@@ -1,0 +1,204 @@
+"""Forecast reads and writes: history and signals for the models, runs, forecasts,
+backtests, routing decisions and LightGBM drivers. All SQL for the forecast engine lives
+here, parameterised; frames are bulk-inserted through DuckDB's DataFrame scan."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+
+from engine.warehouse.db import Warehouse
+
+EXTRA_TABLES = {
+    # One routing decision per series and run, with its backtest evidence.
+    "forecast_routing": """
+        CREATE TABLE IF NOT EXISTS forecast_routing (
+            run_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            weights VARCHAR,
+            reason VARCHAR,
+            n_points INTEGER,
+            mae DOUBLE,
+            errors VARCHAR
+        )""",
+    # LightGBM drivers per forecast row (log-scale contributions by group) and the signal
+    # values scenarios need (festival uplift, expected weather, planned price).
+    "forecast_drivers": """
+        CREATE TABLE IF NOT EXISTS forecast_drivers (
+            run_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            base DOUBLE,
+            trend_seasonality DOUBLE,
+            festival DOUBLE,
+            weather DOUBLE,
+            price DOUBLE,
+            recent_demand DOUBLE,
+            festival_uplift DOUBLE,
+            temp_c DOUBLE,
+            rainfall_mm DOUBLE,
+            planned_price DOUBLE
+        )""",
+}
+DRIVER_COLUMNS = ["sku_id", "pin_code", "date", "base", "trend_seasonality", "festival",
+                  "weather", "price", "recent_demand", "festival_uplift", "temp_c",
+                  "rainfall_mm", "planned_price"]
+FORECAST_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80", "hi80",
+                    "model", "weather_source"]
+BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "step", "actual",
+                    "forecast", "lo", "hi", "lo80", "hi80"]
+
+
+def ensure_forecast_schema(wh: Warehouse) -> None:
+    """Create the forecast engine's extra tables (routing, drivers) if missing."""
+    if wh.read_only:
+        return
+    cur = wh.cursor()
+    try:
+        for ddl in EXTRA_TABLES.values():
+            cur.execute(ddl)
+    finally:
+        cur.close()
+
+
+# ---- reads ----------------------------------------------------------------------------
+def read_history(wh: Warehouse, cutoff=None) -> pd.DataFrame:
+    """sales_daily up to `cutoff` (inclusive; all when None) in the model's long shape."""
+    sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
+           "regular_price, coalesce(promo, FALSE) AS promo FROM sales_daily")
+    params: list = []
+    if cutoff is not None:
+        sql += " WHERE date <= ?"
+        params.append(pd.Timestamp(cutoff).date())
+    return wh.query(sql + " ORDER BY sku_id, pin_code, date", params)
+
+
+def last_sales_date(wh: Warehouse):
+    value = wh.scalar("SELECT max(date) FROM sales_daily")
+    return None if value is None else pd.Timestamp(value)
+
+
+def read_skus(wh: Warehouse) -> pd.DataFrame:
+    return wh.query("SELECT sku_id, name, category, subcategory, brand, mrp, unit_cost, "
+                    "shelf_life_days FROM skus ORDER BY sku_id")
+
+
+def read_locations(wh: Warehouse) -> pd.DataFrame:
+    return wh.query("SELECT pin_code, city, district, state, region, urban_rural "
+                    "FROM locations ORDER BY pin_code")
+
+
+def read_weather(wh: Warehouse) -> pd.DataFrame:
+    return wh.query("SELECT city, CAST(date AS TIMESTAMP) AS date, temp_c, rainfall_mm, "
+                    "humidity FROM weather ORDER BY city, date")
+
+
+def read_signals(wh: Warehouse):
+    """Signals (skus, locations, weather, festival calendar and effects) for features."""
+    from engine.forecast.features import Signals
+    from engine.warehouse.festivals import read_festivals
+
+    calendar, effects = read_festivals(wh)
+    return Signals(skus=read_skus(wh), locations=read_locations(wh), weather=read_weather(wh),
+                   festivals=calendar if len(calendar) else None,
+                   festival_effects=effects if len(effects) else None)
+
+
+def latest_run(wh: Warehouse, kind: str = "forecast") -> dict | None:
+    df = wh.query("SELECT run_id, created_at, kind, grain, cutoff, horizon, n_series, models, "
+                  "config, timings, status FROM forecast_runs WHERE kind = ? AND status = 'ok' "
+                  "ORDER BY created_at DESC, run_id DESC LIMIT 1", [kind])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
+    return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, forecast, lo, "
+                    "hi, lo80, hi80, model, weather_source FROM forecasts WHERE run_id = ? "
+                    "ORDER BY sku_id, pin_code, date", [run_id])
+
+
+def read_backtests(wh: Warehouse, run_id: str) -> pd.DataFrame:
+    return wh.query("SELECT model, fold, CAST(cutoff AS TIMESTAMP) AS cutoff, sku_id, pin_code, "
+                    "CAST(date AS TIMESTAMP) AS date, step, actual, forecast, lo, hi, lo80, "
+                    "hi80 FROM backtests WHERE run_id = ? "
+                    "ORDER BY model, fold, sku_id, pin_code, date", [run_id])
+
+
+def read_routing(wh: Warehouse, run_id: str) -> pd.DataFrame:
+    ensure_forecast_schema(wh)
+    return wh.query("SELECT sku_id, pin_code, model, weights, reason, n_points, mae, errors "
+                    "FROM forecast_routing WHERE run_id = ? ORDER BY sku_id, pin_code",
+                    [run_id])
+
+
+def read_drivers(wh: Warehouse, run_id: str, sku_id: str | None = None,
+                 pin_code: str | None = None) -> pd.DataFrame:
+    ensure_forecast_schema(wh)
+    sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, base, trend_seasonality, "
+           "festival, weather, price, recent_demand, festival_uplift, temp_c, rainfall_mm, "
+           "planned_price FROM forecast_drivers WHERE run_id = ?")
+    params: list = [run_id]
+    if sku_id is not None:
+        sql += " AND sku_id = ?"
+        params.append(sku_id)
+    if pin_code is not None:
+        sql += " AND pin_code = ?"
+        params.append(pin_code)
+    return wh.query(sql + " ORDER BY sku_id, pin_code, date", params)
+
+
+# ---- writes ---------------------------------------------------------------------------
+def _insert_frame(cur, table: str, columns: list[str], frame: pd.DataFrame,
+                  prefix: dict | None = None) -> None:
+    """INSERT frame's columns (plus constant `prefix` columns) in one statement."""
+    if frame is None or frame.empty:
+        return
+    data = frame[columns].copy()
+    for col, value in (prefix or {}).items():
+        data.insert(0, col, value)
+    cols = list(data.columns)
+    cur.register("_mp_insert_frame", data)
+    try:
+        cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) "
+                    f"SELECT {', '.join(cols)} FROM _mp_insert_frame")
+    finally:
+        cur.unregister("_mp_insert_frame")
+
+
+def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
+              backtests: pd.DataFrame | None = None, routing: pd.DataFrame | None = None,
+              drivers: pd.DataFrame | None = None, actor: str | None = "engine") -> None:
+    """Persist one run (forecast_runs row + its rows) in one transaction: all or nothing.
+    `run` keys: run_id, kind, grain, cutoff, horizon, n_series, models, config, timings."""
+    ensure_forecast_schema(wh)
+    run_id = run["run_id"]
+    with wh.transaction() as cur:
+        cur.execute(
+            "INSERT INTO forecast_runs (run_id, created_at, kind, grain, cutoff, horizon, "
+            "n_series, models, config, timings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, datetime.now(), run["kind"], run.get("grain"),
+             None if run.get("cutoff") is None else pd.Timestamp(run["cutoff"]).date(),
+             run.get("horizon"), run.get("n_series"), json.dumps(run.get("models", [])),
+             json.dumps(run.get("config", {}), default=str),
+             json.dumps(run.get("timings", {}), default=str), "ok"])
+        if forecasts is not None:
+            f = forecasts.copy()
+            if "weather_source" not in f:
+                f["weather_source"] = None
+            f["weather_source"] = f["weather_source"].astype(object)
+            _insert_frame(cur, "forecasts", FORECAST_COLUMNS, f, {"run_id": run_id})
+        if backtests is not None:
+            _insert_frame(cur, "backtests", BACKTEST_COLUMNS, backtests, {"run_id": run_id})
+        if routing is not None:
+            _insert_frame(cur, "forecast_routing",
+                          ["sku_id", "pin_code", "model", "weights", "reason", "n_points",
+                           "mae", "errors"], routing, {"run_id": run_id})
+        if drivers is not None:
+            _insert_frame(cur, "forecast_drivers", DRIVER_COLUMNS, drivers, {"run_id": run_id})
+        wh.audit(cur, actor, f"{run['kind']}_run",
+                 json.dumps({"run_id": run_id, "n_series": run.get("n_series"),
+                             "horizon": run.get("horizon")}))
