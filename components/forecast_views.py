@@ -11,6 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from components.auth import allowed
+from engine.alerts import refresh_after
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import download_buttons
 from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ScenarioConfig
@@ -151,6 +152,8 @@ def run_with_progress(what: str, engine_call, wh, cfg: ForecastConfig, errors: t
                  icon=":material/error:")
         return None
     bar.progress(1.0, text="saved")
+    if what == "forecast":
+        status.write(refresh_after(wh, "forecast run", st.session_state.get("user")))
     status.update(label=f"{what.capitalize()} run {result.run_id} saved "
                         f"({sum(result.timings.get(k, 0) for k in ('total',)):.0f} s)",
                   state="complete", expanded=False)

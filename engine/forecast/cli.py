@@ -48,6 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def add_commands(sub) -> None:
     p = sub.add_parser("forecast", help="routed demand forecast per SKU x PIN with intervals")
     _common(p)
+    p.add_argument("--no-alerts", action="store_true",
+                   help="do not re-check the alert rules after the run")
     p.set_defaults(func=run_forecast_cmd)
     b = sub.add_parser("backtest", help="rolling-origin backtest of every model")
     _common(b)
@@ -86,6 +88,10 @@ def run_forecast_cmd(args) -> int:
     wh = open_warehouse(args)
     try:
         res = run_forecast(wh, cfg, progress=say)
+        if not args.no_alerts:
+            from engine.alerts import refresh_after
+
+            say(refresh_after(wh, "forecast run"))
     except ForecastError as exc:
         return _fail(exc)
     finally:

@@ -9,41 +9,9 @@ from datetime import datetime
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
+from engine.warehouse.schema import TABLES
 
-EXTRA_TABLES = {
-    # One routing decision per series and run, with its backtest evidence.
-    "forecast_routing": """
-        CREATE TABLE IF NOT EXISTS forecast_routing (
-            run_id VARCHAR NOT NULL,
-            sku_id VARCHAR NOT NULL,
-            pin_code VARCHAR NOT NULL,
-            model VARCHAR NOT NULL,
-            weights VARCHAR,
-            reason VARCHAR,
-            n_points INTEGER,
-            mae DOUBLE,
-            errors VARCHAR
-        )""",
-    # LightGBM drivers per forecast row (log-scale contributions by group) and the signal
-    # values scenarios need (festival uplift, expected weather, planned price).
-    "forecast_drivers": """
-        CREATE TABLE IF NOT EXISTS forecast_drivers (
-            run_id VARCHAR NOT NULL,
-            sku_id VARCHAR NOT NULL,
-            pin_code VARCHAR NOT NULL,
-            date DATE NOT NULL,
-            base DOUBLE,
-            trend_seasonality DOUBLE,
-            festival DOUBLE,
-            weather DOUBLE,
-            price DOUBLE,
-            recent_demand DOUBLE,
-            festival_uplift DOUBLE,
-            temp_c DOUBLE,
-            rainfall_mm DOUBLE,
-            planned_price DOUBLE
-        )""",
-}
+EXTRA_TABLES = {name: TABLES[name] for name in ("forecast_routing", "forecast_drivers")}
 DRIVER_COLUMNS = ["sku_id", "pin_code", "date", "base", "trend_seasonality", "festival",
                   "weather", "price", "recent_demand", "festival_uplift", "temp_c",
                   "rainfall_mm", "planned_price"]

@@ -165,6 +165,38 @@ TABLES: dict[str, str] = {
             model VARCHAR NOT NULL,
             weather_source VARCHAR
         )""",
+    # One routing decision per series and run, with its backtest evidence.
+    "forecast_routing": """
+        CREATE TABLE IF NOT EXISTS forecast_routing (
+            run_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            weights VARCHAR,
+            reason VARCHAR,
+            n_points INTEGER,
+            mae DOUBLE,
+            errors VARCHAR
+        )""",
+    # LightGBM drivers per forecast row (log-scale contributions by group) and the signal
+    # values scenarios need (festival uplift, expected weather, planned price).
+    "forecast_drivers": """
+        CREATE TABLE IF NOT EXISTS forecast_drivers (
+            run_id VARCHAR NOT NULL,
+            sku_id VARCHAR NOT NULL,
+            pin_code VARCHAR NOT NULL,
+            date DATE NOT NULL,
+            base DOUBLE,
+            trend_seasonality DOUBLE,
+            festival DOUBLE,
+            weather DOUBLE,
+            price DOUBLE,
+            recent_demand DOUBLE,
+            festival_uplift DOUBLE,
+            temp_c DOUBLE,
+            rainfall_mm DOUBLE,
+            planned_price DOUBLE
+        )""",
     # Point-level backtest predictions; metrics are computed from these by any grouping.
     "backtests": """
         CREATE TABLE IF NOT EXISTS backtests (
