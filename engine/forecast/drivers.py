@@ -125,71 +125,130 @@ class ResponseCurves:
                              # typical_discount, n_obs
 
 
-def _within(df: pd.DataFrame, cols: list[str], group: pd.Series) -> pd.DataFrame:
-    return df[cols] - df[cols].groupby(group).transform("mean")
+def _response_rows(history: pd.DataFrame, signals) -> dict[str, np.ndarray]:
+    """Columns (numpy arrays) the response regression uses: sku_id, pin_code, date,
+    quantity, price, regular_price, promo, category, temp_anom, rain_anom (weather joined
+    from `signals` when absent). Weather is looked up once per distinct PIN x date rather
+    than once per row: the lookup depends on the PIN and the date alone, so the values
+    are the same."""
+    from engine.forecast.features import normalize_history
+    from engine.signals.weather import weather_for
+
+    h = history if "temp_anom" in history else normalize_history(history)
+    cols = {c: h[c].to_numpy() for c in h.columns if c in (
+        "sku_id", "pin_code", "date", "quantity", "price", "regular_price", "promo",
+        "category", "temp_anom", "rain_anom")}
+    if h is not history and "category" in history:   # same rows unless duplicates summed
+        cols["category"] = history["category"].to_numpy() if len(h) == len(history) \
+            else h["sku_id"].map(history.drop_duplicates("sku_id")
+                                 .set_index("sku_id")["category"]).to_numpy()
+    if "temp_anom" not in cols:
+        pin, pins = pd.factorize(cols["pin_code"], use_na_sentinel=False)
+        day = pd.factorize(cols["date"], use_na_sentinel=False)[0].astype(np.int64)
+        pair = pd.factorize(pin.astype(np.int64) * (int(day.max(initial=0)) + 1) + day)[0]
+        first = np.unique(pair, return_index=True)[1]     # first row of each PIN x date
+        wx = weather_for(pd.DataFrame({"pin_code": np.asarray(pins, dtype=object)[pin[first]],
+                                       "date": cols["date"][first]}),
+                         getattr(signals, "weather", None), getattr(signals, "locations", None))
+        cols["temp_anom"] = wx["temp_anom"].to_numpy(dtype=float)[pair]
+        cols["rain_anom"] = wx["rain_anom"].to_numpy(dtype=float)[pair]
+    if "category" not in cols and signals is not None and signals.skus is not None:
+        cols["category"] = pd.Series(cols["sku_id"]).map(
+            signals.skus.set_index("sku_id")["category"]).to_numpy()
+    return cols
+
+
+def _codes(values: np.ndarray, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """int64 codes and the distinct values (sorted when `sort`: only the distinct values
+    are sorted, then the codes remapped) of `values`; missing values get a code too."""
+    codes, uniques = pd.factorize(values, sort=sort, use_na_sentinel=False)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _group_demean(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """values (n x k) minus their mean within each group (integer codes 0..n_groups-1)."""
+    count = np.bincount(group, minlength=n_groups).astype(float)
+    out = np.empty_like(values)
+    for j in range(values.shape[1]):
+        mean = np.bincount(group, weights=values[:, j], minlength=n_groups) / count
+        out[:, j] = values[:, j] - mean[group]
+    return out
 
 
 def estimate_response(history: pd.DataFrame, signals=None, min_obs: int = 200,
                       shrink_days: float = 30.0) -> ResponseCurves:
     """Per-category and per-SKU response coefficients from history (see module doc).
     `history` may already carry temp_anom / rain_anom (e.g. a feature panel); otherwise
-    they are joined from `signals` (weather per PIN via its city)."""
-    from engine.forecast.features import normalize_history
-    from engine.signals.weather import weather_for
+    they are joined from `signals` (weather per PIN via its city). Vectorised: the
+    series x month fixed effect is an integer code (SKU code, PIN code, year * 12 + month)
+    and the within transformation and per-SKU slopes are bincount sums."""
+    h = _response_rows(history, signals)
+    sold = h["quantity"].astype(float) > 0
+    qty = h["quantity"][sold].astype(float)
+    price = h["price"][sold].astype(float)
+    reg = h["regular_price"][sold].astype(float)
+    reg = np.where(np.isnan(reg), price, reg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.log(np.clip(np.where(np.isnan(price), reg, price) / reg, 0.2, 5))
+    rel = np.where(np.isnan(rel), 0.0, rel)
+    promo = pd.Series(h["promo"][sold]).astype(float).to_numpy() if "promo" in h \
+        else np.zeros(len(qty))
+    temp = np.nan_to_num(h["temp_anom"][sold].astype(float), nan=0.0)
+    rain = np.nan_to_num(h["rain_anom"][sold].astype(float), nan=0.0)
+    V = np.column_stack([np.log(qty), rel, promo, temp, rain])   # logq, then the x terms
 
-    h = history.copy()
-    if "temp_anom" not in h:
-        base = normalize_history(h)
-        extra = [c for c in ("category",) if c in h]
-        h = base.join(h[extra]) if extra else base
-        wx = weather_for(h[["pin_code", "date"]], getattr(signals, "weather", None),
-                         getattr(signals, "locations", None))
-        h["temp_anom"] = wx["temp_anom"].to_numpy()
-        h["rain_anom"] = wx["rain_anom"].to_numpy()
-    if "category" not in h and signals is not None and signals.skus is not None:
-        h["category"] = h["sku_id"].map(signals.skus.set_index("sku_id")["category"])
-    h = h[(h["quantity"] > 0)].copy()
-    reg = h["regular_price"].fillna(h["price"])
-    h["log_rel_price"] = np.log((h["price"].fillna(reg) / reg).clip(0.2, 5)).fillna(0.0)
-    h["promo_f"] = h["promo"].astype(float) if "promo" in h else 0.0
-    h["temp_anom"] = h["temp_anom"].fillna(0.0)
-    h["rain_anom"] = h["rain_anom"].fillna(0.0)
-    h["logq"] = np.log(h["quantity"])
-    h["fe"] = (h["sku_id"] + "|" + h["pin_code"] + "|"
-               + pd.to_datetime(h["date"]).dt.strftime("%Y-%m"))
-    cols = ["logq", "log_rel_price", "promo_f", "temp_anom", "rain_anom"]
-    w = _within(h, cols, h["fe"])
-    w["category"] = h["category"].fillna("unknown").to_numpy()
-    w["sku_id"] = h["sku_id"].to_numpy()
-    disc = (h["log_rel_price"] < -0.01)
-    cat_rows, beta_of = [], {}
-    for cat, part in w.groupby("category"):
-        X = part[["log_rel_price", "promo_f", "temp_anom", "rain_anom"]].to_numpy()
+    sku, skus = _codes(h["sku_id"][sold], sort=True)
+    pin = _codes(h["pin_code"][sold])[0]
+    month = pd.to_datetime(h["date"][sold]).to_numpy().astype("datetime64[M]").astype(np.int64)
+    month = month - month.min(initial=0)
+    key = (sku * (int(pin.max(initial=0)) + 1) + pin) * (int(month.max(initial=0)) + 1) + month
+    fe, fes = pd.factorize(key)
+    W = _group_demean(V, fe, len(fes))
+    cat_all = pd.Series(h["category"][sold] if "category" in h else [None] * len(qty),
+                        dtype=object).fillna("unknown").to_numpy()
+    cat, cats = pd.factorize(cat_all, sort=True)
+    disc = rel < -0.01
+
+    cat_rows, betas = [], np.zeros((len(cats), 4))
+    order = np.argsort(cat, kind="stable")
+    bounds = np.searchsorted(cat[order], np.arange(len(cats) + 1))
+    for k, name in enumerate(cats):
+        rows = order[bounds[k]:bounds[k + 1]]
+        X, y = W[rows, 1:], W[rows, 0]
         keep = X.std(axis=0) > 1e-9
         if keep[0] and keep[1] and abs(np.corrcoef(X[:, 0], X[:, 1])[0, 1]) > 0.9:
             keep[1] = False   # promo = a price cut here: the price term carries its effect
-        beta = np.zeros(4)
-        if len(part) >= min_obs and keep.any():
-            beta[keep] = np.linalg.lstsq(X[:, keep], part["logq"].to_numpy(), rcond=None)[0]
-        d = -h.loc[part.index, "log_rel_price"][disc.loc[part.index]]
-        typical = float(1 - np.exp(-d.median())) if len(d) else 0.1
-        beta_of[cat] = beta
-        cat_rows.append({"category": cat, "elasticity": beta[0], "promo_coef": beta[1],
-                         "temp_coef": beta[2], "rain_coef": beta[3],
-                         "typical_discount": typical, "n_obs": len(part)})
-    category = pd.DataFrame(cat_rows)
-    sku_rows = []
-    for sku, part in w.groupby("sku_id"):
-        cat = part["category"].iloc[0]
-        b = beta_of.get(cat, np.zeros(4))
-        resid = part["logq"] - part[["promo_f", "temp_anom", "rain_anom"]].to_numpy() @ b[1:]
-        x = part["log_rel_price"].to_numpy()
-        n_disc = int(disc.loc[part.index].sum())
-        own = float(x @ resid / (x @ x)) if x @ x > 1e-9 else b[0]
-        k = n_disc / (n_disc + shrink_days)
-        sku_rows.append({"sku_id": sku, "category": cat, "elasticity": k * own + (1 - k) * b[0],
-                         "n_discount_days": n_disc})
-    return ResponseCurves(sku=pd.DataFrame(sku_rows), category=category)
+        if len(rows) >= min_obs and keep.any():
+            betas[k, keep] = np.linalg.lstsq(X[:, keep], y, rcond=None)[0]
+        d = -rel[rows][disc[rows]]
+        typical = float(1 - np.exp(-np.median(d))) if len(d) else 0.1
+        b = betas[k]
+        cat_rows.append({"category": name, "elasticity": b[0], "promo_coef": b[1],
+                         "temp_coef": b[2], "rain_coef": b[3],
+                         "typical_discount": typical, "n_obs": len(rows)})
+    category = pd.DataFrame(cat_rows, columns=["category", "elasticity", "promo_coef",
+                                               "temp_coef", "rain_coef", "typical_discount",
+                                               "n_obs"])
+
+    # per SKU: own price slope on the residual after the category's other terms, shrunk
+    # towards the category's elasticity (the SKU's category = that of its first row)
+    n_sku = len(skus)
+    first = np.unique(sku, return_index=True)[1]
+    sku_cat = cat[first]
+    b = betas[sku_cat]
+    resid = W[:, 0] - (W[:, 2:] * b[sku, 1:]).sum(axis=1)
+    x = W[:, 1]
+    sxy = np.bincount(sku, weights=x * resid, minlength=n_sku)
+    sxx = np.bincount(sku, weights=x * x, minlength=n_sku)
+    n_disc = np.bincount(sku, weights=disc, minlength=n_sku).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(sxx > 1e-9, sxy / sxx, b[:, 0])
+    k = n_disc / (n_disc + shrink_days)
+    sku_frame = pd.DataFrame({"sku_id": np.asarray(skus, dtype=object),
+                              "category": np.asarray(cats, dtype=object)[sku_cat],
+                              "elasticity": k * own + (1 - k) * b[:, 0],
+                              "n_discount_days": n_disc})
+    return ResponseCurves(sku=sku_frame, category=category)
 
 
 def scenario(base: pd.DataFrame, response: ResponseCurves, cfg: ScenarioConfig

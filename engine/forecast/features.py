@@ -70,34 +70,40 @@ class Panel:
 # ---- input checks and grain ------------------------------------------------------------
 def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
     """Check columns and types; one row per series x date (duplicates summed). Never
-    mutates the input."""
+    mutates the input. Only the model's columns are copied, and duplicates are found on
+    integer codes (SKU, PIN, day), not on the string keys."""
     missing = [c for c in REQUIRED if c not in history.columns]
     if missing:
         raise ForecastError(
             f"The sales history is missing the column(s) {', '.join(missing)}; a forecast "
             f"needs {', '.join(REQUIRED)}.", evidence={"missing": missing}, code="missing_columns")
-    h = history.copy()
-    h["sku_id"] = h["sku_id"].astype(str)
-    h["pin_code"] = h["pin_code"].astype(str)
-    h["date"] = pd.to_datetime(h["date"]).dt.normalize()
-    h["quantity"] = pd.to_numeric(h["quantity"], errors="coerce")
-    bad = h[h["quantity"].isna() | (h["quantity"] < 0)]
-    if len(bad):
+    cols = {"sku_id": history["sku_id"].astype(str), "pin_code": history["pin_code"].astype(str),
+            "date": pd.to_datetime(history["date"]).dt.normalize(),
+            "quantity": pd.to_numeric(history["quantity"], errors="coerce")}
+    bad = (cols["quantity"].isna() | (cols["quantity"] < 0)).to_numpy()
+    if bad.any():
+        first = history[bad].iloc[0]
         raise ForecastError(
-            f"{len(bad)} sales rows have a missing or negative quantity (first: SKU "
-            f"{bad.iloc[0]['sku_id']} at PIN {bad.iloc[0]['pin_code']} on "
-            f"{bad.iloc[0]['date']:%d-%b-%Y}); fix or remove them before forecasting.",
-            evidence=bad.head(20), code="bad_quantity")
+            f"{int(bad.sum())} sales rows have a missing or negative quantity (first: SKU "
+            f"{first['sku_id']} at PIN {first['pin_code']} on "
+            f"{pd.Timestamp(first['date']):%d-%b-%Y}); fix or remove them before forecasting.",
+            evidence=history[bad].head(20).copy(), code="bad_quantity")
     for col in ("price", "regular_price"):
-        if col not in h.columns:
-            h[col] = np.nan
-        h[col] = pd.to_numeric(h[col], errors="coerce")
-    h["promo"] = h["promo"].fillna(False).astype(bool) if "promo" in h.columns else False
-    if h.duplicated(KEYS + ["date"]).any():
-        h = (h.groupby(KEYS + ["date"], as_index=False)
-             .agg(quantity=("quantity", "sum"), price=("price", "mean"),
-                  regular_price=("regular_price", "max"), promo=("promo", "max")))
-    return h[KEYS + ["date", "quantity", "price", "regular_price", "promo"]]
+        cols[col] = pd.to_numeric(history[col], errors="coerce") if col in history.columns \
+            else pd.Series(np.nan, index=history.index)
+    cols["promo"] = history["promo"].fillna(False).astype(bool) if "promo" in history.columns \
+        else pd.Series(False, index=history.index)
+    h = pd.DataFrame(cols, index=history.index)
+    if len(h):
+        codes = [pd.factorize(h[c], use_na_sentinel=False)[0].astype(np.int64)
+                 for c in KEYS + ["date"]]
+        key = (codes[0] * (int(codes[1].max()) + 1) + codes[1]) * (int(codes[2].max()) + 1) \
+            + codes[2]
+        if len(pd.unique(key)) < len(key):
+            h = (h.groupby(KEYS + ["date"], as_index=False)
+                 .agg(quantity=("quantity", "sum"), price=("price", "mean"),
+                      regular_price=("regular_price", "max"), promo=("promo", "max")))
+    return h      # columns: KEYS, date, quantity, price, regular_price, promo
 
 
 def detect_grain(history: pd.DataFrame) -> str:
