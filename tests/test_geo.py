@@ -47,3 +47,7 @@ def test_locality_drops_office_type_and_district_qualifier():
     assert _locality("Ashok Nagar S.O (West Delhi)") == "Ashok Nagar"
     assert _locality("Bengaluru G.P.O.") == "Bengaluru"
     assert _locality("Sobo Road") == "Sobo Road"
+
+
+def test_known_pins_is_exactly_the_reference_set():
+    assert known_pins() == frozenset(pin_reference()["pin_code"])

@@ -120,3 +120,44 @@ def test_weekly_file_grain_is_recorded(corpus, empty_warehouse):
     assert empty_warehouse.scalar("SELECT grain FROM ingest_batches") == "weekly"
     dates = empty_warehouse.query("SELECT DISTINCT date FROM sales_daily ORDER BY 1")["date"]
     assert [d.strftime("%d-%m") for d in dates] == ["01-01", "08-01", "15-01"]
+
+
+def test_in_file_duplicates_keep_their_own_raw_values_after_a_malformed_line(empty_warehouse,
+                                                                             tmp_path):
+    # Duplicates are found after staging; their raw cells must still be the row's own,
+    # even when a malformed line earlier in the file shifts row positions.
+    path = tmp_path / "dups.csv"
+    path.write_text("transaction_id,date,sku_id,pin_code,quantity,price\n"
+                    "T1,05-01-2024,SKU1,560001,1,10\n"
+                    "T2,05-01-2024,SKU1,560001,1,10,extra,cells\n"
+                    "T3,05-01-2024,SKU1,560001,ten,10\n"
+                    "T1,05-01-2024,SKU1,560001,7,99\n"
+                    "T4,05-01-2024,SKU1,560001,1,10\n"
+                    " T1 ,06-01-2024,SKU1,560001,8,77\n")
+    r = ingest_file(empty_warehouse, "sales", path)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 2, 4)
+    q = empty_warehouse.query("SELECT line_no, reason_code, reason, raw FROM quarantine "
+                              "ORDER BY line_no")
+    assert q["line_no"].tolist() == [3, 4, 5, 7]
+    assert q["reason_code"].tolist() == ["malformed_line", "not_numeric",
+                                         "duplicate_in_file", "duplicate_in_file"]
+    assert '"quantity":"7"' in q.loc[2, "raw"] and '"price":"99"' in q.loc[2, "raw"]
+    assert '"transaction_id":" T1 "' in q.loc[3, "raw"] and '"price":"77"' in q.loc[3, "raw"]
+    assert q.loc[3, "reason"].endswith(": ' T1 '")
+
+
+def test_excel_in_file_duplicates_keep_their_raw_values(empty_warehouse, tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["transaction_id", "date", "sku_id", "pin_code", "quantity"],
+                ["T1", "05-01-2024", "SKU1", "560001", 1], [None, None, None, None, None],
+                ["T1", "05-01-2024", "SKU1", "560001", 5]):
+        ws.append(row)
+    wb.save(tmp_path / "dups.xlsx")
+    r = ingest_file(empty_warehouse, "sales", tmp_path / "dups.xlsx")
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (2, 1, 1)
+    q = empty_warehouse.query("SELECT line_no, reason_code, raw FROM quarantine")
+    assert q.loc[0, "line_no"] == 4 and q.loc[0, "reason_code"] == "duplicate_in_file"
+    assert '"quantity":"5"' in q.loc[0, "raw"]

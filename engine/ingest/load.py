@@ -54,12 +54,6 @@ class Preview:
     rows: pd.DataFrame
 
 
-def _known_pins_frame() -> pd.DataFrame:
-    from engine.geo import known_pins
-
-    return pd.DataFrame({"pin_code": sorted(known_pins())})
-
-
 def _source_facts(src: Source) -> dict:
     return {"file_name": src.file_name, "format": src.format, "size_bytes": src.size,
             "encoding": src.encoding, "delimiter": src.delimiter, "sheet": src.sheet,
@@ -72,8 +66,8 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
     """Load `path` as a `kind` upload. Raises IngestError subclasses when the file cannot
     be read or required columns are missing; every readable row ends up loaded,
     quarantined or skipped as a duplicate."""
-    from engine.warehouse.ingest_store import (StageSource, find_loaded_batch, load_batch,
-                                               record_batch)
+    from engine.warehouse.ingest_store import (StageSource, find_loaded_batch,
+                                               known_pin_codes, load_batch, record_batch)
 
     with open_source(path, file_name=file_name, sheet=sheet) as src:
         mapping = detect_mapping(kind, src.columns, overrides)
@@ -97,7 +91,7 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             frame = frame.astype({c: "object" for c in src.columns})
         stage = StageSource("frame" if frame is not None else src.format, str(src.path),
                             tuple(src.columns), src.delimiter or ",", frame)
-        pins = _known_pins_frame() if kind in ("sales", "inventory") else None
+        pins = known_pin_codes() if kind in ("sales", "inventory") else None
         out = load_batch(wh, stage, kind, mapping, batch, pins)
         out["report"]["source"] = _source_facts(src)
         return IngestResult(out["batch_id"], kind, src.file_name, src.sha256,

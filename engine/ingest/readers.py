@@ -142,7 +142,9 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
-            if utf8_ok:
+            # An all-ASCII chunk is valid UTF-8 when no multi-byte character is pending
+            # from the previous chunk; only other chunks need decoding.
+            if utf8_ok and not (chunk.isascii() and not dec.getstate()[0]):
                 try:
                     dec.decode(chunk)
                 except UnicodeDecodeError:

@@ -1,8 +1,11 @@
 """SQL expressions that type and validate an uploaded file, row by row, in DuckDB.
 
-`stage_select()` builds one SELECT over the raw (all-text) rows that adds, per mapped
+`stage_select()` builds one SELECT over the raw (all-text) rows that yields, per mapped
 field, a typed value column `__mp_v_<field>` and a single `__mp_reason` column holding
 '<field>|<reason_code>' for the first rule the row breaks (NULL when the row is good).
+The raw text columns are not kept: a bad row carries its raw values as JSON (`__mp_raw`)
+and the offending cell (`__mp_value`); good rows carry NULL there, so staging a large
+file stores little more than the typed values it loads.
 Column names come from uploaded files, so they are always quoted with `ident()`; values
 are never spliced into SQL.
 """
@@ -32,10 +35,17 @@ def v(field: str) -> str:
     return ident(f"__mp_v_{field}")
 
 
+def trim_expr(col: str) -> str:
+    """trim(col), skipping the call for the common case it cannot change: DuckDB's trim
+    strips only Unicode space separators, and the only ASCII one is ' '."""
+    return (f"(CASE WHEN NOT (prefix({col}, ' ') OR suffix({col}, ' ')) "
+            f"AND strlen({col}) = length({col}) THEN {col} ELSE trim({col}) END)")
+
+
 def token_expr(col: str) -> str:
     """The date part of a date or date-time text: '2024-01-05T10:00' -> '2024-01-05'."""
     t = f"trim({col})"
-    return (f"CASE WHEN strlen({col}) BETWEEN 6 AND 11 AND {col} = {t} THEN {col} "
+    return (f"CASE WHEN strlen({col}) BETWEEN 6 AND 11 AND {trim_expr(col)} = {col} THEN {col} "
             f"WHEN strlen({t}) <= 11 THEN {t} "
             f"WHEN substr({t}, 11, 1) IN ('T', ' ') AND substr({t}, 5, 1) = '-' "
             f"THEN left({t}, 10) ELSE split_part({t}, ' ', 1) END")
@@ -100,7 +110,7 @@ def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...]) -> list[str]:
     if spec.type == "flag":
         return [f"{flag_expr(col)} AS {v(spec.name)}"]
     if spec.name in TRIMMED:
-        return [f"NULLIF(trim({col}), '') AS {v(spec.name)}"]
+        return [f"NULLIF({trim_expr(col)}, '') AS {v(spec.name)}"]
     return [f"NULLIF({col}, '') AS {v(spec.name)}"]
 
 
@@ -145,9 +155,33 @@ def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping) -> list[
     return out
 
 
+def raw_json_expr(columns, alias: str = "") -> str:
+    """The row's raw cells as one JSON object, keyed by the file's column names."""
+    pre = f"{alias}." if alias else ""
+    return "json_object(" + ", ".join(
+        f"{literal(c)}, {pre}{ident(c)}" for c in columns) + ")"
+
+
+def value_expr(mapping: ColumnMapping, alias: str = "", reason_alias: str = "") -> str:
+    """The raw cell of the field named in `__mp_reason` ('<field>|<code>'); cells are read
+    from `alias`, the reason from `reason_alias`."""
+    pre = f"{alias}." if alias else ""
+    rpre = f"{reason_alias}." if reason_alias else pre
+    whens = " ".join(f"WHEN {literal(f)} THEN {pre}{ident(c)}"
+                     for f, c in mapping.columns.items())
+    return (f"CASE split_part({rpre}__mp_reason, '|', 1) {whens} END" if whens
+            else "CAST(NULL AS VARCHAR)")
+
+
+def literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
-                 date_formats: dict[str, tuple[str, ...]]) -> str:
-    """SELECT raw columns + typed `__mp_v_*` columns + `__mp_reason` from `source_sql`."""
+                 date_formats: dict[str, tuple[str, ...]], raw_columns) -> str:
+    """SELECT typed `__mp_v_*` columns, `__mp_reason`, and for bad rows `__mp_raw` (raw
+    cells as JSON) and `__mp_value` (the offending cell), from `source_sql`, whose text
+    columns are `raw_columns`. `__mp_pin_fixed` says the PIN was repaired."""
     a_cols, b_cols, whens, drop = [], [], [], []
     for spec in fields(kind):
         src = mapping.source(spec.name)
@@ -168,4 +202,12 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
     layer1 = f"SELECT __src.*{''.join(', ' + c for c in a_cols)} FROM ({source_sql}) __src"
     layer2 = f"SELECT __a.*{''.join(', ' + c for c in b_cols)} FROM ({layer1}) __a"
     exclude = f" EXCLUDE ({', '.join(drop)})" if drop else ""
-    return f"SELECT *{exclude}, {reason} AS __mp_reason FROM ({layer2}) __b"
+    layer3 = f"SELECT *{exclude}, {reason} AS __mp_reason FROM ({layer2}) __b"
+    bad = "__mp_reason IS NOT NULL"
+    pin = mapping.source("pin_code")
+    fixed = (f", {v('pin_code')} IS DISTINCT FROM {ident(pin)} AS __mp_pin_fixed" if pin
+             else ", FALSE AS __mp_pin_fixed")
+    raw = ", ".join(ident(c) for c in raw_columns)
+    return (f"SELECT * EXCLUDE ({raw}), CASE WHEN {bad} THEN {raw_json_expr(raw_columns)} "
+            f"END AS __mp_raw, CASE WHEN {bad} THEN {value_expr(mapping)} END AS __mp_value"
+            f"{fixed} FROM ({layer3}) __c")

@@ -2,15 +2,14 @@
 ones, record the batch; and rolling a batch back. One transaction per batch.
 
 All the row work happens in DuckDB: the file is read as text (`read_csv` all-varchar,
-`read_parquet` cast to text, or a registered frame for Excel) into a temp table that also
-holds each row's typed values and reason code (see ingest_sql.stage_select); good rows go
-to their table with INSERT ... SELECT, bad rows to `quarantine` with their line number and
-raw values as JSON.
+`read_parquet` cast to text, or a registered frame for Excel) in one pass into a temp
+table holding each row's typed values and reason code, and for bad rows only their raw
+values as JSON (see ingest_sql.stage_select); good rows go to their table with
+INSERT ... SELECT, bad rows to `quarantine` with their line number and raw values.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
@@ -18,11 +17,19 @@ import pandas as pd
 from engine.ingest.errors import REASONS, UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
 from engine.warehouse.db import Warehouse
-from engine.warehouse.ingest_sql import DATE_FORMATS, ident, stage_select, token_expr, v
+from engine.warehouse.ingest_sql import literal, stage_select, v
+from engine.warehouse.ingest_stage import (StageSource, fill_raw, known_pin_codes,
+                                           mark_in_file_duplicates, number_lines,
+                                           rank_formats, read_rejects, register_frame,
+                                           source_sql, unregister_frame)
+
+_literal = literal
+__all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
+           "find_loaded_batch", "ensure_ingest_schema"]
 
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
-          "ingest_state_map", "ingest_new_skus")
+          "ingest_state_map", "ingest_new_skus", "ingest_raw")
 
 SIDE_TABLES = {
     "ingest_created_skus": """CREATE TABLE IF NOT EXISTS ingest_created_skus (
@@ -34,17 +41,6 @@ SIDE_TABLES = {
         SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
         FROM inventory WHERE FALSE""",
 }
-
-
-def _register(cur, name: str, frame: pd.DataFrame) -> None:
-    """Register a DataFrame as a view (the previous statement's result must be finished)."""
-    cur.complete()
-    cur.register(name, frame)
-
-
-def _unregister(cur, name: str) -> None:
-    cur.complete()
-    cur.unregister(name)
 
 
 def ensure_ingest_schema(wh: Warehouse) -> None:
@@ -60,46 +56,8 @@ def ensure_ingest_schema(wh: Warehouse) -> None:
             cur.close()
 
 
-@dataclass(frozen=True)
-class StageSource:
-    """How to read the upload as text rows: csv (path, delimiter, columns), parquet
-    (path, columns) or frame (a DataFrame of text cells plus '__mp_line')."""
-
-    format: str
-    path: str
-    columns: tuple[str, ...]
-    delimiter: str = ","
-    frame: pd.DataFrame | None = None
-
-
-def _source_sql(src: StageSource, strict: bool = True) -> tuple[str, list]:
-    if src.format == "csv":
-        return ("SELECT * FROM read_csv(?, header=true, auto_detect=false, delim=?, "
-                f"quote='\"', escape='\"', columns=?, strict_mode={str(strict).lower()}, "
-                "store_rejects=true, rejects_table='ingest_rejects', "
-                "rejects_scan='ingest_reject_scans', max_line_size=16777216)",
-                [src.path, src.delimiter, {c: "VARCHAR" for c in src.columns}])
-    if src.format == "parquet":
-        cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in src.columns)
-        return f"SELECT {cols} FROM read_parquet(?)", [src.path]
-    return "SELECT * FROM ingest_frame", []
-
-
-def rank_formats(cur, source_sql: str, params: list, column: str) -> tuple[str, ...]:
-    """Date formats ordered by how many of the first 2,000 values each one parses."""
-    sample = f"SELECT {token_expr(ident(column))} AS t FROM ({source_sql}) LIMIT 2000"
-    hits = ", ".join(f"count(try_strptime(t, '{f}'))" for f in DATE_FORMATS)
-    counts = cur.execute(f"SELECT {hits} FROM ({sample})", params).fetchone()
-    order = sorted(range(len(DATE_FORMATS)), key=lambda i: (-counts[i], i))
-    return tuple(DATE_FORMATS[i] for i in order)
-
-
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
-               batch: dict, known_pins: pd.DataFrame | None) -> dict:
+               batch: dict, known_pins: tuple[str, ...] | None) -> dict:
     """Load one upload in one transaction. `batch` holds batch_id, file_name, sha256,
     created_by, mapping (JSON text). Returns the counts and the report dict.
 
@@ -128,29 +86,32 @@ def _first_line(exc: Exception) -> str:
 
 
 def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
-                batch: dict, known_pins: pd.DataFrame | None, strict: bool) -> dict:
+                batch: dict, known_pins: tuple[str, ...] | None, strict: bool) -> dict:
     bid = batch["batch_id"]
     with wh.transaction() as cur:
         for t in _TEMPS:
             cur.execute(f"DROP TABLE IF EXISTS {t}")
         if src.frame is not None:
-            _register(cur, "ingest_frame", src.frame)
+            register_frame(cur, "ingest_frame", src.frame)
         if known_pins is not None:
-            _register(cur, "ingest_known_pins_df", known_pins)
             cur.execute("CREATE TEMP TABLE ingest_known_pins AS "
-                        "SELECT DISTINCT pin_code FROM ingest_known_pins_df")
-        source_sql, params = _source_sql(src, strict)
-        formats = {f.name: rank_formats(cur, source_sql, params, mapping.source(f.name))
+                        "SELECT DISTINCT unnest(?::VARCHAR[]) AS pin_code", [list(known_pins)])
+        src_sql, params = source_sql(src, strict)
+        formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
-        select = stage_select(kind, mapping, source_sql, formats)
+        select = stage_select(kind, mapping, src_sql, formats, src.columns)
         cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
-        rejects = _rejects(cur, src)
-        _mark_in_file_duplicates(cur, kind, mapping)
-        _number_lines(cur, src, rejects)
+        rejects = read_rejects(cur, src)
+        if mark_in_file_duplicates(cur, kind, mapping):
+            fill_raw(cur, src, mapping, strict)
+        number_lines(cur, src, rejects)
+        # Line numbers are fixed; what follows may write rows in any order (faster).
+        cur.execute("SET SESSION preserve_insertion_order = false")
         counts = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
                   "duplicates_skipped": 0}
-        n_stage, n_bad = cur.execute(
-            "SELECT count(*), count(__mp_reason) FROM ingest_stage").fetchone()
+        n_stage, n_bad, n_fixed = cur.execute(
+            "SELECT count(*), count(__mp_reason), count(*) FILTER "
+            "(WHERE __mp_reason IS NULL AND __mp_pin_fixed) FROM ingest_stage").fetchone()
         issues = _quarantine(cur, bid, kind, mapping, src, rejects)
         report: dict = {"issues": issues}
         loader = {"sales": _load_sales, "catalog": _load_catalog,
@@ -161,17 +122,14 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         counts["rows_loaded"] = loaded
         counts["duplicates_skipped"] = n_stage - n_bad - loaded
         if "pin_code" in mapping.columns:
-            report["pins_repaired"] = cur.execute(
-                f"SELECT count(*) FROM ingest_stage WHERE __mp_reason IS NULL AND "
-                f"{v('pin_code')} IS DISTINCT FROM {ident(mapping.source('pin_code'))}"
-            ).fetchone()[0]
+            report["pins_repaired"] = int(n_fixed)
         _insert_batch(cur, batch, kind, counts, report, status="loaded")
         wh.audit(cur, batch.get("created_by"), f"ingest_{kind}",
                  json.dumps({"batch_id": bid, **counts}))
         for t in _TEMPS:
             cur.execute(f"DROP TABLE IF EXISTS {t}")
         if src.frame is not None:
-            _unregister(cur, "ingest_frame")
+            unregister_frame(cur, "ingest_frame")
     return {**counts, "batch_id": bid, "report": report}
 
 
@@ -205,83 +163,6 @@ def find_loaded_batch(wh: Warehouse, sha256: str, kind: str) -> dict | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
-# ---- staging helpers ---------------------------------------------------------------------
-def _rejects(cur, src: StageSource) -> pd.DataFrame:
-    """Lines DuckDB's CSV reader could not split into the header's columns, with the
-    full text of each line read back from the file (DuckDB's copy may be shortened)."""
-    empty = pd.DataFrame(columns=["line", "csv_line", "error_message"])
-    if src.format != "csv":
-        return empty
-    try:
-        rej = cur.execute(
-            "SELECT line, min(line_byte_position) AS pos, any_value(csv_line) AS csv_line, "
-            "any_value(error_message) AS error_message FROM ingest_rejects GROUP BY line "
-            "ORDER BY line").df()
-    except Exception:  # noqa: BLE001 - no rejects table when the scan had no errors
-        return empty
-    with open(src.path, "rb") as fh:
-        full = []
-        for pos, short in zip(rej["pos"], rej["csv_line"]):
-            if pd.isna(pos):
-                full.append(short)
-                continue
-            start = max(int(pos) - 1, 0)        # DuckDB counts bytes from 1
-            if start > 0:
-                fh.seek(start - 1)
-                if fh.read(1) not in (b"\n", b"\r"):
-                    full.append(short)
-                    continue
-            fh.seek(start)
-            text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
-            full.append(text.lstrip("\ufeff") or short)
-    rej["csv_line"] = full
-    return rej[["line", "csv_line", "error_message"]]
-
-
-def _number_lines(cur, src: StageSource, rejects: pd.DataFrame) -> None:
-    """Give each staged row its line in the original file (header = line 1)."""
-    if src.format == "frame":
-        return                      # the Excel reader put the sheet row in __mp_line
-    first = 2 if src.format == "csv" else 1
-    cur.execute("ALTER TABLE ingest_stage ADD COLUMN __mp_line BIGINT")
-    base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
-    cur.execute("UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE __mp_reason IS NOT NULL",
-                [base, first])
-    if len(rejects):
-        # Row k sits after every rejected line whose would-be row index is <= k.
-        lines = sorted(int(x) for x in rejects["line"])
-        thresholds = [ln - first - i for i, ln in enumerate(lines)]
-        _register(cur, "ingest_thresholds", pd.DataFrame({"t": thresholds}))
-        cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
-                    "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
-                    "WHERE __mp_reason IS NOT NULL", [base])
-        _unregister(cur, "ingest_thresholds")
-
-
-_FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
-              "inventory": ("sku_id", "pin_code"),
-              "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date")}
-
-
-def _mark_in_file_duplicates(cur, kind: str, mapping: ColumnMapping) -> None:
-    """A good row whose key repeats an earlier good row of the same file is quarantined."""
-    keys = [k for k in _FILE_KEYS[kind] if mapping.source(k)]
-    if kind == "sales" and "transaction_id" not in keys:
-        return          # without transaction ids, several rows per day are transactions
-    first = keys[0]
-    part = ", ".join(v(k) for k in keys)
-    good = f"__mp_reason IS NULL AND {v(first)} IS NOT NULL"
-    has_dups = cur.execute(
-        f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good} GROUP BY {part} "
-        f"HAVING count(*) > 1)").fetchone()[0]
-    if not has_dups:
-        return
-    cur.execute(
-        f"UPDATE ingest_stage SET __mp_reason = '{first}|duplicate_in_file' WHERE rowid IN "
-        f"(SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {part} "
-        f"ORDER BY rowid) AS rn FROM ingest_stage WHERE {good}) WHERE rn > 1)")
-
-
 def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSource,
                 rejects: pd.DataFrame) -> list[dict]:
     """Copy every bad row to `quarantine`; return one issue line per (field, reason)."""
@@ -293,33 +174,29 @@ def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSour
         for code, sentence in REASONS.items():
             rows.append((f"{spec.name}|{code}", code, col,
                          f"Column '{col}' {sentence}"))
-    _register(cur, "ingest_reason_df", pd.DataFrame(rows, columns=["reason", "code", "col", "text"]))
+    register_frame(cur, "ingest_reason_df",
+                   pd.DataFrame(rows, columns=["reason", "code", "col", "text"]))
     cur.execute("CREATE TEMP TABLE ingest_reason_text AS SELECT * FROM ingest_reason_df")
-    _unregister(cur, "ingest_reason_df")
-    value_case = "CASE " + " ".join(
-        f"WHEN split_part(s.__mp_reason, '|', 1) = {_literal(f)} THEN s.{ident(c)}"
-        for f, c in mapping.columns.items()) + " END"
-    raw_json = "json_object(" + ", ".join(
-        f"{_literal(c)}, s.{ident(c)}" for c in src.columns) + ")"
+    unregister_frame(cur, "ingest_reason_df")
     cur.execute(
-        f"INSERT INTO quarantine SELECT ?, s.__mp_line, t.code, "
-        f"t.text || coalesce(': ''' || ({value_case}) || '''', ' (blank)'), {raw_json} "
-        f"FROM ingest_stage s JOIN ingest_reason_text t ON t.reason = s.__mp_reason",
+        "INSERT INTO quarantine SELECT ?, s.__mp_line, t.code, "
+        "t.text || coalesce(': ''' || s.__mp_value || '''', ' (blank)'), s.__mp_raw "
+        "FROM ingest_stage s JOIN ingest_reason_text t ON t.reason = s.__mp_reason",
         [bid])
     issues = cur.execute(
-        f"SELECT t.col AS column, t.code, count(*) AS count, min(s.__mp_line) AS first_line, "
-        f"arg_min({value_case}, s.__mp_line) AS first_value FROM ingest_stage s "
-        f"JOIN ingest_reason_text t ON t.reason = s.__mp_reason GROUP BY ALL "
-        f"ORDER BY count DESC, first_line").df().to_dict("records")
+        "SELECT t.col AS column, t.code, count(*) AS count, min(s.__mp_line) AS first_line, "
+        "arg_min(s.__mp_value, s.__mp_line) AS first_value FROM ingest_stage s "
+        "JOIN ingest_reason_text t ON t.reason = s.__mp_reason GROUP BY ALL "
+        "ORDER BY count DESC, first_line").df().to_dict("records")
     if len(rejects):
         ncol = len(src.columns)
-        _register(cur, "ingest_rejects_df", rejects)
+        register_frame(cur, "ingest_rejects_df", rejects)
         cur.execute(
             "INSERT INTO quarantine SELECT ?, line, 'malformed_line', "
             "'The line does not split into the file''s ' || ? || ' columns (' || "
             "error_message || ')', json_object('line', csv_line) FROM ingest_rejects_df",
             [bid, ncol])
-        _unregister(cur, "ingest_rejects_df")
+        unregister_frame(cur, "ingest_rejects_df")
         issues.append({"column": None, "code": "malformed_line", "count": len(rejects),
                        "first_line": int(rejects["line"].min()),
                        "first_value": str(rejects["csv_line"].iloc[0])[:200]})
@@ -367,6 +244,9 @@ def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     if has("transaction_id"):
         dup = (f"EXISTS (SELECT 1 FROM sales w WHERE w.transaction_id = s.{v('transaction_id')} "
                f"AND w.sku_id = s.{v('sku_id')})")
+        if not cur.execute("SELECT EXISTS (SELECT 1 FROM sales WHERE transaction_id IS NOT "
+                           "NULL)").fetchone()[0]:
+            dup = "FALSE"       # no stored transaction ids: nothing to compare against
     else:
         dup = (f"EXISTS (SELECT 1 FROM sales w WHERE w.transaction_id IS NULL "
                f"AND w.sku_id = s.{v('sku_id')} AND w.pin_code = s.{v('pin_code')} "
@@ -485,9 +365,9 @@ def _load_mandi(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
         raw = cur.execute(f"SELECT DISTINCT {v('state')} AS raw FROM ingest_stage "
                           f"WHERE {v('state')} IS NOT NULL").df()
         raw["state"] = raw["raw"].map(normalise_state)
-        _register(cur, "ingest_state_df", raw)
+        register_frame(cur, "ingest_state_df", raw)
         cur.execute("CREATE TEMP TABLE ingest_state_map AS SELECT * FROM ingest_state_df")
-        _unregister(cur, "ingest_state_df")
+        unregister_frame(cur, "ingest_state_df")
     state = ("(SELECT m.state FROM ingest_state_map m WHERE m.raw = s.__mp_v_state)"
              if has("state") else "NULL")
     opt = {c: (f"s.{v(c)}" if has(c) else "NULL") for c in

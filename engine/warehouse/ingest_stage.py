@@ -1,0 +1,164 @@
+"""Staging an upload for ingest_store: how to read it as text rows, which date formats
+it uses, the lines DuckDB's CSV reader rejected, line numbers, in-file duplicates, and the
+PIN codes a row is checked against. Runs inside the batch transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+
+from engine.ingest.mapping import ColumnMapping
+from engine.warehouse.ingest_sql import (DATE_FORMATS, ident, raw_json_expr, token_expr, v,
+                                          value_expr)
+
+
+def register_frame(cur, name: str, frame: pd.DataFrame) -> None:
+    """Register a DataFrame as a view (the previous statement's result must be finished)."""
+    cur.complete()
+    cur.register(name, frame)
+
+
+def unregister_frame(cur, name: str) -> None:
+    cur.complete()
+    cur.unregister(name)
+
+
+@lru_cache(maxsize=1)
+def known_pin_codes() -> tuple[str, ...]:
+    """Every PIN code in India Post's directory, sorted (see engine.geo.known_pins)."""
+    from engine.geo import known_pins
+
+    return tuple(sorted(known_pins()))
+
+
+@dataclass(frozen=True)
+class StageSource:
+    """How to read the upload as text rows: csv (path, delimiter, columns), parquet
+    (path, columns) or frame (a DataFrame of text cells plus '__mp_line')."""
+
+    format: str
+    path: str
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    frame: pd.DataFrame | None = None
+
+
+def source_sql(src: StageSource, strict: bool = True,
+                rejects: str = "ingest_rejects") -> tuple[str, list]:
+    if src.format == "csv":
+        return ("SELECT * FROM read_csv(?, header=true, auto_detect=false, delim=?, "
+                f"quote='\"', escape='\"', columns=?, strict_mode={str(strict).lower()}, "
+                f"store_rejects=true, rejects_table='{rejects}', "
+                f"rejects_scan='{rejects}_scans', max_line_size=16777216)",
+                [src.path, src.delimiter, {c: "VARCHAR" for c in src.columns}])
+    if src.format == "parquet":
+        cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in src.columns)
+        return f"SELECT {cols} FROM read_parquet(?)", [src.path]
+    return "SELECT * FROM ingest_frame", []
+
+
+def rank_formats(cur, src_sql: str, params: list, column: str) -> tuple[str, ...]:
+    """Date formats ordered by how many of the first 2,000 values each one parses."""
+    sample = f"SELECT {token_expr(ident(column))} AS t FROM ({src_sql}) LIMIT 2000"
+    hits = ", ".join(f"count(try_strptime(t, '{f}'))" for f in DATE_FORMATS)
+    counts = cur.execute(f"SELECT {hits} FROM ({sample})", params).fetchone()
+    order = sorted(range(len(DATE_FORMATS)), key=lambda i: (-counts[i], i))
+    return tuple(DATE_FORMATS[i] for i in order)
+
+
+def read_rejects(cur, src: StageSource) -> pd.DataFrame:
+    """Lines DuckDB's CSV reader could not split into the header's columns, with the
+    full text of each line read back from the file (DuckDB's copy may be shortened)."""
+    empty = pd.DataFrame(columns=["line", "csv_line", "error_message"])
+    if src.format != "csv":
+        return empty
+    try:
+        rej = cur.execute(
+            "SELECT line, min(line_byte_position) AS pos, any_value(csv_line) AS csv_line, "
+            "any_value(error_message) AS error_message FROM ingest_rejects GROUP BY line "
+            "ORDER BY line").df()
+    except Exception:  # noqa: BLE001 - no rejects table when the scan had no errors
+        return empty
+    with open(src.path, "rb") as fh:
+        full = []
+        for pos, short in zip(rej["pos"], rej["csv_line"]):
+            if pd.isna(pos):
+                full.append(short)
+                continue
+            start = max(int(pos) - 1, 0)        # DuckDB counts bytes from 1
+            if start > 0:
+                fh.seek(start - 1)
+                if fh.read(1) not in (b"\n", b"\r"):
+                    full.append(short)
+                    continue
+            fh.seek(start)
+            text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
+            full.append(text.lstrip("\ufeff") or short)
+    rej["csv_line"] = full
+    return rej[["line", "csv_line", "error_message"]]
+
+
+def number_lines(cur, src: StageSource, rejects: pd.DataFrame) -> None:
+    """Give each staged row its line in the original file (header = line 1)."""
+    if src.format == "frame":
+        return                      # the Excel reader put the sheet row in __mp_line
+    first = 2 if src.format == "csv" else 1
+    cur.execute("ALTER TABLE ingest_stage ADD COLUMN __mp_line BIGINT")
+    base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
+    cur.execute("UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE __mp_reason IS NOT NULL",
+                [base, first])
+    if len(rejects):
+        # Row k sits after every rejected line whose would-be row index is <= k.
+        lines = sorted(int(x) for x in rejects["line"])
+        thresholds = [ln - first - i for i, ln in enumerate(lines)]
+        register_frame(cur, "ingest_thresholds", pd.DataFrame({"t": thresholds}))
+        cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
+                    "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
+                    "WHERE __mp_reason IS NOT NULL", [base])
+        unregister_frame(cur, "ingest_thresholds")
+
+
+_FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
+              "inventory": ("sku_id", "pin_code"),
+              "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date")}
+
+
+def mark_in_file_duplicates(cur, kind: str, mapping: ColumnMapping) -> bool:
+    """A good row whose key repeats an earlier good row of the same file is quarantined.
+    Returns whether any row was."""
+    keys = [k for k in _FILE_KEYS[kind] if mapping.source(k)]
+    if kind == "sales" and "transaction_id" not in keys:
+        return False    # without transaction ids, several rows per day are transactions
+    first = keys[0]
+    part = ", ".join(v(k) for k in keys)
+    good = f"__mp_reason IS NULL AND {v(first)} IS NOT NULL"
+    # Equal keys have equal hashes, so all-distinct hashes prove there are no repeats
+    # (cheaper than grouping the text keys); only a clash needs the exact check.
+    clash = cur.execute(f"SELECT count(DISTINCT hash({part})) < count(*) FROM ingest_stage "
+                        f"WHERE {good}").fetchone()[0]
+    if not clash or not cur.execute(
+            f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good} GROUP BY {part} "
+            f"HAVING count(*) > 1)").fetchone()[0]:
+        return False
+    cur.execute(
+        f"UPDATE ingest_stage SET __mp_reason = '{first}|duplicate_in_file' WHERE rowid IN "
+        f"(SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {part} "
+        f"ORDER BY rowid) AS rn FROM ingest_stage WHERE {good}) WHERE rn > 1)")
+    return True
+
+
+def fill_raw(cur, src: StageSource, mapping: ColumnMapping, strict: bool) -> None:
+    """Rows quarantined after staging (in-file duplicates) have no raw values yet: read
+    the source again and take them by position. Both reads skip the same malformed
+    lines and keep the file's order, so the k-th staged row is the k-th row read."""
+    src_sql, params = source_sql(src, strict, rejects="ingest_rejects_again")
+    cur.execute(f"CREATE TEMP TABLE ingest_raw AS SELECT * FROM ({src_sql})", params)
+    stage_base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
+    raw_base = cur.execute("SELECT min(rowid) FROM ingest_raw").fetchone()[0] or 0
+    cur.execute(
+        f"UPDATE ingest_stage SET __mp_raw = {raw_json_expr(src.columns, 'r')}, "
+        f"__mp_value = {value_expr(mapping, 'r', 'ingest_stage')} FROM ingest_raw r "
+        f"WHERE ingest_stage.__mp_reason IS NOT NULL AND ingest_stage.__mp_raw IS NULL "
+        f"AND r.rowid - ? = ingest_stage.rowid - ?", [raw_base, stage_base])
+    cur.execute("DROP TABLE ingest_raw")
