@@ -1,7 +1,7 @@
 """MicroPulse home: sales overview for the filtered states, cities, categories and dates.
 
 Recipe: sidebar filters -> cached warehouse queries (keyed on the data version) ->
-KPI tiles, trend, category mix, PIN-code map, top SKUs. With an empty warehouse the page
+KPI tiles, the most severe open alerts, trend, category mix, PIN-code map, top SKUs. With an empty warehouse the page
 explains itself and offers to load the demo dataset.
 
 MICROPULSE_DEMO_SCALE sets the size of that demo: unset = the default demo, "small" =
@@ -13,17 +13,20 @@ import os
 
 import streamlit as st
 
+from components.alerts_views import top_alerts_panel
 from components.auth import allowed
 from components.charts import MEASURES, category_figure, trend_figure, trend_freq
 from components.filters import current_pin_scope, sidebar_filters
 from components.kpis import render_kpis
 from components.maps import render_pin_map
+from components.nav import page_link_or_text
 from components.session import get_warehouse
 from components.tables import render_top_skus
+from engine.alerts import list_alerts
 from engine.warehouse import queries as q
 from engine.warehouse.db import WarehouseError
 
-st.set_page_config(page_title="MicroPulse · Overview", page_icon=":material/insights:",
+st.set_page_config(page_title="MicroPulse · Overview", page_icon=":material/dashboard:",
                    layout="wide")
 
 
@@ -55,6 +58,19 @@ def _mix(_wh, version: str, f: q.Filters):
 @st.cache_data(show_spinner=False, max_entries=256)
 def _top(_wh, version: str, f: q.Filters, n: int):
     return q.top_skus(_wh, f, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _open_alerts(_wh, version: str, pin_scope):
+    return list_alerts(_wh, status=("new", "acknowledged"), pin_scope=pin_scope)
+
+
+def alerts_panel(alerts) -> None:
+    """Top open alerts, or one line that links to the Alerts page when there are none."""
+    if len(alerts):
+        top_alerts_panel(alerts, n=5)
+    else:
+        page_link_or_text("Alerts", "No open alerts. Check the alert rules on the Alerts page.")
 
 
 def demo_config():
@@ -98,6 +114,7 @@ try:
     freq = trend_freq(k["start"], k["end"])
     trend, mix = _trend(wh, version, f, freq), _mix(wh, version, f)
     by_pin, top = _by_pin(wh, version, f), _top(wh, version, f, 10)
+    alerts = _open_alerts(wh, version, current_pin_scope())
 except WarehouseError as exc:
     st.error(str(exc))
     st.stop()
@@ -105,6 +122,8 @@ except WarehouseError as exc:
 render_kpis(k)
 if k["units"] == 0:
     st.warning("No sales match these filters. Widen the date range or clear a filter.")
+alerts_panel(alerts)
+if k["units"] == 0:
     st.stop()
 
 measure = st.radio("Show charts in", list(MEASURES), format_func=MEASURES.get,

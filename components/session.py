@@ -2,8 +2,9 @@
 
 `get_warehouse()` is the first call of every page. With sign-in on (the default; see
 engine/auth.py and MICROPULSE_AUTH) it shows the sign-in or first-run form until someone
-is signed in, stops pages the user's role may not open, draws the account box in the
-sidebar, and returns:
+is signed in, draws the sidebar navigation (components/nav.py: links to exactly the pages
+the user's role may open) and the account box, stops pages the role may not open, and
+returns:
 - the process-wide `Warehouse` (st.cache_resource) for admins, managers and analysts;
 - a `ScopedWarehouse` limited to their PIN codes for store users (read-only), whose
   `data_version()` carries the scope, so st.cache_data entries keyed on it are never
@@ -18,6 +19,7 @@ import streamlit as st
 
 from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate,
                              signed_in_user)
+from components.nav import render_nav
 from engine import auth
 from engine.warehouse.auth_store import ensure_auth_schema
 from engine.warehouse.db import Warehouse, WarehouseError
@@ -48,10 +50,12 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
     try:
         wh = _open_warehouse(path)
         if not auth.auth_enabled():
+            render_nav(auth.DEMO_USER)
             account_box(wh, auth.DEMO_USER)
             return wh
         _auth_ready(path)
         user = signed_in_user(wh)
+        render_nav(user)
         account_box(wh, user)
         page_gate(user, page)
         if user.is_scoped:

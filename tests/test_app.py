@@ -146,3 +146,73 @@ def test_session_pin_scope_limits_the_overview_and_the_filter_choices(app_env):
     assert not at.exception
     assert at.multiselect(key=STATES).options == [state]
     assert int(_metric(at, "Active PIN codes")) == len(scope)
+
+
+@pytest.fixture()
+def alerts_env(small_warehouse_path, tmp_path, monkeypatch):
+    """A private copy of the small demo with the alert rules run on it."""
+    from engine.alerts import generate_alerts
+    from engine.warehouse.db import Warehouse
+
+    path = tmp_path / "alerts.duckdb"
+    shutil.copy(small_warehouse_path, path)
+    wh = Warehouse(path)
+    generate_alerts(wh)
+    wh.close()
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    return path
+
+
+def _alert_lines(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value[:1] in "🔴🟠🟡⚪" and "**" in m.value]
+
+
+def test_overview_shows_the_most_severe_open_alerts(alerts_env):
+    from engine.alerts import list_alerts
+    from engine.warehouse.db import Warehouse
+
+    wh = Warehouse(alerts_env)
+    open_ = list_alerts(wh, status=("new", "acknowledged"))
+    wh.close()
+    critical = set(open_.loc[open_["severity"] == "critical", "entity"])
+    assert len(open_) > 5 and len(critical) >= 5, "the small demo should raise alerts"
+    at = _run_app()
+    assert "Needs attention" in [s.value for s in at.subheader]
+    lines = _alert_lines(at)
+    assert len(lines) == 5
+    assert all(line.startswith("🔴") for line in lines)
+    assert {line.split("**")[1] for line in lines} <= critical
+    assert any(f"All {len(open_)} open alerts" in m.value for m in at.markdown)
+
+
+def test_overview_alerts_follow_the_pin_scope(alerts_env):
+    from engine.alerts import list_alerts
+    from engine.warehouse.db import Warehouse
+
+    wh = Warehouse(alerts_env)
+    open_ = list_alerts(wh, status=("new", "acknowledged"))
+    wh.close()
+    pin = open_["pin_code"].dropna().value_counts().index[0]
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["mp_pin_scope"] = (pin,)
+    at.run()
+    assert not at.exception
+    entities = [line.split("**")[1] for line in _alert_lines(at)]
+    assert entities and all(e.endswith(f"@ {pin}") for e in entities)
+
+
+def test_overview_without_open_alerts_links_to_the_alerts_page(alerts_env):
+    from engine.alerts import list_alerts, resolve
+    from engine.warehouse.db import Warehouse
+
+    at = _run_app()
+    assert _alert_lines(at)
+    wh = Warehouse(alerts_env)
+    resolve(wh, list_alerts(wh)["alert_id"].tolist(), "tester")
+    wh.close()
+    at.run()
+    assert not at.exception and not _alert_lines(at)
+    assert "Needs attention" not in [s.value for s in at.subheader]
+    note = [link for link in at.page_link if "No open alerts" in link.value]
+    assert len(note) == 1 and note[0].proto.page == "Alerts"
