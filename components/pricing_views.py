@@ -30,6 +30,31 @@ def elasticity_table(table: pd.DataFrame) -> None:
         "note": "Note"})
 
 
+def regional_table(table: pd.DataFrame) -> None:
+    show = table[["sku_id", "name", "region", "elasticity", "lo", "hi", "sufficient",
+                  "method", "national_elasticity", "price_days", "n_obs", "note"]]
+    st.dataframe(show, hide_index=True, width="stretch", height=320, column_config={
+        "sku_id": "SKU", "name": "Name", "region": "Region",
+        "elasticity": st.column_config.NumberColumn("Elasticity", format="%.2f"),
+        "lo": st.column_config.NumberColumn("95% low", format="%.2f"),
+        "hi": st.column_config.NumberColumn("95% high", format="%.2f"),
+        "sufficient": st.column_config.CheckboxColumn("Enough data in the region"),
+        "method": "Method",
+        "national_elasticity": st.column_config.NumberColumn("SKU (national)", format="%.2f"),
+        "price_days": "Days with a price move", "n_obs": "Store-days", "note": "Note"})
+
+
+def elasticity_caption(table: pd.DataFrame, regional: pd.DataFrame | None, by_region: bool) -> str:
+    if by_region and regional is not None:
+        return (f"{int(regional['sufficient'].sum())} of {len(regional)} SKU x region cells have "
+                "enough data for their own estimate (shrunk towards the SKU's national value); "
+                "the rest use the SKU's national value. The simulator uses a region's own value "
+                "for stores in that region.")
+    return (f"{int(table['sufficient'].sum())} of {len(table)} SKUs have enough price variation "
+            "for their own estimate (Poisson regression with festival, weather, seasonality and "
+            "trend controls, shrunk towards the category); the rest use their category's value.")
+
+
 def sku_picker(table: pd.DataFrame) -> pd.Series:
     labels = (table["sku_id"] + " · " + table["name"].fillna("")).tolist()
     pick = st.selectbox("SKU", labels, key="pr_sku")
@@ -90,6 +115,16 @@ def simulation_readout(result: SimulationResult, baseline_label: str) -> None:
     st.caption(f"{result.changes[0].describe() if result.changes else 'No change'} · "
                f"{t['skus_changed']} SKU(s) affected · Baseline: {baseline_label}. Bands combine "
                "the elasticity's 95% interval with the baseline's prediction intervals.")
+    if t["rows_changed"]:
+        share = t.get("regional_rows", 0) / t["rows_changed"]
+        st.caption(f"Elasticity used: the region's own value on {share:.0%} of the changed "
+                   "store-days, the SKU's national value on the rest.")
+    if "elasticity_used" in result.by_sku.columns and len(result.by_sku):
+        with st.expander("Elasticity used per SKU"):
+            st.dataframe(result.by_sku[["sku_id", "category", "elasticity_used"]],
+                         hide_index=True, width="stretch", column_config={
+                             "sku_id": "SKU", "category": "Category",
+                             "elasticity_used": "Elasticity used (by region)"})
 
 
 def optimiser_form() -> OptimizeConfig | None:

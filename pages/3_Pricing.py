@@ -10,7 +10,8 @@ import streamlit as st
 from components import pricing_views as pv
 from components.session import get_warehouse
 from engine.pricing.elasticity import PricingError
-from engine.pricing.service import (elasticity_table, price_demand, recommend, simulation_base,
+from engine.pricing.service import (elasticity_table, price_demand, recommend,
+                                    regional_elasticity_table, simulation_base,
                                     simulation_options)
 from engine.pricing.simulate import simulate
 
@@ -22,14 +23,19 @@ def _elasticities(_wh, version: str):
     return elasticity_table(_wh)
 
 
+@st.cache_data(show_spinner="Estimating regional elasticities...", max_entries=4)
+def _regional(_wh, version: str, _table):
+    return regional_elasticity_table(_wh, _table)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _price_demand(_wh, version: str, sku_id: str, e: float, lo: float, hi: float):
     return price_demand(_wh, sku_id, e, lo, hi)
 
 
 @st.cache_data(show_spinner="Loading the baseline...", max_entries=4)
-def _sim_base(_wh, version: str, _table, horizon: int = 28):
-    base, source, label = simulation_base(_wh, _table, horizon)
+def _sim_base(_wh, version: str, _table, _regional, horizon: int = 28):
+    base, source, label = simulation_base(_wh, _table, horizon, _regional)
     return base, label, simulation_options(base)
 
 
@@ -58,11 +64,16 @@ if err:
     st.info(err, icon=":material/sell:")
     st.stop()
 
+regional, reg_err = _run(_regional, wh, version, table)
+
 st.subheader("Price elasticity")
-st.caption(f"{int(table['sufficient'].sum())} of {len(table)} SKUs have enough price variation "
-           "for their own estimate (Poisson regression with festival, weather, seasonality and "
-           "trend controls, shrunk towards the category); the rest use their category's value.")
-pv.elasticity_table(table)
+by_region = st.toggle("By region", key="pr_by_region", disabled=regional is None,
+                      help=reg_err or "One row per SKU x region, shrunk towards the SKU's value.")
+st.caption(pv.elasticity_caption(table, regional, by_region))
+if by_region and regional is not None:
+    pv.regional_table(regional)
+else:
+    pv.elasticity_table(table)
 row = pv.sku_picker(table)
 st.caption(pv.price_caption(row))
 curve, err = _run(_price_demand, wh, version, row["sku_id"], row["elasticity"], row["lo"], row["hi"])
@@ -72,7 +83,7 @@ else:
     st.plotly_chart(pv.demand_figure(*curve, row), width="stretch")
 
 st.subheader("Simulate a price change")
-sim, err = _run(_sim_base, wh, version, table)
+sim, err = _run(_sim_base, wh, version, table, regional)
 if err:
     st.warning(err)
 else:

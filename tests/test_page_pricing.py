@@ -40,3 +40,16 @@ def test_pricing_page_shows_infeasible_rules_as_a_sentence(app_env):
     assert not at.exception
     assert at.error, [c.value for c in at.caption]
     assert "Relax the minimum margin (60% on every SKU)" in at.error[0].value
+
+
+def test_pricing_page_elasticity_table_by_region(app_env):
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert "region" not in at.dataframe[0].value.columns
+    at.toggle(key="pr_by_region").set_value(True).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"region", "national_elasticity"} <= set(table.columns)
+    assert not table.duplicated(["sku_id", "region"]).any()
+    assert any("SKU x region cells" in c.value for c in at.caption)
+    at.slider(key="pr_sim_pct").set_value(-10).run()
+    assert any(c.value.startswith("Elasticity used: the region's own value") for c in at.caption)

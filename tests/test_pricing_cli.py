@@ -42,3 +42,32 @@ def test_price_optimize_cli_explains_infeasible_rules(small_warehouse_path, caps
     assert code == 1 and payload["status"] == "infeasible"
     assert "min_margin" in payload["relax"]
     assert payload["message"].startswith("No price list meets every rule. Relax ")
+
+
+def test_elasticity_cli_by_region_writes_one_row_per_sku_and_region(small_warehouse_path, tmp_path,
+                                                                    capsys):
+    out = tmp_path / "el_region.csv"
+    assert main(["elasticity", "--by", "region", "--warehouse", str(small_warehouse_path),
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out, dtype={"sku_id": str})
+    assert list(table.columns[:9]) == ["sku_id", "region", "elasticity", "lo", "hi", "n_obs",
+                                       "method", "sufficient", "note"]
+    assert summary["cells"] == len(table) and not table.duplicated(["sku_id", "region"]).any()
+    assert set(table["method"]) <= {"ppml+eb", "sku_fallback"}
+    fallback = table[~table["sufficient"]]
+    assert (fallback["elasticity"] == fallback["national_elasticity"]).all()
+    assert (table["lo"] <= table["elasticity"]).all() and (table["elasticity"] <= table["hi"]).all()
+
+
+def test_elasticity_cli_by_subcategory_reports_cross_elasticities(small_warehouse_path, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "cross.csv"
+    assert main(["elasticity", "--by", "subcategory", "--warehouse", str(small_warehouse_path),
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out)
+    assert list(table.columns[:5]) == ["category", "subcategory", "cross_elasticity", "lo", "hi"]
+    assert summary["subcategories"] == len(table) and (table["n_skus"] >= 0).all()
+    est = table[table["cross_elasticity"].notna()]
+    assert (est["lo"] <= est["cross_elasticity"]).all() and (est["cross_elasticity"] <= est["hi"]).all()

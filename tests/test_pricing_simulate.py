@@ -94,3 +94,28 @@ def test_baseline_prefers_latest_stored_forecast(empty_warehouse):
     assert b.source == "forecast" and b.run_id == "run_new"
     assert "run_new" in b.label
     assert b.frame["forecast"].tolist() == [7.0]
+
+
+def test_rule_in_a_state_uses_that_region_elasticity_and_says_so():
+    dates = pd.date_range("2025-10-15", periods=7, freq="D")
+    frame = pd.DataFrame([("B", p, d, 10.0, 6.0, 14.0) for p in ("400001", "600001") for d in dates],
+                         columns=["sku_id", "pin_code", "date", "forecast", "lo", "hi"])
+    catalog = pd.DataFrame({"sku_id": ["B"], "category": ["Snacks"], "price": [50.0],
+                            "unit_cost": [30.0]})
+    national = pd.DataFrame({"sku_id": ["B"], "elasticity": [-1.0], "lo": [-1.2], "hi": [-0.8]})
+    locs = pd.DataFrame({"pin_code": ["400001", "600001"], "state": ["Maharashtra", "Tamil Nadu"],
+                         "region": ["West", "South"]})
+    regional = pd.DataFrame({"sku_id": ["B", "B"], "region": ["West", "South"],
+                             "elasticity": [-3.0, -0.5], "lo": [-3.4, -0.9], "hi": [-2.6, -0.1],
+                             "sufficient": [True, False]})
+    base = prepare(Baseline(frame, "forecast", "test run"), catalog, national, locs, regional)
+    west = simulate(base, [PriceChange(-0.10, category="Snacks", state="Maharashtra")])
+    row = west.by_sku.set_index("sku_id").loc["B"]
+    assert row["units"] == pytest.approx(70.0 * 0.9 ** -3.0)       # West's own value
+    assert row["elasticity_used"] == "West -3.00 (regional)"
+    assert west.totals["regional_rows"] == west.totals["rows_changed"] == 7
+    south = simulate(base, [PriceChange(-0.10, state="Tamil Nadu")])
+    row = south.by_sku.set_index("sku_id").loc["B"]
+    assert row["units"] == pytest.approx(70.0 * 0.9 ** -1.0)       # insufficient -> SKU value
+    assert row["elasticity_used"] == "-1.00 (SKU)"
+    assert south.totals["regional_rows"] == 0

@@ -9,10 +9,12 @@ from dataclasses import replace
 
 import pandas as pd
 
+from engine.pricing.cross import CROSS_COLUMNS, estimate_cross_elasticities
 from engine.pricing.elasticity import PricingError, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
 from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
                                      optimize_prices)
+from engine.pricing.regional import REGIONAL_COLUMNS, estimate_regional_elasticities
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
 ELASTICITY_COLUMNS = ["sku_id", "elasticity", "lo", "hi", "n_obs", "method", "sufficient",
@@ -21,6 +23,10 @@ ELASTICITY_COLUMNS = ["sku_id", "elasticity", "lo", "hi", "n_obs", "method", "su
 
 def add_commands(sub) -> None:
     p = sub.add_parser("elasticity", help="own-price elasticity per SKU with 95%% intervals")
+    p.add_argument("--by", choices=("sku", "region", "subcategory"), default="sku",
+                   help="one row per SKU (default), per SKU x region (shrunk towards the "
+                        "SKU's national value; thin regions fall back to it), or the "
+                        "cross-price elasticity per subcategory (substitutes)")
     p.add_argument("--out", metavar="FILE.csv", help="write the table to a CSV file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_warehouse_arg(p)
@@ -59,19 +65,41 @@ def _fail(message: str, as_json: bool, **extra) -> int:
 def run_elasticity(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     wh = open_warehouse(args, read_only=False)
+    by = getattr(args, "by", "sku")
+    by_region = by == "region"
     try:
-        table = estimate_elasticities(load_panel_inputs(wh))
+        inputs = load_panel_inputs(wh)
+        if by == "subcategory":
+            table = estimate_cross_elasticities(inputs)
+        else:
+            table = estimate_elasticities(inputs)
+        if by_region:
+            table = estimate_regional_elasticities(inputs, table)
     except PricingError as exc:
         return _fail(str(exc), args.json)
     finally:
         wh.close()
-    out = table[ELASTICITY_COLUMNS]
+    out = table[{"sku": ELASTICITY_COLUMNS, "region": REGIONAL_COLUMNS,
+                 "subcategory": CROSS_COLUMNS}[by]]
     if args.out:
         out.to_csv(args.out, index=False)
-    summary = {"skus": int(len(out)), "sufficient": int(out["sufficient"].sum()),
-               "category_fallback": int((out["method"] == "category_fallback").sum()),
-               "median_elasticity": round(float(out["elasticity"].median()), 3),
-               "seconds": round(time.perf_counter() - started, 2), "out": args.out}
+    if by == "subcategory":
+        summary = {"subcategories": int(len(out)), "sufficient": int(out["sufficient"].sum()),
+                   "substitutes": int((out["sufficient"] & (out["lo"] > 0)).sum()),
+                   "median_cross_elasticity": round(float(out["cross_elasticity"].median()), 3)
+                   if out["cross_elasticity"].notna().any() else None,
+                   "seconds": round(time.perf_counter() - started, 2), "out": args.out}
+    elif by_region:
+        summary = {"cells": int(len(out)), "skus": int(out["sku_id"].nunique()),
+                   "regions": sorted(out["region"].unique().tolist()),
+                   "sufficient": int(out["sufficient"].sum()),
+                   "sku_fallback": int((out["method"] == "sku_fallback").sum())}
+    else:
+        summary = {"skus": int(len(out)), "sufficient": int(out["sufficient"].sum()),
+                   "category_fallback": int((out["method"] == "category_fallback").sum())}
+    if by != "subcategory":
+        summary.update({"median_elasticity": round(float(out["elasticity"].median()), 3),
+                        "seconds": round(time.perf_counter() - started, 2), "out": args.out})
     if args.json:
         print(json.dumps(summary))
     elif not args.out:

@@ -30,7 +30,7 @@ def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelI
     if sales.empty:
         raise PricingError("The warehouse has no sales yet: load the demo or upload a sales "
                            "file before estimating price elasticity.")
-    skus = store.sku_catalog(wh)[["sku_id", "category"]]
+    skus = store.sku_catalog(wh)[["sku_id", "category", "subcategory"]]
     locations = store.pricing_locations(wh)
     weather = store.city_weather(wh)
     festival = festival_factors(sales["date"], locations["state"].dropna().unique(),

@@ -9,6 +9,7 @@ import pandas as pd
 from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items, optimize_prices
+from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
 from engine.warehouse import pricing_store as store
 from engine.warehouse.db import Warehouse
@@ -18,6 +19,14 @@ def elasticity_table(wh: Warehouse, cfg: ElasticityConfig = ElasticityConfig()) 
     """Elasticity per SKU joined with the SKU name (see elasticity.estimate_elasticities)."""
     table = estimate_elasticities(load_panel_inputs(wh), cfg)
     names = load_catalog(wh)[["sku_id", "name", "price", "unit_cost", "mrp"]]
+    return table.merge(names, on="sku_id", how="left")
+
+
+def regional_elasticity_table(wh: Warehouse, national: pd.DataFrame) -> pd.DataFrame:
+    """Elasticity per SKU x region (see regional.estimate_regional_elasticities), shrunk
+    towards `national` (elasticity_table's result), with the SKU name."""
+    table = estimate_regional_elasticities(load_panel_inputs(wh), national)
+    names = load_catalog(wh)[["sku_id", "name"]]
     return table.merge(names, on="sku_id", how="left")
 
 
@@ -41,11 +50,12 @@ def price_demand(wh: Warehouse, sku_id: str, elasticity: float, lo: float, hi: f
     return daily, curve
 
 
-def simulation_base(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
-                    ) -> tuple[pd.DataFrame, str, str]:
-    """(frame for simulate(), baseline source 'forecast'|'naive', baseline label)."""
+def simulation_base(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28,
+                    regional: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str, str]:
+    """(frame for simulate(), baseline source 'forecast'|'naive', baseline label). With
+    `regional`, rows in a region with a sufficient SKU x region estimate use it."""
     baseline = load_baseline(wh, horizon)
-    base = prepare(baseline, load_catalog(wh), elasticities, load_locations(wh))
+    base = prepare(baseline, load_catalog(wh), elasticities, load_locations(wh), regional)
     return base, baseline.source, baseline.label
 
 

@@ -92,14 +92,38 @@ def naive_baseline(sales: pd.DataFrame, horizon: int = 28, window: int = 28,
 
 
 def prepare(baseline: Baseline, catalog: pd.DataFrame, elasticities: pd.DataFrame,
-            locations: pd.DataFrame) -> pd.DataFrame:
+            locations: pd.DataFrame, regional: pd.DataFrame | None = None) -> pd.DataFrame:
     """The frame `simulate` works on (build once, simulate many times): baseline rows with
-    category, state, current price, unit_cost and the elasticity with its interval."""
+    category, state, region, current price, unit_cost and the elasticity with its interval.
+
+    With `regional` (engine.pricing.regional.estimate_regional_elasticities), a row in a
+    region whose SKU x region estimate is `sufficient` uses that value; every other row uses
+    the SKU's national value. `elasticity_source` ('region' | 'sku') and `elasticity_label`
+    record which one."""
     cat = catalog[["sku_id", "category", "price", "unit_cost"]]
     el = elasticities[["sku_id", "elasticity", "lo", "hi"]].rename(
         columns={"lo": "e_lo", "hi": "e_hi"})
     f = baseline.frame.merge(cat, on="sku_id", how="inner").merge(el, on="sku_id", how="inner")
-    f = f.merge(locations[["pin_code", "state"]].drop_duplicates("pin_code"), on="pin_code", how="left")
+    loc_cols = [c for c in ("pin_code", "state", "region") if c in locations.columns]
+    f = f.merge(locations[loc_cols].drop_duplicates("pin_code"), on="pin_code", how="left")
+    if "region" not in f.columns:
+        f["region"] = None
+    f["elasticity_source"] = "sku"
+    if regional is not None and len(regional) and f["region"].notna().any():
+        reg = regional.loc[regional["sufficient"].astype(bool),
+                           ["sku_id", "region", "elasticity", "lo", "hi"]].rename(
+            columns={"elasticity": "_r", "lo": "_r_lo", "hi": "_r_hi"})
+        f = f.merge(reg, on=["sku_id", "region"], how="left")
+        use = f["_r"].notna()
+        f.loc[use, "elasticity"] = f.loc[use, "_r"]
+        f.loc[use, "e_lo"] = f.loc[use, "_r_lo"]
+        f.loc[use, "e_hi"] = f.loc[use, "_r_hi"]
+        f.loc[use, "elasticity_source"] = "region"
+        f = f.drop(columns=["_r", "_r_lo", "_r_hi"])
+    regional_row = f["elasticity_source"] == "region"
+    label = f["elasticity"].map("{:.2f}".format)
+    f["elasticity_label"] = pd.Categorical(np.where(
+        regional_row, f["region"].astype(str) + " " + label + " (regional)", label + " (SKU)"))
     f["date"] = pd.to_datetime(f["date"])
     lo = f["lo"].fillna(f["forecast"])
     hi = f["hi"].fillna(f["forecast"])
@@ -180,4 +204,13 @@ def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange,
                        "baseline_margin": (f * (price - cost))[changed],
                        "margin": (units * unit_margin)[changed]})
     by_sku = by.groupby(["sku_id", "category"], as_index=False).sum() if len(by) else by
+    if "elasticity_label" in base.columns:
+        totals["regional_rows"] = int(np.count_nonzero(
+            changed & (base["elasticity_source"] == "region").to_numpy()))
+        if len(by):
+            used = pd.DataFrame({"sku_id": base["sku_id"].to_numpy()[changed],
+                                 "label": base["elasticity_label"].to_numpy()[changed]})
+            used = used.drop_duplicates().sort_values(["sku_id", "label"])
+            by_sku = by_sku.merge(used.groupby("sku_id")["label"].agg("; ".join)
+                                  .rename("elasticity_used"), on="sku_id", how="left")
     return SimulationResult(totals, by_sku, base.attrs.get("baseline_label", ""), changes)

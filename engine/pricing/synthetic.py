@@ -84,3 +84,98 @@ def synthetic_catalog(n_skus: int = 1000, seed: int = 11, n_categories: int = 10
         "elasticity": e, "lo": e - 0.2, "hi": e + 0.2,
         "baseline_units": np.round(rng.uniform(50, 3000, n_skus), 0),
     })
+
+
+_REGION_PLACES = {"North": ("Delhi", "Delhi"), "West": ("Maharashtra", "Mumbai"),
+                  "South": ("Karnataka", "Bengaluru"), "East": ("West Bengal", "Kolkata")}
+
+
+def synthetic_regional_sales(planted: dict[str, dict[str, float]],
+                             pins_per_region: dict[str, int] | None = None,
+                             n_days: int = 420, seed: int = 7, category: str = "Snacks",
+                             base_units: float = 6.0, promo_every: int = 30,
+                             new_store_days: dict[str, int] | None = None
+                             ) -> tuple[PanelInputs, pd.DataFrame]:
+    """Daily SKU x PIN sales where each region has its OWN planted elasticity.
+
+    `planted` maps sku_id -> {region: elasticity} (regions among North, West, South,
+    East). Prices move nationally (one promotion calendar per SKU, 5-25% off for 7 days
+    every `promo_every` days, regular price +10% halfway). `new_store_days` makes a region
+    thin: its stores only opened that many days before the end. Returns the inputs and the
+    truth (sku_id, region, elasticity)."""
+    rng = np.random.default_rng(seed)
+    pins_per_region = pins_per_region or {r: 2 for r in _REGION_PLACES}
+    new_store_days = new_store_days or {}
+    dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
+    loc_rows = []
+    for r_i, (region, count) in enumerate(pins_per_region.items()):
+        state, city = _REGION_PLACES[region]
+        loc_rows += [(f"{110001 + r_i * 100000 + k}", state, city, region) for k in range(count)]
+    locations = pd.DataFrame(loc_rows, columns=["pin_code", "state", "city", "region"])
+    doy = dates.dayofyear.to_numpy()
+    season = np.exp(0.25 * np.sin(2 * np.pi * doy / 365.25))
+    weekday = np.where(dates.dayofweek.to_numpy() >= 5, 1.3, 1.0)
+    weather = pd.DataFrame([(c, d, 28 + 6 * np.sin(2 * np.pi * (doy[i] - 100) / 365.25), 0.0)
+                            for c in locations["city"].unique() for i, d in enumerate(dates)],
+                           columns=["city", "date", "temp_c", "rainfall_mm"])
+    rows, truth = [], []
+    for s, (sku, by_region) in enumerate(planted.items()):
+        regular = np.where(np.arange(n_days) < n_days // 2, 100.0, 110.0) * (1 + 0.1 * s)
+        rel = np.ones(n_days)
+        for start in range(int(rng.integers(0, promo_every)), n_days, promo_every):
+            rel[start:start + 7] = 1 - rng.uniform(0.05, 0.25)
+        price = regular * rel
+        for loc in locations.itertuples(index=False):
+            if loc.region not in by_region:
+                continue
+            opened = n_days - new_store_days.get(loc.region, n_days)
+            mu = (base_units * rng.uniform(0.5, 1.5) * weekday * season
+                  * (price / regular[0]) ** by_region[loc.region])
+            q = rng.poisson(mu)
+            q[:opened] = 0
+            sold = q > 0
+            rows.append(pd.DataFrame({"sku_id": sku, "pin_code": loc.pin_code,
+                                      "date": dates[sold], "quantity": q[sold].astype(float),
+                                      "price": price[sold], "regular_price": regular[sold]}))
+        truth += [(sku, region, e) for region, e in by_region.items()]
+    sales = pd.concat(rows, ignore_index=True)
+    sales["revenue"] = sales["quantity"] * sales["price"]
+    sales["promo"] = sales["price"] < sales["regular_price"] - 1e-9
+    skus = pd.DataFrame({"sku_id": list(planted), "category": category})
+    return (PanelInputs(sales, skus, locations, weather, None),
+            pd.DataFrame(truth, columns=["sku_id", "region", "elasticity"]))
+
+
+def synthetic_substitutes(n_skus: int = 4, own: float = -1.5, cross: float = 0.8,
+                          n_pins: int = 3, n_days: int = 420, seed: int = 9,
+                          base_units: float = 8.0) -> tuple[PanelInputs, float]:
+    """One subcategory of substitutes: each SKU's units respond to its own price (`own`)
+    and to the average log relative price of the OTHER SKUs (`cross`, > 0 for substitutes).
+    Each SKU runs its own promotions (5-25% off, 7 days, at independent random starts), so
+    own and others' prices move separately. Returns the inputs and the planted cross value."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
+    rel = np.ones((n_skus, n_days))
+    for s in range(n_skus):
+        for start in np.sort(rng.choice(n_days - 7, size=n_days // 35, replace=False)):
+            rel[s, start:start + 7] = 1 - rng.uniform(0.05, 0.25)
+    log_rel = np.log(rel)
+    pins = [f"{560001 + i}" for i in range(n_pins)]
+    rows = []
+    for s in range(n_skus):
+        others = np.delete(log_rel, s, axis=0).mean(axis=0)
+        regular = 80.0 * (1 + 0.1 * s)
+        for pin in pins:
+            mu = base_units * rng.uniform(0.5, 1.5) * np.exp(own * log_rel[s] + cross * others)
+            q = rng.poisson(mu)
+            sold = q > 0
+            rows.append(pd.DataFrame({"sku_id": f"SUB{s}", "pin_code": pin, "date": dates[sold],
+                                      "quantity": q[sold].astype(float),
+                                      "price": regular * rel[s][sold], "regular_price": regular}))
+    sales = pd.concat(rows, ignore_index=True)
+    sales["promo"] = sales["price"] < sales["regular_price"] - 1e-9
+    skus = pd.DataFrame({"sku_id": [f"SUB{s}" for s in range(n_skus)], "category": "Snacks",
+                         "subcategory": "Chips"})
+    locations = pd.DataFrame({"pin_code": pins, "state": "Karnataka", "city": "Bengaluru",
+                              "region": "South"})
+    return PanelInputs(sales, skus, locations, None, None), cross
