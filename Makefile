@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f
 WAREHOUSE ?= $(or $(MICROPULSE_WAREHOUSE),data/warehouse.duckdb)
 PORT ?= 8501
 
-.PHONY: setup warehouse run demo api test test-browser bench clean help
+.PHONY: setup warehouse run run-with-api demo api test test-browser bench clean help
 
 help:
 	@echo "make run    - install, seed the demo warehouse (first time only), open the app"
 	@echo "make demo   - the same in single-user demo mode (MICROPULSE_AUTH=off, no sign-in)"
+	@echo "make run-with-api - the app plus the REST API in the same process (one warehouse)"
 	@echo "make api    - the REST API on 127.0.0.1:$${MICROPULSE_API_PORT:-8000} (docs at /docs)"
 	@echo "make test   - install and run every test (browser tests: make test-browser)"
 	@echo "make bench  - run the benchmark scripts and print their figures"
@@ -33,6 +34,11 @@ run: warehouse
 
 demo: warehouse
 	MICROPULSE_AUTH=off MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The app and the REST API on one warehouse at once (DuckDB lets one process open the file
+# read-write, so the API runs inside the app's process).
+run-with-api: warehouse
+	MICROPULSE_API_IN_APP=1 MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
 
 api: warehouse
 	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m uvicorn api.main:app --host 127.0.0.1 --port $${MICROPULSE_API_PORT:-8000}

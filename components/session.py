@@ -10,6 +10,9 @@ returns:
   `data_version()` carries the scope, so st.cache_data entries keyed on it are never
   shared with users who see more.
 With MICROPULSE_AUTH=off it returns the warehouse as before (demo user "demo", admin).
+
+With MICROPULSE_API_IN_APP=1 the first page view also starts the REST API inside this
+process (api/embedded.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
 """
 from __future__ import annotations
 
@@ -32,6 +35,27 @@ def _open_warehouse(path: str | None) -> Warehouse:
 
 
 @st.cache_resource(show_spinner=False)
+def _embedded_api(path: str | None, port: int) -> str:
+    """Start the REST API in this process once; its URL, or a sentence saying why not."""
+    from api.embedded import EmbeddedApiError, serve_in_thread
+
+    try:
+        return serve_in_thread(path, port).url
+    except EmbeddedApiError as exc:
+        return str(exc)
+
+
+def _maybe_start_api(path: str | None) -> None:
+    if os.environ.get("MICROPULSE_API_IN_APP", "").strip() != "1":
+        return
+    status = _embedded_api(path, int(os.environ.get("MICROPULSE_API_PORT", "8000")))
+    if status.startswith("http"):
+        st.sidebar.caption(f"REST API: {status}/docs")
+    else:
+        st.sidebar.warning(status)
+
+
+@st.cache_resource(show_spinner=False)
 def _auth_ready(path: str | None) -> bool:
     ensure_auth_schema(_open_warehouse(path))
     return True
@@ -49,6 +73,7 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
     page = current_page()
     try:
         wh = _open_warehouse(path)
+        _maybe_start_api(path)
         if not auth.auth_enabled():
             render_nav(auth.DEMO_USER)
             account_box(wh, auth.DEMO_USER)
