@@ -11,6 +11,7 @@ and pages only use the registry, so adding a model is one file plus one decorato
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import pandas as pd
@@ -22,7 +23,7 @@ _MODELS: dict[str, type] = {}
 KEYS = ["sku_id", "pin_code"]
 
 
-class ForecastModel:
+class ForecastModel(ABC):
     """Base class. `cost` tells the pipeline which series a model runs on:
     "cheap" = all series, "statistical" = the top `cfg.stat_top_n` by volume,
     "prophet" = the top `cfg.prophet_top_n`."""
@@ -30,11 +31,13 @@ class ForecastModel:
     name: str = "base"
     cost: str = "cheap"
 
+    @abstractmethod
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "ForecastModel":
-        raise NotImplementedError
+        """Learn from the long history frame (sku_id, pin_code, date, quantity, ...)."""
 
+    @abstractmethod
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
-        raise NotImplementedError
+        """Forecast frame: sku_id, pin_code, date, forecast, lo, hi, lo80, hi80, model."""
 
 
 def register(name: str) -> Callable[[type], type]:
