@@ -48,14 +48,9 @@ class ApiState:
         if self._wh is None:
             with self._lock:
                 if self._wh is None:
-                    from engine.warehouse.auth_store import ensure_auth_schema
-                    from engine.warehouse.api_store import ensure_api_schema
                     from engine.warehouse.db import Warehouse
 
-                    wh = Warehouse(self.warehouse_path)
-                    ensure_auth_schema(wh)
-                    ensure_api_schema(wh)
-                    self._wh = wh
+                    self._wh = Warehouse(self.warehouse_path)
         return self._wh
 
     def scoped(self, user):

@@ -117,7 +117,6 @@ def create_api_key(wh, actor: auth.User, username: str) -> dict:
     row = auth_store.get_user_row(wh, auth.normalise_username(username))
     if row is None:
         raise ApiError(404, "user_not_found", f"There is no user called '{username}'.")
-    api_store.ensure_api_schema(wh)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     api_store.insert_api_key(wh, key_id, _hash_secret(secret), row["username"], actor.username)
     return {"key_id": key_id, "api_key": f"{KEY_PREFIX}_{key_id}_{secret}",
@@ -126,7 +125,6 @@ def create_api_key(wh, actor: auth.User, username: str) -> dict:
 
 def revoke_api_key(wh, actor: auth.User, key_id: str) -> None:
     auth.require(actor, "manage_users")
-    api_store.ensure_api_schema(wh)
     if not api_store.revoke_api_key(wh, key_id, actor.username):
         raise ApiError(404, "api_key_not_found", f"There is no API key '{key_id}'.")
 

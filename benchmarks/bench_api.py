@@ -33,7 +33,6 @@ PASSWORD = "bench-pass-1234"
 
 def build_warehouse(folder: Path) -> Path:
     from engine import auth
-    from engine.warehouse.auth_store import ensure_auth_schema
     from engine.warehouse.db import Warehouse
 
     path = folder / "bench_api.duckdb"
@@ -52,7 +51,6 @@ def build_warehouse(folder: Path) -> Path:
         run_forecast(wh, ForecastConfig(horizon=28, folds=1, workers=1, lgb_rounds=60,
                                         models=("seasonal_naive", "moving_average",
                                                 "lightgbm"), min_route_points=14))
-    ensure_auth_schema(wh)
     if auth.needs_first_admin(wh):
         auth.create_first_admin(wh, "bench", PASSWORD)
     series = wh.query("SELECT DISTINCT sku_id, pin_code FROM forecasts WHERE run_id = "

@@ -24,7 +24,6 @@ from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate
                              signed_in_user)
 from components.nav import render_nav
 from engine import auth
-from engine.warehouse.auth_store import ensure_auth_schema
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.scoped import ScopedWarehouse
 
@@ -56,12 +55,6 @@ def _maybe_start_api(path: str | None) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _auth_ready(path: str | None) -> bool:
-    ensure_auth_schema(_open_warehouse(path))
-    return True
-
-
-@st.cache_resource(show_spinner=False)
 def _scoped(path: str | None, pins: tuple[str, ...]) -> ScopedWarehouse:
     return ScopedWarehouse(_open_warehouse(path), pins)
 
@@ -78,7 +71,6 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
             render_nav(auth.DEMO_USER)
             account_box(wh, auth.DEMO_USER)
             return wh
-        _auth_ready(path)
         user = signed_in_user(wh)
         render_nav(user)
         account_box(wh, user)

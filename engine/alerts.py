@@ -195,7 +195,6 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     whose input is missing is reported in `skipped`; an unexpected error in one rule is
     reported in `failed` and does not stop the others. Freshness is judged against today
     when as_of is None, else against as_of."""
-    store.ensure_alerts_schema(wh)
     latest = store.last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
     today = pd.Timestamp(date.today()) if as_of is None else pd.Timestamp(as_of)
     day = pd.Timestamp(as_of if as_of is not None else (latest or date.today())).normalize()

@@ -12,7 +12,7 @@ from components.auth import current_user
 from components.format import dd_mmm
 from components.session import get_warehouse
 from engine import auth
-from engine.warehouse.auth_store import ensure_auth_schema, list_users, read_audit_log
+from engine.warehouse.auth_store import list_users, read_audit_log
 
 st.set_page_config(page_title="MicroPulse · Admin", page_icon=":material/admin_panel_settings:",
                    layout="wide")
@@ -22,7 +22,6 @@ st.title("Admin")
 if not auth.auth_enabled():
     st.info("Sign-in is off (MICROPULSE_AUTH=off), so everyone acts as the admin 'demo'. "
             "Users added here can sign in once sign-in is on.", icon=":material/info:")
-ensure_auth_schema(wh)
 
 
 def _run(fn, *args) -> bool:

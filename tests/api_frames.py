@@ -36,8 +36,6 @@ def build_world(src: Path, dst: Path, with_alerts: bool = True) -> ApiWorld:
         shutil.copy(wal, Path(str(dst) + ".wal"))
     wh = Warehouse(dst)
     try:
-        from engine.warehouse.auth_store import ensure_auth_schema
-        ensure_auth_schema(wh)
         rounds, auth.BCRYPT_ROUNDS = auth.BCRYPT_ROUNDS, FAST_ROUNDS
         try:
             admin = auth.create_first_admin(wh, "admin", PASSWORDS["admin"])

@@ -17,7 +17,6 @@ from tests.test_auth_support import (PASSWORD, auth_wh, auth_wh_path,  # noqa: F
 
 @pytest.fixture()
 def users_wh(empty_warehouse, fast_bcrypt):  # noqa: F811
-    auth_store.ensure_auth_schema(empty_warehouse)
     return empty_warehouse
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from engine import auth
 from engine.auth import User
-from engine.warehouse.auth_store import ensure_auth_schema
 from engine.warehouse.db import Warehouse
 
 PASSWORD = {"boss": "boss-secret-1", "mgr": "manager-secret-2", "ana": "analyst-secret-3",
@@ -40,7 +39,6 @@ def store_pins(wh) -> tuple[str, str]:
 
 def seed_users(wh) -> dict[str, User]:
     """First admin 'boss', then a manager, an analyst and a store user with two PINs."""
-    ensure_auth_schema(wh)
     boss = auth.create_first_admin(wh, "boss", PASSWORD["boss"])
     users = {"boss": boss}
     for name in ("mgr", "ana", "shop"):

@@ -213,51 +213,6 @@ def _greedy_pass(saving, weight, line, hi_cases, value, volume, n_lines, cfg) ->
     return cases
 
 
-def _total_saving(cases, mn, first, cum_saving) -> float:
-    took = cases > 0
-    return float(cum_saving[first[took] + cases[took] - mn[took]].sum())
-
-
-def _greedy_pass(saving, weight, line, hi_cases, value, volume, n_lines, cfg) -> np.ndarray:
-    """One greedy pass. A line's first item is the chunk from 0 to the case count with the
-    best average saving per weight (so a fixed cost is spread over enough cases); later
-    cases follow one by one with non-increasing ratios."""
-    frame = pd.DataFrame({"line": line, "saving": saving, "weight": np.maximum(weight, 1e-12),
-                          "value": value, "volume": volume, "cases": hi_cases})
-    grp = frame.groupby("line", sort=False)
-    avg = grp["saving"].cumsum() / grp["weight"].cumsum()
-    pos = np.arange(len(frame)) - grp.cumcount().to_numpy()      # first row of each line
-    head_end = avg.fillna(-np.inf).groupby(frame["line"]).idxmax().reindex(line).to_numpy(int)
-    in_head = np.arange(len(frame)) <= head_end
-    frame["item"] = np.where(in_head, pos, np.arange(len(frame)))
-    items = frame.groupby("item", sort=False).agg(
-        line=("line", "first"), saving=("saving", "sum"), weight=("weight", "sum"),
-        value=("value", "sum"), volume=("volume", "sum"), cases=("cases", "max"))
-    ratio = items["saving"] / items["weight"]
-    ratio = ratio.groupby(items["line"]).cummin().to_numpy()
-    rank = np.arange(len(items))
-    order = np.lexsort((rank, -ratio))
-    order = order[ratio[order] > 0]
-    budget = cfg.budget if cfg.budget is not None else np.inf
-    room = cfg.volume_capacity_l if cfg.volume_capacity_l is not None else np.inf
-    cases = np.zeros(n_lines, dtype=int)
-    blocked = np.zeros(n_lines, dtype=bool)
-    spent = used = 0.0
-    lines_ = items["line"].to_numpy(int)
-    for li, v, vol, cs in zip(lines_[order].tolist(), items["value"].to_numpy()[order].tolist(),
-                              items["volume"].to_numpy()[order].tolist(),
-                              items["cases"].to_numpy()[order].tolist()):
-        if blocked[li]:
-            continue
-        if spent + v > budget + 1e-6 or used + vol > room + 1e-6:
-            blocked[li] = True          # later items of this line need this one
-            continue
-        spent += v
-        used += vol
-        cases[li] = cs
-    return cases
-
-
 def _exact_cost(cases, c, lost, hold, cfg) -> float:
     q = cases * c["pack"].to_numpy(float)
     els = expected_lost(c["inventory_position"].to_numpy(float) + q, c["mu"], c["sigma"])

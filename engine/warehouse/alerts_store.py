@@ -15,31 +15,8 @@ import pandas as pd
 from engine.warehouse.db import Warehouse, new_id
 
 # Stored rule configuration (defaults live in code: engine.alerts_rules.RULES).
-EXTRA_TABLES = {
-    "alert_rules": """
-        CREATE TABLE IF NOT EXISTS alert_rules (
-            rule VARCHAR PRIMARY KEY,
-            enabled BOOLEAN NOT NULL,
-            severity VARCHAR NOT NULL,
-            params VARCHAR,
-            updated_by VARCHAR,
-            updated_at TIMESTAMP
-        )""",
-}
 ALERT_COLUMNS = ["alert_id", "rule", "severity", "entity", "day", "reason", "details",
                  "status", "created_at", "acknowledged_by", "acknowledged_at", "resolved_at"]
-
-
-def ensure_alerts_schema(wh: Warehouse) -> None:
-    """Create alert_rules if missing (alerts and audit_log are in the core schema)."""
-    if wh.read_only:
-        return
-    cur = wh.cursor()
-    try:
-        for ddl in EXTRA_TABLES.values():
-            cur.execute(ddl)
-    finally:
-        cur.close()
 
 
 def _has_table(wh: Warehouse, name: str) -> bool:
@@ -60,7 +37,6 @@ def read_rule_config(wh: Warehouse) -> pd.DataFrame:
 def write_rule_config(wh: Warehouse, rule: str, enabled: bool, severity: str, params: dict,
                       actor: str, before: dict) -> None:
     """Upsert one rule's configuration and audit the change (old and new) atomically."""
-    ensure_alerts_schema(wh)
     with wh.transaction() as cur:
         cur.execute(
             "INSERT INTO alert_rules VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rule) DO UPDATE SET "

@@ -13,22 +13,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from engine.warehouse.schema import TABLES
 from engine.warehouse.db import Warehouse, WarehouseError
 
-API_TABLES: dict[str, str] = {"api_keys": TABLES["api_keys"]}
-
-
-def ensure_api_schema(wh: Warehouse) -> None:
-    """Create the api_keys table if it is missing (idempotent; no-op when read-only)."""
-    if wh.read_only:
-        return
-    cur = wh.cursor()
-    try:
-        for ddl in API_TABLES.values():
-            cur.execute(ddl)
-    finally:
-        cur.close()
 
 
 def _write(wh: Warehouse):

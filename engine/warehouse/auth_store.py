@@ -15,9 +15,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
-from engine.warehouse.schema import TABLES
 
-AUTH_TABLES: dict[str, str] = {name: TABLES[name] for name in ("users", "auth_throttle")}
 USER_COLUMNS = ["username", "role", "pin_codes", "disabled", "created_at", "updated_at",
                 "password_changed_at", "created_by", "last_sign_in_at"]
 _UPDATABLE = {"password_hash", "role", "pin_codes", "disabled", "password_changed_at"}
@@ -29,18 +27,6 @@ class AuthError(WarehouseError):
 
 class FirstRunClosed(AuthError):
     """The first-run admin form was submitted after a user already exists."""
-
-
-def ensure_auth_schema(wh: Warehouse) -> None:
-    """Create the users and auth_throttle tables if missing (idempotent)."""
-    if wh.read_only:
-        return
-    cur = wh.cursor()
-    try:
-        for ddl in AUTH_TABLES.values():
-            cur.execute(ddl)
-    finally:
-        cur.close()
 
 
 def _write(wh: Warehouse):

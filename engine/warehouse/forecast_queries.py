@@ -18,7 +18,6 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from engine.warehouse.schema import TABLES
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.queries import Filters
 
@@ -330,18 +329,6 @@ def worst_series(wh: Warehouse, run_id: str, f: Filters, model: str, n: int = 15
 
 
 # ---- saved scenarios ---------------------------------------------------------------------
-SCENARIOS_DDL = TABLES["scenarios"]
-
-
-def ensure_scenarios_schema(wh: Warehouse) -> None:
-    """Create the `scenarios` table if it is missing (no-op on a read-only handle)."""
-    if wh.read_only:
-        return
-    cur = wh.cursor()
-    try:
-        cur.execute(SCENARIOS_DDL)
-    finally:
-        cur.close()
 
 
 def selection_key(sel: Selection, f: Filters) -> str:
@@ -363,7 +350,6 @@ def save_scenario(wh: Warehouse, name: str, created_by: str | None, sel: Selecti
     if len(clean) > 80:
         raise ScenarioStoreError(f"Scenario names are at most 80 characters; "
                                  f"'{clean[:20]}...' has {len(clean)}.")
-    ensure_scenarios_schema(wh)
     key = selection_key(sel, f)
     with wh.transaction() as cur:
         cur.execute("DELETE FROM scenarios WHERE name = ? AND selection = ?", [clean, key])
@@ -377,7 +363,6 @@ def save_scenario(wh: Warehouse, name: str, created_by: str | None, sel: Selecti
 def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
     """Saved scenarios for this selection and view, oldest first, JSON columns parsed:
     name, created_by, created_at, settings (dict), result (dict)."""
-    ensure_scenarios_schema(wh)
     try:
         df = wh.query("SELECT name, created_by, created_at, settings, result FROM scenarios "
                       "WHERE selection = ? ORDER BY created_at, name", [selection_key(sel, f)])
@@ -393,7 +378,6 @@ def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
 
 def delete_scenario(wh: Warehouse, name: str, sel: Selection, f: Filters,
                     actor: str | None) -> int:
-    ensure_scenarios_schema(wh)
     key = selection_key(sel, f)
     with wh.transaction() as cur:
         n = cur.execute("SELECT count(*) FROM scenarios WHERE name = ? AND selection = ?",

@@ -9,9 +9,7 @@ from datetime import datetime
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
-from engine.warehouse.schema import TABLES
 
-EXTRA_TABLES = {name: TABLES[name] for name in ("forecast_routing", "forecast_drivers")}
 DRIVER_COLUMNS = ["sku_id", "pin_code", "date", "base", "trend_seasonality", "festival",
                   "weather", "price", "recent_demand", "festival_uplift", "temp_c",
                   "rainfall_mm", "planned_price"]
@@ -19,18 +17,6 @@ FORECAST_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80"
                     "model", "weather_source"]
 BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "step", "actual",
                     "forecast", "lo", "hi", "lo80", "hi80"]
-
-
-def ensure_forecast_schema(wh: Warehouse) -> None:
-    """Create the forecast engine's extra tables (routing, drivers) if missing."""
-    if wh.read_only:
-        return
-    cur = wh.cursor()
-    try:
-        for ddl in EXTRA_TABLES.values():
-            cur.execute(ddl)
-    finally:
-        cur.close()
 
 
 # ---- reads ----------------------------------------------------------------------------
@@ -97,7 +83,6 @@ def read_backtests(wh: Warehouse, run_id: str) -> pd.DataFrame:
 
 
 def read_routing(wh: Warehouse, run_id: str) -> pd.DataFrame:
-    ensure_forecast_schema(wh)
     return wh.query("SELECT sku_id, pin_code, model, weights, reason, n_points, mae, errors "
                     "FROM forecast_routing WHERE run_id = ? ORDER BY sku_id, pin_code",
                     [run_id])
@@ -105,7 +90,6 @@ def read_routing(wh: Warehouse, run_id: str) -> pd.DataFrame:
 
 def read_drivers(wh: Warehouse, run_id: str, sku_id: str | None = None,
                  pin_code: str | None = None) -> pd.DataFrame:
-    ensure_forecast_schema(wh)
     sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, base, trend_seasonality, "
            "festival, weather, price, recent_demand, festival_uplift, temp_c, rainfall_mm, "
            "planned_price FROM forecast_drivers WHERE run_id = ?")
@@ -142,7 +126,6 @@ def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
               drivers: pd.DataFrame | None = None, actor: str | None = "engine") -> None:
     """Persist one run (forecast_runs row + its rows) in one transaction: all or nothing.
     `run` keys: run_id, kind, grain, cutoff, horizon, n_series, models, config, timings."""
-    ensure_forecast_schema(wh)
     run_id = run["run_id"]
     with wh.transaction() as cur:
         cur.execute(

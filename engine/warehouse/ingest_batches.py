@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.ingest.errors import BatchNotFoundError, RollbackError
 from engine.warehouse.db import Warehouse
-from engine.warehouse.ingest_store import UNCATEGORISED, ensure_ingest_schema, refresh_sales_daily
+from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily
 
 
 def list_batches(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
@@ -98,7 +98,6 @@ def quality_figures(wh: Warehouse, batch_id: str, z_limit: float = 3.5,
 def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dict:
     """Delete everything a batch loaded and restore what it replaced, in one transaction.
     Returns counts of what was removed/restored."""
-    ensure_ingest_schema(wh)
     batch = get_batch(wh, batch_id)
     if batch["status"] != "loaded":
         raise RollbackError(f"Upload '{batch_id}' ({batch.get('file_name')}) is "

@@ -25,35 +25,12 @@ from engine.warehouse.ingest_stage import (StageSource, fill_raw, known_pin_code
 
 _literal = literal
 __all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
-           "find_loaded_batch", "ensure_ingest_schema"]
+           "find_loaded_batch"]
 
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
           "ingest_state_map", "ingest_new_skus", "ingest_raw")
 
-SIDE_TABLES = {
-    "ingest_created_skus": """CREATE TABLE IF NOT EXISTS ingest_created_skus (
-        batch_id VARCHAR NOT NULL, sku_id VARCHAR NOT NULL)""",
-    "ingest_prior_skus": """CREATE TABLE IF NOT EXISTS ingest_prior_skus AS
-        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
-        FROM skus WHERE FALSE""",
-    "ingest_prior_inventory": """CREATE TABLE IF NOT EXISTS ingest_prior_inventory AS
-        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
-        FROM inventory WHERE FALSE""",
-}
-
-
-def ensure_ingest_schema(wh: Warehouse) -> None:
-    """Side tables rollback needs (SKUs an upload created, rows an upload replaced)."""
-    if wh.read_only:
-        return
-    with wh._write_lock:
-        cur = wh.cursor()
-        try:
-            for ddl in SIDE_TABLES.values():
-                cur.execute(ddl)
-        finally:
-            cur.close()
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -64,7 +41,6 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
     A CSV that breaks the strict RFC-4180 parser (e.g. a bare carriage return inside a
     field) is retried once with the lenient parser; if that fails too, the file is
     reported as unreadable and nothing is written."""
-    ensure_ingest_schema(wh)
     try:
         return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True)
     except duckdb.Error as exc:
@@ -136,7 +112,6 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
 def record_batch(wh: Warehouse, batch: dict, kind: str, counts: dict, report: dict,
                  status: str) -> None:
     """A batch row on its own (a re-uploaded file, or a file that could not be read)."""
-    ensure_ingest_schema(wh)
     with wh.transaction() as cur:
         _insert_batch(cur, batch, kind, counts, report, status)
         wh.audit(cur, batch.get("created_by"), f"ingest_{kind}_{status}",

@@ -333,6 +333,16 @@ TABLES: dict[str, str] = {
             weekend_uplift DOUBLE,
             intermittent BOOLEAN
         )""",
+    # Upload bookkeeping that rollback needs: the SKUs a batch created and the catalog /
+    # inventory rows a batch replaced (copies of those tables' rows plus two columns).
+    "ingest_created_skus": """CREATE TABLE IF NOT EXISTS ingest_created_skus (
+        batch_id VARCHAR NOT NULL, sku_id VARCHAR NOT NULL)""",
+    "ingest_prior_skus": """CREATE TABLE IF NOT EXISTS ingest_prior_skus AS
+        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
+        FROM skus WHERE FALSE""",
+    "ingest_prior_inventory": """CREATE TABLE IF NOT EXISTS ingest_prior_inventory AS
+        SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
+        FROM inventory WHERE FALSE""",
 }
 
 # No indexes on `sales`: DuckDB's ART indexes made a 1M-row upload commit take ~1.7 s
