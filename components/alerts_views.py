@@ -6,14 +6,33 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from components.auth import allowed
 from components.format import dd_mmm
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
-SEVERITY_ICON = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "⚪"}
+# Words, Streamlit colours and Material icons (emoji fonts are missing on many machines).
+SEVERITY_COLOUR = {"critical": "red", "high": "orange", "medium": "yellow", "low": "gray"}
+SEVERITY_HEX = {"critical": "#DC2626", "high": "#EA580C", "medium": "#CA8A04",
+               "low": "#6B7280"}
+SEVERITY_ICON = {"critical": ":material/error:", "high": ":material/warning:",
+                 "medium": ":material/report:", "low": ":material/info:"}
 STATUS_OPTIONS = ("open", "new", "acknowledged", "resolved", "all")
+STATUS_LABEL = {"open": "Open (new or acknowledged)", "new": "New",
+                "acknowledged": "Acknowledged", "resolved": "Resolved", "all": "All"}
+
+
+def severity_word(severity) -> str:
+    return str(severity or "").title()
+
+
+def severity_badge(severity) -> str:
+    """Markdown badge: ':red-badge[:material/error: Critical]'."""
+    colour = SEVERITY_COLOUR.get(severity, "gray")
+    icon = SEVERITY_ICON.get(severity, ":material/info:")
+    return f":{colour}-badge[{icon} {severity_word(severity)}]"
 
 
 @dataclass(frozen=True)
@@ -37,20 +56,33 @@ def render_counts(df: pd.DataFrame, titles: dict[str, str]) -> None:
     cols[0].metric("Open alerts", f"{len(open_):,}", border=True,
                    help="New or acknowledged, not yet resolved.")
     for col, sev in zip(cols[1:], SEVERITY_ORDER):
-        col.metric(f"{SEVERITY_ICON[sev]} {sev.title()}",
+        col.metric(f":{SEVERITY_COLOUR[sev]}[{SEVERITY_ICON[sev]} **{severity_word(sev)}**]",
                    f"{int((open_['severity'] == sev).sum()):,}", border=True)
     if len(open_):
-        by_rule = (open_["rule"].map(lambda r: titles.get(r, r)).value_counts()
-                   .rename_axis("Rule").rename("Open alerts"))
-        st.bar_chart(by_rule, horizontal=True, height=60 + 28 * len(by_rule))
+        by_rule = open_["rule"].map(lambda r: titles.get(r, r)).value_counts(ascending=True)
+        st.plotly_chart(_rule_bars(by_rule), width="stretch",
+                        config={"displayModeBar": False})
+
+
+def _rule_bars(by_rule: pd.Series) -> go.Figure:
+    """Open alerts per rule as horizontal bars with the rule's full title."""
+    fig = go.Figure(go.Bar(x=by_rule.to_numpy(), y=by_rule.index.tolist(), orientation="h",
+                           marker_color="#0F766E", text=[f"{v:,}" for v in by_rule],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:,} open<extra></extra>"))
+    fig.update_layout(height=70 + 34 * len(by_rule), margin=dict(l=10, r=40, t=30, b=10),
+                      title=dict(text="Open alerts by rule", font=dict(size=14)),
+                      xaxis=dict(showgrid=True, title=None, rangemode="tozero"),
+                      yaxis=dict(automargin=True, title=None), bargap=0.35)
+    return fig
 
 
 def filter_widgets(rules: list[str], titles: dict[str, str]) -> AlertFilters:
     c1, c2, c3 = st.columns(3)
     status = c1.selectbox("Status", STATUS_OPTIONS, key="al_status",
-                          help="Open = new or acknowledged.")
+                          format_func=STATUS_LABEL.get, help="Open = new or acknowledged.")
     sev = c2.multiselect("Severity", SEVERITY_ORDER, key="al_severity",
-                         placeholder="All severities")
+                         format_func=severity_word, placeholder="All severities")
     rule = c3.multiselect("Rule", rules, format_func=lambda r: titles.get(r, r), key="al_rule",
                           placeholder="All rules")
     statuses = {"open": ("new", "acknowledged"), "all": None}.get(status, (status,))
@@ -59,28 +91,57 @@ def filter_widgets(rules: list[str], titles: dict[str, str]) -> AlertFilters:
 
 
 def alerts_table(df: pd.DataFrame, titles: dict[str, str]) -> None:
-    view = _sorted(df)
+    """The alert list; picking a row shows its full reason and link underneath."""
+    view = _sorted(df).reset_index(drop=True)
     show = pd.DataFrame({
-        "Severity": view["severity"].map(lambda s: f"{SEVERITY_ICON.get(s, '')} {s}"),
-        "Rule": view["rule"].map(lambda r: titles.get(r, r)),
-        "Entity": view["entity"],
-        "Day": view["day"].map(dd_mmm),
+        "Severity": view["severity"].map(lambda s: [severity_word(s)]),
         "Reason": view["reason"],
-        "Status": view["status"],
-        "Acknowledged by": view["acknowledged_by"],
+        "Day": view["day"].map(dd_mmm),
+        "Status": view["status"].map(lambda s: STATUS_LABEL.get(s, str(s).title())),
+        "Acknowledged by": view["acknowledged_by"].map(
+            lambda a: a if isinstance(a, str) and a else "—"),
+        "Rule": view["rule"].map(lambda r: titles.get(r, r)),
         "Open": view["link"],
+        "Entity": view["entity"],
         "Alert": view["alert_id"],
     })
-    st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * len(show), 460),
-                 column_config={
-                     "Reason": st.column_config.TextColumn(width="large"),
-                     "Open": st.column_config.LinkColumn(
-                         "Open", display_text="Open page", help="The page that explains it"),
-                 })
+    words = [severity_word(s) for s in SEVERITY_ORDER]
+    event = st.dataframe(
+        show, hide_index=True, width="stretch", height=min(38 + 35 * len(show), 460),
+        key="al_table", on_select="rerun", selection_mode="single-row",
+        column_config={
+            "Severity": st.column_config.MultiselectColumn(
+                "Severity", options=words, width="small",
+                color=[SEVERITY_HEX[s] for s in SEVERITY_ORDER]),
+            "Reason": st.column_config.TextColumn(
+                "Reason", width=470, help="Pick a row to read the full reason below"),
+            "Rule": st.column_config.TextColumn("Rule", width="medium"),
+            "Open": st.column_config.LinkColumn(
+                "Open", display_text="Open page", help="The page that explains it"),
+        })
+    rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
+    if rows and rows[0] < len(view):
+        alert_detail(view.iloc[rows[0]], titles)
+    else:
+        st.caption("Pick a row to read its full reason.")
+
+
+def alert_detail(row, titles: dict[str, str]) -> None:
+    """One alert in full: severity badge, rule, day, status, reason and its page link."""
+    link = row["link"] if isinstance(row["link"], str) and row["link"] else None
+    ack = row["acknowledged_by"]
+    status = STATUS_LABEL.get(row["status"], str(row["status"]).title())
+    if isinstance(ack, str) and ack:
+        status += f" by {ack}"
+    with st.container(border=True):
+        st.markdown(f"{severity_badge(row['severity'])} **{titles.get(row['rule'], row['rule'])}"
+                    f"** · {dd_mmm(row['day'])} · {status} · `{row['alert_id']}`")
+        st.markdown(row["reason"] + (f" [Open page]({link})" if link else ""))
 
 
 def _label(row) -> str:
-    return f"{row.alert_id} · {row.severity} · {row.entity} · {dd_mmm(row.day)}"
+    return (f"{row.alert_id} · {severity_word(row.severity)} · {row.entity} · "
+            f"{dd_mmm(row.day)}")
 
 
 def action_form(df: pd.DataFrame) -> tuple[str, list[str]] | None:
@@ -125,7 +186,7 @@ def rule_form(rules: pd.DataFrame, param_help: dict[str, dict[str, str]]):
     st.caption(row["description"])
     with st.form(f"al_cfg_{rule}"):
         enabled = st.checkbox("Enabled", value=bool(row["enabled"]))
-        severity = st.selectbox("Severity", SEVERITY_ORDER,
+        severity = st.selectbox("Severity", SEVERITY_ORDER, format_func=severity_word,
                                 index=SEVERITY_ORDER.index(row["severity"]))
         params = {}
         cols = st.columns(2)
@@ -173,8 +234,9 @@ def top_alerts_panel(df: pd.DataFrame, n: int = 5) -> None:
         st.caption("No open alerts. Generate them on the Alerts page.")
         return
     for r in _sorted(open_).head(n).itertuples(index=False):
-        link = f" — [open]({r.link})" if isinstance(r.link, str) and r.link else ""
-        st.markdown(f"{SEVERITY_ICON.get(r.severity, '')} **{r.entity}** "
-                    f"({dd_mmm(r.day)}): {r.reason}{link}")
+        # The reason already names the SKU (or market / PIN) and the place: say it once.
+        link = f" [Open page]({r.link})" if isinstance(r.link, str) and r.link else ""
+        st.markdown(f"{severity_badge(r.severity)} {r.reason} "
+                    f":gray[{dd_mmm(r.day)}]{link}")
     if len(open_) > n:
         st.markdown(f"[All {len(open_)} open alerts](/Alerts)")

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pydeck as pdk
 import streamlit as st
 
-from components.format import dd_mmm, indian_grouping, inr, inr_compact
+from components.format import dd_mmm, indian_grouping, inr, inr_compact, units
 from components.maps import fit_view
 from components.tables import download_buttons
 
@@ -28,13 +28,14 @@ def whatif_inputs() -> WhatIf:
     """Sliders that re-plan instantly (the policy is vectorised and cached)."""
     with st.sidebar:
         st.subheader("What if")
-        sl = st.slider("Service level (target fill rate)", 0.80, 0.99, 0.95, 0.01,
-                       key="rp_service_level")
+        sl = st.slider("Service level (target fill rate)", 80.0, 99.5, 95.0, 0.5,
+                       format="%.1f%%", key="rp_service_level",
+                       help="Share of demand the plan aims to serve from stock.")
         lt = st.slider("Lead time change (days)", -3, 7, 0, 1, key="rp_lead_change")
         shock = st.slider("Demand shock (%)", -30, 50, 0, 5, key="rp_demand_shock")
         budget = st.number_input("Purchase budget (₹, 0 = no limit)", min_value=0,
                                  value=0, step=50_000, key="rp_budget")
-    return WhatIf(float(sl), int(lt), float(shock), float(budget) or None)
+    return WhatIf(float(sl) / 100.0, int(lt), float(shock), float(budget) or None)
 
 
 def kpis(plan: pd.DataFrame) -> None:
@@ -48,7 +49,8 @@ def kpis(plan: pd.DataFrame) -> None:
 
 def plan_filters(plan: pd.DataFrame) -> pd.DataFrame:
     c1, c2, c3 = st.columns(3)
-    urg = c1.multiselect("Urgency", URGENCY, default=["critical", "high"], key="rp_urgency")
+    urg = c1.multiselect("Urgency", URGENCY, default=["critical", "high"], key="rp_urgency",
+                         format_func=str.title)
     cats = c2.multiselect("Category", sorted(plan["category"].dropna().unique()),
                           key="rp_category")
     cities = c3.multiselect("City", sorted(plan["city"].dropna().unique()), key="rp_city")
@@ -67,12 +69,34 @@ def plan_table(plan: pd.DataFrame) -> None:
     show = plan[["urgency", "sku_id", "name", "pin_code", "city", "on_hand", "on_order",
                  "safety_stock", "reorder_point", "order_qty", "order_value", "days_of_cover",
                  "stockout_date", "action", "reason"]].copy()
+    counts = ["on_hand", "on_order", "safety_stock", "reorder_point", "order_qty"]
+    show[counts] = show[counts].round() + 0.0          # whole units, and no '-0'
+    show["urgency"] = show["urgency"].str.title()
+    show["action"] = show["action"].str.title()
     show["order_value"] = show["order_value"].map(inr)
     show["stockout_date"] = show["stockout_date"].map(dd_mmm)
     show["days_of_cover"] = show["days_of_cover"].map(
         lambda d: "365+" if d != d or d >= 365 else f"{d:.1f}")
-    st.dataframe(show, hide_index=True, width="stretch", height=360,
-                 column_config={"reason": st.column_config.TextColumn("reason", width="large")})
+    count = st.column_config.NumberColumn
+    st.dataframe(show, hide_index=True, width="stretch", height=360, column_config={
+        "urgency": st.column_config.TextColumn("Urgency"),
+        "sku_id": st.column_config.TextColumn("SKU"),
+        "name": st.column_config.TextColumn("Name"),
+        "pin_code": st.column_config.TextColumn("PIN code"),
+        "city": st.column_config.TextColumn("City"),
+        "on_hand": count("On hand", format="localized", help="Units on the shelf now"),
+        "on_order": count("On order", format="localized", help="Units already ordered"),
+        "safety_stock": count("Safety stock", format="localized"),
+        "reorder_point": count("Reorder point", format="localized",
+                               help="Order when stock on hand + on order reaches this"),
+        "order_qty": count("Order qty", format="localized", help="Units to order now"),
+        "order_value": st.column_config.TextColumn("Order value (₹)", alignment="right"),
+        "days_of_cover": st.column_config.TextColumn("Days of cover", alignment="right"),
+        "stockout_date": st.column_config.TextColumn("Stock-out", help="Expected stock-out day "
+                                                     "without a new order"),
+        "action": st.column_config.TextColumn("Action"),
+        "reason": st.column_config.TextColumn("Reason", width="large"),
+    })
 
 
 def _risk_colour(risk: float) -> list[int]:
@@ -98,7 +122,11 @@ def risk_map(risk: pd.DataFrame) -> None:
                        "</b><br/>{critical} critical, {high} high of {lines} lines<br/>"
                        "Orders needed: {value_label}",
                "style": {"backgroundColor": "#0F172A", "color": "white"}}
-    st.pydeck_chart(pdk.Deck(layers=[layer], initial_view_state=fit_view(pts["lat"], pts["lon"]),
+    names = pts[pts["city"] != ""].groupby("city", as_index=False)[["lat", "lon"]].mean()
+    labels = pdk.Layer("TextLayer", data=names, get_position=["lon", "lat"], get_text="city",
+                       get_size=13, get_color=[30, 41, 59, 230], get_pixel_offset=[0, -20],
+                       get_text_anchor="'middle'", font_weight=600, pickable=False)
+    st.pydeck_chart(pdk.Deck(layers=[layer, labels], initial_view_state=fit_view(pts["lat"], pts["lon"]),
                              map_style=None, tooltip=tooltip))
     st.caption("Colour: share of a PIN's lines that are critical (counts fully) or high "
                "(half) — green none, red all. Size: number of lines.")
@@ -115,20 +143,53 @@ def line_picker(plan: pd.DataFrame) -> tuple[str, str] | None:
     return str(row["sku_id"]), str(row["pin_code"])
 
 
+def stock_view(proj: pd.DataFrame, col: str) -> tuple[list[float], list[float]]:
+    """Projected on-hand stock as a shelf sees it: never below zero (demand that finds an
+    empty shelf is a lost sale, not negative stock), and the units lost up to each day."""
+    raw = proj[col].astype(float).tolist()
+    shelf, lost, prev_raw, prev = [], [], None, None
+    total = 0.0
+    for value in raw:
+        start = value if prev is None else prev + (value - prev_raw)   # arrivals - demand
+        total += max(-start, 0.0)
+        prev, prev_raw = max(start, 0.0), value
+        shelf.append(prev)
+        lost.append(total)
+    return shelf, lost
+
+
+def line_title(plan: pd.DataFrame, sku_id: str, pin_code: str) -> str:
+    """'Limca 750 ml (CB-0002) at 110071 (Delhi)' for the projection chart."""
+    hit = plan[(plan["sku_id"] == sku_id) & (plan["pin_code"] == pin_code)]
+    if hit.empty:
+        return f"{sku_id} at {pin_code}"
+    r = hit.iloc[0]
+    name = f"{r['name']} ({sku_id})" if isinstance(r["name"], str) and r["name"] else sku_id
+    city = f" ({r['city']})" if isinstance(r["city"], str) and r["city"] else ""
+    return f"{name} at {pin_code}{city}"
+
+
 def projection_figure(proj: pd.DataFrame, title: str) -> go.Figure:
-    x = [dd_mmm(d) for d in proj["date"]]
+    x = pd.to_datetime(proj["date"])
     fig = go.Figure()
-    fig.add_scatter(x=x, y=proj["stock_with_order"], name="With the suggested order",
-                    line=dict(color="#2563EB", width=3))
-    fig.add_scatter(x=x, y=proj["stock_no_order"], name="Without a new order",
-                    line=dict(color="#DC2626", dash="dot"))
-    fig.add_scatter(x=x, y=proj["reorder_point"], name="Reorder point",
-                    line=dict(color="#6B7280", dash="dash"))
-    fig.add_scatter(x=x, y=proj["safety_stock"], name="Safety stock",
-                    line=dict(color="#F59E0B", dash="dash"))
-    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10),
+    for col, name, line in (
+            ("stock_with_order", "With the suggested order", dict(color="#2563EB", width=3)),
+            ("stock_no_order", "Without a new order", dict(color="#DC2626", dash="dot"))):
+        shelf, lost = stock_view(proj, col)
+        fig.add_scatter(x=x, y=shelf, name=name, line=line,
+                        customdata=[[units(v), units(l)] for v, l in zip(shelf, lost)],
+                        hovertemplate="%{customdata[0]} on hand · lost sales so far "
+                                      "%{customdata[1]}<extra>" + name + "</extra>")
+    for col, name, line in (("reorder_point", "Reorder point", dict(color="#6B7280", dash="dash")),
+                            ("safety_stock", "Safety stock", dict(color="#F59E0B", dash="dash"))):
+        fig.add_scatter(x=x, y=proj[col], name=name, line=line,
+                        customdata=[units(v) for v in proj[col]],
+                        hovertemplate="%{customdata}<extra>" + name + "</extra>")
+    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis_title="Units on hand (expected)", xaxis_title=None,
-                      legend=dict(orientation="h", y=-0.2))
+                      legend=dict(orientation="h", y=-0.15), hovermode="x unified")
+    fig.update_xaxes(tickformat="%d-%b", dtick=7 * 86400000, tickangle=0)
+    fig.update_yaxes(rangemode="tozero")
     return fig
 
 
@@ -150,5 +211,11 @@ def purchase_orders(po: pd.DataFrame) -> None:
         lines=("qty", "size"), units=("qty", "sum"), value=("value", "sum")).sort_values(
         "value", ascending=False)
     heads["value"] = heads["value"].map(inr)
-    st.dataframe(heads, hide_index=True, width="stretch")
+    st.dataframe(heads, hide_index=True, width="stretch", column_config={
+        "supplier": st.column_config.TextColumn("Supplier"),
+        "city": st.column_config.TextColumn("City"),
+        "lines": st.column_config.NumberColumn("Lines", format="localized"),
+        "units": st.column_config.NumberColumn("Units", format="localized"),
+        "value": st.column_config.TextColumn("Order value (₹)", alignment="right"),
+    })
     download_buttons(po, "purchase_orders", key="rp_po")

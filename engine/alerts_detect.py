@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from engine.alerts_rules import (RuleConfig, RuleSkipped, candidates, ddmmm, details_json,
-                                 num, raise_severity, rupees, series_entity, sku_label)
+                                 num, raise_severity, rupees, series_entity, sku_label,
+                                 units)
 
 KEY = ["sku_id", "pin_code"]
 
@@ -308,6 +309,35 @@ def forecast_accuracy(matched: pd.DataFrame, bt_wape: pd.Series, cfg: RuleConfig
 
 
 # ---- stock ---------------------------------------------------------------------------------------
+NO_DEMAND = 0.05     # units a day below which a line has no demand worth projecting
+
+
+def stock_reason(r, critical: bool) -> str:
+    """'Amul Gold 500 ml (DA-0004) at 560015: 3 units on hand + 12 on order, at or below
+    the reorder point of 15 units. At about 2.5 units a day it runs out around 24-Nov, ...'"""
+    on_hand, on_order = max(float(r.on_hand), 0.0), float(r.on_order)
+    ordered = round(on_order, 1) > 0
+    if round(on_hand, 1) <= 0:
+        stock = "out of stock" + (f" ({num(on_order)} on order)" if ordered else "")
+    else:
+        stock = f"{units(on_hand)} on hand" + (f" + {num(on_order)} on order" if ordered else "")
+    lead = int(r.lead_time_days)
+    text = (f"{sku_label(getattr(r, 'name', None), r.sku_id)} at {r.pin_code}: {stock}, at or "
+            f"below the reorder point of {units(r.reorder_point)}.")
+    demand = float(r.daily_demand) if pd.notna(r.daily_demand) else 0.0
+    if demand < NO_DEMAND:
+        return text + f" No recent demand, so no run-out date (lead time {lead} days)."
+    rate = f"about {num(demand)} unit{'' if num(demand) == '1' else 's'} a day"
+    if round(on_hand, 1) <= 0:
+        return (text + f" It sells {rate}, so sales are being lost until an order arrives "
+                f"({lead}-day lead time).")
+    if pd.isna(r.stockout_date):
+        return text + f" It sells {rate} (lead time {lead} days)."
+    tail = (f", before an order placed today could arrive ({lead}-day lead time)."
+            if critical else f" (lead time {lead} days).")
+    return text + f" At {rate} it runs out around {ddmmm(r.stockout_date)}{tail}"
+
+
 def stock_alerts(plan: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
     """Plan lines at or below the reorder point ('high' urgency) or running out before an
     order placed today arrives ('critical', one severity level up)."""
@@ -315,16 +345,10 @@ def stock_alerts(plan: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
     rows = []
     for r in hit.itertuples(index=False):
         critical = r.urgency == "critical"
-        out = (f"; at about {num(r.daily_demand)} units a day it runs out around "
-               f"{ddmmm(r.stockout_date)}" if pd.notna(r.stockout_date) else "")
-        tail = (f", before an order placed today could arrive ({int(r.lead_time_days)}-day "
-                "lead time)." if critical else f" (lead time {int(r.lead_time_days)} days).")
         rows.append(dict(
             rule=cfg.rule, severity=raise_severity(cfg.severity) if critical else cfg.severity,
             entity=series_entity(r.sku_id, r.pin_code), day=as_of,
-            reason=(f"{sku_label(getattr(r, 'name', None), r.sku_id)} at {r.pin_code}: stock "
-                    f"{num(r.on_hand)} units (+{num(r.on_order)} on order) is at or below the "
-                    f"reorder point of {num(r.reorder_point)}{out}{tail}"),
+            reason=stock_reason(r, critical),
             details=details_json("Reorder", {"sku_id": r.sku_id, "pin_code": r.pin_code},
                                  r.pin_code, r.sku_id, on_hand=float(r.on_hand),
                                  on_order=float(r.on_order),

@@ -170,12 +170,38 @@ def ddmmm(value) -> str:
     return pd.Timestamp(value).strftime("%d-%b")
 
 
+def _grouped(whole: int) -> str:
+    """Indian digit grouping of a whole number: 1234567 -> '12,34,567'."""
+    sign, digits = ("-" if whole < 0 else ""), str(abs(int(whole)))
+    if len(digits) > 3:
+        head, tail = digits[:-3], digits[-3:]
+        groups = []
+        while len(head) > 2:
+            groups.insert(0, head[-2:])
+            head = head[:-2]
+        digits = ",".join(([head] if head else []) + groups + [tail])
+    return sign + digits
+
+
 def rupees(value: float) -> str:
-    return f"₹{value:,.2f}" if abs(value) < 1000 else f"₹{value:,.0f}"
+    """₹ with paise below ₹1,000, whole rupees with Indian grouping above (engine-side
+    copy of components.format.inr)."""
+    return f"₹{value:,.2f}" if abs(value) < 1000 else "₹" + _grouped(round(value))
 
 
 def num(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}"
+    """A count as a reader expects it: whole numbers with Indian grouping ('1,23,456');
+    one decimal only below 10 and when the value is not whole ('2.5')."""
+    value = float(value)
+    if abs(value) < 10 and round(value, 1) != round(value):
+        return f"{value:.1f}"
+    return _grouped(round(value))
+
+
+def units(value: float) -> str:
+    """'1 unit', '25 units', '2.5 units', '1,250 units'."""
+    text = num(value)
+    return f"{text} unit" if text == "1" else f"{text} units"
 
 
 def sku_label(name, sku_id: str) -> str:

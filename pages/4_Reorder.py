@@ -86,7 +86,7 @@ with right:
         if perr:
             st.warning(perr)
         else:
-            st.plotly_chart(rv.projection_figure(proj, f"{picked[0]} at {picked[1]}"),
+            st.plotly_chart(rv.projection_figure(proj, rv.line_title(plan, *picked)),
                             width="stretch")
 
 st.subheader("Purchase plan")

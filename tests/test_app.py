@@ -164,8 +164,16 @@ def alerts_env(small_warehouse_path, tmp_path, monkeypatch):
     return path
 
 
+SEVERITY_BADGES = (":red-badge[", ":orange-badge[", ":yellow-badge[", ":gray-badge[")
+
+
 def _alert_lines(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if m.value[:1] in "🔴🟠🟡⚪" and "**" in m.value]
+    return [m.value for m in at.markdown if m.value.startswith(SEVERITY_BADGES)]
+
+
+def _shown(open_, lines: list[str]):
+    """The open alerts whose reason appears in one of the panel's lines."""
+    return open_[open_["reason"].map(lambda r: any(r in line for line in lines))]
 
 
 def test_overview_shows_the_most_severe_open_alerts(alerts_env):
@@ -181,8 +189,9 @@ def test_overview_shows_the_most_severe_open_alerts(alerts_env):
     assert "Needs attention" in [s.value for s in at.subheader]
     lines = _alert_lines(at)
     assert len(lines) == 5
-    assert all(line.startswith("🔴") for line in lines)
-    assert {line.split("**")[1] for line in lines} <= critical
+    assert all(line.startswith(":red-badge[:material/error: Critical]") for line in lines)
+    shown = _shown(open_, lines)
+    assert len(shown) == 5 and set(shown["entity"]) <= critical
     assert any(f"All {len(open_)} open alerts" in m.value for m in at.markdown)
 
 
@@ -198,8 +207,8 @@ def test_overview_alerts_follow_the_pin_scope(alerts_env):
     at.session_state["mp_pin_scope"] = (pin,)
     at.run()
     assert not at.exception
-    entities = [line.split("**")[1] for line in _alert_lines(at)]
-    assert entities and all(e.endswith(f"@ {pin}") for e in entities)
+    shown = _shown(open_, _alert_lines(at))
+    assert len(shown) and all(e.endswith(f"@ {pin}") for e in shown["entity"])
 
 
 def test_overview_without_open_alerts_links_to_the_alerts_page(alerts_env):

@@ -169,3 +169,14 @@ def test_service_level_outside_range_is_a_clear_error():
     lines = make_lines(1)
     with pytest.raises(InventoryInputError, match="Service level must be between"):
         plan_levels(lines, flat_model(lines, 5, 1), PolicyConfig(service_level=1.2))
+
+
+def test_reason_for_an_empty_shelf_says_out_of_stock_not_zero_days_of_cover():
+    lines = make_lines(1, lead_time_days=5)
+    lines["on_hand"] = [0.0]
+    lines["on_order"] = [0.0]
+    row = build_plan(lines, flat_model(lines, 10, 2), PolicyConfig()).iloc[0]
+    assert row["urgency"] == "critical"
+    assert row["reason"].startswith("Out of stock with nothing on order, and an order takes "
+                                    "5 days to arrive; order ")
+    assert "0.0 days" not in row["reason"] and "covers" not in row["reason"]

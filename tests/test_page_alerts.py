@@ -75,3 +75,32 @@ def test_top_alerts_panel_lists_most_severe_open_alerts_first():
     lines = [m.value for m in at.markdown]
     assert "critical one" in lines[0] and "medium one" in lines[1]
     assert not any("resolved one" in t for t in lines)
+    # Severity as a coloured word (emoji fonts are missing in many browsers), and the
+    # entity is not printed next to a reason that already names the SKU and PIN.
+    assert lines[0].startswith(":red-badge[:material/error: Critical]")
+    assert lines[1].startswith(":yellow-badge[:material/report: Medium]")
+    assert not any(ch in "".join(lines) for ch in "🔴🟠🟡⚪")
+    assert not any("SKU-2 @ 560002" in t for t in lines)
+
+
+def test_alerts_table_shows_words_title_case_status_and_blank_acknowledger():
+    def script():
+        import pandas as pd
+
+        from components.alerts_views import alerts_table
+
+        df = pd.DataFrame({
+            "alert_id": ["a1", "a2"], "severity": ["high", "critical"], "rule": ["r1", "r2"],
+            "status": ["new", "acknowledged"], "acknowledged_by": [None, "asha"],
+            "entity": ["SKU-1 @ 560001", "SKU-2 @ 560002"],
+            "day": pd.to_datetime(["2025-11-20"] * 2), "created_at": pd.Timestamp.now(),
+            "reason": ["high one", "critical one"], "link": ["/Reorder", None]})
+        alerts_table(df, {"r1": "Rule one", "r2": "Rule two"})
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert shown["Severity"].tolist() == [["Critical"], ["High"]]
+    assert shown["Status"].tolist() == ["Acknowledged", "New"]
+    assert shown["Acknowledged by"].tolist() == ["asha", "—"]
+    assert shown["Rule"].tolist() == ["Rule two", "Rule one"]

@@ -47,9 +47,9 @@ def test_reorder_page_renders_plan_map_chart_and_orders(app_env):
 
 def test_higher_service_level_never_orders_less(app_env):
     at = _run()
-    at.slider(key="rp_service_level").set_value(0.85)
+    at.slider(key="rp_service_level").set_value(85.0)
     low = _units(_run(at))
-    at.slider(key="rp_service_level").set_value(0.99)
+    at.slider(key="rp_service_level").set_value(99.0)
     high = _units(_run(at))
     assert high >= low
 
@@ -79,3 +79,22 @@ def test_empty_warehouse_shows_a_sentence_not_a_traceback(tmp_path, monkeypatch)
     monkeypatch.setenv("MICROPULSE_AUTH", "off")
     at = _run()
     assert any("no inventory snapshot" in i.value for i in at.info)
+
+
+def test_projection_never_shows_negative_stock_and_counts_lost_sales():
+    import pandas as pd
+
+    from components.reorder_views import projection_figure, stock_view
+
+    # 5 on hand, 2 a day, 10 arriving on day 5: the shelf is empty on days 3-4 (3 units
+    # lost), then the delivery fills it from zero, not from a negative balance.
+    raw = [3.0, 1.0, -1.0, -3.0, 5.0, 3.0]
+    proj = pd.DataFrame({"date": pd.date_range("2025-11-21", periods=6),
+                         "stock_no_order": raw, "stock_with_order": raw,
+                         "safety_stock": 1.0, "reorder_point": 4.0, "demand": 2.0})
+    shelf, lost = stock_view(proj, "stock_no_order")
+    assert shelf == [3.0, 1.0, 0.0, 0.0, 8.0, 6.0]
+    assert lost == [0.0, 0.0, 1.0, 3.0, 3.0, 3.0]
+    fig = projection_figure(proj, "t")
+    assert min(min(t.y) for t in fig.data) >= 0
+    assert fig.layout.xaxis.tickformat == "%d-%b" and fig.layout.xaxis.dtick == 7 * 86400000

@@ -24,12 +24,29 @@ PLAN_COLUMNS = [
 
 
 def _n(x: float) -> str:
-    return f"{int(round(float(x)))}"
+    """Whole units with Indian digit grouping: 123456 -> '1,23,456'."""
+    digits = str(abs(int(round(float(x)))))
+    if len(digits) > 3:
+        head, tail, groups = digits[:-3], digits[-3:], []
+        while len(head) > 2:
+            groups.insert(0, head[-2:])
+            head = head[:-2]
+        digits = ",".join(([head] if head else []) + groups + [tail])
+    return ("-" if round(float(x)) < 0 else "") + digits
 
 
 def _days(x: float) -> str:
-    return "over a year" if not np.isfinite(x) or x >= 365 else f"{x:.0f} days" \
-        if x >= 2 else f"{x:.1f} days"
+    if not np.isfinite(x) or x >= 365:
+        return "over a year"
+    if x < 1:
+        return "less than a day"
+    return "about a day" if x < 1.5 else f"{x:.0f} days"
+
+
+def _stock(r) -> str:
+    """'On hand 80 + on order 24' (the on-order part only when something is on order)."""
+    ordered = f" + on order {_n(r.on_order)}" if round(float(r.on_order)) > 0 else ""
+    return f"On hand {_n(r.on_hand)}{ordered}"
 
 
 def build_plan(lines: pd.DataFrame, model: DemandModel, cfg: PolicyConfig = PolicyConfig(),
@@ -122,7 +139,7 @@ def _promotions(plan: pd.DataFrame, cfg: PolicyConfig) -> None:
 
 def _reason(r, cfg: PolicyConfig) -> str:
     parts = []
-    onh = f"On hand {_n(r.on_hand)}" + (f" + on order {_n(r.on_order)}" if r.on_order else "")
+    onh = _stock(r)
     order = ""
     if r.order_qty > 0:
         cases = f"{_n(r.order_cases)} case{'s' if r.order_cases != 1 else ''} of {_n(r.case_pack)}"
@@ -134,8 +151,14 @@ def _reason(r, cfg: PolicyConfig) -> str:
         parts.append(f"{onh}; no demand expected, no order needed")
     elif r.urgency == "critical":
         when = f", stock-out expected {r.stockout_date:%d-%b}" if pd.notna(r.stockout_date) else ""
-        parts.append(f"{onh} covers {_days(r.position_cover)}, less than the "
-                     f"{r.lead_time_days}-day lead time{when}{order}")
+        empty = r.position_cover < 1 and round(float(r.on_hand)) <= 0 and not \
+            round(float(r.on_order)) > 0
+        if empty:
+            parts.append(f"Out of stock with nothing on order, and an order takes "
+                         f"{r.lead_time_days} days to arrive{order}")
+        else:
+            parts.append(f"{onh} covers {_days(r.position_cover)}, less than the "
+                         f"{r.lead_time_days}-day lead time{when}{order}")
     elif r.urgency == "high":
         parts.append(f"{onh} is below reorder point {_n(r.reorder_point)} (lead-time demand "
                      f"{_n(r.lead_time_demand)} + safety stock {_n(r.safety_stock)}){order}")
@@ -145,7 +168,8 @@ def _reason(r, cfg: PolicyConfig) -> str:
     else:
         parts.append(f"{onh} covers {_days(r.position_cover)}; no order needed")
     if r.daily_demand > 0 and r.on_order > 0 and r.days_of_cover < r.lead_time_days:
-        parts.append(f"shelf stock lasts only {_days(r.days_of_cover)}: make sure the open "
+        parts.append("the shelf is empty: chase the open order" if r.days_of_cover < 1 else
+                     f"shelf stock lasts only {_days(r.days_of_cover)}: make sure the open "
                      "order arrives by then")
     elif r.urgency == "medium":
         parts.append(f"expect to reorder within {cfg.soon_days} days")

@@ -5,29 +5,15 @@ panel with the keyboard and check that the numbers and the scenario line move. S
 screenshots to tests/artifacts/ (gitignored)."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import ARTIFACTS, EXCEPTION, settle
 from tests.forecast_page_frames import forecast_copy
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-quic", "--no-first-run",
-                 "--disable-component-update", "--disable-sync"]
-EXCEPTION = '[data-testid="stException"]'
-RUNNING = '[data-testid="stStatusWidget"]'
 SCENARIO_SUM = """() => {
   for (const el of document.querySelectorAll('.js-plotly-plot')) {
     const i = (el._fullData || []).findIndex(t => t.name === 'Scenario');
@@ -39,79 +25,14 @@ SCENARIO_SUM = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"streamlit did not become healthy in {timeout}s:\n{log.read_text()[-3000:]}")
+@pytest.fixture(scope="module")
+def app_warehouse(small_warehouse_path) -> Path:
+    return forecast_copy(str(small_warehouse_path))
 
 
 @pytest.fixture(scope="module")
-def app_url(small_warehouse_path, tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
-    workdir = tmp_path_factory.mktemp("browser_forecast")
-    warehouse = workdir / "app.duckdb"
-    shutil.copy(forecast_copy(str(small_warehouse_path)), warehouse)
-    port = _free_port()
-    log = workdir / "streamlit.log"
-    env = {**os.environ, "MICROPULSE_WAREHOUSE": str(warehouse), "MICROPULSE_AUTH": "off"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_health(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 3200})
-        yield pg
-        browser.close()
-
-
-def _settle(pg, timeout_ms: int = 60_000) -> None:
-    pg.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    deadline = time.monotonic() + timeout_ms / 1000
-    quiet_since = None
-    while time.monotonic() < deadline:
-        if pg.locator(RUNNING).count() == 0:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 1.5:
-                return
-        else:
-            quiet_since = None
-        pg.wait_for_timeout(250)
+def viewport() -> dict[str, int]:
+    return {"width": 1400, "height": 3200}
 
 
 def _metric(pg, label: str) -> str:
@@ -124,7 +45,7 @@ def test_forecast_page_slider_updates_numbers_and_chart(page, app_url):
     page.goto(f"{app_url}/Forecast")
     page.get_by_text("What if?").first.wait_for(timeout=90_000)
     page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=60_000)
-    _settle(page)
+    settle(page)
     page.screenshot(path=str(ARTIFACTS / "forecast_before.png"))
     assert page.locator(EXCEPTION).count() == 0
     before_units = _metric(page, "Scenario units")
@@ -136,7 +57,7 @@ def test_forecast_page_slider_updates_numbers_and_chart(page, app_url):
     for _ in range(10):
         page.keyboard.press("ArrowRight")
     page.wait_for_timeout(500)
-    _settle(page)
+    settle(page)
     page.screenshot(path=str(ARTIFACTS / "forecast_after_price_rise.png"))
     assert page.locator(EXCEPTION).count() == 0
     assert float(thumb.input_value()) == 10
