@@ -7,7 +7,7 @@ and creates one TEMP VIEW per table (and view) of the warehouse:
 
 - a table with a `pin_code` column       -> only rows whose pin_code is in the scope
 - `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
-- users, auth_throttle, audit_log, quarantine, ingest_batches -> no rows at all
+- users, auth_throttle, audit_log, quarantine, ingest_batches, api_keys -> no rows at all
 - any other table                        -> its columns as they were when the view was made
 
 So every query module in engine/warehouse/ is scoped without knowing about it, whether it
@@ -41,7 +41,8 @@ from engine.geo import is_valid_pin
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.schema import TABLES
 
-HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches")
+HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches",
+                 "api_keys")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8
 
