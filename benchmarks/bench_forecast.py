@@ -4,12 +4,22 @@ accuracy table (3-fold, 28-day rolling-origin backtest) on the demo warehouse.
     .venv/bin/python benchmarks/bench_forecast.py                 # default demo (~3,000 series)
     .venv/bin/python benchmarks/bench_forecast.py --scale 0.2     # quicker
     .venv/bin/python benchmarks/bench_forecast.py --prophet 10    # quote Prophet's cost
+    .venv/bin/python benchmarks/bench_forecast.py --synthetic-series 100000 --days 400
+
+--synthetic-series N skips the demo warehouse: it generates N synthetic SKU x PIN series
+(engine.forecast.synthetic.synthetic_panel: intermittent and smooth demand, weekly / yearly
+seasonality, festivals, weather, promotions) and times the production path
+(engine.forecast.pipeline.forecast_full, which `python -m engine forecast` runs) with the
+default models: (b) the final fit + 28-day predict alone (runner.fit_predict at the cutoff,
+as the pipeline calls it) and (a) the routed forecast with a 1-fold backtest (the minimum
+that routes honestly). Prints series/s, wall time and peak RSS.
 
 The demo warehouse is built once in a temp file (or pass --warehouse PATH).
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -55,6 +65,60 @@ def throughput(history, signals, cfg, models, stat_n) -> None:
               f"features {res.timings['features']:.1f} s; CPU {cpu:.1f} s in this process")
 
 
+def _rss_gb() -> float:
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
+    return kb / 1e6
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6   # KiB on Linux
+
+
+def synthetic_throughput(args) -> None:
+    from engine.forecast.runner import fit_predict as runner_fit_predict
+    from engine.forecast.synthetic import synthetic_panel
+
+    t = time.perf_counter()
+    history, signals = synthetic_panel(args.synthetic_series, args.days, seed=args.seed)
+    n = args.synthetic_series
+    print(f"synthetic: {n:,} series, {len(history):,} sales rows (zero days absent), "
+          f"{history['date'].min():%d-%b-%Y} .. {history['date'].max():%d-%b-%Y}, built in "
+          f"{time.perf_counter() - t:.1f} s; RSS {_rss_gb():.2f} GB")
+    cfg = ForecastConfig(horizon=args.horizon, folds=1, workers=args.workers)
+    if args.rounds:
+        cfg = cfg.with_(lgb_rounds=args.rounds)
+    print(f"models {', '.join(cfg.models)}; ETS on the top {cfg.stat_top_n}; LightGBM "
+          f"{cfg.lgb_rounds} rounds on at most {cfg.lgb_max_rows:,} sampled training rows")
+
+    def say(t0):
+        return lambda m: print(f"  [{time.perf_counter() - t0:6.1f}s RSS {_rss_gb():5.2f} GB] {m}",
+                               flush=True)
+
+    if args.phase in ("final", "both"):
+        print(f"\n== (b) final fit + {args.horizon}-day predict (runner.fit_predict) ==")
+        t, cpu = time.perf_counter(), time.process_time()
+        res = runner_fit_predict(history, signals, cfg, progress=say(t))
+        sec, cpu = time.perf_counter() - t, time.process_time() - cpu
+        print(f"final fit+predict: {n:,} series in {sec:.1f} s wall ({n / sec:,.0f} series/s), "
+              f"CPU {cpu:.1f} s; peak RSS so far {_peak_gb():.2f} GB; timings {res.timings}")
+        del res
+    if args.phase in ("routed", "both"):
+        print(f"\n== (a) routed forecast: 1-fold backtest + routing + final fit + intervals "
+              f"+ drivers (pipeline.forecast_full) ==")
+        t, cpu = time.perf_counter(), time.process_time()
+        res = forecast_full(history, signals, cfg, progress=say(t))
+        sec, cpu = time.perf_counter() - t, time.process_time() - cpu
+        print(f"routed forecast: {n:,} series x {args.horizon} days in {sec:.1f} s wall "
+              f"({n / sec:,.0f} series/s end to end), CPU {cpu:.1f} s; "
+              f"peak RSS {_peak_gb():.2f} GB")
+        print(f"timings: {res.timings}")
+        print("routing:", res.routing["model"].value_counts().to_dict())
+        print(f"forecast rows {len(res.forecasts):,}; series "
+              f"{res.forecasts[['sku_id', 'pin_code']].drop_duplicates().shape[0]:,}")
+    print(f"peak RSS of this process: {_peak_gb():.2f} GB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--warehouse", default=None)
@@ -69,7 +133,16 @@ def main() -> int:
                     help="CPU workers (use 1 when the machine is shared: OpenMP threads "
                          "busy-wait and slow down badly on oversubscribed cores)")
     ap.add_argument("--rounds", type=int, default=None, help="LightGBM boosting rounds")
+    ap.add_argument("--synthetic-series", type=int, default=0,
+                    help="throughput mode on N generated series instead of the demo")
+    ap.add_argument("--days", type=int, default=400, help="days of synthetic history")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--phase", choices=("final", "routed", "both"), default="both",
+                    help="synthetic mode: which measurement(s) to run")
     args = ap.parse_args()
+    if args.synthetic_series:
+        synthetic_throughput(args)
+        return 0
 
     wh = demo_warehouse(args.warehouse, args.scale)
     history, signals = read_history(wh), read_signals(wh)

@@ -87,9 +87,10 @@ def test_lags_never_look_past_the_horizon():
     fut = panel.future
     # every demand feature of the last future day is computable from data <= cutoff - 0
     assert fut["lag_h"].notna().all()
-    one = panel.frame[(panel.frame["sku_id"] == "SKU000") & (panel.frame["pin_code"] == "110001")]
-    y = one["quantity"].to_numpy()
-    assert one["lag_h"].to_numpy()[-1] == y[len(y) - 1 - H]
+    sel = (panel.frame["sku_id"] == "SKU000") & (panel.frame["pin_code"] == "110001")
+    y = panel.frame.loc[sel, "quantity"].to_numpy()
+    last = fut[(fut["sku_id"] == "SKU000") & (fut["pin_code"] == "110001")]
+    assert last["lag_h"].to_numpy()[-1] == y[len(y) - 1 - H]
 
 
 def test_unknown_model_and_bad_horizon_raise_typed_errors():
@@ -123,3 +124,26 @@ def test_a_new_model_is_one_class_and_one_decorator():
         assert (res.forecasts["forecast"] == 3.0).all()
     finally:
         _MODELS.pop("test_constant_three", None)
+
+
+def test_row_features_do_not_depend_on_which_rows_are_featurised():
+    hist, sig = synthetic_sales(n_skus=4, days=200)
+    full = build_panel(hist, sig, ForecastConfig(horizon=H))
+    sampled = build_panel(hist, sig, ForecastConfig(horizon=H, lgb_max_rows=300))
+    assert sampled.rows["lgb_row"].sum() == 300 < full.rows["lgb_row"].sum()
+    assert len(sampled.frame) == len(full.frame)          # demand kept for every row
+    merged = sampled.rows.merge(full.rows, on=["sid", "pos"], suffixes=("", "_full"))
+    assert len(merged) == len(sampled.rows)
+    for col in sampled.features:
+        np.testing.assert_array_equal(merged[col].to_numpy(dtype=float),
+                                      merged[f"{col}_full"].to_numpy(dtype=float))
+
+
+def test_prophet_series_get_features_for_their_whole_history():
+    hist, sig = synthetic_sales(n_skus=4, days=200)
+    panel = build_panel(hist, sig, ForecastConfig(horizon=H, lgb_max_rows=300), full_top_n=2)
+    featured = panel.featured_history
+    top = featured.loc[~featured["lgb_row"], "sid"].unique()
+    assert len(top) == 2
+    for s in top:
+        assert (featured["sid"] == s).sum() == (panel.history["sid"] == s).sum()

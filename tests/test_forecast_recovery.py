@@ -58,7 +58,7 @@ def _truth_local_slope(frame: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
 
 def test_lightgbm_learns_the_cold_beverage_temperature_effect(demo):
     frames, _, fit = demo
-    model, hist = fit.fitted["lightgbm"], fit.panel.history
+    model, hist = fit.fitted["lightgbm"], fit.panel.train    # rows with features
     rows = hist[(hist["category"] == "Cold Beverages") & hist["lag_h"].notna()
                 & (hist["date"] > CUTOFF - pd.Timedelta(days=300))]
 
@@ -80,7 +80,7 @@ def test_response_curve_recovers_cold_beverage_temperature_slope(demo):
     hist = frames["sales_daily"]
     resp = estimate_response(hist[hist["date"] <= CUTOFF], signals)
     got = resp.category.set_index("category").loc["Cold Beverages", "temp_coef"]
-    h = fit.panel.history
+    h = fit.panel.train
     sold = h[(h["category"] == "Cold Beverages") & (h["quantity"] > 0)]
     assert got == pytest.approx(np.mean(_truth_local_slope(sold, frames["demo_truth"])),
                                 rel=0.30)

@@ -50,7 +50,10 @@ class Signals:
 
 @dataclass
 class Panel:
-    frame: pd.DataFrame          # sorted by series then date; column `future` marks t > cutoff
+    frame: pd.DataFrame          # every row, sorted by series then date; `future` marks t >
+    # the cutoff; demand and attributes only (sku_id, pin_code, date, sid, pos, quantity,
+    # category, city, state)
+    rows: pd.DataFrame           # the featurised rows (same order), `lgb_row` = LightGBM's
     features: list[str]
     categorical: list[str]
     cutoff: pd.Timestamp
@@ -60,11 +63,25 @@ class Panel:
 
     @property
     def history(self) -> pd.DataFrame:
+        """Every history row (demand and attributes; no features)."""
         return self.frame[~self.frame["future"].to_numpy()]
 
     @property
     def future(self) -> pd.DataFrame:
-        return self.frame[self.frame["future"].to_numpy()]
+        """Future rows with all features."""
+        return self.rows[self.rows["future"].to_numpy()]
+
+    @property
+    def train(self) -> pd.DataFrame:
+        """History rows with features that LightGBM trains on (attrs['cutoff'] set)."""
+        t = self.rows[self.rows["lgb_row"].to_numpy() & ~self.rows["future"].to_numpy()]
+        t.attrs["cutoff"] = self.cutoff
+        return t
+
+    @property
+    def featured_history(self) -> pd.DataFrame:
+        """Every featurised history row (training rows and full-history series)."""
+        return self.rows[~self.rows["future"].to_numpy()]
 
 
 # ---- input checks and grain ------------------------------------------------------------
@@ -118,21 +135,24 @@ def detect_grain(history: pd.DataFrame) -> str:
 
 
 # ---- series-contiguous array helpers ----------------------------------------------------
-def _shift(values: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
-    out = np.full(len(values), np.nan)
-    if k < len(values):
-        out[k:] = values[:len(values) - k]
-    out[pos < k] = np.nan
+def _lag_at(values: np.ndarray, pos: np.ndarray, k: int, at: np.ndarray) -> np.ndarray:
+    """values[t - k] within the series, at the rows `at` (NaN when pos < k)."""
+    p = pos[at]
+    ok = p >= k
+    out = np.full(len(at), np.nan)
+    out[ok] = values[at[ok] - k]
     return out
 
 
-def _window_mean(csum: np.ndarray, pos: np.ndarray, end_lag: int, window: int) -> np.ndarray:
-    """Mean of values over [t-end_lag-window+1, t-end_lag] within the series (partial
-    windows at the series start use the periods available)."""
-    a = _shift(csum, pos, end_lag)
-    b = np.where(pos >= end_lag + window, _shift(csum, pos, end_lag + window),
-                 np.where(pos >= end_lag, 0.0, np.nan))
-    count = np.clip(pos - end_lag + 1, 0, window).astype(float)
+def _window_mean_at(csum: np.ndarray, pos: np.ndarray, end_lag: int, window: int,
+                    at: np.ndarray) -> np.ndarray:
+    """Mean of values over [t-end_lag-window+1, t-end_lag] within the series, at the rows
+    `at` (partial windows at the series start use the periods available)."""
+    p = pos[at]
+    a = _lag_at(csum, pos, end_lag, at)
+    b = np.where(p >= end_lag + window, _lag_at(csum, pos, end_lag + window, at),
+                 np.where(p >= end_lag, 0.0, np.nan))
+    count = np.clip(p - end_lag + 1, 0, window).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, (a - b) / np.maximum(count, 1), np.nan)
 
@@ -177,9 +197,14 @@ def _fast_join(left: pd.DataFrame, right: pd.DataFrame, on: list[str], cols: lis
 
 # ---- panel ----------------------------------------------------------------------------
 def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
-                cutoff=None, future_prices: pd.DataFrame | None = None) -> Panel:
-    """Dense series x period panel with features, history cut at `cutoff`
-    (default cfg.cutoff, else the last date in the history)."""
+                cutoff=None, future_prices: pd.DataFrame | None = None,
+                full_top_n: int = 0) -> Panel:
+    """Dense series x period panel, history cut at `cutoff` (default cfg.cutoff, else the
+    last date in the history). `frame` holds every row with demand and attributes;
+    `rows` the rows with features (see `_feature_rows`: every future row, LightGBM's
+    training rows, all history of the `full_top_n` largest series). Lags and rolling
+    statistics are computed over the whole panel, so a row's features do not depend on
+    which other rows were featurised."""
     signals = signals or Signals()
     h = normalize_history(history)
     grain = cfg.grain or detect_grain(h)
@@ -193,15 +218,25 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     H = cfg.horizon
     end = cut + pd.Timedelta(days=step * H)
 
-    series = h.groupby(KEYS, sort=True)["date"].min().rename("start").reset_index()
+    # series by integer codes (sorted like a groupby on the keys), not a string groupby
+    sku_c, sku_u = pd.factorize(h["sku_id"].to_numpy(), sort=True)
+    pin_c, pin_u = pd.factorize(h["pin_code"].to_numpy(), sort=True)
+    skey = sku_c.astype(np.int64) * (len(pin_u) + 1) + pin_c
+    day = h["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    ukey, row_sid = np.unique(skey, return_inverse=True)
+    first_day = np.full(len(ukey), np.iinfo(np.int64).max)
+    np.minimum.at(first_day, row_sid, day)
+    series = pd.DataFrame({"sku_id": np.asarray(sku_u, dtype=object)[ukey // (len(pin_u) + 1)],
+                           "pin_code": np.asarray(pin_u, dtype=object)[ukey % (len(pin_u) + 1)],
+                           "start": first_day.astype("datetime64[D]").astype("datetime64[ns]")})
     if grain == "W":   # align each series' start to the cutoff's weekday lattice
         lag = ((cut - series["start"]).dt.days // 7) * 7
         series["start"] = cut - pd.to_timedelta(lag, unit="D")
     n_per = ((end - series["start"]).dt.days // step + 1).to_numpy()
     starts = np.concatenate([[0], np.cumsum(n_per)[:-1]])
     n = int(n_per.sum())
-    sid = np.repeat(np.arange(len(series)), n_per)
-    pos = np.arange(n) - np.repeat(starts, n_per)
+    sid = np.repeat(np.arange(len(series), dtype=np.int32 if n < 2**31 else np.int64), n_per)
+    pos = (np.arange(n) - np.repeat(starts, n_per)).astype(sid.dtype)
     dates = (np.repeat(series["start"].to_numpy(), n_per)
              + (pos * step).astype("timedelta64[D]"))
     frame = pd.DataFrame({"sku_id": series["sku_id"].to_numpy()[sid],
@@ -215,66 +250,116 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         h = h.groupby(KEYS + ["date"], as_index=False).agg(
             quantity=("quantity", "sum"), price=("price", "mean"),
             regular_price=("regular_price", "max"), promo=("promo", "max"))
-    hs = h.merge(series.reset_index().rename(columns={"index": "sid"}), on=KEYS)
-    idx = starts[hs["sid"].to_numpy()] + ((hs["date"] - hs["start"]).dt.days // step).to_numpy()
+    if grain == "W":    # weekly rows were re-aggregated: recompute their series
+        row_sid = np.searchsorted(ukey, pd.Index(sku_u).get_indexer(h["sku_id"]).astype(
+            np.int64) * (len(pin_u) + 1) + pd.Index(pin_u).get_indexer(h["pin_code"]))
+    hs = h
+    start_day = series["start"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    offset = h["date"].to_numpy().astype("datetime64[D]").astype(np.int64) - start_day[row_sid]
+    idx = starts[row_sid] + offset // step
     qty = np.where(frame["future"].to_numpy(), np.nan, 0.0)
     qty[idx] = hs["quantity"].to_numpy(dtype=float)
     frame["quantity"] = qty
+    prices = {}
     for col in ("price", "regular_price"):
-        arr = np.full(n, np.nan)
-        arr[idx] = hs[col].to_numpy(dtype=float)
-        frame[col] = arr
+        prices[col] = np.full(n, np.nan)
+        prices[col][idx] = hs[col].to_numpy(dtype=float)
     promo = np.zeros(n, bool)
     promo[idx] = hs["promo"].to_numpy(dtype=bool)
-    frame["promo"] = promo
+    del hs, h
+    fut = frame["future"].to_numpy()
+    attrs = _series_attributes(series, signals)
+    for col in ("category", "city", "state"):
+        frame[col] = attrs[col].to_numpy()[sid]
 
+    rows, lgb_row = _feature_rows(frame, cfg, cut, grain, H, full_top_n)
+    R = frame.iloc[rows].reset_index(drop=True)
+    R["lgb_row"] = lgb_row
     feats: dict[str, list[str]] = {}
-    feats["recent_demand"] = _demand_features(frame, starts, grain, H)
-    feats["trend_seasonality"] = _calendar_features(frame, grain) + ["age"]
-    frame["age"] = pos.astype(float)
-    feats["price"] = _price_features(frame, future_prices)
-    attrs = _attributes(frame, signals)
-    feats["trend_seasonality"] += attrs
-    feats["weather"] = _weather_features(frame, signals, cut, grain)
-    feats["festival"] = _festival_features(frame, signals, grain)
+    demand = _demand_features(frame["quantity"].to_numpy(), pos, starts, grain, H, rows)
+    for col, values in demand.items():
+        R[col] = values
+    feats["recent_demand"] = list(demand)
+    del demand
+    feats["trend_seasonality"] = _calendar_features(R, grain) + ["age"]
+    R["age"] = R["pos"].to_numpy().astype(float)
+    sku_of_series = pd.factorize(series["sku_id"].to_numpy(), use_na_sentinel=False)[0]
+    feats["price"] = _price_features(R, rows, fut, sid, starts, n_per, prices, promo,
+                                     sku_of_series, future_prices)
+    del prices, promo
+    for col in ATTRIBUTES:
+        R[col] = attrs[col].to_numpy()[R["sid"].to_numpy()]
+    feats["trend_seasonality"] += ATTRIBUTES
+    feats["weather"] = _weather_features(R, signals, cut, grain)
+    feats["festival"] = _festival_features(R, signals, grain)
     features = [c for group in feats.values() for c in group]
     categorical = [c for c in CATEGORICAL if c in features]
-    return Panel(frame=frame, features=features, categorical=categorical, cutoff=cut,
+    return Panel(frame=frame, rows=R, features=features, categorical=categorical, cutoff=cut,
                  grain=grain, horizon=H, groups=feats)
 
 
-def _demand_features(frame: pd.DataFrame, starts: np.ndarray, grain: str, H: int) -> list[str]:
-    y = np.nan_to_num(frame["quantity"].to_numpy(dtype=float))
+def _feature_rows(frame: pd.DataFrame, cfg: ForecastConfig, cut: pd.Timestamp, grain: str,
+                  H: int, full_top_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (sorted) of the panel rows that get features, and which of them LightGBM
+    trains on: every future row; the history rows LightGBM's training window holds
+    (the last cfg.train_periods periods with a demand lag; all history when fewer than 50),
+    reduced to a seeded sample of cfg.lgb_max_rows rows when larger (the same draw the
+    model makes, so training rows are identical to featurising every row); and all history
+    of the `full_top_n` largest series (Prophet's regressors)."""
+    fut = frame["future"].to_numpy()
     pos = frame["pos"].to_numpy()
+    start = cut - pd.Timedelta(days=cfg.train_periods * (7 if grain == "W" else 1))
+    cand = np.flatnonzero(~fut & (frame["date"].to_numpy() > start.to_datetime64())
+                          & (pos >= H))
+    if len(cand) < 50:
+        cand = np.flatnonzero(~fut)
+    if len(cand) > cfg.lgb_max_rows:
+        keep = np.random.default_rng(cfg.seed).choice(len(cand), cfg.lgb_max_rows,
+                                                      replace=False)
+        cand = cand[np.sort(keep)]
+    parts = [cand, np.flatnonzero(fut)]
+    if full_top_n > 0:
+        from engine.forecast.runner import top_series
+
+        hist = frame.loc[~fut, ["sid", "pos", "quantity"]]
+        top = top_series(hist, full_top_n, 13 if grain == "W" else 91)
+        parts.append(np.flatnonzero(~fut & np.isin(frame["sid"].to_numpy(), top)))
+    rows = np.unique(np.concatenate(parts))
+    return rows, np.isin(rows, cand)
+
+
+def _demand_features(quantity: np.ndarray, pos: np.ndarray, starts: np.ndarray, grain: str,
+                     H: int, at: np.ndarray) -> dict[str, np.ndarray]:
+    """Lags and rolling statistics of demand at the rows `at`, from per-series cumulative
+    sums over the whole panel (so a row's values do not depend on which rows are asked)."""
+    y = np.nan_to_num(quantity.astype(float))
     cs = _series_cumsum(y, starts, pos)
     cz = _series_cumsum((y == 0).astype(float), starts, pos)
-    out = []
-    frame["lag_h"] = _shift(y, pos, H)
-    out.append("lag_h")
+    out = {"lag_h": _lag_at(y, pos, H, at)}
     windows = (4, 13, 26) if grain == "W" else (7, 28, 91)
     for w in windows:
-        frame[f"roll_mean_{w}"] = _window_mean(cs, pos, H, w)
-        out.append(f"roll_mean_{w}")
+        out[f"roll_mean_{w}"] = _window_mean_at(cs, pos, H, w, at)
     wz = windows[1]
-    frame["zero_frac"] = _window_mean(cz, pos, H, wz)
+    out["zero_frac"] = _window_mean_at(cz, pos, H, wz, at)
+    del cz
+    p = pos[at]
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["momentum"] = frame[f"roll_mean_{windows[0]}"] / (frame[f"roll_mean_{wz}"] + 0.1)
-        frame["expanding_mean"] = np.where(pos >= H, _shift(cs, pos, H) / (pos - H + 1), np.nan)
-    out += ["zero_frac", "momentum", "expanding_mean"]
+        out["momentum"] = out[f"roll_mean_{windows[0]}"] / (out[f"roll_mean_{wz}"] + 0.1)
+        out["expanding_mean"] = np.where(p >= H, _lag_at(cs, pos, H, at) / (p - H + 1), np.nan)
     if grain == "D":
         hw = int(np.ceil(H / 7) * 7)       # same weekday, last 4 weeks known at t - H
-        lags = np.stack([_shift(y, pos, hw + 7 * i) for i in range(4)])
-        valid = np.isfinite(lags)
+        total, count = np.zeros(len(at)), np.zeros(len(at))
+        for i in range(4):
+            lag = _lag_at(y, pos, hw + 7 * i, at)
+            ok = np.isfinite(lag)
+            total += np.where(ok, lag, 0.0)
+            count += ok
         with np.errstate(invalid="ignore", divide="ignore"):
-            frame["same_dow_mean"] = np.where(valid.any(0), np.nansum(lags, 0) / valid.sum(0),
-                                              np.nan)
-        out.append("same_dow_mean")
+            out["same_dow_mean"] = np.where(count > 0, total / count, np.nan)
         if H <= 357:                       # same season last year (days t-371 .. t-357)
-            frame["yoy_mean"] = _window_mean(cs, pos, 357, 15)
-            out.append("yoy_mean")
+            out["yoy_mean"] = _window_mean_at(cs, pos, 357, 15, at)
     elif H <= 51:
-        frame["yoy_mean"] = _window_mean(cs, pos, 51, 3)
-        out.append("yoy_mean")
+        out["yoy_mean"] = _window_mean_at(cs, pos, 51, 3, at)
     return out
 
 
@@ -296,51 +381,86 @@ def _calendar_features(frame: pd.DataFrame, grain: str) -> list[str]:
     return CALENDAR
 
 
-def _price_features(frame: pd.DataFrame, future_prices: pd.DataFrame | None) -> list[str]:
-    fut = frame["future"].to_numpy()
-    reg = frame["regular_price"].where(~fut)
-    reg = reg.fillna(frame["price"].where(~fut))
-    reg = reg.groupby(frame["sid"]).ffill().groupby(frame["sid"]).bfill()
-    price = frame["price"].where(~fut)
-    promo = frame["promo"].to_numpy() & ~fut
+def _fill_within(values: np.ndarray, starts: np.ndarray, n_per: np.ndarray) -> np.ndarray:
+    """Forward fill, then backward fill, NaNs within each series (contiguous blocks)."""
+    n = len(values)
+    ar = np.arange(n)
+    valid = ~np.isnan(values)
+    seg_start = np.repeat(starts, n_per)
+    seg_end = np.repeat(starts + n_per, n_per)
+    prev = np.maximum.accumulate(np.where(valid, ar, -1))
+    nxt = np.minimum.accumulate(np.where(valid, ar, n)[::-1])[::-1]
+    src = np.where(prev >= seg_start, prev, np.where(nxt < seg_end, nxt, -1))
+    return np.where(src >= 0, values[np.clip(src, 0, max(n - 1, 0))], np.nan)
+
+
+def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
+                    starts: np.ndarray, n_per: np.ndarray, prices: dict, promo_all: np.ndarray,
+                    sku_of_series: np.ndarray, future_prices: pd.DataFrame | None
+                    ) -> list[str]:
+    """Regular price carried forward / back within each series over the whole panel
+    (observed prices only up to the cutoff); on the featurised rows: price (planned prices
+    after the cutoff when given, else the regular price), price ratio, discount depth,
+    promotion flag and price index (regular price / the SKU's median regular price)."""
+    reg_all = np.where(fut, np.nan, prices["regular_price"])
+    reg_all = np.where(np.isnan(reg_all), np.where(fut, np.nan, prices["price"]), reg_all)
+    reg_all = _fill_within(reg_all, starts, n_per)
+    hist = ~fut
+    fr = fut[rows]
+    reg = reg_all[rows]
+    price = np.where(fr, np.nan, prices["price"][rows])
+    promo = promo_all[rows] & ~fr
     if future_prices is not None and len(future_prices):
         fp = future_prices.assign(date=pd.to_datetime(future_prices["date"]))
-        m = frame[KEYS + ["date"]].merge(fp, on=KEYS + ["date"], how="left")
+        m = R[KEYS + ["date"]].merge(fp, on=KEYS + ["date"], how="left")
         planned = m["price"].to_numpy(dtype=float)
-        price = price.where(~(fut & ~np.isnan(planned)), planned)
+        price = np.where(fr & ~np.isnan(planned), planned, price)
         if "promo" in m:
-            promo = promo | (fut & m["promo"].fillna(False).to_numpy(dtype=bool))
-    price = price.fillna(reg)
-    frame["regular_price"] = reg
-    frame["price"] = price
-    frame["promo"] = promo
+            promo = promo | (fr & m["promo"].fillna(False).to_numpy(dtype=bool))
+    price = np.where(np.isnan(price), reg, price)
+    R["regular_price"] = reg
+    R["price"] = price
+    R["promo"] = promo
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (price / reg).to_numpy(dtype=float)
-    frame["price_ratio"] = np.where(np.isfinite(ratio), ratio, 1.0)
-    frame["discount_depth"] = np.clip(1.0 - frame["price_ratio"], 0, 1)
-    frame["promo_flag"] = promo.astype(int)
-    med = frame.loc[~fut].groupby("sku_id")["regular_price"].median()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["price_index"] = (reg / frame["sku_id"].map(med)).to_numpy(dtype=float)
+        ratio = price / reg
+    R["price_ratio"] = np.where(np.isfinite(ratio), ratio, 1.0)
+    R["discount_depth"] = np.clip(1.0 - R["price_ratio"], 0, 1)
+    R["promo_flag"] = promo.astype(int)
+    R["price_index"] = reg / _sku_median(reg_all, hist, sid, sku_of_series,
+                                         R["sid"].to_numpy())
     return PRICE
 
 
-def _attributes(frame: pd.DataFrame, signals: Signals) -> list[str]:
+def _sku_median(reg_all: np.ndarray, hist: np.ndarray, sid: np.ndarray,
+                sku_of_series: np.ndarray, row_sid: np.ndarray) -> np.ndarray:
+    """Median regular price of each row's SKU over all history rows of the panel."""
+    codes = sku_of_series[sid[hist]]
+    med = pd.Series(reg_all[hist]).groupby(codes).median()
+    full = np.full(int(sku_of_series.max(initial=-1)) + 1, np.nan)
+    full[med.index.to_numpy()] = med.to_numpy()
+    with np.errstate(invalid="ignore"):
+        return full[sku_of_series[row_sid]]
+
+
+def _series_attributes(series: pd.DataFrame, signals: Signals) -> pd.DataFrame:
+    """Per series (row = sid): category, city, state, log_mrp and integer codes of
+    category, city and state (sorted values, as pandas.Categorical gives)."""
     skus = signals.skus
     locs = signals.locations
-    cat = frame["sku_id"].map(skus.set_index("sku_id")["category"]) if skus is not None \
-        and "category" in skus else pd.Series(np.nan, index=frame.index)
-    frame["category"] = cat.to_numpy()
-    mrp = frame["sku_id"].map(skus.set_index("sku_id")["mrp"]) if skus is not None \
-        and "mrp" in skus else pd.Series(np.nan, index=frame.index)
-    frame["log_mrp"] = np.log(mrp.astype(float).clip(lower=0.01)).to_numpy()
+    out = pd.DataFrame(index=series.index)
+    cat = series["sku_id"].map(skus.set_index("sku_id")["category"]) if skus is not None \
+        and "category" in skus else pd.Series(np.nan, index=series.index)
+    out["category"] = cat.to_numpy()
+    mrp = series["sku_id"].map(skus.set_index("sku_id")["mrp"]) if skus is not None \
+        and "mrp" in skus else pd.Series(np.nan, index=series.index)
+    out["log_mrp"] = np.log(mrp.astype(float).clip(lower=0.01)).to_numpy()
     for col in ("city", "state"):
         src = locs.set_index("pin_code")[col] if locs is not None and col in locs else None
-        frame[col] = frame["pin_code"].map(src).to_numpy() if src is not None else None
+        out[col] = series["pin_code"].map(src).to_numpy() if src is not None else None
     for col in ("category", "city", "state"):
-        codes = pd.Categorical(frame[col]).codes.astype(float)
-        frame[f"{col}_code"] = np.where(codes < 0, np.nan, codes)
-    return ATTRIBUTES
+        codes = pd.Categorical(out[col]).codes.astype(float)
+        out[f"{col}_code"] = np.where(codes < 0, np.nan, codes)
+    return out
 
 
 def _weather_features(frame: pd.DataFrame, signals: Signals, cut: pd.Timestamp,

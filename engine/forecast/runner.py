@@ -41,22 +41,31 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
                 future_prices: pd.DataFrame | None = None) -> FitResult:
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
-    panel = build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices)
+    names = tuple(models or cfg.models)
+    wants_full = any(make_model(m).cost == "prophet" for m in names)
+    panel = build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices,
+                        full_top_n=cfg.prophet_top_n if wants_full else 0)
     cfg = cfg.with_(grain=panel.grain)
     timings = {"features": round(time.perf_counter() - t0, 3)}
-    say(f"features ready: {panel.frame['sid'].nunique():,} series, "
-        f"{len(panel.frame):,} rows ({timings['features']:.1f} s)")
+    say(f"features ready: {int(panel.frame['sid'].iloc[-1]) + 1:,} series, "
+        f"{len(panel.frame):,} rows, {len(panel.rows):,} with features "
+        f"({timings['features']:.1f} s)")
     hist, fut = panel.history, panel.future
-    last_pos = hist.groupby("sid")["pos"].max()
+    # the frame is sorted by series then period and every series ends with `horizon` future
+    # rows: its last history position is its last position minus the horizon
+    sid_all = panel.frame["sid"].to_numpy()
+    ends = np.r_[sid_all[1:] != sid_all[:-1], True]
+    last_pos = pd.Series(panel.frame["pos"].to_numpy()[ends] - panel.horizon, index=sid_all[ends])
     parts, fitted, covered = [], {}, {}
-    for name in models or cfg.models:
+    for name in names:
         t = time.perf_counter()
         model = make_model(name)
-        h, f = hist, fut
+        h, f = (panel.train if getattr(model, "needs_features", False) else hist), fut
         if model.cost in ("statistical", "prophet"):
             n = cfg.stat_top_n if model.cost == "statistical" else cfg.prophet_top_n
             keep = top_series(hist, n, 13 if panel.grain == "W" else 91)
-            h, f = hist[hist["sid"].isin(keep)], fut[fut["sid"].isin(keep)]
+            src = panel.featured_history if model.cost == "prophet" else hist
+            h, f = src[src["sid"].isin(keep)], fut[fut["sid"].isin(keep)]
         if model.cost == "prophet":
             model.festivals = signals.festivals if signals is not None else None
         if h.empty:

@@ -33,6 +33,8 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 @register("lightgbm")
 class LightGBMModel(ForecastModel):
     cost = "cheap"
+    needs_features = True      # the runner passes the panel's featurised training rows
+
 
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "LightGBMModel":
         import lightgbm as lgb
@@ -40,7 +42,7 @@ class LightGBMModel(ForecastModel):
         self.cfg = cfg
         self.features = feature_columns(history)
         self.categorical = [c for c in CATEGORICAL if c in self.features]
-        last = history["date"].max()
+        last = pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
         start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
         train = history[(history["date"] > start) & history["lag_h"].notna()] \
             if "lag_h" in history else history
