@@ -185,6 +185,20 @@ def run_caption(run: dict) -> str:
 
 
 # ---- charts ------------------------------------------------------------------------------
+def label_rows(dates: pd.Series, min_gap_days: int = 14, n_rows: int = 3) -> list[int]:
+    """A text row per festival marker so labels of festivals a few days apart (Dhanteras
+    and Diwali) stack instead of printing over each other."""
+    rows: list[int] = []
+    last_in_row: dict[int, pd.Timestamp] = {}
+    for day in dates:
+        row = next((r for r in range(n_rows)
+                    if r not in last_in_row or (day - last_in_row[r]).days >= min_gap_days),
+                   len(rows) % n_rows)
+        last_in_row[row] = day
+        rows.append(row)
+    return rows
+
+
 def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataFrame,
                     title: str) -> go.Figure:
     """History, forecast, 80% and 95% bands; festival days marked, windows shaded."""
@@ -214,8 +228,10 @@ def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataF
                       x1=day + pd.Timedelta(days=int(r.post_days)),
                       fillcolor="#F59E0B", opacity=0.08, line_width=0, layer="below")
     if len(festivals):
+        festivals = festivals.sort_values("date")
+        rows = label_rows(pd.to_datetime(festivals["date"]))
         fig.add_trace(go.Scatter(
-            x=pd.to_datetime(festivals["date"]), y=[top * 1.05] * len(festivals),
+            x=pd.to_datetime(festivals["date"]), y=[top * (1.05 + 0.09 * r) for r in rows],
             mode="markers+text", name="Festivals", text=festivals["name"],
             textposition="top center", textfont={"size": 10},
             marker={"symbol": "star", "size": 10, "color": "#D97706"},

@@ -136,3 +136,14 @@ def test_pin_map_biggest_seller_gets_the_biggest_darkest_circle():
     assert data.loc["560001", "colour"][:3] == [165, 0, 38]
     assert data.loc["110001", "colour"][:3] == [254, 224, 139]
 
+
+
+def test_festival_labels_a_few_days_apart_go_on_different_rows():
+    import pandas as pd
+
+    from components.forecast_views import label_rows
+
+    dates = pd.to_datetime(["2026-10-18", "2026-10-20", "2026-11-08", "2026-12-25"])
+    rows = label_rows(pd.Series(dates))
+    assert rows[0] != rows[1]          # Dhanteras and Diwali-like pair
+    assert rows[2] == 0 and rows[3] == 0  # far apart: back on the first row
