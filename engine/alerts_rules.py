@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from engine.textfmt import indian_grouping, inr
+
 SEVERITIES = ("critical", "high", "medium", "low")
 STATUSES = ("new", "acknowledged", "resolved")
 CANDIDATE_COLUMNS = ["rule", "severity", "entity", "day", "reason", "details"]
@@ -170,23 +172,9 @@ def ddmmm(value) -> str:
     return pd.Timestamp(value).strftime("%d-%b")
 
 
-def _grouped(whole: int) -> str:
-    """Indian digit grouping of a whole number: 1234567 -> '12,34,567'."""
-    sign, digits = ("-" if whole < 0 else ""), str(abs(int(whole)))
-    if len(digits) > 3:
-        head, tail = digits[:-3], digits[-3:]
-        groups = []
-        while len(head) > 2:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        digits = ",".join(([head] if head else []) + groups + [tail])
-    return sign + digits
-
-
 def rupees(value: float) -> str:
-    """₹ with paise below ₹1,000, whole rupees with Indian grouping above (engine-side
-    copy of components.format.inr)."""
-    return f"₹{value:,.2f}" if abs(value) < 1000 else "₹" + _grouped(round(value))
+    """₹ with paise below ₹1,000, whole rupees with Indian grouping above."""
+    return f"₹{value:,.2f}" if abs(value) < 1000 else inr(value)
 
 
 def num(value: float) -> str:
@@ -195,7 +183,7 @@ def num(value: float) -> str:
     value = float(value)
     if abs(value) < 10 and round(value, 1) != round(value):
         return f"{value:.1f}"
-    return _grouped(round(value))
+    return indian_grouping(round(value))
 
 
 def units(value: float) -> str:

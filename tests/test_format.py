@@ -31,3 +31,8 @@ def test_units_and_percent():
 def test_dates_are_dd_mmm():
     assert dd_mmm(date(2026, 11, 5)) == "05-Nov"
     assert dd_mmm("2026-01-26", with_year=True) == "26-Jan-2026"
+
+
+def test_negative_rupees_put_the_sign_first():
+    assert inr(-1234567) == "-₹12,34,567"
+    assert inr_compact(-2_500_000) == "-₹25.00 lakh"

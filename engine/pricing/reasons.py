@@ -4,19 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def _rupees(value: float) -> str:
-    """₹ with Indian digit grouping (engine-side copy of components.format.inr)."""
-    sign = "-" if value < 0 else ""
-    whole = f"{abs(value):.0f}"
-    if len(whole) > 3:
-        head, tail = whole[:-3], whole[-3:]
-        groups = []
-        while len(head) > 2:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        whole = ",".join(([head] if head else []) + groups + [tail])
-    return f"{sign}₹{whole}"
+from engine.textfmt import inr
 
 
 def elasticity_label(e: float) -> str:
@@ -41,7 +29,7 @@ def _blocking_rule(item, price: float, up: bool, cfg) -> str | None:
     if cfg.max_change is not None and abs(nxt_ratio - 1) > cfg.max_change + 1e-9:
         return f"the ±{cfg.max_change:.0%} max change"
     if up and pd.notna(item.mrp) and nxt > item.mrp + 1e-9:
-        return f"MRP {_rupees(item.mrp)}"
+        return f"MRP {inr(item.mrp)}"
     if not up and cfg.min_margin is not None and cfg.margin_scope == "sku" \
             and nxt - item.unit_cost < cfg.min_margin * nxt:
         return f"the {cfg.min_margin:.0%} minimum margin"
@@ -96,10 +84,10 @@ def recommendation_table(items: pd.DataFrame, cand: pd.DataFrame, chosen: np.nda
         chg = out.at[i, "change_pct"]
         if abs(chg) < 1e-9:
             why = f"held by {rule}" if rule else "already the best price on the ladder"
-            reasons.append(f"{label}: keep {_rupees(price)}; {why}")
+            reasons.append(f"{label}: keep {inr(price)}; {why}")
             continue
         verb = "lifts" if gain >= 0 else "costs"
-        text = (f"{label}: {chg:+.0%} {verb} {cfg.objective} {_rupees(abs(gain))}/month; "
+        text = (f"{label}: {chg:+.0%} {verb} {cfg.objective} {inr(abs(gain))}/month; "
                 f"units {du:+.0%}")
         if rule:
             text += f"; limited by {rule}"
