@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
-from engine.warehouse.queries import (_FROM, Filters, _prior_period, _run, _scope_sql, _where,
-                                      resolve_period)
+from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, prior_period,
+                                      resolve_period, run_query, scope_sql)
 
 _FORECAST_FROM = """
     FROM forecasts s
@@ -36,14 +36,14 @@ def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
     cols = ["pin_code", "revenue", "units", "prior_revenue", "revenue_lfl"]
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols), {"start": start, "end": end, "covered": False}
-    p_start, p_end, covered = _prior_period(wh, f, start, end)
-    where_c, params_c = _where(f, start, end)
-    where_p, params_p = _where(f, p_start, p_end)
-    df = _run(wh, f"""
+    p_start, p_end, covered = prior_period(wh, f, start, end)
+    where_c, params_c = filter_where(f, start, end)
+    where_p, params_p = filter_where(f, p_start, p_end)
+    df = run_query(wh, f"""
         WITH cur AS (SELECT s.pin_code, sum(s.revenue) AS revenue, sum(s.quantity) AS units
-                     {_FROM} WHERE {where_c} GROUP BY 1),
+                     {SALES_FROM} WHERE {where_c} GROUP BY 1),
              prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
-                       {_FROM} WHERE {where_p} GROUP BY 1)
+                       {SALES_FROM} WHERE {where_p} GROUP BY 1)
         SELECT cur.pin_code, cur.revenue, cur.units,
                coalesce(prior.revenue, 0) AS prior_revenue,
                CASE WHEN coalesce(prior.revenue, 0) > 0 THEN cur.revenue ELSE 0 END
@@ -58,7 +58,7 @@ def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
 
 
 def latest_forecast_run(wh: Warehouse) -> dict | None:
-    df = _run(wh, """
+    df = run_query(wh, """
         SELECT run_id, created_at, grain, cutoff, horizon FROM forecast_runs
         WHERE kind = 'forecast' AND status = 'ok'
           AND run_id IN (SELECT DISTINCT run_id FROM forecasts)
@@ -73,9 +73,9 @@ def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
     cutoff). The date range of the sidebar does not apply: the forecast window is fixed."""
     cutoff = pd.Timestamp(run["cutoff"]).date()
     window_end = cutoff + timedelta(days=days)
-    where_f, params_f = _where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
+    where_f, params_f = filter_where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
                                cutoff + timedelta(days=1), window_end)
-    fc = _run(wh, f"""
+    fc = run_query(wh, f"""
         SELECT s.pin_code, sum(s.forecast) AS forecast, max(s.date) AS last_date
         {_FORECAST_FROM} WHERE s.run_id = ? AND {where_f} GROUP BY 1 ORDER BY 1""",
               [run["run_id"], *params_f], "the forecast by PIN code")
@@ -83,17 +83,17 @@ def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
     if fc.empty:
         return pd.DataFrame(columns=cols), {"cutoff": cutoff, "days": 0}
     covered_days = max(1, min(days, (pd.Timestamp(fc["last_date"].max()).date() - cutoff).days))
-    where_b, params_b = _where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
+    where_b, params_b = filter_where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
                                cutoff - timedelta(days=covered_days - 1), cutoff)
-    base = _run(wh, f"""
+    base = run_query(wh, f"""
         SELECT s.pin_code, sum(s.quantity) AS baseline
-        {_FROM} WHERE {where_b} GROUP BY 1""", params_b, "recent sales for the baseline")
+        {SALES_FROM} WHERE {where_b} GROUP BY 1""", params_b, "recent sales for the baseline")
     df = fc.merge(base, on="pin_code", how="left").fillna({"baseline": 0.0})
     return df[cols], {"cutoff": cutoff, "days": covered_days, "run_id": run["run_id"]}
 
 
 def has_inventory(wh: Warehouse) -> bool:
-    return bool(_run(wh, "SELECT count(*) AS n FROM inventory", [], "inventory").iloc[0, 0])
+    return bool(run_query(wh, "SELECT count(*) AS n FROM inventory", [], "inventory").iloc[0, 0])
 
 
 def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
@@ -102,15 +102,15 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
     plus on-order stock covers fewer days of recent average demand than their lead time;
     `default_lead_days` when the lead time is unknown). Demand is the average daily units
     over the last `demand_days` days of sales data."""
-    scope, scope_params = _scope_sql(f.pin_scope, "pin_code")
-    last = _run(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
+    scope, scope_params = scope_sql(f.pin_scope, "pin_code")
+    last = run_query(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
                 "the last sales date").iloc[0, 0]
     cols = ["pin_code", "n_skus", "at_risk"]
     if last is None or pd.isna(last):
         return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days}
     last = pd.Timestamp(last).date()
-    where, params = _where(f, None, None)
-    df = _run(wh, f"""
+    where, params = filter_where(f, None, None)
+    df = run_query(wh, f"""
         WITH demand AS (
             SELECT sku_id, pin_code, sum(quantity) / ? AS daily
             FROM sales_daily WHERE date > ? AND date <= ? GROUP BY 1, 2)
@@ -129,21 +129,21 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
 
 def category_units(wh: Warehouse, f: Filters, start: date, end: date) -> pd.DataFrame:
     """Units per PIN x category in start..end, with the PIN's state (festival weights)."""
-    where, params = _where(f, start, end)
-    return _run(wh, f"""
+    where, params = filter_where(f, start, end)
+    return run_query(wh, f"""
         SELECT s.pin_code, any_value(l.state) AS state,
                coalesce(k.category, 'Uncategorised') AS category, sum(s.quantity) AS units
-        {_FROM} WHERE {where} GROUP BY s.pin_code, 3 ORDER BY 1, 3""", params,
+        {SALES_FROM} WHERE {where} GROUP BY s.pin_code, 3 ORDER BY 1, 3""", params,
                 "units by PIN code and category")
 
 
 def has_festivals(wh: Warehouse) -> bool:
-    return bool(_run(wh, "SELECT count(*) AS n FROM festivals", [], "festivals").iloc[0, 0])
+    return bool(run_query(wh, "SELECT count(*) AS n FROM festivals", [], "festivals").iloc[0, 0])
 
 
 def pin_places(wh: Warehouse, pins: list[str]) -> pd.DataFrame:
     """Locality, city, district, state for the given PINs as the warehouse knows them."""
-    return _run(wh, """
+    return run_query(wh, """
         SELECT pin_code, locality, city, district, state FROM locations
         WHERE list_contains(?::VARCHAR[], pin_code) ORDER BY pin_code""", [list(pins)],
                 "PIN code places")

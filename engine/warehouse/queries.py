@@ -37,14 +37,14 @@ class Filters:
 
 # ---- building blocks --------------------------------------------------------------------
 
-def _run(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
+def run_query(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
     try:
         return wh.query(sql, params)
     except duckdb.Error as exc:
         raise WarehouseError(f"Could not read {what} from the warehouse: {exc}") from exc
 
 
-def _scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
+def scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
     if pin_scope is None:
         return "TRUE", []
     if len(pin_scope) == 0:
@@ -52,10 +52,10 @@ def _scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
     return f"list_contains(?::VARCHAR[], {col})", [list(pin_scope)]
 
 
-def _where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]:
+def filter_where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]:
     """WHERE clause over `sales_daily s LEFT JOIN skus k LEFT JOIN locations l`."""
     clauses, params = [], []
-    scope, scope_params = _scope_sql(f.pin_scope, "s.pin_code")
+    scope, scope_params = scope_sql(f.pin_scope, "s.pin_code")
     clauses.append(scope)
     params += scope_params
     for values, col in ((f.states, "l.state"), (f.cities, "l.city"),
@@ -72,7 +72,7 @@ def _where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]
     return " AND ".join(clauses), params
 
 
-_FROM = """
+SALES_FROM = """
     FROM sales_daily s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     LEFT JOIN locations l ON l.pin_code = s.pin_code
@@ -96,15 +96,15 @@ def _to_date(value) -> date | None:
 def date_bounds(wh: Warehouse, pin_scope: tuple[str, ...] | None = None
                 ) -> tuple[date | None, date | None]:
     """First and last sales date the scope can see (None, None when there are none)."""
-    scope, params = _scope_sql(pin_scope, "pin_code")
-    row = _run(wh, f"SELECT min(date) AS lo, max(date) AS hi FROM sales_daily WHERE {scope}",
+    scope, params = scope_sql(pin_scope, "pin_code")
+    row = run_query(wh, f"SELECT min(date) AS lo, max(date) AS hi FROM sales_daily WHERE {scope}",
                params, "the sales date range").iloc[0]
     return _to_date(row["lo"]), _to_date(row["hi"])
 
 
 def has_sales(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> bool:
-    scope, params = _scope_sql(pin_scope, "pin_code")
-    df = _run(wh, f"SELECT 1 AS x FROM sales_daily WHERE {scope} LIMIT 1", params, "sales")
+    scope, params = scope_sql(pin_scope, "pin_code")
+    df = run_query(wh, f"SELECT 1 AS x FROM sales_daily WHERE {scope} LIMIT 1", params, "sales")
     return len(df) > 0
 
 
@@ -114,7 +114,7 @@ def resolve_period(wh: Warehouse, f: Filters) -> tuple[date | None, date | None]
     return (f.start or lo), (f.end or hi)
 
 
-def _prior_period(wh: Warehouse, f: Filters, start: date, end: date
+def prior_period(wh: Warehouse, f: Filters, start: date, end: date
                   ) -> tuple[date, date, bool]:
     """Same period a year earlier, and whether the data covers all of it."""
     p_start, p_end = year_earlier(start), year_earlier(end)
@@ -136,13 +136,13 @@ def filter_options(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> d
     Returns {"states": [...], "cities_by_state": {state: [cities]}, "categories": [...],
     "min_date": date|None, "max_date": date|None}.
     """
-    scope, params = _scope_sql(pin_scope, "pin_code")
-    places = _run(wh, f"""
+    scope, params = scope_sql(pin_scope, "pin_code")
+    places = run_query(wh, f"""
         SELECT DISTINCT l.state, l.city FROM locations l
         WHERE l.pin_code IN (SELECT DISTINCT pin_code FROM sales_daily WHERE {scope})
           AND l.state IS NOT NULL AND l.city IS NOT NULL
         ORDER BY 1, 2""", params, "states and cities")
-    cats = _run(wh, f"""
+    cats = run_query(wh, f"""
         SELECT DISTINCT k.category FROM skus k
         WHERE k.sku_id IN (SELECT DISTINCT sku_id FROM sales_daily WHERE {scope})
           AND k.category IS NOT NULL
@@ -161,13 +161,13 @@ def filter_options(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> d
 
 
 def _totals(wh: Warehouse, f: Filters, start: date | None, end: date | None) -> pd.Series:
-    where, params = _where(f, start, end)
-    return _run(wh, f"""
+    where, params = filter_where(f, start, end)
+    return run_query(wh, f"""
         SELECT coalesce(sum(s.revenue), 0) AS revenue,
                coalesce(sum(s.quantity), 0) AS units,
                count(DISTINCT CASE WHEN s.quantity > 0 THEN s.sku_id END) AS active_skus,
                count(DISTINCT CASE WHEN s.quantity > 0 THEN s.pin_code END) AS active_pins
-        {_FROM} WHERE {where}""", params, "sales totals").iloc[0]
+        {SALES_FROM} WHERE {where}""", params, "sales totals").iloc[0]
 
 
 def kpis(wh: Warehouse, f: Filters) -> dict:
@@ -179,7 +179,7 @@ def kpis(wh: Warehouse, f: Filters) -> dict:
                 "start": start, "end": end, "prior_start": None, "prior_end": None,
                 "prior_covered": False, "prior_revenue": 0.0, "prior_units": 0.0}
     cur = _totals(wh, f, start, end)
-    p_start, p_end, covered = _prior_period(wh, f, start, end)
+    p_start, p_end, covered = prior_period(wh, f, start, end)
     prior = _totals(wh, f, p_start, p_end)
     days = (end - start).days + 1
     return {
@@ -244,19 +244,19 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
     start, end = resolve_period(wh, f)
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols)
-    p_start, p_end, covered = _prior_period(wh, f, start, end)
-    where_c, params_c = _where(f, start, end)
-    where_p, params_p = _where(f, p_start, p_end)
+    p_start, p_end, covered = prior_period(wh, f, start, end)
+    where_c, params_c = filter_where(f, start, end)
+    where_p, params_p = filter_where(f, p_start, p_end)
     bucket_params = _bucket_params(freq, start, end)
-    df = _run(wh, f"""
+    df = run_query(wh, f"""
         WITH cur AS (
             SELECT {_bucket_sql(freq, "s.date")} AS bucket,
                    sum(s.revenue) AS revenue, sum(s.quantity) AS units
-            {_FROM} WHERE {where_c} GROUP BY 1),
+            {SALES_FROM} WHERE {where_c} GROUP BY 1),
         prior AS (
             SELECT {_bucket_sql(freq, "(s.date + INTERVAL 1 YEAR)::DATE")} AS bucket,
                    sum(s.revenue) AS revenue, sum(s.quantity) AS units
-            {_FROM} WHERE {where_p} GROUP BY 1)
+            {SALES_FROM} WHERE {where_p} GROUP BY 1)
         SELECT coalesce(cur.bucket, prior.bucket) AS date,
                coalesce(cur.revenue, 0) AS revenue, coalesce(cur.units, 0) AS units,
                coalesce(prior.revenue, 0) AS revenue_ly, coalesce(prior.units, 0) AS units_ly
@@ -283,14 +283,14 @@ def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
             "revenue", "units", "growth"]
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols)
-    p_start, p_end, covered = _prior_period(wh, f, start, end)
-    where_c, params_c = _where(f, start, end)
-    where_p, params_p = _where(f, p_start, p_end)
-    df = _run(wh, f"""
+    p_start, p_end, covered = prior_period(wh, f, start, end)
+    where_c, params_c = filter_where(f, start, end)
+    where_p, params_p = filter_where(f, p_start, p_end)
+    df = run_query(wh, f"""
         WITH cur AS (SELECT s.pin_code, sum(s.revenue) AS revenue, sum(s.quantity) AS units
-                     {_FROM} WHERE {where_c} GROUP BY 1),
+                     {SALES_FROM} WHERE {where_c} GROUP BY 1),
              prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
-                       {_FROM} WHERE {where_p} GROUP BY 1)
+                       {SALES_FROM} WHERE {where_p} GROUP BY 1)
         SELECT cur.pin_code, l.locality, l.city, l.district, l.state, l.lat, l.lon,
                cur.revenue, cur.units, prior.revenue AS prior_revenue
         FROM cur
@@ -308,16 +308,16 @@ def category_mix(wh: Warehouse, f: Filters) -> pd.DataFrame:
     cols = ["category", "revenue", "units", "share", "growth"]
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols)
-    p_start, p_end, covered = _prior_period(wh, f, start, end)
-    where_c, params_c = _where(f, start, end)
-    where_p, params_p = _where(f, p_start, p_end)
-    df = _run(wh, f"""
+    p_start, p_end, covered = prior_period(wh, f, start, end)
+    where_c, params_c = filter_where(f, start, end)
+    where_p, params_p = filter_where(f, p_start, p_end)
+    df = run_query(wh, f"""
         WITH cur AS (SELECT coalesce(k.category, 'Uncategorised') AS category,
                             sum(s.revenue) AS revenue, sum(s.quantity) AS units
-                     {_FROM} WHERE {where_c} GROUP BY 1),
+                     {SALES_FROM} WHERE {where_c} GROUP BY 1),
              prior AS (SELECT coalesce(k.category, 'Uncategorised') AS category,
                               sum(s.revenue) AS revenue
-                       {_FROM} WHERE {where_p} GROUP BY 1)
+                       {SALES_FROM} WHERE {where_p} GROUP BY 1)
         SELECT cur.category, cur.revenue, cur.units, prior.revenue AS prior_revenue
         FROM cur LEFT JOIN prior USING (category)
         ORDER BY cur.revenue DESC, cur.category""", [*params_c, *params_p], "the category mix")
@@ -335,13 +335,13 @@ def top_skus(wh: Warehouse, f: Filters, n: int = 10) -> pd.DataFrame:
             "pin_codes", "share"]
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols)
-    where, params = _where(f, start, end)
-    df = _run(wh, f"""
+    where, params = filter_where(f, start, end)
+    df = run_query(wh, f"""
         WITH t AS (SELECT s.sku_id, any_value(k.name) AS name,
                           any_value(k.category) AS category, any_value(k.brand) AS brand,
                           sum(s.revenue) AS revenue, sum(s.quantity) AS units,
                           count(DISTINCT s.pin_code) AS pin_codes
-                   {_FROM} WHERE {where} GROUP BY 1)
+                   {SALES_FROM} WHERE {where} GROUP BY 1)
         SELECT *, revenue / nullif(units, 0) AS avg_price,
                revenue / nullif(sum(revenue) OVER (), 0) AS share
         FROM t ORDER BY revenue DESC, sku_id LIMIT ?""", [*params, int(n)], "the top SKUs")
