@@ -11,7 +11,7 @@ import pandas as pd
 from engine.forecast.config import ForecastConfig, ForecastError
 from engine.forecast.features import Signals, detect_grain, normalize_history
 from engine.forecast.intervals import cross_conformal
-from engine.forecast.metrics import seasonal_scale
+from engine.forecast.router import series_codes
 from engine.forecast.runner import Progress, fit_predict
 
 KEYS = ["sku_id", "pin_code"]
@@ -26,12 +26,12 @@ def fold_cutoffs(last_date, cfg: ForecastConfig, grain: str) -> list[pd.Timestam
 
 
 def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
-             progress: Progress | None = None) -> pd.DataFrame:
+             progress: Progress | None = None, normalized: bool = False) -> pd.DataFrame:
     """Point-level rolling-origin backtest of every model in `cfg.models` (history cut at
     cfg.cutoff when set). Raises ForecastError when the history is too short for even
-    one fold."""
+    one fold. `normalized=True` says `history` already went through normalize_history."""
     say = progress or (lambda msg: None)
-    h = normalize_history(history)
+    h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
         h = h[h["date"] <= pd.Timestamp(cfg.cutoff)]
     grain = cfg.grain or detect_grain(h)
@@ -51,30 +51,82 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
         fc = res.forecasts
         if fc.empty:
             continue
-        panel_hist = res.panel.history
-        actual = _actuals(h, fc, cut, grain)
         fc = fc.assign(fold=k, cutoff=cut)
-        fc["actual"] = actual
-        scale = panel_hist.groupby(KEYS)["quantity"].apply(
-            lambda y: seasonal_scale(y.to_numpy()[-365:], cfg.season_length)).rename("scale")
-        attrs = panel_hist.groupby(KEYS)[["category", "city", "state"]].first()
-        fc = fc.merge(scale.reset_index(), on=KEYS, how="left").merge(
-            attrs.reset_index(), on=KEYS, how="left")
+        fc["actual"] = _actuals(h, fc, cut, grain)
+        fc = _attach_series(fc, res.panel.frame, cfg.season_length)
+        del res                      # the fold's panel is large: free it before the next
         parts.append(fc)
     bt = pd.concat(parts, ignore_index=True)
     bt["segment"] = bt["category"].fillna("unknown").astype(str)
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",
             "lo80", "hi80", "scale", "segment", "category", "city", "state"]
-    return bt[cols].sort_values(["model", "fold", *KEYS, "date"]).reset_index(drop=True)
+    (sid,), _ = series_codes(bt)
+    order = np.lexsort([pd.factorize(bt["date"].to_numpy(), sort=True)[0], sid,
+                        pd.factorize(bt["fold"].to_numpy(), sort=True)[0],
+                        pd.factorize(bt["model"].to_numpy(), sort=True)[0]])
+    return bt[cols].iloc[order].reset_index(drop=True)   # by model, fold, sku, pin, date
+
+
+def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) -> pd.DataFrame:
+    """Add each forecast row's MASE scale (seasonal_scale of the series' last 365 history
+    periods) and its category, city and state, computed on the panel frame's integer
+    series ids (rows sorted by sid then pos, one row per period; history rows are the
+    non-future ones), without copying the frame."""
+    hist_rows = np.flatnonzero(~frame["future"].to_numpy())
+    sid = frame["sid"].to_numpy()[hist_rows]
+    q = frame["quantity"].to_numpy(dtype=float)[hist_rows]
+    n_rows = len(sid)
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if n_rows else np.array([], int)
+    ends = np.r_[starts[1:], n_rows].astype(np.int64)
+    w0 = np.maximum(starts, ends - 365)
+    length = ends - w0
+    scale = np.full(len(starts), np.nan)
+    for lag in sorted({season_length, 1}):
+        use = np.where(length > season_length, season_length, 1) == lag
+        use &= length > lag
+        d = np.zeros(n_rows + 1)
+        if n_rows > lag:
+            d[lag + 1:] = np.abs(q[lag:] - q[:-lag])
+        csum = np.cumsum(d)
+        tot = csum[ends[use]] - csum[w0[use] + lag]
+        scale[use] = tot / (length[use] - lag)
+    first_rows = hist_rows[starts]
+    series = pd.DataFrame({"sku_id": frame["sku_id"].to_numpy()[first_rows],
+                           "pin_code": frame["pin_code"].to_numpy()[first_rows]})
+    (f_pos, s_pos), _ = series_codes(fc, series)
+    at = np.full(max(int(s_pos.max()) + 1 if len(s_pos) else 0, int(f_pos.max()) + 1
+                     if len(f_pos) else 0), -1, dtype=np.int64)
+    at[s_pos] = np.arange(len(s_pos))
+    row = at[f_pos]
+    out = fc.copy()
+    out["scale"] = np.where(row >= 0, scale[row], np.nan) if len(scale) else np.nan
+    for col in ("category", "city", "state"):
+        vals = frame[col].iloc[first_rows].reset_index(drop=True)
+        if vals.dtype == object:   # as groupby().first(): a series without a value -> None
+            vals = vals.astype(object).where(vals.notna(), None)
+        out[col] = vals.reindex(row).to_numpy() if len(vals) else np.nan
+    return out
 
 
 def _actuals(h: pd.DataFrame, fc: pd.DataFrame, cut: pd.Timestamp, grain: str) -> np.ndarray:
-    """Observed demand for each forecast row; a period without sales is zero demand."""
+    """Observed demand for each forecast row; a period without sales is zero demand.
+    Matched on integer (series, day) keys, over the sales after the cutoff only."""
+    obs = h[h["date"].to_numpy() > np.datetime64(cut)][KEYS + ["date", "quantity"]]
+    day = obs["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     if grain == "W":   # sum daily/weekly rows into the fold's week lattice
-        lab = cut + pd.to_timedelta(((h["date"] - cut).dt.days - 1) // 7 * 7 + 7, unit="D")
-        obs = h.assign(date=lab).groupby(KEYS + ["date"], as_index=False)["quantity"].sum()
-    else:
-        obs = h[KEYS + ["date", "quantity"]]
-    m = fc[KEYS + ["date"]].merge(obs, on=KEYS + ["date"], how="left")
-    return m["quantity"].fillna(0.0).to_numpy(dtype=float)
+        c = np.datetime64(cut, "D").astype(np.int64)
+        day = c + (day - c - 1) // 7 * 7 + 7
+    (o_sid, f_sid), _ = series_codes(obs, fc)
+    f_day = fc["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    base = min(day.min() if len(day) else 0, f_day.min() if len(f_day) else 0)
+    span = max(day.max() if len(day) else 0, f_day.max() if len(f_day) else 0) - base + 1
+    o_key = o_sid.astype(np.int64) * span + (day - base)
+    f_key = f_sid.astype(np.int64) * span + (f_day - base)
+    qty = obs["quantity"].to_numpy(dtype=float)
+    if grain == "W":
+        s = pd.Series(qty).groupby(o_key).sum()
+        o_key, qty = s.index.to_numpy(), s.to_numpy()
+    at = pd.Index(o_key).get_indexer(f_key)
+    out = np.where(at >= 0, qty[at] if len(qty) else 0.0, 0.0)
+    return np.nan_to_num(out, nan=0.0)

@@ -12,6 +12,8 @@ Method (split conformal with per-series scaling, pooled by segment):
    forecast itself.
 `cross_conformal` measures honest coverage: each backtest fold gets intervals calibrated
 on the other folds only.
+Series, segments and buckets are matched on integer codes (no per-group Python calls
+except one quantile computation per segment x bucket).
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from engine.forecast.router import series_codes
 
 KEYS = ["sku_id", "pin_code"]
 LEVELS = {"80": 0.80, "95": 0.95}
@@ -56,26 +60,39 @@ def _quantiles(r: np.ndarray) -> dict:
 
 def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
     """residuals: sku_id, pin_code, step, actual, forecast, optional segment."""
-    r = residuals.drop(columns=[c for c in ("scale",) if c in residuals]).copy()
-    if "segment" not in r:
-        r["segment"] = "all"
-    r["segment"] = r["segment"].fillna("unknown").astype(str)
-    r["err"] = r["actual"] - r["forecast"]
-    per = r.groupby(KEYS).agg(mae=("err", lambda e: float(np.mean(np.abs(e)))),
-                              level=("forecast", "mean"), segment=("segment", "first"))
+    seg = (residuals["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in
+           residuals else np.full(len(residuals), "all", dtype=object))
+    fc = residuals["forecast"].to_numpy(dtype=float)
+    err = residuals["actual"].to_numpy(dtype=float) - fc
+    (sid,), series = series_codes(residuals)
+    n = len(series)
+    cnt = np.bincount(sid, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae = np.bincount(sid, weights=np.abs(err), minlength=n) / cnt
+    level = pd.Series(fc).groupby(sid).mean().reindex(range(n)).to_numpy()
+    first = np.full(n, -1, dtype=np.int64)
+    rev = np.arange(len(sid))[::-1]
+    first[sid[rev]] = rev
+    per = pd.DataFrame({"mae": mae, "level": level, "segment": seg[first]})
     per["scale"] = per["mae"].clip(lower=SCALE_FLOOR)
     with np.errstate(divide="ignore", invalid="ignore"):
         per["ratio"] = per["mae"] / per["level"].where(per["level"] > 0)
     ratio = per.groupby("segment")["ratio"].median().rename("ratio").reset_index()
-    r = r.merge(per["scale"].reset_index(), on=KEYS)
-    r["r"] = r["err"] / r["scale"]
-    r["bucket"] = _bucket(r["step"], horizon)
+    scale = per["scale"].to_numpy()
+    r_all = err / scale[sid]
+    bucket = _bucket(residuals["step"], horizon)
     rows, pooled = [], []
-    for (seg, b), part in r.groupby(["segment", "bucket"]):
-        if len(part) >= MIN_POOL:
-            rows.append({"segment": seg, "bucket": b, **_quantiles(part["r"].to_numpy())})
-    for b, part in r.groupby("bucket"):
-        pooled.append({"bucket": b, **_quantiles(part["r"].to_numpy())})
+    s_code, s_uni = pd.factorize(seg, sort=True)
+    g = s_code.astype(np.int64) * 3 + bucket
+    order = np.argsort(g, kind="stable")
+    gs = g[order]
+    cuts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1], True])
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if b - a >= MIN_POOL:
+            rows.append({"segment": s_uni[gs[a] // 3], "bucket": int(gs[a] % 3),
+                         **_quantiles(r_all[order[a:b]])})
+    for b in np.unique(bucket):
+        pooled.append({"bucket": int(b), **_quantiles(r_all[bucket == b])})
     qcols = ["q_lo80", "q_hi80", "q_lo95", "q_hi95"]
     quant = pd.DataFrame(rows, columns=["segment", "bucket", *qcols])
     pool = pd.DataFrame(pooled, columns=["bucket", *qcols])
@@ -83,39 +100,51 @@ def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
     pool[qcols] = pool[qcols].astype(float)
     quant["bucket"] = quant["bucket"].astype(int)
     pool["bucket"] = pool["bucket"].astype(int)
-    return Calibration(scales=per["scale"].reset_index(), ratio=ratio,
-                       quantiles=quant, pooled=pool,
-                       horizon=horizon, n_points=len(r))
+    scales = series.assign(scale=scale)
+    return Calibration(scales=scales, ratio=ratio, quantiles=quant, pooled=pool,
+                       horizon=horizon, n_points=len(residuals))
 
 
 def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     """Add lo, hi (95%) and lo80, hi80 to a frame with sku_id, pin_code, step, forecast
     (and optional segment). Returns a new frame."""
     f = forecast.copy()
-    seg = f["segment"].fillna("unknown").astype(str) if "segment" in f else \
-        pd.Series("all", index=f.index)
-    f["_segment"] = seg.to_numpy()
-    f["_bucket"] = _bucket(f["step"], cal.horizon)
-    m = f[KEYS].merge(cal.scales, on=KEYS, how="left")
-    scale = m["scale"].to_numpy(dtype=float)   # conformal scale (not the MASE column)
-    ratio = f[["_segment"]].merge(cal.ratio.rename(columns={"segment": "_segment"}),
-                                  on="_segment", how="left")["ratio"].to_numpy(dtype=float)
+    seg = f["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in f else \
+        np.full(len(f), "all", dtype=object)
+    bucket = _bucket(f["step"], cal.horizon)
+    (f_sid, c_sid), series = series_codes(f, cal.scales)
+    by_series = np.full(len(series), np.nan)
+    by_series[c_sid] = cal.scales["scale"].to_numpy(dtype=float)
+    scale = by_series[f_sid]                   # conformal scale (not the MASE column)
+    ratio = pd.Series(seg).map(dict(zip(cal.ratio["segment"], cal.ratio["ratio"]))
+                               ).to_numpy(dtype=float)
     global_ratio = np.nanmedian(cal.ratio["ratio"]) if len(cal.ratio) else 1.0
     ratio = np.where(np.isnan(ratio), global_ratio if np.isfinite(global_ratio) else 1.0, ratio)
-    level = f.groupby(KEYS)["forecast"].transform("mean").to_numpy(dtype=float)
-    scale = np.where(np.isnan(scale), np.maximum(ratio * level, SCALE_FLOOR), scale)
-    q = f[["_segment", "_bucket"]].merge(
-        cal.quantiles.rename(columns={"segment": "_segment", "bucket": "_bucket"}),
-        on=["_segment", "_bucket"], how="left")
-    qp = f[["_bucket"]].merge(cal.pooled.rename(columns={"bucket": "_bucket"}),
-                              on="_bucket", how="left")
     fc = f["forecast"].to_numpy(dtype=float)
+    level = pd.Series(fc).groupby(f_sid).transform("mean").to_numpy(dtype=float)
+    scale = np.where(np.isnan(scale), np.maximum(ratio * level, SCALE_FLOOR), scale)
+    seg_code = pd.Index(cal.quantiles["segment"].astype(str).unique()) if len(cal.quantiles) \
+        else pd.Index([], dtype=object)
+    q_at = np.full(len(seg_code) * 3 + 1, len(cal.quantiles), dtype=np.int64)
+    if len(cal.quantiles):
+        q_at[seg_code.get_indexer(cal.quantiles["segment"].astype(str)) * 3
+             + cal.quantiles["bucket"].to_numpy()] = np.arange(len(cal.quantiles))
+    sc = seg_code.get_indexer(seg)
+    q_row = np.where(sc >= 0, q_at[np.where(sc >= 0, sc * 3 + bucket, len(q_at) - 1)],
+                     len(cal.quantiles))
+    p_at = np.full(3, len(cal.pooled), dtype=np.int64)
+    p_at[cal.pooled["bucket"].to_numpy()] = np.arange(len(cal.pooled))
+    p_row = p_at[bucket]
     for name, (lo_col, hi_col) in {"80": ("lo80", "hi80"), "95": ("lo", "hi")}.items():
-        qlo = q[f"q_lo{name}"].fillna(qp[f"q_lo{name}"]).to_numpy(dtype=float)
-        qhi = q[f"q_hi{name}"].fillna(qp[f"q_hi{name}"]).to_numpy(dtype=float)
-        f[lo_col] = np.clip(np.minimum(fc + qlo * scale, fc), 0, None)
-        f[hi_col] = np.maximum(fc + qhi * scale, fc)
-    return f.drop(columns=["_segment", "_bucket"])
+        qs = {}
+        for side in ("lo", "hi"):
+            col = f"q_{side}{name}"
+            qv = np.r_[cal.quantiles[col].to_numpy(dtype=float), np.nan][q_row]
+            pv = np.r_[cal.pooled[col].to_numpy(dtype=float), np.nan][p_row]
+            qs[side] = np.where(np.isnan(qv), pv, qv)
+        f[lo_col] = np.clip(np.minimum(fc + qs["lo"] * scale, fc), 0, None)
+        f[hi_col] = np.maximum(fc + qs["hi"] * scale, fc)
+    return f
 
 
 def poisson_intervals(forecast: pd.DataFrame, dispersion: float = 2.0) -> pd.DataFrame:

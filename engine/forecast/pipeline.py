@@ -57,6 +57,50 @@ def _prepare(history: pd.DataFrame, cfg: ForecastConfig) -> tuple[pd.DataFrame, 
     return h, cfg.with_(grain=grain, cutoff=cut.date())
 
 
+def _last_pos(panel) -> dict:
+    """Per series of a panel with history: its sid, last history row of panel.frame and
+    last history position (dtype of `pos`), read off the frame without copying it (rows
+    sorted by sid then pos; the future rows of a series follow its history)."""
+    hist_rows = np.flatnonzero(~panel.frame["future"].to_numpy())
+    sid = panel.frame["sid"].to_numpy()[hist_rows]
+    last = np.flatnonzero(np.r_[sid[1:] != sid[:-1], True]) if len(sid) else \
+        np.array([], dtype=np.int64)
+    row = hist_rows[last]
+    return {"sid": sid[last], "row": row, "pos": panel.frame["pos"].to_numpy()[row]}
+
+
+def _join_points(left: pd.DataFrame, right: pd.DataFrame, cols: list[str], how: str,
+                 extra: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """left.merge(right[[*extra, *KEYS, "date", *cols]].drop_duplicates(on the keys),
+    on=[*extra, *KEYS, "date"], how=how) with how 'left' or 'inner', matched on integer
+    codes instead of string keys (first right row per key, left order kept)."""
+    on = [*extra, *KEYS, "date"]
+    (l_sid, r_sid), _ = router.series_codes(left, right)
+    parts_l, parts_r, sizes = [l_sid.astype(np.int64)], [r_sid.astype(np.int64)], []
+    for col in [*extra, "date"]:
+        code, uni = pd.factorize(np.concatenate([left[col].to_numpy(), right[col].to_numpy()]))
+        parts_l.append(code[: len(left)].astype(np.int64))
+        parts_r.append(code[len(left):].astype(np.int64))
+        sizes.append(max(len(uni), 1))
+    lk, rk = parts_l[0], parts_r[0]
+    for cl, cr, n in zip(parts_l[1:], parts_r[1:], sizes):
+        lk, rk = lk * n + cl, rk * n + cr
+    uniq, first = np.unique(rk, return_index=True)
+    at = np.minimum(np.searchsorted(uniq, lk), max(len(uniq) - 1, 0))
+    found = (uniq[at] == lk) if len(uniq) else np.zeros(len(lk), dtype=bool)
+    if how == "inner":
+        out = left[found].reset_index(drop=True)
+        rows = first[at[found]]
+    elif found.all():
+        out = left.reset_index(drop=True)
+        rows = first[at]
+    else:   # unmatched rows: NaN-filled as by merge
+        return left.merge(right.drop_duplicates(on)[on + cols], on=on, how="left")
+    for col in cols:
+        out[col] = right[col].iloc[rows].reset_index(drop=True)
+    return out
+
+
 def _routed(frame: pd.DataFrame, routing: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     """Routed forecasts for a long per-model frame (extra keys e.g. fold)."""
     if not extra:
@@ -78,7 +122,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     timings: dict = {}
     bt = None
     try:
-        bt = backtest(h, signals, cfg, progress=say)
+        bt = backtest(h, signals, cfg, progress=say, normalized=True)
     except ForecastError as exc:
         if exc.code != "history_too_short":
             raise
@@ -92,10 +136,15 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     fut = final.panel.future
     series = fut.groupby(KEYS, as_index=False)["category"].first()
     series["segment"] = series["category"].fillna("unknown").astype(str)
-    hist = final.panel.history
-    age = hist.groupby(KEYS)["pos"].max() + 1
-    young = age[age < 14].index
+    del h                              # normalised history: no longer needed
+    last_pos = _last_pos(final.panel)
+    is_young = last_pos["pos"] + 1 < 14
+    frame = final.panel.frame
+    young = pd.MultiIndex.from_arrays(
+        [frame["sku_id"].to_numpy()[last_pos["row"][is_young]],
+         frame["pin_code"].to_numpy()[last_pos["row"][is_young]]], names=KEYS)
 
+    say("routing each series to its best model")
     available = [m for m in cfg.models if m in final.covered]
     if bt is not None and cfg.route and len(available) > 1:
         routing = router.route(bt, min_points=cfg.min_route_points, ensemble=cfg.ensemble)
@@ -107,20 +156,19 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
         routing = routing.assign(model=available[0], weights=f'{{"{available[0]}": 1.0}}',
                                  reason=f"{available[0]}: the only model requested")
     out = router.combine(final.forecasts, routing)
-    out = out.merge(fut[KEYS + ["date", "weather_source", "category", "pos", "sid"]],
-                    on=KEYS + ["date"], how="left")
-    out["step"] = out["pos"] - out["sid"].map(hist.groupby("sid")["pos"].max())
+    out = _join_points(out, fut, ["weather_source", "category", "pos", "sid"], how="left")
+    out["step"] = out["pos"] - out["sid"].map(pd.Series(last_pos["pos"], index=last_pos["sid"]))
     out = out.drop(columns=["pos", "sid"])
     out["segment"] = out["category"].fillna("unknown").astype(str)
 
     bt_all = None
     method = "conformal"
     if bt is not None:
+        say("calibrating conformal intervals on the routed backtest")
         routed_bt = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
-        ref = bt.drop_duplicates(["fold", *KEYS, "date"])[
-            ["fold", "cutoff", *KEYS, "date", "step", "actual", "scale", "segment", "category",
-             "city", "state"]]
-        routed_bt = routed_bt.drop(columns="model").merge(ref, on=["fold", *KEYS, "date"])
+        routed_bt = _join_points(routed_bt.drop(columns="model"), bt,
+                                 ["cutoff", "step", "actual", "scale", "segment", "category",
+                                  "city", "state"], how="inner", extra=["fold"])
         routed_bt["model"] = "routed"
         cal = intervals.calibrate(routed_bt, cfg.horizon)
         out = intervals.apply(out, cal)
@@ -131,6 +179,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
         method = "negative_binomial"
     drivers = None
     if "lightgbm" in final.fitted:
+        say("forecast drivers (LightGBM contributions)")
         drivers = driver_frame(final.fitted["lightgbm"], fut)
     timings["total"] = round(time.perf_counter() - t0, 2)
     cols = OUTPUT + ["weather_source", "step", "category"]
@@ -209,13 +258,14 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     t0 = time.perf_counter()
     h, c = _prepare(read_history(wh, cfg.cutoff), cfg)
     signals = read_signals(wh)
-    bt = backtest(h, signals, c, progress=progress)
+    bt = backtest(h, signals, c, progress=progress, normalized=True)
     if c.route and bt["model"].nunique() > 1:
         routing = router.route(bt, min_points=c.min_route_points, ensemble=c.ensemble)
         routed = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
-        ref = bt.drop_duplicates(["fold", *KEYS, "date"]).drop(
-            columns=["model", "forecast", "lo", "hi", "lo80", "hi80"])
-        routed = routed.drop(columns="model").merge(ref, on=["fold", *KEYS, "date"])
+        ref_cols = [c for c in bt.columns if c not in
+                    ("model", "forecast", "lo", "hi", "lo80", "hi80", "fold", *KEYS, "date")]
+        routed = _join_points(routed.drop(columns="model"), bt, ref_cols, how="inner",
+                              extra=["fold"])
         routed["model"] = "routed"
         routed = intervals.cross_conformal(routed, c.horizon)
         bt = pd.concat([bt, routed[bt.columns]], ignore_index=True)
