@@ -57,6 +57,8 @@ def add_commands(sub) -> None:
 
 
 def _config(args) -> ForecastConfig:
+    from engine.forecast.registry import model_class
+
     cutoff = None
     if args.cutoff:
         try:
@@ -64,9 +66,12 @@ def _config(args) -> ForecastConfig:
         except ValueError as exc:
             raise ForecastError(f"--cutoff {args.cutoff!r} is not a date (use YYYY-MM-DD).",
                                 evidence={"cutoff": args.cutoff}) from exc
-    return ForecastConfig(horizon=args.horizon, cutoff=cutoff, folds=args.folds,
-                          models=tuple(args.models), workers=args.workers,
-                          stat_top_n=args.stat_top_n)
+    cfg = ForecastConfig(horizon=args.horizon, cutoff=cutoff, folds=args.folds,
+                         models=tuple(args.models), workers=args.workers,
+                         stat_top_n=args.stat_top_n)
+    for name in cfg.models:  # an unknown model name fails here, before the warehouse opens
+        model_class(name)
+    return cfg
 
 
 def _fail(exc: Exception) -> int:
@@ -76,13 +81,10 @@ def _fail(exc: Exception) -> int:
 
 def run_forecast_cmd(args) -> int:
     from engine.forecast.pipeline import run_forecast
-    from engine.forecast.registry import model_class
 
     say = Progress(args.quiet)
     try:
         cfg = _config(args)
-        for m in cfg.models:
-            model_class(m)
     except ForecastError as exc:
         return _fail(exc)
     wh = open_warehouse(args)
@@ -130,13 +132,10 @@ def run_forecast_cmd(args) -> int:
 
 def run_backtest_cmd(args) -> int:
     from engine.forecast.pipeline import run_backtest
-    from engine.forecast.registry import model_class
 
     say = Progress(args.quiet)
     try:
         cfg = _config(args)
-        for m in cfg.models:
-            model_class(m)
     except ForecastError as exc:
         return _fail(exc)
     wh = open_warehouse(args)
