@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
-from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, prior_period,
-                                      resolve_period, run_query, scope_sql)
+from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, pin_sales_vs_prior,
+                                      run_query, scope_sql)
 
 _FORECAST_FROM = """
     FROM forecasts s
@@ -32,29 +32,16 @@ def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
     """Per PIN: revenue, units, prior_revenue (same days last year) and revenue_lfl (this
     period's revenue of PINs that also sold last year, for like-for-like growth).
     Meta: start, end, prior_start, prior_end, covered (data reaches back a full year)."""
-    start, end = resolve_period(wh, f)
     cols = ["pin_code", "revenue", "units", "prior_revenue", "revenue_lfl"]
-    if start is None or end is None or start > end:
-        return pd.DataFrame(columns=cols), {"start": start, "end": end, "covered": False}
-    p_start, p_end, covered = prior_period(wh, f, start, end)
-    where_c, params_c = filter_where(f, start, end)
-    where_p, params_p = filter_where(f, p_start, p_end)
-    df = run_query(wh, f"""
-        WITH cur AS (SELECT s.pin_code, sum(s.revenue) AS revenue, sum(s.quantity) AS units
-                     {SALES_FROM} WHERE {where_c} GROUP BY 1),
-             prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
-                       {SALES_FROM} WHERE {where_p} GROUP BY 1)
-        SELECT cur.pin_code, cur.revenue, cur.units,
-               coalesce(prior.revenue, 0) AS prior_revenue,
-               CASE WHEN coalesce(prior.revenue, 0) > 0 THEN cur.revenue ELSE 0 END
-                   AS revenue_lfl
-        FROM cur LEFT JOIN prior ON prior.pin_code = cur.pin_code
-        ORDER BY cur.pin_code""", [*params_c, *params_p], "sales by PIN code for the map")
-    if not covered:
+    df, meta = pin_sales_vs_prior(wh, f)
+    if df is None:
+        return pd.DataFrame(columns=cols), meta
+    df["prior_revenue"] = df["prior_revenue"].fillna(0.0)
+    df["revenue_lfl"] = df["revenue"].where(df["prior_revenue"] > 0, 0.0)
+    if not meta["covered"]:
         df["prior_revenue"] = 0.0
         df["revenue_lfl"] = 0.0
-    return df[cols], {"start": start, "end": end, "prior_start": p_start, "prior_end": p_end,
-                      "covered": covered}
+    return df[cols], meta
 
 
 def latest_forecast_run(wh: Warehouse) -> dict | None:

@@ -275,14 +275,14 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
     return df[cols]
 
 
-def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
-    """One row per PIN code with sales in the period: place, coordinates, revenue, units
-    and revenue growth vs the same period last year (None when not comparable)."""
+def pin_sales_vs_prior(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame | None, dict]:
+    """Per PIN code with sales in the period: revenue, units and prior_revenue (the same
+    days last year; NaN when the PIN sold nothing then). Meta: start, end, prior_start,
+    prior_end, covered (the data reaches back over the whole prior period). The frame is
+    None when the filters leave no period. Shared by the overview and the map."""
     start, end = resolve_period(wh, f)
-    cols = ["pin_code", "locality", "city", "district", "state", "lat", "lon",
-            "revenue", "units", "growth"]
     if start is None or end is None or start > end:
-        return pd.DataFrame(columns=cols)
+        return None, {"start": start, "end": end, "covered": False}
     p_start, p_end, covered = prior_period(wh, f, start, end)
     where_c, params_c = filter_where(f, start, end)
     where_p, params_p = filter_where(f, p_start, p_end)
@@ -291,13 +291,27 @@ def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
                      {SALES_FROM} WHERE {where_c} GROUP BY 1),
              prior AS (SELECT s.pin_code, sum(s.revenue) AS revenue
                        {SALES_FROM} WHERE {where_p} GROUP BY 1)
-        SELECT cur.pin_code, l.locality, l.city, l.district, l.state, l.lat, l.lon,
-               cur.revenue, cur.units, prior.revenue AS prior_revenue
-        FROM cur
-        LEFT JOIN prior ON prior.pin_code = cur.pin_code
-        LEFT JOIN locations l ON l.pin_code = cur.pin_code
-        ORDER BY cur.revenue DESC, cur.pin_code""", [*params_c, *params_p], "sales by PIN code")
-    df["growth"] = [_growth(c, p, covered) if pd.notna(p) else None
+        SELECT cur.pin_code, cur.revenue, cur.units, prior.revenue AS prior_revenue
+        FROM cur LEFT JOIN prior ON prior.pin_code = cur.pin_code
+        ORDER BY cur.pin_code""", [*params_c, *params_p], "sales by PIN code")
+    return df, {"start": start, "end": end, "prior_start": p_start, "prior_end": p_end,
+                "covered": covered}
+
+
+def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
+    """One row per PIN code with sales in the period: place, coordinates, revenue, units
+    and revenue growth vs the same period last year (None when not comparable)."""
+    cols = ["pin_code", "locality", "city", "district", "state", "lat", "lon",
+            "revenue", "units", "growth"]
+    df, meta = pin_sales_vs_prior(wh, f)
+    if df is None:
+        return pd.DataFrame(columns=cols)
+    places = run_query(wh, "SELECT pin_code, locality, city, district, state, lat, lon "
+                           "FROM locations", [], "PIN code places")
+    df = (df.merge(places, on="pin_code", how="left")
+            .sort_values(["revenue", "pin_code"], ascending=[False, True], kind="stable")
+            .reset_index(drop=True))
+    df["growth"] = [_growth(c, p, meta["covered"]) if pd.notna(p) else None
                     for c, p in zip(df["revenue"], df["prior_revenue"])]
     return df[cols]
 
