@@ -1,7 +1,8 @@
 """Deterministic, believable Indian retail demo data with planted, known effects.
 
 `generate(cfg)` is pure (same seed and end date -> identical frames); `load_demo(wh, cfg)`
-writes every demo table in one warehouse transaction.
+writes every demo table in one warehouse transaction; `expected_demand(cfg, start, end)`
+returns the noise-free mu below per series and day (the "oracle" forecast).
 
 Planted demand model for one series (SKU s at PIN p) on day t, before count noise:
 
@@ -252,10 +253,37 @@ def _festival_grid(dates: pd.DatetimeIndex, states: list[str],
     return festival_uplift(frame, calendar, effects).reshape(n_s, n_c, n_d)
 
 
-def simulate_sales(cfg, dates, skus, truth, locations, series, weather, fest_grid, states,
-                   prices):
-    """Vectorised demand + count noise. Returns (rows dict of arrays, recent mean demand)."""
-    regular, price, promo, ref_price = prices
+@dataclass(frozen=True)
+class DemandModel:
+    """The precomputed terms of log mu (module docstring) for the active series, so that
+    the count simulation and `expected_demand` share one formula. Day axes span
+    cfg.date_range(); per-series index arrays follow the `active_series` rows."""
+    log_base: np.ndarray    # (series,) log(base * store * affinity)
+    sku_log: np.ndarray     # (sku, day) trend, yearly cycle, weekday, price, launch ramp
+    curve: np.ndarray       # (city, category, day) temperature response
+    rain: np.ndarray        # (city, day) min(rain_mm, 80) / 10
+    log_fest: np.ndarray    # (state, category, day) log festival uplift
+    temp_coef: np.ndarray   # (sku,)
+    rain_coef: np.ndarray   # (sku,)
+    sku: np.ndarray         # (series,) index into the SKU axis
+    city: np.ndarray        # (series,) index into the city axis
+    state: np.ndarray       # (series,) index into the state axis
+    category: np.ndarray    # (series,) index into CATEGORIES
+
+    def mu(self, rows: slice, days: slice = slice(None)) -> np.ndarray:
+        """Expected units per (series, day) for a block of series and a range of days."""
+        sk, ci = self.sku[rows], self.city[rows]
+        si, ca = self.state[rows], self.category[rows]
+        log_mu = (self.log_base[rows, None] + self.sku_log[sk, days]
+                  + self.temp_coef[sk, None] * self.curve[ci, ca, days]
+                  + self.rain_coef[sk, None] * self.rain[ci, days] + self.log_fest[si, ca, days])
+        return np.exp(log_mu)
+
+
+def demand_model(cfg, dates, skus, truth, locations, series, weather, fest_grid, states,
+                 prices) -> DemandModel:
+    """Every term of the planted demand model, before count noise."""
+    _, price, _, ref_price = prices
     n_days = len(dates)
     years = (dates - dates[-1]).days.to_numpy() / 365.25
     doy = dates.dayofyear.to_numpy(dtype=float)
@@ -289,29 +317,34 @@ def simulate_sales(cfg, dates, skus, truth, locations, series, weather, fest_gri
     w = np.array([PROFILE[c]["w"] for c in CATEGORIES])
     curve = 4 * w[None, :, None] * (1 / (1 + np.exp(-(temp[:, None, :] - t0[None, :, None])
                                                     / w[None, :, None])) - 0.5)
-    log_fest = np.log(fest_grid)
     # Per-series static terms.
     rng = stable_rng(cfg.seed, "stores")
     store = rng.lognormal(-0.35 ** 2 / 2, 0.35, len(locations)) * locations["city"].map(
         {c: CITIES[c][3] for c in CITIES}).to_numpy()
     s_sku, s_loc = series["sku_idx"].to_numpy(), series["loc_idx"].to_numpy()
     affinity = stable_rng(cfg.seed, "affinity").lognormal(-0.25 ** 2 / 2, 0.25, len(series))
-    log_base = np.log(truth["base_daily_units"].to_numpy()[s_sku] * store[s_loc] * affinity)
     city_of_loc = locations["city"].map({c: i for i, c in enumerate(cities)}).to_numpy()
     state_of_loc = locations["state"].map({s: i for i, s in enumerate(states)}).to_numpy()
-    temp_coef = truth["temp_effect_per_c"].to_numpy()
-    rain_coef = truth["rain_effect_per_10mm"].to_numpy()
+    return DemandModel(
+        log_base=np.log(truth["base_daily_units"].to_numpy()[s_sku] * store[s_loc] * affinity),
+        sku_log=sku_log, curve=curve, rain=rain, log_fest=np.log(fest_grid),
+        temp_coef=truth["temp_effect_per_c"].to_numpy(),
+        rain_coef=truth["rain_effect_per_10mm"].to_numpy(),
+        sku=s_sku, city=city_of_loc[s_loc], state=state_of_loc[s_loc], category=cat_idx[s_sku])
+
+
+def simulate_sales(cfg, demand: DemandModel, truth):
+    """Gamma-Poisson count noise around mu. Returns (rows dict of arrays, recent mean
+    demand per series)."""
     shape = np.where(truth["intermittent"].to_numpy(), 1.5, 6.0)
-    out_series, out_day, out_qty, recent = [], [], [], np.zeros(len(series))
+    n_series = len(demand.sku)
+    out_series, out_day, out_qty, recent = [], [], [], np.zeros(n_series)
     noise = stable_rng(cfg.seed, "counts")
-    for lo in range(0, len(series), cfg.chunk_series):
+    for lo in range(0, n_series, cfg.chunk_series):
         sl = slice(lo, lo + cfg.chunk_series)
-        sk, ci, si, ca = s_sku[sl], city_of_loc[s_loc[sl]], state_of_loc[s_loc[sl]], cat_idx[s_sku[sl]]
-        log_mu = (log_base[sl, None] + sku_log[sk] + temp_coef[sk, None] * curve[ci, ca]
-                  + rain_coef[sk, None] * rain[ci] + log_fest[si, ca])
-        mu = np.exp(log_mu)
+        mu = demand.mu(sl)
         recent[sl] = mu[:, -28:].mean(axis=1)
-        k = shape[sk][:, None]
+        k = shape[demand.sku[sl]][:, None]
         lam = mu * noise.gamma(k, 1.0, mu.shape) / k
         qty = noise.poisson(lam)
         r, d = np.nonzero(qty)
@@ -357,15 +390,24 @@ def build_inventory(cfg, skus, series, locations, recent, end) -> pd.DataFrame:
 
 
 # ---- public API ---------------------------------------------------------------------------
-def generate(cfg: DemoConfig | None = None) -> dict[str, pd.DataFrame]:
-    """Every demo table as a DataFrame with the warehouse's columns (pure, seeded).
+@dataclass(frozen=True)
+class _World:
+    """Everything the demo is drawn from, before count noise."""
+    dates: pd.DatetimeIndex
+    locations: pd.DataFrame
+    catalog: pd.DataFrame
+    truth: pd.DataFrame
+    weather: pd.DataFrame
+    calendar: pd.DataFrame
+    effects: pd.DataFrame
+    series: pd.DataFrame
+    prices: tuple
+    demand: DemandModel
 
-    Keys: locations, skus, weather, sales, sales_daily, inventory, mandi_prices, mandis,
-    demo_truth, plus the festival reference used to plant uplifts (festivals,
-    festival_effects)."""
+
+def _build_world(cfg: DemoConfig) -> _World:
     from engine.signals.festivals import festival_calendar, festival_effects
 
-    cfg = cfg or DemoConfig()
     dates = cfg.date_range()
     start, end = dates[0].date(), dates[-1].date()
     locations = build_locations(cfg)
@@ -378,9 +420,56 @@ def generate(cfg: DemoConfig | None = None) -> dict[str, pd.DataFrame]:
     fest_grid = _festival_grid(dates, states, calendar, effects)
     series = active_series(catalog, locations, cfg)
     prices = price_paths(catalog, len(dates), cfg)
-    rows, recent = simulate_sales(cfg, dates, catalog, truth, locations, series, weather,
-                                     fest_grid, states, prices)
-    regular, price, promo, _ = prices
+    demand = demand_model(cfg, dates, catalog, truth, locations, series, weather, fest_grid,
+                          states, prices)
+    return _World(dates, locations, catalog, truth, weather, calendar, effects, series,
+                  prices, demand)
+
+
+def expected_demand(cfg: DemoConfig | None = None, start=None, end=None) -> pd.DataFrame:
+    """The generator's expected daily demand mu (the planted model in the module docstring,
+    before the gamma-Poisson noise, so E[quantity] = mu) for every active SKU x PIN series
+    and every day from `start` to `end` (inclusive; None = the demo's first / last day).
+
+    Columns sku_id, pin_code, date, mu; one row per series per day, zero-demand days
+    included (mu is 0 only before a new SKU's launch). Pure: same cfg -> same frame, and
+    the same mu that generate(cfg) draws its sales around. This is the "oracle" forecast
+    no model can beat on average: its error is the demand's own noise."""
+    cfg = cfg or DemoConfig()
+    world = _build_world(cfg)
+    dates = world.dates
+    lo = 0 if start is None else int(dates.searchsorted(pd.Timestamp(start)))
+    hi = len(dates) if end is None else int(dates.searchsorted(pd.Timestamp(end), side="right"))
+    if lo >= hi:
+        raise ValueError(f"The window {start} to {end} holds none of the demo's dates "
+                         f"({dates[0]:%d-%b-%Y} to {dates[-1]:%d-%b-%Y}).")
+    days = slice(lo, hi)
+    n_series = len(world.series)
+    mu = np.concatenate([world.demand.mu(slice(a, a + cfg.chunk_series), days)
+                         for a in range(0, n_series, cfg.chunk_series)])
+    width = hi - lo
+    s_sku = world.series["sku_idx"].to_numpy()
+    s_loc = world.series["loc_idx"].to_numpy()
+    return pd.DataFrame({
+        "sku_id": np.repeat(world.catalog["sku_id"].to_numpy(dtype=object)[s_sku], width),
+        "pin_code": np.repeat(world.locations["pin_code"].to_numpy(dtype=object)[s_loc], width),
+        "date": np.tile(dates.to_numpy()[lo:hi], n_series),
+        "mu": mu.ravel(),
+    })
+
+
+def generate(cfg: DemoConfig | None = None) -> dict[str, pd.DataFrame]:
+    """Every demo table as a DataFrame with the warehouse's columns (pure, seeded).
+
+    Keys: locations, skus, weather, sales, sales_daily, inventory, mandi_prices, mandis,
+    demo_truth, plus the festival reference used to plant uplifts (festivals,
+    festival_effects)."""
+    cfg = cfg or DemoConfig()
+    world = _build_world(cfg)
+    dates, locations, catalog, series = world.dates, world.locations, world.catalog, world.series
+    start, end = dates[0].date(), dates[-1].date()
+    rows, recent = simulate_sales(cfg, world.demand, world.truth)
+    regular, price, promo, _ = world.prices
     s_sku = series["sku_idx"].to_numpy()[rows["series"]]
     s_loc = series["loc_idx"].to_numpy()[rows["series"]]
     day = rows["day"]
@@ -402,10 +491,10 @@ def generate(cfg: DemoConfig | None = None) -> dict[str, pd.DataFrame]:
     })
     inventory = build_inventory(cfg, catalog, series, locations, recent, end)
     mandi_prices, mandis = generate_mandi(start, end, cfg.seed)
-    frames = {"locations": locations, "skus": catalog, "weather": weather, "sales": sales,
-              "sales_daily": sales_daily, "inventory": inventory,
-              "mandi_prices": mandi_prices, "mandis": mandis, "demo_truth": truth,
-              "festivals": calendar, "festival_effects": effects}
+    frames = {"locations": locations, "skus": catalog, "weather": world.weather,
+              "sales": sales, "sales_daily": sales_daily, "inventory": inventory,
+              "mandi_prices": mandi_prices, "mandis": mandis, "demo_truth": world.truth,
+              "festivals": world.calendar, "festival_effects": world.effects}
     return {name: df[COLUMNS[name]].reset_index(drop=True) for name, df in frames.items()}
 
 
