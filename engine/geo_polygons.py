@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from engine.geo import _sqlite_path, pin_reference, post_offices
+from engine.geo import pin_reference, post_offices
+from engine.pin_directory import sqlite_path
 
 BUILD_VERSION = "1"
 CLIP_DEG = 0.1             # a cell reaches at most ~11 km from its post office
@@ -62,7 +63,7 @@ class GeoBuildError(RuntimeError):
 
 def reference_version() -> str:
     """The version string of the shipped India Post data (geo.sqlite meta 'version')."""
-    con = sqlite3.connect(f"file:{_sqlite_path()}?mode=ro", uri=True)
+    con = sqlite3.connect(f"file:{sqlite_path()}?mode=ro", uri=True)
     try:
         row = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
     finally:

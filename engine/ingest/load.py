@@ -12,13 +12,15 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from engine.ingest.errors import IngestError
 from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
 from engine.warehouse.db import Warehouse, new_id
+
+if TYPE_CHECKING:    # a CSV or Parquet upload is loaded without pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def preview_bytes(kind: str, data: bytes, file_name: str, sheet: str | None = No
 
 
 def _first_rows(src: Source, n: int) -> pd.DataFrame:
+    import pandas as pd
+
     if src.frame is not None:
         return src.frame.head(n).reset_index(drop=True)
     if src.format == "parquet":

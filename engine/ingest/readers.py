@@ -16,10 +16,12 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from engine.ingest.errors import EmptyFileError, SheetNotFoundError, UnreadableFileError
+
+if TYPE_CHECKING:    # only Excel uploads need pandas (imported there)
+    import pandas as pd
 
 MAX_COLUMNS = 1000
 DELIMITERS = (",", ";", "\t", "|")
@@ -289,6 +291,8 @@ def _open_excel(path: Path, name: str, size: int, sheet: str | None) -> Source:
     if not body:
         raise EmptyFileError(f"The sheet '{chosen}' in '{name}' has a header row but no data rows.")
     columns = unique_names(list(header))
+    import pandas as pd
+
     frame = pd.DataFrame(body, columns=columns, dtype=object)
     return Source("excel", path, name, sha256_file(path), size, columns, frame=frame,
                   sheets=sheets, sheet=chosen, lines=lines)

@@ -11,12 +11,14 @@ import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import duckdb
-import pandas as pd
 
 from engine.warehouse.schema import INDEXES, SCHEMA_VERSION, TABLES
+
+if TYPE_CHECKING:    # pandas is imported by DuckDB when a result is fetched as a frame
+    import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "data" / "warehouse.duckdb"

@@ -178,10 +178,13 @@ def literal(text: str) -> str:
 
 
 def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
-                 date_formats: dict[str, tuple[str, ...]], raw_columns) -> str:
+                 date_formats: dict[str, tuple[str, ...]], raw_columns,
+                 add_line: bool = True) -> str:
     """SELECT typed `__mp_v_*` columns, `__mp_reason`, and for bad rows `__mp_raw` (raw
     cells as JSON) and `__mp_value` (the offending cell), from `source_sql`, whose text
-    columns are `raw_columns`. `__mp_pin_fixed` says the PIN was repaired."""
+    columns are `raw_columns`. `__mp_pin_fixed` says the PIN was repaired. `add_line`
+    adds an empty `__mp_line` column (filled later for bad rows; a frame source brings
+    its own)."""
     a_cols, b_cols, whens, drop = [], [], [], []
     for spec in fields(kind):
         src = mapping.source(spec.name)
@@ -210,4 +213,5 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
     raw = ", ".join(ident(c) for c in raw_columns)
     return (f"SELECT * EXCLUDE ({raw}), CASE WHEN {bad} THEN {raw_json_expr(raw_columns)} "
             f"END AS __mp_raw, CASE WHEN {bad} THEN {value_expr(mapping)} END AS __mp_value"
-            f"{fixed} FROM ({layer3}) __c")
+            f"{fixed}{', CAST(NULL AS BIGINT) AS __mp_line' if add_line else ''} "
+            f"FROM ({layer3}) __c")

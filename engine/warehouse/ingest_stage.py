@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.ingest.mapping import ColumnMapping
 from engine.warehouse.ingest_sql import (DATE_FORMATS, ident, raw_json_expr, token_expr, v,
                                           value_expr)
+
+if TYPE_CHECKING:    # only Excel uploads (a frame source) involve pandas
+    import pandas as pd
 
 
 def register_frame(cur, name: str, frame: pd.DataFrame) -> None:
@@ -26,8 +28,8 @@ def unregister_frame(cur, name: str) -> None:
 
 @lru_cache(maxsize=1)
 def known_pin_codes() -> tuple[str, ...]:
-    """Every PIN code in India Post's directory, sorted (see engine.geo.known_pins)."""
-    from engine.geo import known_pins
+    """Every PIN code in India Post's directory, sorted."""
+    from engine.pin_directory import known_pins
 
     return tuple(sorted(known_pins()))
 
@@ -67,56 +69,65 @@ def rank_formats(cur, src_sql: str, params: list, column: str) -> tuple[str, ...
     return tuple(DATE_FORMATS[i] for i in order)
 
 
-def read_rejects(cur, src: StageSource) -> pd.DataFrame:
-    """Lines DuckDB's CSV reader could not split into the header's columns, with the
-    full text of each line read back from the file (DuckDB's copy may be shortened)."""
-    empty = pd.DataFrame(columns=["line", "csv_line", "error_message"])
+class Reject(NamedTuple):
+    line: int
+    csv_line: str
+    error_message: str
+
+
+def read_rejects(cur, src: StageSource) -> list[Reject]:
+    """Lines DuckDB's CSV reader could not split into the header's columns (in line
+    order), with the full text of each line read back from the file (DuckDB's copy may be
+    shortened)."""
     if src.format != "csv":
-        return empty
+        return []
     try:
         rej = cur.execute(
             "SELECT line, min(line_byte_position) AS pos, any_value(csv_line) AS csv_line, "
             "any_value(error_message) AS error_message FROM ingest_rejects GROUP BY line "
-            "ORDER BY line").df()
+            "ORDER BY line").fetchall()
     except Exception:  # noqa: BLE001 - no rejects table when the scan had no errors
-        return empty
+        return []
+    out = []
     with open(src.path, "rb") as fh:
-        full = []
-        for pos, short in zip(rej["pos"], rej["csv_line"]):
-            if pd.isna(pos):
-                full.append(short)
-                continue
-            start = max(int(pos) - 1, 0)        # DuckDB counts bytes from 1
-            if start > 0:
-                fh.seek(start - 1)
-                if fh.read(1) not in (b"\n", b"\r"):
-                    full.append(short)
-                    continue
-            fh.seek(start)
-            text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
-            full.append(text.lstrip("\ufeff") or short)
-    rej["csv_line"] = full
-    return rej[["line", "csv_line", "error_message"]]
+        for line, pos, short, message in rej:
+            out.append(Reject(int(line), _full_line(fh, pos, short), message))
+    return out
 
 
-def number_lines(cur, src: StageSource, rejects: pd.DataFrame) -> None:
+def _full_line(fh, pos: int | None, short: str) -> str:
+    """The line starting at byte `pos` (counted from 1, as DuckDB does), or DuckDB's
+    copy `short` when `pos` is unknown or not at the start of a line."""
+    if pos is None:
+        return short
+    start = max(int(pos) - 1, 0)
+    if start > 0:
+        fh.seek(start - 1)
+        if fh.read(1) not in (b"\n", b"\r"):
+            return short
+    fh.seek(start)
+    text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
+    return text.lstrip("\ufeff") or short
+
+
+def number_lines(cur, src: StageSource, rejects: list[Reject]) -> None:
     """Give each staged row its line in the original file (header = line 1)."""
     if src.format == "frame":
         return                      # the Excel reader put the sheet row in __mp_line
     first = 2 if src.format == "csv" else 1
-    cur.execute("ALTER TABLE ingest_stage ADD COLUMN __mp_line BIGINT")
     base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
     cur.execute("UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE __mp_reason IS NOT NULL",
                 [base, first])
-    if len(rejects):
+    if rejects:
         # Row k sits after every rejected line whose would-be row index is <= k.
-        lines = sorted(int(x) for x in rejects["line"])
+        lines = sorted(r.line for r in rejects)
         thresholds = [ln - first - i for i, ln in enumerate(lines)]
-        register_frame(cur, "ingest_thresholds", pd.DataFrame({"t": thresholds}))
+        cur.execute("CREATE TEMP TABLE ingest_thresholds AS SELECT unnest(?::BIGINT[]) AS t",
+                    [thresholds])
         cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
                     "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
                     "WHERE __mp_reason IS NOT NULL", [base])
-        unregister_frame(cur, "ingest_thresholds")
+        cur.execute("DROP TABLE ingest_thresholds")
 
 
 _FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),

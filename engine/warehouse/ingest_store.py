@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 
 import duckdb
-import pandas as pd
 
 from engine.ingest.errors import REASONS, UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
 from engine.warehouse.db import Warehouse
 from engine.warehouse.ingest_sql import literal, stage_select, v
-from engine.warehouse.ingest_stage import (StageSource, fill_raw, known_pin_codes,
+from engine.warehouse.ingest_stage import (Reject, StageSource, fill_raw, known_pin_codes,
                                            mark_in_file_duplicates, number_lines,
                                            rank_formats, read_rejects, register_frame,
                                            source_sql, unregister_frame)
@@ -29,8 +28,7 @@ __all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
 
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
-          "ingest_state_map", "ingest_new_skus", "ingest_raw")
-
+          "ingest_state_map", "ingest_new_skus", "ingest_raw", "ingest_thresholds")
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -75,7 +73,8 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         src_sql, params = source_sql(src, strict)
         formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
-        select = stage_select(kind, mapping, src_sql, formats, src.columns)
+        select = stage_select(kind, mapping, src_sql, formats, src.columns,
+                              add_line=src.frame is None)
         cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
         rejects = read_rejects(cur, src)
         if mark_in_file_duplicates(cur, kind, mapping):
@@ -132,14 +131,18 @@ def _insert_batch(cur, batch: dict, kind: str, counts: dict, report: dict, statu
 
 def find_loaded_batch(wh: Warehouse, sha256: str, kind: str) -> dict | None:
     """The live (not rolled back) batch that loaded a file with this sha256, if any."""
-    df = wh.query("SELECT batch_id, rows_read, created_at FROM ingest_batches WHERE sha256 = ? "
-                  "AND kind = ? AND status = 'loaded' ORDER BY created_at LIMIT 1",
-                  [sha256, kind])
-    return None if df.empty else df.iloc[0].to_dict()
+    cur = wh.cursor()
+    try:
+        row = cur.execute("SELECT batch_id, rows_read, created_at FROM ingest_batches "
+                          "WHERE sha256 = ? AND kind = ? AND status = 'loaded' "
+                          "ORDER BY created_at LIMIT 1", [sha256, kind]).fetchone()
+    finally:
+        cur.close()
+    return None if row is None else dict(zip(("batch_id", "rows_read", "created_at"), row))
 
 
 def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSource,
-                rejects: pd.DataFrame) -> list[dict]:
+                rejects: list[Reject]) -> list[dict]:
     """Copy every bad row to `quarantine`; return one issue line per (field, reason)."""
     rows = []
     for spec in fields(kind):
@@ -149,36 +152,38 @@ def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSour
         for code, sentence in REASONS.items():
             rows.append((f"{spec.name}|{code}", code, col,
                          f"Column '{col}' {sentence}"))
-    register_frame(cur, "ingest_reason_df",
-                   pd.DataFrame(rows, columns=["reason", "code", "col", "text"]))
-    cur.execute("CREATE TEMP TABLE ingest_reason_text AS SELECT * FROM ingest_reason_df")
-    unregister_frame(cur, "ingest_reason_df")
+    cur.execute("CREATE TEMP TABLE ingest_reason_text AS SELECT unnest(?::VARCHAR[]) AS reason, "
+                "unnest(?::VARCHAR[]) AS code, unnest(?::VARCHAR[]) AS col, "
+                "unnest(?::VARCHAR[]) AS text", [list(c) for c in zip(*rows)] if rows
+                else [[], [], [], []])
     cur.execute(
         "INSERT INTO quarantine SELECT ?, s.__mp_line, t.code, "
         "t.text || coalesce(': ''' || s.__mp_value || '''', ' (blank)'), s.__mp_raw "
         "FROM ingest_stage s JOIN ingest_reason_text t ON t.reason = s.__mp_reason",
         [bid])
-    issues = cur.execute(
+    cur.execute(
         "SELECT t.col AS column, t.code, count(*) AS count, min(s.__mp_line) AS first_line, "
         "arg_min(s.__mp_value, s.__mp_line) AS first_value FROM ingest_stage s "
         "JOIN ingest_reason_text t ON t.reason = s.__mp_reason GROUP BY ALL "
-        "ORDER BY count DESC, first_line").df().to_dict("records")
-    if len(rejects):
+        "ORDER BY count DESC, first_line")
+    names = [d[0] for d in cur.description]
+    issues = [dict(zip(names, row)) for row in cur.fetchall()]
+    if rejects:
         ncol = len(src.columns)
-        register_frame(cur, "ingest_rejects_df", rejects)
         cur.execute(
             "INSERT INTO quarantine SELECT ?, line, 'malformed_line', "
             "'The line does not split into the file''s ' || ? || ' columns (' || "
-            "error_message || ')', json_object('line', csv_line) FROM ingest_rejects_df",
-            [bid, ncol])
-        unregister_frame(cur, "ingest_rejects_df")
+            "error_message || ')', json_object('line', csv_line) FROM (SELECT "
+            "unnest(?::BIGINT[]) AS line, unnest(?::VARCHAR[]) AS csv_line, "
+            "unnest(?::VARCHAR[]) AS error_message)",
+            [bid, ncol, *[list(c) for c in zip(*rejects)]])
         issues.append({"column": None, "code": "malformed_line", "count": len(rejects),
-                       "first_line": int(rejects["line"].min()),
-                       "first_value": str(rejects["csv_line"].iloc[0])[:200]})
+                       "first_line": min(r.line for r in rejects),
+                       "first_value": str(rejects[0].csv_line)[:200]})
     from engine.ingest.errors import issue_sentence
 
     for it in issues:
-        it["first_line"] = None if pd.isna(it["first_line"]) else int(it["first_line"])
+        it["first_line"] = None if it["first_line"] is None else int(it["first_line"])
         it["count"] = int(it["count"])
         it["sentence"] = issue_sentence(it["column"], it["code"], it["count"],
                                         it["first_line"], it["first_value"])
@@ -194,9 +199,10 @@ def _create_unknown_skus(cur, bid: str, report: dict) -> None:
     cur.execute(f"CREATE TEMP TABLE ingest_new_skus AS SELECT DISTINCT {v('sku_id')} AS sku_id "
                 f"FROM ingest_stage s WHERE {_good()} AND {v('sku_id')} NOT IN "
                 f"(SELECT sku_id FROM skus)")
-    new = cur.execute("SELECT sku_id FROM ingest_new_skus ORDER BY sku_id").df()["sku_id"]
-    report["unknown_skus_created"] = int(len(new))
-    report["unknown_skus"] = new.head(50).tolist()
+    new = [r[0] for r in cur.execute("SELECT sku_id FROM ingest_new_skus ORDER BY sku_id")
+           .fetchall()]
+    report["unknown_skus_created"] = len(new)
+    report["unknown_skus"] = new[:50]
     if len(new):
         cur.execute("INSERT INTO skus (sku_id, category) SELECT sku_id, ? FROM ingest_new_skus",
                     [UNCATEGORISED])
@@ -337,12 +343,10 @@ def _load_inventory(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
 def _load_mandi(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     has = mapping.source
     if has("state"):
-        raw = cur.execute(f"SELECT DISTINCT {v('state')} AS raw FROM ingest_stage "
-                          f"WHERE {v('state')} IS NOT NULL").df()
-        raw["state"] = raw["raw"].map(normalise_state)
-        register_frame(cur, "ingest_state_df", raw)
-        cur.execute("CREATE TEMP TABLE ingest_state_map AS SELECT * FROM ingest_state_df")
-        unregister_frame(cur, "ingest_state_df")
+        raw = [r[0] for r in cur.execute(f"SELECT DISTINCT {v('state')} FROM ingest_stage "
+                                         f"WHERE {v('state')} IS NOT NULL").fetchall()]
+        cur.execute("CREATE TEMP TABLE ingest_state_map AS SELECT unnest(?::VARCHAR[]) AS raw, "
+                    "unnest(?::VARCHAR[]) AS state", [raw, [normalise_state(s) for s in raw]])
     state = ("(SELECT m.state FROM ingest_state_map m WHERE m.raw = s.__mp_v_state)"
              if has("state") else "NULL")
     opt = {c: (f"s.{v(c)}" if has(c) else "NULL") for c in
