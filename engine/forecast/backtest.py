@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import Signals, detect_grain, normalize_history
+from engine.forecast.features import Signals, cut_history, detect_grain, normalize_history
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.router import series_codes
 from engine.forecast.runner import Progress, fit_predict
@@ -33,7 +33,7 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     say = progress or (lambda msg: None)
     h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
-        h = h[h["date"] <= pd.Timestamp(cfg.cutoff)]
+        h = cut_history(h, cfg.cutoff)
     grain = cfg.grain or detect_grain(h)
     cfg = cfg.with_(grain=grain)
     cutoffs = fold_cutoffs(h["date"].max(), cfg, grain)
@@ -47,7 +47,7 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     parts = []
     for k, cut in enumerate(cutoffs):
         say(f"fold {k + 1}/{len(cutoffs)}: cutoff {cut:%d-%b-%Y}")
-        res = fit_predict(h, signals, cfg, cutoff=cut, progress=say)
+        res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True)
         fc = res.forecasts
         if fc.empty:
             continue

@@ -34,56 +34,67 @@ GROUPS = ["trend_seasonality", "festival", "weather", "price", "recent_demand"]
 KEYS = ["sku_id", "pin_code"]
 
 
-def _neutral(future: pd.DataFrame, group: str) -> pd.DataFrame:
-    """Copy of `future` with one driver group set to its neutral value."""
+def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
+    """The feature values that make one driver group neutral for the rows of `future`:
+    column -> a constant or an array (columns absent from `future` are skipped)."""
     from engine.signals.weather import weather_response
 
-    f = future.copy()
+    out: dict[str, object] = {}
     if group == "festival":
-        f["festival_intensity"] = 0.0
-        f["in_pre_window"] = 0.0
-        f["in_post_window"] = 0.0
-        f["days_to_next_festival"] = 60.0
-        f["days_since_last_festival"] = 60.0
+        out.update(festival_intensity=0.0, in_pre_window=0.0, in_post_window=0.0,
+                   days_to_next_festival=60.0, days_since_last_festival=60.0)
     elif group == "weather":       # the city's average weather over the year
         for col in ("temp_c", "rainfall_mm", "humidity"):
-            f[col] = f.groupby("city", dropna=False)[col].transform("mean") \
-                if "city" in f else f[col].mean()
-        f["temp_anom"] = 0.0
-        f["rain_anom"] = 0.0
-        f["weather_resp"] = weather_response(f["category"], f["temp_c"])
+            if col in future:
+                out[col] = (future.groupby("city", dropna=False)[col].transform("mean")
+                            if "city" in future
+                            else pd.Series(future[col].mean(), index=future.index))
+        out.update(temp_anom=0.0, rain_anom=0.0)
+        if "temp_c" in out and "category" in future:
+            out["weather_resp"] = weather_response(future["category"], out["temp_c"])
     elif group == "price":
-        f["price_ratio"] = 1.0
-        f["discount_depth"] = 0.0
-        f["promo_flag"] = 0
-        f["price_index"] = 1.0
+        out.update(price_ratio=1.0, discount_depth=0.0, promo_flag=0.0, price_index=1.0)
     elif group == "recent_demand":  # recent demand replaced by the series' long-run mean
-        level = f["expanding_mean"]
-        for col in ("lag_h", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
-                    "roll_mean_13", "roll_mean_26", "same_dow_mean"):
-            if col in f:
-                f[col] = level
-        f["momentum"] = 1.0
-    return f
+        if "expanding_mean" in future:
+            level = future["expanding_mean"]
+            for col in ("lag_h", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
+                        "roll_mean_13", "roll_mean_26", "same_dow_mean"):
+                out[col] = level
+        out["momentum"] = 1.0
+    return {c: (v.to_numpy(dtype=float) if isinstance(v, pd.Series) else v)
+            for c, v in out.items() if c in future}
 
 
-def driver_frame(model, future: pd.DataFrame) -> pd.DataFrame:
+def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
+                 ) -> pd.DataFrame:
     """Drivers for every future row of a fitted LightGBMModel, by ablation: for each group
     g in festival, weather, price, recent_demand, c_g = log f - log f(g neutral), with
     neutral = no festival window / the city's average weather / regular price, no promo /
     the series' long-run mean demand. `base` = log of the series' long-run mean demand and
     trend_seasonality = log f - base - sum of the other groups (calendar, season, trend and
-    interactions), so f = exp(base + sum of groups) exactly. Four extra predictions of the
-    fitted model; LightGBMModel.contributions gives exact TreeSHAP for a few rows instead
+    interactions), so f = exp(base + sum of groups) exactly. `forecast` is the model's
+    forecast for these rows when the caller has it (else it is predicted); each group
+    costs one more prediction, on a copy of the float feature matrix with that group's
+    columns set. LightGBMModel.contributions gives exact TreeSHAP for a few rows instead
     (it costs ~30 us per row and tree). Also carries the signal values scenarios need
     (festival_uplift, temp_c, rainfall_mm, planned_price)."""
     eps = 0.05
-    full = model.predict(0, future)["forecast"].to_numpy(dtype=float)
+    X = model.feature_matrix(future)
+    offset = model.offset(future)
+    full = (np.asarray(forecast, dtype=float) if forecast is not None
+            else model.predict_matrix(X, offset))
     out = future[KEYS + ["date"]].copy().reset_index(drop=True)
     logf = np.log(full + eps)
     total = np.zeros(len(future))
+    col_of = {f: i for i, f in enumerate(getattr(model, "features", []))}
     for g in ("festival", "weather", "price", "recent_demand"):
-        alt = model.predict(0, _neutral(future, g))["forecast"].to_numpy(dtype=float)
+        neutral = _neutral(future, g)
+        X_alt = X.copy() if X is not None else None
+        for col, value in neutral.items():
+            if X_alt is not None and col in col_of:
+                X_alt[:, col_of[col]] = value
+        alt_offset = np.zeros(len(future)) if g == "festival" else offset
+        alt = model.predict_matrix(X_alt, alt_offset)
         out[g] = logf - np.log(alt + eps)
         total += out[g].to_numpy()
     level = future["expanding_mean"].to_numpy(dtype=float) if "expanding_mean" in future \

@@ -123,6 +123,16 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
     return h      # columns: KEYS, date, quantity, price, regular_price, promo
 
 
+def cut_history(h: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """Rows of a normalised history on or before `cutoff` (the frame itself, uncopied,
+    when nothing is later)."""
+    dates = h["date"].to_numpy()
+    cut = pd.Timestamp(cutoff).to_datetime64()
+    if len(dates) == 0 or dates.max() <= cut:
+        return h
+    return h[dates <= cut]
+
+
 def detect_grain(history: pd.DataFrame) -> str:
     """'W' when every date falls on one weekday and consecutive dates of a series are
     mostly 7 days apart (weekly exports); otherwise 'D'."""
@@ -198,19 +208,20 @@ def _fast_join(left: pd.DataFrame, right: pd.DataFrame, on: list[str], cols: lis
 # ---- panel ----------------------------------------------------------------------------
 def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                 cutoff=None, future_prices: pd.DataFrame | None = None,
-                full_top_n: int = 0) -> Panel:
+                full_top_n: int = 0, normalized: bool = False) -> Panel:
     """Dense series x period panel, history cut at `cutoff` (default cfg.cutoff, else the
     last date in the history). `frame` holds every row with demand and attributes;
     `rows` the rows with features (see `_feature_rows`: every future row, LightGBM's
     training rows, all history of the `full_top_n` largest series). Lags and rolling
     statistics are computed over the whole panel, so a row's features do not depend on
-    which other rows were featurised."""
+    which other rows were featurised. `normalized=True` says `history` already went
+    through normalize_history (the pipeline normalises once per run)."""
     signals = signals or Signals()
-    h = normalize_history(history)
+    h = history if normalized else normalize_history(history)
     grain = cfg.grain or detect_grain(h)
     step = 7 if grain == "W" else 1
     cut = pd.Timestamp(cutoff if cutoff is not None else (cfg.cutoff or h["date"].max()))
-    h = h[h["date"] <= cut]
+    h = cut_history(h, cut)
     if h.empty:
         raise ForecastError(
             f"There is no sales history on or before the cutoff {cut:%d-%b-%Y}.",

@@ -163,15 +163,26 @@ def poisson_intervals(forecast: pd.DataFrame, dispersion: float = 2.0) -> pd.Dat
 
 def cross_conformal(bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """Intervals for every backtest row, each fold calibrated on the other folds (a
-    single fold is calibrated on itself). Groups by `model` when present."""
-    parts = []
-    groups = bt.groupby("model") if "model" in bt else [(None, bt)]
-    for _, frame in groups:
-        folds = sorted(frame["fold"].unique())
+    single fold is calibrated on itself). Groups by `model` when present. Returns `bt`
+    with lo, hi, lo80, hi80 (re)set; calibration reads only the columns it needs, and
+    the intervals are written back by row position (no copy of the wide frame)."""
+    if bt.empty:
+        return bt
+    base = bt[[c for c in (*KEYS, "step", "actual", "forecast", "segment") if c in bt]]
+    model = pd.factorize(bt["model"])[0] if "model" in bt else np.zeros(len(bt), np.int64)
+    fold = bt["fold"].to_numpy()
+    bounds = {col: np.full(len(bt), np.nan) for col in ("lo80", "hi80", "lo", "hi")}
+    for m in np.unique(model):
+        in_model = model == m
+        folds = np.unique(fold[in_model])
         for k in folds:
-            test = frame[frame["fold"] == k]
-            train = frame[frame["fold"] != k] if len(folds) > 1 else test
-            cal = calibrate(train, horizon)
-            parts.append(apply(test.drop(columns=[c for c in ("lo", "hi", "lo80", "hi80")
-                                                  if c in test]), cal))
-    return pd.concat(parts).loc[bt.index] if parts else bt
+            test = np.flatnonzero(in_model & (fold == k))
+            train = np.flatnonzero(in_model & (fold != k)) if len(folds) > 1 else test
+            res = apply(base.iloc[test], calibrate(base.iloc[train], horizon))
+            for col, values in bounds.items():
+                values[test] = res[col].to_numpy(dtype=float)
+    present = [c for c in bounds if c in bt]
+    out = bt.drop(columns=present) if present else bt.copy(deep=False)
+    for col, values in bounds.items():
+        out[col] = values
+    return out

@@ -16,7 +16,7 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import Signals, detect_grain, normalize_history
+from engine.forecast.features import Signals, cut_history, detect_grain, normalize_history
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict
 from engine.forecast.drivers import driver_frame
@@ -49,7 +49,7 @@ def _prepare(history: pd.DataFrame, cfg: ForecastConfig) -> tuple[pd.DataFrame, 
     if h.empty:
         raise ForecastError("There is no sales history to forecast from.", code="no_history")
     cut = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else h["date"].max()
-    h = h[h["date"] <= cut]
+    h = cut_history(h, cut)
     if h.empty:
         raise ForecastError(f"There is no sales history on or before the cutoff {cut:%d-%b-%Y}.",
                             evidence={"cutoff": cut.date()}, code="no_history")
@@ -130,7 +130,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     timings["backtest"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()
     say("final fit at the cutoff")
-    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say)
+    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
     fut = final.panel.future
@@ -180,7 +180,11 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     drivers = None
     if "lightgbm" in final.fitted:
         say("forecast drivers (LightGBM contributions)")
-        drivers = driver_frame(final.fitted["lightgbm"], fut)
+        lgb = final.forecasts[final.forecasts["model"].to_numpy() == "lightgbm"]
+        same_rows = len(lgb) == len(fut) and np.array_equal(lgb["date"].to_numpy(),
+                                                            fut["date"].to_numpy())
+        drivers = driver_frame(final.fitted["lightgbm"], fut,
+                               lgb["forecast"].to_numpy() if same_rows else None)
     timings["total"] = round(time.perf_counter() - t0, 2)
     cols = OUTPUT + ["weather_source", "step", "category"]
     out = out[cols].sort_values(KEYS + ["date"]).reset_index(drop=True)

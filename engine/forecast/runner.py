@@ -35,16 +35,32 @@ def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
     return vol.index[:n].to_numpy()
 
 
+def _with_positions(out: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
+    """Add each forecast row's `sid` and `pos` from the future rows it came from. Models
+    return rows of `future` under its index, so this is a positional lookup (checked on
+    the keys and date); a model that re-indexed its output goes through a merge."""
+    at = future.index.get_indexer(out.index) if future.index.is_unique else None
+    if at is not None and len(out) and (at >= 0).all() and all(
+            np.array_equal(future[c].to_numpy()[at], out[c].to_numpy())
+            for c in ("date", *KEYS)):
+        return out.assign(sid=future["sid"].to_numpy()[at], pos=future["pos"].to_numpy()[at])
+    return out.merge(future[KEYS + ["date", "sid", "pos"]], on=KEYS + ["date"], how="left")
+
+
 def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                 cutoff=None, models: tuple[str, ...] | None = None,
                 progress: Progress | None = None,
-                future_prices: pd.DataFrame | None = None) -> FitResult:
+                future_prices: pd.DataFrame | None = None,
+                normalized: bool = False) -> FitResult:
+    """Build the feature panel at `cutoff` and fit + predict every model on it.
+    `normalized=True` says `history` already went through normalize_history."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     names = tuple(models or cfg.models)
     wants_full = any(make_model(m).cost == "prophet" for m in names)
     panel = build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices,
-                        full_top_n=cfg.prophet_top_n if wants_full else 0)
+                        full_top_n=cfg.prophet_top_n if wants_full else 0,
+                        normalized=normalized)
     cfg = cfg.with_(grain=panel.grain)
     timings = {"features": round(time.perf_counter() - t0, 3)}
     say(f"features ready: {int(panel.frame['sid'].iloc[-1]) + 1:,} series, "
@@ -72,7 +88,7 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
             continue
         model.fit(h, cfg)
         out = model.predict(cfg.horizon, f)
-        out = out.merge(f[KEYS + ["date", "sid", "pos"]], on=KEYS + ["date"], how="left")
+        out = _with_positions(out, f)
         out["step"] = (out["pos"] - out["sid"].map(last_pos)).astype(int)
         out["forecast"] = np.clip(np.nan_to_num(out["forecast"].to_numpy(dtype=float)), 0, None)
         out.insert(0, "model", name)

@@ -15,14 +15,16 @@ OUT = ["sku_id", "pin_code", "date", "forecast"]
 def _series_arrays(history: pd.DataFrame):
     """Per series (by sid): position of the last observed period and the values, as a
     padded matrix of the last `width` periods (NaN where the series had not started)."""
-    cols = [c for c in ("sid", "pos", "quantity", "category", "city") if c in history]
-    h = history[cols]
+    h = history                  # read column by column: no copy of the (large) frame
     sid, pos = h["sid"].to_numpy(), h["pos"].to_numpy()
     ordered = len(h) < 2 or bool(np.all((np.diff(sid) > 0) | ((np.diff(sid) == 0)
                                                                & (np.diff(pos) > 0))))
     if not ordered:   # the panel is built sorted; only foreign frames need sorting
         h = h.sort_values(["sid", "pos"])
-    sids, first = np.unique(h["sid"].to_numpy(), return_index=True)
+        sid = h["sid"].to_numpy()
+    first = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else \
+        np.array([], dtype=np.int64)
+    sids = sid[first]
     counts = np.diff(np.append(first, len(h)))
     last_pos = h["pos"].to_numpy()[first + counts - 1]
     return h, sids, first, counts, last_pos

@@ -70,7 +70,7 @@ class LightGBMModel(ForecastModel):
             self.constant = float(y[0]) if len(y) else 0.0
             self.booster = None
             return self
-        offset = self._offset(train)
+        offset = self.offset(train)
         # LightGBM does not boost from the average when given an init score: do it here
         self.init_base = float(np.log(max(np.mean(y / np.exp(offset)), 1e-6)))
         data = lgb.Dataset(X, label=y, categorical_feature=self.categorical,
@@ -80,16 +80,25 @@ class LightGBMModel(ForecastModel):
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
         out = future[["sku_id", "pin_code", "date"]].copy()
-        if self.booster is None:
-            out["forecast"] = self.constant
-            return out
-        raw = self.booster.predict(future[self.features].astype(float), raw_score=True)
-        pred = np.exp(raw + self.init_base + self._offset(future))
-        out["forecast"] = np.clip(np.nan_to_num(pred, posinf=0.0), 0, None)
+        out["forecast"] = self.predict_matrix(self.feature_matrix(future), self.offset(future))
         return out
 
+    def feature_matrix(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The model's features of `frame` as one float matrix (None for a flat model)."""
+        if self.booster is None:
+            return None
+        return frame[self.features].to_numpy(dtype=float)
+
+    def predict_matrix(self, X: np.ndarray | None, offset: np.ndarray) -> np.ndarray:
+        """Forecast (units, >= 0) from a feature matrix and the log festival offset."""
+        if self.booster is None:
+            return np.full(len(offset), self.constant, dtype=float)
+        raw = self.booster.predict(X, raw_score=True)
+        pred = np.exp(raw + self.init_base + offset)
+        return np.clip(np.nan_to_num(pred, posinf=0.0), 0, None)
+
     @staticmethod
-    def _offset(frame: pd.DataFrame) -> np.ndarray:
+    def offset(frame: pd.DataFrame) -> np.ndarray:
         """Log-scale prior: the festival uplift of the reference effects table
         (festival_intensity = log multiplier for the row's category, state and date). The
         trees learn corrections on top, so history can overrule the table."""
@@ -112,5 +121,5 @@ class LightGBMModel(ForecastModel):
         for group, members in GROUPS.items():
             idx = [cols[f] for f in members if f in cols]
             out[group] = contrib[:, idx].sum(axis=1) if idx else 0.0
-        out["festival"] = out["festival"] + self._offset(future)
+        out["festival"] = out["festival"] + self.offset(future)
         return out
