@@ -88,13 +88,14 @@ def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
     total = np.zeros(len(future))
     col_of = {f: i for i, f in enumerate(getattr(model, "features", []))}
     for g in ("festival", "weather", "price", "recent_demand"):
-        neutral = _neutral(future, g)
-        X_alt = X.copy() if X is not None else None
-        for col, value in neutral.items():
-            if X_alt is not None and col in col_of:
-                X_alt[:, col_of[col]] = value
+        neutral = {c: v for c, v in _neutral(future, g).items() if c in col_of}
+        saved = {c: X[:, col_of[c]].copy() for c in neutral} if X is not None else {}
+        for col, value in neutral.items():        # set the group neutral in place ...
+            X[:, col_of[col]] = value
         alt_offset = np.zeros(len(future)) if g == "festival" else offset
-        alt = model.predict_matrix(X_alt, alt_offset)
+        alt = model.predict_matrix(X, alt_offset)
+        for col, values in saved.items():         # ... and put the real values back
+            X[:, col_of[col]] = values
         out[g] = logf - np.log(alt + eps)
         total += out[g].to_numpy()
     level = future["expanding_mean"].to_numpy(dtype=float) if "expanding_mean" in future \

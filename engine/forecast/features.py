@@ -10,6 +10,7 @@ cutoff is the observed weather when the warehouse has it, else the climate norma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -66,9 +67,9 @@ class Panel:
         """Every history row (demand and attributes; no features)."""
         return self.frame[~self.frame["future"].to_numpy()]
 
-    @property
+    @cached_property
     def future(self) -> pd.DataFrame:
-        """Future rows with all features."""
+        """Future rows with all features (computed once; treat as read-only)."""
         return self.rows[self.rows["future"].to_numpy()]
 
     @property

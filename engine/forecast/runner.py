@@ -28,11 +28,18 @@ class FitResult:
 
 
 def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
-    """sids of the n series with the most demand in the last `periods` periods."""
-    last = history["pos"].groupby(history["sid"]).transform("max")
-    recent = history[history["pos"] > last - periods]
-    vol = recent.groupby("sid")["quantity"].sum().sort_values(ascending=False, kind="stable")
-    return vol.index[:n].to_numpy()
+    """sids of the n series with the most demand in the last `periods` periods (ties:
+    the smaller sid first)."""
+    sid = history["sid"].to_numpy()
+    pos = history["pos"].to_numpy()
+    codes, uniq = pd.factorize(sid, sort=True)
+    last = np.full(len(uniq), np.iinfo(np.int64).min)
+    np.maximum.at(last, codes, pos.astype(np.int64))
+    recent = pos > last[codes] - periods
+    q = np.nan_to_num(history["quantity"].to_numpy(dtype=float))
+    vol = np.bincount(codes[recent], weights=q[recent], minlength=len(uniq))
+    order = np.argsort(-vol, kind="stable")
+    return np.asarray(uniq)[order[:n]]
 
 
 def _with_positions(out: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:

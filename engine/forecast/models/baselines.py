@@ -104,10 +104,14 @@ class MovingAverage(_TailModel):
                             "city": h["city"].to_numpy()[first], "own": own,
                             "mature": counts >= self.COLD_START})
         mature = seg[seg["mature"]]
-        by_cc = mature.groupby(["category", "city"], dropna=False)["own"].mean()
+        # category x city means, looked up by index position; a series with no category
+        # or no city has no such profile (it falls back to its category's mean)
+        by_cc = mature.groupby(["category", "city"])["own"].mean()
         by_c = mature.groupby("category", dropna=False)["own"].mean()
-        prof = pd.MultiIndex.from_frame(seg[["category", "city"]]).map(
-            lambda k: by_cc.get(k, np.nan)).to_numpy(dtype=float)
+        at = by_cc.index.get_indexer(pd.MultiIndex.from_frame(seg[["category", "city"]])) \
+            if len(by_cc) else np.full(len(seg), -1)
+        at[(seg["category"].isna() | seg["city"].isna()).to_numpy()] = -1
+        prof = np.where(at >= 0, by_cc.to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
         fallback = seg["category"].map(by_c).to_numpy(dtype=float)
         return np.where(np.isnan(prof), fallback, prof)
 

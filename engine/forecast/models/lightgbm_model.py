@@ -87,7 +87,12 @@ class LightGBMModel(ForecastModel):
         """The model's features of `frame` as one float matrix (None for a flat model)."""
         if self.booster is None:
             return None
-        return frame[self.features].to_numpy(dtype=float)
+        # column by column into one C-ordered matrix (LightGBM's row-major layout), not
+        # through the frame's block consolidation
+        X = np.empty((len(frame), len(self.features)))
+        for j, col in enumerate(self.features):
+            X[:, j] = frame[col].to_numpy(dtype=float)
+        return X
 
     def predict_matrix(self, X: np.ndarray | None, offset: np.ndarray) -> np.ndarray:
         """Forecast (units, >= 0) from a feature matrix and the log festival offset."""
