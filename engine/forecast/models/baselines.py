@@ -111,7 +111,8 @@ class MovingAverage(_TailModel):
         at = by_cc.index.get_indexer(pd.MultiIndex.from_frame(seg[["category", "city"]])) \
             if len(by_cc) else np.full(len(seg), -1)
         at[(seg["category"].isna() | seg["city"].isna()).to_numpy()] = -1
-        prof = np.where(at >= 0, by_cc.to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
+        means = np.r_[by_cc.to_numpy(dtype=float), np.nan]      # position -1 -> NaN
+        prof = means[np.where(at >= 0, at, len(by_cc))]
         fallback = seg["category"].map(by_c).to_numpy(dtype=float)
         return np.where(np.isnan(prof), fallback, prof)
 
