@@ -65,7 +65,8 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     order = np.lexsort([pd.factorize(bt["date"].to_numpy(), sort=True)[0], sid,
                         pd.factorize(bt["fold"].to_numpy(), sort=True)[0],
                         pd.factorize(bt["model"].to_numpy(), sort=True)[0]])
-    return bt[cols].iloc[order].reset_index(drop=True)   # by model, fold, sku, pin, date
+    # by model, fold, sku, pin, date; one take of the rows and columns (no interim copy)
+    return bt.iloc[order, bt.columns.get_indexer(cols)].reset_index(drop=True)
 
 
 def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) -> pd.DataFrame:
