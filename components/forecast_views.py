@@ -185,6 +185,23 @@ def run_caption(run: dict) -> str:
 
 
 # ---- charts ------------------------------------------------------------------------------
+def band_caption(series: pd.DataFrame) -> str:
+    """How the bands of the plotted (possibly summed) forecast were made."""
+    method = series.attrs.get("method")
+    if method == "aggregate_conformal":
+        cov = series.attrs.get("coverage") or {}
+        held = (f" In the backtest, with each fold calibrated on the others, the 95% band "
+                f"held {cov['95']:.0f}% of days and the 80% band {cov['80']:.0f}%."
+                if cov else "")
+        return (f"Bands for this total are calibrated on its own backtest errors "
+                f"({series.attrs.get('n_points', 0)} days), not added up from the series' "
+                f"bands (which would be far too wide).{held}")
+    if method == "sum":
+        return ("This run has no backtest for the total, so its bands add up the series' "
+                "bands: conservative (wider than the true band).")
+    return "Bands: 80% (dark) and 95% (light) conformal intervals from the backtest."
+
+
 def label_rows(dates: pd.Series, min_gap_days: int = 14, n_rows: int = 3) -> list[int]:
     """A text row per festival marker so labels of festivals a few days apart (Dhanteras
     and Diwali) stack instead of printing over each other."""

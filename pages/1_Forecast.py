@@ -13,6 +13,7 @@ from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
+from engine.forecast.intervals import aggregate_bands
 from engine.forecast.pipeline import run_forecast
 from engine.forecast.whatif import (ScenarioInputError, compare, response_curves, result_summary,
                                     run_scenario, settings_dict)
@@ -29,6 +30,13 @@ st.set_page_config(page_title="MicroPulse · Forecast", page_icon=":material/ins
 def _read(_wh, version: str, name: str, *args):
     """Every warehouse read of this page, keyed on the data version and its arguments."""
     return getattr(fq, name)(_wh, *args)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _aggregate(_wh, version: str, run_id: str, sel, f):
+    """The selection's summed forecast with bands calibrated on its own summed backtest."""
+    return aggregate_bands(_read(_wh, version, "forecast_series", run_id, sel, f),
+                           _read(_wh, version, "selection_backtest", run_id, sel, f))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -94,6 +102,8 @@ series = _read(wh, version, "forecast_series", run_id, sel, f)
 if series.empty:
     st.warning("This product has no forecast at this place. Pick another combination.")
     st.stop()
+if series["n_series"].max() > 1:
+    series = _aggregate(wh, version, run_id, sel, f)
 start = min(f.start or series["date"].min().date(), series["date"].min().date())
 history = _read(wh, version, "history_series", sel, f, start, f.end, grain)
 state = fv.selection_state(opts, sel)
@@ -101,8 +111,7 @@ fests = _festivals(wh, version, start, series["date"].max(), state)
 st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label()), width="stretch",
                 key="fc_chart")
 st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else "") +
-           ". " + ("" if sel.is_series else "Aggregate bands add up the series' bounds, so "
-                   "they are conservative (wider than the true band)."))
+           ". " + fv.band_caption(series))
 
 tab_why, tab_drivers, tab_season, tab_table = st.tabs(
     ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])

@@ -54,6 +54,7 @@ def test_forecast_page_link_opens_a_series_and_every_slider_moves_the_scenario(f
     assert at.selectbox(key="fc_place").value.startswith(f"PIN: {pin}")
     assert any(m.value.startswith("**Model: ") for m in at.markdown), "routing evidence missing"
     assert _units(at, "Change in units") == 0
+    assert any("Bands: 80% (dark) and 95% (light)" in c.value for c in at.caption)
 
     at.slider(key="wi_price").set_value(10.0).run()
     assert not at.exception
@@ -97,3 +98,13 @@ def test_saved_scenario_is_listed_again_in_a_new_session(forecast_env):
     tables = [d.value for d in again.dataframe if "Scenario" in d.value.columns]
     assert tables and "Hot fortnight" in tables[0]["Scenario"].tolist()
     assert tables[0]["Change"].iloc[0].startswith("+")
+
+
+def test_a_category_total_gets_bands_calibrated_on_its_own_backtest(forecast_env):
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception
+    at.selectbox(key="fc_product").set_value("Category: Dairy").run()
+    assert not at.exception
+    # the cheap run has one backtest fold: calibrated in-sample, so no held-out coverage
+    assert any("calibrated on its own backtest errors (14 days)" in c.value
+               for c in at.caption)

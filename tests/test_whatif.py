@@ -114,6 +114,19 @@ def test_aggregate_forecast_is_the_sum_of_its_series(fc_wh, run_id):
     assert agg["hi"].sum() == pytest.approx(detail["hi"].sum())
 
 
+def test_selection_backtest_is_the_routed_backtest_summed_over_the_selection(fc_wh, run_id):
+    sel = fq.Selection(category="Dairy", state="Delhi")
+    agg = fq.selection_backtest(fc_wh, run_id, sel, Filters())
+    rows = fc_wh.query(
+        "SELECT b.fold, b.date, b.actual, b.forecast FROM backtests b JOIN skus k USING (sku_id) "
+        "JOIN locations l USING (pin_code) WHERE b.run_id = ? AND b.model = 'routed' "
+        "AND k.category = 'Dairy' AND l.state = 'Delhi'", [run_id])
+    assert len(agg) == rows.groupby(["fold", "date"]).ngroups > 0
+    assert agg["actual"].sum() == pytest.approx(rows["actual"].sum())
+    assert agg["forecast"].sum() == pytest.approx(rows["forecast"].sum())
+    assert fq.selection_backtest(fc_wh, run_id, sel, Filters(pin_scope=())).empty
+
+
 def test_pin_scope_limits_every_read(fc_wh, run_id):
     opts = fq.selection_options(fc_wh, run_id, Filters())
     pin = opts["pin_code"].iloc[0]

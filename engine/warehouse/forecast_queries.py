@@ -6,8 +6,10 @@ Every query also honours the shared sidebar `Filters` (states, cities, categorie
 its `pin_scope` (the PIN codes a signed-in user may see), so a crafted selection can never
 widen what a user sees. All SQL is parameterised.
 
-Aggregated interval bounds are sums of the series' bounds: exact for one series and
-conservative (wider) for an aggregate, since it assumes the series' errors move together.
+`forecast_series` sums the series' bounds too (exact for one series); for an aggregate the
+page recalibrates them on the selection's own summed backtest (`selection_backtest`,
+engine.forecast.intervals.aggregate_bands), since summed bounds assume every series errs
+the same way on the same day.
 """
 from __future__ import annotations
 
@@ -140,6 +142,21 @@ def forecast_series(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> p
                count(*) AS n_series
         {_FC_FROM} WHERE f.run_id = ? AND {where} GROUP BY 1 ORDER BY 1""", [run_id, *params])
     return df
+
+
+def selection_backtest(wh: Warehouse, run_id: str, sel: Selection, f: Filters
+                       ) -> pd.DataFrame:
+    """The run's routed backtest summed over the selection: fold, date, actual, forecast,
+    n_series (one row per fold and date); empty when the run stored no backtest."""
+    where, params = _where(f, sel, "b.pin_code", "b.sku_id")
+    return wh.query(f"""
+        SELECT b.fold, CAST(b.date AS TIMESTAMP) AS date, sum(b.actual) AS actual,
+               sum(b.forecast) AS forecast, count(*) AS n_series
+        FROM backtests b
+        LEFT JOIN skus k ON k.sku_id = b.sku_id
+        LEFT JOIN locations l ON l.pin_code = b.pin_code
+        WHERE b.run_id = ? AND b.model = 'routed' AND {where}
+        GROUP BY 1, 2 ORDER BY 1, 2""", [run_id, *params])
 
 
 def forecast_detail(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> pd.DataFrame:
