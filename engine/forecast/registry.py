@@ -37,7 +37,9 @@ class ForecastModel(ABC):
 
     @abstractmethod
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
-        """Forecast frame: sku_id, pin_code, date, forecast, lo, hi, lo80, hi80, model."""
+        """Forecast frame (sku_id, pin_code, date, forecast) for rows of `future`. Keeping
+        `future`'s index on those rows lets the runner match them by position; a frame
+        with a new index is matched on the keys and date instead (slower)."""
 
 
 def register(name: str) -> Callable[[type], type]:
