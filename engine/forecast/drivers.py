@@ -74,8 +74,8 @@ def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
     trend_seasonality = log f - base - sum of the other groups (calendar, season, trend and
     interactions), so f = exp(base + sum of groups) exactly. `forecast` is the model's
     forecast for these rows when the caller has it (else it is predicted); each group
-    costs one more prediction, on a copy of the float feature matrix with that group's
-    columns set. LightGBMModel.contributions gives exact TreeSHAP for a few rows instead
+    costs one more prediction, on the float feature matrix with that group's columns set
+    to neutral (and restored afterwards). LightGBMModel.contributions gives exact TreeSHAP for a few rows instead
     (it costs ~30 us per row and tree). Also carries the signal values scenarios need
     (festival_uplift, temp_c, rainfall_mm, planned_price)."""
     eps = 0.05
