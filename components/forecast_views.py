@@ -199,7 +199,7 @@ def band_caption(series: pd.DataFrame) -> str:
     if method == "sum":
         return ("This run has no backtest for the total, so its bands add up the series' "
                 "bands: conservative (wider than the true band).")
-    return "Bands: 80% (dark) and 95% (light) conformal intervals from the backtest."
+    return "Bands: 80% (dark) and 95% (light) intervals (method in the run line above)."
 
 
 def label_rows(dates: pd.Series, min_gap_days: int = 14, n_rows: int = 3) -> list[int]:
