@@ -6,8 +6,11 @@ The what-if panel is a fragment, so moving a slider reruns only the panel.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components.auth import allowed
 from components import forecast_views as fv
 from components.filters import sidebar_filters
@@ -61,13 +64,7 @@ def _scenario(_wh, version: str, run_id: str, sel, f, cfg):
     return run_scenario(base, _response(_wh, version), cfg)
 
 
-def _safe(fn, *args):
-    try:
-        return fn(*args), None
-    except (ForecastError, ScenarioInputError, fq.ScenarioStoreError) as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
-        return None, f"That did not work ({type(exc).__name__}: {exc})."
+_safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
 
 
 st.title("Forecast")

@@ -7,8 +7,11 @@ by each grouping (cached) -> components.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components.auth import allowed
 from components import accuracy_views as av
 from components import forecast_views as fv
@@ -45,11 +48,7 @@ def _worst(_wh, version: str, run_id: str, f, model: str):
     return fq.worst_series(_wh, run_id, f, model, 15)
 
 
-def _safe(fn, *args):
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
-        return None, f"The backtest could not be read ({type(exc).__name__}: {exc})."
+_safe = partial(attempt, failed="The backtest could not be read")
 
 
 st.title("Accuracy")

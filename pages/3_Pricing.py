@@ -5,8 +5,11 @@ Recipe: cached elasticity table (keyed on the data version) -> table + price/dem
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components import pricing_views as pv
 from components.session import get_warehouse
 from engine.pricing.elasticity import PricingError
@@ -44,14 +47,8 @@ def _optimise(_wh, version: str, _table, cfg):
     return recommend(_wh, _table, cfg)
 
 
-def _run(fn, *args):
-    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
-    try:
-        return fn(*args), None
-    except PricingError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
-        return None, f"Pricing could not finish this request ({type(exc).__name__}: {exc})."
+_run = partial(attempt,
+               expected=(PricingError,), failed="Pricing could not finish this request")
 
 
 st.title("Pricing")

@@ -6,8 +6,11 @@ under a budget (on button) -> purchase orders by supplier and city with download
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components.auth import allowed
 from components import reorder_views as rv
 from components.session import get_warehouse
@@ -42,14 +45,8 @@ def _projection(_wh, version: str, cfg: PolicyConfig, sku_id: str, pin_code: str
                            cfg)
 
 
-def _run(fn, *args):
-    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
-    try:
-        return fn(*args), None
-    except InventoryInputError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
-        return None, f"The reorder plan could not be built ({type(exc).__name__}: {exc})."
+_run = partial(attempt,
+               expected=(InventoryInputError,), failed="The reorder plan could not be built")
 
 
 st.title("Reorder planning")

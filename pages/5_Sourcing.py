@@ -7,8 +7,11 @@ A reorder plan can hand over a request through st.session_state["sourcing_reques
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components import sourcing_views as sv
 from components.format import dd_mmm
 from components.session import get_warehouse
@@ -43,14 +46,8 @@ def _allocate(version: str, ranked, cfg):
     return allocate(ranked, cfg)
 
 
-def _run(fn, *args):
-    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
-    try:
-        return fn(*args), None
-    except SourcingError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
-        return None, f"Sourcing could not finish this request ({type(exc).__name__}: {exc})."
+_run = partial(attempt,
+               expected=(SourcingError,), failed="Sourcing could not finish this request")
 
 
 st.title("Mandi sourcing")

@@ -7,8 +7,11 @@ Map shapes come from India Post post-office points (built once, cached in data/c
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components import map_views as mv
 from components.charts import trend_freq
 from components.filters import current_pin_scope, sidebar_filters
@@ -59,12 +62,7 @@ def _detail(_wh, version: str, f: q.Filters):
     return q.top_skus(_wh, f, 5), q.sales_trend(_wh, f, freq), freq
 
 
-def _safe(fn, *args):
-    """Engine call -> (result, None) or (None, a sentence); never a traceback."""
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - shown in plain words
-        return None, f"The map could not be drawn ({type(exc).__name__}: {exc})."
+_safe = partial(attempt, failed="The map could not be drawn")
 
 
 st.title("Map")

@@ -6,8 +6,11 @@ Every action is an engine call that writes audit_log in the same transaction.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from components.errors import attempt
 from components.auth import allowed
 from components import alerts_views as av
 from components.filters import current_pin_scope
@@ -37,14 +40,7 @@ def _audit(_wh, version: str):
     return audit_trail(_wh)
 
 
-def _run(fn, *args, **kwargs):
-    """Engine call -> (result, None) or (None, message); never a traceback on the page."""
-    try:
-        return fn(*args, **kwargs), None
-    except AlertError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - show a sentence, keep the page alive
-        return None, f"That did not work ({type(exc).__name__}: {exc})."
+_run = partial(attempt, expected=(AlertError,), failed="That did not work")
 
 
 st.title("Alerts")

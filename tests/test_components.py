@@ -147,3 +147,18 @@ def test_festival_labels_a_few_days_apart_go_on_different_rows():
     rows = label_rows(pd.Series(dates))
     assert rows[0] != rows[1]          # Dhanteras and Diwali-like pair
     assert rows[2] == 0 and rows[3] == 0  # far apart: back on the first row
+
+
+def test_attempt_gives_the_typed_errors_sentence_and_names_unexpected_ones():
+    from components.errors import attempt
+
+    class UserFacing(Exception):
+        pass
+
+    def boom(kind):
+        raise (UserFacing("No sales in these dates.") if kind == "typed" else KeyError("x"))
+
+    assert attempt(lambda a, b=0: a + b, 2, b=3) == (5, None)
+    assert attempt(boom, "typed", expected=(UserFacing,)) == (None, "No sales in these dates.")
+    result, err = attempt(boom, "other", expected=(UserFacing,), failed="The map could not be drawn")
+    assert result is None and err == "The map could not be drawn (KeyError: 'x')."
