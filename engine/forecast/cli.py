@@ -79,25 +79,33 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
+def _run_on_warehouse(args, run):
+    """The config from the flags, then `run(wh, cfg, say)` on the opened warehouse (closed
+    afterwards). Returns (result, cfg, say); ForecastError propagates."""
+    say = Progress(args.quiet)
+    cfg = _config(args)
+    wh = open_warehouse(args)
+    try:
+        return run(wh, cfg, say), cfg, say
+    finally:
+        wh.close()
+
+
 def run_forecast_cmd(args) -> int:
     from engine.forecast.pipeline import run_forecast
 
-    say = Progress(args.quiet)
-    try:
-        cfg = _config(args)
-    except ForecastError as exc:
-        return _fail(exc)
-    wh = open_warehouse(args)
-    try:
+    def run(wh, cfg, say):
         res = run_forecast(wh, cfg, progress=say)
         if not args.no_alerts:
             from engine.alerts import refresh_after
 
             say(refresh_after(wh, "forecast run"))
+        return res
+
+    try:
+        res, _, say = _run_on_warehouse(args, run)
     except ForecastError as exc:
         return _fail(exc)
-    finally:
-        wh.close()
     fc = res.forecasts
     if args.out:
         out = fc[OUT_COLUMNS].copy()
@@ -133,18 +141,11 @@ def run_forecast_cmd(args) -> int:
 def run_backtest_cmd(args) -> int:
     from engine.forecast.pipeline import run_backtest
 
-    say = Progress(args.quiet)
     try:
-        cfg = _config(args)
+        res, cfg, say = _run_on_warehouse(
+            args, lambda wh, cfg, say: run_backtest(wh, cfg, progress=say))
     except ForecastError as exc:
         return _fail(exc)
-    wh = open_warehouse(args)
-    try:
-        res = run_backtest(wh, cfg, progress=say)
-    except ForecastError as exc:
-        return _fail(exc)
-    finally:
-        wh.close()
     if args.out:
         out = res.backtest.drop(columns=["segment"], errors="ignore").copy()
         for col in ("date", "cutoff"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -10,7 +9,7 @@ from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
 from engine.inventory.planner import load_inputs, make_plan
 from engine.inventory.policy import PolicyConfig
-from engine.warehouse.cli import add_warehouse_arg, open_warehouse
+from engine.warehouse.cli import add_warehouse_arg, open_warehouse, print_summary
 
 OUT_COLUMNS = ["sku_id", "pin_code", "name", "category", "city", "supplier", "on_hand",
                "on_order", "lead_time_days", "moq", "case_pack", "daily_demand",
@@ -81,9 +80,5 @@ def run_reorder(args: argparse.Namespace) -> int:
         out["stockout_date"] = out["stockout_date"].dt.strftime("%Y-%m-%d")
         out.to_csv(args.out, index=False)
         summary["out"] = args.out
-    if args.json:
-        print(json.dumps(summary, default=str))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+    print_summary(summary, args.json)
     return 0

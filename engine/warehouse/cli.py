@@ -23,6 +23,15 @@ def open_warehouse(args: argparse.Namespace, read_only: bool = False) -> Warehou
         raise SystemExit(2) from exc
 
 
+def print_summary(summary: dict, as_json: bool) -> None:
+    """A command's summary on stdout: one JSON object, or one `key: value` line per item."""
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("init", help="create the warehouse schema, optionally with demo data")
     p.add_argument("--demo", action="store_true",
@@ -55,9 +64,5 @@ def run_init(args: argparse.Namespace) -> int:
     wh.close()
     summary["seconds"] = round(time.perf_counter() - started, 2)
     summary["size_mb"] = round(wh.path.stat().st_size / 1e6, 1)
-    if args.json:
-        print(json.dumps(summary, default=str))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
+    print_summary(summary, args.json)
     return 0
