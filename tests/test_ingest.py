@@ -76,6 +76,31 @@ def test_ingest_repairs_float_and_padded_pins_and_reports_them(empty_warehouse):
         ["110001", "560001"]
 
 
+def test_pin_cell_that_repairs_to_nothing_is_quarantined_not_a_failed_upload(empty_warehouse):
+    r = ingest_bytes(empty_warehouse, "sales",
+                     _csv("T1,05-01-2024,SKU1,.0,1,10", "T2,05-01-2024,SKU1,560001,1,10"),
+                     "pos.csv")
+    assert (r.rows_loaded, r.rows_quarantined) == (1, 1)
+    assert r.issues[0]["code"] == "pin_not_6_digits" and r.issues[0]["first_value"] == ".0"
+
+
+def test_unpadded_ascii_file_is_loaded_without_trimming_and_padded_one_is_trimmed(
+        empty_warehouse, tmp_path):
+    from engine.ingest.readers import open_source
+
+    plain, padded = tmp_path / "plain.csv", tmp_path / "padded.csv"
+    plain.write_bytes(_csv("T1,05-01-2024,SKU1,560001,1,10", head="transaction id," + HEAD[15:]))
+    padded.write_text("transaction_id,date,sku_id,pin_code,quantity,price\n"
+                      "T2,05-01-2024,\u00a0SKU2 ,560001,1,10\n", encoding="utf-8")
+    with open_source(plain) as src:
+        assert not src.padded          # the space in the header line does not count
+    with open_source(padded) as src:
+        assert src.padded
+    for path in (plain, padded):
+        ingest_file(empty_warehouse, "sales", path)
+    assert sorted(empty_warehouse.query("SELECT sku_id FROM sales")["sku_id"]) == ["SKU1", "SKU2"]
+
+
 def test_reupload_same_file_loads_nothing(empty_warehouse):
     data = _csv("T1,05-01-2024,SKU1,560001,1,10", "T2,05-01-2024,SKU1,bad,1,10")
     first = ingest_bytes(empty_warehouse, "sales", data, "a.csv")

@@ -92,7 +92,7 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             frame["__mp_line"] = src.lines
             frame = frame.astype({c: "object" for c in src.columns})
         stage = StageSource("frame" if frame is not None else src.format, str(src.path),
-                            tuple(src.columns), src.delimiter or ",", frame)
+                            tuple(src.columns), src.delimiter or ",", frame, src.padded)
         pins = known_pin_codes() if kind in ("sales", "inventory") else None
         out = load_batch(wh, stage, kind, mapping, batch, pins)
         out["report"]["source"] = _source_facts(src)

@@ -45,6 +45,9 @@ class Source:
     sheets: tuple[str, ...] = ()
     sheet: str | None = None
     lines: list[int] | None = None       # excel: the sheet row of each frame row
+    # False when no data cell can start or end with a space (a CSV whose rows are ASCII
+    # without a single space): the loader then skips trimming every cell.
+    padded: bool = True
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     _more_tmp: list = field(default_factory=list, repr=False)
 
@@ -140,13 +143,21 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
         encoding = None
     h = hashlib.sha256()
     utf8_ok = encoding is None
+    ascii_only, spaced = True, False
     dec = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as fh:
+        first = True
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
+            is_ascii = chunk.isascii()
+            ascii_only = ascii_only and is_ascii
+            # Spaces in the header line do not matter (its names are trimmed in Python).
+            body = chunk[chunk.find(b"\n") + 1:] if first else chunk
+            spaced = spaced or b" " in body
+            first = False
             # An all-ASCII chunk is valid UTF-8 when no multi-byte character is pending
             # from the previous chunk; only other chunks need decoding.
-            if utf8_ok and not (chunk.isascii() and not dec.getstate()[0]):
+            if utf8_ok and not (is_ascii and not dec.getstate()[0]):
                 try:
                     dec.decode(chunk)
                 except UnicodeDecodeError:
@@ -156,7 +167,7 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
             dec.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8_ok = False
-    src = Source("csv", path, name, h.hexdigest(), size, [])
+    src = Source("csv", path, name, h.hexdigest(), size, [], padded=spaced or not ascii_only)
     if utf8_ok:
         src.encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
         text_head = head.decode("utf-8", errors="ignore")

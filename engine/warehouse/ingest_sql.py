@@ -11,6 +11,8 @@ are never spliced into SQL.
 """
 from __future__ import annotations
 
+from datetime import date
+
 from engine.ingest.mapping import ColumnMapping, FieldSpec, fields
 
 # Tried in this order unless a sample of the column says otherwise (see rank_formats).
@@ -35,17 +37,21 @@ def v(field: str) -> str:
     return ident(f"__mp_v_{field}")
 
 
-def trim_expr(col: str) -> str:
+def trim_expr(col: str, padded: bool = True) -> str:
     """trim(col), skipping the call for the common case it cannot change: DuckDB's trim
-    strips only Unicode space separators, and the only ASCII one is ' '."""
+    strips only Unicode space separators, and the only ASCII one is ' '. When no cell of
+    the file is `padded`, the column is taken as it is."""
+    if not padded:
+        return col
     return (f"(CASE WHEN NOT (prefix({col}, ' ') OR suffix({col}, ' ')) "
             f"AND strlen({col}) = length({col}) THEN {col} ELSE trim({col}) END)")
 
 
-def token_expr(col: str) -> str:
+def token_expr(col: str, padded: bool = True) -> str:
     """The date part of a date or date-time text: '2024-01-05T10:00' -> '2024-01-05'."""
     t = f"trim({col})"
-    return (f"CASE WHEN strlen({col}) BETWEEN 6 AND 11 AND {trim_expr(col)} = {col} THEN {col} "
+    plain = f"strlen({col}) BETWEEN 6 AND 11" + (f" AND {trim_expr(col)} = {col}" if padded else "")
+    return (f"CASE WHEN {plain} THEN {col} "
             f"WHEN strlen({t}) <= 11 THEN {t} "
             f"WHEN substr({t}, 11, 1) IN ('T', ' ') AND substr({t}, 5, 1) = '-' "
             f"THEN left({t}, 10) ELSE split_part({t}, ' ', 1) END")
@@ -87,10 +93,10 @@ def flag_expr(col: str) -> str:
     return f"COALESCE(lower(trim({col})) IN ({words}), FALSE)"
 
 
-def layer_a(spec: FieldSpec, col: str) -> str | None:
+def layer_a(spec: FieldSpec, col: str, padded: bool) -> str | None:
     """Per-field helper columns computed first (date token, raw number, cleaned PIN)."""
     if spec.type == "date":
-        return f"{token_expr(col)} AS {tok(spec.name)}"
+        return f"{token_expr(col, padded)} AS {tok(spec.name)}"
     if spec.type in ("number", "int"):
         return f"{raw_number_expr(col)} AS {num(spec.name)}"
     if spec.type == "pin":
@@ -98,7 +104,7 @@ def layer_a(spec: FieldSpec, col: str) -> str | None:
     return None
 
 
-def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...]) -> list[str]:
+def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...], padded: bool) -> list[str]:
     """Typed value columns (and the PIN's known-code flag)."""
     if spec.type in ("number", "int"):    # int stays DOUBLE so 'not_integer' can be checked
         n = num(spec.name)
@@ -110,11 +116,12 @@ def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...]) -> list[str]:
     if spec.type == "flag":
         return [f"{flag_expr(col)} AS {v(spec.name)}"]
     if spec.name in TRIMMED:
-        return [f"NULLIF({trim_expr(col)}, '') AS {v(spec.name)}"]
+        return [f"NULLIF({trim_expr(col, padded)}, '') AS {v(spec.name)}"]
     return [f"NULLIF({col}, '') AS {v(spec.name)}"]
 
 
-def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping) -> list[tuple[str, str]]:
+def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping,
+          today: str) -> list[tuple[str, str]]:
     """(condition, reason_code) pairs for one field, in the order they are checked.
     Cheap tests on the typed value come first so the raw text is only looked at again
     for rows that are already suspect."""
@@ -144,15 +151,40 @@ def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping) -> list[
     if spec.rule in ("price", "agmark_price"):
         out.append((f"{val} <= 0", "price_not_positive"))
     if spec.type == "date":
-        out.append((f"({val} IS NULL AND NOT {blank}) OR year({val}) < {MIN_YEAR}", "bad_date"))
-        out.append((f"{val} > current_date", "future_date"))
+        out.append((f"({val} IS NULL AND NOT {blank}) OR {val} < DATE '{MIN_YEAR}-01-01'",
+                    "bad_date"))
+        out.append((f"{val} > {today}", "future_date"))
     if spec.type == "pin":
         k = known(spec.name)
+        # A cell such as '.0' is not blank but leaves no PIN once repaired.
+        out.append((f"{val} IS NULL", "pin_not_6_digits"))
         out.append((f"NOT {k} AND NOT regexp_full_match({val}, '[0-9]{{6}}')",
                     "pin_not_6_digits"))
         out.append((f"NOT {k} AND left({val}, 1) = '0'", "pin_invalid"))
         out.append((f"NOT {k}", "pin_unknown"))
     return out
+
+
+def passes(spec: FieldSpec, col: str, today: str) -> str | None:
+    """A cheap condition that is true only when none of the field's rules can fire (it may
+    be false or NULL for some good rows: those are judged by the rules themselves). Most
+    rows are good, so the reason CASE tests this first instead of every rule in turn."""
+    val = v(spec.name)
+    if spec.type == "flag" or (spec.type == "text" and not spec.required):
+        return None
+    checks = {"text": "TRUE", "pin": known(spec.name),
+              "date": f"{val} >= DATE '{MIN_YEAR}-01-01' AND {val} <= {today}"}.get(
+                  spec.type, "TRUE")
+    if spec.type == "int":
+        checks = f"{val} = floor({val}) AND {val} >= 0"
+    if spec.rule == "quantity":
+        checks = f"{val} >= 0"
+    elif spec.rule in ("price", "agmark_price"):
+        checks = f"{val} > 0"
+    present = f"{val} IS NOT NULL AND {checks}"
+    if spec.required or spec.rule == "agmark_price":
+        return f"({present})"
+    return f"(({val} IS NULL AND {col} IS NULL) OR ({present}))"
 
 
 def raw_json_expr(columns, alias: str = "") -> str:
@@ -178,29 +210,39 @@ def literal(text: str) -> str:
 
 
 def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
-                 date_formats: dict[str, tuple[str, ...]], raw_columns,
-                 add_line: bool = True) -> str:
+                 date_formats: dict[str, tuple[str, ...]], raw_columns, today: date,
+                 padded: bool = True, add_line: bool = True) -> str:
     """SELECT typed `__mp_v_*` columns, `__mp_reason`, and for bad rows `__mp_raw` (raw
     cells as JSON) and `__mp_value` (the offending cell), from `source_sql`, whose text
     columns are `raw_columns`. `__mp_pin_fixed` says the PIN was repaired. `add_line`
     adds an empty `__mp_line` column (filled later for bad rows; a frame source brings
-    its own)."""
-    a_cols, b_cols, whens, drop = [], [], [], []
+    its own). Dates after `today` are future dates (a literal: DuckDB would otherwise
+    work out `current_date` in the session's time zone for every row). `padded=False`
+    says no cell starts or ends with a space, so text is not trimmed."""
+    today = f"DATE '{today.isoformat()}'"
+    a_cols, b_cols, whens, drop, fast = [], [], [], [], []
     for spec in fields(kind):
         src = mapping.source(spec.name)
         if src is None:
             continue
         col = ident(src)
-        a = layer_a(spec, col)
+        a = layer_a(spec, col, padded)
         if a:
             a_cols.append(a)
         if spec.type == "date":
             drop.append(tok(spec.name))
         if spec.type in ("number", "int"):
             drop.append(num(spec.name))
-        b_cols.extend(layer_b(spec, col, date_formats.get(spec.name, DATE_FORMATS)))
-        for cond, code in rules(kind, spec, col, mapping):
+        if spec.type == "pin":
+            drop.append(known(spec.name))
+        b_cols.extend(layer_b(spec, col, date_formats.get(spec.name, DATE_FORMATS), padded))
+        for cond, code in rules(kind, spec, col, mapping, today):
             whens.append(f"WHEN {cond} THEN '{spec.name}|{code}'")
+        ok = passes(spec, col, today)
+        if ok:
+            fast.append(ok)
+    if fast:
+        whens.insert(0, f"WHEN {' AND '.join(fast)} THEN NULL")
     reason = f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
     layer1 = f"SELECT __src.*{''.join(', ' + c for c in a_cols)} FROM ({source_sql}) __src"
     layer2 = f"SELECT __a.*{''.join(', ' + c for c in b_cols)} FROM ({layer1}) __a"
@@ -208,7 +250,9 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
     layer3 = f"SELECT *{exclude}, {reason} AS __mp_reason FROM ({layer2}) __b"
     bad = "__mp_reason IS NOT NULL"
     pin = mapping.source("pin_code")
-    fixed = (f", {v('pin_code')} IS DISTINCT FROM {ident(pin)} AS __mp_pin_fixed" if pin
+    # Counted for good rows only, whose PIN is six digits: it was repaired exactly when
+    # the cell was not six characters long (pin_expr keeps those as they are).
+    fixed = (f", strlen({ident(pin)}) <> 6 AS __mp_pin_fixed" if pin
              else ", FALSE AS __mp_pin_fixed")
     raw = ", ".join(ident(c) for c in raw_columns)
     return (f"SELECT * EXCLUDE ({raw}), CASE WHEN {bad} THEN {raw_json_expr(raw_columns)} "

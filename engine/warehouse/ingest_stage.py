@@ -34,6 +34,11 @@ def known_pin_codes() -> tuple[str, ...]:
     return tuple(sorted(known_pins()))
 
 
+# DuckDB's default. A longer line is quarantined whole as a malformed line; raising the
+# limit makes every scan slower (the reader sizes its buffers by it).
+MAX_LINE_BYTES = 2 << 20
+
+
 @dataclass(frozen=True)
 class StageSource:
     """How to read the upload as text rows: csv (path, delimiter, columns), parquet
@@ -44,6 +49,7 @@ class StageSource:
     columns: tuple[str, ...]
     delimiter: str = ","
     frame: pd.DataFrame | None = None
+    padded: bool = True              # cells may start or end with spaces (see Source)
 
 
 def source_sql(src: StageSource, strict: bool = True,
@@ -52,7 +58,7 @@ def source_sql(src: StageSource, strict: bool = True,
         return ("SELECT * FROM read_csv(?, header=true, auto_detect=false, delim=?, "
                 f"quote='\"', escape='\"', columns=?, strict_mode={str(strict).lower()}, "
                 f"store_rejects=true, rejects_table='{rejects}', "
-                f"rejects_scan='{rejects}_scans', max_line_size=16777216)",
+                f"rejects_scan='{rejects}_scans', max_line_size={MAX_LINE_BYTES})",
                 [src.path, src.delimiter, {c: "VARCHAR" for c in src.columns}])
     if src.format == "parquet":
         cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in src.columns)

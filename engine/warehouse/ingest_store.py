@@ -41,6 +41,12 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
     reported as unreadable and nothing is written."""
     try:
         return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True)
+    except duckdb.ConstraintException as exc:
+        # Validation should have quarantined the row; say so rather than blame the file.
+        raise UnreadableFileError(
+            f"'{batch.get('file_name')}' was not loaded: a row passed validation but the "
+            f"warehouse refused it ({_first_line(exc)}). Nothing was written; please report "
+            "this file.") from exc
     except duckdb.Error as exc:
         if src.format != "csv":
             raise UnreadableFileError(f"'{batch.get('file_name')}' could not be read: "
@@ -73,8 +79,9 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         src_sql, params = source_sql(src, strict)
         formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
-        select = stage_select(kind, mapping, src_sql, formats, src.columns,
-                              add_line=src.frame is None)
+        today = cur.execute("SELECT current_date").fetchone()[0]
+        select = stage_select(kind, mapping, src_sql, formats, src.columns, today,
+                              padded=src.padded, add_line=src.frame is None)
         cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
         rejects = read_rejects(cur, src)
         if mark_in_file_duplicates(cur, kind, mapping):
