@@ -202,10 +202,12 @@ def _good(alias: str = "s") -> str:
     return f"{alias}.__mp_reason IS NULL"
 
 
-def _create_unknown_skus(cur, bid: str, report: dict) -> None:
-    cur.execute(f"CREATE TEMP TABLE ingest_new_skus AS SELECT DISTINCT {v('sku_id')} AS sku_id "
-                f"FROM ingest_stage s WHERE {_good()} AND {v('sku_id')} NOT IN "
-                f"(SELECT sku_id FROM skus)")
+def _create_unknown_skus(cur, bid: str, report: dict,
+                         sku_ids: str = f"SELECT {v('sku_id')} FROM ingest_stage s "
+                                        f"WHERE {_good()}") -> None:
+    """Create the SKUs named by the query `sku_ids` that the catalog does not have."""
+    cur.execute(f"CREATE TEMP TABLE ingest_new_skus AS SELECT DISTINCT sku_id FROM ({sku_ids}) "
+                f"AS t(sku_id) WHERE sku_id NOT IN (SELECT sku_id FROM skus)")
     new = [r[0] for r in cur.execute("SELECT sku_id FROM ingest_new_skus ORDER BY sku_id")
            .fetchall()]
     report["unknown_skus_created"] = len(new)
@@ -245,13 +247,14 @@ def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
         f"quantity, price, promo) SELECT {txn}, ?, {v('sku_id')}, {v('pin_code')}, {store}, "
         f"{v('date')}, {qty}, {price}, {promo} FROM ingest_stage s WHERE {_good()} "
         f"AND NOT {dup}", [bid]).fetchone()[0]
-    _create_unknown_skus(cur, bid, report)
     report["grain"] = _detect_grain(cur, bid, mapping)
     lo, hi = cur.execute(f"SELECT min({v('date')}), max({v('date')}) FROM ingest_stage "
                          f"WHERE __mp_reason IS NULL").fetchone()
     report["date_min"], report["date_max"] = (str(lo) if lo else None, str(hi) if hi else None)
     cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT DISTINCT sku_id, pin_code, date "
                 "FROM sales WHERE batch_id = ?", [bid])
+    # The loaded rows' SKUs, read from their (far fewer) sku x PIN x day keys.
+    _create_unknown_skus(cur, bid, report, "SELECT sku_id FROM ingest_keys")
     refresh_sales_daily(cur)
     return int(loaded)
 
