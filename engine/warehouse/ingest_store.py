@@ -28,7 +28,8 @@ __all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
 
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
-          "ingest_state_map", "ingest_new_skus", "ingest_raw", "ingest_thresholds")
+          "ingest_daily", "ingest_state_map", "ingest_new_skus", "ingest_raw",
+          "ingest_thresholds")
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -251,11 +252,9 @@ def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     lo, hi = cur.execute(f"SELECT min({v('date')}), max({v('date')}) FROM ingest_stage "
                          f"WHERE __mp_reason IS NULL").fetchone()
     report["date_min"], report["date_max"] = (str(lo) if lo else None, str(hi) if hi else None)
-    cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT DISTINCT sku_id, pin_code, date "
-                "FROM sales WHERE batch_id = ?", [bid])
-    # The loaded rows' SKUs, read from their (far fewer) sku x PIN x day keys.
-    _create_unknown_skus(cur, bid, report, "SELECT sku_id FROM ingest_keys")
-    refresh_sales_daily(cur)
+    _add_batch_to_sales_daily(cur, bid)
+    # The loaded rows' SKUs, read from their (far fewer) SKU x PIN x day totals.
+    _create_unknown_skus(cur, bid, report, "SELECT sku_id FROM ingest_daily")
     return int(loaded)
 
 
@@ -275,20 +274,41 @@ def _detect_grain(cur, bid: str, mapping: ColumnMapping) -> str:
     return "daily"
 
 
+_DAILY_COLUMNS = "sku_id, pin_code, date, quantity, revenue, price, regular_price, promo"
+
+
+def _daily_rows(source: str) -> str:
+    """sales_daily rows aggregated from the `sales` rows `s` that `source` selects (a
+    join or WHERE clause after FROM sales s)."""
+    return ("SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity), "
+            "coalesce(sum(s.quantity * s.price), 0), "
+            "coalesce(sum(s.quantity * s.price) / nullif(sum(s.quantity) FILTER "
+            "(WHERE s.price IS NOT NULL), 0), avg(s.price)), "
+            "coalesce(max(s.price) FILTER (WHERE NOT coalesce(s.promo, FALSE)), max(s.price)), "
+            f"bool_or(coalesce(s.promo, FALSE)) FROM sales s {source} "
+            "GROUP BY s.sku_id, s.pin_code, s.date")
+
+
 def refresh_sales_daily(cur) -> None:
     """Recompute sales_daily for the keys in temp table ingest_keys from `sales`."""
     cur.execute("DELETE FROM sales_daily USING ingest_keys k WHERE sales_daily.sku_id = "
                 "k.sku_id AND sales_daily.pin_code = k.pin_code AND sales_daily.date = k.date")
-    cur.execute(
-        "INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
-        "regular_price, promo) SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity), "
-        "coalesce(sum(s.quantity * s.price), 0), "
-        "coalesce(sum(s.quantity * s.price) / nullif(sum(s.quantity) FILTER "
-        "(WHERE s.price IS NOT NULL), 0), avg(s.price)), "
-        "coalesce(max(s.price) FILTER (WHERE NOT coalesce(s.promo, FALSE)), max(s.price)), "
-        "bool_or(coalesce(s.promo, FALSE)) FROM sales s SEMI JOIN ingest_keys k "
-        "ON s.sku_id = k.sku_id AND s.pin_code = k.pin_code AND s.date = k.date "
-        "GROUP BY s.sku_id, s.pin_code, s.date")
+    cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) " + _daily_rows(
+        "SEMI JOIN ingest_keys k ON s.sku_id = k.sku_id AND s.pin_code = k.pin_code "
+        "AND s.date = k.date"))
+
+
+def _add_batch_to_sales_daily(cur, bid: str) -> None:
+    """sales_daily for the SKU x PIN x days a new sales batch touches. The batch's rows are
+    aggregated once (temp table ingest_daily); days no earlier row touched (most of them)
+    are inserted from there, the others recomputed from all of `sales`."""
+    cur.execute("CREATE TEMP TABLE ingest_daily AS " + _daily_rows("WHERE s.batch_id = ?"), [bid])
+    cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT sku_id, pin_code, date FROM "
+                "ingest_daily SEMI JOIN sales_daily USING (sku_id, pin_code, date)")
+    cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) SELECT * FROM ingest_daily "
+                "ANTI JOIN ingest_keys USING (sku_id, pin_code, date)")
+    if cur.execute("SELECT count(*) FROM ingest_keys").fetchone()[0]:
+        refresh_sales_daily(cur)
 
 
 def _upsert(cur, bid: str, table: str, keys: tuple[str, ...], mapping: ColumnMapping,
