@@ -13,6 +13,7 @@ import hashlib
 import io
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -141,14 +142,15 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
             ".xlsx or Parquet file.")
     else:
         encoding = None
-    h = hashlib.sha256()
     utf8_ok = encoding is None
     ascii_only, spaced = True, False
     dec = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as fh:
+    # The sha256 runs on a second core while this thread checks the text (hashlib and
+    # file reads release the GIL): the pass costs the longer of the two, not their sum.
+    with ThreadPoolExecutor(max_workers=1) as pool, open(path, "rb") as fh:
+        sha256 = pool.submit(sha256_file, path)
         first = True
         while chunk := fh.read(_CHUNK):
-            h.update(chunk)
             is_ascii = chunk.isascii()
             ascii_only = ascii_only and is_ascii
             # Spaces in the header line do not matter (its names are trimmed in Python).
@@ -162,12 +164,13 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
                     dec.decode(chunk)
                 except UnicodeDecodeError:
                     utf8_ok = False
+        digest = sha256.result()
     if utf8_ok:
         try:
             dec.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8_ok = False
-    src = Source("csv", path, name, h.hexdigest(), size, [], padded=spaced or not ascii_only)
+    src = Source("csv", path, name, digest, size, [], padded=spaced or not ascii_only)
     if utf8_ok:
         src.encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
         text_head = head.decode("utf-8", errors="ignore")
