@@ -65,6 +65,14 @@ def _open_alerts(_wh, version: str, pin_scope):
     return list_alerts(_wh, status=("new", "acknowledged"), pin_scope=pin_scope)
 
 
+def _state_outlines():
+    """India's state outlines under the PIN map when the map cache is built (`make run`
+    builds it); the map reads without them otherwise, rather than build it here (~20 s)."""
+    from engine.geo_polygons import cached_area_polygons
+
+    return cached_area_polygons("state")
+
+
 def alerts_panel(alerts) -> None:
     """Top open alerts, or one line that links to the Alerts page when there are none."""
     if len(alerts):
@@ -133,7 +141,7 @@ left.plotly_chart(trend_figure(trend, measure, freq), width="stretch", key="tren
 right.plotly_chart(category_figure(mix, measure), width="stretch", key="mix")
 
 st.subheader(f"{MEASURES[measure]} by PIN code")
-render_pin_map(by_pin, measure)
+render_pin_map(by_pin, measure, context=_state_outlines())
 
 st.subheader("Top 10 SKUs by revenue")
 render_top_skus(top)

@@ -38,6 +38,60 @@ def fit_view(lat: pd.Series, lon: pd.Series, width_px: int = 760, height_px: int
                          zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
+def place_labels(names: pd.DataFrame, text_col: str, zoom: float,
+                 weight_col: str | None = None, offset_px: float = 20,
+                 char_px: float = 8.0, line_px: float = 17) -> pd.DataFrame:
+    """The rows of `names` (lat, lon, `text_col`) whose labels fit at `zoom` without
+    overlapping, heaviest (`weight_col`) first, each with its pixel `offset`: above its
+    point, or below it when above is taken (a name that fits neither way is left out).
+    A label is a box as wide as its text (Web Mercator, 512-px world at zoom 0)."""
+    if names.empty:
+        return names.assign(offset=[])
+    world = 512 * 2 ** zoom
+    lat = np.radians(names["lat"].clip(-85, 85).to_numpy(float))
+    x = (names["lon"].to_numpy(float) + 180) / 360 * world
+    y = (1 - np.log(np.tan(lat) + 1 / np.cos(lat)) / math.pi) / 2 * world
+    width = names[text_col].astype(str).str.len().to_numpy() * char_px + 12
+    order = (np.argsort(-names[weight_col].to_numpy(float), kind="stable") if weight_col
+             else range(len(names)))
+    placed: list[tuple[int, float]] = []     # (row, vertical offset in pixels)
+
+    def free(i: int, dy: float) -> bool:
+        return all(abs(x[i] - x[j]) * 2 >= width[i] + width[j]
+                   or abs(y[i] + dy - y[j] - dj) >= line_px for j, dj in placed)
+
+    for i in order:
+        dy = next((d for d in (-offset_px, offset_px) if free(i, d)), None)
+        if dy is not None:
+            placed.append((i, dy))
+    placed.sort()
+    out = names.iloc[[i for i, _ in placed]].copy()
+    out["offset"] = [[0, dy] for _, dy in placed]
+    return out
+
+
+def label_layer(names: pd.DataFrame, text_col: str, zoom: float,
+                weight_col: str | None = None) -> pdk.Layer:
+    """Place names as dark text with a white halo, without overlaps (place_labels)."""
+    shown = place_labels(names, text_col, zoom, weight_col)
+    return pdk.Layer(
+        "TextLayer", id="labels", data=shown[["lon", "lat", text_col, "offset"]],
+        get_position=["lon", "lat"], get_text=text_col, get_size=13,
+        get_color=[15, 23, 42, 230], get_pixel_offset="offset", get_text_anchor="'middle'",
+        font_weight=600, font_family="'Arial, Helvetica, sans-serif'",
+        font_settings={"sdf": True}, outline_width=2, outline_color=[255, 255, 255, 230],
+        pickable=False)
+
+
+def outline_layer(context) -> pdk.Layer:
+    """Light grey area outlines (a GeoDataFrame) so a map reads without basemap tiles."""
+    return pdk.Layer(
+        "PolygonLayer", id="context", data=polygon_records(context, []),
+        get_polygon="polygon", get_fill_color=[241, 245, 249, 255],
+        get_line_color=[148, 163, 184, 255], line_width_min_pixels=0.7, stroked=True,
+        filled=True, pickable=False)
+
+
 def _label(value, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no comparison"
@@ -45,8 +99,10 @@ def _label(value, kind: str) -> str:
 
 
 def pin_scatter_deck(df: pd.DataFrame, value_col: str = "revenue",
-                     label_col: str | None = "city") -> pdk.Deck | None:
-    """Circles per PIN code, area and colour by `value_col`; city names as text.
+                     label_col: str | None = "city", context=None) -> pdk.Deck | None:
+    """Circles per PIN code, area and colour by `value_col`; city names as text (the
+    bigger city wins where two names would overlap); `context` (GeoDataFrame of areas,
+    e.g. states) drawn underneath as light outlines.
 
     `df` needs pin_code, lat, lon and `value_col`; locality, city, state, revenue, units
     and growth are shown in the tooltip when present. Returns None if no row has
@@ -73,18 +129,16 @@ def pin_scatter_deck(df: pd.DataFrame, value_col: str = "revenue",
     pts["growth_label"] = [_label(v, "growth") for v in pts.get("growth", [None] * len(pts))]
     cols = ["pin_code", "lat", "lon", "radius", "colour", "locality", "city", "state",
             "revenue_label", "units_label", "growth_label"]
-    layers = [pdk.Layer(
-        "ScatterplotLayer", data=pts[cols], get_position=["lon", "lat"],
+    layers = [outline_layer(context)] if context is not None and len(context) else []
+    layers.append(pdk.Layer(
+        "ScatterplotLayer", id="pins", data=pts[cols], get_position=["lon", "lat"],
         get_radius="radius", radius_units="'pixels'", get_fill_color="colour",
         get_line_color=[60, 60, 60, 160], line_width_min_pixels=0.5, stroked=True,
-        pickable=True, auto_highlight=True)]
+        pickable=True, auto_highlight=True))
     if label_col and label_col in pts:
         names = (pts[pts[label_col] != ""].groupby(label_col, as_index=False)
-                 [["lat", "lon"]].mean())
-        layers.append(pdk.Layer(
-            "TextLayer", data=names, get_position=["lon", "lat"], get_text=label_col,
-            get_size=13, get_color=[30, 41, 59, 230], get_pixel_offset=[0, -20],
-            get_text_anchor="'middle'", font_weight=600, pickable=False))
+                 .agg(lat=("lat", "mean"), lon=("lon", "mean"), weight=(value_col, "sum")))
+        layers.append(label_layer(names, label_col, view.zoom, "weight"))
     tooltip = {
         "html": "<b>{locality}</b> &middot; PIN {pin_code}<br/>{city}, {state}<br/>"
                 "Revenue: <b>{revenue_label}</b><br/>Units: {units_label}<br/>"
@@ -94,9 +148,9 @@ def pin_scatter_deck(df: pd.DataFrame, value_col: str = "revenue",
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip=tooltip)
 
 
-def render_pin_map(df: pd.DataFrame, value_col: str = "revenue") -> None:
+def render_pin_map(df: pd.DataFrame, value_col: str = "revenue", context=None) -> None:
     """The map plus a legend in plain words."""
-    deck = pin_scatter_deck(df, value_col)
+    deck = pin_scatter_deck(df, value_col, context=context)
     if deck is None:
         st.info("No PIN codes with sales and map coordinates for these filters.")
         return
@@ -233,13 +287,7 @@ def choropleth_deck(gdf, value_col: str = "value", label: str = "Sales", fmt: st
                       else "")
     cols = [c for c in ("pin_code", "name", "place", "value_label", "detail", "fill")
             if c in data]
-    layers = []
-    if context is not None and len(context):
-        layers.append(pdk.Layer(
-            "PolygonLayer", id="context", data=polygon_records(context, []),
-            get_polygon="polygon", get_fill_color=[241, 245, 249, 255],
-            get_line_color=[148, 163, 184, 255], line_width_min_pixels=0.7, stroked=True,
-            filled=True, pickable=False))
+    layers = [outline_layer(context)] if context is not None and len(context) else []
     layers.append(pdk.Layer(
         "PolygonLayer", id="areas", data=polygon_records(data, cols), get_polygon="polygon",
         get_fill_color="fill", get_line_color=[71, 85, 105, 200], line_width_min_pixels=0.6,
@@ -260,19 +308,15 @@ def choropleth_deck(gdf, value_col: str = "value", label: str = "Sales", fmt: st
             layers.append(pdk.Layer(
                 "PathLayer", id="selected", data=outline[["pin_code", "path"]],
                 get_path="path", get_color=[15, 23, 42, 255], width_min_pixels=3))
-    if label_col and label_col in data:
-        rep = data.geometry.representative_point()
-        names = (pd.DataFrame({label_col: data[label_col], "lon": rep.x, "lat": rep.y})
-                 .dropna().groupby(label_col, as_index=False)[["lon", "lat"]].mean())
-        layers.append(pdk.Layer(
-            "TextLayer", id="labels", data=names, get_position=["lon", "lat"],
-            get_text=label_col, get_size=12, get_color=[15, 23, 42, 230],
-            get_pixel_offset=[0, -14], get_text_anchor="'middle'", font_weight=600,
-            font_family="'Arial, Helvetica, sans-serif'",
-            font_settings={"sdf": True}, outline_width=2,
-            outline_color=[255, 255, 255, 230], pickable=False))
     min_x, min_y, max_x, max_y = data.total_bounds
     view = fit_view(pd.Series([min_y, max_y]), pd.Series([min_x, max_x]))
+    if label_col and label_col in data:
+        rep = data.geometry.representative_point()
+        # Where names would overlap, the one covering more areas (PINs) is kept.
+        names = (pd.DataFrame({label_col: data[label_col], "lon": rep.x, "lat": rep.y})
+                 .dropna().groupby(label_col, as_index=False)
+                 .agg(lon=("lon", "mean"), lat=("lat", "mean"), weight=("lat", "size")))
+        layers.append(label_layer(names, label_col, view.zoom, "weight"))
     tooltip = {"html": "<b>{name}</b><br/>{place}<br/>" + label +
                        ": <b>{value_label}</b><br/>{detail}", "style": _TOOLTIP_STYLE}
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip=tooltip)

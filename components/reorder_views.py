@@ -9,7 +9,7 @@ import pydeck as pdk
 import streamlit as st
 
 from components.format import dd_mmm, indian_grouping, inr, inr_compact, units
-from components.maps import fit_view
+from components.maps import fit_view, label_layer
 from components.tables import download_buttons
 
 URGENCY = ["critical", "high", "medium", "low"]
@@ -122,12 +122,12 @@ def risk_map(risk: pd.DataFrame) -> None:
                        "</b><br/>{critical} critical, {high} high of {lines} lines<br/>"
                        "Orders needed: {value_label}",
                "style": {"backgroundColor": "#0F172A", "color": "white"}}
-    names = pts[pts["city"] != ""].groupby("city", as_index=False)[["lat", "lon"]].mean()
-    labels = pdk.Layer("TextLayer", data=names, get_position=["lon", "lat"], get_text="city",
-                       get_size=13, get_color=[30, 41, 59, 230], get_pixel_offset=[0, -20],
-                       get_text_anchor="'middle'", font_weight=600, pickable=False)
-    st.pydeck_chart(pdk.Deck(layers=[layer, labels], initial_view_state=fit_view(pts["lat"], pts["lon"]),
-                             map_style=None, tooltip=tooltip))
+    view = fit_view(pts["lat"], pts["lon"])
+    names = (pts[pts["city"] != ""].groupby("city", as_index=False)
+             .agg(lat=("lat", "mean"), lon=("lon", "mean"), weight=("lines", "sum")))
+    labels = label_layer(names, "city", view.zoom, "weight")
+    st.pydeck_chart(pdk.Deck(layers=[layer, labels], initial_view_state=view, map_style=None,
+                             tooltip=tooltip))
     st.caption("Colour: share of a PIN's lines that are critical (counts fully) or high "
                "(half) — green none, red all. Size: number of lines.")
 

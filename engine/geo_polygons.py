@@ -327,6 +327,19 @@ def area_polygons(level: str, cache_dir=None) -> gpd.GeoDataFrame:
     return _load(ensure_area_cache(level, cache_dir)).copy()
 
 
+def cached_area_polygons(level: str, cache_dir=None) -> gpd.GeoDataFrame | None:
+    """area_polygons(level) if its cache is already built and current, else None (never
+    builds: for pages that can do without, such as the outlines under the Overview map)."""
+    path = _cache_dir(cache_dir) / f"{level}_polygons.parquet"
+    key = {**_cache_key(), "tolerance": RENDER_TOLERANCE[level], "area_version": AREA_VERSION}
+    if not _fresh(path, key):
+        return None
+    try:
+        return _load(path).copy()
+    except GeoBuildError:
+        return None
+
+
 def cache_info(cache_dir=None) -> dict:
     """What the cache holds: {file name: its metadata (build_seconds, bytes, rows, ...)}."""
     out = {}

@@ -125,6 +125,34 @@ def test_pin_map_fits_every_pin_and_explains_in_rupees():
     assert sorted(pd.DataFrame(deck.layers[1].data)["city"]) == ["Bengaluru", "Delhi", "Mumbai"]
 
 
+def test_labels_that_would_overlap_go_below_or_are_left_out_heaviest_first():
+    from components.maps import place_labels
+
+    # Two cities a few pixels apart at zoom 5, a third on top of both, one far away.
+    names = pd.DataFrame({"city": ["Mumbai", "Thane", "Navi Mumbai", "Delhi"],
+                          "lat": [18.93, 18.95, 18.94, 28.63], "lon": [72.83, 72.86, 72.84, 77.22],
+                          "weight": [10, 5, 1, 3]})
+    shown = place_labels(names, "city", zoom=5, weight_col="weight").set_index("city")
+    assert shown.loc["Mumbai", "offset"] == [0, -20]     # heaviest: above its point
+    assert shown.loc["Thane", "offset"] == [0, 20]       # above is taken: below
+    assert "Navi Mumbai" not in shown.index              # fits neither way
+    assert shown.loc["Delhi", "offset"] == [0, -20]
+    far = place_labels(names, "city", zoom=14, weight_col="weight")
+    assert len(far) == 4 and all(o == [0, -20] for o in far["offset"])   # zoomed in: room
+
+
+def test_pin_map_draws_area_outlines_underneath_when_given():
+    import geopandas as gpd
+    import shapely
+
+    states = gpd.GeoDataFrame({"state": ["Box"]}, geometry=[shapely.box(72, 12, 78, 29)],
+                              crs=4326)
+    deck = pin_scatter_deck(_pins(), "revenue", context=states)
+    assert [layer.type for layer in deck.layers] == ["PolygonLayer", "ScatterplotLayer",
+                                                     "TextLayer"]
+    assert pin_scatter_deck(_pins(), "revenue").layers[0].type == "ScatterplotLayer"
+
+
 def test_pin_map_is_none_without_coordinates():
     df = _pins().iloc[[3]]
     assert pin_scatter_deck(df, "revenue") is None

@@ -180,3 +180,21 @@ def test_rollup_of_every_indian_pin_keeps_the_national_total():
     assert by_state["n_pins"].sum() == len(ref)
     with pytest.raises(ValueError, match="level must be one of"):
         rollup(df, "city", ["revenue"])
+
+
+def test_geo_cli_cache_builds_the_maps_cache_and_cached_lookup_never_builds(
+        tmp_path, monkeypatch):
+    from engine.__main__ import main
+
+    monkeypatch.setenv("MICROPULSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(gp, "build_pin_polygons", _goa_builder())
+    assert gp.cached_area_polygons("state") is None          # nothing built yet...
+    assert not (tmp_path / "cache").exists()                 # ...and nothing was built
+    assert main(["geo", "--cache"]) == 0
+    assert set(gp.cache_info()) == {"pin_polygons.parquet", "district_polygons.parquet",
+                                    "state_polygons.parquet"}
+    states = gp.cached_area_polygons("state")
+    assert list(states["state"]) == ["Goa"]
+    monkeypatch.setattr(gp, "reference_version", lambda: "2099.01.01")
+    assert gp.cached_area_polygons("state") is None          # stale: not used, not rebuilt
+    assert main(["geo"]) == 2                                 # neither --out nor --cache
