@@ -18,7 +18,7 @@ from components.auth import allowed
 from components.charts import MEASURES, category_figure, trend_figure, trend_freq
 from components.filters import current_pin_scope, sidebar_filters
 from components.kpis import render_kpis
-from components.maps import render_pin_map
+from components.maps import render_pin_map, state_outlines
 from components.nav import page_link_or_text
 from components.session import get_warehouse
 from components.tables import render_top_skus
@@ -63,14 +63,6 @@ def _top(_wh, version: str, f: q.Filters, n: int):
 @st.cache_data(show_spinner=False, max_entries=32)
 def _open_alerts(_wh, version: str, pin_scope):
     return list_alerts(_wh, status=("new", "acknowledged"), pin_scope=pin_scope)
-
-
-def _state_outlines():
-    """India's state outlines under the PIN map when the map cache is built (`make run`
-    builds it); the map reads without them otherwise, rather than build it here (~20 s)."""
-    from engine.geo_polygons import cached_area_polygons
-
-    return cached_area_polygons("state")
 
 
 def alerts_panel(alerts) -> None:
@@ -141,7 +133,7 @@ left.plotly_chart(trend_figure(trend, measure, freq), width="stretch", key="tren
 right.plotly_chart(category_figure(mix, measure), width="stretch", key="mix")
 
 st.subheader(f"{MEASURES[measure]} by PIN code")
-render_pin_map(by_pin, measure, context=_state_outlines())
+render_pin_map(by_pin, measure, context=state_outlines())
 
 st.subheader("Top 10 SKUs by revenue")
 render_top_skus(top)

@@ -83,6 +83,14 @@ def label_layer(names: pd.DataFrame, text_col: str, zoom: float,
         pickable=False)
 
 
+def state_outlines():
+    """India's state outlines (GeoDataFrame) when the map cache is built (`make run` builds
+    it), else None: a page can draw its map without them rather than wait ~20 s here."""
+    from engine.geo_polygons import cached_area_polygons
+
+    return cached_area_polygons("state")
+
+
 def outline_layer(context) -> pdk.Layer:
     """Light grey area outlines (a GeoDataFrame) so a map reads without basemap tiles."""
     return pdk.Layer(

@@ -9,7 +9,7 @@ import pydeck as pdk
 import streamlit as st
 
 from components.format import dd_mmm, indian_grouping, inr, inr_compact, units
-from components.maps import fit_view, label_layer
+from components.maps import fit_view, label_layer, outline_layer
 from components.tables import download_buttons
 
 URGENCY = ["critical", "high", "medium", "low"]
@@ -104,7 +104,9 @@ def _risk_colour(risk: float) -> list[int]:
     return list(RISK_COLOURS[i]) + [210]
 
 
-def risk_map(risk: pd.DataFrame) -> None:
+def risk_map(risk: pd.DataFrame, context=None) -> None:
+    """Stock-out risk per PIN code as coloured circles, with city names and, when given,
+    `context` area outlines (e.g. states) underneath."""
     pts = risk.dropna(subset=["lat", "lon"]).copy()
     if pts.empty:
         st.info("No PIN codes with map coordinates.")
@@ -126,8 +128,9 @@ def risk_map(risk: pd.DataFrame) -> None:
     names = (pts[pts["city"] != ""].groupby("city", as_index=False)
              .agg(lat=("lat", "mean"), lon=("lon", "mean"), weight=("lines", "sum")))
     labels = label_layer(names, "city", view.zoom, "weight")
-    st.pydeck_chart(pdk.Deck(layers=[layer, labels], initial_view_state=view, map_style=None,
-                             tooltip=tooltip))
+    under = [outline_layer(context)] if context is not None and len(context) else []
+    st.pydeck_chart(pdk.Deck(layers=[*under, layer, labels], initial_view_state=view,
+                             map_style=None, tooltip=tooltip))
     st.caption("Colour: share of a PIN's lines that are critical (counts fully) or high "
                "(half) — green none, red all. Size: number of lines.")
 

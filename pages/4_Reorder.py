@@ -13,6 +13,7 @@ import streamlit as st
 from components.errors import attempt
 from components.auth import allowed
 from components import reorder_views as rv
+from components.maps import state_outlines
 from components.session import get_warehouse
 from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
@@ -74,7 +75,7 @@ rv.plan_table(shown)
 left, right = st.columns(2)
 with left:
     st.subheader("Stock-out risk by PIN code")
-    rv.risk_map(pin_risk(shown if len(shown) else plan))
+    rv.risk_map(pin_risk(shown if len(shown) else plan), context=state_outlines())
 with right:
     st.subheader("Projected stock")
     picked = rv.line_picker(shown if len(shown) else plan)
