@@ -28,7 +28,7 @@ setup: $(STAMP)
 # Seeds demo data only when the warehouse has no sales yet; never overwrites real data.
 warehouse: setup
 	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m engine init --demo
-	$(PY) -m engine geo --cache
+	$(PY) -m engine geo --cache || echo "warning: map shapes not built; the Map page builds them on first use"
 
 run: warehouse
 	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
