@@ -50,7 +50,9 @@ def trim_expr(col: str, padded: bool = True) -> str:
 def token_expr(col: str, padded: bool = True) -> str:
     """The date part of a date or date-time text: '2024-01-05T10:00' -> '2024-01-05'."""
     t = f"trim({col})"
-    plain = f"strlen({col}) BETWEEN 6 AND 11" + (f" AND {trim_expr(col)} = {col}" if padded else "")
+    plain = f"strlen({col}) BETWEEN 6 AND 11"
+    if padded:
+        plain += f" AND {trim_expr(col)} = {col}"
     return (f"CASE WHEN {plain} THEN {col} "
             f"WHEN strlen({t}) <= 11 THEN {t} "
             f"WHEN substr({t}, 11, 1) IN ('T', ' ') AND substr({t}, 5, 1) = '-' "
@@ -172,11 +174,9 @@ def passes(spec: FieldSpec, col: str, today: str) -> str | None:
     val = v(spec.name)
     if spec.type == "flag" or (spec.type == "text" and not spec.required):
         return None
-    checks = {"text": "TRUE", "pin": known(spec.name),
-              "date": f"{val} >= DATE '{MIN_YEAR}-01-01' AND {val} <= {today}"}.get(
-                  spec.type, "TRUE")
-    if spec.type == "int":
-        checks = f"{val} = floor({val}) AND {val} >= 0"
+    checks = {"pin": known(spec.name),
+              "date": f"{val} >= DATE '{MIN_YEAR}-01-01' AND {val} <= {today}",
+              "int": f"{val} = floor({val}) AND {val} >= 0"}.get(spec.type, "TRUE")
     if spec.rule == "quantity":
         checks = f"{val} >= 0"
     elif spec.rule in ("price", "agmark_price"):

@@ -203,9 +203,7 @@ def _good(alias: str = "s") -> str:
     return f"{alias}.__mp_reason IS NULL"
 
 
-def _create_unknown_skus(cur, bid: str, report: dict,
-                         sku_ids: str = f"SELECT {v('sku_id')} FROM ingest_stage s "
-                                        f"WHERE {_good()}") -> None:
+def _create_unknown_skus(cur, bid: str, report: dict, sku_ids: str) -> None:
     """Create the SKUs named by the query `sku_ids` that the catalog does not have."""
     cur.execute(f"CREATE TEMP TABLE ingest_new_skus AS SELECT DISTINCT sku_id FROM ({sku_ids}) "
                 f"AS t(sku_id) WHERE sku_id NOT IN (SELECT sku_id FROM skus)")
@@ -365,7 +363,8 @@ def _load_catalog(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
 
 
 def _load_inventory(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
-    _create_unknown_skus(cur, bid, report)
+    _create_unknown_skus(cur, bid, report,
+                         f"SELECT {v('sku_id')} FROM ingest_stage s WHERE {_good()}")
     return _upsert(cur, bid, "inventory", ("sku_id", "pin_code"), mapping,
                    {"batch_id": _literal(bid)}, {})
 
