@@ -101,7 +101,8 @@ def _seed_warehouse(wh, hist, sig):
     with wh.transaction() as cur:
         sales = hist.assign(revenue=hist["quantity"] * hist["price"])
         cur.register("s", sales)
-        cur.execute("INSERT INTO sales_daily SELECT sku_id, pin_code, CAST(date AS DATE), "
+        cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
+                    "regular_price, promo) SELECT sku_id, pin_code, CAST(date AS DATE), "
                     "quantity, revenue, price, regular_price, promo FROM s")
         cur.register("k", sig.skus)
         cur.execute("INSERT INTO skus (sku_id, category, mrp) SELECT sku_id, category, mrp FROM k")

@@ -131,9 +131,11 @@ def test_daily_rows_already_uploaded_are_skipped(empty_warehouse):
 
 def _seed_demo_row(wh):
     with wh.transaction() as cur:
-        cur.execute("INSERT INTO sales VALUES (NULL, 'demo', 'SKU1', '560001', NULL, "
-                    "DATE '2024-01-05', 10, 20, FALSE)")
-        cur.execute("INSERT INTO sales_daily VALUES ('SKU1', '560001', DATE '2024-01-05', 10, "
+        cur.execute("INSERT INTO sales (transaction_id, batch_id, sku_id, pin_code, store_id, "
+                    "date, quantity, price, promo) VALUES (NULL, 'demo', 'SKU1', '560001', "
+                    "NULL, DATE '2024-01-05', 10, 20, FALSE)")
+        cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
+                    "regular_price, promo) VALUES ('SKU1', '560001', DATE '2024-01-05', 10, "
                     "200, 20, 20, FALSE)")
         cur.execute("INSERT INTO skus (sku_id, category) VALUES ('SKU1', 'Dairy')")
 

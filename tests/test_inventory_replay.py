@@ -103,8 +103,9 @@ def test_plan_uses_the_forecast_run_and_its_backtest_residuals(empty_warehouse):
         cur.execute("INSERT INTO backtests SELECT * FROM bt_df")
         cur.execute("INSERT INTO forecast_runs (run_id, created_at, kind, cutoff, horizon) "
                     "VALUES ('fc_t', now(), 'forecast', DATE '2026-10-01', 28)")
-        cur.execute("INSERT INTO sales_daily VALUES ('SW-0002', '110002', DATE '2026-09-30', "
-                    "2, 20, 10, 10, false)")
+        cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, "
+                    "price, regular_price, promo) VALUES ('SW-0002', '110002', "
+                    "DATE '2026-09-30', 2, 20, 10, 10, false)")
     inputs = load_inputs(wh)
     plan = make_plan(inputs, PolicyConfig()).set_index("sku_id")
     assert plan.loc["SW-0001", "demand_source"] == "forecast"

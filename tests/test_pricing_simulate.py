@@ -82,7 +82,8 @@ def test_naive_baseline_is_day_of_week_average_and_labelled():
 def test_baseline_prefers_latest_stored_forecast(empty_warehouse):
     wh = empty_warehouse
     with wh.transaction() as cur:
-        cur.execute("INSERT INTO sales_daily VALUES ('A', '400001', DATE '2025-01-01', 3, 30, 10, 10, false)")
+        cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
+                    "regular_price, promo) VALUES ('A', '400001', DATE '2025-01-01', 3, 30, 10, 10, false)")
     assert load_baseline(wh, 7).source == "naive"
     with wh.transaction() as cur:
         for run, created, value in (("run_old", "2025-01-02 10:00", 1.0), ("run_new", "2025-01-03 10:00", 7.0)):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
-from engine.warehouse.schema import INDEXES, SCHEMA_VERSION, TABLES
+from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:    # pandas is imported by DuckDB when a result is fetched as a frame
     import pandas as pd
@@ -63,10 +63,10 @@ class Warehouse:
 
     # ---- schema -------------------------------------------------------------------
     def apply_schema(self) -> None:
-        """Create every table and index that does not exist yet (idempotent)."""
+        """Create every table, column and index that does not exist yet (idempotent)."""
         with self._write_lock:
             cur = self._con.cursor()
-            for ddl in TABLES.values():
+            for ddl in (*TABLES.values(), *MIGRATIONS):
                 cur.execute(ddl)
             for ddl in INDEXES:
                 cur.execute(ddl)

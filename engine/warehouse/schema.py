@@ -1,11 +1,13 @@
 """Warehouse schema: every table from DESIGN.md, created idempotently.
 
 Each statement is `CREATE ... IF NOT EXISTS`, so `apply_schema` can run on every start.
-When a table changes shape, bump SCHEMA_VERSION and add a migration step in `migrate`.
+When a table gains a column, add it to the table's CREATE statement (for new files) and to
+ADDED_COLUMNS (for files made before it: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, also
+run on every start), and bump SCHEMA_VERSION.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -24,10 +26,18 @@ TABLES: dict[str, str] = {
             date DATE NOT NULL,
             quantity DOUBLE NOT NULL,
             price DOUBLE,
-            promo BOOLEAN DEFAULT FALSE
+            promo BOOLEAN DEFAULT FALSE,
+            regular_price DOUBLE,
+            unit_cost DOUBLE,
+            feature DOUBLE,
+            display DOUBLE,
+            tpr DOUBLE
         )""",
     # The sku_id x pin_code x date aggregate every model reads. Days without sales are
-    # absent (zero demand); `regular_price` is the shelf price before any promotion.
+    # absent (zero demand). `regular_price` is the shelf price before any promotion: the
+    # day's highest uploaded regular price, else its highest non-promotion price;
+    # `unit_cost` is the quantity-weighted mean cost; `feature`, `display` and `tpr` are
+    # the day's highest flag (0/1) or share (0..1), NULL when the upload had none.
     "sales_daily": """
         CREATE TABLE IF NOT EXISTS sales_daily (
             sku_id VARCHAR NOT NULL,
@@ -38,6 +48,10 @@ TABLES: dict[str, str] = {
             price DOUBLE,
             regular_price DOUBLE,
             promo BOOLEAN DEFAULT FALSE,
+            unit_cost DOUBLE,
+            feature DOUBLE,
+            display DOUBLE,
+            tpr DOUBLE,
             PRIMARY KEY (sku_id, pin_code, date)
         )""",
     "skus": """
@@ -344,6 +358,16 @@ TABLES: dict[str, str] = {
         SELECT CAST(NULL AS VARCHAR) AS replaced_by, CAST(NULL AS BOOLEAN) AS existed, *
         FROM inventory WHERE FALSE""",
 }
+
+# Columns added after a table was first released: (table, column, type). Warehouse files
+# made before then get them on their next start; new files have them from CREATE TABLE.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("sales", "regular_price", "DOUBLE"), ("sales", "unit_cost", "DOUBLE"),
+    ("sales", "feature", "DOUBLE"), ("sales", "display", "DOUBLE"), ("sales", "tpr", "DOUBLE"),
+    ("sales_daily", "unit_cost", "DOUBLE"), ("sales_daily", "feature", "DOUBLE"),
+    ("sales_daily", "display", "DOUBLE"), ("sales_daily", "tpr", "DOUBLE"),
+)
+MIGRATIONS = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {ty}" for t, c, ty in ADDED_COLUMNS]
 
 # No indexes on `sales`: DuckDB's ART indexes made a 1M-row upload commit take ~1.7 s
 # instead of ~0.02 s, and batch lookups / duplicate checks are scans and hash joins anyway.
