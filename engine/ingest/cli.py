@@ -54,8 +54,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         out = {k: result.as_dict()[k] for k in (
             "batch_id", "kind", "file_name", "sha256", "status", "grain", "rows_read",
             "rows_loaded", "rows_quarantined", "duplicates_skipped", "mapping")}
+        out["columns"] = result.columns
+        out["ignored_columns"] = result.ignored_columns
         out["issues"] = [i["sentence"] for i in result.issues]
-        for key in ("pins_repaired", "unknown_skus_created", "date_min", "date_max"):
+        for key in ("pins_repaired", "unknown_skus_created", "date_min", "date_max",
+                    "promo_from"):
             if key in result.report:
                 out[key] = result.report[key]
         print(json.dumps(out, default=str))
@@ -63,6 +66,11 @@ def run_ingest(args: argparse.Namespace) -> int:
     print(f"batch {result.batch_id} ({result.status}): read {result.rows_read:,} rows, "
           f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
           f"skipped {result.duplicates_skipped:,} duplicates")
+    for line in column_lines(result.columns):
+        print(f"  {line}")
+    if result.report.get("promo_from"):
+        print("  - promo set from the 0/1 column(s) "
+              + ", ".join(f"'{c}'" for c in result.report["promo_from"]))
     for issue in result.issues:
         print(f"  - {issue['sentence']}")
     if result.report.get("pins_repaired"):
@@ -71,3 +79,22 @@ def run_ingest(args: argparse.Namespace) -> int:
         print(f"  - created {result.report['unknown_skus_created']:,} unknown SKUs as "
               "'Uncategorised'")
     return 0
+
+
+def column_lines(columns: list[dict]) -> list[str]:
+    """'used: Qty -> quantity, ...' and 'not used: Notes; feat (looks like feature: add
+    --map 'feat=feature')' for the human summary."""
+    used = [f"{c['column']} -> {c['field']}" for c in columns if c["status"] == "mapped"]
+    lines = [f"columns used ({len(used)}): " + ", ".join(used)] if used else []
+    ignored = []
+    for c in columns:
+        if c["status"] != "ignored":
+            continue
+        note = " (ignored as asked)" if c["match"] == "user" else ""
+        if c["suggested_field"]:
+            note = (f" (looks like {c['suggested_field']}: add --map "
+                    f"'{c['column']}={c['suggested_field']}')")
+        ignored.append(c["column"] + note)
+    if ignored:
+        lines.append(f"columns not used ({len(ignored)}): " + "; ".join(ignored))
+    return lines

@@ -90,6 +90,8 @@ REASONS: dict[str, str] = {
     "duplicate_in_file": "repeats a row key that appears earlier in the same file",
     "not_integer": "is not a whole number",
     "negative_value": "is negative",
+    "bad_flag": "is not a flag (1/0, yes/no, true/false, Y/N) or a share between 0 and 1",
+    "flag_out_of_range": "is outside 0 to 1 (a flag is 0 or 1, a share a fraction such as 0.16)",
 }
 
 # How the report names a whole group of values failing one rule.
@@ -108,6 +110,8 @@ REASON_PLURALS: dict[str, str] = {
     "duplicate_in_file": "repeated rows (same key as an earlier row)",
     "not_integer": "values that are not whole numbers",
     "negative_value": "negative values",
+    "bad_flag": "values that are not flags (1/0, yes/no, true/false, Y/N) or shares 0-1",
+    "flag_out_of_range": "values outside 0 to 1",
 }
 
 

@@ -45,6 +45,15 @@ class IngestResult:
     def issues(self) -> list[dict]:
         return self.report.get("issues", [])
 
+    @property
+    def columns(self) -> list[dict]:
+        """Every column of the file: mapped to which field, or ignored (ColumnMapping.accounting)."""
+        return self.report.get("columns", [])
+
+    @property
+    def ignored_columns(self) -> list[str]:
+        return [c["column"] for c in self.columns if c["status"] == "ignored"]
+
 
 @dataclass(frozen=True)
 class Preview:
@@ -81,7 +90,7 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             counts = {"rows_read": n, "rows_loaded": 0, "rows_quarantined": 0,
                       "duplicates_skipped": n}
             report = {"duplicate_of": previous["batch_id"], "issues": [],
-                      "source": _source_facts(src)}
+                      "columns": mapping.accounting(), "source": _source_facts(src)}
             record_batch(wh, batch, kind, counts, report, status="duplicate_file")
             return IngestResult(batch["batch_id"], kind, src.file_name, src.sha256,
                                 status="duplicate_file", mapping=mapping.columns,

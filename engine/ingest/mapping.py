@@ -3,6 +3,10 @@
 Each kind (`sales`, `catalog`, `inventory`, `mandi`) lists its fields with aliases. A
 header matches a field exactly after normalisation (confidence 1.0), or by similarity
 (confidence = similarity, kept when >= 0.8). The caller can override any pair.
+
+Every column of the file is accounted for (`ColumnMapping.accounting()`): mapped to a field
+(and how), or ignored; an ignored column that looks like a field nothing else feeds carries
+that field as a suggestion (`suggest_field`), so a page or the command line can offer it.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ FUZZY_MAX_COLUMNS = 200  # similarity matching is skipped for very wide files
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    type: str            # text | number | int | date | pin | flag
+    type: str            # text | number | int | date | pin | flag | share
     required: bool = False
     aliases: tuple[str, ...] = ()
     rule: str = ""       # extra rule: quantity | price | agmark_price
@@ -49,9 +53,19 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         _f("revenue", "number", aliases=("amount", "sales_value", "net_amount", "value",
                                          "total", "line_total", "net_sales", "sales_amount")),
         _f("promo", "flag", aliases=("on_promo", "promotion", "is_promo", "promo_flag",
-                                     "offer", "on_offer")),
+                                     "offer", "on_offer", "deal", "scheme")),
         _f("is_return", "flag", aliases=("return", "return_flag", "returned", "is_returned",
                                          "txn_type", "transaction_type", "sale_type")),
+        # Promotion kinds kept apart from `promo`: 0/1 flags or shares 0..1 (e.g. the
+        # share of a chain's stores with a display). Listed after the fields above, so
+        # similarity matching never hands them a column those fields would take.
+        _f("feature", "share", aliases=("feat", "featured", "leaflet", "circular", "flyer")),
+        _f("display", "share", aliases=("disp", "display_share", "end_cap")),
+        _f("tpr", "share", aliases=("tpr_only", "temporary_price_reduction", "price_cut")),
+        _f("regular_price", "number", aliases=("base_price", "mrp", "list_price",
+                                               "shelf_price_regular"), rule="price"),
+        _f("unit_cost", "number", aliases=("cost", "wholesale", "wholesale_price", "cogs"),
+           rule="price"),
     ),
     "catalog": (
         _f("sku_id", "text", True, ("sku", "item_id", "product_id", "item_code", "sku_code",
@@ -117,15 +131,25 @@ def normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class ColumnMapping:
-    """field -> source column, with a confidence per field (1.0 exact, 'user' overrides)."""
+    """field -> source column, with a confidence per field (1.0 exact, 'user' overrides).
+    `source_columns` are all the file's columns in order; `how` says how each field was
+    matched (exact | similar | user); `user_ignored` are columns mapped to nothing by hand."""
 
     kind: str
     columns: dict[str, str]
     confidence: dict[str, float] = field(default_factory=dict)
-    unmapped: tuple[str, ...] = ()
+    source_columns: tuple[str, ...] = ()
+    how: dict[str, str] = field(default_factory=dict)
+    user_ignored: tuple[str, ...] = ()
 
     def source(self, field_name: str) -> str | None:
         return self.columns.get(field_name)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The file's columns that feed no field, in the file's order."""
+        used = set(self.columns.values())
+        return tuple(c for c in self.source_columns if c not in used)
 
     def as_rows(self) -> list[dict]:
         """One row per field, for display: field, source column, confidence, required."""
@@ -133,29 +157,95 @@ class ColumnMapping:
                  "confidence": self.confidence.get(f.name), "required": f.required}
                 for f in fields(self.kind)]
 
+    def accounting(self) -> list[dict]:
+        """One entry per column of the file, in the file's order: `column`, `status`
+        (mapped | ignored), `field` it feeds, `match` (exact | similar | user; 'user' on an
+        ignored column = ignored as asked), `confidence`, and for an ignored column the
+        `suggested_field` it looks like (one no other column feeds), else None."""
+        by_column = {src: dst for dst, src in self.columns.items()}
+        free = {f.name for f in fields(self.kind)} - set(self.columns)
+        wide = len(self.source_columns) > FUZZY_MAX_COLUMNS
+        out = []
+        for col in self.source_columns:
+            dst = by_column.get(col)
+            if dst is not None:
+                out.append({"column": col, "status": "mapped", "field": dst,
+                            "match": self.how.get(dst), "confidence": self.confidence.get(dst),
+                            "suggested_field": None})
+                continue
+            out.append({"column": col, "status": "ignored", "field": None,
+                        "match": "user" if col in self.user_ignored else None,
+                        "confidence": None,
+                        "suggested_field": suggest_field(self.kind, col, free, similar=not wide)})
+        return out
+
+
+SUGGEST_SIMILARITY = 0.75
+
+
+def suggest_field(kind: str, column: str, free: set[str], similar: bool = True) -> str | None:
+    """The field among `free` that an ignored column most likely holds: one whose name or
+    alias equals the column's normalised name, or appears in it as whole words
+    ('display_flag' -> display), or (when `similar`) is at least 75% similar to it. None
+    when no free field comes close."""
+    name = normalise(column)
+    if not name:
+        return None
+    padded = f"_{name}_"
+    best, score = None, 0.0
+    for spec in fields(kind):
+        if spec.name not in free:
+            continue
+        for key in (spec.name, *spec.aliases):
+            if name == key:
+                s = 1.0
+            elif len(key) >= 3 and f"_{key}_" in padded:
+                s = 0.9
+            elif similar:
+                s = difflib.SequenceMatcher(None, name, key).ratio()
+            else:
+                continue
+            if s > score:
+                best, score = spec.name, s
+    return best if score >= SUGGEST_SIMILARITY else None
+
 
 def detect_mapping(kind: str, columns: list[str],
                    overrides: dict[str, str] | None = None) -> ColumnMapping:
     """Match the file's columns to `kind`'s fields. `overrides` maps source -> field
     (as typed on the command line, `--map qty=quantity`); a field mapped to '' or None
     is left unmapped. Raises MissingColumnsError when a required field has no column."""
+    mapping = match_columns(kind, columns, overrides)
+    missing = [f.name for f in fields(kind) if f.required and f.name not in mapping.columns]
+    if missing:
+        raise MissingColumnsError(kind, missing, list(columns))
+    return mapping
+
+
+def match_columns(kind: str, columns: list[str],
+                  overrides: dict[str, str] | None = None) -> ColumnMapping:
+    """detect_mapping without the check for required fields (a page shows what a mapping
+    being edited uses and ignores before it is complete)."""
     specs = fields(kind)
     names = {f.name for f in specs}
     overrides = dict(overrides or {})
     chosen: dict[str, str] = {}
     conf: dict[str, float] = {}
+    how: dict[str, str] = {}
     used: set[str] = set()
+    ignored: list[str] = []
     for src, dst in overrides.items():
         if src not in columns:
             raise MappingError(f"The mapping names column '{src}', but the file has no such "
                                f"column. Its columns are: {', '.join(columns[:30])}.")
         if dst in (None, ""):
             used.add(src)
+            ignored.append(src)
             continue
         if dst not in names:
             raise MappingError(f"'{dst}' is not a {kind} field. Fields are: "
                                f"{', '.join(sorted(names))}.")
-        chosen[dst], conf[dst] = src, 1.0
+        chosen[dst], conf[dst], how[dst] = src, 1.0, "user"
         used.add(src)
     norm = {c: normalise(c) for c in columns}
     # Exact matches first (field name, then aliases), so fuzzy matches never steal them.
@@ -166,7 +256,7 @@ def detect_mapping(kind: str, columns: list[str],
         for key in keys:
             hit = next((c for c in columns if c not in used and norm[c] == key), None)
             if hit is not None:
-                chosen[spec.name], conf[spec.name] = hit, 1.0
+                chosen[spec.name], conf[spec.name], how[spec.name] = hit, 1.0, "exact"
                 used.add(hit)
                 break
     for spec in specs:
@@ -182,12 +272,20 @@ def detect_mapping(kind: str, columns: list[str],
                     best, score = c, s
         if best is not None and score >= 0.8:
             chosen[spec.name], conf[spec.name] = best, round(score, 2)
+            how[spec.name] = "similar"
             used.add(best)
-    missing = [f.name for f in specs if f.required and f.name not in chosen]
-    if missing:
-        raise MissingColumnsError(kind, missing, list(columns))
-    unmapped = tuple(c for c in columns if c not in used)
-    return ColumnMapping(kind, chosen, conf, unmapped)
+    user_ignored = tuple(c for c in ignored if c not in chosen.values())
+    if overrides:
+        # A caller may spell out the whole mapping (the Data page does): a pair the
+        # detection would have made anyway keeps the detection's match and confidence,
+        # and only a column the detection would have used counts as ignored by hand.
+        auto = match_columns(kind, columns)
+        for dst, src in chosen.items():
+            if how[dst] == "user" and auto.columns.get(dst) == src:
+                how[dst], conf[dst] = auto.how[dst], auto.confidence[dst]
+        auto_used = set(auto.columns.values())
+        user_ignored = tuple(c for c in user_ignored if c in auto_used)
+    return ColumnMapping(kind, chosen, conf, tuple(columns), how, user_ignored)
 
 
 def parse_map_args(items: list[str] | None) -> dict[str, str]:

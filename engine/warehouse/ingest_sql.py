@@ -22,6 +22,8 @@ DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%y", "%d-%m-%Y", "%d/%m/%y", "%d/%m/%Y", "%d-
 MIN_YEAR = 1950
 TRUE_WORDS = ("1", "true", "yes", "y", "t", "x", "on", "promo", "return", "returned", "r",
               "refund", "sales return")
+# A share column (feature / display / tpr) holds a number 0..1 or one of these words.
+SHARE_WORDS = {"yes": 1.0, "y": 1.0, "true": 1.0, "no": 0.0, "n": 0.0, "false": 0.0}
 NOT_REPORTED = ("NR", "N/R", "NA", "N/A", "-", "--", "NIL")
 # Key text fields are trimmed; descriptive text is stored verbatim.
 TRIMMED = {"sku_id", "pin_code", "store_id", "transaction_id", "market", "commodity",
@@ -95,12 +97,22 @@ def flag_expr(col: str) -> str:
     return f"COALESCE(lower(trim({col})) IN ({words}), FALSE)"
 
 
+def share_expr(col: str) -> str:
+    """'0.16' / '1' / 'Yes' / ' N ' -> a DOUBLE (NaN/inf are caught one layer up); NULL
+    for anything else. Numbers are tried first: most cells are 0, 1 or a fraction."""
+    words = " ".join(f"WHEN {literal(w)} THEN {x}" for w, x in SHARE_WORDS.items())
+    return (f"COALESCE(TRY_CAST({col} AS DOUBLE), "
+            f"CASE lower(trim({col})) {words} END)")
+
+
 def layer_a(spec: FieldSpec, col: str, padded: bool) -> str | None:
     """Per-field helper columns computed first (date token, raw number, cleaned PIN)."""
     if spec.type == "date":
         return f"{token_expr(col, padded)} AS {tok(spec.name)}"
     if spec.type in ("number", "int"):
         return f"{raw_number_expr(col)} AS {num(spec.name)}"
+    if spec.type == "share":
+        return f"{share_expr(col)} AS {num(spec.name)}"
     if spec.type == "pin":
         return f"{pin_expr(col)} AS {v(spec.name)}"
     return None
@@ -108,7 +120,7 @@ def layer_a(spec: FieldSpec, col: str, padded: bool) -> str | None:
 
 def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...], padded: bool) -> list[str]:
     """Typed value columns (and the PIN's known-code flag)."""
-    if spec.type in ("number", "int"):    # int stays DOUBLE so 'not_integer' can be checked
+    if spec.type in ("number", "int", "share"):  # int stays DOUBLE for 'not_integer'
         n = num(spec.name)
         return [f"CASE WHEN isfinite({n}) THEN {n} END AS {v(spec.name)}"]
     if spec.type == "date":
@@ -140,6 +152,9 @@ def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping,
         out.append((f"{val} IS NULL", "missing_value"))
     if spec.type in ("number", "int"):
         out.append((f"{val} IS NULL AND NOT {blank}", "not_numeric"))
+    if spec.type == "share":
+        out.append((f"{val} IS NULL AND NOT {blank}", "bad_flag"))
+        out.append((f"{val} < 0 OR {val} > 1", "flag_out_of_range"))
     if spec.type == "int":
         out.append((f"{val} <> floor({val})", "not_integer"))
         out.append((f"{val} < 0", "negative_value"))
@@ -176,7 +191,8 @@ def passes(spec: FieldSpec, col: str, today: str) -> str | None:
         return None
     checks = {"pin": known(spec.name),
               "date": f"{val} >= DATE '{MIN_YEAR}-01-01' AND {val} <= {today}",
-              "int": f"{val} = floor({val}) AND {val} >= 0"}.get(spec.type, "TRUE")
+              "int": f"{val} = floor({val}) AND {val} >= 0",
+              "share": f"{val} >= 0 AND {val} <= 1"}.get(spec.type, "TRUE")
     if spec.rule == "quantity":
         checks = f"{val} >= 0"
     elif spec.rule in ("price", "agmark_price"):
@@ -231,7 +247,7 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
             a_cols.append(a)
         if spec.type == "date":
             drop.append(tok(spec.name))
-        if spec.type in ("number", "int"):
+        if spec.type in ("number", "int", "share"):
             drop.append(num(spec.name))
         if spec.type == "pin":
             drop.append(known(spec.name))

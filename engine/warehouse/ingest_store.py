@@ -96,7 +96,7 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
             "SELECT count(*), count(__mp_reason), count(*) FILTER "
             "(WHERE __mp_reason IS NULL AND __mp_pin_fixed) FROM ingest_stage").fetchone()
         issues = _quarantine(cur, bid, kind, mapping, src, rejects)
-        report: dict = {"issues": issues}
+        report: dict = {"issues": issues, "columns": mapping.accounting()}
         loader = {"sales": _load_sales, "catalog": _load_catalog,
                   "inventory": _load_inventory, "mandi": _load_mandi}[kind]
         loaded = loader(cur, bid, mapping, report)
@@ -218,6 +218,11 @@ def _create_unknown_skus(cur, bid: str, report: dict, sku_ids: str) -> None:
                     [bid])
 
 
+# Optional sales columns stored as they are (typed and validated by staging).
+_KEPT = ("regular_price", "unit_cost", "feature", "display", "tpr")
+_PROMO_KINDS = ("feature", "display", "tpr")
+
+
 def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     has = mapping.source
     txn = v("transaction_id") if has("transaction_id") else "NULL"
@@ -229,7 +234,8 @@ def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     if has("revenue"):
         price = f"COALESCE({price}, CASE WHEN {v('quantity')} <> 0 AND {v('revenue')} > 0 " \
                 f"THEN abs({v('revenue')} / {v('quantity')}) END)"
-    promo = v("promo") if has("promo") else "FALSE"
+    promo = v("promo") if has("promo") else _promo_from_flags(cur, mapping, report)
+    kept = [c for c in _KEPT if has(c)]
     if has("transaction_id"):
         dup = (f"EXISTS (SELECT 1 FROM sales w WHERE w.transaction_id = s.{v('transaction_id')} "
                f"AND w.sku_id = s.{v('sku_id')})")
@@ -243,17 +249,35 @@ def _load_sales(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
                f"AND w.batch_id IN (SELECT batch_id FROM ingest_batches WHERE kind = 'sales'))")
     loaded = cur.execute(
         f"INSERT INTO sales (transaction_id, batch_id, sku_id, pin_code, store_id, date, "
-        f"quantity, price, promo) SELECT {txn}, ?, {v('sku_id')}, {v('pin_code')}, {store}, "
-        f"{v('date')}, {qty}, {price}, {promo} FROM ingest_stage s WHERE {_good()} "
+        f"quantity, price, promo{''.join(', ' + c for c in kept)}) SELECT {txn}, ?, "
+        f"{v('sku_id')}, {v('pin_code')}, {store}, {v('date')}, {qty}, {price}, {promo}"
+        f"{''.join(', ' + v(c) for c in kept)} FROM ingest_stage s WHERE {_good()} "
         f"AND NOT {dup}", [bid]).fetchone()[0]
     report["grain"] = _detect_grain(cur, bid, mapping)
     lo, hi = cur.execute(f"SELECT min({v('date')}), max({v('date')}) FROM ingest_stage "
                          f"WHERE __mp_reason IS NULL").fetchone()
     report["date_min"], report["date_max"] = (str(lo) if lo else None, str(hi) if hi else None)
-    _add_batch_to_sales_daily(cur, bid)
+    _add_batch_to_sales_daily(cur, bid, kept)
     # The loaded rows' SKUs, read from their (far fewer) SKU x PIN x day totals.
     _create_unknown_skus(cur, bid, report, "SELECT sku_id FROM ingest_daily")
     return int(loaded)
+
+
+def _promo_from_flags(cur, mapping: ColumnMapping, report: dict) -> str:
+    """`promo` for a file without a promo column: any of its feature / display / tpr
+    columns whose good values are all 0 or 1 (flags); columns holding fractions (shares
+    such as display_share = 0.16) never set it. Records which columns it used."""
+    mapped = [c for c in _PROMO_KINDS if mapping.source(c)]
+    if not mapped:
+        return "FALSE"
+    binary = cur.execute(
+        "SELECT " + ", ".join(f"coalesce(bool_and({v(c)} IN (0, 1)), FALSE)" for c in mapped)
+        + f" FROM ingest_stage WHERE {_good('ingest_stage')}").fetchone()
+    flags = [c for c, is_flag in zip(mapped, binary) if is_flag]
+    report["promo_from"] = [mapping.source(c) for c in flags]
+    if not flags:
+        return "FALSE"
+    return "coalesce(" + " OR ".join(f"{v(c)} = 1" for c in flags) + ", FALSE)"
 
 
 def _detect_grain(cur, bid: str, mapping: ColumnMapping) -> str:
@@ -272,19 +296,28 @@ def _detect_grain(cur, bid: str, mapping: ColumnMapping) -> str:
     return "daily"
 
 
-_DAILY_COLUMNS = "sku_id, pin_code, date, quantity, revenue, price, regular_price, promo"
+_DAILY_COLUMNS = ("sku_id, pin_code, date, quantity, revenue, price, regular_price, promo, "
+                  "unit_cost, feature, display, tpr")
 
 
-def _daily_rows(source: str) -> str:
+def _daily_rows(source: str, kept=_KEPT) -> str:
     """sales_daily rows aggregated from the `sales` rows `s` that `source` selects (a
-    join or WHERE clause after FROM sales s)."""
+    join or WHERE clause after FROM sales s). Of the optional columns, only those in
+    `kept` are aggregated (the others are NULL in every selected row)."""
+    def weighted(col: str) -> str:      # quantity-weighted mean, plain mean without units
+        return (f"coalesce(sum(s.quantity * s.{col}) / nullif(sum(s.quantity) FILTER "
+                f"(WHERE s.{col} IS NOT NULL), 0), avg(s.{col}))")
+
+    regular = "coalesce(max(s.price) FILTER (WHERE NOT coalesce(s.promo, FALSE)), max(s.price))"
+    if "regular_price" in kept:
+        regular = f"coalesce(max(s.regular_price), {regular})"
+    cost = weighted("unit_cost") if "unit_cost" in kept else "CAST(NULL AS DOUBLE)"
+    kinds = ", ".join(f"max(s.{c})" if c in kept else "CAST(NULL AS DOUBLE)"
+                      for c in _PROMO_KINDS)
     return ("SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity), "
             "coalesce(sum(s.quantity * s.price), 0), "
-            "coalesce(sum(s.quantity * s.price) / nullif(sum(s.quantity) FILTER "
-            "(WHERE s.price IS NOT NULL), 0), avg(s.price)), "
-            "coalesce(max(s.price) FILTER (WHERE NOT coalesce(s.promo, FALSE)), max(s.price)), "
-            f"bool_or(coalesce(s.promo, FALSE)) FROM sales s {source} "
-            "GROUP BY s.sku_id, s.pin_code, s.date")
+            f"{weighted('price')}, {regular}, bool_or(coalesce(s.promo, FALSE)), {cost}, "
+            f"{kinds} FROM sales s {source} GROUP BY s.sku_id, s.pin_code, s.date")
 
 
 def refresh_sales_daily(cur) -> None:
@@ -296,11 +329,13 @@ def refresh_sales_daily(cur) -> None:
         "AND s.date = k.date"))
 
 
-def _add_batch_to_sales_daily(cur, bid: str) -> None:
+def _add_batch_to_sales_daily(cur, bid: str, kept: list[str]) -> None:
     """sales_daily for the SKU x PIN x days a new sales batch touches. The batch's rows are
-    aggregated once (temp table ingest_daily); days no earlier row touched (most of them)
-    are inserted from there, the others recomputed from all of `sales`."""
-    cur.execute("CREATE TEMP TABLE ingest_daily AS " + _daily_rows("WHERE s.batch_id = ?"), [bid])
+    aggregated once (temp table ingest_daily, over the optional columns it has: `kept`);
+    days no earlier row touched (most of them) are inserted from there, the others
+    recomputed from all of `sales`."""
+    cur.execute("CREATE TEMP TABLE ingest_daily AS " + _daily_rows("WHERE s.batch_id = ?", kept),
+                [bid])
     cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT sku_id, pin_code, date FROM "
                 "ingest_daily SEMI JOIN sales_daily USING (sku_id, pin_code, date)")
     cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) SELECT * FROM ingest_daily "
