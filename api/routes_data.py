@@ -68,7 +68,9 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
            caller: Caller = Depends(current_caller)):
     """Upload a file with the same validation, counts and quarantine as the app's Data
     page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped`; every
-    rejected row is in `quarantine` with its reason. Re-uploading a file loads nothing
+    rejected row is in `quarantine` with its reason. `columns` accounts for every column
+    of the file (the field it feeds, or ignored, with a suggested field when an ignored
+    column looks like one; map it with `mapping`). Re-uploading a file loads nothing
     twice (status `duplicate_file`, HTTP 200). After a load the alert rules are re-checked
     in the background (the response does not wait for them)."""
     from engine.alerts import refresh_after
@@ -88,7 +90,9 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
             "status": res.status, "rows_read": res.rows_read, "rows_loaded": res.rows_loaded,
             "rows_quarantined": res.rows_quarantined,
             "duplicates_skipped": res.duplicates_skipped, "grain": res.grain,
-            "mapping": res.mapping, "issues": json.loads(json.dumps(res.issues, default=str))}
+            "mapping": res.mapping, "columns": res.columns,
+            "ignored_columns": res.ignored_columns,
+            "issues": json.loads(json.dumps(res.issues, default=str))}
     return JSONResponse(IngestResponse(**body).model_dump(mode="json"),
                         status_code=200 if res.status == "duplicate_file" else 201)
 

@@ -262,6 +262,19 @@ class SourcingResponse(BaseModel):
 
 
 # ---- data ------------------------------------------------------------------------------------
+class ColumnUse(BaseModel):
+    """What became of one column of the uploaded file."""
+    column: str
+    status: Literal["mapped", "ignored"]
+    field: str | None = Field(description="the MicroPulse field the column feeds")
+    match: Literal["exact", "similar", "user"] | None = Field(
+        description="how it was matched; 'user' on an ignored column: ignored as asked")
+    confidence: float | None
+    suggested_field: str | None = Field(
+        description="an ignored column that looks like a field no other column feeds: send "
+                    "mapping={column: field} to use it")
+
+
 class IngestResponse(BaseModel):
     batch_id: str
     kind: str
@@ -273,6 +286,8 @@ class IngestResponse(BaseModel):
     duplicates_skipped: int
     grain: str | None
     mapping: dict
+    columns: list[ColumnUse] = Field(description="every column of the file, in its order")
+    ignored_columns: list[str]
     issues: list[dict]
 
 

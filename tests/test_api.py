@@ -329,6 +329,26 @@ def test_upload_counts_every_row_quarantines_bad_pins_and_loads_nothing_twice(cl
     assert again.json()["rows_loaded"] == 0
 
 
+def test_upload_response_accounts_for_every_column_of_the_file(client, as_, world):
+    sku = world.series[0][0]
+    csv = ("sku_id,pin_code,date,qty,price,base_price,display_share,Remarks,Display Flag\n"
+           f"{sku},{world.other_pin},2020-02-05,3,40,45,0.25,ok,1\n").encode()
+    res = client.post("/v1/ingest/sales", headers=as_("analyst"),
+                      files={"file": ("extra_columns.csv", csv, "text/csv")})
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert body["ignored_columns"] == ["Remarks", "Display Flag"]
+    cols = {c["column"]: c for c in body["columns"]}
+    assert list(cols) == ["sku_id", "pin_code", "date", "qty", "price", "base_price",
+                          "display_share", "Remarks", "Display Flag"]
+    assert (cols["base_price"]["field"], cols["display_share"]["field"]) == \
+        ("regular_price", "display")
+    assert cols["Display Flag"]["status"] == "ignored" and \
+        cols["Display Flag"]["suggested_field"] is None      # display is fed already
+    assert cols["qty"] == {"column": "qty", "status": "mapped", "field": "quantity",
+                           "match": "exact", "confidence": 1.0, "suggested_field": None}
+
+
 def test_upload_without_required_columns_is_422_with_the_engine_message(client, as_):
     res = client.post("/v1/ingest/sales", headers=as_("analyst"),
                       files={"file": ("x.csv", b"colour,size\nred,4\n", "text/csv")})
