@@ -7,6 +7,7 @@ st.text, never as markdown or HTML.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +17,7 @@ from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
 from engine.ingest.load import IngestResult, Preview, ingest_bytes, preview_bytes
-from engine.ingest.mapping import fields
+from engine.ingest.mapping import fields, match_columns
 
 NOT_USED = "(not used)"
 KIND_LABELS = {"sales": "Sales (transactions, daily or weekly)", "catalog": "SKU catalog",
@@ -90,6 +91,62 @@ def mapping_editor(preview: Preview, kind: str, key: str) -> dict[str, str]:
     return overrides
 
 
+def render_column_use(preview: Preview, kind: str, overrides: dict[str, str], key: str) -> None:
+    """Every column of the file as the mapping above uses it. An ignored column that looks
+    like a field nothing else feeds gets a button that maps it (it sets that field's
+    selectbox, so the mapping is worked out again before loading); the others are listed
+    as not used."""
+    try:
+        accounting = match_columns(kind, list(preview.source["columns"]), overrides).accounting()
+    except IngestError as exc:
+        st.warning(str(exc))
+        return
+    ignored = [c for c in accounting if c["status"] == "ignored"]
+    st.markdown(f"**Columns in the file** — {len(accounting) - len(ignored)} used, "
+                f"{len(ignored)} not used")
+    st.dataframe(column_table(accounting), hide_index=True,
+                 height=min(38 + 35 * len(accounting), 300))
+    for i, c in enumerate(accounting):
+        if c["status"] == "ignored" and c["suggested_field"]:
+            st.button(f"Map '{_md_plain(c['column'])}' to {c['suggested_field']}",
+                      key=f"{key}_{kind}_suggest_{i}", on_click=_choose_column,
+                      args=(f"{key}_{kind}_{c['suggested_field']}", c["column"]),
+                      help="Use this column for that field (the mapping above changes "
+                           "to match; nothing is loaded until you press Load).")
+    rest = [c["column"] for c in ignored if not c["suggested_field"]]
+    if rest:
+        st.text("Not used: " + ", ".join(rest))
+
+
+def _choose_column(state_key: str, column: str) -> None:
+    st.session_state[state_key] = column
+
+
+def column_table(accounting: list[dict]) -> pd.DataFrame:
+    """column | used as (the field, or 'not used') | note (how it was matched, or the field
+    an ignored column looks like)."""
+    how = {"exact": "matched by name", "similar": "similar name", "user": "chosen by hand"}
+    rows = []
+    for c in accounting:
+        if c["status"] == "mapped":
+            note = how.get(c["match"], "")
+            if c["match"] == "similar" and c["confidence"] is not None:
+                note += f" ({c['confidence']:.0%})"
+            rows.append({"column": c["column"], "used as": c["field"], "note": note})
+        else:
+            note = ("unmapped by hand" if c["match"] == "user" else "")
+            if c["suggested_field"]:
+                note = f"looks like {c['suggested_field']}"
+            rows.append({"column": c["column"], "used as": "not used",
+                         "note": note})
+    return pd.DataFrame(rows, columns=["column", "used as", "note"])
+
+
+def _md_plain(text: str) -> str:
+    """A file's column name shown literally in a widget label (labels read Markdown)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])", r"\\\1", " ".join(str(text).split()))
+
+
 def render_result(result: dict) -> None:
     """Counts, then one sentence per problem found."""
     cols = st.columns(4)
@@ -108,6 +165,9 @@ def render_result(result: dict) -> None:
     if report.get("unknown_skus_created"):
         notes.append(f"Created {indian_grouping(report['unknown_skus_created'])} SKUs not in "
                      "the catalog as 'Uncategorised': " + ", ".join(report["unknown_skus"][:10]))
+    if report.get("promo_from"):
+        notes.append("Promotion flag (promo) set from the 0/1 column(s) "
+                     + ", ".join(f"'{c}'" for c in report["promo_from"]) + ".")
     if report.get("grain"):
         notes.append(f"Detected grain: {report['grain']}.")
     if report.get("date_min"):
@@ -116,6 +176,12 @@ def render_result(result: dict) -> None:
         st.text("• " + note)
     if report.get("alerts"):
         st.caption(report["alerts"])
+    columns = report.get("columns") or []
+    if columns:
+        ignored = sum(c["status"] == "ignored" for c in columns)
+        st.caption(f"Columns: {len(columns) - ignored} used, {ignored} not used")
+        st.dataframe(column_table(columns), hide_index=True,
+                     height=min(38 + 35 * len(columns), 300))
 
 
 def render_quality(figures: dict[str, pd.DataFrame]) -> None:

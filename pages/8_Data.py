@@ -1,8 +1,8 @@
 """Data: upload sales, catalog, inventory and mandi files; see every rejected row and why.
 
-Recipe: file + kind -> detected mapping (editable) and preview -> load (one transaction)
--> counts, problems, data-quality report -> quarantine (filters, download) -> history
-with rollback.
+Recipe: file + kind -> detected mapping (editable), every column used or not (one click
+maps a look-alike) and preview -> load (one transaction) -> counts, problems, columns,
+data-quality report -> quarantine (filters, download) -> history with rollback.
 """
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ with upload_tab:
                 st.warning(str(preview.mapping_error))
             st.markdown("**Column mapping** — check the detected columns before loading")
             overrides = iv.mapping_editor(preview, kind, key="map")
+            iv.render_column_use(preview, kind, overrides, key="map")
             st.dataframe(preview.rows, hide_index=True, height=240)
             if st.button("Load into warehouse", type="primary", key="ingest_load",
                          disabled=not allowed("upload")):

@@ -88,3 +88,46 @@ def test_data_page_shows_sentence_for_unreadable_file(page_env):
     at.run()
     assert not at.exception
     assert any("binary data" in e.value for e in at.error)
+
+
+PROMO_FILE = (b"Bill No,Bill Date,Item Code,Pincode,Qty,Rate,Leaflet,Display Flag,Remarks\n"
+              b"B1,05-01-2024,SKU1,560001,2,45,1,yes,ok\n"
+              b"B2,05-01-2024,SKU2,560001,1,45,0,no,\n")
+
+
+def test_data_page_accounts_for_every_column_and_maps_a_look_alike_in_one_click(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("promo.csv", PROMO_FILE, "text/csv"))
+    at.run()
+    assert not at.exception
+    used = at.dataframe[0].value.set_index("column")
+    assert used.loc["Leaflet", "used as"] == "feature"
+    assert used.loc["Qty", "note"] == "matched by name"
+    assert used.loc["Display Flag", "used as"] == "not used"
+    assert used.loc["Display Flag", "note"] == "looks like display"
+    assert any(t.value == "Not used: Remarks" for t in at.text)
+    suggest = [b for b in at.button if b.label.startswith("Map ")]
+    assert [b.label for b in suggest] == ["Map 'Display Flag' to display"]
+    suggest[0].click()
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="map_sales_display").value == "Display Flag"
+    used = at.dataframe[0].value.set_index("column")
+    assert (used.loc["Display Flag", "used as"], used.loc["Display Flag", "note"]) == \
+        ("display", "chosen by hand")
+    assert not [b for b in at.button if b.label.startswith("Map ")]
+    at.button(key="ingest_load").click()
+    at.run()
+    assert not at.exception
+    assert _metrics(at)["Loaded"] == "2"
+    assert any(c.value == "Columns: 8 used, 1 not used" for c in at.caption)
+    tables = [df.value for df in at.dataframe if "used as" in df.value.columns]
+    assert len(tables) == 2 and tables[1]["used as"].tolist()[-3:] == \
+        ["feature", "display", "not used"]
+    wh = Warehouse(page_env)
+    try:
+        got = wh.query("SELECT sku_id, feature, display, promo FROM sales ORDER BY sku_id")
+        assert got.values.tolist() == [["SKU1", 1.0, 1.0, True], ["SKU2", 0.0, 0.0, False]]
+    finally:
+        wh.close()
