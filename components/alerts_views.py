@@ -173,6 +173,7 @@ def generation_report(result: dict) -> None:
                f"{new} new (the rest were already listed).", icon=":material/notifications:")
     notes = [f"**{k}** skipped: {v}" for k, v in result["skipped"].items()]
     notes += [f"**{k}** could not run: {v}" for k, v in result["failed"].items()]
+    notes += [f"**{k}**: {v[:1].upper()}{v[1:]}" for k, v in result.get("notes", {}).items()]
     if notes:
         st.caption("  \n".join(notes))
 

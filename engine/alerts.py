@@ -1,9 +1,10 @@
 """Alerts: what needs a manager's attention today.
 
-Rules (catalogue in `engine.alerts_rules`, detectors in `engine.alerts_detect`) read the
-warehouse through `engine.warehouse.alerts_store`, and every alert found is stored once per
-(rule, entity, day): re-running generation never duplicates an alert and never resets its
-status. Lifecycle: new -> acknowledged -> resolved (new -> resolved is allowed too); each
+Rules (catalogue in `engine.alerts_rules`, detectors in `engine.alerts_detect` and
+`engine.alerts_anomaly`) read the warehouse through `engine.warehouse.alerts_store` in the
+grain of its sales (`engine.warehouse.grain`: daily, or weekly for weekly uploads), and
+every alert found is stored once per (rule, entity, day): re-running generation never
+duplicates an alert and never resets its status. Lifecycle: new -> acknowledged -> resolved (new -> resolved is allowed too); each
 transition and every rule configuration change is written to audit_log in the same
 transaction.
 
@@ -22,11 +23,14 @@ from datetime import date
 import pandas as pd
 
 from engine import alerts_detect as detect
+from engine.alerts_anomaly import demand_anomalies
 from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConfigError,
                                  AlertError, RuleConfig, RuleSkipped, alert_link, ddmmm,
                                  validate_config)
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
+                                    sales_grain)
 
 __all__ = ["AlertConfigError", "AlertError", "GenerationResult", "RULES", "SEVERITIES",
            "acknowledge", "alert_link", "audit_trail", "generate_alerts", "get_rules",
@@ -40,6 +44,7 @@ class GenerationResult:
     inserted: dict[str, int] = field(default_factory=dict)   # rule -> new (not duplicates)
     skipped: dict[str, str] = field(default_factory=dict)    # rule -> why it did not run
     failed: dict[str, str] = field(default_factory=dict)     # rule -> unexpected error
+    notes: dict[str, str] = field(default_factory=dict)      # rule -> what it chose not to raise
 
     @property
     def total_found(self) -> int:
@@ -56,11 +61,14 @@ class GenerationResult:
             text += " Skipped: " + "; ".join(f"{k}: {v}" for k, v in self.skipped.items()) + "."
         if self.failed:
             text += " Failed: " + "; ".join(f"{k}: {v}" for k, v in self.failed.items()) + "."
+        if self.notes:
+            text += " Notes: " + "; ".join(f"{k}: {v}" for k, v in self.notes.items())
         return text
 
     def to_dict(self) -> dict:
         return {"as_of": None if self.as_of is None else str(self.as_of), "found": self.found,
-                "inserted": self.inserted, "skipped": self.skipped, "failed": self.failed}
+                "inserted": self.inserted, "skipped": self.skipped, "failed": self.failed,
+                "notes": self.notes}
 
 
 # ---- configuration ---------------------------------------------------------------------------
@@ -107,11 +115,27 @@ def update_rule(wh: Warehouse, rule: str, enabled: bool, severity: str,
 
 
 # ---- generation -------------------------------------------------------------------------------
-def _window(as_of: pd.Timestamp, days: int) -> tuple[date, date]:
-    return (as_of - pd.Timedelta(days=int(days) - 1)).date(), as_of.date()
+@dataclass(frozen=True)
+class _Run:
+    """What every rule runner gets: the evaluation day of the sales rules (for weekly data
+    the newest week on or before as_of), the day asked for (mandi prices are daily
+    whatever the sales grain), 'today' for freshness, the sales grain, SKU names, and a
+    place for notes that are not alerts."""
+    day: pd.Timestamp
+    asked: pd.Timestamp
+    today: pd.Timestamp
+    grain: str
+    names: pd.DataFrame
+    notes: dict
 
 
-def _stock(wh, cfg, as_of):
+def _window(run: _Run, days: int) -> tuple[date, date]:
+    """The `days` days up to the run's day; whole weeks of the data for weekly data."""
+    span = periods_for(days, run.grain) * period_days(run.grain)
+    return (run.day - pd.Timedelta(days=span - 1)).date(), run.day.date()
+
+
+def _stock(wh, cfg, run):
     from engine.inventory.demand import InventoryInputError
     from engine.inventory.planner import load_inputs
     from engine.inventory.policy import PolicyConfig, plan_levels
@@ -128,64 +152,78 @@ def _stock(wh, cfg, as_of):
     return detect.stock_alerts(plan, cfg, pd.Timestamp(inputs.model.as_of).normalize())
 
 
-def _matched(wh, as_of, days):
-    start, end = _window(as_of, days)
+def _matched(wh, run, days):
+    start, end = _window(run, days)
     fc = store.read_forecasts_window(wh, start, end)
-    if fc.empty:
-        run = store.latest_forecast_run(wh)
-        if run is None:
+    matched = detect.matched_forecasts(fc, store.read_sales_window(wh, start, end), start,
+                                       end, run.grain) if len(fc) else fc
+    if matched.empty:
+        latest = store.latest_forecast_run(wh)
+        if latest is None:
             raise RuleSkipped("no forecast run yet")
-        cutoff = run.get("cutoff")
+        cutoff = latest.get("cutoff")
         since = "" if cutoff is None or pd.isna(cutoff) else \
-            f" (the latest run forecasts the days after {ddmmm(cutoff)})"
+            (f" (the latest run forecasts the {period_noun(latest.get('grain'), 2)} after "
+             f"{ddmmm(cutoff)})")
         raise RuleSkipped(f"no forecast covers the sales of {ddmmm(start)}–{ddmmm(end)} "
                           f"yet{since}")
-    sales = store.read_sales_window(wh, start, end)
-    return detect.matched_forecasts(fc, sales, start, end)
+    return matched
 
 
-def _deviation(wh, cfg, as_of, names):
-    return detect.forecast_deviation(_matched(wh, as_of, cfg.params["window_days"]), cfg,
-                                     as_of, names)
+def _deviation(wh, cfg, run):
+    return detect.forecast_deviation(_matched(wh, run, cfg.params["window_days"]), cfg,
+                                     run.day, run.names, run.grain)
 
 
-def _accuracy(wh, cfg, as_of, names):
-    matched = _matched(wh, as_of, cfg.params["window_days"])
+def _accuracy(wh, cfg, run):
+    matched = _matched(wh, run, cfg.params["window_days"])
     bt = store.read_backtest_errors(wh, sorted(matched["run_id"].unique()))
     if bt.empty:
         raise RuleSkipped("the forecast runs covering the last weeks have no backtest to "
                           "compare with")
     bt_wape = detect.backtest_wape(bt, matched[["sku_id", "pin_code", "model"]])
-    return detect.forecast_accuracy(matched, bt_wape, cfg, as_of, names)
+    return detect.forecast_accuracy(matched, bt_wape, cfg, run.day, run.names, run.grain)
 
 
-def _demand(wh, cfg, as_of, names):
-    start, end = _window(as_of, cfg.params["history_days"])
-    return detect.demand_anomalies(store.read_sales_window(wh, start, end), cfg, as_of, names)
+def _demand(wh, cfg, run):
+    p = cfg.params
+    days = 7 * p["history_weeks"] if run.grain == WEEKLY else p["history_days"]
+    start, end = (run.day - pd.Timedelta(days=int(days) - 1)).date(), run.day.date()
+    return demand_anomalies(store.read_sales_window(wh, start, end), cfg, run.day, run.names,
+                            run.grain)
 
 
 def _price(fn):
-    def run(wh, cfg, as_of, names):
-        start, end = _window(as_of, cfg.params["lookback_days"])
-        return fn(store.read_price_checks(wh, start, end), cfg, as_of)
-    return run
+    def check(wh, cfg, run):
+        start, end = _window(run, cfg.params["lookback_days"])
+        return fn(store.read_price_checks(wh, start, end), cfg, run.day, run.grain)
+    return check
 
 
-def _mandi(wh, cfg, as_of, names):
-    last = store.last_mandi_date(wh, as_of.date())
+def _mandi(wh, cfg, run):
+    last = store.last_mandi_date(wh, run.asked.date())
     if last is None:
         raise RuleSkipped("no mandi prices in the warehouse yet")
-    start, end = _window(as_of, cfg.params["lookback_days"] + 7)
-    return detect.mandi_spike(store.read_mandi_window(wh, start, end), cfg, as_of,
-                              store.store_pins_by_state(wh))
+    start = (run.asked - pd.Timedelta(days=int(cfg.params["lookback_days"]) + 6)).date()
+    return detect.mandi_spike(store.read_mandi_window(wh, start, run.asked.date()), cfg,
+                              run.asked, store.store_pins_by_state(wh))
 
 
-def _fresh(today):
-    def run(wh, cfg, as_of, names):
-        latest = store.last_sales_date(wh, as_of.date())
-        by_pin = store.last_sale_per_pin(wh, as_of.date())
-        return detect.data_freshness(by_pin, cfg, latest, today)
-    return run
+def _fresh(wh, cfg, run):
+    latest = store.last_sales_date(wh, run.day.date())
+    arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
+    note = detect.historical_load(latest, arrived, cfg, run.grain)
+    if note:
+        run.notes[cfg.rule] = note
+    return detect.data_freshness(store.last_sale_per_pin(wh, run.day.date()), cfg, latest,
+                                 run.today, run.grain, arrived)
+
+
+RUNNERS = {"stock_reorder": _stock, "forecast_deviation": _deviation,
+           "forecast_accuracy": _accuracy, "demand_anomaly": _demand,
+           "price_above_mrp": _price(detect.price_above_mrp),
+           "price_below_cost": _price(detect.price_below_cost),
+           "mandi_spike": _mandi, "data_freshness": _fresh}
 
 
 def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
@@ -194,20 +232,16 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     alerts (duplicates of (rule, entity, day) are skipped and keep their status). A rule
     whose input is missing is reported in `skipped`; an unexpected error in one rule is
     reported in `failed` and does not stop the others. Freshness is judged against today
-    when as_of is None, else against as_of."""
+    when as_of is None, else against as_of. For weekly data the rules run as of the newest
+    week on or before as_of, so every alert is dated by a period the data has."""
     latest = store.last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
     today = pd.Timestamp(date.today()) if as_of is None else pd.Timestamp(as_of)
-    day = pd.Timestamp(as_of if as_of is not None else (latest or date.today())).normalize()
+    grain = sales_grain(wh) if latest is not None else DAILY
+    asked = pd.Timestamp(as_of if as_of is not None else (latest or date.today())).normalize()
+    day = pd.Timestamp(latest).normalize() if grain == WEEKLY else asked
     result = GenerationResult(as_of=day.date())
-    names = store.read_sku_names(wh)
-    runners = {
-        "stock_reorder": lambda w, c, a, n: _stock(w, c, a),
-        "forecast_deviation": _deviation, "forecast_accuracy": _accuracy,
-        "demand_anomaly": _demand,
-        "price_above_mrp": _price(detect.price_above_mrp),
-        "price_below_cost": _price(detect.price_below_cost),
-        "mandi_spike": _mandi, "data_freshness": _fresh(today),
-    }
+    run = _Run(day=day, asked=asked, today=today.normalize(), grain=grain,
+               names=store.read_sku_names(wh), notes=result.notes)
     frames = []
     for name, cfg in rule_configs(wh).items():
         if rules is not None and name not in rules:
@@ -219,7 +253,7 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
         try:
             if needs_sales and latest is None:
                 raise RuleSkipped("no sales in the warehouse yet")
-            found = runners[name](wh, cfg, day, names)
+            found = RUNNERS[name](wh, cfg, run)
         except RuleSkipped as exc:
             result.skipped[name] = str(exc)
             continue
@@ -234,7 +268,7 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     before = store.list_alerts(wh)[["rule", "entity", "day"]]
     store.insert_alerts(wh, found, actor, {"as_of": str(day.date()), "found": result.found,
                                            "skipped": result.skipped,
-                                           "failed": result.failed})
+                                           "failed": result.failed, "notes": result.notes})
     after = store.list_alerts(wh)[["rule", "entity", "day"]]
     new = after.merge(before, how="left", indicator=True)
     new = new[new["_merge"] == "left_only"]

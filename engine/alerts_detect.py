@@ -2,27 +2,21 @@
 
 Each takes the frames it needs, the rule's `RuleConfig` and the evaluation day `as_of`,
 and returns the candidate frame of `engine.alerts_rules` (one row per rule x entity x day).
-They raise `RuleSkipped` when an input they need is absent.
-
-Demand anomalies (choice and why): per series (zero-filled days, from its first sale),
-STL (period 7, statsmodels) is fitted on the baseline history *before* the checked days.
-The usual level is the median of the deseasonalised last 28 baseline days; a checked
-day's expected value is that level plus the STL seasonal value of the same weekday, and
-its robust z-score is (actual - expected) / (1.4826 x MAD of the deseasonalised residuals
-of those 28 days), floored at the Poisson spread sqrt(level). Fitting on the baseline
-keeps a spike from bending its own trend at the series' end (STL's boundary effect), and
-a non-robust fit costs ~2-6 ms per series, so a few thousand series take seconds; only
-series that sold at least `min_mean` units a day over the last 28 baseline days are
-checked, and a gap must also exceed `min_units`.
+They raise `RuleSkipped` when an input they need is absent. Detectors of sales take the
+data's grain ('D' daily, 'W' weekly; `engine.warehouse.grain`): windows are whole weeks
+for weekly data, forecasts meet the sales row of the same week, and reasons say "week".
+Demand anomalies live in `engine.alerts_anomaly`.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from engine.alerts_rules import (RuleConfig, RuleSkipped, candidates, ddmmm, details_json,
-                                 num, raise_severity, rupees, series_entity, sku_label,
-                                 units)
+from engine.alerts_rules import (RuleConfig, RuleSkipped, age_text, candidates, ddmmm,
+                                 ddmmmyyyy, details_json, num, on_period, raise_severity,
+                                 rupees, series_entity, sku_label, units)
+from engine.warehouse.grain import (DAILY, WEEKLY, normalise_grain, period_days, period_noun,
+                                    periods_for, periods_text)
 
 KEY = ["sku_id", "pin_code"]
 
@@ -38,7 +32,14 @@ def _forecast_link(sku_id, pin_code) -> dict:
 
 
 # ---- prices -------------------------------------------------------------------------------------
-def price_above_mrp(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
+def _in_last(n: int, cfg: RuleConfig, grain: str) -> tuple[str, str]:
+    """('2 days', '7 days') or ('1 week', '1 week'): periods found, periods checked."""
+    checked = periods_for(cfg.params["lookback_days"], grain)
+    return periods_text(n, grain), periods_text(checked, grain)
+
+
+def price_above_mrp(checks: pd.DataFrame, cfg: RuleConfig, as_of,
+                    grain: str = DAILY) -> pd.DataFrame:
     """Sales above MRP (x (1 + tolerance)) in the checked window, one alert per SKU x PIN."""
     tol = cfg.params["tolerance_pct"] / 100.0
     bad = checks[checks["mrp"].notna() & (checks["price"] > checks["mrp"] * (1 + tol) + 0.005)]
@@ -46,19 +47,21 @@ def price_above_mrp(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFram
     for (sku, pin), g in bad.groupby(KEY, sort=True):
         worst = g.loc[g["price"].idxmax()]
         last = g["date"].max()
+        count, window = _in_last(len(g), cfg, grain)
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(sku, pin), day=last,
             reason=(f"{sku_label(worst['name'], sku)} was sold at {rupees(worst['price'])} at "
-                    f"{pin} on {ddmmm(worst['date'])}, above its MRP of {rupees(worst['mrp'])} "
-                    f"({len(g)} day(s) above MRP in the last {cfg.params['lookback_days']}); "
+                    f"{pin} {on_period(worst['date'], grain)}, above its MRP of "
+                    f"{rupees(worst['mrp'])} ({count} above MRP in the last {window}); "
                     "selling above MRP is not allowed."),
             details=details_json("Forecast", _forecast_link(sku, pin), pin, sku,
                                  max_price=float(worst["price"]), mrp=float(worst["mrp"]),
-                                 days=len(g))))
+                                 periods=len(g), grain=grain)))
     return candidates(rows)
 
 
-def price_below_cost(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
+def price_below_cost(checks: pd.DataFrame, cfg: RuleConfig, as_of,
+                     grain: str = DAILY) -> pd.DataFrame:
     """Sales below unit cost (x (1 - tolerance)) in the window, one alert per SKU x PIN."""
     tol = cfg.params["tolerance_pct"] / 100.0
     bad = checks[checks["unit_cost"].notna()
@@ -67,18 +70,18 @@ def price_below_cost(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFra
     for (sku, pin), g in bad.groupby(KEY, sort=True):
         worst = g.loc[g["price"].idxmin()]
         loss = float(((g["unit_cost"] - g["price"]) * g["quantity"]).sum())
+        count, window = _in_last(len(g), cfg, grain)
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(sku, pin),
             day=g["date"].max(),
             reason=(f"{sku_label(worst['name'], sku)} was sold at {rupees(worst['price'])} at "
-                    f"{pin} on {ddmmm(worst['date'])}, below its unit cost of "
-                    f"{rupees(worst['unit_cost'])} ({len(g)} day(s) in the last "
-                    f"{cfg.params['lookback_days']}, {rupees(loss)} lost on "
-                    f"{num(g['quantity'].sum())} units)."),
+                    f"{pin} {on_period(worst['date'], grain)}, below its unit cost of "
+                    f"{rupees(worst['unit_cost'])} ({count} in the last {window}, "
+                    f"{rupees(loss)} lost on {num(g['quantity'].sum())} units)."),
             details=details_json("Forecast", _forecast_link(sku, pin), pin, sku,
                                  min_price=float(worst["price"]),
                                  unit_cost=float(worst["unit_cost"]), loss=loss,
-                                 days=len(g))))
+                                 periods=len(g), grain=grain)))
     return candidates(rows)
 
 
@@ -116,137 +119,124 @@ def mandi_spike(prices: pd.DataFrame, cfg: RuleConfig, as_of,
 
 
 # ---- data freshness -----------------------------------------------------------------------------
-def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today) -> pd.DataFrame:
-    """PINs whose newest sale is `max_gap_days` or more behind the newest sale overall (one
-    alert per PIN and stale spell, dated by its last sale), and the warehouse as a whole
-    when its newest sale is more than `max_age_days` before `today`."""
+def _max_age_days(cfg: RuleConfig, grain: str) -> int:
+    return (7 * int(cfg.params["max_age_weeks"]) if normalise_grain(grain) == WEEKLY
+            else int(cfg.params["max_age_days"]))
+
+
+def _day_text(day, ref) -> str:
+    """DD-MMM, with the year when it is not the year of `ref`."""
+    return ddmmm(day) if pd.Timestamp(day).year == pd.Timestamp(ref).year else ddmmmyyyy(day)
+
+
+def historical_load(latest, arrived, cfg: RuleConfig, grain: str = DAILY) -> str | None:
+    """A sentence when the newest sales were already older than the rule's age limit when
+    they were uploaded (`arrived`: when the upload holding them was made, None if
+    unknown): a deliberate historical load, which raises no stale-data alert. Else None."""
+    if arrived is None or pd.isna(arrived) or latest is None or pd.isna(latest):
+        return None
+    latest = pd.Timestamp(latest).normalize()
+    arrived = pd.Timestamp(arrived).normalize()
+    old = int((arrived - latest).days)
+    if old <= _max_age_days(cfg, grain):
+        return None
+    newest = ("the week of " if normalise_grain(grain) == WEEKLY else "") + ddmmmyyyy(latest)
+    return (f"the newest sales ({newest}) were already {age_text(old)} old when they were "
+            f"uploaded on {ddmmmyyyy(arrived)}: a historical load, so no stale-data alert.")
+
+
+def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
+                   grain: str = DAILY, arrived=None) -> pd.DataFrame:
+    """PINs whose newest sale is `max_gap_days` (weekly data: `max_gap_weeks` weeks) or more
+    behind the newest sale overall (one alert per PIN and stale spell, dated by its last
+    sale), and the warehouse as a whole (one alert, dated by its newest sale) when its
+    newest sale is more than `max_age_days` (`max_age_weeks` weeks) before `today` - unless
+    those sales were already that old when uploaded (`historical_load`)."""
     if latest is None or pd.isna(latest):
         raise RuleSkipped("no sales in the warehouse yet")
+    weekly = normalise_grain(grain) == WEEKLY
     latest = pd.Timestamp(latest).normalize()
     today = pd.Timestamp(today).normalize()
-    gap_days = int(cfg.params["max_gap_days"])
+    step = period_days(grain)
+    limit = int(cfg.params["max_gap_weeks"] if weekly else cfg.params["max_gap_days"])
+    week_of = "the week of " if weekly else ""
     rows = []
     for r in last_by_pin.itertuples(index=False):
         place = f"PIN {r.pin_code}" + (f" ({r.city})" if isinstance(r.city, str) else "")
         if pd.isna(r.last_date):
             rows.append(dict(rule=cfg.rule, severity=raise_severity(cfg.severity),
                              entity=f"PIN {r.pin_code}", day=latest,
-                             reason=f"{place} has no sales at all up to {ddmmm(latest)}.",
+                             reason=(f"{place} has no sales at all up to {week_of}"
+                                     f"{ddmmm(latest)}."),
                              details=details_json("Data", {}, r.pin_code, None,
                                                   last_sale=None, latest=latest)))
             continue
-        gap = int((latest - pd.Timestamp(r.last_date).normalize()).days)
-        if gap >= gap_days:
+        behind = int((latest - pd.Timestamp(r.last_date).normalize()).days) // step
+        if behind >= limit:
             rows.append(dict(
                 rule=cfg.rule, severity=cfg.severity, entity=f"PIN {r.pin_code}",
                 day=r.last_date,
-                reason=(f"No sales uploaded for {place} since {ddmmm(r.last_date)}: {gap} days "
-                        f"behind the newest sales in the warehouse ({ddmmm(latest)})."),
+                reason=(f"No sales uploaded for {place} since {week_of}{ddmmm(r.last_date)}: "
+                        f"{periods_text(behind, grain)} behind the newest sales in the "
+                        f"warehouse ({week_of}{ddmmm(latest)})."),
                 details=details_json("Data", {}, r.pin_code, None, last_sale=r.last_date,
-                                     latest=latest, gap_days=gap)))
+                                     latest=latest, periods_behind=behind, grain=grain)))
     age = int((today - latest).days)
-    if age > int(cfg.params["max_age_days"]):
+    if age > _max_age_days(cfg, grain) and historical_load(latest, arrived, cfg, grain) is None:
+        newest = ("for the week of " if weekly else "from ") + _day_text(latest, today)
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity="All PINs", day=latest,
-            reason=(f"The newest sales in the warehouse are from {ddmmm(latest)}, {age} days "
-                    f"before {ddmmm(today)}: upload recent sales."),
-            details=details_json("Data", {}, None, None, latest=latest, age_days=age)))
-    return candidates(rows)
-
-
-# ---- demand anomalies ---------------------------------------------------------------------------
-def demand_anomalies(sales: pd.DataFrame, cfg: RuleConfig, as_of,
-                     names: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Spikes and drops on the last `lookback_days` days (see the module docstring)."""
-    from statsmodels.tsa.seasonal import STL
-
-    if sales.empty:
-        raise RuleSkipped("no sales in the checked period")
-    p = cfg.params
-    as_of = pd.Timestamp(as_of).normalize()
-    look = int(p["lookback_days"])
-    days = pd.date_range(as_of - pd.Timedelta(days=int(p["history_days"]) - 1), as_of)
-    mat = sales.pivot_table(index=KEY, columns="date", values="quantity", aggfunc="sum")
-    mat = mat.reindex(columns=days, fill_value=0.0).fillna(0.0)
-    values = mat.to_numpy(float)
-    base_end = len(days) - look
-    started = (np.cumsum(values, axis=1) > 0).argmax(axis=1)   # first day with a sale
-    label = _names(mat.index.to_frame(index=False), names).set_index(KEY)["name"]
-    rows = []
-    for i, (sku, pin) in enumerate(mat.index):
-        base = values[i, started[i]:base_end]
-        if len(base) < 28 or base[-28:].mean() < p["min_mean"]:
-            continue
-        seasonal = STL(base, period=7).fit().seasonal
-        deseason = base[-28:] - seasonal[-28:]
-        level = float(np.median(deseason))
-        resid = deseason - level
-        scale = max(1.4826 * float(np.median(np.abs(resid - np.median(resid)))),
-                    float(np.sqrt(max(level, 1.0))))
-        for k in range(look):
-            day = days[base_end + k]
-            weekday_pos = len(base) + k - 7 * (1 + k // 7)          # same weekday, last cycle
-            expected = max(level + seasonal[weekday_pos], 0.0)
-            actual = values[i, base_end + k]
-            z = (actual - expected) / scale
-            if abs(z) < p["z_threshold"] or abs(actual - expected) < p["min_units"]:
-                continue
-            kind = "spike" if z > 0 else "drop"
-            ratio = actual / expected if expected > 0 else np.inf
-            level_txt = (f"{ratio:.1f}x the usual level" if kind == "spike" and np.isfinite(ratio)
-                         else f"{1 - ratio:.0%} below the usual level" if kind == "drop"
-                         else "far above the usual level")
-            rows.append(dict(
-                rule=cfg.rule, severity=cfg.severity, entity=series_entity(sku, pin), day=day,
-                reason=(f"Sales of {sku_label(label.get((sku, pin)), sku)} at {pin} were "
-                        f"{level_txt} on {ddmmm(day)}: {num(actual)} units vs about "
-                        f"{num(expected)} expected (robust z {z:+.1f})."),
-                details=details_json("Forecast", _forecast_link(sku, pin), pin, sku,
-                                     kind=kind, actual=float(actual),
-                                     expected=float(expected), z=float(z))))
+            reason=(f"The newest sales in the warehouse are {newest}, {age_text(age)} before "
+                    f"{_day_text(today, today)}: upload recent sales."),
+            details=details_json("Data", {}, None, None, latest=latest, age_days=age,
+                                 grain=grain)))
     return candidates(rows)
 
 
 # ---- forecasts ----------------------------------------------------------------------------------
-def _to_daily(fc: pd.DataFrame) -> pd.DataFrame:
-    """Weekly runs become daily rows (a week's value spread over its 7 days, the forecast
-    date being the week's last day), so they compare with daily sales."""
-    weekly = fc["grain"].fillna("daily").str.lower().str.startswith("w")
-    if not weekly.any():
-        return fc
-    parts = [fc[~weekly]]
-    for k in range(7):
-        part = fc[weekly].copy()
-        part["date"] = part["date"] - pd.Timedelta(days=6 - k)
-        part["forecast"] = part["forecast"] / 7.0
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-def matched_forecasts(forecasts: pd.DataFrame, sales: pd.DataFrame, start, end) -> pd.DataFrame:
-    """For each series x day in start..end, the freshest run's forecast next to the actual
-    (zero when no sale was recorded)."""
-    fc = _to_daily(forecasts)
+def matched_forecasts(forecasts: pd.DataFrame, sales: pd.DataFrame, start, end,
+                      grain: str = DAILY) -> pd.DataFrame:
+    """For each series x period in start..end, the freshest run's forecast next to the actual
+    (zero when no sale was recorded). Only runs made at the data's grain compare: a weekly
+    run's row meets the sales row of the same week, a daily run's the same day."""
+    grain = normalise_grain(grain)
+    fc = forecasts[forecasts["grain"].map(normalise_grain) == grain]
     fc = fc[(fc["date"] >= pd.Timestamp(start)) & (fc["date"] <= pd.Timestamp(end))]
     fc = fc.sort_values("created_at").drop_duplicates(KEY + ["date"], keep="last")
-    actual = sales.groupby(KEY + ["date"], as_index=False)["quantity"].sum()
+    sales = sales if "promo" in sales else sales.assign(promo=False)
+    actual = sales.assign(promo=sales["promo"].fillna(False).astype(bool)).groupby(
+        KEY + ["date"], as_index=False).agg(quantity=("quantity", "sum"), promo=("promo", "max"))
     out = fc.merge(actual, on=KEY + ["date"], how="left")
     out["actual"] = out["quantity"].fillna(0.0)
+    out["promo"] = out["promo"].eq(True)
     return out.drop(columns="quantity")
 
 
+def _span(first, last, n: int, grain: str) -> str:
+    """'over 29-Dec–04-Jan', 'in the week of 04-Jan', 'over the weeks of 14-Dec–04-Jan'."""
+    if normalise_grain(grain) != WEEKLY:
+        return f"over {ddmmm(first)}–{ddmmm(last)}"
+    return on_period(last, grain) if n == 1 else \
+        f"over the weeks of {ddmmm(first)}–{ddmmm(last)}"
+
+
 def forecast_deviation(matched: pd.DataFrame, cfg: RuleConfig, as_of,
-                       names: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Series whose actual sales over the window miss the forecast by > threshold."""
+                       names: pd.DataFrame | None = None, grain: str = DAILY) -> pd.DataFrame:
+    """Series whose actual sales over the window miss the forecast by > threshold (at least
+    `min_days` forecast days, whole weeks for weekly data). Sales above the forecast while
+    the series was on promotion for at least half the window are explained by the
+    promotion, not flagged."""
     p = cfg.params
     g = matched.groupby(KEY).agg(forecast=("forecast", "sum"), actual=("actual", "sum"),
                                  n=("date", "nunique"), first=("date", "min"),
-                                 last=("date", "max"), run_id=("run_id", "last")).reset_index()
-    g = g[g["n"] >= p["min_days"]]
+                                 last=("date", "max"), run_id=("run_id", "last"),
+                                 promo=("promo", "mean")).reset_index()
+    g = g[g["n"] >= periods_for(p["min_days"], grain)]
     gap = g["actual"] - g["forecast"]
     dev = gap / g["forecast"].where(g["forecast"] > 0)
-    hit = (gap.abs() >= p["min_units"]) & ((dev.abs() >= p["threshold_pct"] / 100)
-                                           | (g["forecast"] <= 0))
+    hit = ((gap.abs() >= p["min_units"]) & ((dev.abs() >= p["threshold_pct"] / 100)
+                                            | (g["forecast"] <= 0))
+           & ~((gap > 0) & (g["promo"] >= 0.5)))
     g = _names(g.assign(dev=dev)[hit], names)
     rows = []
     for r in g.itertuples(index=False):
@@ -255,12 +245,12 @@ def forecast_deviation(matched: pd.DataFrame, cfg: RuleConfig, as_of,
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(r.sku_id, r.pin_code),
             day=r.last,
-            reason=(f"Sales of {sku_label(r.name, r.sku_id)} at {r.pin_code} over "
-                    f"{ddmmm(r.first)}–{ddmmm(r.last)} were {pct}{where} the forecast "
+            reason=(f"Sales of {sku_label(r.name, r.sku_id)} at {r.pin_code} "
+                    f"{_span(r.first, r.last, int(r.n), grain)} were {pct}{where} the forecast "
                     f"({num(r.actual)} vs {num(r.forecast)} units, run {r.run_id})."),
             details=details_json("Forecast", _forecast_link(r.sku_id, r.pin_code), r.pin_code,
                                  r.sku_id, actual=float(r.actual), forecast=float(r.forecast),
-                                 run_id=r.run_id, days=int(r.n))))
+                                 run_id=r.run_id, periods=int(r.n), grain=grain)))
     return candidates(rows)
 
 
@@ -271,26 +261,47 @@ def series_wape(frame: pd.DataFrame) -> pd.Series:
     return err / tot.where(tot > 0)
 
 
-def backtest_wape(backtests: pd.DataFrame, models: pd.DataFrame) -> pd.Series:
-    """Per series: the backtest WAPE of the 'routed' choice if the run has one, else of the
-    model the forecast used."""
+SIGNIFICANT_Z = 2.0   # live error above the backtest's, in standard errors, to count
+
+
+def backtest_wape(backtests: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Per series (index sku_id, pin_code): `bt`, the backtest WAPE of the 'routed' choice
+    if the run has one, else of the model the forecast used, and `bt_spread`, the standard
+    deviation over backtest periods of |error| - bt x actual (how far one period's error
+    strays from what the WAPE predicts)."""
     if backtests.empty:
-        return pd.Series(dtype=float)
+        return pd.DataFrame(columns=["bt", "bt_spread"])
     routed = backtests[backtests["model"] == "routed"]
     pick = models.drop_duplicates(KEY).merge(backtests, on=KEY + ["model"])
     rest = pick[~pick.set_index(KEY).index.isin(routed.set_index(KEY).index)]
-    return series_wape(pd.concat([routed, rest], ignore_index=True))
+    rows = pd.concat([routed, rest], ignore_index=True)
+    bt = series_wape(rows)
+    keys = pd.MultiIndex.from_frame(rows[KEY])
+    excess = ((rows["actual"] - rows["forecast"]).abs().to_numpy()
+              - bt.reindex(keys).to_numpy() * rows["actual"].abs().to_numpy())
+    spread = pd.Series(excess, index=keys).groupby(level=KEY).std(ddof=1)
+    return pd.DataFrame({"bt": bt, "bt_spread": spread})
 
 
-def forecast_accuracy(matched: pd.DataFrame, bt_wape: pd.Series, cfg: RuleConfig, as_of,
-                      names: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Series whose live WAPE is worse than `factor` x their backtest WAPE."""
+def forecast_accuracy(matched: pd.DataFrame, bt: pd.DataFrame, cfg: RuleConfig, as_of,
+                      names: pd.DataFrame | None = None, grain: str = DAILY) -> pd.DataFrame:
+    """Series whose live WAPE over the window (periods of the data's grain) is worse than
+    `factor` x their backtest WAPE, by more than chance: the live error must exceed what
+    the backtest WAPE predicts for those sales by SIGNIFICANT_Z standard errors (from the
+    backtest's per-period spread), so four noisy weeks do not pass for a worse model."""
     p = cfg.params
-    n = matched.groupby(KEY)["date"].nunique()
-    live = series_wape(matched)[n >= p["min_days"]].dropna()
-    frame = pd.DataFrame({"live": live}).join(bt_wape.rename("bt"), how="inner").dropna()
+    err = (matched["actual"] - matched["forecast"]).abs()
+    live = pd.DataFrame({"err": err, "act": matched["actual"].abs(), "date": matched["date"],
+                         **{k: matched[k] for k in KEY}}).groupby(KEY).agg(
+        err=("err", "sum"), act=("act", "sum"), n=("date", "nunique"))
+    live = live[(live["n"] >= periods_for(p["min_days"], grain)) & (live["act"] > 0)]
+    frame = live.join(bt, how="inner").dropna(subset=["bt"])
+    frame["live"] = frame["err"] / frame["act"]
+    stderr = np.sqrt(frame["n"]) * frame["bt_spread"]
+    excess = frame["err"] - frame["bt"] * frame["act"]
+    chance = (stderr > 0) & (excess < SIGNIFICANT_Z * stderr)
     frame = frame[(frame["live"] >= p["factor"] * frame["bt"].clip(lower=0.01))
-                  & (frame["live"] >= p["min_wape_pct"] / 100)].reset_index()
+                  & (frame["live"] >= p["min_wape_pct"] / 100) & ~chance].reset_index()
     frame = _names(frame, names)
     day = pd.Timestamp(matched["date"].max()) if len(matched) else pd.Timestamp(as_of)
     rows = []
@@ -299,12 +310,12 @@ def forecast_accuracy(matched: pd.DataFrame, bt_wape: pd.Series, cfg: RuleConfig
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(r.sku_id, r.pin_code),
             day=day,
             reason=(f"Forecast error for {sku_label(r.name, r.sku_id)} at {r.pin_code} over the "
-                    f"last {int(n.get((r.sku_id, r.pin_code), 0))} forecast days is WAPE "
+                    f"last {int(r.n)} forecast {period_noun(grain, int(r.n))} is WAPE "
                     f"{r.live:.0%}, {r.live / max(r.bt, 0.01):.1f}x its backtest WAPE of "
                     f"{r.bt:.0%}."),
             details=details_json("Forecast", _forecast_link(r.sku_id, r.pin_code), r.pin_code,
                                  r.sku_id, live_wape=float(r.live),
-                                 backtest_wape=float(r.bt))))
+                                 backtest_wape=float(r.bt), periods=int(r.n), grain=grain)))
     return candidates(rows)
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from engine.textfmt import indian_grouping, inr
+from engine.warehouse.grain import WEEKLY, normalise_grain
 
 SEVERITIES = ("critical", "high", "medium", "low")
 STATUSES = ("new", "acknowledged", "resolved")
@@ -69,45 +70,67 @@ RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
              {"service_level": Param(0.95, 0.5, 0.999, "Fill-rate target of the policy")}),
     RuleSpec("forecast_deviation", "Forecast vs actual deviation",
              "Last week's sales differ from the freshest forecast for those days by more "
-             "than the threshold.", "medium",
+             "than the threshold (weekly data: last week's sales row against the forecast "
+             "for that week). Sales above the forecast during a promotion are explained by "
+             "it and not flagged.", "medium",
              {"threshold_pct": Param(50, 5, 1000, "Deviation that raises an alert (%)"),
               "min_units": Param(10, 0, 1e6, "Ignore gaps smaller than this many units"),
-              "window_days": Param(7, 1, 56, "Days compared", True),
-              "min_days": Param(4, 1, 56, "Fewest forecast days needed", True)}),
+              "window_days": Param(7, 1, 56, "Days compared (weekly data: whole weeks)", True),
+              "min_days": Param(4, 1, 56, "Fewest forecast days needed (weekly data: whole "
+                                          "weeks)", True)}),
     RuleSpec("forecast_accuracy", "Forecast accuracy degradation",
-             "WAPE of the last 4 weeks is worse than the series' backtest WAPE by a factor.",
+             "WAPE of the last 4 weeks is worse than the series' backtest WAPE by a factor "
+             "(weekly data: the last 4 weekly forecasts against the 4 weeks' sales).",
              "medium",
              {"factor": Param(1.5, 1.0, 20, "Live WAPE / backtest WAPE that raises an alert"),
               "min_wape_pct": Param(20, 0, 1000, "Ignore live WAPE below this (%)"),
-              "window_days": Param(28, 7, 120, "Days of live accuracy", True),
-              "min_days": Param(14, 1, 120, "Fewest forecast days needed", True)}),
+              "window_days": Param(28, 7, 120, "Days of live accuracy (weekly data: whole "
+                                               "weeks)", True),
+              "min_days": Param(14, 1, 120, "Fewest forecast days needed (weekly data: whole "
+                                            "weeks)", True)}),
     RuleSpec("demand_anomaly", "Demand spike or drop",
-             "Daily sales far from the STL (period 7) level, measured as a robust z-score "
-             "against the series' own residual spread.", "medium",
+             "A day's (or, for weekly data, a week's) sales far from the series' usual "
+             "level, measured as a robust z-score against the series' own spread. Daily: STL "
+             "with a weekly pattern (period 7). Weekly: the median of the last 13 ordinary "
+             "weeks, times the category's yearly pattern (period 52) when the same weeks "
+             "showed it in each of the last two years. Spikes in promotion periods and "
+             "periods in which the PIN reported nothing are not flagged.", "medium",
              {"z_threshold": Param(4.0, 2.0, 20, "Robust z-score that raises an alert"),
               "min_units": Param(5, 0, 1e6, "Ignore gaps smaller than this many units"),
-              "lookback_days": Param(7, 1, 28, "Recent days checked", True),
-              "history_days": Param(120, 56, 730, "Days of history for the baseline", True),
+              "lookback_days": Param(7, 1, 28, "Recent days checked (weekly data: whole "
+                                               "weeks)", True),
+              "history_days": Param(120, 56, 730, "Days of history for the baseline (daily "
+                                                  "data)", True),
+              "history_weeks": Param(156, 26, 520, "Weeks of history for the baseline "
+                                                   "(weekly data)", True),
               "min_mean": Param(1.0, 0, 1e6, "Skip series selling less per day on average")}),
     RuleSpec("price_above_mrp", "Sale price above MRP",
              "A sale recorded above the printed MRP (not allowed under the Legal Metrology "
              "rules).", "high",
              {"tolerance_pct": Param(0, 0, 50, "Allowed excess over MRP (%)"),
-              "lookback_days": Param(7, 1, 90, "Recent days checked", True)}),
+              "lookback_days": Param(7, 1, 90, "Recent days checked (weekly data: whole "
+                                               "weeks)", True)}),
     RuleSpec("price_below_cost", "Sale price below cost",
              "A sale recorded below the SKU's unit cost.", "medium",
              {"tolerance_pct": Param(0, 0, 90, "Allowed shortfall under cost (%)"),
-              "lookback_days": Param(7, 1, 90, "Recent days checked", True)}),
+              "lookback_days": Param(7, 1, 90, "Recent days checked (weekly data: whole "
+                                               "weeks)", True)}),
     RuleSpec("mandi_spike", "Mandi price spike",
              "A mandi's modal price jumps above its previous 7-day average.", "medium",
              {"threshold_pct": Param(25, 1, 500, "Rise over the 7-day average (%)"),
               "lookback_days": Param(3, 1, 30, "Recent days checked", True),
               "min_baseline_days": Param(3, 1, 7, "Fewest prior price days needed", True)}),
     RuleSpec("data_freshness", "Sales data missing",
-             "A PIN has no sales for N days while other PINs do, or the newest sales are "
-             "old.", "high",
+             "A PIN has no sales for N days (N weeks for weekly data) while other PINs do, "
+             "or the newest sales are old. A file whose newest sales were already that old "
+             "when it was uploaded is a deliberate historical load and raises no stale-data "
+             "alert (the generation summary says so).", "high",
              {"max_gap_days": Param(3, 1, 60, "Days behind the newest sales", True),
-              "max_age_days": Param(7, 1, 365, "Days the newest sales may be old", True)}),
+              "max_age_days": Param(7, 1, 365, "Days the newest sales may be old", True),
+              "max_gap_weeks": Param(3, 1, 26, "Weeks behind the newest sales (weekly data)",
+                                     True),
+              "max_age_weeks": Param(2, 1, 52, "Weeks the newest sales may be old (weekly "
+                                               "data)", True)}),
 )}
 
 
@@ -170,6 +193,30 @@ def alert_link(details) -> str | None:
 # ---- text helpers (engine-side formatting of reasons) -----------------------------------------
 def ddmmm(value) -> str:
     return pd.Timestamp(value).strftime("%d-%b")
+
+
+def ddmmmyyyy(value) -> str:
+    return pd.Timestamp(value).strftime("%d-%b-%Y")
+
+
+def on_period(day, grain: str) -> str:
+    """'on 04-Jan' for a day, 'in the week of 04-Jan' for a week's row."""
+    return f"in the week of {ddmmm(day)}" if normalise_grain(grain) == WEEKLY \
+        else f"on {ddmmm(day)}"
+
+
+def age_text(days: int) -> str:
+    """An age as a manager says it: '5 days', '3 weeks', '7 months', '14 years 11 months'."""
+    days = int(days)
+    if days < 14:
+        return f"{days} day{'' if days == 1 else 's'}"
+    if days < 63:
+        return f"{days // 7} weeks"
+    months = int(round(days / 30.44))
+    if months < 24:
+        return f"{months} months"
+    years, rest = divmod(months, 12)
+    return f"{years} years" + (f" {rest} month{'' if rest == 1 else 's'}" if rest else "")
 
 
 def rupees(value: float) -> str:

@@ -60,9 +60,10 @@ def last_sales_date(wh: Warehouse, as_of=None):
 
 
 def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
-    """sales_daily rows dated start..end inclusive: sku_id, pin_code, date, quantity, price."""
-    return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price "
-                    "FROM sales_daily WHERE date BETWEEN ? AND ? "
+    """sales_daily rows dated start..end inclusive: sku_id, pin_code, date, quantity, price,
+    promo."""
+    return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
+                    "coalesce(promo, FALSE) AS promo FROM sales_daily WHERE date BETWEEN ? AND ? "
                     "ORDER BY sku_id, pin_code, date", [start, end])
 
 
@@ -77,11 +78,22 @@ def read_price_checks(wh: Warehouse, start, end) -> pd.DataFrame:
 
 
 def read_sku_names(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name FROM skus ORDER BY sku_id")
+    """sku_id, name, category of every catalogued SKU."""
+    return wh.query("SELECT sku_id, name, category FROM skus ORDER BY sku_id")
 
 
 def read_locations(wh: Warehouse) -> pd.DataFrame:
     return wh.query("SELECT pin_code, city, state FROM locations ORDER BY pin_code")
+
+
+def newest_sales_arrival(wh: Warehouse, latest):
+    """When the newest sales (dated `latest` or later) were uploaded: the creation time of
+    the first loaded sales upload whose dates reach `latest`, or None (sales that did not
+    come through an upload, e.g. the demo seed)."""
+    return wh.scalar("""
+        SELECT min(created_at) FROM ingest_batches
+        WHERE kind = 'sales' AND status = 'loaded'
+          AND TRY_CAST(json_extract_string(report, '$.date_max') AS DATE) >= ?""", [latest])
 
 
 def last_sale_per_pin(wh: Warehouse, as_of) -> pd.DataFrame:
