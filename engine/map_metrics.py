@@ -7,7 +7,7 @@ over their summed revenue last year, not an average of PIN growth rates.
 | metric    | value                                                                 |
 |-----------|-----------------------------------------------------------------------|
 | sales     | revenue in the selected period (₹)                                    |
-| growth    | like-for-like revenue vs the same days last year (PINs that sold both) |
+| growth    | like-for-like revenue vs the same days (weekly data: weeks) last year  |
 | forecast  | forecast units, next 4 weeks after the latest forecast run's cutoff   |
 | uplift    | forecast per day vs actual units per day over as many days up to cutoff|
 | stockout  | share of stocked SKUs whose stock covers less than their lead time     |
@@ -24,6 +24,7 @@ from engine.geo import rollup
 from engine.signals.festivals import festival_uplift
 from engine.warehouse import map_queries as mq
 from engine.warehouse.festivals import read_festivals
+from engine.warehouse.grain import WEEKLY, periods_for, periods_text
 from engine.warehouse.queries import Filters, resolve_period
 
 
@@ -39,7 +40,8 @@ class Metric:
 METRICS = {m.key: m for m in (
     Metric("sales", "Sales", "inr", False, "Revenue in the selected period."),
     Metric("growth", "Growth vs last year", "pct", True,
-           "Revenue vs the same days last year, for PIN codes that sold in both periods."),
+           "Revenue vs the same days last year (the same weeks, 52 weeks earlier, for weekly "
+           "data), for PIN codes that sold in both periods."),
     Metric("forecast", "Forecast, next 4 weeks", "units", False,
            "Units forecast for the 4 weeks after the latest forecast run's cutoff."),
     Metric("uplift", "Forecast uplift vs baseline", "pct", True,
@@ -69,6 +71,11 @@ class MetricInputs:
 
 def _fmt_day(d) -> str:
     return pd.Timestamp(d).strftime("%d-%b-%Y")
+
+
+def _span(days: int, grain) -> str:
+    """'28 days', or '4 weeks' for weekly data."""
+    return periods_text(periods_for(days, grain), grain)
 
 
 def _festival_inputs(wh, f: Filters) -> tuple[pd.DataFrame, str]:
@@ -104,22 +111,24 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
             return MetricInputs(metric, df, "No sales in the warehouse yet.")
         note = f"{_fmt_day(meta['start'])} to {_fmt_day(meta['end'])}"
         if metric == "growth":
+            same = "weeks" if meta.get("grain") == WEEKLY else "days"
             if not meta["covered"]:
                 raise MetricUnavailable(
-                    "Growth needs sales for the same days last year, and the warehouse does "
-                    "not reach back that far for this period — pick a later date range.")
-            note += (f" vs {_fmt_day(meta['prior_start'])} to {_fmt_day(meta['prior_end'])}"
-                     ", like-for-like PIN codes")
+                    f"Growth needs sales for the same {same} last year, and the warehouse "
+                    "does not reach back that far for this period — pick a later date range.")
+            note += (f" vs the same {same} last year, {_fmt_day(meta['prior_start'])} to "
+                     f"{_fmt_day(meta['prior_end'])}, like-for-like PIN codes")
         return MetricInputs(metric, df, note + ".")
     if metric in ("forecast", "uplift"):
         run = mq.latest_forecast_run(wh)
         if run is None:
             raise MetricUnavailable(NO_FORECAST)
         df, meta = mq.forecast_inputs(wh, f, run)
-        note = (f"Forecast run {meta.get('run_id', run['run_id'])}: {meta['days']} days after "
+        span = _span(meta["days"], run.get("grain"))
+        note = (f"Forecast run {meta.get('run_id', run['run_id'])}: {span} after "
                 f"{_fmt_day(meta['cutoff'])}")
         if metric == "uplift":
-            note += f", against actual sales in the {meta['days']} days up to the cutoff"
+            note += f", against actual sales in the {span} up to the cutoff"
         return MetricInputs(metric, df, note + ".")
     if metric == "stockout":
         if not mq.has_inventory(wh):
@@ -127,8 +136,9 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
                                     "on the Data page to see stock-out risk.")
         df, meta = mq.stock_inputs(wh, f)
         as_of = _fmt_day(meta["as_of"]) if meta["as_of"] else "—"
-        return MetricInputs(metric, df, f"Stock as loaded, demand = average of the "
-                                        f"{meta['demand_days']} days up to {as_of}.")
+        return MetricInputs(metric, df, f"Stock as loaded, demand = average per day of the "
+                                        f"{_span(meta['demand_days'], meta['grain'])} up to "
+                                        f"{as_of}.")
     df, note = _festival_inputs(wh, f)
     return MetricInputs(metric, df, note)
 

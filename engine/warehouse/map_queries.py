@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
+from engine.warehouse.grain import sales_grain
 from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, pin_sales_vs_prior,
                                       run_query, scope_sql)
 
@@ -57,7 +58,9 @@ def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
                     ) -> tuple[pd.DataFrame, dict]:
     """Per PIN: forecast (units over the `days` days after the run's cutoff, or as many as
     the run covers) and baseline (actual units over the same number of days up to the
-    cutoff). The date range of the sidebar does not apply: the forecast window is fixed."""
+    cutoff). A weekly run's rows fall every 7 days after the cutoff, so 28 days hold 4
+    weekly forecasts and the 28 days up to the cutoff the 4 weekly sales rows before it.
+    The date range of the sidebar does not apply: the forecast window is fixed."""
     cutoff = pd.Timestamp(run["cutoff"]).date()
     window_end = cutoff + timedelta(days=days)
     where_f, params_f = filter_where(Filters(f.states, f.cities, f.categories, pin_scope=f.pin_scope),
@@ -88,13 +91,17 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
     """Per PIN: n_skus (stocked SKUs with recent demand) and at_risk (those whose on-hand
     plus on-order stock covers fewer days of recent average demand than their lead time;
     `default_lead_days` when the lead time is unknown). Demand is the average daily units
-    over the last `demand_days` days of sales data."""
+    over the last `demand_days` days of sales data (for weekly data the weekly rows dated
+    in those days - 4 weeks for 28 days - spread over the same days). Meta: as_of,
+    demand_days, grain."""
     scope, scope_params = scope_sql(f.pin_scope, "pin_code")
     last = run_query(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
                 "the last sales date").iloc[0, 0]
     cols = ["pin_code", "n_skus", "at_risk"]
+    grain = sales_grain(wh)
     if last is None or pd.isna(last):
-        return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days}
+        return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days,
+                                            "grain": grain}
     last = pd.Timestamp(last).date()
     where, params = filter_where(f, None, None)
     df = run_query(wh, f"""
@@ -111,7 +118,7 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
         GROUP BY 1 ORDER BY 1""",
               [float(demand_days), last - timedelta(days=demand_days), last,
                int(default_lead_days), *params], "stock cover by PIN code")
-    return df[cols], {"as_of": last, "demand_days": demand_days}
+    return df[cols], {"as_of": last, "demand_days": demand_days, "grain": grain}
 
 
 def category_units(wh: Warehouse, f: Filters, start: date, end: date) -> pd.DataFrame:

@@ -7,8 +7,9 @@ tuple = nothing), and it is applied on top of - never instead of - the state, ci
 category filters, so a crafted state/city selection cannot widen what a user sees.
 
 Periods are inclusive. "Same period last year" shifts both ends back one calendar year
-(29-Feb maps to 28-Feb); growth is only reported when the warehouse holds sales covering
-the whole of that earlier period, otherwise it is None rather than a misleading figure.
+(29-Feb maps to 28-Feb), or for weekly data 52 weeks, so each week meets the same week
+last year; growth is only reported when the warehouse holds sales covering the whole of
+that earlier period, otherwise it is None rather than a misleading figure.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.grain import WEEKLY, sales_grain
 
 FREQS = {"D": "day", "W": "week", "M": "month"}
 
@@ -114,12 +116,26 @@ def resolve_period(wh: Warehouse, f: Filters) -> tuple[date | None, date | None]
     return (f.start or lo), (f.end or hi)
 
 
-def prior_period(wh: Warehouse, f: Filters, start: date, end: date
+SAME_WEEKS_BACK = timedelta(days=364)      # 52 weeks: the same weekday a year earlier
+
+
+def prior_period(wh: Warehouse, f: Filters, start: date, end: date, grain: str | None = None
                   ) -> tuple[date, date, bool]:
-    """Same period a year earlier, and whether the data covers all of it."""
-    p_start, p_end = year_earlier(start), year_earlier(end)
+    """Same period a year earlier, and whether the data covers all of it. Weekly data
+    (`grain` 'W', detected when not given) compares the same weeks: 52 weeks earlier, so
+    each week's row meets the row of the same week last year; a calendar year earlier
+    falls on another weekday and its date window can hold a different set of weeks."""
     lo, _ = date_bounds(wh, f.pin_scope)
+    if (grain or sales_grain(wh)) == WEEKLY:
+        p_start, p_end = start - SAME_WEEKS_BACK, end - SAME_WEEKS_BACK
+        return p_start, p_end, lo is not None and lo < p_start + timedelta(days=7)
+    p_start, p_end = year_earlier(start), year_earlier(end)
     return p_start, p_end, lo is not None and lo <= p_start
+
+
+def _year_on_sql(grain: str) -> str:
+    """SQL interval that moves a date of the prior period onto this period's calendar."""
+    return "INTERVAL 364 DAY" if grain == WEEKLY else "INTERVAL 1 YEAR"
 
 
 def _growth(current: float, prior: float, covered: bool) -> float | None:
@@ -234,7 +250,7 @@ def _all_buckets(freq: str, start: date, end: date) -> list[date]:
 
 def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
     """Revenue and units per day/week/month, with the same calendar days a year earlier
-    summed into the same buckets (`revenue_ly`, `units_ly`; NaN where the data does not
+    (for weekly data the same weeks, 52 weeks earlier) summed into the same buckets (`revenue_ly`, `units_ly`; NaN where the data does not
     reach back that far). `date` is the bucket's first day inside the period and `days`
     how many days of the period it holds (weeks end on the period's last day, so only
     the earliest week can be a part week). Buckets without sales are zero."""
@@ -244,7 +260,8 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
     start, end = resolve_period(wh, f)
     if start is None or end is None or start > end:
         return pd.DataFrame(columns=cols)
-    p_start, p_end, covered = prior_period(wh, f, start, end)
+    grain = sales_grain(wh)
+    p_start, p_end, covered = prior_period(wh, f, start, end, grain)
     where_c, params_c = filter_where(f, start, end)
     where_p, params_p = filter_where(f, p_start, p_end)
     bucket_params = _bucket_params(freq, start, end)
@@ -254,7 +271,7 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
                    sum(s.revenue) AS revenue, sum(s.quantity) AS units
             {SALES_FROM} WHERE {where_c} GROUP BY 1),
         prior AS (
-            SELECT {_bucket_sql(freq, "(s.date + INTERVAL 1 YEAR)::DATE")} AS bucket,
+            SELECT {_bucket_sql(freq, f"(s.date + {_year_on_sql(grain)})::DATE")} AS bucket,
                    sum(s.revenue) AS revenue, sum(s.quantity) AS units
             {SALES_FROM} WHERE {where_p} GROUP BY 1)
         SELECT coalesce(cur.bucket, prior.bucket) AS date,
@@ -277,13 +294,15 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
 
 def pin_sales_vs_prior(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame | None, dict]:
     """Per PIN code with sales in the period: revenue, units and prior_revenue (the same
-    days last year; NaN when the PIN sold nothing then). Meta: start, end, prior_start,
-    prior_end, covered (the data reaches back over the whole prior period). The frame is
-    None when the filters leave no period. Shared by the overview and the map."""
+    days last year, for weekly data the same weeks; NaN when the PIN sold nothing then).
+    Meta: start, end, prior_start, prior_end, covered (the data reaches back over the
+    whole prior period), grain ('D' or 'W'). The frame is None when the filters leave no
+    period. Shared by the overview and the map."""
     start, end = resolve_period(wh, f)
     if start is None or end is None or start > end:
         return None, {"start": start, "end": end, "covered": False}
-    p_start, p_end, covered = prior_period(wh, f, start, end)
+    grain = sales_grain(wh)
+    p_start, p_end, covered = prior_period(wh, f, start, end, grain)
     where_c, params_c = filter_where(f, start, end)
     where_p, params_p = filter_where(f, p_start, p_end)
     df = run_query(wh, f"""
@@ -295,7 +314,7 @@ def pin_sales_vs_prior(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame | None, 
         FROM cur LEFT JOIN prior ON prior.pin_code = cur.pin_code
         ORDER BY cur.pin_code""", [*params_c, *params_p], "sales by PIN code")
     return df, {"start": start, "end": end, "prior_start": p_start, "prior_end": p_end,
-                "covered": covered}
+                "covered": covered, "grain": grain}
 
 
 def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
