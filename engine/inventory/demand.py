@@ -8,6 +8,12 @@ Two builders, one shape (`DemandModel`):
 * `demand_from_sales` is the fallback when no forecast run exists: the mean of daily
   demand over the last 8 weeks by day of week, with the spread around those day-of-week
   means as sigma, and upcoming festival uplift applied. It is labelled as such.
+
+Weekly data (`grain` 'W', `engine.warehouse.grain`): a weekly forecast row dated d is the
+demand of the 7 days ending d, so each day gets a seventh of it; the no-forecast fallback
+takes the weekly average of the last 8 weeks / 7 per day (a day-of-week average means
+nothing when every row falls on one weekday). Weekly errors become daily ones by / sqrt(7),
+so that the lead-time spread sigma_daily x sqrt(7) over a week is the weekly error again.
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from engine.warehouse.grain import WEEKLY, grain_of_dates, normalise_grain
 
 KEY = ["sku_id", "pin_code"]
 Z95, Z80 = 1.959964, 1.281552
@@ -52,43 +60,43 @@ def _keys_str(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _to_daily(fc: pd.DataFrame) -> pd.DataFrame:
-    """Weekly forecasts (7-day spacing) become 7 daily rows with a seventh of the value."""
-    dates = pd.to_datetime(fc["date"]).drop_duplicates().sort_values()
-    if len(dates) < 2 or dates.diff().dropna().min() < pd.Timedelta(days=7):
-        return fc
+def _spread_weeks(fc: pd.DataFrame) -> pd.DataFrame:
+    """Weekly forecast rows become 7 daily rows each (the 7 days ending the row's date)
+    with a seventh of the value."""
     rows = []
     for k in range(7):
         part = fc.copy()
         part["date"] = pd.to_datetime(part["date"]) - pd.Timedelta(days=6 - k)
-        for col in ("forecast", "lo", "hi", "lo80", "hi80"):
-            if col in part:
-                part[col] = part[col] / 7.0
+        part["forecast"] = part["forecast"] / 7.0
         rows.append(part)
     return pd.concat(rows, ignore_index=True)
 
 
 def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None = None,
-                         run_label: str = "") -> DemandModel:
+                         run_label: str = "", grain: str | None = None) -> DemandModel:
     """Demand model from a forecast frame (sku_id, pin_code, date, forecast, lo, hi,
-    lo80, hi80) and optional backtest residual rows (sku_id, pin_code, actual, forecast)."""
+    lo80, hi80) and optional backtest residual rows (sku_id, pin_code, actual, forecast).
+    `grain` is the run's ('D' or 'W'; detected from the forecast dates when None)."""
     _require(forecasts, KEY + ["date", "forecast"], "forecast table")
     if forecasts.empty:
         raise InventoryInputError("The forecast run has no rows to plan from.")
-    fc = _to_daily(_keys_str(forecasts))
+    fc = _keys_str(forecasts)
     fc["date"] = pd.to_datetime(fc["date"])
+    weekly = normalise_grain(grain or grain_of_dates(fc["date"])) == WEEKLY
+    per_day = 1.0 / np.sqrt(7.0) if weekly else 1.0     # a period's error as a day's error
     fc["forecast"] = fc["forecast"].astype(float).clip(lower=0.0)
-    path = fc[KEY + ["date", "forecast"]].sort_values(KEY + ["date"]).reset_index(drop=True)
 
-    # Interval-implied daily sigma (95% first, then 80%), per series.
+    # Interval-implied sigma of one period (95% first, then 80%), per series.
     width = pd.Series(np.nan, index=fc.index)
     if {"lo", "hi"} <= set(fc.columns):
         width = (fc["hi"] - fc["lo"]) / (2 * Z95)
     if {"lo80", "hi80"} <= set(fc.columns):
         width = width.fillna((fc["hi80"] - fc["lo80"]) / (2 * Z80))
     fc["_sig_int"] = width.clip(lower=0.0)
-    sig = fc.groupby(KEY, as_index=False).agg(sig_int=("_sig_int", "mean"),
-                                              level=("forecast", "mean"))
+    daily = _spread_weeks(fc) if weekly else fc
+    path = daily[KEY + ["date", "forecast"]].sort_values(KEY + ["date"]).reset_index(drop=True)
+    sig = fc.groupby(KEY, as_index=False).agg(sig_int=("_sig_int", "mean"))
+    sig = sig.merge(path.groupby(KEY, as_index=False).agg(level=("forecast", "mean")), on=KEY)
     sig["sig_res"], sig["n_res"] = np.nan, 0
     if residuals is not None and len(residuals):
         _require(residuals, KEY + ["actual", "forecast"], "backtest table")
@@ -100,12 +108,14 @@ def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None
         sig["n_res"] = sig["n"].fillna(0).astype(int)
     use_res = (sig["n_res"] >= MIN_RESIDUALS) & sig["sig_res"].notna()
     use_int = ~use_res & sig["sig_int"].notna() & (sig["sig_int"] > 0)
-    sig["sigma_daily"] = np.where(use_res, sig["sig_res"],
-                                  np.where(use_int, sig["sig_int"], np.sqrt(sig["level"])))
+    sig["sigma_daily"] = np.where(use_res, sig["sig_res"] * per_day,
+                                  np.where(use_int, sig["sig_int"] * per_day,
+                                           np.sqrt(sig["level"])))
     sig["error_source"] = np.where(use_res, "backtest residuals",
                                    np.where(use_int, "forecast interval", "Poisson (no error data)"))
     as_of = (path["date"].min() - pd.Timedelta(days=1)).date()
-    label = (f"Forecast run {run_label}".strip() + "; safety stock from "
+    spread = " (weekly forecast, a seventh of each week a day)" if weekly else ""
+    label = (f"Forecast run {run_label}".strip() + f"{spread}; safety stock from "
              f"backtest residuals for {int(use_res.sum())} lines, forecast intervals for "
              f"{int(use_int.sum())}, Poisson spread for {int((~use_res & ~use_int).sum())}.")
     return DemandModel(path=path, sigma=sig[KEY + ["sigma_daily", "error_source"]],
@@ -114,12 +124,14 @@ def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None
 
 def demand_from_sales(sales: pd.DataFrame, lines: pd.DataFrame, as_of=None,
                       horizon: int = 28, weeks: int = 8,
-                      festivals: tuple[pd.DataFrame, pd.DataFrame] | None = None
-                      ) -> DemandModel:
-    """Empirical fallback: day-of-week mean and spread of daily demand over the `weeks`
-    weeks ending `as_of` (default: last sales date) for every line in `lines` (sku_id,
-    pin_code, and category/state if festival uplift should apply). Days without a sales
-    row count as zero demand."""
+                      festivals: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                      grain: str | None = None) -> DemandModel:
+    """Empirical fallback over the `weeks` weeks ending `as_of` (default: last sales date)
+    for every line in `lines` (sku_id, pin_code, and category/state if festival uplift
+    should apply): daily data gives the day-of-week mean and spread of daily demand; weekly
+    data (`grain` 'W', detected from the sales dates when None) the mean of the weekly rows
+    / 7 for every day, and their spread / sqrt(7). Days (weeks) without a sales row count
+    as zero demand."""
     _require(sales, KEY + ["date", "quantity"], "sales table")
     _require(lines, KEY, "inventory table")
     lines = _keys_str(lines).drop_duplicates(KEY).reset_index(drop=True)
@@ -131,6 +143,7 @@ def demand_from_sales(sales: pd.DataFrame, lines: pd.DataFrame, as_of=None,
                                       "sales or run a forecast first.")
         as_of = sales["date"].max()
     as_of = pd.Timestamp(as_of).normalize()
+    weekly = normalise_grain(grain or grain_of_dates(sales["date"])) == WEEKLY
     days = 7 * weeks
     start = as_of - pd.Timedelta(days=days - 1)
     win = sales[(sales["date"] >= start) & (sales["date"] <= as_of)]
@@ -142,16 +155,22 @@ def demand_from_sales(sales: pd.DataFrame, lines: pd.DataFrame, as_of=None,
         ok = pos >= 0
         col = (win["date"] - start).dt.days.to_numpy()
         np.add.at(mat, (pos[ok], col[ok]), win["quantity"].to_numpy(float)[ok])
-    dow_hist = (start + pd.to_timedelta(np.arange(days), unit="D")).dayofweek.to_numpy()
-    means = np.zeros((n, 7))
-    var = np.zeros(n)
-    for d in range(7):
-        block = mat[:, dow_hist == d]
-        means[:, d] = block.mean(axis=1)
-        var += ((block - means[:, [d]]) ** 2).sum(axis=1)
-    sigma = np.sqrt(var / max(days - 7, 1))
     future = as_of + pd.to_timedelta(np.arange(1, horizon + 1), unit="D")
-    fut = means[:, future.dayofweek.to_numpy()]
+    if weekly:
+        # each 7-day block of the window holds exactly one weekly row
+        totals = mat.reshape(n, weeks, 7).sum(axis=2)
+        fut = np.repeat(totals.mean(axis=1, keepdims=True) / 7.0, horizon, axis=1)
+        sigma = totals.std(axis=1, ddof=1) / np.sqrt(7.0) if weeks > 1 else np.zeros(n)
+    else:
+        dow_hist = (start + pd.to_timedelta(np.arange(days), unit="D")).dayofweek.to_numpy()
+        means = np.zeros((n, 7))
+        var = np.zeros(n)
+        for d in range(7):
+            block = mat[:, dow_hist == d]
+            means[:, d] = block.mean(axis=1)
+            var += ((block - means[:, [d]]) ** 2).sum(axis=1)
+        sigma = np.sqrt(var / max(days - 7, 1))
+        fut = means[:, future.dayofweek.to_numpy()]
     path = pd.DataFrame({
         "sku_id": np.repeat(lines["sku_id"].to_numpy(), horizon),
         "pin_code": np.repeat(lines["pin_code"].to_numpy(), horizon),
@@ -164,10 +183,17 @@ def demand_from_sales(sales: pd.DataFrame, lines: pd.DataFrame, as_of=None,
         if factor is not None:
             path["forecast"] *= factor
             note = " Upcoming festival uplift applied."
-    sig = lines[KEY].assign(sigma_daily=sigma, error_source="8-week sales spread")
-    label = ("No forecast run in the warehouse: demand is the day-of-week average of the "
-             f"last {weeks} weeks of sales to {as_of:%d-%b-%Y} (empirical model), safety "
-             f"stock from the day-to-day spread around it.{note}")
+    spread = "8-week weekly spread" if weekly else "8-week sales spread"
+    sig = lines[KEY].assign(sigma_daily=sigma, error_source=spread)
+    if weekly:
+        how = (f"the weekly average of the last {weeks} weeks of sales to {as_of:%d-%b-%Y}, "
+               "a seventh of it each day (empirical model), safety stock from the "
+               "week-to-week spread around it")
+    else:
+        how = (f"the day-of-week average of the last {weeks} weeks of sales to "
+               f"{as_of:%d-%b-%Y} (empirical model), safety stock from the day-to-day spread "
+               "around it")
+    label = f"No forecast run in the warehouse: demand is {how}.{note}"
     return DemandModel(path=path, sigma=sig, source="empirical", label=label,
                        as_of=as_of.date())
 

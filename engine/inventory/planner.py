@@ -12,6 +12,7 @@ from engine.inventory.demand import (KEY, DemandModel, InventoryInputError, dema
 from engine.inventory.policy import PolicyConfig, projected_stock
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.grain import sales_grain
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,15 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
         fc = store.read_forecasts(wh, run["run_id"])
         if len(fc):
             model = demand_from_forecast(fc, _residuals(wh, run["run_id"], fc),
-                                         run_label=str(run["run_id"]))
+                                         run_label=str(run["run_id"]), grain=run["grain"])
     as_of = pd.Timestamp(model.as_of if model else last) if (model or last) else None
     if as_of is None:
         raise InventoryInputError("There are no sales and no forecasts to plan from; load "
                                   "sales or run `python -m engine forecast` first.")
     start = (as_of - pd.Timedelta(days=7 * 8 - 1)).date()
     sales = store.read_sales_window(wh, start, as_of.date())
-    emp = demand_from_sales(sales, lines, as_of=as_of, horizon=horizon, festivals=festivals)
+    emp = demand_from_sales(sales, lines, as_of=as_of, horizon=horizon, festivals=festivals,
+                            grain=sales_grain(wh))
     if model is None:
         model = emp
     else:
