@@ -17,6 +17,7 @@ from components.tables import download_buttons
 from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ScenarioConfig
 from engine.forecast.registry import available_models
 from engine.warehouse.forecast_queries import Selection
+from engine.warehouse.grain import period_noun, periods_text
 
 ALL_PRODUCTS, ALL_PLACES = "All products", "All places"
 HISTORY, FORECAST, SCENARIO = "#475569", "#0F766E", "#C2410C"
@@ -185,17 +186,17 @@ def run_caption(run: dict) -> str:
 
 
 # ---- charts ------------------------------------------------------------------------------
-def band_caption(series: pd.DataFrame) -> str:
+def band_caption(series: pd.DataFrame, grain: str = "D") -> str:
     """How the bands of the plotted (possibly summed) forecast were made."""
     method = series.attrs.get("method")
     if method == "aggregate_conformal":
         cov = series.attrs.get("coverage") or {}
         held = (f" In the backtest, with each fold calibrated on the others, the 95% band "
-                f"held {cov['95']:.0f}% of days and the 80% band {cov['80']:.0f}%."
-                if cov else "")
+                f"held {cov['95']:.0f}% of {period_noun(grain, 2)} and the 80% band "
+                f"{cov['80']:.0f}%." if cov else "")
         return (f"Bands for this total are calibrated on its own backtest errors "
-                f"({series.attrs.get('n_points', 0)} days), not added up from the series' "
-                f"bands (which would be far too wide).{held}")
+                f"({periods_text(series.attrs.get('n_points', 0), grain)}), not added up "
+                f"from the series' bands (which would be far too wide).{held}")
     if method == "sum":
         return ("This run has no backtest for the total, so its bands add up the series' "
                 "bands: conservative (wider than the true band).")
@@ -217,7 +218,7 @@ def label_rows(dates: pd.Series, min_gap_days: int = 14, n_rows: int = 3) -> lis
 
 
 def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataFrame,
-                    title: str) -> go.Figure:
+                    title: str, grain: str = "D") -> go.Figure:
     """History, forecast, 80% and 95% bands; festival days marked, windows shaded."""
     fig = go.Figure()
     for lo, hi, name, alpha in (("lo", "hi", "95% interval", 0.12),
@@ -257,7 +258,7 @@ def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataF
                       margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       legend={"orientation": "h", "y": -0.15})
     fig.update_xaxes(tickformat="%d-%b", hoverformat="%d-%b-%Y")
-    fig.update_yaxes(title_text="Units per day", rangemode="tozero")
+    fig.update_yaxes(title_text=f"Units per {period_noun(grain)}", rangemode="tozero")
     return fig
 
 
@@ -412,11 +413,11 @@ def scenario_figure(outcome, saved_lines: pd.DataFrame | None = None) -> go.Figu
         for name, part in saved_lines.groupby("name", sort=False):
             fig.add_trace(go.Scatter(x=part["date"], y=part["units"], name=f"Saved: {name}",
                                      line={"width": 1.5}, opacity=0.8))
-    fig.update_layout(title={"text": "Scenario vs baseline (units per day)", "x": 0},
+    fig.update_layout(title={"text": f"Scenario vs baseline ({outcome.unit})", "x": 0},
                       height=360, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.2})
     fig.update_xaxes(tickformat="%d-%b")
-    fig.update_yaxes(rangemode="tozero", title_text="Units per day")
+    fig.update_yaxes(rangemode="tozero", title_text=outcome.unit.capitalize())
     return fig
 
 

@@ -59,17 +59,18 @@ def _response(_wh, version: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _scenario(_wh, version: str, run_id: str, sel, f, cfg):
+def _scenario(_wh, version: str, run_id: str, sel, f, cfg, grain: str):
     base = _read(_wh, version, "scenario_base", run_id, sel, f)
-    return run_scenario(base, _response(_wh, version), cfg)
+    return run_scenario(base, _response(_wh, version), cfg, grain=grain)
 
 
 _safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
 
 
 st.title("Forecast")
-st.caption("Daily demand per SKU x PIN code with 80% and 95% intervals, summed for any "
-           "category, PIN code, city or state. Every figure carries its model and run.")
+st.caption("Demand per SKU x PIN code per day (per week for weekly uploads) with 80% and "
+           "95% intervals, summed for any category, PIN code, city or state. Every figure "
+           "carries its model and run.")
 wh = get_warehouse()
 f = sidebar_filters(wh)
 version = wh.data_version()
@@ -105,10 +106,10 @@ start = min(f.start or series["date"].min().date(), series["date"].min().date())
 history = _read(wh, version, "history_series", sel, f, start, f.end, grain)
 state = fv.selection_state(opts, sel)
 fests = _festivals(wh, version, start, series["date"].max(), state)
-st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label()), width="stretch",
-                key="fc_chart")
+st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label(), grain),
+                width="stretch", key="fc_chart")
 st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else "") +
-           ". " + fv.band_caption(series))
+           ". " + fv.band_caption(series, grain))
 
 tab_why, tab_drivers, tab_season, tab_table = st.tabs(
     ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])
@@ -141,14 +142,14 @@ def whatif_panel() -> None:
                "history (price elasticity, temperature and rainfall sensitivity per category, "
                "festival uplift from the model). No model is refitted.")
     scn = fv.whatif_inputs()
-    outcome, err = _safe(_scenario, wh, version, run_id, sel, f, scn)
+    outcome, err = _safe(_scenario, wh, version, run_id, sel, f, scn, grain)
     if err:
         st.warning(err)
         return
     fv.scenario_readout(outcome)
     saved = _read(wh, version, "list_scenarios", sel, f)
     table, lines = compare(_read(wh, version, "scenario_base", run_id, sel, f),
-                           _response(wh, version), saved) if len(saved) else (None, None)
+                           _response(wh, version), saved, grain) if len(saved) else (None, None)
     st.plotly_chart(fv.scenario_figure(outcome, lines), width="stretch", key="wi_chart")
     name = fv.save_form()
     if name is not None:

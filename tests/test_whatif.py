@@ -170,3 +170,19 @@ def test_saved_scenarios_round_trip_replace_and_stay_with_their_selection(fc_wh,
         fq.save_scenario(fc_wh, "  ", "asha", sel, Filters(), {}, {})
     assert fq.delete_scenario(fc_wh, "Diwali cut", sel, Filters(), "asha") == 1
     assert fq.list_scenarios(fc_wh, sel, Filters()).empty
+
+
+def test_weekly_run_scenario_speaks_in_weeks():
+    from components.forecast_views import scenario_figure
+
+    weekly = _base(n=4).assign(date=pd.date_range("2025-10-01", periods=4, freq="7D"))
+    out = run_scenario(weekly, _curves(), ScenarioConfig(price_change_pct=-10))
+    assert out.grain == "W" and out.unit == "units per week"
+    assert out.totals["baseline_units"] == pytest.approx(40.0)
+    assert result_summary(out, "fc_w")["grain"] == "W"
+    fig = scenario_figure(out)
+    assert fig.layout.title.text == "Scenario vs baseline (units per week)"
+    assert fig.layout.yaxis.title.text == "Units per week"
+    one_week = run_scenario(weekly.iloc[:1], _curves(), ScenarioConfig(), grain="W")
+    assert one_week.unit == "units per week"              # the run's grain, not guessed
+    assert run_scenario(_base(), _curves(), ScenarioConfig()).unit == "units per day"

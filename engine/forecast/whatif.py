@@ -18,6 +18,9 @@ Method (no model is refitted; see `engine.forecast.drivers` for the response est
 `run_scenario` is vectorised over all rows of a selection, so one series answers in
 about a millisecond and a category in tens of milliseconds once the base rows and the
 response curves are cached (benchmarks/bench_scenario.py).
+
+Weekly runs stay weekly: each row is a week's units, the outcome carries the grain and
+`ScenarioOutcome.unit` says "units per week", so every label speaks in the run's periods.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import pandas as pd
 
 from engine.forecast.config import ScenarioConfig
 from engine.forecast.drivers import ResponseCurves, estimate_response, scenario
+from engine.warehouse.grain import DAILY, grain_of_dates, normalise_grain, period_noun
 
 LIMITS = {"price_change_pct": (-50.0, 50.0), "temp_anomaly_c": (-10.0, 10.0),
           "rain_anomaly_mm": (-30.0, 30.0), "festival_intensity": (0.0, 3.0)}
@@ -39,10 +43,17 @@ class ScenarioInputError(ValueError):
 
 @dataclass(frozen=True)
 class ScenarioOutcome:
-    daily: pd.DataFrame   # date, baseline, scenario, lo, hi, lo80, hi80, scenario_lo, ...
+    daily: pd.DataFrame   # one row per period (day or week): date, baseline, scenario, lo,
+                          # hi, lo80, hi80, scenario_lo, ...
     totals: dict          # baseline_units, scenario_units, delta_units, delta_pct,
                           # baseline_inr, scenario_inr, delta_inr, n_series
     factors: dict         # average multiplier per lever (volume weighted)
+    grain: str = DAILY    # 'D' or 'W': the period of each row of `daily`
+
+    @property
+    def unit(self) -> str:
+        """'units per day' or 'units per week'."""
+        return f"units per {period_noun(self.grain)}"
 
 
 def check_settings(cfg: ScenarioConfig) -> None:
@@ -73,16 +84,19 @@ def _lever_factor(base: pd.DataFrame, response: ResponseCurves, cfg: ScenarioCon
 
 
 def run_scenario(base: pd.DataFrame, response: ResponseCurves, cfg: ScenarioConfig,
-                 with_factors: bool = True) -> ScenarioOutcome:
+                 with_factors: bool = True, grain: str | None = None) -> ScenarioOutcome:
     """Scenario vs baseline for the rows of `base` (sku_id, pin_code, date, forecast, lo,
-    hi, lo80, hi80, category, festival_uplift, price), summed per date."""
+    hi, lo80, hi80, category, festival_uplift, price), summed per date. `grain` is the
+    run's ('D' or 'W'; detected from the rows' dates when None)."""
     check_settings(cfg)
+    grain = normalise_grain(grain) if grain else \
+        (grain_of_dates(base["date"]) if len(base) else DAILY)
     if base.empty:
         empty = pd.DataFrame(columns=["date", "baseline", "scenario"])
         return ScenarioOutcome(empty, {"baseline_units": 0.0, "scenario_units": 0.0,
                                        "delta_units": 0.0, "delta_pct": None,
                                        "baseline_inr": 0.0, "scenario_inr": 0.0,
-                                       "delta_inr": 0.0, "n_series": 0}, {})
+                                       "delta_inr": 0.0, "n_series": 0}, {}, grain)
     rows = scenario(base, response, cfg)
     price = rows["price"].astype(float).fillna(0.0).to_numpy()
     cats = response.category.set_index("category")
@@ -112,28 +126,32 @@ def run_scenario(base: pd.DataFrame, response: ResponseCurves, cfg: ScenarioConf
                     "festival_intensity", "promo"):
             one = ScenarioConfig(**{**asdict(neutral), key: getattr(cfg, key)})
             factors[key] = 1.0 if one == neutral else _lever_factor(base, response, one, w)
-    return ScenarioOutcome(daily, totals, factors)
+    return ScenarioOutcome(daily, totals, factors, grain)
 
 
 def result_summary(outcome: ScenarioOutcome, run_id: str) -> dict:
-    """What a saved scenario stores: totals, factors, the daily lines and the run."""
+    """What a saved scenario stores: totals, factors, the lines per period (key "daily",
+    kept for saved scenarios; `grain` says whether its rows are days or weeks) and the
+    run."""
     daily = outcome.daily
-    return {"run_id": run_id, "totals": outcome.totals, "factors": outcome.factors,
+    return {"run_id": run_id, "grain": outcome.grain, "totals": outcome.totals,
+            "factors": outcome.factors,
             "daily": {"date": [pd.Timestamp(d).strftime("%Y-%m-%d") for d in daily["date"]],
                       "baseline": [round(float(v), 3) for v in daily["baseline"]],
                       "scenario": [round(float(v), 3) for v in daily["scenario"]]}}
 
 
-def compare(base: pd.DataFrame, response: ResponseCurves, saved: pd.DataFrame
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare(base: pd.DataFrame, response: ResponseCurves, saved: pd.DataFrame,
+            grain: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Re-run each saved scenario's settings on the current baseline (same run or a newer
     one) and return (one row per scenario: name, settings..., units, delta_units,
-    delta_pct, revenue, delta_inr, saved_run_id), (long daily lines: name, date, units))."""
+    delta_pct, revenue, delta_inr, saved_run_id), (long lines per period of the run's
+    grain: name, date, units))."""
     rows, lines = [], []
     for r in saved.itertuples(index=False):
         known = {k: v for k, v in dict(r.settings).items() if k in ScenarioConfig.__annotations__}
         cfg = ScenarioConfig(**known)
-        out = run_scenario(base, response, cfg, with_factors=False)
+        out = run_scenario(base, response, cfg, with_factors=False, grain=grain)
         t = out.totals
         rows.append({"name": r.name, **asdict(cfg), "units": t["scenario_units"],
                      "delta_units": t["delta_units"], "delta_pct": t["delta_pct"],
