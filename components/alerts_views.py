@@ -96,7 +96,7 @@ def alerts_table(df: pd.DataFrame, titles: dict[str, str]) -> None:
     show = pd.DataFrame({
         "Severity": view["severity"].map(lambda s: [severity_word(s)]),
         "Reason": view["reason"],
-        "Day": view["day"].map(dd_mmm),
+        "Date": view["day"].map(dd_mmm),
         "Status": view["status"].map(lambda s: STATUS_LABEL.get(s, str(s).title())),
         "Acknowledged by": view["acknowledged_by"].map(
             lambda a: a if isinstance(a, str) and a else "—"),
@@ -115,6 +115,8 @@ def alerts_table(df: pd.DataFrame, titles: dict[str, str]) -> None:
                 color=[SEVERITY_HEX[s] for s in SEVERITY_ORDER]),
             "Reason": st.column_config.TextColumn(
                 "Reason", width=470, help="Pick a row to read the full reason below"),
+            "Date": st.column_config.TextColumn(
+                "Date", help="The day the alert is about; for weekly data, the week's date"),
             "Rule": st.column_config.TextColumn("Rule", width="medium"),
             "Open": st.column_config.LinkColumn(
                 "Open", display_text="Open page", help="The page that explains it"),

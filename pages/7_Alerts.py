@@ -45,7 +45,8 @@ _run = partial(attempt, expected=(AlertError,), failed="That did not work")
 
 st.title("Alerts")
 st.caption("Stock at risk, forecasts that missed, unusual demand, prices outside MRP or cost, "
-           "mandi price spikes and missing data — one alert per rule, item and day.")
+           "mandi price spikes and missing data — one alert per rule, item and day (or "
+           "week, for weekly sales data).")
 wh = get_warehouse()
 actor = st.session_state.get("user", "demo")
 pin_scope = current_pin_scope()
