@@ -10,7 +10,8 @@ the series' usual spread, and share one decision:
 - a spike in a period the series was on promotion is explained by the promotion, not
   flagged (a drop during a promotion still is);
 - a period in which the PIN reported no sales at all is missing data (the freshness rule
-  reports it), not a drop;
+  reports it), not a drop; a zero spell (an item delisted or out of stock) is flagged on
+  its first period only, not again on every later one while the usual level catches up;
 - alerts are dated by the period's own date, so never on a day the data does not have.
 
 *Daily* (choice and why): per series (zero-filled days, from its first sale), STL (period
@@ -122,11 +123,11 @@ def _daily_checks(panel: Panel, cfg: RuleConfig, look: int) -> pd.DataFrame:
         for k in range(look):
             weekday_pos = len(base) + k - 7 * (1 + k // 7)          # same weekday, last cycle
             t = base_end + k
-            rows.append((sku, pin, panel.periods[t], values[i, t],
+            rows.append((sku, pin, panel.periods[t], values[i, t], values[i, t - 1],
                          max(level + seasonal[weekday_pos], 0.0), scale, 1.0,
                          panel.promo[i, t], panel.reported[i, t]))
-    return pd.DataFrame(rows, columns=KEY + ["day", "actual", "expected", "scale", "factor",
-                                             "promo", "reported"])
+    return pd.DataFrame(rows, columns=KEY + ["day", "actual", "previous", "expected", "scale",
+                                             "factor", "promo", "reported"])
 
 
 # ---- weekly ---------------------------------------------------------------------------------
@@ -185,7 +186,8 @@ def _weekly_checks(panel: Panel, cfg: RuleConfig, look: int, groups: np.ndarray
         parts.append(pd.DataFrame({
             "sku_id": panel.index.get_level_values("sku_id")[keep],
             "pin_code": panel.index.get_level_values("pin_code")[keep],
-            "day": panel.periods[t], "actual": x[keep, t], "expected": expected[keep],
+            "day": panel.periods[t], "actual": x[keep, t], "previous": x[keep, t - 1],
+            "expected": expected[keep],
             "scale": scale[keep], "factor": factor[keep], "promo": panel.promo[keep, t],
             "reported": panel.reported[keep, t]}))
     return pd.concat(parts, ignore_index=True)
@@ -230,7 +232,8 @@ def _alerts(checks: pd.DataFrame, cfg: RuleConfig, grain: str, names: pd.Series
         return candidates([])
     z = (checks["actual"] - checks["expected"]) / checks["scale"]
     gap = (checks["actual"] - checks["expected"]).abs()
-    hit = (checks["reported"] & ~(checks["promo"] & (z > 0))
+    zero_spell = (checks["actual"] == 0) & (checks["previous"] == 0)
+    hit = (checks["reported"] & ~(checks["promo"] & (z > 0)) & ~zero_spell
            & (z.abs() >= p["z_threshold"]) & (gap >= p["min_units"]))
     rows = []
     for r, zr in zip(checks[hit].itertuples(index=False), z[hit]):

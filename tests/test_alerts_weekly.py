@@ -92,6 +92,19 @@ def test_promotion_weeks_and_silent_pins_are_not_anomalies():
     assert not found["entity"].str.endswith("@ 560011").any()
 
 
+def test_a_delisted_item_is_flagged_once_on_its_first_zero_week():
+    sales = _frame()
+    gone = wf.AS_OF - pd.Timedelta(days=14)
+    stop = (sales["sku_id"] == "WK-02") & (sales["pin_code"] == "560004") & \
+        (sales["date"] >= gone)
+    sales = sales[~stop]                       # the PIN keeps reporting other items
+    found = demand_anomalies(sales, _cfg("demand_anomaly", lookback_days=28), wf.AS_OF,
+                             _names(), "W")
+    drops = found[found["entity"] == "WK-02 @ 560004"]
+    assert drops["day"].tolist() == [gone]
+    assert "100% below the usual level in the week of" in drops["reason"].iloc[0]
+
+
 def test_no_alert_is_dated_on_a_day_the_weekly_data_does_not_have(empty_warehouse):
     wh = empty_warehouse
     wf.build(wh, spike=True, stale=True)
