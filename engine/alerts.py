@@ -4,9 +4,9 @@ Rules (catalogue in `engine.alerts_rules`, detectors in `engine.alerts_detect` a
 `engine.alerts_anomaly`) read the warehouse through `engine.warehouse.alerts_store` in the
 grain of its sales (`engine.warehouse.grain`: daily, or weekly for weekly uploads), and
 every alert found is stored once per (rule, entity, day): re-running generation never
-duplicates an alert and never resets its status. Lifecycle: new -> acknowledged -> resolved (new -> resolved is allowed too); each
-transition and every rule configuration change is written to audit_log in the same
-transaction.
+duplicates an alert and never resets its status. Lifecycle: new -> acknowledged ->
+resolved (new -> resolved is allowed too); each transition and every rule configuration
+change is written to audit_log in the same transaction.
 
 Public API:
     generate_alerts(wh, as_of=None, actor="system") -> GenerationResult
@@ -187,8 +187,8 @@ def _accuracy(wh, cfg, run):
 
 def _demand(wh, cfg, run):
     p = cfg.params
-    days = 7 * p["history_weeks"] if run.grain == WEEKLY else p["history_days"]
-    start, end = (run.day - pd.Timedelta(days=int(days) - 1)).date(), run.day.date()
+    start, end = _window(run, 7 * p["history_weeks"] if run.grain == WEEKLY
+                         else p["history_days"])
     return demand_anomalies(store.read_sales_window(wh, start, end), cfg, run.day, run.names,
                             run.grain)
 

@@ -36,9 +36,10 @@ same week a year (52 weeks, the same weekday) earlier over its level then gives 
 the category's factor is the median over its series (at least 10). The factor is used
 only when both years are there and agree within 25% (their geometric mean), so a one-off
 week (a data glitch, last year's promotion calendar) does not become "the time of year";
-otherwise there is no seasonal term. Expected = level x factor, spread x factor. Series selling less than
-7 x `min_mean` units a week over the last 13 weeks are not checked. The whole panel is
-computed with array operations, so a few thousand series take well under a second.
+otherwise there is no seasonal term. Expected = level x factor, spread x factor. Series
+selling less than 7 x `min_mean` units a week over the last 13 weeks are not checked. The
+whole panel is computed with array operations, so a few thousand series take well under a
+second.
 """
 from __future__ import annotations
 

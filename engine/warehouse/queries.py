@@ -250,10 +250,11 @@ def _all_buckets(freq: str, start: date, end: date) -> list[date]:
 
 def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
     """Revenue and units per day/week/month, with the same calendar days a year earlier
-    (for weekly data the same weeks, 52 weeks earlier) summed into the same buckets (`revenue_ly`, `units_ly`; NaN where the data does not
-    reach back that far). `date` is the bucket's first day inside the period and `days`
-    how many days of the period it holds (weeks end on the period's last day, so only
-    the earliest week can be a part week). Buckets without sales are zero."""
+    (for weekly data the same weeks, 52 weeks earlier) summed into the same buckets
+    (`revenue_ly`, `units_ly`; NaN where the data does not reach back that far). `date` is
+    the bucket's first day inside the period and `days` how many days of the period it
+    holds (weeks end on the period's last day, so only the earliest week can be a part
+    week). Buckets without sales are zero."""
     if freq not in FREQS:
         raise ValueError(f"freq must be one of {sorted(FREQS)}, not {freq!r}")
     cols = ["date", "days", "revenue", "units", "revenue_ly", "units_ly"]
