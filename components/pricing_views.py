@@ -19,29 +19,31 @@ ALL = "All"
 
 def elasticity_table(table: pd.DataFrame) -> None:
     show = table[["sku_id", "name", "category", "elasticity", "lo", "hi", "sufficient",
-                  "method", "price_days", "n_obs", "note"]]
+                  "spec", "price_periods", "n_obs", "note"]]
     st.dataframe(show, hide_index=True, width="stretch", height=320, column_config={
         "sku_id": "SKU", "name": "Name", "category": "Category",
         "elasticity": st.column_config.NumberColumn("Elasticity", format="%.2f"),
         "lo": st.column_config.NumberColumn("95% low", format="%.2f"),
         "hi": st.column_config.NumberColumn("95% high", format="%.2f"),
         "sufficient": st.column_config.CheckboxColumn("Enough price variation"),
-        "method": "Method", "price_days": "Days with a price move", "n_obs": "Observations",
-        "note": "Note"})
+        "spec": st.column_config.TextColumn("Specification", width="large"),
+        "price_periods": "Days / weeks with a price move of its own",
+        "n_obs": "Observations", "note": "Note"})
 
 
 def regional_table(table: pd.DataFrame) -> None:
     show = table[["sku_id", "name", "region", "elasticity", "lo", "hi", "sufficient",
-                  "method", "national_elasticity", "price_days", "n_obs", "note"]]
+                  "spec", "national_elasticity", "price_periods", "n_obs", "note"]]
     st.dataframe(show, hide_index=True, width="stretch", height=320, column_config={
         "sku_id": "SKU", "name": "Name", "region": "Region",
         "elasticity": st.column_config.NumberColumn("Elasticity", format="%.2f"),
         "lo": st.column_config.NumberColumn("95% low", format="%.2f"),
         "hi": st.column_config.NumberColumn("95% high", format="%.2f"),
         "sufficient": st.column_config.CheckboxColumn("Enough data in the region"),
-        "method": "Method",
+        "spec": st.column_config.TextColumn("Specification", width="large"),
         "national_elasticity": st.column_config.NumberColumn("SKU (national)", format="%.2f"),
-        "price_days": "Days with a price move", "n_obs": "Store-days", "note": "Note"})
+        "price_periods": "Days / weeks with a price move of its own",
+        "n_obs": "Store-periods", "note": "Note"})
 
 
 def elasticity_caption(table: pd.DataFrame, regional: pd.DataFrame | None, by_region: bool) -> str:
@@ -51,8 +53,11 @@ def elasticity_caption(table: pd.DataFrame, regional: pd.DataFrame | None, by_re
                 "the rest use the SKU's national value. The simulator uses a region's own value "
                 "for stores in that region.")
     return (f"{int(table['sufficient'].sum())} of {len(table)} SKUs have enough price variation "
-            "for their own estimate (Poisson regression with festival, weather, seasonality and "
-            "trend controls, shrunk towards the category); the rest use their category's value.")
+            "for their own estimate; the rest use their category's value. Only price moves a "
+            "SKU's comparison group did not make count: common week effects (its own across "
+            "its stores, else shared with its category) absorb chain-wide promotion weeks, "
+            "seasons and shocks, and promotion flags, festivals and weather are controlled "
+            "for. The Specification column says which design each estimate used.")
 
 
 def sku_picker(table: pd.DataFrame) -> pd.Series:
@@ -61,7 +66,8 @@ def sku_picker(table: pd.DataFrame) -> pd.Series:
     return table.iloc[labels.index(pick)]
 
 
-def demand_figure(points: pd.DataFrame, curve: pd.DataFrame, row: pd.Series) -> go.Figure:
+def demand_figure(points: pd.DataFrame, curve: pd.DataFrame, unit: str, row: pd.Series
+                  ) -> go.Figure:
     fig = go.Figure()
     if len(curve):
         fig.add_trace(go.Scatter(x=curve["price"], y=curve["units_hi"], mode="lines",
@@ -70,7 +76,8 @@ def demand_figure(points: pd.DataFrame, curve: pd.DataFrame, row: pd.Series) -> 
                                  line={"width": 0}, fill="tonexty", name="95% band",
                                  fillcolor="rgba(31,119,180,0.15)", hoverinfo="skip"))
     promo = points["promo"].astype(bool) if "promo" in points else pd.Series(False, index=points.index)
-    for flag, name, colour in ((False, "Regular-price days", "#7f7f7f"), (True, "Promotion days", "#ff7f0e")):
+    for flag, name, colour in ((False, f"Regular-price {unit}s", "#7f7f7f"),
+                               (True, f"Promotion {unit}s", "#ff7f0e")):
         part = points[promo == flag]
         fig.add_trace(go.Scatter(
             x=part["price"], y=part["quantity"], mode="markers", name=name,
@@ -81,11 +88,11 @@ def demand_figure(points: pd.DataFrame, curve: pd.DataFrame, row: pd.Series) -> 
         fig.add_trace(go.Scatter(x=curve["price"], y=curve["units"], mode="lines",
                                  name=f"Fitted (elasticity {row['elasticity']:.2f})",
                                  line={"color": "#1f77b4", "width": 3}))
-    fig.update_layout(title=f"Price vs daily units — {row['sku_id']}", height=420,
+    fig.update_layout(title=f"Price vs units per {unit} — {row['sku_id']}", height=420,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.2})
     fig.update_xaxes(title="Price (₹)", tickprefix="₹")
-    fig.update_yaxes(title="Units per day (all PINs)", rangemode="tozero")
+    fig.update_yaxes(title=f"Units per {unit} (all PINs)", rangemode="tozero")
     return fig
 
 
@@ -175,4 +182,4 @@ def recommendations(result: OptimizeResult, baseline_label: str) -> None:
 
 def price_caption(row: pd.Series) -> str:
     return (f"Current price {inr(row['price'], 2)} · unit cost {inr(row['unit_cost'], 2)} · "
-            f"MRP {inr(row['mrp'], 2)} · {row['note']}")
+            f"MRP {inr(row['mrp'], 2)} · {row['note']} · Specification: {row['spec']}")

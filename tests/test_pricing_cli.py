@@ -14,8 +14,10 @@ def test_elasticity_cli_writes_contract_columns(small_warehouse_path, tmp_path, 
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     table = pd.read_csv(out, dtype={"sku_id": str})
-    assert list(table.columns[:7]) == ["sku_id", "elasticity", "lo", "hi", "n_obs", "method",
-                                       "sufficient"]
+    assert list(table.columns[:8]) == ["sku_id", "elasticity", "lo", "hi", "n_obs", "method",
+                                       "sufficient", "spec"]
+    assert table["spec"].str.startswith(("ppml", "nb-pml", "category value",
+                                         "all categories value")).all()
     assert summary["skus"] == len(table) and summary["sufficient"] == int(table["sufficient"].sum())
     assert (table["lo"] <= table["elasticity"]).all() and (table["elasticity"] <= table["hi"]).all()
     assert (table["elasticity"] < 0).mean() > 0.9
@@ -54,7 +56,7 @@ def test_elasticity_cli_by_region_writes_one_row_per_sku_and_region(small_wareho
     assert list(table.columns[:9]) == ["sku_id", "region", "elasticity", "lo", "hi", "n_obs",
                                        "method", "sufficient", "note"]
     assert summary["cells"] == len(table) and not table.duplicated(["sku_id", "region"]).any()
-    assert set(table["method"]) <= {"ppml+eb", "sku_fallback"}
+    assert set(table["method"]) <= {"pml+eb", "sku_fallback"}
     fallback = table[~table["sufficient"]]
     assert (fallback["elasticity"] == fallback["national_elasticity"]).all()
     assert (table["lo"] <= table["elasticity"]).all() and (table["elasticity"] <= table["hi"]).all()

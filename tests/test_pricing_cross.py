@@ -1,5 +1,6 @@
-"""Cross-price elasticity within a subcategory: a planted substitute effect is recovered,
-no effect is not invented, and lock-step prices are flagged instead of estimated."""
+"""Cross-price elasticity within a subcategory: a planted substitute pair is recovered, no
+effect is not invented, and prices that cannot separate own from cross effects (lock-step
+prices, or a subcategory that is the whole category) are flagged instead of estimated."""
 from __future__ import annotations
 
 import pandas as pd
@@ -9,35 +10,64 @@ from engine.pricing.elasticity import PanelInputs
 from engine.pricing.synthetic import synthetic_substitutes
 
 
-def test_planted_substitute_effect_is_recovered_with_a_positive_interval():
+def _chips(table: pd.DataFrame) -> pd.Series:
+    return table.set_index("subcategory").loc["Chips"]
+
+
+def test_planted_substitute_pair_is_recovered_with_a_positive_interval():
     inputs, planted = synthetic_substitutes(cross=0.8)
-    row = estimate_cross_elasticities(inputs).iloc[0]
-    assert row["subcategory"] == "Chips" and row["n_skus"] == 4 and row["sufficient"]
+    row = _chips(estimate_cross_elasticities(inputs))
+    assert row["n_skus"] == 2 and row["sufficient"]
     assert row["lo"] <= planted <= row["hi"]
     assert row["lo"] > 0 and row["note"].startswith("substitutes")
 
 
 def test_no_planted_cross_effect_gives_an_interval_around_zero():
     inputs, _ = synthetic_substitutes(cross=0.0)
-    row = estimate_cross_elasticities(inputs).iloc[0]
-    assert row["lo"] < 0 < row["hi"]
-    assert row["note"].startswith("no clear cross effect")
+    table = estimate_cross_elasticities(inputs)
+    for sub in ("Chips", "Biscuits"):           # Biscuits never had a cross effect
+        row = table.set_index("subcategory").loc[sub]
+        assert row["lo"] < 0 < row["hi"]
+        assert row["note"].startswith("no clear cross effect")
 
 
 def test_prices_moving_in_lock_step_are_flagged_not_estimated():
     inputs, _ = synthetic_substitutes(cross=0.8)
     sales = inputs.sales.copy()
     lead = sales[sales["sku_id"] == "SUB0"].groupby("date")["price"].median() / 80.0
-    rel = sales["date"].map(lead).fillna(1.0)
-    sales["price"] = sales["regular_price"] * rel
-    flagged = estimate_cross_elasticities(PanelInputs(sales, inputs.skus, inputs.locations))
-    row = flagged.iloc[0]
+    follower = sales["sku_id"] == "SUB1"
+    sales.loc[follower, "price"] = (sales.loc[follower, "regular_price"]
+                                    * sales.loc[follower, "date"].map(lead).fillna(1.0))
+    row = _chips(estimate_cross_elasticities(PanelInputs(sales, inputs.skus, inputs.locations)))
     assert not row["sufficient"] and pd.isna(row["cross_elasticity"])
     assert "move together" in row["note"]
 
 
+def _weekly(sales: pd.DataFrame) -> pd.DataFrame:
+    """The daily sales as a weekly export: units summed, the week's average price."""
+    week = sales["date"] + pd.to_timedelta(6 - sales["date"].dt.dayofweek, unit="D")
+    return (sales.assign(date=week, revenue=sales["quantity"] * sales["price"])
+            .groupby(["sku_id", "pin_code", "date"], as_index=False)
+            .agg(quantity=("quantity", "sum"), revenue=("revenue", "sum"),
+                 regular_price=("regular_price", "max"))
+            .assign(price=lambda d: d["revenue"] / d["quantity"]))
+
+
+def test_a_subcategory_that_is_its_whole_category_cannot_separate_own_from_cross():
+    # weekly rows, every SKU a substitute of the others, (nearly) one price everywhere:
+    # the category's week effects absorb the others' average price, what is left of it
+    # moves against the SKU's own price, and the cross effect is flagged, not guessed
+    inputs, _ = synthetic_substitutes(cross=0.8)
+    skus = inputs.skus.assign(subcategory="Chips")
+    weekly = PanelInputs(_weekly(inputs.sales), skus, inputs.locations)
+    row = _chips(estimate_cross_elasticities(weekly))
+    assert not row["sufficient"] and pd.isna(row["cross_elasticity"])
+    assert "cannot be separated" in row["note"]
+
+
 def test_single_sku_subcategories_are_not_reported():
     inputs, _ = synthetic_substitutes(cross=0.8)
-    skus = inputs.skus.assign(subcategory=["Chips", "Chips", "Namkeen", "Biscuits"])
+    skus = inputs.skus.assign(subcategory=["Chips", "Chips", "Namkeen", "Biscuits",
+                                           "Biscuits"])
     table = estimate_cross_elasticities(PanelInputs(inputs.sales, skus, inputs.locations))
-    assert table["subcategory"].tolist() == ["Chips"]
+    assert table["subcategory"].tolist() == ["Biscuits", "Chips"]

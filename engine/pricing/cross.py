@@ -1,18 +1,23 @@
 """Cross-price elasticity within a subcategory (substitutes).
 
-For every SKU in a subcategory with at least two SKUs, the own-price PPML of
-engine.pricing.elasticity (same panel and controls) gets one extra regressor: the average,
-over the OTHER SKUs of the subcategory, of their log relative price that day (each SKU's
-price over its latest regular price, median across PINs; days it did not sell carry the last
-known price). Its coefficient is the SKU's cross-price elasticity: +0.5 means a 10% price
-rise at the competitors in the shelf lifts this SKU's units by about 5%. The SKU estimates
-are pooled per subcategory (DerSimonian-Laird random-effects mean, closed form) into
-`cross_elasticity` with a 95% interval.
+Same design as the own-price estimate's joint category fit (engine.pricing.fits): store
+effects, category x period effects shared by the category's SKUs, each SKU's own slope,
+controls, trend and season. Every SKU in a subcategory with two or more SKUs gets one more
+regressor: the average, over the OTHER SKUs of its subcategory, of their log relative price
+at the same PIN in the same period (where one did not sell there, its price that day at its
+other PINs, else its last known price). Its coefficient is the SKU's cross-price
+elasticity: +0.5 means a 10% price rise at the competitors on the shelf lifts this SKU's
+units by about 5%. Because the category's time effects absorb everything its SKUs share,
+the cross effect is identified by the rest of the category (SKUs outside the subcategory)
+and by prices that differ between stores; when neither exists the fit says so instead of
+guessing. The SKU estimates are pooled per subcategory (DerSimonian-Laird random-effects
+mean, closed form) into `cross_elasticity` with a 95% interval.
 
 `sufficient` is False (and the note says why) when the subcategory has fewer than two SKUs
-with an estimate, the others' average price hardly moves (`min_price_sd`), it moves in
-lock-step with the SKU's own price (|correlation| > `max_corr`, the two effects cannot be
-told apart), or the pooled interval is too wide (`max_se`).
+with an estimate, the others' average price hardly moves apart from the category's common
+time effects (`min_price_sd`), it moves in lock-step with the SKU's own price
+(|correlation| > `max_corr`, the two effects cannot be told apart), or the pooled interval
+is too wide (`max_se`).
 """
 from __future__ import annotations
 
@@ -23,7 +28,10 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
-                                       _Context, _dersimonian_laird, _sku_design, ppml)
+                                       _dersimonian_laird, category_panels)
+from engine.pricing.fits import demean_two_way, fit_rows
+from engine.pricing.panel import CategoryPanel
+from engine.pricing.pml import recode
 
 CROSS_COLUMNS = ["category", "subcategory", "cross_elasticity", "lo", "hi", "se", "n_skus",
                  "sufficient", "note"]
@@ -36,56 +44,80 @@ class CrossConfig:
     max_se: float = 0.5             # pooled standard error above this: not reported as known
 
 
-def _daily_log_rel(sales: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """dates x sku_id: log(median price that day / latest regular price), gaps filled."""
-    s = sales[["sku_id", "date", "price", "regular_price"]]
-    last = s["date"] == s.groupby("sku_id")["date"].transform("max")
-    regular = s["regular_price"].where(s["regular_price"] > 0, s["price"])
-    ref = regular[last].groupby(s.loc[last, "sku_id"]).median()
-    daily = s.groupby(["date", "sku_id"])["price"].median().unstack("sku_id").reindex(dates)
-    daily = daily.ffill().bfill()
-    return np.log(daily / ref.reindex(daily.columns))
+def others_price(panel: CategoryPanel, groups: dict[int, list[int]]) -> np.ndarray:
+    """(n,) per row of a SKU in `groups` (SKU code -> the other SKU codes of its
+    subcategory): the mean log relative price of those others at the row's PIN and date,
+    else their price that day elsewhere, else their last known one; 0 for other rows."""
+    lp = panel.XT[panel.col("price")]
+    n_days = int(panel.date.max()) + 1
+    at_pin = pd.Series(lp, index=pd.MultiIndex.from_arrays(
+        [panel.sku, panel.pin, panel.date])).groupby(level=[0, 1, 2]).mean()
+    by_day = pd.DataFrame({"sku": panel.sku, "date": panel.date, "lp": lp}).groupby(
+        ["sku", "date"])["lp"].median().unstack("sku").reindex(range(n_days)).ffill().bfill()
+    out = np.zeros(len(lp))
+    for code, others in groups.items():
+        mine = np.flatnonzero(panel.sku == code)
+        total = np.zeros(len(mine))
+        for other in others:
+            key = pd.MultiIndex.from_arrays([np.full(len(mine), other), panel.pin[mine],
+                                             panel.date[mine]])
+            here = at_pin.reindex(key).to_numpy()
+            elsewhere = by_day[other].to_numpy()[panel.date[mine]]
+            total += np.where(np.isnan(here), elsewhere, here)
+        out[mine] = total / len(others)
+    return out
+
+
+def _category_cross(panel: CategoryPanel, subcategory: dict, ecfg: ElasticityConfig
+                    ) -> list[dict]:
+    sub = np.array([subcategory.get(s) for s in panel.sku_ids], dtype=object)
+    groups = {}
+    for name in {s for s in sub if s is not None}:
+        members = [int(c) for c in np.flatnonzero(sub == name)]
+        if len(members) >= 2:
+            groups.update({c: [o for o in members if o != c] for c in members})
+    if not groups or len(panel.sku_ids) < 2:
+        return []
+    rows = np.arange(len(panel.y))
+    other = others_price(panel, groups)
+    fit, usable, _ = fit_rows(panel, rows, panel.period, panel.sku, len(panel.sku_ids),
+                              list(panel.columns), ecfg.rules(), extra=other[None, :])
+    se = fit.se()
+    s_code, c_code = recode(panel.series), recode(panel.period)
+    own_net = demean_two_way(panel.XT[panel.col("price")], s_code, c_code)
+    other_net = demean_two_way(other, s_code, c_code)
+    out = []
+    for code in sorted(groups):
+        mine = panel.sku == code
+        row = {"sku_id": panel.sku_ids[code], "category": panel.category,
+               "subcategory": sub[code], "cross_raw": np.nan, "cross_se": np.nan,
+               "other_sd": float(other_net[mine].std()), "corr": np.nan,
+               "identified": bool(fit.identified[code, -1])}
+        if row["other_sd"] > 1e-9 and own_net[mine].std() > 1e-9:
+            row["corr"] = float(np.corrcoef(own_net[mine], other_net[mine])[0, 1])
+        if row["identified"] and usable[code, -1]:
+            row["cross_raw"] = float(fit.beta[code, -1])
+            row["cross_se"] = float(se[code, -1])
+        out.append(row)
+    return out
 
 
 def sku_cross_estimates(inputs: PanelInputs, ecfg: ElasticityConfig = ElasticityConfig()
                         ) -> pd.DataFrame:
-    """Per SKU: sku_id, category, subcategory, cross_raw, cross_se, other_sd, corr."""
+    """Per SKU: sku_id, category, subcategory, cross_raw, cross_se, other_sd (spread of the
+    others' price net of the store and period effects), corr (with its own, likewise),
+    identified."""
     if "subcategory" not in inputs.skus.columns:
         raise PricingError("Cross-price elasticity needs each SKU's subcategory in the catalog.")
-    sales = inputs.sales.copy()
-    if sales.empty:
-        raise PricingError("There are no sales to estimate price elasticity from.")
-    sales["date"] = pd.to_datetime(sales["date"])
-    ctx = _Context(PanelInputs(sales, inputs.skus, inputs.locations, inputs.weather,
-                               inputs.festival), ecfg)
-    lr = _daily_log_rel(sales, ctx.dates)
-    cat = inputs.skus.drop_duplicates("sku_id").set_index("sku_id")
-    rows = []
-    by_sku = dict(tuple(sales.groupby("sku_id", sort=True)))
+    _, panels = category_panels(inputs)
+    subcategory = inputs.skus.drop_duplicates("sku_id").set_index("sku_id")["subcategory"]
+    subcategory = subcategory.dropna().to_dict()
+    rows: list[dict] = []
     with threadpool_limits(1):
-        for (category, sub), members in cat.groupby(["category", "subcategory"]):
-            skus = [s for s in members.index if s in by_sku]
-            if len(skus) < 2:
-                continue
-            for sku in skus:
-                design = _sku_design(by_sku[sku], category, ctx)
-                if design is None:
-                    continue
-                y, X, groups, clusters, _ = design
-                others = lr[[s for s in skus if s != sku]].mean(axis=1).to_numpy()
-                other = others[clusters]
-                row = {"sku_id": sku, "category": category, "subcategory": sub,
-                       "cross_raw": np.nan, "cross_se": np.nan,
-                       "other_sd": float(np.std(other)), "corr": np.nan}
-                if row["other_sd"] > 1e-9 and np.std(X[:, 0]) > 1e-9:
-                    row["corr"] = float(np.corrcoef(X[:, 0], other)[0, 1])
-                    beta, cov, _ = ppml(y, np.column_stack([X, other]), groups, clusters,
-                                        ecfg.max_iter, ecfg.tol)
-                    row["cross_raw"] = float(beta[-1])
-                    row["cross_se"] = float(np.sqrt(max(cov[-1, -1], 0.0)))
-                rows.append(row)
+        for panel in panels:
+            rows += _category_cross(panel, subcategory, ecfg)
     return pd.DataFrame(rows, columns=["sku_id", "category", "subcategory", "cross_raw",
-                                       "cross_se", "other_sd", "corr"])
+                                       "cross_se", "other_sd", "corr", "identified"])
 
 
 def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossConfig(),
@@ -102,9 +134,15 @@ def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossCon
                "sufficient": False}
         if len(usable) < 2:
             if (grp["other_sd"] < cfg.min_price_sd).all():
-                why = "the other SKUs' prices hardly move"
+                why = ("the other SKUs' prices hardly move apart from the category's "
+                       "common time effects")
             elif (grp["corr"].abs() > cfg.max_corr).any():
-                why = "prices in the subcategory move together, so own and cross effects cannot be separated"
+                why = ("prices in the subcategory move together, so own and cross effects "
+                       "cannot be separated")
+            elif not grp["identified"].any():
+                why = ("the subcategory's price moves cannot be told apart from the "
+                       "category's common time effects (no other SKUs of the category to "
+                       "compare with, and prices do not differ between stores)")
             else:
                 why = "fewer than two SKUs with an estimate"
             row["note"] = f"not estimated: {why}"

@@ -11,9 +11,12 @@ from engine.warehouse import pricing_store as store
 from engine.warehouse.db import Warehouse
 
 
-def festival_factors(dates: pd.Series, states, categories) -> pd.DataFrame:
-    """date, state, category, factor for every day in the range (factor 1 rows dropped)."""
-    days = pd.date_range(pd.Timestamp(dates.min()), pd.Timestamp(dates.max()), freq="D")
+def festival_factors(dates: pd.Series, states, categories, pad_days: int = 0) -> pd.DataFrame:
+    """date, state, category, factor for every day in the range widened by `pad_days` each
+    side (factor 1 rows dropped)."""
+    pad = pd.Timedelta(days=pad_days)
+    days = pd.date_range(pd.Timestamp(dates.min()) - pad, pd.Timestamp(dates.max()) + pad,
+                         freq="D")
     grid = pd.MultiIndex.from_product(
         [days, sorted(set(states) - {None}), sorted(set(categories) - {None})],
         names=["date", "state", "category"]).to_frame(index=False)
@@ -25,7 +28,8 @@ def festival_factors(dates: pd.Series, states, categories) -> pd.DataFrame:
 
 
 def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelInputs:
-    """Sales history with the catalog, locations, city weather and festival factors."""
+    """Sales history (with the promotion columns the warehouse has) with the catalog,
+    locations, city weather and festival factors."""
     sales = store.sales_history(wh, sku_ids)
     if sales.empty:
         raise PricingError("The warehouse has no sales yet: load the demo or upload a sales "
@@ -33,8 +37,9 @@ def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelI
     skus = store.sku_catalog(wh)[["sku_id", "category", "subcategory"]]
     locations = store.pricing_locations(wh)
     weather = store.city_weather(wh)
+    # padded by a month: a weekly or monthly row's festival factor is its period's mean
     festival = festival_factors(sales["date"], locations["state"].dropna().unique(),
-                                skus["category"].dropna().unique())
+                                skus["category"].dropna().unique(), pad_days=31)
     return PanelInputs(sales, skus, locations, weather, festival)
 
 

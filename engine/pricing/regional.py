@@ -1,20 +1,20 @@
 """Own-price elasticity per SKU x region, shrunk towards the SKU's national value.
 
-For every SKU the national panel (engine.pricing.elasticity._sku_design: PIN fixed
-effects, day of week, yearly Fourier terms, trend, festival and weather controls) is built
-once and split by the region of each PIN (`locations.region`: North, South, East, West,
-...). One PPML is fitted per SKU x region cell that passes every data-sufficiency rule in
-`RegionalConfig`:
+Every SKU x region cell is estimated with the national design (engine.pricing.fits) on
+that region's stores only: the SKU's own week effects when its stores in the region are
+priced apart, else week effects shared with the category's other SKUs in the region (a
+joint fit of the category on the region's stores). A cell is fitted when it passes every
+data-sufficiency rule in `RegionalConfig`:
 
-* at least `min_obs` SKU x PIN x day rows in the region's active panel (default 180, about
-  six months of one store),
-* at least `min_price_days` days priced `price_step` or more away from the usual price
-  (default 14 days, 2%), and a spread of log relative price >= `min_price_sd` (1%),
+* at least `min_obs` SKU x PIN x period rows in the region (default 180, about six months
+  of one store's days),
+* at least `min_price_periods` days / weeks with a price move of at least `price_step`
+  that its comparison group did not make (default 14, 2%), and a spread of those moves
+  >= `min_price_sd` (1%),
 * a raw standard error no larger than `max_se` (0.6).
 
-Empirical-Bayes shrinkage (same closed form as the category shrinkage): within a SKU the
-between-region variance tau^2 is estimated by DerSimonian-Laird over its sufficient
-regions, and each regional estimate b (standard error s) is pulled towards the SKU's
+Empirical-Bayes shrinkage towards the SKU: within a SKU the between-region variance tau^2
+is estimated by DerSimonian-Laird over its sufficient regions, and each regional estimate b (standard error s) is pulled towards the SKU's
 national estimate m (standard error s_m) by B = s^2 / (s^2 + tau^2):
     posterior = (1 - B) b + B m,   variance = tau^2 B + B^2 s_m^2.
 No detectable spread (tau^2 = 0) gives every region the SKU value. A cell that fails a
@@ -33,91 +33,62 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
-                                       _Context, _dersimonian_laird, _sku_design,
-                                       estimate_elasticities, ppml)
+                                       _dersimonian_laird, category_panels,
+                                       estimate_elasticities)
+from engine.pricing.fits import sku_estimates
 
 REGIONAL_COLUMNS = ["sku_id", "region", "elasticity", "lo", "hi", "n_obs", "method",
-                    "sufficient", "note", "category", "se", "price_days", "price_sd",
-                    "raw_elasticity", "raw_se", "national_elasticity", "n_pins", "units"]
+                    "sufficient", "note", "category", "se", "spec", "price_periods",
+                    "price_sd", "raw_elasticity", "raw_se", "national_elasticity", "n_pins",
+                    "units"]
 
 
 @dataclass(frozen=True)
 class RegionalConfig:
-    min_obs: int = 180              # SKU x PIN x day rows in the region's active panel
-    min_price_days: int = 14        # days priced >= price_step away from the usual price
-    min_price_sd: float = 0.01      # spread of log(price / reference) in the region
+    min_obs: int = 180              # SKU x PIN x period rows in the region's panel
+    min_price_periods: int = 14     # periods with a move the comparison group did not make
+    min_price_sd: float = 0.01      # spread of those moves (log price)
     max_se: float = 0.6             # a noisier raw estimate is not used
     shrink: bool = True
 
 
-def _cell_stats(lr: np.ndarray, days: np.ndarray, step: float) -> tuple[int, float]:
-    typical = np.median(lr)
-    moved = np.abs(lr - typical) >= np.log1p(step)
-    return int(np.unique(days[moved]).size), float(lr.std())
-
-
 def fit_raw_regional(inputs: PanelInputs, cfg: RegionalConfig = RegionalConfig(),
                      ecfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
-    """Unpooled PPML elasticity per SKU x region with the statistics the rules use."""
+    """Unpooled elasticity per SKU x region with the statistics the rules use."""
     if "region" not in inputs.locations.columns:
         raise PricingError("Regional elasticities need a region for each PIN code "
                            "(locations.region); none is loaded.")
-    sales = inputs.sales.copy()
+    region_of = (inputs.locations.dropna(subset=["region"]).drop_duplicates("pin_code")
+                 .set_index("pin_code")["region"].astype(str))
+    sales = inputs.sales[inputs.sales["pin_code"].isin(region_of.index)]
     if sales.empty:
         raise PricingError("There are no sales to estimate price elasticity from.")
-    sales["date"] = pd.to_datetime(sales["date"])
-    region_of = (inputs.locations.dropna(subset=["region"]).drop_duplicates("pin_code")
-                 .set_index("pin_code")["region"].astype(str).to_dict())
-    sales = sales[sales["pin_code"].isin(region_of.keys())]
-    ctx = _Context(PanelInputs(sales, inputs.skus, inputs.locations, inputs.weather,
-                               inputs.festival), ecfg)
-    cats = inputs.skus.drop_duplicates("sku_id").set_index("sku_id")["category"].to_dict()
+    _, panels = category_panels(PanelInputs(sales, inputs.skus, inputs.locations,
+                                            inputs.weather, inputs.festival))
+    rules = ecfg.rules()
     rows: list[dict] = []
     with threadpool_limits(1):
-        for sku_id, grp in sales.groupby("sku_id", sort=True):
-            rows += _fit_sku_regions(sku_id, grp, cats.get(sku_id, "Unknown"), region_of,
-                                     ctx, cfg, ecfg)
+        for panel in panels:
+            pin_region = region_of.reindex(panel.pins).to_numpy()
+            row_region = pin_region[panel.pin]
+            for region in sorted(set(pin_region)):
+                mine = np.flatnonzero(row_region == region)
+                rows += [{**r, "region": region} for r in sku_estimates(panel, rules, mine)]
     return pd.DataFrame(rows)
 
 
-def _fit_sku_regions(sku_id: str, grp: pd.DataFrame, category: str, region_of: dict,
-                     ctx: _Context, cfg: RegionalConfig, ecfg: ElasticityConfig) -> list[dict]:
-    pins = np.sort(grp["pin_code"].unique())           # the group order _sku_design uses
-    group_region = np.array([region_of[p] for p in pins])
-    design = _sku_design(grp, category, ctx)
-    out = []
-    for region in np.unique(group_region):
-        in_region = group_region == region
-        row = {"sku_id": sku_id, "region": str(region), "category": category,
-               "raw_elasticity": np.nan, "raw_se": np.nan, "n_obs": 0, "price_days": 0,
-               "price_sd": 0.0, "n_pins": int(in_region.sum()), "units": 0.0}
-        if design is None:
-            row["units"] = float(grp.loc[grp["pin_code"].isin(pins[in_region]), "quantity"].sum())
-        else:
-            y, X, groups, clusters, _ = design
-            mask = in_region[groups]
-            row["n_obs"] = int(mask.sum())
-            row["units"] = float(y[mask].sum())
-            if row["n_obs"]:
-                row["price_days"], row["price_sd"] = _cell_stats(X[mask, 0], clusters[mask],
-                                                                 ecfg.price_step)
-            if (row["n_obs"] >= cfg.min_obs and row["price_days"] >= cfg.min_price_days
-                    and row["price_sd"] >= cfg.min_price_sd):
-                beta, cov, _ = ppml(y[mask], X[mask], groups[mask], clusters[mask],
-                                    ecfg.max_iter, ecfg.tol)
-                row["raw_elasticity"] = float(beta[0])
-                row["raw_se"] = float(np.sqrt(max(cov[0, 0], 0.0)))
-        out.append(row)
-    return out
-
-
 def _why_insufficient(row, cfg: RegionalConfig) -> str:
+    unit = row.unit
     if row.n_obs < cfg.min_obs:
-        return f"only {row.n_obs} store-days in the region (needs {cfg.min_obs})"
-    if row.price_days < cfg.min_price_days:
-        return f"only {row.price_days} days with a price move (needs {cfg.min_price_days})"
+        return f"only {row.n_obs} store-{unit}s in the region (needs {cfg.min_obs})"
+    if row.price_periods < cfg.min_price_periods:
+        return (f"only {row.price_periods} {unit}s with a price move of its own "
+                f"(needs {cfg.min_price_periods})")
     if row.price_sd < cfg.min_price_sd:
-        return f"too little price spread ({row.price_sd:.1%})"
+        return f"too little price spread of its own ({row.price_sd:.1%})"
+    if row.fe == "none" or not row.identified:
+        return ("its price moves in the region are the same as its comparison group's, so "
+                "the common time effects absorb them")
     return f"regional estimate too noisy (standard error {row.raw_se:.2f})"
 
 
@@ -128,14 +99,14 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
     out = raw[raw["sku_id"].isin(nat.index)].copy()
     out["sufficient"] = (out["raw_elasticity"].notna() & out["raw_se"].gt(0)
                          & (out["n_obs"] >= cfg.min_obs)
-                         & (out["price_days"] >= cfg.min_price_days)
+                         & (out["price_periods"] >= cfg.min_price_periods)
                          & (out["price_sd"] >= cfg.min_price_sd)
                          & (out["raw_se"] <= cfg.max_se))
     tau2 = {}
     for sku_id, grp in out[out["sufficient"]].groupby("sku_id"):
         tau2[sku_id] = _dersimonian_laird(grp["raw_elasticity"].to_numpy(),
                                           grp["raw_se"].to_numpy())[2]
-    est, se, method, note = [], [], [], []
+    est, se, method, note, spec = [], [], [], [], []
     for row in out.itertuples(index=False):
         m, s_m = float(nat.at[row.sku_id, "elasticity"]), float(nat.at[row.sku_id, "se"])
         sku_note = ("the SKU's national value" if nat.at[row.sku_id, "sufficient"]
@@ -144,26 +115,32 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
         if not row.sufficient:
             post, var, meth = m, s_m ** 2, "sku_fallback"
             nt = f"{_why_insufficient(row, cfg)}; using {sku_note}"
+            sp = "SKU's national value"
         elif not cfg.shrink:
-            post, var, meth, nt = row.raw_elasticity, row.raw_se ** 2, "ppml", "own regional estimate"
+            post, var, meth, nt = row.raw_elasticity, row.raw_se ** 2, "pml", "own regional estimate"
+            sp = row.spec
         elif t2 > 0:
             b = row.raw_se ** 2 / (row.raw_se ** 2 + t2)
             post = (1 - b) * row.raw_elasticity + b * m
             var = t2 * b + b ** 2 * s_m ** 2
-            meth, nt = "ppml+eb", f"regional estimate shrunk {b:.0%} towards {sku_note}"
+            meth, nt = "pml+eb", f"regional estimate shrunk {b:.0%} towards {sku_note}"
+            sp = f"{row.spec}, eb-shrunk {b:.0%} towards the SKU"
         else:
-            post, var, meth = m, s_m ** 2, "ppml+eb"
+            post, var, meth = m, s_m ** 2, "pml+eb"
             nt = f"no regional spread detected for this SKU; using {sku_note}"
+            sp = f"{row.spec}, eb-pooled (SKU value)"
         est.append(post)
         se.append(float(np.sqrt(var)))
         method.append(meth)
         note.append(nt)
+        spec.append(sp)
     out["elasticity"] = est
     out["se"] = se
     out["lo"] = out["elasticity"] - Z95 * out["se"]
     out["hi"] = out["elasticity"] + Z95 * out["se"]
     out["method"] = method
     out["note"] = note
+    out["spec"] = spec
     out["national_elasticity"] = out["sku_id"].map(nat["elasticity"])
     return out[REGIONAL_COLUMNS].sort_values(["sku_id", "region"]).reset_index(drop=True)
 

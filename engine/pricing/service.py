@@ -9,6 +9,7 @@ import pandas as pd
 from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items, optimize_prices
+from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
 from engine.warehouse import pricing_store as store
@@ -31,23 +32,26 @@ def regional_elasticity_table(wh: Warehouse, national: pd.DataFrame) -> pd.DataF
 
 
 def price_demand(wh: Warehouse, sku_id: str, elasticity: float, lo: float, hi: float
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Daily units (all PINs) against that day's price for one SKU, and the fitted
-    constant-elasticity curve (with its 95% band) anchored at the SKU's usual price."""
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Units per day or week (the data's grain; all PINs) against that period's price for
+    one SKU, the fitted constant-elasticity curve (with its 95% band) anchored at the
+    SKU's usual price, and the period unit ('day' or 'week')."""
     sales = store.sales_history(wh, [sku_id])
     if sales.empty:
-        return pd.DataFrame(columns=["date", "price", "quantity", "promo"]), pd.DataFrame()
-    daily = sales.groupby("date", as_index=False).agg(
+        return (pd.DataFrame(columns=["date", "price", "quantity", "promo"]), pd.DataFrame(),
+                "day")
+    unit = UNIT[grain_of(sales)]
+    points = sales.groupby("date", as_index=False).agg(
         quantity=("quantity", "sum"), price=("price", "median"), promo=("promo", "max"))
-    usual = float(daily["price"].round(2).mode().iloc[0])
-    at_usual = daily.loc[(daily["price"] - usual).abs() <= 0.01 * usual, "quantity"]
-    anchor = float(at_usual.mean() if len(at_usual) else daily["quantity"].mean())
-    grid = np.linspace(daily["price"].min() * 0.9, daily["price"].max() * 1.1, 60)
+    usual = float(points["price"].round(2).mode().iloc[0])
+    at_usual = points.loc[(points["price"] - usual).abs() <= 0.01 * usual, "quantity"]
+    anchor = float(at_usual.mean() if len(at_usual) else points["quantity"].mean())
+    grid = np.linspace(points["price"].min() * 0.9, points["price"].max() * 1.1, 60)
     ratio = grid / usual
     curve = pd.DataFrame({"price": grid, "units": anchor * ratio ** elasticity,
                           "units_lo": anchor * np.minimum(ratio ** lo, ratio ** hi),
                           "units_hi": anchor * np.maximum(ratio ** lo, ratio ** hi)})
-    return daily, curve
+    return points, curve, unit
 
 
 def simulation_base(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28,

@@ -21,8 +21,8 @@ def synthetic_sales(n_skus: int = 6, n_pins: int = 4, n_days: int = 420, seed: i
     """Daily SKU x PIN sales (zero days dropped) and the planted truth (sku_id, elasticity).
 
     Demand = base x weekday x season x festival x (price / first regular)^elasticity,
-    Poisson. Promotions of 5-20% last 7 days and come every `promo_every` days; the regular
-    price steps up 10% halfway.
+    Poisson. Promotions of 5-20% last 7 days and come every `promo_every` days; each SKU's
+    regular price steps up 10% once, on its own day in the middle half of the history.
     """
     rng = np.random.default_rng(seed)
     if elasticities is None:
@@ -45,7 +45,8 @@ def synthetic_sales(n_skus: int = 6, n_pins: int = 4, n_days: int = 420, seed: i
     rows = []
     for s, e in enumerate(elasticities):
         sku = f"SKU{s:04d}"
-        regular = np.where(np.arange(n_days) < n_days // 2, 100.0, 110.0) * (1 + 0.1 * s)
+        step_day = int(rng.integers(n_days // 4, 3 * n_days // 4))
+        regular = np.where(np.arange(n_days) < step_day, 100.0, 110.0) * (1 + 0.1 * s)
         rel = np.ones(n_days)
         offset = int(rng.integers(0, promo_every))
         for start in range(offset, n_days, promo_every):
@@ -146,36 +147,104 @@ def synthetic_regional_sales(planted: dict[str, dict[str, float]],
             pd.DataFrame(truth, columns=["sku_id", "region", "elasticity"]))
 
 
-def synthetic_substitutes(n_skus: int = 4, own: float = -1.5, cross: float = 0.8,
+def synthetic_substitutes(own: float = -1.5, cross: float = 0.8, n_others: int = 3,
                           n_pins: int = 3, n_days: int = 420, seed: int = 9,
-                          base_units: float = 8.0) -> tuple[PanelInputs, float]:
-    """One subcategory of substitutes: each SKU's units respond to its own price (`own`)
-    and to the average log relative price of the OTHER SKUs (`cross`, > 0 for substitutes).
-    Each SKU runs its own promotions (5-25% off, 7 days, at independent random starts), so
-    own and others' prices move separately. Returns the inputs and the planted cross value."""
+                          base_units: float = 8.0, shock_sd: float = 0.15
+                          ) -> tuple[PanelInputs, float]:
+    """A substitute pair in one category: SUB0 and SUB1 (subcategory Chips) respond to
+    their own price (`own`) and to each other's log relative price (`cross`, > 0 for
+    substitutes); `n_others` more SKUs of the category (subcategory Biscuits, OTH0...)
+    respond to their own price only. All of them share daily demand shocks (sd `shock_sd`,
+    a common time effect). Each SKU runs its own promotions (5-25% off, 7 days, at
+    independent random starts) at every PIN. Returns the inputs and the planted cross
+    value."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
-    rel = np.ones((n_skus, n_days))
-    for s in range(n_skus):
+    names = ["SUB0", "SUB1"] + [f"OTH{i}" for i in range(n_others)]
+    rel = np.ones((len(names), n_days))
+    for s in range(len(names)):
         for start in np.sort(rng.choice(n_days - 7, size=n_days // 35, replace=False)):
             rel[s, start:start + 7] = 1 - rng.uniform(0.05, 0.25)
     log_rel = np.log(rel)
+    shock = rng.normal(0, shock_sd, n_days)
     pins = [f"{560001 + i}" for i in range(n_pins)]
     rows = []
-    for s in range(n_skus):
-        others = np.delete(log_rel, s, axis=0).mean(axis=0)
+    for s, name in enumerate(names):
+        response = own * log_rel[s] + (cross * log_rel[1 - s] if s < 2 else 0.0)
         regular = 80.0 * (1 + 0.1 * s)
         for pin in pins:
-            mu = base_units * rng.uniform(0.5, 1.5) * np.exp(own * log_rel[s] + cross * others)
+            mu = base_units * rng.uniform(0.5, 1.5) * np.exp(shock + response)
             q = rng.poisson(mu)
             sold = q > 0
-            rows.append(pd.DataFrame({"sku_id": f"SUB{s}", "pin_code": pin, "date": dates[sold],
+            rows.append(pd.DataFrame({"sku_id": name, "pin_code": pin, "date": dates[sold],
                                       "quantity": q[sold].astype(float),
                                       "price": regular * rel[s][sold], "regular_price": regular}))
     sales = pd.concat(rows, ignore_index=True)
     sales["promo"] = sales["price"] < sales["regular_price"] - 1e-9
-    skus = pd.DataFrame({"sku_id": [f"SUB{s}" for s in range(n_skus)], "category": "Snacks",
-                         "subcategory": "Chips"})
+    skus = pd.DataFrame({"sku_id": names, "category": "Snacks",
+                         "subcategory": ["Chips", "Chips"] + ["Biscuits"] * n_others})
     locations = pd.DataFrame({"pin_code": pins, "state": "Karnataka", "city": "Bengaluru",
                               "region": "South"})
     return PanelInputs(sales, skus, locations, None, None), cross
+
+
+def synthetic_weekly(elasticities: list[float], n_stores: int = 30, n_weeks: int = 156,
+                     zones: int = 3, seed: int = 5, base_units: float = 40.0,
+                     shock_sd: float = 0.35, display_lift: float = 0.5,
+                     category: str = "Snacks", promo_flag: bool = True
+                     ) -> tuple[PanelInputs, pd.DataFrame]:
+    """Weekly store x SKU sales (one row per week, as a weekly POS export) where the naive
+    reading of price moves is wrong, and the planted truth (sku_id, elasticity).
+
+    * Every week has a common demand shock (sd `shock_sd`) shared by all SKUs and stores,
+      and the chain runs each SKU's promotions (10-30% off, in 60% of them with an in-store
+      display, `display` = 1, which lifts demand by exp(`display_lift`) on top of the price
+      effect) in that SKU's higher-demand weeks: price cuts coincide with demand that is
+      high anyway. Each SKU's regular price also changes once or twice (3-10%).
+    * Stores belong to `zones` price zones; a zone's promotion depth and its regular price
+      differ from the others' (zone factors 0.7 .. 1.3), so stores are priced apart in the
+      same week. With `n_stores=1` (one store, zones=1) only the SKUs' different promotion
+      weeks separate price response from the shocks.
+
+    `promo_flag` adds the `promo` column (1 in promotion weeks) beside `display`.
+    Units are negative-binomial (gamma-Poisson, shape 8) around
+    base x store size x exp(shock_week + elasticity x log(price / first regular price)
+    + display lift).
+    """
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2022-01-05", periods=n_weeks, freq="7D")
+    shock = rng.normal(0, shock_sd, n_weeks)
+    zone = np.arange(n_stores) % max(zones, 1)
+    zone_factor = np.linspace(0.7, 1.3, max(zones, 1)) if zones > 1 else np.ones(1)
+    pins = [f"{400001 + i}" for i in range(n_stores)]
+    size = rng.lognormal(0, 0.3, n_stores)
+    rows, truth = [], []
+    for s, e in enumerate(elasticities):
+        sku = f"W{s:03d}"
+        own = shock + rng.normal(0, 0.3, n_weeks)        # the weeks the chain expects to sell
+        promo = own > np.quantile(own, 0.8)
+        display = promo & (rng.random(n_weeks) < 0.6)
+        depth = np.where(promo, rng.uniform(0.10, 0.30, n_weeks), 0.0)
+        base = 50.0 * (1 + 0.2 * s) * np.ones(n_weeks)
+        for week in rng.integers(10, n_weeks - 10, rng.integers(1, 3)):
+            base[week:] *= 1 + rng.uniform(0.03, 0.10) * rng.choice([-1, 1])
+        for st in range(n_stores):
+            regular = base * (1 + 0.04 * (zone_factor[zone[st]] - 1))
+            price = regular * (1 - depth * zone_factor[zone[st]])
+            mu = (base_units * size[st] * np.exp(shock + e * np.log(price / base[0])
+                                                  + display_lift * display))
+            q = rng.poisson(mu * rng.gamma(8.0, 1 / 8.0, n_weeks))
+            rows.append(pd.DataFrame({"sku_id": sku, "pin_code": pins[st], "date": weeks,
+                                      "quantity": q.astype(float), "price": np.round(price, 2),
+                                      "regular_price": np.round(regular, 2), "promo": promo,
+                                      "display": display.astype(float)}))
+        truth.append((sku, e))
+    sales = pd.concat(rows, ignore_index=True)
+    sales = sales[sales["quantity"] > 0].reset_index(drop=True)
+    if not promo_flag:
+        sales = sales.drop(columns="promo")
+    sales["revenue"] = sales["quantity"] * sales["price"]
+    skus = pd.DataFrame({"sku_id": [t[0] for t in truth], "category": category})
+    locations = pd.DataFrame({"pin_code": pins, "state": "Maharashtra", "city": "Mumbai"})
+    return (PanelInputs(sales, skus, locations, None, None),
+            pd.DataFrame(truth, columns=["sku_id", "elasticity"]))

@@ -14,12 +14,26 @@ def _in_clause(column: str, values: list | None) -> tuple[str, list]:
     return f" AND {column} IN ({marks})", list(values)
 
 
+# Optional sales_daily columns the estimator uses as controls when a warehouse has them.
+OPTIONAL_SALES_COLUMNS = ("unit_cost", "feature", "display", "tpr")
+
+
+def sales_columns(wh: Warehouse) -> set[str]:
+    """Column names of sales_daily in this warehouse (older ones lack the optional ones)."""
+    names = wh.query("SELECT column_name FROM information_schema.columns "
+                     "WHERE table_name = ?", ["sales_daily"])
+    return set(names["column_name"])
+
+
 def sales_history(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
-    """sales_daily rows: sku_id, pin_code, date, quantity, price, regular_price, promo."""
+    """sales_daily rows: sku_id, pin_code, date, quantity, revenue, price, regular_price,
+    promo, and whichever of unit_cost, feature, display, tpr the table has."""
     extra, params = _in_clause("sku_id", sku_ids)
+    present = sales_columns(wh)
+    optional = "".join(f", {c}" for c in OPTIONAL_SALES_COLUMNS if c in present)
     return wh.query(
         "SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, revenue, "
-        "price, regular_price, promo FROM sales_daily WHERE quantity >= 0" + extra
+        f"price, regular_price, promo{optional} FROM sales_daily WHERE quantity >= 0" + extra
         + " ORDER BY sku_id, pin_code, date", params)
 
 
