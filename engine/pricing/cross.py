@@ -28,10 +28,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
-                                       _dersimonian_laird, category_panels)
+                                       category_panels)
 from engine.pricing.fits import demean_two_way, fit_rows
 from engine.pricing.panel import CategoryPanel
 from engine.pricing.pml import recode
+from engine.pricing.pooling import dersimonian_laird
 
 CROSS_COLUMNS = ["category", "subcategory", "cross_elasticity", "lo", "hi", "se", "n_skus",
                  "sufficient", "note"]
@@ -147,7 +148,7 @@ def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossCon
                 why = "fewer than two SKUs with an estimate"
             row["note"] = f"not estimated: {why}"
         else:
-            mu, var, _ = _dersimonian_laird(usable["cross_raw"].to_numpy(),
+            mu, var, _ = dersimonian_laird(usable["cross_raw"].to_numpy(),
                                             usable["cross_se"].to_numpy())
             se = float(np.sqrt(var))
             row.update(cross_elasticity=mu, se=se, lo=mu - Z95 * se, hi=mu + Z95 * se,

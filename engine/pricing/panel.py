@@ -13,8 +13,8 @@
 * **Columns** of the design (`CategoryPanel.columns`), in this order: `price` = log(price /
   the SKU's latest regular price); the promotion controls the sales carry (`promo`,
   `feature`, `display`, `tpr`: 0/1 flags or shares; `promo` is left out when it is only
-  the union of the others, and a SKU's `promo` / `tpr` when it only marks that the price
-  is below the regular price); `festival` = log festival uplift of the row's state, category
+  the union of the others, and a SKU's `promo` when it only marks that the price is below
+  the regular price); `festival` = log festival uplift of the row's state, category
   and period (the mean factor over the period's days); `temp`, `temp2`, `rain` = the
   row's city weather over the period (centred, per 10 units); `dow_1..dow_6` for daily
   data; `trend` (years) and `season_sin`, `season_cos` (yearly cycle), used only when
@@ -268,7 +268,8 @@ def category_panel(ctx: PanelContext, sales: pd.DataFrame, rows: np.ndarray, cat
     rel = np.where(np.isfinite(rel) & (rel > 0), rel, np.nan)
     ctrl = np.stack([pd.to_numeric(sales[c], errors="coerce").to_numpy(float)[order]
                      for c in ctx.controls]) if ctx.controls else np.zeros((0, len(order)))
-    _drop_price_markers(ctrl, ctx.controls, sku, price, regular)
+    union = _union_of_flags(ctrl, ctx.controls)
+    _drop_price_marker(ctrl, ctx.controls, sku, price, regular)
     qty = sales["quantity"].to_numpy(float)[order]
     if ctx.grain == "D":
         sku, pin, series, day, qty, rel, ctrl = _fill_days(sku, pin, series, day, qty, rel, ctrl)
@@ -284,7 +285,6 @@ def category_panel(ctx: PanelContext, sales: pd.DataFrame, rows: np.ndarray, cat
             share = _sku_day_fill(sku, day, ctrl[j], n_sku, ctx.n_days, False)
             ctrl[j] = np.where(gap, np.nan_to_num(share), ctrl[j])
     cols, names = [np.log(rel)], ["price"]
-    union = _union_of_flags(ctrl, ctx.controls)
     for j, c in enumerate(ctx.controls):
         if np.ptp(ctrl[j]) > 0 and not (c == "promo" and union):
             cols.append(ctrl[j])
@@ -313,24 +313,24 @@ def category_panel(ctx: PanelContext, sales: pd.DataFrame, rows: np.ndarray, cat
                          ctx.period_of(day), day, qty, np.stack(cols), tuple(names))
 
 
-def _drop_price_markers(ctrl: np.ndarray, controls: tuple[str, ...], sku: np.ndarray,
-                        price: np.ndarray, regular: np.ndarray) -> None:
-    """Zero a SKU's `promo` / `tpr` flag (in place) where it is on exactly when the price is
-    below the regular price (99% of its rows agree): such a flag only marks the discount,
-    says nothing the price does not, and as a control would leave just the depth of the
-    discounts to identify the slope. Flags that also mark displays, features or coupons
-    stay."""
+def _drop_price_marker(ctrl: np.ndarray, controls: tuple[str, ...], sku: np.ndarray,
+                       price: np.ndarray, regular: np.ndarray) -> None:
+    """Zero a SKU's generic `promo` flag (in place) where it is on exactly when the price is
+    below the regular price (99% of its rows agree): it then only marks the discount, says
+    nothing the price does not, and as a control would leave just the depth of the
+    discounts to identify the slope. A `promo` that also marks displays, features or
+    coupons stays, and so does an explicit `tpr` flag (the deal tag of a temporary price
+    reduction, whose own lift is not price response)."""
+    if "promo" not in controls:
+        return
+    j = controls.index("promo")
     below = price < regular * (1 - 0.005)
-    known = np.isfinite(price) & np.isfinite(regular)
-    for j, c in enumerate(controls):
-        if c not in ("promo", "tpr"):
-            continue
-        flag = ctrl[j] > 0
-        ok = known & np.isfinite(ctrl[j])
-        agree = pd.Series((flag == below)[ok]).groupby(sku[ok]).mean()
-        marker = agree.index[(agree >= 0.99).to_numpy()
-                             & pd.Series(flag[ok]).groupby(sku[ok]).any().to_numpy()]
-        ctrl[j, np.isin(sku, marker.to_numpy())] = 0.0
+    ok = np.isfinite(price) & np.isfinite(regular) & np.isfinite(ctrl[j])
+    flag = ctrl[j] > 0
+    agree = pd.Series((flag == below)[ok]).groupby(sku[ok]).mean()
+    used = pd.Series(flag[ok]).groupby(sku[ok]).any()
+    marker = agree.index[(agree >= 0.99).to_numpy() & used.to_numpy()]
+    ctrl[j, np.isin(sku, marker.to_numpy())] = 0.0
 
 
 def _union_of_flags(ctrl: np.ndarray, controls: tuple[str, ...]) -> bool:

@@ -33,9 +33,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
-                                       _dersimonian_laird, category_panels,
-                                       estimate_elasticities)
+                                       category_panels, estimate_elasticities)
 from engine.pricing.fits import sku_estimates
+from engine.pricing.pooling import dersimonian_laird
 
 REGIONAL_COLUMNS = ["sku_id", "region", "elasticity", "lo", "hi", "n_obs", "method",
                     "sufficient", "note", "category", "se", "spec", "price_periods",
@@ -104,7 +104,7 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
                          & (out["raw_se"] <= cfg.max_se))
     tau2 = {}
     for sku_id, grp in out[out["sufficient"]].groupby("sku_id"):
-        tau2[sku_id] = _dersimonian_laird(grp["raw_elasticity"].to_numpy(),
+        tau2[sku_id] = dersimonian_laird(grp["raw_elasticity"].to_numpy(),
                                           grp["raw_se"].to_numpy())[2]
     est, se, method, note, spec = [], [], [], [], []
     for row in out.itertuples(index=False):
