@@ -1,0 +1,179 @@
+"""Own-price elasticities on real retail data beside a fixed-effects log-log reference.
+
+    .venv/bin/python benchmarks/bench_real_elasticity.py            # tuna, cheese, dunnhumby
+    .venv/bin/python benchmarks/bench_real_elasticity.py --files tuna cheese
+
+Protocol (issue 19): each realdev file is uploaded through the product's own ingest into a
+fresh warehouse (benchmarks/realdev.load_warehouse), and the product's elasticity per SKU
+comes from the same entry point `python -m engine elasticity` uses (load_panel_inputs ->
+estimate_elasticities). In the same run a reference is fitted with statsmodels straight
+from the CSV: OLS of log(units) on log(price) with store and week fixed effects and the
+file's promotion controls (dunnhumby: feature, display, tpr_only, one regression per UPC;
+cheese: display_share; tuna, one store: brand and week effects, a price slope and a
+display_share slope per brand), standard errors clustered by week. The fixed effects are
+absorbed by the within transformation (alternating demeaning), which gives the same slopes
+as the dummies. Weeks without sales have no log and are left out of the reference.
+
+Printed per SKU: the product's estimate, its 95% interval and specification, the reference
+(and the reference without week effects, which is what ignoring common time effects
+gives), the difference, and whether the reference lies inside the product's interval.
+Targets: every estimate negative and within 0.5 of the reference, the reference inside the
+product's 95% interval for >= 80% of SKUs. The reference is an estimate too (a different
+estimator: OLS in logs, without the zero weeks), so the summary also gives the share of
+SKUs whose difference lies within the two estimates' combined 95% noise
+(|difference| <= 1.96 sqrt(se^2 + se_ref^2)), and the figures over the SKUs whose
+reference is clear about the sign (its own 95% interval excludes 0); a reference that is
+not cannot be matched by any estimate.
+Skips cleanly (exit 0) when ../shared/data/realdev is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+import realdev as R
+
+FILES = {"tuna": (R.TUNA, None), "cheese": (R.CHEESE, None),
+         "dunnhumby": (R.DUNNHUMBY, R.DUNNHUMBY_CATALOG)}
+CONTROLS = {"dunnhumby": ("feature", "display", "tpr_only"), "tuna": ("display_share",),
+            "cheese": ("display_share",)}
+Z95 = 1.959963984540054
+
+
+# ---- reference: fixed-effects log-log OLS (statsmodels) ------------------------------------
+def _within(frame: pd.DataFrame, cols: list[str], fe: list[str], sweeps: int = 500
+            ) -> pd.DataFrame:
+    """`cols` net of the `fe` group effects (alternating projections to convergence)."""
+    out = frame[cols].astype(float).copy()
+    groups = [frame[f].to_numpy() for f in fe]
+    for _ in range(sweeps):
+        moved = 0.0
+        for g in groups:
+            means = out.groupby(g).transform("mean")
+            out -= means
+            moved = max(moved, float(np.abs(means.to_numpy()).max()))
+        if moved < 1e-10:
+            break
+    return out
+
+
+def _ols(frame: pd.DataFrame, xcols: list[str], fe: list[str]):
+    import statsmodels.api as sm
+
+    d = _within(frame, ["logq"] + xcols, fe)
+    keep = [c for c in xcols if d[c].abs().max() > 1e-9]
+    return sm.OLS(d["logq"], d[keep]).fit(
+        cov_type="cluster", cov_kwds={"groups": frame["date"].astype("category").cat.codes})
+
+
+def reference(name: str, path) -> pd.DataFrame:
+    """sku_id, ref, ref_se, ref_no_week, n_ref: the fixed-effects reference per SKU."""
+    d = pd.read_csv(path)
+    d = d[(d["price"] > 0) & (d["quantity"] > 0)].copy()
+    d["logq"], d["lp"] = np.log(d["quantity"]), np.log(d["price"])
+    controls = [c for c in CONTROLS[name] if c in d]
+    rows = []
+    if d["store_id"].nunique() == 1:                  # one store: brand and week effects
+        skus = sorted(d["sku_id"].unique())
+        xcols = []
+        for s in skus:
+            mine = (d["sku_id"] == s).astype(float)
+            for c in ["lp"] + controls:
+                d[f"{c}:{s}"] = d[c] * mine
+                xcols.append(f"{c}:{s}")
+        full, no_week = _ols(d, xcols, ["sku_id", "date"]), _ols(d, xcols, ["sku_id"])
+        for s in skus:
+            rows.append((s, full.params[f"lp:{s}"], full.bse[f"lp:{s}"],
+                         no_week.params[f"lp:{s}"], int((d["sku_id"] == s).sum())))
+    else:                                             # per SKU: store and week effects
+        for s, g in d.groupby("sku_id", sort=True):
+            xcols = ["lp"] + [c for c in controls if g[c].std() > 0]
+            full, no_week = _ols(g, xcols, ["store_id", "date"]), _ols(g, xcols, ["store_id"])
+            rows.append((s, full.params["lp"], full.bse["lp"], no_week.params["lp"], len(g)))
+    return pd.DataFrame(rows, columns=["sku_id", "ref", "ref_se", "ref_no_week", "n_ref"])
+
+
+# ---- the product -----------------------------------------------------------------------
+def product(name: str, path, catalog) -> tuple[pd.DataFrame, float]:
+    """The product's elasticity table for the uploaded file and its fit time."""
+    from engine.pricing.elasticity import estimate_elasticities
+    from engine.pricing.inputs import load_panel_inputs
+
+    wh, _ = R.load_warehouse(path, catalog, name=f"elasticity_{name}")
+    try:
+        t = time.perf_counter()
+        table = estimate_elasticities(load_panel_inputs(wh))
+        return table, time.perf_counter() - t
+    finally:
+        wh.close()
+
+
+def compare(name: str) -> tuple[pd.DataFrame, float]:
+    path, catalog = FILES[name]
+    table, seconds = product(name, path, catalog)
+    m = table.merge(reference(name, path), on="sku_id", how="inner")
+    m["diff"] = m["elasticity"] - m["ref"]
+    m["inside"] = (m["lo"] <= m["ref"]) & (m["ref"] <= m["hi"])
+    m["ref_clear"] = (m["ref"] + Z95 * m["ref_se"] < 0) | (m["ref"] - Z95 * m["ref_se"] > 0)
+    m["consistent"] = m["diff"].abs() <= Z95 * np.sqrt(m["se"] ** 2 + m["ref_se"] ** 2)
+    m.insert(0, "file", name)
+    return m, seconds
+
+
+def summary(m: pd.DataFrame, label: str) -> str:
+    if m.empty:
+        return f"{label}: no SKUs"
+    close = (m["diff"].abs() <= 0.5).mean()
+    return (f"{label}: {len(m)} SKUs; negative {(m['elasticity'] < 0).mean():.0%} "
+            f"(target 100%); within 0.5 of the reference {close:.0%} (target 100%); "
+            f"reference inside the 95% interval {m['inside'].mean():.0%} (target >= 80%); "
+            f"difference within the two estimates' combined 95% noise "
+            f"{m['consistent'].mean():.0%}; median |difference| {m['diff'].abs().median():.2f}")
+
+
+def print_file(m: pd.DataFrame, seconds: float) -> None:
+    name = m["file"].iat[0]
+    show = pd.DataFrame({
+        "sku_id": m["sku_id"], "product": m["elasticity"].round(2),
+        "95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(m["lo"], m["hi"])],
+        "reference": [f"{r:.2f} ± {Z95 * s:.2f}" for r, s in zip(m["ref"], m["ref_se"])],
+        "ref no week FE": m["ref_no_week"].round(2), "diff": m["diff"].round(2),
+        "inside": np.where(m["inside"], "yes", "no"),
+        "spec": m["spec"] if "spec" in m else m["method"]})
+    print(f"\n== {name}: product fit {seconds:.1f} s ==")
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(show.to_string(index=False))
+    print(summary(m, name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", nargs="*", choices=sorted(FILES), default=list(FILES))
+    args = ap.parse_args(argv)
+    paths = [p for name in args.files for p in FILES[name] if p is not None]
+    if not R.require(*paths):
+        return 0
+    np.seterr(all="ignore")
+    parts = []
+    for name in args.files:
+        m, seconds = compare(name)
+        print_file(m, seconds)
+        parts.append(m)
+    allm = pd.concat(parts, ignore_index=True)
+    print("\n== summary ==")
+    print(summary(allm, "all SKUs"))
+    print(summary(allm[allm["ref_clear"]], "SKUs whose reference has a clear sign"))
+    unclear = allm[~allm["ref_clear"]]
+    if len(unclear):
+        print("reference too noisy to sign (its own 95% interval contains 0): "
+              + ", ".join(f"{r.sku_id} {r.ref:+.2f} ± {Z95 * r.ref_se:.2f}"
+                          for r in unclear.itertuples()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
