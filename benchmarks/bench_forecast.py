@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from engine.forecast.config import ForecastConfig  # noqa: E402
+from engine.forecast.features import detect_grain  # noqa: E402
 from engine.forecast.metrics import score  # noqa: E402
 from engine.forecast.pipeline import forecast_full  # noqa: E402
 from engine.forecast.runner import fit_predict  # noqa: E402
@@ -88,7 +89,8 @@ def synthetic_throughput(args) -> None:
     print(f"synthetic: {n:,} series, {len(history):,} sales rows (zero days absent), "
           f"{history['date'].min():%d-%b-%Y} .. {history['date'].max():%d-%b-%Y}, built in "
           f"{time.perf_counter() - t:.1f} s; RSS {_rss_gb():.2f} GB")
-    cfg = ForecastConfig(horizon=args.horizon, folds=1, workers=args.workers)
+    cfg = ForecastConfig(horizon=args.horizon, folds=1, workers=args.workers
+                         ).for_grain(detect_grain(history))
     if args.rounds:
         cfg = cfg.with_(lgb_rounds=args.rounds)
     print(f"models {', '.join(cfg.models)}; ETS on the top {cfg.stat_top_n}; LightGBM "
@@ -196,7 +198,8 @@ def main() -> int:
     n_series = history[["sku_id", "pin_code"]].drop_duplicates().shape[0]
     print(f"demo: {n_series:,} series, {len(history):,} sales rows, "
           f"{history['date'].min():%d-%b-%Y} .. {history['date'].max():%d-%b-%Y}")
-    cfg = ForecastConfig(horizon=args.horizon, folds=args.folds, workers=args.workers)
+    cfg = ForecastConfig(horizon=args.horizon, folds=args.folds, workers=args.workers
+                         ).for_grain(detect_grain(history))
     if args.rounds:
         cfg = cfg.with_(lgb_rounds=args.rounds)
     if not args.skip_throughput:
@@ -209,7 +212,7 @@ def main() -> int:
         wh.close()
         return 0
     print(f"\n== routed pipeline: {args.folds}-fold backtest + routing + final fit "
-          f"(models {', '.join(cfg.models)}; ETS on top {cfg.stat_top_n}) ==")
+          f"(models {', '.join(cfg.models)}) ==")
     t, cpu = time.perf_counter(), time.process_time()
     res = forecast_full(history, signals, cfg,
                         progress=lambda m: print(f"  [{time.perf_counter() - t:6.1f}s] {m}"))

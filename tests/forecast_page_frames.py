@@ -14,7 +14,7 @@ from engine.warehouse.db import Warehouse
 
 CHEAP = ForecastConfig(horizon=14, folds=1, models=("seasonal_naive", "moving_average",
                                                     "lightgbm"),
-                       lgb_rounds=60, workers=1, min_route_points=14)
+                       lgb_rounds=60, workers=1)
 
 
 def copy_warehouse(src: Path, dst: Path) -> Path:

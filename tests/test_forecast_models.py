@@ -14,7 +14,8 @@ from engine.forecast.runner import fit_predict
 from engine.forecast.synthetic import synthetic_sales
 
 H = 14
-MODELS = ["seasonal_naive", "moving_average", "ets", "arima", "lightgbm", "prophet"]
+MODELS = ["seasonal_naive", "moving_average", "ets", "theta", "arima", "ces", "ses", "tsb",
+          "croston", "imapa", "lightgbm", "prophet"]
 
 
 def _awkward_history() -> pd.DataFrame:
@@ -42,7 +43,10 @@ def test_model_gives_finite_non_negative_forecasts_on_awkward_series(name):
     res = fit_predict(hist, None, ForecastConfig(horizon=H, stat_top_n=10, prophet_top_n=10, workers=1),
                       models=(name,))
     fc = res.forecasts
-    assert set(fc["sku_id"]) == {"NORMAL", "ZEROS", "ONE", "SHORT", "GAPS"}
+    # SHORT has 10 days of history: too young for a model that needs two full seasons
+    young_ok = make_model(name).min_seasons * 7 <= 10
+    assert set(fc["sku_id"]) == {"NORMAL", "ZEROS", "ONE", "GAPS"} | ({"SHORT"} if young_ok
+                                                                      else set())
     assert (fc.groupby("sku_id").size() == H).all()
     assert np.isfinite(fc["forecast"]).all() and (fc["forecast"] >= 0).all()
     assert fc.loc[fc["sku_id"] == "ZEROS", "forecast"].max() < 0.5
@@ -81,16 +85,23 @@ def test_weekly_data_is_detected_and_forecast_in_weeks():
     assert (gaps == 7).all()
 
 
-def test_lags_never_look_past_the_horizon():
+def test_demand_features_are_known_at_each_rows_forecast_origin():
     hist, sig = synthetic_sales(n_skus=2, days=90)
     panel = build_panel(hist, sig, ForecastConfig(horizon=H))
     fut = panel.future
-    # every demand feature of the last future day is computable from data <= cutoff - 0
-    assert fut["lag_h"].notna().all()
     sel = (panel.frame["sku_id"] == "SKU000") & (panel.frame["pin_code"] == "110001")
-    y = panel.frame.loc[sel, "quantity"].to_numpy()
-    last = fut[(fut["sku_id"] == "SKU000") & (fut["pin_code"] == "110001")]
-    assert last["lag_h"].to_numpy()[-1] == y[len(y) - 1 - H]
+    y = panel.frame.loc[sel & ~panel.frame["future"], "quantity"].to_numpy()
+    one = fut[(fut["sku_id"] == "SKU000") & (fut["pin_code"] == "110001")]
+    # the future looks back from the cutoff: step 1..H, last known value = the cutoff's
+    assert one["step"].tolist() == list(range(1, H + 1))
+    assert (one["lag_origin"] == y[-1]).all()
+    assert one["roll_mean_7"].iloc[0] == pytest.approx(y[-7:].mean())
+    # a training row drew a step in 1..H and only sees demand up to t - step
+    train = panel.train
+    assert train["step"].between(1, H).all() and train["step"].nunique() == H
+    q = panel.frame.set_index(["sid", "pos"])["quantity"]
+    origin = pd.MultiIndex.from_arrays([train["sid"], train["pos"] - train["step"]])
+    np.testing.assert_array_equal(train["lag_origin"].to_numpy(), q.reindex(origin).to_numpy())
 
 
 def test_unknown_model_and_bad_horizon_raise_typed_errors():

@@ -59,13 +59,14 @@ def _truth_local_slope(frame: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
 def test_lightgbm_learns_the_cold_beverage_temperature_effect(demo):
     frames, _, fit = demo
     model, hist = fit.fitted["lightgbm"], fit.panel.train    # rows with features
-    rows = hist[(hist["category"] == "Cold Beverages") & hist["lag_h"].notna()
+    rows = hist[(hist["category"] == "Cold Beverages") & hist["lag_origin"].notna()
                 & (hist["date"] > CUTOFF - pd.Timedelta(days=300))]
 
     def predict(delta):
         f = rows.copy()
         f["temp_c"] += delta
         f["temp_anom"] += delta
+        f["temp_vs_recent"] += delta
         f["weather_resp"] = weather_response(f["category"], f["temp_c"])
         return model.predict(0, f)["forecast"].to_numpy()
 

@@ -35,7 +35,7 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     if cfg.cutoff is not None:
         h = cut_history(h, cfg.cutoff)
     grain = cfg.grain or detect_grain(h)
-    cfg = cfg.with_(grain=grain)
+    cfg = cfg.for_grain(grain)
     cutoffs = fold_cutoffs(h["date"].max(), cfg, grain)
     first = h["date"].min()
     cutoffs = [c for c in cutoffs if c > first]

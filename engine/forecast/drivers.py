@@ -50,6 +50,8 @@ def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
                             if "city" in future
                             else pd.Series(future[col].mean(), index=future.index))
         out.update(temp_anom=0.0, rain_anom=0.0)
+        if "temp_c" in out and "temp_vs_recent" in future:   # the average day vs the window
+            out["temp_vs_recent"] = future["temp_vs_recent"] + (out["temp_c"] - future["temp_c"])
         if "temp_c" in out and "category" in future:
             out["weather_resp"] = weather_response(future["category"], out["temp_c"])
     elif group == "price":
@@ -57,7 +59,7 @@ def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
     elif group == "recent_demand":  # recent demand replaced by the series' long-run mean
         if "expanding_mean" in future:
             level = future["expanding_mean"]
-            for col in ("lag_h", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
+            for col in ("lag_origin", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
                         "roll_mean_13", "roll_mean_26", "same_dow_mean"):
                 out[col] = level
         out["momentum"] = 1.0
@@ -82,7 +84,7 @@ def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
     X = model.feature_matrix(future)
     offset = model.offset(future)
     full = (np.asarray(forecast, dtype=float) if forecast is not None
-            else model.predict_matrix(X, offset))
+            else model.expected(future, X, offset))
     out = future[KEYS + ["date"]].copy().reset_index(drop=True)
     logf = np.log(full + eps)
     total = np.zeros(len(future))
@@ -93,7 +95,9 @@ def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
         for col, value in neutral.items():        # set the group neutral in place ...
             X[:, col_of[col]] = value
         alt_offset = np.zeros(len(future)) if g == "festival" else offset
-        alt = model.predict_matrix(X, alt_offset)
+        # neutral price = regular price and no promotion, so no expected-promotion mix
+        alt = (model.predict_matrix(X, alt_offset) if g == "price"
+               else model.expected(future, X, alt_offset))
         for col, values in saved.items():         # ... and put the real values back
             X[:, col_of[col]] = values
         out[g] = logf - np.log(alt + eps)

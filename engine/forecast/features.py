@@ -26,8 +26,9 @@ CALENDAR = ["dow", "dom", "month", "weekofyear", "doy", "is_weekend", "month_sta
             "month_end", "payday"]
 FESTIVAL = ["festival_intensity", "days_to_next_festival",
             "days_since_last_festival", "in_pre_window", "in_post_window"]
-WEATHER = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_resp"]
-PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index"]
+WEATHER = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_resp",
+           "temp_vs_recent"]
+PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index", "promo_share"]
 ATTRIBUTES = ["category_code", "city_code", "state_code", "log_mrp"]
 CATEGORICAL = ["category_code", "city_code", "state_code"]
 
@@ -146,20 +147,24 @@ def detect_grain(history: pd.DataFrame) -> str:
 
 
 # ---- series-contiguous array helpers ----------------------------------------------------
-def _lag_at(values: np.ndarray, pos: np.ndarray, k: int, at: np.ndarray) -> np.ndarray:
-    """values[t - k] within the series, at the rows `at` (NaN when pos < k)."""
+def _lag_at(values: np.ndarray, pos: np.ndarray, k, at: np.ndarray) -> np.ndarray:
+    """values[t - k] within the series, at the rows `at` (NaN when pos < k). `k` is one
+    lag for every row or an array with one lag per row of `at`."""
     p = pos[at]
+    k = np.broadcast_to(np.asarray(k, dtype=np.int64), p.shape)
     ok = p >= k
     out = np.full(len(at), np.nan)
-    out[ok] = values[at[ok] - k]
+    out[ok] = values[at[ok] - k[ok]]
     return out
 
 
-def _window_mean_at(csum: np.ndarray, pos: np.ndarray, end_lag: int, window: int,
+def _window_mean_at(csum: np.ndarray, pos: np.ndarray, end_lag, window: int,
                     at: np.ndarray) -> np.ndarray:
     """Mean of values over [t-end_lag-window+1, t-end_lag] within the series, at the rows
-    `at` (partial windows at the series start use the periods available)."""
+    `at` (partial windows at the series start use the periods available). `end_lag` is
+    one lag or one per row of `at`."""
     p = pos[at]
+    end_lag = np.broadcast_to(np.asarray(end_lag, dtype=np.int64), p.shape)
     a = _lag_at(csum, pos, end_lag, at)
     b = np.where(p >= end_lag + window, _lag_at(csum, pos, end_lag + window, at),
                  np.where(p >= end_lag, 0.0, np.nan))
@@ -220,6 +225,7 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     signals = signals or Signals()
     h = history if normalized else normalize_history(history)
     grain = cfg.grain or detect_grain(h)
+    cfg = cfg.for_grain(grain)
     step = 7 if grain == "W" else 1
     cut = pd.Timestamp(cutoff if cutoff is not None else (cfg.cutoff or h["date"].max()))
     h = cut_history(h, cut)
@@ -279,16 +285,18 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     promo = np.zeros(n, bool)
     promo[idx] = hs["promo"].to_numpy(dtype=bool)
     del hs, h
-    fut = frame["future"].to_numpy()
     attrs = _series_attributes(series, signals)
     for col in ("category", "city", "state"):
         frame[col] = attrs[col].to_numpy()[sid]
 
+    fut = frame["future"].to_numpy()
     rows, lgb_row = _feature_rows(frame, cfg, cut, grain, H, full_top_n)
     R = frame.iloc[rows].reset_index(drop=True)
     R["lgb_row"] = lgb_row
     feats: dict[str, list[str]] = {}
-    demand = _demand_features(frame["quantity"].to_numpy(), pos, starts, grain, H, rows)
+    step = _origin_steps(rows, lgb_row, fut, pos, sid, n_per, H, cfg.seed)
+    demand = _demand_features(frame["quantity"].to_numpy(), pos, starts, grain, step, rows)
+    demand.update(_cross_series_features(frame, grain, step, rows))
     for col, values in demand.items():
         R[col] = values
     feats["recent_demand"] = list(demand)
@@ -298,6 +306,11 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     sku_of_series = pd.factorize(series["sku_id"].to_numpy(), use_na_sentinel=False)[0]
     feats["price"] = _price_features(R, rows, fut, sid, starts, n_per, prices, promo,
                                      sku_of_series, future_prices)
+    _expected_promotion(R, rows, fut, sid, starts, n_per, prices, promo,
+                        frame["quantity"].to_numpy(), H, 52 if grain == "W" else 365)
+    # how often the series was on promotion in the window before its forecast origin
+    R["promo_share"] = _window_mean_at(_series_cumsum(promo.astype(float), starts, pos), pos,
+                                       step, 13 if grain == "W" else 28, rows)
     del prices, promo
     for col in ATTRIBUTES:
         R[col] = attrs[col].to_numpy()[R["sid"].to_numpy()]
@@ -341,25 +354,29 @@ def _feature_rows(frame: pd.DataFrame, cfg: ForecastConfig, cut: pd.Timestamp, g
 
 
 def _demand_features(quantity: np.ndarray, pos: np.ndarray, starts: np.ndarray, grain: str,
-                     H: int, at: np.ndarray) -> dict[str, np.ndarray]:
-    """Lags and rolling statistics of demand at the rows `at`, from per-series cumulative
-    sums over the whole panel (so a row's values do not depend on which rows are asked)."""
+                     step: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
+    """Lags and rolling statistics of demand at the rows `at`, as known at each row's
+    forecast origin t - step (step = periods ahead: 1..horizon for future rows, a seeded
+    draw from 1..horizon for training rows), from per-series cumulative sums over the
+    whole panel, so a row's values do not depend on which rows are asked. One model then
+    serves every step and still sees last week's demand when forecasting next week."""
     y = np.nan_to_num(quantity.astype(float))
     cs = _series_cumsum(y, starts, pos)
     cz = _series_cumsum((y == 0).astype(float), starts, pos)
-    out = {"lag_h": _lag_at(y, pos, H, at)}
+    out = {"step": step.astype(float), "lag_origin": _lag_at(y, pos, step, at)}
     windows = (4, 13, 26) if grain == "W" else (7, 28, 91)
     for w in windows:
-        out[f"roll_mean_{w}"] = _window_mean_at(cs, pos, H, w, at)
+        out[f"roll_mean_{w}"] = _window_mean_at(cs, pos, step, w, at)
     wz = windows[1]
-    out["zero_frac"] = _window_mean_at(cz, pos, H, wz, at)
+    out["zero_frac"] = _window_mean_at(cz, pos, step, wz, at)
     del cz
     p = pos[at]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["momentum"] = out[f"roll_mean_{windows[0]}"] / (out[f"roll_mean_{wz}"] + 0.1)
-        out["expanding_mean"] = np.where(p >= H, _lag_at(cs, pos, H, at) / (p - H + 1), np.nan)
+        out["expanding_mean"] = np.where(p >= step, _lag_at(cs, pos, step, at)
+                                         / (p - step + 1), np.nan)
     if grain == "D":
-        hw = int(np.ceil(H / 7) * 7)       # same weekday, last 4 weeks known at t - H
+        hw = (np.ceil(step / 7) * 7).astype(np.int64)   # same weekday, last 4 known weeks
         total, count = np.zeros(len(at)), np.zeros(len(at))
         for i in range(4):
             lag = _lag_at(y, pos, hw + 7 * i, at)
@@ -368,11 +385,78 @@ def _demand_features(quantity: np.ndarray, pos: np.ndarray, starts: np.ndarray, 
             count += ok
         with np.errstate(invalid="ignore", divide="ignore"):
             out["same_dow_mean"] = np.where(count > 0, total / count, np.nan)
-        if H <= 357:                       # same season last year (days t-371 .. t-357)
-            out["yoy_mean"] = _window_mean_at(cs, pos, 357, 15, at)
-    elif H <= 51:
-        out["yoy_mean"] = _window_mean_at(cs, pos, 51, 3, at)
+        yoy = _window_mean_at(cs, pos, 357, 15, at)       # same season last year
+        out["yoy_mean"] = np.where(step <= 357, yoy, np.nan)
+    else:
+        yoy = _window_mean_at(cs, pos, 51, 3, at)
+        out["yoy_mean"] = np.where(step <= 51, yoy, np.nan)
     return out
+
+
+def _cross_series_features(frame: pd.DataFrame, grain: str, step: np.ndarray,
+                           at: np.ndarray) -> dict[str, np.ndarray]:
+    """Demand of the row's SKU across all its PIN codes, and of its PIN code across all
+    its SKUs, as known at the row's forecast origin: mean units per active series over
+    the last short and long window (4 / 13 weeks, 7 / 28 days). A chain-wide promotion
+    or a store's footfall moves every series of the SKU or the store together; one
+    series alone is too noisy to see it."""
+    days = 7 if grain == "W" else 1
+    short, long_ = (4, 13) if grain == "W" else (7, 28)
+    d = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    period = (d - d.min()) // days if len(d) else d
+    n_p = int(period.max()) + 1 if len(period) else 1
+    hist = ~frame["future"].to_numpy()
+    qty = np.nan_to_num(frame["quantity"].to_numpy(dtype=float))
+    origin = period[at] - step                     # the period each row is forecast from
+    out = {}
+    for name, col in (("sku", "sku_id"), ("pin", "pin_code")):
+        g, uni = pd.factorize(frame[col].to_numpy())
+        cell = g[hist].astype(np.int64) * n_p + period[hist]
+        tot = np.bincount(cell, weights=qty[hist], minlength=len(uni) * n_p).reshape(-1, n_p)
+        cnt = np.bincount(cell, minlength=len(uni) * n_p).reshape(-1, n_p).astype(float)
+        ctot = np.concatenate([np.zeros((len(uni), 1)), np.cumsum(tot, axis=1)], axis=1)
+        ccnt = np.concatenate([np.zeros((len(uni), 1)), np.cumsum(cnt, axis=1)], axis=1)
+        ga = g[at]
+        hi = np.clip(origin + 1, 0, n_p)           # cumulative index just past the origin
+        levels = {}
+        for w in (short, long_):
+            lo = np.clip(hi - w, 0, n_p)
+            units = ctot[ga, hi] - ctot[ga, lo]
+            series = ccnt[ga, hi] - ccnt[ga, lo]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                levels[w] = np.where(series > 0, units / np.maximum(series, 1), np.nan)
+        out[f"{name}_level"] = levels[long_]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{name}_momentum"] = levels[short] / (levels[long_] + 0.1)
+    return out
+
+
+def _origin_steps(rows: np.ndarray, lgb_row: np.ndarray, fut: np.ndarray, pos: np.ndarray,
+                  sid: np.ndarray, n_per: np.ndarray, H: int, seed: int) -> np.ndarray:
+    """Periods between each featurised row and its forecast origin: future rows count from
+    the cutoff (1..H); LightGBM's training rows draw a step uniformly from 1..H (seeded,
+    a hash of the row), so training sees every step as often as the forecast does; other
+    history rows use H."""
+    step = np.full(len(rows), H, dtype=np.int64)
+    f = fut[rows]
+    last_hist = n_per[sid[rows[f]]] - H - 1
+    step[f] = pos[rows[f]] - last_hist
+    train = lgb_row & ~f
+    step[train] = 1 + _row_hash(sid[rows[train]], pos[rows[train]], seed) % H
+    return step
+
+
+def _row_hash(sid: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded pseudo-random integer per (series, period) that depends on nothing else
+    (splitmix64 of the pair), so a row's drawn step is the same whichever rows are
+    featurised or sampled."""
+    with np.errstate(over="ignore"):
+        x = (sid.astype(np.uint64) << np.uint64(32)) ^ pos.astype(np.uint64) \
+            ^ np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x % np.uint64(2**31)).astype(np.int64)
 
 
 def _calendar_features(frame: pd.DataFrame, grain: str) -> list[str]:
@@ -422,13 +506,16 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
     reg = reg_all[rows]
     price = np.where(fr, np.nan, prices["price"][rows])
     promo = promo_all[rows] & ~fr
+    R["planned"] = False
     if future_prices is not None and len(future_prices):
         fp = future_prices.assign(date=pd.to_datetime(future_prices["date"]))
         m = R[KEYS + ["date"]].merge(fp, on=KEYS + ["date"], how="left")
         planned = m["price"].to_numpy(dtype=float)
         price = np.where(fr & ~np.isnan(planned), planned, price)
+        R["planned"] = fr & ~np.isnan(planned)
         if "promo" in m:
             promo = promo | (fr & m["promo"].fillna(False).to_numpy(dtype=bool))
+            R["planned"] = R["planned"].to_numpy() | (fr & m["promo"].notna().to_numpy())
     price = np.where(np.isnan(price), reg, price)
     R["regular_price"] = reg
     R["price"] = price
@@ -441,6 +528,39 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
     R["price_index"] = reg / _sku_median(reg_all, hist, sid, sku_of_series,
                                          R["sid"].to_numpy())
     return PRICE
+
+
+def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
+                        starts: np.ndarray, n_per: np.ndarray, prices: dict,
+                        promo_all: np.ndarray, quantity: np.ndarray, H: int,
+                        window: int) -> None:
+    """What the future holds when no plan says: per series, the share of selling periods
+    on promotion over the last `window` periods before the cutoff (`exp_promo_rate`) and
+    the average price / regular price in those promoted periods (`exp_price_ratio`).
+    Models that take price and promotion as inputs forecast an unplanned period as that
+    mixture (rate x promoted + (1 - rate) x regular), not as a period that is certainly
+    without promotion: promotions will happen, we only do not know in which weeks."""
+    last_hist = np.repeat(starts + n_per - H - 1, n_per)     # every series ends with H
+    recent = ~fut & (np.arange(len(fut)) > last_hist - window)   # future rows
+    sold = recent & (np.nan_to_num(quantity) > 0)
+    on_promo = sold & promo_all
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = prices["price"] / _fill_within(
+            np.where(fut, np.nan, prices["regular_price"]), starts, n_per)
+    ratio = np.where(np.isfinite(ratio), np.clip(ratio, 0.2, 1.0), np.nan)
+    n_series = len(starts)
+    sold_n = np.bincount(sid[sold], minlength=n_series)
+    promo_n = np.bincount(sid[on_promo], minlength=n_series)
+    ok = on_promo & ~np.isnan(ratio)
+    ratio_sum = np.bincount(sid[ok], weights=ratio[ok], minlength=n_series)
+    ratio_n = np.bincount(sid[ok], minlength=n_series)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(sold_n > 0, promo_n / np.maximum(sold_n, 1), 0.0)
+        mean_ratio = np.where(ratio_n > 0, ratio_sum / np.maximum(ratio_n, 1), 1.0)
+    row_sid = sid[rows]
+    fr = fut[rows]
+    R["exp_promo_rate"] = np.where(fr, rate[row_sid], 0.0)
+    R["exp_price_ratio"] = np.where(fr, mean_ratio[row_sid], 1.0)
 
 
 def _sku_median(reg_all: np.ndarray, hist: np.ndarray, sid: np.ndarray,
@@ -485,7 +605,24 @@ def _weather_features(frame: pd.DataFrame, signals: Signals, cut: pd.Timestamp,
         if "rainfall_mm" in w:
             agg["rainfall_mm"] = "mean"
         weather = w.groupby(["city", "date"], as_index=False).agg(agg)
-    keys = frame[["pin_code", "date"]].drop_duplicates().reset_index(drop=True)
+    # the weather at each row's date, and how far it is from the weather of the window the
+    # recent-demand features cover (the `window` periods up to the forecast origin t - step):
+    # recent demand already holds that weather, so the difference is what moves demand
+    days = 7 if grain == "W" else 1
+    window = 13 if grain == "W" else 28
+    d_all = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    origin = d_all - frame["step"].to_numpy().astype(np.int64) * days
+    first = int(origin.min()) - (window - 1) * days if len(origin) else 0
+    last = int(d_all.max()) if len(d_all) else 0
+    pins = pd.Index(frame["pin_code"].unique())
+    cal = np.arange(first, last + 1, days)
+    # the (PIN x period) lattice ending on the latest row date
+    cal = cal + (last - cal[-1]) if len(cal) else cal
+    grid = pd.DataFrame({"pin_code": np.repeat(pins.to_numpy(), len(cal)),
+                         "date": np.tile(cal, len(pins)).astype("datetime64[D]")
+                         .astype("datetime64[ns]")})
+    keys = pd.concat([frame[["pin_code", "date"]], grid]).drop_duplicates(
+    ).reset_index(drop=True)
     wx = weather_for(keys, weather, signals.locations, cutoff=cut)
     wx = pd.concat([keys, wx], axis=1)
     cols = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_source"]
@@ -494,6 +631,17 @@ def _weather_features(frame: pd.DataFrame, signals: Signals, cut: pd.Timestamp,
         frame[col] = m[col].to_numpy(dtype=float)
     frame["weather_source"] = m["weather_source"].to_numpy()
     frame["weather_resp"] = weather_response(frame["category"], frame["temp_c"])
+    g = _fast_join(grid, wx, ["pin_code", "date"], ["temp_c"])["temp_c"].to_numpy(dtype=float)
+    g = np.nan_to_num(g.reshape(len(pins), len(cal)), nan=np.nan)
+    ok = np.isfinite(g)
+    csum = np.concatenate([np.zeros((len(pins), 1)), np.cumsum(np.where(ok, g, 0), 1)], 1)
+    ccnt = np.concatenate([np.zeros((len(pins), 1)), np.cumsum(ok, 1)], 1)
+    p = pins.get_indexer(frame["pin_code"])
+    hi = np.clip((origin - cal[0]) // days + 1, 0, len(cal)) if len(cal) else origin
+    lo = np.clip(hi - window, 0, len(cal))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recent = (csum[p, hi] - csum[p, lo]) / (ccnt[p, hi] - ccnt[p, lo])
+    frame["temp_vs_recent"] = frame["temp_c"].to_numpy() - recent
     return WEATHER
 
 

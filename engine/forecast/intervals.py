@@ -1,19 +1,22 @@
 """Conformal prediction intervals from backtest residuals.
 
-Method (split conformal with per-series scaling, pooled by segment):
+Method (split conformal with per-series scaling, pooled by segment and horizon step):
 1. For each series, scale s = its mean absolute backtest error (with a floor of 0.5 unit
    and, for series without residuals, the segment's median error-to-forecast ratio times
    the forecast level).
 2. Normalised residuals r = (actual - forecast) / s are pooled by segment (category) and
-   horizon bucket (thirds of the horizon); segments with fewer than MIN_POOL points use
-   the pool of all series.
+   horizon step: the quantiles for step k come from the residuals of steps k-1..k+1, so
+   the band widens exactly as fast as the errors do and coverage holds at every step,
+   not only on average over the horizon. A segment x step pool with fewer than MIN_POOL
+   residuals uses the segment's third of the horizon, then all series at that step, then
+   all series in that third.
 3. The interval at level L is [f + q_(1-L)/2 * s, f + q_(1+L)/2 * s] with the empirical
    quantiles q of r (finite-sample corrected), clipped at 0 and never excluding the
    forecast itself.
 `cross_conformal` measures honest coverage: each backtest fold gets intervals calibrated
-on the other folds only.
-Series, segments and buckets are matched on integer codes (no per-group Python calls
-except one quantile computation per segment x bucket).
+on the other folds only. On weekly data the backtest spans a year (config `folds`), so
+the residuals that calibrate a December week include last December's.
+Series and segments are matched on integer codes.
 """
 from __future__ import annotations
 
@@ -35,10 +38,13 @@ SCALE_FLOOR = 0.5
 class Calibration:
     scales: pd.DataFrame       # sku_id, pin_code, scale
     ratio: pd.DataFrame        # segment, ratio (median MAE / mean forecast) for new series
-    quantiles: pd.DataFrame    # segment, bucket, q_lo80, q_hi80, q_lo95, q_hi95
-    pooled: pd.DataFrame       # bucket -> same quantile columns, all series pooled
+    quantiles: pd.DataFrame    # segment, step, q_lo80, q_hi80, q_lo95, q_hi95 (1..horizon)
+    pooled: pd.DataFrame       # step -> same quantile columns, all series pooled
     horizon: int
     n_points: int
+
+
+QCOLS = ["q_lo80", "q_hi80", "q_lo95", "q_hi95"]
 
 
 def _bucket(step, horizon: int) -> np.ndarray:
@@ -56,6 +62,23 @@ def _quantiles(r: np.ndarray) -> dict:
         out[f"q_lo{name}"] = float(np.quantile(r, lo)) if n else np.nan
         out[f"q_hi{name}"] = float(np.quantile(r, hi)) if n else np.nan
     return out
+
+
+def _step_table(r: np.ndarray, step: np.ndarray, horizon: int) -> pd.DataFrame:
+    """Quantiles per step 1..horizon from the residuals of steps k-1..k+1 (the horizon
+    third when that window holds fewer than MIN_POOL); NaN where even the third is thin."""
+    rows = []
+    third = _bucket(step, horizon)
+    order = np.argsort(step, kind="stable")
+    s_sorted = step[order]
+    for k in range(1, horizon + 1):
+        a, b = np.searchsorted(s_sorted, [k - 1, k + 2])
+        window = r[order[a:b]]
+        if len(window) < MIN_POOL:
+            window = r[third == _bucket([k], horizon)[0]]
+        q = _quantiles(window) if len(window) >= MIN_POOL else dict.fromkeys(QCOLS, np.nan)
+        rows.append({"step": k, **q})
+    return pd.DataFrame(rows, columns=["step", *QCOLS])
 
 
 def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
@@ -80,29 +103,24 @@ def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
     ratio = per.groupby("segment")["ratio"].median().rename("ratio").reset_index()
     scale = per["scale"].to_numpy()
     r_all = err / scale[sid]
-    bucket = _bucket(residuals["step"], horizon)
-    rows, pooled = [], []
+    step = np.clip(residuals["step"].to_numpy(dtype=np.int64), 1, horizon)
+    parts = []
     s_code, s_uni = pd.factorize(seg, sort=True)
-    g = s_code.astype(np.int64) * 3 + bucket
-    order = np.argsort(g, kind="stable")
-    gs = g[order]
-    cuts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1], True])
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        if b - a >= MIN_POOL:
-            rows.append({"segment": s_uni[gs[a] // 3], "bucket": int(gs[a] % 3),
-                         **_quantiles(r_all[order[a:b]])})
-    for b in np.unique(bucket):
-        pooled.append({"bucket": int(b), **_quantiles(r_all[bucket == b])})
-    qcols = ["q_lo80", "q_hi80", "q_lo95", "q_hi95"]
-    quant = pd.DataFrame(rows, columns=["segment", "bucket", *qcols])
-    pool = pd.DataFrame(pooled, columns=["bucket", *qcols])
-    quant[qcols] = quant[qcols].astype(float)
-    pool[qcols] = pool[qcols].astype(float)
-    quant["bucket"] = quant["bucket"].astype(int)
-    pool["bucket"] = pool["bucket"].astype(int)
+    for c, name in enumerate(s_uni):
+        mine = s_code == c
+        if mine.sum() >= MIN_POOL:
+            parts.append(_step_table(r_all[mine], step[mine], horizon).assign(segment=name))
+    quant = (pd.concat(parts, ignore_index=True) if parts else
+             pd.DataFrame(columns=["step", *QCOLS, "segment"]))
+    quant = quant.dropna(subset=QCOLS)[["segment", "step", *QCOLS]]
+    pool = _step_table(r_all, step, horizon)
+    if pool[QCOLS].isna().any().any():          # too few residuals for MIN_POOL: use all
+        pool[QCOLS] = pool[QCOLS].fillna(pd.Series(_quantiles(r_all)))
+    quant[QCOLS] = quant[QCOLS].astype(float)
+    quant["step"] = quant["step"].astype(int)
     scales = series.assign(scale=scale)
-    return Calibration(scales=scales, ratio=ratio, quantiles=quant, pooled=pool,
-                       horizon=horizon, n_points=len(residuals))
+    return Calibration(scales=scales, ratio=ratio, quantiles=quant.reset_index(drop=True),
+                       pooled=pool, horizon=horizon, n_points=len(residuals))
 
 
 def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
@@ -111,7 +129,8 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     f = forecast.copy()
     seg = f["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in f else \
         np.full(len(f), "all", dtype=object)
-    bucket = _bucket(f["step"], cal.horizon)
+    H = cal.horizon
+    step = np.clip(f["step"].to_numpy(dtype=np.int64), 1, H)
     (f_sid, c_sid), series = series_codes(f, cal.scales)
     by_series = np.full(len(series), np.nan)
     by_series[c_sid] = cal.scales["scale"].to_numpy(dtype=float)
@@ -123,18 +142,17 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     fc = f["forecast"].to_numpy(dtype=float)
     level = pd.Series(fc).groupby(f_sid).transform("mean").to_numpy(dtype=float)
     scale = np.where(np.isnan(scale), np.maximum(ratio * level, SCALE_FLOOR), scale)
-    seg_code = pd.Index(cal.quantiles["segment"].astype(str).unique()) if len(cal.quantiles) \
-        else pd.Index([], dtype=object)
-    q_at = np.full(len(seg_code) * 3 + 1, len(cal.quantiles), dtype=np.int64)
+    # segment x step lookup table (row len(quantiles) = none), pooled by step otherwise
+    seg_code = pd.Index(cal.quantiles["segment"].astype(str).unique())
+    q_at = np.full((len(seg_code) + 1) * H, len(cal.quantiles), dtype=np.int64)
     if len(cal.quantiles):
-        q_at[seg_code.get_indexer(cal.quantiles["segment"].astype(str)) * 3
-             + cal.quantiles["bucket"].to_numpy()] = np.arange(len(cal.quantiles))
+        q_at[seg_code.get_indexer(cal.quantiles["segment"].astype(str)) * H
+             + cal.quantiles["step"].to_numpy() - 1] = np.arange(len(cal.quantiles))
     sc = seg_code.get_indexer(seg)
-    q_row = np.where(sc >= 0, q_at[np.where(sc >= 0, sc * 3 + bucket, len(q_at) - 1)],
-                     len(cal.quantiles))
-    p_at = np.full(3, len(cal.pooled), dtype=np.int64)
-    p_at[cal.pooled["bucket"].to_numpy()] = np.arange(len(cal.pooled))
-    p_row = p_at[bucket]
+    q_row = q_at[np.where(sc >= 0, sc, len(seg_code)) * H + step - 1]
+    p_at = np.full(H, len(cal.pooled), dtype=np.int64)
+    p_at[cal.pooled["step"].to_numpy() - 1] = np.arange(len(cal.pooled))
+    p_row = p_at[step - 1]
     for name, (lo_col, hi_col) in {"80": ("lo80", "hi80"), "95": ("lo", "hi")}.items():
         qs = {}
         for side in ("lo", "hi"):

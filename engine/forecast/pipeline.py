@@ -147,10 +147,9 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     say("routing each series to its best model")
     available = [m for m in cfg.models if m in final.covered]
     if bt is not None and cfg.route and len(available) > 1:
-        routing = router.route(bt, min_points=cfg.min_route_points, ensemble=cfg.ensemble)
+        routing = router.route(bt, ensemble=cfg.ensemble)
     else:
-        routing = router.route(pd.DataFrame(), 0)
-        routing.attrs["segment_best"] = {}
+        routing = router.route(pd.DataFrame())
     routing = router.fill_unrouted(series, routing, default=available[0], young=young)
     if not (cfg.route and len(available) > 1):
         routing = routing.assign(model=available[0], weights=f'{{"{available[0]}": 1.0}}',
@@ -264,7 +263,7 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     signals = read_signals(wh)
     bt = backtest(h, signals, c, progress=progress, normalized=True)
     if c.route and bt["model"].nunique() > 1:
-        routing = router.route(bt, min_points=c.min_route_points, ensemble=c.ensemble)
+        routing = router.route(bt, ensemble=c.ensemble)
         routed = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
         ref_cols = [c for c in bt.columns if c not in
                     ("model", "forecast", "lo", "hi", "lo80", "hi80", "fold", *KEYS, "date")]

@@ -24,12 +24,17 @@ KEYS = ["sku_id", "pin_code"]
 
 
 class ForecastModel(ABC):
-    """Base class. `cost` tells the pipeline which series a model runs on:
-    "cheap" = all series, "statistical" = the top `cfg.stat_top_n` by volume,
-    "prophet" = the top `cfg.prophet_top_n`."""
+    """Base class. A model declares what it can do on the class (the pipeline reads it):
+    - `cost`: which series it runs on: "cheap" = all series, "statistical" = the top
+      `cfg.stat_top_n` by recent volume, "prophet" = the top `cfg.prophet_top_n`;
+    - `needs_features`: it takes the feature panel's rows (LightGBM), not just demand;
+    - `min_seasons`: full seasons of history a series needs before the model's forecast
+      is worth routing to (seasonal naive: 2); shorter series get no forecast from it."""
 
     name: str = "base"
     cost: str = "cheap"
+    needs_features: bool = False
+    min_seasons: int = 0
 
     @abstractmethod
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "ForecastModel":

@@ -1,10 +1,26 @@
-"""Routing: per series, the model (or inverse-error blend of the best two) with the lowest
-backtest error; thin series (few backtest points) take their segment's best model; series
-with no backtest at all (new SKU/PIN) take the cold-start profile or the segment's best.
-Every decision carries its evidence (errors per model, points, reason sentence).
+"""Routing: which model, or which equal-weight mix of models, forecasts each series.
+
+Decided per segment (the SKU category), not per series: on real retail data a per-series
+pick among many candidates chases backtest noise and loses to the segment's best choice
+(measured in benchmarks/bench_real_accuracy.py). Within a segment, the series that the
+same set of models covers (every model fits every series, except models that run on the
+top-volume series only, which form their own group) compete together:
+1. every covering model is scored by its total absolute backtest error on the group;
+2. so is the equal-weight mean of its best 2, 3 and 4 models (when `ensemble` is on): a
+   mix of different methods errs less than any of them on most retail data;
+3. the candidate with the lowest total error wins, for every series of the group;
+4. a series keeps it unless, on its own backtest points, one model beats it clearly (the
+   mean paired difference in absolute error over its standard error, t > OVERRIDE_T = 3:
+   on real weekly data a lower bar switched series on noise and lost accuracy).
+Groups with fewer than MIN_GROUP_SERIES series are pooled across segments (same models).
+A model a class declares unfit for a series (`min_seasons`: seasonal naive needs two full
+seasons of history) is left out of that series' backtest, so it cannot be picked where a
+plain average would beat it. Series with no backtest (new SKU/PIN) take the cold-start
+profile or their segment's choice. Every decision carries its evidence: the series' own
+backtest MAE per model and per mix, its points, and a reason sentence.
 
 Vectorised on integer codes: series are ranked in (sku_id, pin_code) order, points by
-(series, fold, date), so no per-series Python work except formatting the reason text."""
+(series, fold, date)."""
 from __future__ import annotations
 
 import json
@@ -15,6 +31,9 @@ import pandas as pd
 KEYS = ["sku_id", "pin_code"]
 COLD_START_MODEL = "moving_average"
 ROUTING_COLUMNS = KEYS + ["model", "weights", "reason", "n_points", "mae", "errors", "segment"]
+MIN_GROUP_SERIES = 10
+MAX_MIX = 4
+OVERRIDE_T = 3.0          # a series leaves its segment's choice only on clear evidence
 
 
 def series_codes(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.DataFrame]:
@@ -40,15 +59,57 @@ def _first_per_group(values: np.ndarray, group: np.ndarray, n: int) -> np.ndarra
     return values[first]
 
 
-def route(bt: pd.DataFrame, min_points: int = 28, ensemble: bool = True) -> pd.DataFrame:
+def mix_label(weights: dict) -> str:
+    """'lightgbm' for one model, 'mix(lightgbm+tsb)' for an equal-weight mix."""
+    names = sorted(weights)
+    return names[0] if len(names) == 1 else "mix(" + "+".join(names) + ")"
+
+
+def _candidates(models: list[str], err: np.ndarray, fv: np.ndarray, actual: np.ndarray,
+                ensemble: bool) -> list[tuple[tuple[int, ...], float]]:
+    """(member model indices, total absolute error) of every candidate of one group:
+    each model alone, and the equal-weight mean of the best 2..MAX_MIX of them."""
+    total = np.nansum(err, axis=0)
+    order = [int(j) for j in np.argsort(total, kind="stable")]
+    cands = [((j,), float(total[j])) for j in order]
+    if ensemble:
+        for k in range(2, min(MAX_MIX, len(order)) + 1):
+            members = tuple(sorted(order[:k]))
+            mean = fv[:, list(members)].mean(axis=1)
+            cands.append((members, float(np.nansum(np.abs(actual - mean)))))
+    return cands
+
+
+def _clear_winners(chosen_err: np.ndarray, abs_err: np.ndarray, row_series: np.ndarray,
+                   n_series: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per series, the model (column index, -1 = none) whose backtest errors beat the
+    group's choice by a clear margin on the series' own points: the mean of the paired
+    differences |e_choice| - |e_model| over its standard error (a Diebold-Mariano-type t)
+    above OVERRIDE_T; the largest t wins. Returns (model index, t)."""
+    d = chosen_err[:, None] - abs_err                    # > 0 where the model did better
+    frame = pd.DataFrame(d).groupby(row_series)
+    mean, sd, n = frame.mean(), frame.std(), frame.count()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (mean / (sd / np.sqrt(n))).where((mean > 0) & (n >= 8)).reindex(range(n_series))
+    t = t.to_numpy(dtype=float)
+    t = np.where(np.isfinite(t), t, -np.inf)
+    best = np.argmax(t, axis=1) if t.shape[1] else np.zeros(n_series, dtype=np.int64)
+    best_t = t[np.arange(n_series), best] if t.shape[1] else np.full(n_series, -np.inf)
+    return np.where(best_t > OVERRIDE_T, best, -1), best_t
+
+
+def route(bt: pd.DataFrame, ensemble: bool = True) -> pd.DataFrame:
     """bt: point-level backtest (model, fold, sku_id, pin_code, date, actual, forecast,
-    optional segment). Returns one row per series: sku_id, pin_code, model, weights (JSON
-    {model: weight}), reason, n_points, mae (of the choice), errors (JSON {model: mae})."""
+    optional segment). Returns one row per series: sku_id, pin_code, model (a model name
+    or 'ensemble'), weights (JSON {model: weight}), reason, n_points, mae (the series' own
+    backtest MAE of the choice), errors (JSON {model or mix: the series' MAE}), segment.
+    attrs['segment_best'] = {segment: weights JSON of its largest group's choice}."""
     if bt.empty:
-        return pd.DataFrame(columns=ROUTING_COLUMNS)
+        out = pd.DataFrame(columns=ROUTING_COLUMNS)
+        out.attrs["segment_best"] = {}
+        return out
     seg_all = (bt["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in bt
                else np.full(len(bt), "all", dtype=object))
-    abs_e = (bt["actual"] - bt["forecast"]).abs().to_numpy(dtype=float)
     (sid,), series = series_codes(bt)
     n_series = len(series)
     fold_code, _ = pd.factorize(bt["fold"].to_numpy(), sort=True)
@@ -67,83 +128,109 @@ def route(bt: pd.DataFrame, min_points: int = 28, ensemble: bool = True) -> pd.D
         out[prow[rev][ok], mcode[rev][ok]] = values[rev][ok]
         return out
 
-    wide = grid(abs_e)
-    row_series = np.empty(n_rows, dtype=np.int64)
-    row_series[prow] = sid
-    wdf = pd.DataFrame(wide, columns=models)
-    per = wdf.groupby(row_series).mean()                 # series x model MAE (own points)
-    npts = wdf.notna().groupby(row_series).sum()
-    seg_of = _first_per_group(seg_all, sid, n_series)
-    # segment best: among models covering every series of the segment, lowest total error
-    seg_best = {}
-    seg_row = seg_of[row_series]
-    for seg in sorted(set(seg_of.tolist())):
-        sub = wdf[seg_row == seg]
-        full = [m for m in models if sub[m].notna().all()]
-        tot = sub[full].sum() if full else sub.sum()
-        seg_best[seg] = str(tot.idxmin())
-    # vectorised: best and runner-up per series, and their inverse-MAE blend
     fv = grid(bt["forecast"].to_numpy(dtype=float))
     act = bt["actual"].to_numpy(dtype=float)
-    ok = ~np.isnan(act[rev])
     actual = np.full(n_rows, np.nan)
+    ok = ~np.isnan(act[rev])
     actual[prow[rev][ok]] = act[rev][ok]
-    err = per.to_numpy(dtype=float)
-    order = np.argsort(np.where(np.isnan(err), np.inf, err), axis=1)
-    n_models = (~np.isnan(err)).sum(axis=1)
-    i1, i2 = order[:, 0], order[:, 1] if len(models) > 1 else order[:, 0]
-    e1 = err[np.arange(len(err)), i1]
-    e2 = err[np.arange(len(err)), i2]
-    w1 = np.where(n_models > 1, (1 / np.maximum(e1, 1e-9)) /
-                  (1 / np.maximum(e1, 1e-9) + 1 / np.maximum(e2, 1e-9)), 1.0)
-    rows_ = np.arange(n_rows)
-    blend = (w1[row_series] * fv[rows_, i1[row_series]]
-             + (1 - w1[row_series]) * fv[rows_, i2[row_series]])
-    blend_mae = pd.Series(np.abs(actual - blend)).groupby(row_series).mean()
-    blend_mae = blend_mae.reindex(range(n_series)).to_numpy()
-    n_all = npts.to_numpy().max(axis=1).astype(int)
-    thin = (n_all < min_points) | (n_models == 0)
-    use_ens = (~thin) & ensemble & (n_models > 1) & (blend_mae < e1)
-    choice = np.where(thin, pd.Series(seg_of).map(seg_best).to_numpy(),
-                      np.asarray(models, dtype=object)[i1])
-    choice = np.where(use_ens, "ensemble", choice).astype(object)
-    out = pd.DataFrame({"sku_id": series["sku_id"].to_numpy(),
-                        "pin_code": series["pin_code"].to_numpy(), "model": choice})
-    finite = np.isfinite(err)
-    rounded = [[round(v, 4) for v in row] for row in err.tolist()]
-    weights, reasons, maes, errors = [], [], [], []
-    for j, (n, seg, is_thin, is_ens) in enumerate(zip(n_all.tolist(), seg_of.tolist(),
-                                                      thin.tolist(), use_ens.tolist())):
-        evidence = {m: rounded[j][k] for k, m in enumerate(models) if finite[j, k]}
-        if is_thin:
-            c = choice[j]
-            weights.append(json.dumps({c: 1.0}))
-            reasons.append(f"{c}: best in its segment ({seg}); this series has only "
-                           f"{n} backtest points")
-            maes.append(evidence.get(c, np.nan))
+    row_series = np.empty(n_rows, dtype=np.int64)
+    row_series[prow] = sid
+    abs_err = np.abs(actual[:, None] - fv)
+    seg_of = _first_per_group(seg_all, sid, n_series)
+    n_pts = np.bincount(row_series, minlength=n_series)
+    # a series' model set = the models with a forecast on every one of its backtest points
+    have = pd.DataFrame(~np.isnan(fv)).groupby(row_series).all().to_numpy()
+    bits = have.astype(np.int64) @ (np.int64(1) << np.arange(len(models), dtype=np.int64))
+    set_code, set_uni = pd.factorize(bits)
+    set_models = [np.flatnonzero((int(b) >> np.arange(len(models))) & 1) for b in set_uni]
+    group = pd.Series(list(zip(seg_of.tolist(), set_code.tolist())))
+    sizes = group.map(group.value_counts())
+    # small groups are pooled across segments (same model set)
+    label = np.where(sizes.to_numpy() >= MIN_GROUP_SERIES, seg_of, "all segments")
+    gkey = pd.Series(list(zip(label.tolist(), set_code.tolist())))
+    g_code, g_uni = pd.factorize(gkey)
+    choice_members: list[tuple[int, ...]] = []
+    choice_text: list[str] = []
+    for g, (g_label, s_code) in enumerate(g_uni):
+        in_group = (g_code == g)[row_series]
+        cols = set_models[s_code]
+        if len(cols) == 0:
+            choice_members.append(())
+            choice_text.append("")
+            continue
+        cands = _candidates([models[j] for j in cols], abs_err[np.ix_(in_group, cols)],
+                            fv[np.ix_(in_group, cols)], actual[in_group], ensemble)
+        best = min(cands, key=lambda c: (c[1], len(c[0])))
+        members = tuple(int(cols[j]) for j in best[0])
+        denom = np.nansum(np.abs(actual[in_group]))
+        single = cands[0]
+        n_g = int((g_code == g).sum())
+        what = (models[members[0]] if len(members) == 1 else
+                "the mean of " + " and ".join(models[j] for j in members))
+        text = (f"{what}: lowest backtest error in {g_label} ("
+                f"WAPE {100 * best[1] / max(denom, 1e-9):.1f}%")
+        if len(members) > 1:
+            text += (f" vs {models[cols[single[0][0]]]} alone "
+                     f"{100 * single[1] / max(denom, 1e-9):.1f}%")
+        text += f", {n_g:,} series, {len(cols)} models compared)"
+        choice_members.append(members)
+        choice_text.append(text)
+    # the group's choice on every backtest row, and each series' own MAE of it
+    chosen_fc = np.full(n_rows, np.nan)
+    for g, members in enumerate(choice_members):
+        if members:
+            rows = (g_code == g)[row_series]
+            chosen_fc[rows] = fv[np.ix_(rows, list(members))].mean(axis=1)
+    chosen_err = np.abs(actual - chosen_fc)
+    chosen_mae = pd.Series(chosen_err).groupby(row_series).mean().reindex(
+        range(n_series)).to_numpy()
+    per = pd.DataFrame(abs_err).groupby(row_series).mean().reindex(range(n_series)).to_numpy()
+    own, own_t = _clear_winners(chosen_err, abs_err, row_series, n_series)
+    members_of = [choice_members[g] for g in g_code]
+    out_model, weights, reasons, errors = [], [], [], []
+    rounded = np.round(per, 4)
+    for j in range(n_series):
+        members = members_of[j]
+        evidence = {m: float(rounded[j, k]) for k, m in enumerate(models)
+                    if np.isfinite(rounded[j, k])}
+        if not members:
+            out_model.append(None)
+            weights.append(json.dumps({}))
+            reasons.append("no model covered this series' backtest")
             errors.append(json.dumps(evidence))
             continue
-        best, best_mae = models[i1[j]], float(e1[j])
-        runner = f", next {models[i2[j]]} {e2[j]:.2f}" if n_models[j] > 1 else ""
-        if is_ens:
-            a, c = best, models[i2[j]]
-            mae = float(blend_mae[j])
-            weights.append(json.dumps({a: round(float(w1[j]), 4), c: round(float(1 - w1[j]), 4)}))
-            reasons.append(f"ensemble of {a} ({w1[j]:.0%}) and {c} ({1 - w1[j]:.0%}): backtest "
-                           f"MAE {mae:.2f} beats {a} alone ({best_mae:.2f}, {n} points)")
-            evidence["ensemble"] = round(mae, 4)
-            maes.append(mae)
-        else:
-            weights.append(json.dumps({best: 1.0}))
-            reasons.append(f"{best}: lowest backtest MAE {best_mae:.2f}{runner} ({n} points)")
-            maes.append(best_mae)
+        w = {models[k]: round(1.0 / len(members), 4) for k in members}
+        if len(members) > 1:
+            evidence[mix_label(w)] = round(float(chosen_mae[j]), 4)
+        if own[j] >= 0 and (own[j],) != members:
+            m = models[own[j]]
+            out_model.append(m)
+            weights.append(json.dumps({m: 1.0}))
+            reasons.append(f"{m}: on this series' own backtest it clearly beats its segment's "
+                           f"choice, {mix_label(w)} (MAE {per[j, own[j]]:.2f} vs "
+                           f"{chosen_mae[j]:.2f} over {int(n_pts[j])} points, t = "
+                           f"{own_t[j]:.1f})")
+            errors.append(json.dumps(evidence))
+            chosen_mae[j] = per[j, own[j]]
+            continue
+        out_model.append(models[members[0]] if len(members) == 1 else "ensemble")
+        weights.append(json.dumps(w))
+        reasons.append(f"{choice_text[g_code[j]]}; this series: backtest MAE "
+                       f"{chosen_mae[j]:.2f} over {int(n_pts[j])} points")
         errors.append(json.dumps(evidence))
-    out["weights"] = weights
-    out["reason"] = reasons
-    out["n_points"] = n_all.astype(np.int64)
-    out["mae"] = np.asarray(maes, dtype=float)
-    out["errors"] = errors
-    out["segment"] = seg_of
+    out = pd.DataFrame({"sku_id": series["sku_id"].to_numpy(),
+                        "pin_code": series["pin_code"].to_numpy(),
+                        "model": np.asarray(out_model, dtype=object),
+                        "weights": weights, "reason": reasons,
+                        "n_points": n_pts.astype(np.int64), "mae": chosen_mae,
+                        "errors": errors, "segment": seg_of})
+    out = out[out["model"].notna()].reset_index(drop=True)
+    # each segment's choice for series without a backtest: its largest group's
+    seg_best = {}
+    for seg in sorted(set(seg_of.tolist())):
+        in_seg = out[out["segment"] == seg]
+        if len(in_seg):
+            seg_best[seg] = in_seg["weights"].value_counts().index[0]
     out.attrs["segment_best"] = seg_best
     return out
 
@@ -151,8 +238,8 @@ def route(bt: pd.DataFrame, min_points: int = 28, ensemble: bool = True) -> pd.D
 def fill_unrouted(series: pd.DataFrame, routing: pd.DataFrame, default: str,
                   young: pd.Index | None = None) -> pd.DataFrame:
     """Routing rows for series the backtest did not see: young series (index of KEYS
-    tuples in `young`) use the cold-start profile, the rest their segment's best model
-    (else `default`)."""
+    tuples in `young`) use the cold-start profile, the rest their segment's choice (else
+    `default`)."""
     seg_best = routing.attrs.get("segment_best", {})
     (s_code, r_code), _ = series_codes(series, routing)
     missing = series[~np.isin(s_code, r_code)]
@@ -165,17 +252,20 @@ def fill_unrouted(series: pd.DataFrame, routing: pd.DataFrame, default: str,
             yk = pd.DataFrame(list(young), columns=KEYS)
             (m_code, y_code), _ = series_codes(missing, yk)
             is_young = np.isin(m_code, y_code)
-        model = np.where(is_young, COLD_START_MODEL,
-                         pd.Series(seg).map(lambda s: seg_best.get(s, default)).to_numpy())
-        why = np.array([f"{m}: no backtest for this series; best in its segment ({s})"
-                        for m, s in zip(model.tolist(), seg.tolist())], dtype=object)
+        fallback = json.dumps({default: 1.0})
+        cold = json.dumps({COLD_START_MODEL: 1.0})
+        weights = np.where(is_young, cold,
+                           pd.Series(seg).map(lambda s: seg_best.get(s, fallback)).to_numpy())
+        decoded = [json.loads(w) for w in weights]
+        model = np.array([next(iter(d)) if len(d) == 1 else "ensemble" for d in decoded],
+                         dtype=object)
+        why = np.array([f"{mix_label(d)}: no backtest for this series; its segment's choice "
+                        f"({s})" for d, s in zip(decoded, seg.tolist())], dtype=object)
         why[is_young] = "new series: category x city profile (cold start)"
         extra = pd.DataFrame({"sku_id": missing["sku_id"].to_numpy(),
                               "pin_code": missing["pin_code"].to_numpy(),
-                              "model": model.astype(object),
-                              "weights": pd.Series(model).map(
-                                  lambda m: json.dumps({m: 1.0})).to_numpy(),
-                              "reason": why.astype(object), "n_points": 0,
+                              "model": model, "weights": weights.astype(object),
+                              "reason": why, "n_points": 0,
                               "mae": np.nan, "errors": "{}", "segment": seg.astype(object)})
         extra.columns = cols
         out = pd.concat([routing, extra], ignore_index=True)
@@ -194,7 +284,7 @@ def _decoded(routing: pd.DataFrame) -> tuple[list[dict], np.ndarray]:
 def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
     """Apply routing weights to long per-model forecasts (model, sku_id, pin_code, date,
     forecast, ...). Returns one row per series x date with `model` = the routed label
-    (a model name or 'ensemble(a+b)'). A series whose routed model has no forecast falls
+    (a model name or 'mix(a+b)'). A series whose routed model has no forecast falls
     back to whichever model does (cheapest first in the frame)."""
     keys = KEYS + ["date"]
     (f_sid, r_sid), series = series_codes(forecasts, routing)
@@ -206,7 +296,7 @@ def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
     m_index = {m: k for k, m in enumerate(models)}
     label = np.empty(n_series, dtype=object)
     rmodel = routing["model"].to_numpy()
-    uni_label = ["ensemble(" + "+".join(sorted(d)) + ")" for d in decoded]
+    uni_label = [mix_label(d) for d in decoded]
     for j, (s, c, lab) in enumerate(zip(r_sid.tolist(), wcode.tolist(), rmodel.tolist())):
         label[s] = uni_label[c] if lab == "ensemble" else lab
     for c, d in enumerate(decoded):

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig
-from engine.forecast.features import Panel, Signals, build_panel
+from engine.forecast.features import (Panel, Signals, build_panel, detect_grain,
+                                      normalize_history)
 from engine.forecast.registry import make_model
 
 KEYS = ["sku_id", "pin_code"]
@@ -63,12 +64,14 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     `normalized=True` says `history` already went through normalize_history."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
+    if not normalized:
+        history = normalize_history(history)
+    if cfg.grain is None:
+        cfg = cfg.for_grain(detect_grain(history))
     names = tuple(models or cfg.models)
     wants_full = any(make_model(m).cost == "prophet" for m in names)
     panel = build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices,
-                        full_top_n=cfg.prophet_top_n if wants_full else 0,
-                        normalized=normalized)
-    cfg = cfg.with_(grain=panel.grain)
+                        full_top_n=cfg.prophet_top_n if wants_full else 0, normalized=True)
     timings = {"features": round(time.perf_counter() - t0, 3)}
     say(f"features ready: {int(panel.frame['sid'].iloc[-1]) + 1:,} series, "
         f"{len(panel.frame):,} rows, {len(panel.rows):,} with features "
@@ -93,6 +96,11 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
             model.festivals = signals.festivals if signals is not None else None
         if h.empty:
             continue
+        if model.min_seasons:     # series too young for the model get no forecast from it
+            old_enough = last_pos[last_pos + 1 >= model.min_seasons * cfg.season_length].index
+            f = f[f["sid"].isin(old_enough)]
+            if f.empty:
+                continue
         model.fit(h, cfg)
         out = model.predict(cfg.horizon, f)
         out = _with_positions(out, f)

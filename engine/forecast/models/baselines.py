@@ -58,7 +58,10 @@ class _TailModel(ForecastModel):
 @register("seasonal_naive")
 class SeasonalNaive(_TailModel):
     """Same period one season ago (7 days / 52 weeks); the mean of the available history
-    when a series is younger than one season."""
+    when a series is younger than one season. Only routed to for series with two full
+    seasons of history: one noisy year-ago week is no forecast for a young weekly series."""
+
+    min_seasons = 2
 
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "SeasonalNaive":
         self.m = cfg.season_length
@@ -78,10 +81,10 @@ class SeasonalNaive(_TailModel):
 
 @register("moving_average")
 class MovingAverage(_TailModel):
-    """Flat mean of the last `cfg.moving_average_window` periods. Series with fewer than
-    `COLD_START` periods are shrunk towards the category x city profile (mean demand per
-    series of that category in that city over the same window), weight n / COLD_START on
-    their own mean."""
+    """Flat mean of the last `cfg.moving_average_window` periods. Series younger than
+    `COLD_START` periods (or than the window, when it is shorter) are shrunk towards the
+    category x city profile (mean demand per series of that category in that city over the
+    same window), weight age / that threshold on their own mean."""
 
     COLD_START = 14
 
@@ -91,9 +94,10 @@ class MovingAverage(_TailModel):
         tail = _tail_matrix(h["quantity"].to_numpy(dtype=float), first, counts, w)
         with np.errstate(invalid="ignore"):
             own = np.nanmean(tail, axis=1) if len(self.sids) else np.array([])
-        n = np.minimum(counts, w)
         profile = self._profile(h, first, own, counts)
-        weight = np.clip(n / self.COLD_START, 0, 1)
+        # a series is "young" for COLD_START periods, or one window when that is shorter
+        # (8 weeks of weekly data are a full window, not a cold start)
+        weight = np.clip(counts / min(self.COLD_START, w), 0, 1)
         self.level = np.where(np.isnan(profile), own, weight * own + (1 - weight) * profile)
         return self
 

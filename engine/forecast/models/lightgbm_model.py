@@ -14,9 +14,10 @@ from engine.forecast.features import (ATTRIBUTES, CALENDAR, CATEGORICAL, FESTIVA
                                       WEATHER)
 from engine.forecast.registry import ForecastModel, register
 
-DEMAND = ["lag_h", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
+DEMAND = ["step", "lag_origin", "roll_mean_7", "roll_mean_28", "roll_mean_91", "roll_mean_4",
           "roll_mean_13", "roll_mean_26", "zero_frac", "momentum", "expanding_mean",
-          "same_dow_mean", "yoy_mean"]
+          "same_dow_mean", "yoy_mean", "sku_level", "sku_momentum", "pin_level",
+          "pin_momentum"]
 GROUPS = {
     "recent_demand": DEMAND,
     "trend_seasonality": CALENDAR + ["age"] + ATTRIBUTES,
@@ -44,8 +45,8 @@ class LightGBMModel(ForecastModel):
         self.categorical = [c for c in CATEGORICAL if c in self.features]
         last = pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
         start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
-        train = history[(history["date"] > start) & history["lag_h"].notna()] \
-            if "lag_h" in history else history
+        train = history[(history["date"] > start) & history["lag_origin"].notna()] \
+            if "lag_origin" in history else history
         if len(train) < 50:      # very young data: train on everything we have
             train = history
         if len(train) > cfg.lgb_max_rows:   # a seeded uniform sample keeps fits fast
@@ -55,7 +56,8 @@ class LightGBMModel(ForecastModel):
         X = train[self.features].astype(float)
         y = train["quantity"].to_numpy(dtype=float)
         params = {
-            "objective": cfg.lgb_objective, "learning_rate": 0.08, "num_leaves": 31,
+            "objective": cfg.lgb_objective, "learning_rate": cfg.param("lgb_learning_rate", 0.08),
+            "num_leaves": cfg.param("lgb_num_leaves", 31),
             "min_data_in_leaf": int(np.clip(len(train) // 2000, 10, 100)), "feature_fraction": 0.8, "bagging_fraction": 0.5,
             "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 63, "seed": cfg.seed,
             # OpenMP threads busy-wait: on small data or a shared 2-core box one thread
@@ -64,7 +66,7 @@ class LightGBMModel(ForecastModel):
             "force_row_wise": True,
         }
         if cfg.lgb_objective == "tweedie":
-            params["tweedie_variance_power"] = 1.2
+            params["tweedie_variance_power"] = cfg.param("lgb_tweedie_power", 1.2)
         self.constant = None
         if len(y) == 0 or np.ptp(y) == 0:   # nothing to learn: flat forecast
             self.constant = float(y[0]) if len(y) else 0.0
@@ -80,8 +82,37 @@ class LightGBMModel(ForecastModel):
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
         out = future[["sku_id", "pin_code", "date"]].copy()
-        out["forecast"] = self.predict_matrix(self.feature_matrix(future), self.offset(future))
+        out["forecast"] = self.expected(future)
         return out
+
+    def expected(self, future: pd.DataFrame, X: np.ndarray | None = None,
+                 offset: np.ndarray | None = None) -> np.ndarray:
+        """Forecast of future rows. A row without a planned price or promotion is the
+        mixture (1 - rate) x f(regular price, no promotion) + rate x f(promoted at the
+        series' usual promotional price), rate = the series' recent share of promoted
+        periods (features.exp_promo_rate): promotions will come, only not on known dates.
+        `X` / `offset` may be given (drivers pass a matrix with some groups neutralised)."""
+        X = self.feature_matrix(future) if X is None else X
+        offset = self.offset(future) if offset is None else offset
+        f = self.predict_matrix(X, offset)
+        if self.booster is None or "exp_promo_rate" not in future:
+            return f
+        rate = future["exp_promo_rate"].to_numpy(dtype=float)
+        if "planned" in future:
+            rate = np.where(future["planned"].to_numpy(dtype=bool), 0.0, rate)
+        mix = np.flatnonzero(rate > 0)
+        cols = {c: j for j, c in enumerate(self.features)}
+        if not len(mix) or "promo_flag" not in cols:
+            return f
+        Xp = X[mix].copy()
+        ratio = future["exp_price_ratio"].to_numpy(dtype=float)[mix]
+        for col, value in (("promo_flag", 1.0), ("price_ratio", ratio),
+                           ("discount_depth", np.clip(1.0 - ratio, 0, 1))):
+            if col in cols:
+                Xp[:, cols[col]] = value
+        promoted = self.predict_matrix(Xp, offset[mix])
+        f[mix] = (1 - rate[mix]) * f[mix] + rate[mix] * promoted
+        return f
 
     def feature_matrix(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The model's features of `frame` as one float matrix (None for a flat model)."""
