@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,8 @@ def product(name: str, path, catalog) -> tuple[pd.DataFrame, float]:
         return table, time.perf_counter() - t
     finally:
         wh.close()
+        for p in (wh.path, Path(str(wh.path) + ".wal")):     # the throw-away warehouse
+            p.unlink(missing_ok=True)
 
 
 def compare(name: str) -> tuple[pd.DataFrame, float]:

@@ -106,7 +106,7 @@ def fit_rows(panel: CategoryPanel, rows: np.ndarray, cells: np.ndarray, block: n
     by every block) and one slope vector per `block` code (columns that do not vary within
     a block are left out for it); clusters are periods. `extra` (m, n_rows) appends
     columns. Returns (fit, usable (blocks, k), column names)."""
-    XT = panel.XT[[panel.col(c) for c in columns]][:, rows]
+    XT = panel.XT[np.ix_([panel.col(c) for c in columns], rows)]
     names = list(columns)
     if extra is not None:
         XT = np.vstack([XT, extra])

@@ -114,6 +114,14 @@ class PanelContext:
                                   + self.pin_code, self.day, self.origin)
         self.controls = tuple(c for c in CONTROL_COLUMNS
                               if c in sales.columns and sales[c].notna().any())
+        # the columns every category panel reads, converted once
+        self.quantity = sales["quantity"].to_numpy(float)
+        self.price = sales["price"].to_numpy(float)
+        self.regular = (sales["regular_price"].to_numpy(float) if "regular_price" in sales
+                        else self.price)
+        self.flags = (np.stack([pd.to_numeric(sales[c], errors="coerce").to_numpy(float)
+                                for c in self.controls]) if self.controls
+                      else np.zeros((0, len(sales))))
         loc = locations.drop_duplicates("pin_code").set_index("pin_code")
         state = loc["state"].reindex(self.pins) if "state" in loc else pd.Series(
             None, index=self.pins, dtype=object)
@@ -240,25 +248,24 @@ def build_panels(sales: pd.DataFrame, skus: pd.DataFrame, locations: pd.DataFram
     panels = []
     for category in sorted(set(sku_cat)):
         rows = np.flatnonzero(row_cat == category)
-        panel = category_panel(ctx, sales, rows, category)
+        panel = category_panel(ctx, rows, category)
         if panel is not None:
             panels.append(panel)
     return ctx, panels
 
 
-def category_panel(ctx: PanelContext, sales: pd.DataFrame, rows: np.ndarray, category: str
+def category_panel(ctx: PanelContext, rows: np.ndarray, category: str
                    ) -> CategoryPanel | None:
-    """The estimation rows of one category's SKUs (`rows` of `sales`; see the module
-    docstring)."""
+    """The estimation rows of one category's SKUs (`rows` of the sales the context was
+    built from; see the module docstring)."""
     order = rows[np.lexsort((ctx.day[rows], ctx.pin_code[rows], ctx.sku_code[rows]))]
     g_sku, g_pin, day = ctx.sku_code[order], ctx.pin_code[order], ctx.day[order]
     sku_codes, sku = np.unique(g_sku, return_inverse=True)
     series = _runs(g_sku.astype(np.int64) * len(ctx.pins) + g_pin)
     pin = g_pin
     # relative price: over each SKU's latest regular price (a constant per SKU)
-    price = sales["price"].to_numpy(float)[order]
-    regular = sales["regular_price"].to_numpy(float)[order] if "regular_price" in sales \
-        else price
+    price = ctx.price[order]
+    regular = ctx.regular[order]
     regular = np.where(regular > 0, regular, price)
     last = day == pd.Series(day).groupby(sku).transform("max").to_numpy()
     ref = pd.Series(regular[last]).groupby(sku[last]).median().reindex(
@@ -266,11 +273,10 @@ def category_panel(ctx: PanelContext, sales: pd.DataFrame, rows: np.ndarray, cat
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = price / ref[sku]
     rel = np.where(np.isfinite(rel) & (rel > 0), rel, np.nan)
-    ctrl = np.stack([pd.to_numeric(sales[c], errors="coerce").to_numpy(float)[order]
-                     for c in ctx.controls]) if ctx.controls else np.zeros((0, len(order)))
+    ctrl = ctx.flags[:, order]
     union = _union_of_flags(ctrl, ctx.controls)
     _drop_price_marker(ctrl, ctx.controls, sku, price, regular)
-    qty = sales["quantity"].to_numpy(float)[order]
+    qty = ctx.quantity[order]
     if ctx.grain == "D":
         sku, pin, series, day, qty, rel, ctrl = _fill_days(sku, pin, series, day, qty, rel, ctrl)
     if len(qty) == 0:

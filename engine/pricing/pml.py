@@ -100,8 +100,9 @@ class _Problem:
         bn = block[keep] * (int(nested.max()) + 1) + nested[keep]
         if np.any(bn[1:] < bn[:-1]):                 # callers usually pass sorted rows
             keep = keep[np.argsort(bn, kind="stable")]
+        whole = len(keep) == len(y) and bool(np.all(keep == np.arange(len(y))))
         self.y = y[keep]
-        self.XT = np.ascontiguousarray(XT[:, keep], dtype=float)
+        source = XT if whole else XT[:, keep]
         self.block = block[keep]
         # nested groups are contiguous after the sort: code them by run, so sums are
         # reduceat's and broadcasts are repeat's (much faster than bincount / gathers)
@@ -116,7 +117,7 @@ class _Problem:
         self.crossed = recode(crossed[keep])
         self.cluster = recode(cluster[keep])
         self.n_blocks = n_blocks
-        self.k = XT.shape[0]
+        self.k = source.shape[0]
         self.N = int(self.nested.max()) + 1
         self.T = int(self.crossed.max()) + 1
         self.C = int(self.cluster.max()) + 1
@@ -125,11 +126,12 @@ class _Problem:
         # every column is scaled to unit spread within its block (conditioning: the
         # pseudo-inverses' thresholds then mean near-collinearity, not small units)
         self.scale = np.ones((n_blocks, self.k))
+        self.XT = np.empty(source.shape)
         for b, s in enumerate(self.slices):
             if s.stop > s.start:
-                sd = self.XT[:, s].std(axis=1)
+                sd = source[:, s].std(axis=1)
                 self.scale[b] = np.where(sd > 0, sd, 1.0)
-                self.XT[:, s] /= self.scale[b][:, None]
+                self.XT[:, s] = source[:, s] / self.scale[b][:, None]
         self.bt = self.block * self.T + self.crossed
         self.nt = self.nested * self.T + self.crossed
         self.y_n = np.add.reduceat(self.y, self.starts)
@@ -228,8 +230,9 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
                  n_blocks)
     beta = np.zeros((n_blocks, k))
     gamma = np.zeros(p.T)
-    # Poisson steps first; then phi is fixed at its moment estimate (unless given) and the
-    # NB steps run from there (any fixed phi keeps the estimating equations unbiased).
+    # Poisson steps first (at most three: phi needs the means roughly right, not exactly);
+    # then phi is fixed at its moment estimate (unless given) and the NB steps run from
+    # there (any fixed phi keeps the estimating equations unbiased).
     # A stage ends when the Newton decrement (the deviance a full step would still gain)
     # is below `tol`, or the deviance stops moving: a nuisance coefficient running off
     # (a control that separates the data) then no longer holds the fit up.
@@ -237,7 +240,7 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
     mu = p.mu(beta, gamma, phi)
     dev = p.deviance(mu, phi)
     stage_tol = tol if dispersion == 0.0 else max(tol, 1.0)
-    converged, it = False, 0
+    converged, it, poisson_steps = False, 0, 0
     for it in range(1, max_iter + 1):
         A, B, C, _, _ = p.information(mu, phi)
         r = (p.y - mu) / (1.0 + phi * mu)
@@ -258,7 +261,8 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
         beta, gamma, mu = cand_b, cand_g, mu_c
         done = decrement < stage_tol or abs(dev - dev_c) <= 1e-12 * (abs(dev_c) + 1.0)
         dev = dev_c
-        if done and phi == 0.0 and dispersion != 0.0:
+        poisson_steps += phi == 0.0
+        if (done or poisson_steps >= 3) and phi == 0.0 and dispersion != 0.0:
             phi = p.dispersion(mu) if dispersion is None else dispersion
             if phi > 0:
                 mu = p.mu(beta, gamma, phi)
