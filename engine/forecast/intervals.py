@@ -4,7 +4,9 @@ Method (split conformal with per-series scaling, pooled by segment and horizon s
 1. For each series, scale s = its mean absolute backtest error (with a floor of 0.5 unit
    and, for series without residuals, the segment's median error-to-forecast ratio times
    the forecast level).
-2. Normalised residuals r = (actual - forecast) / s are pooled by segment (category) and
+2. Normalised residuals r = (actual - forecast) / s, each divided by its series' scale
+   from the other backtest folds (out of fold, as a new forecast meets it), are pooled by
+   segment (category) and
    horizon step: the quantiles for step k come from the residuals of steps k-1..k+1, so
    the band widens exactly as fast as the errors do and coverage holds at every step,
    not only on average over the horizon. A segment x step pool with fewer than MIN_POOL
@@ -81,8 +83,32 @@ def _step_table(r: np.ndarray, step: np.ndarray, horizon: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", *QCOLS])
 
 
+def _out_of_fold_scale(residuals: pd.DataFrame, err: np.ndarray, sid: np.ndarray,
+                       scale: np.ndarray) -> np.ndarray:
+    """Each residual's scale as a new forecast will meet it: the series' mean absolute
+    error on its OTHER backtest folds (floor SCALE_FLOOR), not on a set that includes the
+    residual itself. A scale fitted on the residual's own points shrinks the extreme
+    normalised residuals, and bands calibrated on them under-cover (92% instead of 95%
+    with a dozen points a series). Series seen in one fold only keep their own scale."""
+    if "fold" not in residuals:
+        return scale[sid]
+    fold, _ = pd.factorize(residuals["fold"].to_numpy())
+    n_f = int(fold.max()) + 1 if len(fold) else 0
+    if n_f < 2:
+        return scale[sid]
+    cell = sid.astype(np.int64) * n_f + fold
+    size = (int(sid.max()) + 1) * n_f
+    abs_sum = np.bincount(cell, weights=np.abs(err), minlength=size).reshape(-1, n_f)
+    count = np.bincount(cell, minlength=size).reshape(-1, n_f)
+    other_sum = abs_sum.sum(axis=1)[sid] - abs_sum[sid, fold]
+    other_n = count.sum(axis=1)[sid] - count[sid, fold]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        oof = np.maximum(other_sum / other_n, SCALE_FLOOR)
+    return np.where(other_n > 0, oof, scale[sid])
+
+
 def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
-    """residuals: sku_id, pin_code, step, actual, forecast, optional segment."""
+    """residuals: sku_id, pin_code, step, actual, forecast, optional segment and fold."""
     seg = (residuals["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in
            residuals else np.full(len(residuals), "all", dtype=object))
     fc = residuals["forecast"].to_numpy(dtype=float)
@@ -102,7 +128,7 @@ def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
         per["ratio"] = per["mae"] / per["level"].where(per["level"] > 0)
     ratio = per.groupby("segment")["ratio"].median().rename("ratio").reset_index()
     scale = per["scale"].to_numpy()
-    r_all = err / scale[sid]
+    r_all = err / _out_of_fold_scale(residuals, err, sid, scale)
     step = np.clip(residuals["step"].to_numpy(dtype=np.int64), 1, horizon)
     parts = []
     s_code, s_uni = pd.factorize(seg, sort=True)
