@@ -10,17 +10,20 @@ import streamlit as st
 
 from components.format import dd_mmm, indian_grouping
 
-COLUMNS = {"wape": "WAPE %", "mape": "MAPE % (non-zero days)", "bias_pct": "Bias %",
-           "rmse": "RMSE (units)", "mase": "MASE", "coverage80": "80% coverage %",
-           "coverage95": "95% coverage %", "fva_pct": "Value added vs seasonal naive %"}
+COLUMNS = {"wape": "WAPE %", "mape": "MAPE % (non-zero periods)", "bias_pct": "Bias %",
+           "rmse": "RMSE (units)", "mase": "MASE", "rmsse": "RMSSE",
+           "coverage80": "80% coverage %", "coverage95": "95% coverage %",
+           "fva_pct": "Value added vs seasonal naive %"}
 DIMENSIONS = {"category": "Category", "state": "State", "city": "City",
-              "horizon_bucket": "Horizon (periods ahead)"}
+              "step": "Horizon step (periods ahead)"}
 CONVENTIONS = (
-    "WAPE = total absolute error / total actual units. MAPE only counts days with sales "
-    "(a zero day would divide by zero). Bias > 0 means over-forecasting. MASE < 1 beats a "
-    "seasonal-naive forecast made in-sample. Coverage = share of actual days inside the "
-    "interval (aim: 80% and 95%). Value added = how much less absolute error than the "
-    "seasonal-naive forecast on the same days.")
+    "WAPE = total absolute error / total actual units. MAPE only counts periods with sales "
+    "(a zero would divide by zero). Bias > 0 means over-forecasting. MASE < 1 beats a "
+    "seasonal-naive forecast made in-sample. RMSSE (the M5 competition's measure) = each "
+    "series' root mean squared error over its own typical period-to-period change, averaged "
+    "over series: below 1 beats 'same as last period'. Coverage = share of actuals inside "
+    "the interval (aim: 80% and 95%, at every step ahead). Value added = how much less "
+    "absolute error than the seasonal-naive forecast on the same periods.")
 
 
 def run_picker(runs: pd.DataFrame) -> pd.Series:
@@ -33,13 +36,14 @@ def run_picker(runs: pd.DataFrame) -> pd.Series:
 def model_picker(models: list[str]) -> str:
     default = models.index("routed") if "routed" in models else 0
     return st.selectbox("Model for the breakdowns", models, index=default, key="ac_model",
-                        help="'routed' is the per-series choice the forecast uses.")
+                        help="'routed' is what the forecast uses: each category's best model "
+                             "or mix of models, per series where one clearly does better.")
 
 
 def _metric_frame(scores: pd.DataFrame, first: str, label: str) -> pd.DataFrame:
     out = pd.DataFrame({label: scores[first].astype(str), "Points": scores["n"]})
     for col, name in COLUMNS.items():
-        out[name] = scores[col].round(2 if col == "mase" else 1)
+        out[name] = scores[col].round(2 if col in ("mase", "rmsse") else 1)
     return out
 
 
@@ -58,11 +62,8 @@ def league_table(scores: pd.DataFrame) -> None:
 
 
 def _ordered(scores: pd.DataFrame, dim: str) -> pd.DataFrame:
-    """Horizon buckets in step order ('1-5' before '11-14'), other dimensions by name."""
-    if dim != "horizon_bucket":
-        return scores.sort_values(dim)
-    first = scores[dim].astype(str).str.extract(r"^(\d+)")[0].astype(float)
-    return scores.assign(_k=first).sort_values("_k").drop(columns="_k")
+    """Steps in order, other dimensions by name."""
+    return scores.sort_values(dim)
 
 
 def by_dimension(scores: pd.DataFrame, dim: str, model: str) -> None:
@@ -85,6 +86,27 @@ def by_dimension(scores: pd.DataFrame, dim: str, model: str) -> None:
                       legend={"orientation": "h", "y": -0.25})
     fig.update_yaxes(title_text="WAPE %", rangemode="tozero")
     st.plotly_chart(fig, width="stretch", key=f"ac_dim_{dim}")
+    if dim == "step":
+        st.plotly_chart(coverage_by_step(mine, model), width="stretch", key="ac_cov_step")
+
+
+def coverage_by_step(scores: pd.DataFrame, model: str) -> go.Figure:
+    """80% and 95% coverage of `model` per horizon step against their targets: a band
+    that holds on average but not at the far steps is not a band to plan stock on."""
+    fig = go.Figure()
+    for col, level, colour in (("coverage95", 95, "#0F766E"), ("coverage80", 80, "#C2410C")):
+        fig.add_trace(go.Scatter(x=scores["step"], y=scores[col], mode="lines+markers",
+                                 name=f"{level}% band", line={"color": colour},
+                                 hovertemplate=f"step %{{x}}: %{{y:.1f}}% inside the {level}% "
+                                               "band<extra></extra>"))
+        fig.add_hline(y=level, line_dash="dot", line_color=colour, opacity=0.6)
+    fig.update_layout(height=320, title={"text": f"Interval coverage by step ahead, {model}",
+                                         "x": 0},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(title_text="% of actuals inside", range=[50, 100])
+    fig.update_xaxes(title_text="periods ahead", dtick=1)
+    return fig
 
 
 def error_histogram(per_series: pd.DataFrame, model: str) -> go.Figure:

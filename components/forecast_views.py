@@ -14,10 +14,10 @@ from components.auth import allowed
 from engine.alerts import refresh_after
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import download_buttons
-from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ScenarioConfig
+from engine.forecast.config import ForecastConfig, ScenarioConfig
 from engine.forecast.registry import available_models
 from engine.warehouse.forecast_queries import Selection
-from engine.warehouse.grain import period_noun, periods_text
+from engine.warehouse.grain import period_noun, periods_text, sales_grain
 
 ALL_PRODUCTS, ALL_PLACES = "All products", "All places"
 HISTORY, FORECAST, SCENARIO = "#475569", "#0F766E", "#C2410C"
@@ -97,21 +97,29 @@ def selection_picker(opts: pd.DataFrame, query_params) -> Selection:
 
 
 # ---- runs --------------------------------------------------------------------------------
-def run_settings(prefix: str, horizon: int = 28, folds: int = 2,
-                 models: tuple[str, ...] = DEFAULT_MODELS) -> ForecastConfig:
-    """Widgets for a forecast/backtest run; returns the frozen config."""
+def run_settings(prefix: str, wh, quick: bool = False) -> ForecastConfig:
+    """Widgets for a forecast/backtest run in the grain of the warehouse's sales; returns
+    the frozen config. Defaults are the grain's (28 days / 13 weeks, the grain's models); a
+    quick run backtests 2 folds (a forecast run's weekly backtest spans a year)."""
+    grain = sales_grain(wh)
+    base = ForecastConfig(grain=grain, folds=2 if quick else None)
+    unit = period_noun(grain, 2)
     with st.expander("Run settings", expanded=False):
         c1, c2 = st.columns(2)
-        h = c1.number_input("Horizon (periods of the data's grain)", 1, 90, horizon,
+        h = c1.number_input(f"Horizon ({unit})", 1, 90, base.horizon,
                             key=f"{prefix}_run_horizon")
-        k = c2.number_input("Backtest folds", 1, 5, folds, key=f"{prefix}_run_folds",
-                            help="More folds give firmer routing evidence but take longer.")
+        k = c2.number_input("Backtest folds", 1, 8, base.folds, key=f"{prefix}_run_folds",
+                            help="More folds give firmer routing evidence and better "
+                                 "calibrated bands, but take longer.")
         choices = available_models()
-        picked = st.multiselect("Models", choices, default=[m for m in models if m in choices],
+        picked = st.multiselect("Models", choices,
+                                default=[m for m in base.models if m in choices],
                                 key=f"{prefix}_run_models",
-                                help="Prophet costs about 0.3 s per series; it runs on the "
+                                help="ETS, Theta and ARIMA run on the top-volume series; "
+                                     "Prophet costs about 0.3 s per series and runs on the "
                                      "top series only.")
-    return ForecastConfig(horizon=int(h), folds=int(k), models=tuple(picked or models))
+    # the run detects the grain from the history itself; `grain` only set the defaults
+    return ForecastConfig(horizon=int(h), folds=int(k), models=tuple(picked or base.models))
 
 
 def progress_callback(status, bar, folds: int):

@@ -81,7 +81,7 @@ if run is None:
             "**Run forecast**: it backtests every model, routes each series to the best one "
             "and saves the run.", icon=":material/insights:")
 with st.expander("Run a new forecast", expanded=run is None):
-    cfg = fv.run_settings("fc")
+    cfg = fv.run_settings("fc", wh)
     if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:",
                  disabled=not allowed("run_forecast")):
         if fv.run_with_progress("forecast", run_forecast, wh, cfg, (ForecastError,)):

@@ -17,15 +17,13 @@ from components import accuracy_views as av
 from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
-from engine.forecast.config import ForecastConfig, ForecastError
+from engine.forecast.config import ForecastError
 from engine.forecast.metrics import score
 from engine.forecast.pipeline import run_backtest
 from engine.warehouse import forecast_queries as fq
 
 st.set_page_config(page_title="MicroPulse · Accuracy", page_icon=":material/target:",
                    layout="wide")
-QUICK = ForecastConfig(horizon=14, folds=2, models=("seasonal_naive", "moving_average",
-                                                    "lightgbm"))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -64,9 +62,10 @@ if err:
 
 if runs.empty:
     st.info("No backtest yet. **Run backtest** scores the models on the last folds of your "
-            "history (quick settings by default: 2 folds of 14 days).", icon=":material/target:")
+            "history (quick settings by default: 2 folds of 28 days, or of 13 weeks for "
+            "weekly data).", icon=":material/target:")
 with st.expander("Run a new backtest", expanded=runs.empty):
-    cfg = fv.run_settings("ac", QUICK.horizon, QUICK.folds, QUICK.models)
+    cfg = fv.run_settings("ac", wh, quick=True)
     if st.button("Run backtest", key="ac_run_backtest", type="primary",
                  disabled=not allowed("run_forecast"),
                  icon=":material/play_arrow:"):

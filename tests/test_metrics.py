@@ -51,7 +51,18 @@ def test_coverage_counts_actuals_inside_the_bounds():
 def test_mase_uses_the_scale_column():
     s = score(_frame([4, 6], [5, 5], scale=2.0), by=[]).iloc[0]
     assert s["mase"] == pytest.approx(0.5)
-    assert s["rmsse"] == pytest.approx(0.5)
+    assert np.isnan(s["rmsse"])               # RMSSE needs its own scale2
+
+
+def test_rmsse_is_the_mean_over_series_of_each_series_rmsse():
+    # series A: errors -1, 1 -> MSE 1, scale2 4 -> 0.5; series B: errors 0, 3 -> MSE 4.5,
+    # scale2 2 -> 1.5; mean over the two series 1.0 (a pooled ratio would give 0.73)
+    a = _frame([4, 6], [5, 5], scale2=4.0)
+    b = _frame([2, 5], [2, 2], scale2=2.0).assign(sku_id="B")
+    s = score(pd.concat([a, b]), by=[]).iloc[0]
+    assert s["rmsse"] == pytest.approx(1.0)
+    by_sku = score(pd.concat([a, b]), by=["sku_id"]).set_index("sku_id")["rmsse"]
+    assert by_sku.to_dict() == pytest.approx({"A": 0.5, "B": 1.5})
 
 
 def test_fva_compares_against_seasonal_naive_on_the_same_points():

@@ -41,13 +41,18 @@ def test_accuracy_page_league_breakdowns_and_worst_series_links(small_warehouse_
     assert {"routed", "seasonal_naive", "lightgbm"} <= set(league["Model"])
     naive = league.set_index("Model").loc["seasonal_naive"]
     assert abs(naive["Value added vs seasonal naive %"]) < 1e-9   # the baseline adds nothing
-    cols = {"WAPE %", "MAPE % (non-zero days)", "Bias %", "RMSE (units)", "MASE",
+    cols = {"WAPE %", "MAPE % (non-zero periods)", "Bias %", "RMSE (units)", "MASE", "RMSSE",
             "80% coverage %", "95% coverage %", "Value added vs seasonal naive %"}
     assert cols <= set(league.columns)
+    assert league["RMSSE"].between(0, 5).all()
     dims = {c for d in at.dataframe for c in d.value.columns}
-    assert {"Category", "State", "City", "Horizon (periods ahead)"} <= dims
-    horizon = next(d.value for d in at.dataframe if "Horizon (periods ahead)" in d.value.columns)
-    assert horizon["Horizon (periods ahead)"].tolist() == ["1-5", "6-10", "11-14"]
+    step_col = "Horizon step (periods ahead)"
+    assert {"Category", "State", "City", step_col} <= dims
+    steps = next(d.value for d in at.dataframe if step_col in d.value.columns)
+    assert steps[step_col].astype(int).tolist() == list(range(1, 15))   # every step
+    assert steps["95% coverage %"].notna().all()
+    charts = [c for c in at.get("plotly_chart")]
+    assert any("Interval coverage by step" in c.proto.spec for c in charts)
     worst = next(d.value for d in at.dataframe if "Units missed" in d.value.columns)
     assert len(worst) == 15
     first = worst.iloc[0]

@@ -1,7 +1,8 @@
 """Rolling-origin backtest as a plain function (like Prophet's `cross_validation`):
 `backtest(history, signals, cfg) -> DataFrame` with one row per model x fold x series x
 period: model, fold, cutoff, sku_id, pin_code, date, step, actual, forecast, lo, hi, lo80,
-hi80, scale (MASE denominator), segment/category, city, state. Intervals are cross-conformal
+hi80, scale (MASE denominator), scale2 (RMSSE denominator), segment/category, city,
+state. Intervals are cross-conformal
 (each fold calibrated on the others), so their coverage is an honest estimate."""
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     bt["segment"] = bt["category"].fillna("unknown").astype(str)
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",
-            "lo80", "hi80", "scale", "segment", "category", "city", "state"]
+            "lo80", "hi80", "scale", "scale2", "segment", "category", "city", "state"]
     (sid,), _ = series_codes(bt)
     order = np.lexsort([pd.factorize(bt["date"].to_numpy(), sort=True)[0], sid,
                         pd.factorize(bt["fold"].to_numpy(), sort=True)[0],
@@ -71,7 +72,8 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
 
 def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) -> pd.DataFrame:
     """Add each forecast row's MASE scale (seasonal_scale of the series' last 365 history
-    periods) and its category, city and state, computed on the panel frame's integer
+    periods), RMSSE scale (mean squared one-step change over the same periods) and its
+    category, city and state, computed on the panel frame's integer
     series ids (rows sorted by sid then pos, one row per period; history rows are the
     non-future ones), without copying the frame."""
     hist_rows = np.flatnonzero(~frame["future"].to_numpy())
@@ -83,6 +85,14 @@ def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) ->
     w0 = np.maximum(starts, ends - 365)
     length = ends - w0
     scale = np.full(len(starts), np.nan)
+    # RMSSE's denominator: the mean squared one-step change over the same window
+    d1 = np.zeros(n_rows + 1)
+    if n_rows > 1:
+        d1[2:] = (q[1:] - q[:-1]) ** 2
+    c1 = np.cumsum(d1)
+    ok1 = length > 1
+    scale2 = np.full(len(starts), np.nan)
+    scale2[ok1] = (c1[ends[ok1]] - c1[w0[ok1] + 1]) / (length[ok1] - 1)
     for lag in sorted({season_length, 1}):
         use = np.where(length > season_length, season_length, 1) == lag
         use &= length > lag
@@ -102,6 +112,7 @@ def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) ->
     row = at[f_pos]
     out = fc.copy()
     out["scale"] = np.where(row >= 0, scale[row], np.nan) if len(scale) else np.nan
+    out["scale2"] = np.where(row >= 0, scale2[row], np.nan) if len(scale2) else np.nan
     for col in ("category", "city", "state"):
         vals = frame[col].iloc[first_rows].reset_index(drop=True)
         if vals.dtype == object:   # as groupby().first(): a series without a value -> None

@@ -8,7 +8,8 @@ import time
 
 import pandas as pd
 
-from engine.forecast.config import DEFAULT_MODELS, ForecastConfig, ForecastError
+from engine.forecast.config import DEFAULT_MODELS_BY_GRAIN, ForecastConfig, ForecastError
+from engine.forecast.registry import available_models
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
 OUT_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "model"]
@@ -28,17 +29,21 @@ class Progress:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--horizon", type=int, default=28,
-                   help="periods to forecast (days, or weeks for weekly data); default 28")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="periods to forecast (days, or weeks for weekly data); default 28 "
+                        "days or 13 weeks")
     p.add_argument("--cutoff", default=None, metavar="DATE",
                    help="last date the models may see (default: last sales date)")
-    p.add_argument("--folds", type=int, default=3, help="backtest folds (default 3)")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
-                   help="models to try: seasonal_naive moving_average ets arima prophet "
-                        "lightgbm (default: %(default)s)")
+    p.add_argument("--folds", type=int, default=None,
+                   help="backtest folds (default 3; weekly data: enough to span a year)")
+    p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="models to try, from: " + ", ".join(available_models())
+                        + " (default: " + "; ".join(f"{'daily' if g == 'D' else 'weekly'} "
+                        + " ".join(m) for g, m in DEFAULT_MODELS_BY_GRAIN.items()) + ")")
     p.add_argument("--workers", type=int, default=2, help="CPU workers (default 2)")
     p.add_argument("--stat-top-n", type=int, default=150,
-                   help="ETS/ARIMA run on this many top-volume series (default 150)")
+                   help="ETS, Theta and ARIMA run on this many top-volume series "
+                        "(default 150)")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="write rows to a CSV file")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -67,9 +72,9 @@ def _config(args) -> ForecastConfig:
             raise ForecastError(f"--cutoff {args.cutoff!r} is not a date (use YYYY-MM-DD).",
                                 evidence={"cutoff": args.cutoff}) from exc
     cfg = ForecastConfig(horizon=args.horizon, cutoff=cutoff, folds=args.folds,
-                         models=tuple(args.models), workers=args.workers,
-                         stat_top_n=args.stat_top_n)
-    for name in cfg.models:  # an unknown model name fails here, before the warehouse opens
+                         models=tuple(args.models) if args.models else None,
+                         workers=args.workers, stat_top_n=args.stat_top_n)
+    for name in cfg.models or ():  # an unknown model fails here, before the warehouse opens
         model_class(name)
     return cfg
 
@@ -152,14 +157,22 @@ def run_backtest_cmd(args) -> int:
             out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
         out.to_csv(args.out, index=False, float_format="%.4f")
         say(f"wrote {len(out):,} rows to {args.out}")
-    scores = res.scores
+    scores, c = res.scores, res.config
+    by_step = res.by_step[["model", "step", "n", "wape", "bias_pct", "coverage80",
+                           "coverage95"]]
     if args.json:
-        print(json.dumps({"run_id": res.run_id, "folds": cfg.folds, "horizon": cfg.horizon,
-                          "timings": res.timings,
-                          "scores": json.loads(scores.round(3).to_json(orient="records"))}))
+        print(json.dumps({"run_id": res.run_id, "grain": c.grain, "folds": c.folds,
+                          "horizon": c.horizon, "timings": res.timings,
+                          "scores": json.loads(scores.round(3).to_json(orient="records")),
+                          "by_step": json.loads(by_step.round(3).to_json(orient="records"))}))
     else:
-        cols = ["model", "n", "wape", "mape", "smape", "mase", "bias_pct", "coverage80",
-                "coverage95", "fva_pct"]
-        print(f"backtest {res.run_id}: {cfg.folds} folds x {cfg.horizon} periods")
+        cols = ["model", "n", "wape", "mape", "smape", "mase", "rmsse", "bias_pct",
+                "coverage80", "coverage95", "fva_pct"]
+        unit = "weeks" if c.grain == "W" else "days"
+        print(f"backtest {res.run_id}: {c.folds} folds x {c.horizon} {unit}")
         print(scores[cols].round(2).to_string(index=False))
+        best = "routed" if "routed" in set(by_step["model"]) else scores.iloc[0]["model"]
+        step = by_step[by_step["model"] == best].set_index("step")
+        print(f"\n{best}: coverage by horizon step ({unit} ahead)")
+        print(step[["wape", "coverage80", "coverage95"]].round(1).T.to_string())
     return 0

@@ -6,9 +6,11 @@ Conventions (stated once, used everywhere):
   rows with a zero actual are left out (they would divide by zero); NaN if none remain.
 - sMAPE = mean(2|a - f| / (|a| + |f|)) (%), a row with a = f = 0 counts as 0 error.
 - bias % = (sum f - sum a) / sum a (%): positive = over-forecast.
-- MASE = mean(|a - f| / scale) and RMSSE = sqrt(mean((a - f)^2 / scale^2)), where scale is
-  the series' in-sample mean absolute seasonal difference before the fold's cutoff
-  (column `scale`, written by the backtest); NaN without it.
+- MASE = mean(|a - f| / scale), scale = the series' in-sample mean absolute seasonal
+  difference before the fold's cutoff (column `scale`, written by the backtest).
+- RMSSE (as in the M5 competition) = per series sqrt(mean((a - f)^2) / scale2), scale2 =
+  the series' in-sample mean squared one-step change (column `scale2`), then the mean over
+  the series of the group; NaN without it.
 - coverage80 / coverage95: share of actuals inside [lo80, hi80] / [lo, hi] (%).
 - FVA (forecast value added) vs seasonal naive = 1 - sum|e_model| / sum|e_naive| on the
   same rows (%): positive = the model beats the baseline.
@@ -46,9 +48,13 @@ def _row_terms(bt: pd.DataFrame, baseline: str) -> pd.DataFrame:
             s = bt["scale"].to_numpy(dtype=float)
             ok = s > 0
             t["sabs"] = np.where(ok, np.abs(e) / np.where(ok, s, 1), np.nan)
-            t["ssq"] = np.where(ok, e ** 2 / np.where(ok, s, 1) ** 2, np.nan)
         else:
             t["sabs"] = np.nan
+        if "scale2" in bt:
+            s2 = bt["scale2"].to_numpy(dtype=float)
+            ok = s2 > 0
+            t["ssq"] = np.where(ok, e ** 2 / np.where(ok, s2, 1), np.nan)
+        else:
             t["ssq"] = np.nan
     for lvl, (lo, hi) in {"80": ("lo80", "hi80"), "95": ("lo", "hi")}.items():
         if lo in bt and hi in bt and bt[lo].notna().any():
@@ -87,7 +93,7 @@ def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
           baseline: str = BASELINE) -> pd.DataFrame:
     """Metrics per group of a point-level backtest frame (columns actual, forecast and
     optionally lo, hi, lo80, hi80, step, scale, model, fold, sku_id, pin_code, date).
-    `by` may name any columns of the frame (model, category, city, state, step bucket...);
+    `by` may name any columns of the frame (model, category, city, state, step...);
     an empty `by` gives one overall row. Never mutates the input."""
     by = list(by)
     backtest = backtest.reset_index(drop=True)
@@ -96,10 +102,11 @@ def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
     t = _row_terms(backtest, baseline)
     for col in by:
         t[col] = backtest[col].to_numpy()
+    rmsse = _rmsse(t, backtest, by)
     has_naive = t["naive_abs_e"].notna()
     t["abs_e_matched"] = np.where(has_naive, t["abs_e"], np.nan)
     agg = {"n": "sum", "abs_a": "sum", "a": "sum", "f": "sum", "abs_e": ["sum", "mean"],
-           "sq_e": "mean", "ape": "mean", "sape": "mean", "sabs": "mean", "ssq": "mean",
+           "sq_e": "mean", "ape": "mean", "sape": "mean", "sabs": "mean",
            "in80": "mean", "in95": "mean", "naive_abs_e": "sum", "abs_e_matched": "sum",
            "dir_ok": "mean"}
     g = t.groupby(by, dropna=False, sort=True).agg(agg) if by else _overall(t, agg)
@@ -116,7 +123,8 @@ def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
         out["bias_pct"] = np.where(g["a_sum"] != 0, 100 * (g["f_sum"] - g["a_sum"]) /
                                    g["a_sum"], np.nan)
         out["mase"] = g["sabs_mean"]
-        out["rmsse"] = np.sqrt(g["ssq_mean"])
+        out["rmsse"] = (np.nan if rmsse is None else
+                        rmsse.reindex(out.index).to_numpy() if by else rmsse)
         out["coverage80"] = 100 * g["in80_mean"]
         out["coverage95"] = 100 * g["in95_mean"]
         out["fva_pct"] = np.where(g["naive_abs_e_sum"] > 0,
@@ -124,6 +132,20 @@ def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
                                   np.nan)
         out["directional_accuracy"] = 100 * g["dir_ok_mean"]
     return out.reset_index() if by else out.reset_index(drop=True)
+
+
+def _rmsse(t: pd.DataFrame, bt: pd.DataFrame, by: list[str]):
+    """Mean over series of each series' RMSSE, per group of `by` (a Series indexed like
+    the grouped metrics; a float when `by` is empty; None without series or scale2)."""
+    keys = [k for k in ("sku_id", "pin_code") if k in bt]
+    if not keys or t["ssq"].isna().all():
+        return None
+    frame = t[by + ["ssq"]].assign(**{f"_{k}": bt[k].to_numpy() for k in keys})
+    per = frame.groupby(by + [f"_{k}" for k in keys], dropna=False, sort=False)["ssq"].mean()
+    per = np.sqrt(per)
+    if not by:
+        return float(per.mean())
+    return per.groupby(level=list(range(len(by))), dropna=False).mean()
 
 
 def _overall(t: pd.DataFrame, agg: dict) -> pd.DataFrame:
@@ -138,10 +160,3 @@ def seasonal_scale(y: np.ndarray, m: int) -> float:
     if len(y) <= lag:
         return float("nan")
     return float(np.mean(np.abs(y[lag:] - y[:-lag])))
-
-
-def horizon_bucket(step: pd.Series, horizon: int) -> pd.Series:
-    """Label steps as thirds of the horizon, e.g. 'days 1-9' style: '1-9', '10-18', ..."""
-    edges = np.unique(np.ceil(np.linspace(0, horizon, 4)).astype(int))
-    labels = [f"{a + 1}-{b}" for a, b in zip(edges[:-1], edges[1:])]
-    return pd.cut(step, bins=edges, labels=labels, include_lowest=True).astype(str)

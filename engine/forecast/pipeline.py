@@ -166,8 +166,8 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
         say("calibrating conformal intervals on the routed backtest")
         routed_bt = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
         routed_bt = _join_points(routed_bt.drop(columns="model"), bt,
-                                 ["cutoff", "step", "actual", "scale", "segment", "category",
-                                  "city", "state"], how="inner", extra=["fold"])
+                                 ["cutoff", "step", "actual", "scale", "scale2", "segment",
+                                  "category", "city", "state"], how="inner", extra=["fold"])
         routed_bt["model"] = "routed"
         cal = intervals.calibrate(routed_bt, cfg.horizon)
         out = intervals.apply(out, cal)
@@ -238,16 +238,22 @@ def _coverage(bt: pd.DataFrame | None) -> dict:
     if s.empty:
         return {}
     row = s.iloc[0]
-    return {k: (None if pd.isna(row[k]) else round(float(row[k]), 2))
-            for k in ("wape", "coverage80", "coverage95", "fva_pct")}
+    return {k: (None if pd.isna(row[k]) else round(float(row[k]), 3 if k == "rmsse" else 2))
+            for k in ("wape", "rmsse", "bias_pct", "coverage80", "coverage95", "fva_pct")}
 
 
 @dataclass
 class BacktestResult:
     run_id: str | None
     backtest: pd.DataFrame
-    scores: pd.DataFrame
+    scores: pd.DataFrame           # per model
     timings: dict
+    config: ForecastConfig         # with the grain's defaults filled in
+
+    @property
+    def by_step(self) -> pd.DataFrame:
+        """Metrics per model and horizon step (coverage must hold at every step)."""
+        return score(self.backtest, by=["model", "step"])
 
 
 def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
@@ -278,4 +284,4 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     if persist:
         write_run(wh, _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0],
                                 timings, {"folds": c.folds}), backtests=bt)
-    return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings)
+    return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings, config=c)

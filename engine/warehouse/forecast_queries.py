@@ -266,13 +266,12 @@ def scenario_base(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> pd.
 
 # ---- accuracy page -----------------------------------------------------------------------
 def backtest_frame(wh: Warehouse, run_id: str, f: Filters) -> pd.DataFrame:
-    """Point-level backtest rows of a run with category, city, state, horizon_bucket and
-    the MASE scale: the series' mean absolute seasonal difference (lag 7 days / 52
-    weeks; lag 1 when the history is shorter than that) over the year before each fold's
-    cutoff, from its first sale, days without sales counting as 0 - the same convention
+    """Point-level backtest rows of a run with category, city, state, the
+    MASE scale (the series' mean absolute seasonal difference, lag 7 days / 52 weeks; lag 1
+    when the history is shorter than that) and the RMSSE scale2 (mean squared one-step
+    change), over the last 365 periods up to each fold's cutoff (a year of days, seven of
+    weeks) from its first sale, periods without sales counting as 0 - the same convention
     as the backtest engine."""
-    from engine.forecast.metrics import horizon_bucket
-
     run = wh.query("SELECT grain, horizon FROM forecast_runs WHERE run_id = ?", [run_id])
     if run.empty:
         raise WarehouseError(f"There is no forecast or backtest run '{run_id}'.")
@@ -306,20 +305,20 @@ def backtest_frame(wh: Warehouse, run_id: str, f: Filters) -> pd.DataFrame:
             SELECT cutoff, sku_id, pin_code,
                    abs(q - lag(q, {season}) OVER w) AS d_season,
                    abs(q - lag(q, 1) OVER w) AS d_one,
+                   power(q - lag(q, 1) OVER w, 2) AS d_one_sq,
                    count(*) OVER (PARTITION BY cutoff, sku_id, pin_code) AS n
             FROM y WINDOW w AS (PARTITION BY cutoff, sku_id, pin_code ORDER BY date)),
         sc AS (
             SELECT cutoff, sku_id, pin_code,
                    CASE WHEN any_value(n) > {season} THEN avg(d_season)
-                        ELSE avg(d_one) END AS scale
+                        ELSE avg(d_one) END AS scale,
+                   avg(d_one_sq) AS scale2
             FROM d GROUP BY 1, 2, 3)
-        SELECT bt.*, sc.scale FROM bt
+        SELECT bt.*, sc.scale, sc.scale2 FROM bt
         LEFT JOIN sc ON sc.cutoff = CAST(bt.cutoff AS DATE) AND sc.sku_id = bt.sku_id
              AND sc.pin_code = bt.pin_code
         ORDER BY bt.model, bt.fold, bt.sku_id, bt.pin_code, bt.date""",
         [run_id, *params, 364 * period, period])
-    horizon = int(run["horizon"].iloc[0] or (df["step"].max() if len(df) else 1))
-    df["horizon_bucket"] = horizon_bucket(df["step"], horizon) if len(df) else []
     return df
 
 
