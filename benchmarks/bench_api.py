@@ -50,7 +50,7 @@ def build_warehouse(folder: Path) -> Path:
         load_demo(wh, DemoConfig.small())
         run_forecast(wh, ForecastConfig(horizon=28, folds=1, workers=1, lgb_rounds=60,
                                         models=("seasonal_naive", "moving_average",
-                                                "lightgbm"), min_route_points=14))
+                                                "lightgbm")))
     if auth.needs_first_admin(wh):
         auth.create_first_admin(wh, "bench", PASSWORD)
     series = wh.query("SELECT DISTINCT sku_id, pin_code FROM forecasts WHERE run_id = "

@@ -17,7 +17,6 @@ DEFAULT_MODELS_BY_GRAIN: dict[str, tuple[str, ...]] = {
     "D": ("seasonal_naive", "moving_average", "tsb", "lightgbm"),
     "W": ("seasonal_naive", "moving_average", "tsb", "imapa", "lightgbm"),
 }
-DEFAULT_MODELS = DEFAULT_MODELS_BY_GRAIN["D"]
 DEFAULT_HORIZON = {"D": 28, "W": 13}     # four weeks of days, a quarter of weeks
 GRAINS = ("D", "W")
 
