@@ -50,21 +50,24 @@ def others_price(panel: CategoryPanel, groups: dict[int, list[int]]) -> np.ndarr
     subcategory): the mean log relative price of those others at the row's PIN and date,
     else their price that day elsewhere, else their last known one; 0 for other rows."""
     lp = panel.XT[panel.col("price")]
-    n_days = int(panel.date.max()) + 1
-    at_pin = pd.Series(lp, index=pd.MultiIndex.from_arrays(
-        [panel.sku, panel.pin, panel.date])).groupby(level=[0, 1, 2]).mean()
-    by_day = pd.DataFrame({"sku": panel.sku, "date": panel.date, "lp": lp}).groupby(
-        ["sku", "date"])["lp"].median().unstack("sku").reindex(range(n_days)).ffill().bfill()
+    n_days, n_pins = int(panel.date.max()) + 1, len(panel.pins)
+    needed = sorted({o for others in groups.values() for o in others})
+    at_pin, by_day = {}, {}
+    for other in needed:
+        mine = panel.sku == other
+        grid = np.full((n_pins, n_days), np.nan)
+        grid[panel.pin[mine], panel.date[mine]] = lp[mine]
+        at_pin[other] = grid
+        day = pd.Series(lp[mine]).groupby(panel.date[mine]).median().reindex(range(n_days))
+        by_day[other] = day.ffill().bfill().to_numpy()
     out = np.zeros(len(lp))
     for code, others in groups.items():
         mine = np.flatnonzero(panel.sku == code)
+        pin, date = panel.pin[mine], panel.date[mine]
         total = np.zeros(len(mine))
         for other in others:
-            key = pd.MultiIndex.from_arrays([np.full(len(mine), other), panel.pin[mine],
-                                             panel.date[mine]])
-            here = at_pin.reindex(key).to_numpy()
-            elsewhere = by_day[other].to_numpy()[panel.date[mine]]
-            total += np.where(np.isnan(here), elsewhere, here)
+            here = at_pin[other][pin, date]
+            total += np.where(np.isnan(here), by_day[other][date], here)
         out[mine] = total / len(others)
     return out
 
