@@ -214,10 +214,10 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
            crossed: np.ndarray, cluster: np.ndarray, n_blocks: int | None = None,
            max_iter: int = 50, tol: float = 1e-2, dispersion: float | None = None) -> FEFit:
     """Fit the model in the module docstring. `XT` is (k, n): column i holds row i's
-    regressors, whose coefficients are those of its block. Integer codes start at 0; every nested group lies
-    in one block. A column that is zero on all of a block's rows is not identified.
-    `dispersion` fixes phi (0 = Poisson PML); None estimates it. `tol` is in deviance
-    units."""
+    regressors, whose coefficients are those of its block. Integer codes start at 0;
+    every nested group lies in one block. A column that is zero on all of a block's rows
+    is not identified. `dispersion` fixes phi (0 = Poisson PML); None estimates it. `tol`
+    is in deviance units (the Newton decrement that ends the fit)."""
     n_blocks = int(block.max()) + 1 if n_blocks is None else n_blocks
     k = XT.shape[0]
     empty = FEFit(np.zeros((n_blocks, k)), np.full((n_blocks, k, k), np.nan),

@@ -14,8 +14,9 @@ data-sufficiency rule in `RegionalConfig`:
 * a raw standard error no larger than `max_se` (0.6).
 
 Empirical-Bayes shrinkage towards the SKU: within a SKU the between-region variance tau^2
-is estimated by DerSimonian-Laird over its sufficient regions, and each regional estimate b (standard error s) is pulled towards the SKU's
-national estimate m (standard error s_m) by B = s^2 / (s^2 + tau^2):
+is estimated by DerSimonian-Laird over its sufficient regions, and each regional estimate
+b (standard error s) is pulled towards the SKU's national estimate m (standard error s_m)
+by B = s^2 / (s^2 + tau^2):
     posterior = (1 - B) b + B m,   variance = tau^2 B + B^2 s_m^2.
 No detectable spread (tau^2 = 0) gives every region the SKU value. A cell that fails a
 rule is flagged `sufficient = False`, gets the SKU's national value and interval, and its
@@ -117,7 +118,8 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
             nt = f"{_why_insufficient(row, cfg)}; using {sku_note}"
             sp = "SKU's national value"
         elif not cfg.shrink:
-            post, var, meth, nt = row.raw_elasticity, row.raw_se ** 2, "pml", "own regional estimate"
+            post, var, meth = row.raw_elasticity, row.raw_se ** 2, "pml"
+            nt = "own regional estimate"
             sp = row.spec
         elif t2 > 0:
             b = row.raw_se ** 2 / (row.raw_se ** 2 + t2)
