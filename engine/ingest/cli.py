@@ -1,4 +1,4 @@
-"""`python -m engine ingest {sales|catalog|inventory|mandi} FILE [--json]`."""
+"""`python -m engine ingest {sales|catalog|inventory|mandi|plan} FILE [--json]`."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,8 @@ from engine.ingest.mapping import KINDS
 def add_commands(sub) -> None:
     from engine.warehouse.cli import add_warehouse_arg
 
-    p = sub.add_parser("ingest", help="load a sales, catalog, inventory or mandi file")
+    p = sub.add_parser("ingest", help="load a sales, catalog, inventory, mandi or plan "
+                                      "(planned prices and promotions) file")
     p.add_argument("kind", choices=KINDS, help="what the file holds")
     p.add_argument("file", help="CSV (any common delimiter, UTF-8/BOM/Latin-1), .xlsx or Parquet")
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
@@ -58,9 +59,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         out["ignored_columns"] = result.ignored_columns
         out["issues"] = [i["sentence"] for i in result.issues]
         for key in ("pins_repaired", "unknown_skus_created", "date_min", "date_max",
-                    "promo_from"):
+                    "promo_from", "plan_version", "promo_type_from", "promo_type_inferred"):
             if key in result.report:
                 out[key] = result.report[key]
+        if "warnings" in result.report:
+            out["warnings"] = [w["sentence"] for w in result.report["warnings"]]
         print(json.dumps(out, default=str))
         return 0
     print(f"batch {result.batch_id} ({result.status}): read {result.rows_read:,} rows, "
@@ -71,8 +74,17 @@ def run_ingest(args: argparse.Namespace) -> int:
     if result.report.get("promo_from"):
         print("  - promo set from the 0/1 column(s) "
               + ", ".join(f"'{c}'" for c in result.report["promo_from"]))
+    if result.report.get("plan_version"):
+        print(f"  - plan version {result.report['plan_version']} "
+              f"({result.report['date_min']} to {result.report['date_max']})")
+    if result.report.get("promo_type_from"):
+        print(f"  - promo_type set to price_cut on {result.report['promo_type_inferred']:,} "
+              "rows without one, from " + ", ".join(
+                  f"'{c}'" for c in result.report["promo_type_from"]))
     for issue in result.issues:
         print(f"  - {issue['sentence']}")
+    for warning in result.report.get("warnings", []):
+        print(f"  - warning: {warning['sentence']}")
     if result.report.get("pins_repaired"):
         print(f"  - repaired {result.report['pins_repaired']:,} PIN codes (e.g. 560001.0 -> 560001)")
     if result.report.get("unknown_skus_created"):

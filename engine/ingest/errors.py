@@ -52,7 +52,10 @@ class MissingColumnsError(IngestError):
     def __init__(self, kind: str, missing: list[str], found: list[str]):
         self.kind, self.missing, self.found = kind, list(missing), list(found)
         shown = ", ".join(f"'{c}'" for c in found[:30]) + (" ..." if len(found) > 30 else "")
-        need = ", ".join(f"'{c}'" for c in missing)
+        # 'date or date_from+date_to' (one of several fields) -> "'date' or 'date_from'
+        # and 'date_to'"
+        need = ", ".join(" or ".join(" and ".join(f"'{f}'" for f in alt.split("+"))
+                                     for alt in c.split(" or ")) for c in missing)
         super().__init__(
             f"This {kind} file has no column for {need}. The file's columns are: {shown}. "
             "Rename the column in the file, or map it by hand (e.g. --map qty=quantity).",
@@ -92,6 +95,23 @@ REASONS: dict[str, str] = {
     "negative_value": "is negative",
     "bad_flag": "is not a flag (1/0, yes/no, true/false, Y/N) or a share between 0 and 1",
     "flag_out_of_range": "is outside 0 to 1 (a flag is 0 or 1, a share a fraction such as 0.16)",
+    # plan uploads
+    "missing_product": "is blank and so is the category (a plan row names a SKU or a category)",
+    "unknown_sku": "is not a SKU in the catalog (upload it in the SKU catalog first)",
+    "unknown_category": "is not a category of any SKU in the catalog",
+    "unknown_pin": "is not one of the warehouse's PIN codes (store locations or sales)",
+    "unknown_city": "is not a city of any of the warehouse's store locations",
+    "unknown_state": "is not a state of any of the warehouse's store locations",
+    "conflicting_dates": "holds a date, but the row's from/to dates say otherwise (give a "
+                         "single date or a range)",
+    "dates_reversed": "is before the row's start date",
+    "range_too_long": "is more than 366 days after the row's start date",
+    "discount_out_of_range": "is not a discount from 0 to under 100 percent",
+    "price_above_mrp": "is above the SKU's MRP",
+    "unknown_promo_type": "is not a promotion type (none, price_cut, feature, display, "
+                          "bundle, other, or words such as BOGO, leaflet, TPR)",
+    "empty_plan_row": "is blank, and so are the row's other plan columns (a plan row needs "
+                      "a price, a discount or a promotion type)",
 }
 
 # How the report names a whole group of values failing one rule.
@@ -112,6 +132,19 @@ REASON_PLURALS: dict[str, str] = {
     "negative_value": "negative values",
     "bad_flag": "values that are not flags (1/0, yes/no, true/false, Y/N) or shares 0-1",
     "flag_out_of_range": "values outside 0 to 1",
+    "missing_product": "rows without a SKU or a category",
+    "unknown_sku": "SKUs not in the catalog",
+    "unknown_category": "categories not in the catalog",
+    "unknown_pin": "PIN codes that are not the warehouse's store or sales PIN codes",
+    "unknown_city": "cities without a store location",
+    "unknown_state": "states without a store location",
+    "conflicting_dates": "dates that contradict the row's from/to dates",
+    "dates_reversed": "end dates before the start date",
+    "range_too_long": "date ranges longer than 366 days",
+    "discount_out_of_range": "discounts outside 0 to under 100 percent",
+    "price_above_mrp": "prices above the SKU's MRP",
+    "unknown_promo_type": "values that are not promotion types",
+    "empty_plan_row": "rows without a price, a discount or a promotion type",
 }
 
 

@@ -102,7 +102,7 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             frame = frame.astype({c: "object" for c in src.columns})
         stage = StageSource("frame" if frame is not None else src.format, str(src.path),
                             tuple(src.columns), src.delimiter or ",", frame, src.padded)
-        pins = known_pin_codes() if kind in ("sales", "inventory") else None
+        pins = known_pin_codes() if kind in ("sales", "inventory", "plan") else None
         out = load_batch(wh, stage, kind, mapping, batch, pins)
         out["report"]["source"] = _source_facts(src)
         return IngestResult(out["batch_id"], kind, src.file_name, src.sha256,

@@ -1,8 +1,10 @@
 """Column mapping: which column of an uploaded file feeds which warehouse field.
 
-Each kind (`sales`, `catalog`, `inventory`, `mandi`) lists its fields with aliases. A
-header matches a field exactly after normalisation (confidence 1.0), or by similarity
-(confidence = similarity, kept when >= 0.8). The caller can override any pair.
+Each kind (`sales`, `catalog`, `inventory`, `mandi`, `plan`) lists its fields with
+aliases. A header matches a field exactly after normalisation (confidence 1.0), or by
+similarity (confidence = similarity, kept when >= 0.8). The caller can override any pair.
+A kind whose rows may name one of several fields (a plan row: a SKU or a category) lists
+those alternatives in ONE_OF instead of marking a field required.
 
 Every column of the file is accounted for (`ColumnMapping.accounting()`): mapped to a field
 (and how), or ignored; an ignored column that looks like a field nothing else feeds carries
@@ -16,17 +18,17 @@ from dataclasses import dataclass, field
 
 from engine.ingest.errors import MappingError, MissingColumnsError
 
-KINDS = ("sales", "catalog", "inventory", "mandi")
+KINDS = ("sales", "catalog", "inventory", "mandi", "plan")
 FUZZY_MAX_COLUMNS = 200  # similarity matching is skipped for very wide files
 
 
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    type: str            # text | number | int | date | pin | flag | share
+    type: str            # text | number | int | date | pin | flag | share | choice
     required: bool = False
     aliases: tuple[str, ...] = ()
-    rule: str = ""       # extra rule: quantity | price | agmark_price
+    rule: str = ""       # extra rule: quantity | price | agmark_price | percent | any_date
 
 
 def _f(name, type_, required=False, aliases=(), rule=""):
@@ -113,7 +115,99 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         _f("arrivals_tonnes", "number", aliases=("arrival_tonnes", "arrivals", "arrival",
                                                  "arrivals_in_tonnes", "arrival_quantity")),
     ),
+    # Planned prices and promotions: which products (a SKU or a whole category), where (a
+    # PIN, a city, a state, or blank = everywhere), when (a day, or a range), and what
+    # (a price, a discount and/or a promotion type). Dates may lie in the future.
+    "plan": (
+        _f("sku_id", "text", aliases=("sku", "item_id", "product_id", "item_code", "sku_code",
+                                      "article", "article_code", "product_code", "item")),
+        _f("category", "text", aliases=("category_name", "dept", "department", "segment",
+                                        "product_category")),
+        _f("pin_code", "pin", aliases=("pincode", "pin", "postal_code", "zip", "zipcode",
+                                       "store_pincode", "store_pin", "pin_no")),
+        _f("city", "text", aliases=("city_name", "town", "store_city")),
+        _f("state", "text", aliases=("state_name", "store_state")),
+        _f("date", "date", aliases=("day", "plan_date", "promo_date", "event_date",
+                                    "price_date"), rule="any_date"),
+        _f("date_from", "date", aliases=("from", "from_date", "start", "start_date",
+                                         "valid_from", "effective_from", "promo_start",
+                                         "starts", "begin", "begins"), rule="any_date"),
+        _f("date_to", "date", aliases=("to", "to_date", "end", "end_date", "valid_to",
+                                       "valid_until", "effective_to", "promo_end", "ends",
+                                       "until"), rule="any_date"),
+        _f("price", "number", aliases=("planned_price", "plan_price", "selling_price",
+                                       "promo_price", "offer_price", "sale_price", "sp",
+                                       "new_price", "unit_price"), rule="price"),
+        _f("discount_pct", "number", aliases=("discount", "discount_percent",
+                                              "discount_percentage", "disc", "disc_pct",
+                                              "pct_off", "percent_off", "off_pct",
+                                              "markdown_pct"), rule="percent"),
+        _f("promo_type", "choice", aliases=("promo", "promotion", "promotion_type",
+                                            "promo_kind", "mechanic", "promo_mechanic",
+                                            "offer_type", "deal_type", "scheme", "offer")),
+        _f("note", "text", aliases=("notes", "remarks", "remark", "comment", "comments")),
+    ),
 }
+
+# Per kind, groups of alternatives: each group needs one alternative whose fields all
+# have a column ('sku_id' or 'category'; 'date' or both 'date_from' and 'date_to').
+ONE_OF: dict[str, tuple[tuple[tuple[str, ...], ...], ...]] = {
+    "plan": ((("sku_id",), ("category",)),
+             (("date",), ("date_from", "date_to")),
+             (("price",), ("discount_pct",), ("promo_type",))),
+}
+# Fields that only make sense together: mapping one needs the other.
+PAIRS: dict[str, tuple[tuple[str, str], ...]] = {"plan": (("date_from", "date_to"),)}
+
+# The vocabulary of a `choice` field: normalised text (lower case, anything but letters
+# and digits as one space) -> value, and regular expressions tried after the words.
+PROMO_TYPES = ("none", "price_cut", "feature", "display", "bundle", "other")
+CHOICES: dict[str, dict[str, str]] = {"promo_type": {
+    **{w: "none" for w in ("", "none", "no", "0", "nil", "na", "n a", "n", "false",
+                           "no promo", "no promotion", "regular", "normal", "everyday")},
+    **{w: "price_cut" for w in ("price cut", "price cuts", "pricecut", "tpr",
+                                "temporary price reduction", "discount", "discounted",
+                                "price off", "priceoff", "price drop", "price reduction",
+                                "markdown", "mark down", "rollback", "cut", "off",
+                                "percent off", "pct off", "flat off", "special price")},
+    **{w: "feature" for w in ("feature", "featured", "leaflet", "mailer", "ad", "ads",
+                              "advert", "advertisement", "advertised", "flyer", "flier",
+                              "circular", "catalogue", "catalog", "handbill", "pamphlet",
+                              "newspaper", "newspaper ad", "print ad", "insert")},
+    **{w: "display" for w in ("display", "displays", "disp", "end cap", "endcap",
+                              "end caps", "gondola end", "floor display", "stack",
+                              "secondary display", "shelf talker", "visibility",
+                              "in store display", "instore display")},
+    **{w: "bundle" for w in ("bundle", "bundled", "bogo", "bogof", "bxgy", "combo",
+                             "combo offer", "combo pack", "multibuy", "multi buy",
+                             "buy one get one", "buy one get one free", "buy 1 get 1",
+                             "buy 1 get 1 free", "buy 2 get 1", "buy 2 get 1 free",
+                             "buy two get one", "buy two get one free", "free gift")},
+    **{w: "other" for w in ("other", "others", "misc", "miscellaneous", "sampling",
+                            "coupon", "cashback", "cash back", "loyalty", "loyalty points",
+                            "contest")},
+}}
+CHOICE_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {"promo_type": (
+    (r"b[0-9]+ ?g[0-9]+( ?f| free)?", "bundle"),                     # B2G1, b1g1f
+    (r"buy ([0-9]+|one|two|three|four|five) get ([0-9]+|one|two|three|four|five)"
+     r"( free)?", "bundle"),
+    (r"[0-9]+ (for|plus) [0-9]+|[0-9]+ [0-9]+ free|[0-9]+ [0-9]+", "bundle"),  # 3 for 2, 1+1
+    (r"([0-9]+ )?(percent |pct )?off|flat [0-9]+( off)?", "price_cut"),    # 10% off
+)}
+
+
+def choice_of(field_name: str, text: str | None) -> str | None:
+    """A `choice` field's value for a cell ('B2G1' -> 'bundle'); None when the cell is
+    blank or not in the vocabulary (the SQL in ingest_sql.choice_expr does the same)."""
+    if text is None or not str(text).strip():
+        return None
+    key = " ".join(re.sub(r"[^0-9a-z]+", " ", str(text).lower()).split())
+    if key in CHOICES[field_name]:
+        return CHOICES[field_name][key]
+    for pattern, value in CHOICE_PATTERNS.get(field_name, ()):
+        if re.fullmatch(pattern, key):
+            return value
+    return None
 
 
 def fields(kind: str) -> tuple[FieldSpec, ...]:
@@ -217,6 +311,13 @@ def detect_mapping(kind: str, columns: list[str],
     is left unmapped. Raises MissingColumnsError when a required field has no column."""
     mapping = match_columns(kind, columns, overrides)
     missing = [f.name for f in fields(kind) if f.required and f.name not in mapping.columns]
+    have = set(mapping.columns)
+    for group in ONE_OF.get(kind, ()):
+        if not any(set(alt) <= have for alt in group):
+            missing.append(" or ".join("+".join(alt) for alt in group))
+    for a, b in PAIRS.get(kind, ()):
+        if (a in have) != (b in have):
+            missing.append(b if a in have else a)
     if missing:
         raise MissingColumnsError(kind, missing, list(columns))
     return mapping

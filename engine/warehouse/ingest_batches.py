@@ -116,6 +116,9 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
         elif kind == "mandi":
             out["rows_deleted"] = cur.execute("DELETE FROM mandi_prices WHERE batch_id = ?",
                                               [batch_id]).fetchone()[0]
+        elif kind == "plan":         # its version disappears; its number is never reused
+            out["rows_deleted"] = cur.execute("DELETE FROM plan_rows WHERE batch_id = ?",
+                                              [batch_id]).fetchone()[0]
         elif kind == "inventory":
             out["rows_deleted"] = cur.execute("DELETE FROM inventory WHERE batch_id = ?",
                                               [batch_id]).fetchone()[0]

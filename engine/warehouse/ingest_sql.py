@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.ingest.mapping import ColumnMapping, FieldSpec, fields
+from engine.ingest.mapping import CHOICE_PATTERNS, CHOICES, ColumnMapping, FieldSpec, fields
 
 # Tried in this order unless a sample of the column says otherwise (see rank_formats).
 # Two-digit-year formats come first: they cannot match a four-digit year.
@@ -81,11 +81,31 @@ def date_expr(token_col: str, formats: tuple[str, ...]) -> str:
         f"CAST(try_strptime({token_col}, '{formats[0]}') AS DATE)"
 
 
-def raw_number_expr(col: str) -> str:
-    """'1,200' / '₹ 1,200.50' / 'Rs. 40' -> a DOUBLE (NaN/inf are caught one layer up)."""
+def raw_number_expr(col: str, percent: bool = False) -> str:
+    """'1,200' / '₹ 1,200.50' / 'Rs. 40' -> a DOUBLE (NaN/inf are caught one layer up);
+    with `percent`, '15%' / '15 %' -> 15 too."""
     cleaned = (f"replace(replace(replace(replace(replace({col}, ',', ''), '₹', ''), "
                f"'Rs.', ''), 'Rs', ''), 'INR', '')")
+    if percent:
+        cleaned = f"replace({cleaned}, '%', '')"
     return f"COALESCE(TRY_CAST({col} AS DOUBLE), TRY_CAST({cleaned} AS DOUBLE))"
+
+
+def choice_key_expr(col: str) -> str:
+    """The text a `choice` cell is looked up by: lower case, every run of characters other
+    than letters and digits one space, trimmed ('Buy 1 + Get 1!' -> 'buy 1 get 1')."""
+    return f"trim(regexp_replace(lower({col}), '[^0-9a-z]+', ' ', 'g'))"
+
+
+def choice_expr(field: str, col: str, key: str) -> str:
+    """The value of a `choice` field (mapping.CHOICES / CHOICE_PATTERNS; the same rules as
+    mapping.choice_of): NULL for a blank cell or text outside the vocabulary."""
+    words = " ".join(f"WHEN {literal(w)} THEN {literal(x)}" for w, x in CHOICES[field].items())
+    patterns = " ".join(f"WHEN regexp_full_match({key}, {literal(p)}) THEN {literal(x)}"
+                        for p, x in CHOICE_PATTERNS.get(field, ()))
+    fallback = f"CASE {patterns} END" if patterns else "NULL"
+    return (f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN NULL "
+            f"ELSE CASE {key} {words} ELSE {fallback} END END")
 
 
 def pin_expr(col: str) -> str:
@@ -118,7 +138,9 @@ def layer_a(spec: FieldSpec, col: str, padded: bool) -> str | None:
     if spec.type == "date":
         return f"{token_expr(col, padded)} AS {tok(spec.name)}"
     if spec.type in ("number", "int"):
-        return f"{raw_number_expr(col)} AS {num(spec.name)}"
+        return f"{raw_number_expr(col, spec.rule == 'percent')} AS {num(spec.name)}"
+    if spec.type == "choice":
+        return f"{choice_key_expr(col)} AS {num(spec.name)}"
     if spec.type == "share":
         return f"{share_expr(col)} AS {num(spec.name)}"
     if spec.type == "pin":
@@ -137,6 +159,8 @@ def layer_b(spec: FieldSpec, col: str, formats: tuple[str, ...], padded: bool) -
         return [f"{v(spec.name)} IN (SELECT pin_code FROM ingest_known_pins) AS {known(spec.name)}"]
     if spec.type == "flag":
         return [f"{flag_expr(col)} AS {v(spec.name)}"]
+    if spec.type == "choice":
+        return [f"{choice_expr(spec.name, col, num(spec.name))} AS {v(spec.name)}"]
     if spec.name in TRIMMED:
         return [f"NULLIF({trim_expr(col, padded)}, '') AS {v(spec.name)}"]
     return [f"NULLIF({col}, '') AS {v(spec.name)}"]
@@ -175,14 +199,21 @@ def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping,
             out.append((f"{val} < 0", "negative_value"))
     if spec.rule in ("price", "agmark_price"):
         out.append((f"{val} <= 0", "price_not_positive"))
+    if spec.rule == "percent":
+        out.append((f"{val} < 0 OR {val} >= 100", "discount_out_of_range"))
+    if spec.type == "choice":
+        out.append((f"{val} IS NULL AND NOT {blank}", f"unknown_{spec.name}"))
     if spec.type == "date":
         out.append((f"({val} IS NULL AND NOT {blank}) OR {val} < DATE '{MIN_YEAR}-01-01'",
                     "bad_date"))
-        out.append((f"{val} > {today}", "future_date"))
+        if spec.rule != "any_date":       # plans are about future days
+            out.append((f"{val} > {today}", "future_date"))
     if spec.type == "pin":
         k = known(spec.name)
-        # A cell such as '.0' is not blank but leaves no PIN once repaired.
-        out.append((f"{val} IS NULL", "pin_not_6_digits"))
+        # A cell such as '.0' is not blank but leaves no PIN once repaired (an optional
+        # PIN column may be blank).
+        out.append((f"{val} IS NULL" if spec.required else f"{val} IS NULL AND NOT {blank}",
+                    "pin_not_6_digits"))
         out.append((f"NOT {k} AND NOT regexp_full_match({val}, '[0-9]{{6}}')",
                     "pin_not_6_digits"))
         out.append((f"NOT {k} AND left({val}, 1) = '0'", "pin_invalid"))
@@ -195,16 +226,19 @@ def passes(spec: FieldSpec, col: str, today: str) -> str | None:
     be false or NULL for some good rows: those are judged by the rules themselves). Most
     rows are good, so the reason CASE tests this first instead of every rule in turn."""
     val = v(spec.name)
-    if spec.type == "flag" or (spec.type == "text" and not spec.required):
+    if spec.type in ("flag", "choice") or (spec.type == "text" and not spec.required):
         return None
+    latest = "" if spec.rule == "any_date" else f" AND {val} <= {today}"
     checks = {"pin": known(spec.name),
-              "date": f"{val} >= DATE '{MIN_YEAR}-01-01' AND {val} <= {today}",
+              "date": f"{val} >= DATE '{MIN_YEAR}-01-01'{latest}",
               "int": f"{val} = floor({val}) AND {val} >= 0",
               "share": f"{val} >= 0 AND {val} <= 1"}.get(spec.type, "TRUE")
     if spec.rule == "quantity":
         checks = f"{val} >= 0"
     elif spec.rule in ("price", "agmark_price"):
         checks = f"{val} > 0"
+    elif spec.rule == "percent":
+        checks = f"{val} >= 0 AND {val} < 100"
     present = f"{val} IS NOT NULL AND {checks}"
     if spec.required or spec.rule == "agmark_price":
         return f"({present})"
@@ -235,14 +269,17 @@ def literal(text: str) -> str:
 
 def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
                  date_formats: dict[str, tuple[str, ...]], raw_columns, today: date,
-                 padded: bool = True, add_line: bool = True) -> str:
+                 padded: bool = True, add_line: bool = True,
+                 row_rules: list[tuple[str, str]] | None = None) -> str:
     """SELECT typed `__mp_v_*` columns, `__mp_reason`, and for bad rows `__mp_raw` (raw
     cells as JSON) and `__mp_value` (the offending cell), from `source_sql`, whose text
     columns are `raw_columns`. `__mp_pin_fixed` says the PIN was repaired. `add_line`
     adds an empty `__mp_line` column (filled later for bad rows; a frame source brings
     its own). Dates after `today` are future dates (a literal: DuckDB would otherwise
     work out `current_date` in the session's time zone for every row). `padded=False`
-    says no cell starts or ends with a space, so text is not trimmed."""
+    says no cell starts or ends with a space, so text is not trimmed. `row_rules` are
+    (condition over the typed `__mp_v_*` columns, '<mapped field>|<code>') pairs checked
+    after every field's own rules (rules across fields, or against the warehouse)."""
     today = f"DATE '{today.isoformat()}'"
     a_cols, b_cols, whens, drop, fast = [], [], [], [], []
     for spec in fields(kind):
@@ -255,7 +292,7 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
             a_cols.append(a)
         if spec.type == "date":
             drop.append(tok(spec.name))
-        if spec.type in ("number", "int", "share"):
+        if spec.type in ("number", "int", "share", "choice"):
             drop.append(num(spec.name))
         if spec.type == "pin":
             drop.append(known(spec.name))
@@ -265,7 +302,9 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
         ok = passes(spec, col, today)
         if ok:
             fast.append(ok)
-    if fast:
+    for cond, reason in row_rules or ():
+        whens.append(f"WHEN {cond} THEN {literal(reason)}")
+    if fast and not row_rules:   # a row passing every field may still break a row rule
         whens.insert(0, f"WHEN {' AND '.join(fast)} THEN NULL")
     reason = f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
     layer1 = f"SELECT __src.*{''.join(', ' + c for c in a_cols)} FROM ({source_sql}) __src"

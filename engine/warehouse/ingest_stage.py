@@ -3,6 +3,7 @@ it uses, the lines DuckDB's CSV reader rejected, line numbers, in-file duplicate
 PIN codes a row is checked against. Runs inside the batch transaction."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
@@ -116,24 +117,74 @@ def _full_line(fh, pos: int | None, short: str) -> str:
     return text.lstrip("\ufeff") or short
 
 
-def number_lines(cur, src: StageSource, rejects: list[Reject]) -> None:
-    """Give each staged row its line in the original file (header = line 1)."""
+def number_lines(cur, src: StageSource, rejects: list[Reject], every_row: bool = False) -> None:
+    """Give each bad staged row (`every_row`: every staged row) its line in the original
+    file (header = line 1). Lines the CSV reader skipped (rejected lines, and empty lines,
+    which it passes over silently) are counted in."""
     if src.format == "frame":
         return                      # the Excel reader put the sheet row in __mp_line
+    which = "TRUE" if every_row else "__mp_reason IS NOT NULL"
+    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {which})").fetchone()[0]:
+        return
     first = 2 if src.format == "csv" else 1
     base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
-    cur.execute("UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE __mp_reason IS NOT NULL",
+    cur.execute(f"UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE {which}",
                 [base, first])
-    if rejects:
-        # Row k sits after every rejected line whose would-be row index is <= k.
-        lines = sorted(r.line for r in rejects)
+    skipped = [r.line for r in rejects]
+    if src.format == "csv":
+        n = cur.execute("SELECT count(*) FROM ingest_stage").fetchone()[0]
+        skipped += empty_lines(src.path, n + len(rejects))
+    if skipped:
+        # Row k sits after every skipped line whose would-be row index is <= k.
+        lines = sorted(set(skipped))
         thresholds = [ln - first - i for i, ln in enumerate(lines)]
         cur.execute("CREATE TEMP TABLE ingest_thresholds AS SELECT unnest(?::BIGINT[]) AS t",
                     [thresholds])
         cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
                     "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
-                    "WHERE __mp_reason IS NOT NULL", [base])
+                    f"WHERE {which}", [base])
         cur.execute("DROP TABLE ingest_thresholds")
+
+
+_EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
+
+
+def empty_lines(path: str, rows: int | None = None, chunk: int = 8 << 20) -> list[int]:
+    """Line numbers (from 1) of the empty lines after the header, which DuckDB's CSV reader
+    skips without a trace. With `rows` (the rows and rejected lines read), a file with
+    exactly that many lines after its header has none, and is not searched. (A blank line
+    inside a quoted multi-line cell is counted too; such files are rare.)"""
+    if rows is not None and _physical_lines(path, chunk) == rows + 1:
+        return []
+    out: list[int] = []
+    line, carry = 1, b""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            data = carry + block
+            # A match at p needs data[p + 1 : p + 3]; leave the last two bytes for later.
+            limit = len(data) if not block else max(len(data) - 2, 0)
+            pos = 0
+            for m in _EMPTY_LINE.finditer(data):
+                p = m.start()
+                if p >= limit:
+                    break
+                line += data.count(b"\n", pos, p + 1)
+                pos = p + 1
+                out.append(line)      # the line that starts after the newline at p
+            line += data.count(b"\n", pos, limit)
+            carry = data[limit:]
+            if not block:
+                return out
+
+
+def _physical_lines(path: str, chunk: int) -> int:
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
 
 
 _FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
@@ -144,6 +195,8 @@ _FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
 def mark_in_file_duplicates(cur, kind: str, mapping: ColumnMapping) -> bool:
     """A good row whose key repeats an earlier good row of the same file is quarantined.
     Returns whether any row was."""
+    if kind not in _FILE_KEYS:
+        return False    # a plan keeps every row (overlaps are resolved when it is used)
     keys = [k for k in _FILE_KEYS[kind] if mapping.source(k)]
     if kind == "sales" and "transaction_id" not in keys:
         return False    # without transaction ids, several rows per day are transactions

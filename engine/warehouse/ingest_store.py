@@ -15,6 +15,7 @@ import duckdb
 
 from engine.ingest.errors import REASONS, UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
+from engine.warehouse import ingest_plan
 from engine.warehouse.db import Warehouse
 from engine.warehouse.ingest_sql import literal, stage_select, v
 from engine.warehouse.ingest_stage import (Reject, StageSource, fill_raw, known_pin_codes,
@@ -29,7 +30,7 @@ __all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
           "ingest_daily", "ingest_state_map", "ingest_new_skus", "ingest_raw",
-          "ingest_thresholds")
+          "ingest_thresholds", *ingest_plan.TEMPS)
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -81,13 +82,15 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
         today = cur.execute("SELECT current_date").fetchone()[0]
+        row_rules = ingest_plan.prepare(cur, mapping) if kind == "plan" else None
         select = stage_select(kind, mapping, src_sql, formats, src.columns, today,
-                              padded=src.padded, add_line=src.frame is None)
+                              padded=src.padded, add_line=src.frame is None,
+                              row_rules=row_rules)
         cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
         rejects = read_rejects(cur, src)
         if mark_in_file_duplicates(cur, kind, mapping):
             fill_raw(cur, src, mapping, strict)
-        number_lines(cur, src, rejects)
+        number_lines(cur, src, rejects, every_row=kind == "plan")   # plan_rows.row_no
         # Line numbers are fixed; what follows may write rows in any order (faster).
         cur.execute("SET SESSION preserve_insertion_order = false")
         counts = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
@@ -98,7 +101,8 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         issues = _quarantine(cur, bid, kind, mapping, src, rejects)
         report: dict = {"issues": issues, "columns": mapping.accounting()}
         loader = {"sales": _load_sales, "catalog": _load_catalog,
-                  "inventory": _load_inventory, "mandi": _load_mandi}[kind]
+                  "inventory": _load_inventory, "mandi": _load_mandi,
+                  "plan": ingest_plan.load_plan}[kind]
         loaded = loader(cur, bid, mapping, report)
         counts["rows_read"] = n_stage + len(rejects)
         counts["rows_quarantined"] = n_bad + len(rejects)

@@ -3,11 +3,12 @@
 Each statement is `CREATE ... IF NOT EXISTS`, so `apply_schema` can run on every start.
 When a table gains a column, add it to the table's CREATE statement (for new files) and to
 ADDED_COLUMNS (for files made before it: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, also
-run on every start), and bump SCHEMA_VERSION.
+run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE statement
+(files made before it get it on their next start) and a SCHEMA_VERSION bump.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3          # 3: plan_rows
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -177,7 +178,9 @@ TABLES: dict[str, str] = {
             lo80 DOUBLE,
             hi80 DOUBLE,
             model VARCHAR NOT NULL,
-            weather_source VARCHAR
+            weather_source VARCHAR,
+            forecast_no_plan DOUBLE,    -- a run with a price / promotion plan: without it
+            planned BOOLEAN             -- the plan covers this series x period
         )""",
     # One routing decision per series and run, with its backtest evidence.
     "forecast_routing": """
@@ -347,6 +350,29 @@ TABLES: dict[str, str] = {
             weekend_uplift DOUBLE,
             intermittent BOOLEAN
         )""",
+    # Planned prices and promotions: one row per accepted row of a plan upload. Every
+    # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and
+    # a newer version supersedes older ones for the same products, places and days. No
+    # row names a SKU, a category or both; no pin_code/city/state = every place;
+    # a single date is stored as date_from = date_to. promo_type is one of none,
+    # price_cut, feature, display, bundle, other.
+    "plan_rows": """
+        CREATE TABLE IF NOT EXISTS plan_rows (
+            batch_id VARCHAR NOT NULL,
+            plan_version BIGINT NOT NULL,
+            row_no BIGINT NOT NULL,
+            sku_id VARCHAR,
+            category VARCHAR,
+            pin_code VARCHAR,
+            city VARCHAR,
+            state VARCHAR,
+            date_from DATE NOT NULL,
+            date_to DATE NOT NULL,
+            price DOUBLE,
+            discount_pct DOUBLE,
+            promo_type VARCHAR NOT NULL,
+            note VARCHAR
+        )""",
     # Upload bookkeeping that rollback needs: the SKUs a batch created and the catalog /
     # inventory rows a batch replaced (copies of those tables' rows plus two columns).
     "ingest_created_skus": """CREATE TABLE IF NOT EXISTS ingest_created_skus (
@@ -366,6 +392,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sales", "feature", "DOUBLE"), ("sales", "display", "DOUBLE"), ("sales", "tpr", "DOUBLE"),
     ("sales_daily", "unit_cost", "DOUBLE"), ("sales_daily", "feature", "DOUBLE"),
     ("sales_daily", "display", "DOUBLE"), ("sales_daily", "tpr", "DOUBLE"),
+    ("forecasts", "forecast_no_plan", "DOUBLE"), ("forecasts", "planned", "BOOLEAN"),
 )
 MIGRATIONS = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {ty}" for t, c, ty in ADDED_COLUMNS]
 

@@ -5,6 +5,8 @@ cursor, data_version, count, tables, path, read_only ...). Each of its cursors s
 `search_path = 'temp.main'` - so names resolve ONLY in the connection's temp catalog -
 and creates one TEMP VIEW per table (and view) of the warehouse:
 
+- `plan_rows`                            -> rows for a PIN in the scope, for a city or state
+                                           of one (per `locations`), or for every place
 - a table with a `pin_code` column       -> only rows whose pin_code is in the scope
 - `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
 - users, auth_throttle, audit_log, quarantine, ingest_batches, api_keys -> no rows at all
@@ -115,6 +117,8 @@ class ScopedWarehouse:
             select = "*"
             if name in HIDDEN_TABLES:
                 where = "FALSE"
+            elif name == "plan_rows":
+                where = self._plan_where(in_scope) if in_scope else "FALSE"
             elif "pin_code" in cols:
                 where = f"pin_code {in_scope}" if in_scope else "FALSE"
             elif name == "alerts":
@@ -125,6 +129,15 @@ class ScopedWarehouse:
             views[name] = (f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
                            f"SELECT {select} FROM {src} WHERE {where}")
         return views
+
+    def _plan_where(self, in_scope: str) -> str:
+        """A plan row applies to the scope when its PIN is in it, or (without a PIN) its
+        city is the city of one of the scope's PIN codes, or (without a city either) its
+        state is one of theirs or it names no place at all."""
+        loc = f"{_ident(self._catalog)}.main.locations"
+        return (f"pin_code {in_scope} OR (pin_code IS NULL AND (city IN (SELECT city FROM "
+                f"{loc} WHERE pin_code {in_scope}) OR (city IS NULL AND (state IS NULL OR "
+                f"state IN (SELECT state FROM {loc} WHERE pin_code {in_scope})))))")
 
     def _prepare(self, pc: _Cursor) -> bool:
         """(Re)build the cursor's views if the catalog changed; True if it did."""
