@@ -59,7 +59,7 @@ def _overrides(mapping: str | None) -> dict | None:
                               "description": "The same file was loaded before: nothing "
                                              "loaded twice"},
                         **error_responses(401, 403, 413, 422, 429, 503)})
-def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Request,
+def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"], request: Request,
            background: BackgroundTasks,
            file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or Parquet")],
            sheet: Annotated[str | None, Form(max_length=100)] = None,
@@ -71,8 +71,10 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
     rejected row is in `quarantine` with its reason. `columns` accounts for every column
     of the file (the field it feeds, or ignored, with a suggested field when an ignored
     column looks like one; map it with `mapping`). Re-uploading a file loads nothing
-    twice (status `duplicate_file`, HTTP 200). After a load the alert rules are re-checked
-    in the background (the response does not wait for them)."""
+    twice (status `duplicate_file`, HTTP 200). `plan` files (planned prices and
+    promotions) are stored as the next `plan_version`; `warnings` names rows kept with a
+    doubt (a price and a discount that disagree). After a load the alert rules are
+    re-checked in the background (the response does not wait for them)."""
     from engine.alerts import refresh_after
     from engine.ingest.load import ingest_file
 
@@ -92,7 +94,9 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi"], request: Req
             "duplicates_skipped": res.duplicates_skipped, "grain": res.grain,
             "mapping": res.mapping, "columns": res.columns,
             "ignored_columns": res.ignored_columns,
-            "issues": json.loads(json.dumps(res.issues, default=str))}
+            "issues": json.loads(json.dumps(res.issues, default=str)),
+            "plan_version": res.report.get("plan_version"),
+            "warnings": [w["sentence"] for w in res.report.get("warnings", [])]}
     return JSONResponse(IngestResponse(**body).model_dump(mode="json"),
                         status_code=200 if res.status == "duplicate_file" else 201)
 

@@ -289,6 +289,11 @@ class IngestResponse(BaseModel):
     columns: list[ColumnUse] = Field(description="every column of the file, in its order")
     ignored_columns: list[str]
     issues: list[dict]
+    plan_version: int | None = Field(
+        None, description="plan uploads: the version this upload's rows were stored as")
+    warnings: list[str] = Field(
+        default_factory=list, description="rows loaded with a doubt (plan: a price and a "
+                                          "discount that disagree with the MRP)")
 
 
 class AlertOut(BaseModel):

@@ -17,11 +17,12 @@ from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
 from engine.ingest.load import IngestResult, Preview, ingest_bytes, preview_bytes
-from engine.ingest.mapping import fields, match_columns
+from engine.ingest.mapping import ONE_OF, fields, match_columns
 
 NOT_USED = "(not used)"
 KIND_LABELS = {"sales": "Sales (transactions, daily or weekly)", "catalog": "SKU catalog",
-               "inventory": "Inventory snapshot", "mandi": "Mandi prices (Agmarknet)"}
+               "inventory": "Inventory snapshot", "mandi": "Mandi prices (Agmarknet)",
+               "plan": "Price and promotion plan"}
 
 
 def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
@@ -68,6 +69,9 @@ def mapping_editor(preview: Preview, kind: str, key: str) -> dict[str, str]:
     """One selectbox per field, pre-set to the detected column, with its confidence.
     Returns an explicit source -> field mapping (unchosen columns map to '')."""
     columns = list(preview.source["columns"])
+    if ONE_OF.get(kind):
+        st.caption("Needs a column for " + "; ".join(
+            " or ".join(" and ".join(alt) for alt in group) for group in ONE_OF[kind]) + ".")
     detected = preview.mapping.columns if preview.mapping is not None else {}
     conf = preview.mapping.confidence if preview.mapping is not None else {}
     chosen: dict[str, str] = {}
@@ -168,6 +172,13 @@ def render_result(result: dict) -> None:
     if report.get("promo_from"):
         notes.append("Promotion flag (promo) set from the 0/1 column(s) "
                      + ", ".join(f"'{c}'" for c in report["promo_from"]) + ".")
+    if report.get("plan_version"):
+        notes.append(f"Stored as plan version {report['plan_version']}.")
+    if report.get("promo_type_from"):
+        notes.append(f"Promotion type set to price_cut on "
+                     f"{indian_grouping(report['promo_type_inferred'])} rows without one, from "
+                     + ", ".join(f"'{c}'" for c in report["promo_type_from"]) + ".")
+    notes += [f"Warning: {w['sentence']}" for w in report.get("warnings", [])]
     if report.get("grain"):
         notes.append(f"Detected grain: {report['grain']}.")
     if report.get("date_min"):
@@ -246,3 +257,19 @@ def render_batches(batches: pd.DataFrame) -> None:
         st.caption("No uploads yet.")
         return
     st.dataframe(batches.drop(columns=["sha256"]), hide_index=True, height=300)
+
+
+def render_plan_versions(versions: pd.DataFrame) -> None:
+    """The stored price and promotion plans, newest first (engine.warehouse.plans)."""
+    if versions.empty:
+        st.caption("No price or promotion plan uploaded yet (upload one as 'Price and "
+                   "promotion plan').")
+        return
+    st.caption("Every plan upload is a version; a newer version replaces older ones for the "
+               "same products, places and days. Rolling an upload back removes its version.")
+    shown = versions[["plan_version", "file_name", "date_from", "date_to", "rows", "skus",
+                      "created_by", "created_at", "batch_id"]]
+    st.dataframe(shown, hide_index=True, height=min(38 + 35 * len(shown), 300),
+                 column_config={"date_from": st.column_config.DateColumn("from"),
+                                "date_to": st.column_config.DateColumn("to"),
+                                "skus": st.column_config.NumberColumn("SKUs")})

@@ -1,8 +1,9 @@
-"""Data: upload sales, catalog, inventory and mandi files; see every rejected row and why.
+"""Data: upload sales, catalog, inventory, mandi and plan files; see every rejected row and
+why.
 
 Recipe: file + kind -> detected mapping (editable), every column used or not (one click
 maps a look-alike) and preview -> load (one transaction) -> counts, problems, columns,
-data-quality report -> quarantine (filters, download) -> history with rollback.
+data-quality report -> quarantine (filters, download) -> history with rollback -> plans.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from components.session import get_warehouse
 from engine.ingest.mapping import KINDS
 from engine.warehouse.ingest_batches import (list_batches, quality_figures, quarantine_rows,
                                              rollback_batch)
+from engine.warehouse.plans import plan_versions
 
 st.set_page_config(page_title="MicroPulse · Data", page_icon=":material/upload_file:",
                    layout="wide")
@@ -34,16 +36,23 @@ def _quality(_wh, version: str, batch_id: str):
     return quality_figures(_wh, batch_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _plans(_wh, version: str):
+    return plan_versions(_wh)
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def _preview(kind: str, data: bytes, name: str, sheet):
     return iv.preview_upload(kind, data, name, sheet)
 
 
 st.title("Data")
-st.caption("Upload POS/ERP exports and Agmarknet price files. Every row is loaded, "
-           "quarantined with its reason, or skipped as a duplicate — nothing is lost.")
+st.caption("Upload POS/ERP exports, Agmarknet price files and price / promotion plans. "
+           "Every row is loaded, quarantined with its reason, or skipped as a duplicate — "
+           "nothing is lost.")
 wh = get_warehouse()
-upload_tab, quarantine_tab, history_tab = st.tabs(["Upload", "Quarantine", "Upload history"])
+upload_tab, quarantine_tab, history_tab, plans_tab = st.tabs(
+    ["Upload", "Quarantine", "Upload history", "Plans"])
 
 with upload_tab:
     kind = st.selectbox("What is in the file?", KINDS, format_func=iv.KIND_LABELS.get,
@@ -105,3 +114,6 @@ with history_tab:
                 st.success(f"Rolled back {target}: {done.get('rows_deleted', 0):,} rows removed.")
             except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
                 st.error(str(exc))
+
+with plans_tab:
+    iv.render_plan_versions(_plans(wh, wh.data_version()))

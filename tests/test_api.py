@@ -19,7 +19,7 @@ V1_ROUTES = [("get", "/v1/forecasts?sku_id=A&pin_code=110001"),
              ("post", "/v1/forecasts/batch"), ("get", "/v1/analytics/accuracy"),
              ("get", "/v1/recommendations/inventory"), ("post", "/v1/pricing/simulate"),
              ("get", "/v1/sourcing/mandis?commodity=Onion&pin_code=560001"),
-             ("post", "/v1/ingest/sales"), ("get", "/v1/alerts"),
+             ("post", "/v1/ingest/sales"), ("post", "/v1/ingest/plan"), ("get", "/v1/alerts"),
              ("post", "/v1/alerts/al_x/acknowledge"), ("post", "/v1/auth/api-keys"),
              ("delete", "/v1/auth/api-keys/abc")]
 
@@ -248,6 +248,8 @@ def test_store_user_sees_only_their_pins_reorder_lines_and_alerts(client, as_, w
     ("post", "/v1/pricing/simulate", {"json": {"changes": [{"pct": -0.1}]}}),
     ("get", "/v1/sourcing/mandis", {"params": {"commodity": "Onion", "pin_code": "560001"}}),
     ("post", "/v1/ingest/sales", {"files": {"file": ("s.csv", b"sku_id\nA\n")}}),
+    ("post", "/v1/ingest/plan", {"files": {"file": ("p.csv", b"sku_id,date,promo\nA,2027-01-01,"
+                                                     b"display\n")}}),
     ("post", "/v1/alerts/al_x/acknowledge", {}),
     ("post", "/v1/auth/api-keys", {"json": {"username": "service"}}),
 ])
@@ -355,6 +357,46 @@ def test_upload_without_required_columns_is_422_with_the_engine_message(client, 
     assert res.status_code == 422
     err = _error(res)
     assert err["code"] == "missing_columns" and "has no column for" in err["message"]
+
+
+def test_plan_upload_is_201_with_counts_and_version_and_loads_nothing_twice(client, as_,
+                                                                          world):
+    from engine.warehouse.plans import plan_rows
+
+    sku = world.series[0][0]
+    csv = ("sku_id,pin_code,date_from,date_to,discount_pct,promo_type,Colour\n"
+           f"{sku},{world.other_pin},2027-01-01,2027-01-07,10,TPR,red\n"
+           f"{sku},{world.other_pin},2027-01-07,2027-01-01,10,TPR,red\n"
+           f"NO-SUCH-SKU,,2027-01-01,2027-01-07,,leaflet,red\n").encode()
+    res = client.post("/v1/ingest/plan", headers=as_("manager"),
+                      files={"file": ("promo_calendar.csv", csv, "text/csv")})
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert (body["kind"], body["rows_read"], body["rows_loaded"], body["rows_quarantined"],
+            body["duplicates_skipped"]) == ("plan", 3, 1, 2, 0)
+    assert body["plan_version"] >= 1 and body["ignored_columns"] == ["Colour"]
+    assert {i["code"] for i in body["issues"]} == {"dates_reversed", "unknown_sku"}
+    assert body["warnings"] == []
+    again = client.post("/v1/ingest/plan", headers=as_("manager"),
+                        files={"file": ("copy.csv", csv, "text/csv")})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate_file"
+    assert again.json()["rows_loaded"] == 0 and again.json()["plan_version"] is None
+    rows = plan_rows(client.app.state.micropulse.warehouse(), body["plan_version"])
+    assert rows[rows["plan_version"] == body["plan_version"]]["promo_type"].tolist() == \
+        ["price_cut"]
+
+
+@pytest.mark.parametrize("data,code,phrase", [
+    (b"date,price\n2027-01-01,10\n", "missing_columns",
+     "no column for 'sku_id' or 'category'"),
+    (b"\x00\x01junk" * 50, "unreadable_file", "binary"),
+])
+def test_bad_plan_file_is_422_with_a_clear_message(client, as_, data, code, phrase):
+    res = client.post("/v1/ingest/plan", headers=as_("analyst"),
+                      files={"file": ("plan.csv", data, "text/csv")})
+    assert res.status_code == 422
+    err = _error(res)
+    assert err["code"] == code and phrase in err["message"]
 
 
 def test_acknowledge_an_alert_once_then_409_and_unknown_is_404(client, as_):

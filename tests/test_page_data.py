@@ -131,3 +131,54 @@ def test_data_page_accounts_for_every_column_and_maps_a_look_alike_in_one_click(
         assert got.values.tolist() == [["SKU1", 1.0, 1.0, True], ["SKU2", 0.0, 0.0, False]]
     finally:
         wh.close()
+
+
+@pytest.fixture()
+def demo_page_env(small_warehouse_path, tmp_path, monkeypatch):
+    """The Data page on a copy of the small demo (a catalog and store locations)."""
+    from tests.test_auth_support import copy_warehouse
+
+    path = copy_warehouse(small_warehouse_path, tmp_path / "demo_page.duckdb")
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    return path
+
+
+def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
+    wh = Warehouse(demo_page_env)
+    try:
+        sku, mrp = wh.query("SELECT sku_id, mrp FROM skus WHERE mrp IS NOT NULL "
+                            "ORDER BY sku_id LIMIT 1").iloc[0]
+    finally:
+        wh.close()
+    plan = (f"Item Code,Valid From,Valid Until,Promo Price,Mechanic,Colour\n"
+            f"{sku},2027-01-01,2027-01-10,{mrp - 1:g},Leaflet,red\n"
+            f"{sku},2027-01-10,2027-01-01,{mrp - 1:g},Leaflet,red\n"
+            f"NO-SUCH,2027-01-01,2027-01-10,5,BOGO,red\n").encode()
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert any("No price or promotion plan uploaded yet" in c.value for c in at.caption)
+    at.selectbox(key="ingest_kind").set_value("plan")
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("promo plan.csv", plan, "text/csv"))
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="map_plan_sku_id").value == "Item Code"
+    assert at.selectbox(key="map_plan_date_to").value == "Valid Until"
+    assert at.selectbox(key="map_plan_promo_type").value == "Mechanic"
+    assert any("Needs a column for sku_id or category" in c.value for c in at.caption)
+    at.button(key="ingest_load").click()
+    at.run()
+    assert not at.exception
+    m = _metrics(at)
+    assert (m["Rows read"], m["Loaded"], m["Quarantined"], m["Duplicates skipped"]) == \
+        ("3", "1", "2", "0")
+    texts = " ".join(t.value for t in at.text)
+    assert "Stored as plan version 1." in texts
+    assert "Column 'Item Code' has 1 SKUs not in the catalog, first at row 4: 'NO-SUCH'" in texts
+    versions = next(df.value for df in at.dataframe if "plan_version" in df.value.columns)
+    assert versions[["plan_version", "file_name", "rows", "skus"]].values.tolist() == \
+        [[1, "promo plan.csv", 1, 1]]
+    quarantine = next(df.value for df in at.dataframe if "reason_code" in df.value.columns)
+    assert sorted(quarantine["reason_code"]) == ["dates_reversed", "unknown_sku"]
