@@ -37,6 +37,27 @@ def test_intermittent_families_forecast_the_mean_rate(name):
     assert fc.groupby("sku_id")["forecast"].std().max() < 1e-9     # flat per series
 
 
+def test_tsb_on_grouped_arrays_matches_statsforecasts_tsb():
+    from statsforecast import StatsForecast
+    from statsforecast.models import TSB
+
+    rng = np.random.default_rng(11)
+    lengths = rng.integers(3, 120, 60)
+    ys = {f"S{i:02d}": np.where(rng.random(n) < rng.uniform(0.05, 0.9), rng.poisson(4, n) + 1.0,
+                                0.0) for i, n in enumerate(lengths)}
+    ys["S00"][:] = 0.0                                       # never sold
+    hist = pd.concat([_daily({k: v}, start=str(pd.Timestamp("2025-06-01")
+                                                - pd.Timedelta(days=len(v) - 1))[:10])
+                      for k, v in ys.items()], ignore_index=True)
+    ours = _forecast("tsb", hist).groupby("sku_id")["forecast"].first()
+    df = pd.DataFrame({"unique_id": np.repeat(list(ys), lengths),
+                       "ds": np.concatenate([np.arange(n) for n in lengths]),
+                       "y": np.concatenate(list(ys.values()))})
+    ref = StatsForecast(models=[TSB(0.1, 0.1)], freq=1).forecast(df=df, h=1)
+    ref = ref.set_index("unique_id")["TSB"]
+    np.testing.assert_allclose(ours.reindex(ref.index).to_numpy(), ref.to_numpy(), atol=1e-9)
+
+
 @pytest.mark.parametrize("name", ["ses", "ces"])
 def test_level_families_follow_a_shifted_level(name):
     # level 10 for 200 days, then 20 for the last 100: the forecast follows to the new level
@@ -99,3 +120,24 @@ def test_unplanned_future_weeks_carry_the_series_usual_promotion_rate():
     model = res.fitted["lightgbm"]
     never = model.expected(fut.assign(exp_promo_rate=0.0))   # the old 'no promotion' view
     assert never.mean() == pytest.approx(10, rel=0.12)
+
+
+def test_sku_typical_price_is_the_median_over_history_rows():
+    """The run-length shortcut equals a plain median of every history row's regular price."""
+    from engine.forecast.features import _sku_typical_price
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n_series = int(rng.integers(1, 30))
+        sid = np.repeat(np.arange(n_series), rng.integers(1, 40, n_series))
+        reg = rng.choice([10.0, 12.0, 15.0, np.nan], len(sid))
+        for i in range(1, len(sid)):       # carried forward within a series, as in the panel
+            if sid[i] == sid[i - 1] and rng.random() < 0.6:
+                reg[i] = reg[i - 1]
+        fut = rng.random(len(sid)) < 0.2
+        sku_of_series = rng.integers(0, n_series // 3 + 1, n_series)
+        got = _sku_typical_price(reg, fut, sid, sku_of_series, sid)
+        hist = np.flatnonzero(~fut)
+        med = pd.Series(reg[hist]).groupby(sku_of_series[sid[hist]]).median()
+        want = med.reindex(sku_of_series[sid]).to_numpy()
+        np.testing.assert_allclose(got, want, equal_nan=True)

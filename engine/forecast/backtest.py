@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import Signals, cut_history, detect_grain, normalize_history
+from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
+                                      segment_text)
 from engine.forecast.intervals import cross_conformal
+from engine.forecast.plan import actual_plan
 from engine.forecast.router import series_codes
 from engine.forecast.runner import Progress, fit_predict
 
@@ -27,10 +29,14 @@ def fold_cutoffs(last_date, cfg: ForecastConfig, grain: str) -> list[pd.Timestam
 
 
 def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
-             progress: Progress | None = None, normalized: bool = False) -> pd.DataFrame:
+             progress: Progress | None = None, normalized: bool = False,
+             with_plan: bool = False) -> pd.DataFrame:
     """Point-level rolling-origin backtest of every model in `cfg.models` (history cut at
     cfg.cutoff when set). Raises ForecastError when the history is too short for even
-    one fold. `normalized=True` says `history` already went through normalize_history."""
+    one fold. `normalized=True` says `history` already went through normalize_history.
+    `with_plan=True` judges a run that uses a price / promotion plan: each fold's plan is
+    what was actually charged in its horizon (plan.actual_plan), and the rows carry
+    `forecast_no_plan` (the same models without it) and `planned`."""
     say = progress or (lambda msg: None)
     h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
@@ -48,20 +54,28 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     parts = []
     for k, cut in enumerate(cutoffs):
         say(f"fold {k + 1}/{len(cutoffs)}: cutoff {cut:%d-%b-%Y}")
-        res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True)
+        plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
+        res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
+                          keep_sid=True, future_prices=plan)
         fc = res.forecasts
         if fc.empty:
             continue
         fc = fc.assign(fold=k, cutoff=cut)
         fc["actual"] = _actuals(h, fc, cut, grain)
-        fc = _attach_series(fc, res.panel.frame, cfg.season_length)
+        fc = _attach_series(fc, res.panel.frame, cfg.season_length).drop(columns="sid")
         del res                      # the fold's panel is large: free it before the next
         parts.append(fc)
     bt = pd.concat(parts, ignore_index=True)
-    bt["segment"] = bt["category"].fillna("unknown").astype(str)
+    if with_plan:                    # folds the plan did not touch: as without it
+        if "forecast_no_plan" not in bt:
+            bt["forecast_no_plan"] = bt["forecast"]
+        bt["forecast_no_plan"] = bt["forecast_no_plan"].fillna(bt["forecast"])
+        bt["planned"] = bt["planned"].fillna(False).astype(bool) if "planned" in bt else False
+    bt["segment"] = segment_text(bt["category"])
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",
-            "lo80", "hi80", "scale", "scale2", "segment", "category", "city", "state"]
+            "lo80", "hi80", "scale", "scale2", "segment", "category", "city", "state",
+            *(["forecast_no_plan", "planned"] if with_plan else [])]
     (sid,), _ = series_codes(bt)
     order = np.lexsort([pd.factorize(bt["date"].to_numpy(), sort=True)[0], sid,
                         pd.factorize(bt["fold"].to_numpy(), sort=True)[0],
@@ -103,21 +117,20 @@ def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) ->
         tot = csum[ends[use]] - csum[w0[use] + lag]
         scale[use] = tot / (length[use] - lag)
     first_rows = hist_rows[starts]
-    series = pd.DataFrame({"sku_id": frame["sku_id"].to_numpy()[first_rows],
-                           "pin_code": frame["pin_code"].to_numpy()[first_rows]})
-    (f_pos, s_pos), _ = series_codes(fc, series)
-    at = np.full(max(int(s_pos.max()) + 1 if len(s_pos) else 0, int(f_pos.max()) + 1
-                     if len(f_pos) else 0), -1, dtype=np.int64)
-    at[s_pos] = np.arange(len(s_pos))
-    row = at[f_pos]
-    out = fc.copy()
-    out["scale"] = np.where(row >= 0, scale[row], np.nan) if len(scale) else np.nan
-    out["scale2"] = np.where(row >= 0, scale2[row], np.nan) if len(scale2) else np.nan
+    # forecast rows carry the panel's sid (fit_predict(keep_sid=True)): positional lookups
+    f_sid = fc["sid"].to_numpy(dtype=np.int64)
+    at = np.full(max(int(sid.max()) + 1 if n_rows else 0, int(f_sid.max()) + 1
+                     if len(f_sid) else 0), -1, dtype=np.int64)
+    at[sid[starts]] = np.arange(len(starts))
+    row = at[f_sid]
+    take = np.where(row >= 0, row, len(starts))        # len(starts) = "no history"
+    out = fc.copy(deep=False)
+    out["scale"] = np.r_[scale, np.nan][take]
+    out["scale2"] = np.r_[scale2, np.nan][take]
     for col in ("category", "city", "state"):
-        vals = frame[col].iloc[first_rows].reset_index(drop=True)
-        if vals.dtype == object:   # as groupby().first(): a series without a value -> None
-            vals = vals.astype(object).where(vals.notna(), None)
-        out[col] = vals.reindex(row).to_numpy() if len(vals) else np.nan
+        vals = np.asarray(frame[col].iloc[first_rows], dtype=object)
+        vals = np.where(pd.isna(vals), None, vals)   # as groupby().first(): no value -> None
+        out[col] = np.r_[vals, [None]][take]
     return out
 
 

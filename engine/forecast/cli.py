@@ -55,9 +55,17 @@ def add_commands(sub) -> None:
     _common(p)
     p.add_argument("--no-alerts", action="store_true",
                    help="do not re-check the alert rules after the run")
+    p.add_argument("--plan", default="latest", metavar="latest|none|VERSION",
+                   help="the price / promotion plan the forecast reads (uploaded with "
+                        "'ingest plan'): the latest version (default; none when no plan was "
+                        "uploaded), none, or a version number")
     p.set_defaults(func=run_forecast_cmd)
     b = sub.add_parser("backtest", help="rolling-origin backtest of every model")
     _common(b)
+    b.add_argument("--plan", choices=("none", "actual"), default="none",
+                   help="actual: each fold reads the prices and promotions actually charged "
+                        "in its horizon as its plan, and 'routed_no_plan' scores the same "
+                        "forecast without them (default: none)")
     b.set_defaults(func=run_backtest_cmd)
 
 
@@ -100,7 +108,7 @@ def run_forecast_cmd(args) -> int:
     from engine.forecast.pipeline import run_forecast
 
     def run(wh, cfg, say):
-        res = run_forecast(wh, cfg, progress=say)
+        res = run_forecast(wh, cfg, progress=say, plan=args.plan)
         if not args.no_alerts:
             from engine.alerts import refresh_after
 
@@ -113,7 +121,7 @@ def run_forecast_cmd(args) -> int:
         return _fail(exc)
     fc = res.forecasts
     if args.out:
-        out = fc[OUT_COLUMNS].copy()
+        out = fc[OUT_COLUMNS + [c for c in ("forecast_no_plan", "planned") if c in fc]].copy()
         out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
         out.to_csv(args.out, index=False, float_format="%.4f")
         say(f"wrote {len(out):,} rows to {args.out}")
@@ -123,6 +131,7 @@ def run_forecast_cmd(args) -> int:
         "cutoff": res.cutoff.date().isoformat(), "interval_method": res.interval_method,
         "models": fc.drop_duplicates(["sku_id", "pin_code"])["model"].value_counts().to_dict(),
         "timings": res.timings, "out": args.out,
+        "plan_version": res.plan_version, "planned_rows": res.planned_rows,
     }
     if res.backtest is not None:
         acc = res.accuracy(["model"]).set_index("model")
@@ -135,6 +144,9 @@ def run_forecast_cmd(args) -> int:
         print(f"run {res.run_id}: {summary['n_series']:,} series x {res.horizon} "
               f"{'weeks' if res.grain == 'W' else 'days'} after {summary['cutoff']} "
               f"in {res.timings.get('total', 0):.1f} s")
+        if res.plan_version is not None:
+            print(f"  plan version {res.plan_version}: {res.planned_rows:,} series x "
+                  f"{'weeks' if res.grain == 'W' else 'days'} planned")
         for m, n in summary["models"].items():
             print(f"  {m}: {n:,} series")
         for m, v in summary.get("backtest", {}).items():
@@ -148,7 +160,8 @@ def run_backtest_cmd(args) -> int:
 
     try:
         res, cfg, say = _run_on_warehouse(
-            args, lambda wh, cfg, say: run_backtest(wh, cfg, progress=say))
+            args, lambda wh, cfg, say: run_backtest(wh, cfg, progress=say,
+                                                    with_plan=args.plan == "actual"))
     except ForecastError as exc:
         return _fail(exc)
     if args.out:

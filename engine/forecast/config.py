@@ -54,7 +54,7 @@ class ForecastConfig:
     stat_top_n: int = 150                # ETS / ARIMA run on the top-N series by volume
     prophet_top_n: int = 20              # Prophet (only when listed in models) on the top-N
     ma_window: int | None = None         # moving-average window (default 28 days / 8 weeks)
-    lgb_rounds: int = 300
+    lgb_rounds: int = 150
     lgb_objective: str = "tweedie"       # "tweedie" or "poisson"
     lgb_max_rows: int = 500_000          # LightGBM trains on a seeded sample beyond this
     lgb_train_periods: int | None = None  # recent periods LightGBM trains on (default 1.1y)

@@ -55,7 +55,8 @@ def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
         if "temp_c" in out and "category" in future:
             out["weather_resp"] = weather_response(future["category"], out["temp_c"])
     elif group == "price":
-        out.update(price_ratio=1.0, discount_depth=0.0, promo_flag=0.0, price_index=1.0)
+        out.update(price_ratio=1.0, discount_depth=0.0, promo_flag=0.0, price_index=1.0,
+                   category_promo_share=0.0)
     elif group == "recent_demand":  # recent demand replaced by the series' long-run mean
         if "expanding_mean" in future:
             level = future["expanding_mean"]
@@ -67,39 +68,60 @@ def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
             for c, v in out.items() if c in future}
 
 
-def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None
-                 ) -> pd.DataFrame:
+def _predict_neutral(model, X: np.ndarray | None, col_of: dict, neutral: dict,
+                     offset: np.ndarray) -> np.ndarray:
+    """The model's forecast with the `neutral` columns set in X (in place, restored)."""
+    neutral = {c: v for c, v in neutral.items() if c in col_of}
+    saved = {c: X[:, col_of[c]].copy() for c in neutral} if X is not None else {}
+    for col, value in neutral.items():
+        X[:, col_of[col]] = value
+    try:
+        return model.predict_matrix(X, offset)
+    finally:
+        for col, values in saved.items():
+            X[:, col_of[col]] = values
+
+
+def driver_frame(model, future: pd.DataFrame, forecast: np.ndarray | None = None,
+                 own: np.ndarray | None = None) -> pd.DataFrame:
     """Drivers for every future row of a fitted LightGBMModel, by ablation: for each group
     g in festival, weather, price, recent_demand, c_g = log f - log f(g neutral), with
     neutral = no festival window / the city's average weather / regular price, no promo /
     the series' long-run mean demand. `base` = log of the series' long-run mean demand and
     trend_seasonality = log f - base - sum of the other groups (calendar, season, trend and
-    interactions), so f = exp(base + sum of groups) exactly. `forecast` is the model's
-    forecast for these rows when the caller has it (else it is predicted); each group
+    interactions), so f = exp(base + sum of groups) exactly. `forecast` (and `own`, the
+    forecast at the rows' own prices) is the model's forecast for these rows when the
+    caller has it (else it is predicted); each group
     costs one more prediction, on the float feature matrix with that group's columns set
-    to neutral (and restored afterwards). LightGBMModel.contributions gives exact TreeSHAP for a few rows instead
-    (it costs ~30 us per row and tree). Also carries the signal values scenarios need
+    to neutral (and restored afterwards), times the row's unplanned-promotion factor;
+    the price group's neutral is the forecast at regular price without that factor.
+    LightGBMModel.contributions gives exact TreeSHAP for a few rows instead (it costs
+    ~30 us per row and tree). Also carries the signal values scenarios need
     (festival_uplift, temp_c, rainfall_mm, planned_price)."""
     eps = 0.05
     X = model.feature_matrix(future)
     offset = model.offset(future)
-    full = (np.asarray(forecast, dtype=float) if forecast is not None
-            else model.expected(future, X, offset))
+    if forecast is None:           # at the rows' own prices; with unplanned promotions mixed
+        own, full = model.expected_parts(future, X, offset)
+    else:
+        full = np.asarray(forecast, dtype=float)
+        own = model.predict_matrix(X, offset) if own is None else np.asarray(own, dtype=float)
+    # the unplanned-promotion mix multiplies a row's forecast by full / own; the ablations
+    # of the other groups keep that factor (one prediction each instead of two)
+    mix = np.where(own > 0, full / np.maximum(own, 1e-12), 1.0)
     out = future[KEYS + ["date"]].copy().reset_index(drop=True)
     logf = np.log(full + eps)
     total = np.zeros(len(future))
     col_of = {f: i for i, f in enumerate(getattr(model, "features", []))}
+    planned = "planned" in future and bool(future["planned"].any())
     for g in ("festival", "weather", "price", "recent_demand"):
-        neutral = {c: v for c, v in _neutral(future, g).items() if c in col_of}
-        saved = {c: X[:, col_of[c]].copy() for c in neutral} if X is not None else {}
-        for col, value in neutral.items():        # set the group neutral in place ...
-            X[:, col_of[col]] = value
-        alt_offset = np.zeros(len(future)) if g == "festival" else offset
-        # neutral price = regular price and no promotion, so no expected-promotion mix
-        alt = (model.predict_matrix(X, alt_offset) if g == "price"
-               else model.expected(future, X, alt_offset))
-        for col, values in saved.items():         # ... and put the real values back
-            X[:, col_of[col]] = values
+        if g == "price" and not planned:    # regular price, no promotion: `own`, unmixed
+            alt = own
+        elif g == "price":
+            alt = _predict_neutral(model, X, col_of, _neutral(future, g), offset)
+        else:
+            alt_offset = np.zeros(len(future)) if g == "festival" else offset
+            alt = _predict_neutral(model, X, col_of, _neutral(future, g), alt_offset) * mix
         out[g] = logf - np.log(alt + eps)
         total += out[g].to_numpy()
     level = future["expanding_mean"].to_numpy(dtype=float) if "expanding_mean" in future \

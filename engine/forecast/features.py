@@ -28,7 +28,8 @@ FESTIVAL = ["festival_intensity", "days_to_next_festival",
             "days_since_last_festival", "in_pre_window", "in_post_window"]
 WEATHER = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_resp",
            "temp_vs_recent"]
-PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index", "promo_share"]
+PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index", "promo_share",
+         "category_promo_share"]
 ATTRIBUTES = ["category_code", "city_code", "state_code", "log_mrp"]
 CATEGORICAL = ["category_code", "city_code", "state_code"]
 
@@ -54,7 +55,7 @@ class Signals:
 class Panel:
     frame: pd.DataFrame          # every row, sorted by series then date; `future` marks t >
     # the cutoff; demand and attributes only (sku_id, pin_code, date, sid, pos, quantity,
-    # category, city, state)
+    # category, city, state; the text columns are Categoricals: read them with .iloc)
     rows: pd.DataFrame           # the featurised rows (same order), `lgb_row` = LightGBM's
     features: list[str]
     categorical: list[str]
@@ -96,7 +97,8 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
         raise ForecastError(
             f"The sales history is missing the column(s) {', '.join(missing)}; a forecast "
             f"needs {', '.join(REQUIRED)}.", evidence={"missing": missing}, code="missing_columns")
-    cols = {"sku_id": history["sku_id"].astype(str), "pin_code": history["pin_code"].astype(str),
+    text = {c: _as_text(history[c]) for c in KEYS}
+    cols = {"sku_id": text["sku_id"][1], "pin_code": text["pin_code"][1],
             "date": pd.to_datetime(history["date"]).dt.normalize(),
             "quantity": pd.to_numeric(history["quantity"], errors="coerce")}
     bad = (cols["quantity"].isna() | (cols["quantity"] < 0)).to_numpy()
@@ -114,15 +116,36 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
         else pd.Series(False, index=history.index)
     h = pd.DataFrame(cols, index=history.index)
     if len(h):
-        codes = [pd.factorize(h[c], use_na_sentinel=False)[0].astype(np.int64)
-                 for c in KEYS + ["date"]]
-        key = (codes[0] * (int(codes[1].max()) + 1) + codes[1]) * (int(codes[2].max()) + 1) \
-            + codes[2]
-        if len(pd.unique(key)) < len(key):
+        codes = [text[c][0] for c in KEYS] + [pd.factorize(h["date"].to_numpy().view(np.int64))[0]]
+        series, n_series = pd.factorize(codes[0] * (int(codes[1].max()) + 1) + codes[1])
+        key = series.astype(np.int64) * (int(codes[2].max()) + 1) + codes[2]
+        space = len(n_series) * (int(codes[2].max()) + 1)
+        # a count per (series, day) cell when the lattice is small enough, else a hash
+        dup = (np.bincount(key, minlength=space).max() > 1 if space <= 4 * len(key) + 10**7
+               else len(pd.unique(key)) < len(key))
+        if dup:
             h = (h.groupby(KEYS + ["date"], as_index=False)
                  .agg(quantity=("quantity", "sum"), price=("price", "mean"),
                       regular_price=("regular_price", "max"), promo=("promo", "max")))
     return h      # columns: KEYS, date, quantity, price, regular_price, promo
+
+
+def _as_text(col: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(integer codes, the column as text): str() of each distinct value once, not of
+    every row (values that print alike, e.g. 110001 and "110001", share a code)."""
+    codes, uni = pd.factorize(col.to_numpy())            # a missing value -> -1
+    t_codes, t_uni = pd.factorize(np.asarray([str(v) for v in uni] + ["nan"], dtype=object))
+    codes = t_codes[codes].astype(np.int64)               # -1 picks the "nan" text
+    return codes, pd.Series(np.asarray(t_uni, dtype=object)[codes], index=col.index)
+
+
+def segment_text(col: pd.Series) -> np.ndarray:
+    """A category-like column as text per row, "unknown" where missing: str() of each
+    distinct value once (the same as col.fillna("unknown").astype(str), without a
+    str() call per row on frames of millions of rows)."""
+    codes, uni = pd.factorize(col.to_numpy())            # a missing value -> -1
+    names = np.asarray([str(v) for v in uni] + ["unknown"], dtype=object)
+    return names[codes]
 
 
 def cut_history(h: pd.DataFrame, cutoff) -> pd.DataFrame:
@@ -212,6 +235,13 @@ def _fast_join(left: pd.DataFrame, right: pd.DataFrame, on: list[str], cols: lis
 
 
 # ---- panel ----------------------------------------------------------------------------
+def _per_row(per_series: pd.Series, sid: np.ndarray) -> pd.Categorical:
+    """A per-series text attribute spread over the panel's rows as a Categorical (integer
+    codes, not tens of millions of Python strings); missing values stay missing."""
+    codes, uniques = pd.factorize(per_series.to_numpy(), use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes[sid], categories=pd.Index(uniques, dtype=object))
+
+
 def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                 cutoff=None, future_prices: pd.DataFrame | None = None,
                 full_top_n: int = 0, normalized: bool = False) -> Panel:
@@ -257,8 +287,8 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     pos = (np.arange(n) - np.repeat(starts, n_per)).astype(sid.dtype)
     dates = (np.repeat(series["start"].to_numpy(), n_per)
              + (pos * step).astype("timedelta64[D]"))
-    frame = pd.DataFrame({"sku_id": series["sku_id"].to_numpy()[sid],
-                          "pin_code": series["pin_code"].to_numpy()[sid],
+    frame = pd.DataFrame({"sku_id": _per_row(series["sku_id"], sid),
+                          "pin_code": _per_row(series["pin_code"], sid),
                           "date": dates, "sid": sid, "pos": pos})
     frame["future"] = frame["date"].to_numpy() > cut.to_datetime64()
 
@@ -287,30 +317,38 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     del hs, h
     attrs = _series_attributes(series, signals)
     for col in ("category", "city", "state"):
-        frame[col] = attrs[col].to_numpy()[sid]
+        frame[col] = _per_row(attrs[col], sid)
 
     fut = frame["future"].to_numpy()
     rows, lgb_row = _feature_rows(frame, cfg, cut, grain, H, full_top_n)
     R = frame.iloc[rows].reset_index(drop=True)
+    for col in (*KEYS, "category", "city", "state"):   # plain values on the featurised rows
+        R[col] = R[col].astype(object)
     R["lgb_row"] = lgb_row
     feats: dict[str, list[str]] = {}
     step = _origin_steps(rows, lgb_row, fut, pos, sid, n_per, H, cfg.seed)
     demand = _demand_features(frame["quantity"].to_numpy(), pos, starts, grain, step, rows)
-    demand.update(_cross_series_features(frame, grain, step, rows))
+    sku_of_series = pd.factorize(series["sku_id"].to_numpy(), use_na_sentinel=False)[0]
+    pin_of_series = pd.factorize(series["pin_code"].to_numpy(), use_na_sentinel=False)[0]
+    demand.update(_cross_series_features(frame, grain, step, rows,
+                                         {"sku": sku_of_series[sid], "pin": pin_of_series[sid]}))
     for col, values in demand.items():
         R[col] = values
     feats["recent_demand"] = list(demand)
     del demand
     feats["trend_seasonality"] = _calendar_features(R, grain) + ["age"]
     R["age"] = R["pos"].to_numpy().astype(float)
-    sku_of_series = pd.factorize(series["sku_id"].to_numpy(), use_na_sentinel=False)[0]
-    feats["price"] = _price_features(R, rows, fut, sid, starts, n_per, prices, promo,
+    regular = _regular_price(prices, fut, starts, n_per)
+    feats["price"] = _price_features(R, rows, fut, sid, regular, prices, promo,
                                      sku_of_series, future_prices)
-    _expected_promotion(R, rows, fut, sid, starts, n_per, prices, promo,
+    _expected_promotion(R, rows, fut, sid, starts, n_per, prices["price"], regular, promo,
                         frame["quantity"].to_numpy(), H, 52 if grain == "W" else 365)
     # how often the series was on promotion in the window before its forecast origin
     R["promo_share"] = _window_mean_at(_series_cumsum(promo.astype(float), starts, pos), pos,
                                        step, 13 if grain == "W" else 28, rows)
+    R["category_promo_share"] = _category_promo_share(
+        R, rows, frame["date"].to_numpy(), fut, promo,
+        attrs["category_code"].to_numpy()[sid], pin_of_series[sid])
     del prices, promo
     for col in ATTRIBUTES:
         R[col] = attrs[col].to_numpy()[R["sid"].to_numpy()]
@@ -394,12 +432,14 @@ def _demand_features(quantity: np.ndarray, pos: np.ndarray, starts: np.ndarray, 
 
 
 def _cross_series_features(frame: pd.DataFrame, grain: str, step: np.ndarray,
-                           at: np.ndarray) -> dict[str, np.ndarray]:
+                           at: np.ndarray, groups: dict[str, np.ndarray]
+                           ) -> dict[str, np.ndarray]:
     """Demand of the row's SKU across all its PIN codes, and of its PIN code across all
     its SKUs, as known at the row's forecast origin: mean units per active series over
     the last short and long window (4 / 13 weeks, 7 / 28 days). A chain-wide promotion
     or a store's footfall moves every series of the SKU or the store together; one
-    series alone is too noisy to see it."""
+    series alone is too noisy to see it. `groups`: name -> integer code of every frame
+    row's SKU / PIN."""
     days = 7 if grain == "W" else 1
     short, long_ = (4, 13) if grain == "W" else (7, 28)
     d = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
@@ -409,13 +449,13 @@ def _cross_series_features(frame: pd.DataFrame, grain: str, step: np.ndarray,
     qty = np.nan_to_num(frame["quantity"].to_numpy(dtype=float))
     origin = period[at] - step                     # the period each row is forecast from
     out = {}
-    for name, col in (("sku", "sku_id"), ("pin", "pin_code")):
-        g, uni = pd.factorize(frame[col].to_numpy())
+    for name, g in groups.items():
+        n_g = int(g.max()) + 1 if len(g) else 1
         cell = g[hist].astype(np.int64) * n_p + period[hist]
-        tot = np.bincount(cell, weights=qty[hist], minlength=len(uni) * n_p).reshape(-1, n_p)
-        cnt = np.bincount(cell, minlength=len(uni) * n_p).reshape(-1, n_p).astype(float)
-        ctot = np.concatenate([np.zeros((len(uni), 1)), np.cumsum(tot, axis=1)], axis=1)
-        ccnt = np.concatenate([np.zeros((len(uni), 1)), np.cumsum(cnt, axis=1)], axis=1)
+        tot = np.bincount(cell, weights=qty[hist], minlength=n_g * n_p).reshape(-1, n_p)
+        cnt = np.bincount(cell, minlength=n_g * n_p).reshape(-1, n_p).astype(float)
+        ctot = np.concatenate([np.zeros((n_g, 1)), np.cumsum(tot, axis=1)], axis=1)
+        ccnt = np.concatenate([np.zeros((n_g, 1)), np.cumsum(cnt, axis=1)], axis=1)
         ga = g[at]
         hi = np.clip(origin + 1, 0, n_p)           # cumulative index just past the origin
         levels = {}
@@ -490,32 +530,50 @@ def _fill_within(values: np.ndarray, starts: np.ndarray, n_per: np.ndarray) -> n
     return np.where(src >= 0, values[np.clip(src, 0, max(n - 1, 0))], np.nan)
 
 
+def _regular_price(prices: dict, fut: np.ndarray, starts: np.ndarray, n_per: np.ndarray
+                   ) -> np.ndarray:
+    """Regular price on every panel row: observed (else the price paid) up to the cutoff,
+    carried forward / back within each series, so future rows hold the last known one."""
+    reg = np.where(fut, np.nan, prices["regular_price"])
+    reg = np.where(np.isnan(reg), np.where(fut, np.nan, prices["price"]), reg)
+    return _fill_within(reg, starts, n_per)
+
+
 def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
-                    starts: np.ndarray, n_per: np.ndarray, prices: dict, promo_all: np.ndarray,
+                    reg_all: np.ndarray, prices: dict, promo_all: np.ndarray,
                     sku_of_series: np.ndarray, future_prices: pd.DataFrame | None
                     ) -> list[str]:
     """Regular price carried forward / back within each series over the whole panel
     (observed prices only up to the cutoff); on the featurised rows: price (planned prices
     after the cutoff when given, else the regular price), price ratio, discount depth,
-    promotion flag and price index (regular price / the SKU's median regular price)."""
-    reg_all = np.where(fut, np.nan, prices["regular_price"])
-    reg_all = np.where(np.isnan(reg_all), np.where(fut, np.nan, prices["price"]), reg_all)
-    reg_all = _fill_within(reg_all, starts, n_per)
-    hist = ~fut
+    promotion flag and price index (regular price / the SKU's typical regular price)."""
     fr = fut[rows]
     reg = reg_all[rows]
     price = np.where(fr, np.nan, prices["price"][rows])
     promo = promo_all[rows] & ~fr
     R["planned"] = False
     if future_prices is not None and len(future_prices):
+        # a plan (engine.forecast.plan.resolve / actual_plan): price, discount %, promotion
+        # flag and the share of the period it covers, for future rows only
         fp = future_prices.assign(date=pd.to_datetime(future_prices["date"]))
-        m = R[KEYS + ["date"]].merge(fp, on=KEYS + ["date"], how="left")
-        planned = m["price"].to_numpy(dtype=float)
-        price = np.where(fr & ~np.isnan(planned), planned, price)
-        R["planned"] = fr & ~np.isnan(planned)
-        if "promo" in m:
-            promo = promo | (fr & m["promo"].fillna(False).to_numpy(dtype=bool))
-            R["planned"] = R["planned"].to_numpy() | (fr & m["promo"].notna().to_numpy())
+        cols = [c for c in ("price", "discount_pct", "promo", "plan_share") if c in fp]
+        m = R[KEYS + ["date"]].merge(fp[KEYS + ["date", *cols]].drop_duplicates(
+            KEYS + ["date"]), on=KEYS + ["date"], how="left")
+        in_plan = fr & m[cols].notna().any(axis=1).to_numpy() if cols else fr & False
+        p = m["price"].to_numpy(dtype=float) if "price" in m else np.full(len(m), np.nan)
+        if "discount_pct" in m:
+            d = m["discount_pct"].to_numpy(dtype=float)
+            p = np.where(np.isnan(p) & ~np.isnan(d), reg * (1 - d / 100.0), p)
+        p = np.where(np.isnan(p), reg, p)
+        share = np.clip(np.nan_to_num(m["plan_share"].to_numpy(dtype=float), nan=1.0), 0, 1) \
+            if "plan_share" in m else np.ones(len(m))
+        p = share * p + (1 - share) * np.where(np.isnan(reg), p, reg)
+        flag = m["promo"].to_numpy(dtype=float) if "promo" in m else np.full(len(m), np.nan)
+        with np.errstate(invalid="ignore"):
+            flag = np.where(np.isnan(flag), p < 0.98 * reg, flag > 0)
+        price = np.where(in_plan, p, price)
+        promo = np.where(in_plan, flag.astype(bool), promo)
+        R["planned"] = in_plan
     price = np.where(np.isnan(price), reg, price)
     R["regular_price"] = reg
     R["price"] = price
@@ -525,15 +583,15 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
     R["price_ratio"] = np.where(np.isfinite(ratio), ratio, 1.0)
     R["discount_depth"] = np.clip(1.0 - R["price_ratio"], 0, 1)
     R["promo_flag"] = promo.astype(int)
-    R["price_index"] = reg / _sku_median(reg_all, hist, sid, sku_of_series,
-                                         R["sid"].to_numpy())
+    R["price_index"] = reg / _sku_typical_price(reg_all, fut, sid, sku_of_series,
+                                                R["sid"].to_numpy())
     return PRICE
 
 
 def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
-                        starts: np.ndarray, n_per: np.ndarray, prices: dict,
-                        promo_all: np.ndarray, quantity: np.ndarray, H: int,
-                        window: int) -> None:
+                        starts: np.ndarray, n_per: np.ndarray, price: np.ndarray,
+                        regular: np.ndarray, promo_all: np.ndarray, quantity: np.ndarray,
+                        H: int, window: int) -> None:
     """What the future holds when no plan says: per series, the share of selling periods
     on promotion over the last `window` periods before the cutoff (`exp_promo_rate`) and
     the average price / regular price in those promoted periods (`exp_price_ratio`).
@@ -545,8 +603,7 @@ def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid:
     sold = recent & (np.nan_to_num(quantity) > 0)
     on_promo = sold & promo_all
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = prices["price"] / _fill_within(
-            np.where(fut, np.nan, prices["regular_price"]), starts, n_per)
+        ratio = price / regular
     ratio = np.where(np.isfinite(ratio), np.clip(ratio, 0.2, 1.0), np.nan)
     n_series = len(starts)
     sold_n = np.bincount(sid[sold], minlength=n_series)
@@ -563,13 +620,70 @@ def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid:
     R["exp_price_ratio"] = np.where(fr, mean_ratio[row_sid], 1.0)
 
 
-def _sku_median(reg_all: np.ndarray, hist: np.ndarray, sid: np.ndarray,
-                sku_of_series: np.ndarray, row_sid: np.ndarray) -> np.ndarray:
-    """Median regular price of each row's SKU over all history rows of the panel."""
-    codes = sku_of_series[sid[hist]]
-    med = pd.Series(reg_all[hist]).groupby(codes).median()
-    full = np.full(int(sku_of_series.max(initial=-1)) + 1, np.nan)
-    full[med.index.to_numpy()] = med.to_numpy()
+def _category_promo_share(R: pd.DataFrame, rows: np.ndarray, dates: np.ndarray,
+                          fut: np.ndarray, promo_all: np.ndarray, category: np.ndarray,
+                          pin: np.ndarray) -> np.ndarray:
+    """Cannibalisation and halo inside a category: for each featurised row, the share of
+    the OTHER series of its category at its PIN code on promotion in the same period
+    (history: the recorded flags; the future: the plan where planned, else each series'
+    usual promotion rate). When rivals are promoted a SKU usually sells less; the trees
+    learn how much from the history, and a plan that promotes some SKUs moves their
+    neighbours. Counted over every panel row (category, PIN and period per row of the
+    frame), so a row's value does not depend on which rows were sampled for training."""
+    v = promo_all.astype(float)
+    fr = R["future"].to_numpy(dtype=bool)
+    planned = R["planned"].to_numpy(dtype=bool) if "planned" in R else np.zeros(len(R), bool)
+    rate = R["exp_promo_rate"].to_numpy(dtype=float) if "exp_promo_rate" in R else \
+        np.zeros(len(R))
+    v[rows[fr]] = np.where(planned[fr], R["promo"].to_numpy(dtype=float)[fr], rate[fr])
+    if not len(v):
+        return np.zeros(len(R))
+    day = dates.astype("datetime64[D]").astype(np.int64)
+    cat = np.nan_to_num(np.asarray(category, dtype=float), nan=-1.0).astype(np.int64) + 1
+    p = np.asarray(pin, dtype=np.int64)
+    d = day - day.min()
+    n_p, n_d = int(p.max()) + 1, int(d.max()) + 1
+    key = (cat * n_p + p) * n_d + d
+    if int(key.max()) + 1 > 4 * len(key) + 10**7:     # a sparse lattice: count by hash
+        key = pd.factorize(key)[0]
+    total = np.bincount(key, weights=v)
+    count = np.bincount(key)
+    k = key[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (total[k] - v[rows]) / (count[k] - 1)
+    return np.where(count[k] > 1, share, 0.0)
+
+
+def _sku_typical_price(reg_all: np.ndarray, fut: np.ndarray, sid: np.ndarray,
+                       sku_of_series: np.ndarray, row_sid: np.ndarray) -> np.ndarray:
+    """Each row's SKU's typical regular price: the median of the regular price over all
+    history rows of the SKU's series. The regular price is carried forward within a
+    series, so it is a few runs of equal values: the median is taken over the runs,
+    weighted by their lengths (the same number as a median over the rows, at a fraction
+    of the cost on a 100,000-series panel)."""
+    hist_rows = np.flatnonzero(~fut)
+    v, s = reg_all[hist_rows], sid[hist_rows]
+    ok = ~np.isnan(v)
+    v, s = v[ok], s[ok]
+    n_sku = int(sku_of_series.max(initial=-1)) + 1
+    full = np.full(n_sku, np.nan)
+    if len(v):
+        start = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (v[1:] != v[:-1])])
+        vals, weight = v[start], np.diff(np.r_[start, len(v)])
+        sku = sku_of_series[s[start]]
+        order = np.lexsort((vals, sku))
+        vals, weight, sku = vals[order], weight[order], sku[order]
+        cum = np.cumsum(weight)                       # rows up to and including each run
+        first = np.flatnonzero(np.r_[True, sku[1:] != sku[:-1]])
+        base = np.r_[0, cum[first[1:] - 1]]           # rows before each SKU's runs
+        total = np.r_[cum[first[1:] - 1], cum[-1]] - base
+        end = np.r_[first[1:], len(vals)]
+
+        def at_rank(k: np.ndarray) -> np.ndarray:     # the SKU's k-th row (0-based)
+            pos = np.searchsorted(cum, base + k, side="right")
+            return vals[np.minimum(pos, end - 1)]
+
+        full[sku[first]] = (at_rank((total - 1) // 2) + at_rank(total // 2)) / 2
     with np.errstate(invalid="ignore"):
         return full[sku_of_series[row_sid]]
 
@@ -607,38 +721,32 @@ def _weather_features(frame: pd.DataFrame, signals: Signals, cut: pd.Timestamp,
         weather = w.groupby(["city", "date"], as_index=False).agg(agg)
     # the weather at each row's date, and how far it is from the weather of the window the
     # recent-demand features cover (the `window` periods up to the forecast origin t - step):
-    # recent demand already holds that weather, so the difference is what moves demand
+    # recent demand already holds that weather, so the difference is what moves demand.
+    # Looked up on a PIN x period lattice that holds every row's date and window.
     days = 7 if grain == "W" else 1
     window = 13 if grain == "W" else 28
     d_all = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     origin = d_all - frame["step"].to_numpy().astype(np.int64) * days
-    first = int(origin.min()) - (window - 1) * days if len(origin) else 0
     last = int(d_all.max()) if len(d_all) else 0
+    n_cal = (last - (int(origin.min()) if len(origin) else last)) // days + window
+    first = last - (n_cal - 1) * days                  # the lattice ends on the last date
     pins = pd.Index(frame["pin_code"].unique())
-    cal = np.arange(first, last + 1, days)
-    # the (PIN x period) lattice ending on the latest row date
-    cal = cal + (last - cal[-1]) if len(cal) else cal
-    grid = pd.DataFrame({"pin_code": np.repeat(pins.to_numpy(), len(cal)),
-                         "date": np.tile(cal, len(pins)).astype("datetime64[D]")
-                         .astype("datetime64[ns]")})
-    keys = pd.concat([frame[["pin_code", "date"]], grid]).drop_duplicates(
-    ).reset_index(drop=True)
-    wx = weather_for(keys, weather, signals.locations, cutoff=cut)
-    wx = pd.concat([keys, wx], axis=1)
-    cols = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_source"]
-    m = _fast_join(frame[["pin_code", "date"]], wx, ["pin_code", "date"], cols)
+    grid = pd.DataFrame({"pin_code": np.repeat(pins.to_numpy(), n_cal),
+                         "date": np.tile(first + days * np.arange(n_cal), len(pins))
+                         .astype("datetime64[D]").astype("datetime64[ns]")})
+    wx = weather_for(grid, weather, signals.locations, cutoff=cut)
+    p = pins.get_indexer(frame["pin_code"]).astype(np.int64)
+    cell = p * n_cal + (d_all - first) // days
     for col in ("temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom"):
-        frame[col] = m[col].to_numpy(dtype=float)
-    frame["weather_source"] = m["weather_source"].to_numpy()
+        frame[col] = wx[col].to_numpy(dtype=float)[cell]
+    frame["weather_source"] = wx["weather_source"].to_numpy()[cell]
     frame["weather_resp"] = weather_response(frame["category"], frame["temp_c"])
-    g = _fast_join(grid, wx, ["pin_code", "date"], ["temp_c"])["temp_c"].to_numpy(dtype=float)
-    g = np.nan_to_num(g.reshape(len(pins), len(cal)), nan=np.nan)
+    g = wx["temp_c"].to_numpy(dtype=float).reshape(len(pins), n_cal)
     ok = np.isfinite(g)
     csum = np.concatenate([np.zeros((len(pins), 1)), np.cumsum(np.where(ok, g, 0), 1)], 1)
     ccnt = np.concatenate([np.zeros((len(pins), 1)), np.cumsum(ok, 1)], 1)
-    p = pins.get_indexer(frame["pin_code"])
-    hi = np.clip((origin - cal[0]) // days + 1, 0, len(cal)) if len(cal) else origin
-    lo = np.clip(hi - window, 0, len(cal))
+    hi = np.clip((origin - first) // days + 1, 0, n_cal)
+    lo = np.clip(hi - window, 0, n_cal)
     with np.errstate(invalid="ignore", divide="ignore"):
         recent = (csum[p, hi] - csum[p, lo]) / (ccnt[p, hi] - ccnt[p, lo])
     frame["temp_vs_recent"] = frame["temp_c"].to_numpy() - recent

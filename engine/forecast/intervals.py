@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from engine.forecast.features import segment_text
 from engine.forecast.router import series_codes
 
 KEYS = ["sku_id", "pin_code"]
@@ -38,7 +39,7 @@ SCALE_FLOOR = 0.5
 
 @dataclass(frozen=True)
 class Calibration:
-    scales: pd.DataFrame       # sku_id, pin_code, scale
+    scales: pd.DataFrame       # sku_id, pin_code, scale (or sid, scale: integer series ids)
     ratio: pd.DataFrame        # segment, ratio (median MAE / mean forecast) for new series
     quantiles: pd.DataFrame    # segment, step, q_lo80, q_hi80, q_lo95, q_hi95 (1..horizon)
     pooled: pd.DataFrame       # step -> same quantile columns, all series pooled
@@ -55,15 +56,16 @@ def _bucket(step, horizon: int) -> np.ndarray:
 
 
 def _quantiles(r: np.ndarray) -> dict:
+    """Finite-sample corrected lower and upper quantiles of r for every level (one pass)."""
     n = len(r)
-    out = {}
+    if not n:
+        return {f"q_{side}{name}": np.nan for name in LEVELS for side in ("lo", "hi")}
+    probs, names = [], []
     for name, level in LEVELS.items():
         a = (1 - level) / 2
-        lo = max(0.0, np.floor(a * (n + 1)) / n) if n else 0
-        hi = min(1.0, np.ceil((1 - a) * (n + 1)) / n) if n else 1
-        out[f"q_lo{name}"] = float(np.quantile(r, lo)) if n else np.nan
-        out[f"q_hi{name}"] = float(np.quantile(r, hi)) if n else np.nan
-    return out
+        probs += [max(0.0, np.floor(a * (n + 1)) / n), min(1.0, np.ceil((1 - a) * (n + 1)) / n)]
+        names += [f"q_lo{name}", f"q_hi{name}"]
+    return dict(zip(names, np.quantile(r, probs).tolist()))
 
 
 def _step_table(r: np.ndarray, step: np.ndarray, horizon: int) -> pd.DataFrame:
@@ -107,13 +109,28 @@ def _out_of_fold_scale(residuals: pd.DataFrame, err: np.ndarray, sid: np.ndarray
     return np.where(other_n > 0, oof, scale[sid])
 
 
+def _segments(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's segment per row: names as text ("unknown" when missing, "all" without
+    a segment column), or integer segment codes as they are (cross_conformal's)."""
+    if "segment" not in frame:
+        return np.full(len(frame), "all", dtype=object)
+    col = frame["segment"]
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return col.to_numpy()
+    return segment_text(col)
+
+
 def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
-    """residuals: sku_id, pin_code, step, actual, forecast, optional segment and fold."""
-    seg = (residuals["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in
-           residuals else np.full(len(residuals), "all", dtype=object))
+    """residuals: sku_id, pin_code (or integer series ids `sid`, then `apply` needs the
+    same ids), step, actual, forecast, optional segment and fold."""
+    seg = _segments(residuals)
     fc = residuals["forecast"].to_numpy(dtype=float)
     err = residuals["actual"].to_numpy(dtype=float) - fc
-    (sid,), series = series_codes(residuals)
+    if "sid" in residuals:         # integer series ids shared with the frames to apply to
+        sid = residuals["sid"].to_numpy(dtype=np.int64)
+        series = pd.DataFrame({"sid": np.arange(int(sid.max()) + 1 if len(sid) else 0)})
+    else:
+        (sid,), series = series_codes(residuals)
     n = len(series)
     cnt = np.bincount(sid, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,12 +170,17 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     """Add lo, hi (95%) and lo80, hi80 to a frame with sku_id, pin_code, step, forecast
     (and optional segment). Returns a new frame."""
     f = forecast.copy()
-    seg = f["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in f else \
-        np.full(len(f), "all", dtype=object)
+    seg = _segments(f)
     H = cal.horizon
     step = np.clip(f["step"].to_numpy(dtype=np.int64), 1, H)
-    (f_sid, c_sid), series = series_codes(f, cal.scales)
-    by_series = np.full(len(series), np.nan)
+    if "sid" in f and "sid" in cal.scales:     # both sides carry the same integer ids
+        f_sid = f["sid"].to_numpy(dtype=np.int64)
+        c_sid = cal.scales["sid"].to_numpy(dtype=np.int64)
+        size = max(int(f_sid.max()) + 1 if len(f_sid) else 0, len(c_sid))
+    else:
+        (f_sid, c_sid), series = series_codes(f, cal.scales)
+        size = len(series)
+    by_series = np.full(size, np.nan)
     by_series[c_sid] = cal.scales["scale"].to_numpy(dtype=float)
     scale = by_series[f_sid]                   # conformal scale (not the MASE column)
     ratio = pd.Series(seg).map(dict(zip(cal.ratio["segment"], cal.ratio["ratio"]))
@@ -169,10 +191,10 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     level = pd.Series(fc).groupby(f_sid).transform("mean").to_numpy(dtype=float)
     scale = np.where(np.isnan(scale), np.maximum(ratio * level, SCALE_FLOOR), scale)
     # segment x step lookup table (row len(quantiles) = none), pooled by step otherwise
-    seg_code = pd.Index(cal.quantiles["segment"].astype(str).unique())
+    seg_code = pd.Index(_segments(cal.quantiles)).unique()
     q_at = np.full((len(seg_code) + 1) * H, len(cal.quantiles), dtype=np.int64)
     if len(cal.quantiles):
-        q_at[seg_code.get_indexer(cal.quantiles["segment"].astype(str)) * H
+        q_at[seg_code.get_indexer(_segments(cal.quantiles)) * H
              + cal.quantiles["step"].to_numpy() - 1] = np.arange(len(cal.quantiles))
     sc = seg_code.get_indexer(seg)
     q_row = q_at[np.where(sc >= 0, sc, len(seg_code)) * H + step - 1]
@@ -254,7 +276,10 @@ def cross_conformal(bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
     the intervals are written back by row position (no copy of the wide frame)."""
     if bt.empty:
         return bt
-    base = bt[[c for c in (*KEYS, "step", "actual", "forecast", "segment") if c in bt]]
+    (sid,), _ = series_codes(bt)             # once, not in every calibrate / apply
+    base = bt[[c for c in ("step", "actual", "forecast", "fold") if c in bt]].assign(sid=sid)
+    if "segment" in bt:                      # integer codes: no text work per calibration
+        base["segment"] = pd.factorize(_segments(bt))[0]
     model = pd.factorize(bt["model"])[0] if "model" in bt else np.zeros(len(bt), np.int64)
     fold = bt["fold"].to_numpy()
     bounds = {col: np.full(len(bt), np.nan) for col in ("lo80", "hi80", "lo", "hi")}

@@ -16,7 +16,8 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import Signals, cut_history, detect_grain, normalize_history
+from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
+                                      segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict
 from engine.forecast.drivers import driver_frame
@@ -38,6 +39,8 @@ class ForecastResult:
     timings: dict = field(default_factory=dict)
     interval_method: str = "conformal"
     fitted: dict = field(default_factory=dict)
+    plan_version: int | str | None = None   # the plan used (None: no plan)
+    planned_rows: int = 0                   # series x periods the plan covered
 
     def accuracy(self, by=("model",)) -> pd.DataFrame:
         return score(self.backtest, by=list(by)) if self.backtest is not None else \
@@ -115,14 +118,20 @@ def _routed(frame: pd.DataFrame, routing: pd.DataFrame, extra: list[str]) -> pd.
 
 
 def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
-                  progress: Progress | None = None) -> ForecastResult:
+                  progress: Progress | None = None,
+                  plan: pd.DataFrame | None = None) -> ForecastResult:
+    """The routed forecast. `plan`: planned prices / promotions for the horizon
+    (plan.resolve rows); with a plan the backtest folds use the prices and promotions
+    actually charged, the forecast rows carry `forecast_no_plan` and `planned`, and the
+    backtest adds a 'routed_no_plan' model (the routed forecast without the plan)."""
     say = progress or (lambda msg: None)
+    use_plan = plan is not None and len(plan) > 0
     t0 = time.perf_counter()
     h, cfg = _prepare(history, cfg)
     timings: dict = {}
     bt = None
     try:
-        bt = backtest(h, signals, cfg, progress=say, normalized=True)
+        bt = backtest(h, signals, cfg, progress=say, normalized=True, with_plan=use_plan)
     except ForecastError as exc:
         if exc.code != "history_too_short":
             raise
@@ -130,19 +139,21 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     timings["backtest"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()
     say("final fit at the cutoff")
-    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True)
+    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True,
+                        future_prices=plan if use_plan else None)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
     fut = final.panel.future
     series = fut.groupby(KEYS, as_index=False)["category"].first()
-    series["segment"] = series["category"].fillna("unknown").astype(str)
+    series["segment"] = segment_text(series["category"])
     del h                              # normalised history: no longer needed
     last_pos = _last_pos(final.panel)
     is_young = last_pos["pos"] + 1 < 14
     frame = final.panel.frame
     young = pd.MultiIndex.from_arrays(
-        [frame["sku_id"].to_numpy()[last_pos["row"][is_young]],
-         frame["pin_code"].to_numpy()[last_pos["row"][is_young]]], names=KEYS)
+        [np.asarray(frame["sku_id"].iloc[last_pos["row"][is_young]], dtype=object),
+         np.asarray(frame["pin_code"].iloc[last_pos["row"][is_young]], dtype=object)],
+        names=KEYS)
 
     say("routing each series to its best model")
     available = [m for m in cfg.models if m in final.covered]
@@ -158,21 +169,21 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     out = _join_points(out, fut, ["weather_source", "category", "pos", "sid"], how="left")
     out["step"] = out["pos"] - out["sid"].map(pd.Series(last_pos["pos"], index=last_pos["sid"]))
     out = out.drop(columns=["pos", "sid"])
-    out["segment"] = out["category"].fillna("unknown").astype(str)
+    out["segment"] = segment_text(out["category"])
 
     bt_all = None
     method = "conformal"
     if bt is not None:
         say("calibrating conformal intervals on the routed backtest")
-        routed_bt = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
+        values = ["forecast", *(["forecast_no_plan"] if "forecast_no_plan" in bt else [])]
+        routed_bt = _routed(bt[["model", "fold", *KEYS, "date", *values]], routing, ["fold"])
         routed_bt = _join_points(routed_bt.drop(columns="model"), bt,
                                  ["cutoff", "step", "actual", "scale", "scale2", "segment",
                                   "category", "city", "state"], how="inner", extra=["fold"])
         routed_bt["model"] = "routed"
         cal = intervals.calibrate(routed_bt, cfg.horizon)
         out = intervals.apply(out, cal)
-        routed_bt = intervals.cross_conformal(routed_bt, cfg.horizon)
-        bt_all = pd.concat([bt, routed_bt[bt.columns]], ignore_index=True)
+        bt_all = _with_routed(bt, routed_bt, cfg.horizon)
     else:
         out = intervals.poisson_intervals(out)
         method = "negative_binomial"
@@ -182,16 +193,31 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
         lgb = final.forecasts[final.forecasts["model"].to_numpy() == "lightgbm"]
         same_rows = len(lgb) == len(fut) and np.array_equal(lgb["date"].to_numpy(),
                                                             fut["date"].to_numpy())
-        drivers = driver_frame(final.fitted["lightgbm"], fut,
-                               lgb["forecast"].to_numpy() if same_rows else None)
+        model = final.fitted["lightgbm"]
+        drivers = driver_frame(model, fut, lgb["forecast"].to_numpy() if same_rows else None,
+                               own=getattr(model, "own_forecast", None) if same_rows else None)
     timings["total"] = round(time.perf_counter() - t0, 2)
-    cols = OUTPUT + ["weather_source", "step", "category"]
+    cols = OUTPUT + ["weather_source", "step", "category"] + (
+        ["forecast_no_plan", "planned"] if "forecast_no_plan" in out else [])
     out = out[cols].sort_values(KEYS + ["date"]).reset_index(drop=True)
     out["date"] = pd.to_datetime(out["date"])
     return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
                           fitted=final.fitted)
+
+
+def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The per-model backtest plus the routed rows (cross-conformal intervals); when the
+    backtest used a plan, also the routed forecast without it as model 'routed_no_plan',
+    so every accuracy view reports both. The plan columns themselves are dropped."""
+    parts = [intervals.cross_conformal(routed_bt, horizon)]
+    if "forecast_no_plan" in routed_bt:
+        no_plan = routed_bt.assign(model="routed_no_plan",
+                                   forecast=routed_bt["forecast_no_plan"])
+        parts.append(intervals.cross_conformal(no_plan, horizon))
+    cols = [c for c in bt.columns if c not in ("forecast_no_plan", "planned")]
+    return pd.concat([bt[cols], *[p[cols] for p in parts]], ignore_index=True)
 
 
 def forecast(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
@@ -209,23 +235,71 @@ def _run_meta(run_id: str, kind: str, cfg: ForecastConfig, n_series: int, timing
             "config": {**cfg.to_dict(), **(extra or {})}, "timings": timings}
 
 
+def run_plan(wh, plan: str | int | None, history: pd.DataFrame, signals, cfg: ForecastConfig
+             ) -> tuple[int | None, pd.DataFrame | None]:
+    """The stored plan a run uses: 'latest' (the newest version, none when no plan was
+    uploaded), 'none', or a version number (every version up to it, newest winning),
+    resolved for the run's series and horizon. Returns (version, plan rows or None)."""
+    if plan is None or str(plan).lower() == "none":
+        return None, None
+    from engine.forecast.plan import horizon_plan
+    from engine.warehouse.plans import latest_plan_version, plan_rows
+
+    if str(plan).lower() == "latest":
+        version = latest_plan_version(wh)
+        if version is None:
+            return None, None
+    else:
+        try:
+            version = int(plan)
+        except ValueError:
+            raise ForecastError(f"--plan must be latest, none or a plan version number, not "
+                                f"{plan!r}.", code="bad_plan") from None
+        if version not in set(_plan_versions(wh)):
+            raise ForecastError(f"There is no plan version {version}; uploaded versions: "
+                                f"{', '.join(map(str, _plan_versions(wh))) or 'none'}.",
+                                evidence={"plan": version}, code="unknown_plan")
+    h, c = _prepare(history, cfg)
+    rows = plan_rows(wh, version)
+    return version, horizon_plan(rows, h, signals, c.cutoff, c.horizon, c.grain)
+
+
+def _plan_versions(wh) -> list[int]:
+    from engine.warehouse.plans import plan_versions
+    return [int(v) for v in plan_versions(wh)["plan_version"]]
+
+
 def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True) -> ForecastResult:
+                 persist: bool = True, plan: str | int | None = "latest",
+                 plan_frame: pd.DataFrame | None = None) -> ForecastResult:
     """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
-    forecasts, backtests (per model and 'routed'), routing and drivers in one transaction."""
+    forecasts, backtests (per model and 'routed'), routing and drivers in one transaction.
+    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version;
+    `plan_frame`: plan rows given inline (the batch API) instead, resolved alike."""
+    from engine.forecast.plan import horizon_plan
     from engine.warehouse.db import new_id
     from engine.warehouse.forecast_store import read_history, read_signals, write_run
 
     history = read_history(wh, cfg.cutoff)
     signals = read_signals(wh)
-    res = forecast_full(history, signals, cfg, progress=progress)
+    if plan_frame is not None:
+        h, c = _prepare(history, cfg)
+        version, planned = "inline", horizon_plan(plan_frame, h, signals, c.cutoff, c.horizon,
+                                                  c.grain)
+    else:
+        version, planned = run_plan(wh, plan, history, signals, cfg)
+    res = forecast_full(history, signals, cfg, progress=progress, plan=planned)
     res.run_id = new_id("fc")
+    res.plan_version = version
+    res.planned_rows = 0 if planned is None else int(len(planned))
     if persist:
         c = cfg.with_(grain=res.grain, cutoff=res.cutoff.date())
         coverage = _coverage(res.backtest)
         meta = _run_meta(res.run_id, "forecast", c, res.forecasts[KEYS].drop_duplicates().shape[0],
                          res.timings, {"interval_method": res.interval_method,
-                                       "routed_backtest": coverage})
+                                       "routed_backtest": coverage,
+                                       "plan_version": res.plan_version,
+                                       "planned_rows": res.planned_rows})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
     return res
@@ -257,31 +331,37 @@ class BacktestResult:
 
 
 def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True) -> BacktestResult:
+                 persist: bool = True, with_plan: bool = False) -> BacktestResult:
     """Rolling-origin backtest of every model plus the routed choice (routing decided on
     the same folds, so the 'routed' row is slightly optimistic; its intervals are
-    cross-conformal). Persists point-level rows into `backtests`."""
+    cross-conformal). `with_plan=True`: each fold uses the prices and promotions actually
+    charged in its horizon as the plan, and 'routed_no_plan' scores the same routed
+    forecast without them. Persists point-level rows into `backtests`."""
     from engine.warehouse.db import new_id
     from engine.warehouse.forecast_store import read_history, read_signals, write_run
 
     t0 = time.perf_counter()
     h, c = _prepare(read_history(wh, cfg.cutoff), cfg)
     signals = read_signals(wh)
-    bt = backtest(h, signals, c, progress=progress, normalized=True)
+    bt = backtest(h, signals, c, progress=progress, normalized=True, with_plan=with_plan)
     if c.route and bt["model"].nunique() > 1:
         routing = router.route(bt, ensemble=c.ensemble)
-        routed = _routed(bt[["model", "fold", *KEYS, "date", "forecast"]], routing, ["fold"])
+        values = ["forecast", *(["forecast_no_plan"] if "forecast_no_plan" in bt else [])]
+        routed = _routed(bt[["model", "fold", *KEYS, "date", *values]], routing, ["fold"])
         ref_cols = [c for c in bt.columns if c not in
-                    ("model", "forecast", "lo", "hi", "lo80", "hi80", "fold", *KEYS, "date")]
+                    ("model", "forecast", "forecast_no_plan", "planned", "lo", "hi", "lo80",
+                     "hi80", "fold", *KEYS, "date")]
         routed = _join_points(routed.drop(columns="model"), bt, ref_cols, how="inner",
                               extra=["fold"])
         routed["model"] = "routed"
-        routed = intervals.cross_conformal(routed, c.horizon)
-        bt = pd.concat([bt, routed[bt.columns]], ignore_index=True)
+        bt = _with_routed(bt, routed, c.horizon)
+    else:
+        bt = bt.drop(columns=[x for x in ("forecast_no_plan", "planned") if x in bt])
     timings = {"total": round(time.perf_counter() - t0, 2)}
     scores = score(bt, by=["model"])
     run_id = new_id("bt")
     if persist:
         write_run(wh, _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0],
-                                timings, {"folds": c.folds}), backtests=bt)
+                                timings, {"folds": c.folds, "plan": "actual" if with_plan
+                                          else "none"}), backtests=bt)
     return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings, config=c)

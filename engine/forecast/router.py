@@ -28,6 +28,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from engine.forecast.features import segment_text
+
 KEYS = ["sku_id", "pin_code"]
 COLD_START_MODEL = "moving_average"
 ROUTING_COLUMNS = KEYS + ["model", "weights", "reason", "n_points", "mae", "errors", "segment"]
@@ -108,7 +110,7 @@ def route(bt: pd.DataFrame, ensemble: bool = True) -> pd.DataFrame:
         out = pd.DataFrame(columns=ROUTING_COLUMNS)
         out.attrs["segment_best"] = {}
         return out
-    seg_all = (bt["segment"].fillna("unknown").astype(str).to_numpy() if "segment" in bt
+    seg_all = (segment_text(bt["segment"]) if "segment" in bt
                else np.full(len(bt), "all", dtype=object))
     (sid,), series = series_codes(bt)
     n_series = len(series)
@@ -285,7 +287,8 @@ def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
     """Apply routing weights to long per-model forecasts (model, sku_id, pin_code, date,
     forecast, ...). Returns one row per series x date with `model` = the routed label
     (a model name or 'mix(a+b)'). A series whose routed model has no forecast falls
-    back to whichever model does (cheapest first in the frame)."""
+    back to whichever model does (cheapest first in the frame). `forecast_no_plan` (the
+    forecast had there been no plan) is blended alike when present, `planned` carried."""
     keys = KEYS + ["date"]
     (f_sid, r_sid), series = series_codes(forecasts, routing)
     n_series = len(series)
@@ -305,23 +308,28 @@ def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
             wt[rows, m_index.get(m, len(models))] = w
     w = wt[f_sid, mcode]
     hit = ~np.isnan(w)
-    fsub = forecasts["forecast"].to_numpy(dtype=float)[hit]
+    values = [c for c in ("forecast", "forecast_no_plan") if c in forecasts]
     d_code, d_uni = pd.factorize(forecasts["date"].to_numpy(), sort=True)
     gkey = f_sid[hit].astype(np.int64) * max(len(d_uni), 1) + d_code[hit]
-    agg = pd.DataFrame({"g": gkey, "wf": fsub * w[hit], "w": w[hit]}).groupby(
-        "g", sort=True).sum()
+    agg = pd.DataFrame({"g": gkey, "w": w[hit], **{
+        c: forecasts[c].to_numpy(dtype=float)[hit] * w[hit] for c in values}, **(
+        {"planned": forecasts["planned"].to_numpy(dtype=bool)[hit]} if "planned" in forecasts
+        else {})}).groupby("g", sort=True).sum()
     g = agg.index.to_numpy()
     gs, gd = g // max(len(d_uni), 1), g % max(len(d_uni), 1)
     got = pd.DataFrame({"sku_id": series["sku_id"].to_numpy()[gs],
                         "pin_code": series["pin_code"].to_numpy()[gs],
                         "date": np.asarray(d_uni)[gd],
-                        "forecast": agg["wf"].to_numpy() / agg["w"].to_numpy()})
+                        **{c: agg[c].to_numpy() / agg["w"].to_numpy() for c in values}})
+    if "planned" in agg:                        # a period any blended model saw planned
+        got["planned"] = agg["planned"].to_numpy() > 0
     got["date"] = got["date"].astype(forecasts["date"].dtype)
     got["model"] = label[gs]
     have = np.zeros(n_series, dtype=bool)
     have[gs] = True
     rest = forecasts[~have[f_sid]]
     if len(rest):
-        first = rest.drop_duplicates(keys)[keys + ["forecast", "model"]]
+        first = rest.drop_duplicates(keys)[keys + values + ["model"] + (
+            ["planned"] if "planned" in forecasts else [])]
         got = pd.concat([got, first], ignore_index=True)
     return got

@@ -55,13 +55,51 @@ def _with_positions(out: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
     return out.merge(future[KEYS + ["date", "sid", "pos"]], on=KEYS + ["date"], how="left")
 
 
+PLAN_FACTOR_RANGE = (0.1, 10.0)
+
+
+def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> None:
+    """A plan covers some future rows. The global LightGBM read it as inputs (planned
+    price, promotion); every other model's forecast on a planned row is scaled by the
+    LightGBM's ratio forecast with the plan / forecast without it (the estimated
+    promotion and price response; clipped to PLAN_FACTOR_RANGE). Each frame gets
+    `forecast_no_plan` (its forecast had there been no plan) and `planned`. Without a
+    fitted LightGBM no model can read the plan: forecasts stay as they are."""
+    lgb = fitted.get("lightgbm")
+    no_plan = getattr(lgb, "no_plan_forecast", None)
+    planned_f = fut["planned"].to_numpy(dtype=bool)
+    n_pos = int(fut["pos"].max()) + 1 if len(fut) else 1
+    fut_key = pd.Index(fut["sid"].to_numpy().astype(np.int64) * n_pos + fut["pos"].to_numpy())
+    factor = np.ones(len(fut))
+    with_plan = None
+    if no_plan is not None and len(no_plan) == len(fut):
+        lgb_part = next(p for p in parts if p["model"].iat[0] == "lightgbm")
+        at = fut_key.get_indexer(lgb_part["sid"].to_numpy().astype(np.int64) * n_pos
+                                 + lgb_part["pos"].to_numpy())
+        with_plan = np.full(len(fut), np.nan)
+        with_plan[at] = lgb_part["forecast"].to_numpy(dtype=float)
+        ok = planned_f & np.isfinite(with_plan)
+        factor[ok] = np.clip((with_plan[ok] + 1e-3) / (no_plan[ok] + 1e-3), *PLAN_FACTOR_RANGE)
+    for part in parts:
+        at = fut_key.get_indexer(part["sid"].to_numpy().astype(np.int64) * n_pos
+                                 + part["pos"].to_numpy())
+        fc = part["forecast"].to_numpy(dtype=float)
+        part["planned"] = planned_f[at]
+        if part["model"].iat[0] == "lightgbm" and with_plan is not None:
+            part["forecast_no_plan"] = np.where(planned_f[at], no_plan[at], fc)
+        else:
+            part["forecast_no_plan"] = fc
+            part["forecast"] = fc * factor[at]
+
+
 def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                 cutoff=None, models: tuple[str, ...] | None = None,
                 progress: Progress | None = None,
                 future_prices: pd.DataFrame | None = None,
-                normalized: bool = False) -> FitResult:
+                normalized: bool = False, keep_sid: bool = False) -> FitResult:
     """Build the feature panel at `cutoff` and fit + predict every model on it.
-    `normalized=True` says `history` already went through normalize_history."""
+    `normalized=True` says `history` already went through normalize_history;
+    `keep_sid=True` keeps the panel's integer series id `sid` on the forecast rows."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
     if not normalized:
@@ -107,11 +145,14 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         out["step"] = (out["pos"] - out["sid"].map(last_pos)).astype(int)
         out["forecast"] = np.clip(np.nan_to_num(out["forecast"].to_numpy(dtype=float)), 0, None)
         out.insert(0, "model", name)
-        parts.append(out.drop(columns=["sid", "pos"]))
+        parts.append(out)
         fitted[name] = model
         covered[name] = int(out[KEYS].drop_duplicates().shape[0])
         timings[name] = round(time.perf_counter() - t, 3)
         say(f"{name}: {covered[name]:,} series in {timings[name]:.1f} s")
+    if "planned" in fut and bool(fut["planned"].any()):
+        _apply_plan(parts, fitted, fut)
+    parts = [p.drop(columns=["pos"] if keep_sid else ["sid", "pos"]) for p in parts]
     forecasts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["model", *KEYS, "date", "forecast", "step"])
     return FitResult(panel=panel, forecasts=forecasts, fitted=fitted, timings=timings,

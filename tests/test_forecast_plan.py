@@ -1,0 +1,173 @@
+"""Price and promotion plans as forecast inputs: which plan row wins, a planted promotion
+that only the plan-aware forecast catches (LightGBM reads it; the other models are scaled
+by its response), and backtests that use the prices actually charged in each fold."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.forecast.config import ForecastConfig
+from engine.forecast.plan import actual_plan, resolve
+from engine.forecast.pipeline import forecast_full
+from engine.forecast.runner import fit_predict
+
+SERIES = pd.DataFrame({"sku_id": ["A", "A", "B"], "pin_code": ["110001", "400001", "110001"],
+                       "category": ["Oil", "Oil", "Oil"], "city": ["Delhi", "Mumbai", "Delhi"],
+                       "state": ["Delhi", "Maharashtra", "Delhi"]})
+
+
+def _rows(*rows) -> pd.DataFrame:
+    cols = ["plan_version", "row_no", "sku_id", "category", "pin_code", "city", "state",
+            "date_from", "date_to", "price", "discount_pct", "promo_type"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+def test_newest_version_then_the_most_specific_row_wins():
+    days = pd.date_range("2026-03-01", periods=4, freq="D")
+    rows = _rows(
+        (1, 1, None, "Oil", None, None, None, "2026-03-01", "2026-03-04", None, 10.0, None),
+        (1, 2, "A", None, None, "Delhi", None, "2026-03-01", "2026-03-04", 90.0, None, "display"),
+        (1, 3, "A", None, "110001", None, None, "2026-03-02", "2026-03-02", 80.0, None, "bundle"),
+        (2, 1, None, "Oil", None, None, "Maharashtra", "2026-03-03", "2026-03-04", None, 20.0,
+         "feature"))
+    got = resolve(rows, SERIES, days, "D").set_index(["sku_id", "pin_code", "date"])
+    a_del = got.loc[("A", "110001")]
+    assert a_del.loc["2026-03-01", "price"] == 90.0          # SKU x city beats category
+    assert a_del.loc["2026-03-02", "promo_type"] == "bundle"  # SKU x PIN beats SKU x city
+    assert a_del.loc["2026-03-02", "price"] == 80.0
+    b_del = got.loc[("B", "110001")]                          # category row, no type given:
+    assert (b_del["discount_pct"] == 10.0).all()              # the discount is a price cut
+    assert (b_del["promo_type"] == "price_cut").all() and (b_del["promo"] == 1).all()
+    a_mum = got.loc[("A", "400001")]
+    assert a_mum.loc["2026-03-01", "discount_pct"] == 10.0    # only version 1 covers it
+    assert a_mum.loc["2026-03-04", "discount_pct"] == 20.0    # version 2 supersedes
+    assert a_mum.loc["2026-03-04", "plan_version"] == 2
+    assert len(got) == 3 * 4
+
+
+def test_weekly_plans_cover_weeks_by_their_days():
+    weeks = pd.date_range("2026-03-07", periods=3, freq="7D")   # labels = the weeks' last day
+    rows = _rows(
+        (1, 1, "A", None, "110001", None, None, "2026-03-03", "2026-03-03", 70.0, None, None),
+        (1, 2, "B", None, None, None, None, "2026-03-12", "2026-03-15", 50.0, None, "price_cut"))
+    got = resolve(rows, SERIES, weeks, "W")
+    a = got[got["sku_id"] == "A"]
+    assert list(a["date"]) == [pd.Timestamp("2026-03-07")]      # one date plans its week
+    assert a["plan_share"].iloc[0] == 1.0 and np.isnan(a["promo"].iloc[0])
+    b = got[got["sku_id"] == "B"].set_index("date")
+    # 12-14 Mar lie in the week ending 14 Mar (3 of 7 days), 15 Mar in the next
+    assert b.loc["2026-03-14", "plan_share"] == pytest.approx(3 / 7)
+    assert b.loc["2026-03-21", "plan_share"] == pytest.approx(1 / 7)
+    assert resolve(rows.iloc[:0], SERIES, weeks, "W").empty
+
+
+def _promo_history(weeks=130, n_series=16, lift=3.0, seed=3):
+    """Weekly series with promotions (price -25%) in random weeks that lift sales `lift`x."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2023-01-07", periods=weeks, freq="7D")
+    rows = []
+    for i in range(n_series):
+        base = rng.uniform(20, 60)
+        promo = rng.random(weeks) < 0.2
+        q = rng.poisson(base * np.where(promo, lift, 1.0))
+        rows.append(pd.DataFrame({"sku_id": f"S{i:02d}", "pin_code": "110001", "date": dates,
+                                  "quantity": q.astype(float),
+                                  "price": np.where(promo, 75.0, 100.0),
+                                  "regular_price": 100.0, "promo": promo}))
+    return pd.concat(rows, ignore_index=True)
+
+
+CFG = ForecastConfig(horizon=8, workers=1, lgb_rounds=80, folds=2,
+                     models=("moving_average", "lightgbm"))
+
+
+def test_a_planted_promotion_only_the_plan_aware_forecast_catches():
+    hist = _promo_history()
+    cutoff = hist["date"].max()
+    future = pd.date_range(cutoff + pd.Timedelta(days=7), periods=8, freq="7D")
+    plan = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(16)], "pin_code": "110001",
+                         "date": future[3], "price": 75.0, "discount_pct": np.nan,
+                         "promo": 1.0, "promo_type": "price_cut", "plan_share": 1.0,
+                         "plan_version": 1})
+    res = fit_predict(hist, None, CFG.with_(grain="W"), future_prices=plan)
+    fc = res.forecasts
+    assert {"forecast_no_plan", "planned"} <= set(fc.columns)
+    for model in ("lightgbm", "moving_average"):
+        m = fc[fc["model"] == model]
+        on = m[m["date"] == future[3]]
+        off = m[m["date"] != future[3]]
+        assert on["planned"].all() and not off["planned"].any()
+        # with the plan the promoted week is ~3x a regular one; without it, it is not
+        regular = off.groupby("sku_id")["forecast"].mean()
+        ratio = (on.set_index("sku_id")["forecast"] / regular).median()
+        assert 2.0 < ratio < 4.5, (model, ratio)
+        no_plan = (on.set_index("sku_id")["forecast_no_plan"] / regular).median()
+        assert no_plan < 1.6, (model, no_plan)
+        assert np.allclose(off["forecast"], off["forecast_no_plan"])
+
+
+def test_a_plan_run_backtests_with_the_prices_actually_charged():
+    hist = _promo_history(seed=8)
+    cutoff = hist["date"].max()
+    fold_plan = actual_plan(hist, cutoff - pd.Timedelta(weeks=8), 8, "W")
+    assert len(fold_plan) == 16 * 8
+    assert fold_plan["promo"].sum() == hist[hist["date"] > cutoff - pd.Timedelta(weeks=8)][
+        "promo"].sum()
+    future = pd.date_range(cutoff + pd.Timedelta(days=7), periods=8, freq="7D")
+    plan = pd.DataFrame({"sku_id": "S00", "pin_code": "110001", "date": future[:2],
+                         "price": 75.0, "discount_pct": np.nan, "promo": 1.0,
+                         "promo_type": "price_cut", "plan_share": 1.0, "plan_version": 1})
+    res = forecast_full(hist, None, CFG, plan=plan)
+    models = set(res.backtest["model"])
+    assert {"routed", "routed_no_plan"} <= models
+    from engine.forecast.metrics import score
+
+    s = score(res.backtest, by=["model"]).set_index("model")
+    # knowing each fold's promotions must beat not knowing them on this panel
+    assert s.loc["routed", "wape"] < 0.85 * s.loc["routed_no_plan", "wape"]
+    planned = res.forecasts[res.forecasts["planned"]]
+    assert set(planned["sku_id"]) == {"S00"} and len(planned) == 2
+    assert (planned["forecast"] > 1.8 * planned["forecast_no_plan"]).all()
+    unplanned = res.forecasts[~res.forecasts["planned"]]
+    assert np.allclose(unplanned["forecast"], unplanned["forecast_no_plan"])
+
+
+def test_a_plan_promoting_rival_skus_lowers_their_substitute():
+    """Planted cannibalisation: four rival SKUs A0-A3 are promoted at random (a quarter of
+    the weeks each); every promoted rival takes 15% of B's sales (same category and PIN).
+    A plan that promotes all four in one week must lower B's forecast for that week."""
+    rng = np.random.default_rng(21)
+    weeks = 130
+    dates = pd.date_range("2023-01-07", periods=weeks, freq="7D")
+    rows = []
+    for pin in ("110001", "110002", "110003"):
+        promos = rng.random((4, weeks)) < 0.25
+        for k in range(4):
+            rows.append(pd.DataFrame({
+                "sku_id": f"A{k}", "pin_code": pin, "date": dates,
+                "quantity": rng.poisson(40 * np.where(promos[k], 2.5, 1.0)),
+                "price": np.where(promos[k], 80.0, 100.0), "regular_price": 100.0,
+                "promo": promos[k]}))
+        rows.append(pd.DataFrame({"sku_id": "B", "pin_code": pin, "date": dates,
+                                  "quantity": rng.poisson(50 * (1 - 0.15 * promos.sum(0))),
+                                  "price": 90.0, "regular_price": 90.0, "promo": False}))
+    hist = pd.concat(rows, ignore_index=True).astype({"quantity": float})
+    from engine.forecast.features import Signals
+
+    skus = [f"A{k}" for k in range(4)] + ["B"]
+    signals = Signals(skus=pd.DataFrame({"sku_id": skus, "category": "Tea"}))
+    cutoff = hist["date"].max()
+    week = cutoff + pd.Timedelta(days=21)
+    plan = pd.DataFrame([{"sku_id": s, "pin_code": pin, "date": week, "price": 80.0,
+                          "discount_pct": np.nan, "promo": 1.0, "promo_type": "price_cut",
+                          "plan_share": 1.0, "plan_version": 1}
+                         for s in skus[:4] for pin in ("110001", "110002", "110003")])
+    fc = fit_predict(hist, signals, CFG.with_(grain="W", models=("lightgbm",)),
+                     future_prices=plan).forecasts
+    b = fc[fc["sku_id"] == "B"]
+    on = b[b["date"] == week]["forecast"].mean()
+    off = b[b["date"] != week]["forecast"].mean()
+    assert on < 0.75 * off, (on, off)        # planted: 0.4 / 0.85 of a usual week
+    assert 0.8 * 42.5 < off < 1.2 * 42.5     # usual week: one rival promoted on average
+    assert not b["planned"].any()            # B itself is not in the plan
