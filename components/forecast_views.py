@@ -122,6 +122,28 @@ def run_settings(prefix: str, wh, quick: bool = False) -> ForecastConfig:
     return ForecastConfig(horizon=int(h), folds=int(k), models=tuple(picked or base.models))
 
 
+def plan_choice(prefix: str, wh) -> str | int:
+    """Which uploaded price / promotion plan a run reads: 'latest', 'none' or a version
+    (the Data page uploads plans). Hidden when no plan was uploaded."""
+    from engine.warehouse.plans import plan_versions
+
+    versions = plan_versions(wh)
+    if versions.empty:
+        return "none"
+    labels = {"latest": f"Latest plan (version {int(versions['plan_version'].iloc[0])})",
+              "none": "No plan (regular prices, promotions at their usual rate)"}
+    for v in versions.itertuples(index=False):
+        labels[int(v.plan_version)] = (f"Version {int(v.plan_version)}: {v.file_name} "
+                                       f"({dd_mmm(v.date_from, True)} to "
+                                       f"{dd_mmm(v.date_to, True)}, {int(v.rows):,} rows)")
+    return st.selectbox("Price and promotion plan", list(labels), format_func=labels.get,
+                        key=f"{prefix}_plan",
+                        help="The forecast reads the plan's prices and promotions for the "
+                             "periods it covers, and its backtest uses the prices actually "
+                             "charged in each fold. A newer version supersedes an older "
+                             "one for the same products, places and dates.")
+
+
 def progress_callback(status, bar, folds: int):
     """A progress function for the engine: each message goes to the status box and the
     bar advances per backtest fold and for the final fit."""
@@ -190,7 +212,25 @@ def run_caption(run: dict) -> str:
     if routed.get("coverage95") is not None:
         bits.append(f"backtest WAPE {routed.get('wape')}%, 95% coverage "
                     f"{routed.get('coverage95')}%")
+    if cfg.get("plan_version") is not None:
+        bits.append(f"price / promotion plan: version {cfg['plan_version']}")
     return " · ".join(bits)
+
+
+def has_plan(series: pd.DataFrame) -> bool:
+    """Whether the run's plan covers any period of the plotted selection."""
+    return "planned_series" in series and bool((series["planned_series"] > 0).any())
+
+
+def plan_caption(series: pd.DataFrame, grain: str = "D") -> str:
+    """What the price / promotion plan does to the plotted selection, in units."""
+    on = series[series["planned_series"] > 0]
+    delta = float((on["forecast"] - on["forecast_no_plan"]).sum())
+    base = float(on["forecast_no_plan"].sum())
+    share = f" ({100 * delta / base:+.0f}%)" if base > 0 else ""
+    return (f"The plan covers {periods_text(len(on), grain)} of this selection (marked ◆ on "
+            f"the forecast): {_signed_units(delta)}{share} against the forecast without it "
+            f"(dashed). The price driver in the Drivers tab holds the plan's effect.")
 
 
 # ---- charts ------------------------------------------------------------------------------
@@ -247,6 +287,17 @@ def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataF
         x=fc["date"], y=fc["forecast"], name="Forecast", mode="lines+markers",
         line={"color": FORECAST, "width": 3}, marker={"size": 4}, customdata=text,
         hovertemplate="%{x|%d-%b-%Y}: %{customdata}<extra></extra>"))
+    if has_plan(fc):          # the price / promotion plan against the forecast without it
+        fig.add_trace(go.Scatter(
+            x=fc["date"], y=fc["forecast_no_plan"], name="Without the plan", mode="lines",
+            line={"color": FORECAST, "width": 1.5, "dash": "dash"},
+            hovertemplate="%{x|%d-%b-%Y}: %{y:,.0f} units without the plan<extra></extra>"))
+        on = fc[fc["planned_series"] > 0]
+        fig.add_trace(go.Scatter(
+            x=on["date"], y=on["forecast"], name="Planned price / promotion", mode="markers",
+            marker={"symbol": "diamond", "size": 11, "color": "#B91C1C"},
+            customdata=on["planned_series"],
+            hovertemplate="%{x|%d-%b-%Y}: planned for %{customdata} series<extra></extra>"))
     top = max(history["quantity"].max() if len(history) else 0, fc["hi"].max() if len(fc) else 0)
     for r in festivals.itertuples(index=False):
         day = pd.Timestamp(r.date)
@@ -343,6 +394,9 @@ def forecast_table(series: pd.DataFrame, detail: pd.DataFrame, basename: str) ->
                           "Forecast (units)": series["forecast"].round(1),
                           "80% low": series["lo80"].round(1), "80% high": series["hi80"].round(1),
                           "95% low": series["lo"].round(1), "95% high": series["hi"].round(1)})
+    if has_plan(series):
+        shown["Without the plan"] = series["forecast_no_plan"].round(1).to_numpy()
+        shown["Planned series"] = series["planned_series"].to_numpy()
     st.dataframe(shown, hide_index=True, width="stretch", height=260)
     st.caption(f"Downloads hold every SKU x PIN row of the selection ({len(detail):,} rows).")
     download_buttons(detail, basename, key="fc_download")

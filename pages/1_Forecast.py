@@ -82,9 +82,11 @@ if run is None:
             "and saves the run.", icon=":material/insights:")
 with st.expander("Run a new forecast", expanded=run is None):
     cfg = fv.run_settings("fc", wh)
+    plan = fv.plan_choice("fc", wh)
     if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:",
                  disabled=not allowed("run_forecast")):
-        if fv.run_with_progress("forecast", run_forecast, wh, cfg, (ForecastError,)):
+        if fv.run_with_progress("forecast", partial(run_forecast, plan=plan), wh, cfg,
+                                (ForecastError,)):
             st.rerun()
 if run is None:
     st.stop()
@@ -110,6 +112,8 @@ st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label(), grain),
                 width="stretch", key="fc_chart")
 st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else "") +
            ". " + fv.band_caption(series, grain))
+if fv.has_plan(series):
+    st.caption(fv.plan_caption(series, grain))
 
 tab_why, tab_drivers, tab_season, tab_table = st.tabs(
     ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])

@@ -134,12 +134,16 @@ def selection_options(wh: Warehouse, run_id: str, f: Filters) -> pd.DataFrame:
 
 
 def forecast_series(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> pd.DataFrame:
-    """date, forecast, lo, hi, lo80, hi80, n_series: the selection's summed forecast."""
+    """date, forecast, lo, hi, lo80, hi80, n_series: the selection's summed forecast;
+    forecast_no_plan (the same without the run's price / promotion plan; = forecast when
+    the run used none) and planned_series (series the plan covers on that date)."""
     where, params = _where(f, sel, "f.pin_code", "f.sku_id")
     df = wh.query(f"""
         SELECT CAST(f.date AS TIMESTAMP) AS date, sum(f.forecast) AS forecast,
                sum(f.lo) AS lo, sum(f.hi) AS hi, sum(f.lo80) AS lo80, sum(f.hi80) AS hi80,
-               count(*) AS n_series
+               count(*) AS n_series,
+               sum(coalesce(f.forecast_no_plan, f.forecast)) AS forecast_no_plan,
+               count(*) FILTER (WHERE f.planned) AS planned_series
         {_FC_FROM} WHERE f.run_id = ? AND {where} GROUP BY 1 ORDER BY 1""", [run_id, *params])
     return df
 
@@ -164,7 +168,9 @@ def forecast_detail(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> p
     where, params = _where(f, sel, "f.pin_code", "f.sku_id")
     return wh.query(f"""
         SELECT f.sku_id, k.name, k.category, f.pin_code, l.city, l.state, f.date,
-               f.forecast, f.lo80, f.hi80, f.lo, f.hi, f.model, f.weather_source
+               f.forecast, f.lo80, f.hi80, f.lo, f.hi, f.model, f.weather_source,
+               coalesce(f.forecast_no_plan, f.forecast) AS forecast_no_plan,
+               coalesce(f.planned, FALSE) AS planned
         {_FC_FROM} WHERE f.run_id = ? AND {where}
         ORDER BY f.sku_id, f.pin_code, f.date""", [run_id, *params])
 
