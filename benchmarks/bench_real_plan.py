@@ -7,8 +7,9 @@ promotion plan, beside statsforecast's peers.
 
 Protocol (issue 18): the sales file goes through the product's ingest into a fresh
 warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
-knows ahead: the prices and promotion flags actually charged in the test weeks, written as
-a plan file (SKU, PIN, date, planned price, promotion type) and uploaded through the plan
+knows ahead: the prices and promotions actually run in the test weeks, written as a plan
+file (SKU, PIN, date, planned price, promotion type: the strongest recorded kind, display
+over feature over price cut) and uploaded through the plan
 ingest (`python -m engine ingest plan`). The product forecasts twice with its own routed
 pipeline (`run_forecast(plan="latest")` and `plan="none"`); statsforecast's peers are fitted
 on the same dense weekly history (they cannot take a plan). Scored: series with >= 52 weeks
@@ -33,14 +34,34 @@ FILES = {"dunnhumby": (R.DUNNHUMBY, R.DUNNHUMBY_CATALOG), "tuna": (R.TUNA, None)
 PEERS = ("Naive", "SeasonalNaive", "WindowAverage", "AutoETS", "AutoTheta")
 
 
+def promoted(history: pd.DataFrame) -> pd.Series:
+    """Which sales rows were promoted: the file's promotion flag; for a file without one
+    (tuna), the product's rule: a display / feature / tpr share of a half or more, or a
+    price 5% or more under the highest price of the series' last 8 weeks."""
+    if history["promo"].any():
+        return history["promo"].fillna(False).astype(bool)
+    h = history.sort_values(["sku_id", "pin_code", "date"])
+    ref = h.groupby(["sku_id", "pin_code"])["price"].transform(
+        lambda p: p.rolling(8, min_periods=1).max())
+    out = h["price"] < 0.95 * ref
+    for c in ("display", "feature", "tpr"):
+        out |= h[c].fillna(0) >= 0.5
+    return out.reindex(history.index)
+
+
 def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> Path:
-    """The test weeks' actual prices and promotion flags as a plan upload (CSV)."""
+    """The test weeks' actual prices and promotions as a plan upload (CSV)."""
     end = cutoff + pd.Timedelta(weeks=horizon)
-    h = history[(history["date"] > cutoff) & (history["date"] <= end)]
+    on = promoted(history)
+    keep = (history["date"] > cutoff) & (history["date"] <= end)
+    h, on = history[keep], on[keep]
+    # the strongest recorded kind names the week's promotion (a plan row has one type)
+    kind = np.select([h[c].fillna(0).to_numpy() >= 0.5 for c in ("display", "feature", "tpr")],
+                     ["display", "feature", "price_cut"], default="other")
     out = pd.DataFrame({"SKU": h["sku_id"].astype(str), "PIN code": h["pin_code"].astype(str),
                         "Date": pd.to_datetime(h["date"]).dt.strftime("%Y-%m-%d"),
                         "Planned price": h["price"].round(2),
-                        "Promotion type": np.where(h["promo"].fillna(False), "other", "none")})
+                        "Promotion type": np.where(on.to_numpy(), kind, "none")})
     path = Path(tempfile.gettempdir()) / f"micropulse_plan_{cutoff:%Y%m%d}.csv"
     out.to_csv(path, index=False)
     return path
@@ -127,7 +148,7 @@ def _promoted(full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.Data
     step = np.ceil((h["date"] - cutoff).dt.days / 7).astype(int)
     out = pd.DataFrame({"unique_id": h["sku_id"].astype(str) + "|" + h["pin_code"].astype(str),
                         "ds": cutoff + pd.to_timedelta(step * 7, unit="D"),
-                        "promo": h["promo"].fillna(False).astype(bool).to_numpy()})
+                        "promo": promoted(full)[h.index].to_numpy()})
     return out.groupby(["unique_id", "ds"], as_index=False)["promo"].max()
 
 

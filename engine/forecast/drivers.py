@@ -56,7 +56,8 @@ def _neutral(future: pd.DataFrame, group: str) -> dict[str, object]:
             out["weather_resp"] = weather_response(future["category"], out["temp_c"])
     elif group == "price":
         out.update(price_ratio=1.0, discount_depth=0.0, promo_flag=0.0, price_index=1.0,
-                   category_promo_share=0.0)
+                   category_promo_share=0.0, feature_flag=0.0, display_flag=0.0,
+                   tpr_flag=0.0)
     elif group == "recent_demand":  # recent demand replaced by the series' long-run mean
         if "expanding_mean" in future:
             level = future["expanding_mean"]

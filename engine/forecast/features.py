@@ -29,7 +29,10 @@ FESTIVAL = ["festival_intensity", "days_to_next_festival",
 WEATHER = ["temp_c", "rainfall_mm", "humidity", "temp_anom", "rain_anom", "weather_resp",
            "temp_vs_recent"]
 PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index", "promo_share",
-         "category_promo_share"]
+         "category_promo_share", "feature_flag", "display_flag", "tpr_flag"]
+# promotion kinds a sales file (and a plan) may carry; a plan's promo_type maps onto them
+PROMO_KINDS = ("feature", "display", "tpr")
+PLAN_TYPE_KIND = {"feature": "feature", "display": "display", "price_cut": "tpr"}
 ATTRIBUTES = ["category_code", "city_code", "state_code", "log_mrp"]
 CATEGORICAL = ["category_code", "city_code", "state_code"]
 
@@ -114,6 +117,9 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
             else pd.Series(np.nan, index=history.index)
     cols["promo"] = history["promo"].fillna(False).astype(bool) if "promo" in history.columns \
         else pd.Series(False, index=history.index)
+    for col in PROMO_KINDS:    # feature / display / tpr shares 0..1 when the file has them
+        if col in history.columns:
+            cols[col] = pd.to_numeric(history[col], errors="coerce").clip(0, 1)
     h = pd.DataFrame(cols, index=history.index)
     if len(h):
         codes = [text[c][0] for c in KEYS] + [pd.factorize(h["date"].to_numpy().view(np.int64))[0]]
@@ -126,8 +132,9 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
         if dup:
             h = (h.groupby(KEYS + ["date"], as_index=False)
                  .agg(quantity=("quantity", "sum"), price=("price", "mean"),
-                      regular_price=("regular_price", "max"), promo=("promo", "max")))
-    return h      # columns: KEYS, date, quantity, price, regular_price, promo
+                      regular_price=("regular_price", "max"), promo=("promo", "max"),
+                      **{c: (c, "max") for c in PROMO_KINDS if c in h}))
+    return h      # columns: KEYS, date, quantity, price, regular_price, promo (+ PROMO_KINDS)
 
 
 def _as_text(col: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -297,7 +304,8 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         h = h.assign(date=cut - pd.to_timedelta(((cut - h["date"]).dt.days // 7) * 7, unit="D"))
         h = h.groupby(KEYS + ["date"], as_index=False).agg(
             quantity=("quantity", "sum"), price=("price", "mean"),
-            regular_price=("regular_price", "max"), promo=("promo", "max"))
+            regular_price=("regular_price", "max"), promo=("promo", "max"),
+            **{c: (c, "max") for c in PROMO_KINDS if c in h})
     if grain == "W":    # weekly rows were re-aggregated: recompute their series
         row_sid = np.searchsorted(ukey, pd.Index(sku_u).get_indexer(h["sku_id"]).astype(
             np.int64) * (len(pin_u) + 1) + pd.Index(pin_u).get_indexer(h["pin_code"]))
@@ -314,6 +322,11 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         prices[col][idx] = hs[col].to_numpy(dtype=float)
     promo = np.zeros(n, bool)
     promo[idx] = hs["promo"].to_numpy(dtype=bool)
+    kinds = {}
+    for col in PROMO_KINDS:           # 0 where not recorded: "no such promotion known"
+        kinds[col] = np.zeros(n)
+        if col in hs:
+            kinds[col][idx] = np.nan_to_num(hs[col].to_numpy(dtype=float))
     del hs, h
     attrs = _series_attributes(series, signals)
     for col in ("category", "city", "state"):
@@ -338,18 +351,27 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     del demand
     feats["trend_seasonality"] = _calendar_features(R, grain) + ["age"]
     R["age"] = R["pos"].to_numpy().astype(float)
-    regular = _regular_price(prices, fut, starts, n_per)
+    regular = _regular_price(prices, fut, starts, n_per, 8 if grain == "W" else 56)
+    if not promo.any():
+        # a history without promotion flags: a period 5% or more under the regular price,
+        # or with a display / feature / tpr share of a half or more, was a promotion
+        with np.errstate(invalid="ignore"):
+            below = np.nan_to_num(prices["price"] < 0.95 * regular).astype(bool)
+        shown = np.zeros(len(promo), dtype=bool)
+        for k in kinds.values():
+            shown |= k >= 0.5
+        promo = ~fut & (below | shown)
     feats["price"] = _price_features(R, rows, fut, sid, regular, prices, promo,
-                                     sku_of_series, future_prices)
+                                     sku_of_series, future_prices, kinds)
     _expected_promotion(R, rows, fut, sid, starts, n_per, prices["price"], regular, promo,
-                        frame["quantity"].to_numpy(), H, 52 if grain == "W" else 365)
+                        frame["quantity"].to_numpy(), H, 52 if grain == "W" else 365, kinds)
     # how often the series was on promotion in the window before its forecast origin
     R["promo_share"] = _window_mean_at(_series_cumsum(promo.astype(float), starts, pos), pos,
                                        step, 13 if grain == "W" else 28, rows)
     R["category_promo_share"] = _category_promo_share(
         R, rows, frame["date"].to_numpy(), fut, promo,
         attrs["category_code"].to_numpy()[sid], pin_of_series[sid])
-    del prices, promo
+    del prices, promo, kinds
     for col in ATTRIBUTES:
         R[col] = attrs[col].to_numpy()[R["sid"].to_numpy()]
     feats["trend_seasonality"] += ATTRIBUTES
@@ -530,19 +552,29 @@ def _fill_within(values: np.ndarray, starts: np.ndarray, n_per: np.ndarray) -> n
     return np.where(src >= 0, values[np.clip(src, 0, max(n - 1, 0))], np.nan)
 
 
-def _regular_price(prices: dict, fut: np.ndarray, starts: np.ndarray, n_per: np.ndarray
-                   ) -> np.ndarray:
-    """Regular price on every panel row: observed (else the price paid) up to the cutoff,
-    carried forward / back within each series, so future rows hold the last known one."""
+def _regular_price(prices: dict, fut: np.ndarray, starts: np.ndarray, n_per: np.ndarray,
+                   window: int) -> np.ndarray:
+    """Regular price on every panel row: observed up to the cutoff; where the file has no
+    regular price, the highest price paid over the last `window` periods (a shelf price
+    that a promotion cuts for a few weeks; the price paid itself would make every
+    discount invisible), carried forward / back within each series, so future rows hold
+    the last known one."""
     reg = np.where(fut, np.nan, prices["regular_price"])
-    reg = np.where(np.isnan(reg), np.where(fut, np.nan, prices["price"]), reg)
+    paid = np.where(fut, np.nan, prices["price"])
+    need = np.isnan(reg) & ~np.isnan(paid)
+    if need.any():
+        sid = np.repeat(np.arange(len(starts)), n_per)
+        rows = np.flatnonzero(np.isin(sid, np.unique(sid[need])))
+        ref = (pd.Series(paid[rows]).groupby(sid[rows]).rolling(window, min_periods=1).max()
+               .to_numpy())
+        reg[rows] = np.where(np.isnan(reg[rows]), ref, reg[rows])
     return _fill_within(reg, starts, n_per)
 
 
 def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
                     reg_all: np.ndarray, prices: dict, promo_all: np.ndarray,
-                    sku_of_series: np.ndarray, future_prices: pd.DataFrame | None
-                    ) -> list[str]:
+                    sku_of_series: np.ndarray, future_prices: pd.DataFrame | None,
+                    kinds: dict[str, np.ndarray] | None = None) -> list[str]:
     """Regular price carried forward / back within each series over the whole panel
     (observed prices only up to the cutoff); on the featurised rows: price (planned prices
     after the cutoff when given, else the regular price), price ratio, discount depth,
@@ -552,14 +584,26 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
     price = np.where(fr, np.nan, prices["price"][rows])
     promo = promo_all[rows] & ~fr
     R["planned"] = False
+    kind = {c: np.where(fr, 0.0, (kinds or {}).get(c, np.zeros(len(fut)))[rows])
+            for c in PROMO_KINDS}
     if future_prices is not None and len(future_prices):
         # a plan (engine.forecast.plan.resolve / actual_plan): price, discount %, promotion
         # flag and the share of the period it covers, for future rows only
         fp = future_prices.assign(date=pd.to_datetime(future_prices["date"]))
         cols = [c for c in ("price", "discount_pct", "promo", "plan_share") if c in fp]
-        m = R[KEYS + ["date"]].merge(fp[KEYS + ["date", *cols]].drop_duplicates(
+        extra = [c for c in ("promo_type", *PROMO_KINDS) if c in fp]
+        m = R[KEYS + ["date"]].merge(fp[KEYS + ["date", *cols, *extra]].drop_duplicates(
             KEYS + ["date"]), on=KEYS + ["date"], how="left")
         in_plan = fr & m[cols].notna().any(axis=1).to_numpy() if cols else fr & False
+        ptype = m["promo_type"].astype(object).to_numpy() if "promo_type" in m else None
+        for col in PROMO_KINDS:       # the plan's kinds: given, else from the promo type
+            if col in m:
+                given = np.nan_to_num(m[col].to_numpy(dtype=float))
+            elif ptype is not None:
+                given = np.array([PLAN_TYPE_KIND.get(t) == col for t in ptype], dtype=float)
+            else:
+                continue
+            kind[col] = np.where(in_plan, given, kind[col])
         p = m["price"].to_numpy(dtype=float) if "price" in m else np.full(len(m), np.nan)
         if "discount_pct" in m:
             d = m["discount_pct"].to_numpy(dtype=float)
@@ -583,6 +627,8 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
     R["price_ratio"] = np.where(np.isfinite(ratio), ratio, 1.0)
     R["discount_depth"] = np.clip(1.0 - R["price_ratio"], 0, 1)
     R["promo_flag"] = promo.astype(int)
+    for col in PROMO_KINDS:
+        R[f"{col}_flag"] = kind[col]
     R["price_index"] = reg / _sku_typical_price(reg_all, fut, sid, sku_of_series,
                                                 R["sid"].to_numpy())
     return PRICE
@@ -591,7 +637,8 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
 def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.ndarray,
                         starts: np.ndarray, n_per: np.ndarray, price: np.ndarray,
                         regular: np.ndarray, promo_all: np.ndarray, quantity: np.ndarray,
-                        H: int, window: int) -> None:
+                        H: int, window: int, kinds: dict[str, np.ndarray] | None = None
+                        ) -> None:
     """What the future holds when no plan says: per series, the share of selling periods
     on promotion over the last `window` periods before the cutoff (`exp_promo_rate`) and
     the average price / regular price in those promoted periods (`exp_price_ratio`).
@@ -617,6 +664,11 @@ def _expected_promotion(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid:
     row_sid = sid[rows]
     fr = fut[rows]
     R["exp_promo_rate"] = np.where(fr, rate[row_sid], 0.0)
+    for col in PROMO_KINDS:       # how the series' promotions usually look (exp_feature...)
+        k = (kinds or {}).get(col)
+        mean = (np.bincount(sid[on_promo], weights=k[on_promo], minlength=n_series)
+                / np.maximum(promo_n, 1)) if k is not None else np.zeros(n_series)
+        R[f"exp_{col}"] = np.where(fr, mean[row_sid], 0.0)
     R["exp_price_ratio"] = np.where(fr, mean_ratio[row_sid], 1.0)
 
 

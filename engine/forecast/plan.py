@@ -161,7 +161,10 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.D
     out["promo_type"] = np.where(promo, "other", "none")
     out["plan_share"] = 1.0
     out["plan_version"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return out[PLAN_COLUMNS]
+    kinds = [c for c in ("feature", "display", "tpr") if c in h]
+    for col in kinds:            # the promotion kinds as recorded
+        out[col] = np.nan_to_num(pd.to_numeric(h[col], errors="coerce").to_numpy(dtype=float))
+    return out[PLAN_COLUMNS + kinds]
 
 
 def horizon_plan(rows: pd.DataFrame, history: pd.DataFrame, signals, cutoff, horizon: int,

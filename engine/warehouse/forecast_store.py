@@ -22,9 +22,11 @@ BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "st
 
 # ---- reads ----------------------------------------------------------------------------
 def read_history(wh: Warehouse, cutoff=None) -> pd.DataFrame:
-    """sales_daily up to `cutoff` (inclusive; all when None) in the model's long shape."""
+    """sales_daily up to `cutoff` (inclusive; all when None) in the model's long shape,
+    with the promotion kinds (feature, display, tpr: 0..1, NULL when not recorded)."""
     sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
-           "regular_price, coalesce(promo, FALSE) AS promo FROM sales_daily")
+           "regular_price, coalesce(promo, FALSE) AS promo, feature, display, tpr "
+           "FROM sales_daily")
     params: list = []
     if cutoff is not None:
         sql += " WHERE date <= ?"

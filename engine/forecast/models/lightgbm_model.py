@@ -120,7 +120,8 @@ class LightGBMModel(ForecastModel):
         if planned.any():                 # the planned rows at regular price, no promotion
             Xr = X[planned]
             for col, value in (("promo_flag", 0.0), ("price_ratio", 1.0),
-                               ("discount_depth", 0.0)):
+                               ("discount_depth", 0.0), ("feature_flag", 0.0),
+                               ("display_flag", 0.0), ("tpr_flag", 0.0)):
                 if col in cols:
                     Xr[:, cols[col]] = value
             regular = f.copy()
@@ -135,8 +136,11 @@ class LightGBMModel(ForecastModel):
             probe = np.flatnonzero(rate > 0)
             Xp = X[probe]                                # a copy (fancy indexing)
             ratio = future["exp_price_ratio"].to_numpy(dtype=float)[probe]
+            usual = {f"{k}_flag": future[f"exp_{k}"].to_numpy(dtype=float)[probe]
+                     for k in ("feature", "display", "tpr") if f"exp_{k}" in future}
             for col, value in (("promo_flag", 1.0), ("price_ratio", ratio),
-                               ("discount_depth", np.clip(1.0 - ratio, 0, 1))):
+                               ("discount_depth", np.clip(1.0 - ratio, 0, 1)),
+                               *usual.items()):       # promoted as the series usually is
                 if col in cols:
                     Xp[:, cols[col]] = value
             promoted = regular.copy()
