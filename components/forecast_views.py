@@ -321,7 +321,7 @@ def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataF
     return fig
 
 
-def model_choice(mix: pd.DataFrame, is_series: bool) -> None:
+def model_choice(mix: pd.DataFrame, is_series: bool, grain: str = "D") -> None:
     """The routed model and its backtest evidence (one series) or the mix (aggregate)."""
     if mix.empty:
         st.caption("This run stored no routing decisions.")
@@ -331,9 +331,9 @@ def model_choice(mix: pd.DataFrame, is_series: bool) -> None:
         st.markdown(f"**Model: {row['model']}** — {row['reason']}")
         errors = json.loads(row["errors"] or "{}")
         if errors:
-            ev = pd.DataFrame({"Model": list(errors), "Backtest MAE (units/day)":
-                               [round(v, 2) for v in errors.values()]})
-            st.dataframe(ev.sort_values("Backtest MAE (units/day)"), hide_index=True)
+            col = f"Backtest MAE (units/{period_noun(grain)})"
+            ev = pd.DataFrame({"Model": list(errors), col: [round(v, 2) for v in errors.values()]})
+            st.dataframe(ev.sort_values(col), hide_index=True)
         return
     total = mix["volume"].sum()
     shown = pd.DataFrame({

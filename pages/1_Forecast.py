@@ -118,7 +118,7 @@ if fv.has_plan(series):
 tab_why, tab_drivers, tab_season, tab_table = st.tabs(
     ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])
 with tab_why:
-    fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series)
+    fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series, grain)
 with tab_drivers:
     effects = _read(wh, version, "driver_effects", run_id, sel, f)
     if effects.empty:

@@ -108,3 +108,44 @@ def test_a_category_total_gets_bands_calibrated_on_its_own_backtest(forecast_env
     # the cheap run has one backtest fold: calibrated in-sample, so no held-out coverage
     assert any("calibrated on its own backtest errors (14 days)" in c.value
                for c in at.caption)
+
+
+def test_a_run_with_an_uploaded_plan_shows_the_plan_against_no_plan(
+        small_warehouse_path, tmp_path, monkeypatch):
+    """Upload a 25%-off plan for one series, pick it in the run settings, run: the run line
+    names the plan version, the chart has the no-plan line and the planned markers, the
+    caption gives the plan's effect in units and the table both columns."""
+    import pandas as pd
+
+    from engine.ingest.load import ingest_file
+    from engine.warehouse.db import Warehouse
+
+    path = copy_warehouse(small_warehouse_path, tmp_path / "plan_run.duckdb")
+    sku, pin = biggest_series(forecast_copy(str(small_warehouse_path)), "Cold Beverages")
+    wh = Warehouse(path)
+    try:
+        last = pd.Timestamp(wh.scalar("SELECT max(date) FROM sales_daily"))
+        plan = tmp_path / "plan.csv"
+        pd.DataFrame({"sku_id": [sku], "pin_code": [pin],
+                      "date_from": [(last + pd.Timedelta(days=2)).date()],
+                      "date_to": [(last + pd.Timedelta(days=5)).date()],
+                      "discount_pct": [25], "promo_type": ["price_cut"]}).to_csv(plan, index=False)
+        assert ingest_file(wh, "plan", plan).rows_loaded == 1
+    finally:
+        wh.close()
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.query_params["sku_id"] = sku
+    at.query_params["pin_code"] = pin
+    at.run()
+    assert at.selectbox(key="fc_plan").value == "latest"
+    at.multiselect(key="fc_run_models").set_value(["moving_average", "lightgbm"])
+    at.number_input(key="fc_run_folds").set_value(1)
+    at.number_input(key="fc_run_horizon").set_value(10)
+    at.button(key="fc_run").click().run()
+    assert not at.exception and not at.error
+    assert any("price / promotion plan: version 1" in c.value for c in at.caption)
+    effect = next(c.value for c in at.caption if c.value.startswith("The plan covers 4 days"))
+    assert "+" in effect.split(":")[1].split("units")[0]        # a price cut adds units
+    assert any("Without the plan" in d.value.columns for d in at.dataframe)
