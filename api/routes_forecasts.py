@@ -129,15 +129,51 @@ def get_forecast(
 def batch_forecasts(body: BatchRequest, caller: Caller = Depends(batch_limit)) -> dict:
     """Up to 1,000 (sku_id, pin_code, horizon) requests at once. Series without a stored
     forecast are listed in `errors` (by request index); the rest in `results`. Counts
-    against the batch rate limit (default 10 per minute)."""
+    against the batch rate limit (default 10 per minute). An inline `plan` (rows as in a
+    plan upload) scales the stored forecast on the days it covers by the estimated price
+    and promotion responses; each point then carries `planned` and `forecast_no_plan`."""
     caller.require("view", "Forecast")
     for item in body.items:
         caller.check_pin(item.pin_code)
     run, results, errors = series_forecasts(
         caller.wh, caller.cached, [(i.sku_id, i.pin_code, i.horizon) for i in body.items])
+    if body.plan and results:
+        _apply_inline_plan(caller, run, results, body.plan)
     return {"run_id": str(run["run_id"]),
             "last_updated": when(run["created_at"]),
             "results": results, "errors": errors}
+
+
+def _apply_inline_plan(caller: Caller, run: dict, results: list[dict], plan: list) -> None:
+    """Scale the results' points on the plan's days (engine.forecast.plan.respond), in
+    place; the response curves are estimated once per data version."""
+    from engine.forecast.plan import respond
+    from engine.forecast.whatif import response_curves
+
+    wh = caller.wh
+    version = wh.data_version()
+    response = caller.cached(("response_curves", version), lambda: response_curves(wh))
+    pairs = list(dict.fromkeys((r["sku_id"], r["pin_code"]) for r in results))
+    regular = api_store.regular_prices(wh, pairs)
+    base = pd.DataFrame([{"i": i, "k": k, "sku_id": r["sku_id"], "pin_code": r["pin_code"],
+                          "date": p["date"], "forecast": p["forecast"], "lo": p["lo"],
+                          "hi": p["hi"]}
+                         for i, r in enumerate(results) for k, p in enumerate(r["forecast"])])
+    base = base.merge(regular[["sku_id", "pin_code", "category"]], on=KEYS, how="left")
+    rows = pd.DataFrame([p.model_dump() for p in plan])
+    rows["date_from"] = rows["date_from"].fillna(rows["date"])
+    rows["date_to"] = rows["date_to"].fillna(rows["date_from"])
+    rows["plan_version"], rows["row_no"] = 1, range(len(rows))
+    out = respond(base, rows, response, regular[["sku_id", "pin_code", "regular_price"]],
+                  str(run.get("grain") or "D"))
+    for r in out.itertuples(index=False):
+        point = results[r.i]["forecast"][r.k]
+        point.update(forecast=num(r.forecast) or 0.0, lo=num(r.lo), hi=num(r.hi),
+                     planned=bool(r.planned), forecast_no_plan=num(r.forecast_no_plan))
+    for res in results:
+        res["note"] = " ".join(filter(None, [res.get("note"), (
+            "Inline plan: days it covers are scaled from the stored forecast by the "
+            "estimated price and promotion responses (no refit).")]))
 
 
 @router.get("/v1/analytics/accuracy", response_model=AccuracyResponse,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 PIN_PATTERN = r"^[1-9][0-9]{5}$"
 MAX_HORIZON = 90
@@ -90,6 +90,9 @@ class ForecastPoint(BaseModel):
     forecast: float
     lo: float | None = Field(description="lower bound of the 95% prediction interval")
     hi: float | None = Field(description="upper bound of the 95% prediction interval")
+    planned: bool | None = Field(None, description="an inline plan covers this day")
+    forecast_no_plan: float | None = Field(
+        None, description="the stored forecast, before the inline plan (plan requests only)")
 
 
 class Accuracy(BaseModel):
@@ -127,8 +130,44 @@ class BatchItem(Strict):
     horizon: Horizon = 28
 
 
+_Day = date       # PlanItem has a field named `date`
+
+
+class PlanItem(Strict):
+    """One row of an inline price / promotion plan (the plan upload's fields)."""
+    sku_id: SkuId | None = None
+    category: str | None = Field(None, max_length=100)
+    pin_code: PinCode | None = None
+    city: str | None = Field(None, max_length=100)
+    state: str | None = Field(None, max_length=100)
+    date: _Day | None = None
+    date_from: _Day | None = None
+    date_to: _Day | None = None
+    price: float | None = Field(None, gt=0, description="planned selling price, ₹")
+    discount_pct: float | None = Field(None, ge=0, lt=100)
+    promo_type: Literal["none", "price_cut", "feature", "display", "bundle", "other"] | None \
+        = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.sku_id is None and self.category is None:
+            raise ValueError("a plan row needs sku_id or category")
+        if self.date is None and self.date_from is None:
+            raise ValueError("a plan row needs date, or date_from (and date_to)")
+        if self.date is None and self.date_to is not None and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        if self.price is None and self.discount_pct is None and self.promo_type is None:
+            raise ValueError("a plan row needs a price, a discount_pct or a promo_type")
+        return self
+
+
 class BatchRequest(Strict):
     items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+    plan: list[PlanItem] | None = Field(
+        None, max_length=10 * MAX_BATCH,
+        description="an inline price / promotion plan: the stored forecasts of the days it "
+                    "covers are scaled by the estimated price and promotion responses (no "
+                    "refit; upload the plan and run a forecast for the plan-aware model)")
 
 
 class BatchError(BaseModel):

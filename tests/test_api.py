@@ -192,6 +192,42 @@ def test_batch_answers_in_request_order_and_lists_missing_series(client, as_, wo
     assert [(e["index"], e["code"]) for e in body["errors"]] == [(2, "not_found")]
 
 
+def test_batch_with_an_inline_plan_scales_only_the_planned_days(client, as_, world):
+    # a snack / cold drink / ice cream: categories with a clearly negative price response
+    sku, pin = next(s for s in world.series if s[0].startswith(("SN-", "CB-", "IC-")))
+    other = next(s for s in world.series if s[0] != sku)
+    items = [{"sku_id": sku, "pin_code": pin, "horizon": 5},
+             {"sku_id": other[0], "pin_code": other[1], "horizon": 5}]
+    plain = client.post("/v1/forecasts/batch", json={"items": items}, headers=as_("analyst"))
+    start = plain.json()["results"][0]["forecast"][1]["date"]
+    end = plain.json()["results"][0]["forecast"][2]["date"]
+    plan = [{"sku_id": sku, "pin_code": pin, "date_from": start, "date_to": end,
+             "discount_pct": 20, "promo_type": "price_cut"}]
+    res = client.post("/v1/forecasts/batch", json={"items": items, "plan": plan},
+                      headers=as_("analyst"))
+    assert res.status_code == 200, res.text
+    first, second = res.json()["results"]
+    before = plain.json()["results"][0]["forecast"]
+    assert [p["planned"] for p in first["forecast"]] == [False, True, True, False, False]
+    for new, old in zip(first["forecast"], before):
+        assert new["forecast_no_plan"] == pytest.approx(old["forecast"])
+        if new["planned"]:
+            assert new["forecast"] > old["forecast"]       # 20% off: more units
+        else:
+            assert new["forecast"] == pytest.approx(old["forecast"])
+    assert not any(p["planned"] for p in second["forecast"])
+    assert "Inline plan" in first["note"]
+
+
+def test_batch_plan_row_without_a_product_is_422(client, as_, world):
+    sku, pin = world.series[0]
+    res = client.post("/v1/forecasts/batch", headers=as_("analyst"),
+                      json={"items": [{"sku_id": sku, "pin_code": pin}],
+                            "plan": [{"date": "2026-01-01", "discount_pct": 10}]})
+    assert res.status_code == 422
+    assert "sku_id or category" in _error(res)["message"]
+
+
 def test_batch_of_more_than_1000_items_is_422(client, as_, world):
     sku, pin = world.series[0]
     res = client.post("/v1/forecasts/batch", headers=as_("analyst"),

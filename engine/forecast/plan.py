@@ -186,3 +186,47 @@ def horizon_plan(rows: pd.DataFrame, history: pd.DataFrame, signals, cutoff, hor
     step = pd.Timedelta(days=7 if grain == "W" else 1)
     dates = [pd.Timestamp(cutoff) + step * k for k in range(1, horizon + 1)]
     return resolve(rows, series, dates, grain)
+
+
+def respond(base: pd.DataFrame, rows: pd.DataFrame, response, regular: pd.DataFrame,
+            grain: str = "D") -> pd.DataFrame:
+    """A plan applied to STORED forecasts without a refit (the batch API's inline plan):
+    each planned row of `base` (sku_id, pin_code, date, forecast, optional lo / hi,
+    category) is scaled by the estimated responses (drivers.ResponseCurves, the what-if
+    panel's): (planned price / regular price) ** elasticity, times exp(promo_coef) for a
+    promotion; a price cut with neither price nor discount takes the category's typical
+    discount. `regular`: sku_id, pin_code, regular_price (the last known). Returns `base`
+    with forecast_no_plan (the stored forecast), planned, and forecast / lo / hi scaled."""
+    out = base.copy()
+    series = out[KEYS + (["category"] if "category" in out else [])].drop_duplicates(KEYS)
+    plan = resolve(rows, series, pd.to_datetime(out["date"]).unique(), grain)
+    out["date"] = pd.to_datetime(out["date"])
+    m = out[KEYS + ["date"]].merge(plan, on=KEYS + ["date"], how="left").merge(
+        regular, on=KEYS, how="left")
+    planned = m["plan_share"].notna().to_numpy()
+    cats = response.category.set_index("category")
+    cat = (out["category"] if "category" in out else
+           out["sku_id"].map(response.sku.set_index("sku_id")["category"]))
+    el = out["sku_id"].map(response.sku.set_index("sku_id")["elasticity"])
+    el = el.fillna(cat.map(cats["elasticity"])).fillna(0.0).to_numpy(dtype=float)
+    promo_coef = cat.map(cats["promo_coef"]).fillna(0.0).to_numpy(dtype=float)
+    typical = cat.map(cats["typical_discount"]).fillna(0.0).to_numpy(dtype=float)
+    reg = m["regular_price"].to_numpy(dtype=float)
+    price = m["price"].to_numpy(dtype=float)
+    disc = m["discount_pct"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(~np.isnan(price), price / reg, 1 - disc / 100.0)
+    ptype = m["promo_type"].astype(object).to_numpy()
+    ratio = np.where(np.isnan(ratio) & (ptype == "price_cut"), 1 - typical, ratio)
+    ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+    promo = m["promo"].to_numpy(dtype=float)
+    promo = np.where(np.isnan(promo), ratio < 0.98, promo > 0)
+    share = np.nan_to_num(m["plan_share"].to_numpy(dtype=float))
+    mult = ratio ** el * np.where(promo, np.exp(promo_coef), 1.0)
+    mult = np.where(planned, 1 + share * (mult - 1), 1.0)
+    out["forecast_no_plan"] = out["forecast"].to_numpy(dtype=float)
+    out["planned"] = planned
+    for col in ("forecast", "lo", "hi", "lo80", "hi80"):
+        if col in out:
+            out[col] = out[col].to_numpy(dtype=float) * mult
+    return out

@@ -99,6 +99,21 @@ def series_forecasts(wh: Warehouse, run_id: str, pairs: list[tuple[str, str]],
     return out
 
 
+def regular_prices(wh: Warehouse, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Per (sku_id, pin_code) in `pairs`: the last known regular price (else the last price
+    paid) and the SKU's category."""
+    skus, pins = [p[0] for p in pairs], [p[1] for p in pairs]
+    return wh.query(f"""
+        SELECT s.sku_id, s.pin_code,
+               arg_max(coalesce(s.regular_price, s.price), s.date)
+                   FILTER (WHERE coalesce(s.regular_price, s.price) IS NOT NULL)
+                   AS regular_price,
+               any_value(k.category) AS category
+        FROM sales_daily s {_pairs_join("s")}
+        LEFT JOIN skus k ON k.sku_id = s.sku_id
+        GROUP BY 1, 2""", [skus, pins])
+
+
 def accuracy_backtests(wh: Warehouse, run_id: str) -> pd.DataFrame:
     """Point-level backtest rows of a run for the model each series' forecast used: the
     'routed' rows when the run routed per series, else the rows of the model stored in
