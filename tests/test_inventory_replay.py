@@ -98,7 +98,7 @@ def test_plan_uses_the_forecast_run_and_its_backtest_residuals(empty_warehouse):
         cur.register("inv_df", inv)
         cur.execute("INSERT INTO inventory SELECT * FROM inv_df")
         cur.register("fc_df", fc)
-        cur.execute("INSERT INTO forecasts SELECT * FROM fc_df")
+        cur.execute("INSERT INTO forecasts BY NAME SELECT * FROM fc_df")
         cur.register("bt_df", bt)
         cur.execute("INSERT INTO backtests SELECT * FROM bt_df")
         cur.execute("INSERT INTO forecast_runs (run_id, created_at, kind, cutoff, horizon) "
