@@ -12,7 +12,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from components.format import indian_grouping
+from components.format import dd_mmm, indian_grouping
 from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
@@ -267,9 +267,14 @@ def render_plan_versions(versions: pd.DataFrame) -> None:
         return
     st.caption("Every plan upload is a version; a newer version replaces older ones for the "
                "same products, places and days. Rolling an upload back removes its version.")
-    shown = versions[["plan_version", "file_name", "date_from", "date_to", "rows", "skus",
-                      "created_by", "created_at", "batch_id"]]
-    st.dataframe(shown, hide_index=True, height=min(38 + 35 * len(shown), 300),
-                 column_config={"date_from": st.column_config.DateColumn("from"),
-                                "date_to": st.column_config.DateColumn("to"),
-                                "skus": st.column_config.NumberColumn("SKUs")})
+    shown = pd.DataFrame({
+        "Version": versions["plan_version"].to_numpy(),
+        "File": versions["file_name"].to_numpy(),
+        "From": [dd_mmm(d, True) for d in versions["date_from"]],
+        "To": [dd_mmm(d, True) for d in versions["date_to"]],
+        "Rows": [indian_grouping(n) for n in versions["rows"]],
+        "SKUs": [indian_grouping(n) for n in versions["skus"]],
+        "Uploaded by": versions["created_by"].fillna("—").to_numpy(),
+        "Uploaded": [dd_mmm(d, True) for d in versions["created_at"]],
+        "Batch": versions["batch_id"].to_numpy()})
+    st.dataframe(shown, hide_index=True, height=min(38 + 35 * len(shown), 300))

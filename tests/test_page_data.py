@@ -2,6 +2,7 @@
 history and rollback."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -177,8 +178,9 @@ def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
     texts = " ".join(t.value for t in at.text)
     assert "Stored as plan version 1." in texts
     assert "Column 'Item Code' has 1 SKUs not in the catalog, first at row 4: 'NO-SUCH'" in texts
-    versions = next(df.value for df in at.dataframe if "plan_version" in df.value.columns)
-    assert versions[["plan_version", "file_name", "rows", "skus"]].values.tolist() == \
-        [[1, "promo plan.csv", 1, 1]]
+    versions = next(df.value for df in at.dataframe if "Version" in df.value.columns)
+    assert versions[["Version", "File", "Rows", "SKUs"]].values.tolist() == \
+        [[1, "promo plan.csv", "1", "1"]]
+    assert all(re.fullmatch(r"\d{2}-[A-Z][a-z]{2}-\d{4}", d) for d in versions["From"])
     quarantine = next(df.value for df in at.dataframe if "reason_code" in df.value.columns)
     assert sorted(quarantine["reason_code"]) == ["dates_reversed", "unknown_sku"]
