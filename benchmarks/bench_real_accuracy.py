@@ -26,36 +26,24 @@ import pandas as pd
 
 import realdev as R
 
-FILES = {"dunnhumby": (R.DUNNHUMBY, R.DUNNHUMBY_CATALOG), "tuna": (R.TUNA, None),
-         "cheese": (R.CHEESE, None)}
-PEERS = ("Naive", "SeasonalNaive", "WindowAverage", "AutoETS", "AutoTheta")
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--file", choices=sorted(FILES), default="dunnhumby")
+    ap.add_argument("--file", choices=sorted(R.SALES_FILES), default="dunnhumby")
     ap.add_argument("--horizon", type=int, default=13)
-    ap.add_argument("--peers", nargs="*", default=list(PEERS))
+    ap.add_argument("--peers", nargs="*", default=list(R.PEERS))
     ap.add_argument("--models", nargs="*", default=None, help="product models (default: its own)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--peer-jobs", type=int, default=None,
                     help="statsforecast n_jobs (default: --workers, the product's cores)")
     args = ap.parse_args()
-    sales, catalog = FILES[args.file]
-    if not R.require(*(p for p in (sales, catalog) if p is not None)):
+    if not R.require(*(p for p in R.SALES_FILES[args.file] if p is not None)):
         return 0
 
     from engine.forecast.config import ForecastConfig
     from engine.forecast.pipeline import run_forecast
-    from engine.warehouse.forecast_store import read_history
 
-    wh, _ = R.load_warehouse(sales, catalog, name=f"realacc_{args.file}")
-    full = read_history(wh)
-    last = full["date"].max()
-    cutoff = last - pd.Timedelta(weeks=args.horizon)
-    print(f"{full[['sku_id', 'pin_code']].drop_duplicates().shape[0]:,} series, "
-          f"{full['date'].min():%d-%b-%Y} .. {last:%d-%b-%Y}; cutoff {cutoff:%d-%b-%Y}, "
-          f"horizon {args.horizon} weeks")
+    wh, full, cutoff = R.held_out(args.file, args.horizon, "realacc")
 
     cfg = ForecastConfig(horizon=args.horizon, cutoff=cutoff.date(), workers=args.workers)
     if args.models:
@@ -65,11 +53,7 @@ def main() -> int:
     product_sec = time.perf_counter() - t
     print(f"product: routed forecast in {product_sec:.1f} s ({res.timings})")
     print("routing:", res.routing["model"].value_counts().head(12).to_dict())
-    f = res.forecasts
-    ours = pd.DataFrame({"unique_id": f["sku_id"].astype(str) + "|" + f["pin_code"].astype(str),
-                         "ds": pd.to_datetime(f["date"]), "model": "MicroPulse",
-                         "forecast": f["forecast"], "lo80": f["lo80"], "hi80": f["hi80"],
-                         "lo": f["lo"], "hi": f["hi"]})
+    ours = R.product_long(res.forecasts, "MicroPulse")
 
     panel = R.dense_weekly(full, cutoff)
     test = R.actuals(full, cutoff, args.horizon)

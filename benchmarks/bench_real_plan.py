@@ -29,10 +29,6 @@ import pandas as pd
 
 import realdev as R
 
-FILES = {"dunnhumby": (R.DUNNHUMBY, R.DUNNHUMBY_CATALOG), "tuna": (R.TUNA, None),
-         "cheese": (R.CHEESE, None)}
-PEERS = ("Naive", "SeasonalNaive", "WindowAverage", "AutoETS", "AutoTheta")
-
 
 def promoted(history: pd.DataFrame) -> pd.Series:
     """Which sales rows were promoted: the file's promotion flag; for a file without one
@@ -67,38 +63,22 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> Path
     return path
 
 
-def _ours(res, column: str, name: str) -> pd.DataFrame:
-    f = res.forecasts
-    return pd.DataFrame({"unique_id": f["sku_id"].astype(str) + "|" + f["pin_code"].astype(str),
-                         "ds": pd.to_datetime(f["date"]), "model": name,
-                         "forecast": f[column], "lo80": f["lo80"], "hi80": f["hi80"],
-                         "lo": f["lo"], "hi": f["hi"]})
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--file", choices=sorted(FILES), default="dunnhumby")
+    ap.add_argument("--file", choices=sorted(R.SALES_FILES), default="dunnhumby")
     ap.add_argument("--horizon", type=int, default=None, help="weeks (13; tuna 26)")
-    ap.add_argument("--peers", nargs="*", default=list(PEERS))
+    ap.add_argument("--peers", nargs="*", default=list(R.PEERS))
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     horizon = args.horizon or (26 if args.file == "tuna" else 13)
-    sales, catalog = FILES[args.file]
-    if not R.require(*(p for p in (sales, catalog) if p is not None)):
+    if not R.require(*(p for p in R.SALES_FILES[args.file] if p is not None)):
         return 0
 
     from engine.forecast.config import ForecastConfig
     from engine.forecast.pipeline import run_forecast
     from engine.ingest.load import ingest_file
-    from engine.warehouse.forecast_store import read_history
 
-    wh, _ = R.load_warehouse(sales, catalog, name=f"realplan_{args.file}")
-    full = read_history(wh)
-    last = full["date"].max()
-    cutoff = last - pd.Timedelta(weeks=horizon)
-    print(f"{full[['sku_id', 'pin_code']].drop_duplicates().shape[0]:,} series, "
-          f"{full['date'].min():%d-%b-%Y} .. {last:%d-%b-%Y}; cutoff {cutoff:%d-%b-%Y}, "
-          f"horizon {horizon} weeks")
+    wh, full, cutoff = R.held_out(args.file, horizon, "realplan")
     path = plan_file(full, cutoff, horizon)
     up = ingest_file(wh, "plan", path)
     print(f"plan upload {path.name}: {up.rows_read:,} rows read, {up.rows_loaded:,} loaded, "
@@ -113,8 +93,8 @@ def main() -> int:
         print(f"product, plan={plan}: {seconds[plan]:.1f} s; planned series-weeks "
               f"{runs[plan].planned_rows:,}")
     with_plan = runs["latest"]
-    fc = [_ours(with_plan, "forecast", "MicroPulse + plan"),
-          _ours(runs["none"], "forecast", "MicroPulse, no plan")]
+    fc = [R.product_long(with_plan.forecasts, "MicroPulse + plan"),
+          R.product_long(runs["none"].forecasts, "MicroPulse, no plan")]
 
     panel = R.dense_weekly(full, cutoff)
     test = R.actuals(full, cutoff, horizon)

@@ -25,6 +25,10 @@ DUNNHUMBY_CATALOG = REALDEV / "dunnhumby_dev_catalog.csv"
 TUNA = REALDEV / "tuna_sales.csv"
 CHEESE = REALDEV / "cheese_sales.csv"
 KEYS = ["sku_id", "pin_code"]
+# the weekly sales files the forecasting benchmarks run on: name -> (sales, catalog)
+SALES_FILES = {"dunnhumby": (DUNNHUMBY, DUNNHUMBY_CATALOG), "tuna": (TUNA, None),
+               "cheese": (CHEESE, None)}
+PEERS = ("Naive", "SeasonalNaive", "WindowAverage", "AutoETS", "AutoTheta")
 
 
 def require(*paths: Path) -> bool:
@@ -213,3 +217,30 @@ def print_table(df: pd.DataFrame, title: str) -> None:
     if "seconds" in fmt:
         fmt["seconds"] = fmt["seconds"].map(lambda x: "—" if pd.isna(x) else f"{x:.1f}")
     print(fmt.to_string(index=False))
+
+
+def held_out(name: str, horizon: int, tag: str):
+    """Upload the `name` sales file (SALES_FILES) into a fresh warehouse and hold out its
+    last `horizon` weeks. Prints the panel's size and dates. Returns (Warehouse, the full
+    history as the forecast reads it, the cutoff)."""
+    from engine.warehouse.forecast_store import read_history
+
+    sales, catalog = SALES_FILES[name]
+    wh, _ = load_warehouse(sales, catalog, name=f"{tag}_{name}")
+    full = read_history(wh)
+    last = full["date"].max()
+    cutoff = last - pd.Timedelta(weeks=horizon)
+    print(f"{full[KEYS].drop_duplicates().shape[0]:,} series, "
+          f"{full['date'].min():%d-%b-%Y} .. {last:%d-%b-%Y}; cutoff {cutoff:%d-%b-%Y}, "
+          f"horizon {horizon} weeks")
+    return wh, full, cutoff
+
+
+def product_long(forecasts: pd.DataFrame, name: str, column: str = "forecast") -> pd.DataFrame:
+    """The product's forecast rows in the peers' long shape (unique_id, ds, model,
+    forecast, lo80, hi80, lo, hi), the point forecast taken from `column`."""
+    f = forecasts
+    return pd.DataFrame({"unique_id": f["sku_id"].astype(str) + "|" + f["pin_code"].astype(str),
+                         "ds": pd.to_datetime(f["date"]), "model": name,
+                         "forecast": f[column], "lo80": f["lo80"], "hi80": f["hi80"],
+                         "lo": f["lo"], "hi": f["hi"]})

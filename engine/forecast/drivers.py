@@ -290,19 +290,28 @@ def estimate_response(history: pd.DataFrame, signals=None, min_obs: int = 200,
     return ResponseCurves(sku=sku_frame, category=category)
 
 
+def response_terms(rows: pd.DataFrame, response: ResponseCurves
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per row of `rows` (sku_id, optional category): the price elasticity (the SKU's,
+    else its category's, else 0) and the category's promo_coef, temp_coef, rain_coef and
+    typical_discount (0 when unknown)."""
+    cat = rows["category"] if "category" in rows else rows["sku_id"].map(
+        response.sku.set_index("sku_id")["category"])
+    cats = response.category.set_index("category")
+    el = rows["sku_id"].map(response.sku.set_index("sku_id")["elasticity"])
+    el = el.fillna(cat.map(cats["elasticity"])).fillna(0.0).to_numpy(dtype=float)
+    coef = {c: cat.map(cats[c]).fillna(0.0).to_numpy(dtype=float)
+            for c in ("promo_coef", "temp_coef", "rain_coef", "typical_discount")}
+    return el, coef
+
+
 def scenario(base: pd.DataFrame, response: ResponseCurves, cfg: ScenarioConfig
              ) -> pd.DataFrame:
     """Baseline and scenario demand per row of `base` (sku_id, pin_code, date, forecast,
     optional lo, hi, category, festival_uplift). Adds: baseline, scenario, delta_units,
     multiplier (the product of the factors in the module doc)."""
     out = base.copy()
-    cat = out["category"] if "category" in out else out["sku_id"].map(
-        response.sku.set_index("sku_id")["category"])
-    cats = response.category.set_index("category")
-    el = out["sku_id"].map(response.sku.set_index("sku_id")["elasticity"])
-    el = el.fillna(cat.map(cats["elasticity"])).fillna(0.0).to_numpy(dtype=float)
-    coef = {c: cat.map(cats[c]).fillna(0.0).to_numpy(dtype=float)
-            for c in ("promo_coef", "temp_coef", "rain_coef", "typical_discount")}
+    el, coef = response_terms(out, response)
     mult = (1 + cfg.price_change_pct / 100.0) ** el
     mult = mult * np.exp(coef["temp_coef"] * cfg.temp_anomaly_c
                          + coef["rain_coef"] * cfg.rain_anomaly_mm)

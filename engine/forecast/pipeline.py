@@ -119,15 +119,22 @@ def _routed(frame: pd.DataFrame, routing: pd.DataFrame, extra: list[str]) -> pd.
 
 def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                   progress: Progress | None = None,
-                  plan: pd.DataFrame | None = None) -> ForecastResult:
+                  plan: pd.DataFrame | None = None,
+                  plan_rows: pd.DataFrame | None = None) -> ForecastResult:
     """The routed forecast. `plan`: planned prices / promotions for the horizon
-    (plan.resolve rows); with a plan the backtest folds use the prices and promotions
+    (plan.resolve rows), or `plan_rows` (stored plan rows, resolved here for the run's
+    series and horizon); with a plan the backtest folds use the prices and promotions
     actually charged, the forecast rows carry `forecast_no_plan` and `planned`, and the
     backtest adds a 'routed_no_plan' model (the routed forecast without the plan)."""
     say = progress or (lambda msg: None)
-    use_plan = plan is not None and len(plan) > 0
     t0 = time.perf_counter()
     h, cfg = _prepare(history, cfg)
+    if plan_rows is not None:
+        from engine.forecast.plan import horizon_plan
+
+        plan = horizon_plan(plan_rows, h, signals, cfg.cutoff, cfg.for_grain(cfg.grain).horizon,
+                            cfg.grain)
+    use_plan = plan is not None and len(plan) > 0
     timings: dict = {}
     bt = None
     try:
@@ -204,7 +211,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
-                          fitted=final.fitted)
+                          fitted=final.fitted, planned_rows=len(plan) if use_plan else 0)
 
 
 def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -235,63 +242,44 @@ def _run_meta(run_id: str, kind: str, cfg: ForecastConfig, n_series: int, timing
             "config": {**cfg.to_dict(), **(extra or {})}, "timings": timings}
 
 
-def run_plan(wh, plan: str | int | None, history: pd.DataFrame, signals, cfg: ForecastConfig
-             ) -> tuple[int | None, pd.DataFrame | None]:
-    """The stored plan a run uses: 'latest' (the newest version, none when no plan was
-    uploaded), 'none', or a version number (every version up to it, newest winning),
-    resolved for the run's series and horizon. Returns (version, plan rows or None)."""
+def plan_version(wh, plan: str | int | None) -> int | None:
+    """The stored plan version a run uses: 'latest' (the newest; None when no plan was
+    uploaded), 'none' (None) or a version number (checked to exist)."""
+    from engine.warehouse.plans import latest_plan_version, plan_versions
+
     if plan is None or str(plan).lower() == "none":
-        return None, None
-    from engine.forecast.plan import horizon_plan
-    from engine.warehouse.plans import latest_plan_version, plan_rows
-
+        return None
     if str(plan).lower() == "latest":
-        version = latest_plan_version(wh)
-        if version is None:
-            return None, None
-    else:
-        try:
-            version = int(plan)
-        except ValueError:
-            raise ForecastError(f"--plan must be latest, none or a plan version number, not "
-                                f"{plan!r}.", code="bad_plan") from None
-        if version not in set(_plan_versions(wh)):
-            raise ForecastError(f"There is no plan version {version}; uploaded versions: "
-                                f"{', '.join(map(str, _plan_versions(wh))) or 'none'}.",
-                                evidence={"plan": version}, code="unknown_plan")
-    h, c = _prepare(history, cfg)
-    rows = plan_rows(wh, version)
-    return version, horizon_plan(rows, h, signals, c.cutoff, c.horizon, c.grain)
-
-
-def _plan_versions(wh) -> list[int]:
-    from engine.warehouse.plans import plan_versions
-    return [int(v) for v in plan_versions(wh)["plan_version"]]
+        return latest_plan_version(wh)
+    try:
+        version = int(plan)
+    except ValueError:
+        raise ForecastError(f"--plan must be latest, none or a plan version number, not "
+                            f"{plan!r}.", code="bad_plan") from None
+    known = [int(v) for v in plan_versions(wh)["plan_version"]]
+    if version not in known:
+        raise ForecastError(f"There is no plan version {version}; uploaded versions: "
+                            f"{', '.join(map(str, known)) or 'none'}.",
+                            evidence={"plan": version}, code="unknown_plan")
+    return version
 
 
 def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True, plan: str | int | None = "latest",
-                 plan_frame: pd.DataFrame | None = None) -> ForecastResult:
+                 persist: bool = True, plan: str | int | None = "latest") -> ForecastResult:
     """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
     forecasts, backtests (per model and 'routed'), routing and drivers in one transaction.
-    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version;
-    `plan_frame`: plan rows given inline (the batch API) instead, resolved alike."""
-    from engine.forecast.plan import horizon_plan
+    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version."""
     from engine.warehouse.db import new_id
     from engine.warehouse.forecast_store import read_history, read_signals, write_run
+    from engine.warehouse.plans import plan_rows
 
+    version = plan_version(wh, plan)
     history = read_history(wh, cfg.cutoff)
     signals = read_signals(wh)
-    if plan_frame is not None:
-        h, c = _prepare(history, cfg)
-        version, planned = "inline", horizon_plan(plan_frame, h, signals, c.cutoff, c.horizon,
-                                                  c.grain)
-    else:
-        version, planned = run_plan(wh, plan, history, signals, cfg)
-    res = forecast_full(history, signals, cfg, progress=progress, plan=planned)
+    res = forecast_full(history, signals, cfg, progress=progress,
+                        plan_rows=None if version is None else plan_rows(wh, version))
     res.run_id = new_id("fc")
     res.plan_version = version
-    res.planned_rows = 0 if planned is None else int(len(planned))
     if persist:
         c = cfg.with_(grain=res.grain, cutoff=res.cutoff.date())
         coverage = _coverage(res.backtest)

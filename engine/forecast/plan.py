@@ -203,14 +203,11 @@ def respond(base: pd.DataFrame, rows: pd.DataFrame, response, regular: pd.DataFr
     out["date"] = pd.to_datetime(out["date"])
     m = out[KEYS + ["date"]].merge(plan, on=KEYS + ["date"], how="left").merge(
         regular, on=KEYS, how="left")
+    from engine.forecast.drivers import response_terms
+
     planned = m["plan_share"].notna().to_numpy()
-    cats = response.category.set_index("category")
-    cat = (out["category"] if "category" in out else
-           out["sku_id"].map(response.sku.set_index("sku_id")["category"]))
-    el = out["sku_id"].map(response.sku.set_index("sku_id")["elasticity"])
-    el = el.fillna(cat.map(cats["elasticity"])).fillna(0.0).to_numpy(dtype=float)
-    promo_coef = cat.map(cats["promo_coef"]).fillna(0.0).to_numpy(dtype=float)
-    typical = cat.map(cats["typical_discount"]).fillna(0.0).to_numpy(dtype=float)
+    el, coef = response_terms(out, response)
+    promo_coef, typical = coef["promo_coef"], coef["typical_discount"]
     reg = m["regular_price"].to_numpy(dtype=float)
     price = m["price"].to_numpy(dtype=float)
     disc = m["discount_pct"].to_numpy(dtype=float)
