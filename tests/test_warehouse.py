@@ -45,6 +45,43 @@ def test_data_version_changes_on_every_write(empty_warehouse):
     assert len({before, middle, empty_warehouse.data_version()}) == 3
 
 
+def test_a_write_bumps_only_the_domains_it_touches(empty_warehouse):
+    wh = empty_warehouse
+    sales, alerts, every = wh.data_version("sales"), wh.data_version("alerts"), wh.data_version()
+    with wh.transaction(touches=("alerts",)) as cur:
+        cur.execute("INSERT INTO alert_rules VALUES ('r', true, 'high', '{}', 'me', now())")
+    assert wh.data_version("sales") == sales          # elasticities etc. stay cached
+    assert wh.data_version("alerts") != alerts
+    assert wh.data_version() != every                  # "anything changed" still moves
+    assert wh.data_version("sales", "forecasts") != wh.data_version("sales")
+    with wh.transaction(touches=()) as cur:            # bookkeeping: nothing moves
+        cur.execute("INSERT INTO audit_log VALUES (now(), 'me', 'x', NULL)")
+    with pytest.raises(ValueError, match="unknown data domain"):
+        wh.data_version("salse")
+    assert str(wh.path) not in wh.data_version()
+
+
+def test_bump_versions_inside_a_transaction(empty_warehouse):
+    from engine.warehouse.db import bump_versions
+
+    before = empty_warehouse.data_version("sales")
+    with empty_warehouse.transaction(touches=("inventory",)) as cur:
+        bump_versions(cur, ("sales",))
+    assert empty_warehouse.data_version("sales") != before
+
+
+def test_failed_commit_reports_the_first_error(empty_warehouse, monkeypatch):
+    """A COMMIT that fails ends the transaction; the ROLLBACK that follows must not replace
+    the real error with 'no transaction is active'."""
+    with pytest.raises(Exception) as info:
+        with empty_warehouse.transaction() as cur:
+            cur.execute("CREATE TEMP TABLE t (x INTEGER PRIMARY KEY)")
+            cur.execute("INSERT INTO t VALUES (1)")
+            cur.execute("COMMIT")          # ends it early: the closing COMMIT fails
+    assert "commit" in str(info.value).lower()
+    assert "rollback" not in str(info.value).lower()
+
+
 def test_failed_load_rolls_back_and_keeps_version(empty_warehouse):
     before = empty_warehouse.data_version()
     with pytest.raises(RuntimeError):

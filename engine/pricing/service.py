@@ -1,7 +1,7 @@
 """Warehouse-in, frames-out entry points for the Pricing page and notebooks."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -13,22 +13,41 @@ from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
 from engine.warehouse import pricing_store as store
+from engine.warehouse import results
 from engine.warehouse.db import Warehouse
 
 
+# What the estimates read (db.DOMAINS): they are stored once per version of these, so a
+# scenario, an alert or a forecast run does not throw them away. Bump METHOD when the
+# estimators change, so results stored by older code are not reused.
+DEPENDS = ("sales", "festivals")
+METHOD = "2026-12-time-effects"
+
+
 def elasticity_table(wh: Warehouse, cfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
-    """Elasticity per SKU joined with the SKU name (see elasticity.estimate_elasticities)."""
-    table = estimate_elasticities(load_panel_inputs(wh), cfg)
-    names = load_catalog(wh)[["sku_id", "name", "price", "unit_cost", "mrp"]]
-    return table.merge(names, on="sku_id", how="left")
+    """Elasticity per SKU joined with the SKU name (see elasticity.estimate_elasticities);
+    computed once per version of the sales and stored (engine/warehouse/results.py)."""
+    def compute() -> pd.DataFrame:
+        table = estimate_elasticities(load_panel_inputs(wh), cfg)
+        names = load_catalog(wh)[["sku_id", "name", "price", "unit_cost", "mrp"]]
+        return table.merge(names, on="sku_id", how="left")
+
+    return results.stored(wh, "elasticities", {"method": METHOD, **asdict(cfg)}, DEPENDS,
+                          compute)
 
 
 def regional_elasticity_table(wh: Warehouse, national: pd.DataFrame) -> pd.DataFrame:
     """Elasticity per SKU x region (see regional.estimate_regional_elasticities), shrunk
-    towards `national` (elasticity_table's result), with the SKU name."""
-    table = estimate_regional_elasticities(load_panel_inputs(wh), national)
-    names = load_catalog(wh)[["sku_id", "name"]]
-    return table.merge(names, on="sku_id", how="left")
+    towards `national` (elasticity_table's result), with the SKU name; stored like it."""
+    def compute() -> pd.DataFrame:
+        table = estimate_regional_elasticities(load_panel_inputs(wh), national)
+        names = load_catalog(wh)[["sku_id", "name"]]
+        return table.merge(names, on="sku_id", how="left")
+
+    national_key = pd.util.hash_pandas_object(
+        national[["sku_id", "elasticity"]], index=False).sum()
+    return results.stored(wh, "regional_elasticities",
+                          {"method": METHOD, "national": int(national_key)}, DEPENDS, compute)
 
 
 def price_demand(wh: Warehouse, sku_id: str, elasticity: float, lo: float, hi: float

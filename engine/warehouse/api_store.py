@@ -22,7 +22,7 @@ def _write(wh: Warehouse):
     if wh.read_only:
         raise WarehouseError("This warehouse was opened read-only; API keys cannot be "
                              "written. Open it read-write.")
-    return wh.transaction(bump_version=False)
+    return wh.transaction(touches=())
 
 
 def _audit(cur, actor: str | None, action: str, details: dict) -> None:

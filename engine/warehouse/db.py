@@ -1,11 +1,19 @@
-"""The DuckDB warehouse handle: connection, transactions, data version.
+"""The DuckDB warehouse handle: connection, transactions, data versions.
 
 This package is the only place in MicroPulse that speaks SQL. Every statement is
 parameterised; identifiers that vary (table names) come from the fixed schema, never from
 user input.
+
+Data versions are kept per *domain* (what is stored: sales, forecasts, alerts...; see
+DOMAINS). A write names the domains it touches (`transaction(touches=("alerts",))`) and
+bumps only those; a cached result is keyed on `data_version(<the domains it reads>)`. So
+acknowledging an alert or saving a scenario leaves elasticities, forecasts and map layers
+cached, while a sales upload invalidates everything computed from sales. A write that names
+nothing bumps every domain (the safe default).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import uuid
@@ -30,6 +38,25 @@ class WarehouseError(Exception):
 
 class WarehouseLockedError(WarehouseError):
     """Another process holds the DuckDB write lock."""
+
+
+# domain -> the tables whose contents it versions. Derived results name the domains they read.
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "sales": ("sales", "sales_daily", "skus", "locations"),
+    "inventory": ("inventory",),
+    "uploads": ("ingest_batches", "quarantine", "ingest_created_skus", "ingest_prior_skus",
+                "ingest_prior_inventory"),
+    "weather": ("weather",),
+    "festivals": ("festivals", "festival_effects"),
+    "mandi": ("mandi_prices", "mandis"),
+    "forecasts": ("forecast_runs", "forecasts", "forecast_routing", "forecast_drivers",
+                  "backtests"),
+    "plans": ("plan_rows",),
+    "alerts": ("alerts", "alert_rules"),
+    "scenarios": ("scenarios",),
+    "demo": ("demo_truth",),
+}
+_VERSION_PREFIX = "version:"
 
 
 def default_path() -> Path:
@@ -75,9 +102,9 @@ class Warehouse:
                 "SET value = excluded.value",
                 [str(SCHEMA_VERSION)],
             )
-            cur.execute(
-                "INSERT INTO meta VALUES ('data_version', '0') ON CONFLICT (key) DO NOTHING"
-            )
+            for domain in DOMAINS:
+                cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
+                            [_VERSION_PREFIX + domain])
             cur.close()
 
     def schema_version(self) -> int:
@@ -106,10 +133,21 @@ class Warehouse:
         finally:
             cur.close()
 
-    def data_version(self) -> str:
-        """Changes whenever data is written; pages key their caches on it."""
-        version = self.scalar("SELECT value FROM meta WHERE key = 'data_version'")
-        return f"{self.path}:{version}"
+    def data_version(self, *domains: str) -> str:
+        """A string that changes whenever data of `domains` is written (every domain when
+        none is named); caches key their results on it. Unknown domains are an error, so a
+        typo cannot silently pin a cache forever."""
+        wanted = _check_domains(domains) or tuple(DOMAINS)
+        rows = self.query("SELECT key, value FROM meta WHERE key LIKE 'version:%'")
+        got = dict(zip(rows["key"], rows["value"]))
+        parts = ",".join(f"{d}={got.get(_VERSION_PREFIX + d, '0')}" for d in wanted)
+        return f"{self.tag}:{parts}"
+
+    @property
+    def tag(self) -> str:
+        """A short, stable name for this warehouse file in cache keys (not its path, which
+        must not reach users)."""
+        return hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
 
     def count(self, table: str) -> int:
         if table not in TABLES:
@@ -118,28 +156,28 @@ class Warehouse:
 
     # ---- writes -------------------------------------------------------------------
     @contextmanager
-    def transaction(self, bump_version: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, touches: tuple[str, ...] | None = None
+                    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """One writer transaction: everything inside commits together or not at all.
 
-        The data version is bumped inside the same transaction, so a reader never sees
-        new data under an old version. Bookkeeping writes that no page caches (sign-in
-        counters, API keys) pass bump_version=False so they do not empty every cache.
+        `touches` names the data domains the write changes (see DOMAINS); their versions
+        are bumped inside the same transaction, so a reader never sees new data under an
+        old version. None bumps every domain; () bumps none (bookkeeping that no cache
+        reads: sign-in counters, API keys, stored derived results).
         """
         if self.read_only:
             raise WarehouseError("This warehouse was opened read-only; writes are not allowed.")
+        domains = tuple(DOMAINS) if touches is None else _check_domains(touches)
         with self._write_lock:
             cur = self._con.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-                if bump_version:
-                    cur.execute(
-                        "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-                        "WHERE key = 'data_version'"
-                    )
+                if domains:
+                    bump_versions(cur, domains)
                 cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback(cur, exc)
                 raise
             finally:
                 cur.close()
@@ -151,6 +189,31 @@ class Warehouse:
 
     def close(self) -> None:
         self._con.close()
+
+
+def bump_versions(cur: duckdb.DuckDBPyConnection, domains: tuple[str, ...]) -> None:
+    """Bump `domains` inside the caller's open transaction (for a write that learns only
+    part-way through what it touched, e.g. an upload that creates catalog rows)."""
+    cur.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                "WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+                [[_VERSION_PREFIX + d for d in _check_domains(domains)]])
+
+
+def _check_domains(domains) -> tuple[str, ...]:
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown:
+        raise ValueError(f"unknown data domain(s) {unknown}; known: {sorted(DOMAINS)}")
+    return tuple(domains)
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection, first: BaseException) -> None:
+    """Roll back after `first` failed. A failed COMMIT has already ended the transaction,
+    so a second error from ROLLBACK ("no transaction is active") must not replace the
+    first one, which is the one that says what went wrong."""
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
 
 
 def new_id(prefix: str) -> str:

@@ -29,7 +29,7 @@ def load_festival_reference(wh: Warehouse, start_year: int = 2023,
     ]
     effect_rows = [(r.name, r.category, float(r.multiplier))
                    for r in effects.itertuples(index=False)]
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("festivals",)) as cur:
         cur.execute("DELETE FROM festival_effects")
         cur.execute("DELETE FROM festivals")
         if festival_rows:

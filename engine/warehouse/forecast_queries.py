@@ -373,7 +373,7 @@ def save_scenario(wh: Warehouse, name: str, created_by: str | None, sel: Selecti
         raise ScenarioStoreError(f"Scenario names are at most 80 characters; "
                                  f"'{clean[:20]}...' has {len(clean)}.")
     key = selection_key(sel, f)
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("scenarios",)) as cur:
         cur.execute("DELETE FROM scenarios WHERE name = ? AND selection = ?", [clean, key])
         cur.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?, ?)",
                     [clean, created_by, datetime.now(), key,
@@ -401,7 +401,7 @@ def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
 def delete_scenario(wh: Warehouse, name: str, sel: Selection, f: Filters,
                     actor: str | None) -> int:
     key = selection_key(sel, f)
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("scenarios",)) as cur:
         n = cur.execute("SELECT count(*) FROM scenarios WHERE name = ? AND selection = ?",
                         [name, key]).fetchone()[0]
         if not n:

@@ -130,7 +130,7 @@ def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
     """Persist one run (forecast_runs row + its rows) in one transaction: all or nothing.
     `run` keys: run_id, kind, grain, cutoff, horizon, n_series, models, config, timings."""
     run_id = run["run_id"]
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("forecasts",)) as cur:
         cur.execute(
             "INSERT INTO forecast_runs (run_id, created_at, kind, grain, cutoff, horizon, "
             "n_series, models, config, timings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

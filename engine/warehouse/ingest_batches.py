@@ -104,7 +104,7 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
                             f"'{batch['status']}', so there is nothing to roll back.")
     kind = batch["kind"]
     out = {"batch_id": batch_id, "kind": kind}
-    with wh.transaction() as cur:
+    with wh.transaction() as cur:       # rare; may touch the catalog too: bump every domain
         cur.execute("DROP TABLE IF EXISTS ingest_keys")
         if kind == "sales":
             cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT DISTINCT sku_id, pin_code, "

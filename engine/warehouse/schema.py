@@ -8,7 +8,7 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 3          # 3: plan_rows
+SCHEMA_VERSION = 5          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -314,6 +314,36 @@ TABLES: dict[str, str] = {
             window_start TIMESTAMP NOT NULL,
             locked_until TIMESTAMP
         )""",
+    # Failed sign-ins per (name as typed, client) since schema 4: client is "ip:<address>"
+    # or "device:<hash>" (a browser that signed in to that name before). A lock applies to
+    # that client only, so nobody can lock a user out from everywhere. (auth_throttle
+    # above, one count per name, is no longer written.)
+    "auth_client_throttle": """
+        CREATE TABLE IF NOT EXISTS auth_client_throttle (
+            username VARCHAR NOT NULL,
+            client VARCHAR NOT NULL,
+            failed_attempts INTEGER NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            locked_until TIMESTAMP,
+            PRIMARY KEY (username, client)
+        )""",
+    # App sign-in sessions: the browser keeps "<session_id>.<secret>" in a cookie; only the
+    # secret's SHA-256 is stored. Sign-out, a password reset or disabling the user sets
+    # revoked_at; expires_at is the absolute end, last_seen_at drives the idle timeout.
+    # device_hash: SHA-256 of the browser's device cookie (see auth_client_throttle).
+    "auth_sessions": """
+        CREATE TABLE IF NOT EXISTS auth_sessions (
+            session_id VARCHAR PRIMARY KEY,
+            secret_hash VARCHAR NOT NULL,
+            username VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            last_seen_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL,
+            revoked_at TIMESTAMP,
+            revoked_reason VARCHAR,
+            client VARCHAR,
+            device_hash VARCHAR
+        )""",
     # Named what-if scenarios from the Forecast page; `selection` also encodes the filters
     # and a digest of the user's PIN scope, so a scenario is listed only to those who see
     # the same data.
@@ -349,6 +379,19 @@ TABLES: dict[str, str] = {
             yearly_amplitude DOUBLE,
             weekend_uplift DOUBLE,
             intermittent BOOLEAN
+        )""",
+    # Results derived from other tables and expensive to compute (elasticities, accuracy
+    # tables...), stored once per version of the data domains they read (see
+    # engine/warehouse/results.py); a new version replaces the old row.
+    "derived_results": """
+        CREATE TABLE IF NOT EXISTS derived_results (
+            kind VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            depends_on VARCHAR NOT NULL,
+            computed_at TIMESTAMP NOT NULL,
+            seconds DOUBLE,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (kind, params)
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and

@@ -9,7 +9,8 @@ and creates one TEMP VIEW per table (and view) of the warehouse:
                                            of one (per `locations`), or for every place
 - a table with a `pin_code` column       -> only rows whose pin_code is in the scope
 - `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
-- users, auth_throttle, audit_log, quarantine, ingest_batches, api_keys -> no rows at all
+- users, auth_throttle, auth_client_throttle, auth_sessions, audit_log, quarantine, derived_results,
+  ingest_batches, api_keys -> no rows at all
 - any other table                        -> its columns as they were when the view was made
 
 So every query module in engine/warehouse/ is scoped without knowing about it, whether it
@@ -44,7 +45,8 @@ from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.schema import TABLES
 
 HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches",
-                 "api_keys")
+                 "derived_results",
+                 "api_keys", "auth_sessions", "auth_client_throttle")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8
 
@@ -215,8 +217,13 @@ class ScopedWarehouse:
         row = self._execute(sql, params, lambda res: res.fetchone())
         return None if row is None else row[0]
 
-    def data_version(self) -> str:
-        return f"{self.base.data_version()}|scope:{self._scope_tag}"
+    @property
+    def scope_tag(self) -> str:
+        """Names this PIN scope in cache keys (stable for the same set of PIN codes)."""
+        return self._scope_tag
+
+    def data_version(self, *domains: str) -> str:
+        return f"{self.base.data_version(*domains)}|scope:{self._scope_tag}"
 
     def schema_version(self) -> int:
         return self.base.schema_version()
