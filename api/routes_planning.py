@@ -9,8 +9,9 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query
 
 from api.routes_forecasts import num
-from api.schemas import (PIN_PATTERN, InventoryResponse, PricingRequest, PricingResponse,
-                         SourcingResponse, Urgency, error_responses)
+from api.schemas import (PIN_PATTERN, InventoryResponse, OptimizeRequest, OptimizeResponse,
+                         PricingRequest, PricingResponse, SourcingResponse, Urgency,
+                         error_responses)
 from api.security import Caller, current_caller
 
 router = APIRouter(tags=["planning"])
@@ -94,6 +95,31 @@ def pricing_simulate(body: PricingRequest, caller: Caller = Depends(current_call
               for r in res.by_sku.to_dict("records")]
     return {"baseline": label, "changes": [c.describe() for c in changes],
             "totals": {k: num(v) for k, v in res.totals.items()}, "by_sku": by_sku}
+
+
+@router.post("/v1/pricing/optimize", response_model=OptimizeResponse,
+             responses=error_responses(401, 403, 422, 429, 503))
+def pricing_optimize(body: OptimizeRequest, caller: Caller = Depends(current_caller)) -> dict:
+    """Recommended prices under business rules (the Pricing page's optimiser): every price
+    uses the allowed `price_endings` and meets every rule; an impossible rule set is a 422
+    that names the rule to relax."""
+    from engine.pricing.optimize import OptimizeConfig
+    from engine.pricing.service import elasticity_table, recommend
+
+    caller.require("run_scenario", "Pricing")
+    wh = caller.wh
+    table = caller.cached(("elasticities", wh.data_version()), lambda: elasticity_table(wh))
+    result, label = recommend(wh, table, OptimizeConfig(**body.model_dump()))
+    money = ("current_price", "recommended_price", "baseline_revenue", "revenue",
+             "baseline_margin", "margin")
+    recs = [{"sku_id": str(r["sku_id"]), "name": _text(r.get("name")),
+             "category": _text(r.get("category")), "reason": str(r["reason"]),
+             **{k: round(num(r[k]) or 0.0, 2) for k in money},
+             **{k: round(num(r[k]) or 0.0, 4) for k in ("change_pct", "baseline_units", "units")}}
+            for r in result.recommendations.to_dict("records")]
+    return {"status": result.status, "baseline": label,
+            "price_endings": result.config.endings(),
+            "totals": {k: num(v) for k, v in result.totals.items()}, "recommendations": recs}
 
 
 @router.get("/v1/sourcing/mandis", response_model=SourcingResponse,

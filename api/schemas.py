@@ -273,6 +273,49 @@ class PricingResponse(BaseModel):
     by_sku: list[PricingSku]
 
 
+PriceEndings = Literal["retail", "whole", "nine", "paise"]
+
+
+class OptimizeRequest(Strict):
+    objective: Literal["margin", "revenue"] = "margin"
+    min_margin: float | None = Field(None, ge=0, lt=1,
+                                     description="0.15 = margin at least 15% of revenue")
+    margin_scope: Literal["total", "sku"] = Field(
+        "total", description="minimum margin over the whole price list, or on every SKU")
+    max_change: float | None = Field(0.10, gt=0, le=0.5,
+                                     description="0.1 = within 10% of the current price")
+    volume_floor: float | None = Field(None, gt=0, le=2,
+                                       description="0.95 = each category keeps 95% of units")
+    price_endings: PriceEndings = Field(
+        "retail", description="retail = whole rupees, or ₹0.50 steps below ₹100; whole = "
+                              "whole rupees; nine = ending in 9 (₹x.90 below ₹20); paise = "
+                              "any price")
+
+
+class PriceRecommendation(BaseModel):
+    sku_id: str
+    name: str | None
+    category: str | None
+    current_price: float
+    recommended_price: float
+    change_pct: float
+    baseline_units: float
+    units: float
+    baseline_revenue: float
+    revenue: float
+    baseline_margin: float
+    margin: float
+    reason: str
+
+
+class OptimizeResponse(BaseModel):
+    status: str
+    baseline: str
+    price_endings: str
+    totals: dict[str, float | int | None]
+    recommendations: list[PriceRecommendation]
+
+
 class MandiRow(BaseModel):
     rank: int
     market: str

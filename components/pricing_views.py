@@ -9,41 +9,62 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.auth import allowed
-from components.format import inr, inr_compact, units
+from components.format import indian_grouping, inr, inr_compact, pct, units
 from components.tables import download_buttons
+from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult
+from engine.pricing.reasons import price_text
 from engine.pricing.simulate import PriceChange, SimulationResult
 
 ALL = "All"
 
 
+def _counts(values) -> list[str]:
+    return [indian_grouping(v) for v in values]
+
+
+def elasticity_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-SKU elasticity table with plain headers and grouped counts."""
+    return pd.DataFrame({
+        "SKU": table["sku_id"].to_numpy(), "Name": table["name"].fillna("").to_numpy(),
+        "Category": table["category"].fillna("").to_numpy(),
+        "Elasticity": table["elasticity"].round(2).to_numpy(),
+        "95% low": table["lo"].round(2).to_numpy(), "95% high": table["hi"].round(2).to_numpy(),
+        "Enough price variation": table["sufficient"].astype(bool).to_numpy(),
+        "Specification": table["spec"].fillna("").to_numpy(),
+        "Days / weeks with a price move of its own": _counts(table["price_periods"]),
+        "Observations": _counts(table["n_obs"]), "Note": table["note"].fillna("").to_numpy()})
+
+
+def regional_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The SKU x region elasticity table with plain headers and grouped counts."""
+    return pd.DataFrame({
+        "SKU": table["sku_id"].to_numpy(), "Name": table["name"].fillna("").to_numpy(),
+        "Region": table["region"].to_numpy(),
+        "Elasticity": table["elasticity"].round(2).to_numpy(),
+        "95% low": table["lo"].round(2).to_numpy(), "95% high": table["hi"].round(2).to_numpy(),
+        "Enough data in the region": table["sufficient"].astype(bool).to_numpy(),
+        "Specification": table["spec"].fillna("").to_numpy(),
+        "SKU (national)": table["national_elasticity"].round(2).to_numpy(),
+        "Days / weeks with a price move of its own": _counts(table["price_periods"]),
+        "Store-periods": _counts(table["n_obs"]), "Note": table["note"].fillna("").to_numpy()})
+
+
+_ELASTICITY_HELP = {
+    "Elasticity": st.column_config.NumberColumn(
+        "Elasticity", format="%.2f", help="% change in units for a 1% price change: -1.5 "
+        "means a 10% price cut sells about 15% more."),
+    "Specification": st.column_config.TextColumn("Specification", width="large")}
+
+
 def elasticity_table(table: pd.DataFrame) -> None:
-    show = table[["sku_id", "name", "category", "elasticity", "lo", "hi", "sufficient",
-                  "spec", "price_periods", "n_obs", "note"]]
-    st.dataframe(show, hide_index=True, width="stretch", height=320, column_config={
-        "sku_id": "SKU", "name": "Name", "category": "Category",
-        "elasticity": st.column_config.NumberColumn("Elasticity", format="%.2f"),
-        "lo": st.column_config.NumberColumn("95% low", format="%.2f"),
-        "hi": st.column_config.NumberColumn("95% high", format="%.2f"),
-        "sufficient": st.column_config.CheckboxColumn("Enough price variation"),
-        "spec": st.column_config.TextColumn("Specification", width="large"),
-        "price_periods": "Days / weeks with a price move of its own",
-        "n_obs": "Observations", "note": "Note"})
+    st.dataframe(elasticity_frame(table), hide_index=True, width="stretch", height=320,
+                 column_config=_ELASTICITY_HELP)
 
 
 def regional_table(table: pd.DataFrame) -> None:
-    show = table[["sku_id", "name", "region", "elasticity", "lo", "hi", "sufficient",
-                  "spec", "national_elasticity", "price_periods", "n_obs", "note"]]
-    st.dataframe(show, hide_index=True, width="stretch", height=320, column_config={
-        "sku_id": "SKU", "name": "Name", "region": "Region",
-        "elasticity": st.column_config.NumberColumn("Elasticity", format="%.2f"),
-        "lo": st.column_config.NumberColumn("95% low", format="%.2f"),
-        "hi": st.column_config.NumberColumn("95% high", format="%.2f"),
-        "sufficient": st.column_config.CheckboxColumn("Enough data in the region"),
-        "spec": st.column_config.TextColumn("Specification", width="large"),
-        "national_elasticity": st.column_config.NumberColumn("SKU (national)", format="%.2f"),
-        "price_periods": "Days / weeks with a price move of its own",
-        "n_obs": "Store-periods", "note": "Note"})
+    st.dataframe(regional_frame(table), hide_index=True, width="stretch", height=320,
+                 column_config=_ELASTICITY_HELP)
 
 
 def elasticity_caption(table: pd.DataFrame, regional: pd.DataFrame | None, by_region: bool) -> str:
@@ -82,8 +103,9 @@ def demand_figure(points: pd.DataFrame, curve: pd.DataFrame, unit: str, row: pd.
         fig.add_trace(go.Scatter(
             x=part["price"], y=part["quantity"], mode="markers", name=name,
             marker={"size": 6, "opacity": 0.6, "color": colour},
-            customdata=part["date"].dt.strftime("%d-%b-%Y"),
-            hovertemplate="%{customdata}<br>₹%{x:,.2f}: %{y:,.0f} units<extra></extra>"))
+            customdata=[f"{d:%d-%b-%Y}<br>{price_text(p)}: {units(q)}" for d, p, q in
+                        zip(part["date"], part["price"], part["quantity"])],
+            hovertemplate="%{customdata}<extra></extra>"))
     if len(curve):
         fig.add_trace(go.Scatter(x=curve["price"], y=curve["units"], mode="lines",
                                  name=f"Fitted (elasticity {row['elasticity']:.2f})",
@@ -109,29 +131,45 @@ def simulator_inputs(categories: list[str], states: list[str], start: date, end:
                        state=None if state == ALL else state, start=window[0], end=window[1])
 
 
+_TILES = (("units", "Units", units), ("revenue", "Revenue", inr_compact),
+          ("margin", "Margin", inr_compact))
+
+
 def simulation_readout(result: SimulationResult, baseline_label: str) -> None:
-    t = result.totals
+    """Three tiles for what the user changed (the rows the rule covers: its category, state
+    and dates); the whole store's totals as a second line when that is not everything."""
+    t = result.scope_totals or result.totals
+    whole = result.totals
+    partial = bool(result.scope_totals) and not result.scope_totals.get("whole_store", True)
+    if partial:
+        st.markdown(f"**For {result.scope_label}** · {indian_grouping(t['skus'])} SKU(s), "
+                    f"the rows this change applies to")
     cols = st.columns(3)
-    for col, key, label, fmt in ((cols[0], "units", "Units", units),
-                                 (cols[1], "revenue", "Revenue", inr_compact),
-                                 (cols[2], "margin", "Margin", inr_compact)):
+    for col, (key, label, fmt) in zip(cols, _TILES):
         col.metric(label, fmt(t[key]), delta=f"{t[f'{key}_change_pct'] * 100:+.1f}% vs baseline",
-                   delta_color="off" if abs(t[f"{key}_change_pct"]) < 1e-12 else "normal")
+                   delta_color="off" if abs(t[f"{key}_change_pct"]) < 1e-12 else "normal",
+                   help=(f"{label} over the baseline horizon for {result.scope_label}."
+                         if partial else f"{label} over the baseline horizon, every SKU and "
+                         "store."), border=True)
         col.caption(f"Baseline {fmt(t[f'baseline_{key}'])}; 95% band "
                     f"{fmt(t[f'{key}_lo'])} – {fmt(t[f'{key}_hi'])}")
+        if partial:
+            col.caption(f"Whole store: {fmt(whole[key])} "
+                        f"({pct(whole[f'{key}_change_pct'])} vs {fmt(whole[f'baseline_{key}'])})")
     st.caption(f"{result.changes[0].describe() if result.changes else 'No change'} · "
-               f"{t['skus_changed']} SKU(s) affected · Baseline: {baseline_label}. Bands combine "
-               "the elasticity's 95% interval with the baseline's prediction intervals.")
-    if t["rows_changed"]:
-        share = t.get("regional_rows", 0) / t["rows_changed"]
+               f"{indian_grouping(t['skus_changed'])} SKU(s) affected · Baseline: "
+               f"{baseline_label}. Bands combine the elasticity's 95% interval with the "
+               "baseline's prediction intervals.")
+    if whole["rows_changed"]:
+        share = whole.get("regional_rows", 0) / whole["rows_changed"]
         st.caption(f"Elasticity used: the region's own value on {share:.0%} of the changed "
                    "store-days, the SKU's national value on the rest.")
     if "elasticity_used" in result.by_sku.columns and len(result.by_sku):
         with st.expander("Elasticity used per SKU"):
-            st.dataframe(result.by_sku[["sku_id", "category", "elasticity_used"]],
-                         hide_index=True, width="stretch", column_config={
-                             "sku_id": "SKU", "category": "Category",
-                             "elasticity_used": "Elasticity used (by region)"})
+            st.dataframe(result.by_sku[["sku_id", "category", "elasticity_used"]].rename(
+                columns={"sku_id": "SKU", "category": "Category",
+                         "elasticity_used": "Elasticity used (by region)"}),
+                hide_index=True, width="stretch")
 
 
 def optimiser_form() -> OptimizeConfig | None:
@@ -145,7 +183,13 @@ def optimiser_form() -> OptimizeConfig | None:
         floor = c4.number_input("Category volume floor (% of baseline units, 0 = off)", 0, 100, 0,
                                 key="pr_opt_floor")
         per_sku = c5.checkbox("Minimum margin on every SKU", key="pr_opt_per_sku")
-        snap = c6.checkbox("Snap to prices ending in 9", key="pr_opt_snap")
+        endings = c6.selectbox(
+            "Price endings", list(PRICE_ENDINGS), index=list(PRICE_ENDINGS).index(DEFAULT_ENDINGS),
+            format_func=lambda k: PRICE_ENDINGS[k][:1].upper() + PRICE_ENDINGS[k][1:],
+            key="pr_opt_endings",
+            help="The prices the list may use. The optimiser only picks prices with these "
+                 "endings, so every rule (MRP, maximum change, margin) holds for the price "
+                 "on the shelf label; nothing is rounded afterwards.")
         submitted = st.form_submit_button("Optimise prices", type="primary",
                                           disabled=not allowed("run_scenario"))
     if not submitted:
@@ -153,31 +197,75 @@ def optimiser_form() -> OptimizeConfig | None:
     return OptimizeConfig(objective=objective, min_margin=min_margin / 100.0,
                           margin_scope="sku" if per_sku else "total",
                           max_change=max_change / 100.0,
-                          volume_floor=floor / 100.0 if floor else None, snap_9=snap)
+                          volume_floor=floor / 100.0 if floor else None,
+                          price_endings=endings)
+
+
+def _signed_inr(value: float) -> str:
+    return ("+" if value > 0 else "") + inr(value)
+
+
+def recommendations_frame(recs: pd.DataFrame) -> pd.DataFrame:
+    """The price list as shown: plain headers, prices to the paisa, ₹ in lakh grouping."""
+    return pd.DataFrame({
+        "SKU": recs["sku_id"].to_numpy(), "Name": recs["name"].fillna("").to_numpy(),
+        "Category": recs["category"].to_numpy(),
+        "Current price": [price_text(v) for v in recs["current_price"]],
+        "Recommended price": [price_text(v) for v in recs["recommended_price"]],
+        "Change": [pct(v) for v in recs["change_pct"]],
+        "Units": [pct(v) for v in recs["units_change_pct"]],
+        "Margin change (horizon)": [_signed_inr(v) for v in recs["margin_change"]],
+        "Reason": recs["reason"].to_numpy()})
+
+
+def recommendations_export(recs: pd.DataFrame) -> pd.DataFrame:
+    """The price list for CSV / Excel: plain headers, prices in paise, money in whole rupees,
+    units and percentages rounded to one decimal (numbers stay numbers)."""
+    rupees = lambda c: recs[c].round(0).astype("int64")  # noqa: E731
+    return pd.DataFrame({
+        "SKU": recs["sku_id"].to_numpy(), "Name": recs["name"].fillna("").to_numpy(),
+        "Category": recs["category"].to_numpy(),
+        "Current price (₹)": recs["current_price"].round(2).to_numpy(),
+        "Recommended price (₹)": recs["recommended_price"].round(2).to_numpy(),
+        "Change (%)": (100 * recs["change_pct"]).round(1).to_numpy(),
+        "Elasticity": recs["elasticity"].round(2).to_numpy(),
+        "Baseline units": recs["baseline_units"].round(1).to_numpy(),
+        "Expected units": recs["units"].round(1).to_numpy(),
+        "Units change (%)": (100 * recs["units_change_pct"]).round(1).to_numpy(),
+        "Baseline revenue (₹)": rupees("baseline_revenue").to_numpy(),
+        "Expected revenue (₹)": rupees("revenue").to_numpy(),
+        "Baseline margin (₹)": rupees("baseline_margin").to_numpy(),
+        "Expected margin (₹)": rupees("margin").to_numpy(),
+        "Margin change (₹)": rupees("margin_change").to_numpy(),
+        "Rule that binds": recs["binding_rule"].to_numpy(),
+        "Reason": recs["reason"].to_numpy()})
 
 
 def recommendations(result: OptimizeResult, baseline_label: str) -> None:
     t = result.totals
     cols = st.columns(4)
-    cols[0].metric("Margin", inr_compact(t["margin"]), f"{inr_compact(t['margin'] - t['baseline_margin'])} vs baseline")
-    cols[1].metric("Revenue", inr_compact(t["revenue"]), f"{inr_compact(t['revenue'] - t['baseline_revenue'])} vs baseline")
+    cols[0].metric("Margin", inr_compact(t["margin"]),
+                   f"{inr_compact(t['margin'] - t['baseline_margin'])} vs baseline", border=True)
+    cols[1].metric("Revenue", inr_compact(t["revenue"]),
+                   f"{inr_compact(t['revenue'] - t['baseline_revenue'])} vs baseline",
+                   border=True)
     cols[2].metric("Units", units(t["units"]),
-                   f"{(t['units'] / t['baseline_units'] - 1) * 100 if t['baseline_units'] else 0:+.1f}%")
-    cols[3].metric("SKUs repriced", f"{t['skus_changed']} of {t['skus']}")
-    st.caption(f"Solver: CBC, status {result.status}, {result.solve_seconds * 1000:,.0f} ms "
-               f"(model built in {result.build_seconds * 1000:,.0f} ms). Baseline: {baseline_label}.")
+                   f"{(t['units'] / t['baseline_units'] - 1) * 100 if t['baseline_units'] else 0:+.1f}%",
+                   border=True)
+    cols[3].metric("SKUs repriced", f"{indian_grouping(t['skus_changed'])} of "
+                   f"{indian_grouping(t['skus'])}", border=True)
+    st.caption(f"Prices: {PRICE_ENDINGS[result.config.endings()]}. Solver: CBC, status "
+               f"{result.status}, {indian_grouping(result.solve_seconds * 1000)} ms (model "
+               f"built in {indian_grouping(result.build_seconds * 1000)} ms). Baseline: "
+               f"{baseline_label}.")
+    if t.get("skus_off_ending"):
+        st.caption(f"{indian_grouping(t['skus_off_ending'])} SKU(s) keep today's price: no "
+                   "price with these endings meets their rules (see the Reason column).")
     recs = result.recommendations
-    st.dataframe(recs[["sku_id", "name", "category", "current_price", "recommended_price",
-                       "change_pct", "units_change_pct", "margin_change", "reason"]],
-                 hide_index=True, width="stretch", column_config={
-                     "sku_id": "SKU", "name": "Name", "category": "Category",
-                     "current_price": st.column_config.NumberColumn("Current ₹", format="₹%.2f"),
-                     "recommended_price": st.column_config.NumberColumn("Recommended ₹", format="₹%.2f"),
-                     "change_pct": st.column_config.NumberColumn("Change", format="percent"),
-                     "units_change_pct": st.column_config.NumberColumn("Units", format="percent"),
-                     "margin_change": st.column_config.NumberColumn("Margin Δ (horizon) ₹", format="₹%.0f"),
-                     "reason": "Reason"})
-    download_buttons(recs, "micropulse_price_recommendations", key="pr_recs")
+    st.dataframe(recommendations_frame(recs), hide_index=True, width="stretch",
+                 column_config={"Reason": st.column_config.TextColumn("Reason", width="large")})
+    download_buttons(recommendations_export(recs), "micropulse_price_recommendations",
+                     key="pr_recs")
 
 
 def price_caption(row: pd.Series) -> str:

@@ -120,3 +120,32 @@ def test_rule_in_a_state_uses_that_region_elasticity_and_says_so():
     assert row["units"] == pytest.approx(70.0 * 0.9 ** -1.0)       # insufficient -> SKU value
     assert row["elasticity_used"] == "-1.00 (SKU)"
     assert south.totals["regional_rows"] == 0
+
+
+def test_scope_totals_cover_only_the_rows_the_change_applies_to():
+    base = _base()
+    res = simulate(base, [PriceChange(-0.10, category="Snacks")])
+    scope, whole = res.scope_totals, res.totals
+    snacks = base[base["category"] == "Snacks"]
+    assert scope["baseline_units"] == pytest.approx(snacks["forecast"].sum())
+    assert scope["baseline_revenue"] == pytest.approx((snacks["forecast"] * 50.0).sum())
+    assert whole["baseline_units"] == pytest.approx(base["forecast"].sum())
+    assert scope["units"] == pytest.approx(scope["baseline_units"] * 0.9 ** -2.0)
+    assert scope["units_change_pct"] == pytest.approx(0.9 ** -2.0 - 1)
+    assert 0 < whole["units_change_pct"] < scope["units_change_pct"]    # diluted by Staples
+    assert whole["units"] - whole["baseline_units"] == pytest.approx(
+        scope["units"] - scope["baseline_units"])
+    assert (scope["rows"], scope["skus"], scope["whole_store"]) == (56, 1, False)
+    assert scope["units_lo"] <= scope["units"] <= scope["units_hi"]
+    assert res.scope_label == "Snacks"
+
+
+def test_scope_is_what_the_rule_covers_even_at_zero_and_everything_without_filters():
+    base = _base()
+    rule = PriceChange(0.0, state="Tamil Nadu", start=date(2025, 10, 20), end=date(2025, 10, 26))
+    res = simulate(base, [rule])
+    assert res.scope_totals["rows"] == 14 and res.scope_totals["units_change_pct"] == 0.0
+    assert res.scope_label == "all SKUs in Tamil Nadu, 20-Oct-2025 to 26-Oct-2025"
+    everything = simulate(base, [PriceChange(-0.05)])
+    assert everything.scope_totals["whole_store"]
+    assert everything.scope_totals["margin"] == pytest.approx(everything.totals["margin"])

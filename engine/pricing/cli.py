@@ -11,6 +11,7 @@ import pandas as pd
 
 from engine.pricing.cross import CROSS_COLUMNS, estimate_cross_elasticities
 from engine.pricing.elasticity import PricingError, estimate_elasticities
+from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
 from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
 from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
                                      optimize_prices)
@@ -47,7 +48,12 @@ def add_commands(sub) -> None:
                    help="CSV with sku_id, competitor_price (for --competitor-index)")
     q.add_argument("--competitor-index", type=float, default=None, metavar="RATIO",
                    help="volume-weighted our/competitor price index ceiling, e.g. 1.05")
-    q.add_argument("--snap-9", action="store_true", help="use price points ending in 9")
+    q.add_argument("--price-endings", choices=tuple(PRICE_ENDINGS), default=DEFAULT_ENDINGS,
+                   help="prices the list may use: " + "; ".join(
+                       f"{k} = {v}" for k, v in PRICE_ENDINGS.items()).replace("%", "%%")
+                   + f" (default {DEFAULT_ENDINGS})")
+    q.add_argument("--snap-9", action="store_true",
+                   help="the same as --price-endings nine (kept for older scripts)")
     q.add_argument("--horizon", type=int, default=28, help="days (naive baseline only)")
     q.add_argument("--out", metavar="FILE", help="write recommendations (.csv or .xlsx)")
     q.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -116,7 +122,8 @@ def run_optimize(args: argparse.Namespace) -> int:
     cfg = OptimizeConfig(objective=args.objective, min_margin=args.min_margin,
                          margin_scope=args.margin_scope,
                          max_change=args.max_change, volume_floor=args.volume_floor,
-                         competitor_index=args.competitor_index, snap_9=args.snap_9,
+                         competitor_index=args.competitor_index,
+                         price_endings="nine" if args.snap_9 else args.price_endings,
                          horizon_days=args.horizon)
     wh = open_warehouse(args, read_only=False)
     try:
@@ -145,6 +152,7 @@ def run_optimize(args: argparse.Namespace) -> int:
             recs.to_csv(args.out, index=False)
     summary = {"status": result.status, "solve_seconds": round(result.solve_seconds, 3),
                "build_seconds": round(result.build_seconds, 3), "objective": cfg.objective,
+               "price_endings": cfg.endings(),
                "baseline": baseline.label, **{k: round(v, 2) for k, v in result.totals.items()},
                "seconds": round(time.perf_counter() - started, 2), "out": args.out}
     if args.json:

@@ -4,6 +4,10 @@ chosen by a mixed-integer programme (PuLP + the bundled CBC solver).
 units(p) = baseline_units x (p / current_price) ^ elasticity over the horizon.
 Decision: x[s, k] = 1 when SKU s takes ladder point k (exactly one per SKU).
 Objective: total margin sum (p - unit_cost) x units, or total revenue sum p x units.
+Price endings: the ladder's points are replaced by the allowed prices just below and just
+above each of them (engine/pricing/endings.py: whole rupees, or ₹0.50 steps below ₹100, by
+default), so every rule below is checked on the price a shelf label would show, and the
+list is at least as good as rounding the paise answer (whose rounded prices are in the grid).
 Rules: maximum change % and the MRP ceiling remove ladder points per SKU; the minimum
 margin % holds over the whole price list (margin >= m x revenue, a linear constraint) or,
 with margin_scope="sku", on every SKU (removes points). The category volume floor (units >=
@@ -29,6 +33,8 @@ import pandas as pd
 import pulp
 
 from engine.pricing.elasticity import PricingError
+from engine.pricing.endings import (DEFAULT_ENDINGS, PRICE_ENDINGS, ceil_price, check_endings,
+                                    floor_price)
 from engine.pricing.reasons import recommendation_table
 
 RULE_NAMES = {
@@ -37,6 +43,7 @@ RULE_NAMES = {
     "mrp": "MRP ceiling",
     "volume_floor": "category volume floor",
     "competitor_index": "competitor price-index ceiling",
+    "price_endings": "price endings",
 }
 
 
@@ -60,7 +67,8 @@ class OptimizeConfig:
     ladder_min: float = -0.25
     ladder_max: float = 0.15
     step: float = 0.01
-    snap_9: bool = False                      # snap ladder prices to ...9 price points
+    price_endings: str = DEFAULT_ENDINGS      # "retail" | "whole" | "nine" | "paise"
+    snap_9: bool = False                      # older switch: the same as price_endings="nine"
     horizon_days: int = 28
     time_limit: float = 60.0
     gap: float = 1e-4                         # relative optimality gap CBC may stop at
@@ -68,6 +76,10 @@ class OptimizeConfig:
     def ladder(self) -> np.ndarray:
         n = int(round((self.ladder_max - self.ladder_min) / self.step)) + 1
         return np.round(self.ladder_min + self.step * np.arange(n), 6)
+
+    def endings(self) -> str:
+        """The price-endings scheme in force (snap_9 wins, as it did before endings)."""
+        return "nine" if self.snap_9 else self.price_endings
 
 
 @dataclass(frozen=True)
@@ -88,34 +100,77 @@ def snap_to_9(prices: np.ndarray) -> np.ndarray:
     return np.where(prices >= 20, np.maximum(big, 9.0), np.maximum(small, 0.9))
 
 
+def _rule_edges(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset) -> np.ndarray:
+    """Per SKU, the prices where a per-SKU rule binds (MRP, the maximum change either way,
+    the per-SKU minimum margin) and the SKU's own best margin price c·e/(1+e) (elastic SKUs);
+    NaN where there is none."""
+    p0 = items["price"].to_numpy(float)
+    cost = items["unit_cost"].to_numpy(float)
+    e = items["elasticity"].to_numpy(float)
+    nan = np.full(len(items), np.nan)
+    mrp = items["mrp"].to_numpy(float) if "mrp" not in skip else nan
+    up = down = nan
+    if cfg.max_change is not None and "max_change" not in skip:
+        up, down = p0 * (1 + cfg.max_change), p0 * (1 - cfg.max_change)
+    floor_margin = nan
+    if cfg.min_margin is not None and cfg.margin_scope == "sku" and "min_margin" not in skip \
+            and cfg.min_margin < 1:
+        floor_margin = cost / (1 - cfg.min_margin)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        best = np.where((e < -1) & (cost > 0), cost * e / (1 + e), np.nan)
+    return np.column_stack([mrp, up, down, floor_margin, best])
+
+
 def _candidates(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset = frozenset()
                 ) -> pd.DataFrame:
     """Long frame of allowed ladder points per SKU with units, revenue and margin."""
     ladder = cfg.ladder()
-    n, k = len(items), len(ladder)
     p0 = items["price"].to_numpy(float)
     prices = p0[:, None] * (1 + ladder[None, :])
-    if cfg.snap_9:      # snapped points, plus the current price (keeping it is always a choice)
-        prices = np.column_stack([snap_to_9(prices), p0])
-        k += 1
-    prices = np.round(prices, 2)
-    ratio = prices / p0[:, None]
-    e = items["elasticity"].to_numpy(float)[:, None]
-    q0 = items["baseline_units"].to_numpy(float)[:, None]
+    endings = "paise" if "price_endings" in skip else cfg.endings()
+    if endings == "paise":
+        prices = np.round(prices, 2)
+    else:   # the allowed prices either side of each ladder point, inside the ladder's range
+        prices = np.column_stack([floor_price(prices, endings), ceil_price(prices, endings)])
+    # where a rule or the SKU's own optimum puts a boundary, the allowed prices either side
+    # of it too (e.g. the highest allowed price under the MRP, which no ladder point hits)
+    edges = _rule_edges(items, cfg, skip)
+    prices = np.column_stack([prices, floor_price(edges, endings), ceil_price(edges, endings)])
+    low = p0[:, None] * (1 + cfg.ladder_min) - 1e-9
+    high = p0[:, None] * (1 + cfg.ladder_max) + 1e-9
+    prices = np.where((prices >= low) & (prices <= high), prices, np.nan)
     cost = items["unit_cost"].to_numpy(float)[:, None]
-    units = q0 * ratio ** e
-    allowed = np.ones((n, k), dtype=bool)
-    if cfg.max_change is not None and "max_change" not in skip:
-        allowed &= np.abs(ratio - 1) <= cfg.max_change + 1e-9
-    if cfg.min_margin is not None and cfg.margin_scope == "sku" and "min_margin" not in skip:
-        allowed &= (prices - cost) >= cfg.min_margin * prices - 1e-9
-    if "mrp" not in skip:
-        mrp = items["mrp"].to_numpy(float)[:, None]
-        allowed &= ~(prices > mrp + 1e-9)          # NaN MRP never forbids
+    mrp = items["mrp"].to_numpy(float)[:, None]
+
+    def meets_rules(prices: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(prices)
+        ratio = prices / p0[:, None]
+        if cfg.max_change is not None and "max_change" not in skip:
+            ok &= np.abs(ratio - 1) <= cfg.max_change + 1e-9
+        if cfg.min_margin is not None and cfg.margin_scope == "sku" and "min_margin" not in skip:
+            ok &= (prices - cost) >= cfg.min_margin * prices - 1e-9
+        if "mrp" not in skip:
+            ok &= ~(prices > mrp + 1e-9)          # NaN MRP never forbids
+        return ok
+
+    allowed = meets_rules(prices)
+    keep_only = np.zeros(prices.shape[1], dtype=bool)
+    if endings != "paise":
+        # a SKU no allowed price fits keeps today's price (on the shelf already), if that
+        # meets the rules; the reason says so. Otherwise the rules are diagnosed as usual.
+        stuck = ~allowed.any(axis=1)
+        if stuck.any():
+            prices = np.column_stack([prices, np.where(stuck, p0, np.nan)])
+            allowed = meets_rules(prices)
+            keep_only = np.r_[keep_only, True]
+    ratio = prices / p0[:, None]
+    units = items["baseline_units"].to_numpy(float)[:, None] * \
+        ratio ** items["elasticity"].to_numpy(float)[:, None]
     sku_idx, pt_idx = np.nonzero(allowed)
     out = pd.DataFrame({
         "row": sku_idx, "point": pt_idx, "price": prices[sku_idx, pt_idx],
         "ratio": ratio[sku_idx, pt_idx], "units": units[sku_idx, pt_idx],
+        "off_grid": keep_only[pt_idx],
     })
     out["revenue"] = out["price"] * out["units"]
     out["margin"] = (out["price"] - cost[sku_idx, 0]) * out["units"]
@@ -292,11 +347,14 @@ def _describe_rule(rule: str, cfg: OptimizeConfig) -> str:
         scope = "on every SKU" if cfg.margin_scope == "sku" else "over the price list"
         return f"the minimum margin ({value:.0%} {scope})"
     if rule == "max_change":
-        return f"the maximum price change (±{value:.0%})"
+        return f"the maximum price change (±{value:.1%})" if value < 0.0095 else \
+            f"the maximum price change (±{value:.0%})"
     if rule == "volume_floor":
         return f"the category volume floor ({value:.0%} of baseline units)"
     if rule == "competitor_index":
         return f"the competitor price-index ceiling ({value:.2f})"
+    if rule == "price_endings":
+        return f"the price endings ({PRICE_ENDINGS[cfg.endings()]}; 'paise' allows any price)"
     return "the MRP ceiling (it is the law: check the catalog's MRP and cost instead)"
 
 
@@ -306,6 +364,8 @@ def _active_rules(items: pd.DataFrame, cfg: OptimizeConfig) -> list[str]:
         rules.append("mrp")
     if cfg.competitor_index is not None and "competitor_price" in items:
         rules.append("competitor_index")
+    if cfg.endings() != "paise":
+        rules.append("price_endings")
     return rules
 
 
@@ -343,6 +403,7 @@ def optimize_prices(items: pd.DataFrame, cfg: OptimizeConfig = OptimizeConfig())
         raise PricingError(f"Objective must be 'margin' or 'revenue', not {cfg.objective!r}.")
     if cfg.margin_scope not in ("total", "sku"):
         raise PricingError(f"Margin scope must be 'total' or 'sku', not {cfg.margin_scope!r}.")
+    check_endings(cfg.endings())
     items = _check_items(items)
     if items.empty:
         raise PricingError("There are no SKUs to price.")
@@ -365,6 +426,7 @@ def optimize_prices(items: pd.DataFrame, cfg: OptimizeConfig = OptimizeConfig())
               ("baseline_units", "units", "baseline_revenue", "revenue", "baseline_margin", "margin")}
     totals["skus"] = int(len(recs))
     totals["skus_changed"] = int((recs["change_pct"].abs() > 1e-9).sum())
+    totals["skus_off_ending"] = int((~recs["allowed_ending"]).sum())
     return OptimizeResult(recs, status, solve, build, totals, cfg)
 
 

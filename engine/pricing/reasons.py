@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.pricing.endings import PRICE_ENDINGS, ceil_price, floor_price, is_allowed
 from engine.textfmt import inr
 
 
@@ -17,11 +18,30 @@ def elasticity_label(e: float) -> str:
     return f"{kind} ({e:.1f})"
 
 
+def _signed_pct(x: float) -> str:
+    """'+10%', or '+0.4%' for moves under 1% (a whole-rupee step is often one)."""
+    return f"{x:+.1%}" if abs(x) < 0.0095 else f"{x:+.0%}"
+
+
+def price_text(price: float) -> str:
+    """'₹40' for whole rupees, '₹39.50' otherwise (a shelf label's price)."""
+    return inr(price, 0 if abs(price - round(price)) < 0.005 else 2)
+
+
 def _blocking_rule(item, price: float, up: bool, cfg) -> str | None:
-    """Which rule stops the next ladder step in the profitable direction."""
+    """Which rule stops the next ladder step (with price endings: the next allowed price)
+    in the profitable direction."""
     ratio = price / item.price
-    nxt_ratio = ratio + (cfg.step if up else -cfg.step)
-    nxt = item.price * nxt_ratio
+    endings = cfg.endings()
+    if endings == "paise":
+        nxt_ratio = ratio + (cfg.step if up else -cfg.step)
+        nxt = item.price * nxt_ratio
+    else:
+        nxt = float((ceil_price(price + 0.005, endings) if up
+                     else floor_price(price - 0.005, endings)))
+        if np.isnan(nxt):
+            return f"the price endings ({PRICE_ENDINGS[endings]})"
+        nxt_ratio = nxt / item.price
     if up and nxt_ratio - 1 > cfg.ladder_max + 1e-9:
         return f"the ladder's +{cfg.ladder_max:.0%} limit"
     if not up and nxt_ratio - 1 < cfg.ladder_min - 1e-9:
@@ -29,7 +49,7 @@ def _blocking_rule(item, price: float, up: bool, cfg) -> str | None:
     if cfg.max_change is not None and abs(nxt_ratio - 1) > cfg.max_change + 1e-9:
         return f"the ±{cfg.max_change:.0%} max change"
     if up and pd.notna(item.mrp) and nxt > item.mrp + 1e-9:
-        return f"MRP {inr(item.mrp)}"
+        return f"MRP {price_text(item.mrp)}"
     if not up and cfg.min_margin is not None and cfg.margin_scope == "sku" \
             and nxt - item.unit_cost < cfg.min_margin * nxt:
         return f"the {cfg.min_margin:.0%} minimum margin"
@@ -59,6 +79,8 @@ def recommendation_table(items: pd.DataFrame, cand: pd.DataFrame, chosen: np.nda
         "baseline_margin": (p0 - cost) * q0,
         "margin": pick["margin"].to_numpy(),
     })
+    kept = pick["off_grid"].to_numpy(bool) if "off_grid" in pick else np.zeros(len(out), bool)
+    out["allowed_ending"] = ~kept
     out["units_change_pct"] = np.where(q0 > 0, out["units"] / np.where(q0 > 0, q0, 1) - 1, 0.0)
     out["revenue_change"] = out["revenue"] - out["baseline_revenue"]
     out["margin_change"] = out["margin"] - out["baseline_margin"]
@@ -80,18 +102,27 @@ def recommendation_table(items: pd.DataFrame, cand: pd.DataFrame, chosen: np.nda
         rule = _blocking_rule(item, price, slope > 0, cfg) if abs(slope) > 1e-9 else None
         if coupled[i]:
             rule = coupled_rules
+        if kept[i]:
+            rule = f"the price endings ({PRICE_ENDINGS[cfg.endings()]})"
         binding.append(rule or "")
         chg = out.at[i, "change_pct"]
+        off_grid = cfg.endings() != "paise" and not bool(is_allowed(item.price, cfg.endings()))
+        note = (f"; {price_text(item.price)} today is not an allowed price ending"
+                if off_grid else "")
+        if kept[i]:
+            reasons.append(f"{label}: keep {price_text(price)}; no price with the allowed "
+                           f"endings ({PRICE_ENDINGS[cfg.endings()]}) meets its rules")
+            continue
         if abs(chg) < 1e-9:
             why = f"held by {rule}" if rule else "already the best price on the ladder"
-            reasons.append(f"{label}: keep {inr(price)}; {why}")
+            reasons.append(f"{label}: keep {price_text(price)}; {why}")
             continue
         verb = "lifts" if gain >= 0 else "costs"
-        text = (f"{label}: {chg:+.0%} {verb} {cfg.objective} {inr(abs(gain))}/month; "
-                f"units {du:+.0%}")
+        text = (f"{label}: {_signed_pct(chg)} {verb} {cfg.objective} {inr(abs(gain))}/month; "
+                f"units {_signed_pct(du)}")
         if rule:
             text += f"; limited by {rule}"
-        reasons.append(text)
+        reasons.append(text + note)
     out["binding_rule"] = binding
     out["reason"] = reasons
     return out

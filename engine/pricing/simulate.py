@@ -56,6 +56,8 @@ class SimulationResult:
     by_sku: pd.DataFrame               # one row per SKU touched by a change
     baseline_label: str
     changes: tuple[PriceChange, ...] = field(default_factory=tuple)
+    scope_totals: dict = field(default_factory=dict)   # the same, over the rows changed
+    scope_label: str = ""                              # what those rows are, in words
 
 
 def naive_baseline(sales: pd.DataFrame, horizon: int = 28, window: int = 28,
@@ -133,8 +135,11 @@ def prepare(baseline: Baseline, catalog: pd.DataFrame, elasticities: pd.DataFram
     return f.reset_index(drop=True)
 
 
-def _row_pct(base: pd.DataFrame, changes: tuple[PriceChange, ...]) -> np.ndarray:
+def _row_pct(base: pd.DataFrame, changes: tuple[PriceChange, ...]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(price change per row, rows any rule covers). A rule covers its rows even at 0%."""
     pct = np.zeros(len(base))
+    covered = np.zeros(len(base), dtype=bool)
     for ch in changes:
         mask = np.ones(len(base), dtype=bool)
         if ch.sku_ids:
@@ -150,25 +155,13 @@ def _row_pct(base: pd.DataFrame, changes: tuple[PriceChange, ...]) -> np.ndarray
         if ch.pct <= -1:
             raise PricingError(f"A price change of {ch.pct:+.0%} would make the price zero or negative.")
         pct[mask] = ch.pct
-    return pct
+        covered |= mask
+    return pct, covered
 
 
-def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange, ...]
-             ) -> SimulationResult:
-    """Units, revenue and margin vs baseline over the horizon, with 95% bands."""
-    changes = tuple(changes)
-    pct = _row_pct(base, changes)
-    f = base["forecast"].to_numpy(float)
-    sigma = base["sigma"].to_numpy(float)
-    price = base["price"].to_numpy(float)
-    cost = base["unit_cost"].to_numpy(float)
-    ratio = 1.0 + pct
-    log_r = np.log(ratio)
-    m = np.exp(base["elasticity"].to_numpy(float) * log_r)
-    m_a = np.exp(base["e_lo"].to_numpy(float) * log_r)
-    m_b = np.exp(base["e_hi"].to_numpy(float) * log_r)
-    m_lo, m_hi = np.minimum(m_a, m_b), np.maximum(m_a, m_b)
-    new_price = price * ratio
+def _totals(f, sigma, price, cost, pct, m, m_lo, m_hi, sku_ids) -> dict:
+    """Units, revenue and margin against the baseline with 95% bands, over the given rows."""
+    new_price = price * (1.0 + pct)
     unit_margin = new_price - cost
     units = f * m
     units_sd = np.sqrt(np.sum((sigma * m) ** 2))
@@ -185,7 +178,7 @@ def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange,
         "baseline_revenue": float(np.sum(f * price)), "revenue": float(np.sum(units * new_price)),
         "baseline_margin": float(np.sum(f * (price - cost))), "margin": float(np.sum(units * unit_margin)),
         "rows_changed": int(np.count_nonzero(pct)),
-        "skus_changed": int(base.loc[pct != 0, "sku_id"].nunique()),
+        "skus_changed": int(len(np.unique(sku_ids[pct != 0]))),
     }
     u_lo = float(np.sum(f * m_lo) - Z95 * units_sd)
     totals["units_lo"], totals["units_hi"] = max(u_lo, 0.0), float(np.sum(f * m_hi) + Z95 * units_sd)
@@ -195,8 +188,57 @@ def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange,
     for k in ("units", "revenue", "margin"):
         b = totals[f"baseline_{k}"]
         totals[f"{k}_change_pct"] = (totals[k] - b) / abs(b) if b else 0.0
+    return totals
+
+
+def scope_label(changes: tuple[PriceChange, ...]) -> str:
+    """What the rules cover, in words: 'Snacks in Maharashtra, 05-Nov-2026 to 02-Dec-2026'."""
+    if not changes:
+        return "nothing"
+    parts = []
+    for ch in changes:
+        what = (f"{len(ch.sku_ids)} SKU(s)" if ch.sku_ids else "") + \
+            (f"{' in ' if ch.sku_ids else ''}{ch.category}" if ch.category else "")
+        what = what or "all SKUs"
+        if ch.state:
+            what += f" in {ch.state}"
+        if ch.start or ch.end:
+            fmt = (lambda d: pd.Timestamp(d).strftime("%d-%b-%Y"))  # noqa: E731
+            what += (f", {fmt(ch.start) if ch.start else 'the start'} to "
+                     f"{fmt(ch.end) if ch.end else 'the end'}")
+        parts.append(what)
+    return "; ".join(parts)
+
+
+def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange, ...]
+             ) -> SimulationResult:
+    """Units, revenue and margin vs baseline over the horizon, with 95% bands: `totals` over
+    the whole baseline (every SKU and store), `scope_totals` over the rows the changes cover
+    (their SKUs / category, state and dates), which is what the user changed."""
+    changes = tuple(changes)
+    pct, covered = _row_pct(base, changes)
+    f = base["forecast"].to_numpy(float)
+    sigma = base["sigma"].to_numpy(float)
+    price = base["price"].to_numpy(float)
+    cost = base["unit_cost"].to_numpy(float)
+    log_r = np.log(1.0 + pct)
+    m = np.exp(base["elasticity"].to_numpy(float) * log_r)
+    m_a = np.exp(base["e_lo"].to_numpy(float) * log_r)
+    m_b = np.exp(base["e_hi"].to_numpy(float) * log_r)
+    m_lo, m_hi = np.minimum(m_a, m_b), np.maximum(m_a, m_b)
+    sku_ids = base["sku_id"].to_numpy()
+    totals = _totals(f, sigma, price, cost, pct, m, m_lo, m_hi, sku_ids)
+    c = covered
+    scope = _totals(f[c], sigma[c], price[c], cost[c], pct[c], m[c], m_lo[c], m_hi[c],
+                    sku_ids[c])
+    scope["rows"] = int(np.count_nonzero(c))
+    scope["skus"] = int(len(np.unique(sku_ids[c])))
+    scope["whole_store"] = bool(c.all())
+    units = f * m
+    new_price = price * (1.0 + pct)
+    unit_margin = new_price - cost
     changed = pct != 0
-    by = pd.DataFrame({"sku_id": base["sku_id"].to_numpy()[changed],
+    by = pd.DataFrame({"sku_id": sku_ids[changed],
                        "category": base["category"].to_numpy()[changed],
                        "baseline_units": f[changed], "units": units[changed],
                        "baseline_revenue": (f * price)[changed],
@@ -208,9 +250,10 @@ def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange,
         totals["regional_rows"] = int(np.count_nonzero(
             changed & (base["elasticity_source"] == "region").to_numpy()))
         if len(by):
-            used = pd.DataFrame({"sku_id": base["sku_id"].to_numpy()[changed],
+            used = pd.DataFrame({"sku_id": sku_ids[changed],
                                  "label": base["elasticity_label"].to_numpy()[changed]})
             used = used.drop_duplicates().sort_values(["sku_id", "label"])
             by_sku = by_sku.merge(used.groupby("sku_id")["label"].agg("; ".join)
                                   .rename("elasticity_used"), on="sku_id", how="left")
-    return SimulationResult(totals, by_sku, base.attrs.get("baseline_label", ""), changes)
+    return SimulationResult(totals, by_sku, base.attrs.get("baseline_label", ""), changes,
+                            scope, scope_label(changes))
