@@ -78,13 +78,33 @@ def test_messy_agmarknet_frame_is_cleaned_and_located():
     ranked = rank_mandis(prices, mandis, Destination(28.62, 77.21), 50)
     by = ranked.set_index("market")
     assert set(by.index) == {"Azadpur", "Lasalgaon"}
+    # No coordinates in the data: placed at the India Post office of its name, in its district.
     assert by.loc["Lasalgaon", "location_note"] == \
-        "location approximated by the centre of Nashik district"
-    assert "centre of Nashik district" in by.loc["Lasalgaon", "reason"]
+        "placed at Lasalgaon post office, PIN 422306, Nashik district (India Post directory)"
+    assert by.loc["Lasalgaon", "location_source"] == "post office"
+    assert "Lasalgaon post office" in by.loc["Lasalgaon", "reason"]
     assert 19.5 < by.loc["Lasalgaon", "lat"] < 20.8
     assert by.loc["Azadpur", "location_note"] == ""
-    assert ranked.attrs["excluded"] == [{"market": "Nowhere", "state": "Maharashtra",
-                                         "reason": "no coordinates and no district"}]
+    assert by.loc["Azadpur", "location_source"] == "mandis"
+    assert ranked.attrs["excluded"] == [{
+        "market": "Nowhere", "state": "Maharashtra",
+        "reason": "not placed: no post office or district called 'Nowhere' in Maharashtra"}]
+    assert ranked.attrs["unplaced"] == ranked.attrs["excluded"]
+    placement = ranked.attrs["placement"]
+    assert placement["unplaced"] == ["Nowhere (Maharashtra)"]
+    assert placement["sentence"].startswith("2 of 3 mandis placed on the map (1 from the "
+                                            "mandis table, 1 from an India Post office")
+    assert "Not placed (1): Nowhere (Maharashtra)." in placement["sentence"]
+
+
+def test_unknown_town_with_a_district_falls_back_to_the_district_centre():
+    prices = prices_frame({"Qwzx Yard": {"price": 900, "state": "MAHARASHTRA",
+                                         "district": "Nashik"}}, days=30)
+    ranked = rank_mandis(prices, None, Destination(19.99, 73.79), 10)
+    row = ranked.iloc[0]
+    assert row["location_note"] == "location approximated by the centre of Nashik district"
+    assert row["location_source"] == "district"
+    assert 19.5 < row["lat"] < 20.8 and 73.3 < row["lon"] < 74.8
 
 
 def test_unknown_commodity_lists_available():

@@ -11,7 +11,8 @@ from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 JSON_FIELDS = ["rank", "market", "state", "district", "score", "price_score", "quality_score",
                "logistics_score", "reliability_score", "modal_price", "transport_per_qtl",
                "landed_price", "distance_km", "road_km", "lead_time_days", "last_date",
-               "freshness_days", "arrivals_qtl_per_day", "reason", "location_note"]
+               "freshness_days", "arrivals_qtl_per_day", "reason", "location_note",
+               "location_source"]
 
 
 def add_commands(sub) -> None:
@@ -68,10 +69,13 @@ def run_rank(args: argparse.Namespace) -> int:
         wh.close()
     if args.top:
         ranked = ranked.head(args.top)
+    placement = ranked.attrs.get("placement") or {}
     if args.json:
         rows = [{k: _clean(v) for k, v in rec.items()}
                 for rec in ranked[JSON_FIELDS].to_dict(orient="records")]
         print(json.dumps(rows, ensure_ascii=False))
+        if placement.get("unplaced"):
+            print(placement["sentence"], file=sys.stderr)
         return 0
     dest = ranked.attrs.get("destination", {})
     print(f"{args.commodity} for {dest.get('label', args.pin)}, {args.quantity:g} quintals; "
@@ -81,8 +85,13 @@ def run_rank(args: argparse.Namespace) -> int:
               f"[price {rec.price_score:.0f}, quality {rec.quality_score:.0f}, logistics "
               f"{rec.logistics_score:.0f}, reliability {rec.reliability_score:.0f}] landed "
               f"Rs {rec.landed_price:,.0f}/qtl, {rec.road_km:,.0f} km — {rec.reason}")
-    excluded = ranked.attrs.get("excluded") or []
-    if excluded:
-        print(f"{len(excluded)} mandi(s) left out, e.g. {excluded[0]['market']}: "
-              f"{excluded[0]['reason']}")
+    if placement:
+        print(placement["sentence"])
+    for u in ranked.attrs.get("unplaced") or []:
+        print(f"  not ranked: {u['market']} ({u['state']}): {u['reason']}")
+    stale = [e for e in ranked.attrs.get("excluded") or []
+             if e not in (ranked.attrs.get("unplaced") or [])]
+    if stale:
+        print(f"{len(stale)} mandi(s) left out for old prices, e.g. {stale[0]['market']}: "
+              f"{stale[0]['reason']}")
     return 0

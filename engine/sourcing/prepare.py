@@ -81,6 +81,15 @@ def parse_number(series: pd.Series) -> pd.Series:
     return out.where(out > 0)
 
 
+def _most_common(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Per key, its most frequent non-missing value (ties: alphabetical first)."""
+    f = pd.DataFrame({"k": keys.to_numpy(), "v": values.astype(object).to_numpy()})
+    f = f[f["v"].notna()]
+    counts = f.groupby(["k", "v"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates("k").set_index("k")["v"]
+
+
 @dataclass(frozen=True)
 class CleanReport:
     rows_in: int
@@ -144,8 +153,10 @@ def clean_prices(prices: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
     df["mandi_id"] = df["market_key"] + "|" + df["state"].fillna("")
     df["commodity_key"] = map_unique(df["commodity"], commodity_key)
 
-    spellings = df.groupby("mandi_id")["market_raw"].agg(
-        lambda s: s.str.strip().str.replace(r"\s+", " ", regex=True).nunique())
+    spelt = map_unique(df["market_raw"],
+                       lambda v: re.sub(r"\s+", " ", str(v).strip()) if isinstance(v, str) else None)
+    spellings = pd.DataFrame({"m": df["mandi_id"], "s": spelt}).dropna().drop_duplicates() \
+        .groupby("m").size()
     merged = int((spellings - 1).clip(lower=0).sum())
     dedup_cols = ["mandi_id", "commodity_key", "date", "variety", "grade", *PRICE_COLUMNS,
                   "arrivals_tonnes"]
@@ -153,13 +164,11 @@ def clean_prices(prices: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
     df = df.drop_duplicates(subset=dedup_cols)
     exact_dupes = before - len(df)
 
-    names = (df.assign(disp=map_unique(df["market_raw"], lambda v: display_name(v or "")))
-             .groupby("mandi_id")["disp"].agg(lambda s: s.value_counts().index[0]))
-    districts = df.groupby("mandi_id")["district"].agg(
-        lambda s: s.dropna().astype(str).str.strip().replace("", np.nan).dropna().mode().iloc[0]
-        if s.dropna().astype(str).str.strip().ne("").any() else None)
-    commodity_names = df.groupby("commodity_key")["commodity"].agg(
-        lambda s: display_name(s.value_counts().index[0]))
+    names = _most_common(df["mandi_id"],
+                         map_unique(df["market_raw"], lambda v: display_name(v or "")))
+    district_text = df["district"].astype("string").str.strip()
+    districts = _most_common(df["mandi_id"], district_text.where(district_text != ""))
+    commodity_names = _most_common(df["commodity_key"], df["commodity"]).map(display_name)
 
     w = df["arrivals_tonnes"].fillna(0.0)
     df["_w"] = np.where(w > 0, w, 1e-9)
@@ -201,10 +210,20 @@ def district_centroids() -> pd.DataFrame:
     return out[(out["district_key"] != "") & (out["state_key"] != "")].reset_index(drop=True)
 
 
-def locate_mandis(clean: pd.DataFrame, mandis: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per mandi_id in `clean` with lat, lon, quality_index, reliability_index and a
-    `location_note`. Coordinates come from the mandis table (matched by normalised name,
-    same state preferred), else the district centroid (noted), else NaN (noted)."""
+# Where a mandi's coordinates came from (`location_source`).
+SOURCES = {"mandis": "the mandis table", "post office": "an India Post office of its name",
+           "district name": "the district it is named after",
+           "district": "the centre of its district", "": "not placed"}
+
+
+def locate_mandis(clean: pd.DataFrame, mandis: pd.DataFrame | None,
+                  locator=None) -> pd.DataFrame:
+    """One row per mandi_id in `clean` with lat, lon, quality_index, reliability_index, a
+    `location_note` and a `location_source` (a key of SOURCES). Coordinates come from, in
+    order: the mandis table (matched by normalised name, same state preferred); the India
+    Post office or district the market is named after (engine.sourcing.places; Agmarknet
+    files carry no coordinates); the centre of the district given in the data; else NaN,
+    with the reason in the note. `locator` is a places.Locator (a shared one by default)."""
     base = (clean.groupby("mandi_id", as_index=False)
             .agg(market=("market", "first"), state=("state", "first"),
                  district=("district", "first")))
@@ -236,8 +255,24 @@ def locate_mandis(clean: pd.DataFrame, mandis: pd.DataFrame | None) -> pd.DataFr
         for col in cols:
             base[col] = np.nan
     base["location_note"] = ""
-    need = base["lat"].isna() | base["lon"].isna()
-    if need.any():
+    base["location_source"] = np.where(base["lat"].notna() & base["lon"].notna(), "mandis", "")
+    need = base.index[base["lat"].isna() | base["lon"].isna()]
+    why: dict[int, str] = {}
+    if len(need):
+        from engine.sourcing.places import shared_locator
+
+        loc = locator if locator is not None else shared_locator()
+        for i in need:
+            p = loc.locate(base.at[i, "market"], base.at[i, "state"], base.at[i, "district"])
+            if p.placed:
+                base.loc[i, ["lat", "lon"]] = [p.lat, p.lon]
+                base.at[i, "location_note"] = p.note
+                base.at[i, "location_source"] = ("post office" if p.method == "post office"
+                                                 else "district name")
+            else:
+                why[i] = p.note
+    need = base.index[base["lat"].isna() | base["lon"].isna()]
+    if len(need):
         cent = district_centroids()
         keyed = base.loc[need, ["district", "state"]].assign(
             district_key=lambda d: d["district"].map(name_key),
@@ -248,12 +283,34 @@ def locate_mandis(clean: pd.DataFrame, mandis: pd.DataFrame | None) -> pd.DataFr
         idx_found = hit.index[found]
         base.loc[idx_found, "lat"] = hit.loc[found, "lat"]
         base.loc[idx_found, "lon"] = hit.loc[found, "lon"]
+        base.loc[idx_found, "location_source"] = "district"
         base.loc[idx_found, "location_note"] = [
             f"location approximated by the centre of {display_name(d)} district" for d in
             base.loc[idx_found, "district"]]
-        idx_missing = hit.index[~found]
-        base.loc[idx_missing, "location_note"] = [
-            f"no coordinates and district '{display_name(d)}' not found in the PIN reference"
-            if pd.notna(d) and str(d).strip() else "no coordinates and no district"
-            for d in base.loc[idx_missing, "district"]]
+        for i in hit.index[~found]:
+            d = base.at[i, "district"]
+            parts = [why.get(i) or "no coordinates"]
+            if pd.notna(d) and str(d).strip():
+                parts.append(f"district '{display_name(d)}' not found in the PIN reference")
+            base.at[i, "location_note"] = "not placed: " + "; ".join(parts)
     return base.drop(columns=["market_key", "state_key"])
+
+
+def placement_summary(locs: pd.DataFrame) -> dict:
+    """How the mandis were placed: {'mandis': n, 'post office': n, 'district name': n,
+    'district': n, 'unplaced': [market (state), ...], 'share_placed': 0-1, 'sentence'}."""
+    src = locs["location_source"].fillna("")
+    counts = {k: int((src == k).sum()) for k in ("mandis", "post office", "district name",
+                                                  "district")}
+    unplaced = [f"{m} ({s})" if isinstance(s, str) and s else str(m)
+                for m, s in zip(locs.loc[src == "", "market"], locs.loc[src == "", "state"])]
+    n = len(locs)
+    placed = n - len(unplaced)
+    parts = [f"{v} from {SOURCES[k]}" for k, v in counts.items() if v]
+    sentence = (f"{placed} of {n} mandis placed on the map" +
+                (f" ({', '.join(parts)})" if parts else "") + ".")
+    if unplaced:
+        sentence += (f" Not placed ({len(unplaced)}): " + ", ".join(unplaced[:12]) +
+                     (f" and {len(unplaced) - 12} more" if len(unplaced) > 12 else "") + ".")
+    return {**counts, "unplaced": unplaced, "share_placed": placed / n if n else 1.0,
+            "sentence": sentence}

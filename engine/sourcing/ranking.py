@@ -30,7 +30,7 @@ import pandas as pd
 from engine import geo
 from engine.sourcing.analytics import market_metrics
 from engine.sourcing.prepare import (SourcingError, clean_prices, commodity_key,
-                                     locate_mandis, map_unique)
+                                     locate_mandis, map_unique, placement_summary)
 from engine.sourcing.text import inr, pct_text
 
 
@@ -74,6 +74,7 @@ RANK_COLUMNS = ["rank", "market", "state", "district", "score", "price_score", "
                 "arrivals_qtl_per_day", "last_date", "freshness_days", "change_7d",
                 "change_30d", "vs_norm", "volatility", "reason", "price_reason",
                 "quality_reason", "logistics_reason", "reliability_reason", "location_note",
+                "location_source",
                 "lat", "lon", "mandi_id", "commodity"]
 
 
@@ -117,8 +118,10 @@ def rank_mandis(prices: pd.DataFrame, mandis: pd.DataFrame | None, destination,
 
     `prices` is mandi_prices-shaped (raw text prices allowed), `mandis` the mandis table
     (may be None/empty), `destination` a Destination or (lat, lon). Returns RANK_COLUMNS;
-    `attrs["excluded"]` lists mandis left out with the reason, `attrs["clean_report"]` the
-    cleaning summary, `attrs["as_of"]` the data date.
+    `attrs["excluded"]` lists mandis left out with the reason (`attrs["unplaced"]` those
+    with recent prices that could not be placed on the map), `attrs["placement"]` says how
+    the mandis with recent prices were placed (prepare.placement_summary),
+    `attrs["clean_report"]` the cleaning summary, `attrs["as_of"]` the data date.
     """
     weights = cfg.weights()
     if quantity_qtl is None or not np.isfinite(quantity_qtl) or quantity_qtl <= 0:
@@ -131,23 +134,35 @@ def rank_mandis(prices: pd.DataFrame, mandis: pd.DataFrame | None, destination,
         raise SourcingError("No usable prices for this commodity (all blank or 'NR').",
                             evidence=report)
     metrics = market_metrics(clean, as_of=cfg.as_of)
-    locs = locate_mandis(clean, mandis)
+    stale = metrics["freshness_days"] > cfg.max_stale_days
+    recent = metrics.loc[~stale, "mandi_id"]
+    locs = locate_mandis(clean[clean["mandi_id"].isin(recent)], mandis)
     df = metrics.merge(locs.drop(columns=["market", "state", "district"]), on="mandi_id",
                        how="left")
-    excluded = []
+    excluded, unplaced = [], []
     stale = df["freshness_days"] > cfg.max_stale_days
-    no_xy = df["lat"].isna() | df["lon"].isna()
+    no_xy = (df["lat"].isna() | df["lon"].isna()) & ~stale
     for _, r in df[stale].iterrows():
         excluded.append({"market": r["market"], "state": r["state"],
                          "reason": f"last price {r['freshness_days']} days old "
                                    f"(limit {cfg.max_stale_days})"})
-    for _, r in df[no_xy & ~stale].iterrows():
-        excluded.append({"market": r["market"], "state": r["state"],
-                         "reason": r["location_note"] or "no coordinates"})
+    for _, r in df[no_xy].iterrows():
+        unplaced.append({"market": r["market"], "state": r["state"],
+                         "reason": r["location_note"] or "not placed: no coordinates"})
+    excluded += unplaced
+    placement = placement_summary(locs) if len(locs) else None
     df = df[~stale & ~no_xy].copy()
     if df.empty:
-        raise SourcingError("No mandi has recent prices and a known location for this "
-                            "commodity.", evidence=excluded)
+        if not len(locs):
+            raise SourcingError(f"No mandi has reported {commodity or 'this commodity'} in "
+                                f"the {cfg.max_stale_days} days before the latest price.",
+                                evidence=excluded)
+        first = unplaced[0]
+        raise SourcingError(
+            f"None of the {len(unplaced)} mandi(s) with recent prices could be placed on the "
+            f"map, so none can be ranked: e.g. {first['market']} ({first['state']}): "
+            f"{first['reason']}. Add their coordinates or district to the mandis table, or "
+            "check the market and state names.", evidence=excluded)
 
     df["distance_km"] = geo.haversine_km(dest.lat, dest.lon, df["lat"], df["lon"])
     df["road_km"] = df["distance_km"] * cfg.road_factor
@@ -198,6 +213,8 @@ def rank_mandis(prices: pd.DataFrame, mandis: pd.DataFrame | None, destination,
     _add_reasons(df, cheapest, df["quality_index"].notna(), float(quantity_qtl))
     out = df[RANK_COLUMNS].copy()
     out.attrs["excluded"] = excluded
+    out.attrs["unplaced"] = unplaced
+    out.attrs["placement"] = placement
     out.attrs["clean_report"] = report.sentence()
     out.attrs["as_of"] = str(pd.Timestamp(metrics["as_of"].iloc[0]).date())
     out.attrs["quantity_qtl"] = float(quantity_qtl)
