@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import admin_views as adv
 from components.auth import current_user
-from components.format import dd_mmm
 from components.session import get_warehouse
 from engine import auth
 from engine.warehouse.auth_store import list_users, read_audit_log
@@ -54,18 +54,12 @@ with tab_users:
     if users.empty:
         st.caption("No users yet.")
     else:
-        shown = users.assign(
-            role=users["role"].map(auth.ROLES),
-            status=users["disabled"].map({True: "Disabled", False: "Active"}),
-            last_sign_in=users["last_sign_in_at"].map(
-                lambda d: dd_mmm(d, with_year=True) if d == d and d is not None else "never"))
-        st.dataframe(shown[["username", "role", "pin_codes", "status", "last_sign_in",
-                            "created_by"]], hide_index=True, width="stretch",
-                     column_config={"pin_codes": "PIN codes (store users)"})
+        st.dataframe(adv.users_frame(users), hide_index=True, width="stretch")
 
 with tab_add, st.form("adm_add", clear_on_submit=True):
     name = st.text_input("Username", key="adm_new_name")
-    role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get, key="adm_new_role")
+    role = st.selectbox("Role", adv.ROLE_ORDER, index=adv.role_index(),
+                        format_func=auth.ROLES.get, key="adm_new_role", help=adv.ROLE_HELP)
     pins = st.text_input("PIN codes (store users only, comma-separated)", key="adm_new_pins")
     pw = st.text_input("Password (at least 10 characters)", type="password", key="adm_new_pw")
     pw2 = st.text_input("Repeat the password", type="password", key="adm_new_pw2")
@@ -85,9 +79,9 @@ with tab_change:
                    f"{'disabled' if row['disabled'] else 'active'}"
                    + (f" · PIN {row['pin_codes']}" if row["pin_codes"] else ""))
         with st.form("adm_role"):
-            new_role = st.selectbox("Role", list(auth.ROLES), format_func=auth.ROLES.get,
-                                    index=list(auth.ROLES).index(row["role"]),
-                                    key="adm_role_role")
+            new_role = st.selectbox("Role", adv.ROLE_ORDER, format_func=auth.ROLES.get,
+                                    index=adv.role_index(row["role"]), key="adm_role_role",
+                                    help=adv.ROLE_HELP)
             new_pins = st.text_input("PIN codes (store users only)", value=row["pin_codes"],
                                      key="adm_role_pins")
             if st.form_submit_button("Save role and PIN codes") and \
@@ -115,7 +109,7 @@ with tab_audit:
                           key="adm_audit_kind")
     actor = right.text_input("Who (username)", key="adm_audit_actor").strip().lower()
     log = read_audit_log(wh, None if kind == "All" else kind, actor or None, limit=1000)
-    st.caption(f"{len(log):,} most recent entries (up to 1,000).")
-    st.dataframe(log, hide_index=True, width="stretch",
-                 column_config={"ts": st.column_config.DatetimeColumn(
-                     "When", format="DD MMM YYYY, HH:mm:ss")})
+    st.caption(adv.audit_caption(len(log), 1000))
+    st.dataframe(adv.audit_frame(log), hide_index=True, width="stretch",
+                 column_config={"Details": st.column_config.TextColumn("Details",
+                                                                       width="large")})

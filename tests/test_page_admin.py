@@ -2,6 +2,7 @@
 read the audit log - every change visible in audit_log."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,10 @@ def _click(at: AppTest, label: str) -> AppTest:
 
 def test_admin_page_lists_users_without_password_hashes(admin_page):
     table = admin_page.dataframe[0].value
-    assert set(table["username"]) == {"boss", "mgr", "ana", "shop"}
-    assert "password_hash" not in table.columns
-    assert set(table["role"]) == {"Admin", "Manager", "Analyst", "Store user"}
+    assert set(table["Username"]) == {"boss", "mgr", "ana", "shop"}
+    assert list(table.columns) == ["Username", "Role", "PIN codes (store users)", "Status",
+                                   "Last sign-in", "Added by"]
+    assert set(table["Role"]) == {"Admin", "Manager", "Analyst", "Store user"}
 
 
 def test_admin_adds_a_store_user_with_pins(admin_page, auth_wh_path):  # noqa: F811
@@ -126,4 +128,38 @@ def test_audit_log_tab_shows_sign_ins_and_filters_by_user(admin_page, auth_wh_pa
     at.text_input(key="adm_audit_actor").input("mgr")
     at.run()
     log = at.dataframe[-1].value
-    assert list(log["action"]) == ["auth.sign_in"] and set(log["actor"]) == {"mgr"}
+    assert list(log["What"]) == ["Signed in"] and set(log["Who"]) == {"mgr"}
+    assert re.fullmatch(r"\d{2}-[A-Z][a-z]{2}-\d{4}, \d{2}:\d{2}:\d{2}", log["When"].iloc[0])
+
+
+def test_add_a_user_defaults_to_the_least_privileged_role(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    role = at.selectbox(key="adm_new_role")
+    assert role.value == "store" and role.options[0] == "Store user"
+    assert role.options == ["Store user", "Analyst", "Manager", "Admin"]
+    at.text_input(key="adm_new_name").input("viewer1")
+    at.text_input(key="adm_new_pins").input("560001")
+    at.text_input(key="adm_new_pw").input("viewer-password")
+    at.text_input(key="adm_new_pw2").input("viewer-password")
+    _click(at, "Add user")      # nothing chosen: a store user, not an admin
+    assert any("Added viewer1 (Store user)." in s.value for s in at.success)
+    assert _row(auth_wh_path, "viewer1")["role"] == "store"
+
+
+def test_audit_log_reads_as_sentences_without_json(admin_page, auth_wh_path):  # noqa: F811
+    at = admin_page
+    at.selectbox(key="adm_who").select("ana")
+    at.run()
+    at.selectbox(key="adm_role_role").select("store")
+    at.text_input(key="adm_role_pins").input("110001")
+    _click(at, "Save role and PIN codes")
+    at.selectbox(key="adm_audit_kind").select("user")
+    at.run()
+    log = at.dataframe[-1].value
+    assert list(log.columns) == ["When", "Who", "What", "Details"]
+    row = log[log["What"] == "Changed a role and PIN codes"].iloc[0]
+    assert row["Who"] == "boss"
+    assert row["Details"] == ("Username: ana · Previous role: Analyst · Role: Store user · "
+                              "PIN codes: 110001")
+    assert not log["Details"].str.contains(r"[{}\[\]\"]").any()
+    assert any(c.value.endswith("most recent entries (up to 1,000).") for c in at.caption)
