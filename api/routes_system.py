@@ -40,13 +40,14 @@ def ready(request: Request) -> dict:
 def token(body: TokenRequest, request: Request) -> dict:
     """Sign in with a MicroPulse username and password; returns a short-lived bearer token
     (MICROPULSE_API_TOKEN_MINUTES, default 30). Failed sign-ins are throttled per
-    username exactly as in the app."""
+    username and calling address as in the app (a lock stops that address only)."""
     state = request.app.state.micropulse
     state.limiter.check("signin", client_key(request), state.settings.rate_per_minute,
                         "sign-in attempts")
     wh = state.warehouse()
     try:
-        user = auth.authenticate(wh, body.username, body.password)
+        user = auth.authenticate(wh, body.username, body.password,
+                                 client=auth.client_id(client_key(request)))
     except auth.AccountLocked as exc:
         wait = max(1, math.ceil((exc.locked_until - datetime.now()).total_seconds()))
         raise ApiError(429, "account_locked", str(exc),

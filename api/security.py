@@ -5,11 +5,16 @@ checks and sign-in throttling in `engine.auth`, row-level PIN scoping in
 
 - `POST /v1/auth/token` -> `engine.auth.authenticate` -> a short-lived HS256 JWT
   (`sub`, `role`, `auth_time`, `iat`, `exp`). Every request re-reads the user through
-  `engine.auth.resume_session`, so a disabled account, a new role, new PIN codes or a
-  password reset take effect on the next request, as in the app.
+  `engine.auth_sessions.resume_session`, so a disabled account, a new role, new PIN codes
+  or a password reset take effect on the next request, as in the app. Failed sign-ins
+  lock a username for the calling address only (`engine.auth.authenticate(client=...)`).
 - `X-API-Key: mpk_<key_id>_<secret>`: the key's SHA-256 is compared (constant time) with
   `api_keys.key_hash`; the key acts as the user it was issued to (a service account).
 - Rate limits: a sliding one-minute window per user (or per client address before sign-in).
+  Requests that fail authentication (no, a wrong, an expired or a revoked token or key)
+  count per client address: past MICROPULSE_API_UNAUTH_RATE_LIMIT (default 30) in a
+  minute, every request from that address gets 429 with Retry-After, before any
+  credential is looked at, until the oldest failure is a minute old.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from engine import auth
+from engine import auth, auth_sessions
 from engine.warehouse import api_store, auth_store
 
 log = logging.getLogger("micropulse.api")
@@ -54,6 +59,7 @@ class Settings:
     rate_per_minute: int = 100
     batch_rate_per_minute: int = 10
     max_upload_mb: int = 512
+    unauth_rate_per_minute: int = 30
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -66,7 +72,8 @@ class Settings:
                    token_minutes=_env_int("MICROPULSE_API_TOKEN_MINUTES", 30),
                    rate_per_minute=_env_int("MICROPULSE_API_RATE_LIMIT", 100),
                    batch_rate_per_minute=_env_int("MICROPULSE_API_BATCH_RATE_LIMIT", 10),
-                   max_upload_mb=_env_int("MICROPULSE_API_MAX_UPLOAD_MB", 512))
+                   max_upload_mb=_env_int("MICROPULSE_API_MAX_UPLOAD_MB", 512),
+                   unauth_rate_per_minute=_env_int("MICROPULSE_API_UNAUTH_RATE_LIMIT", 30))
 
 
 # ---- tokens -----------------------------------------------------------------------------------
@@ -101,7 +108,7 @@ def user_from_token(wh, settings: Settings, token: str) -> auth.User:
                "signed_in_at": float(claims.get("auth_time", claims["iat"])),
                "last_seen": time.time()}
     try:
-        return auth.resume_session(wh, session, time.time())
+        return auth_sessions.resume_session(wh, session, time.time())
     except auth.SessionEnded as exc:
         raise _unauthorized(str(exc), "session_ended") from None
 
@@ -140,8 +147,8 @@ def user_from_api_key(wh, key: str) -> auth.User:
         raise bad
     now = time.time()
     try:  # re-read the account exactly as a signed-in session is re-read
-        return auth.resume_session(wh, {"username": row["username"], "signed_in_at": now,
-                                        "last_seen": now}, now)
+        return auth_sessions.resume_session(wh, {"username": row["username"],
+                                                 "signed_in_at": now, "last_seen": now}, now)
     except auth.SessionEnded:
         raise _unauthorized("The account behind this API key is no longer active.",
                             "account_inactive") from None
@@ -151,30 +158,51 @@ def user_from_api_key(wh, key: str) -> auth.User:
 class RateLimiter:
     """Sliding-window limit: at most `limit` hits per `window` seconds per key."""
 
+    SWEEP_AT = 10_000   # keys kept before idle ones are dropped (bounded memory)
+
     def __init__(self, window: float = 60.0):
         self.window = window
         self._hits: dict[tuple[str, str], deque] = {}
         self._lock = threading.Lock()
 
+    def _queue(self, bucket: str, key: str, now: float) -> deque:
+        if len(self._hits) >= self.SWEEP_AT:
+            idle = [k for k, q in self._hits.items() if not q or q[-1] <= now - self.window]
+            for k in idle:
+                del self._hits[k]
+        q = self._hits.setdefault((bucket, key), deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
     def hit(self, bucket: str, key: str, limit: int, now: float | None = None) -> float | None:
         """Record a hit; None when allowed, else seconds until the next one is."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            q = self._hits.setdefault((bucket, key), deque())
-            while q and q[0] <= now - self.window:
-                q.popleft()
+            q = self._queue(bucket, key, now)
             if len(q) >= limit:
                 return q[0] + self.window - now
             q.append(now)
             return None
 
+    def wait(self, bucket: str, key: str, limit: int, now: float | None = None) -> float | None:
+        """Without recording anything: None while `key` has fewer than `limit` hits in the
+        window, else seconds until it has."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._queue(bucket, key, now)
+            return q[0] + self.window - now if len(q) >= limit else None
+
     def check(self, bucket: str, key: str, limit: int, what: str) -> None:
-        wait = self.hit(bucket, key, limit)
-        if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(429, "rate_limited",
-                           f"Too many {what}: the limit is {limit} per minute. Try again in "
-                           f"{seconds} s.", headers={"Retry-After": str(seconds)})
+        _raise_if_waiting(self.hit(bucket, key, limit), limit, f"Too many {what}")
+
+
+def _raise_if_waiting(wait: float | None, limit: int, what: str) -> None:
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(429, "rate_limited",
+                       f"{what}: the limit is {limit} per minute. Try again in "
+                       f"{seconds} s.", headers={"Retry-After": str(seconds)})
 
 
 # ---- FastAPI dependencies ---------------------------------------------------------------------
@@ -218,18 +246,33 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _authenticate(wh, settings: Settings, creds: HTTPAuthorizationCredentials | None,
+                  api_key: str | None) -> tuple[auth.User, str]:
+    if api_key:
+        return user_from_api_key(wh, api_key), "api_key"
+    if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+        return user_from_token(wh, settings, creds.credentials), "token"
+    raise _unauthorized("Sign in first: send 'Authorization: Bearer <token>' (from POST "
+                        "/v1/auth/token) or an 'X-API-Key' header.", "not_authenticated")
+
+
 def current_caller(request: Request,
                    creds: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
                    api_key: str | None = Depends(api_key_scheme)) -> Caller:
+    """The authenticated caller. An address that failed authentication more than
+    `unauth_rate_per_minute` times in the last minute gets 429 (with Retry-After) before
+    its credentials are even looked at; each 401 counts one failure for its address."""
     state = request.app.state.micropulse
+    address, limit = client_key(request), state.settings.unauth_rate_per_minute
+    _raise_if_waiting(state.limiter.wait("unauth", address, limit), limit,
+                      "Too many requests without valid credentials from your address")
     wh = state.warehouse()
-    if api_key:
-        user, via = user_from_api_key(wh, api_key), "api_key"
-    elif creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
-        user, via = user_from_token(wh, state.settings, creds.credentials), "token"
-    else:
-        raise _unauthorized("Sign in first: send 'Authorization: Bearer <token>' (from POST "
-                            "/v1/auth/token) or an 'X-API-Key' header.", "not_authenticated")
+    try:
+        user, via = _authenticate(wh, state.settings, creds, api_key)
+    except ApiError as exc:
+        if exc.status == 401:
+            state.limiter.hit("unauth", address, limit)
+        raise
     request.scope.setdefault("state", {})["user"] = user.username
     state.limiter.check("all", user.username, state.settings.rate_per_minute, "requests")
     return Caller(user=user, wh=state.scoped(user), via=via, cached=state.cached)

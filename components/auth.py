@@ -3,21 +3,45 @@ and `current_user()` / `allowed(action)` for pages that disable buttons by role.
 
 Session state (documented so tests and pages can rely on it):
 - `st.session_state["auth_user"]` = {"username": str, "signed_in_at": epoch s,
-  "last_seen": epoch s} while someone is signed in (`engine.auth.new_session`). Role and
-  PIN codes are re-read from the warehouse on every run, so admin changes apply at once.
+  "last_seen": epoch s, "session_id": str, "expires_at": epoch s} while someone is signed
+  in (`engine.auth_sessions.new_session`). Role and PIN codes are re-read from the
+  warehouse on every run, so admin changes apply at once; the session record is checked
+  too, so signing out in one tab ends the others on their next click.
 - `st.session_state["user"]` = the username (pages pass it on as the audit actor).
 - `st.session_state["mp_pin_scope"]` = the store user's PIN codes (components/filters.py).
 Signing in or out clears the whole session state, so nothing of one person's work is left
-for the next person at the same browser.
+for the next person at the same browser (only this browser's device id and the cookie
+this connection already used are kept).
+
+Staying signed in across a refresh, a new tab or a deep link (e.g. /Reorder): Streamlit
+starts a new session for each of them, so the sign-in lives in a cookie the browser sends
+when it connects, read with `st.context.cookies`. Streamlit cannot set cookies itself; a
+few lines of script in `st.html(unsafe_allow_javascript=True)` (no iframe, no download)
+set them after sign-in and delete the session cookie at sign-out. Both names end in a
+digest of the warehouse path (`cookie_names`), so two apps on one host never clash:
+- `mp_session_<tag>`: the session token (`engine.auth_sessions`), Path=/,
+  SameSite=Strict, Secure on https, expiring with the session. The token alone proves
+  nothing: the server-side record must be open, so a signed-out or expired token never
+  signs in again.
+- `mp_device_<tag>`: a random id of this browser (90 days). A browser that signed in to a
+  username before has its own failed-sign-in count for it (engine.auth.throttle_client),
+  so someone else's wrong passwords cannot lock the user out here.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import sys
 import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
 
 import streamlit as st
 
 from engine import auth
+from engine import auth_sessions as sessions
 from engine.auth import DEMO_USER, AuthError, SessionEnded, User
 
 SESSION_KEY = "auth_user"
@@ -26,6 +50,65 @@ PIN_SCOPE_KEY = "mp_pin_scope"
 _CURRENT = "_auth_current"
 _FAILS = "_auth_failures"
 _FLASH = "_auth_flash"
+_COOKIE = "_auth_cookie"      # {"token", "expires"} the browser should hold for this session
+_DEVICE = "_auth_device"      # this browser's device id (kept across sign-in and sign-out)
+_SPENT = "_auth_spent_cookie"  # the session cookie this connection already tried
+_FORGET = "_auth_forget_cookie"  # delete the session cookie on the next run
+_KEEP = (_DEVICE, _SPENT)
+_COOKIE_VALUE = re.compile(r"^[A-Za-z0-9._-]{20,100}$")
+DEVICE_DAYS = 90
+
+
+# ---- cookies ----------------------------------------------------------------------------------
+def cookie_names(wh) -> tuple[str, str]:
+    """(session cookie, device cookie) names for this warehouse."""
+    tag = hashlib.sha256(str(Path(wh.path).resolve()).encode()).hexdigest()[:10]
+    return f"mp_session_{tag}", f"mp_device_{tag}"
+
+
+def request_cookies() -> dict[str, str]:
+    """Cookies the browser sent when this connection opened (empty under AppTest)."""
+    return dict(st.context.cookies)
+
+
+def client_address() -> str | None:
+    """The browser's network address (None for this machine, see st.context.ip_address)."""
+    return st.context.ip_address
+
+
+def cookie_script(set_cookies: dict[str, tuple[str, datetime]],
+                  delete: tuple[str, ...] = ()) -> str:
+    """A <script> that sets each name -> (value, expiry) and deletes `delete`; Path=/ so
+    every page (and a deep link) sends them, SameSite=Strict, Secure on https. Only
+    cookie-safe values are written (tokens and ids are [A-Za-z0-9._-])."""
+    lines = []
+    for name, (value, expires) in set_cookies.items():
+        if not _COOKIE_VALUE.match(value):
+            raise ValueError(f"Refusing to write cookie {name!r}: unexpected characters")
+        when = format_datetime(expires.astimezone(timezone.utc), usegmt=True)
+        lines.append(f"document.cookie = {json.dumps(f'{name}={value}; Expires={when}')}"
+                     " + tail;")
+    for name in delete:
+        lines.append(f"document.cookie = {json.dumps(f'{name}=; Max-Age=0')} + tail;")
+    body = "\n".join(lines).replace("</", "<\\/")
+    return ("<script>(function () {\n"
+            "var tail = '; Path=/; SameSite=Strict' + "
+            "(window.location.protocol === 'https:' ? '; Secure' : '');\n"
+            f"{body}\n}})();</script>")
+
+
+def _emit(where, script: str) -> None:
+    where.html(script, unsafe_allow_javascript=True)
+
+
+def _device(wh) -> str | None:
+    """This browser's device id: from this session, else its cookie (if well-formed)."""
+    device = st.session_state.get(_DEVICE) or request_cookies().get(cookie_names(wh)[1])
+    return device if device and _COOKIE_VALUE.match(device) else None
+
+
+def _client() -> str:
+    return auth.client_id(client_address())
 
 
 # ---- who is signed in -------------------------------------------------------------------------
@@ -49,18 +132,63 @@ def _set_current(user: User) -> None:
     st.session_state[USER_KEY] = user.username
 
 
-def _restart(flash: str | None = None) -> None:
-    """Forget everything in this browser session (a different person may sit down next)."""
+def _restart(flash: str | None = None, forget_cookie: bool = False) -> None:
+    """Forget everything in this browser session (a different person may sit down next),
+    except this browser's device id and which cookie this connection already used."""
+    keep = {key: st.session_state[key] for key in _KEEP if key in st.session_state}
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state.update(keep)
     if flash:
         st.session_state[_FLASH] = flash
+    if forget_cookie:
+        st.session_state[_FORGET] = True
 
 
-def _start(user: User) -> None:
+def _start(wh, user: User) -> None:
+    """Record a session for `user`, keep it in this browser session and (next run) in the
+    browser's cookie."""
+    device = _device(wh) or sessions.new_device_token()
+    issued = sessions.start_session(wh, user, client=_client(), device=device)
     _restart()
-    st.session_state[SESSION_KEY] = auth.new_session(user, time.time())
+    st.session_state[SESSION_KEY] = sessions.new_session(user, time.time(), issued)
+    st.session_state[_COOKIE] = {"token": issued.token,
+                                 "expires": issued.expires_at.timestamp()}
+    st.session_state[_DEVICE] = device
     _set_current(user)
+
+
+def _resume_from_cookie(wh, now: float) -> User | None:
+    """The user of the session cookie the browser sent (a refresh, a new tab, a deep
+    link), or None. A cookie is tried once per connection; a refused one is deleted."""
+    token = request_cookies().get(cookie_names(wh)[0])
+    if not token or token == st.session_state.get(_SPENT):
+        return None
+    st.session_state[_SPENT] = token
+    try:
+        user, session = sessions.resume_token(wh, token, now)
+    except SessionEnded as exc:
+        st.session_state[_FORGET] = True
+        st.session_state.setdefault(_FLASH, str(exc))
+        return None
+    st.session_state[SESSION_KEY] = session
+    st.session_state[_COOKIE] = {"token": token, "expires": session["expires_at"]}
+    _set_current(user)
+    return user
+
+
+def session_cookie_html(wh) -> str | None:
+    """The script that stores this session's cookies in the browser (None without one)."""
+    cookie = st.session_state.get(_COOKIE)
+    device = st.session_state.get(_DEVICE)
+    if not cookie:
+        return None
+    session_name, device_name = cookie_names(wh)
+    expires = datetime.fromtimestamp(float(cookie["expires"]))
+    sets = {session_name: (cookie["token"], expires)}
+    if device:
+        sets[device_name] = (device, expires + timedelta(days=DEVICE_DAYS))
+    return cookie_script(sets)
 
 
 # ---- which page is running --------------------------------------------------------------------
@@ -98,22 +226,29 @@ def current_page() -> str:
 def signed_in_user(wh) -> User:
     """The signed-in user; otherwise draws the sign-in (or first-run) form and stops."""
     session = st.session_state.get(SESSION_KEY)
+    now = time.time()
     if session:
-        now = time.time()
         try:
-            user = auth.resume_session(wh, session, now)
+            user = sessions.resume_session(wh, session, now)
         except SessionEnded as exc:
-            auth.sign_out(wh, str(session.get("username")), "auth.session_ended")
-            _restart(str(exc))
+            sessions.sign_out(wh, str(session.get("username")), "auth.session_ended",
+                              session.get("session_id"))
+            _restart(str(exc), forget_cookie=True)
         else:
             session["last_seen"] = now
             _set_current(user)
+            return user
+    else:
+        user = _resume_from_cookie(wh, now)
+        if user is not None:
             return user
     st.session_state.pop(_CURRENT, None)
     if auth.needs_first_admin(wh):
         first_run_form(wh)
     else:
         sign_in_form(wh)
+    if st.session_state.pop(_FORGET, False):
+        _emit(st, cookie_script({}, delete=(cookie_names(wh)[0],)))
     st.stop()
 
 
@@ -131,12 +266,13 @@ def sign_in_form(wh) -> None:
     fails = int(st.session_state.get(_FAILS, 0))
     time.sleep(auth.failure_delay(fails))
     try:
-        user = auth.authenticate(wh, username, password)
+        user = auth.authenticate(wh, username, password, client=_client(),
+                                 device=_device(wh))
     except AuthError as exc:
         st.session_state[_FAILS] = fails + 1
         st.error(str(exc), icon=":material/lock:")
         return
-    _start(user)
+    _start(wh, user)
     st.rerun()
 
 
@@ -162,13 +298,15 @@ def first_run_form(wh) -> None:
         st.error(str(exc))
         return
     auth.audit(wh, user, "auth.sign_in", {"first_run": True})
-    _start(user)
+    _start(wh, user)
     st.rerun()
 
 
 def _sign_out(wh, username: str) -> None:
-    auth.sign_out(wh, username)
-    _restart("You have signed out.")
+    """End this session everywhere (its record is revoked) and forget it here."""
+    session = st.session_state.get(SESSION_KEY) or {}
+    sessions.sign_out(wh, username, session_id=session.get("session_id"))
+    _restart("You have signed out.", forget_cookie=True)
 
 
 def account_box(wh, user: User) -> None:
@@ -182,6 +320,9 @@ def account_box(wh, user: User) -> None:
     st.sidebar.caption(text)
     st.sidebar.button("Sign out", key="mp_sign_out", icon=":material/logout:",
                       on_click=_sign_out, args=(wh, user.username))
+    script = session_cookie_html(wh)
+    if script:
+        _emit(st.sidebar, script)
 
 
 def page_gate(user: User, page: str) -> None:

@@ -6,12 +6,20 @@
   `can(user, action)` answers, `require(user, action)` raises `PermissionDenied`.
 - Store users see only their PIN codes: `scoped_warehouse(wh, user)` wraps the warehouse
   in `engine.warehouse.scoped.ScopedWarehouse`, which filters rows below every query.
-- Five failed sign-ins for one username within 15 minutes lock that username for 15
-  minutes, whether or not the user exists; messages never reveal which names exist.
+- Lock-out per username AND client: five failed sign-ins for one username from one client
+  within 15 minutes lock that username for that client for 15 minutes, whether or not the
+  user exists; messages never reveal which names exist. The client is the network address
+  ("ip:..."), or, for a browser that signed in to that username before, its device cookie
+  ("device:..."), so failures typed elsewhere never lock the real user out.
+- App sessions (sign-in that survives a refresh, a new tab, a deep link) live in
+  `engine.auth_sessions`: a server-side record per session, revoked by sign-out, a
+  password reset or disabling the user.
 - `MICROPULSE_AUTH=off` turns sign-in off (single-user demo mode, acting as admin "demo").
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,7 +41,8 @@ MAX_FAILED_ATTEMPTS = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 10
-DEFAULT_SESSION_HOURS = 8.0
+DEVICE_TRUST = timedelta(days=90)   # a browser that signed in to a name within this is
+                                    # counted apart from its network address (lock-out)
 
 ROLES = {"admin": "Admin", "manager": "Manager", "analyst": "Analyst", "store": "Store user"}
 ACTIONS = {
@@ -111,14 +120,6 @@ def auth_enabled() -> bool:
     """Sign-in is on unless MICROPULSE_AUTH is explicitly 'off' (or 0/false/no)."""
     return os.environ.get("MICROPULSE_AUTH", "").strip().lower() not in {"off", "0", "false",
                                                                          "no"}
-
-
-def session_hours() -> float:
-    try:
-        hours = float(os.environ.get("MICROPULSE_SESSION_HOURS", DEFAULT_SESSION_HOURS))
-    except ValueError:
-        return DEFAULT_SESSION_HOURS
-    return hours if hours > 0 else DEFAULT_SESSION_HOURS
 
 
 # ---- permissions ------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def _validate_new(username: str, role: str, pin_codes) -> tuple[str, tuple[str, 
     return name, pins
 
 
-# ---- first run, sign-in, sessions -------------------------------------------------------------
+# ---- first run and sign-in ------------------------------------------------------------------
 def needs_first_admin(wh: Warehouse) -> bool:
     """True while no user exists: the app then offers to create the administrator."""
     return store.count_users(wh) == 0
@@ -228,66 +229,92 @@ def create_first_admin(wh: Warehouse, username: str, password: str) -> User:
     return User(name, "admin")
 
 
+def client_id(address: str | None) -> str:
+    """The lock-out client for a network address: 'ip:203.0.113.7', or 'ip:local' when
+    there is none (Streamlit reports no address for connections from this machine)."""
+    address = str(address or "").strip()[:64]
+    return f"ip:{address}" if address else "ip:local"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def throttle_client(wh: Warehouse, username: str, client: str | None,
+                    device: str | None = None, now: datetime | None = None) -> str:
+    """Whose failures count together: the browser's device ('device:<hash>') when that
+    device cookie signed in to `username` within DEVICE_TRUST, else the client address.
+    An attacker who types wrong passwords elsewhere (or drops cookies) is counted under
+    their own address and never under the real user's device."""
+    now = now or datetime.now()
+    if device:
+        hashed = _digest(device)
+        if store.device_trusted(wh, username, hashed, now - DEVICE_TRUST):
+            return f"device:{hashed[:32]}"
+    return client or "ip:unknown"
+
+
 def authenticate(wh: Warehouse, username: str, password: str,
-                 now: datetime | None = None) -> User:
-    """The signed-in user, or a typed error whose message is safe to show."""
+                 now: datetime | None = None, client: str | None = None,
+                 device: str | None = None) -> User:
+    """The signed-in user, or a typed error whose message is safe to show.
+
+    `client` identifies where the attempt comes from (`client_id(address)`); `device` is
+    the browser's device cookie, if any. Failures are counted per username and client
+    (see `throttle_client`), so a lock stops that client only."""
     now = now or datetime.now()
     name = normalise_username(username)[:64]
     if not name or not password:
         raise SignInFailed("Enter your username and password.")
-    throttle = store.throttle_row(wh, name)
+    key = throttle_client(wh, name, client, device, now)
+    throttle = store.throttle_row(wh, name, key)
     until = _local_epoch(throttle["locked_until"]) if throttle else None
     if until is not None and until > now.timestamp():
         locked = datetime.fromtimestamp(until)
-        store.write_audit(wh, name, "auth.sign_in_blocked", {"locked_until": locked}, now)
-        raise AccountLocked(_locked_message(locked, now), locked)
+        store.write_audit(wh, name, "auth.sign_in_blocked",
+                          {"client": key, "locked_until": locked}, now)
+        raise AccountLocked(locked_message(locked, now), locked)
     row = store.get_user_row(wh, name)
     ok = _check(password, row["password_hash"] if row else _dummy_hash()) and row is not None
     if not ok:
-        _, locked = store.record_failure(wh, name, now, FAILURE_WINDOW, MAX_FAILED_ATTEMPTS,
-                                         LOCK_FOR, "auth.sign_in_failed", {})
+        _, locked = store.record_failure(wh, name, key, now, FAILURE_WINDOW,
+                                         MAX_FAILED_ATTEMPTS, LOCK_FOR, "auth.sign_in_failed",
+                                         {})
         if locked is not None:
-            raise AccountLocked(_locked_message(locked, now), locked)
+            raise AccountLocked(locked_message(locked, now), locked)
         raise SignInFailed("Wrong username or password.")
     if row["disabled"]:
-        store.write_audit(wh, name, "auth.sign_in_disabled", None, now)
+        store.write_audit(wh, name, "auth.sign_in_disabled", {"client": key}, now)
         raise AccountDisabled("This account is disabled. Ask your MicroPulse administrator.")
-    store.record_success(wh, name, now)
+    store.record_success(wh, name, key, now)
     return _user_from_row(row)
 
 
-def _locked_message(locked: datetime, now: datetime) -> str:
-    minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
-    return (f"Too many failed sign-ins for this username. Try again after "
-            f"{locked:%H:%M} (in about {minutes} minutes).")
+def wait_text(seconds: float) -> str:
+    """A wait as a person reads it, never shorter than the real one: '15 minutes' for
+    900 s, '2 minutes' for 61 s, '45 seconds' for 44.2 s, '1 second' for 0.3 s."""
+    seconds = max(0.0, float(seconds))
+    if seconds <= 60:
+        whole = max(1, math.ceil(seconds))
+        return "1 second" if whole == 1 else (
+            "1 minute" if whole == 60 else f"{whole} seconds")
+    minutes = math.ceil(seconds / 60)
+    if minutes <= 120:
+        return f"{minutes} minutes"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} hours"
+
+
+def locked_message(locked: datetime, now: datetime) -> str:
+    """The lock-out sentence with the exact remaining wait, rounded up."""
+    wait = wait_text((locked - now).total_seconds())
+    return (f"Too many failed sign-ins for this username from this device or network. "
+            f"Try again in {wait}.")
 
 
 def failure_delay(failures_this_session: int) -> float:
     """Seconds to wait before checking another password in a session that failed before."""
     return min(3.0, 0.5 * max(0, failures_this_session))
-
-
-def new_session(user: User, now: float) -> dict:
-    """What st.session_state["auth_user"] holds: epoch seconds of sign-in and last use."""
-    return {"username": user.username, "signed_in_at": now, "last_seen": now}
-
-
-def resume_session(wh: Warehouse, session: dict, now: float,
-                   idle_hours: float | None = None) -> User:
-    """The user behind a session, re-read from the warehouse (so a disabled account, a new
-    role or new PIN codes take effect on the next click). Raises SessionEnded."""
-    hours = idle_hours if idle_hours is not None else session_hours()
-    if now - float(session.get("last_seen", 0)) > hours * 3600:
-        raise SessionEnded(f"You were signed out after {hours:g} hours without activity. "
-                           "Sign in again.")
-    row = store.get_user_row(wh, str(session.get("username", "")))
-    if row is None or row["disabled"]:
-        raise SessionEnded("Your account is no longer active. Ask your MicroPulse "
-                           "administrator.")
-    changed = _local_epoch(row["password_changed_at"])
-    if changed is not None and changed > float(session.get("signed_in_at", 0)):
-        raise SessionEnded("Your password was changed. Sign in with the new password.")
-    return _user_from_row(row)
 
 
 def _local_epoch(value) -> float | None:
@@ -296,10 +323,6 @@ def _local_epoch(value) -> float | None:
         return None
     value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
     return value.timestamp()
-
-
-def sign_out(wh: Warehouse, username: str, reason: str = "auth.sign_out") -> None:
-    store.write_audit(wh, username, reason)
 
 
 def audit(wh: Warehouse, actor: User | str | None, action: str, details: dict | None = None
@@ -349,17 +372,20 @@ def set_disabled(wh: Warehouse, actor: User, username: str, disabled: bool) -> N
     store.update_user(wh, row["username"], {"disabled": bool(disabled)}, actor.username,
                       "user.disable" if disabled else "user.enable",
                       {"username": row["username"]},
-                      keep_an_admin=disabled and row["role"] == "admin")
+                      keep_an_admin=disabled and row["role"] == "admin",
+                      revoke_sessions="account_disabled" if disabled else None)
 
 
 def reset_password(wh: Warehouse, actor: User, username: str, new_password: str) -> None:
-    """Set a new password; every session of that user signed in before now ends."""
+    """Set a new password; every session of that user signed in before now ends (their
+    records are revoked in the same transaction)."""
     require(actor, "manage_users")
     row = _target(wh, username)
     check_password_rules(new_password, row["username"])
     store.update_user(wh, row["username"], {"password_hash": hash_password(new_password),
                                             "password_changed_at": datetime.now()},
-                      actor.username, "user.password_reset", {"username": row["username"]})
+                      actor.username, "user.password_reset", {"username": row["username"]},
+                      revoke_sessions="password_reset")
 
 
 # ---- scoping ----------------------------------------------------------------------------------

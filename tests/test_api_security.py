@@ -61,7 +61,87 @@ def test_five_failed_sign_ins_lock_the_username_with_retry_after(client):
                                                    "password": "bad"}).status_code == 401
     res = client.post("/v1/auth/token", json={"username": "lockme", "password": "bad"})
     assert res.status_code == 429 and _err(res)["code"] == "account_locked"
-    assert 800 <= int(res.headers["Retry-After"]) <= 900
+    assert 890 <= int(res.headers["Retry-After"]) <= 900
+    assert _err(res)["message"].endswith("Try again in 15 minutes.")
+
+
+def test_failed_sign_ins_lock_the_name_for_the_calling_address_only(world):
+    """Issue 25: an attacker failing the admin's password locks the admin out of the
+    attacker's own address, not out of the API."""
+    app = _client(world).app
+    attacker = TestClient(app, client=("203.0.113.66", 50000), raise_server_exceptions=False)
+    office = TestClient(app, client=("198.51.100.7", 50000), raise_server_exceptions=False)
+    for _ in range(4):
+        assert attacker.post("/v1/auth/token", json={"username": "admin",
+                                                     "password": "guess-guess"}
+                             ).status_code == 401
+    res = attacker.post("/v1/auth/token", json={"username": "admin",
+                                                "password": "guess-again"})
+    assert res.status_code == 429 and _err(res)["code"] == "account_locked"
+    # Locked from this address even with the right password, for the stated 15 minutes.
+    res = attacker.post("/v1/auth/token", json={"username": "admin",
+                                                "password": PASSWORDS["admin"]})
+    assert res.status_code == 429 and _err(res)["code"] == "account_locked"
+    assert _err(res)["message"].endswith("Try again in 15 minutes.")
+    assert 890 <= int(res.headers["Retry-After"]) <= 900
+    res = office.post("/v1/auth/token", json={"username": "admin",
+                                              "password": PASSWORDS["admin"]})
+    assert res.status_code == 200 and res.json()["role"] == "admin"
+    wh = app.state.micropulse.warehouse()
+    locked = wh.query("SELECT client FROM auth_client_throttle WHERE username = 'admin' "
+                      "AND locked_until IS NOT NULL")
+    assert locked["client"].tolist() == ["ip:203.0.113.66"]
+    app.state.micropulse.close()
+
+
+def test_unauthenticated_requests_from_one_address_get_429_with_retry_after(world):
+    app = _client(world, unauth_rate_per_minute=3).app
+    stranger = TestClient(app, client=("203.0.113.9", 50000), raise_server_exceptions=False)
+    other = TestClient(app, client=("198.51.100.20", 50000), raise_server_exceptions=False)
+    good = token_headers(other, "analyst")
+    codes = [stranger.get("/v1/alerts").status_code,
+             stranger.get("/v1/alerts", headers={"Authorization": "Bearer not-a-token"}
+                          ).status_code,
+             stranger.get("/v1/alerts", headers={"X-API-Key": "mpk_x_y"}).status_code,
+             stranger.get("/v1/alerts").status_code]
+    assert codes == [401, 401, 401, 429]
+    res = stranger.get("/v1/alerts", headers=good)      # not even valid credentials pass
+    assert res.status_code == 429 and _err(res)["code"] == "rate_limited"
+    assert 1 <= int(res.headers["Retry-After"]) <= 60
+    assert _err(res)["message"].startswith("Too many requests without valid credentials "
+                                           "from your address: the limit is 3 per minute.")
+    # Other addresses are not affected, with or without credentials.
+    assert other.get("/v1/alerts", headers=good).status_code == 200
+    assert other.get("/v1/alerts").status_code == 401
+    app.state.micropulse.close()
+
+
+def test_successful_requests_do_not_count_as_unauthenticated(world):
+    app = _client(world, unauth_rate_per_minute=2).app
+    c = TestClient(app, client=("203.0.113.10", 50000), raise_server_exceptions=False)
+    headers = token_headers(c, "analyst")
+    assert all(c.get("/v1/alerts", headers=headers).status_code == 200 for _ in range(5))
+    assert [c.get("/v1/alerts").status_code for _ in range(3)] == [401, 401, 429]
+    app.state.micropulse.close()
+
+
+def test_wait_reports_a_full_window_without_recording_a_hit():
+    lim = RateLimiter(window=60)
+    assert lim.wait("unauth", "ip", 2, now=0) is None
+    assert lim.hit("unauth", "ip", 2, now=0) is None
+    assert lim.wait("unauth", "ip", 2, now=5) is None    # wait() itself did not count
+    assert lim.hit("unauth", "ip", 2, now=10) is None
+    assert lim.wait("unauth", "ip", 2, now=20) == pytest.approx(40)
+    assert lim.wait("unauth", "ip", 2, now=60.5) is None
+
+
+def test_idle_rate_limit_keys_are_dropped(monkeypatch):
+    lim = RateLimiter(window=60)
+    monkeypatch.setattr(RateLimiter, "SWEEP_AT", 100)
+    for i in range(100):
+        lim.hit("unauth", f"ip-{i}", 5, now=0)
+    lim.hit("unauth", "late", 5, now=120)
+    assert set(lim._hits) == {("unauth", "late")}
 
 
 def test_expired_or_tampered_tokens_are_401(client):
@@ -142,8 +222,12 @@ def test_rate_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MICROPULSE_API_RATE_LIMIT", "7")
     monkeypatch.setenv("MICROPULSE_API_BATCH_RATE_LIMIT", "2")
     monkeypatch.setenv("MICROPULSE_JWT_SECRET", SECRET)
+    monkeypatch.setenv("MICROPULSE_API_UNAUTH_RATE_LIMIT", "12")
     s = Settings.from_env()
     assert (s.rate_per_minute, s.batch_rate_per_minute, s.jwt_secret) == (7, 2, SECRET)
+    assert s.unauth_rate_per_minute == 12
+    monkeypatch.delenv("MICROPULSE_API_UNAUTH_RATE_LIMIT")
+    assert Settings.from_env().unauth_rate_per_minute == 30
 
 
 def test_sliding_window_frees_a_slot_a_minute_after_the_oldest_hit():

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from engine import auth
+from engine import auth_sessions as sessions
 from engine.auth import User
 from engine.warehouse import auth_store
 from engine.warehouse.db import Warehouse
@@ -101,12 +102,12 @@ def test_wrong_password_and_unknown_user_get_the_same_message(auth_wh):
 def test_disabled_user_cannot_sign_in_and_open_sessions_end(auth_wh):
     boss = User("boss", "admin")
     session = session_for("ana")
-    assert auth.resume_session(auth_wh, session, time.time()).role == "analyst"
+    assert sessions.resume_session(auth_wh, session, time.time()).role == "analyst"
     auth.set_disabled(auth_wh, boss, "ana", True)
     with pytest.raises(auth.AccountDisabled, match="disabled"):
         auth.authenticate(auth_wh, "ana", PASSWORD["ana"])
     with pytest.raises(auth.SessionEnded, match="no longer active"):
-        auth.resume_session(auth_wh, session, time.time())
+        sessions.resume_session(auth_wh, session, time.time())
     auth.set_disabled(auth_wh, boss, "ana", False)
     assert auth.authenticate(auth_wh, "ana", PASSWORD["ana"]).username == "ana"
 
@@ -115,19 +116,19 @@ def test_session_expires_after_idle_hours(auth_wh, monkeypatch):
     monkeypatch.delenv("MICROPULSE_SESSION_HOURS", raising=False)
     start = time.time()
     session = {"username": "mgr", "signed_in_at": start, "last_seen": start}
-    assert auth.resume_session(auth_wh, session, start + 7 * 3600).username == "mgr"
+    assert sessions.resume_session(auth_wh, session, start + 7 * 3600).username == "mgr"
     with pytest.raises(auth.SessionEnded, match="after 8 hours without activity"):
-        auth.resume_session(auth_wh, session, start + 8 * 3600 + 5)
+        sessions.resume_session(auth_wh, session, start + 8 * 3600 + 5)
     monkeypatch.setenv("MICROPULSE_SESSION_HOURS", "0.5")
     with pytest.raises(auth.SessionEnded, match="after 0.5 hours"):
-        auth.resume_session(auth_wh, session, start + 1900)
+        sessions.resume_session(auth_wh, session, start + 1900)
 
 
 def test_password_reset_ends_older_sessions_and_old_password(auth_wh):
     session = session_for("mgr", age_s=5)
     auth.reset_password(auth_wh, User("boss", "admin"), "mgr", "brand-new-secret")
     with pytest.raises(auth.SessionEnded, match="password was changed"):
-        auth.resume_session(auth_wh, session, time.time())
+        sessions.resume_session(auth_wh, session, time.time())
     with pytest.raises(auth.SignInFailed):
         auth.authenticate(auth_wh, "mgr", PASSWORD["mgr"])
     assert auth.authenticate(auth_wh, "mgr", "brand-new-secret").role == "manager"
@@ -136,7 +137,7 @@ def test_password_reset_ends_older_sessions_and_old_password(auth_wh):
 def test_role_changes_apply_to_open_sessions(auth_wh):
     session = session_for("ana")
     auth.set_role(auth_wh, User("boss", "admin"), "ana", "store", "110001, 400001")
-    user = auth.resume_session(auth_wh, session, time.time())
+    user = sessions.resume_session(auth_wh, session, time.time())
     assert user.role == "store" and user.pin_codes == ("110001", "400001")
 
 
@@ -144,15 +145,15 @@ def test_role_changes_apply_to_open_sessions(auth_wh):
 def test_five_failures_lock_the_username_for_fifteen_minutes(auth_wh):
     t0 = datetime(2025, 3, 1, 10, 0, 0)
     _fail(auth_wh, "mgr", 4, t0)
-    with pytest.raises(auth.AccountLocked, match=r"Try again after 10:20") as locked:
+    with pytest.raises(auth.AccountLocked, match=r"Try again in 15 minutes\.$") as locked:
         auth.authenticate(auth_wh, "mgr", "wrong-again", now=t0 + timedelta(minutes=5))
     assert locked.value.locked_until == t0 + timedelta(minutes=20)
     # Even the right password is refused while locked, with the same message.
-    with pytest.raises(auth.AccountLocked, match="Too many failed sign-ins"):
+    with pytest.raises(auth.AccountLocked, match=r"Too many failed sign-ins.* in 1 minute\.$"):
         auth.authenticate(auth_wh, "mgr", PASSWORD["mgr"], now=t0 + timedelta(minutes=19))
     user = auth.authenticate(auth_wh, "mgr", PASSWORD["mgr"], now=t0 + timedelta(minutes=21))
     assert user.username == "mgr"
-    assert auth_store.throttle_row(auth_wh, "mgr") is None
+    assert auth_store.throttle_row(auth_wh, "mgr", "ip:unknown") is None
 
 
 def test_unknown_usernames_lock_exactly_like_real_ones(auth_wh):
