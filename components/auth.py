@@ -38,8 +38,10 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
+from components.admin_views import when
 from engine import auth
 from engine import auth_sessions as sessions
 from engine.auth import DEMO_USER, AuthError, SessionEnded, User
@@ -323,6 +325,21 @@ def account_box(wh, user: User) -> None:
     script = session_cookie_html(wh)
     if script:
         _emit(st.sidebar, script)
+
+
+def sessions_frame(open_sessions: pd.DataFrame) -> pd.DataFrame:
+    """Open sessions as the Admin page shows them: who, since when, last activity, when
+    the session ends at the latest, and from where (never a token or its hash)."""
+    def where(client) -> str:
+        text = "" if client is None or client != client else str(client)
+        return "this computer" if text == "ip:local" else (text.removeprefix("ip:") or "—")
+
+    return pd.DataFrame({
+        "User": open_sessions["username"].to_numpy(),
+        "Signed in": [when(t) for t in open_sessions["created_at"]],
+        "Last activity": [when(t) for t in open_sessions["last_seen_at"]],
+        "Ends at the latest": [when(t) for t in open_sessions["expires_at"]],
+        "From": [where(c) for c in open_sessions["client"]]})
 
 
 def page_gate(user: User, page: str) -> None:

@@ -1,4 +1,5 @@
-"""Admin: users (create, disable, role and PIN codes, password reset) and the audit log.
+"""Admin: users (create, disable, role and PIN codes, password reset, sign out
+everywhere), who is signed in now, and the audit log.
 
 Recipe: gate (admins only) -> users table -> add / change forms -> engine call (each
 change and its audit row in one transaction) -> audit log with filters. Reads are not
@@ -9,9 +10,10 @@ from __future__ import annotations
 import streamlit as st
 
 from components import admin_views as adv
-from components.auth import current_user
+from components.auth import current_user, sessions_frame
 from components.session import get_warehouse
 from engine import auth
+from engine import auth_sessions as sessions
 from engine.warehouse.auth_store import list_users, read_audit_log
 
 st.set_page_config(page_title="MicroPulse · Admin", page_icon=":material/admin_panel_settings:",
@@ -55,6 +57,14 @@ with tab_users:
         st.caption("No users yet.")
     else:
         st.dataframe(adv.users_frame(users), hide_index=True, width="stretch")
+    st.subheader("Signed in now")
+    open_now = sessions.open_sessions(wh, me)
+    st.caption(f"{len(open_now)} open session(s) in browsers; each ends after "
+               f"{sessions.hours_text(sessions.session_hours())} without activity or "
+               f"{sessions.hours_text(sessions.session_max_hours())} after sign-in, at sign-out, "
+               "or when you reset the user's password, disable them or sign them out.")
+    if len(open_now):
+        st.dataframe(sessions_frame(open_now), hide_index=True, width="stretch")
 
 with tab_add, st.form("adm_add", clear_on_submit=True):
     name = st.text_input("Username", key="adm_new_name")
@@ -91,6 +101,11 @@ with tab_change:
         if st.button(f"{verb} {who}", key="adm_toggle") and \
                 _run(auth.set_disabled, who, not row["disabled"]):
             _done(f"{who} is {'enabled' if row['disabled'] else 'disabled'}.")
+        if st.button(f"Sign {who} out everywhere", key="adm_end_sessions",
+                     help="Ends every open session of this user (every browser and tab); "
+                          "they sign in again to continue.") and \
+                _run(sessions.end_sessions_of, who):
+            _done(f"{who} is signed out everywhere.")
         with st.form("adm_reset", clear_on_submit=True):
             rp = st.text_input("New password", type="password", key="adm_reset_pw")
             rp2 = st.text_input("Repeat the new password", type="password", key="adm_reset_pw2")

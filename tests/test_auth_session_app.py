@@ -246,3 +246,27 @@ def test_cookie_script_writes_only_cookie_safe_values():
     for bad in ('a" + alert(1) + "' * 3, "x" * 30 + "</script><script>alert(1)", "x;y" * 10):
         with pytest.raises(ValueError, match="unexpected characters"):
             ui.cookie_script({"mp_session_x": (bad, when)})
+
+
+def test_admin_sees_open_sessions_and_signs_a_user_out_everywhere(browser):
+    mgr_tab = _sign_in(_open(ADMIN), "mgr", PASSWORD["mgr"], Browser())  # on this computer
+    assert [e.value for e in mgr_tab.error] == ["Your role (Manager) cannot open the Admin page."]
+    browser.address = "198.51.100.7"                             # the admin, elsewhere
+    at = _sign_in(_open(ADMIN, browser), "boss", PASSWORD["boss"], browser)
+    table = next(d.value for d in at.dataframe if "Last activity" in d.value.columns)
+    assert sorted(table["User"]) == ["boss", "mgr"]
+    assert list(table.columns) == ["User", "Signed in", "Last activity", "Ends at the latest",
+                                   "From"]
+    assert set(table["From"]) == {"198.51.100.7", "this computer"}
+    assert all(re.match(r"^\d{2}-[A-Z][a-z]{2}-\d{4}, \d{2}:\d{2}$", t)
+               for t in table["Signed in"])
+    at.selectbox(key="adm_who").select("mgr")
+    at.run()
+    next(b for b in at.button if b.label == "Sign mgr out everywhere").click()
+    at.run()
+    assert [s.value for s in at.success] == ["mgr is signed out everywhere."]
+    table = next(d.value for d in at.dataframe if "Last activity" in d.value.columns)
+    assert list(table["User"]) == ["boss"]
+    mgr_tab.run()
+    assert _on_form(mgr_tab)
+    assert any("An administrator ended your session" in i.value for i in mgr_tab.info)
