@@ -1,4 +1,5 @@
 # MicroPulse: `make run` (set up + open the app on the demo warehouse), `make test`.
+SHELL  := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -19,7 +20,9 @@ help:
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@echo "Installing the pinned Python packages into $(VENV) (first time only; ~5 minutes on a 2-core laptop)..."
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt \
+	  | grep --line-buffered -E "^(Collecting|Installing|Successfully)" || test $${PIPESTATUS[0]} -eq 0
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -27,7 +30,8 @@ setup: $(STAMP)
 
 # Seeds demo data only when the warehouse has no sales yet; never overwrites real data.
 warehouse: setup
-	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m engine init --demo
+	@echo "Preparing the demo warehouse (first time only: seed, forecast, alerts, elasticities; ~2 minutes)..."
+	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m engine init --demo --ready
 	$(PY) -m engine geo --cache || echo "warning: map shapes not built; the Map page builds them on first use"
 
 run: warehouse

@@ -80,7 +80,7 @@ def _reset() -> None:
 def sidebar_filters(wh, pin_scope: tuple[str, ...] | None = None) -> Filters:
     """Draw the shared sidebar filters and return what is selected."""
     scope = current_pin_scope(pin_scope)
-    opts = cached_filter_options(wh, wh.data_version(), scope)
+    opts = cached_filter_options(wh, wh.data_version("sales"), scope)
     st.sidebar.header("Filters")
     if opts["max_date"] is None:
         st.sidebar.caption("No sales in the warehouse yet.")

@@ -6,6 +6,7 @@ SQLite directly in one query rather than making ~165k lookups.
 """
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from functools import lru_cache
@@ -92,7 +93,33 @@ def pin_reference() -> pd.DataFrame:
 
     Columns: pin_code (str), locality, district, state, region, lat, lon (the package's
     PIN centroid; NaN for the ~170 PINs without usable coordinates), n_offices.
+    Built once from the shipped SQLite file (seconds) and kept as Parquet in the cache
+    folder (data/cache, or $MICROPULSE_CACHE_DIR) for the next process, keyed on that
+    file's size and modification time.
     """
+    source = sqlite_path().stat()
+    cache = (Path(os.environ.get("MICROPULSE_CACHE_DIR") or _CACHE_DIR)
+             / f"pin_reference-{source.st_size}-{int(source.st_mtime)}.parquet")
+    if cache.exists():
+        try:
+            return pd.read_parquet(cache)
+        except (OSError, ValueError):
+            pass                      # unreadable (e.g. half-written): rebuild below
+    ref = _build_pin_reference()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        ref.to_parquet(tmp, index=False)
+        tmp.replace(cache)            # atomic: a reader never sees half a file
+    except OSError:
+        pass                          # read-only install: build again next time
+    return ref
+
+
+_CACHE_DIR = Path(__file__).resolve().parents[1] / "data" / "cache"
+
+
+def _build_pin_reference() -> pd.DataFrame:
     con = sqlite3.connect(f"file:{sqlite_path()}?mode=ro", uri=True)
     try:
         offices = pd.read_sql_query(

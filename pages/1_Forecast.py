@@ -59,9 +59,9 @@ def _response(_wh, version: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _scenario(_wh, version: str, run_id: str, sel, f, cfg, grain: str):
+def _scenario(_wh, version: str, response_version: str, run_id: str, sel, f, cfg, grain: str):
     base = _read(_wh, version, "scenario_base", run_id, sel, f)
-    return run_scenario(base, _response(_wh, version), cfg, grain=grain)
+    return run_scenario(base, _response(_wh, response_version), cfg, grain=grain)
 
 
 _safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
@@ -73,7 +73,10 @@ st.caption("Demand per SKU x PIN code per day (per week for weekly uploads) with
            "carries its model and run.")
 wh = get_warehouse()
 f = sidebar_filters(wh)
-version = wh.data_version()
+# Cache keys carry only the data this page reads (engine/warehouse/db.py DOMAINS), so an
+# alert acknowledged or a scenario saved elsewhere keeps every figure below cached.
+version = wh.data_version("sales", "forecasts", "festivals", "weather", "plans")
+response_version = wh.data_version("sales", "festivals", "weather")
 run = _read(wh, version, "latest_forecast_run")
 
 if run is None:
@@ -146,14 +149,15 @@ def whatif_panel() -> None:
                "history (price elasticity, temperature and rainfall sensitivity per category, "
                "festival uplift from the model). No model is refitted.")
     scn = fv.whatif_inputs()
-    outcome, err = _safe(_scenario, wh, version, run_id, sel, f, scn, grain)
+    outcome, err = _safe(_scenario, wh, version, response_version, run_id, sel, f, scn, grain)
     if err:
         st.warning(err)
         return
     fv.scenario_readout(outcome)
-    saved = _read(wh, version, "list_scenarios", sel, f)
-    table, lines = compare(_read(wh, version, "scenario_base", run_id, sel, f),
-                           _response(wh, version), saved, grain) if len(saved) else (None, None)
+    saved = _read(wh, wh.data_version("scenarios"), "list_scenarios", sel, f)
+    table, lines = (compare(_read(wh, version, "scenario_base", run_id, sel, f),
+                            _response(wh, response_version), saved, grain)
+                    if len(saved) else (None, None))
     st.plotly_chart(fv.scenario_figure(outcome, lines), width="stretch", key="wi_chart")
     name = fv.save_form()
     if name is not None:

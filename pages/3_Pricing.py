@@ -55,7 +55,8 @@ st.title("Pricing")
 st.caption("Own-price elasticity per SKU from the sales history, what a price change does to "
            "units, revenue and margin, and recommended prices under your rules.")
 wh = get_warehouse()
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("sales", "festivals", "forecasts")
 table, err = _run(_elasticities, wh, version)
 if err:
     st.info(err, icon=":material/sell:")

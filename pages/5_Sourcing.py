@@ -14,6 +14,7 @@ import streamlit as st
 from components.errors import attempt
 from components import sourcing_views as sv
 from components.format import dd_mmm
+from components.maps import state_outlines
 from components.session import get_warehouse
 from engine.sourcing.allocation import allocate, purchase_order
 from engine.sourcing.prepare import SourcingError
@@ -54,7 +55,8 @@ st.title("Mandi sourcing")
 st.caption("Rank APMC mandis for a commodity delivered to a PIN code: landed price, quality, "
            "logistics and reliability, then split the purchase at least cost.")
 wh = get_warehouse()
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("mandi", "sales")
 options, err = _run(_options, wh, version)
 commodities, store_pins = options or ([], [])
 if err or not commodities:
@@ -82,10 +84,9 @@ ranked, meta = result
 dest = meta["destination"]
 st.markdown(f"**{len(ranked)} mandis** ranked for {commodity} to **{dest['label']}** — prices "
             f"as of {dd_mmm(meta['as_of'], with_year=True)}. {meta['clean_report']}")
+sv.placement_notice(meta)
 sv.ranked_table(ranked)
-if meta.get("excluded"):
-    with st.expander(f"{len(meta['excluded'])} mandi(s) left out"):
-        st.dataframe(meta["excluded"], hide_index=True, width="stretch")
+sv.excluded_table(meta)
 
 alloc_key = (version, commodity, pin, qty, cfg)
 alloc_cfg = sv.allocation_form(qty, len(ranked))
@@ -98,9 +99,11 @@ alloc, alloc_err = (saved[1], saved[2]) if saved and saved[0] == alloc_key else 
 map_col, chart_col = st.columns([1, 1])
 with map_col:
     st.pydeck_chart(sv.sourcing_deck(dest, ranked, alloc.lines if alloc and alloc.feasible
-                                     else None), height=460, key="src_map")
-    st.caption("Blue: destination. Mandis coloured by score (red low, green high); arcs show "
-               "the optimised purchase split.")
+                                     else None, context=state_outlines()),
+                    height=460, key="src_map")
+    st.caption("Blue: destination. Mandis coloured by score (red low, green high), the best "
+               f"{sv.MAP_LABELS} named where their names fit; hover any mandi for its figures. "
+               "Arcs show the optimised purchase split.")
 with chart_col:
     names = ranked["market"] + " (" + ranked["state"].fillna("") + ")"
     pick = st.selectbox("Price outlook for", names.tolist(), key="src_outlook_mandi")

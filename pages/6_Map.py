@@ -69,7 +69,8 @@ st.title("Map")
 st.caption("Where demand is, where it is growing and where stock will run short — on India "
            "Post PIN-code areas.")
 wh = get_warehouse()
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("sales", "inventory", "forecasts")
 has, err = _safe(_has_sales, wh, version, current_pin_scope())
 if err or not has:
     st.info(err or "No sales in the warehouse yet: load the demo on the Overview page or "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.geo import haversine_km, is_valid_pin, known_pins, pin_reference
@@ -51,3 +52,21 @@ def test_locality_drops_office_type_and_district_qualifier():
 
 def test_known_pins_is_exactly_the_reference_set():
     assert known_pins() == frozenset(pin_reference()["pin_code"])
+
+
+def test_pin_reference_is_kept_as_parquet_for_the_next_process(tmp_path, monkeypatch):
+    from engine import geo
+
+    monkeypatch.setenv("MICROPULSE_CACHE_DIR", str(tmp_path))
+    geo.pin_reference.cache_clear()
+    try:
+        built = geo.pin_reference()
+        files = list(tmp_path.glob("pin_reference-*.parquet"))
+        assert len(files) == 1
+        geo.pin_reference.cache_clear()
+        monkeypatch.setattr(geo, "_build_pin_reference",
+                            lambda: (_ for _ in ()).throw(AssertionError("rebuilt")))
+        again = geo.pin_reference()           # read back, not rebuilt
+        pd.testing.assert_frame_equal(built, again)
+    finally:
+        geo.pin_reference.cache_clear()

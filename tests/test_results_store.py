@@ -110,3 +110,15 @@ def test_elasticities_are_stored_and_kept_across_an_alert_write(small_warehouse_
     assert calls == []
     pd.testing.assert_frame_equal(table, again)
     wh.close()
+
+
+def test_older_results_of_a_kind_are_pruned_when_the_data_moves(wh):
+    results.stored(wh, "el", "a", ("sales",), lambda: pd.DataFrame({"x": [1]}))
+    results.stored(wh, "el", "b", ("sales",), lambda: pd.DataFrame({"x": [2]}))
+    results.stored(wh, "other", "a", ("alerts",), lambda: pd.DataFrame({"x": [3]}))
+    assert wh.count("derived_results") == 3
+    with wh.transaction(touches=("sales",)) as cur:
+        cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S9', 'Dairy')")
+    results.stored(wh, "el", "a", ("sales",), lambda: pd.DataFrame({"x": [4]}))
+    kinds = wh.query("SELECT kind, params FROM derived_results ORDER BY 1, 2")
+    assert kinds.values.tolist() == [["el", "a"], ["other", "a"]]

@@ -290,7 +290,19 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                                        "planned_rows": res.planned_rows})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
+        _store_scores(wh, res.run_id, progress)
     return res
+
+
+def _store_scores(wh, run_id: str, progress: Progress | None) -> None:
+    """Score the new run's backtest for the Accuracy page and store the tables
+    (engine/forecast/scores.py), so its first view does not wait for them."""
+    from engine.forecast.scores import warm
+
+    started = time.perf_counter()
+    warm(wh, run_id)
+    if progress is not None:
+        progress(f"accuracy tables stored ({time.perf_counter() - started:.1f} s)")
 
 
 def _coverage(bt: pd.DataFrame | None) -> dict:
@@ -352,4 +364,5 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
         write_run(wh, _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0],
                                 timings, {"folds": c.folds, "plan": "actual" if with_plan
                                           else "none"}), backtests=bt)
+        _store_scores(wh, run_id, progress)
     return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings, config=c)

@@ -65,11 +65,29 @@ def check_settings(cfg: ScenarioConfig) -> None:
                 f"{value:g}.")
 
 
+# What the response estimate reads (db.DOMAINS); bump RESPONSE_METHOD when it changes.
+RESPONSE_DEPENDS = ("sales", "festivals", "weather")
+RESPONSE_METHOD = "2026-12"
+
+
 def response_curves(wh) -> ResponseCurves:
-    """Response coefficients from the warehouse's full sales history and signals."""
+    """Response coefficients from the warehouse's full sales history and signals, computed
+    once per version of those and stored (engine/warehouse/results.py)."""
+    from engine.warehouse import results
     from engine.warehouse.forecast_store import read_history, read_signals
 
-    return estimate_response(read_history(wh), read_signals(wh))
+    fresh: list[ResponseCurves] = []
+
+    def estimate() -> ResponseCurves:
+        if not fresh:
+            fresh.append(estimate_response(read_history(wh), read_signals(wh)))
+        return fresh[0]
+
+    return ResponseCurves(
+        sku=results.stored(wh, "response_sku", RESPONSE_METHOD, RESPONSE_DEPENDS,
+                           lambda: estimate().sku),
+        category=results.stored(wh, "response_category", RESPONSE_METHOD, RESPONSE_DEPENDS,
+                                lambda: estimate().category))
 
 
 def settings_dict(cfg: ScenarioConfig) -> dict:

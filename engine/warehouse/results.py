@@ -80,6 +80,10 @@ def write(wh, kind: str, params, version: str, frame: pd.DataFrame,
                         "seconds = excluded.seconds, payload = excluded.payload",
                         [kind, _full_key(wh, params), version, datetime.now(), seconds,
                          payload])
+            # results of this kind computed on older data (same PIN scope) are dead weight
+            cur.execute("DELETE FROM derived_results WHERE kind = ? AND depends_on <> ? AND "
+                        "split_part(depends_on, '|scope:', 2) = split_part(?, '|scope:', 2)",
+                        [kind, version, version])
     except WarehouseError as exc:    # e.g. disk full: the result is still good to show
         log.warning("could not store %s: %s", kind, exc)
         return False
