@@ -9,8 +9,8 @@ import pydeck as pdk
 import streamlit as st
 
 from components.format import dd_mmm, inr, inr_compact
-from components.maps import fit_view
-from components.tables import to_csv_bytes
+from components.maps import fit_view, label_layer, outline_layer
+from components.tables import show_table, to_csv_bytes
 from engine.sourcing.allocation import AllocationConfig, AllocationResult
 from engine.sourcing.ranking import RankConfig
 
@@ -70,40 +70,54 @@ def ranked_table(ranked: pd.DataFrame) -> None:
                                           "Reliability")})
 
 
+MAP_LABELS = 12      # mandis named on the map (best scores first, never overlapping)
+
+
 def sourcing_deck(destination: dict, ranked: pd.DataFrame,
-                  lines: pd.DataFrame | None = None) -> pdk.Deck:
+                  lines: pd.DataFrame | None = None, context=None) -> pdk.Deck:
+    """Destination (blue), mandis coloured by score, arcs for the purchase split, over
+    `context` area outlines (e.g. India's states). Only the best-scoring MAP_LABELS mandis
+    are named, and only where the name fits without overlapping another; every mandi
+    shows its name and figures on hover."""
     pts = ranked[["market", "state", "lat", "lon", "score", "landed_price", "road_km"]].copy()
     pts["colour"] = pts["score"].map(score_colour)
+    notes = ranked["location_note"].fillna("") if "location_note" in ranked else [""] * len(pts)
     pts["tooltip"] = [f"{m} ({s}) · score {sc:.0f} · landed {inr(lp)}/qtl · {km:,.0f} km"
-                      for m, s, sc, lp, km in zip(pts["market"], pts["state"], pts["score"],
-                                                  pts["landed_price"], pts["road_km"])]
+                      + (f"\n{n[0].upper()}{n[1:]}" if n else "")
+                      for m, s, sc, lp, km, n in zip(pts["market"], pts["state"], pts["score"],
+                                                     pts["landed_price"], pts["road_km"], notes)]
     dest = pd.DataFrame([{**destination, "tooltip": f"Destination {destination.get('label')}"}])
-    layers = [
-        pdk.Layer("ScatterplotLayer", pts, get_position="[lon, lat]", get_fill_color="colour",
-                  get_radius=18000, radius_min_pixels=5, radius_max_pixels=14, pickable=True,
-                  stroked=True, get_line_color=[40, 40, 40, 200], line_width_min_pixels=1),
-        pdk.Layer("ScatterplotLayer", dest, get_position="[lon, lat]",
-                  get_fill_color=[33, 102, 172, 255], get_radius=22000, radius_min_pixels=8,
-                  radius_max_pixels=16, pickable=True),
-        pdk.Layer("TextLayer", pts.head(8), get_position="[lon, lat]", get_text="market",
-                  get_size=12, get_color=[30, 30, 30, 255], get_pixel_offset=[0, -14]),
-    ]
+    view = fit_view(pd.concat([pts["lat"], dest["lat"]]), pd.concat([pts["lon"], dest["lon"]]))
+    layers = [outline_layer(context)] if context is not None and len(context) else []
     if lines is not None and not lines.empty:
         arcs = lines.assign(dlat=destination["lat"], dlon=destination["lon"])
         arcs["tooltip"] = [f"{m}: {q:,.0f} qtl in {t} truck(s)" for m, q, t in
                            zip(arcs["market"], arcs["quantity_qtl"], arcs["trucks"])]
         arcs["width"] = 2 + 8 * arcs["quantity_qtl"] / arcs["quantity_qtl"].max()
-        layers.append(pdk.Layer("ArcLayer", arcs, get_source_position="[lon, lat]",
+        layers.append(pdk.Layer("ArcLayer", arcs, id="arcs", get_source_position="[lon, lat]",
                                 get_target_position="[dlon, dlat]", get_width="width",
                                 get_source_color=[26, 152, 80, 220],
                                 get_target_color=[33, 102, 172, 220], pickable=True))
-    all_lat = pd.concat([pts["lat"], dest["lat"]])
-    all_lon = pd.concat([pts["lon"], dest["lon"]])
-    return pdk.Deck(layers=layers, initial_view_state=fit_view(all_lat, all_lon),
-                    map_style=None, tooltip={"text": "{tooltip}"})
+    layers += [
+        pdk.Layer("ScatterplotLayer", pts, id="mandis", get_position="[lon, lat]",
+                  get_fill_color="colour", get_radius=18000, radius_min_pixels=5,
+                  radius_max_pixels=14, pickable=True, stroked=True,
+                  get_line_color=[40, 40, 40, 200], line_width_min_pixels=1),
+        pdk.Layer("ScatterplotLayer", dest, id="destination", get_position="[lon, lat]",
+                  get_fill_color=[33, 102, 172, 255], get_radius=22000, radius_min_pixels=8,
+                  radius_max_pixels=16, pickable=True, stroked=True,
+                  get_line_color=[255, 255, 255, 255], line_width_min_pixels=2),
+    ]
+    top = pts.nlargest(MAP_LABELS, "score")[["market", "lat", "lon", "score"]]
+    layers.append(label_layer(top, "market", view.zoom, "score"))
+    return pdk.Deck(layers=layers, initial_view_state=view, map_style=None,
+                    tooltip={"text": "{tooltip}"})
 
 
 def price_figure(outlook: dict, market: str) -> go.Figure:
+    """Modal price over the last 180 days and the forecast with its interval. The model
+    goes in the caption (st.caption) rather than the title, so the title fits a half-width
+    column; the legend sits under the plot."""
     hist = outlook["history"].tail(180)
     fc = outlook["forecast"]
     fig = go.Figure()
@@ -117,11 +131,13 @@ def price_figure(outlook: dict, market: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=fc["date"], y=fc["forecast"], name="Forecast", mode="lines",
                              line={"color": "#d73027", "dash": "dash"},
                              hovertemplate="%{x|%d-%b-%Y}: ₹%{y:,.0f}/qtl<extra></extra>"))
-    fig.update_layout(title=f"{market}: modal price and 14-day forecast ({outlook['model']})",
-                      xaxis={"tickformat": "%d-%b"}, yaxis={"title": "₹ per quintal",
-                                                            "tickprefix": "₹"},
-                      height=360, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(title={"text": f"{market}: modal price and 14-day forecast"},
+                      xaxis={"tickformat": "%d-%b", "automargin": True},
+                      yaxis={"title": "₹ per quintal", "tickprefix": "₹", "tickformat": ",.0f",
+                             "automargin": True, "rangemode": "tozero"},
+                      height=400, margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.12,
+                              "yanchor": "top"})
     return fig
 
 
@@ -132,10 +148,39 @@ def pattern_figure(outlook: dict, market: str) -> go.Figure:
         fig.add_trace(go.Bar(x=pat["month_name"], y=pat["index"], name=name,
                              hovertemplate="%{x}: %{y:.0f}<extra>" + name + "</extra>"))
     fig.add_hline(y=100, line_dash="dot", line_color="grey")
-    fig.update_layout(title="Crop-cycle pattern (monthly price index, 100 = average month)",
-                      barmode="group", height=300, yaxis={"title": "Index"},
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_layout(title={"text": "Crop-cycle pattern (monthly price index, 100 = average)"},
+                      barmode="group", height=340, yaxis={"title": "Index", "automargin": True},
+                      margin={"l": 10, "r": 10, "t": 70, "b": 10},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.12,
+                              "yanchor": "top"})
     return fig
+
+
+def placement_notice(meta: dict) -> None:
+    """Which mandis with recent prices could not be placed on the map (so are not ranked),
+    by name and why; how the others were placed when some came from their names."""
+    placement = meta.get("placement") or {}
+    unplaced = meta.get("unplaced") or []
+    if unplaced:
+        names = ", ".join(f"{u['market']} ({u['state']})" for u in unplaced[:8])
+        more = f" and {len(unplaced) - 8} more" if len(unplaced) > 8 else ""
+        st.warning(f"{len(unplaced)} mandi(s) with recent prices could not be placed on the "
+                   f"map and are not ranked: {names}{more}. Upload their coordinates or "
+                   "district in a mandis file to include them.", icon=":material/wrong_location:")
+        with st.expander(f"Why {len(unplaced)} mandi(s) could not be placed"):
+            show_table(pd.DataFrame(unplaced), key="src_unplaced_table")
+    if placement.get("post office") or placement.get("district name") or \
+            placement.get("district"):
+        st.caption(placement["sentence"].split(" Not placed")[0] + " Hover a mandi on the "
+                   "map for how it was placed.")
+
+
+def excluded_table(meta: dict) -> None:
+    """Mandis left out for old prices, in an expander."""
+    stale = [e for e in meta.get("excluded") or [] if e not in (meta.get("unplaced") or [])]
+    if stale:
+        with st.expander(f"{len(stale)} mandi(s) left out for old prices"):
+            show_table(pd.DataFrame(stale), key="src_excluded_table")
 
 
 def allocation_form(quantity: float, max_mandis: int) -> AllocationConfig | None:
@@ -190,8 +235,10 @@ def allocation_result(result: AllocationResult) -> None:
 
 
 def po_download(po: pd.DataFrame, commodity: str, pin: str) -> None:
+    """The purchase-order draft as CSV for people: plain headers, DD-MMM-YYYY price date,
+    ₹ to 2 decimals, names that cannot run as spreadsheet formulas."""
     if po.empty:
         return
-    st.download_button("Download purchase-order draft (CSV)", data=to_csv_bytes(po),
+    st.download_button("Download purchase-order draft (CSV)", data=to_csv_bytes(po, plain=True),
                        file_name=f"po_draft_{commodity.lower().replace(' ', '_')}_{pin}.csv",
                        mime="text/csv", key="src_po_download")

@@ -75,3 +75,39 @@ def dd_mmm(value, with_year: bool = False) -> str:
         return "—"
     ts = pd.Timestamp(value) if not isinstance(value, (date, datetime)) else value
     return ts.strftime("%d-%b-%Y" if with_year else "%d-%b")
+
+
+# Words that read better in capitals or as a symbol in a column header.
+_HEADER_WORDS = {"sku": "SKU", "pin": "PIN", "id": "ID", "mrp": "MRP", "pct": "%",
+                 "inr": "₹", "rs": "₹", "po": "PO", "moq": "MOQ", "gst": "GST",
+                 "wape": "WAPE", "mape": "MAPE", "smape": "sMAPE", "mase": "MASE",
+                 "rmsse": "RMSSE", "fva": "FVA", "api": "API", "url": "URL", "sla": "SLA",
+                 "qtl": "qtl", "km": "km", "kg": "kg", "lo": "low", "hi": "high"}
+_HEADER_NAMES = {"sku_id": "SKU", "pin_code": "PIN code", "store_id": "Store",
+                 "batch_id": "Batch", "run_id": "Run", "qty": "Quantity",
+                 "lo": "Low (95%)", "hi": "High (95%)", "lo80": "Low (80%)",
+                 "hi80": "High (80%)"}
+_HEADER_UNITS = {"days": "days", "km": "km", "qtl": "qtl", "kg": "kg", "tonnes": "tonnes",
+                 "litres": "litres", "hours": "hours", "seconds": "seconds", "inr": "₹"}
+
+
+def plain_label(name) -> str:
+    """A snake_case column name as a header a person reads: 'order_qty' -> 'Order qty',
+    'sku_id' -> 'SKU', 'lead_time_days' -> 'Lead time (days)', 'change_pct' -> 'Change %'.
+    Names that already read as words (a space or a capital letter) are left alone."""
+    text = str(name)
+    if text in _HEADER_NAMES:
+        return _HEADER_NAMES[text]
+    if not text or " " in text or text != text.lower() or "_" not in text and text.isdigit():
+        return text
+    words = [w for w in text.split("_") if w]
+    if not words:
+        return text
+    unit = ""
+    if len(words) > 1 and words[-1] in _HEADER_UNITS:
+        unit = f" ({_HEADER_UNITS[words.pop()]})"
+    out = [_HEADER_WORDS.get(w, w) for w in words]
+    first = out[0]
+    if first == words[0]:
+        out[0] = first[:1].upper() + first[1:]
+    return " ".join(out) + unit

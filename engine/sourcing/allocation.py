@@ -228,6 +228,6 @@ def purchase_order(result: AllocationResult, commodity: str, destination_pin: st
         "truck_cost_rs": lines["truck_cost"].round(2),
         "line_total_rs": lines["total_cost"].round(2),
         "deliver_to_pin": destination_pin,
-        "price_date": as_of,
+        "price_date": pd.Timestamp(as_of) if as_of else pd.NaT,
     })
 
