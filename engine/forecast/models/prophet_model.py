@@ -9,9 +9,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-
 from engine.forecast.config import ForecastConfig
+from engine.forecast.parallel import joblib_map
 from engine.forecast.registry import ForecastModel, register
 
 REGRESSORS = ("temp_c", "price_ratio")
@@ -82,8 +81,9 @@ class ProphetModel(ForecastModel):
             jobs.append((sid, hist, f, self._holidays_for(state)))
         weekly = self.cfg.grain == "W"
         n_jobs = max(1, min(self.cfg.workers, len(jobs)))
-        preds = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_one)(h, f, hol, weekly, self.cfg.seed) for _, h, f, hol in jobs)
+        # workers that end with this process (engine.forecast.parallel)
+        preds = joblib_map(_fit_one, [(h, f, hol, weekly, self.cfg.seed)
+                                      for _, h, f, hol in jobs], n_jobs)
         parts = []
         for (sid, _, f, _), p in zip(jobs, preds):
             part = f[["sku_id", "pin_code", "ds"]].rename(columns={"ds": "date"})

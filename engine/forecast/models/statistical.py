@@ -27,10 +27,32 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig
+from engine.forecast.parallel import process_map
 from engine.forecast.registry import ForecastModel, register
 
 MAX_FIT_PERIODS = {"D": 365, "W": 156}
 PARALLEL_MIN_SERIES = 200      # below this, a process pool costs more than it saves
+
+
+def _forecast_block(model, frame: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """statsforecast on one block of series, in this process."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import HistoricAverage
+
+    sf = StatsForecast(models=[model], freq=1, n_jobs=1, fallback_model=HistoricAverage())
+    with warnings.catch_warnings():     # numerical notes on flat series, not news
+        warnings.simplefilter("ignore")
+        return sf.forecast(df=frame, h=horizon)
+
+
+def _series_blocks(frame: pd.DataFrame, n_blocks: int) -> list[pd.DataFrame]:
+    """`frame` (sorted by unique_id) cut into at most n_blocks blocks of whole series."""
+    uid = frame["unique_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]])
+    cuts = starts[np.linspace(0, len(starts), min(n_blocks, len(starts)) + 1,
+                              dtype=int)[1:-1]]
+    bounds = np.r_[0, cuts, len(uid)]
+    return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 class _StatsForecastModel(ForecastModel):
@@ -66,20 +88,20 @@ class _StatsForecastModel(ForecastModel):
         return pd.DataFrame({"unique_id": self.sid, "ds": self.pos, "y": self.y})
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
-        from statsforecast import StatsForecast
-        from statsforecast.models import HistoricAverage
-
         m = self.cfg.season_length
         season = m if self.seasonal and m <= self.max_season else 1
         model = self.build(season)
         n_series = len(np.unique(self.sid))
         n_jobs = self.cfg.workers if (self.cost == "statistical"
                                       and n_series >= PARALLEL_MIN_SERIES) else 1
-        sf = StatsForecast(models=[model], freq=1, n_jobs=max(1, n_jobs),
-                           fallback_model=HistoricAverage())
-        with warnings.catch_warnings():     # numerical notes on flat series, not news
-            warnings.simplefilter("ignore")
-            fc = sf.forecast(df=self.frame, h=horizon)
+        if n_jobs > 1:
+            # our own worker processes (they end with this process if it is killed:
+            # engine.forecast.parallel), each running statsforecast on a block of series
+            fc = pd.concat(process_map(_forecast_block, [
+                (model, block, horizon) for block in _series_blocks(self.frame, 4 * n_jobs)],
+                n_jobs), ignore_index=True)
+        else:
+            fc = _forecast_block(model, self.frame, horizon)
         value_col = [c for c in fc.columns if c not in ("unique_id", "ds")][0]
         big = np.int64(1) << 32
         have = pd.Index(fc["unique_id"].to_numpy().astype(np.int64) * big
