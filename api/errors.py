@@ -3,11 +3,19 @@
     {"error": {"code": "...", "message": "...", "request_id": "...", "details": ...}}
 
 Engine errors (typed, with a sentence a store manager understands) are mapped to HTTP
-statuses here, so routes just call the engine and let its errors through.
+statuses here, so routes just call the engine and let its errors through. Messages never
+show where the warehouse lives: its folder is taken out of every engine message, and a
+locked warehouse is a fixed sentence.
+
+`RejectControlCharacters` (ASGI middleware) answers 422 for a path or query string that
+holds a control character (NUL, tab, newline, ...), before any route sees it; request
+bodies are checked by the models in `api.schemas`.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -164,9 +172,11 @@ def install(app: FastAPI) -> None:
     async def _engine(request: Request, exc: Exception):
         status, code = _engine_status(exc) or (500, "internal_error")
         if status < 500:
-            return error_response(request, status, code, str(exc), _evidence(exc))
+            return error_response(request, status, code, without_location(request, str(exc)),
+                                  _evidence(exc))
         if status == 503:
-            return error_response(request, 503, code, str(exc), headers={"Retry-After": "5"})
+            return error_response(request, 503, code, LOCKED_MESSAGE,
+                                  headers={"Retry-After": "5"})
         return _internal(request, exc)
 
     for cls in _engine_classes():
@@ -175,6 +185,69 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         return _internal(request, exc)
+
+
+LOCKED_MESSAGE = ("The warehouse is in use by another MicroPulse process (the app or a "
+                  "command-line run), so the API cannot open it right now. Try again when "
+                  "that process has finished; to serve the app and the API on one "
+                  "warehouse, run the API inside the app (MICROPULSE_API_IN_APP=1).")
+
+
+def without_location(request: Request, text: str) -> str:
+    """`text` with the warehouse's folder taken out ('/srv/mp/data/warehouse.duckdb' ->
+    'warehouse.duckdb'): error bodies go to anyone who can reach the API."""
+    state = getattr(request.app.state, "micropulse", None)
+    if state is None:
+        return text
+    from engine.warehouse.db import default_path
+
+    raw = state.warehouse_path if state.warehouse_path is not None else default_path()
+    for path in {Path(raw), Path(raw).expanduser().resolve()}:
+        if str(path.parent) not in ("", "."):
+            text = text.replace(str(path), path.name).replace(str(path.parent), "…")
+    return text
+
+
+class RejectControlCharacters:
+    """Pure ASGI middleware: 422 for a control character in the path or in a query
+    parameter's name or value (after percent-decoding), e.g. `?sku_id=A%00`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            problem = _control_in_target(scope)
+            if problem is not None:
+                kind, name, found = problem
+                message = (f"{kind} '{name}' contains a control character ({found}); ids "
+                           "and text may not hold NUL, tab, newline or other control "
+                           "characters.")
+                response = error_response(Request(scope), 422, "validation_error", message,
+                                          [{"field": name, "location": kind.split()[0]
+                                            .lower(), "message": message}])
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _control_in_target(scope) -> tuple[str, str, str] | None:
+    from api.schemas import first_control_char
+
+    found = first_control_char(scope.get("path") or "")
+    if found:
+        return "Path", scope.get("path", "").encode("unicode_escape").decode("ascii")[:80], \
+            found
+    query = (scope.get("query_string") or b"").decode("latin-1")
+    if not query:
+        return None
+    for name, value in parse_qsl(query, keep_blank_values=True, encoding="utf-8",
+                                 errors="replace"):
+        for text in (name, value):
+            found = first_control_char(text)
+            if found:
+                shown = name.encode("unicode_escape").decode("ascii")[:64]
+                return "Query parameter", shown, found
+    return None
 
 
 def _internal(request: Request, exc: Exception):

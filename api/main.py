@@ -6,6 +6,11 @@
 One process-wide DuckDB connection; every request gets its own cursor (DuckDB MVCC), and
 endpoints are plain `def` functions that FastAPI runs in its threadpool, so reads never
 wait for an upload or a forecast run that holds the write lock.
+
+One API process per warehouse (DuckDB allows one writer process): at start-up the process
+checks it is not one of several workers and takes the warehouse's API lock, or refuses to
+start with the reason (`api.runtime`). The interactive docs at /docs are served from the
+swagger-ui files installed with the API (swagger-ui-bundle-v2): nothing from a CDN.
 """
 from __future__ import annotations
 
@@ -18,9 +23,10 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from api import errors
+from api.runtime import ServerProcess
 from api.security import RateLimiter, Settings
 
 log = logging.getLogger("micropulse.api")
@@ -31,9 +37,11 @@ _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class ApiState:
     """Warehouse handle (opened lazily), per-scope handles, result cache, rate limiter."""
 
-    def __init__(self, warehouse_path: str | Path | None, settings: Settings):
+    def __init__(self, warehouse_path: str | Path | None, settings: Settings,
+                 own_process: bool = False):
         self.warehouse_path = warehouse_path
         self.settings = settings
+        self.process = ServerProcess(warehouse_path, own_process)
         self.limiter = RateLimiter()
         self._wh = None
         self._lock = threading.Lock()
@@ -98,6 +106,58 @@ class ApiState:
                 self._wh.close()
                 self._wh = None
             self._scoped.clear()
+        self.process.stop()
+
+
+class StartupGuard:
+    """Pure ASGI middleware: at lifespan start-up, the process checks of `ServerProcess`
+    (one worker, the warehouse's API lock, the temporary folder). A refusal is reported as
+    `lifespan.startup.failed` with its sentence, which the server logs before exiting (and
+    uvicorn's supervisor then stops every worker): no traceback, no request served."""
+
+    def __init__(self, app, process: ServerProcess):
+        self.app, self.process = app, process
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        first = await receive()
+        if first["type"] == "lifespan.startup":
+            problem = self.process.start()
+            if problem:
+                await send({"type": "lifespan.startup.failed", "message": problem})
+                return
+        replay = [first]
+
+        async def receive_again():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, receive_again, send)
+
+
+def add_offline_docs(app: FastAPI, openapi_url: str) -> None:
+    """/docs: Swagger UI from the files of the installed swagger-ui-bundle-v2 package
+    (served under /docs/static), so the docs work without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle-v2 is not installed: /docs is off (the OpenAPI "
+                    "document is still at %s)", openapi_url)
+        return
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request):
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url, title=f"{app.title} - docs",
+            swagger_js_url=f"{root}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/static/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})
 
 
 class RequestContext:
@@ -145,12 +205,16 @@ TAGS = [
 
 
 def create_app(warehouse_path: str | Path | None = None,
-               settings: Settings | None = None) -> FastAPI:
+               settings: Settings | None = None, own_process: bool = False) -> FastAPI:
     """The API over the warehouse at `warehouse_path` (default: $MICROPULSE_WAREHOUSE or
-    data/warehouse.duckdb). Nothing is opened until the first request that needs it."""
+    data/warehouse.duckdb). Nothing is opened until the first request that needs it.
+    `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
+    at the process's own temporary folder, so every temporary file of a killed server is
+    swept at the next start."""
     from api import routes_data, routes_forecasts, routes_planning, routes_system
+    from api.uploads import CloseUnreadBody
 
-    state = ApiState(warehouse_path, settings or Settings.from_env())
+    state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -163,13 +227,17 @@ def create_app(warehouse_path: str | Path | None = None,
                               "and warehouse as the MicroPulse app. Sign in at "
                               "POST /v1/auth/token, then send 'Authorization: Bearer "
                               "<token>' (or a service account's 'X-API-Key').",
-                  openapi_url="/v1/openapi.json", docs_url="/docs", redoc_url=None,
+                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
                   openapi_tags=TAGS)
     app.state.micropulse = state
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_data):
         app.include_router(module.router)
+    add_offline_docs(app, "/v1/openapi.json")
+    app.add_middleware(CloseUnreadBody)
+    app.add_middleware(errors.RejectControlCharacters)
     app.add_middleware(RequestContext)
+    app.add_middleware(StartupGuard, process=state.process)
     return app
 
 
@@ -190,7 +258,7 @@ def __getattr__(name: str):
     """`api.main.app`, built on first access (so importing this module opens nothing)."""
     if name == "app":
         configure_logging()
-        app = create_app()
+        app = create_app(own_process=True)
         globals()["app"] = app
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

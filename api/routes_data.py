@@ -1,42 +1,26 @@
-"""Uploads (streamed to a temporary file, then the engine's ingest) and alerts."""
+"""Uploads (received by `api.uploads`: authenticated first, streamed to disk with the size
+limit enforced as the body arrives, saved with the file's real extension; then the
+engine's ingest) and alerts."""
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.routes_forecasts import when
 from api.routes_planning import _day, _text
 from api.schemas import (PIN_PATTERN, AcknowledgeResponse, AlertsResponse, IngestResponse,
-                         error_responses)
+                         error_responses, first_control_char)
 from api.security import Caller, current_caller
+from api.uploads import UPLOAD_BODY, receive_upload
 
 router = APIRouter(tags=["data"])
-CHUNK = 1 << 20
-
-
-def _save_upload(upload: UploadFile, folder: Path, max_bytes: int) -> Path:
-    """Copy the upload to a file in `folder` chunk by chunk (never all in memory)."""
-    path = folder / "upload.bin"
-    size = 0
-    with path.open("wb") as out:
-        while True:
-            chunk = upload.file.read(CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise ApiError(413, "too_large", f"The file is larger than the API's upload "
-                               f"limit of {max_bytes // (1 << 20)} MB "
-                               "(MICROPULSE_API_MAX_UPLOAD_MB).")
-            out.write(chunk)
-    return path
+UPLOAD_FIELDS = {"sheet": 100, "mapping": 4000}     # form fields besides 'file', max chars
 
 
 def _overrides(mapping: str | None) -> dict | None:
@@ -51,21 +35,23 @@ def _overrides(mapping: str | None) -> dict | None:
         raise ApiError(422, "validation_error", "Field 'mapping' must be a JSON object from "
                        "the file's column to a MicroPulse field, e.g. {\"qty\": \"quantity\"}.",
                        {"field": "mapping"})
+    for text in (*value, *(v for v in value.values() if v is not None)):
+        bad = first_control_char(text)
+        if bad:
+            raise ApiError(422, "validation_error", f"Field 'mapping' names a column or field "
+                           f"with a control character ({bad}).", {"field": "mapping"})
     return value
 
 
 @router.post("/v1/ingest/{kind}", response_model=IngestResponse, status_code=201,
+             openapi_extra={"requestBody": UPLOAD_BODY},
              responses={200: {"model": IngestResponse,
                               "description": "The same file was loaded before: nothing "
                                              "loaded twice"},
-                        **error_responses(401, 403, 413, 422, 429, 503)})
-def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"], request: Request,
-           background: BackgroundTasks,
-           file: Annotated[UploadFile, File(description="CSV, Excel (.xlsx) or Parquet")],
-           sheet: Annotated[str | None, Form(max_length=100)] = None,
-           mapping: Annotated[str | None, Form(max_length=4000,
-                                               description="JSON {file column: field}")] = None,
-           caller: Caller = Depends(current_caller)):
+                        **error_responses(400, 401, 403, 413, 422, 429, 503)})
+async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"],
+                 request: Request, background: BackgroundTasks,
+                 caller: Caller = Depends(current_caller)):
     """Upload a file with the same validation, counts and quarantine as the app's Data
     page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped`; every
     rejected row is in `quarantine` with its reason. `columns` accounts for every column
@@ -74,18 +60,26 @@ def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"], requ
     twice (status `duplicate_file`, HTTP 200). `plan` files (planned prices and
     promotions) are stored as the next `plan_version`; `warnings` names rows kept with a
     doubt (a price and a discount that disagree). After a load the alert rules are
-    re-checked in the background (the response does not wait for them)."""
+    re-checked in the background (the response does not wait for them).
+
+    The caller is authenticated and the role checked before the body is read; the file
+    is streamed to disk and refused with 413 the moment it passes
+    MICROPULSE_API_MAX_UPLOAD_MB."""
     from engine.alerts import refresh_after
     from engine.ingest.load import ingest_file
 
     caller.require("upload", "Data")
-    overrides = _overrides(mapping)
-    settings = request.app.state.micropulse.settings
-    name = Path(file.filename or "upload").name[:200] or "upload"
-    with tempfile.TemporaryDirectory(prefix="mp_api_upload_") as tmp:
-        path = _save_upload(file, Path(tmp), settings.max_upload_mb << 20)
-        res = ingest_file(caller.wh, kind, path, file_name=name, sheet=sheet or None,
-                          overrides=overrides, user=caller.user.username)
+    state = request.app.state.micropulse
+    upload = await receive_upload(request, state.process.temp.new_folder(),
+                                  state.settings.max_upload_mb << 20, UPLOAD_FIELDS)
+    try:
+        overrides = _overrides(upload.fields.get("mapping"))
+        res = await run_in_threadpool(
+            ingest_file, caller.wh, kind, upload.path, file_name=upload.file_name,
+            sheet=upload.fields.get("sheet") or None, overrides=overrides,
+            user=caller.user.username)
+    finally:
+        upload.cleanup()
     if res.rows_loaded:
         background.add_task(refresh_after, caller.wh, "upload", caller.user.username)
     body = {"batch_id": res.batch_id, "kind": res.kind, "file_name": res.file_name,
@@ -109,15 +103,18 @@ def alerts(status: Literal["new", "acknowledged", "resolved"] | None = None,
            pin_code: Annotated[str | None, Query(pattern=PIN_PATTERN)] = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500,
            caller: Caller = Depends(current_caller)) -> dict:
-    """Stored alerts, newest first. A PIN filter keeps that PIN's alerts plus alerts not
-    tied to any PIN (mandi prices, data freshness). Store users see their PINs only."""
+    """Stored alerts, most rupees at stake first (ties: severity, then newest). A PIN
+    filter keeps that PIN's alerts plus alerts not tied to any PIN (mandi prices, data
+    freshness). Store users see their PINs only; links never name a PIN outside the
+    caller's scope or a page their role cannot open."""
     from engine.alerts import list_alerts
 
     caller.require("view", "Alerts")
     caller.check_pin(pin_code)
     scope = (pin_code,) if pin_code else (
         tuple(caller.user.pin_codes) if caller.user.is_scoped else None)
-    df = list_alerts(caller.wh, status=status, severity=severity, rule=rule, pin_scope=scope)
+    df = list_alerts(caller.wh, status=status, severity=severity, rule=rule, pin_scope=scope,
+                     viewer=caller.user)
     out = []
     for r in df.head(limit).to_dict("records"):
         out.append({"alert_id": str(r["alert_id"]), "rule": str(r["rule"]),

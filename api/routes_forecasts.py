@@ -6,14 +6,13 @@ for the model that was actually used (the 'routed' rows when the run routed per 
 """
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
 
 from api.errors import ApiError
-from api.schemas import (MAX_HORIZON, PIN_PATTERN, AccuracyResponse, BatchRequest,
+from api.schemas import (MAX_HORIZON, PIN_PATTERN, AccuracyResponse, ApiDate, BatchRequest,
                          BatchResponse, SeriesForecast, error_responses)
 from api.security import Caller, batch_limit, current_caller
 from engine.forecast.metrics import score
@@ -179,7 +178,7 @@ def _apply_inline_plan(caller: Caller, run: dict, results: list[dict], plan: lis
 @router.get("/v1/analytics/accuracy", response_model=AccuracyResponse,
             responses=error_responses(401, 403, 404, 422, 429, 503))
 def accuracy(group_by: Literal["category", "state"] = "category",
-             start_date: date | None = None, end_date: date | None = None,
+             start_date: ApiDate | None = None, end_date: ApiDate | None = None,
              caller: Caller = Depends(current_caller)) -> dict:
     """Backtest accuracy (WAPE, MAPE, MASE, bias, interval coverage, value added over the
     seasonal naive) of the latest run with backtests, per model and category or state,

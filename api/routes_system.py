@@ -1,8 +1,10 @@
 """Liveness, readiness, tokens and API keys."""
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 
@@ -25,14 +27,28 @@ def health() -> dict:
 @router.get("/ready", tags=["system"], response_model=Ready,
             responses=error_responses(503, 500))
 def ready(request: Request) -> dict:
-    """The warehouse opens: its schema version, data version and latest forecast run."""
+    """The warehouse opens: its file name (never its location), schema version, data
+    version and latest forecast run."""
     from engine.warehouse.api_store import latest_forecast_run
 
     wh = request.app.state.micropulse.warehouse()
     run = latest_forecast_run(wh)
-    return {"status": "ready", "warehouse": str(wh.path), "schema_version": wh.schema_version(),
-            "data_version": wh.data_version(),
+    return {"status": "ready", "warehouse": wh.path.name, "schema_version": wh.schema_version(),
+            "data_version": public_version(wh.data_version(), wh.path),
             "latest_forecast_run": None if run is None else str(run["run_id"])}
+
+
+def public_version(version: str, path) -> str:
+    """The data version without the warehouse's location in it (the engine's version
+    string starts with the file's path): what changes when the data changes, and nothing
+    about where the server keeps it."""
+    text = str(version)
+    for prefix in (f"{path}:", f"{Path(path).resolve()}:"):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    if "/" in text or "\\" in text:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text
 
 
 @router.post("/v1/auth/token", tags=["auth"], response_model=TokenResponse,
@@ -64,7 +80,7 @@ def new_api_key(body: ApiKeyRequest, caller: Caller = Depends(current_caller)) -
 
 
 @router.delete("/v1/auth/api-keys/{key_id}", tags=["auth"], status_code=204,
-               responses=error_responses(401, 403, 404, 429))
+               responses=error_responses(401, 403, 404, 422, 429))
 def revoke_api_key(key_id: str, caller: Caller = Depends(current_caller)) -> None:
     """Revoke an API key (admins only); it stops working immediately."""
     _revoke(caller.wh, caller.user, key_id)

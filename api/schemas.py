@@ -1,14 +1,62 @@
 """Request and response models (pydantic), with the API's input limits."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
+                      WithJsonSchema, field_validator, model_validator)
 
 PIN_PATTERN = r"^[1-9][0-9]{5}$"
 MAX_HORIZON = 90
 MAX_BATCH = 1000
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2100, 12, 31)   # dates the API accepts
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def first_control_char(text: str) -> str | None:
+    """'\\x00 at position 3' for the first control character (NUL, tab, newline, DEL,
+    C1 ...) in `text`, else None. Ids and text fields of the API never hold one."""
+    m = _CONTROL.search(text)
+    return None if m is None else f"{m.group()!r} at position {m.start() + 1}".replace(
+        "'", "")
+
+
+def _no_control(value):
+    if isinstance(value, str):
+        bad = first_control_char(value)
+        if bad:
+            raise ValueError(f"must not contain control characters (found {bad})")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _no_control(item)
+    return value
+
+
+def _iso_day(value):
+    """A real calendar date written YYYY-MM-DD between FIRST_DAY and LAST_DAY: no Unix
+    timestamps (0 is not 1970-01-01), no datetimes, no year 9999."""
+    if isinstance(value, datetime):
+        raise ValueError("must be a date written YYYY-MM-DD, without a time")
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and _ISO_DAY.match(value.strip()):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value.strip()} is not a calendar date") from None
+    else:
+        raise ValueError("must be a date written YYYY-MM-DD, e.g. 2025-01-31")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
+
+
+ApiDate = Annotated[date, BeforeValidator(_iso_day),
+                    WithJsonSchema({"type": "string", "format": "date",
+                                    "description": f"YYYY-MM-DD, {FIRST_DAY} to {LAST_DAY}"})]
 
 PinCode = Annotated[str, StringConstraints(pattern=PIN_PATTERN),
                     Field(description="6-digit Indian PIN code, not starting with 0",
@@ -21,7 +69,13 @@ Urgency = Literal["critical", "high", "medium", "low"]
 
 
 class Strict(BaseModel):
+    """Request bodies: no unknown fields, and no control characters in any text."""
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_has_no_control_characters(cls, value):
+        return _no_control(value)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -53,7 +107,7 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: Literal["ready"]
-    warehouse: str
+    warehouse: str = Field(description="the warehouse file's name (never its location)")
     schema_version: int
     data_version: str
     latest_forecast_run: str | None
@@ -130,7 +184,7 @@ class BatchItem(Strict):
     horizon: Horizon = 28
 
 
-_Day = date       # PlanItem has a field named `date`
+_Day = ApiDate    # PlanItem has a field named `date`
 
 
 class PlanItem(Strict):
@@ -247,8 +301,15 @@ class PriceChangeIn(Strict):
     sku_ids: list[SkuId] = Field(default_factory=list, max_length=1000)
     category: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     state: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
-    start: date | None = None
-    end: date | None = None
+    start: ApiDate | None = None
+    end: ApiDate | None = None
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"the price change window ends ({self.end}) before it starts "
+                             f"({self.start}); swap start and end")
+        return self
 
 
 class PricingRequest(Strict):
