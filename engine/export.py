@@ -287,17 +287,32 @@ def json_records(df: pd.DataFrame, **kw) -> str:
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 
 
-def write_table(df: pd.DataFrame, path, audience: str = "machine", *,
-                sheet_name: str = "Data", kinds: dict[str, str] | None = None) -> Path:
-    """Write `df` to `path` as .csv, .xlsx or .json (by its extension), safely (see the
-    module docstring). Raises ExportError with a sentence for an unknown extension or a
-    folder that does not exist."""
+def check_target(path) -> Path:
+    """`path` as a Path when write_table can write it (a .csv, .xlsx or .json name in a
+    folder that exists), else ExportError with the sentence to show. Commands call it
+    before their work, so a typo in --out does not cost a whole run."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ExportError(f"Cannot write {path.name!r}: use a .csv, .xlsx or .json file name.")
+    if FORMATS.get(path.suffix.lower()) is None:
+        raise ExportError(f"Cannot write {str(path)!r}: use a file name ending in .csv, .xlsx "
+                          "or .json.")
     if not path.parent.exists():
         raise ExportError(f"Cannot write {path}: the folder {path.parent} does not exist.")
+    if path.is_dir():
+        raise ExportError(f"Cannot write {path}: it is a folder.")
+    return path
+
+
+def write_table(df: pd.DataFrame, path, audience: str = "auto", *,
+                sheet_name: str = "Data", kinds: dict[str, str] | None = None) -> Path:
+    """Write `df` to `path` as .csv, .xlsx or .json (by its extension), safely (see the
+    module docstring). audience 'auto' (what the CLI uses): an Excel file is for people
+    (plain headers, DD-MMM-YYYY dates), a CSV keeps the documented snake_case columns and
+    ISO dates for scripts; JSON is always for scripts. Raises ExportError with a sentence
+    for an unknown extension or a folder that does not exist."""
+    path = check_target(path)
+    fmt = FORMATS[path.suffix.lower()]
+    if audience == "auto":
+        audience = "people" if fmt == "xlsx" else "machine"
     if fmt == "csv":
         data = csv_bytes(df, audience, kinds=kinds)
     elif fmt == "xlsx":

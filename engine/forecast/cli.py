@@ -8,11 +8,15 @@ import time
 
 import pandas as pd
 
+from engine.export import ExportError, check_target, write_table
 from engine.forecast.config import DEFAULT_MODELS_BY_GRAIN, ForecastConfig, ForecastError
 from engine.forecast.registry import available_models
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
 OUT_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "model"]
+# Forecast and interval columns are units (2 decimals in --out files).
+UNIT_KINDS = {c: "units" for c in ("forecast", "lo", "hi", "lo80", "hi80", "actual",
+                                   "forecast_no_plan")}
 
 
 class Progress:
@@ -44,7 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stat-top-n", type=int, default=150,
                    help="ETS, Theta and ARIMA run on this many top-volume series "
                         "(default 150)")
-    p.add_argument("--out", default=None, metavar="FILE.csv", help="write rows to a CSV file")
+    p.add_argument("--out", default=None, metavar="FILE.csv",
+                   help="write rows to a .csv (or .xlsx / .json) file")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_warehouse_arg(p)
@@ -94,7 +99,10 @@ def _fail(exc: Exception) -> int:
 
 def _run_on_warehouse(args, run):
     """The config from the flags, then `run(wh, cfg, say)` on the opened warehouse (closed
-    afterwards). Returns (result, cfg, say); ForecastError propagates."""
+    afterwards). Returns (result, cfg, say); ForecastError and ExportError (an --out file
+    that cannot be written, checked before the run) propagate."""
+    if getattr(args, "out", None):
+        check_target(args.out)
     say = Progress(args.quiet)
     cfg = _config(args)
     wh = open_warehouse(args)
@@ -117,13 +125,16 @@ def run_forecast_cmd(args) -> int:
 
     try:
         res, _, say = _run_on_warehouse(args, run)
-    except ForecastError as exc:
+    except (ForecastError, ExportError) as exc:
         return _fail(exc)
     fc = res.forecasts
     if args.out:
         out = fc[OUT_COLUMNS + [c for c in ("forecast_no_plan", "planned") if c in fc]].copy()
-        out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
-        out.to_csv(args.out, index=False, float_format="%.4f")
+        out["date"] = pd.to_datetime(out["date"])
+        try:
+            write_table(out, args.out, kinds=UNIT_KINDS)
+        except ExportError as exc:
+            return _fail(exc)
         say(f"wrote {len(out):,} rows to {args.out}")
     summary = {
         "run_id": res.run_id, "n_series": int(fc[["sku_id", "pin_code"]].drop_duplicates().shape[0]),
@@ -162,13 +173,16 @@ def run_backtest_cmd(args) -> int:
         res, cfg, say = _run_on_warehouse(
             args, lambda wh, cfg, say: run_backtest(wh, cfg, progress=say,
                                                     with_plan=args.plan == "actual"))
-    except ForecastError as exc:
+    except (ForecastError, ExportError) as exc:
         return _fail(exc)
     if args.out:
         out = res.backtest.drop(columns=["segment"], errors="ignore").copy()
         for col in ("date", "cutoff"):
-            out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
-        out.to_csv(args.out, index=False, float_format="%.4f")
+            out[col] = pd.to_datetime(out[col])
+        try:
+            write_table(out, args.out, kinds=UNIT_KINDS)
+        except ExportError as exc:
+            return _fail(exc)
         say(f"wrote {len(out):,} rows to {args.out}")
     scores, c = res.scores, res.config
     by_step = res.by_step[["model", "step", "n", "wape", "bias_pct", "coverage80",

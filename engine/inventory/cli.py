@@ -5,6 +5,7 @@ import argparse
 import sys
 import time
 
+from engine.export import ExportError, check_target, write_table
 from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
 from engine.inventory.planner import load_inputs, make_plan
@@ -31,7 +32,7 @@ def add_commands(sub) -> None:
     p.add_argument("--demand-shock", type=float, default=0.0,
                    help="percent change in demand (what-if), e.g. 20 or -10")
     p.add_argument("--time-limit", type=float, default=25.0, help="solver time limit, seconds")
-    p.add_argument("--out", metavar="FILE", help="write the plan as CSV")
+    p.add_argument("--out", metavar="FILE", help="write the plan (.csv, .xlsx or .json)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_warehouse_arg(p)
     p.set_defaults(func=run_reorder)
@@ -39,6 +40,12 @@ def add_commands(sub) -> None:
 
 def run_reorder(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    try:
+        if args.out:
+            check_target(args.out)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     wh = open_warehouse(args, read_only=True)
     try:
         cfg = PolicyConfig(service_level=args.service_level,
@@ -76,9 +83,11 @@ def run_reorder(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - started, 2),
     })
     if args.out:
-        out = plan[OUT_COLUMNS].copy()
-        out["stockout_date"] = out["stockout_date"].dt.strftime("%Y-%m-%d")
-        out.to_csv(args.out, index=False)
+        try:
+            write_table(plan[OUT_COLUMNS], args.out, sheet_name="Reorder plan")
+        except ExportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         summary["out"] = args.out
     print_summary(summary, args.json)
     return 0

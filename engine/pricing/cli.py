@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from engine.export import ExportError, check_target, write_table
 from engine.pricing.cross import CROSS_COLUMNS, estimate_cross_elasticities
 from engine.pricing.elasticity import PricingError, estimate_elasticities
 from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
@@ -29,7 +30,8 @@ def add_commands(sub) -> None:
                    help="one row per SKU (default), per SKU x region (shrunk towards the "
                         "SKU's national value; thin regions fall back to it), or the "
                         "cross-price elasticity per subcategory (substitutes)")
-    p.add_argument("--out", metavar="FILE.csv", help="write the table to a CSV file")
+    p.add_argument("--out", metavar="FILE.csv",
+                   help="write the table to a .csv (or .xlsx / .json) file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     add_warehouse_arg(p)
     p.set_defaults(func=run_elasticity)
@@ -55,7 +57,8 @@ def add_commands(sub) -> None:
     q.add_argument("--snap-9", action="store_true",
                    help="the same as --price-endings nine (kept for older scripts)")
     q.add_argument("--horizon", type=int, default=28, help="days (naive baseline only)")
-    q.add_argument("--out", metavar="FILE", help="write recommendations (.csv or .xlsx)")
+    q.add_argument("--out", metavar="FILE",
+                   help="write recommendations (.csv, .xlsx or .json)")
     q.add_argument("--json", action="store_true", help="print a JSON summary")
     add_warehouse_arg(q)
     q.set_defaults(func=run_optimize)
@@ -69,8 +72,20 @@ def _fail(message: str, as_json: bool, **extra) -> int:
     return 1
 
 
+def _check_out(args) -> str | None:
+    """The sentence for an --out file that cannot be written (checked before the work)."""
+    try:
+        if args.out:
+            check_target(args.out)
+    except ExportError as exc:
+        return str(exc)
+    return None
+
+
 def run_elasticity(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if (bad := _check_out(args)) is not None:
+        return _fail(bad, args.json)
     wh = open_warehouse(args, read_only=False)
     by = getattr(args, "by", "sku")
     by_region = by == "region"
@@ -89,7 +104,10 @@ def run_elasticity(args: argparse.Namespace) -> int:
     out = table[{"sku": ELASTICITY_COLUMNS, "region": REGIONAL_COLUMNS,
                  "subcategory": CROSS_COLUMNS}[by]]
     if args.out:
-        out.to_csv(args.out, index=False)
+        try:
+            write_table(out, args.out)
+        except ExportError as exc:
+            return _fail(str(exc), args.json)
     if by == "subcategory":
         summary = {"subcategories": int(len(out)), "sufficient": int(out["sufficient"].sum()),
                    "substitutes": int((out["sufficient"] & (out["lo"] > 0)).sum()),
@@ -119,6 +137,8 @@ def run_elasticity(args: argparse.Namespace) -> int:
 
 def run_optimize(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if (bad := _check_out(args)) is not None:
+        return _fail(bad, args.json)
     cfg = OptimizeConfig(objective=args.objective, min_margin=args.min_margin,
                          margin_scope=args.margin_scope,
                          max_change=args.max_change, volume_floor=args.volume_floor,
@@ -146,10 +166,10 @@ def run_optimize(args: argparse.Namespace) -> int:
         wh.close()
     recs = result.recommendations
     if args.out:
-        if args.out.lower().endswith(".xlsx"):
-            recs.to_excel(args.out, index=False)
-        else:
-            recs.to_csv(args.out, index=False)
+        try:
+            write_table(recs, args.out, sheet_name="Price recommendations")
+        except ExportError as exc:
+            return _fail(str(exc), args.json)
     summary = {"status": result.status, "solve_seconds": round(result.solve_seconds, 3),
                "build_seconds": round(result.build_seconds, 3), "objective": cfg.objective,
                "price_endings": cfg.endings(),
