@@ -10,25 +10,86 @@ import streamlit as st
 
 from components.format import dd_mmm, indian_grouping
 
-COLUMNS = {"wape": "WAPE %", "mape": "MAPE % (non-zero periods)", "bias_pct": "Bias %",
-           "rmse": "RMSE (units)", "mase": "MASE", "rmsse": "RMSSE",
-           "coverage80": "80% coverage %", "coverage95": "95% coverage %",
-           "fva_pct": "Value added vs seasonal naive %"}
+# metric -> (business name first, the technical term in brackets; help on hover)
+COLUMNS = {
+    "wape": ("Typical error (WAPE) %",
+             "Units missed as a share of units sold: total |actual - forecast| / total "
+             "actual units. 20% = for every 100 units sold, the forecasts were off by 20 in "
+             "total. Lower is better."),
+    "mape": ("Average % miss on days with sales (MAPE)",
+             "Mean of |actual - forecast| / actual over periods that sold something (a zero "
+             "would divide by zero). Small series swing it a lot; prefer the typical error."),
+    "bias_pct": ("Over / under-forecast (bias) %",
+                 "(total forecast - total actual) / total actual. Above 0 = forecasts too "
+                 "high (overstock risk), below 0 = too low (stock-out risk)."),
+    "rmse": ("Error in units (RMSE)",
+             "Root mean squared error per period, in units: large misses count more."),
+    "mase": ("Error vs same-as-last-season (MASE)",
+             "Mean absolute error over the series' own typical change from one season to "
+             "the next, in-sample. Below 1 beats a same-as-last-season forecast."),
+    "rmsse": ("Error vs same-as-last-period (RMSSE)",
+              "The M5 competition's measure: each series' squared error over its typical "
+              "period-to-period change, rooted and averaged over series. Below 1 beats "
+              "'same as last period'."),
+    "coverage80": ("Actuals inside the 80% band %",
+                   "Share of actual sales inside the 80% prediction interval (aim: 80%)."),
+    "coverage95": ("Actuals inside the 95% band %",
+                   "Share of actual sales inside the 95% prediction interval (aim: 95%). "
+                   "Bands are conformal: their width comes from the errors the forecasts "
+                   "actually made in earlier backtest folds, not from a model's assumptions."),
+    "fva_pct": ("Better than same-as-last-season (value added) %",
+                "How much less absolute error than the seasonal-naive forecast (same period "
+                "last season) on the same series and periods. Above 0 = adds value."),
+}
 DIMENSIONS = {"category": "Category", "state": "State", "city": "City",
               "step": "Horizon step (periods ahead)"}
+# model key -> (business name, what it is: the technical detail)
+MODELS = {
+    "routed": ("MicroPulse pick", "Each category's best model or mix of models, per series "
+               "where one clearly does better (what the forecast uses)"),
+    "routed_no_plan": ("MicroPulse pick without the plan", "The same forecast without the "
+                       "price / promotion plan"),
+    "seasonal_naive": ("Same as last season", "Seasonal naive: the same day last week (daily "
+                       "data) or week last year (weekly data)"),
+    "moving_average": ("Recent average", "Moving average of the last periods; young series "
+                       "borrow their category x city profile"),
+    "lightgbm": ("Machine learning (LightGBM)", "Gradient-boosted trees over all series: lags, "
+                 "prices, promotions, festivals, weather"),
+    "ets": ("Exponential smoothing (ETS)", "AutoETS (statsforecast): error, trend and season "
+            "chosen per series by AICc, e.g. ETS(A,Ad,N)"),
+    "theta": ("Theta method", "Dynamic optimised Theta with a seasonal adjustment when the "
+              "season tests significant"),
+    "arima": ("ARIMA", "AutoARIMA: stepwise order search by AICc, seasonal on daily data"),
+    "ces": ("Complex exponential smoothing (CES)", "AutoCES (statsforecast)"),
+    "ses": ("Simple exponential smoothing", "SES with its weight fitted per series"),
+    "tsb": ("Intermittent demand (TSB)", "Teunter-Syntetos-Babai: demand size and the chance "
+            "of a sale smoothed separately"),
+    "croston": ("Intermittent demand (Croston)", "Croston's method, optimised"),
+    "imapa": ("Intermittent demand (IMAPA)", "Croston-type forecasts averaged over "
+              "aggregation levels"),
+    "prophet": ("Prophet", "Trend + seasons + festivals and weather as regressors"),
+}
+PARTIAL_MODELS = "ETS, Theta and ARIMA run on the top-volume series only; Prophet on fewer"
 CONVENTIONS = (
-    "WAPE = total absolute error / total actual units. MAPE only counts periods with sales "
-    "(a zero would divide by zero). Bias > 0 means over-forecasting. MASE < 1 beats a "
-    "seasonal-naive forecast made in-sample. RMSSE (the M5 competition's measure) = each "
-    "series' root mean squared error over its own typical period-to-period change, averaged "
-    "over series: below 1 beats 'same as last period'. Coverage = share of actuals inside "
-    "the interval (aim: 80% and 95%, at every step ahead). Value added = how much less "
-    "absolute error than the seasonal-naive forecast on the same periods.")
+    "Hover a column name for what it means. Typical error (WAPE) = units missed / units "
+    "sold. Bias above 0 = over-forecasting. Coverage = share of actual sales inside the "
+    "band; bands are conformal (sized from the errors the forecasts actually made in "
+    "earlier backtest folds), and should hold 80% / 95% at every step ahead. Value added "
+    "= how much less error than a same-as-last-season forecast on the same periods.")
+
+
+def model_label(name: str) -> str:
+    """'ets' -> 'Exponential smoothing (ETS)'; unknown names as they are."""
+    return MODELS.get(name, (name, ""))[0]
 
 
 def run_picker(runs: pd.DataFrame) -> pd.Series:
-    labels = [f"{r.run_id} · {r.kind} of {dd_mmm(r.created_at, True)} · {r.folds} fold(s) · "
-              f"horizon {r.horizon} · {r.n_series} series" for r in runs.itertuples()]
+    def ahead(r) -> str:
+        unit = "week" if getattr(r, "grain", "D") == "W" else "day"
+        return f"{r.horizon} {unit}{'s' if r.horizon != 1 else ''} ahead"
+    labels = [f"{r.kind.capitalize()} of {dd_mmm(r.created_at, True)} · {r.folds} fold(s) · "
+              f"{ahead(r)} · {indian_grouping(r.n_series)} series · {r.run_id}"
+              for r in runs.itertuples()]
     pick = st.selectbox("Backtest", labels, key="ac_run")
     return runs.iloc[labels.index(pick)]
 
@@ -36,29 +97,100 @@ def run_picker(runs: pd.DataFrame) -> pd.Series:
 def model_picker(models: list[str]) -> str:
     default = models.index("routed") if "routed" in models else 0
     return st.selectbox("Model for the breakdowns", models, index=default, key="ac_model",
-                        help="'routed' is what the forecast uses: each category's best model "
-                             "or mix of models, per series where one clearly does better.")
+                        format_func=model_label,
+                        help="'MicroPulse pick' is what the forecast uses: each category's "
+                             "best model or mix of models, per series where one clearly "
+                             "does better.")
+
+
+def basis_picker(coverage: pd.DataFrame) -> str:
+    """'common' (every model on the series all of them forecast) or 'all' (every series,
+    only the models that forecast all of them); no choice when every model covers all."""
+    if coverage["all_series"].all():
+        return "all"
+    total = coverage.attrs.get("total_series", int(coverage["series"].max()))
+    common = int(coverage.attrs.get("common_series", coverage["series"].min()))
+    options = {"common": f"The {indian_grouping(common)} series every model forecast",
+               "all": f"All {indian_grouping(total)} series (only the models that forecast "
+                      "every one)"}
+    return st.radio("Compare on", list(options), format_func=options.get, horizontal=True,
+                    key="ac_basis", help=f"{PARTIAL_MODELS}. Either way every model in the "
+                    "table is scored on the identical series and periods.")
+
+
+def compared_models(coverage: pd.DataFrame, basis: str, model: str | None = None
+                    ) -> tuple[str, ...]:
+    """The models a like-with-like score covers: 'common' = all of them (on the series they
+    all forecast), 'all' = those that forecast every series, 'pair' = `model` and
+    same-as-last-season (the breakdown charts)."""
+    present = coverage["model"].tolist()
+    if basis == "pair":
+        return tuple(m for m in dict.fromkeys((model, "seasonal_naive")) if m in present)
+    if basis == "all":
+        return tuple(coverage.loc[coverage["all_series"], "model"])
+    return tuple(present)
 
 
 def _metric_frame(scores: pd.DataFrame, first: str, label: str) -> pd.DataFrame:
-    out = pd.DataFrame({label: scores[first].astype(str), "Points": scores["n"]})
-    for col, name in COLUMNS.items():
-        out[name] = scores[col].round(2 if col in ("mase", "rmsse") else 1)
+    names = scores[first].map(model_label) if first == "model" else scores[first].astype(str)
+    out = pd.DataFrame({label: names.to_numpy(),
+                        "Forecast points": [indian_grouping(n) for n in scores["n"]]})
+    for col, (name, _) in COLUMNS.items():
+        out[name] = scores[col].round(2 if col in ("mase", "rmsse") else 1).to_numpy()
     return out
 
 
-def league_table(scores: pd.DataFrame) -> None:
-    """Models ranked by WAPE, best first."""
+def _column_help() -> dict:
+    return {name: st.column_config.NumberColumn(name, help=text)
+            for name, text in COLUMNS.values()}
+
+
+def league_table(scores: pd.DataFrame, coverage: pd.DataFrame, basis: str) -> None:
+    """Models ranked by typical error (WAPE), best first, every one on the same series,
+    with a sentence for the best model and the set they were compared on."""
     ranked = scores.sort_values("wape", na_position="last").reset_index(drop=True)
     shown = _metric_frame(ranked, "model", "Model")
     shown.insert(0, "Rank", range(1, len(shown) + 1))
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown["Method"] = [MODELS.get(m, ("", ""))[1] for m in ranked["model"]]
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        **_column_help(), "Method": st.column_config.TextColumn("Method", width="large")})
+    st.caption(basis_sentence(scores, coverage, basis))
     best = ranked.iloc[0]
     naive = ranked[ranked["model"] == "seasonal_naive"]
-    if len(naive) and best["model"] != "seasonal_naive":
-        st.caption(f"Best: **{best['model']}**, WAPE {best['wape']:.1f}% vs "
-                   f"{naive['wape'].iloc[0]:.1f}% for seasonal naive.")
+    if pd.notna(best["wape"]):
+        line = (f"**{model_label(best['model'])}** has the lowest typical error: for every "
+                f"100 units sold, its forecasts were off by {best['wape']:.0f} units in total "
+                f"(WAPE {best['wape']:.1f}%)")
+        if len(naive) and best["model"] != "seasonal_naive" and pd.notna(naive["wape"].iloc[0]):
+            line += (f", against {naive['wape'].iloc[0]:.0f} for "
+                     f"{model_label('seasonal_naive').lower()}")
+        st.markdown(line + ".")
     st.caption(CONVENTIONS)
+
+
+def basis_sentence(scores: pd.DataFrame, coverage: pd.DataFrame, basis: str) -> str:
+    """Which series the league table compares on, in words."""
+    total = coverage.attrs.get("total_series", 0)
+    n = scores.attrs.get("n_series", total)
+    left_out = [model_label(m) for m in coverage.loc[~coverage["all_series"], "model"]]
+    if basis == "all" and not left_out:
+        return (f"Every model forecast all {indian_grouping(total)} series; each is scored on "
+                "the same series and periods.")
+    if basis == "all":
+        return (f"All {indian_grouping(total)} series; not shown: {', '.join(left_out)} "
+                "(forecast only some series).")
+    return (f"Compared on the {indian_grouping(n)} of {indian_grouping(total)} series that "
+            f"every model forecast, the same periods for each ({PARTIAL_MODELS}).")
+
+
+def coverage_table(own: pd.DataFrame, coverage: pd.DataFrame) -> None:
+    """Each model on every series it forecast (not like with like: for reference)."""
+    cov = coverage.set_index("model")
+    ranked = own.sort_values("wape", na_position="last").reset_index(drop=True)
+    shown = _metric_frame(ranked, "model", "Model")
+    shown.insert(1, "Series", [indian_grouping(cov.at[m, "series"]) if m in cov.index else "—"
+                               for m in ranked["model"]])
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=_column_help())
 
 
 def _ordered(scores: pd.DataFrame, dim: str) -> pd.DataFrame:
@@ -66,25 +198,32 @@ def _ordered(scores: pd.DataFrame, dim: str) -> pd.DataFrame:
     return scores.sort_values(dim)
 
 
-def by_dimension(scores: pd.DataFrame, dim: str, model: str) -> None:
-    """Metrics of `model` by `dim`, and its WAPE next to seasonal naive's."""
+def by_dimension(scores: pd.DataFrame, dim: str, model: str,
+                 paired: pd.DataFrame | None = None) -> None:
+    """Metrics of `model` by `dim` (on every series it forecast), and a chart of its typical
+    error next to same-as-last-season's on the series and periods both forecast (`paired`;
+    `scores` when not given)."""
     scores = _ordered(scores, dim)
     mine = scores[scores["model"] == model]
     if mine.empty:
         st.caption("No backtest rows for this model here.")
         return
-    st.dataframe(_metric_frame(mine, dim, DIMENSIONS[dim]), hide_index=True, width="stretch")
-    wide = scores.pivot_table(index=dim, columns="model", values="wape", aggfunc="first",
-                              sort=False)
+    st.dataframe(_metric_frame(mine, dim, DIMENSIONS[dim]), hide_index=True, width="stretch",
+                 column_config=_column_help())
+    both = _ordered(paired if paired is not None else scores, dim)
+    wide = both.pivot_table(index=dim, columns="model", values="wape", aggfunc="first",
+                            sort=False)
     fig = go.Figure()
     for m in [c for c in (model, "seasonal_naive") if c in wide]:
-        fig.add_trace(go.Bar(x=wide.index.astype(str), y=wide[m], name=m,
-                             hovertemplate="%{x}: WAPE %{y:.1f}%<extra>" + m + "</extra>"))
-    fig.update_layout(barmode="group", height=320, title={"text": f"WAPE by "
-                      f"{DIMENSIONS[dim].lower()}", "x": 0},
+        fig.add_trace(go.Bar(x=wide.index.astype(str), y=wide[m], name=model_label(m),
+                             hovertemplate="%{x}: typical error %{y:.1f}%<extra>"
+                                           + model_label(m) + "</extra>"))
+    fig.update_layout(barmode="group", height=320, title={
+                          "text": f"Typical error (WAPE) by {DIMENSIONS[dim].lower()}, on the "
+                                  "series and periods both forecast", "x": 0},
                       margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
-    fig.update_yaxes(title_text="WAPE %", rangemode="tozero")
+    fig.update_yaxes(title_text="Typical error (WAPE) %", rangemode="tozero")
     st.plotly_chart(fig, width="stretch", key=f"ac_dim_{dim}")
     if dim == "step":
         st.plotly_chart(coverage_by_step(mine, model), width="stretch", key="ac_cov_step")
@@ -100,8 +239,8 @@ def coverage_by_step(scores: pd.DataFrame, model: str) -> go.Figure:
                                  hovertemplate=f"step %{{x}}: %{{y:.1f}}% inside the {level}% "
                                                "band<extra></extra>"))
         fig.add_hline(y=level, line_dash="dot", line_color=colour, opacity=0.6)
-    fig.update_layout(height=320, title={"text": f"Interval coverage by step ahead, {model}",
-                                         "x": 0},
+    fig.update_layout(height=320, title={"text": "Actuals inside the bands by step ahead, "
+                                                 f"{model_label(model)}", "x": 0},
                       margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     fig.update_yaxes(title_text="% of actuals inside", range=[50, 100])
@@ -113,15 +252,17 @@ def error_histogram(per_series: pd.DataFrame, model: str) -> go.Figure:
     s = per_series[(per_series["model"] == model) & per_series["wape"].notna()]
     fig = go.Figure(go.Histogram(x=s["wape"].clip(upper=200), nbinsx=40,
                                  marker_color="#0F766E",
-                                 hovertemplate="WAPE %{x}%: %{y} series<extra></extra>"))
+                                 hovertemplate="typical error %{x}%: %{y} series"
+                                               "<extra></extra>"))
     median = s["wape"].median() if len(s) else float("nan")
     if len(s):
         fig.add_vline(x=median, line_dash="dash", line_color="#C2410C",
                       annotation_text=f"median {median:.0f}%")
-    fig.update_layout(title={"text": f"Per-series WAPE, {model} ({len(s)} series; values "
-                             "above 200% shown at 200%)", "x": 0}, height=320,
+    fig.update_layout(title={"text": f"Typical error (WAPE) per series, {model_label(model)} "
+                             f"({indian_grouping(len(s))} series; values above 200% shown at "
+                             "200%)", "x": 0}, height=320,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, bargap=0.05)
-    fig.update_xaxes(title_text="WAPE % per series")
+    fig.update_xaxes(title_text="Typical error (WAPE) % per series")
     fig.update_yaxes(title_text="Series")
     return fig
 
@@ -141,7 +282,9 @@ def worst_table(worst: pd.DataFrame) -> None:
         "City": worst["city"].fillna(""),
         "Actual units": [indian_grouping(v) for v in worst["actual"]],
         "Units missed": [indian_grouping(v) for v in worst["abs_error"]],
-        "WAPE %": worst["wape"].round(1), "Bias %": worst["bias_pct"].round(1)})
+        COLUMNS["wape"][0]: worst["wape"].round(1),
+        COLUMNS["bias_pct"][0]: worst["bias_pct"].round(1)})
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        **_column_help(),
         "Open": st.column_config.LinkColumn("Open", display_text="Forecast →",
                                             help="Open this series on the Forecast page")})

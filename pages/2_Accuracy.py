@@ -18,7 +18,7 @@ from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
-from engine.forecast.metrics import score
+from engine.forecast.metrics import score, score_like_for_like, series_coverage
 from engine.forecast.pipeline import run_backtest
 from engine.warehouse import forecast_queries as fq
 
@@ -39,6 +39,17 @@ def _backtest(_wh, version: str, run_id: str, f):
 @st.cache_data(show_spinner=False, max_entries=64)
 def _score(_wh, version: str, run_id: str, f, by: tuple[str, ...]):
     return score(_backtest(_wh, version, run_id, f), by=list(by))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _coverage(_wh, version: str, run_id: str, f):
+    return series_coverage(_backtest(_wh, version, run_id, f))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _like_for_like(_wh, version: str, run_id: str, f, models: tuple[str, ...],
+                   by: tuple[str, ...]):
+    return score_like_for_like(_backtest(_wh, version, run_id, f), list(models), by=list(by))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -82,14 +93,21 @@ if err or models.empty:
     st.stop()
 
 st.subheader("League table")
-av.league_table(models)
+coverage = _coverage(wh, version, run_id, f)
+basis = av.basis_picker(coverage)
+league = _like_for_like(wh, version, run_id, f, av.compared_models(coverage, basis), ("model",))
+av.league_table(league, coverage, basis)
+with st.expander("Each model on every series it forecast (not like with like)"):
+    av.coverage_table(models, coverage)
 
 model = av.model_picker(models["model"].tolist())
-st.subheader(f"Breakdowns for {model}")
+st.subheader(f"Breakdowns for {av.model_label(model)}")
+pair = av.compared_models(coverage, "pair", model)
 tabs = st.tabs(list(av.DIMENSIONS.values()))
 for tab, dim in zip(tabs, av.DIMENSIONS):
     with tab:
-        av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model)
+        av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model,
+                        _like_for_like(wh, version, run_id, f, pair, ("model", dim)))
 
 st.subheader("How errors spread across series")
 per_series = _score(wh, version, run_id, f, ("model", "sku_id", "pin_code"))

@@ -160,3 +160,57 @@ def seasonal_scale(y: np.ndarray, m: int) -> float:
     if len(y) <= lag:
         return float("nan")
     return float(np.mean(np.abs(y[lag:] - y[:-lag])))
+
+
+def common_points(backtest: pd.DataFrame, models: list[str] | tuple[str, ...] | None = None
+                  ) -> pd.DataFrame:
+    """The rows of `models` (default: every model in the frame) at the points (fold,
+    sku_id, pin_code, date) that every one of them forecast: a like-with-like frame, in
+    which each model is scored on the identical set of series and periods. A model that only
+    ran on the top-volume series (ETS, Theta, ARIMA, Prophet) limits the set to those."""
+    backtest = backtest.reset_index(drop=True)
+    names = list(dict.fromkeys(models if models is not None
+                               else backtest["model"].dropna().unique().tolist()))
+    mine = backtest[backtest["model"].isin(names)]
+    if mine.empty or not names:
+        return mine.iloc[0:0]
+    keys = [k for k in POINT_KEYS if k in mine]
+    seen = mine.drop_duplicates(keys + ["model"]).groupby(keys, sort=False)["model"].nunique()
+    full = seen[seen == len(names)].index
+    at = pd.MultiIndex.from_frame(mine[keys]) if len(keys) > 1 else pd.Index(mine[keys[0]])
+    return mine[at.isin(full)].reset_index(drop=True)
+
+
+def _n_series(frame: pd.DataFrame) -> int:
+    keys = [k for k in ("sku_id", "pin_code") if k in frame]
+    return int(len(frame[keys].drop_duplicates())) if keys else 0
+
+
+def score_like_for_like(backtest: pd.DataFrame, models: list[str] | tuple[str, ...] | None = None,
+                        by: list[str] | tuple[str, ...] = ("model",),
+                        baseline: str = BASELINE) -> pd.DataFrame:
+    """`score` of `models` on the points every one of them forecast (common_points); attrs
+    `n_series` and `n_points` say how many series and points per model that is."""
+    common = common_points(backtest, models)
+    out = score(common, by=by, baseline=baseline)
+    n_models = max(common["model"].nunique(), 1) if len(common) else 1
+    out.attrs.update(n_series=_n_series(common), n_points=int(len(common) // n_models))
+    return out
+
+
+def series_coverage(backtest: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the series (sku_id x pin_code) and points it was scored on, and whether
+    that is every series of the backtest (`all_series`); attrs `total_series` and
+    `common_series` (the series every model forecast at least one common point of)."""
+    keys = [k for k in ("sku_id", "pin_code") if k in backtest]
+    if backtest.empty or not keys:
+        return pd.DataFrame(columns=["model", "series", "points", "all_series"])
+    total = _n_series(backtest)
+    per = backtest.drop_duplicates(["model", *keys]).groupby("model", sort=True).size()
+    out = pd.DataFrame({"model": per.index.to_numpy(), "series": per.to_numpy(),
+                        "points": backtest.groupby("model", sort=True).size()
+                        .reindex(per.index).to_numpy()})
+    out["all_series"] = out["series"] == total
+    out.attrs["total_series"] = total
+    out.attrs["common_series"] = _n_series(common_points(backtest))
+    return out
