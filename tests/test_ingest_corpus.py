@@ -37,11 +37,15 @@ def test_bad_upload_gives_typed_error_or_accounted_load(name, corpus, empty_ware
     _, kind, reasons, loaded = expected
     result = ingest_file(wh, kind, corpus[name])
     assert result.rows_read == (result.rows_loaded + result.rows_quarantined
-                                + result.duplicates_skipped)
+                                + result.duplicates_skipped + result.blank_lines
+                                + result.total_rows)
     got = wh.query("SELECT reason_code, count(*) AS n FROM quarantine GROUP BY 1")
     assert dict(zip(got["reason_code"], got["n"])) == reasons
     assert result.rows_loaded == loaded
-    assert result.rows_quarantined == sum(reasons.values())
+    assert result.rows_quarantined == sum(n for code, n in reasons.items()
+                                          if code not in E.SET_ASIDE)
+    assert result.blank_lines == reasons.get("blank_line", 0)
+    assert result.total_rows == reasons.get("total_row", 0)
     batch = wh.query("SELECT * FROM ingest_batches WHERE batch_id = ?", [result.batch_id])
     assert batch.loc[0, "rows_loaded"] == loaded and batch.loc[0, "status"] == "loaded"
 
@@ -64,9 +68,9 @@ def test_malformed_line_keeps_its_line_number_and_text(corpus, empty_warehouse):
 
 def test_excel_second_sheet_loads_with_sheet_row_numbers(corpus, empty_warehouse):
     r = ingest_file(empty_warehouse, "sales", corpus["two_sheets.xlsx"], sheet="Sales")
-    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (3, 2, 1)
-    q = empty_warehouse.query("SELECT line_no, reason_code FROM quarantine")
-    assert q.loc[0, "line_no"] == 4 and q.loc[0, "reason_code"] == "not_numeric"
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.blank_lines) == (4, 2, 1, 1)
+    q = empty_warehouse.query("SELECT line_no, reason_code FROM quarantine ORDER BY line_no")
+    assert q.values.tolist() == [[3, "blank_line"], [4, "not_numeric"]]
     assert sorted(empty_warehouse.query("SELECT pin_code FROM sales")["pin_code"]) == \
         ["400001", "560001"]
 
@@ -122,10 +126,11 @@ def test_weekly_file_grain_is_recorded(corpus, empty_warehouse):
     assert [d.strftime("%d-%m") for d in dates] == ["01-01", "08-01", "15-01"]
 
 
-def test_in_file_duplicates_keep_their_own_raw_values_after_a_malformed_line(empty_warehouse,
-                                                                             tmp_path):
-    # Duplicates are found after staging; their raw cells must still be the row's own,
-    # even when a malformed line earlier in the file shifts row positions.
+def test_in_file_repeats_keep_their_own_raw_values_after_a_malformed_line(empty_warehouse,
+                                                                         tmp_path):
+    # Repeats are found after staging; their raw cells must still be the row's own, even
+    # when a malformed line earlier in the file shifts row positions. An exact repeat is
+    # skipped as a duplicate; the same bill and SKU with other values is loaded.
     path = tmp_path / "dups.csv"
     path.write_text("transaction_id,date,sku_id,pin_code,quantity,price\n"
                     "T1,05-01-2024,SKU1,560001,1,10\n"
@@ -133,31 +138,50 @@ def test_in_file_duplicates_keep_their_own_raw_values_after_a_malformed_line(emp
                     "T3,05-01-2024,SKU1,560001,ten,10\n"
                     "T1,05-01-2024,SKU1,560001,7,99\n"
                     "T4,05-01-2024,SKU1,560001,1,10\n"
+                    "T1,05-01-2024,SKU1,560001,7,99\n"
                     " T1 ,06-01-2024,SKU1,560001,8,77\n")
     r = ingest_file(empty_warehouse, "sales", path)
-    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 2, 4)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.duplicates_skipped) == \
+        (7, 4, 2, 1)
     q = empty_warehouse.query("SELECT line_no, reason_code, reason, raw FROM quarantine "
                               "ORDER BY line_no")
-    assert q["line_no"].tolist() == [3, 4, 5, 7]
-    assert q["reason_code"].tolist() == ["malformed_line", "not_numeric",
-                                         "duplicate_in_file", "duplicate_in_file"]
+    assert q["line_no"].tolist() == [3, 4, 7]
+    assert q["reason_code"].tolist() == ["malformed_line", "not_numeric", "duplicate_line"]
+    assert q.loc[2, "reason"] == "Repeats line 5 exactly: skipped as a duplicate"
     assert '"quantity":"7"' in q.loc[2, "raw"] and '"price":"99"' in q.loc[2, "raw"]
-    assert '"transaction_id":" T1 "' in q.loc[3, "raw"] and '"price":"77"' in q.loc[3, "raw"]
-    assert q.loc[3, "reason"].endswith(": ' T1 '")
+    repeat = next(w for w in r.warnings if w["code"] == "repeated_item")
+    assert repeat["count"] == 2 and repeat["first_line"] == 5      # lines 5 and 8
+    assert sorted(empty_warehouse.query("SELECT quantity FROM sales WHERE transaction_id = "
+                                        "'T1'")["quantity"]) == [1.0, 7.0, 8.0]
 
 
-def test_excel_in_file_duplicates_keep_their_raw_values(empty_warehouse, tmp_path):
+def test_catalog_key_repeats_keep_their_own_raw_values(empty_warehouse, tmp_path):
+    path = tmp_path / "catalog.csv"
+    path.write_text("sku_id,name,mrp\nSKU1,Chai,120\nSKU1,Chai again,125\nSKU2,Cola,40\n")
+    r = ingest_file(empty_warehouse, "catalog", path)
+    assert (r.rows_loaded, r.rows_quarantined) == (2, 1)
+    q = empty_warehouse.query("SELECT line_no, reason_code, raw FROM quarantine")
+    assert q.values.tolist()[0][:2] == [3, "duplicate_in_file"]
+    assert '"name":"Chai again"' in q.loc[0, "raw"]
+
+
+def test_excel_repeated_bill_item_is_loaded_and_blank_row_counted(empty_warehouse, tmp_path):
     import openpyxl
 
     wb = openpyxl.Workbook()
     ws = wb.active
     for row in (["transaction_id", "date", "sku_id", "pin_code", "quantity"],
                 ["T1", "05-01-2024", "SKU1", "560001", 1], [None, None, None, None, None],
+                ["T1", "05-01-2024", "SKU1", "560001", 5],
                 ["T1", "05-01-2024", "SKU1", "560001", 5]):
         ws.append(row)
     wb.save(tmp_path / "dups.xlsx")
     r = ingest_file(empty_warehouse, "sales", tmp_path / "dups.xlsx")
-    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (2, 1, 1)
-    q = empty_warehouse.query("SELECT line_no, reason_code, raw FROM quarantine")
-    assert q.loc[0, "line_no"] == 4 and q.loc[0, "reason_code"] == "duplicate_in_file"
-    assert '"quantity":"5"' in q.loc[0, "raw"]
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.duplicates_skipped,
+            r.blank_lines) == (4, 2, 0, 1, 1)
+    q = empty_warehouse.query("SELECT line_no, reason_code, reason, raw FROM quarantine "
+                              "ORDER BY line_no")
+    assert q[["line_no", "reason_code"]].values.tolist() == [[3, "blank_line"],
+                                                              [5, "duplicate_line"]]
+    assert q.loc[1, "reason"] == "Repeats row 4 exactly: skipped as a duplicate"
+    assert '"quantity":"5"' in q.loc[1, "raw"]

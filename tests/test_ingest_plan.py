@@ -85,11 +85,13 @@ def test_corpus_every_row_is_loaded_or_quarantined_with_its_reason(wh):
     data, bad, good = _corpus(wh)
     n_skus = wh.count("skus")
     r = ingest_bytes(wh, "plan", data, "plan.csv")
-    assert r.rows_read == len(bad) + len(good) == 24          # the two blank lines are not rows
-    assert (r.rows_loaded, r.rows_quarantined, r.duplicates_skipped) == (len(good), len(bad), 0)
+    assert r.rows_read == len(bad) + len(good) + 2 == 26      # and two blank lines
+    assert (r.rows_loaded, r.rows_quarantined, r.duplicates_skipped, r.blank_lines) == \
+        (len(good), len(bad), 0, 2)
     q = wh.query("SELECT line_no, reason_code, reason FROM quarantine WHERE batch_id = ?",
                  [r.batch_id])
-    assert dict(zip(q["line_no"], q["reason_code"])) == bad
+    assert dict(zip(q["line_no"], q["reason_code"])) == {**bad, 5: "blank_line",
+                                                         21: "blank_line"}
     rows = plan_rows(wh)
     assert rows["row_no"].tolist() == good and set(rows["batch_id"]) == {r.batch_id}
     assert set(rows["plan_version"]) == {1} and r.report["plan_version"] == 1
@@ -99,7 +101,7 @@ def test_corpus_every_row_is_loaded_or_quarantined_with_its_reason(wh):
     assert reasons[18].endswith(": 'mega sale'") and "not a promotion type" in reasons[18]
     assert reasons[25].startswith("Column 'To' is blank")
     assert reasons[26].startswith("Column 'Date' is blank")
-    assert {i["code"] for i in r.issues} == set(bad.values())
+    assert {i["code"] for i in r.issues} == set(bad.values()) | {"blank_line"}
     assert wh.count("skus") == n_skus                  # unknown SKUs are not created
 
 
@@ -223,9 +225,9 @@ def test_same_file_twice_loads_nothing_the_second_time(wh):
     first = ingest_bytes(wh, "plan", data, "plan.csv")
     again = ingest_bytes(wh, "plan", data, "plan copy.csv")
     assert again.status == "duplicate_file" and again.report["duplicate_of"] == first.batch_id
-    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (24, 0, 24)
+    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (26, 0, 26)
     assert len(plan_rows(wh)) == len(good) and latest_plan_version(wh) == 1
-    assert wh.scalar("SELECT count(*) FROM quarantine") == len(bad)
+    assert wh.scalar("SELECT count(*) FROM quarantine") == len(bad) + 2     # 2 blank lines
 
 
 def test_a_second_upload_is_version_2_and_every_version_stays_readable(wh):
@@ -348,16 +350,16 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
     assert first.startswith("batch b_") and first.endswith(
-        f"(loaded): read 24 rows, loaded {len(good)}, quarantined {len(bad)}, "
-        "skipped 0 duplicates")
+        f"(loaded): 26 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
+        "2 blank + 0 total rows")
     assert "  - plan version 1 (2027-01-01 to 2027-01-20)" in out.stdout
-    assert "Column 'SKU' has 1 SKUs not in the catalog, first at row 8: 'XX-9999'" in out.stdout
+    assert "Column 'SKU' has 1 SKUs not in the catalog, first on line 8: 'XX-9999'" in out.stdout
     again = _cli("ingest", "plan", str(f), "--json", "--no-alerts", "--warehouse", str(path))
     assert again.returncode == 0, again.stderr
     d = json.loads(again.stdout)
     assert d["status"] == "duplicate_file" and d["kind"] == "plan"
     assert d["rows_read"] == d["rows_loaded"] + d["rows_quarantined"] + \
-        d["duplicates_skipped"] == 24
+        d["duplicates_skipped"] == 26
     g = tmp_path / "plan2.csv"
     g.write_bytes(data + b"\n")
     d2 = json.loads(_cli("ingest", "plan", str(g), "--json", "--no-alerts",

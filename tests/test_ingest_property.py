@@ -1,5 +1,6 @@
-"""Property: whatever a messy sales file holds, every row is accounted for and the only
-exceptions are typed ingest errors."""
+"""Property: whatever a messy sales file holds, every line is accounted for (loaded,
+quarantined, skipped as a duplicate, blank or a total row: each quarantine row under its
+code) and the only exceptions are typed ingest errors."""
 from __future__ import annotations
 
 import csv
@@ -58,10 +59,17 @@ def test_every_row_is_loaded_quarantined_or_skipped(data, tmp_path_factory):
         except IngestError:
             assert wh.count("sales") == before
             return
-        assert r.rows_read == r.rows_loaded + r.rows_quarantined + r.duplicates_skipped
+        assert r.rows_read == (r.rows_loaded + r.rows_quarantined + r.duplicates_skipped
+                               + r.blank_lines + r.total_rows)
         assert wh.count("sales") - before == r.rows_loaded
-        assert wh.scalar("SELECT count(*) FROM quarantine WHERE batch_id = ?",
-                         [r.batch_id]) == r.rows_quarantined
+        got = wh.query("SELECT reason_code, count(*) AS n FROM quarantine WHERE batch_id = ? "
+                       "GROUP BY 1", [r.batch_id])
+        codes = dict(zip(got["reason_code"], got["n"]))
+        set_aside = {"blank_line", "total_row", "duplicate_line"}
+        assert sum(n for c, n in codes.items() if c not in set_aside) == r.rows_quarantined
+        assert codes.get("blank_line", 0) == r.blank_lines
+        assert codes.get("total_row", 0) == r.total_rows
+        assert codes.get("duplicate_line", 0) <= r.duplicates_skipped
         bad_pins = wh.scalar("SELECT count(*) FROM sales WHERE NOT regexp_full_match("
                              "pin_code, '[1-9][0-9]{5}')")
         assert bad_pins == 0

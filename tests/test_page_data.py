@@ -46,7 +46,7 @@ def test_data_page_upload_confirm_mapping_and_see_counts(page_env):
         ("4", "2", "2", "0")
     texts = " ".join(t.value for t in at.text)
     assert "Column 'Pincode' has 1 values that are not 6-digit PIN codes" in texts
-    assert "Column 'Qty' has 1 non-numeric values, first at row 4: 'ten'" in texts
+    assert "Column 'Qty' has 1 non-numeric values, first on line 4: 'ten'" in texts
     frames = [df.value for df in at.dataframe]
     quarantine = next(f for f in frames if "reason_code" in f.columns)
     assert sorted(quarantine["reason_code"]) == ["not_numeric", "pin_not_6_digits"]
@@ -177,7 +177,7 @@ def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
         ("3", "1", "2", "0")
     texts = " ".join(t.value for t in at.text)
     assert "Stored as plan version 1." in texts
-    assert "Column 'Item Code' has 1 SKUs not in the catalog, first at row 4: 'NO-SUCH'" in texts
+    assert "Column 'Item Code' has 1 SKUs not in the catalog, first on line 4: 'NO-SUCH'" in texts
     versions = next(df.value for df in at.dataframe if "Version" in df.value.columns)
     assert versions[["Version", "File", "Rows", "SKUs"]].values.tolist() == \
         [[1, "promo plan.csv", "1", "1"]]

@@ -54,7 +54,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     if args.json:
         out = {k: result.as_dict()[k] for k in (
             "batch_id", "kind", "file_name", "sha256", "status", "grain", "rows_read",
-            "rows_loaded", "rows_quarantined", "duplicates_skipped", "mapping")}
+            "rows_loaded", "rows_quarantined", "duplicates_skipped", "blank_lines",
+            "total_rows", "mapping")}
+        out["reconciliation"] = result.reconciliation
         out["columns"] = result.columns
         out["ignored_columns"] = result.ignored_columns
         out["issues"] = [i["sentence"] for i in result.issues]
@@ -62,13 +64,12 @@ def run_ingest(args: argparse.Namespace) -> int:
                     "promo_from", "plan_version", "promo_type_from", "promo_type_inferred"):
             if key in result.report:
                 out[key] = result.report[key]
-        if "warnings" in result.report:
-            out["warnings"] = [w["sentence"] for w in result.report["warnings"]]
+        out["warnings"] = [w["sentence"] for w in result.warnings]
         print(json.dumps(out, default=str))
         return 0
-    print(f"batch {result.batch_id} ({result.status}): read {result.rows_read:,} rows, "
-          f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
-          f"skipped {result.duplicates_skipped:,} duplicates")
+    # 'batch b_1 (loaded): 26 read = 6 loaded + 18 quarantined + 0 duplicates + 2 blank
+    # + 0 total rows': every line of the file, accounted for on one line.
+    print(f"batch {result.batch_id} ({result.status}): {result.reconciliation}")
     for line in column_lines(result.columns):
         print(f"  {line}")
     if result.report.get("promo_from"):

@@ -80,6 +80,11 @@ class RollbackError(IngestError):
 # raw value as uploaded. Used for quarantine.reason and for the report's issue lines.
 REASONS: dict[str, str] = {
     "malformed_line": "the line does not split into the file's columns",
+    "line_too_long": "the line is longer than the line cap (MICROPULSE_MAX_LINE_MB)",
+    # Lines set aside but not counted as quarantined: they have their own counts.
+    "blank_line": "the line is blank (no cell holds anything)",
+    "total_row": "the row holds a total label ('Total', 'Grand Total', 'Sub total') and sums",
+    "duplicate_line": "the line repeats an earlier line exactly",
     "missing_value": "is blank",
     "not_numeric": "is not a number",
     "negative_quantity": "is negative but the row is not marked as a return",
@@ -117,6 +122,10 @@ REASONS: dict[str, str] = {
 # How the report names a whole group of values failing one rule.
 REASON_PLURALS: dict[str, str] = {
     "malformed_line": "lines that do not split into the file's columns",
+    "line_too_long": "lines longer than the line cap",
+    "blank_line": "blank lines",
+    "total_row": "total rows",
+    "duplicate_line": "lines that repeat an earlier line exactly",
     "missing_value": "blank values",
     "not_numeric": "non-numeric values",
     "negative_quantity": "negative values on rows not marked as returns",
@@ -148,11 +157,18 @@ REASON_PLURALS: dict[str, str] = {
 }
 
 
+# Codes whose lines are set aside with a count of their own (blank lines, total rows)
+# or as duplicates, rather than quarantined.
+SET_ASIDE = ("blank_line", "total_row", "duplicate_line")
+
+
 def issue_sentence(column: str | None, code: str, count: int, first_line: int | None,
-                   first_value: str | None) -> str:
-    """"Column 'qty' has 312 non-numeric values, first at row 17: 'ten'"."""
+                   first_value: str | None, unit: str = "line") -> str:
+    """"Column 'qty' has 312 non-numeric values, first on line 17: 'ten'" (`unit` is
+    'line' for a CSV, 'row' for a sheet or a Parquet file)."""
     what = REASON_PLURALS.get(code, code)
-    where = f", first at row {first_line}" if first_line is not None else ""
+    where = (f", first {'on' if unit == 'line' else 'in'} {unit} {first_line}"
+             if first_line is not None else "")
     shown = "" if first_value is None else f": '{_short(first_value)}'"
     if column:
         return f"Column '{column}' has {count:,} {what}{where}{shown}"

@@ -1,20 +1,29 @@
 """Ingest an uploaded file: open it, map its columns, validate and load it in one
-transaction, and say exactly what happened to every row.
+transaction, and say exactly what happened to every line.
 
     result = ingest_file(wh, "sales", "pos_export.csv", user="asha")
-    result.rows_read == result.rows_loaded + result.rows_quarantined + result.duplicates_skipped
+    result.rows_read == (result.rows_loaded + result.rows_quarantined
+                         + result.duplicates_skipped + result.blank_lines + result.total_rows)
+
+App, command line and API share this path: `ingest_bytes` (the app) writes the upload to
+a temporary file named by MicroPulse but keeping the upload's real extension, and the API
+streams its upload to disk and calls `ingest_file` with the user's file name; the format
+always comes from the file's bytes (engine.ingest.readers), never from a temporary name.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.ingest.errors import IngestError
+from engine.ingest.limits import Limits
 from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
 from engine.warehouse.db import Warehouse, new_id
@@ -37,6 +46,10 @@ class IngestResult:
     grain: str | None = None
     mapping: dict = field(default_factory=dict)
     report: dict = field(default_factory=dict)
+    # Lines read that held nothing (empty, only spaces or delimiters, blank sheet rows)
+    # and footers holding a 'Total' label and sums: counted, set aside, never loaded.
+    blank_lines: int = 0
+    total_rows: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +59,10 @@ class IngestResult:
         return self.report.get("issues", [])
 
     @property
+    def warnings(self) -> list[dict]:
+        return self.report.get("warnings", [])
+
+    @property
     def columns(self) -> list[dict]:
         """Every column of the file: mapped to which field, or ignored (ColumnMapping.accounting)."""
         return self.report.get("columns", [])
@@ -53,6 +70,23 @@ class IngestResult:
     @property
     def ignored_columns(self) -> list[str]:
         return [c["column"] for c in self.columns if c["status"] == "ignored"]
+
+    @property
+    def reconciliation(self) -> str:
+        return reconciliation(self.as_dict())
+
+
+def reconciliation(counts: dict) -> str:
+    """'49,213 read = 48,832 loaded + 169 quarantined + 60 duplicates + 151 blank + 1 total
+    row' from any dict with the six counts (an IngestResult's, a batch's, a JSON reply)."""
+    n = {k: int(counts.get(k) or 0) for k in (
+        "rows_read", "rows_loaded", "rows_quarantined", "duplicates_skipped", "blank_lines",
+        "total_rows")}
+    total = n["total_rows"]
+    return (f"{n['rows_read']:,} read = {n['rows_loaded']:,} loaded + "
+            f"{n['rows_quarantined']:,} quarantined + {n['duplicates_skipped']:,} "
+            f"duplicate{'s' if n['duplicates_skipped'] != 1 else ''} + "
+            f"{n['blank_lines']:,} blank + {total:,} total row{'s' if total != 1 else ''}")
 
 
 @dataclass(frozen=True)
@@ -68,19 +102,22 @@ class Preview:
 def _source_facts(src: Source) -> dict:
     return {"file_name": src.file_name, "format": src.format, "size_bytes": src.size,
             "encoding": src.encoding, "delimiter": src.delimiter, "sheet": src.sheet,
-            "sheets": list(src.sheets), "columns": list(src.columns)}
+            "sheets": list(src.sheets), "columns": list(src.columns),
+            "warnings": list(src.warnings)}
 
 
 def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | None = None,
                 sheet: str | None = None, overrides: dict[str, str] | None = None,
-                user: str | None = None) -> IngestResult:
-    """Load `path` as a `kind` upload. Raises IngestError subclasses when the file cannot
-    be read or required columns are missing; every readable row ends up loaded,
-    quarantined or skipped as a duplicate."""
-    from engine.warehouse.ingest_store import (StageSource, find_loaded_batch,
-                                               known_pin_codes, load_batch, record_batch)
+                user: str | None = None, limits: Limits | None = None) -> IngestResult:
+    """Load `path` as a `kind` upload. `file_name` is the name the user gave the file
+    (stored and shown; `path` may be any temporary name: the format is read from the
+    bytes). Raises IngestError subclasses when the file cannot be read, breaks a cap, or
+    required columns are missing; every line read ends up loaded, quarantined, skipped as
+    a duplicate, or counted as blank or as a total row."""
+    from engine.warehouse.ingest_stage import StageSource, known_pin_codes
+    from engine.warehouse.ingest_store import find_loaded_batch, load_batch, record_batch
 
-    with open_source(path, file_name=file_name, sheet=sheet) as src:
+    with open_source(path, file_name=file_name, sheet=sheet, limits=limits) as src:
         mapping = detect_mapping(kind, src.columns, overrides)
         batch = {"batch_id": new_id("b"), "file_name": src.file_name, "sha256": src.sha256,
                  "created_by": user, "mapping": json.dumps(mapping.columns)}
@@ -90,7 +127,8 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             counts = {"rows_read": n, "rows_loaded": 0, "rows_quarantined": 0,
                       "duplicates_skipped": n}
             report = {"duplicate_of": previous["batch_id"], "issues": [],
-                      "columns": mapping.accounting(), "source": _source_facts(src)}
+                      "warnings": list(src.warnings), "columns": mapping.accounting(),
+                      "source": _source_facts(src)}
             record_batch(wh, batch, kind, counts, report, status="duplicate_file")
             return IngestResult(batch["batch_id"], kind, src.file_name, src.sha256,
                                 status="duplicate_file", mapping=mapping.columns,
@@ -101,37 +139,125 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
             frame["__mp_line"] = src.lines
             frame = frame.astype({c: "object" for c in src.columns})
         stage = StageSource("frame" if frame is not None else src.format, str(src.path),
-                            tuple(src.columns), src.delimiter or ",", frame, src.padded)
+                            tuple(src.columns), src.delimiter or ",", frame, src.padded,
+                            src.scan, tuple(src.long_lines), tuple(src.blank_rows),
+                            src.limits.max_line_bytes)
         pins = known_pin_codes() if kind in ("sales", "inventory", "plan") else None
         out = load_batch(wh, stage, kind, mapping, batch, pins)
-        out["report"]["source"] = _source_facts(src)
+        report = out["report"]
+        report["source"] = _source_facts(src)
+        report["warnings"] = (list(src.warnings) + report.get("warnings", [])
+                              + stale_warnings(wh, kind, report, out["batch_id"]))
         return IngestResult(out["batch_id"], kind, src.file_name, src.sha256,
                             out["rows_read"], out["rows_loaded"], out["rows_quarantined"],
-                            out["duplicates_skipped"], "loaded", out["report"].get("grain"),
-                            mapping.columns, out["report"])
+                            out["duplicates_skipped"], "loaded", report.get("grain"),
+                            mapping.columns, report, out["blank_lines"], out["total_rows"])
+
+
+def upload_suffix(file_name: str | None) -> str:
+    """The extension of an uploaded file's name, safe to put on a temporary file:
+    'Sales Jan.xlsx' -> '.xlsx', 'prices.csv.gz' -> '.csv.gz', 'x' or '../../a b' -> ''."""
+    name = Path(str(file_name or "")).name.lower()
+    found = re.search(r"((?:\.[a-z0-9]{1,8}){1,2})$", name)
+    return found.group(1) if found and found.group(1) != name else ""
 
 
 def ingest_bytes(wh: Warehouse, kind: str, data: bytes, file_name: str, **kwargs) -> IngestResult:
     """Same as ingest_file for uploaded bytes. The bytes are written to a temporary file
-    whose name MicroPulse chooses; `file_name` is only stored and displayed."""
+    whose name MicroPulse chooses (keeping the upload's extension); `file_name` is only
+    stored and displayed."""
     with tempfile.TemporaryDirectory(prefix="mp_upload_") as tmp:
-        path = Path(tmp) / "upload.bin"
+        path = Path(tmp) / f"upload{upload_suffix(file_name)}"
         path.write_bytes(data)
         return ingest_file(wh, kind, path, file_name=file_name, **kwargs)
 
 
 def preview_bytes(kind: str, data: bytes, file_name: str, sheet: str | None = None,
-                  overrides: dict[str, str] | None = None, n: int = 20) -> Preview:
-    """File facts, detected mapping (or the mapping error) and the first `n` rows."""
+                  overrides: dict[str, str] | None = None, n: int = 20,
+                  limits: Limits | None = None) -> Preview:
+    """File facts (with what the reader noticed: `source['warnings']`), detected mapping
+    (or the mapping error) and the first `n` rows."""
     with tempfile.TemporaryDirectory(prefix="mp_upload_") as tmp:
-        path = Path(tmp) / "upload.bin"
+        path = Path(tmp) / f"upload{upload_suffix(file_name)}"
         path.write_bytes(data)
-        with open_source(path, file_name=file_name, sheet=sheet) as src:
+        with open_source(path, file_name=file_name, sheet=sheet, limits=limits) as src:
             try:
                 mapping, err = detect_mapping(kind, src.columns, overrides), None
             except IngestError as exc:
                 mapping, err = None, exc
             return Preview(_source_facts(src), mapping, err, _first_rows(src, n))
+
+
+# Sales older than this (days before today) get a stale-data warning at upload.
+STALE_SALES_DAYS = 30
+STALE_SALES_WEEKS = 5
+
+
+def stale_warnings(wh: Warehouse, kind: str, report: dict, batch_id: str,
+                   today: date | None = None) -> list[dict]:
+    """A warning when the newest sales or mandi prices just loaded are far behind today,
+    saying what that means where they are used: forecasts start after the newest sale;
+    Sourcing ranks mandis on the prices of the days before the newest price it holds."""
+    newest = report.get("date_max")
+    if kind not in ("sales", "mandi") or not newest:
+        return []
+    today = today or date.today()
+    newest = date.fromisoformat(str(newest)[:10])
+    age = (today - newest).days
+    if kind == "sales":
+        weekly = report.get("grain") == "weekly"
+        if age <= (7 * STALE_SALES_WEEKS if weekly else STALE_SALES_DAYS):
+            return []
+        return [_stale_sales(wh, newest, today, age, weekly)]
+    from engine.sourcing.ranking import RankConfig
+
+    window = RankConfig().max_stale_days
+    if age <= window:
+        return []
+    return [_stale_mandi(wh, batch_id, newest, today, age, window)]
+
+
+def _when(day: date) -> str:
+    from engine.textfmt import dd_mmm
+
+    return dd_mmm(day, with_year=True)
+
+
+def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: bool) -> dict:
+    from engine.alerts_rules import age_text
+
+    held = wh.scalar("SELECT max(date) FROM sales_daily")
+    held = date.fromisoformat(str(held)[:10]) if held is not None else newest
+    week = "the week of " if weekly else ""
+    head = (f"The newest sales in this file are from {week}{_when(newest)}, "
+            f"{age_text(age)} before today ({_when(today)}).")
+    if held > newest:
+        tail = (f" They add history: the warehouse's newest sales ({_when(held)}) stay "
+                "where forecasts start.")
+    else:
+        tail = (f" Forecasts start after {_when(held)}, not from today, and the alerts "
+                "treat this as a historical load; upload recent sales for forecasts of "
+                "the coming days.")
+    return {"code": "stale_data", "count": age, "first_line": None, "sentence": head + tail}
+
+
+def _stale_mandi(wh: Warehouse, batch_id: str, newest: date, today: date, age: int,
+                 window: int) -> dict:
+    from engine.alerts_rules import age_text
+
+    held = wh.scalar("SELECT max(date) FROM mandi_prices WHERE commodity IN (SELECT DISTINCT "
+                     "commodity FROM mandi_prices WHERE batch_id = ?)", [batch_id])
+    held = date.fromisoformat(str(held)[:10]) if held is not None else newest
+    head = (f"These mandi prices are {age_text(age)} old: the newest is from "
+            f"{_when(newest)} (today is {_when(today)}). Sourcing ranks mandis on their "
+            f"prices in the last {window} days up to the newest price it holds for the "
+            "commodity")
+    if (today - held).days > window:
+        tail = (f" ({_when(held)}), so it will rank on {held.year} prices, not today's; "
+                "upload a recent Agmarknet export before buying on its advice.")
+    else:
+        tail = f" ({_when(held)}): these older prices add history only."
+    return {"code": "stale_data", "count": age, "first_line": None, "sentence": head + tail}
 
 
 def _first_rows(src: Source, n: int) -> pd.DataFrame:

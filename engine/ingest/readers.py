@@ -1,9 +1,13 @@
 """Open an uploaded file: detect its format from its bytes (never from its name), check it
-is readable, find the encoding and delimiter, and describe it for the loader.
+is readable and within the caps (engine.ingest.limits), find the encoding and delimiter,
+and describe it for the loader.
 
 CSV text is handed to DuckDB as-is when it is UTF-8 (with or without BOM); other
-encodings (Latin-1 / Windows-1252, UTF-16) are transcoded to a UTF-8 temporary file first.
-Excel is read with openpyxl (sheet choice); Parquet is read by DuckDB directly.
+encodings (Latin-1 / Windows-1252, UTF-16, or UTF-8 mixed with Windows-1252) are
+transcoded to a UTF-8 temporary file first. The same pass counts the lines and finds any
+line longer than the line cap (those are emptied in a copy and quarantined by number).
+Excel is read with openpyxl from an open file (so the name on disk never matters; sheet
+choice); Parquet is read by DuckDB directly.
 """
 from __future__ import annotations
 
@@ -20,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.ingest.errors import EmptyFileError, SheetNotFoundError, UnreadableFileError
+from engine.ingest.lines import LineScan, LongLine, drop_long_lines
+from engine.ingest.limits import Limits, cap_text, size_text
 
 if TYPE_CHECKING:    # only Excel uploads need pandas (imported there)
     import pandas as pd
 
-MAX_COLUMNS = 1000
+MAX_COLUMNS = Limits.max_columns
 DELIMITERS = (",", ";", "\t", "|")
 _CHUNK = 8 << 20
 
@@ -49,6 +55,12 @@ class Source:
     # False when no data cell can start or end with a space (a CSV whose rows are ASCII
     # without a single space): the loader then skips trimming every cell.
     padded: bool = True
+    scan: LineScan | None = None         # csv: line facts of the file DuckDB reads
+    long_lines: list[LongLine] = field(default_factory=list)   # csv: emptied in `path`
+    blank_rows: list[int] = field(default_factory=list)        # excel: blank sheet rows
+    # Things the reader noticed and the report should say: {"code", "sentence"}.
+    warnings: list[dict] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     _more_tmp: list = field(default_factory=list, repr=False)
 
@@ -64,13 +76,22 @@ class Source:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def scratch(self) -> Path:
+        """A folder of this source's own for temporary copies (removed on close)."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mp_ingest_")
+        return Path(self._tmp.name)
+
 
 def open_source(path: str | Path, file_name: str | None = None,
-                sheet: str | None = None) -> Source:
-    """Inspect the file at `path` (a path we control) and return a Source, or raise an
-    UnreadableFileError subclass saying why the file cannot be read."""
+                sheet: str | None = None, limits: Limits | None = None) -> Source:
+    """Inspect the file at `path` (a path we control: its own name never matters, the
+    format comes from the bytes) and return a Source, or raise an UnreadableFileError
+    subclass saying why the file cannot be read. `file_name` is the name the user gave
+    the file (shown in messages); `limits` default to Limits.from_env()."""
     path = Path(path)
     name = file_name if file_name is not None else path.name
+    limits = limits if limits is not None else Limits.from_env()
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -80,33 +101,46 @@ def open_source(path: str | Path, file_name: str | None = None,
     if size == 0:
         raise EmptyFileError(f"The file '{name}' is empty (0 bytes).")
     if head.startswith(b"\x1f\x8b"):
-        return _open_gzip(path, name, size)
+        return _open_gzip(path, name, size, limits)
     if head.startswith(b"PK\x03\x04"):
-        return _open_excel(path, name, size, sheet)
+        return _open_excel(path, name, size, sheet, limits)
     if head.startswith(b"PAR1"):
-        return _open_parquet(path, name, size)
+        return _open_parquet(path, name, size, limits)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise UnreadableFileError(
             f"'{name}' is an old-style Excel (.xls) file. Open it in Excel and save it as "
             ".xlsx or .csv, then upload again.")
-    return _open_csv(path, name, size, head)
+    return _open_csv(path, name, size, head, limits)
 
 
-def _open_gzip(path: Path, name: str, size: int) -> Source:
-    """A gzip-compressed CSV (Agmarknet extracts often come as .csv.gz)."""
+def _open_gzip(path: Path, name: str, size: int, limits: Limits) -> Source:
+    """A gzip-compressed CSV (Agmarknet extracts often come as .csv.gz), inflated to a
+    temporary file and no further than the decompressed-size cap."""
     import gzip
-    import shutil
 
     tmp = tempfile.TemporaryDirectory(prefix="mp_ingest_")
     out = Path(tmp.name) / "gunzipped.csv"
+    cap = limits.max_decompressed_bytes
+    written = 0
     try:
         with gzip.open(path, "rb") as fin, open(out, "wb") as fout:
-            shutil.copyfileobj(fin, fout, _CHUNK)
+            while block := fin.read(min(_CHUNK, cap + 1 - written)):
+                written += len(block)
+                if written > cap:
+                    raise UnreadableFileError(
+                        f"'{name}' inflates to more than {size_text(cap)} (it is "
+                        f"{size_text(size)} compressed); MicroPulse reads compressed files "
+                        f"of up to {cap_text(limits, 'max_decompressed_bytes')} once "
+                        "inflated. Split the file, or raise the cap.")
+                fout.write(block)
     except (OSError, EOFError) as exc:
         tmp.cleanup()
         raise UnreadableFileError(f"'{name}' is a damaged gzip file and cannot be "
                                   "decompressed.") from exc
-    if out.stat().st_size == 0:
+    except BaseException:
+        tmp.cleanup()
+        raise
+    if written == 0:
         tmp.cleanup()
         raise EmptyFileError(f"'{name}' decompresses to an empty file.")
     with open(out, "rb") as fh:
@@ -115,7 +149,7 @@ def _open_gzip(path: Path, name: str, size: int) -> Source:
         tmp.cleanup()
         raise UnreadableFileError(f"'{name}' is a compressed file that does not hold a CSV.")
     try:
-        src = _open_csv(out, name, out.stat().st_size, inner_head)
+        src = _open_csv(out, name, written, inner_head, limits)
     except BaseException:
         tmp.cleanup()
         raise
@@ -133,7 +167,9 @@ def sha256_file(path: Path) -> str:
 
 
 # ---- CSV -------------------------------------------------------------------------------
-def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
+def _open_csv(path: Path, name: str, size: int, head: bytes, limits: Limits) -> Source:
+    from engine.ingest.encoding import transcode, transcode_mixed
+
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     elif b"\x00" in head:
@@ -144,6 +180,7 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
         encoding = None
     utf8_ok = encoding is None
     ascii_only, spaced = True, False
+    scan = LineScan(limits.max_line_bytes)
     dec = codecs.getincrementaldecoder("utf-8")()
     # The sha256 runs on a second core while this thread checks the text (hashlib and
     # file reads release the GIL): the pass costs the longer of the two, not their sum.
@@ -157,6 +194,8 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
             body = chunk[chunk.find(b"\n") + 1:] if first else chunk
             spaced = spaced or b" " in body
             first = False
+            if utf8_ok:
+                scan.feed(chunk)
             # An all-ASCII chunk is valid UTF-8 when no multi-byte character is pending
             # from the previous chunk; only other chunks need decoding.
             if utf8_ok and not (is_ascii and not dec.getstate()[0]):
@@ -170,26 +209,80 @@ def _open_csv(path: Path, name: str, size: int, head: bytes) -> Source:
             dec.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8_ok = False
-    src = Source("csv", path, name, digest, size, [], padded=spaced or not ascii_only)
+    src = Source("csv", path, name, digest, size, [], padded=spaced or not ascii_only,
+                 limits=limits)
     if utf8_ok:
         src.encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
-        text_head = head.decode("utf-8", errors="ignore")
     else:
-        src.encoding = encoding or _guess_8bit(head)
-        src._tmp = tempfile.TemporaryDirectory(prefix="mp_ingest_")
-        out = Path(src._tmp.name) / "transcoded.csv"
-        _transcode(path, out, src.encoding)
+        scan = LineScan(limits.max_line_bytes)
+        out = src.scratch() / "transcoded.csv"
+        if encoding == "utf-16":
+            src.encoding = encoding
+            transcode(path, out, encoding, scan.feed)
+        else:
+            mix = transcode_mixed(path, out, scan.feed)
+            src.encoding = "utf-8 + windows-1252" if mix.mixed else _guess_8bit(head)
+            if mix.mixed:
+                src.warnings.append(_mixed_warning(name, mix))
         src.path = out
-        with open(out, "rb") as fh:
-            text_head = fh.read(65536).decode("utf-8", errors="ignore")
+    src.scan = scan.finish()
+    with open(src.path, "rb") as fh:
+        raw = fh.read(65536)
+        if b"\n" not in raw and b"\r" not in raw:     # a header line longer than that
+            raw += fh.read(limits.max_line_bytes + 4)
+        text_head = raw.decode("utf-8", errors="ignore")
     text_head = text_head.lstrip("\ufeff")
     if _control_ratio(text_head) > 0.05:
         raise UnreadableFileError(
             f"'{name}' is not a text table (it contains binary data). Upload a CSV, "
             ".xlsx or Parquet file.")
     src.delimiter = sniff_delimiter(text_head)
-    src.columns = _header(text_head, src.delimiter, name)
+    long = [x for x in src.scan.long if x.start > 3]      # the header's own is below
+    if len(long) < len(src.scan.long):
+        raise UnreadableFileError(_long_header(src, name))
+    if src.scan.lines - 1 > limits.max_rows:
+        raise UnreadableFileError(
+            f"'{name}' has {src.scan.lines - 1:,} lines after its header; MicroPulse loads "
+            f"up to {cap_text(limits, 'max_rows')} rows from one file. Split the file and "
+            "upload the parts.")
+    raw_header, src.columns = _header(text_head, src.delimiter, name, limits)
+    src.warnings += repeated_header_warnings(raw_header, src.columns)
+    if long:
+        copy = src.scratch() / "within_line_cap.csv"
+        drop_long_lines(src.path, copy, long)
+        src.path, src.long_lines = copy, long
     return src
+
+
+def _mixed_warning(name: str, mix) -> dict:
+    n = mix.lines
+    return {"code": "mixed_encoding",
+            "sentence": (f"'{name}' mixes two text encodings: it is UTF-8, but {n:,} "
+                         f"line{'s hold' if n != 1 else ' holds'} Windows-1252 (Latin-1) "
+                         f"characters (first: line {mix.first_line}, read as "
+                         f"'{mix.first_text}'). Each part was read in its own encoding, "
+                         "so names such as 'Café' do not turn into 'CafÃ©'; check those "
+                         "lines if a name still looks wrong.")}
+
+
+def _long_header(src: Source, name: str) -> str:
+    """The sentence for a header line over the line cap, with its real column count."""
+    first = src.scan.long[0]
+    count = 1
+    with open(src.path, "rb") as fh:
+        fh.seek(first.start)
+        left, delim = first.length, src.delimiter.encode()
+        while left > 0 and (block := fh.read(min(left, _CHUNK))):
+            count += block.count(delim)
+            left -= len(block)
+    limits = src.limits
+    if count > limits.max_columns:
+        return (f"'{name}' has {count:,} columns in its header (a {size_text(first.length)} "
+                f"line); MicroPulse reads files with up to {cap_text(limits, 'max_columns')} "
+                "columns. Remove the columns you do not need.")
+    return (f"The header line of '{name}' is {size_text(first.length)} long; MicroPulse "
+            f"reads lines of up to {cap_text(limits, 'max_line_bytes')}. Shorten the column "
+            "names or remove columns you do not need.")
 
 
 def _guess_8bit(head: bytes) -> str:
@@ -200,13 +293,6 @@ def _guess_8bit(head: bytes) -> str:
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
-
-
-def _transcode(src: Path, dst: Path, encoding: str) -> None:
-    with open(src, "r", encoding=encoding, errors="replace", newline="") as fin, \
-            open(dst, "w", encoding="utf-8", newline="") as fout:
-        while block := fin.read(_CHUNK):
-            fout.write(block)
 
 
 def _control_ratio(text: str) -> float:
@@ -237,25 +323,28 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _header(text: str, delim: str, name: str) -> list[str]:
+def _header(text: str, delim: str, name: str, limits: Limits) -> tuple[list, list[str]]:
+    """(the header's cells as written, the column names MicroPulse uses)."""
     first = next(csv.reader(io.StringIO(text), delimiter=delim), None)
     if not first or all(not c.strip() for c in first):
         raise EmptyFileError(f"'{name}' has no header row (its first line is blank).")
-    if len(first) > MAX_COLUMNS:
+    if len(first) > limits.max_columns:
         raise UnreadableFileError(
             f"'{name}' has {len(first):,} columns in its header; MicroPulse reads files "
-            f"with up to {MAX_COLUMNS:,} columns. Remove the columns you do not need.")
+            f"with up to {cap_text(limits, 'max_columns')} columns. Remove the columns you "
+            "do not need.")
     rest = text.split("\n", 1)[1] if "\n" in text else ""
     if not rest.strip():
         raise EmptyFileError(f"'{name}' has a header row but no data rows.")
-    return unique_names(first)
+    return first, unique_names(first)
 
 
-def unique_names(names: list) -> list[str]:
-    """Blank headers become 'column_N'; repeated headers get '_2', '_3'..."""
+def unique_names(names: list, start: int = 1) -> list[str]:
+    """Blank headers become 'column_N' (N counted from `start`); repeated headers get
+    '_2', '_3'..."""
     out: list[str] = []
     seen: set[str] = set()
-    for i, raw in enumerate(names, start=1):
+    for i, raw in enumerate(names, start=start):
         base = str(raw).strip() if raw is not None and str(raw).strip() else f"column_{i}"
         cand, k = base, 2
         while cand.lower() in seen:
@@ -265,51 +354,152 @@ def unique_names(names: list) -> list[str]:
     return out
 
 
+def repeated_header_warnings(raw: list, columns: list[str], start: int = 1) -> list[dict]:
+    """One warning per header name that appears more than once (any case): which columns
+    share it and the names they are read under."""
+    groups: dict[str, list[int]] = {}
+    for i, cell in enumerate(raw):
+        text = str(cell).strip() if cell is not None else ""
+        if text:
+            groups.setdefault(text.lower(), []).append(i)
+    out = []
+    for idx in groups.values():
+        if len(idx) < 2:
+            continue
+        shown = str(raw[idx[0]]).strip()
+        where = _and([str(i + start) for i in idx])
+        read = _and([f"'{columns[i]}'" for i in idx])
+        out.append({"code": "repeated_header",
+                    "sentence": (f"Columns {where} are {'both' if len(idx) == 2 else 'all'} "
+                                 f"named '{shown}': they are read as {read}. The first one "
+                                 "feeds a field unless you map another by hand; check the "
+                                 "column mapping.")})
+    return out
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 # ---- Excel -----------------------------------------------------------------------------
-def _open_excel(path: Path, name: str, size: int, sheet: str | None) -> Source:
+def _open_excel(path: Path, name: str, size: int, sheet: str | None,
+                limits: Limits) -> Source:
+    """The chosen sheet as text cells. The header is the sheet's first non-blank row;
+    every row keeps its Excel row number; blank rows between the header and the last
+    filled row are listed (they are counted, not silently dropped). Columns no row fills
+    (before the first or after the last used one) are left out."""
     import openpyxl
 
+    _check_unpacked_size(path, name, limits)
+    fh = open(path, "rb")           # a file object: openpyxl never sees the name on disk
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        try:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+            raise UnreadableFileError(
+                f"'{name}' looks like an Excel file but cannot be opened (it may be damaged "
+                "or password-protected). Open it in Excel, save it again as .xlsx, then "
+                "upload it.") from exc
+        try:
+            sheets = tuple(wb.sheetnames)
+            chosen = sheet if sheet is not None else sheets[0]
+            if chosen not in sheets:
+                raise SheetNotFoundError(chosen, list(sheets))
+            header, header_row, body, lines, blank = _sheet_rows(
+                wb[chosen].iter_rows(min_row=1, values_only=True), chosen, name, limits)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise UnreadableFileError(f"'{name}' is a damaged Excel file: {exc}.") from exc
+        finally:
+            wb.close()
+    finally:
+        fh.close()
+    if not body:
+        raise EmptyFileError(f"The sheet '{chosen}' in '{name}' has a header row but no data rows.")
+    lo, hi = _used_columns([header, *body])
+    if hi - lo > limits.max_columns:
+        raise UnreadableFileError(
+            f"The sheet '{chosen}' in '{name}' has {hi - lo:,} columns in use; MicroPulse "
+            f"reads up to {cap_text(limits, 'max_columns')} columns. Remove the columns you "
+            "do not need.")
+    raw_header = list(header[lo:hi]) + [None] * max(0, hi - len(header))
+    columns = unique_names(raw_header, start=lo + 1)
+    cells = [[_cell_text(v) for v in r[lo:hi]] + [None] * max(0, hi - max(len(r), lo))
+             for r in body]
+    import pandas as pd
+
+    frame = pd.DataFrame(cells, columns=columns, dtype=object)
+    src = Source("excel", path, name, sha256_file(path), size, columns, frame=frame,
+                 sheets=sheets, sheet=chosen, lines=lines, blank_rows=blank, limits=limits)
+    src.warnings += repeated_header_warnings(raw_header, columns, start=lo + 1)
+    return src
+
+
+def _sheet_rows(rows, chosen: str, name: str, limits: Limits):
+    header, header_row = None, 0
+    for row_no, r in enumerate(rows, start=1):
+        if not _blank_row(r):
+            header, header_row = r, row_no
+            break
+    if header is None:
+        raise EmptyFileError(f"The sheet '{chosen}' in '{name}' is empty.")
+    body, lines, blank = [], [], []
+    for row_no, r in enumerate(rows, start=header_row + 1):
+        if _blank_row(r):
+            blank.append(row_no)
+            continue
+        if len(body) >= limits.max_rows:
+            raise UnreadableFileError(
+                f"The sheet '{chosen}' in '{name}' has more than {limits.max_rows:,} rows; "
+                f"MicroPulse loads up to {cap_text(limits, 'max_rows')} rows from one file. "
+                "Split the sheet and upload the parts.")
+        body.append(r)
+        lines.append(row_no)
+    last = lines[-1] if lines else header_row
+    # Rows after the last filled one are the sheet's formatting, not blank lines of data.
+    return header, header_row, body, lines, [b for b in blank if b < last]
+
+
+def _blank_row(r) -> bool:
+    return r is None or all(_empty(v) for v in r)
+
+
+def _used_columns(rows) -> tuple[int, int]:
+    """[lo, hi): the columns some row fills (each row is searched from both ends, so a
+    row costs a step or two unless it has empty cells at its edges)."""
+    lo, hi = None, 0
+    for r in rows:
+        n, i = len(r), 0
+        while i < n and _empty(r[i]):
+            i += 1
+        if i == n:
+            continue
+        j = n - 1
+        while _empty(r[j]):
+            j -= 1
+        lo = i if lo is None else min(lo, i)
+        hi = max(hi, j + 1)
+    return (lo or 0), hi
+
+
+def _empty(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _check_unpacked_size(path: Path, name: str, limits: Limits) -> None:
+    """An .xlsx is a zip: refuse one whose parts unpack beyond the decompressed cap."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
         raise UnreadableFileError(
             f"'{name}' looks like an Excel file but cannot be opened (it may be damaged "
             "or password-protected). Open it in Excel, save it again as .xlsx, then "
             "upload it.") from exc
-    try:
-        sheets = tuple(wb.sheetnames)
-        chosen = sheet if sheet is not None else sheets[0]
-        if chosen not in sheets:
-            raise SheetNotFoundError(chosen, list(sheets))
-        rows = wb[chosen].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None or all(v is None for v in header):
-            raise EmptyFileError(f"The sheet '{chosen}' in '{name}' is empty.")
-        if len(header) > MAX_COLUMNS:
-            raise UnreadableFileError(
-                f"The sheet '{chosen}' has {len(header):,} columns; MicroPulse reads up to "
-                f"{MAX_COLUMNS:,}.")
-        width = len(header)
-        body, lines = [], []
-        for row_no, r in enumerate(rows, start=2):
-            if r is None or all(v is None for v in r):
-                continue
-            cells = [_cell_text(v) for v in r[:width]]
-            cells += [None] * (width - len(cells))
-            body.append(cells)
-            lines.append(row_no)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise UnreadableFileError(f"'{name}' is a damaged Excel file: {exc}.") from exc
-    finally:
-        wb.close()
-    if not body:
-        raise EmptyFileError(f"The sheet '{chosen}' in '{name}' has a header row but no data rows.")
-    columns = unique_names(list(header))
-    import pandas as pd
-
-    frame = pd.DataFrame(body, columns=columns, dtype=object)
-    return Source("excel", path, name, sha256_file(path), size, columns, frame=frame,
-                  sheets=sheets, sheet=chosen, lines=lines)
+    if total > limits.max_decompressed_bytes:
+        raise UnreadableFileError(
+            f"'{name}' unpacks to {size_text(total)}; MicroPulse reads workbooks of up to "
+            f"{cap_text(limits, 'max_decompressed_bytes')} unpacked. Save the sheet you "
+            "need on its own, or as CSV.")
 
 
 def _cell_text(v) -> str | None:
@@ -329,17 +519,18 @@ def excel_sheets(path: str | Path) -> list[str]:
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True)
-        try:
-            return list(wb.sheetnames)
-        finally:
-            wb.close()
+        with open(path, "rb") as fh:
+            wb = openpyxl.load_workbook(fh, read_only=True)
+            try:
+                return list(wb.sheetnames)
+            finally:
+                wb.close()
     except Exception:  # noqa: BLE001 - a picker must not fail; open_source reports why
         return []
 
 
 # ---- Parquet ---------------------------------------------------------------------------
-def _open_parquet(path: Path, name: str, size: int) -> Source:
+def _open_parquet(path: Path, name: str, size: int, limits: Limits) -> Source:
     import pyarrow.parquet as pq
 
     try:
@@ -352,9 +543,13 @@ def _open_parquet(path: Path, name: str, size: int) -> Source:
             "or truncated).") from exc
     if n == 0:
         raise EmptyFileError(f"'{name}' has columns but no data rows.")
-    if len(columns) > MAX_COLUMNS:
+    if len(columns) > limits.max_columns:
         raise UnreadableFileError(f"'{name}' has {len(columns):,} columns; MicroPulse reads "
-                                  f"up to {MAX_COLUMNS:,}.")
+                                  f"up to {cap_text(limits, 'max_columns')}.")
+    if n > limits.max_rows:
+        raise UnreadableFileError(f"'{name}' has {n:,} rows; MicroPulse loads up to "
+                                  f"{cap_text(limits, 'max_rows')} rows from one file. "
+                                  "Split the file and upload the parts.")
     if len(set(columns)) != len(columns):
         raise UnreadableFileError(f"'{name}' has repeated column names; rename them.")
-    return Source("parquet", path, name, sha256_file(path), size, columns)
+    return Source("parquet", path, name, sha256_file(path), size, columns, limits=limits)

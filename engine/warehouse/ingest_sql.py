@@ -27,6 +27,13 @@ TRUE_WORDS = ("1", "true", "yes", "y", "t", "x", "on", "promo", "return", "retur
 SHARE_WORDS = {"0": 0.0, "1": 1.0, "n": 0.0, "y": 1.0, "no": 0.0, "yes": 1.0, "false": 0.0,
                "true": 1.0}
 NOT_REPORTED = ("NR", "N/R", "NA", "N/A", "-", "--", "NIL")
+# A footer's label, lower case and trimmed: 'Total', 'Grand Total', 'Sub-total', 'TOTAL:',
+# 'Total (Rs.)', 'Totals'. A row whose only text is such a label (the rest numbers or
+# blank) is a total row: counted and set aside, never loaded or blamed on a blank cell.
+TOTAL_LABEL = r"((grand|sub|net|overall|page|report|final)[ _.-]*)?totals?([ :.(].*)?"
+# Files wider than this are not searched for total rows (their bad rows are quarantined
+# with their field's reason as before).
+TOTAL_MAX_COLUMNS = 200
 # Key text fields are trimmed; descriptive text is stored verbatim.
 TRIMMED = {"sku_id", "pin_code", "store_id", "transaction_id", "market", "commodity",
            "state", "district", "variety", "grade"}
@@ -174,16 +181,17 @@ def rules(kind: str, spec: FieldSpec, col: str, mapping: ColumnMapping,
     val = v(spec.name)
     blank = f"({col} IS NULL OR trim({col}) = '')"
     out: list[tuple[str, str]] = []
-    if spec.rule == "agmark_price":
-        nr = ", ".join(f"'{w}'" for w in NOT_REPORTED)
-        out.append((f"{val} IS NULL AND ({blank} OR upper(trim({col})) IN ({nr}))",
-                    "price_not_reported"))
+    nr = f"upper(trim({col})) IN ({', '.join(repr(w) for w in NOT_REPORTED)})"
+    if spec.rule == "agmark_price" and spec.required:      # the modal price
+        out.append((f"{val} IS NULL AND ({blank} OR {nr})", "price_not_reported"))
     elif spec.required and spec.type != "flag":
         out.append((f"{val} IS NULL AND {blank}", "missing_value"))
     if spec.type == "text" and spec.required:
         out.append((f"{val} IS NULL", "missing_value"))
     if spec.type in ("number", "int"):
-        out.append((f"{val} IS NULL AND NOT {blank}", "not_numeric"))
+        # A blank or 'NR' min / max price is a gap, loaded as NULL (and counted).
+        gap = f" AND NOT {nr}" if spec.rule == "agmark_price" and not spec.required else ""
+        out.append((f"{val} IS NULL AND NOT {blank}{gap}", "not_numeric"))
     if spec.type == "share":
         out.append((f"{val} IS NULL AND NOT {blank}", "bad_flag"))
         out.append((f"{val} < 0 OR {val} > 1", "flag_out_of_range"))
@@ -240,7 +248,7 @@ def passes(spec: FieldSpec, col: str, today: str) -> str | None:
     elif spec.rule == "percent":
         checks = f"{val} >= 0 AND {val} < 100"
     present = f"{val} IS NOT NULL AND {checks}"
-    if spec.required or spec.rule == "agmark_price":
+    if spec.required:
         return f"({present})"
     return f"(({val} IS NULL AND {col} IS NULL) OR ({present}))"
 
@@ -265,6 +273,27 @@ def value_expr(mapping: ColumnMapping, alias: str = "", reason_alias: str = "") 
 
 def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def total_row_exprs(raw_columns, candidates: list[str] | None = None
+                    ) -> tuple[str, str]:
+    """(all cells blank, the total label when the row is a total row) over the raw
+    columns, for a row that is already bad (or whose `candidates` columns hold a total
+    label: a footer that would pass the field rules, e.g. a catalog's 'Total' SKU)."""
+    cells = [ident(c) for c in raw_columns]
+    blank = [f"coalesce(trim({c}, ' \t') = '', TRUE)" for c in cells]
+    all_blank = " AND ".join(blank) or "TRUE"
+    if len(cells) > TOTAL_MAX_COLUMNS:
+        return all_blank, "CAST(NULL AS VARCHAR)"
+    pattern = literal(TOTAL_LABEL)
+    label = [f"coalesce(regexp_full_match(lower(trim({c})), {pattern}), FALSE)" for c in cells]
+    numeric = [f"({b} OR {raw_number_expr(f'trim({c})')} IS NOT NULL)"
+               for b, c in zip(blank, cells)]
+    one_label = "(" + " + ".join(f"CAST({x} AS INTEGER)" for x in label) + ") = 1"
+    rest = " AND ".join(f"({x} OR {n})" for x, n in zip(label, numeric))
+    value = "coalesce(" + ", ".join(f"CASE WHEN {x} THEN trim({c}) END"
+                                   for x, c in zip(label, cells)) + ")"
+    return all_blank, f"CASE WHEN {one_label} AND {rest} THEN {value} END"
 
 
 def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
@@ -318,7 +347,17 @@ def stage_select(kind: str, mapping: ColumnMapping, source_sql: str,
     fixed = (f", strlen({ident(pin)}) <> 6 AS __mp_pin_fixed" if pin
              else ", FALSE AS __mp_pin_fixed")
     raw = ", ".join(ident(c) for c in raw_columns)
+    # Blank and total rows are told apart only among rows that are bad already (a blank
+    # row always is; a footer is unless it could pass as a catalog or stock line).
+    all_blank, total = total_row_exprs(raw_columns)
+    maybe_total = bad
+    if kind in ("catalog", "inventory") and mapping.source("sku_id"):
+        sku = ident(mapping.source("sku_id"))
+        maybe_total = (f"({bad} OR coalesce(regexp_full_match(lower(trim({sku})), "
+                       f"{literal(TOTAL_LABEL)}), FALSE))")
     return (f"SELECT * EXCLUDE ({raw}), CASE WHEN {bad} THEN {raw_json_expr(raw_columns)} "
             f"END AS __mp_raw, CASE WHEN {bad} THEN {value_expr(mapping)} END AS __mp_value"
-            f"{fixed}{', CAST(NULL AS BIGINT) AS __mp_line' if add_line else ''} "
+            f"{fixed}{', CAST(NULL AS BIGINT) AS __mp_line' if add_line else ''}, "
+            f"CASE WHEN {bad} THEN {all_blank} END AS __mp_blank, "
+            f"CASE WHEN {maybe_total} AND NOT ({all_blank}) THEN {total} END AS __mp_total "
             f"FROM ({layer3}) __c")

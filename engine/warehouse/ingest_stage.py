@@ -3,14 +3,19 @@ it uses, the lines DuckDB's CSV reader rejected, line numbers, in-file duplicate
 PIN codes a row is checked against. Runs inside the batch transaction."""
 from __future__ import annotations
 
+import bisect
+import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from engine.ingest.errors import UnreadableFileError
+from engine.ingest.lines import (LineScan, LongLine, empty_lines, lines_at, read_span,
+                                 record_lines)
 from engine.ingest.mapping import ColumnMapping
-from engine.warehouse.ingest_sql import (DATE_FORMATS, ident, raw_json_expr, token_expr, v,
-                                          value_expr)
+from engine.warehouse.ingest_sql import (DATE_FORMATS, TOTAL_LABEL, ident, raw_json_expr,
+                                          token_expr, v, value_expr)
 
 if TYPE_CHECKING:    # only Excel uploads (a frame source) involve pandas
     import pandas as pd
@@ -35,15 +40,12 @@ def known_pin_codes() -> tuple[str, ...]:
     return tuple(sorted(known_pins()))
 
 
-# DuckDB's default. A longer line is quarantined whole as a malformed line; raising the
-# limit makes every scan slower (the reader sizes its buffers by it).
-MAX_LINE_BYTES = 2 << 20
-
-
 @dataclass(frozen=True)
 class StageSource:
     """How to read the upload as text rows: csv (path, delimiter, columns), parquet
-    (path, columns) or frame (a DataFrame of text cells plus '__mp_line')."""
+    (path, columns) or frame (a DataFrame of text cells plus '__mp_line'). A csv carries
+    its line facts (`scan`, from the reader's pass) and the over-long lines the reader
+    emptied (`long_lines`); a frame the sheet rows that were blank (`blank_rows`)."""
 
     format: str
     path: str
@@ -51,15 +53,27 @@ class StageSource:
     delimiter: str = ","
     frame: pd.DataFrame | None = None
     padded: bool = True              # cells may start or end with spaces (see Source)
+    scan: LineScan | None = None
+    long_lines: tuple[LongLine, ...] = ()
+    blank_rows: tuple[int, ...] = ()
+    max_line_bytes: int = 2 << 20
+
+    @property
+    def unit(self) -> str:
+        """What a position in the file is called: a CSV has lines, a sheet or Parquet rows."""
+        return "line" if self.format == "csv" else "row"
 
 
 def source_sql(src: StageSource, strict: bool = True,
                 rejects: str = "ingest_rejects") -> tuple[str, list]:
     if src.format == "csv":
+        # The reader emptied every line longer than the cap, so DuckDB never meets one
+        # (its buffers are sized from max_line_size; the margin covers a quoted record).
+        size = src.max_line_bytes + (64 << 10)
         return ("SELECT * FROM read_csv(?, header=true, auto_detect=false, delim=?, "
                 f"quote='\"', escape='\"', columns=?, strict_mode={str(strict).lower()}, "
                 f"store_rejects=true, rejects_table='{rejects}', "
-                f"rejects_scan='{rejects}_scans', max_line_size={MAX_LINE_BYTES})",
+                f"rejects_scan='{rejects}_scans', max_line_size={size})",
                 [src.path, src.delimiter, {c: "VARCHAR" for c in src.columns}])
     if src.format == "parquet":
         cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in src.columns)
@@ -76,16 +90,26 @@ def rank_formats(cur, src_sql: str, params: list, column: str) -> tuple[str, ...
     return tuple(DATE_FORMATS[i] for i in order)
 
 
-class Reject(NamedTuple):
+@dataclass
+class Reject:
+    """A record DuckDB's CSV reader could not split into the header's columns. `line` is
+    its first line in the file, `last_line` its last (a quote left open swallows the lines
+    up to the next quote); `kind` is malformed, blank (only spaces and delimiters) or total
+    (a 'Total' label and sums)."""
+
     line: int
     csv_line: str
     error_message: str
+    pos: int | None = None
+    last_line: int | None = None
+    kind: str = "malformed"
+    label: str | None = None
 
 
 def read_rejects(cur, src: StageSource) -> list[Reject]:
     """Lines DuckDB's CSV reader could not split into the header's columns (in line
-    order), with the full text of each line read back from the file (DuckDB's copy may be
-    shortened)."""
+    order), with the full text of each read back from the file (DuckDB's copy may be
+    shortened), each classed as malformed, blank or a total row."""
     if src.format != "csv":
         return []
     try:
@@ -98,7 +122,12 @@ def read_rejects(cur, src: StageSource) -> list[Reject]:
     out = []
     with open(src.path, "rb") as fh:
         for line, pos, short, message in rej:
-            out.append(Reject(int(line), _full_line(fh, pos, short), message))
+            text = short if "\n" in (short or "") or "\r" in (short or "") \
+                else _full_line(fh, pos, short)
+            pos = None if pos is None else max(int(pos) - 1, 0)
+            out.append(Reject(int(line), text, message, pos))
+    for r in out:
+        r.kind, r.label = classify_line(r.csv_line, src.delimiter)
     return out
 
 
@@ -113,122 +142,254 @@ def _full_line(fh, pos: int | None, short: str) -> str:
         if fh.read(1) not in (b"\n", b"\r"):
             return short
     fh.seek(start)
-    text = fh.readline(16 << 20).decode("utf-8", errors="replace").rstrip("\r\n")
-    return text.lstrip("\ufeff") or short
+    text = fh.readline(16 << 20).decode("utf-8", errors="replace")
+    text = text.split("\r", 1)[0] if "\r" in text.rstrip("\r\n") else text
+    return text.rstrip("\r\n").lstrip("\ufeff") or short
 
 
-def number_lines(cur, src: StageSource, rejects: list[Reject], every_row: bool = False) -> None:
-    """Give each bad staged row (`every_row`: every staged row) its line in the original
-    file (header = line 1). Lines the CSV reader skipped (rejected lines, and empty lines,
-    which it passes over silently) are counted in."""
-    if src.format == "frame":
-        return                      # the Excel reader put the sheet row in __mp_line
-    which = "TRUE" if every_row else "__mp_reason IS NOT NULL"
-    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {which})").fetchone()[0]:
-        return
-    first = 2 if src.format == "csv" else 1
+_TOTAL_LABEL = re.compile(TOTAL_LABEL)
+
+
+def classify_line(text: str, delimiter: str) -> tuple[str, str | None]:
+    """('blank', None) for a line of only spaces, delimiters and quotes; ('total',
+    label) for a line whose only text is a total label ('Grand Total') beside numbers;
+    else ('malformed', None)."""
+    if not re.sub(r'[\s"' + re.escape(delimiter) + "]", "", text or ""):
+        return "blank", None
+    try:
+        cells = next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return "malformed", None
+    filled = [c.strip() for c in cells if c.strip()]
+    labels = [c for c in filled if _TOTAL_LABEL.fullmatch(c.lower())]
+    if len(labels) == 1 and all(c in labels or _is_number(c) for c in filled):
+        return "total", labels[0]
+    return "malformed", None
+
+
+def _is_number(text: str) -> bool:
+    for junk in (",", "₹", "Rs.", "Rs", "INR"):
+        text = text.replace(junk, "")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass
+class LineLayout:
+    """Where the staged rows sit in the file (see line_layout)."""
+
+    format: str
+    base: int = 0                    # the first staged row's rowid
+    empty: list[int] = field(default_factory=list)     # empty lines the reader skipped
+    skipped: list[int] | None = None  # one record per line: the lines that are no row
+    rows: list[int] | None = None    # records over several lines: each row's first line
+    restage: bool = False            # stage again from a copy to keep the file's order
+
+
+def line_layout(cur, src: StageSource, rejects: list[Reject]) -> LineLayout:
+    """Work out each staged row's line in the file as an editor numbers it (header =
+    line 1; a sheet's rows as Excel numbers them; Parquet rows from 1), and each reject's
+    first and last line.
+
+    A CSV whose records are one line each (almost all) is numbered from the rows' order
+    and the lines the reader skipped (empty lines, rejected and over-long lines); one
+    with records over several lines (a quoted cell holding a line break, or a quote left
+    open) is split again with Python's csv module to find where each record starts."""
     base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
-    cur.execute(f"UPDATE ingest_stage SET __mp_line = rowid - ? + ? WHERE {which}",
-                [base, first])
-    skipped = [r.line for r in rejects]
-    if src.format == "csv":
-        n = cur.execute("SELECT count(*) FROM ingest_stage").fetchone()[0]
-        skipped += empty_lines(src.path, n + len(rejects))
-    if skipped:
-        # Row k sits after every skipped line whose would-be row index is <= k.
-        lines = sorted(set(skipped))
-        thresholds = [ln - first - i for i, ln in enumerate(lines)]
-        cur.execute("CREATE TEMP TABLE ingest_thresholds AS SELECT unnest(?::BIGINT[]) AS t",
-                    [thresholds])
-        cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
-                    "ingest_thresholds WHERE t <= ingest_stage.rowid - ?) "
-                    f"WHERE {which}", [base])
-        cur.execute("DROP TABLE ingest_thresholds")
+    out = LineLayout(src.format, base)
+    if src.format != "csv":
+        return out                  # the Excel reader put the sheet row in __mp_line
+    n = cur.execute("SELECT count(*) FROM ingest_stage").fetchone()[0]
+    at = lines_at(src.path, [r.pos for r in rejects if r.pos is not None]) if rejects else {}
+    for r in rejects:
+        r.line = at.get(r.pos, r.line)
+    long = {x.line for x in src.long_lines}
+    # A long line the reader replaced with a single space comes back as a reject.
+    rejects[:] = [r for r in rejects if r.line not in long]
+    empty = empty_lines(src.path) if src.scan is None or src.scan.maybe_empty else []
+    skipped = sorted(set(empty) | long | {r.line for r in rejects})
+    data_lines = (src.scan.lines if src.scan is not None else n + len(skipped) + 1) - 1
+    if data_lines == n + len(skipped):
+        for r in rejects:
+            r.last_line = r.line
+        out.skipped, out.empty = skipped, [e for e in empty if e not in long]
+        return out
+    starts, empty = record_lines(src.path, src.delimiter)
+    starts = [s for s in starts if s not in long]
+    out.empty = [e for e in empty if e not in long]
+    bad = {r.line for r in rejects}
+    if len(starts) != n + len(rejects) or not bad <= set(starts):
+        # The readers split the records differently: a quote left open makes it unclear
+        # where rows start, and loading on a guess could lose or shift rows silently.
+        raise UnreadableFileError(_open_quote_sentence(src, starts, out.empty))
+    follow = sorted(set(starts) | set(out.empty) | long)
+    for r in rejects:                   # a reject runs up to the next line that starts anew
+        i = bisect.bisect_right(follow, r.line)
+        r.last_line = (follow[i] - 1) if i < len(follow) else src.scan.lines
+        if r.last_line > r.line and r.pos is not None:      # DuckDB's copy is shortened
+            r.csv_line = read_span(src.path, r.pos, r.last_line - r.line + 1)
+    out.rows = [s for s in starts if s not in bad] if bad else starts
+    # Past a record it rejected over several lines, DuckDB's reader can hand rows to a
+    # join out of the file's order; staging again from a plain copy of the file keeps it.
+    out.restage = any(r.last_line > r.line for r in rejects)
+    return out
 
 
-_EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
+def _open_quote_sentence(src: StageSource, starts: list[int], empty: list[int]) -> str:
+    """Name the record that spans the most lines (where a quote was left open)."""
+    last = src.scan.lines if src.scan is not None else (starts[-1] if starts else 1)
+    bounds = sorted(set(starts) | set(empty)) + [last + 1]
+    first, stop = max(zip(bounds, bounds[1:]), key=lambda p: p[1] - p[0], default=(2, 2))
+    end = "the end of the file" if stop > last else f"line {stop - 1}"
+    return (f"The file cannot be split into rows reliably: a quote (\") opened on line "
+            f"{first} is not closed before {end}, so where each row starts is unclear. "
+            "Close or remove that quote (or save the file again as CSV from a spreadsheet) "
+            "and upload it again. Nothing was loaded.")
 
 
-def empty_lines(path: str, rows: int | None = None, chunk: int = 8 << 20) -> list[int]:
-    """Line numbers (from 1) of the empty lines after the header, which DuckDB's CSV reader
-    skips without a trace. With `rows` (the rows and rejected lines read), a file with
-    exactly that many lines after its header has none, and is not searched. (A blank line
-    inside a quoted multi-line cell is counted too; such files are rare.)"""
-    if rows is not None and _physical_lines(path, chunk) == rows + 1:
-        return []
-    out: list[int] = []
-    line, carry = 1, b""
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            data = carry + block
-            # A match at p needs data[p + 1 : p + 3]; leave the last two bytes for later.
-            limit = len(data) if not block else max(len(data) - 2, 0)
-            pos = 0
-            for m in _EMPTY_LINE.finditer(data):
-                p = m.start()
-                if p >= limit:
-                    break
-                line += data.count(b"\n", pos, p + 1)
-                pos = p + 1
-                out.append(line)      # the line that starts after the newline at p
-            line += data.count(b"\n", pos, limit)
-            carry = data[limit:]
-            if not block:
-                return out
+def number_lines(cur, layout: LineLayout, which: str) -> None:
+    """Fill __mp_line for the staged rows `which` (SQL over ingest_stage) selects."""
+    base = layout.base
+    if layout.format == "frame":
+        return
+    if layout.format == "parquet":
+        cur.execute(f"UPDATE ingest_stage SET __mp_line = rowid - ? + 1 WHERE {which}", [base])
+        return
+    if layout.rows is None:
+        _number_by_order(cur, which, base, layout.skipped or [])
+        return
+    ks = [k for (k,) in cur.execute(f"SELECT rowid - ? FROM ingest_stage WHERE {which}",
+                                     [base]).fetchall()]
+    if ks:
+        cur.execute("CREATE TEMP TABLE ingest_linemap AS SELECT unnest(?::BIGINT[]) AS k, "
+                    "unnest(?::BIGINT[]) AS line", [ks, [layout.rows[k] for k in ks]])
+        cur.execute("UPDATE ingest_stage SET __mp_line = m.line FROM ingest_linemap m "
+                    "WHERE m.k = ingest_stage.rowid - ?", [base])
+        cur.execute("DROP TABLE ingest_linemap")
 
 
-def _physical_lines(path: str, chunk: int) -> int:
-    n, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            n += block.count(b"\n")
-            last = block[-1:]
-    return n + (last != b"\n")
+def _number_by_order(cur, which: str, base: int, skipped: list[int]) -> None:
+    """Row k (from 0) is on line k + 2 plus the skipped lines before it."""
+    cur.execute(f"UPDATE ingest_stage SET __mp_line = rowid - ? + 2 WHERE {which}", [base])
+    if not skipped:
+        return
+    # Row k sits after every skipped line whose would-be row index is <= k.
+    thresholds = [ln - 2 - i for i, ln in enumerate(skipped)]
+    cur.execute("CREATE TEMP TABLE ingest_thresholds AS SELECT unnest(?::BIGINT[]) AS t",
+                [thresholds])
+    cur.execute("UPDATE ingest_stage SET __mp_line = __mp_line + (SELECT count(*) FROM "
+                f"ingest_thresholds WHERE t <= ingest_stage.rowid - ?) WHERE {which}", [base])
+    cur.execute("DROP TABLE ingest_thresholds")
 
 
+# The key of one row of each kind: a later row with the same key repeats it.
 _FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
               "inventory": ("sku_id", "pin_code"),
               "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date")}
+# Rows set aside as blank lines or total rows are not compared.
+ELIGIBLE = "coalesce(__mp_reason, '') NOT IN ('|blank_line', '|total_row')"
 
 
-def mark_in_file_duplicates(cur, kind: str, mapping: ColumnMapping) -> bool:
-    """A good row whose key repeats an earlier good row of the same file is quarantined.
-    Returns whether any row was."""
-    if kind not in _FILE_KEYS:
-        return False    # a plan keeps every row (overlaps are resolved when it is used)
-    keys = [k for k in _FILE_KEYS[kind] if mapping.source(k)]
+def mark_duplicates(cur, src: StageSource, kind: str, mapping: ColumnMapping,
+                    strict: bool) -> dict:
+    """In-file repeats, after staging.
+
+    1. A line whose every cell equals an earlier line's (blank and total rows aside) is a
+       duplicate line: reason '|duplicate_line', skipped and counted as a duplicate, with
+       the row it repeats in temp table ingest_dups (rid, orig).
+    2. Among the other good rows, a row whose key repeats an earlier one's: for sales (the
+       same bill number and SKU) both are loaded - one item scanned twice on a bill is
+       two sales - and the pair noted in ingest_repeats (rid, orig); for a catalog,
+       inventory or mandi file (two versions of one SKU, stock line or price) the later
+       row is quarantined as '<key field>|duplicate_in_file'.
+
+    Returns {'duplicate_lines': n, 'repeats': n, 'key_duplicates': n}."""
+    out = {"duplicate_lines": 0, "repeats": 0, "key_duplicates": 0}
+    typed = ", ".join(v(f) for f in mapping.columns)
+    keys = [k for k in _FILE_KEYS.get(kind, ()) if mapping.source(k)]
     if kind == "sales" and "transaction_id" not in keys:
-        return False    # without transaction ids, several rows per day are transactions
-    first = keys[0]
-    part = ", ".join(v(k) for k in keys)
-    good = f"__mp_reason IS NULL AND {v(first)} IS NOT NULL"
-    # Equal keys have equal hashes, so all-distinct hashes prove there are no repeats
-    # (cheaper than grouping the text keys); only a clash needs the exact check.
-    clash = cur.execute(f"SELECT count(DISTINCT hash({part})) < count(*) FROM ingest_stage "
-                        f"WHERE {good}").fetchone()[0]
-    if not clash or not cur.execute(
-            f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good} GROUP BY {part} "
-            f"HAVING count(*) > 1)").fetchone()[0]:
-        return False
+        keys = []       # without bill numbers, several rows per SKU and day are sales
+    good_key = (f"__mp_reason IS NULL AND {v(keys[0])} IS NOT NULL" if keys else "FALSE")
+    part = ", ".join(v(k) for k in keys) or "NULL"
+    # Equal rows have equal typed values, and equal values equal hashes: all-distinct
+    # hashes prove there is no repeat (cheaper than grouping); a clash is checked exactly.
+    n, distinct, n_key, distinct_key = cur.execute(
+        f"SELECT count(*) FILTER (WHERE {ELIGIBLE}), count(DISTINCT hash({typed})) FILTER "
+        f"(WHERE {ELIGIBLE}), count(*) FILTER (WHERE {good_key}), count(DISTINCT "
+        f"hash({part})) FILTER (WHERE {good_key}) FROM ingest_stage").fetchone()
+    if distinct < n:
+        out["duplicate_lines"] = _mark_duplicate_lines(cur, src, mapping, typed, strict)
+    if keys and distinct_key < n_key:
+        out.update(_mark_key_repeats(cur, kind, keys, part, good_key))
+    return out
+
+
+def _mark_duplicate_lines(cur, src: StageSource, mapping: ColumnMapping, typed: str,
+                          strict: bool) -> int:
     cur.execute(
-        f"UPDATE ingest_stage SET __mp_reason = '{first}|duplicate_in_file' WHERE rowid IN "
-        f"(SELECT rowid FROM (SELECT rowid, row_number() OVER (PARTITION BY {part} "
-        f"ORDER BY rowid) AS rn FROM ingest_stage WHERE {good}) WHERE rn > 1)")
-    return True
+        f"CREATE TEMP TABLE ingest_dupcand AS SELECT rowid AS rid FROM ingest_stage WHERE "
+        f"{ELIGIBLE} AND hash({typed}) IN (SELECT hash({typed}) FROM ingest_stage WHERE "
+        f"{ELIGIBLE} GROUP BY 1 HAVING count(*) > 1)")
+    # The candidates' raw cells: bad rows carry them; good ones are read again.
+    _raw_for(cur, src, mapping, strict,
+             "ingest_stage.rowid IN (SELECT rid FROM ingest_dupcand)", keep_value=False)
+    cur.execute(
+        "CREATE TEMP TABLE ingest_dups AS SELECT rid, orig FROM (SELECT s.rowid AS rid, "
+        "first_value(s.rowid) OVER (PARTITION BY s.__mp_raw ORDER BY s.rowid) AS orig "
+        "FROM ingest_stage s SEMI JOIN ingest_dupcand c ON s.rowid = c.rid) WHERE rid <> orig")
+    n = cur.execute("SELECT count(*) FROM ingest_dups").fetchone()[0]
+    cur.execute("UPDATE ingest_stage SET __mp_reason = '|duplicate_line', __mp_value = NULL "
+                "WHERE rowid IN (SELECT rid FROM ingest_dups)")
+    # Candidates that turned out not to repeat anything keep no raw cells (good rows).
+    cur.execute("UPDATE ingest_stage SET __mp_raw = NULL WHERE __mp_reason IS NULL AND "
+                "__mp_raw IS NOT NULL")
+    cur.execute("DROP TABLE ingest_dupcand")
+    return int(n)
+
+
+def _mark_key_repeats(cur, kind: str, keys: list[str], part: str, good_key: str) -> dict:
+    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good_key} "
+                       f"GROUP BY {part} HAVING count(*) > 1)").fetchone()[0]:
+        return {}
+    cur.execute(
+        f"CREATE TEMP TABLE ingest_repeats AS SELECT rid, orig FROM (SELECT rowid AS rid, "
+        f"first_value(rowid) OVER (PARTITION BY {part} ORDER BY rowid) AS orig "
+        f"FROM ingest_stage WHERE {good_key}) WHERE rid <> orig")
+    n = int(cur.execute("SELECT count(*) FROM ingest_repeats").fetchone()[0])
+    if kind == "sales":
+        return {"repeats": n}
+    cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{keys[0]}|duplicate_in_file' "
+                f"WHERE rowid IN (SELECT rid FROM ingest_repeats)")
+    cur.execute("DROP TABLE ingest_repeats")
+    return {"key_duplicates": n}
 
 
 def fill_raw(cur, src: StageSource, mapping: ColumnMapping, strict: bool) -> None:
-    """Rows quarantined after staging (in-file duplicates) have no raw values yet: read
-    the source again and take them by position. Both reads skip the same malformed
-    lines and keep the file's order, so the k-th staged row is the k-th row read."""
+    """Rows set aside after staging (in-file duplicates, total rows that passed the field
+    rules) have no raw values yet: read the source again and take them by position."""
+    _raw_for(cur, src, mapping, strict, "ingest_stage.__mp_reason IS NOT NULL")
+
+
+def _raw_for(cur, src: StageSource, mapping: ColumnMapping, strict: bool, which: str,
+             keep_value: bool = True) -> None:
+    """Fill __mp_raw (and __mp_value) of the staged rows `which` selects that have none.
+    Both reads skip the same malformed lines and keep the file's order, so the k-th
+    staged row is the k-th row read."""
+    which = f"({which}) AND ingest_stage.__mp_raw IS NULL"
+    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {which})").fetchone()[0]:
+        return
     src_sql, params = source_sql(src, strict, rejects="ingest_rejects_again")
+    cur.execute("DROP TABLE IF EXISTS ingest_raw")
     cur.execute(f"CREATE TEMP TABLE ingest_raw AS SELECT * FROM ({src_sql})", params)
     stage_base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0] or 0
     raw_base = cur.execute("SELECT min(rowid) FROM ingest_raw").fetchone()[0] or 0
+    value = (f", __mp_value = {value_expr(mapping, 'r', 'ingest_stage')}" if keep_value
+             else "")
     cur.execute(
-        f"UPDATE ingest_stage SET __mp_raw = {raw_json_expr(src.columns, 'r')}, "
-        f"__mp_value = {value_expr(mapping, 'r', 'ingest_stage')} FROM ingest_raw r "
-        f"WHERE ingest_stage.__mp_reason IS NOT NULL AND ingest_stage.__mp_raw IS NULL "
+        f"UPDATE ingest_stage SET __mp_raw = {raw_json_expr(src.columns, 'r')}{value} "
+        f"FROM ingest_raw r WHERE {which} "
         f"AND r.rowid - ? = ingest_stage.rowid - ?", [raw_base, stage_base])
     cur.execute("DROP TABLE ingest_raw")

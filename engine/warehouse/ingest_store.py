@@ -13,13 +13,15 @@ import json
 
 import duckdb
 
-from engine.ingest.errors import REASONS, UnreadableFileError
+from engine.ingest.errors import UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
 from engine.warehouse import ingest_plan
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, bump_versions
 from engine.warehouse.ingest_sql import literal, stage_select, v
-from engine.warehouse.ingest_stage import (Reject, StageSource, fill_raw, known_pin_codes,
-                                           mark_in_file_duplicates, number_lines,
+from engine.warehouse.ingest_report import (BLANK, DUPLICATE, TOTAL, already_loaded,
+                                            quarantine, row_warnings, wanted_lines)
+from engine.warehouse.ingest_stage import (StageSource, fill_raw, known_pin_codes,
+                                           line_layout, mark_duplicates, number_lines,
                                            rank_formats, read_rejects, register_frame,
                                            source_sql, unregister_frame)
 
@@ -30,7 +32,8 @@ __all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
           "ingest_daily", "ingest_state_map", "ingest_new_skus", "ingest_raw",
-          "ingest_thresholds", *ingest_plan.TEMPS)
+          "ingest_thresholds", "ingest_dups", "ingest_dupcand", "ingest_repeats",
+          "ingest_want", "ingest_linemap", "ingest_ordered", *ingest_plan.TEMPS)
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -63,6 +66,12 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
             "again as CSV.") from exc
 
 
+# What each upload kind writes besides the batch record (versions of data domains; db.DOMAINS).
+KIND_DOMAINS = {"sales": ("uploads", "sales"), "catalog": ("uploads", "sales"),
+                "inventory": ("uploads", "inventory"), "mandi": ("uploads", "mandi"),
+                "plan": ("uploads", "plans")}
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -88,26 +97,59 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
                               row_rules=row_rules)
         cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
         rejects = read_rejects(cur, src)
-        if mark_in_file_duplicates(cur, kind, mapping):
-            fill_raw(cur, src, mapping, strict)
-        number_lines(cur, src, rejects, every_row=kind == "plan")   # plan_rows.row_no
+        layout = line_layout(cur, src, rejects)
+        if layout.restage:      # rows out of the file's order: stage from a plain copy
+            again, params = source_sql(src, strict, rejects="ingest_rejects_ordered")
+            cur.execute(f"CREATE TEMP TABLE ingest_ordered AS {again}", params)
+            cur.execute("DROP TABLE ingest_stage")
+            cur.execute("CREATE TEMP TABLE ingest_stage AS " + stage_select(
+                kind, mapping, "SELECT * FROM ingest_ordered", formats, src.columns, today,
+                padded=src.padded, add_line=src.frame is None, row_rules=row_rules))
+            cur.execute("DROP TABLE ingest_ordered")
+            layout.base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0]
+        # Blank rows and total rows have counts of their own (not 'a blank sku_id').
+        cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{BLANK}' WHERE __mp_blank")
+        cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{TOTAL}' "
+                    "WHERE __mp_total IS NOT NULL")
+        dups = mark_duplicates(cur, src, kind, mapping, strict)
+        fill_raw(cur, src, mapping, strict)
+        wanted_lines(cur, kind, mapping)
+        which = "TRUE" if kind == "plan" else (   # plan_rows.row_no
+            "__mp_reason IS NOT NULL OR rowid IN (SELECT rid FROM ingest_want)")
+        number_lines(cur, layout, which)
         # Line numbers are fixed; what follows may write rows in any order (faster).
         cur.execute("SET SESSION preserve_insertion_order = false")
-        counts = {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
-                  "duplicates_skipped": 0}
-        n_stage, n_bad, n_fixed = cur.execute(
-            "SELECT count(*), count(__mp_reason), count(*) FILTER "
-            "(WHERE __mp_reason IS NULL AND __mp_pin_fixed) FROM ingest_stage").fetchone()
-        issues = _quarantine(cur, bid, kind, mapping, src, rejects)
+        n_stage, n_bad, n_blank, n_total, n_dup, n_fixed = cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE __mp_reason NOT IN "
+            f"('{BLANK}', '{TOTAL}', '{DUPLICATE}')), "
+            f"count(*) FILTER (WHERE __mp_reason = '{BLANK}'), "
+            f"count(*) FILTER (WHERE __mp_reason = '{TOTAL}'), "
+            f"count(*) FILTER (WHERE __mp_reason = '{DUPLICATE}'), "
+            "count(*) FILTER (WHERE __mp_reason IS NULL AND __mp_pin_fixed) "
+            "FROM ingest_stage").fetchone()
+        issues = quarantine(cur, bid, kind, mapping, src, rejects, layout.empty)
         report: dict = {"issues": issues, "columns": mapping.accounting()}
         loader = {"sales": _load_sales, "catalog": _load_catalog,
                   "inventory": _load_inventory, "mandi": _load_mandi,
                   "plan": ingest_plan.load_plan}[kind]
         loaded = loader(cur, bid, mapping, report)
-        counts["rows_read"] = n_stage + len(rejects)
-        counts["rows_quarantined"] = n_bad + len(rejects)
-        counts["rows_loaded"] = loaded
-        counts["duplicates_skipped"] = n_stage - n_bad - loaded
+        by_kind = {k: sum(r.kind == k for r in rejects) for k in ("malformed", "blank", "total")}
+        xl_blank = len(src.blank_rows)
+        counts = {
+            "rows_read": (n_stage + len(rejects) + len(layout.empty) + len(src.long_lines)
+                          + xl_blank),
+            "rows_loaded": loaded,
+            "rows_quarantined": n_bad + by_kind["malformed"] + len(src.long_lines),
+            "duplicates_skipped": n_stage - n_bad - n_blank - n_total - loaded,
+            "blank_lines": n_blank + by_kind["blank"] + len(layout.empty) + xl_blank,
+            "total_rows": n_total + by_kind["total"]}
+        already = counts["duplicates_skipped"] - n_dup
+        if already:
+            issues.append(already_loaded(kind, mapping, already))
+        report["warnings"] = report.get("warnings", []) + row_warnings(
+            cur, kind, mapping, src.unit, dups, layout)
+        report["blank_lines"], report["total_rows"] = counts["blank_lines"], counts["total_rows"]
+        report["duplicate_lines"] = int(n_dup)
         if "pin_code" in mapping.columns:
             report["pins_repaired"] = int(n_fixed)
         _insert_batch(cur, batch, kind, counts, report, status="loaded")
@@ -123,7 +165,7 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
 def record_batch(wh: Warehouse, batch: dict, kind: str, counts: dict, report: dict,
                  status: str) -> None:
     """A batch row on its own (a re-uploaded file, or a file that could not be read)."""
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("uploads",)) as cur:
         _insert_batch(cur, batch, kind, counts, report, status)
         wh.audit(cur, batch.get("created_by"), f"ingest_{kind}_{status}",
                  json.dumps({"batch_id": batch["batch_id"], **counts}))
@@ -153,55 +195,6 @@ def find_loaded_batch(wh: Warehouse, sha256: str, kind: str) -> dict | None:
     return None if row is None else dict(zip(("batch_id", "rows_read", "created_at"), row))
 
 
-def _quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSource,
-                rejects: list[Reject]) -> list[dict]:
-    """Copy every bad row to `quarantine`; return one issue line per (field, reason)."""
-    rows = []
-    for spec in fields(kind):
-        col = mapping.source(spec.name)
-        if col is None:
-            continue
-        for code, sentence in REASONS.items():
-            rows.append((f"{spec.name}|{code}", code, col,
-                         f"Column '{col}' {sentence}"))
-    cur.execute("CREATE TEMP TABLE ingest_reason_text AS SELECT unnest(?::VARCHAR[]) AS reason, "
-                "unnest(?::VARCHAR[]) AS code, unnest(?::VARCHAR[]) AS col, "
-                "unnest(?::VARCHAR[]) AS text", [list(c) for c in zip(*rows)] if rows
-                else [[], [], [], []])
-    cur.execute(
-        "INSERT INTO quarantine SELECT ?, s.__mp_line, t.code, "
-        "t.text || coalesce(': ''' || s.__mp_value || '''', ' (blank)'), s.__mp_raw "
-        "FROM ingest_stage s JOIN ingest_reason_text t ON t.reason = s.__mp_reason",
-        [bid])
-    cur.execute(
-        "SELECT t.col AS column, t.code, count(*) AS count, min(s.__mp_line) AS first_line, "
-        "arg_min(s.__mp_value, s.__mp_line) AS first_value FROM ingest_stage s "
-        "JOIN ingest_reason_text t ON t.reason = s.__mp_reason GROUP BY ALL "
-        "ORDER BY count DESC, first_line")
-    names = [d[0] for d in cur.description]
-    issues = [dict(zip(names, row)) for row in cur.fetchall()]
-    if rejects:
-        ncol = len(src.columns)
-        cur.execute(
-            "INSERT INTO quarantine SELECT ?, line, 'malformed_line', "
-            "'The line does not split into the file''s ' || ? || ' columns (' || "
-            "error_message || ')', json_object('line', csv_line) FROM (SELECT "
-            "unnest(?::BIGINT[]) AS line, unnest(?::VARCHAR[]) AS csv_line, "
-            "unnest(?::VARCHAR[]) AS error_message)",
-            [bid, ncol, *[list(c) for c in zip(*rejects)]])
-        issues.append({"column": None, "code": "malformed_line", "count": len(rejects),
-                       "first_line": min(r.line for r in rejects),
-                       "first_value": str(rejects[0].csv_line)[:200]})
-    from engine.ingest.errors import issue_sentence
-
-    for it in issues:
-        it["first_line"] = None if it["first_line"] is None else int(it["first_line"])
-        it["count"] = int(it["count"])
-        it["sentence"] = issue_sentence(it["column"], it["code"], it["count"],
-                                        it["first_line"], it["first_value"])
-    return issues
-
-
 # ---- per-kind loaders (each returns rows loaded; runs inside the batch transaction) --------
 def _good(alias: str = "s") -> str:
     return f"{alias}.__mp_reason IS NULL"
@@ -220,6 +213,7 @@ def _create_unknown_skus(cur, bid: str, report: dict, sku_ids: str) -> None:
                     [UNCATEGORISED])
         cur.execute("INSERT INTO ingest_created_skus SELECT ?, sku_id FROM ingest_new_skus",
                     [bid])
+        bump_versions(cur, ("sales",))      # the catalog changed, whatever the upload kind
 
 
 # Optional sales columns stored as they are (typed and validated by staging).
