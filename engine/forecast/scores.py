@@ -6,13 +6,15 @@ reads the backtest once, scores every grouping the Accuracy page shows in one pa
 (`metrics.score_many`: the per-row terms are computed once), and stores each table
 (engine/warehouse/results.py) until the forecasts or sales change. `warm` computes the
 unfiltered tables of a run ahead of time (after a forecast run, and when the demo is
-seeded), so the page's first view reads them back.
+seeded), so the page's first view reads them back; `series_scores` does the same for the
+per-series accuracy the REST API returns with each forecast.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from engine.forecast.metrics import score_many
+from engine.forecast.metrics import score, score_many
+from engine.warehouse import api_store
 from engine.warehouse import forecast_queries as fq
 from engine.warehouse import results
 from engine.warehouse.queries import Filters
@@ -56,7 +58,18 @@ def backtest_scores(wh, run_id: str, f: Filters, by: tuple[str, ...]) -> pd.Data
     return table
 
 
+def series_scores(wh, run_id: str) -> pd.DataFrame:
+    """Backtest metrics per series of run `run_id` (sku_id, pin_code, model) for the model
+    each series' forecast used - the accuracy the REST API returns with a forecast;
+    stored like the page's tables."""
+    return results.stored(
+        wh, "series_scores", {"method": METHOD, "run": run_id}, DEPENDS,
+        lambda: score(api_store.accuracy_backtests(wh, run_id),
+                      by=["sku_id", "pin_code", "model"]))
+
+
 def warm(wh, run_id: str) -> None:
-    """Compute and store the unfiltered tables of run `run_id` (what the Accuracy page
-    shows first)."""
+    """Compute and store the unfiltered tables of run `run_id`: what the Accuracy page
+    shows first, and the per-series accuracy the API returns."""
     backtest_scores(wh, run_id, Filters(), PAGE_GROUPINGS[0])
+    series_scores(wh, run_id)

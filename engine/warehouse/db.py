@@ -40,6 +40,10 @@ class WarehouseLockedError(WarehouseError):
     """Another process holds the DuckDB write lock."""
 
 
+class WarehouseBusyError(WarehouseError):
+    """Another write of this process is under way (only with transaction(wait=False))."""
+
+
 # domain -> the tables whose contents it versions. Derived results name the domains they read.
 DOMAINS: dict[str, tuple[str, ...]] = {
     "sales": ("sales", "sales_daily", "skus", "locations"),
@@ -156,19 +160,23 @@ class Warehouse:
 
     # ---- writes -------------------------------------------------------------------
     @contextmanager
-    def transaction(self, touches: tuple[str, ...] | None = None
+    def transaction(self, touches: tuple[str, ...] | None = None, wait: bool = True
                     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """One writer transaction: everything inside commits together or not at all.
 
         `touches` names the data domains the write changes (see DOMAINS); their versions
         are bumped inside the same transaction, so a reader never sees new data under an
         old version. None bumps every domain; () bumps none (bookkeeping that no cache
-        reads: sign-in counters, API keys, stored derived results).
+        reads: sign-in counters, API keys, stored derived results). `wait=False` raises
+        WarehouseBusyError at once when another write of this process is under way
+        (for optional writes that a reader makes, which must never wait for a writer).
         """
         if self.read_only:
             raise WarehouseError("This warehouse was opened read-only; writes are not allowed.")
         domains = tuple(DOMAINS) if touches is None else _check_domains(touches)
-        with self._write_lock:
+        if not self._write_lock.acquire(blocking=wait):
+            raise WarehouseBusyError("Another write to the warehouse is under way.")
+        try:
             cur = self._con.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -181,6 +189,8 @@ class Warehouse:
                 raise
             finally:
                 cur.close()
+        finally:
+            self._write_lock.release()
 
     def audit(self, cur: duckdb.DuckDBPyConnection, actor: str | None, action: str,
               details: str | None = None) -> None:

@@ -67,13 +67,14 @@ def write(wh, kind: str, params, version: str, frame: pd.DataFrame,
           seconds: float | None = None) -> bool:
     """Store `frame` for these inputs at `version` (read BEFORE computing, so a write that
     lands meanwhile leaves a stale version that the next read recomputes). False when the
-    warehouse cannot be written (read-only); the caller still has its result."""
+    warehouse cannot be written now (read-only, or another write of this process is under
+    way: a read never waits for a writer); the caller still has its result."""
     base = _base(wh)
     if getattr(base, "read_only", False):
         return False
     payload = _to_bytes(frame)
     try:
-        with base.transaction(touches=()) as cur:
+        with base.transaction(touches=(), wait=False) as cur:   # a reader never waits
             cur.execute("INSERT INTO derived_results VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (kind, params) DO UPDATE SET depends_on = "
                         "excluded.depends_on, computed_at = excluded.computed_at, "
@@ -84,7 +85,7 @@ def write(wh, kind: str, params, version: str, frame: pd.DataFrame,
             cur.execute("DELETE FROM derived_results WHERE kind = ? AND depends_on <> ? AND "
                         "split_part(depends_on, '|scope:', 2) = split_part(?, '|scope:', 2)",
                         [kind, version, version])
-    except WarehouseError as exc:    # e.g. disk full: the result is still good to show
+    except WarehouseError as exc:    # busy, disk full...: the result is still good to show
         log.warning("could not store %s: %s", kind, exc)
         return False
     return True
