@@ -40,7 +40,7 @@ _KEYS = {"pin_codes": "PIN codes", "pin_code": "PIN code", "sku_id": "SKU", "bat
          "locked_until": "Locked until", "rows_read": "Rows read",
          "rows_loaded": "Rows loaded", "rows_quarantined": "Rows quarantined",
          "duplicates_skipped": "Duplicates skipped", "file_name": "File",
-         "from": "Previous role"}
+         "from": "Previous role", "n_series": "Series", "skus": "SKUs", "mrp": "MRP"}
 _FIRST = ["username", "name", "from", "role", "pin_codes", "pin_code", "sku_id"]
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 

@@ -131,7 +131,12 @@ def simulator_inputs(categories: list[str], states: list[str], start: date, end:
                        state=None if state == ALL else state, start=window[0], end=window[1])
 
 
-_TILES = (("units", "Units", units), ("revenue", "Revenue", inr_compact),
+def _units_short(value: float) -> str:
+    """'91,280' or '4.30 lakh' (the tile's label already says units)."""
+    return units(value).removesuffix(" units")
+
+
+_TILES = (("units", "Units", _units_short), ("revenue", "Revenue", inr_compact),
           ("margin", "Margin", inr_compact))
 
 
@@ -249,7 +254,7 @@ def recommendations(result: OptimizeResult, baseline_label: str) -> None:
     cols[1].metric("Revenue", inr_compact(t["revenue"]),
                    f"{inr_compact(t['revenue'] - t['baseline_revenue'])} vs baseline",
                    border=True)
-    cols[2].metric("Units", units(t["units"]),
+    cols[2].metric("Units", _units_short(t["units"]),
                    f"{(t['units'] / t['baseline_units'] - 1) * 100 if t['baseline_units'] else 0:+.1f}%",
                    border=True)
     cols[3].metric("SKUs repriced", f"{indian_grouping(t['skus_changed'])} of "

@@ -163,3 +163,14 @@ def test_audit_log_reads_as_sentences_without_json(admin_page, auth_wh_path):  #
                               "PIN codes: 110001")
     assert not log["Details"].str.contains(r"[{}\[\]\"]").any()
     assert any(c.value.endswith("most recent entries (up to 1,000).") for c in at.caption)
+
+
+def test_audit_details_and_times_are_spelled_out():
+    from components.admin_views import action_text, details_text, when
+    assert details_text('{"run_id": "bt_1", "n_series": 29030, "rows": {"skus": 180}}') == \
+        "Run: bt_1 · Series: 29,030 · Rows: SKUs 180"
+    assert details_text('{"locked_until": "2026-11-05 14:32:00", "first_run": true}') == \
+        "Locked until: 05-Nov-2026, 14:32 · First run: yes"
+    assert action_text("ingest_sales") == "Uploaded a sales file"
+    assert action_text("auth.sign_in_failed") == "Sign-in failed (wrong username or password)"
+    assert when("2026-11-05 00:00:00") == "05-Nov-2026" and details_text(None) == ""
