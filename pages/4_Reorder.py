@@ -1,24 +1,25 @@
 """Reorder planning: what to order, how much, how urgently and why.
 
 Recipe: what-if sliders -> cached plan (keyed on the data version and the settings) ->
-KPIs, filtered plan table, stock-out risk map, projected stock of one line -> optimiser
-under a budget (on button) -> purchase orders by supplier and city with downloads.
+the budget plan when a budget is applied (optimiser, on button) -> tiles summed from the
+plan shown, filtered plan table with a picked line's whole reason, stock-out risk map,
+projected stock of one line -> purchase orders by supplier and city with downloads.
 """
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 
 import streamlit as st
 
 from components.errors import attempt
-from components.auth import allowed
 from components import reorder_views as rv
 from components.maps import state_outlines
 from components.session import get_warehouse
 from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
-from engine.inventory.planner import (line_projection, load_inputs, make_plan, pin_risk,
-                                      purchase_orders)
+from engine.inventory.planner import (budget_plan, line_projection, load_inputs, make_plan,
+                                      pin_risk, plan_tiles, purchase_orders)
 from engine.inventory.policy import PolicyConfig
 
 st.set_page_config(page_title="MicroPulse · Reorder", page_icon=":material/inventory_2:",
@@ -58,7 +59,7 @@ version = wh.data_version()
 whatif = rv.whatif_inputs()
 cfg = PolicyConfig(service_level=whatif.service_level,
                    lead_time_change_days=whatif.lead_time_change_days,
-                   demand_shock_pct=whatif.demand_shock_pct)
+                   demand_shock_pct=whatif.demand_shock_pct, today=date.today())
 inputs, err = _run(_inputs, wh, version)
 plan, err = (_run(_plan, wh, version, cfg)) if inputs is not None else (None, err)
 if err or plan is None:
@@ -66,40 +67,39 @@ if err or plan is None:
     st.stop()
 
 st.info(inputs.model.label, icon=":material/query_stats:")
-rv.kpis(plan)
+shown_plan, sol = plan, None            # the plan every figure below is computed from
+if whatif.budget is not None:
+    sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)
+    funded, berr = _run(budget_plan, sol) if sol is not None else (None, oerr)
+    if berr:
+        st.error(f"{oerr or 'The budget plan could not be used'}: the figures below are the "
+                 "plan without the budget.", icon=":material/error:")
+    else:
+        shown_plan = funded
+rv.kpis(plan_tiles(shown_plan), whatif.budget if shown_plan is not plan else None)
+if sol is not None:
+    with st.expander("Budget plan", expanded=True):
+        rv.optimiser_result(sol)
 
 st.subheader("Plan")
-shown = rv.plan_filters(plan)
-rv.plan_table(shown)
+scope, shown = rv.plan_filters(shown_plan)
+picked_row = rv.plan_table(shown)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Stock-out risk by PIN code")
-    rv.risk_map(pin_risk(shown if len(shown) else plan), context=state_outlines())
+    rv.risk_map(pin_risk(scope if len(scope) else shown_plan), context=state_outlines())
 with right:
     st.subheader("Projected stock")
-    picked = rv.line_picker(shown if len(shown) else plan)
+    picked = rv.line_picker(shown if len(shown) else shown_plan, picked_row)
     if picked:
-        proj, perr = _run(_projection, wh, version, cfg, *picked)
+        proj, perr = (_run(_projection, wh, version, cfg, *picked) if shown_plan is plan else
+                      _run(line_projection, inputs, shown_plan, *picked, cfg))
         if perr:
             st.warning(perr)
         else:
             st.plotly_chart(rv.projection_figure(proj, rv.line_title(plan, *picked)),
                             width="stretch")
 
-st.subheader("Purchase plan")
-order_plan, qty_col = plan, "order_qty"
-if whatif.budget is not None:
-    st.caption("A budget is set: the optimiser (PuLP + CBC) chooses whole cases per line to "
-               "minimise expected lost sales, holding and ordering cost within it.")
-    if st.button("Optimise within budget", type="primary", key="rp_optimise",
-                 disabled=not allowed("run_scenario")):
-        st.session_state["rp_optimised"] = (version, cfg, whatif.budget)
-    if st.session_state.get("rp_optimised") == (version, cfg, whatif.budget):
-        sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)
-        if oerr:
-            st.error(oerr)
-        else:
-            rv.optimiser_result(sol)
-            order_plan, qty_col = sol.lines, "opt_qty"
-rv.purchase_orders(purchase_orders(order_plan, qty_col))
+st.subheader("Purchase orders")
+rv.purchase_orders(purchase_orders(shown_plan))

@@ -102,7 +102,9 @@ def test_reason_names_reorder_point_and_upcoming_festival():
                       festivals=(calendar, effects))
     row = plan.iloc[0]
     assert row["urgency"] == "high"
-    assert f"On hand 80 is below reorder point {int(row['reorder_point'])}" in row["reason"]
+    assert (f"On hand 80: at or below the reorder level of {int(row['reorder_point'])} "
+            f"(expected sales of 70 over the 7-day lead time + safety stock of "
+            f"{int(row['safety_stock'])})") in row["reason"]
     assert "Diwali in 6 days lifts demand 2.4x" in row["reason"]
     assert row["promo"] == "bundle"
 
@@ -177,6 +179,8 @@ def test_reason_for_an_empty_shelf_says_out_of_stock_not_zero_days_of_cover():
     lines["on_order"] = [0.0]
     row = build_plan(lines, flat_model(lines, 10, 2), PolicyConfig()).iloc[0]
     assert row["urgency"] == "critical"
-    assert row["reason"].startswith("Out of stock with nothing on order, and an order takes "
-                                    "5 days to arrive; order ")
+    assert row["reason"].startswith("Out of stock now (02-Oct) with nothing on order; an "
+                                    "order takes 5 days to arrive, so about 50 units of sales "
+                                    "will be lost before an order placed today arrives; "
+                                    "order ")
     assert "0.0 days" not in row["reason"] and "covers" not in row["reason"]

@@ -43,8 +43,14 @@ def test_demo_lines_with_no_stock_are_critical_and_ordered(small_warehouse):
     plan = make_plan(load_inputs(small_warehouse), PolicyConfig())
     empty = plan[(plan["on_hand"] == 0) & (plan["on_order"] == 0) & (plan["daily_demand"] > 0)]
     assert len(empty) > 0                            # the demo plants stocked-out lines
-    assert (empty["urgency"] == "critical").all()
-    assert (empty["order_qty"] >= empty["moq"]).all()
+    assert empty["out_of_stock_now"].all()
+    assert (empty["stockout_date"] == empty["plan_day"]).all()
+    # critical exactly when at least a whole unit of sales is lost before a delivery
+    losing = empty["lead_time_demand"] >= 1
+    assert (empty.loc[losing, "urgency"] == "critical").all()
+    assert not (empty.loc[~losing, "urgency"] == "critical").any()
+    assert (empty.loc[empty["reorder_point"] > 0, "order_qty"]
+            >= empty.loc[empty["reorder_point"] > 0, "moq"]).all()
     over = plan[plan["action"].isin(["reduce", "redistribute", "promote"])]
     assert len(over) > 0                             # ... and overstocked ones
     assert (over["days_of_cover"] > 60).all()

@@ -13,7 +13,9 @@ PLAN_COLUMNS = [
     "sku_id", "pin_code", "name", "category", "supplier", "city", "state",
     "on_hand", "on_order", "lead_time_days", "moq", "case_pack", "unit_cost",
     "daily_demand", "lead_time_demand", "safety_stock", "reorder_point", "order_up_to",
-    "inventory_position", "days_of_cover", "position_cover", "stockout_date", "urgency", "order_qty",
+    "inventory_position", "days_of_cover", "position_cover", "stockout_date",
+    "out_of_stock_now", "lead_time_shortfall", "at_risk_units", "unit_price", "sales_at_risk",
+    "plan_day", "urgency", "order_qty",
     "order_cases", "order_value", "order_volume_l", "action", "overstock_units",
     "transfer_to", "expiry_units", "promo", "promo_impact", "festival", "festival_days",
     "festival_mult", "reason", "demand_source", "error_source",
@@ -40,13 +42,24 @@ def _days(x: float) -> str:
         return "over a year"
     if x < 1:
         return "less than a day"
-    return "about a day" if x < 1.5 else f"{x:.0f} days"
+    if x < 1.5:
+        return "about a day"
+    if x < 10:       # one decimal, rounded down: 1.96 days is not 'about 2 days'
+        return f"about {np.floor(x * 10) / 10:.1f} days".replace(".0 days", " days")
+    return f"about {x:.0f} days"
+
+
+def _qty(x: float) -> str:
+    """Whole units, but 'under 1' for a positive amount that rounds to 0."""
+    return "under 1" if 0 < float(x) < 0.5 else _n(x)
 
 
 def _stock(r) -> str:
-    """'On hand 80 + on order 24' (the on-order part only when something is on order)."""
-    ordered = f" + on order {_n(r.on_order)}" if round(float(r.on_order)) > 0 else ""
-    return f"On hand {_n(r.on_hand)}{ordered}"
+    """'On hand 80 + on order 24', or 'Out of stock now (24 on order)'."""
+    ordered = round(float(r.on_order)) > 0
+    if round(float(r.on_hand)) <= 0:
+        return "Out of stock now" + (f" ({_n(r.on_order)} on order)" if ordered else "")
+    return f"On hand {_n(r.on_hand)}" + (f" + on order {_n(r.on_order)}" if ordered else "")
 
 
 def build_plan(lines: pd.DataFrame, model: DemandModel, cfg: PolicyConfig = PolicyConfig(),
@@ -54,7 +67,7 @@ def build_plan(lines: pd.DataFrame, model: DemandModel, cfg: PolicyConfig = Poli
                trend: pd.DataFrame | None = None,
                elasticities: pd.DataFrame | None = None) -> pd.DataFrame:
     """The full reorder plan: one row per line with levels, order, urgency, suggestions and
-    a reason sentence, most urgent first."""
+    a reason sentence; most urgent first, and within an urgency the most sales at risk."""
     plan = plan_levels(lines, model, cfg)
     fest = upcoming_festival(plan, festivals, model.as_of, cfg.festival_lookahead_days)
     plan = plan.merge(fest, on=KEY, how="left")
@@ -75,8 +88,9 @@ def build_plan(lines: pd.DataFrame, model: DemandModel, cfg: PolicyConfig = Poli
     for col in PLAN_COLUMNS:
         if col not in plan:
             plan[col] = np.nan
-    plan = plan.assign(_rank=urgency_rank(plan["urgency"]))
-    plan = plan.sort_values(["_rank", "days_of_cover", "sku_id", "pin_code"],
+    plan = plan.assign(_rank=urgency_rank(plan["urgency"]),
+                       _risk=-plan["sales_at_risk"].fillna(0.0))
+    plan = plan.sort_values(["_rank", "_risk", "days_of_cover", "sku_id", "pin_code"],
                             kind="stable")
     return plan[PLAN_COLUMNS].reset_index(drop=True)
 
@@ -137,41 +151,64 @@ def _promotions(plan: pd.DataFrame, cfg: PolicyConfig) -> None:
     plan.loc[(plan["action"] == "reduce") & discount, "action"] = "promote"
 
 
-def _reason(r, cfg: PolicyConfig) -> str:
-    parts = []
-    onh = _stock(r)
-    order = ""
-    if r.order_qty > 0:
-        cases = f"{_n(r.order_cases)} case{'s' if r.order_cases != 1 else ''} of {_n(r.case_pack)}"
-        order = f"; order {_n(r.order_qty)} ({cases})"
-        need_cases = np.ceil((r.order_up_to - r.inventory_position) / r.case_pack - 1e-9)
-        if r.moq > need_cases * r.case_pack:
-            order += f", raised to the MOQ of {_n(r.moq)}"
+def _order_text(r) -> str:
+    """'; order 36 (3 cases of 12)' with the MOQ note, or '' when nothing is ordered."""
+    if r.order_qty <= 0:
+        return ""
+    cases = f"{_n(r.order_cases)} case{'s' if r.order_cases != 1 else ''} of {_n(r.case_pack)}"
+    order = f"; order {_n(r.order_qty)} ({cases})"
+    need_cases = np.ceil((r.order_up_to - r.inventory_position) / r.case_pack - 1e-9)
+    if r.moq > need_cases * r.case_pack:
+        order += f", raised to the minimum order of {_n(r.moq)}"
+    return order
+
+
+def _lost(units: float) -> str:
+    return "1 unit" if _n(units) == "1" else f"{_n(units)} units"
+
+
+def _main_reason(r, cfg: PolicyConfig) -> str:
+    """The first clause: what the stock does, in a manager's words (whole units, DD-MMM)."""
+    onh, order = _stock(r), _order_text(r)
+    lead = f"{r.lead_time_days}-day lead time"
     if r.daily_demand <= 0:
-        parts.append(f"{onh}; no demand expected, no order needed")
-    elif r.urgency == "critical":
-        when = f", stock-out expected {r.stockout_date:%d-%b}" if pd.notna(r.stockout_date) else ""
-        empty = r.position_cover < 1 and round(float(r.on_hand)) <= 0 and not \
-            round(float(r.on_order)) > 0
-        if empty:
-            parts.append(f"Out of stock with nothing on order, and an order takes "
-                         f"{r.lead_time_days} days to arrive{order}")
-        else:
-            parts.append(f"{onh} covers {_days(r.position_cover)}, less than the "
-                         f"{r.lead_time_days}-day lead time{when}{order}")
-    elif r.urgency == "high":
-        parts.append(f"{onh} is below reorder point {_n(r.reorder_point)} (lead-time demand "
-                     f"{_n(r.lead_time_demand)} + safety stock {_n(r.safety_stock)}){order}")
-    elif r.urgency == "medium":
-        parts.append(f"{onh} is {_n(r.inventory_position - r.reorder_point)} above reorder "
-                     f"point {_n(r.reorder_point)}; no order yet")
-    else:
-        parts.append(f"{onh} covers {_days(r.position_cover)}; no order needed")
-    if r.daily_demand > 0 and r.on_order > 0 and r.days_of_cover < r.lead_time_days:
+        return f"{onh}; no sales expected, no order needed"
+    if r.urgency == "critical":
+        lost = (f"about {_lost(r.lead_time_shortfall)} of sales will be lost before an order "
+                "placed today arrives")
+        if r.out_of_stock_now and round(float(r.on_order)) <= 0:
+            return (f"Out of stock now ({r.plan_day:%d-%b}) with nothing on order; an order "
+                    f"takes {r.lead_time_days} days to arrive, so {lost}{order}")
+        if r.out_of_stock_now:
+            return (f"Out of stock now ({r.plan_day:%d-%b}); the {_n(r.on_order)} on order do "
+                    f"not cover the {lead}, so {lost}{order}")
+        when = f", runs out around {r.stockout_date:%d-%b}" if pd.notna(r.stockout_date) else ""
+        return (f"{onh} lasts {_days(r.position_cover)}, less than the {lead}{when}: "
+                f"{lost}{order}")
+    if r.urgency == "high":
+        return (f"{onh}: at or below the reorder level of {_n(r.reorder_point)} (expected "
+                f"sales of {_qty(r.lead_time_demand)} over the {lead} + safety stock of "
+                f"{_n(r.safety_stock)}){order}")
+    if r.reorder_point <= 0 and r.order_qty > 0:
+        return (f"{onh}; it sells less than one unit over the {lead}, so no sales are "
+                f"expected to be lost before a delivery{order} with the next purchase order")
+    if r.reorder_point <= 0:
+        return (f"{onh}; it sells less than one unit over the {lead}, so no order is "
+                "needed yet")
+    if r.urgency == "medium" and r.inventory_position > r.reorder_point:
+        return (f"{onh}: {_n(r.inventory_position - r.reorder_point)} above the reorder "
+                f"level of {_n(r.reorder_point)}; no order yet")
+    return f"{onh} lasts {_days(r.position_cover)}; no order needed{order}"
+
+
+def _reason(r, cfg: PolicyConfig) -> str:
+    parts = [_main_reason(r, cfg)]
+    if r.daily_demand > 0 and r.on_order > 0 and r.days_of_cover < r.lead_time_days \
+            and not (r.urgency == "critical" and r.out_of_stock_now):
         parts.append("the shelf is empty: chase the open order" if r.days_of_cover < 1 else
                      f"shelf stock lasts only {_days(r.days_of_cover)}: make sure the open "
                      "order arrives by then")
-    elif r.urgency == "medium":
+    elif r.urgency == "medium" and r.inventory_position > r.reorder_point:
         parts.append(f"expect to reorder within {cfg.soon_days} days")
     if isinstance(r.festival, str) and r.festival:
         d = int(r.festival_days)
@@ -181,7 +218,7 @@ def _reason(r, cfg: PolicyConfig) -> str:
         what = {"redistribute": f"move {r.transfer_to}",
                 "promote": "run a promotion",
                 "reduce": "hold further orders"}.get(r.action, "hold further orders")
-        parts.append(f"cover of {_days(r.days_of_cover)} is above {cfg.overstock_days:.0f} "
+        parts.append(f"stock lasts {_days(r.days_of_cover)}, more than {cfg.overstock_days:.0f} "
                      f"days ({_n(r.overstock_units)} units surplus): {what}")
     if r.expiry_units > 0:
         parts.append(f"shelf life is {_n(r.shelf_life_days)} days, so about "

@@ -8,14 +8,15 @@ import time
 from engine.export import ExportError, check_target, write_table
 from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
-from engine.inventory.planner import load_inputs, make_plan
+from engine.inventory.planner import budget_plan, load_inputs, make_plan
 from engine.inventory.policy import PolicyConfig
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse, print_summary
 
 OUT_COLUMNS = ["sku_id", "pin_code", "name", "category", "city", "supplier", "on_hand",
                "on_order", "lead_time_days", "moq", "case_pack", "daily_demand",
                "safety_stock", "reorder_point", "order_up_to", "days_of_cover",
-               "stockout_date", "urgency", "order_qty", "order_value", "action", "promo",
+               "stockout_date", "out_of_stock_now", "sales_at_risk", "urgency", "order_qty",
+               "order_value", "action", "promo",
                "reason", "demand_source", "error_source"]
 
 
@@ -60,8 +61,6 @@ def run_reorder(args: argparse.Namespace) -> int:
             sol = optimize_orders(plan, OptimizeConfig(
                 budget=args.budget, volume_capacity_l=args.capacity_litres,
                 time_limit_s=args.time_limit))
-            plan = sol.lines.assign(order_qty=sol.lines["opt_qty"],
-                                    order_value=sol.lines["opt_value"])
             summary.update({"solver_status": sol.status, "gap": sol.gap,
                             "solve_seconds": round(sol.seconds, 2),
                             "budget": args.budget, "explanation": sol.explanation,
@@ -69,6 +68,7 @@ def run_reorder(args: argparse.Namespace) -> int:
             if sol.status in ("infeasible", "not solved"):
                 print(f"error: {sol.explanation}", file=sys.stderr)
                 return 3
+            plan = budget_plan(sol)
     except InventoryInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from engine.inventory.advice import build_plan
 from engine.inventory.demand import (KEY, DemandModel, InventoryInputError, demand_from_forecast,
                                      demand_from_sales, sales_trend)
 from engine.inventory.policy import PolicyConfig, projected_stock
+from engine.textfmt import indian_grouping as _n
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
@@ -125,6 +126,47 @@ def make_plan(inputs: PlanInputs, cfg: PolicyConfig = PolicyConfig()) -> pd.Data
                       trend=inputs.trend, elasticities=inputs.elasticities)
 
 
+BUDGET_STATUSES = ("optimal", "feasible", "nothing to order")
+
+
+def budget_plan(sol) -> pd.DataFrame:
+    """The plan as the budget optimiser left it (`optimize.PlanSolution`): order_qty,
+    order_cases, order_value and order_volume_l are the funded order, `policy_qty` what the
+    policy asked for, and a line the budget trimmed or deferred says so in its action and
+    reason. Raises InventoryInputError when the optimiser found no usable plan."""
+    if sol.status not in BUDGET_STATUSES:
+        raise InventoryInputError(sol.explanation or "The budget plan could not be solved.")
+    out = sol.lines.copy()
+    out["policy_qty"] = out["order_qty"]
+    for col in ("qty", "cases", "value", "volume_l"):
+        out[f"order_{col}"] = out[f"opt_{col}"]
+    asked, got = out["policy_qty"], out["order_qty"]
+    deferred = (asked > 0) & (got <= 0)
+    trimmed = (asked > 0) & (got > 0) & (got < asked)
+    out.loc[deferred, "action"] = "deferred"
+    notes = pd.Series("", index=out.index)
+    notes[deferred] = [f" Budget: this order of {_n(a)} waits; lines with more lost sales "
+                       "per rupee come first." for a in asked[deferred]]
+    notes[trimmed] = [f" Budget: {_n(g)} of the {_n(a)} units are funded."
+                      for g, a in zip(got[trimmed], asked[trimmed])]
+    out["reason"] = out["reason"].fillna("") + notes
+    return out
+
+
+def plan_tiles(plan: pd.DataFrame) -> dict:
+    """The Reorder page's headline figures, summed from the rows of the plan shown (the
+    budget plan when a budget is applied): lines, units and value to order, critical
+    lines (and how many of them get no order) and lines out of stock now."""
+    ordered = plan["order_qty"] > 0
+    critical = plan["urgency"].eq("critical")
+    return {"lines_to_order": int(ordered.sum()),
+            "units_to_order": float(plan.loc[ordered, "order_qty"].sum()),
+            "order_value": float(plan.loc[ordered, "order_value"].sum()),
+            "critical": int(critical.sum()),
+            "critical_unordered": int((critical & ~ordered).sum()),
+            "out_of_stock_now": int(plan["out_of_stock_now"].fillna(False).astype(bool).sum())}
+
+
 def purchase_orders(plan: pd.DataFrame, qty_col: str = "order_qty") -> pd.DataFrame:
     """Order lines grouped into purchase orders by supplier and city (one row per PO line,
     with the PO's totals), most valuable POs first."""
@@ -147,8 +189,9 @@ def purchase_orders(plan: pd.DataFrame, qty_col: str = "order_qty") -> pd.DataFr
 
 
 def pin_risk(plan: pd.DataFrame) -> pd.DataFrame:
-    """Stock-out risk per PIN code for the map: share of its lines that are critical (1) or
-    high (0.5), with counts and the value of the orders they need."""
+    """Stock-out risk per PIN code for the map: share of ALL its lines (pass the plan before
+    any urgency filter, or every PIN looks red) that are critical (1) or high (0.5), with
+    counts and the value of the orders they need."""
     weight = plan["urgency"].map({"critical": 1.0, "high": 0.5}).fillna(0.0)
     frame = plan.assign(_w=weight, _crit=plan["urgency"].eq("critical"),
                         _high=plan["urgency"].eq("high"))

@@ -16,10 +16,29 @@ Method (daily review, lost sales):
 
 Higher service level -> smaller G(z) -> larger z -> more safety stock. Longer lead time ->
 more lead-time demand and larger sigma_L -> higher reorder point.
+
+Urgency (what a manager can trust; the plan's "today" is the day after the last known
+demand, or `PolicyConfig.today` when that is later):
+
+* critical: the line sells, its reorder point is above zero, and even with open orders at
+  least one whole unit of expected demand goes unserved before an order placed today
+  could arrive (lead-time demand - (on hand + on order) >= 1). A slow line with an empty
+  shelf that sells less than a unit over the lead time is not critical;
+* high: at or below the reorder point (reorder point above zero);
+* medium: the reorder point is reached within `soon_days`, the shelf runs out within the
+  lead time and only open orders save it, or a line whose reorder point is 0 (under one
+  unit of demand over the lead time) needs an order;
+* low: everything else, and every line with no demand.
+
+Stock-out dates are never before today: a shelf that is already empty is "out of stock
+now" (`out_of_stock_now`), dated today. `sales_at_risk` is the expected demand that goes
+unserved over the lead time + order cycle if nothing is ordered today (normal loss
+function over the protection period), valued at MRP (unit cost when there is no MRP).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -44,6 +63,8 @@ class PolicyConfig:
     promo_discount: float = 0.10         # discount used to size promotion impact
     festival_lookahead_days: int = 30
     soon_days: int = 7                   # 'medium': reorder point reached within this
+    today: date | None = None            # the day the plan is read; stock-out dates before
+                                         # it are "out of stock now" (None: day after as_of)
 
     def validate(self) -> None:
         if not 0.5 <= self.service_level < 1.0:
@@ -81,6 +102,35 @@ def policy_levels(mu_l, sigma_l, mu_r, moq, case_pack, service_level: float):
     rop = np.ceil(mu_l + ss_raw - 1e-9)
     s = np.ceil(mu_l + ss_raw + np.asarray(mu_r, float) - 1e-9)
     return ss, rop, np.maximum(s, rop)
+
+
+def expected_shortfall(stock, mu, sigma) -> np.ndarray:
+    """E[(D - stock)^+] for D ~ Normal(mu, sigma) (max(mu - stock, 0) where sigma is 0)."""
+    stock = np.asarray(stock, dtype=float)
+    mu = np.asarray(mu, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    safe = np.where(sigma > 0, sigma, 1.0)
+    z = (stock - mu) / safe
+    loss = safe * (norm.pdf(z) - z * norm.sf(z))
+    return np.where(sigma > 0, np.maximum(loss, 0.0), np.maximum(mu - stock, 0.0))
+
+
+def unit_price(lines: pd.DataFrame) -> np.ndarray:
+    """Price a lost unit is valued at: MRP, else unit cost, else NaN."""
+    mrp = pd.to_numeric(lines.get("mrp"), errors="coerce") if "mrp" in lines else None
+    cost = pd.to_numeric(lines["unit_cost"], errors="coerce") if "unit_cost" in lines else None
+    out = np.full(len(lines), np.nan)
+    if cost is not None:
+        out = np.where(cost.to_numpy(float) > 0, cost.to_numpy(float), out)
+    if mrp is not None:
+        out = np.where(mrp.to_numpy(float) > 0, mrp.to_numpy(float), out)
+    return out
+
+
+def plan_day(as_of, cfg: PolicyConfig) -> pd.Timestamp:
+    """The plan's 'today': the day after the last known demand, or cfg.today if later."""
+    start = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    return max(start, pd.Timestamp(cfg.today).normalize()) if cfg.today else start
 
 
 def round_order(need, moq, case_pack) -> np.ndarray:
@@ -185,27 +235,42 @@ def plan_levels(lines: pd.DataFrame, model: DemandModel, cfg: PolicyConfig) -> p
     pos_cover = cover_days(ip, cum)
     soon = cum[:, cfg.soon_days - 1]
     has_demand = cum[:, -1] > 0
-    # critical: even with open orders, stock runs out before an order placed today lands;
-    # high: at or below the reorder point; medium: the reorder point is reached within
-    # `soon_days`, or shelf stock runs out within the lead time and only open orders save it.
+    short_lead = mu_l - ip               # expected units unserved before a new order lands
     urgency = np.select(
-        [~has_demand, pos_cover < lead, ip <= rop, (ip <= rop + soon) | (cover < lead)],
+        [~has_demand,
+         (rop > 0) & (short_lead >= 1.0),
+         (rop > 0) & (ip <= rop),
+         (ip <= rop + soon) | (cover < lead)],
         ["low", "critical", "high", "medium"], default="low")
-    as_of = pd.Timestamp(model.as_of)
-    stockout = [as_of + pd.Timedelta(days=int(np.ceil(c))) if np.isfinite(c) and c < 365
-                else pd.NaT for c in pos_cover]
+    start = pd.Timestamp(model.as_of).normalize() + pd.Timedelta(days=1)
+    today = plan_day(model.as_of, cfg)
+    passed = float((today - start).days)          # plan days already gone by today
+    out_now = has_demand & (cover <= passed + 1e-9)
+    stockout = [pd.NaT if not has or not np.isfinite(c) or c >= 365
+                else max(start + pd.Timedelta(days=int(np.floor(c))), today)
+                for c, has in zip(pos_cover, has_demand)]
+    stockout = pd.to_datetime(pd.Series(stockout, dtype="datetime64[ns]"))
+    stockout = stockout.mask(pd.Series(out_now), today)
+    protect_sigma = sigma_d * np.sqrt(lead + cfg.review_days)
+    at_risk = np.where(has_demand, expected_shortfall(ip, mu_p, protect_sigma), 0.0)
     out["daily_demand"] = mu_p / (lead + cfg.review_days)
     out["lead_time_demand"] = mu_l
     out["sigma_lead_time"] = sigma_l
     out["protect_demand"] = mu_p
-    out["protect_sigma"] = sigma_d * np.sqrt(lead + cfg.review_days)
+    out["protect_sigma"] = protect_sigma
     out["safety_stock"] = ss
     out["reorder_point"] = rop
     out["order_up_to"] = s
     out["inventory_position"] = ip
     out["days_of_cover"] = cover
     out["position_cover"] = pos_cover
-    out["stockout_date"] = pd.to_datetime(pd.Series(stockout, dtype="datetime64[ns]"))
+    out["stockout_date"] = stockout.to_numpy()
+    out["out_of_stock_now"] = out_now
+    out["lead_time_shortfall"] = np.maximum(short_lead, 0.0) * has_demand
+    out["at_risk_units"] = at_risk
+    out["unit_price"] = unit_price(out)
+    out["sales_at_risk"] = at_risk * out["unit_price"].to_numpy(float)
+    out["plan_day"] = today
     out["urgency"] = urgency
     out["order_qty"] = qty
     out["order_cases"] = qty / out["case_pack"]
