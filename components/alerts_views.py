@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.auth import allowed
-from components.format import dd_mmm
+from components.format import dd_mmm, indian_grouping, inr_compact
+from engine.alerts_rules import rank_alerts
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 # Words, Streamlit colours and Material icons (emoji fonts are missing on many machines).
@@ -42,22 +43,44 @@ class AlertFilters:
     rule: tuple[str, ...] | None
 
 
+STAKE_HELP = ("Estimated rupees at stake, from the numbers behind the alert: lost sales of "
+              "a stock-out, margin at risk of a mandi price spike, the revenue gap of a "
+              "forecast miss or a demand anomaly, money lost below cost or overcharged above "
+              "MRP, sales the plans cannot see while data is missing. Pick a row to see how "
+              "it was computed. Alerts are ranked by it, then by severity, then newest.")
+
+
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    rank = df["severity"].map({s: i for i, s in enumerate(SEVERITY_ORDER)}).fillna(9)
-    return df.assign(_rank=rank).sort_values(["_rank", "day", "created_at"],
-                                             ascending=[True, False, False]
-                                             ).drop(columns="_rank")
+    """Most rupees at stake first, then severity, then the newest (engine.alerts)."""
+    return rank_alerts(df)
+
+
+def _most_severe(df: pd.DataFrame) -> pd.DataFrame:
+    """The overview's order: most severe first, within a severity the most rupees at stake
+    (then the newest)."""
+    ranked = rank_alerts(df)
+    sev = ranked["severity"].map({s: i for i, s in enumerate(SEVERITY_ORDER)}).fillna(9)
+    return ranked.assign(_sev=sev).sort_values("_sev", kind="stable").drop(columns="_sev")
+
+
+def stake_text(value) -> str:
+    """'₹12.40 lakh', '₹8,450', or 'not estimated'."""
+    return inr_compact(float(value)) if value is not None and pd.notna(value) \
+        else "not estimated"
 
 
 def render_counts(df: pd.DataFrame, titles: dict[str, str]) -> None:
-    """Open alerts by severity (metric tiles) and by rule (bar chart)."""
+    """Open alerts by severity (metric tiles), rupees at stake, and open alerts by rule."""
     open_ = df[df["status"].isin(["new", "acknowledged"])]
-    cols = st.columns(len(SEVERITY_ORDER) + 1)
-    cols[0].metric("Open alerts", f"{len(open_):,}", border=True,
+    cols = st.columns([1, 1.7] + [1] * len(SEVERITY_ORDER))     # room for '₹12.40 lakh'
+    cols[0].metric("Open alerts", indian_grouping(len(open_)), border=True,
                    help="New or acknowledged, not yet resolved.")
-    for col, sev in zip(cols[1:], SEVERITY_ORDER):
+    stake = open_["at_stake"].sum() if "at_stake" in open_ else 0.0
+    cols[1].metric("₹ at stake", inr_compact(float(stake)), border=True,
+                   help="Sum of the open alerts' estimates. " + STAKE_HELP)
+    for col, sev in zip(cols[2:], SEVERITY_ORDER):
         col.metric(f":{SEVERITY_COLOUR[sev]}[{SEVERITY_ICON[sev]} **{severity_word(sev)}**]",
-                   f"{int((open_['severity'] == sev).sum()):,}", border=True)
+                   indian_grouping(int((open_['severity'] == sev).sum())), border=True)
     if len(open_):
         by_rule = open_["rule"].map(lambda r: titles.get(r, r)).value_counts(ascending=True)
         st.plotly_chart(_rule_bars(by_rule), width="stretch",
@@ -66,10 +89,11 @@ def render_counts(df: pd.DataFrame, titles: dict[str, str]) -> None:
 
 def _rule_bars(by_rule: pd.Series) -> go.Figure:
     """Open alerts per rule as horizontal bars with the rule's full title."""
+    counts = [indian_grouping(v) for v in by_rule]
     fig = go.Figure(go.Bar(x=by_rule.to_numpy(), y=by_rule.index.tolist(), orientation="h",
-                           marker_color="#0F766E", text=[f"{v:,}" for v in by_rule],
+                           marker_color="#0F766E", text=counts, customdata=counts,
                            textposition="outside", cliponaxis=False,
-                           hovertemplate="%{y}: %{x:,} open<extra></extra>"))
+                           hovertemplate="%{y}: %{customdata} open<extra></extra>"))
     fig.update_layout(height=70 + 34 * len(by_rule), margin=dict(l=10, r=40, t=30, b=10),
                       title=dict(text="Open alerts by rule", font=dict(size=14)),
                       xaxis=dict(showgrid=True, title=None, rangemode="tozero"),
@@ -93,8 +117,10 @@ def filter_widgets(rules: list[str], titles: dict[str, str]) -> AlertFilters:
 def alerts_table(df: pd.DataFrame, titles: dict[str, str]) -> None:
     """The alert list; picking a row shows its full reason and link underneath."""
     view = _sorted(df).reset_index(drop=True)
+    stake = view["at_stake"] if "at_stake" in view else pd.Series(None, index=view.index)
     show = pd.DataFrame({
         "Severity": view["severity"].map(lambda s: [severity_word(s)]),
+        "₹ at stake": stake.map(lambda v: inr_compact(float(v)) if pd.notna(v) else "—"),
         "Reason": view["reason"],
         "Date": view["day"].map(dd_mmm),
         "Status": view["status"].map(lambda s: STATUS_LABEL.get(s, str(s).title())),
@@ -113,6 +139,8 @@ def alerts_table(df: pd.DataFrame, titles: dict[str, str]) -> None:
             "Severity": st.column_config.MultiselectColumn(
                 "Severity", options=words, width="small",
                 color=[SEVERITY_HEX[s] for s in SEVERITY_ORDER]),
+            "₹ at stake": st.column_config.TextColumn(
+                "₹ at stake", width="small", alignment="right", help=STAKE_HELP),
             "Reason": st.column_config.TextColumn(
                 "Reason", width=470, help="Pick a row to read the full reason below"),
             "Date": st.column_config.TextColumn(
@@ -139,11 +167,17 @@ def alert_detail(row, titles: dict[str, str]) -> None:
         st.markdown(f"{severity_badge(row['severity'])} **{titles.get(row['rule'], row['rule'])}"
                     f"** · {dd_mmm(row['day'])} · {status} · `{row['alert_id']}`")
         st.markdown(row["reason"] + (f" [Open page]({link})" if link else ""))
+        how = row.get("at_stake_how")
+        st.markdown(f"**₹ at stake: {stake_text(row.get('at_stake'))}.** "
+                    + (str(how) if isinstance(how, str) and how else
+                       "This alert was raised before rupee estimates existed."))
 
 
 def _label(row) -> str:
+    stake = getattr(row, "at_stake", None)
+    worth = f" · {inr_compact(float(stake))}" if stake is not None and pd.notna(stake) else ""
     return (f"{row.alert_id} · {severity_word(row.severity)} · {row.entity} · "
-            f"{dd_mmm(row.day)}")
+            f"{dd_mmm(row.day)}{worth}")
 
 
 def action_form(df: pd.DataFrame) -> tuple[str, list[str]] | None:
@@ -168,14 +202,18 @@ def action_form(df: pd.DataFrame) -> tuple[str, list[str]] | None:
     return None
 
 
-def generation_report(result: dict) -> None:
+def generation_report(result: dict, titles: dict[str, str] | None = None) -> None:
+    titles = titles or {}
     found = sum(result["found"].values())
     new = sum(result["inserted"].values())
-    st.success(f"Checked the rules as of {dd_mmm(result['as_of'])}: {found} alert(s) found, "
-               f"{new} new (the rest were already listed).", icon=":material/notifications:")
-    notes = [f"**{k}** skipped: {v}" for k, v in result["skipped"].items()]
-    notes += [f"**{k}** could not run: {v}" for k, v in result["failed"].items()]
-    notes += [f"**{k}**: {v[:1].upper()}{v[1:]}" for k, v in result.get("notes", {}).items()]
+    st.success(f"Checked the rules as of {dd_mmm(result['as_of'])}: "
+               f"{indian_grouping(found)} alert(s) found, {indian_grouping(new)} new (the rest "
+               "were already listed).", icon=":material/notifications:")
+    name = lambda k: titles.get(k, k)  # noqa: E731
+    notes = [f"**{name(k)}** skipped: {v}" for k, v in result["skipped"].items()]
+    notes += [f"**{name(k)}** could not run: {v}" for k, v in result["failed"].items()]
+    notes += [f"**{name(k)}**: {v[:1].upper()}{v[1:]}"
+              for k, v in result.get("notes", {}).items()]
     if notes:
         st.caption("  \n".join(notes))
 
@@ -206,40 +244,95 @@ def rule_form(rules: pd.DataFrame, param_help: dict[str, dict[str, str]]):
     return None
 
 
-def audit_view(audit: pd.DataFrame) -> None:
+AUDIT_ACTIONS = {"alert_acknowledged": "Acknowledged an alert",
+                 "alert_resolved": "Resolved an alert",
+                 "alert_rule_changed": "Changed a rule", "alerts_generated": "Checked the rules"}
+
+
+def audit_view(audit: pd.DataFrame, titles: dict[str, str] | None = None) -> None:
     if audit.empty:
         st.caption("Nothing recorded yet.")
         return
+    titles = titles or {}
     st.dataframe(pd.DataFrame({
         "When": audit["ts"].map(lambda t: f"{dd_mmm(t)} {pd.Timestamp(t):%H:%M}"),
-        "Who": audit["actor"], "Action": audit["action"],
-        "Details": audit["details"].map(_short_details),
-    }), hide_index=True, width="stretch", height=min(38 + 35 * len(audit), 320))
+        "Who": audit["actor"],
+        "Action": audit["action"].map(lambda a: AUDIT_ACTIONS.get(
+            a, str(a).replace("_", " ").capitalize())),
+        "Details": [audit_sentence(a, d, titles)
+                    for a, d in zip(audit["action"], audit["details"])],
+    }), hide_index=True, width="stretch", height=min(38 + 35 * len(audit), 320),
+        column_config={"Details": st.column_config.TextColumn("Details", width="large")})
 
 
-def _short_details(text) -> str:
+def _words(key: str) -> str:
+    return str(key).replace("_", " ")
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (int, float)):
+        return indian_grouping(v, 0 if float(v).is_integer() else 2)
+    return str(v)
+
+
+def audit_sentence(action: str, text, titles: dict[str, str] | None = None) -> str:
+    """One audit row's details as a sentence (never the raw JSON it is stored as)."""
+    titles = titles or {}
     try:
         d = json.loads(text)
     except (TypeError, ValueError):
         return str(text or "")
+    if not isinstance(d, dict):
+        return str(d)
     if "alert_id" in d:
-        return f"{d['alert_id']} · {d.get('rule')} · {d.get('entity')}"
+        rule = titles.get(d.get("rule"), d.get("rule") or "")
+        return f"{d['alert_id']} · {rule} · {d.get('entity', '')}".strip(" ·")
     if "rule" in d and "after" in d:
-        return f"{d['rule']}: {d['before']} → {d['after']}"
-    return ", ".join(f"{k}={v}" for k, v in d.items() if v)
+        before, after = d.get("before") or {}, d.get("after") or {}
+        changes = []
+        for key in ("enabled", "severity"):
+            if before.get(key) != after.get(key):
+                changes.append(f"{_words(key)} {_value(before.get(key))} → "
+                               f"{_value(after.get(key))}")
+        old_p, new_p = before.get("params") or {}, after.get("params") or {}
+        for key in new_p:
+            if old_p.get(key) != new_p.get(key):
+                changes.append(f"{_words(key)} {_value(old_p.get(key, '—'))} → "
+                               f"{_value(new_p[key])}")
+        return f"{titles.get(d['rule'], d['rule'])}: " + ("; ".join(changes) or "saved unchanged")
+    if action == "alerts_generated" or "found" in d:
+        found = d.get("found") or {}
+        text = (f"As of {dd_mmm(d['as_of']) if d.get('as_of') else '—'}: "
+                f"{indian_grouping(sum(found.values()))} found, "
+                f"{indian_grouping(d.get('inserted', 0))} new")
+        skipped = d.get("skipped") or {}
+        if skipped:
+            text += "; skipped " + ", ".join(titles.get(k, k) for k in skipped)
+        failed = d.get("failed") or {}
+        if failed:
+            text += "; failed " + ", ".join(titles.get(k, k) for k in failed)
+        return text
+    return "; ".join(f"{_words(k)} {_value(v)}" for k, v in d.items()
+                     if v not in (None, "", {}, []) and not isinstance(v, (dict, list)))
 
 
 def top_alerts_panel(df: pd.DataFrame, n: int = 5) -> None:
-    """Overview panel: the `n` most severe open alerts with their reasons and links."""
+    """Overview panel: the `n` most severe open alerts (within a severity, the most rupees
+    at stake first) with their rupees at stake, reasons and links."""
     open_ = df[df["status"].isin(["new", "acknowledged"])] if len(df) else df
     st.subheader("Needs attention")
     if open_.empty:
         st.caption("No open alerts. Generate them on the Alerts page.")
         return
-    for r in _sorted(open_).head(n).itertuples(index=False):
+    for r in _most_severe(open_).head(n).itertuples(index=False):
         # The reason already names the SKU (or market / PIN) and the place: say it once.
         link = f" [Open page]({r.link})" if isinstance(r.link, str) and r.link else ""
-        st.markdown(f"{severity_badge(r.severity)} {r.reason} "
+        stake = getattr(r, "at_stake", None)
+        worth = f" **{inr_compact(float(stake))} at stake**" if stake is not None and \
+            pd.notna(stake) else ""
+        st.markdown(f"{severity_badge(r.severity)}{worth} {r.reason} "
                     f":gray[{dd_mmm(r.day)}]{link}")
     if len(open_) > n:
-        st.markdown(f"[All {len(open_)} open alerts](/Alerts)")
+        st.markdown(f"[All {indian_grouping(len(open_))} open alerts](/Alerts)")

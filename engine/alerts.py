@@ -10,7 +10,8 @@ change is written to audit_log in the same transaction.
 
 Public API:
     generate_alerts(wh, as_of=None, actor="system") -> GenerationResult
-    list_alerts(wh, status=None, severity=None, rule=None, pin_scope=None) -> DataFrame
+    list_alerts(wh, status=None, severity=None, rule=None, pin_scope=None, viewer=None)
+        -> DataFrame ranked by rupees at stake, links resolved for the viewer
     acknowledge(wh, alert_ids, actor) / resolve(wh, alert_ids, actor) -> int
     get_rules(wh) -> DataFrame; update_rule(wh, rule, enabled, severity, params, actor)
 """
@@ -26,7 +27,7 @@ from engine import alerts_detect as detect
 from engine.alerts_anomaly import demand_anomalies
 from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConfigError,
                                  AlertError, RuleConfig, RuleSkipped, alert_link, ddmmm,
-                                 validate_config)
+                                 rank_alerts, validate_config)
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
@@ -34,7 +35,7 @@ from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, per
 
 __all__ = ["AlertConfigError", "AlertError", "GenerationResult", "RULES", "SEVERITIES",
            "acknowledge", "alert_link", "audit_trail", "generate_alerts", "get_rules",
-           "list_alerts", "resolve", "rule_configs", "update_rule"]
+           "list_alerts", "rank_alerts", "resolve", "rule_configs", "update_rule"]
 
 
 @dataclass
@@ -144,12 +145,13 @@ def _stock(wh, cfg, run):
         inputs = load_inputs(wh)
     except InventoryInputError as exc:
         raise RuleSkipped(str(exc)) from exc
-    plan = plan_levels(inputs.lines, inputs.model,
-                       PolicyConfig(service_level=cfg.params["service_level"]))
+    policy = PolicyConfig(service_level=cfg.params["service_level"], today=run.today.date())
+    plan = plan_levels(inputs.lines, inputs.model, policy)
     plan = plan.merge(inputs.lines[["sku_id", "pin_code", "name"]].astype({"sku_id": str,
                                                                            "pin_code": str}),
                       on=["sku_id", "pin_code"], how="left") if "name" not in plan else plan
-    return detect.stock_alerts(plan, cfg, pd.Timestamp(inputs.model.as_of).normalize())
+    return detect.stock_alerts(plan, cfg, pd.Timestamp(inputs.model.as_of).normalize(),
+                               policy.review_days)
 
 
 def _matched(wh, run, days):
@@ -206,7 +208,7 @@ def _mandi(wh, cfg, run):
         raise RuleSkipped("no mandi prices in the warehouse yet")
     start = (run.asked - pd.Timedelta(days=int(cfg.params["lookback_days"]) + 6)).date()
     return detect.mandi_spike(store.read_mandi_window(wh, start, run.asked.date()), cfg,
-                              run.asked, store.store_pins_by_state(wh))
+                              run.asked)
 
 
 def _fresh(wh, cfg, run):
@@ -277,16 +279,47 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
 
 
 # ---- reading and lifecycle ---------------------------------------------------------------------
+def _reader(wh, viewer) -> tuple[frozenset[str] | None, tuple[str, ...] | None]:
+    """(pages the reader may open or None for all, PIN codes they see or None for all).
+    With no `viewer`, the handle tells: a ScopedWarehouse is a store user's (only store
+    users get one, `engine.auth.scoped_warehouse`), a plain Warehouse reads everything."""
+    from engine.auth import PAGES
+
+    handle_pins = getattr(wh, "pin_scope", None)
+    if viewer is not None:
+        pages = PAGES.get(viewer.role, frozenset())
+        pins = tuple(viewer.pin_codes) if viewer.is_scoped else None
+    else:
+        pages = PAGES["store"] if handle_pins is not None else None
+        pins = None
+    if handle_pins is not None:
+        pins = tuple(p for p in (pins if pins is not None else handle_pins)
+                     if p in set(handle_pins))
+    return pages, pins
+
+
 def list_alerts(wh: Warehouse, status=None, severity=None, rule=None,
-                pin_scope=None) -> pd.DataFrame:
-    """Stored alerts newest first, with `link` (relative page URL) and `pin_code` columns.
+                pin_scope=None, viewer=None) -> pd.DataFrame:
+    """Stored alerts ranked for reading (`rank_alerts`: most rupees at stake first, ties by
+    severity, then the newest), with `pin_code`, `at_stake` (₹, NaN when not estimated),
+    `at_stake_how` (how it was computed) and `link` (relative page URL) columns.
     pin_scope (PIN codes, or None for all) keeps alerts for those PINs plus alerts that are
-    not tied to a PIN (mandi prices, the warehouse as a whole)."""
+    not tied to a PIN (mandi prices, the warehouse as a whole). `link` is resolved for
+    `viewer` (an engine.auth.User; None: whoever `wh` belongs to, see `_reader`): it never
+    targets a page their role cannot open and never names a PIN outside their scope."""
     df = store.list_alerts(wh, status, severity, rule, pin_scope)
     details = df["details"].map(lambda d: json.loads(d) if d else {})
     df["pin_code"] = details.map(lambda d: d.get("pin_code"))
-    df["link"] = details.map(alert_link)
-    return df
+    df["at_stake"] = pd.to_numeric(details.map(lambda d: d.get("at_stake")),
+                                   errors="coerce").astype(float)
+    df["at_stake_how"] = details.map(lambda d: d.get("at_stake_how"))
+    pages, pins = _reader(wh, viewer)
+    state_pins: dict[str, list[str]] = {}
+    if details.map(lambda d: d.get("page") == "Sourcing").any():
+        for state, pin in store.store_pins_by_state(wh).itertuples(index=False):
+            state_pins.setdefault(state, []).append(str(pin))
+    df["link"] = details.map(lambda d: alert_link(d, pages, pins, state_pins))
+    return rank_alerts(df).reset_index(drop=True)
 
 
 def _transition(wh, alert_ids, actor: str, status: str, allowed: tuple[str, ...]) -> int:

@@ -49,8 +49,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.alerts_detect import series_prices
 from engine.alerts_rules import (RuleConfig, RuleSkipped, candidates, details_json, num,
-                                 on_period, series_entity, sku_label)
+                                 on_period, rupees, series_entity, shown_rupees, shown_units,
+                                 sku_label, stake, units)
+from engine.textfmt import inr_compact
 from engine.warehouse.grain import DAILY, WEEKLY, normalise_grain, periods_for
 
 KEY = ["sku_id", "pin_code"]
@@ -223,14 +226,30 @@ def demand_anomalies(sales: pd.DataFrame, cfg: RuleConfig, as_of,
         checks = _weekly_checks(panel, cfg, look, groups)
     else:
         checks = _daily_checks(panel, cfg, look)
-    return _alerts(checks, cfg, grain, info["name"] if "name" in info else pd.Series())
+    prices = series_prices(sales, info.reset_index() if len(info) else None)
+    return _alerts(checks, cfg, grain, info["name"] if "name" in info else pd.Series(), prices)
 
 
-def _alerts(checks: pd.DataFrame, cfg: RuleConfig, grain: str, names: pd.Series
-            ) -> pd.DataFrame:
+def _gap_stake(gap: float, kind: str, price, source) -> dict:
+    """Revenue gap of an anomaly: |actual - expected| units x the series' price."""
+    what = "Revenue above the usual level" if kind == "spike" else "Revenue lost against the " \
+        "usual level"
+    if price is None or not np.isfinite(price):
+        return stake(None, f"{what}: {units(gap)}; no price to value them at.")
+    value = shown_units(gap) * shown_rupees(price)
+    return stake(value, f"{what}: {units(gap)} x {rupees(price)} ({source}) = "
+                        f"{inr_compact(value)}.")
+
+
+def _alerts(checks: pd.DataFrame, cfg: RuleConfig, grain: str, names: pd.Series,
+            prices: pd.DataFrame | None = None) -> pd.DataFrame:
     p = cfg.params
     if checks.empty:
         return candidates([])
+    if prices is not None and len(prices):
+        checks = checks.merge(prices, on=KEY, how="left")
+    else:
+        checks = checks.assign(unit_price=np.nan, price_source=None)
     z = (checks["actual"] - checks["expected"]) / checks["scale"]
     gap = (checks["actual"] - checks["expected"]).abs()
     zero_spell = (checks["actual"] == 0) & (checks["previous"] == 0)
@@ -253,5 +272,7 @@ def _alerts(checks: pd.DataFrame, cfg: RuleConfig, grain: str, names: pd.Series
             details=details_json("Forecast", {"sku_id": r.sku_id, "pin_code": r.pin_code},
                                  r.pin_code, r.sku_id, kind=kind, actual=float(r.actual),
                                  expected=float(r.expected), z=float(zr),
-                                 yearly_factor=float(r.factor), grain=grain)))
+                                 yearly_factor=float(r.factor), grain=grain,
+                                 **_gap_stake(abs(r.actual - r.expected), kind, r.unit_price,
+                                              r.price_source))))
     return candidates(rows)

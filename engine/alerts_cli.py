@@ -7,10 +7,12 @@ import sys
 
 import pandas as pd
 
+from engine.textfmt import inr_compact
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
 JSON_COLUMNS = ["alert_id", "rule", "severity", "entity", "day", "reason", "status",
-                "created_at", "acknowledged_by", "acknowledged_at", "resolved_at", "link"]
+                "created_at", "acknowledged_by", "acknowledged_at", "resolved_at", "link",
+                "at_stake", "at_stake_how"]
 
 
 def add_commands(sub) -> None:
@@ -68,7 +70,8 @@ def run_alerts(args: argparse.Namespace) -> int:
     if alerts.empty:
         print("No alerts.")
         return 0
-    for r in alerts.itertuples(index=False):
-        print(f"[{r.severity:<8}] {r.status:<12} {r.rule:<18} {r.entity:<22} "
+    for r in alerts.itertuples(index=False):         # most rupees at stake first
+        stake = inr_compact(r.at_stake) if pd.notna(r.at_stake) else "—"
+        print(f"[{r.severity:<8}] {r.status:<12} {stake:>13} {r.rule:<18} {r.entity:<22} "
               f"{pd.Timestamp(r.day):%d-%b}  {r.reason}")
     return 0

@@ -14,7 +14,9 @@ import pandas as pd
 
 from engine.alerts_rules import (RuleConfig, RuleSkipped, age_text, candidates, ddmmm,
                                  ddmmmyyyy, details_json, num, on_period, raise_severity,
-                                 rupees, series_entity, sku_label, units)
+                                 rupees, series_entity, shown_rupees, shown_units, sku_label,
+                                 stake, units)
+from engine.textfmt import inr_compact
 from engine.warehouse.grain import (DAILY, WEEKLY, normalise_grain, period_days, period_noun,
                                     periods_for, periods_text)
 
@@ -29,6 +31,45 @@ def _names(frame: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
 
 def _forecast_link(sku_id, pin_code) -> dict:
     return {"sku_id": sku_id, "pin_code": pin_code}
+
+
+def series_prices(sales: pd.DataFrame, names: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per SKU x PIN the price a unit sold at: the quantity-weighted average selling price
+    of `sales` (sku_id, pin_code, quantity, price), else the SKU's MRP from `names`.
+    Columns: sku_id, pin_code, unit_price, price_source ('average price' | 'MRP')."""
+    out = pd.DataFrame(columns=KEY + ["unit_price", "price_source"])
+    if len(sales) and "price" in sales:
+        s = sales[sales["price"].notna() & (sales["quantity"] > 0)]
+        s = s.assign(_rev=s["price"].astype(float) * s["quantity"].astype(float))
+        g = s.groupby(KEY, as_index=False).agg(rev=("_rev", "sum"), qty=("quantity", "sum"))
+        out = g.assign(unit_price=g["rev"] / g["qty"], price_source="average price")[
+            KEY + ["unit_price", "price_source"]]
+    if names is not None and "mrp" in names and len(sales):
+        keys = sales[KEY].drop_duplicates()
+        mrp = keys.merge(names[["sku_id", "mrp"]].drop_duplicates("sku_id"), on="sku_id")
+        mrp = mrp[mrp["mrp"].notna() & (mrp["mrp"] > 0)].rename(columns={"mrp": "unit_price"})
+        mrp = mrp.assign(price_source="MRP")
+        have = pd.MultiIndex.from_frame(out[KEY]) if len(out) else pd.MultiIndex.from_arrays(
+            [[], []], names=KEY)
+        mrp = mrp[~pd.MultiIndex.from_frame(mrp[KEY]).isin(have)]
+        out = pd.concat([out, mrp[KEY + ["unit_price", "price_source"]]], ignore_index=True)
+    return out
+
+
+def _with_prices(frame: pd.DataFrame, prices: pd.DataFrame | None) -> pd.DataFrame:
+    if prices is None or prices.empty:
+        return frame.assign(unit_price=np.nan, price_source=None)
+    return frame.merge(prices, on=KEY, how="left")
+
+
+def _value_how(units_: float, what: str, price, source) -> tuple[float, str]:
+    """(units x price, 'what: 12 units x ₹45.00 average price = ₹540') or NaN and a
+    sentence saying there is no price."""
+    if price is None or not np.isfinite(price):
+        return np.nan, f"{what}: {units(units_)}; no price to value them at."
+    value = shown_units(units_) * shown_rupees(price)
+    return value, (f"{what}: {units(units_)} x {rupees(price)} ({source}) = "
+                   f"{inr_compact(value)}.")
 
 
 # ---- prices -------------------------------------------------------------------------------------
@@ -56,8 +97,18 @@ def price_above_mrp(checks: pd.DataFrame, cfg: RuleConfig, as_of,
                     "selling above MRP is not allowed."),
             details=details_json("Forecast", _forecast_link(sku, pin), pin, sku,
                                  max_price=float(worst["price"]), mrp=float(worst["mrp"]),
-                                 periods=len(g), grain=grain)))
+                                 periods=len(g), grain=grain, **_overcharge(g))))
     return candidates(rows)
+
+
+def _overcharge(g: pd.DataFrame) -> dict:
+    qty = float(g["quantity"].sum()) if "quantity" in g else 0.0
+    if qty <= 0:
+        return stake(None, "Overcharge: the units sold above MRP are not recorded.")
+    each = shown_rupees(float(((g["price"] - g["mrp"]) * g["quantity"]).sum()) / qty)
+    total = shown_units(qty) * each
+    return stake(total, f"Overcharged to customers: {units(qty)} sold above MRP x "
+                        f"{rupees(each)} over MRP on average = {inr_compact(total)}.")
 
 
 def price_below_cost(checks: pd.DataFrame, cfg: RuleConfig, as_of,
@@ -81,20 +132,28 @@ def price_below_cost(checks: pd.DataFrame, cfg: RuleConfig, as_of,
             details=details_json("Forecast", _forecast_link(sku, pin), pin, sku,
                                  min_price=float(worst["price"]),
                                  unit_cost=float(worst["unit_cost"]), loss=loss,
-                                 periods=len(g), grain=grain)))
+                                 periods=len(g), grain=grain, **_loss(g, loss))))
     return candidates(rows)
 
 
+def _loss(g: pd.DataFrame, loss: float) -> dict:
+    qty = float(g["quantity"].sum())
+    each = shown_rupees(loss / qty) if qty > 0 else 0.0
+    total = shown_units(qty) * each
+    return stake(total, f"Loss on sales below cost: {units(qty)} x {rupees(each)} under unit "
+                        f"cost on average = {inr_compact(total)}.")
+
+
 # ---- mandi prices -------------------------------------------------------------------------------
-def mandi_spike(prices: pd.DataFrame, cfg: RuleConfig, as_of,
-                state_pins: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Modal price on a checked day vs the mean of the market's prices in the 7 days before."""
+def mandi_spike(prices: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
+    """Modal price on a checked day vs the mean of the market's prices in the 7 days before.
+    The alert stores the mandi's state, not a PIN: the link to the Sourcing page names a
+    PIN of that state only when it is read (`alert_link`), from the reader's own PINs."""
     if prices.empty:
         raise RuleSkipped("no mandi prices in the checked period")
     as_of = pd.Timestamp(as_of).normalize()
     first_day = as_of - pd.Timedelta(days=int(cfg.params["lookback_days"]) - 1)
-    pins = dict(zip(state_pins["state"], state_pins["pin_code"])) \
-        if state_pins is not None and len(state_pins) else {}
+    qtl = float(cfg.params.get("purchase_qtl", 50))
     rows = []
     for (market, commodity), g in prices.groupby(["market", "commodity"], sort=True):
         s = g.set_index("date")["modal_price"].sort_index()
@@ -111,11 +170,18 @@ def mandi_spike(prices: pd.DataFrame, cfg: RuleConfig, as_of,
                 reason=(f"{commodity} at {market} mandi traded at a modal {rupees(s[day])}/qtl "
                         f"on {ddmmm(day)}, {rise[day]:.0%} above its 7-day average of "
                         f"{rupees(base[day])}/qtl."),
-                details=details_json("Sourcing", {"commodity": commodity,
-                                                  "pin": pins.get(state)}, None, None,
+                details=details_json("Sourcing", {"commodity": commodity}, None, None,
                                      market=market, commodity=commodity, state=state,
-                                     modal_price=float(s[day]), avg_7d=float(base[day]))))
+                                     modal_price=float(s[day]), avg_7d=float(base[day]),
+                                     **_margin(float(s[day]) - float(base[day]), qtl))))
     return candidates(rows)
+
+
+def _margin(rise: float, qtl: float) -> dict:
+    value = shown_rupees(rise) * shown_units(qtl)
+    return stake(value, f"Margin at risk if you buy at this price: {rupees(rise)}/qtl "
+                        f"above the 7-day average x {num(qtl)} qtl a week (the rule's "
+                        f"purchase setting) = {inr_compact(value)}.")
 
 
 # ---- data freshness -----------------------------------------------------------------------------
@@ -160,16 +226,20 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
     step = period_days(grain)
     limit = int(cfg.params["max_gap_weeks"] if weekly else cfg.params["max_gap_days"])
     week_of = "the week of " if weekly else ""
+    revenue = (last_by_pin["daily_revenue"] if "daily_revenue" in last_by_pin
+               else pd.Series(np.nan, index=last_by_pin.index))
     rows = []
-    for r in last_by_pin.itertuples(index=False):
+    for r, daily in zip(last_by_pin.itertuples(index=False), revenue):
         place = f"PIN {r.pin_code}" + (f" ({r.city})" if isinstance(r.city, str) else "")
         if pd.isna(r.last_date):
             rows.append(dict(rule=cfg.rule, severity=raise_severity(cfg.severity),
                              entity=f"PIN {r.pin_code}", day=latest,
                              reason=(f"{place} has no sales at all up to {week_of}"
                                      f"{ddmmm(latest)}."),
-                             details=details_json("Data", {}, r.pin_code, None,
-                                                  last_sale=None, latest=latest)))
+                             details=details_json(
+                                 "Data", {}, r.pin_code, None, last_sale=None, latest=latest,
+                                 **stake(None, "No sales history at this PIN to size what "
+                                               "is missing."))))
             continue
         behind = int((latest - pd.Timestamp(r.last_date).normalize()).days) // step
         if behind >= limit:
@@ -180,7 +250,8 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
                         f"{periods_text(behind, grain)} behind the newest sales in the "
                         f"warehouse ({week_of}{ddmmm(latest)})."),
                 details=details_json("Data", {}, r.pin_code, None, last_sale=r.last_date,
-                                     latest=latest, periods_behind=behind, grain=grain)))
+                                     latest=latest, periods_behind=behind, grain=grain,
+                                     **_unseen(daily, behind * step, f"PIN {r.pin_code}'s"))))
     age = int((today - latest).days)
     if age > _max_age_days(cfg, grain) and historical_load(latest, arrived, cfg, grain) is None:
         newest = ("for the week of " if weekly else "from ") + _day_text(latest, today)
@@ -189,8 +260,25 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
             reason=(f"The newest sales in the warehouse are {newest}, {age_text(age)} before "
                     f"{_day_text(today, today)}: upload recent sales."),
             details=details_json("Data", {}, None, None, latest=latest, age_days=age,
-                                 grain=grain)))
+                                 grain=grain,
+                                 **_unseen(float(revenue.sum(min_count=1)), age, "the PINs'"))))
     return candidates(rows)
+
+
+UNSEEN_CAP_DAYS = 28     # sales counted at most this many days back: the planning horizon
+
+
+def _unseen(daily, days: int, whose: str) -> dict:
+    """Sales the plans cannot see: the usual daily sales value x the days without data (at
+    most UNSEEN_CAP_DAYS)."""
+    if daily is None or not np.isfinite(daily) or daily <= 0:
+        return stake(None, "No priced sales before the gap to size what is missing.")
+    counted = min(int(days), UNSEEN_CAP_DAYS)
+    capped = f" (at most {UNSEEN_CAP_DAYS} counted)" if days > UNSEEN_CAP_DAYS else ""
+    value = shown_rupees(daily) * counted
+    return stake(value, f"Sales the forecasts and reorder plans cannot see: {whose} usual "
+                        f"{rupees(daily)} a day (last 4 weeks with data) x {num(days)} days "
+                        f"without data{capped} = {inr_compact(value)}.")
 
 
 # ---- forecasts ----------------------------------------------------------------------------------
@@ -204,12 +292,23 @@ def matched_forecasts(forecasts: pd.DataFrame, sales: pd.DataFrame, start, end,
     fc = fc[(fc["date"] >= pd.Timestamp(start)) & (fc["date"] <= pd.Timestamp(end))]
     fc = fc.sort_values("created_at").drop_duplicates(KEY + ["date"], keep="last")
     sales = sales if "promo" in sales else sales.assign(promo=False)
-    actual = sales.assign(promo=sales["promo"].fillna(False).astype(bool)).groupby(
-        KEY + ["date"], as_index=False).agg(quantity=("quantity", "sum"), promo=("promo", "max"))
+    price = sales["price"].astype(float) if "price" in sales else np.nan
+    actual = sales.assign(promo=sales["promo"].fillna(False).astype(bool),
+                          _rev=sales["quantity"].astype(float) * price).groupby(
+        KEY + ["date"], as_index=False).agg(quantity=("quantity", "sum"), promo=("promo", "max"),
+                                            revenue=("_rev", lambda v: v.sum(min_count=1)))
     out = fc.merge(actual, on=KEY + ["date"], how="left")
     out["actual"] = out["quantity"].fillna(0.0)
     out["promo"] = out["promo"].eq(True)
     return out.drop(columns="quantity")
+
+
+def _matched_prices(matched: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
+    """series_prices of the sales behind matched forecasts (revenue / units per period)."""
+    rev = matched["revenue"] if "revenue" in matched else pd.Series(np.nan, index=matched.index)
+    sold = matched[KEY].assign(quantity=matched["actual"],
+                               price=rev / matched["actual"].where(matched["actual"] > 0))
+    return series_prices(sold, names)
 
 
 def _span(first, last, n: int, grain: str) -> str:
@@ -237,10 +336,13 @@ def forecast_deviation(matched: pd.DataFrame, cfg: RuleConfig, as_of,
     hit = ((gap.abs() >= p["min_units"]) & ((dev.abs() >= p["threshold_pct"] / 100)
                                             | (g["forecast"] <= 0))
            & ~((gap > 0) & (g["promo"] >= 0.5)))
-    g = _names(g.assign(dev=dev)[hit], names)
+    g = _with_prices(_names(g.assign(dev=dev)[hit], names), _matched_prices(matched, names))
     rows = []
     for r in g.itertuples(index=False):
         where = "above" if r.actual > r.forecast else "below"
+        value, how = _value_how(abs(r.actual - r.forecast),
+                                f"Revenue gap, sales {where} the forecast", r.unit_price,
+                                r.price_source)
         pct = "" if not np.isfinite(r.dev) else f"{abs(r.dev):.0%} "
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(r.sku_id, r.pin_code),
@@ -250,7 +352,8 @@ def forecast_deviation(matched: pd.DataFrame, cfg: RuleConfig, as_of,
                     f"({num(r.actual)} vs {num(r.forecast)} units, run {r.run_id})."),
             details=details_json("Forecast", _forecast_link(r.sku_id, r.pin_code), r.pin_code,
                                  r.sku_id, actual=float(r.actual), forecast=float(r.forecast),
-                                 run_id=r.run_id, periods=int(r.n), grain=grain)))
+                                 run_id=r.run_id, periods=int(r.n), grain=grain,
+                                 **stake(value, how))))
     return candidates(rows)
 
 
@@ -302,10 +405,16 @@ def forecast_accuracy(matched: pd.DataFrame, bt: pd.DataFrame, cfg: RuleConfig, 
     chance = (stderr > 0) & (excess < SIGNIFICANT_Z * stderr)
     frame = frame[(frame["live"] >= p["factor"] * frame["bt"].clip(lower=0.01))
                   & (frame["live"] >= p["min_wape_pct"] / 100) & ~chance].reset_index()
-    frame = _names(frame, names)
+    frame = _with_prices(_names(frame, names), _matched_prices(matched, names))
     day = pd.Timestamp(matched["date"].max()) if len(matched) else pd.Timestamp(as_of)
     rows = []
     for r in frame.itertuples(index=False):
+        extra = max(float(r.err) - float(r.bt) * float(r.act), 0.0)
+        value, how = _value_how(
+            extra, f"Forecast error beyond the backtest's over {int(r.n)} "
+                   f"{period_noun(grain, int(r.n))} (live error {num(r.err)} units vs "
+                   f"{num(r.bt * r.act)} expected at the backtest WAPE)", r.unit_price,
+            r.price_source)
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity=series_entity(r.sku_id, r.pin_code),
             day=day,
@@ -315,7 +424,8 @@ def forecast_accuracy(matched: pd.DataFrame, bt: pd.DataFrame, cfg: RuleConfig, 
                     f"{r.bt:.0%}."),
             details=details_json("Forecast", _forecast_link(r.sku_id, r.pin_code), r.pin_code,
                                  r.sku_id, live_wape=float(r.live),
-                                 backtest_wape=float(r.bt), periods=int(r.n), grain=grain)))
+                                 backtest_wape=float(r.bt), periods=int(r.n), grain=grain,
+                                 **stake(value, how))))
     return candidates(rows)
 
 
@@ -325,16 +435,16 @@ NO_DEMAND = 0.05     # units a day below which a line has no demand worth projec
 
 def stock_reason(r, critical: bool) -> str:
     """'Amul Gold 500 ml (DA-0004) at 560015: 3 units on hand + 12 on order, at or below
-    the reorder point of 15 units. At about 2.5 units a day it runs out around 24-Nov, ...'"""
+    the reorder level of 15 units. At about 2.5 units a day it runs out around 24-Nov, ...'"""
     on_hand, on_order = max(float(r.on_hand), 0.0), float(r.on_order)
     ordered = round(on_order, 1) > 0
     if round(on_hand, 1) <= 0:
-        stock = "out of stock" + (f" ({num(on_order)} on order)" if ordered else "")
+        stock = "out of stock now" + (f" ({num(on_order)} on order)" if ordered else "")
     else:
         stock = f"{units(on_hand)} on hand" + (f" + {num(on_order)} on order" if ordered else "")
     lead = int(r.lead_time_days)
     text = (f"{sku_label(getattr(r, 'name', None), r.sku_id)} at {r.pin_code}: {stock}, at or "
-            f"below the reorder point of {units(r.reorder_point)}.")
+            f"below the reorder level of {units(r.reorder_point)}.")
     demand = float(r.daily_demand) if pd.notna(r.daily_demand) else 0.0
     if demand < NO_DEMAND:
         return text + f" No recent demand, so no run-out date (lead time {lead} days)."
@@ -349,9 +459,27 @@ def stock_reason(r, critical: bool) -> str:
     return text + f" At {rate} it runs out around {ddmmm(r.stockout_date)}{tail}"
 
 
-def stock_alerts(plan: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
+def _at_risk(r, review_days: int) -> dict:
+    """Sales at risk of a plan line (engine.inventory.policy: `sales_at_risk`) and how."""
+    value = getattr(r, "sales_at_risk", None)
+    price = getattr(r, "unit_price", None)
+    if value is None or pd.isna(value) or price is None or pd.isna(price):
+        return stake(None, "No MRP or unit cost in the catalog to value the lost sales.")
+    mrp = getattr(r, "mrp", None)
+    source = "MRP" if mrp is not None and pd.notna(mrp) and float(mrp) > 0 else "unit cost"
+    lead = int(r.lead_time_days)
+    value = shown_units(r.at_risk_units) * shown_rupees(price)
+    return stake(value, f"Sales at risk if nothing is ordered today: about "
+                        f"{units(r.at_risk_units)} of demand unserved over the next "
+                        f"{lead + review_days} days ({lead}-day lead time + {review_days}-day "
+                        f"order cycle) x {rupees(price)} ({source}) = {inr_compact(value)}.")
+
+
+def stock_alerts(plan: pd.DataFrame, cfg: RuleConfig, as_of,
+                 review_days: int = 7) -> pd.DataFrame:
     """Plan lines at or below the reorder point ('high' urgency) or running out before an
-    order placed today arrives ('critical', one severity level up)."""
+    order placed today arrives ('critical', one severity level up), with the sales at risk
+    (`review_days`: the plan's order cycle, part of the period the risk is counted over)."""
     hit = plan[plan["urgency"].isin(["critical", "high"])]
     rows = []
     for r in hit.itertuples(index=False):
@@ -365,5 +493,6 @@ def stock_alerts(plan: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
                                  on_order=float(r.on_order),
                                  reorder_point=float(r.reorder_point),
                                  stockout_date=r.stockout_date, urgency=r.urgency,
-                                 order_qty=float(r.order_qty))))
+                                 order_qty=float(r.order_qty),
+                                 **_at_risk(r, review_days))))
     return candidates(rows)

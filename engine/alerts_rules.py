@@ -4,8 +4,14 @@ shape every detector returns (pure; no warehouse, no streamlit).
 A detector returns a *candidate frame* with columns
 `rule, severity, entity, day, reason, details` where `details` is JSON text holding
 `pin_code` / `sku_id` when the alert is tied to one (the Alerts page filters PIN scope on
-it), `page` + `params` for the link to the page that explains the alert, and the numbers
-behind the reason.
+it), `page` + `params` for the link to the page that explains the alert, the numbers
+behind the reason, and `at_stake` / `at_stake_how`: the estimated rupees at stake and the
+sentence that says how they were computed from those numbers (alerts are ranked by it).
+
+Links are resolved for the person reading them (`alert_link`), never stored ready-made: a
+link never targets a page the reader's role cannot open, and never names a PIN code
+outside the reader's scope. An alert with no PIN of its own (a mandi price spike) names
+the lowest PIN of the mandi's state *among the reader's PINs*, or none.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 
 from engine.textfmt import indian_grouping, inr
@@ -63,10 +70,10 @@ class RuleSpec:
 
 
 RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
-    RuleSpec("stock_reorder", "Stock below reorder point",
-             "Inventory position at or below the reorder point of the reorder policy; "
-             "lines that run out before an order placed today could arrive are raised one "
-             "severity level.", "high",
+    RuleSpec("stock_reorder", "Stock at or below reorder level",
+             "Stock on hand + on order at or below the reorder level (reorder point) of the "
+             "reorder policy; lines that lose at least one unit of sales before an order "
+             "placed today could arrive are raised one severity level.", "high",
              {"service_level": Param(0.95, 0.5, 0.999, "Fill-rate target of the policy")}),
     RuleSpec("forecast_deviation", "Forecast vs actual deviation",
              "Last week's sales differ from the freshest forecast for those days by more "
@@ -119,7 +126,9 @@ RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
              "A mandi's modal price jumps above its previous 7-day average.", "medium",
              {"threshold_pct": Param(25, 1, 500, "Rise over the 7-day average (%)"),
               "lookback_days": Param(3, 1, 30, "Recent days checked", True),
-              "min_baseline_days": Param(3, 1, 7, "Fewest prior price days needed", True)}),
+              "min_baseline_days": Param(3, 1, 7, "Fewest prior price days needed", True),
+              "purchase_qtl": Param(50, 1, 1e6, "Quintals you buy of a commodity in a week "
+                                                "(sizes the rupees at stake)")}),
     RuleSpec("data_freshness", "Sales data missing",
              "A PIN has no sales for N days (N weeks for weekly data) while other PINs do, "
              "or the newest sales are old. A file whose newest sales were already that old "
@@ -176,8 +185,12 @@ def raise_severity(severity: str) -> str:
     return SEVERITIES[max(i - 1, 0)]
 
 
-def alert_link(details) -> str | None:
-    """Relative URL of the page that explains an alert ('/Forecast?sku_id=..&pin_code=..')."""
+def alert_link(details, pages=None, pin_scope=None, state_pins=None) -> str | None:
+    """Relative URL of the page that explains an alert ('/Forecast?sku_id=..&pin_code=..'),
+    for a reader who may open `pages` (None: every page) and sees `pin_scope` (None: every
+    PIN). None when the page is not one the reader may open. A PIN parameter outside the
+    scope is dropped; an alert with no PIN of its own (a mandi in a state) gets the lowest
+    PIN of its state the reader sees (`state_pins`: state -> sorted PIN codes), if any."""
     if isinstance(details, str):
         try:
             details = json.loads(details)
@@ -185,9 +198,55 @@ def alert_link(details) -> str | None:
             return None
     if not isinstance(details, dict) or details.get("page") not in PAGE_PATHS:
         return None
+    if pages is not None and details["page"] not in set(pages):
+        return None
+    scope = None if pin_scope is None else {str(p) for p in pin_scope}
     params = {k: v for k, v in (details.get("params") or {}).items() if v is not None}
+    for key in ("pin", "pin_code"):
+        if key in params and scope is not None and str(params[key]) not in scope:
+            del params[key]
+    if details["page"] == "Sourcing" and "pin" not in params and details.get("state"):
+        mine = [p for p in (state_pins or {}).get(details["state"], ())
+                if scope is None or str(p) in scope]
+        if mine:
+            params["pin"] = min(str(p) for p in mine)
     path = PAGE_PATHS[details["page"]]
     return path + ("?" + urlencode(params) if params else "")
+
+
+def rank_alerts(df: pd.DataFrame) -> pd.DataFrame:
+    """Alerts in the order a manager should read them: most rupees at stake first (alerts
+    without an estimate last), ties by severity, then the newest day and creation."""
+    if df.empty:
+        return df
+    stake = pd.to_numeric(df["at_stake"], errors="coerce") if "at_stake" in df \
+        else pd.Series(np.nan, index=df.index)
+    rank = df["severity"].map({s: i for i, s in enumerate(SEVERITIES)}).fillna(len(SEVERITIES))
+    created = df["created_at"] if "created_at" in df else pd.Series(pd.NaT, index=df.index)
+    keys = pd.DataFrame({"_stake": stake.fillna(-1.0), "_rank": rank,
+                         "_day": pd.to_datetime(df["day"]), "_created": pd.to_datetime(created)},
+                        index=df.index)
+    order = keys.sort_values(["_stake", "_rank", "_day", "_created"],
+                             ascending=[False, True, False, False], kind="stable",
+                             na_position="last").index
+    return df.loc[order]
+
+
+def shown_units(value: float) -> float:
+    """A count as `num` prints it (so 'x units x price = total' adds up on screen)."""
+    return float(num(value).replace(",", ""))
+
+
+def shown_rupees(value: float) -> float:
+    """Rupees as `rupees` prints them: paise below ₹1,000, whole rupees above."""
+    return round(float(value), 2) if abs(value) < 1000 else float(round(float(value)))
+
+
+def stake(value, how: str) -> dict:
+    """The `at_stake` / `at_stake_how` evidence of an alert: whole rupees (None when the
+    numbers behind it are missing) and the sentence that says how it was computed."""
+    value = float(value) if value is not None else float("nan")
+    return {"at_stake": round(value) if np.isfinite(value) else None, "at_stake_how": how}
 
 
 # ---- text helpers (engine-side formatting of reasons) -----------------------------------------

@@ -14,6 +14,7 @@ from components.errors import attempt
 from components.auth import allowed
 from components import alerts_views as av
 from components.filters import current_pin_scope
+from components.format import indian_grouping
 from components.session import get_warehouse
 from engine.alerts import (RULES, AlertError, acknowledge, audit_trail, generate_alerts,
                            get_rules, list_alerts, resolve, update_rule)
@@ -61,7 +62,7 @@ if st.button("Generate alerts now", key="al_generate", type="primary",
     if err:
         st.error(err, icon=":material/error:")
 if st.session_state.get("al_last_run"):
-    av.generation_report(st.session_state["al_last_run"])
+    av.generation_report(st.session_state["al_last_run"], titles)
 
 flash = st.session_state.pop("al_flash", None)
 if flash:
@@ -87,7 +88,7 @@ with tab_list:
     elif shown.empty:
         st.caption("No alerts match these filters.")
     else:
-        st.caption(f"{len(shown):,} alert(s).")
+        st.caption(f"{indian_grouping(len(shown))} alert(s), most rupees at stake first.")
         av.alerts_table(shown, titles)
         action = av.action_form(shown)
         if action:
@@ -123,4 +124,4 @@ with tab_audit:
     if err:
         st.error(err, icon=":material/error:")
     else:
-        av.audit_view(audit)
+        av.audit_view(audit, titles)

@@ -16,6 +16,10 @@ def test_alerts_cli_json_lists_generated_alerts(empty_warehouse, capsys):
             "created_at"} <= set(out[0])
     rules = {row["rule"] for row in out}
     assert {"mandi_spike", "price_above_mrp", "demand_anomaly"} <= rules
+    stakes = [row["at_stake"] for row in out]
+    assert all(isinstance(v, (int, float)) for v in stakes)
+    assert stakes == sorted(stakes, reverse=True)          # most rupees at stake first
+    assert all(row["at_stake_how"] for row in out)
     mandi = [row for row in out if row["rule"] == "mandi_spike"][0]
     assert mandi["entity"] == "Azadpur / onion" and mandi["day"] == str(AS_OF.date())
     assert mandi["status"] == "new"

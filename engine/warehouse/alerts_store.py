@@ -37,7 +37,7 @@ def read_rule_config(wh: Warehouse) -> pd.DataFrame:
 def write_rule_config(wh: Warehouse, rule: str, enabled: bool, severity: str, params: dict,
                       actor: str, before: dict) -> None:
     """Upsert one rule's configuration and audit the change (old and new) atomically."""
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("alerts",)) as cur:
         cur.execute(
             "INSERT INTO alert_rules VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rule) DO UPDATE SET "
             "enabled = excluded.enabled, severity = excluded.severity, "
@@ -78,8 +78,8 @@ def read_price_checks(wh: Warehouse, start, end) -> pd.DataFrame:
 
 
 def read_sku_names(wh: Warehouse) -> pd.DataFrame:
-    """sku_id, name, category of every catalogued SKU."""
-    return wh.query("SELECT sku_id, name, category FROM skus ORDER BY sku_id")
+    """sku_id, name, category, mrp of every catalogued SKU."""
+    return wh.query("SELECT sku_id, name, category, mrp FROM skus ORDER BY sku_id")
 
 
 def read_locations(wh: Warehouse) -> pd.DataFrame:
@@ -97,14 +97,23 @@ def newest_sales_arrival(wh: Warehouse, latest):
 
 
 def last_sale_per_pin(wh: Warehouse, as_of) -> pd.DataFrame:
-    """pin_code, last_date for every PIN with sales on or before as_of, plus the known
-    locations that have none (last_date NULL)."""
+    """pin_code, last_date, city, daily_revenue for every PIN with sales on or before as_of,
+    plus the known locations that have none (last_date NULL). daily_revenue is the PIN's
+    sales value (units x price, MRP where the price is missing) over the 28 days up to its
+    last sale, per day."""
     return wh.query("""
         WITH s AS (SELECT pin_code, max(date) AS last_date FROM sales_daily
-                   WHERE date <= ? GROUP BY pin_code)
+                   WHERE date <= ? GROUP BY pin_code),
+        r AS (SELECT d.pin_code, sum(d.quantity * coalesce(d.price, k.mrp)) / 28.0 AS revenue
+              FROM sales_daily d JOIN s ON s.pin_code = d.pin_code
+              LEFT JOIN skus k ON k.sku_id = d.sku_id
+              WHERE d.date > s.last_date - INTERVAL 28 DAY AND d.date <= s.last_date
+              GROUP BY d.pin_code)
         SELECT coalesce(s.pin_code, l.pin_code) AS pin_code,
-               CAST(s.last_date AS TIMESTAMP) AS last_date, l.city
+               CAST(s.last_date AS TIMESTAMP) AS last_date, l.city,
+               CAST(r.revenue AS DOUBLE) AS daily_revenue
         FROM s FULL OUTER JOIN locations l ON l.pin_code = s.pin_code
+        LEFT JOIN r ON r.pin_code = s.pin_code
         ORDER BY 1""", [as_of])
 
 
@@ -162,16 +171,19 @@ def last_mandi_date(wh: Warehouse, as_of=None):
 
 
 def store_pins_by_state(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT state, min(pin_code) AS pin_code FROM locations "
-                    "WHERE state IS NOT NULL GROUP BY state ORDER BY state")
+    """state, pin_code: every store PIN (a row of `locations`) with its state. On a scoped
+    handle only the reader's own PINs come back, which is what alert links may name."""
+    return wh.query("SELECT state, pin_code FROM locations "
+                    "WHERE state IS NOT NULL ORDER BY state, pin_code")
 
 
 # ---- alert writes ----------------------------------------------------------------------------
 def insert_alerts(wh: Warehouse, alerts: pd.DataFrame, actor: str, summary: dict) -> int:
     """Insert candidate alerts (rule, severity, entity, day, reason, details); an alert
-    whose (rule, entity, day) already exists is skipped and keeps its status. Returns the
+    whose (rule, entity, day) already exists is skipped and keeps its status (one stored
+    before rupee estimates existed gets the new details, with its estimate). Returns the
     number of new alerts. The generation summary is audited in the same transaction."""
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("alerts",)) as cur:
         before = cur.execute("SELECT count(*) FROM alerts").fetchall()[0][0]
         if len(alerts):
             frame = alerts.drop_duplicates(["rule", "entity", "day"]).copy()
@@ -187,6 +199,12 @@ def insert_alerts(wh: Warehouse, alerts: pd.DataFrame, actor: str, summary: dict
                             "details, status, created_at) SELECT alert_id, rule, severity, "
                             "entity, day, reason, details, status, created_at FROM _mp_alerts "
                             "ON CONFLICT DO NOTHING")
+                # Alerts stored before rupee estimates existed get theirs (status untouched).
+                cur.execute("UPDATE alerts SET details = f.details FROM _mp_alerts f "
+                            "WHERE alerts.rule = f.rule AND alerts.entity = f.entity "
+                            "AND alerts.day = f.day AND alerts.alert_id <> f.alert_id "
+                            "AND json_extract(alerts.details, '$.at_stake_how') IS NULL "
+                            "AND json_extract(f.details, '$.at_stake_how') IS NOT NULL")
             finally:
                 cur.unregister("_mp_alerts")
         inserted = cur.execute("SELECT count(*) FROM alerts").fetchall()[0][0] - before
@@ -225,7 +243,7 @@ def set_status(wh: Warehouse, alert_ids: list[str], status: str, actor: str,
     """Move alerts to `status` ('acknowledged' or 'resolved') and audit each one in the
     same transaction. The caller has checked the transitions are allowed."""
     now = datetime.now()
-    with wh.transaction() as cur:
+    with wh.transaction(touches=("alerts",)) as cur:
         for alert_id in alert_ids:
             if status == "acknowledged":
                 cur.execute("UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?, "
