@@ -254,8 +254,10 @@ def _status(response: bytes) -> int:
 
 
 def _temp_files(app) -> list[Path]:
-    return [p for p in app.state.micropulse.process.temp.folder().rglob("*")
-            if p.is_file() and p.name != ".owner"]
+    """Files in the API process's temporary folder (os.walk: the server may remove a
+    folder while we look)."""
+    root = app.state.micropulse.process.temp.folder()
+    return [Path(d) / f for d, _, files in os.walk(root) for f in files if f != ".owner"]
 
 
 @pytest.mark.parametrize("who,status", [(None, 401), ("store", 403)])
