@@ -225,8 +225,8 @@ def create_app(warehouse_path: str | Path | None = None,
                   description="Hyperlocal demand forecasts, reorder lines, price simulation "
                               "and mandi sourcing for Indian retail, from the same engine "
                               "and warehouse as the MicroPulse app. Sign in at "
-                              "POST /v1/auth/token, then send 'Authorization: Bearer "
-                              "<token>' (or a service account's 'X-API-Key').",
+                              "`POST /v1/auth/token`, then send `Authorization: Bearer "
+                              "<token>` (or a service account's `X-API-Key`).",
                   openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
                   openapi_tags=TAGS)
     app.state.micropulse = state
