@@ -1,10 +1,41 @@
-"""Plotly figure builders: ₹ axes in lakh/crore, DD-MMM dates, plain-word hover text."""
+"""Plotly figure builders: ₹ axes in lakh/crore, DD-MMM dates, plain-word hover text.
+
+Importing this module (the `components` package does) also layers the MicroPulse chart
+template over Streamlit's, so every figure any page builds gets it: the title sits in its
+own band below the strip where Plotly's toolbar (the modebar: zoom, download, full screen)
+appears, and the top margin grows to fit the title, so the toolbar never covers it.
+"""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit  # noqa: F401  (sets Streamlit's plotly template first; ours layers on it)
 
 from components.format import dd_mmm, inr_compact, pct, units
+
+CHART_TEMPLATE = "micropulse"
+MODEBAR_BAND_PX = 30    # the toolbar is ~24 px tall at the top right of every chart
+
+
+def register_chart_template() -> None:
+    """Register the MicroPulse template and make it part of plotly's default (idempotent):
+    title anchored to the chart's container, left aligned, pushed MODEBAR_BAND_PX below the
+    top edge, with automargin so the plot area starts below it whatever margin a figure
+    sets; the toolbar drawn on a translucent background."""
+    pio.templates[CHART_TEMPLATE] = go.layout.Template(layout=go.Layout(
+        title={"x": 0, "xanchor": "left", "xref": "container", "y": 1, "yanchor": "top",
+               "yref": "container", "automargin": True,
+               "pad": {"t": MODEBAR_BAND_PX, "l": 12, "b": 6}},
+        modebar={"orientation": "h", "bgcolor": "rgba(255,255,255,0.7)"},
+        hoverlabel={"align": "left"},
+    ))
+    base = pio.templates.default or ""
+    if CHART_TEMPLATE not in str(base).split("+"):
+        pio.templates.default = f"{base}+{CHART_TEMPLATE}" if base else CHART_TEMPLATE
+
+
+register_chart_template()
 
 THIS_YEAR = "#0F766E"   # deep teal, the theme's primary colour
 LAST_YEAR = "#94A3B8"   # slate grey
@@ -35,8 +66,8 @@ def _fmt(value: float, measure: str) -> str:
 
 def _layout(fig: go.Figure, title: str, x_title: str | None, y_title: str) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10}, height=380,
+        title={"text": title},
+        margin={"l": 10, "r": 10, "t": 70, "b": 10}, height=380,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right",
                 "x": 1},
         hoverlabel={"align": "left"},

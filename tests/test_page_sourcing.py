@@ -135,3 +135,17 @@ def test_price_chart_keeps_its_title_short_and_its_legend_under_the_plot():
     assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"
     assert fig.layout.yaxis.automargin and fig.layout.xaxis.automargin
     assert fig.layout.template.layout.title.automargin          # the shared chart template
+
+
+def test_sourcing_charts_carry_the_shared_title_band(app_env):
+    import json
+
+    from components.charts import MODEBAR_BAND_PX
+
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(specs) == 2
+    for spec in specs:
+        title = spec["layout"]["template"]["layout"]["title"]
+        assert title["pad"]["t"] == MODEBAR_BAND_PX and title["automargin"] is True
+        assert spec["layout"]["legend"]["y"] < 0               # legend under the plot
