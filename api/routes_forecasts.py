@@ -52,11 +52,10 @@ def _latest_run(wh, cached, version: str) -> dict:
 
 def series_accuracy(wh, run_id: str) -> dict[tuple[str, str], dict]:
     """Backtest metrics per series of a run (engine `score`), for the model each series'
-    forecast used. Computed once per run and data version, then looked up."""
-    rows = api_store.accuracy_backtests(wh, run_id)
-    if rows.empty:
-        return {}
-    scored = score(rows, by=KEYS + ["model"])
+    forecast used: stored with the run (engine/forecast/scores.py), then looked up."""
+    from engine.forecast.scores import series_scores
+
+    scored = series_scores(wh, run_id)       # stored when the run was saved
     out = {}
     for r in scored.to_dict("records"):
         source = ("per-series routed model" if r["model"] == "routed" else "model used")
@@ -69,7 +68,7 @@ def series_accuracy(wh, run_id: str) -> dict[tuple[str, str], dict]:
 def series_forecasts(wh, cached, items: list[tuple[str, str, int]]
                      ) -> tuple[dict, list[dict], list[dict]]:
     """(run, results, errors) for (sku_id, pin_code, horizon) requests, in request order."""
-    version = wh.data_version()
+    version = wh.data_version("sales", "forecasts", "plans")
     run = _latest_run(wh, cached, version)
     run_id = str(run["run_id"])
     pairs = list(dict.fromkeys((s, p) for s, p, _ in items))
@@ -150,7 +149,7 @@ def _apply_inline_plan(caller: Caller, run: dict, results: list[dict], plan: lis
     from engine.forecast.whatif import response_curves
 
     wh = caller.wh
-    version = wh.data_version()
+    version = wh.data_version("sales", "festivals", "weather")
     response = caller.cached(("response_curves", version), lambda: response_curves(wh))
     pairs = list(dict.fromkeys((r["sku_id"], r["pin_code"]) for r in results))
     regular = api_store.regular_prices(wh, pairs)
@@ -197,7 +196,7 @@ def accuracy(group_by: Literal["category", "state"] = "category",
                        "`python -m engine backtest` (or a forecast) first.")
     run_id = str(runs["run_id"].iloc[0])
     scope = tuple(caller.user.pin_codes) if caller.user.is_scoped else None
-    frame = caller.cached(("backtest_frame", wh.data_version(), run_id),
+    frame = caller.cached(("backtest_frame", wh.data_version("sales", "forecasts"), run_id),
                                lambda: backtest_frame(wh, run_id, Filters(pin_scope=scope)))
     if start_date:
         frame = frame[frame["date"] >= pd.Timestamp(start_date)]

@@ -60,7 +60,8 @@ def inventory(pin_code: Annotated[str | None, Query(pattern=PIN_PATTERN)] = None
         inputs = load_inputs(wh)
         return make_plan(inputs), inputs.model.label
 
-    plan, label = caller.cached(("reorder_plan", wh.data_version()), build)
+    version = wh.data_version("sales", "inventory", "forecasts", "festivals")
+    plan, label = caller.cached(("reorder_plan", version), build)
     shown = plan
     if pin_code is not None:
         shown = shown[shown["pin_code"] == pin_code]
@@ -82,7 +83,7 @@ def pricing_simulate(body: PricingRequest, caller: Caller = Depends(current_call
 
     caller.require("run_scenario", "Pricing")
     wh = caller.wh
-    version = wh.data_version()
+    version = wh.data_version("sales", "festivals", "forecasts")
     table = caller.cached(("elasticities", version), lambda: elasticity_table(wh))
     base, _, label = caller.cached(("pricing_base", version),
                                    lambda: simulation_base(wh, table))
@@ -108,7 +109,8 @@ def pricing_optimize(body: OptimizeRequest, caller: Caller = Depends(current_cal
 
     caller.require("run_scenario", "Pricing")
     wh = caller.wh
-    table = caller.cached(("elasticities", wh.data_version()), lambda: elasticity_table(wh))
+    table = caller.cached(("elasticities", wh.data_version("sales", "festivals")),
+                          lambda: elasticity_table(wh))
     result, label = recommend(wh, table, OptimizeConfig(**body.model_dump()))
     money = ("current_price", "recommended_price", "baseline_revenue", "revenue",
              "baseline_margin", "margin")
@@ -139,7 +141,8 @@ def sourcing(commodity: Annotated[str, Query(min_length=1, max_length=80,
     caller.require("view", "Sourcing")
     caller.check_pin(pin_code)
     wh = caller.wh
-    ranked = caller.cached(("mandis", wh.data_version(), commodity.strip().lower(), pin_code,
+    ranked = caller.cached(("mandis", wh.data_version("mandi", "sales"),
+                            commodity.strip().lower(), pin_code,
                             float(quantity)),
                            lambda: rank_for_pin(wh, commodity, pin_code, float(quantity)))
     dest = ranked.attrs.get("destination", {})

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.format import dd_mmm, indian_grouping
+from engine.forecast import scores
 
 # metric -> (business name first, the technical term in brackets; help on hover)
 COLUMNS = {
@@ -95,7 +96,7 @@ def run_picker(runs: pd.DataFrame) -> pd.Series:
 
 
 def model_picker(models: list[str]) -> str:
-    default = models.index("routed") if "routed" in models else 0
+    default = models.index(scores.default_model(models)) if models else 0
     return st.selectbox("Model for the breakdowns", models, index=default, key="ac_model",
                         format_func=model_label,
                         help="'MicroPulse pick' is what the forecast uses: each category's "
@@ -106,7 +107,7 @@ def model_picker(models: list[str]) -> str:
 def basis_picker(coverage: pd.DataFrame) -> str:
     """'common' (every model on the series all of them forecast) or 'all' (every series,
     only the models that forecast all of them); no choice when every model covers all."""
-    if coverage["all_series"].all():
+    if scores.default_basis(coverage) == "all":
         return "all"
     total = coverage.attrs.get("total_series", int(coverage["series"].max()))
     common = int(coverage.attrs.get("common_series", coverage["series"].min()))
@@ -120,15 +121,9 @@ def basis_picker(coverage: pd.DataFrame) -> str:
 
 def compared_models(coverage: pd.DataFrame, basis: str, model: str | None = None
                     ) -> tuple[str, ...]:
-    """The models a like-with-like score covers: 'common' = all of them (on the series they
-    all forecast), 'all' = those that forecast every series, 'pair' = `model` and
-    same-as-last-season (the breakdown charts)."""
-    present = coverage["model"].tolist()
-    if basis == "pair":
-        return tuple(m for m in dict.fromkeys((model, "seasonal_naive")) if m in present)
-    if basis == "all":
-        return tuple(coverage.loc[coverage["all_series"], "model"])
-    return tuple(present)
+    """The models a like-with-like score covers (engine.forecast.scores.compared_models,
+    which also decides what a saved run stores ahead of the page's first view)."""
+    return scores.compared_models(coverage, basis, model)
 
 
 def _metric_frame(scores: pd.DataFrame, first: str, label: str) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 horizon; the distribution of per-series errors; the worst series, one click from the
 Forecast page.
 
-Recipe: backtest runs (cached on the data version) -> point-level rows -> engine `score`
-by each grouping (cached) -> components.
+Recipe: backtest runs (cached on the data version) -> the run's accuracy tables, stored in
+the warehouse per run and filter (engine/forecast/scores.py; a saved run stores its
+unfiltered tables ahead of this page) -> components.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
-from engine.forecast.metrics import score, score_like_for_like, series_coverage
 from engine.forecast.pipeline import run_backtest
+from engine.forecast import scores
 from engine.warehouse import forecast_queries as fq
 
 st.set_page_config(page_title="MicroPulse · Accuracy", page_icon=":material/target:",
@@ -31,25 +32,21 @@ def _runs(_wh, version: str):
     return fq.backtest_runs(_wh)
 
 
-@st.cache_data(show_spinner="Reading the backtest...", max_entries=8)
-def _backtest(_wh, version: str, run_id: str, f):
-    return fq.backtest_frame(_wh, run_id, f)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Scoring the backtest (once per run and filter)...",
+               max_entries=64)
 def _score(_wh, version: str, run_id: str, f, by: tuple[str, ...]):
-    return score(_backtest(_wh, version, run_id, f), by=list(by))
+    return scores.backtest_scores(_wh, run_id, f, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _coverage(_wh, version: str, run_id: str, f):
-    return series_coverage(_backtest(_wh, version, run_id, f))
+    return scores.coverage(_wh, run_id, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _like_for_like(_wh, version: str, run_id: str, f, models: tuple[str, ...],
                    by: tuple[str, ...]):
-    return score_like_for_like(_backtest(_wh, version, run_id, f), list(models), by=list(by))
+    return scores.like_for_like(_wh, run_id, f, models, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -65,7 +62,8 @@ st.caption("Rolling-origin backtests: each model forecast periods it had not see
            "scored against what actually sold.")
 wh = get_warehouse()
 f = sidebar_filters(wh)
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("sales", "forecasts")
 runs, err = _safe(_runs, wh, version)
 if err:
     st.error(err)

@@ -55,7 +55,8 @@ st.title("Reorder planning")
 st.caption("Safety stock, reorder points and orders per SKU x PIN code from the demand "
            "forecast and its error, with festivals in the numbers.")
 wh = get_warehouse()
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("sales", "inventory", "forecasts", "festivals")
 whatif = rv.whatif_inputs()
 cfg = PolicyConfig(service_level=whatif.service_level,
                    lead_time_change_days=whatif.lead_time_change_days,

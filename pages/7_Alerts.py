@@ -68,7 +68,8 @@ flash = st.session_state.pop("al_flash", None)
 if flash:
     st.success(flash, icon=":material/check_circle:")
 
-version = wh.data_version()
+# cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
+version = wh.data_version("alerts", "sales")
 everything, err = _run(_alerts, wh, version, None, pin_scope)
 if err:
     st.error(err, icon=":material/error:")

@@ -95,16 +95,27 @@ def score(backtest: pd.DataFrame, by: list[str] | tuple[str, ...] = ("model",),
     optionally lo, hi, lo80, hi80, step, scale, model, fold, sku_id, pin_code, date).
     `by` may name any columns of the frame (model, category, city, state, step...);
     an empty `by` gives one overall row. Never mutates the input."""
-    by = list(by)
+    return score_many(backtest, [tuple(by)], baseline)[tuple(by)]
+
+
+def score_many(backtest: pd.DataFrame, groupings, baseline: str = BASELINE
+               ) -> dict[tuple[str, ...], pd.DataFrame]:
+    """`score` for several groupings of one frame, {grouping: metrics}: the per-row terms
+    (baseline errors, directions...) are computed once and only the grouping repeats."""
+    groupings = [tuple(by) for by in groupings]
     backtest = backtest.reset_index(drop=True)
     if backtest.empty:
-        return pd.DataFrame(columns=by + ["n"] + METRICS)
+        return {by: pd.DataFrame(columns=list(by) + ["n"] + METRICS) for by in groupings}
     t = _row_terms(backtest, baseline)
-    for col in by:
-        t[col] = backtest[col].to_numpy()
-    rmsse = _rmsse(t, backtest, by)
     has_naive = t["naive_abs_e"].notna()
     t["abs_e_matched"] = np.where(has_naive, t["abs_e"], np.nan)
+    for col in {c for by in groupings for c in by}:
+        t[col] = backtest[col].to_numpy()
+    return {by: _grouped(t, backtest, list(by)) for by in groupings}
+
+
+def _grouped(t: pd.DataFrame, backtest: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    rmsse = _rmsse(t, backtest, by)
     agg = {"n": "sum", "abs_a": "sum", "a": "sum", "f": "sum", "abs_e": ["sum", "mean"],
            "sq_e": "mean", "ape": "mean", "sape": "mean", "sabs": "mean",
            "in80": "mean", "in95": "mean", "naive_abs_e": "sum", "abs_e_matched": "sum",
