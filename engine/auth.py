@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import os
 import re
@@ -230,10 +231,16 @@ def create_first_admin(wh: Warehouse, username: str, password: str) -> User:
 
 
 def client_id(address: str | None) -> str:
-    """The lock-out client for a network address: 'ip:203.0.113.7', or 'ip:local' when
-    there is none (Streamlit reports no address for connections from this machine)."""
-    address = str(address or "").strip()[:64]
-    return f"ip:{address}" if address else "ip:local"
+    """The lock-out client for a network address: 'ip:203.0.113.7' (an IPv4-mapped IPv6
+    address such as '::ffff:203.0.113.7' counts as its IPv4 address), or 'ip:local' for
+    this machine (loopback, or no address: Streamlit reports none for localhost)."""
+    text = str(address or "").strip()[:64]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return f"ip:{text}" if text else "ip:local"
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return "ip:local" if ip.is_loopback else f"ip:{ip}"
 
 
 def _digest(secret: str) -> str:

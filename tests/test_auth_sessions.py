@@ -273,6 +273,15 @@ def test_success_clears_only_that_clients_count(auth_wh):
                           client=ATTACKER)
 
 
+@pytest.mark.parametrize("address,client", [
+    ("203.0.113.7", "ip:203.0.113.7"), ("::ffff:203.0.113.7", "ip:203.0.113.7"),
+    ("2001:db8::1", "ip:2001:db8::1"), ("::ffff:127.0.0.1", "ip:local"), ("::1", "ip:local"),
+    ("127.0.0.1", "ip:local"), (None, "ip:local"), ("", "ip:local"),
+    ("testclient", "ip:testclient")])
+def test_client_id_names_one_machine_one_way(address, client):
+    assert auth.client_id(address) == client
+
+
 @pytest.mark.parametrize("seconds,text", [
     (900, "15 minutes"), (899.4, "15 minutes"), (840.01, "15 minutes"), (840, "14 minutes"),
     (61, "2 minutes"), (60, "1 minute"), (59.2, "1 minute"), (44.2, "45 seconds"),
