@@ -16,13 +16,36 @@ from components.format import dd_mmm, indian_grouping
 from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
-from engine.ingest.load import IngestResult, Preview, ingest_bytes, preview_bytes
+from engine.ingest.load import (IngestResult, Preview, ingest_bytes, preview_bytes,
+                                reconciliation)
 from engine.ingest.mapping import ONE_OF, fields, match_columns
 
 NOT_USED = "(not used)"
 KIND_LABELS = {"sales": "Sales (transactions, daily or weekly)", "catalog": "SKU catalog",
                "inventory": "Inventory snapshot", "mandi": "Mandi prices (Agmarknet)",
                "plan": "Price and promotion plan"}
+
+
+def upload_token(file_id: str) -> str:
+    """A short widget-key fragment for one chosen file (Streamlit gives every upload its
+    own id, so choosing a file again also starts afresh)."""
+    return re.sub(r"[^0-9A-Za-z]", "", str(file_id))[:16] or "file"
+
+
+def forget_other_uploads(token: str) -> None:
+    """When a different file is chosen: drop the previous file's load result and its
+    mapping and sheet choices (they are keyed by its token, so they never leak into the
+    new file's widgets; this just keeps the session tidy)."""
+    if st.session_state.get("ingest_token") == token:
+        return
+    old = st.session_state.get("ingest_token")
+    st.session_state["ingest_token"] = token
+    st.session_state.pop("ingest_result", None)
+    st.session_state.pop("ingest_error", None)
+    if old:
+        for k in [k for k in st.session_state if isinstance(k, str) and
+                  (k.startswith(f"map_{old}_") or k == f"ingest_sheet_{old}")]:
+            del st.session_state[k]
 
 
 def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
@@ -63,6 +86,8 @@ def render_source_facts(preview: Preview) -> None:
     if f.get("sheet"):
         bits.append(f"sheet '{f['sheet']}'")
     st.caption(" · ".join(bits))
+    for w in f.get("warnings", []):      # text from the file: shown literally
+        st.text("• Note: " + w["sentence"])
 
 
 def mapping_editor(preview: Preview, kind: str, key: str) -> dict[str, str]:
@@ -151,14 +176,22 @@ def _md_plain(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])", r"\\\1", " ".join(str(text).split()))
 
 
+# Warnings whose sentences hold only numbers and dates (no text from the file), shown
+# in a warning box; the others are listed as text.
+BOXED_WARNINGS = ("stale_data",)
+
+
 def render_result(result: dict) -> None:
-    """Counts, then one sentence per problem found."""
-    cols = st.columns(4)
-    cols[0].metric("Rows read", indian_grouping(result["rows_read"]))
-    cols[1].metric("Loaded", indian_grouping(result["rows_loaded"]))
-    cols[2].metric("Quarantined", indian_grouping(result["rows_quarantined"]))
-    cols[3].metric("Duplicates skipped", indian_grouping(result["duplicates_skipped"]))
+    """Counts that add up (read = loaded + quarantined + duplicates + blank + total rows),
+    then one sentence per problem found, per kind of line set aside, and per warning."""
+    cols = st.columns(6)
+    for col, (label, key) in zip(cols, COUNT_TILES):
+        col.metric(label, indian_grouping(result.get(key) or 0))
+    st.caption(reconciliation_text(result))
     report = result.get("report", {})
+    for w in report.get("warnings", []):
+        if w.get("code") in BOXED_WARNINGS:
+            st.warning(w["sentence"])
     if result.get("status") == "duplicate_file":
         st.info("This exact file was loaded before (same contents), so nothing was loaded "
                 f"again. Earlier batch: {report.get('duplicate_of')}.")
@@ -178,11 +211,13 @@ def render_result(result: dict) -> None:
         notes.append(f"Promotion type set to price_cut on "
                      f"{indian_grouping(report['promo_type_inferred'])} rows without one, from "
                      + ", ".join(f"'{c}'" for c in report["promo_type_from"]) + ".")
-    notes += [f"Warning: {w['sentence']}" for w in report.get("warnings", [])]
+    notes += [f"Warning: {w['sentence']}" for w in report.get("warnings", [])
+              if w.get("code") not in BOXED_WARNINGS]
     if report.get("grain"):
         notes.append(f"Detected grain: {report['grain']}.")
     if report.get("date_min"):
-        notes.append(f"Dates from {report['date_min']} to {report['date_max']}.")
+        notes.append(f"Dates from {dd_mmm(report['date_min'], True)} to "
+                     f"{dd_mmm(report['date_max'], True)}.")
     for note in notes:
         st.text("• " + note)
     if report.get("alerts"):
@@ -193,6 +228,17 @@ def render_result(result: dict) -> None:
         st.caption(f"Columns: {len(columns) - ignored} used, {ignored} not used")
         st.dataframe(column_table(columns), hide_index=True,
                      height=min(38 + 35 * len(columns), 300))
+
+
+COUNT_TILES = (("Rows read", "rows_read"), ("Loaded", "rows_loaded"),
+               ("Quarantined", "rows_quarantined"), ("Duplicates skipped", "duplicates_skipped"),
+               ("Blank lines", "blank_lines"), ("Total rows", "total_rows"))
+
+
+def reconciliation_text(result: dict) -> str:
+    """'49,213 read = 48,832 loaded + 169 quarantined + 60 duplicates + 151 blank + 1
+    total row' in lakh/crore grouping: every line of the file, accounted for."""
+    return reconciliation(result, indian_grouping)
 
 
 def render_quality(figures: dict[str, pd.DataFrame]) -> None:
@@ -238,7 +284,10 @@ def render_quarantine(rows: pd.DataFrame, text: str, key: str) -> None:
     if rows.empty:
         st.caption("No quarantined rows match.")
         return
-    st.caption(f"{indian_grouping(len(rows))} rows")
+    st.caption(f"{indian_grouping(len(rows))} rows. Line numbers are the file's own (a "
+               "sheet's Excel row numbers). Blank lines, total rows and exact repeats are "
+               "listed too (blank_line, total_row, duplicate_line) but counted apart from "
+               "the quarantined rows.")
     st.dataframe(rows, hide_index=True, height=360)
     expanded = _expand_raw(rows)
     download_buttons(expanded, "quarantine", key=f"{key}_dl")

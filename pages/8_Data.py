@@ -48,8 +48,9 @@ def _preview(kind: str, data: bytes, name: str, sheet):
 
 st.title("Data")
 st.caption("Upload POS/ERP exports, Agmarknet price files and price / promotion plans. "
-           "Every row is loaded, quarantined with its reason, or skipped as a duplicate — "
-           "nothing is lost.")
+           "Every line is loaded, quarantined with its reason, skipped as a duplicate, or "
+           "counted as blank or as a total row — nothing is lost, and every line number is "
+           "the one in your file.")
 wh = get_warehouse()
 upload_tab, quarantine_tab, history_tab, plans_tab = st.tabs(
     ["Upload", "Quarantine", "Upload history", "Plans"])
@@ -61,9 +62,14 @@ with upload_tab:
                           type=["csv", "tsv", "txt", "xlsx", "parquet", "gz"])
     if up is not None:
         data, name = up.getvalue(), up.name
-        preview, err = _preview(kind, data, name, st.session_state.get("ingest_sheet"))
+        # Widgets about this file are keyed by it: a newly chosen file starts from its
+        # own detected mapping and sheet, never the previous file's choices.
+        token = iv.upload_token(up.file_id)
+        iv.forget_other_uploads(token)
+        sheet_key, map_key = f"ingest_sheet_{token}", f"map_{token}"
+        preview, err = _preview(kind, data, name, st.session_state.get(sheet_key))
         if preview is not None and len(preview.source["sheets"]) > 1:
-            st.selectbox("Sheet", preview.source["sheets"], key="ingest_sheet")
+            st.selectbox("Sheet", preview.source["sheets"], key=sheet_key)
         if err:
             st.error(err)
         else:
@@ -71,14 +77,14 @@ with upload_tab:
             if preview.mapping_error is not None:
                 st.warning(str(preview.mapping_error))
             st.markdown("**Column mapping** — check the detected columns before loading")
-            overrides = iv.mapping_editor(preview, kind, key="map")
-            iv.render_column_use(preview, kind, overrides, key="map")
+            overrides = iv.mapping_editor(preview, kind, key=map_key)
+            iv.render_column_use(preview, kind, overrides, key=map_key)
             st.dataframe(preview.rows, hide_index=True, height=240)
             if st.button("Load into warehouse", type="primary", key="ingest_load",
                          disabled=not allowed("upload")):
                 bar = st.progress(0.1, text="Reading and validating the file...")
                 result, err = iv.load_upload(wh, kind, data, name,
-                                             st.session_state.get("ingest_sheet"), overrides,
+                                             st.session_state.get(sheet_key), overrides,
                                              user=st.session_state.get("user"))
                 bar.progress(1.0, text="Done")
                 st.session_state["ingest_result"] = result.as_dict() if result else None

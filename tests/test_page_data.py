@@ -29,6 +29,15 @@ def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _field_box(at, kind: str, field: str):
+    """The mapping selectbox of `field` for the file on screen (keyed per chosen file:
+    'map_<file token>_<kind>_<field>')."""
+    pattern = re.compile(rf"map_[0-9A-Za-z]+_{kind}_{field}")
+    boxes = [b for b in at.selectbox if b.key and pattern.fullmatch(b.key)]
+    assert len(boxes) == 1, [b.key for b in at.selectbox]
+    return boxes[0]
+
+
 def test_data_page_upload_confirm_mapping_and_see_counts(page_env):
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
@@ -36,8 +45,8 @@ def test_data_page_upload_confirm_mapping_and_see_counts(page_env):
     at.file_uploader(key="ingest_file").set_value(("pos export.csv", FILE, "text/csv"))
     at.run()
     assert not at.exception
-    assert at.selectbox(key="map_sales_quantity").value == "Qty"
-    assert at.selectbox(key="map_sales_sku_id").value == "Item Code"
+    assert _field_box(at, "sales", "quantity").value == "Qty"
+    assert _field_box(at, "sales", "sku_id").value == "Item Code"
     at.button(key="ingest_load").click()
     at.run()
     assert not at.exception
@@ -64,7 +73,7 @@ def test_data_page_mapping_override_and_rollback(page_env):
     at.run()
     at.file_uploader(key="ingest_file").set_value(("pos.csv", FILE, "text/csv"))
     at.run()
-    at.selectbox(key="map_sales_price").set_value("(not used)")
+    _field_box(at, "sales", "price").set_value("(not used)")
     at.button(key="ingest_load").click()
     at.run()
     assert not at.exception
@@ -113,7 +122,7 @@ def test_data_page_accounts_for_every_column_and_maps_a_look_alike_in_one_click(
     suggest[0].click()
     at.run()
     assert not at.exception
-    assert at.selectbox(key="map_sales_display").value == "Display Flag"
+    assert _field_box(at, "sales", "display").value == "Display Flag"
     used = at.dataframe[0].value.set_index("column")
     assert (used.loc["Display Flag", "used as"], used.loc["Display Flag", "note"]) == \
         ("display", "chosen by hand")
@@ -165,9 +174,9 @@ def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
     at.file_uploader(key="ingest_file").set_value(("promo plan.csv", plan, "text/csv"))
     at.run()
     assert not at.exception
-    assert at.selectbox(key="map_plan_sku_id").value == "Item Code"
-    assert at.selectbox(key="map_plan_date_to").value == "Valid Until"
-    assert at.selectbox(key="map_plan_promo_type").value == "Mechanic"
+    assert _field_box(at, "plan", "sku_id").value == "Item Code"
+    assert _field_box(at, "plan", "date_to").value == "Valid Until"
+    assert _field_box(at, "plan", "promo_type").value == "Mechanic"
     assert any("Needs a column for sku_id or category" in c.value for c in at.caption)
     at.button(key="ingest_load").click()
     at.run()
@@ -184,3 +193,77 @@ def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
     assert all(re.fullmatch(r"\d{2}-[A-Z][a-z]{2}-\d{4}", d) for d in versions["From"])
     quarantine = next(df.value for df in at.dataframe if "reason_code" in df.value.columns)
     assert sorted(quarantine["reason_code"]) == ["dates_reversed", "unknown_sku"]
+
+
+SECOND = (b"txn_id,sale_date,sku,pin,units,selling_price,Remarks\n"
+          b"T1,07-01-2024,SKU9,560001,3,20,ok\n")
+
+
+def test_data_page_second_file_gets_its_own_mapping(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("first.csv", FILE, "text/csv"))
+    at.run()
+    assert not at.exception
+    assert _field_box(at, "sales", "quantity").value == "Qty"
+    _field_box(at, "sales", "price").set_value("(not used)")      # a choice for file one
+    at.run()
+    at.button(key="ingest_load").click()
+    at.run()
+    assert _metrics(at)["Loaded"] == "2"
+    # A different file: its own detected columns, not 'Qty' or '(not used)' left over.
+    at.file_uploader(key="ingest_file").set_value(("second.csv", SECOND, "text/csv"))
+    at.run()
+    assert not at.exception
+    got = {f: _field_box(at, "sales", f).value for f in
+           ("transaction_id", "date", "sku_id", "pin_code", "quantity", "price")}
+    assert got == {"transaction_id": "txn_id", "date": "sale_date", "sku_id": "sku",
+                   "pin_code": "pin", "quantity": "units", "price": "selling_price"}
+    assert not at.metric                          # the first file's result is gone
+    # The same file chosen again starts from its detected mapping too.
+    at.file_uploader(key="ingest_file").set_value(("first again.csv", FILE, "text/csv"))
+    at.run()
+    assert _field_box(at, "sales", "price").value == "Rate"
+
+
+POS = ("Bill No,Bill Date,Item Code,Pincode,Qty,Rate\n"
+       "B1,05-01-2024,SKU1,560001,2,45\n"
+       "\n"
+       "B2,05-01-2024,SKU1,560001,n/a,45\n"
+       "B3,05-01-2024,SKU2,560001,1,45\n"
+       "B3,05-01-2024,SKU2,560001,1,45\n"
+       "B4,05-01-2024,SKU1,560001,1,45\n"
+       "B4,05-01-2024,SKU1,560001,3,45\n"
+       "\n"
+       "Grand Total,,,,7,\n").encode()
+
+
+def test_data_page_counts_blank_lines_and_totals_and_adds_up(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("pos.csv", POS, "text/csv"))
+    at.run()
+    at.button(key="ingest_load").click()
+    at.run()
+    assert not at.exception
+    m = _metrics(at)
+    assert [m[k] for k in ("Rows read", "Loaded", "Quarantined", "Duplicates skipped",
+                           "Blank lines", "Total rows")] == ["9", "4", "1", "1", "2", "1"]
+    assert any(c.value == "9 read = 4 loaded + 1 quarantined + 1 duplicate + 2 blank + "
+                          "1 total row" for c in at.caption)
+    texts = [t.value for t in at.text]
+    assert "• Column 'Qty' has 1 non-numeric values, first on line 4: 'n/a'" in texts
+    assert "• 2 blank lines (first: line 3): nothing to load, counted as blank" in texts
+    assert ("• 1 total row (first: line 10, 'Grand Total' and sums): a footer, not data; "
+            "not loaded") in texts
+    assert ("• 1 line repeats an earlier line exactly (first: line 6 repeats line 5): "
+            "skipped as duplicates") in texts
+    assert any(t.startswith("• Warning: 1 row repeats the bill number and SKU") for t in texts)
+    assert any("The newest sales in this file are from 05-Jan-2024" in w.value
+               for w in at.warning)
+    quarantine = next(df.value for df in at.dataframe if "reason_code" in df.value.columns)
+    assert sorted(zip(quarantine["line_no"], quarantine["reason_code"])) == [
+        (3, "blank_line"), (4, "not_numeric"), (6, "duplicate_line"), (9, "blank_line"),
+        (10, "total_row")]
+    history = next(df.value for df in at.dataframe if "rows_loaded" in df.value.columns)
+    assert history[["rows_read", "blank_lines", "total_rows"]].values.tolist() == [[9, 2, 1]]

@@ -76,17 +76,21 @@ class IngestResult:
         return reconciliation(self.as_dict())
 
 
-def reconciliation(counts: dict) -> str:
+COUNTS = ("rows_read", "rows_loaded", "rows_quarantined", "duplicates_skipped",
+          "blank_lines", "total_rows")
+
+
+def reconciliation(counts: dict, number=None) -> str:
     """'49,213 read = 48,832 loaded + 169 quarantined + 60 duplicates + 151 blank + 1 total
-    row' from any dict with the six counts (an IngestResult's, a batch's, a JSON reply)."""
-    n = {k: int(counts.get(k) or 0) for k in (
-        "rows_read", "rows_loaded", "rows_quarantined", "duplicates_skipped", "blank_lines",
-        "total_rows")}
-    total = n["total_rows"]
-    return (f"{n['rows_read']:,} read = {n['rows_loaded']:,} loaded + "
-            f"{n['rows_quarantined']:,} quarantined + {n['duplicates_skipped']:,} "
-            f"duplicate{'s' if n['duplicates_skipped'] != 1 else ''} + "
-            f"{n['blank_lines']:,} blank + {total:,} total row{'s' if total != 1 else ''}")
+    row' from any dict with the six counts (an IngestResult's, a batch's, a JSON reply);
+    `number` formats a count (the page passes lakh/crore grouping)."""
+    fmt = number or (lambda x: f"{x:,}")
+    n = {k: int(counts.get(k) or 0) for k in COUNTS}
+    dup, total = n["duplicates_skipped"], n["total_rows"]
+    return (f"{fmt(n['rows_read'])} read = {fmt(n['rows_loaded'])} loaded + "
+            f"{fmt(n['rows_quarantined'])} quarantined + {fmt(dup)} "
+            f"duplicate{'s' if dup != 1 else ''} + {fmt(n['blank_lines'])} blank + "
+            f"{fmt(total)} total row{'s' if total != 1 else ''}")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,16 @@ from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily
 
 
 def list_batches(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
+    """Uploads, newest first, with all six counts (rows_read = rows_loaded +
+    rows_quarantined + duplicates_skipped + blank_lines + total_rows; the last two live in
+    the batch report, 0 for uploads made before they were counted)."""
     return wh.query(
         "SELECT batch_id, kind, file_name, grain, rows_read, rows_loaded, rows_quarantined, "
-        "duplicates_skipped, created_by, created_at, status, sha256 FROM ingest_batches "
+        "duplicates_skipped, "
+        "coalesce(TRY_CAST(json_extract_string(report, '$.blank_lines') AS BIGINT), 0) "
+        "AS blank_lines, "
+        "coalesce(TRY_CAST(json_extract_string(report, '$.total_rows') AS BIGINT), 0) "
+        "AS total_rows, created_by, created_at, status, sha256 FROM ingest_batches "
         "ORDER BY created_at DESC LIMIT ?", [int(limit)])
 
 

@@ -60,8 +60,9 @@ def already_loaded(kind: str, mapping: ColumnMapping, n: int) -> dict:
         same = "the same SKU, PIN code, store and day"
     return {"column": None, "code": "already_loaded", "count": int(n), "first_line": None,
             "first_value": None,
-            "sentence": f"{n:,} rows are already in the warehouse from an earlier upload "
-                        f"({same}): skipped as duplicates"}
+            "sentence": f"{n:,} {'rows are' if n != 1 else 'row is'} already in the "
+                        f"warehouse from an earlier upload ({same}): skipped as "
+                        f"duplicate{'s' if n != 1 else ''}"}
 
 
 def row_warnings(cur, kind: str, mapping: ColumnMapping, unit: str, dups: dict,
@@ -76,8 +77,9 @@ def row_warnings(cur, kind: str, mapping: ColumnMapping, unit: str, dups: dict,
             "JOIN ingest_stage b ON b.rowid = r.orig").fetchone()
         n = dups["repeats"]
         out.append({"code": "repeated_item", "count": n, "first_line": line,
-                    "sentence": f"{n:,} rows repeat the bill number and SKU of an earlier "
-                                f"row with other values (first: {unit} {line}, like "
+                    "sentence": f"{n:,} {'rows repeat' if n != 1 else 'row repeats'} the "
+                                "bill number and SKU of an earlier row with other values "
+                                f"(first: {unit} {line}, like "
                                 f"{unit} {orig_line}): each was loaded as a sale of its own "
                                 "(one item scanned twice on a bill is two sales)"})
     gap = _price_gap(mapping)
@@ -86,8 +88,9 @@ def row_warnings(cur, kind: str, mapping: ColumnMapping, unit: str, dups: dict,
                               f"WHERE {_good()} AND {gap}").fetchone()
         if n:
             out.append({"code": "price_range_missing", "count": int(n), "first_line": line,
-                        "sentence": f"{n:,} rows have a modal price but a blank or 'NR' "
-                                    f"min or max price (first: {unit} {line}): loaded with "
+                        "sentence": f"{n:,} {'rows have' if n != 1 else 'row has'} a "
+                                    "modal price but a blank or 'NR' min or max price "
+                                    f"(first: {unit} {line}): loaded with "
                                     "the modal price, the missing price left blank"})
     return out
 

@@ -306,34 +306,39 @@ def mark_duplicates(cur, src: StageSource, kind: str, mapping: ColumnMapping,
        inventory or mandi file (two versions of one SKU, stock line or price) the later
        row is quarantined as '<key field>|duplicate_in_file'.
 
+    Equal lines have equal keys, so one pass over the keys finds every candidate (a file
+    without a key - sales without bill numbers, plans - uses all its mapped fields).
     Returns {'duplicate_lines': n, 'repeats': n, 'key_duplicates': n}."""
     out = {"duplicate_lines": 0, "repeats": 0, "key_duplicates": 0}
-    typed = ", ".join(v(f) for f in mapping.columns)
     keys = [k for k in _FILE_KEYS.get(kind, ()) if mapping.source(k)]
     if kind == "sales" and "transaction_id" not in keys:
         keys = []       # without bill numbers, several rows per SKU and day are sales
-    good_key = (f"__mp_reason IS NULL AND {v(keys[0])} IS NOT NULL" if keys else "FALSE")
-    part = ", ".join(v(k) for k in keys) or "NULL"
-    # Equal rows have equal typed values, and equal values equal hashes: all-distinct
-    # hashes prove there is no repeat (cheaper than grouping); a clash is checked exactly.
-    n, distinct, n_key, distinct_key = cur.execute(
-        f"SELECT count(*) FILTER (WHERE {ELIGIBLE}), count(DISTINCT hash({typed})) FILTER "
-        f"(WHERE {ELIGIBLE}), count(*) FILTER (WHERE {good_key}), count(DISTINCT "
-        f"hash({part})) FILTER (WHERE {good_key}) FROM ingest_stage").fetchone()
-    if distinct < n:
-        out["duplicate_lines"] = _mark_duplicate_lines(cur, src, mapping, typed, strict)
-    if keys and distinct_key < n_key:
-        out.update(_mark_key_repeats(cur, kind, keys, part, good_key))
+    part = ", ".join(v(k) for k in (keys or mapping.columns))
+    present = f"{ELIGIBLE} AND {v(keys[0])} IS NOT NULL" if keys else ELIGIBLE
+    # Equal keys have equal hashes: all-distinct hashes prove there is no repeat (cheaper
+    # than grouping the values); only a clash is looked at closely.
+    n, distinct = cur.execute(f"SELECT count(*), count(DISTINCT hash({part})) FROM "
+                              f"ingest_stage WHERE {present}").fetchone()
+    if distinct == n:
+        return out
+    cur.execute(f"CREATE TEMP TABLE ingest_dupcand AS SELECT rowid AS rid FROM ingest_stage "
+                f"WHERE {present} AND ({part}) IN (SELECT ({part}) FROM ingest_stage WHERE "
+                f"{present} GROUP BY ALL HAVING count(*) > 1)")
+    if not cur.execute("SELECT count(*) FROM ingest_dupcand").fetchone()[0]:
+        cur.execute("DROP TABLE ingest_dupcand")
+        return out
+    out["duplicate_lines"] = _mark_duplicate_lines(cur, src, mapping, strict)
+    good_key = f"__mp_reason IS NULL AND {v(keys[0])} IS NOT NULL" if keys else None
+    if good_key:
+        out.update(_mark_key_repeats(cur, kind, keys, ", ".join(v(k) for k in keys),
+                                     good_key))
+    cur.execute("DROP TABLE ingest_dupcand")
     return out
 
 
-def _mark_duplicate_lines(cur, src: StageSource, mapping: ColumnMapping, typed: str,
-                          strict: bool) -> int:
-    cur.execute(
-        f"CREATE TEMP TABLE ingest_dupcand AS SELECT rowid AS rid FROM ingest_stage WHERE "
-        f"{ELIGIBLE} AND hash({typed}) IN (SELECT hash({typed}) FROM ingest_stage WHERE "
-        f"{ELIGIBLE} GROUP BY 1 HAVING count(*) > 1)")
-    # The candidates' raw cells: bad rows carry them; good ones are read again.
+def _mark_duplicate_lines(cur, src: StageSource, mapping: ColumnMapping, strict: bool) -> int:
+    """Among the candidates, lines equal cell for cell (their raw cells compared: bad rows
+    carry them, good ones are read again)."""
     _raw_for(cur, src, mapping, strict,
              "ingest_stage.rowid IN (SELECT rid FROM ingest_dupcand)", keep_value=False)
     cur.execute(
@@ -343,22 +348,22 @@ def _mark_duplicate_lines(cur, src: StageSource, mapping: ColumnMapping, typed: 
     n = cur.execute("SELECT count(*) FROM ingest_dups").fetchone()[0]
     cur.execute("UPDATE ingest_stage SET __mp_reason = '|duplicate_line', __mp_value = NULL "
                 "WHERE rowid IN (SELECT rid FROM ingest_dups)")
-    # Candidates that turned out not to repeat anything keep no raw cells (good rows).
+    # Candidates that repeat nothing keep no raw cells (good rows carry none).
     cur.execute("UPDATE ingest_stage SET __mp_raw = NULL WHERE __mp_reason IS NULL AND "
-                "__mp_raw IS NOT NULL")
-    cur.execute("DROP TABLE ingest_dupcand")
+                "rowid IN (SELECT rid FROM ingest_dupcand)")
     return int(n)
 
 
 def _mark_key_repeats(cur, kind: str, keys: list[str], part: str, good_key: str) -> dict:
-    if not cur.execute(f"SELECT EXISTS (SELECT 1 FROM ingest_stage WHERE {good_key} "
-                       f"GROUP BY {part} HAVING count(*) > 1)").fetchone()[0]:
-        return {}
     cur.execute(
         f"CREATE TEMP TABLE ingest_repeats AS SELECT rid, orig FROM (SELECT rowid AS rid, "
         f"first_value(rowid) OVER (PARTITION BY {part} ORDER BY rowid) AS orig "
-        f"FROM ingest_stage WHERE {good_key}) WHERE rid <> orig")
+        f"FROM ingest_stage WHERE {good_key} AND rowid IN (SELECT rid FROM ingest_dupcand)) "
+        f"WHERE rid <> orig")
     n = int(cur.execute("SELECT count(*) FROM ingest_repeats").fetchone()[0])
+    if not n:
+        cur.execute("DROP TABLE ingest_repeats")
+        return {}
     if kind == "sales":
         return {"repeats": n}
     cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{keys[0]}|duplicate_in_file' "
