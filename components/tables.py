@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from components.format import indian_grouping, inr, pct
-from engine.export import (FORMULA_STARTS, column_kind, csv_bytes, export_frame,  # noqa: F401
+from engine.export import (FORMULA_STARTS, column_kind, csv_bytes,  # noqa: F401
                            neutralise_cell, xlsx_bytes)
 from engine.textfmt import plain_label
 

@@ -153,8 +153,8 @@ def clean_prices(prices: pd.DataFrame) -> tuple[pd.DataFrame, CleanReport]:
     df["mandi_id"] = df["market_key"] + "|" + df["state"].fillna("")
     df["commodity_key"] = map_unique(df["commodity"], commodity_key)
 
-    spelt = map_unique(df["market_raw"],
-                       lambda v: re.sub(r"\s+", " ", str(v).strip()) if isinstance(v, str) else None)
+    spelt = map_unique(df["market_raw"], lambda v: re.sub(r"\s+", " ", v.strip())
+                       if isinstance(v, str) else None)
     spellings = pd.DataFrame({"m": df["mandi_id"], "s": spelt}).dropna().drop_duplicates() \
         .groupby("m").size()
     merged = int((spellings - 1).clip(lower=0).sum())
