@@ -10,7 +10,7 @@ over their summed revenue last year, not an average of PIN growth rates.
 | growth    | like-for-like revenue vs the same days (weekly data: weeks) last year  |
 | forecast  | forecast units, next 4 weeks after the latest forecast run's cutoff   |
 | uplift    | forecast per day vs actual units per day over as many days up to cutoff|
-| stockout  | share of stocked SKUs whose stock covers less than their lead time     |
+| stockout  | share of stocked SKUs that lose a unit of sales within the lead time   |
 | festival  | festival demand lift expected this month, weighted by the PIN's mix    |
 """
 from __future__ import annotations
@@ -48,8 +48,9 @@ METRICS = {m.key: m for m in (
            "Forecast units per day vs actual units per day over the same number of days "
            "before the cutoff."),
     Metric("stockout", "Stock-out risk", "pct", False,
-           "Share of stocked SKUs whose on-hand plus on-order stock lasts fewer days (at "
-           "the last 4 weeks' average demand) than their supplier lead time."),
+           "Share of stocked SKUs that lose at least one unit of sales (at the last 4 "
+           "weeks' average demand) before an order placed today could arrive - the "
+           "Reorder page's 'critical' rule."),
     Metric("festival", "Festival intensity this month", "pct", False,
            "Expected festival lift in demand this month, averaged over days and weighted "
            "by the PIN code's category mix."),

@@ -97,3 +97,22 @@ def test_stock_cover_note_speaks_in_weeks(weekly):
                                            "case_pack": [1]}))
     inputs = pin_inputs(weekly, Filters(), "stockout")
     assert "average per day of the 4 weeks up to 19-Nov-2025" in inputs.note
+
+
+def test_stock_out_risk_on_the_map_uses_the_reorder_pages_critical_rule(weekly):
+    """A line is at risk when at least one whole unit goes unserved before an order placed
+    today could arrive (lead-time demand - stock >= 1), as on the Reorder page; a line that
+    merely runs out on the last day of its lead time, short by under a unit, is not."""
+    last4 = _sales()
+    last4 = last4[last4["date"] > (END - pd.Timedelta(days=28)).date()]
+    daily = last4.groupby("pin_code")["quantity"].sum() / 28.0
+    lead = 7
+    stock = {"560001": daily["560001"] * lead - 0.5,       # short by half a unit: fine
+             "400001": daily["400001"] * lead - 3.0,       # short by 3 units: at risk
+             "110001": daily["110001"] * lead + 5.0}       # covered
+    put(weekly, "inventory", pd.DataFrame({
+        "sku_id": "WK-01", "pin_code": list(stock), "on_hand": list(stock.values()),
+        "on_order": 0.0, "lead_time_days": lead, "moq": 1, "case_pack": 1}))
+    values = metric_values(pin_inputs(weekly, Filters(), "stockout"), "pin")
+    risk = values.set_index("pin_code")["value"].to_dict()
+    assert risk == {"560001": 0.0, "400001": 1.0, "110001": 0.0}

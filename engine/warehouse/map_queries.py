@@ -88,9 +88,10 @@ def has_inventory(wh: Warehouse) -> bool:
 
 def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
                  default_lead_days: int = 7) -> tuple[pd.DataFrame, dict]:
-    """Per PIN: n_skus (stocked SKUs with recent demand) and at_risk (those whose on-hand
-    plus on-order stock covers fewer days of recent average demand than their lead time;
-    `default_lead_days` when the lead time is unknown). Demand is the average daily units
+    """Per PIN: n_skus (stocked SKUs with recent demand) and at_risk (those that, at recent
+    average demand, lose at least one whole unit of sales before an order placed today
+    could arrive: lead-time demand - (on hand + on order) >= 1, the Reorder page's
+    'critical' rule; `default_lead_days` when the lead time is unknown). Demand is the average daily units
     over the last `demand_days` days of sales data (for weekly data the weekly rows dated
     in those days - 4 weeks for 28 days - spread over the same days). Meta: as_of,
     demand_days, grain."""
@@ -110,8 +111,8 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
             FROM sales_daily WHERE date > ? AND date <= ? GROUP BY 1, 2)
         SELECT s.pin_code,
                count(*) AS n_skus,
-               count(*) FILTER (WHERE (s.on_hand + coalesce(s.on_order, 0)) / d.daily
-                                < coalesce(s.lead_time_days, ?)) AS at_risk
+               count(*) FILTER (WHERE d.daily * coalesce(s.lead_time_days, ?)
+                                - (s.on_hand + coalesce(s.on_order, 0)) >= 1) AS at_risk
         {_INVENTORY_FROM}
         JOIN demand d ON d.sku_id = s.sku_id AND d.pin_code = s.pin_code
         WHERE d.daily > 0 AND {where}
