@@ -277,7 +277,7 @@ def _first_rows(src: Source, n: int) -> pd.DataFrame:
         return batch.to_pandas().astype(str).head(n)
     with open(src.path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         text = fh.read(1 << 20)
-    reader = csv.reader(io.StringIO(text), delimiter=src.delimiter or ",")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=src.delimiter or ",")
     next(reader, None)
     rows = []
     for row in reader:

@@ -15,6 +15,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -325,7 +326,11 @@ def sniff_delimiter(text: str) -> str:
 
 def _header(text: str, delim: str, name: str, limits: Limits) -> tuple[list, list[str]]:
     """(the header's cells as written, the column names MicroPulse uses)."""
-    first = next(csv.reader(io.StringIO(text), delimiter=delim), None)
+    try:                            # newline="": a CR alone ends a line too
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim), None)
+    except csv.Error as exc:
+        raise UnreadableFileError(f"'{name}' has a header line MicroPulse cannot split into "
+                                  f"columns ({exc}). Save it again as CSV.") from exc
     if not first or all(not c.strip() for c in first):
         raise EmptyFileError(f"'{name}' has no header row (its first line is blank).")
     if len(first) > limits.max_columns:
@@ -333,8 +338,8 @@ def _header(text: str, delim: str, name: str, limits: Limits) -> tuple[list, lis
             f"'{name}' has {len(first):,} columns in its header; MicroPulse reads files "
             f"with up to {cap_text(limits, 'max_columns')} columns. Remove the columns you "
             "do not need.")
-    rest = text.split("\n", 1)[1] if "\n" in text else ""
-    if not rest.strip():
+    parts = re.split(r"\r\n|\n|\r", text, maxsplit=1)
+    if len(parts) < 2 or not parts[1].strip():
         raise EmptyFileError(f"'{name}' has a header row but no data rows.")
     return first, unique_names(first)
 

@@ -122,21 +122,30 @@ def read_rejects(cur, src: StageSource) -> list[Reject]:
     out = []
     with open(src.path, "rb") as fh:
         for line, pos, short, message in rej:
-            text = short if "\n" in (short or "") or "\r" in (short or "") \
-                else _full_line(fh, pos, short)
-            pos = None if pos is None else max(int(pos) - 1, 0)
-            out.append(Reject(int(line), text, message, pos))
+            start = None if pos is None else _line_start(fh, max(int(pos) - 1, 0))
+            short = (short or "").lstrip("\r\n")
+            text = short if "\n" in short or "\r" in short else _full_line(fh, start, short)
+            out.append(Reject(int(line), text, message, start))
     for r in out:
         r.kind, r.label = classify_line(r.csv_line, src.delimiter)
     return out
 
 
-def _full_line(fh, pos: int | None, short: str) -> str:
-    """The line starting at byte `pos` (counted from 1, as DuckDB does), or DuckDB's
-    copy `short` when `pos` is unknown or not at the start of a line."""
-    if pos is None:
+def _line_start(fh, start: int) -> int:
+    """DuckDB may give a line's position at the line break before it (the LF of a CRLF):
+    step past line-break bytes to the line's first character."""
+    fh.seek(start)
+    lead = fh.read(2)
+    while lead[:1] in (b"\r", b"\n") and lead:
+        start, lead = start + 1, lead[1:]
+    return start
+
+
+def _full_line(fh, start: int | None, short: str) -> str:
+    """The line starting at byte offset `start`, or DuckDB's copy `short` when the offset
+    is unknown or not at the start of a line."""
+    if start is None:
         return short
-    start = max(int(pos) - 1, 0)
     if start > 0:
         fh.seek(start - 1)
         if fh.read(1) not in (b"\n", b"\r"):
@@ -175,6 +184,10 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# A rejected record spanning this many lines is a quote left open, not a long cell.
+MAX_SPAN_LINES = 1000
 
 
 @dataclass
@@ -229,6 +242,10 @@ def line_layout(cur, src: StageSource, rejects: list[Reject]) -> LineLayout:
     for r in rejects:                   # a reject runs up to the next line that starts anew
         i = bisect.bisect_right(follow, r.line)
         r.last_line = (follow[i] - 1) if i < len(follow) else src.scan.lines
+        if r.last_line - r.line >= MAX_SPAN_LINES:
+            # No cell holds that many lines: a stray quote swallowed the rest of the
+            # file. Quarantining it as one row would bury those lines; say so instead.
+            raise UnreadableFileError(_open_quote_sentence(src, starts, out.empty))
         if r.last_line > r.line and r.pos is not None:      # DuckDB's copy is shortened
             r.csv_line = read_span(src.path, r.pos, r.last_line - r.line + 1)
     out.rows = [s for s in starts if s not in bad] if bad else starts
