@@ -264,3 +264,40 @@ def test_upload_file_name_on_disk_never_matters(empty_warehouse, tmp_path):
     r = ingest_file(empty_warehouse, "sales", path, file_name="March POS.xlsx")
     assert (r.file_name, r.rows_loaded, r.rows_quarantined) == ("March POS.xlsx", 1, 1)
     assert _quarantine(empty_warehouse, r.batch_id)["line_no"].tolist() == [3]
+
+
+def test_line_scan_agrees_with_an_editor_on_random_text_in_any_chunking(tmp_path):
+    """LineScan (fed in chunks of any size), empty_lines, lines_at and drop_long_lines
+    against a plain split on LF, CRLF and CR."""
+    from engine.ingest.lines import LineScan, drop_long_lines, empty_lines, lines_at
+
+    rng = random.Random(5)
+    path, copy = tmp_path / "t.bin", tmp_path / "t2.bin"
+    for trial in range(150):
+        pieces = []
+        for _ in range(rng.randint(0, 40)):
+            kind = rng.random()
+            line = b"" if kind < 0.15 else b"x" * rng.randint(45, 120) if kind < 0.2 \
+                else b"a,b" * rng.randint(0, 5)
+            pieces.append(line + rng.choice([b"\n", b"\r\n", b"\r", b"\n"]))
+        data = b"".join(pieces)
+        if data and rng.random() < 0.3:
+            data = data[:-1]
+        path.write_bytes(data)
+        parts = re.split(rb"\r\n|\n|\r", data)
+        n_lines = 0 if not data else len(parts) - (parts[-1] == b"")
+        body = parts[:n_lines]
+        want_long = [i + 1 for i, x in enumerate(body) if len(x) > 40]
+        want_empty = [i + 1 for i, x in enumerate(body) if x == b"" and i > 0]
+        for size in (1, 3, 7, 1 << 20):
+            scan = LineScan(cap=40)
+            for i in range(0, len(data), size):
+                scan.feed(data[i:i + size])
+            scan.finish()
+            assert scan.lines == n_lines, (trial, size)
+            assert sorted(lines_at(path, [x.start for x in scan.long]).values()) == want_long
+            assert empty_lines(path, chunk=max(size, 4)) == want_empty, (trial, size)
+        if scan.long:
+            drop_long_lines(path, copy, scan.long)
+            assert len(re.split(rb"\r\n|\n|\r", copy.read_bytes())) == len(parts)
+            assert sorted(x.line for x in scan.long) == want_long

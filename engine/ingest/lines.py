@@ -1,13 +1,12 @@
 """Where a CSV's lines are, as a text editor shows them (so every line number MicroPulse
 reports is the one a user finds in the file): line breaks are LF, CRLF or a lone CR.
 
-- `LineScan` is fed the file chunk by chunk during the reader's one pass and counts the
-  lines, notes whether any line is empty or holds a quote, and finds the lines longer than
-  the line cap, using only C-speed byte searches (a 250 MB file costs a few milliseconds
-  more than reading it).
+- `LineScan` is fed the file chunk by chunk during the reader's one pass: it counts the
+  lines, notes whether the text holds a quote, and finds the lines longer than the line
+  cap, with one byte count per chunk and searches that stop at their first hit.
 - `empty_lines`, `lines_at` and `record_lines` answer the precise questions afterwards,
-  and only when the scan says they are needed (an empty line exists; a row was rejected;
-  a record spans several lines).
+  and only when the counts say they are needed (the lines outnumber the rows and rejects:
+  an empty line exists, or a record spans several lines; a row was rejected).
 - `drop_long_lines` writes a copy of the file in which each over-long line is empty
   (so no line number moves), for the loader to quarantine those lines by number.
 """
@@ -31,7 +30,9 @@ class LongLine:
 
 @dataclass
 class LineScan:
-    """Line facts of a file, fed chunk by chunk (`feed`, then `finish`)."""
+    """Line facts of a file, fed chunk by chunk (`feed`, then `finish`). Each chunk costs
+    one count of its LF bytes and a few searches that stop at the first hit; CR bytes are
+    only counted in a file that has them."""
 
     cap: int
     size: int = 0
@@ -39,7 +40,6 @@ class LineScan:
     cr: int = 0
     crlf: int = 0
     quote: bool = False
-    maybe_empty: bool = False
     long: list[LongLine] = field(default_factory=list)
     last_byte: bytes = b""
     _since: int = 0             # bytes since the last line break
@@ -63,24 +63,22 @@ class LineScan:
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
-        lf, cr = chunk.count(b"\n"), chunk.count(b"\r")
+        lf = chunk.count(b"\n")
+        has_cr = b"\r" in chunk
         self.lf += lf
-        self.cr += cr
-        if cr:
+        if has_cr:
+            self.cr += chunk.count(b"\r")
             self.crlf += chunk.count(b"\r\n")
         if self._tail.endswith(b"\r") and chunk.startswith(b"\n"):
             self.crlf += 1
         if not self.quote and b'"' in chunk:
             self.quote = True
-        if not self.maybe_empty:
-            joint = self._tail + chunk[:2]
-            self.maybe_empty = any(p in chunk or p in joint for p in (b"\n\n", b"\n\r", b"\r\r"))
-        if lf or cr:
-            first = _first_break(chunk, 0)
-            last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if lf or has_cr:
+            first = _first_break(chunk, 0, has_cr)
+            last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r") if has_cr else -1)
             if self._since + first > self.cap:
                 self.long.append(LongLine(self.size - self._since, self._since + first))
-            self._windows(chunk, first + 1, last)
+            self._windows(chunk, first + 1, last, has_cr)
             self._since = len(chunk) - last - 1
         else:
             self._since += len(chunk)
@@ -88,17 +86,17 @@ class LineScan:
         self.last_byte = chunk[-1:]
         self.size += len(chunk)
 
-    def _windows(self, chunk: bytes, p: int, end: int) -> None:
+    def _windows(self, chunk: bytes, p: int, end: int, has_cr: bool) -> None:
         """Lines longer than the cap between offsets p and end (a line break at `end`):
         a line longer than 2w holds a whole w-byte window without a break, so only windows
         need checking, and only a window without a break is measured."""
         w = max(self.cap // 2, 1)
         while p + w <= end:
-            if chunk.find(b"\n", p, p + w) >= 0 or chunk.find(b"\r", p, p + w) >= 0:
+            if chunk.find(b"\n", p, p + w) >= 0 or (has_cr and chunk.find(b"\r", p, p + w) >= 0):
                 p += w
                 continue
             start = max(chunk.rfind(b"\n", 0, p), chunk.rfind(b"\r", 0, p)) + 1
-            stop = _first_break(chunk, p)
+            stop = _first_break(chunk, p, True)
             if stop - start > self.cap:
                 self.long.append(LongLine(self.size + start, stop - start))
             p = stop + 1
@@ -110,8 +108,9 @@ class LineScan:
         return self
 
 
-def _first_break(chunk: bytes, start: int) -> int:
-    hits = [i for i in (chunk.find(b"\n", start), chunk.find(b"\r", start)) if i >= 0]
+def _first_break(chunk: bytes, start: int, cr: bool = True) -> int:
+    hits = [i for i in (chunk.find(b"\n", start), chunk.find(b"\r", start) if cr else -1)
+            if i >= 0]
     return min(hits) if hits else len(chunk)
 
 
@@ -159,6 +158,15 @@ def empty_lines(path, chunk: int = _CHUNK) -> list[int]:
     before = 0                       # line breaks before the current position
     for data, limit in _blocks(path, chunk):
         pos = 0
+        if b"\r" not in data:         # LF only: look for LF LF, no regular expression
+            hit = data.find(b"\n\n")
+            while 0 <= hit < limit:
+                before += data.count(b"\n", pos, hit) + 1
+                pos = hit + 1
+                out.append(before + 1)
+                hit = data.find(b"\n\n", pos)
+            before += data.count(b"\n", pos, limit)
+            continue
         for m in _EMPTY_AFTER.finditer(data):
             if m.start() >= limit:
                 break

@@ -222,10 +222,13 @@ def line_layout(cur, src: StageSource, rejects: list[Reject]) -> LineLayout:
     long = {x.line for x in src.long_lines}
     # A long line the reader replaced with a single space comes back as a reject.
     rejects[:] = [r for r in rejects if r.line not in long]
-    empty = empty_lines(src.path) if src.scan is None or src.scan.maybe_empty else []
-    skipped = sorted(set(empty) | long | {r.line for r in rejects})
-    data_lines = (src.scan.lines if src.scan is not None else n + len(skipped) + 1) - 1
-    if data_lines == n + len(skipped):
+    skipped = sorted(long | {r.line for r in rejects})
+    data_lines = (src.scan.lines if src.scan is not None else None)
+    empty = []
+    if data_lines is None or data_lines - 1 > n + len(skipped):     # some line is no row
+        empty = empty_lines(src.path)
+        skipped = sorted(set(skipped) | set(empty))
+    if data_lines is None or data_lines - 1 == n + len(skipped):
         for r in rejects:
             r.last_line = r.line
         out.skipped, out.empty = skipped, [e for e in empty if e not in long]
