@@ -122,3 +122,18 @@ def test_older_results_of_a_kind_are_pruned_when_the_data_moves(wh):
     results.stored(wh, "el", "a", ("sales",), lambda: pd.DataFrame({"x": [4]}))
     kinds = wh.query("SELECT kind, params FROM derived_results ORDER BY 1, 2")
     assert kinds.values.tolist() == [["el", "a"], ["other", "a"]]
+
+
+def test_results_still_match_after_the_file_is_copied(tmp_warehouse_path, tmp_path):
+    import shutil
+
+    wh = Warehouse(tmp_warehouse_path)
+    results.stored(wh, "el", "p", ("sales",), lambda: pd.DataFrame({"x": [1]}))
+    wh.close()
+    copy = tmp_path / "elsewhere.duckdb"
+    shutil.copy(tmp_warehouse_path, copy)
+    moved = Warehouse(copy)
+    compute, calls = _counting(pd.DataFrame({"x": [2]}))
+    assert results.stored(moved, "el", "p", ("sales",), compute)["x"].tolist() == [1]
+    assert calls == []
+    moved.close()

@@ -38,6 +38,12 @@ def _base(wh):
     return getattr(wh, "base", wh)
 
 
+def _in_file(version: str) -> str:
+    """The data version without the warehouse's tag (a hash of its path): what is stored
+    in the file itself must still match after the file is copied or moved."""
+    return version.split(":", 1)[1] if ":" in version else version
+
+
 def _full_key(wh, params) -> str:
     scope = getattr(wh, "scope_tag", "")
     return _key(params) + (f"|scope:{scope}" if scope else "")
@@ -58,7 +64,7 @@ def read(wh, kind: str, params, version: str) -> pd.DataFrame | None:
     domains it depends on), or None."""
     row = _base(wh).query("SELECT depends_on, payload FROM derived_results WHERE kind = ? AND "
                      "params = ?", [kind, _full_key(wh, params)])
-    if row.empty or row["depends_on"].iat[0] != version:
+    if row.empty or row["depends_on"].iat[0] != _in_file(version):
         return None
     return _from_bytes(bytes(row["payload"].iat[0]))
 
@@ -79,12 +85,12 @@ def write(wh, kind: str, params, version: str, frame: pd.DataFrame,
                         "ON CONFLICT (kind, params) DO UPDATE SET depends_on = "
                         "excluded.depends_on, computed_at = excluded.computed_at, "
                         "seconds = excluded.seconds, payload = excluded.payload",
-                        [kind, _full_key(wh, params), version, datetime.now(), seconds,
-                         payload])
+                        [kind, _full_key(wh, params), _in_file(version), datetime.now(),
+                         seconds, payload])
             # results of this kind computed on older data (same PIN scope) are dead weight
             cur.execute("DELETE FROM derived_results WHERE kind = ? AND depends_on <> ? AND "
                         "split_part(depends_on, '|scope:', 2) = split_part(?, '|scope:', 2)",
-                        [kind, version, version])
+                        [kind, _in_file(version), _in_file(version)])
     except WarehouseError as exc:    # busy, disk full...: the result is still good to show
         log.warning("could not store %s: %s", kind, exc)
         return False

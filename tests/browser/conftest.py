@@ -32,7 +32,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-quic", "--no-first-run",
                  "--disable-component-update", "--disable-sync"]
 EXCEPTION = '[data-testid="stException"]'
-RUNNING = '[data-testid="stStatusWidget"]'
+# "Running": the status widget, or the app root's script state (the widget is not drawn in
+# every toolbar mode).
+RUNNING = ('[data-testid="stStatusWidget"], [data-testid="stApp"][data-test-script-state='
+           '"running"]')
 
 
 def require_browser() -> None:
