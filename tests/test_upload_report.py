@@ -184,3 +184,32 @@ def test_ingest_file_takes_the_users_file_name_for_a_temporary_path(empty_wareho
     path.write_bytes(_xlsx_bytes())
     r = ingest_file(empty_warehouse, "sales", path, file_name="POS export.xlsx")
     assert r.file_name == "POS export.xlsx" and r.rows_loaded == 1
+
+
+def test_stale_wording_matches_the_shared_helpers():
+    """load.py spells dates and ages itself (the upload path imports no pandas)."""
+    from engine.alerts_rules import age_text as shared_age
+    from engine.ingest.load import _when, age_text
+    from engine.textfmt import dd_mmm
+
+    for days in (0, 1, 5, 13, 14, 40, 62, 63, 200, 700, 731, 2046, 5445):
+        assert age_text(days) == shared_age(days)
+    for day in (date(2012, 1, 4), date(2021, 5, 9), date(2026, 12, 2)):
+        assert _when(day) == dd_mmm(day, with_year=True)
+
+
+def test_the_upload_command_still_imports_no_pandas(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    f = tmp_path / "old.csv"
+    f.write_bytes((HEAD + "T1,04-01-2012,SKU1,560001,1,10,S1\n").encode())
+    code = ("import sys, runpy; sys.argv = ['engine', 'ingest', 'sales', %r, '--no-alerts', "
+            "'--warehouse', %r]\ntry:\n    runpy.run_module('engine', run_name='__main__')\n"
+            "except SystemExit:\n    pass\nprint('pandas' in sys.modules)"
+            % (str(f), str(tmp_path / "w.duckdb")))
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=120)
+    assert "warning: The newest sales in this file are from 04-Jan-2012" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr

@@ -221,15 +221,30 @@ def stale_warnings(wh: Warehouse, kind: str, report: dict, batch_id: str,
     return [_stale_mandi(wh, batch_id, newest, today, age, window)]
 
 
+# Written here rather than imported: engine.textfmt and engine.alerts_rules import pandas,
+# which the upload path does without (it would add ~0.5 s to every old file's upload).
+# tests/test_upload_report.py checks they read the same as dd_mmm and age_text.
 def _when(day: date) -> str:
-    from engine.textfmt import dd_mmm
+    """DD-MMM-YYYY, as engine.textfmt.dd_mmm(day, with_year=True)."""
+    return day.strftime("%d-%b-%Y")
 
-    return dd_mmm(day, with_year=True)
+
+def age_text(days: int) -> str:
+    """An age as a manager says it, as engine.alerts_rules.age_text: '5 days', '3 weeks',
+    '7 months', '14 years 11 months'."""
+    days = int(days)
+    if days < 14:
+        return f"{days} day{'' if days == 1 else 's'}"
+    if days < 63:
+        return f"{days // 7} weeks"
+    months = int(round(days / 30.44))
+    if months < 24:
+        return f"{months} months"
+    years, rest = divmod(months, 12)
+    return f"{years} years" + (f" {rest} month{'' if rest == 1 else 's'}" if rest else "")
 
 
 def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: bool) -> dict:
-    from engine.alerts_rules import age_text
-
     held = wh.scalar("SELECT max(date) FROM sales_daily")
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
     week = "the week of " if weekly else ""
@@ -247,8 +262,6 @@ def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: boo
 
 def _stale_mandi(wh: Warehouse, batch_id: str, newest: date, today: date, age: int,
                  window: int) -> dict:
-    from engine.alerts_rules import age_text
-
     held = wh.scalar("SELECT max(date) FROM mandi_prices WHERE commodity IN (SELECT DISTINCT "
                      "commodity FROM mandi_prices WHERE batch_id = ?)", [batch_id])
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
