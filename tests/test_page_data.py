@@ -254,10 +254,10 @@ def test_data_page_counts_blank_lines_and_totals_and_adds_up(page_env):
     texts = [t.value for t in at.text]
     assert "• Column 'Qty' has 1 non-numeric values, first on line 4: 'n/a'" in texts
     assert "• 2 blank lines (first: line 3): nothing to load, counted as blank" in texts
-    assert ("• 1 total row (first: line 10, 'Grand Total' and sums): a footer, not data; "
+    assert ("• 1 total row (line 10, 'Grand Total' and sums): a footer, not data; "
             "not loaded") in texts
-    assert ("• 1 line repeats an earlier line exactly (first: line 6 repeats line 5): "
-            "skipped as duplicates") in texts
+    assert ("• 1 line repeats an earlier line exactly (line 6 repeats line 5): "
+            "skipped as a duplicate") in texts
     assert any(t.startswith("• Warning: 1 row repeats the bill number and SKU") for t in texts)
     assert any("The newest sales in this file are from 05-Jan-2024" in w.value
                for w in at.warning)

@@ -64,7 +64,7 @@ def test_a_line_over_32_mib_is_quarantined_whole_with_its_number(empty_warehouse
     assert json.loads(q.loc[1, "raw"])["line"].startswith("SKU9,560001,05-01-2024,999")
     issue = next(i for i in r.issues if i["code"] == "line_too_long")
     assert issue["sentence"] == ("1 line is longer than the 2 MB (MICROPULSE_MAX_LINE_MB) "
-                                 "line cap (first: line 4, 33 MB): quarantined whole, not "
+                                 "line cap (line 4, 33 MB): quarantined whole, not "
                                  "loaded")
 
 

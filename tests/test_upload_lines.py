@@ -113,7 +113,7 @@ def test_pos_export_of_49k_lines_reports_every_planted_line_where_it_is(empty_wa
         f"151 blank lines (first: line {planted['blank'][0]}): nothing to load, counted as "
         "blank")
     assert issues["total_row"]["sentence"] == (
-        f"1 total row (first: line {planted['total'][0]}, 'Grand Total' and sums): a "
+        f"1 total row (line {planted['total'][0]}, 'Grand Total' and sums): a "
         "footer, not data; not loaded")
     repeat = next(w for w in r.warnings if w["code"] == "repeated_item")
     assert repeat["count"] == len(planted["second_scan"])

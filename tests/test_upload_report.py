@@ -96,7 +96,7 @@ def test_same_item_twice_on_a_bill_is_two_sales_an_exact_repeat_is_a_duplicate(
                                   "'B7'") == 3
     note = next(w for w in r.warnings if w["code"] == "repeated_item")
     assert note["sentence"] == ("1 row repeats the bill number and SKU of an earlier row "
-                                "with other values (first: line 3, like line 2): each was "
+                                "with other values (line 3, like line 2): each was "
                                 "loaded as a sale of its own (one item scanned twice on a "
                                 "bill is two sales)")
     again = ingest_bytes(empty_warehouse, "sales", data + b"B9,06-01-2024,SKU1,560001,1,10,S1\n",

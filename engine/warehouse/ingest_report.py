@@ -18,6 +18,11 @@ def _good(alias: str = "s") -> str:
     return f"{alias}.__mp_reason IS NULL"
 
 
+def at(n: int, unit: str, line: int) -> str:
+    """Where: 'line 7' for one, 'first: line 7' for several."""
+    return f"{unit} {line}" if n == 1 else f"first: {unit} {line}"
+
+
 BLANK, TOTAL, DUPLICATE = "|blank_line", "|total_row", "|duplicate_line"
 
 
@@ -79,8 +84,8 @@ def row_warnings(cur, kind: str, mapping: ColumnMapping, unit: str, dups: dict,
         out.append({"code": "repeated_item", "count": n, "first_line": line,
                     "sentence": f"{n:,} {'rows repeat' if n != 1 else 'row repeats'} the "
                                 "bill number and SKU of an earlier row with other values "
-                                f"(first: {unit} {line}, like "
-                                f"{unit} {orig_line}): each was loaded as a sale of its own "
+                                f"({at(n, unit, line)}, like {unit} {orig_line}): each was "
+                                "loaded as a sale of its own "
                                 "(one item scanned twice on a bill is two sales)"})
     gap = _price_gap(mapping)
     if kind == "mandi" and gap:
@@ -90,7 +95,7 @@ def row_warnings(cur, kind: str, mapping: ColumnMapping, unit: str, dups: dict,
             out.append({"code": "price_range_missing", "count": int(n), "first_line": line,
                         "sentence": f"{n:,} {'rows have' if n != 1 else 'row has'} a "
                                     "modal price but a blank or 'NR' min or max price "
-                                    f"(first: {unit} {line}): loaded with "
+                                    f"({at(n, unit, line)}): loaded with "
                                     "the modal price, the missing price left blank"})
     return out
 
@@ -185,7 +190,8 @@ def _long_lines(cur, bid: str, src: StageSource) -> list[dict]:
     return [{"column": None, "code": "line_too_long", "count": n, "first_line": first.line,
              "first_value": first.preview[:60],
              "sentence": f"{n:,} line{'s are' if n != 1 else ' is'} longer than the {cap} "
-                         f"line cap (first: line {first.line}, {size_text(first.length)}): "
+                         f"line cap ({at(n, 'line', first.line)}, "
+                         f"{size_text(first.length)}): "
                          "quarantined whole, not loaded"}]
 
 
@@ -208,8 +214,8 @@ def _set_aside(cur, bid: str, src: StageSource, rejects: list[Reject],
     if n:
         out.append({"column": None, "code": "blank_line", "count": int(n),
                     "first_line": int(first), "first_value": None,
-                    "sentence": f"{n:,} blank {unit}{'s' if n != 1 else ''} (first: {unit} "
-                                f"{first}): nothing to load, counted as blank"})
+                    "sentence": f"{n:,} blank {unit}{'s' if n != 1 else ''} "
+                                f"({at(n, unit, first)}): nothing to load, counted as blank"})
     # Totals: a label such as 'Grand Total' beside sums.
     cur.execute("INSERT INTO quarantine SELECT ?, __mp_line, 'total_row', 'A total row (''' "
                 "|| __mp_total || ''' and sums), not data: not loaded', __mp_raw "
@@ -225,9 +231,9 @@ def _set_aside(cur, bid: str, src: StageSource, rejects: list[Reject],
         label = label.removeprefix("A total row ('").split("' and sums)")[0]
         out.append({"column": None, "code": "total_row", "count": int(n),
                     "first_line": int(first), "first_value": label,
-                    "sentence": f"{n:,} total row{'s' if n != 1 else ''} (first: {unit} "
-                                f"{first}, '{label}' and sums): a footer, not data; "
-                                "not loaded"})
+                    "sentence": f"{n:,} total row{'s' if n != 1 else ''} "
+                                f"({at(n, unit, first)}, '{label}' and sums): a footer, "
+                                "not data; not loaded"})
     # Exact repeats of an earlier line.
     if _exists(cur, "ingest_dups"):
         cur.execute(
@@ -243,6 +249,7 @@ def _set_aside(cur, bid: str, src: StageSource, rejects: list[Reject],
             out.append({"column": None, "code": "duplicate_line", "count": int(n),
                         "first_line": int(first), "first_value": None,
                         "sentence": f"{n:,} {unit}{'s repeat' if n != 1 else ' repeats'} an "
-                                    f"earlier {unit} exactly (first: {unit} {first} repeats "
-                                    f"{unit} {orig}): skipped as duplicates"})
+                                    f"earlier {unit} exactly ({at(n, unit, first)} repeats "
+                                    f"{unit} {orig}): skipped as "
+                                    f"{'duplicates' if n != 1 else 'a duplicate'}"})
     return out
