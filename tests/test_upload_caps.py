@@ -147,3 +147,16 @@ def test_parquet_row_cap(empty_warehouse):
                                                   r"up to 10 \(MICROPULSE_MAX_ROWS\)"):
         ingest_bytes(empty_warehouse, "sales", buf.getvalue(), "p.parquet",
                      limits=Limits(max_rows=10))
+
+
+def test_a_zip_that_is_not_a_workbook_is_named(empty_warehouse):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("sales_march.csv", (HEAD + ROW).decode())
+    with pytest.raises(UnreadableFileError) as info:
+        ingest_bytes(empty_warehouse, "sales", buf.getvalue(), "sales.zip")
+    assert str(info.value) == ("'sales.zip' is a zip archive, not an Excel workbook (it holds "
+                               "'sales_march.csv'). Unzip it and upload the CSV, .xlsx or "
+                               "Parquet file inside.")

@@ -121,12 +121,19 @@ def _check_unpacked_size(path: Path, name: str, limits: Limits) -> None:
     """An .xlsx is a zip: refuse one whose parts unpack beyond the decompressed cap."""
     try:
         with zipfile.ZipFile(path) as z:
-            total = sum(i.file_size for i in z.infolist())
+            infos = z.infolist()
+            total = sum(i.file_size for i in infos)
     except (zipfile.BadZipFile, OSError) as exc:
         raise UnreadableFileError(
             f"'{name}' looks like an Excel file but cannot be opened (it may be damaged "
             "or password-protected). Open it in Excel, save it again as .xlsx, then "
             "upload it.") from exc
+    names = [i.filename for i in infos]
+    if "xl/workbook.xml" not in names and names:
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (" ..." if len(names) > 3 else "")
+        raise UnreadableFileError(
+            f"'{name}' is a zip archive, not an Excel workbook (it holds {shown}). Unzip it "
+            "and upload the CSV, .xlsx or Parquet file inside.")
     if total > limits.max_decompressed_bytes:
         raise UnreadableFileError(
             f"'{name}' unpacks to {size_text(total)}; MicroPulse reads workbooks of up to "
