@@ -53,7 +53,8 @@ async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"]
                  request: Request, background: BackgroundTasks,
                  caller: Caller = Depends(current_caller)):
     """Upload a file with the same validation, counts and quarantine as the app's Data
-    page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped`; every
+    page: `rows_read == rows_loaded + rows_quarantined + duplicates_skipped + blank_lines
+    + total_rows` (also as the sentence `reconciliation`); every
     rejected row is in `quarantine` with its reason. `columns` accounts for every column
     of the file (the field it feeds, or ignored, with a suggested field when an ignored
     column looks like one; map it with `mapping`). Re-uploading a file loads nothing
@@ -85,7 +86,9 @@ async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"]
     body = {"batch_id": res.batch_id, "kind": res.kind, "file_name": res.file_name,
             "status": res.status, "rows_read": res.rows_read, "rows_loaded": res.rows_loaded,
             "rows_quarantined": res.rows_quarantined,
-            "duplicates_skipped": res.duplicates_skipped, "grain": res.grain,
+            "duplicates_skipped": res.duplicates_skipped, "blank_lines": res.blank_lines,
+            "total_rows": res.total_rows, "reconciliation": res.reconciliation,
+            "grain": res.grain,
             "mapping": res.mapping, "columns": res.columns,
             "ignored_columns": res.ignored_columns,
             "issues": json.loads(json.dumps(res.issues, default=str)),

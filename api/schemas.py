@@ -427,6 +427,11 @@ class IngestResponse(BaseModel):
     rows_loaded: int
     rows_quarantined: int
     duplicates_skipped: int
+    blank_lines: int = Field(0, description="fully blank lines (or sheet rows), counted apart")
+    total_rows: int = Field(0, description="'Total' / 'Grand Total' footer rows, counted apart")
+    reconciliation: str = Field(
+        "", description="the counts as one sentence: read = loaded + quarantined + "
+                        "duplicates + blank + total rows")
     grain: str | None
     mapping: dict
     columns: list[ColumnUse] = Field(description="every column of the file, in its order")

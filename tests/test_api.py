@@ -494,3 +494,22 @@ def test_importing_api_main_and_building_app_opens_no_warehouse(tmp_path):
                               "W": str(path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_upload_response_reconciles_with_blank_lines_and_a_totals_footer(client, as_, world):
+    sku = world.series[0][0]
+    csv = ("sku_id,pin_code,date,qty,price\n"
+           f"{sku},{world.other_pin},2020-03-05,3,40\n"
+           "\n"
+           ",,,,\n"
+           f"{sku},{world.other_pin},2020-03-06,4,40\n"
+           "Grand Total,,,7,\n").encode()
+    res = client.post("/v1/ingest/sales", headers=as_("analyst"),
+                      files={"file": ("with_footer.csv", csv, "text/csv")})
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert body["rows_loaded"] == 2 and body["total_rows"] == 1 and body["blank_lines"] >= 1
+    assert body["rows_read"] == (body["rows_loaded"] + body["rows_quarantined"]
+                                 + body["duplicates_skipped"] + body["blank_lines"]
+                                 + body["total_rows"])
+    assert body["reconciliation"].startswith(f"{body['rows_read']} read")
