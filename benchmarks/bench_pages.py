@@ -39,8 +39,8 @@ PAGES = ["", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Map", "A
 LAST = {"": "Top 10 SKUs", "Forecast": "What if?", "Accuracy": "Worst series",
         "Pricing": "Recommended prices", "Reorder": "Purchase orders",
         "Sourcing": "Purchase split", "Map": "One PIN code",
-        "Alerts": "Choose alerts to acknowledge",
-        "Data": "Upload history", "Admin": "Signed in now"}
+        "Alerts": "most rupees at stake first",
+        "Data": "Upload history", "Admin": "Audit log"}
 # The app root carries the script's state (initial / running / notRunning); the status
 # widget is not drawn in every toolbar mode, so it is not enough on its own.
 RUNNING = ('[data-testid="stStatusWidget"], [data-testid="stApp"][data-test-script-state='
@@ -49,7 +49,7 @@ SPINNER = '[data-testid="stSpinner"]'
 CONTENT = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
 
 
-def complete_time(pg, url: str, page: str, timeout: float = 300.0,
+def complete_time(pg, url: str, page: str, timeout: float = 120.0,
                   quiet: float = 0.75) -> float:
     started = time.perf_counter()
     pg.goto(url, wait_until="commit")
@@ -163,7 +163,7 @@ def write_through_app(url: str, new_session) -> str:
     """Acknowledge the first open alert on the Alerts page, as a user would."""
     pg = new_session()
     complete_time(pg, f"{url}/Alerts", "Alerts")
-    picker = pg.get_by_text("Choose alerts to acknowledge or resolve")
+    picker = pg.locator(".st-key-al_pick [data-baseweb='select']")
     if picker.count() == 0:
         pg.context.close()
         return "no open alert to acknowledge (no write made)"
