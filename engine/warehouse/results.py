@@ -24,7 +24,7 @@ from typing import Callable
 
 import pandas as pd
 
-from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.db import WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,3 @@ def stored(wh, kind: str, params, depends: tuple[str, ...],
     write(wh, kind, params, version, frame, time.perf_counter() - started)
     return frame
 
-
-def forget(wh: Warehouse, kind: str | None = None) -> int:
-    """Drop stored results (all, or of one kind); they are recomputed on next use."""
-    base = _base(wh)
-    with base.transaction(touches=()) as cur:
-        if kind is None:
-            return cur.execute("DELETE FROM derived_results").fetchone()[0]
-        return cur.execute("DELETE FROM derived_results WHERE kind = ?", [kind]).fetchone()[0]
