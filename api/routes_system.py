@@ -1,10 +1,8 @@
 """Liveness, readiness, tokens and API keys."""
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 
@@ -34,21 +32,8 @@ def ready(request: Request) -> dict:
     wh = request.app.state.micropulse.warehouse()
     run = latest_forecast_run(wh)
     return {"status": "ready", "warehouse": wh.path.name, "schema_version": wh.schema_version(),
-            "data_version": public_version(wh.data_version(), wh.path),
+            "data_version": wh.data_version(),   # names no path (a hash of it)
             "latest_forecast_run": None if run is None else str(run["run_id"])}
-
-
-def public_version(version: str, path) -> str:
-    """The data version without the warehouse's location in it (the engine's version
-    string starts with the file's path): what changes when the data changes, and nothing
-    about where the server keeps it."""
-    text = str(version)
-    for prefix in (f"{path}:", f"{Path(path).resolve()}:"):
-        if text.startswith(prefix):
-            return text[len(prefix):]
-    if "/" in text or "\\" in text:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return text
 
 
 @router.post("/v1/auth/token", tags=["auth"], response_model=TokenResponse,
