@@ -85,3 +85,51 @@ def test_raw_fit_reports_price_variation_statistics():
     raw = fit_raw_elasticities(inputs)
     assert (raw["price_periods"] >= 14).all() and (raw["price_sd"] > 0.01).all()
     assert (raw["n_obs"] > 0).all() and raw["converged"].all()
+
+
+def _category(b, se, category="C"):
+    return pd.DataFrame({"raw_elasticity": b, "raw_se": se, "category": category})
+
+
+def test_within_category_spread_is_not_underestimated_when_precisions_differ():
+    # planted spread tau2 = 0.36; three very precise SKUs and nine noisy ones. With 1 / s^2
+    # weights (DerSimonian-Laird) the precise three decide Q: its estimate is mostly too
+    # small (median 0.27) and the SKUs are pulled too far. Paule-Mandel's median stays near
+    # the planted value and its shrunk estimates are closer to the truth.
+    from engine.pricing.pooling import Pooling, dersimonian_laird, paule_mandel
+
+    rng = np.random.default_rng(0)
+    se = np.r_[np.full(3, 0.05), np.full(9, 0.4)]
+    pm, dl, err = [], [], []
+    for _ in range(400):
+        theta = -2 + rng.normal(0, 0.6, len(se))
+        b = theta + rng.normal(0, se)
+        pm.append(paule_mandel(b, se))
+        dl.append(dersimonian_laird(b, se)[2])
+        pool = Pooling(_category(b, se))
+        post = np.array([pool.posterior(x, s * s, pool.prior("C"))[0] for x, s in zip(b, se)])
+        err.append(np.mean((post - theta) ** 2))
+    assert 0.30 <= np.median(pm) <= 0.42
+    assert np.median(dl) < 0.30
+    assert np.mean(err) < np.mean(se ** 2)       # shrinkage still helps on average
+
+
+def test_a_precise_sku_far_from_its_category_mean_keeps_its_own_value():
+    # the dunnhumby frozen pizzas' raw estimates (nine near -2.5, Tony's three near -1.2)
+    # and one very precise SKU at -0.9: its own estimate hardly moves, and Tony's move
+    # less than 0.7 of their own standard error (with the DerSimonian-Laird spread: 0.9)
+    from engine.pricing.pooling import Pooling
+
+    b = [-2.50, -2.54, -2.74, -2.01, -2.00, -2.71, -3.08, -2.85, -2.64, -1.20, -1.21, -1.18]
+    se = [0.14, 0.23, 0.12, 0.33, 0.31, 0.34, 0.21, 0.22, 0.20, 0.32, 0.39, 0.38]
+    pool = Pooling(_category(b, se))
+    prior = pool.prior("C")
+    for x, s in zip(b[-3:], se[-3:]):
+        post, var, pull = pool.posterior(x, s * s, prior)
+        assert abs(post - x) < 0.7 * s
+        # the interval after shrinkage carries the prior's uncertainty (Morris): never
+        # narrower than the plug-in posterior's
+        assert var >= 1 / (1 / s ** 2 + 1 / prior.tau2)
+    pool = Pooling(_category(b + [-0.9], se + [0.05]))
+    post, var, pull = pool.posterior(-0.9, 0.05 ** 2, pool.prior("C"))
+    assert abs(post - -0.9) < 0.02 and pull < 0.02 and np.sqrt(var) < 0.06

@@ -16,7 +16,7 @@ Method (engine.pricing.fits has the details; `spec` says which design each SKU g
   clustered by period.
 * Empirical-Bayes partial pooling: within each category the SKU estimates are shrunk
   towards the precision-weighted category mean, with the between-SKU variance estimated by
-  DerSimonian-Laird (closed form). Thin SKUs borrow strength; precise ones barely move.
+  Paule-Mandel (engine.pricing.pooling). Thin SKUs borrow strength; precise ones barely move.
 * A SKU with too little price variation of its own (few periods with a move the comparison
   group did not make, tiny spread) or an imprecise estimate is flagged `sufficient = False`
   and gets the category value and its predictive interval instead.
