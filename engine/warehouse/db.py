@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
-from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
+from engine.warehouse.schema import (INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES,
+                                     migrate_old_scenarios, upgrade_scenarios)
 
 if TYPE_CHECKING:    # pandas is imported by DuckDB when a result is fetched as a frame
     import pandas as pd
@@ -97,8 +98,10 @@ class Warehouse:
         """Create every table, column and index that does not exist yet (idempotent)."""
         with self._write_lock:
             cur = self._con.cursor()
+            upgrade_scenarios(cur)
             for ddl in (*TABLES.values(), *MIGRATIONS):
                 cur.execute(ddl)
+            migrate_old_scenarios(cur)
             for ddl in INDEXES:
                 cur.execute(ddl)
             cur.execute(

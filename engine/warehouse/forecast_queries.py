@@ -13,10 +13,9 @@ the same way on the same day.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date
 
 import pandas as pd
 
@@ -351,61 +350,87 @@ def worst_series(wh: Warehouse, run_id: str, f: Filters, model: str, n: int = 15
 
 
 # ---- saved scenarios ---------------------------------------------------------------------
+# The Forecast page's "Save scenario" keeps its what-if as a full scenario (see
+# engine.scenarios and engine/warehouse/scenario_store.py): the page's product / place
+# and sidebar filters become the scenario's selection, the sliders its assumptions, and
+# the Scenarios page, the CLI and the API see it like any other.
+_WHATIF_KEYS = ("price_change_pct", "temp_anomaly_c", "rain_anomaly_mm",
+                "festival_intensity", "promo")
 
 
-def selection_key(sel: Selection, f: Filters) -> str:
-    """A stable JSON key for the data a scenario was made on: the selection, the sidebar's
-    category/state/city filters and a digest of the PIN scope (so a scenario is only
-    listed to users who see the same data)."""
-    scope = "all" if f.pin_scope is None else hashlib.sha256(
-        ",".join(sorted(f.pin_scope)).encode()).hexdigest()[:16]
-    return json.dumps({**sel.to_dict(), "states": sorted(f.states), "cities": sorted(f.cities),
-                       "categories": sorted(f.categories), "scope": scope}, sort_keys=True)
+def scenario_selection(sel: Selection, f: Filters):
+    """The scenario selection for what the Forecast page shows."""
+    from engine.scenarios.model import Selection as ScenarioSelection
+
+    one = lambda v: (v,) if v else ()  # noqa: E731
+    return ScenarioSelection(categories=one(sel.category) or f.categories,
+                             skus=one(sel.sku_id), states=one(sel.state) or f.states,
+                             cities=one(sel.city) or f.cities, pins=one(sel.pin_code))
+
+
+def _store_error(exc) -> ScenarioStoreError:
+    return ScenarioStoreError(getattr(exc, "message", str(exc)))
 
 
 def save_scenario(wh: Warehouse, name: str, created_by: str | None, sel: Selection,
                   f: Filters, settings: dict, result: dict) -> None:
-    """Save (or replace, same name and selection) a named scenario in one transaction."""
-    clean = (name or "").strip()
-    if not clean:
-        raise ScenarioStoreError("Give the scenario a name before saving it.")
-    if len(clean) > 80:
-        raise ScenarioStoreError(f"Scenario names are at most 80 characters; "
-                                 f"'{clean[:20]}...' has {len(clean)}.")
-    key = selection_key(sel, f)
-    with wh.transaction(touches=("scenarios",)) as cur:
-        cur.execute("DELETE FROM scenarios WHERE name = ? AND selection = ?", [clean, key])
-        cur.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?, ?)",
-                    [clean, created_by, datetime.now(), key,
-                     json.dumps(settings, sort_keys=True), json.dumps(result, default=str)])
-        wh.audit(cur, created_by, "scenario_saved",
-                 json.dumps({"name": clean, "selection": sel.to_dict()}))
+    """Save (or replace, same name and selection) a named what-if as a scenario."""
+    from engine.scenarios.model import Assumptions, Scenario, ScenarioError
+    from engine.warehouse import scenario_store
+
+    try:
+        target = scenario_selection(sel, f)
+        scenario = Scenario(name=name, selection=target,
+                            assumptions=Assumptions(**{k: v for k, v in settings.items()
+                                                       if k in _WHATIF_KEYS}),
+                            scope=f.pin_scope)
+        existing = [s for s in scenario_store.list_scenarios(wh, f.pin_scope)
+                    if s.name.lower() == scenario.name.lower() and s.scope == (
+                        tuple(sorted(f.pin_scope)) if f.pin_scope is not None else None)]
+        if existing and existing[0].selection == target:
+            scenario = Scenario(name=scenario.name, selection=target,
+                                assumptions=scenario.assumptions,
+                                scenario_id=existing[0].scenario_id, scope=scenario.scope)
+        scenario_store.save(wh, scenario, created_by, summary={"whatif": result})
+    except ScenarioError as exc:
+        raise _store_error(exc) from exc
 
 
 def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
-    """Saved scenarios for this selection and view, oldest first, JSON columns parsed:
-    name, created_by, created_at, settings (dict), result (dict)."""
-    try:
-        df = wh.query("SELECT name, created_by, created_at, settings, result FROM scenarios "
-                      "WHERE selection = ? ORDER BY created_at, name", [selection_key(sel, f)])
-    except Exception as exc:  # table missing on a read-only handle
-        if "scenarios" in str(exc):
-            return pd.DataFrame(columns=["name", "created_by", "created_at", "settings",
-                                         "result"])
-        raise
-    df["settings"] = [json.loads(s) for s in df["settings"]]
-    df["result"] = [json.loads(r) if r else {} for r in df["result"]]
-    return df
+    """Saved scenarios for this selection and view, oldest first: name, created_by,
+    created_at, settings (the what-if sliders' values), result (the what-if totals kept
+    when it was saved)."""
+    from engine.warehouse import scenario_store
+
+    cols = ["name", "created_by", "created_at", "settings", "result"]
+    rows = scenario_store.list_rows(wh, f.pin_scope)
+    target = scenario_selection(sel, f)
+    out = []
+    for _, r in rows.iterrows():
+        sc = scenario_store._to_scenario(r)
+        if sc.selection != target:
+            continue
+        ass = sc.assumptions.to_dict()
+        out.append({"name": sc.name, "created_by": sc.created_by,
+                    "created_at": sc.created_at,
+                    "settings": {k: ass[k] for k in _WHATIF_KEYS},
+                    "result": dict(r["summary"]).get("whatif", {})})
+    return pd.DataFrame(out, columns=cols).sort_values(["created_at", "name"]) \
+        .reset_index(drop=True) if out else pd.DataFrame(columns=cols)
 
 
 def delete_scenario(wh: Warehouse, name: str, sel: Selection, f: Filters,
                     actor: str | None) -> int:
-    key = selection_key(sel, f)
-    with wh.transaction(touches=("scenarios",)) as cur:
-        n = cur.execute("SELECT count(*) FROM scenarios WHERE name = ? AND selection = ?",
-                        [name, key]).fetchone()[0]
-        if not n:
-            raise ScenarioStoreError(f"There is no saved scenario called '{name}' here.")
-        cur.execute("DELETE FROM scenarios WHERE name = ? AND selection = ?", [name, key])
-        wh.audit(cur, actor, "scenario_deleted", json.dumps({"name": name}))
-    return int(n)
+    from engine.scenarios.model import ScenarioError
+    from engine.warehouse import scenario_store
+
+    target = scenario_selection(sel, f)
+    hits = [s for s in scenario_store.list_scenarios(wh, f.pin_scope)
+            if s.name == name and s.selection == target]
+    if not hits:
+        raise ScenarioStoreError(f"There is no saved scenario called '{name}' here.")
+    try:
+        scenario_store.delete(wh, hits[0].scenario_id, actor, f.pin_scope)
+    except ScenarioError as exc:
+        raise _store_error(exc) from exc
+    return 1

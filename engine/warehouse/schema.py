@@ -8,7 +8,8 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 5          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results
+SCHEMA_VERSION = 6          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+                            # 6: scenarios with selection + assumptions (see upgrade_scenarios)
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -344,18 +345,21 @@ TABLES: dict[str, str] = {
             client VARCHAR,
             device_hash VARCHAR
         )""",
-    # Named what-if scenarios from the Forecast page; `selection` also encodes the filters
-    # and a digest of the user's PIN scope, so a scenario is listed only to those who see
-    # the same data.
+    # Saved scenarios (engine.scenarios): `definition` is the JSON selection and
+    # assumptions, `scope` the author's PIN codes (JSON list; NULL = every PIN), `summary`
+    # the step totals of the last compute on the data `data_version` names.
     "scenarios": """
     CREATE TABLE IF NOT EXISTS scenarios (
+        scenario_id VARCHAR PRIMARY KEY,
         name VARCHAR NOT NULL,
         created_by VARCHAR,
         created_at TIMESTAMP NOT NULL,
-        selection VARCHAR NOT NULL,
-        settings VARCHAR NOT NULL,
-        result VARCHAR,
-        PRIMARY KEY (name, selection)
+        updated_by VARCHAR,
+        updated_at TIMESTAMP NOT NULL,
+        scope VARCHAR,
+        definition VARCHAR NOT NULL,
+        data_version VARCHAR,
+        summary VARCHAR
     )""",
     # Service-account keys for the REST API (only a hash is stored).
     "api_keys": """
@@ -437,6 +441,62 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sales_daily", "display", "DOUBLE"), ("sales_daily", "tpr", "DOUBLE"),
     ("forecasts", "forecast_no_plan", "DOUBLE"), ("forecasts", "planned", "BOOLEAN"),
 )
+
+
+def upgrade_scenarios(cur) -> None:
+    """Files from before schema 6 kept the Forecast page's saved what-ifs as (name,
+    created_by, created_at, selection, settings, result). Rename that table so the new one
+    can be created; `migrate_old_scenarios` then moves its rows and drops it."""
+    cols = {r[0] for r in cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'scenarios'").fetchall()}
+    if "settings" in cols:
+        cur.execute("ALTER TABLE scenarios RENAME TO scenarios_v1")
+
+
+def migrate_old_scenarios(cur) -> None:
+    """Move the rows of `scenarios_v1` into `scenarios` and drop it: the old selection
+    (the page's product / place plus the sidebar filters) becomes the scenario's
+    selection, the what-if settings its assumptions, the what-if totals its summary. The
+    old scope was a digest of the author's PIN codes: when it is the digest of the
+    author's current PINs those become the scope, else the scenario stays visible only
+    to unrestricted users."""
+    import hashlib
+    import json
+    import uuid
+
+    exists = cur.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                         "table_schema = 'main' AND table_name = 'scenarios_v1'").fetchone()[0]
+    if not exists:
+        return
+    pins = dict(cur.execute("SELECT username, pin_codes FROM users").fetchall())
+    known = ("price_change_pct", "temp_anomaly_c", "rain_anomaly_mm", "festival_intensity",
+             "promo")
+    for name, by, at, selection, settings, result in cur.execute(
+            "SELECT name, created_by, created_at, selection, settings, result "
+            "FROM scenarios_v1").fetchall():
+        sel = json.loads(selection)
+        one = lambda k: [sel[k]] if sel.get(k) else []  # noqa: E731
+        new_sel = {"categories": one("category") or sel.get("categories", []),
+                   "skus": one("sku_id"), "states": one("state") or sel.get("states", []),
+                   "cities": one("city") or sel.get("cities", []), "pins": one("pin_code"),
+                   "start": None, "end": None}
+        scope = None
+        if sel.get("scope", "all") != "all":
+            mine = sorted(p for p in str(pins.get(by) or "").split(",") if p.strip())
+            digest = hashlib.sha256(",".join(mine).encode()).hexdigest()[:16]
+            scope = json.dumps(mine if digest == sel["scope"] else [])
+        ass = {k: v for k, v in json.loads(settings).items() if k in known}
+        taken = cur.execute("SELECT count(*) FROM scenarios WHERE lower(name) = lower(?) AND "
+                            "scope IS NOT DISTINCT FROM ?", [name, scope]).fetchone()[0]
+        cur.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                    [uuid.uuid4().hex[:12], f"{name} ({new_sel['skus'] or new_sel['pins']})"
+                     if taken else name, by, at, by, at, scope,
+                     json.dumps({"selection": new_sel, "assumptions": ass}, sort_keys=True),
+                     json.dumps({"whatif": json.loads(result)}) if result else None])
+    cur.execute("DROP TABLE scenarios_v1")
+
+
 MIGRATIONS = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {ty}" for t, c, ty in ADDED_COLUMNS]
 
 # No indexes on `sales`: DuckDB's ART indexes made a 1M-row upload commit take ~1.7 s

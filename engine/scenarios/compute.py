@@ -1,0 +1,631 @@
+"""One scenario, end to end: demand -> price and margin -> reorder -> mandi sourcing, each
+step beside the baseline (the same chain with no assumption changed).
+
+Method (no model is refitted; every step reuses the engine the matching page uses):
+
+1. *Demand*: the stored routed forecast (latest run) of the selected series, scaled row by
+   row inside the scenario's dates by
+   (1 + price change)^e x planned price ratio^e x promotion lift x weather x festival x
+   (1 + demand shock), where e is the SKU's own-price elasticity from the Pricing page
+   (`pricing.service.elasticity_table`; its category median, else the forecast's
+   response curve, when the SKU has none), the promotion lift, weather and festival
+   responses are the Forecast what-if's (`forecast.whatif.response_curves`), and a plan
+   version is resolved by `forecast.plan.resolve` (newest version, most specific row).
+   Interval bounds scale by the same factor.
+2. *Price and margin*: revenue = units x selling price (the forecast's planned price, else
+   the series' last regular price, else MRP) x the price factors; margin = units x
+   (selling price - unit cost).
+3. *Reorder*: the Reorder page's policy (`inventory.advice.build_plan`) on the selected
+   lines, with the forecast demand path scaled by the same per-row factors (a week's
+   factor applies to each of its days) and its error by the series' mean factor; the
+   scenario's service level and lead-time change; with a budget, the budget MILP
+   (`inventory.optimize.optimize_orders`). Expected fill rate = 1 - expected unserved
+   units / expected demand over lead time + review period, after the order.
+4. *Sourcing*: SKUs linked to a mandi commodity (`scenarios.commodities`) need the
+   ordered units x kg per unit; each commodity is ranked (`sourcing.service.rank_for_pin`)
+   to the PIN code with the largest baseline demand for it, and costed at the best mandi's landed price,
+   with the mandi price shock on the modal price.
+
+The inputs are read once per version of the data they come from (`load_inputs`, cached
+per warehouse and version), so a scenario recomputes in well under a second on the demo.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.scenarios.model import Assumptions, Scenario, ScenarioError, Selection
+
+KEY = ["sku_id", "pin_code"]
+# What a scenario's result depends on (db.DOMAINS)
+DEPENDS = ("sales", "inventory", "forecasts", "plans", "mandi", "festivals", "weather")
+STEPS = ("demand", "pricing", "reorder", "sourcing")
+
+
+# ---- inputs ------------------------------------------------------------------------------
+@dataclass
+class ScenarioInputs:
+    """Everything a scenario reads, once per data version."""
+
+    version: str
+    run: dict | None               # the forecast run (run_id, grain, cutoff, horizon)
+    base: pd.DataFrame             # forecast rows + category/state/city/price/unit_cost/name
+    elasticity: pd.DataFrame       # sku_id, elasticity, source
+    response: object               # drivers.ResponseCurves (promo, weather, festival)
+    plan_inputs: object | None     # inventory.planner.PlanInputs (None: no inventory)
+    plan_note: str | None          # why there is no reorder step, if there is none
+    commodity_map: pd.DataFrame    # scenarios.commodities.MAP_COLUMNS
+    commodities: list[str]
+    plan_rows: pd.DataFrame        # uploaded plan rows (all versions)
+    wh: object = field(repr=False, default=None)
+    _ranks: dict = field(default_factory=dict, repr=False)
+    _baseline_plan: pd.DataFrame | None = field(default=None, repr=False)
+
+
+_CACHE: dict[tuple, ScenarioInputs] = {}
+_LOCK = threading.Lock()
+
+
+def _base_rows(wh, run_id: str) -> pd.DataFrame:
+    return wh.query("""
+        WITH last_price AS (
+            SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS price
+            FROM sales_daily GROUP BY 1, 2)
+        SELECT f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, f.forecast, f.lo,
+               f.hi, f.lo80, f.hi80, k.category, k.name, k.unit_cost, l.state, l.city,
+               coalesce(d.festival_uplift, 1.0) AS festival_uplift,
+               coalesce(d.planned_price, p.price, k.mrp) AS price,
+               coalesce(p.price, k.mrp) AS regular_price
+        FROM forecasts f
+        LEFT JOIN forecast_drivers d ON d.run_id = f.run_id AND d.sku_id = f.sku_id
+             AND d.pin_code = f.pin_code AND d.date = f.date
+        LEFT JOIN last_price p ON p.sku_id = f.sku_id AND p.pin_code = f.pin_code
+        LEFT JOIN skus k ON k.sku_id = f.sku_id
+        LEFT JOIN locations l ON l.pin_code = f.pin_code
+        WHERE f.run_id = ?
+        ORDER BY f.sku_id, f.pin_code, f.date""", [run_id])
+
+
+def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
+    from engine.forecast.drivers import response_terms
+
+    table = pd.DataFrame(columns=["sku_id", "elasticity"])
+    try:
+        from engine.pricing.service import elasticity_table
+        table = elasticity_table(wh)[["sku_id", "elasticity"]]
+    except Exception:  # noqa: BLE001 - no price variation anywhere: fall back below
+        pass
+    out = skus[["sku_id", "category"]].drop_duplicates("sku_id").merge(
+        table, on="sku_id", how="left")
+    out["source"] = np.where(out["elasticity"].notna(), "SKU (Pricing page)", None)
+    cat = out.groupby("category")["elasticity"].transform("median")
+    use_cat = out["elasticity"].isna() & cat.notna()
+    out.loc[use_cat, "source"] = "category median (Pricing page)"
+    out["elasticity"] = out["elasticity"].fillna(cat)
+    rest = out["elasticity"].isna()
+    if rest.any():
+        el, _ = response_terms(out.loc[rest, ["sku_id", "category"]], response)
+        out.loc[rest, "elasticity"] = el
+        out.loc[rest, "source"] = "forecast response curve"
+    return out[["sku_id", "elasticity", "source"]]
+
+
+def load_inputs(wh) -> ScenarioInputs:
+    """Read (or reuse) what scenarios need from the warehouse, keyed by its data version."""
+    version = wh.data_version(*DEPENDS)
+    key = (str(getattr(wh, "path", id(wh))), version)
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    from engine.forecast.whatif import response_curves
+    from engine.inventory.demand import InventoryInputError
+    from engine.inventory.planner import load_inputs as plan_inputs
+    from engine.scenarios.commodities import link_skus
+    from engine.warehouse import inventory_store, sourcing_store
+    from engine.warehouse.plans import plan_rows
+
+    run = inventory_store.latest_forecast_run(wh, "forecast")
+    if run is None:
+        raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
+                            "one first (Forecast page, or `python -m engine forecast`).")
+    base = _base_rows(wh, run["run_id"])
+    response = response_curves(wh)
+    skus = wh.query("SELECT sku_id, name, category, subcategory FROM skus")
+    try:
+        pin = plan_inputs(wh)
+        note = None
+    except InventoryInputError as exc:
+        pin, note = None, str(exc)
+    commodities = sourcing_store.mandi_commodities(wh)["commodity"].astype(str).tolist()
+    out = ScenarioInputs(version=version, run=run, base=base,
+                         elasticity=_elasticities(wh, skus, response), response=response,
+                         plan_inputs=pin, plan_note=note,
+                         commodity_map=link_skus(skus, commodities), commodities=commodities,
+                         plan_rows=plan_rows(wh), wh=wh)
+    with _LOCK:
+        for old in [k for k in _CACHE if k[0] == key[0]]:
+            del _CACHE[old]
+        _CACHE[key] = out
+    return out
+
+
+# ---- step 1: demand ----------------------------------------------------------------------
+def select_rows(base: pd.DataFrame, sel: Selection, pin_scope=None) -> pd.DataFrame:
+    """Forecast rows of the selected products and places (and the viewer's PIN scope)."""
+    m = np.ones(len(base), dtype=bool)
+    for col, values in (("category", sel.categories), ("sku_id", sel.skus),
+                        ("state", sel.states), ("city", sel.cities),
+                        ("pin_code", sel.pins)):
+        if values:
+            m &= base[col].astype(str).isin(values).to_numpy()
+    if pin_scope is not None:
+        m &= base["pin_code"].astype(str).isin(list(pin_scope)).to_numpy()
+    return base[m].reset_index(drop=True)
+
+
+def _in_window(dates: pd.Series, sel: Selection, grain: str) -> np.ndarray:
+    """Forecast periods that overlap the scenario's dates (a week labelled by its last day
+    overlaps when any of its days is inside)."""
+    d = pd.to_datetime(dates)
+    first = d - pd.Timedelta(days=6) if grain == "W" else d
+    ok = np.ones(len(d), dtype=bool)
+    if sel.start:
+        ok &= (d >= pd.Timestamp(sel.start)).to_numpy()
+    if sel.end:
+        ok &= (first <= pd.Timestamp(sel.end)).to_numpy()
+    return ok
+
+
+def demand_factors(rows: pd.DataFrame, inputs: ScenarioInputs, a: Assumptions,
+                   sel: Selection) -> pd.DataFrame:
+    """Per row: the demand multiplier and the price factor (new / baseline selling price),
+    with the factor of each lever for the reasons."""
+    from engine.forecast.drivers import response_terms
+    from engine.forecast.plan import resolve
+
+    n = len(rows)
+    grain = str((inputs.run or {}).get("grain") or "D")
+    _, coef = response_terms(rows, inputs.response)
+    el = rows["sku_id"].map(inputs.elasticity.set_index("sku_id")["elasticity"]) \
+        .fillna(0.0).to_numpy(float)
+    price_ratio = np.full(n, 1.0 + a.price_change_pct / 100.0)
+    promo = np.full(n, bool(a.promo))
+    if a.plan_version is not None:
+        plan = inputs.plan_rows[inputs.plan_rows["plan_version"] <= a.plan_version]
+        if not (inputs.plan_rows["plan_version"] == a.plan_version).any():
+            raise ScenarioError("unknown_plan", f"There is no uploaded plan version "
+                                f"{a.plan_version}; upload one on the Data page (kind: plan).",
+                                a.plan_version)
+        series = rows[KEY + ["category", "city", "state"]].drop_duplicates(KEY)
+        res = resolve(plan, series, pd.to_datetime(rows["date"]).unique(), grain)
+        m = rows[KEY + ["date"]].merge(res, on=KEY + ["date"], how="left")
+        reg = rows["regular_price"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            planned = np.where(m["price"].notna(), m["price"].to_numpy(float) / reg,
+                               1 - m["discount_pct"].to_numpy(float) / 100.0)
+        planned = np.where(np.isfinite(planned) & (planned > 0), planned, 1.0)
+        share = np.nan_to_num(m["plan_share"].to_numpy(float))
+        planned = 1 + share * (planned - 1)
+        p_promo = m["promo"].to_numpy(float)
+        p_promo = np.where(np.isnan(p_promo), planned < 0.98, p_promo > 0) & (share > 0)
+        price_ratio = price_ratio * planned
+        promo = promo | p_promo
+    promo_price = np.where(promo, 1 - coef["typical_discount"], 1.0)
+    u = rows["festival_uplift"].to_numpy(float)
+    u = np.where(np.isfinite(u) & (u > 0), u, 1.0)
+    f_price = np.clip(price_ratio * promo_price, 1e-6, None) ** el
+    f_promo = np.where(promo, np.exp(coef["promo_coef"]), 1.0)
+    f_weather = np.exp(coef["temp_coef"] * a.temp_anomaly_c + coef["rain_coef"] * a.rain_anomaly_mm)
+    f_festival = (1 + (u - 1) * a.festival_intensity) / u
+    f_shock = np.full(n, 1.0 + a.demand_shock_pct / 100.0)
+    inside = _in_window(rows["date"], sel, grain)
+    out = pd.DataFrame({"f_price": f_price, "f_promo": f_promo, "f_weather": f_weather,
+                        "f_festival": f_festival, "f_shock": f_shock})
+    out = out.where(np.broadcast_to(inside[:, None], out.shape), 1.0)
+    out["multiplier"] = np.clip(out.prod(axis=1).to_numpy(), 0, None)
+    out["price_factor"] = np.where(inside, price_ratio * promo_price, 1.0)
+    out["elasticity"] = el
+    out["inside"] = inside
+    return out
+
+
+def _demand(rows: pd.DataFrame, fac: pd.DataFrame, grain: str) -> dict:
+    r = rows.assign(scenario=rows["forecast"] * fac["multiplier"].to_numpy())
+    for col in ("lo", "hi", "lo80", "hi80"):
+        r[f"scenario_{col}"] = r[col] * fac["multiplier"].to_numpy()
+    periods = r.groupby("date", as_index=False)[
+        ["forecast", "scenario", "lo", "hi", "scenario_lo", "scenario_hi"]].sum() \
+        .rename(columns={"forecast": "baseline"})
+    b, s = float(r["forecast"].sum()), float(r["scenario"].sum())
+    w = r["forecast"].to_numpy(float)
+    levers = {}
+    for k in ("price", "promo", "weather", "festival", "shock"):
+        v = fac[f"f_{k}"].to_numpy(float)
+        levers[k] = float((v * w).sum() / w.sum()) if w.sum() > 0 else 1.0
+    by = r.groupby(["category"], as_index=False)[["forecast", "scenario"]].sum() \
+        .rename(columns={"forecast": "baseline_units", "scenario": "scenario_units"})
+    return {"rows": r, "periods": periods, "by_category": by, "levers": levers,
+            "totals": {"baseline_units": b, "scenario_units": s, "delta_units": s - b,
+                       "delta_pct": (s / b - 1) if b > 0 else None,
+                       "baseline_lo": float(r["lo"].sum()), "baseline_hi": float(r["hi"].sum()),
+                       "scenario_lo": float(r["scenario_lo"].sum()),
+                       "scenario_hi": float(r["scenario_hi"].sum()),
+                       "n_series": int(r[KEY].drop_duplicates().shape[0]),
+                       "n_periods": int(r["date"].nunique()), "grain": grain}}
+
+
+# ---- step 2: price and margin ------------------------------------------------------------
+def _pricing(rows: pd.DataFrame, fac: pd.DataFrame) -> dict:
+    price = rows["price"].astype(float).to_numpy()
+    cost = rows["unit_cost"].astype(float).to_numpy()
+    new_price = price * fac["price_factor"].to_numpy(float)
+    b_units = rows["forecast"].to_numpy(float)
+    s_units = b_units * fac["multiplier"].to_numpy(float)
+    frame = rows[KEY + ["category", "name"]].assign(
+        baseline_units=b_units, scenario_units=s_units,
+        baseline_price=price, scenario_price=new_price,
+        baseline_revenue=np.nan_to_num(b_units * price),
+        scenario_revenue=np.nan_to_num(s_units * new_price),
+        baseline_margin=np.nan_to_num(b_units * (price - cost)),
+        scenario_margin=np.nan_to_num(s_units * (new_price - cost)))
+    by_sku = frame.groupby(["sku_id", "name", "category"], as_index=False, dropna=False)[
+        ["baseline_units", "scenario_units", "baseline_revenue", "scenario_revenue",
+         "baseline_margin", "scenario_margin"]].sum()
+    w = np.nan_to_num(b_units)
+    by_sku = by_sku.merge(
+        frame.assign(_w=w, _bp=np.nan_to_num(price) * w, _sp=np.nan_to_num(new_price) * w)
+        .groupby("sku_id", as_index=False)[["_w", "_bp", "_sp"]].sum()
+        .assign(baseline_price=lambda d: d["_bp"] / d["_w"].where(d["_w"] > 0),
+                scenario_price=lambda d: d["_sp"] / d["_w"].where(d["_w"] > 0))
+        [["sku_id", "baseline_price", "scenario_price"]], on="sku_id", how="left")
+    by_sku["delta_margin"] = by_sku["scenario_margin"] - by_sku["baseline_margin"]
+    by_sku = by_sku.sort_values("delta_margin", key=np.abs, ascending=False) \
+        .reset_index(drop=True)
+    t = {k: float(frame[k].sum()) for k in ("baseline_revenue", "scenario_revenue",
+                                           "baseline_margin", "scenario_margin")}
+    t["delta_revenue"] = t["scenario_revenue"] - t["baseline_revenue"]
+    t["delta_margin"] = t["scenario_margin"] - t["baseline_margin"]
+    t["missing_cost"] = int(rows.loc[rows["unit_cost"].isna(), "sku_id"].nunique())
+    return {"by_sku": by_sku, "totals": t}
+
+
+# ---- step 3: reorder ---------------------------------------------------------------------
+def _scaled_model(model, keys: pd.DataFrame, rows: pd.DataFrame, fac: pd.DataFrame):
+    """The demand model of the selected lines with each day's demand scaled by the factor
+    of the forecast period it falls in."""
+    from engine.inventory.demand import DemandModel
+
+    want = pd.MultiIndex.from_frame(keys[KEY].astype(str))
+    path = model.path[pd.MultiIndex.from_frame(model.path[KEY].astype(str)).isin(want)].copy()
+    sigma = model.sigma[pd.MultiIndex.from_frame(model.sigma[KEY].astype(str)).isin(want)].copy()
+    f = rows[KEY + ["date"]].assign(mult=fac["multiplier"].to_numpy(float))
+    if len(path) and len(f):
+        path["date"] = pd.to_datetime(path["date"])
+        path = path.sort_values("date")
+        f = f.assign(date=pd.to_datetime(f["date"])).sort_values("date")
+        path = pd.merge_asof(path, f, on="date", by=KEY, direction="forward")
+        last = f.groupby(KEY, as_index=False)["mult"].last().rename(columns={"mult": "_last"})
+        path = path.merge(last, on=KEY, how="left")
+        after = path["mult"].isna()
+        # past the forecast's last period: the last period's factor
+        path["mult"] = path["mult"].fillna(path["_last"]).fillna(1.0)
+        path.loc[after & path["_last"].isna(), "mult"] = 1.0
+        mean = path.groupby(KEY, as_index=False)["mult"].mean()
+        path["forecast"] = path["forecast"] * path["mult"]
+        path = path.drop(columns=["mult", "_last"])
+        sigma = sigma.merge(mean, on=KEY, how="left")
+        sigma["sigma_daily"] = sigma["sigma_daily"] * sigma["mult"].fillna(1.0)
+        sigma = sigma.drop(columns="mult")
+    return DemandModel(path=path, sigma=sigma, source=model.source, label=model.label,
+                       as_of=model.as_of)
+
+
+def _fill_rate(plan: pd.DataFrame) -> float | None:
+    from engine.inventory.policy import expected_shortfall
+
+    mu = plan["protect_demand"].to_numpy(float)
+    if not len(plan) or np.nansum(mu) <= 0:
+        return None
+    stock = (plan["inventory_position"] + plan["order_qty"]).to_numpy(float)
+    short = expected_shortfall(stock, mu, plan["protect_sigma"].to_numpy(float))
+    return float(1 - np.nansum(short) / np.nansum(mu))
+
+
+def _plan_totals(plan: pd.DataFrame) -> dict:
+    from engine.inventory.planner import plan_tiles
+
+    t = plan_tiles(plan) if len(plan) else {"lines_to_order": 0, "units_to_order": 0.0,
+                                            "order_value": 0.0, "critical": 0,
+                                            "critical_unordered": 0, "out_of_stock_now": 0}
+    t["lines"] = int(len(plan))
+    t["at_risk_units"] = float(plan["at_risk_units"].sum()) if len(plan) else 0.0
+    t["sales_at_risk"] = float(plan["sales_at_risk"].sum()) if len(plan) else 0.0
+    t["fill_rate"] = _fill_rate(plan)
+    return t
+
+
+def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
+             a: Assumptions) -> dict:
+    from engine.inventory.advice import build_plan
+    from engine.inventory.planner import budget_plan
+    from engine.inventory.policy import PolicyConfig
+
+    pi = inputs.plan_inputs
+    if pi is None:
+        return {"available": False, "note": inputs.plan_note, "totals": {}, "lines": None}
+    keys = rows[KEY].drop_duplicates()
+    lines = pi.lines.merge(keys, on=KEY, how="inner")
+    if lines.empty:
+        return {"available": False, "note": "No inventory line in the selection.",
+                "totals": {}, "lines": None}
+    if inputs._baseline_plan is None:
+        inputs._baseline_plan = build_plan(pi.lines, pi.model, PolicyConfig(),
+                                           festivals=pi.festivals, trend=pi.trend)
+    base = inputs._baseline_plan.merge(keys, on=KEY, how="inner")
+    cfg = PolicyConfig(service_level=a.service_level,
+                       lead_time_change_days=a.lead_time_change_days)
+    try:
+        cfg.validate()
+    except Exception as exc:  # InventoryInputError
+        raise ScenarioError("bad_assumption", str(exc), a.service_level) from exc
+    scn = build_plan(lines, _scaled_model(pi.model, keys, rows, fac), cfg,
+                     festivals=pi.festivals, trend=pi.trend)
+    budget_note = None
+    if a.budget_inr:
+        from engine.inventory.optimize import OptimizeConfig, optimize_orders
+        sol = optimize_orders(scn, OptimizeConfig(budget=a.budget_inr, time_limit_s=10.0))
+        try:
+            scn = budget_plan(sol)
+        except Exception as exc:  # InventoryInputError: no usable budget plan
+            budget_note = str(exc)
+        else:
+            budget_note = sol.explanation
+    cols = ["sku_id", "pin_code", "name", "category", "city", "state", "supplier", "on_hand",
+            "on_order", "lead_time_days", "urgency", "order_qty", "order_value",
+            "stockout_date", "at_risk_units", "sales_at_risk", "reason"]
+    merged = scn[cols].merge(
+        base[KEY + ["order_qty", "order_value", "urgency", "stockout_date"]].rename(columns={
+            "order_qty": "baseline_order_qty", "order_value": "baseline_order_value",
+            "urgency": "baseline_urgency", "stockout_date": "baseline_stockout_date"}),
+        on=KEY, how="left")
+    merged["delta_order_qty"] = merged["order_qty"] - merged["baseline_order_qty"].fillna(0)
+    merged = merged.sort_values(["delta_order_qty", "order_value"], key=np.abs,
+                                ascending=False).reset_index(drop=True)
+    return {"available": True, "note": budget_note, "lines": merged,
+            "baseline": _plan_totals(base), "scenario": _plan_totals(scn),
+            "totals": {}}
+
+
+# ---- step 4: sourcing --------------------------------------------------------------------
+def _rank(inputs: ScenarioInputs, commodity: str, pin: str):
+    """(best mandi's row with the destination's label, or None; the reason when None) for
+    a commodity delivered to a PIN, cached per inputs."""
+    from engine.sourcing.prepare import SourcingError
+    from engine.sourcing.service import rank_for_pin
+
+    key = (commodity, pin)
+    if key not in inputs._ranks:
+        try:
+            ranked = rank_for_pin(inputs.wh, commodity, pin, 10.0)
+            best = ranked.iloc[0].to_dict() if len(ranked) else None
+            if best is not None:
+                best["destination"] = ranked.attrs.get("destination", {}).get("label", pin)
+            inputs._ranks[key] = (best, None if best is not None else
+                                  f"No mandi has recent {commodity} prices and a location.")
+        except SourcingError as exc:
+            inputs._ranks[key] = (None, str(exc))
+    return inputs._ranks[key]
+
+
+def _sourcing(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame, reorder: dict,
+              a: Assumptions) -> dict:
+    cmap = inputs.commodity_map
+    cols = ["commodity", "baseline_demand_qtl", "scenario_demand_qtl",
+            "baseline_order_qtl", "scenario_order_qtl", "delta_order_qtl", "destination_pin",
+            "destination", "mandi", "mandi_state", "modal_price", "scenario_modal_price",
+            "transport_per_qtl", "baseline_landed", "scenario_landed", "baseline_cost",
+            "scenario_cost", "delta_cost", "skus", "note"]
+    linked = cmap[cmap["kg_per_unit"].notna()]
+    unlinked = cmap[cmap["kg_per_unit"].isna() & cmap["sku_id"].isin(rows["sku_id"])]
+    if linked.empty or not inputs.commodities:
+        return {"table": pd.DataFrame(columns=cols), "unlinked": unlinked,
+                "note": "No product in the selection is bought as a mandi commodity."
+                if inputs.commodities else "The warehouse has no mandi prices."}
+    kg = rows["sku_id"].map(linked.set_index("sku_id")["kg_per_unit"])
+    dem = rows.assign(kg=kg, scn=rows["forecast"] * fac["multiplier"].to_numpy(float))
+    dem = dem[dem["kg"].notna()]
+    if dem.empty:
+        return {"table": pd.DataFrame(columns=cols), "unlinked": unlinked,
+                "note": "No product in the selection is bought as a mandi commodity."}
+    dem["commodity"] = dem["sku_id"].map(linked.set_index("sku_id")["commodity"])
+    dem["b_qtl"] = dem["forecast"] * dem["kg"] / 100.0
+    dem["s_qtl"] = dem["scn"] * dem["kg"] / 100.0
+    need = dem.groupby("commodity").agg(baseline_demand_qtl=("b_qtl", "sum"),
+                                        scenario_demand_qtl=("s_qtl", "sum"),
+                                        skus=("sku_id", "nunique"))
+    lines = reorder.get("lines")
+    if lines is not None and len(lines):
+        ol = lines.assign(kg=lines["sku_id"].map(linked.set_index("sku_id")["kg_per_unit"]),
+                          commodity=lines["sku_id"].map(linked.set_index("sku_id")["commodity"]))
+        ol = ol[ol["kg"].notna()]
+        ol["b"] = ol["baseline_order_qty"].fillna(0) * ol["kg"] / 100.0
+        ol["s"] = ol["order_qty"].fillna(0) * ol["kg"] / 100.0
+        orders = ol.groupby("commodity").agg(baseline_order_qtl=("b", "sum"),
+                                             scenario_order_qtl=("s", "sum"))
+    else:
+        orders = pd.DataFrame(columns=["baseline_order_qtl", "scenario_order_qtl"])
+    # deliver to the PIN code with the largest baseline need (the same for every scenario
+    # of this selection, so scenarios compare on one destination)
+    dest = dem.groupby(["commodity", "pin_code"])["b_qtl"].sum().reset_index() \
+        .sort_values(["b_qtl", "pin_code"], ascending=[False, True]) \
+        .drop_duplicates("commodity").set_index("commodity")["pin_code"]
+    out = []
+    shock = 1 + a.mandi_price_shock_pct / 100.0
+    for commodity, r in need.iterrows():
+        o = orders.loc[commodity] if commodity in orders.index else None
+        b_q = float(o["baseline_order_qtl"]) if o is not None else 0.0
+        s_q = float(o["scenario_order_qtl"]) if o is not None else 0.0
+        pin = dest.get(commodity)
+        best, err = _rank(inputs, commodity, str(pin))
+        row = {"commodity": commodity, "baseline_demand_qtl": float(r["baseline_demand_qtl"]),
+               "scenario_demand_qtl": float(r["scenario_demand_qtl"]),
+               "baseline_order_qtl": b_q, "scenario_order_qtl": s_q,
+               "delta_order_qtl": s_q - b_q, "destination_pin": str(pin),
+               "skus": int(r["skus"]), "note": err}
+        if best is not None:
+            modal, transport = float(best["modal_price"]), float(best["transport_per_qtl"])
+            row.update({"destination": best["destination"],
+                        "mandi": best["market"], "mandi_state": best.get("state"),
+                        "modal_price": modal, "scenario_modal_price": modal * shock,
+                        "transport_per_qtl": transport, "baseline_landed": modal + transport,
+                        "scenario_landed": modal * shock + transport,
+                        "baseline_cost": b_q * (modal + transport),
+                        "scenario_cost": s_q * (modal * shock + transport)})
+            row["delta_cost"] = row["scenario_cost"] - row["baseline_cost"]
+        out.append(row)
+    table = pd.DataFrame(out, columns=cols).sort_values("scenario_demand_qtl",
+                                                        ascending=False).reset_index(drop=True)
+    return {"table": table, "unlinked": unlinked, "note": None}
+
+
+# ---- the chain ---------------------------------------------------------------------------
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    version: str
+    run_id: str | None
+    grain: str
+    demand: dict
+    pricing: dict
+    reorder: dict
+    sourcing: dict
+    steps: list[dict]
+    factors: pd.DataFrame = field(repr=False, default=None)
+    rows: pd.DataFrame = field(repr=False, default=None)
+
+    def summary(self) -> dict:
+        """Step totals as plain numbers (stored with the scenario, returned by the API)."""
+        return {"version": self.version, "run_id": self.run_id, "grain": self.grain,
+                "steps": [{k: v for k, v in s.items()} for s in self.steps],
+                "levers": self.demand["levers"]}
+
+
+def _step(name, label, unit, baseline, scenario, reason, delta_inr=None, extra=None) -> dict:
+    b = float(baseline) if baseline is not None else None
+    s = float(scenario) if scenario is not None else None
+    d = (s - b) if b is not None and s is not None else None
+    pct = (d / b) if d is not None and b else None
+    out = {"step": name, "label": label, "unit": unit, "baseline": b, "scenario": s,
+           "delta": d, "delta_pct": pct, "delta_inr": delta_inr, "reason": reason}
+    out.update(extra or {})
+    return out
+
+
+def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
+           grain: str) -> list[dict]:
+    from engine.textfmt import indian_grouping as n
+
+    dt, pt = res_demand["totals"], res_pricing["totals"]
+    lv = res_demand["levers"]
+    why = [f"{label} {v - 1:+.1%}" for label, v in (
+        ("price", lv["price"]), ("promotion", lv["promo"]), ("weather", lv["weather"]),
+        ("festivals", lv["festival"]), ("demand shock", lv["shock"])) if abs(v - 1) >= 0.0005]
+    period = "weeks" if grain == "W" else "days"
+    steps = [_step("demand", "Demand", "units", dt["baseline_units"], dt["scenario_units"],
+                   (f"Over {dt['n_periods']} forecast {period} of {n(dt['n_series'])} series; "
+                    + ("effect on demand of " + ", ".join(why) if why
+                       else "no assumption changes demand") + "."),
+                   delta_inr=pt["delta_revenue"],
+                   extra={"scenario_lo": dt["scenario_lo"], "scenario_hi": dt["scenario_hi"]}),
+             _step("pricing", "Margin", "₹", pt["baseline_margin"], pt["scenario_margin"],
+                   (f"Revenue {pt['baseline_revenue']:,.0f} -> {pt['scenario_revenue']:,.0f} ₹; "
+                    "margin = units x (selling price - unit cost)"
+                    + (f"; {pt['missing_cost']} SKUs have no unit cost (margin counts them "
+                       "at zero cost)" if pt["missing_cost"] else "") + "."),
+                   delta_inr=pt["delta_margin"],
+                   extra={"baseline_revenue": pt["baseline_revenue"],
+                          "scenario_revenue": pt["scenario_revenue"]})]
+    if res_reorder.get("available"):
+        b, s = res_reorder["baseline"], res_reorder["scenario"]
+        fr = (f" Expected fill rate {b['fill_rate']:.1%} -> {s['fill_rate']:.1%}."
+              if b["fill_rate"] is not None and s["fill_rate"] is not None else "")
+        changes = []
+        if a.service_level != Assumptions().service_level:
+            changes.append(f"service level {a.service_level:.1%}")
+        if a.lead_time_change_days:
+            changes.append(f"lead times {a.lead_time_change_days:+d} days")
+        if a.budget_inr:
+            changes.append(f"budget ₹{n(a.budget_inr)}")
+        steps.append(_step(
+            "reorder", "Orders", "₹", b["order_value"], s["order_value"],
+            (f"{n(s['lines_to_order'])} lines to order (baseline {n(b['lines_to_order'])}), "
+             f"{n(s['units_to_order'])} units; {n(s['critical'])} critical lines "
+             f"(baseline {n(b['critical'])}).{fr}"
+             + (f" Policy: {', '.join(changes)}." if changes else "")
+             + (f" {res_reorder['note']}" if res_reorder.get("note") else "")),
+            delta_inr=s["order_value"] - b["order_value"],
+            extra={"baseline_fill_rate": b["fill_rate"], "scenario_fill_rate": s["fill_rate"],
+                   "baseline_critical": b["critical"], "scenario_critical": s["critical"],
+                   "baseline_lines": b["lines_to_order"],
+                   "scenario_lines": s["lines_to_order"]}))
+    else:
+        steps.append(_step("reorder", "Orders", "₹", None, None,
+                           res_reorder.get("note") or "No inventory to plan from."))
+    tab = res_sourcing["table"]
+    if len(tab):
+        costed = tab[tab["baseline_cost"].notna()]
+        top = tab.iloc[0]
+        where = (f" Best for {top['commodity']}: {top['mandi']} (landed "
+                 f"₹{n(top['scenario_landed'])}/qtl)." if pd.notna(top.get("mandi")) else "")
+        steps.append(_step(
+            "sourcing", "Mandi buying", "₹", costed["baseline_cost"].sum(),
+            costed["scenario_cost"].sum(),
+            (f"{len(tab)} commodities; order need {tab['baseline_order_qtl'].sum():,.1f} -> "
+             f"{tab['scenario_order_qtl'].sum():,.1f} quintals"
+             + (f", mandi prices {a.mandi_price_shock_pct:+.0f}%"
+                if a.mandi_price_shock_pct else "") + "." + where),
+            delta_inr=float(costed["scenario_cost"].sum() - costed["baseline_cost"].sum()),
+            extra={"baseline_qtl": float(tab["baseline_order_qtl"].sum()),
+                   "scenario_qtl": float(tab["scenario_order_qtl"].sum())}))
+    else:
+        steps.append(_step("sourcing", "Mandi buying", "₹", None, None,
+                           res_sourcing.get("note") or "Nothing to buy at mandis."))
+    return steps
+
+
+def compute(inputs: ScenarioInputs, scenario: Scenario, pin_scope=None) -> ScenarioResult:
+    """The scenario's chain and the baseline's on the same selection (see module doc)."""
+    rows = select_rows(inputs.base, scenario.selection, pin_scope)
+    if rows.empty:
+        raise ScenarioError("empty_selection", f"The selection ({scenario.selection.label()}) "
+                            "has no forecast series you can see; widen it.",
+                            scenario.selection.to_dict())
+    grain = str((inputs.run or {}).get("grain") or "D")
+    a = scenario.assumptions
+    fac = demand_factors(rows, inputs, a, scenario.selection)
+    dem = _demand(rows, fac, grain)
+    pri = _pricing(rows, fac)
+    reo = _reorder(inputs, rows, fac, a)
+    src = _sourcing(inputs, rows, fac, reo, a)
+    return ScenarioResult(scenario=scenario, version=inputs.version,
+                          run_id=(inputs.run or {}).get("run_id"), grain=grain, demand=dem,
+                          pricing=pri, reorder=reo, sourcing=src,
+                          steps=_steps(dem, pri, reo, src, a, grain), factors=fac, rows=rows)
+
+
+def run(wh, scenario: Scenario, pin_scope=None) -> ScenarioResult:
+    """load_inputs + compute."""
+    return compute(load_inputs(wh), scenario, pin_scope)
+
+
+def baseline_of(scenario: Scenario) -> Scenario:
+    """The same selection with nothing changed."""
+    return Scenario(name=f"{scenario.name} (baseline)", selection=scenario.selection)
+
+
+__all__ = ["ScenarioInputs", "ScenarioResult", "load_inputs", "compute", "run",
+           "select_rows", "demand_factors", "baseline_of"]
