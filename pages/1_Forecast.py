@@ -67,11 +67,11 @@ def _scenario(_wh, version: str, response_version: str, run_id: str, sel, f, cfg
 _safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Forecast")
 st.caption("Demand per SKU x PIN code per day (per week for weekly uploads) with 80% and "
            "95% intervals, summed for any category, PIN code, city or state. Every figure "
            "carries its model and run.")
-wh = get_warehouse()
 f = sidebar_filters(wh)
 # Cache keys carry only the data this page reads (engine/warehouse/db.py DOMAINS), so an
 # alert acknowledged or a scenario saved elsewhere keeps every figure below cached.

@@ -57,10 +57,10 @@ def _worst(_wh, version: str, run_id: str, f, model: str):
 _safe = partial(attempt, failed="The backtest could not be read")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Accuracy")
 st.caption("Rolling-origin backtests: each model forecast periods it had not seen, and is "
            "scored against what actually sold.")
-wh = get_warehouse()
 f = sidebar_filters(wh)
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "forecasts")

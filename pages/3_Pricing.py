@@ -51,10 +51,10 @@ _run = partial(attempt,
                expected=(PricingError,), failed="Pricing could not finish this request")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Pricing")
 st.caption("Own-price elasticity per SKU from the sales history, what a price change does to "
            "units, revenue and margin, and recommended prices under your rules.")
-wh = get_warehouse()
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "festivals", "forecasts")
 table, err = _run(_elasticities, wh, version)

@@ -51,10 +51,10 @@ _run = partial(attempt,
                expected=(InventoryInputError,), failed="The reorder plan could not be built")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Reorder planning")
 st.caption("Safety stock, reorder points and orders per SKU x PIN code from the demand "
            "forecast and its error, with festivals in the numbers.")
-wh = get_warehouse()
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "inventory", "forecasts", "festivals")
 whatif = rv.whatif_inputs()

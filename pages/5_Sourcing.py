@@ -51,10 +51,10 @@ _run = partial(attempt,
                expected=(SourcingError,), failed="Sourcing could not finish this request")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Mandi sourcing")
 st.caption("Rank APMC mandis for a commodity delivered to a PIN code: landed price, quality, "
            "logistics and reliability, then split the purchase at least cost.")
-wh = get_warehouse()
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("mandi", "sales")
 options, err = _run(_options, wh, version)

@@ -65,10 +65,10 @@ def _detail(_wh, version: str, f: q.Filters):
 _safe = partial(attempt, failed="The map could not be drawn")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Map")
 st.caption("Where demand is, where it is growing and where stock will run short — on India "
            "Post PIN-code areas.")
-wh = get_warehouse()
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "inventory", "forecasts")
 has, err = _safe(_has_sales, wh, version, current_pin_scope())

@@ -44,11 +44,11 @@ def _audit(_wh, version: str):
 _run = partial(attempt, expected=(AlertError,), failed="That did not work")
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Alerts")
 st.caption("Stock at risk, forecasts that missed, unusual demand, prices outside MRP or cost, "
            "mandi price spikes and missing data — one alert per rule, item and day (or "
            "week, for weekly sales data).")
-wh = get_warehouse()
 actor = st.session_state.get("user", "demo")
 pin_scope = current_pin_scope()
 titles = {name: spec.title for name, spec in RULES.items()}

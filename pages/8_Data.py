@@ -46,12 +46,12 @@ def _preview(kind: str, data: bytes, name: str, sheet):
     return iv.preview_upload(kind, data, name, sheet)
 
 
+wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
 st.title("Data")
 st.caption("Upload POS/ERP exports, Agmarknet price files and price / promotion plans. "
            "Every line is loaded, quarantined with its reason, skipped as a duplicate, or "
            "counted as blank or as a total row — nothing is lost, and every line number is "
            "the one in your file.")
-wh = get_warehouse()
 upload_tab, quarantine_tab, history_tab, plans_tab = st.tabs(
     ["Upload", "Quarantine", "Upload history", "Plans"])
 

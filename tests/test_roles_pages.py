@@ -139,6 +139,13 @@ def test_without_a_session_the_sign_in_form_blocks_the_page(auth_on):
     assert not at.metric
 
 
+@pytest.mark.parametrize("page", ["app.py", *sorted(p.name for p in (REPO / "pages").glob("*.py"))])
+def test_signed_out_every_page_shows_only_the_sign_in_form(auth_on, page):
+    at = _app(REPO / page if page == "app.py" else REPO / "pages" / page)
+    assert [s.value for s in at.subheader] == ["Sign in to MicroPulse"]
+    assert not at.title and not at.caption and not at.tabs and not at.metric
+
+
 def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
     at.text_input(key="mp_sign_in_user").input(username)
     at.text_input(key="mp_sign_in_password").input(password)
