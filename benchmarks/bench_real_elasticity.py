@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_real_elasticity.py            # tuna, cheese, dunnhumby
     .venv/bin/python benchmarks/bench_real_elasticity.py --files tuna cheese
+    .venv/bin/python benchmarks/bench_real_elasticity.py --lagged-price
 
 Protocol (issue 19): each realdev file is uploaded through the product's own ingest into a
 fresh warehouse (benchmarks/realdev.load_warehouse), and the product's elasticity per SKU
@@ -22,8 +23,15 @@ product's 95% interval for >= 80% of SKUs. The reference is an estimate too (a d
 estimator: OLS in logs, without the zero weeks), so the summary also gives the share of
 SKUs whose difference lies within the two estimates' combined 95% noise
 (|difference| <= 1.96 sqrt(se^2 + se_ref^2)), and the figures over the SKUs whose
-reference is clear about the sign (its own 95% interval excludes 0); a reference that is
-not cannot be matched by any estimate.
+reference is clear about the sign (its own 95% interval excludes 0; a reference that is
+not cannot be matched by any estimate), and over those whose reference is clearly
+negative (a positive one cannot be matched by a negative estimate either).
+
+--lagged-price: the product with ElasticityConfig(lagged_price=True) (the previous week's
+price as a control, log(previous / this week's price); the slope is then the response to
+a price that stays where it is moved), against the same reference with that term added
+(rows without the previous week's row left out); its coefficient is printed as `lag`
+(positive: a post-promotion dip).
 Skips cleanly (exit 0) when ../shared/data/realdev is absent.
 """
 from __future__ import annotations
@@ -71,12 +79,23 @@ def _ols(frame: pd.DataFrame, xcols: list[str], fe: list[str]):
         cov_type="cluster", cov_kwds={"groups": frame["date"].astype("category").cat.codes})
 
 
-def reference(name: str, path) -> pd.DataFrame:
-    """sku_id, ref, ref_se, ref_no_week, n_ref: the fixed-effects reference per SKU."""
+def reference(name: str, path, lagged: bool = False) -> pd.DataFrame:
+    """sku_id, ref, ref_se, ref_no_week, n_ref (and ref_lag with `lagged`): the
+    fixed-effects reference per SKU."""
     d = pd.read_csv(path)
+    controls = [c for c in CONTROLS[name] if c in d]
+    if lagged:                       # log(previous week's price / this week's), same store
+        d["date"] = pd.to_datetime(d["date"])
+        d = d.sort_values(["sku_id", "store_id", "date"])
+        g = d.groupby(["sku_id", "store_id"])
+        lp = np.log(d["price"].where(d["price"] > 0))
+        prev = g["date"].diff().dt.days == 7
+        d["lag"] = np.where(prev, lp.groupby([d["sku_id"], d["store_id"]]).shift(1) - lp,
+                            np.nan)
+        d = d[d["lag"].notna()]
+        controls = ["lag"] + controls
     d = d[(d["price"] > 0) & (d["quantity"] > 0)].copy()
     d["logq"], d["lp"] = np.log(d["quantity"]), np.log(d["price"])
-    controls = [c for c in CONTROLS[name] if c in d]
     rows = []
     if d["store_id"].nunique() == 1:                  # one store: brand and week effects
         skus = sorted(d["sku_id"].unique())
@@ -89,25 +108,29 @@ def reference(name: str, path) -> pd.DataFrame:
         full, no_week = _ols(d, xcols, ["sku_id", "date"]), _ols(d, xcols, ["sku_id"])
         for s in skus:
             rows.append((s, full.params[f"lp:{s}"], full.bse[f"lp:{s}"],
-                         no_week.params[f"lp:{s}"], int((d["sku_id"] == s).sum())))
+                         no_week.params[f"lp:{s}"], int((d["sku_id"] == s).sum()),
+                         full.params.get(f"lag:{s}", np.nan)))
     else:                                             # per SKU: store and week effects
         for s, g in d.groupby("sku_id", sort=True):
             xcols = ["lp"] + [c for c in controls if g[c].std() > 0]
             full, no_week = _ols(g, xcols, ["store_id", "date"]), _ols(g, xcols, ["store_id"])
-            rows.append((s, full.params["lp"], full.bse["lp"], no_week.params["lp"], len(g)))
-    return pd.DataFrame(rows, columns=["sku_id", "ref", "ref_se", "ref_no_week", "n_ref"])
+            rows.append((s, full.params["lp"], full.bse["lp"], no_week.params["lp"], len(g),
+                         full.params.get("lag", np.nan)))
+    return pd.DataFrame(rows, columns=["sku_id", "ref", "ref_se", "ref_no_week", "n_ref",
+                                       "ref_lag"])
 
 
 # ---- the product -----------------------------------------------------------------------
-def product(name: str, path, catalog) -> tuple[pd.DataFrame, float]:
+def product(name: str, path, catalog, lagged: bool = False) -> tuple[pd.DataFrame, float]:
     """The product's elasticity table for the uploaded file and its fit time."""
-    from engine.pricing.elasticity import estimate_elasticities
+    from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
     from engine.pricing.inputs import load_panel_inputs
 
     wh, _ = R.load_warehouse(path, catalog, name=f"elasticity_{name}")
     try:
         t = time.perf_counter()
-        table = estimate_elasticities(load_panel_inputs(wh))
+        table = estimate_elasticities(load_panel_inputs(wh),
+                                      ElasticityConfig(lagged_price=lagged))
         return table, time.perf_counter() - t
     finally:
         wh.close()
@@ -115,10 +138,10 @@ def product(name: str, path, catalog) -> tuple[pd.DataFrame, float]:
             p.unlink(missing_ok=True)
 
 
-def compare(name: str) -> tuple[pd.DataFrame, float]:
+def compare(name: str, lagged: bool = False) -> tuple[pd.DataFrame, float]:
     path, catalog = FILES[name]
-    table, seconds = product(name, path, catalog)
-    m = table.merge(reference(name, path), on="sku_id", how="inner")
+    table, seconds = product(name, path, catalog, lagged)
+    m = table.merge(reference(name, path, lagged), on="sku_id", how="inner")
     m["diff"] = m["elasticity"] - m["ref"]
     m["inside"] = (m["lo"] <= m["ref"]) & (m["ref"] <= m["hi"])
     m["ref_clear"] = (m["ref"] + Z95 * m["ref_se"] < 0) | (m["ref"] - Z95 * m["ref_se"] > 0)
@@ -144,7 +167,9 @@ def print_file(m: pd.DataFrame, seconds: float) -> None:
         "sku_id": m["sku_id"], "product": m["elasticity"].round(2),
         "95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(m["lo"], m["hi"])],
         "reference": [f"{r:.2f} ± {Z95 * s:.2f}" for r, s in zip(m["ref"], m["ref_se"])],
-        "ref no week FE": m["ref_no_week"].round(2), "diff": m["diff"].round(2),
+        "ref no week FE": m["ref_no_week"].round(2),
+        **({"lag": m["ref_lag"].round(2)} if m["ref_lag"].notna().any() else {}),
+        "diff": m["diff"].round(2),
         "inside": np.where(m["inside"], "yes", "no"),
         "spec": m["spec"] if "spec" in m else m["method"]})
     print(f"\n== {name}: product fit {seconds:.1f} s ==")
@@ -156,6 +181,9 @@ def print_file(m: pd.DataFrame, seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", nargs="*", choices=sorted(FILES), default=list(FILES))
+    ap.add_argument("--lagged-price", action="store_true",
+                    help="the previous week's price as a control, in the product and the "
+                         "reference")
     args = ap.parse_args(argv)
     paths = [p for name in args.files for p in FILES[name] if p is not None]
     if not R.require(*paths):
@@ -163,13 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     np.seterr(all="ignore")
     parts = []
     for name in args.files:
-        m, seconds = compare(name)
+        m, seconds = compare(name, args.lagged_price)
         print_file(m, seconds)
         parts.append(m)
     allm = pd.concat(parts, ignore_index=True)
     print("\n== summary ==")
     print(summary(allm, "all SKUs"))
     print(summary(allm[allm["ref_clear"]], "SKUs whose reference has a clear sign"))
+    negative = allm["ref"] + Z95 * allm["ref_se"] < 0
+    print(summary(allm[negative], "SKUs whose reference is clearly negative"))
     unclear = allm[~allm["ref_clear"]]
     if len(unclear):
         print("reference too noisy to sign (its own 95% interval contains 0): "

@@ -11,7 +11,7 @@ import pandas as pd
 
 from engine.export import ExportError, check_target, write_table
 from engine.pricing.cross import CROSS_COLUMNS, estimate_cross_elasticities
-from engine.pricing.elasticity import PricingError, estimate_elasticities
+from engine.pricing.elasticity import ElasticityConfig, PricingError, estimate_elasticities
 from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
 from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
 from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
@@ -30,6 +30,10 @@ def add_commands(sub) -> None:
                    help="one row per SKU (default), per SKU x region (shrunk towards the "
                         "SKU's national value; thin regions fall back to it), or the "
                         "cross-price elasticity per subcategory (substitutes)")
+    p.add_argument("--lagged-price", action="store_true",
+                   help="control for the SKU's own previous-period price (a post-promotion "
+                        "dip); the slope is then the response to a price that stays where "
+                        "it is moved")
     p.add_argument("--out", metavar="FILE.csv",
                    help="write the table to a .csv (or .xlsx / .json) file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -89,14 +93,15 @@ def run_elasticity(args: argparse.Namespace) -> int:
     wh = open_warehouse(args, read_only=False)
     by = getattr(args, "by", "sku")
     by_region = by == "region"
+    ecfg = ElasticityConfig(lagged_price=bool(getattr(args, "lagged_price", False)))
     try:
         inputs = load_panel_inputs(wh)
         if by == "subcategory":
-            table = estimate_cross_elasticities(inputs)
+            table = estimate_cross_elasticities(inputs, ecfg=ecfg)
         else:
-            table = estimate_elasticities(inputs)
+            table = estimate_elasticities(inputs, ecfg)
         if by_region:
-            table = estimate_regional_elasticities(inputs, table)
+            table = estimate_regional_elasticities(inputs, table, ecfg=ecfg)
     except PricingError as exc:
         return _fail(str(exc), args.json)
     finally:

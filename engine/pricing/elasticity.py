@@ -55,10 +55,11 @@ class ElasticityConfig:
     max_iter: int = 50
     tol: float = 1e-2               # Newton decrement (deviance units) that ends a fit
     shrink: bool = True
+    lagged_price: bool = False      # the previous period's price as a control (post-deal dip)
 
     def rules(self) -> FitRules:
         return FitRules(self.min_price_periods, self.price_step, self.min_price_sd,
-                        self.max_se, self.max_iter, self.tol)
+                        self.max_se, self.max_iter, self.tol, self.lagged_price)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,13 @@ weeks, seasons, festivals, shocks. Two comparison groups, tried in this order:
 Controls enter when they vary within the SKU: promotion flags (promo, feature, display,
 tpr), log festival uplift and weather (which still vary across states and cities within a
 period), day of week for daily data. Standard errors are clustered by period.
+
+With `FitRules.lagged_price`, the SKU's own **lagged price** enters too, as log(previous
+period's price / this period's): a post-promotion dip (shoppers stocked up during the
+deal) is then its coefficient, and the price slope is the response to a price that stays
+where it is moved (the sum of the immediate and the next period's response), which is
+what a regular-price change gets. Without it, the slope is mostly the immediate response
+to temporary deals.
 """
 from __future__ import annotations
 
@@ -28,7 +35,8 @@ from engine.pricing.panel import UNIT, CategoryPanel
 from engine.pricing.pml import FEFit, pml_fe, recode
 
 _CONTROL_LABEL = {"promo": "promo", "feature": "feature", "display": "display",
-                  "tpr": "tpr", "festival": "festival", "temp": "weather"}
+                  "tpr": "tpr", "lag_price": "lagged price", "festival": "festival",
+                  "temp": "weather"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class FitRules:
     max_se: float
     max_iter: int
     tol: float
+    lagged_price: bool = False     # the previous period's price as a control (see below)
 
 
 def demean_two_way(x: np.ndarray, a: np.ndarray, b: np.ndarray, sweeps: int = 50
@@ -105,7 +114,10 @@ def fit_rows(panel: CategoryPanel, rows: np.ndarray, cells: np.ndarray, block: n
     """PPML over `rows` with store effects, time effects `cells` (one code per row, shared
     by every block) and one slope vector per `block` code (columns that do not vary within
     a block are left out for it); clusters are periods. `extra` (m, n_rows) appends
-    columns. Returns (fit, usable (blocks, k), column names)."""
+    columns. `lag_price` is dropped unless the rules ask for it. Returns (fit, usable
+    (blocks, k), column names)."""
+    if not rules.lagged_price:
+        columns = [c for c in columns if c != "lag_price"]
     XT = panel.XT[np.ix_([panel.col(c) for c in columns], rows)]
     names = list(columns)
     if extra is not None:

@@ -14,7 +14,9 @@
   the SKU's latest regular price); the promotion controls the sales carry (`promo`,
   `feature`, `display`, `tpr`: 0/1 flags or shares; `promo` is left out when it is only
   the union of the others, and a SKU's `promo` when it only marks that the price is below
-  the regular price); `festival` = log festival uplift of the row's state, category
+  the regular price); `lag_price` = log(the previous period's relative price / this
+  period's) of the same series (fits use it only when asked: `FitRules.lagged_price`);
+  `festival` = log festival uplift of the row's state, category
   and period (the mean factor over the period's days); `temp`, `temp2`, `rain` = the
   row's city weather over the period (centred, per 10 units); `dow_1..dow_6` for daily
   data; `trend` (years) and `season_sin`, `season_cos` (yearly cycle), used only when
@@ -290,11 +292,16 @@ def category_panel(ctx: PanelContext, rows: np.ndarray, category: str
         if gap.any():
             share = _sku_day_fill(sku, day, ctrl[j], n_sku, ctx.n_days, False)
             ctrl[j] = np.where(gap, np.nan_to_num(share), ctrl[j])
-    cols, names = [np.log(rel)], ["price"]
+    log_rel = np.log(rel)
+    cols, names = [log_rel], ["price"]
     for j, c in enumerate(ctx.controls):
         if np.ptp(ctrl[j]) > 0 and not (c == "promo" and union):
             cols.append(ctrl[j])
             names.append(c)
+    lag = _previous_period(log_rel, sku, series, ctx.period_of(day), ctx.grain) - log_rel
+    if np.ptp(lag) > 0:
+        cols.append(lag)
+        names.append("lag_price")
     fest = ctx.festival_column(category, pin, day)
     if np.any(fest != 0):
         cols.append(fest)
@@ -317,6 +324,35 @@ def category_panel(ctx: PanelContext, rows: np.ndarray, category: str
     return CategoryPanel(category, ctx.grain, np.asarray(ctx.sku_ids)[sku_codes],
                          np.asarray(ctx.pins)[local_pins], sku, series, pin,
                          ctx.period_of(day), day, qty, np.stack(cols), tuple(names))
+
+
+def _previous_period(x: np.ndarray, sku: np.ndarray, series: np.ndarray, period: np.ndarray,
+                     grain: str) -> np.ndarray:
+    """Each row's value of `x` (log relative price) over the previous period of its series
+    (rows in series, then date order): for daily rows the mean of the 7 days before (the
+    filled span has every day), for weekly and monthly rows the previous row when it is
+    one period before, else the median over the SKU's rows (its other PINs) in that
+    period; the row's own value where there is none (no move)."""
+    n = len(x)
+    idx = np.arange(n)
+    first = np.r_[True, series[1:] != series[:-1]] if n else np.zeros(0, dtype=bool)
+    out = np.full(n, np.nan)
+    if grain == "D":
+        start = np.maximum.accumulate(np.where(first, idx, 0))
+        w = np.minimum(idx - start, 7)
+        cs = np.r_[0.0, np.cumsum(x)]
+        has = w > 0
+        out[has] = (cs[idx[has]] - cs[idx[has] - w[has]]) / w[has]
+    else:
+        prev = np.r_[False, (~first[1:]) & (period[:-1] == period[1:] - 1)]
+        out[prev] = x[idx[prev] - 1]
+        gap = np.isnan(out)
+        if gap.any():
+            size = int(period.max()) + 2
+            med = pd.Series(x).groupby(sku.astype(np.int64) * size + period).median()
+            out[gap] = med.reindex(sku[gap].astype(np.int64) * size + period[gap] - 1
+                                   ).to_numpy()
+    return np.where(np.isnan(out), x, out)
 
 
 def _drop_price_marker(ctrl: np.ndarray, controls: tuple[str, ...], sku: np.ndarray,

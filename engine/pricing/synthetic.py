@@ -191,7 +191,7 @@ def synthetic_substitutes(own: float = -1.5, cross: float = 0.8, n_others: int =
 def synthetic_weekly(elasticities: list[float], n_stores: int = 30, n_weeks: int = 156,
                      zones: int = 3, seed: int = 5, base_units: float = 40.0,
                      shock_sd: float = 0.35, display_lift: float = 0.5,
-                     category: str = "Snacks", promo_flag: bool = True
+                     category: str = "Snacks", promo_flag: bool = True, dip: float = 0.0
                      ) -> tuple[PanelInputs, pd.DataFrame]:
     """Weekly store x SKU sales (one row per week, as a weekly POS export) where the naive
     reading of price moves is wrong, and the planted truth (sku_id, elasticity).
@@ -207,6 +207,10 @@ def synthetic_weekly(elasticities: list[float], n_stores: int = 30, n_weeks: int
       weeks separate price response from the shocks.
 
     `promo_flag` adds the `promo` column (1 in promotion weeks) beside `display`.
+    `dip` > 0 plants a post-promotion dip (shoppers stock up in a deal week and buy less
+    the week after): demand also carries exp(dip x log(last week's price / this week's)),
+    so a temporary cut sells elasticity - dip, the week after it loses dip x the cut, and a
+    price that stays where it is moved sells `elasticity` (the planted truth).
     Units are negative-binomial (gamma-Poisson, shape 8) around
     base x store size x exp(shock_week + elasticity x log(price / first regular price)
     + display lift).
@@ -231,8 +235,10 @@ def synthetic_weekly(elasticities: list[float], n_stores: int = 30, n_weeks: int
         for st in range(n_stores):
             regular = base * (1 + 0.04 * (zone_factor[zone[st]] - 1))
             price = regular * (1 - depth * zone_factor[zone[st]])
+            lp = np.log(price)
+            lag = np.r_[0.0, lp[:-1] - lp[1:]]
             mu = (base_units * size[st] * np.exp(shock + e * np.log(price / base[0])
-                                                  + display_lift * display))
+                                                  + display_lift * display + dip * lag))
             q = rng.poisson(mu * rng.gamma(8.0, 1 / 8.0, n_weeks))
             rows.append(pd.DataFrame({"sku_id": sku, "pin_code": pins[st], "date": weeks,
                                       "quantity": q.astype(float), "price": np.round(price, 2),
