@@ -63,6 +63,19 @@ class ScenarioInputs:
     wh: object = field(repr=False, default=None)
     _ranks: dict = field(default_factory=dict, repr=False)
     _baseline_plan: pd.DataFrame | None = field(default=None, repr=False)
+    _index: dict = field(default_factory=dict, repr=False)
+
+    def subset(self, name: str, frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `frame` (kept on these inputs under `name`) for the SKU x PIN pairs
+        in `keys`, through a per-series row index built once."""
+        idx = self._index.get(name)
+        if idx is None:
+            idx = frame.groupby([frame["sku_id"].astype(str), frame["pin_code"].astype(str)],
+                                sort=False).indices
+            self._index[name] = idx
+        pos = [idx[k] for k in zip(keys["sku_id"].astype(str), keys["pin_code"].astype(str))
+               if k in idx]
+        return frame.iloc[np.sort(np.concatenate(pos))] if pos else frame.iloc[0:0]
 
 
 _CACHE: dict[tuple, ScenarioInputs] = {}
@@ -294,14 +307,15 @@ def _pricing(rows: pd.DataFrame, fac: pd.DataFrame) -> dict:
 
 
 # ---- step 3: reorder ---------------------------------------------------------------------
-def _scaled_model(model, keys: pd.DataFrame, rows: pd.DataFrame, fac: pd.DataFrame):
+def _scaled_model(inputs: ScenarioInputs, keys: pd.DataFrame, rows: pd.DataFrame,
+                  fac: pd.DataFrame):
     """The demand model of the selected lines with each day's demand scaled by the factor
     of the forecast period it falls in."""
     from engine.inventory.demand import DemandModel
 
-    want = pd.MultiIndex.from_frame(keys[KEY].astype(str))
-    path = model.path[pd.MultiIndex.from_frame(model.path[KEY].astype(str)).isin(want)].copy()
-    sigma = model.sigma[pd.MultiIndex.from_frame(model.sigma[KEY].astype(str)).isin(want)].copy()
+    model = inputs.plan_inputs.model
+    path = inputs.subset("path", model.path, keys).copy()
+    sigma = inputs.subset("sigma", model.sigma, keys).copy()
     f = rows[KEY + ["date"]].assign(mult=fac["multiplier"].to_numpy(float))
     if len(path) and len(f):
         path["date"] = pd.to_datetime(path["date"])
@@ -310,10 +324,8 @@ def _scaled_model(model, keys: pd.DataFrame, rows: pd.DataFrame, fac: pd.DataFra
         path = pd.merge_asof(path, f, on="date", by=KEY, direction="forward")
         last = f.groupby(KEY, as_index=False)["mult"].last().rename(columns={"mult": "_last"})
         path = path.merge(last, on=KEY, how="left")
-        after = path["mult"].isna()
         # past the forecast's last period: the last period's factor
         path["mult"] = path["mult"].fillna(path["_last"]).fillna(1.0)
-        path.loc[after & path["_last"].isna(), "mult"] = 1.0
         mean = path.groupby(KEY, as_index=False)["mult"].mean()
         path["forecast"] = path["forecast"] * path["mult"]
         path = path.drop(columns=["mult", "_last"])
@@ -358,21 +370,21 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     if pi is None:
         return {"available": False, "note": inputs.plan_note, "totals": {}, "lines": None}
     keys = rows[KEY].drop_duplicates()
-    lines = pi.lines.merge(keys, on=KEY, how="inner")
+    lines = inputs.subset("lines", pi.lines, keys)
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
                 "totals": {}, "lines": None}
     if inputs._baseline_plan is None:
         inputs._baseline_plan = build_plan(pi.lines, pi.model, PolicyConfig(),
                                            festivals=pi.festivals, trend=pi.trend)
-    base = inputs._baseline_plan.merge(keys, on=KEY, how="inner")
+    base = inputs.subset("baseline_plan", inputs._baseline_plan, keys)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
         cfg.validate()
     except Exception as exc:  # InventoryInputError
         raise ScenarioError("bad_assumption", str(exc), a.service_level) from exc
-    scn = build_plan(lines, _scaled_model(pi.model, keys, rows, fac), cfg,
+    scn = build_plan(lines, _scaled_model(inputs, keys, rows, fac), cfg,
                      festivals=pi.festivals, trend=pi.trend)
     budget_note = None
     if a.budget_inr:
