@@ -22,6 +22,7 @@ COMMANDS = {
     "rank-mandis": "engine.sourcing.cli",
     "geo": "engine.geo_cli",
     "alerts": "engine.alerts_cli",
+    "scenario": "engine.scenarios.cli",
 }
 
 
