@@ -5,7 +5,9 @@
 Engine errors (typed, with a sentence a store manager understands) are mapped to HTTP
 statuses here, so routes just call the engine and let its errors through. Messages never
 show where the warehouse lives: its folder is taken out of every engine message, and a
-locked warehouse is a fixed sentence.
+locked warehouse is a fixed sentence. A full disk is `507 disk_full` and a read-only one
+`503 read_only` (the engine's WarehouseStorageError, or an OSError / DuckDB error of such a
+disk anywhere in a failure's chain): never a 500, never blamed on the request.
 
 `RejectControlCharacters` (ASGI middleware) answers 422 for a path or query string that
 holds a control character (NUL, tab, newline, ...), before any route sees it; request
@@ -101,7 +103,8 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
     from engine.pricing.elasticity import PricingError
     from engine.sourcing.prepare import SourcingError
     from engine.warehouse.auth_store import AuthError
-    from engine.warehouse.db import WarehouseError, WarehouseLockedError
+    from engine.warehouse.db import (DiskFullError, ReadOnlyStorageError, WarehouseError,
+                                     WarehouseLockedError, WarehouseStorageError)
     from engine.warehouse.scoped import PermissionDenied
 
     return [
@@ -117,6 +120,9 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
         (ForecastError, 422, None),
         (AlertError, 409, "alert_error"),
         (WarehouseLockedError, 503, "warehouse_locked"),
+        (DiskFullError, 507, "disk_full"),
+        (ReadOnlyStorageError, 503, "read_only"),
+        (WarehouseStorageError, 507, "storage_error"),
         (WarehouseError, 500, "warehouse_error"),
     ]
 
@@ -170,6 +176,9 @@ def install(app: FastAPI) -> None:
                               message, headers=getattr(exc, "headers", None))
 
     async def _engine(request: Request, exc: Exception):
+        storage = _storage(exc)
+        if storage is not None:
+            return storage_response(request, storage)
         status, code = _engine_status(exc) or (500, "internal_error")
         if status < 500:
             return error_response(request, status, code, without_location(request, str(exc)),
@@ -184,7 +193,32 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
+        storage = _storage(exc)      # an OSError or DuckDB error from a full/read-only disk
+        if storage is not None:
+            return storage_response(request, storage)
         return _internal(request, exc)
+
+
+def _storage(exc: Exception):
+    """The WarehouseStorageError behind `exc` (itself, or an OSError / DuckDB error of a
+    full or read-only disk anywhere in its chain), else None."""
+    from engine.warehouse.db import storage_error
+
+    return storage_error(exc, what="the request could not be completed",
+                         where="the server's disk")
+
+
+def storage_response(request: Request, exc) -> JSONResponse:
+    """507 disk_full / 503 read_only with the storage sentence (no folder in it) and its
+    evidence; logged as a warning, since it is the server's disk, not a bug."""
+    status, code = _engine_status(exc) or (507, "storage_error")
+    log.warning("storage error request_id=%s path=%s: %s", request_id(request),
+                request.url.path, exc)
+    evidence = _evidence(exc)
+    if evidence and evidence.get("file"):
+        evidence = {**evidence, "file": Path(str(evidence["file"])).name}
+    return error_response(request, status, code, without_location(request, str(exc)),
+                          evidence)
 
 
 LOCKED_MESSAGE = ("The warehouse is in use by another MicroPulse process (the app or a "

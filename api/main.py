@@ -52,13 +52,14 @@ class ApiState:
 
     def warehouse(self):
         """The process-wide Warehouse; raises WarehouseLockedError (-> 503) if another
-        process holds the file."""
+        process holds the file. On a read-only disk it is opened read-only: reads are
+        served and every write answers 503 read_only."""
         if self._wh is None:
             with self._lock:
                 if self._wh is None:
                     from engine.warehouse.db import Warehouse
 
-                    self._wh = Warehouse(self.warehouse_path)
+                    self._wh = Warehouse.open_readable(self.warehouse_path)
         return self._wh
 
     def scoped(self, user):

@@ -17,7 +17,7 @@ from api.routes_planning import _day, _text
 from api.schemas import (PIN_PATTERN, AcknowledgeResponse, AlertsResponse, IngestResponse,
                          error_responses, first_control_char)
 from api.security import Caller, current_caller
-from api.uploads import UPLOAD_BODY, receive_upload
+from api.uploads import UPLOAD_BODY, receive_upload, upload_folder
 
 router = APIRouter(tags=["data"])
 UPLOAD_FIELDS = {"sheet": 100, "mapping": 4000}     # form fields besides 'file', max chars
@@ -48,7 +48,7 @@ def _overrides(mapping: str | None) -> dict | None:
              responses={200: {"model": IngestResponse,
                               "description": "The same file was loaded before: nothing "
                                              "loaded twice"},
-                        **error_responses(400, 401, 403, 413, 422, 429, 503)})
+                        **error_responses(400, 401, 403, 413, 422, 429, 503, 507)})
 async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"],
                  request: Request, background: BackgroundTasks,
                  caller: Caller = Depends(current_caller)):
@@ -71,7 +71,7 @@ async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"]
 
     caller.require("upload", "Data")
     state = request.app.state.micropulse
-    upload = await receive_upload(request, state.process.temp.new_folder(),
+    upload = await receive_upload(request, upload_folder(state.process.temp),
                                   state.settings.max_upload_mb << 20, UPLOAD_FIELDS)
     try:
         overrides = _overrides(upload.fields.get("mapping"))
@@ -132,7 +132,7 @@ def alerts(status: Literal["new", "acknowledged", "resolved"] | None = None,
 
 
 @router.post("/v1/alerts/{alert_id}/acknowledge", response_model=AcknowledgeResponse,
-             responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+             responses=error_responses(401, 403, 404, 409, 422, 429, 503, 507))
 def acknowledge_alert(alert_id: Annotated[str, PathParam(min_length=1, max_length=64)],
                       caller: Caller = Depends(current_caller)) -> dict:
     """Acknowledge a new alert (audited with your username). 409 if it is not new."""

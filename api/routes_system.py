@@ -37,7 +37,7 @@ def ready(request: Request) -> dict:
 
 
 @router.post("/v1/auth/token", tags=["auth"], response_model=TokenResponse,
-             responses=error_responses(401, 403, 422, 429, 503))
+             responses=error_responses(401, 403, 422, 429, 503, 507))
 def token(body: TokenRequest, request: Request) -> dict:
     """Sign in with a MicroPulse username and password; returns a short-lived bearer token
     (MICROPULSE_API_TOKEN_MINUTES, default 30). Failed sign-ins are throttled per
@@ -57,7 +57,7 @@ def token(body: TokenRequest, request: Request) -> dict:
 
 
 @router.post("/v1/auth/api-keys", tags=["auth"], response_model=ApiKeyResponse,
-             status_code=201, responses=error_responses(401, 403, 404, 422, 429))
+             status_code=201, responses=error_responses(401, 403, 404, 422, 429, 503, 507))
 def new_api_key(body: ApiKeyRequest, caller: Caller = Depends(current_caller)) -> dict:
     """Issue an API key for an existing user (a service account); admins only. The key is
     shown once; send it as the 'X-API-Key' header. It has that user's role and PIN scope."""
@@ -65,7 +65,7 @@ def new_api_key(body: ApiKeyRequest, caller: Caller = Depends(current_caller)) -
 
 
 @router.delete("/v1/auth/api-keys/{key_id}", tags=["auth"], status_code=204,
-               responses=error_responses(401, 403, 404, 422, 429))
+               responses=error_responses(401, 403, 404, 422, 429, 503, 507))
 def revoke_api_key(key_id: str, caller: Caller = Depends(current_caller)) -> None:
     """Revoke an API key (admins only); it stops working immediately."""
     _revoke(caller.wh, caller.user, key_id)

@@ -96,7 +96,9 @@ def error_responses(*codes: int) -> dict:
             409: "Conflict with the current state", 413: "Upload too large",
             422: "Input not valid (the message names the field)",
             429: "Rate limit reached (see Retry-After)", 500: "Server error",
-            503: "Warehouse not available"}
+            503: "Warehouse not available (warehouse_locked), or its disk is read-only "
+                 "(read_only)",
+            507: "The server's disk is full (disk_full): nothing was saved"}
     return {c: {"model": ErrorResponse, "description": text.get(c, "Error")} for c in codes}
 
 

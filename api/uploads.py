@@ -13,7 +13,8 @@ In order:
 3. The body is streamed through python-multipart's parser: the `file` part goes to disk
    chunk by chunk and is counted as it arrives. The moment it passes the limit the answer
    is 413, the partial file is deleted and the rest of the body is never read. Nothing is
-   held in memory beyond one network chunk.
+   held in memory beyond one network chunk. A disk that fills up (or is read-only) while
+   the file arrives is the storage error (507 disk_full / 503 read_only), never a 500.
 4. The file is saved as `upload` + its real extension (`.csv`, `.xlsx`, `.parquet`,
    `.csv.gz`, ...) in a folder of its own under the API process's temporary folder
    (`api.runtime`), which a later start sweeps if this process is killed.
@@ -88,6 +89,27 @@ def saved_name(file_name: str) -> str:
     if len(exts) == 2 and exts[-1] in _COMPRESSED and _EXT_OK.match(exts[0]):
         return f"upload.{exts[0]}.{exts[1]}"
     return f"upload.{exts[-1]}"
+
+
+def storage_problem(exc: OSError):
+    """The storage error (disk full / read-only) of an OSError met while saving an upload,
+    else None."""
+    from engine.warehouse.db import storage_error
+
+    return storage_error(exc, what="the uploaded file could not be saved",
+                         where="the server's disk")
+
+
+def upload_folder(temp) -> Path:
+    """A new folder for one upload in the process's temporary area (`api.runtime`); a full
+    or read-only disk is its storage error."""
+    try:
+        return temp.new_folder()
+    except OSError as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def too_large(max_bytes: int) -> ApiError:
@@ -267,6 +289,13 @@ async def receive_upload(request: Request, folder: Path, max_bytes: int,
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(400, "upload_interrupted", "The connection closed before the upload "
                        "was complete; nothing was loaded. Send the file again.") from None
+    except OSError as exc:          # the server's disk is full or read-only
+        rec.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise problem from exc
     except BaseException:           # the server is stopping
         rec.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -37,10 +37,44 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_STORAGE = 74          # sysexits EX_IOERR: the disk is full or read-only
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as exc:    # noqa: BLE001 - a warehouse or storage error: one line
+        return _one_line_error(exc)
+
+
+def _one_line_error(exc: Exception) -> int:
+    """Every command's warehouse errors and storage failures (disk full, read-only, a
+    locked warehouse) end as one `error: ...` line on stderr, never a traceback: exit 74
+    for storage, 2 for the other warehouse errors. Anything else is a bug: re-raised."""
+    from engine.warehouse.db import WarehouseError, storage_error
+
+    problem = storage_error(exc, what="this run's results could not be saved",
+                            where=_where(exc)) if not isinstance(exc, WarehouseError) \
+        else storage_error(exc)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_STORAGE
+    if isinstance(exc, WarehouseError):
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    raise exc
+
+
+def _where(exc: Exception) -> str:
+    """The disk an OSError happened on, as the sentence names it."""
+    from pathlib import Path
+
+    name = str(getattr(exc, "filename", "") or "")
+    if not name or name.endswith((".duckdb", ".wal", ".tmp")):
+        return "the disk that holds the warehouse"
+    return f"the disk that holds {Path(name).parent}"
 
 
 if __name__ == "__main__":

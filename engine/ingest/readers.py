@@ -138,6 +138,12 @@ def _open_gzip(path: Path, name: str, size: int, limits: Limits) -> Source:
                 fout.write(block)
     except (OSError, EOFError) as exc:
         tmp.cleanup()
+        from engine.warehouse.db import storage_error
+
+        problem = storage_error(exc, what=f"'{name}' could not be decompressed",
+                                where="the disk for temporary files")
+        if problem is not None:       # a full disk, not a damaged file
+            raise problem from exc
         raise UnreadableFileError(f"'{name}' is a damaged gzip file and cannot be "
                                   "decompressed.") from exc
     except BaseException:

@@ -19,6 +19,8 @@ from engine.warehouse.db import Warehouse, WarehouseError
 
 def _write(wh: Warehouse):
     """A small transaction that leaves the data version alone (no page caches API keys)."""
+    if getattr(wh, "read_only_reason", None) is not None:   # a read-only disk
+        raise wh.read_only_reason.again()
     if wh.read_only:
         raise WarehouseError("This warehouse was opened read-only; API keys cannot be "
                              "written. Open it read-write.")

@@ -35,6 +35,8 @@ class FirstRunClosed(AuthError):
 
 def _write(wh: Warehouse):
     """One small transaction that leaves the data version alone (see module doc)."""
+    if getattr(wh, "read_only_reason", None) is not None:   # a read-only disk
+        raise wh.read_only_reason.again()
     if wh.read_only:
         raise WarehouseError("This warehouse was opened read-only; sign-in data cannot be "
                              "written. Open it read-write.")

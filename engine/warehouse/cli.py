@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from engine.warehouse.db import Warehouse, WarehouseError, default_path
+from engine.warehouse.db import (Warehouse, WarehouseError, WarehouseStorageError,
+                                 default_path)
 
 
 def add_warehouse_arg(parser: argparse.ArgumentParser) -> None:
@@ -15,12 +16,16 @@ def add_warehouse_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def open_warehouse(args: argparse.Namespace, read_only: bool = False) -> Warehouse:
-    """Open the warehouse named by --warehouse; exit with a one-line reason if we cannot."""
+    """Open the warehouse named by --warehouse; exit with a one-line reason if we cannot.
+    On a read-only disk it opens read-only: reading commands work, and a command's first
+    write ends it with the read-only storage error (exit 74)."""
+    path = getattr(args, "warehouse", None) or default_path()
     try:
-        return Warehouse(getattr(args, "warehouse", None) or default_path(), read_only=read_only)
+        return Warehouse(path, read_only=True) if read_only else Warehouse.open_readable(path)
     except WarehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+        # 74 (EX_IOERR) for a full or read-only disk, as engine/__main__.py exits
+        raise SystemExit(74 if isinstance(exc, WarehouseStorageError) else 2) from exc
 
 
 def print_summary(summary: dict, as_json: bool) -> None:

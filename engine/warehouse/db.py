@@ -10,11 +10,20 @@ bumps only those; a cached result is keyed on `data_version(<the domains it read
 acknowledging an alert or saving a scenario leaves elasticities, forecasts and map layers
 cached, while a sales upload invalidates everything computed from sales. A write that names
 nothing bumps every domain (the safe default).
+
+Storage failures are warehouse errors of their own (`WarehouseStorageError`: `DiskFullError`,
+`ReadOnlyStorageError`), raised with the operating system's reason whatever DuckDB or Python
+wrapped it in, so no caller mistakes a full or read-only disk for a bad file. A failed write
+keeps nothing (the transaction rolls back) and the error raised is the first one: a second
+error from the ROLLBACK after a failed COMMIT never replaces it.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
+import re
 import threading
 import uuid
 from contextlib import contextmanager
@@ -29,20 +38,128 @@ from engine.warehouse.schema import (INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
 if TYPE_CHECKING:    # pandas is imported by DuckDB when a result is fetched as a frame
     import pandas as pd
 
+log = logging.getLogger("micropulse.warehouse")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "data" / "warehouse.duckdb"
 
 
 class WarehouseError(Exception):
-    """Base class for warehouse problems a user can act on."""
+    """Base class for warehouse problems a user can act on: a sentence (`message`), a
+    machine `code` and, when there is one, small JSON-able `evidence` (as the ingest
+    errors carry)."""
+
+    code = "warehouse_error"
+
+    def __init__(self, message: str = "", evidence=None):
+        super().__init__(message)
+        self.message = message
+        self.evidence = evidence
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class WarehouseLockedError(WarehouseError):
     """Another process holds the DuckDB write lock."""
 
+    code = "warehouse_locked"
+
 
 class WarehouseBusyError(WarehouseError):
     """Another write of this process is under way (only with transaction(wait=False))."""
+
+    code = "warehouse_busy"
+
+
+class WarehouseStorageError(WarehouseError):
+    """The disk refused a write: it is full (or over a quota or file-size limit), or it is
+    read-only. Never the user's file's fault; nothing of the failed write was kept.
+    `evidence`: {"storage": code, "reason": the OS's words, "file": the file's name}."""
+
+    code = "storage_error"
+
+    def again(self) -> "WarehouseStorageError":
+        """A fresh copy to raise once more (a raised exception keeps its traceback)."""
+        return type(self)(self.message, self.evidence)
+
+
+class DiskFullError(WarehouseStorageError):
+    code = "disk_full"
+
+
+class ReadOnlyStorageError(WarehouseStorageError):
+    code = "read_only"
+
+
+# errno / the OS's words (as DuckDB quotes them) -> the storage error they mean
+_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_READ_ONLY_ERRNOS = {errno.EROFS}     # not EACCES: that may be a file the user cannot read
+_FULL_WORDS = ("no space left on device", "disk quota exceeded", "file too large",
+               "not enough space on the disk", "there is not enough space")
+_READ_ONLY_WORDS = ("read-only file system", "permission denied", "access is denied",
+                    "operation not permitted")
+_QUOTED_FILE = re.compile(r'"([^"]+)"')
+
+
+def storage_error(exc: BaseException, what: str = "this change could not be saved",
+                  where: str = "the disk that holds the warehouse"
+                  ) -> WarehouseStorageError | None:
+    """The storage error `exc` (an OSError, a DuckDB error, or either wrapped in another
+    exception) stands for, or None when it is no storage failure. `what` says what could
+    not be done, `where` names the disk, in the sentence."""
+    if isinstance(exc, WarehouseStorageError):
+        return exc
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        found = _classify(cause)
+        if found is not None:
+            return _storage_sentence(*found, what=what, where=where)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _classify(exc: BaseException) -> tuple[type, str, str] | None:
+    """(error class, the OS's reason, the file's name) of one exception, or None."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = Path(str(exc.filename)).name if exc.filename else ""
+        reason = exc.strerror or os.strerror(exc.errno)
+        if exc.errno in _FULL_ERRNOS:
+            return DiskFullError, reason, name
+        if exc.errno in _READ_ONLY_ERRNOS:
+            return ReadOnlyStorageError, reason, name
+        return None
+    if not isinstance(exc, (duckdb.Error, OSError)):
+        return None
+    text = str(exc)
+    low = text.lower()
+    quoted = _QUOTED_FILE.search(text)
+    name = Path(quoted.group(1)).name if quoted else ""
+    for words, cls in ((_FULL_WORDS, DiskFullError), (_READ_ONLY_WORDS, ReadOnlyStorageError)):
+        for word in words:
+            if word in low:
+                start = low.index(word)
+                return cls, text[start:start + len(word)], name
+    return None
+
+
+def _storage_sentence(cls: type, reason: str, name: str, what: str,
+                      where: str) -> WarehouseStorageError:
+    detail = reason + (f", writing {name}" if name else "")
+    evidence = {"storage": cls.code, "reason": reason, "file": name or None}
+    if cls is DiskFullError:
+        return DiskFullError(
+            f"Storage error: {where} is full ({detail}), so {what}. "
+            "Nothing of it was written, and the data already in the warehouse is unchanged. "
+            "This is not a problem with your data: free some space on that disk (or move "
+            "the warehouse to a disk with room, MICROPULSE_WAREHOUSE) and try again.",
+            evidence)
+    return ReadOnlyStorageError(
+        f"Storage error: {where} is read-only ({detail}), so {what}. "
+        "Nothing was changed, and the warehouse can still be read. This is not a problem "
+        "with your data: make the disk or folder writable for MicroPulse (e.g. remount it "
+        "read-write) and try again.", evidence)
 
 
 # domain -> the tables whose contents it versions. Derived results name the domains they read.
@@ -78,6 +195,9 @@ class Warehouse:
         self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Why writes are refused when the warehouse was opened read-only (open_readable
+        # sets it when the disk itself is read-only).
+        self.read_only_reason: WarehouseStorageError | None = None
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:  # lock held by another process
@@ -88,10 +208,38 @@ class Warehouse:
                     "(the app or a command-line run). Close it, or wait for it to finish, "
                     "then try again."
                 ) from exc
+            problem = storage_error(exc, "the warehouse cannot be opened for writing")
+            if problem is not None:
+                raise problem from exc
             raise WarehouseError(f"Cannot open the warehouse {self.path}: {msg}") from exc
         self._write_lock = threading.RLock()
         if not read_only:
-            self.apply_schema()
+            try:
+                self.apply_schema()
+            except (duckdb.Error, OSError) as exc:
+                problem = storage_error(exc, "the warehouse's schema could not be updated")
+                if problem is None or not self._schema_is_current():
+                    self._con.close()
+                    if problem is not None:
+                        raise problem from exc
+                    raise
+                # A full disk, but nothing to create: open, so reads work; every write
+                # then fails with the storage error of what it tried to save.
+                log.info("warehouse schema not rewritten: %s", problem)
+
+    @classmethod
+    def open_readable(cls, path: str | Path | None = None) -> "Warehouse":
+        """Open read-write, or read-only when the disk under the warehouse is read-only
+        (a read-only mount, a folder MicroPulse may not write to): reads then work and
+        every write raises that ReadOnlyStorageError."""
+        try:
+            return cls(path)
+        except ReadOnlyStorageError as exc:
+            wh = cls(path, read_only=True)
+            wh.read_only_reason = storage_error(exc.__cause__ or exc,
+                                                "changes cannot be saved") or exc
+            log.info("warehouse opened read-only: %s", exc)
+            return wh
 
     # ---- schema -------------------------------------------------------------------
     def apply_schema(self) -> None:
@@ -113,6 +261,22 @@ class Warehouse:
                 cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
                             [_VERSION_PREFIX + domain])
             cur.close()
+
+    def _schema_is_current(self) -> bool:
+        """Every table of the schema exists and the stored schema version is this one."""
+        try:
+            cur = self._con.cursor()
+            try:
+                have = {r[0] for r in cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'main'").fetchall()}
+                row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'"
+                                  ).fetchone()
+            finally:
+                cur.close()
+        except duckdb.Error:
+            return False
+        return set(TABLES) <= have and row is not None and row[0] == str(SCHEMA_VERSION)
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT value FROM meta WHERE key = 'schema_version'"))
@@ -175,20 +339,25 @@ class Warehouse:
         (for optional writes that a reader makes, which must never wait for a writer).
         """
         if self.read_only:
+            if self.read_only_reason is not None:
+                raise self.read_only_reason.again()
             raise WarehouseError("This warehouse was opened read-only; writes are not allowed.")
         domains = tuple(DOMAINS) if touches is None else _check_domains(touches)
         if not self._write_lock.acquire(blocking=wait):
             raise WarehouseBusyError("Another write to the warehouse is under way.")
         try:
             cur = self._con.cursor()
-            cur.execute("BEGIN TRANSACTION")
             try:
+                cur.execute("BEGIN TRANSACTION")
                 yield cur
                 if domains:
                     bump_versions(cur, domains)
                 cur.execute("COMMIT")
             except BaseException as exc:
                 _rollback(cur, exc)
+                problem = storage_error(exc) if isinstance(exc, Exception) else None
+                if problem is not None and problem is not exc:
+                    raise problem from exc
                 raise
             finally:
                 cur.close()
@@ -201,7 +370,15 @@ class Warehouse:
         cur.execute("INSERT INTO audit_log VALUES (now(), ?, ?, ?)", [actor, action, details])
 
     def close(self) -> None:
-        self._con.close()
+        """Close the connection. A checkpoint that fails on a full or read-only disk is
+        logged, not raised: committed data is safe in the write-ahead log, which the next
+        open replays, and an error here must not replace the one that ended the run."""
+        try:
+            self._con.close()
+        except (duckdb.Error, OSError) as exc:
+            if storage_error(exc) is None:
+                raise
+            log.warning("warehouse closed without a checkpoint: %s", exc)
 
 
 def bump_versions(cur: duckdb.DuckDBPyConnection, domains: tuple[str, ...]) -> None:
