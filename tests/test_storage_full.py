@@ -334,3 +334,28 @@ def test_read_only_disk_api_serves_reads_and_refuses_writes_clearly(on_tinyfs, s
 
     remount(folder, "rw")
     assert snapshot(path) == before
+
+
+def test_app_upload_bytes_on_a_full_temporary_disk_is_a_storage_error(seed, sales_csv,
+                                                                      tmp_path, monkeypatch):
+    import tempfile as tempfile_module
+
+    from engine.ingest.load import ingest_bytes
+    from engine.warehouse.db import DiskFullError
+
+    path = tmp_path / "wh.duckdb"
+    shutil.copy(seed, path)
+    before = snapshot(path)
+    with tiny_tmpfs(1 << 20) as tmp_disk:
+        fill(tmp_disk)
+        monkeypatch.setattr(tempfile_module, "tempdir", str(tmp_disk))
+        wh = Warehouse(path)
+        try:
+            with pytest.raises(DiskFullError) as err:
+                ingest_bytes(wh, "sales", sales_csv.read_bytes(), "sales_march.csv")
+        finally:
+            wh.close()
+        monkeypatch.undo()
+    assert_storage_message(str(err.value), "full")
+    assert "the uploaded file could not be saved" in str(err.value)
+    assert snapshot(path) == before

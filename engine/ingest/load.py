@@ -166,13 +166,28 @@ def upload_suffix(file_name: str | None) -> str:
     return found.group(1) if found and found.group(1) != name else ""
 
 
+def save_upload(path: Path, data: bytes) -> Path:
+    """Write uploaded bytes to `path`; a full or read-only temporary disk is the storage
+    error (WarehouseStorageError), not an error about the file."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        from engine.warehouse.db import storage_error
+
+        problem = storage_error(exc, what="the uploaded file could not be saved",
+                                where="the disk for temporary files")
+        if problem is None:
+            raise
+        raise problem from exc
+    return path
+
+
 def ingest_bytes(wh: Warehouse, kind: str, data: bytes, file_name: str, **kwargs) -> IngestResult:
     """Same as ingest_file for uploaded bytes. The bytes are written to a temporary file
     whose name MicroPulse chooses (keeping the upload's extension); `file_name` is only
     stored and displayed."""
     with tempfile.TemporaryDirectory(prefix="mp_upload_") as tmp:
-        path = Path(tmp) / f"upload{upload_suffix(file_name)}"
-        path.write_bytes(data)
+        path = save_upload(Path(tmp) / f"upload{upload_suffix(file_name)}", data)
         return ingest_file(wh, kind, path, file_name=file_name, **kwargs)
 
 
@@ -182,8 +197,7 @@ def preview_bytes(kind: str, data: bytes, file_name: str, sheet: str | None = No
     """File facts (with what the reader noticed: `source['warnings']`), detected mapping
     (or the mapping error) and the first `n` rows."""
     with tempfile.TemporaryDirectory(prefix="mp_upload_") as tmp:
-        path = Path(tmp) / f"upload{upload_suffix(file_name)}"
-        path.write_bytes(data)
+        path = save_upload(Path(tmp) / f"upload{upload_suffix(file_name)}", data)
         with open_source(path, file_name=file_name, sheet=sheet, limits=limits) as src:
             try:
                 mapping, err = detect_mapping(kind, src.columns, overrides), None
