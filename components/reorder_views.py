@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.auth import allowed
 from components.format import dd_mmm, indian_grouping, inr_compact, units
-from components.maps import fit_view, label_layer, outline_layer
+from components.maps import Deck, fit_view, label_layer, outline_layer
 from components.tables import download_buttons
 
 URGENCY = ["critical", "high", "medium", "low"]
@@ -125,6 +125,14 @@ def runs_out(row) -> str:
     return dd_mmm(row["stockout_date"]) if pd.notna(row["stockout_date"]) else "—"
 
 
+def _runs_out_column(plan: pd.DataFrame) -> list[str]:
+    """runs_out() of every row, without building a row Series per line."""
+    now = (plan["out_of_stock_now"].fillna(False).astype(bool).tolist()
+           if "out_of_stock_now" in plan else [False] * len(plan))
+    return ["Out of stock now" if gone else dd_mmm(day) if pd.notna(day) else "—"
+            for gone, day in zip(now, plan["stockout_date"].tolist())]
+
+
 def plan_view(plan: pd.DataFrame) -> pd.DataFrame:
     """The plan table's display frame: business words, whole units in Indian digit grouping,
     ₹ in lakh / crore, DD-MMM dates (raw numbers stay in the downloads)."""
@@ -138,7 +146,7 @@ def plan_view(plan: pd.DataFrame) -> pd.DataFrame:
         "order_qty": plan["order_qty"].map(_whole),
         "order_value": plan["order_value"].map(inr_compact),
         "days_of_cover": plan["days_of_cover"].map(_lasts),
-        "stockout_date": [runs_out(r) for _, r in plan.iterrows()],
+        "stockout_date": _runs_out_column(plan),
         "sales_at_risk": plan["sales_at_risk"].map(inr_compact),
         "action": plan["action"].map(lambda a: ACTION_WORDS.get(a, str(a).title())),
         "reason": plan["reason"],
@@ -243,7 +251,7 @@ def risk_map(risk: pd.DataFrame, context=None) -> None:
              .agg(lat=("lat", "mean"), lon=("lon", "mean"), weight=("lines", "sum")))
     labels = label_layer(names, "city", view.zoom, "weight")
     under = [outline_layer(context)] if context is not None and len(context) else []
-    st.pydeck_chart(pdk.Deck(layers=[*under, layer, labels], initial_view_state=view,
+    st.pydeck_chart(Deck(layers=[*under, layer, labels], initial_view_state=view,
                              map_style=None, tooltip=tooltip))
     st.caption("Colour: share of all a PIN's lines in the chosen categories and cities "
                "(whatever the urgency filter) that are critical (counts fully) or high "
@@ -255,8 +263,8 @@ def line_picker(plan: pd.DataFrame, picked: pd.Series | None = None) -> tuple[st
     becomes the choice once, after which the box is the user's again."""
     if plan.empty:
         return None
-    labels = [f"{r.sku_id} · {r.name} · {r.pin_code} ({r.city})"
-              for r in plan.itertuples(index=False)]
+    labels = [f"{sku} · {name} · {pin} ({city})" for sku, name, pin, city in
+              zip(*(plan[c].tolist() for c in ("sku_id", "name", "pin_code", "city")))]
     if picked is not None:
         key = (str(picked["sku_id"]), str(picked["pin_code"]))
         if st.session_state.get("rp_line_followed") != key:

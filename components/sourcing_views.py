@@ -9,7 +9,7 @@ import pydeck as pdk
 import streamlit as st
 
 from components.format import dd_mmm, inr, inr_compact
-from components.maps import fit_view, label_layer, outline_layer
+from components.maps import Deck, fit_view, label_layer, outline_layer
 from components.tables import show_table, to_csv_bytes
 from engine.sourcing.allocation import AllocationConfig, AllocationResult
 from engine.sourcing.ranking import RankConfig
@@ -110,7 +110,7 @@ def sourcing_deck(destination: dict, ranked: pd.DataFrame,
     ]
     top = pts.nlargest(MAP_LABELS, "score")[["market", "lat", "lon", "score"]]
     layers.append(label_layer(top, "market", view.zoom, "score"))
-    return pdk.Deck(layers=layers, initial_view_state=view, map_style=None,
+    return Deck(layers=layers, initial_view_state=view, map_style=None,
                     tooltip={"text": "{tooltip}"})
 
 

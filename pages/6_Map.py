@@ -44,8 +44,10 @@ def _map(_wh, version: str, f: q.Filters, metric: str, level: str):
     return map_frame(_wh, inputs, level)
 
 
-@st.cache_data(show_spinner=False, max_entries=1)
+@st.cache_resource(show_spinner=False)
 def _context():
+    """State outlines, once per process: the same frame on every run, so the map's outline
+    layer is built once (components.maps.outline_layer)."""
     return area_polygons("state")
 
 
