@@ -31,6 +31,13 @@ def _inputs(_wh, version: str):
     return load_inputs(_wh)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _model_label(_wh, version: str) -> str:
+    """Which demand the plan uses, in a sentence: a page view reads this, not the inputs
+    themselves (st.cache_data unpickles a copy on every read, ~0.1 s for the demo's)."""
+    return _inputs(_wh, version).model.label
+
+
 @st.cache_data(show_spinner="Planning...", max_entries=32)
 def _plan(_wh, version: str, cfg: PolicyConfig):
     return make_plan(_inputs(_wh, version), cfg)
@@ -61,13 +68,13 @@ whatif = rv.whatif_inputs()
 cfg = PolicyConfig(service_level=whatif.service_level,
                    lead_time_change_days=whatif.lead_time_change_days,
                    demand_shock_pct=whatif.demand_shock_pct, today=date.today())
-inputs, err = _run(_inputs, wh, version)
-plan, err = (_run(_plan, wh, version, cfg)) if inputs is not None else (None, err)
+model_label, err = _run(_model_label, wh, version)
+plan, err = (_run(_plan, wh, version, cfg)) if model_label is not None else (None, err)
 if err or plan is None:
     st.info(err or "Nothing to plan yet.", icon=":material/inventory_2:")
     st.stop()
 
-st.info(inputs.model.label, icon=":material/query_stats:")
+st.info(model_label, icon=":material/query_stats:")
 shown_plan, sol = plan, None            # the plan every figure below is computed from
 if whatif.budget is not None:
     sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)
@@ -95,7 +102,8 @@ with right:
     picked = rv.line_picker(shown if len(shown) else shown_plan, picked_row)
     if picked:
         proj, perr = (_run(_projection, wh, version, cfg, *picked) if shown_plan is plan else
-                      _run(line_projection, inputs, shown_plan, *picked, cfg))
+                      _run(lambda: line_projection(_inputs(wh, version), shown_plan, *picked,
+                                                   cfg)))
         if perr:
             st.warning(perr)
         else:
