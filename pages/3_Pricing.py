@@ -42,6 +42,19 @@ def _sim_base(_wh, version: str, _table, _regional, horizon: int = 28):
     return base, label, simulation_options(base)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _sim_choices(_wh, version: str, _table, _regional):
+    """The baseline's label and the simulator's choices, without copying the baseline out
+    of the cache on every run (its rows are read only when a change is simulated)."""
+    _, label, opts = _sim_base(_wh, version, _table, _regional)
+    return label, opts
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _simulate(_wh, version: str, _table, _regional, change):
+    return simulate(_sim_base(_wh, version, _table, _regional)[0], [change])
+
+
 @st.cache_data(show_spinner="Optimising prices...", max_entries=16)
 def _optimise(_wh, version: str, _table, cfg):
     return recommend(_wh, _table, cfg)
@@ -81,13 +94,13 @@ else:
     st.plotly_chart(pv.demand_figure(*curve, row), width="stretch")
 
 st.subheader("Simulate a price change")
-sim, err = _run(_sim_base, wh, version, table, regional)
+sim, err = _run(_sim_choices, wh, version, table, regional)
 if err:
     st.warning(err)
 else:
-    base, label, opts = sim
+    label, opts = sim
     change = pv.simulator_inputs(opts["categories"], opts["states"], opts["start"], opts["end"])
-    result, err = _run(simulate, base, [change])
+    result, err = _run(_simulate, wh, version, table, regional, change)
     if err:
         st.warning(err)
     else:
