@@ -101,6 +101,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
     from engine.ingest.errors import IngestError
     from engine.inventory.demand import InventoryInputError
     from engine.pricing.elasticity import PricingError
+    from engine.scenarios.model import ScenarioError
     from engine.sourcing.prepare import SourcingError
     from engine.warehouse.auth_store import AuthError
     from engine.warehouse.db import (DiskFullError, ReadOnlyStorageError, WarehouseError,
@@ -118,6 +119,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
         (SourcingError, 422, "sourcing_error"),
         (InventoryInputError, 409, "inventory_input"),
         (ForecastError, 422, None),
+        (ScenarioError, 422, None),          # code: the error's own (bad_assumption, ...)
         (AlertError, 409, "alert_error"),
         (WarehouseLockedError, 503, "warehouse_locked"),
         (DiskFullError, 507, "disk_full"),

@@ -201,6 +201,8 @@ TAGS = [
     {"name": "auth", "description": "Tokens for users, API keys for service accounts."},
     {"name": "forecasts", "description": "Stored demand forecasts and their accuracy."},
     {"name": "planning", "description": "Reorder lines, price simulation, mandi sourcing."},
+    {"name": "scenarios", "description": "Saved what-if scenarios, from demand to margin "
+                                         "to orders to mandi buying."},
     {"name": "data", "description": "Uploads and alerts."},
 ]
 
@@ -212,7 +214,8 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import routes_data, routes_forecasts, routes_planning, routes_system
+    from api import (routes_data, routes_forecasts, routes_planning, routes_scenarios,
+                     routes_system)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -232,7 +235,8 @@ def create_app(warehouse_path: str | Path | None = None,
                   openapi_tags=TAGS)
     app.state.micropulse = state
     errors.install(app)
-    for module in (routes_system, routes_forecasts, routes_planning, routes_data):
+    for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
+                   routes_data):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)

@@ -470,3 +470,139 @@ class AcknowledgeResponse(BaseModel):
     alert_id: str
     status: str
     acknowledged_by: str
+
+
+# ---- scenarios --------------------------------------------------------------------------------
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+
+
+class ScenarioSelectionIn(Strict):
+    """Products x places x dates the assumptions apply to; empty lists mean all."""
+    categories: list[ShortText] = Field(default_factory=list, max_length=100)
+    skus: list[SkuId] = Field(default_factory=list, max_length=1000)
+    states: list[ShortText] = Field(default_factory=list, max_length=50)
+    cities: list[ShortText] = Field(default_factory=list, max_length=200)
+    pins: list[PinCode] = Field(default_factory=list, max_length=1000)
+    start: ApiDate | None = Field(None, description="first day the assumptions apply")
+    end: ApiDate | None = Field(None, description="last day the assumptions apply")
+
+
+class ScenarioAssumptionsIn(Strict):
+    """What the scenario changes; the defaults are the baseline. Out-of-range values are a
+    422 `bad_assumption` naming the range."""
+    price_change_pct: float = Field(0.0, description="-10 = prices 10% lower (-50 to 50)")
+    promo: bool = Field(False, description="a promotion at the category's usual discount")
+    plan_version: int | None = Field(None, description="an uploaded price/promotion plan")
+    demand_shock_pct: float = Field(0.0, description="+20 = demand 20% above the forecast "
+                                                     "(-90 to 200)")
+    temp_anomaly_c: float = Field(0.0, description="°C above normal (-10 to 10)")
+    rain_anomaly_mm: float = Field(0.0, description="mm/day above normal (-30 to 30)")
+    festival_intensity: float = Field(1.0, description="1 = festivals as usual, 0 = none "
+                                                       "(0 to 3)")
+    lead_time_change_days: int = Field(0, description="days added to every lead time "
+                                                      "(-30 to 60)")
+    service_level: float = Field(0.95, description="reorder fill-rate target (0.5 to 0.999)")
+    budget_inr: float | None = Field(None, description="purchase budget in ₹ (none = no "
+                                                       "limit)")
+    mandi_price_shock_pct: float = Field(0.0, description="+20 = mandi prices 20% above "
+                                                          "today's (-50 to 200)")
+
+
+class ScenarioCreate(Strict):
+    name: ShortText
+    selection: ScenarioSelectionIn = Field(default_factory=ScenarioSelectionIn)
+    assumptions: ScenarioAssumptionsIn = Field(default_factory=ScenarioAssumptionsIn)
+
+
+class ScenarioCompute(Strict):
+    """An unsaved scenario (dashboards): computed, never stored."""
+    name: ShortText = "Unsaved scenario"
+    selection: ScenarioSelectionIn = Field(default_factory=ScenarioSelectionIn)
+    assumptions: ScenarioAssumptionsIn = Field(default_factory=ScenarioAssumptionsIn)
+
+
+class ScenarioPatch(Strict):
+    """Only what is sent changes: a new name, and/or selection or assumption fields
+    (merged into the stored ones; send the baseline value to undo a change)."""
+    name: ShortText | None = None
+    selection: ScenarioSelectionIn | None = None
+    assumptions: ScenarioAssumptionsIn | None = None
+
+
+class ScenarioOut(BaseModel):
+    scenario_id: str | None
+    name: str
+    label: str = Field(description="the selection in words")
+    created_by: str | None = None
+    created_at: datetime | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    data_version: str | None = Field(None, description="data of the last stored result")
+    selection: dict
+    assumptions: dict
+    summary: dict | None = Field(None, description="step totals of the last stored run")
+    can_change: bool = Field(False, description="the caller may rename, edit or delete it")
+
+
+class ScenarioList(BaseModel):
+    total: int
+    scenarios: list[ScenarioOut]
+
+
+class ScenarioStep(BaseModel):
+    step: Literal["demand", "pricing", "reorder", "sourcing"]
+    label: str
+    unit: str
+    baseline: float | None
+    scenario: float | None
+    delta: float | None
+    delta_pct: float | None = Field(None, description="0.12 = 12% above the baseline")
+    delta_inr: float | None
+    reason: str
+    extras: dict[str, float | int | str | None] = Field(default_factory=dict)
+
+
+class ScenarioDemand(BaseModel):
+    totals: dict[str, float | int | str | None]
+    periods: list[dict]
+    by_category: list[dict]
+
+
+class ScenarioPricing(BaseModel):
+    totals: dict[str, float | int | None]
+    total_skus: int
+    by_sku: list[dict]
+
+
+class ScenarioReorder(BaseModel):
+    available: bool
+    note: str | None
+    baseline: dict | None
+    scenario: dict | None
+    total_lines: int
+    lines: list[dict]
+
+
+class ScenarioSourcing(BaseModel):
+    note: str | None
+    commodities: list[dict]
+    unlinked: list[dict]
+
+
+class ScenarioResultOut(BaseModel):
+    scenario: ScenarioOut
+    data_version: str
+    run_id: str | None
+    grain: str
+    levers: dict[str, float]
+    steps: list[ScenarioStep]
+    demand: ScenarioDemand
+    pricing: ScenarioPricing
+    reorder: ScenarioReorder
+    sourcing: ScenarioSourcing
+    stored: bool = Field(description="the step totals were saved with the scenario")
+
+
+class ScenarioDeleted(BaseModel):
+    deleted: str
+    name: str
