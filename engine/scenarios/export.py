@@ -470,12 +470,14 @@ def _mini_table(frame, columns, n: int = 5) -> str:
         cells = []
         for col, _h, unit in columns:
             v = rec.get(col)
+            missing = v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
             if unit is None:
-                cells.append(f"<td>{_e(v if v is not None and not (isinstance(v, float) and math.isnan(v)) else '—')}</td>")
+                cells.append(f"<td>{_e('—' if missing else v)}</td>")
             elif unit == "date":
-                cells.append(f"<td>{_e(dd_mmm(v, True) if v is not None and not pd.isna(v) else '—')}</td>")
+                cells.append(f"<td>{_e('—' if missing else dd_mmm(v, True))}</td>")
             else:
-                cells.append(f'<td class="n">{_e(_fmt(v, unit, signed=col.startswith("delta")))}</td>')
+                shown = _fmt(v, unit, signed=col.startswith("delta"))
+                cells.append(f'<td class="n">{_e(shown)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -502,10 +504,12 @@ def to_html(results: list) -> str:
         rows = []
         for r, n in zip(results, names):
             by = {s["step"]: s for s in r.steps}
-            cells = "".join(
-                f'<td class="n"><span class="{_cls(by.get(s, {}).get("delta"))}">'
-                f'{_e(_fmt(by.get(s, {}).get("delta"), "units" if by.get(s, {}).get("unit") == "units" else "₹", signed=True))}'
-                "</span></td>" for s in steps)
+            cells = ""
+            for s in steps:
+                d = by.get(s, {}).get("delta")
+                unit = "units" if by.get(s, {}).get("unit") == "units" else "₹"
+                cells += (f'<td class="n"><span class="{_cls(d)}">'
+                          f"{_e(_fmt(d, unit, signed=True))}</span></td>")
             rows.append(f"<tr><td>{_e(n)}</td>{cells}</tr>")
         parts.append(f"<h2>At a glance</h2><table><tr><th>Scenario</th>{head}</tr>"
                      f"{''.join(rows)}</table>")
@@ -532,8 +536,9 @@ def to_html(results: list) -> str:
             ("order_qty", "Scenario order", "units"),
             ("order_value", "Scenario value", "₹"),
             ("stockout_date", "Stock-out", "date")])
+        note = r.reorder.get("note") or "No inventory to plan from."
         parts.append("<h3>Order lines that change most</h3>" + tab if tab else
-                     f'<h3>Orders</h3><div class="meta">{_e(r.reorder.get("note") or "No inventory to plan from.")}</div>')
+                     f'<h3>Orders</h3><div class="meta">{_e(note)}</div>')
         src = _mini_table(r.sourcing.get("table"), [
             ("commodity", "Commodity", None),
             ("scenario_order_qtl", "Order need", "qtl"), ("mandi", "Best mandi", None),
