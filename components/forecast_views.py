@@ -29,6 +29,7 @@ GROUP_LABELS = {"trend_seasonality": "Trend & seasonality", "festival": "Festiva
 
 
 # ---- selection ---------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)   # ~3,000 series: a groupby a run
 def _product_choices(opts: pd.DataFrame) -> dict[str, dict]:
     out = {ALL_PRODUCTS: {}}
     for cat in sorted(opts["category"].dropna().unique()):
@@ -40,6 +41,7 @@ def _product_choices(opts: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+@st.cache_data(show_spinner=False, max_entries=16)   # ~3,000 series: a groupby a run
 def _place_choices(opts: pd.DataFrame) -> dict[str, dict]:
     out = {ALL_PLACES: {}}
     for state in sorted(opts["state"].dropna().unique()):
@@ -299,11 +301,14 @@ def forecast_figure(history: pd.DataFrame, fc: pd.DataFrame, festivals: pd.DataF
             customdata=on["planned_series"],
             hovertemplate="%{x|%d-%b-%Y}: planned for %{customdata} series<extra></extra>"))
     top = max(history["quantity"].max() if len(history) else 0, fc["hi"].max() if len(fc) else 0)
-    for r in festivals.itertuples(index=False):
-        day = pd.Timestamp(r.date)
-        fig.add_vrect(x0=day - pd.Timedelta(days=int(r.pre_days)),
-                      x1=day + pd.Timedelta(days=int(r.post_days)),
-                      fillcolor="#F59E0B", opacity=0.08, line_width=0, layer="below")
+    # the shapes add_vrect draws, set in one go (add_vrect validates the figure per call)
+    windows = [dict(type="rect", xref="x", yref="y domain", y0=0, y1=1,
+                    x0=pd.Timestamp(r.date) - pd.Timedelta(days=int(r.pre_days)),
+                    x1=pd.Timestamp(r.date) + pd.Timedelta(days=int(r.post_days)),
+                    fillcolor="#F59E0B", opacity=0.08, line={"width": 0}, layer="below")
+               for r in festivals.itertuples(index=False)]
+    if windows:
+        fig.update_layout(shapes=windows)
     if len(festivals):
         festivals = festivals.sort_values("date")
         rows = label_rows(pd.to_datetime(festivals["date"]))

@@ -64,6 +64,14 @@ def _scenario(_wh, version: str, response_version: str, run_id: str, sel, f, cfg
     return run_scenario(base, _response(_wh, response_version), cfg, grain=grain)
 
 
+@st.cache_resource(show_spinner=False, max_entries=48)
+def _figure(name: str, version: str, key: tuple, _build):
+    """A figure of this page, built once per data version and what it shows (`key`):
+    building one costs 0.05-0.15 s, several times per view. st.plotly_chart serialises a
+    copy and never changes the figure, so every session can share it."""
+    return _build()
+
+
 _safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
 
 
@@ -111,7 +119,8 @@ start = min(f.start or series["date"].min().date(), series["date"].min().date())
 history = _read(wh, version, "history_series", sel, f, start, f.end, grain)
 state = fv.selection_state(opts, sel)
 fests = _festivals(wh, version, start, series["date"].max(), state)
-st.plotly_chart(fv.forecast_figure(history, series, fests, sel.label(), grain),
+st.plotly_chart(_figure("forecast", version, (run_id, sel, f, grain), lambda: fv.forecast_figure(
+                    history, series, fests, sel.label(), grain)),
                 width="stretch", key="fc_chart")
 st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else "") +
            ". " + fv.band_caption(series, grain))
@@ -127,7 +136,9 @@ with tab_drivers:
     if effects.empty:
         st.caption("Drivers come from the LightGBM model; this run did not include it.")
     else:
-        st.plotly_chart(fv.drivers_figure(effects), width="stretch", key="fc_drivers")
+        st.plotly_chart(_figure("drivers", version, (run_id, sel, f),
+                                lambda: fv.drivers_figure(effects)),
+                        width="stretch", key="fc_drivers")
         st.caption("From the LightGBM model, by ablation: each bar is how many units the "
                    "forecast would lose (or gain) with that driver at its neutral value.")
 with tab_season:
@@ -135,7 +146,9 @@ with tab_season:
     if err:
         st.warning(err)
     else:
-        st.plotly_chart(fv.seasonality_figure(dec), width="stretch", key="fc_stl")
+        st.plotly_chart(_figure("seasonality", version, (sel, f, grain),
+                                lambda: fv.seasonality_figure(dec)),
+                        width="stretch", key="fc_stl")
         st.caption(fv.strength_caption(dec))
 with tab_table:
     fv.forecast_table(series, _read(wh, version, "forecast_detail", run_id, sel, f),
