@@ -27,6 +27,7 @@ NAV_ICONS = {  # labels are the page keys: "Overview", "Forecast", ...
     "Pricing": ":material/sell:",
     "Reorder": ":material/inventory_2:",
     "Sourcing": ":material/agriculture:",
+    "Scenarios": ":material/alt_route:",
     "Map": ":material/map:",
     "Alerts": ":material/notifications:",
     "Data": ":material/upload_file:",

@@ -18,8 +18,8 @@ from tests.test_roles_pages import EXPECTED_PAGES, GATE_SCRIPT
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
-MENU_ORDER = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Map",
-              "Alerts", "Data", "Admin"]
+MENU_ORDER = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenarios",
+              "Map", "Alerts", "Data", "Admin"]
 
 
 @pytest.fixture(autouse=True)
@@ -83,11 +83,11 @@ def test_nav_lists_exactly_the_pages_of_the_role(auth_on, gate_app, username):
 
 def test_store_user_on_a_forbidden_page_keeps_the_nav_to_leave(auth_on, gate_app):
     at = _run(gate_app / "app.py", "shop")
-    at.switch_page("pages/8_Data.py").run()
+    at.switch_page(f"pages/{MENU_ORDER.index('Data')}_Data.py").run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Your role (Store user) cannot open the Data page."]
     assert [label for label, _, _ in _links(at)] == \
-        ["Overview", "Forecast", "Reorder", "Map", "Alerts"]
+        ["Overview", "Forecast", "Reorder", "Scenarios", "Map", "Alerts"]
 
 
 def test_nav_follows_to_another_page(auth_on, gate_app):
@@ -95,7 +95,7 @@ def test_nav_follows_to_another_page(auth_on, gate_app):
     at.switch_page("pages/4_Reorder.py").run()
     assert any("PAGE-OK Reorder Warehouse" in m.value for m in at.markdown)
     assert "Admin" not in [label for label, _, _ in _links(at)]
-    assert len(_links(at)) == 9
+    assert len(_links(at)) == len(MENU_ORDER) - 1
 
 
 def test_no_nav_before_sign_in(auth_on, gate_app):
