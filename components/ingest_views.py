@@ -16,6 +16,7 @@ from components.format import dd_mmm, indian_grouping
 from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.ingest.errors import REASONS, IngestError
+from engine.warehouse.db import WarehouseError
 from engine.ingest.load import (IngestResult, Preview, ingest_bytes, preview_bytes,
                                 reconciliation)
 from engine.ingest.mapping import ONE_OF, fields, match_columns
@@ -52,7 +53,7 @@ def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
                    ) -> tuple[Preview | None, str | None]:
     try:
         return preview_bytes(kind, data, name, sheet=sheet), None
-    except IngestError as exc:
+    except (IngestError, WarehouseError) as exc:   # incl. a full disk for the temp copy
         return None, str(exc)
 
 
@@ -69,6 +70,8 @@ def load_upload(wh, kind: str, data: bytes, name: str, sheet: str | None = None,
         return result, None
     except IngestError as exc:
         return None, str(exc)
+    except WarehouseError as exc:      # disk full, read-only, locked: the storage's fault
+        return None, f"{exc} Nothing was written to the warehouse."
     except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a traceback
         return None, (f"The upload could not be loaded ({type(exc).__name__}: {exc}). "
                       "Nothing was written to the warehouse.")

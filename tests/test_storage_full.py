@@ -359,3 +359,22 @@ def test_app_upload_bytes_on_a_full_temporary_disk_is_a_storage_error(seed, sale
     assert_storage_message(str(err.value), "full")
     assert "the uploaded file could not be saved" in str(err.value)
     assert snapshot(path) == before
+
+
+def test_data_page_shows_a_storage_error_as_its_own_sentence(monkeypatch):
+    """The Data page's load and preview report a full disk as the storage's fault, in the
+    storage error's own words (not 'could not be loaded (DiskFullError: ...)')."""
+    from components import ingest_views
+    from engine.warehouse.db import DiskFullError
+
+    def full(*a, **k):
+        raise DiskFullError("The disk holding the warehouse is full: free some space and "
+                            "try again.")
+
+    monkeypatch.setattr(ingest_views, "ingest_bytes", full)
+    monkeypatch.setattr(ingest_views, "preview_bytes", full)
+    result, err = ingest_views.load_upload(None, "sales", b"x", "s.csv")
+    assert result is None and err.startswith("The disk holding the warehouse is full")
+    assert "DiskFullError" not in err and "Nothing was written" in err
+    preview, err = ingest_views.preview_upload("sales", b"x", "s.csv", None)
+    assert preview is None and err.startswith("The disk holding the warehouse is full")
