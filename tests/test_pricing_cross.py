@@ -4,6 +4,7 @@ prices, or a subcategory that is the whole category) are flagged instead of esti
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from engine.pricing.cross import estimate_cross_elasticities
 from engine.pricing.elasticity import PanelInputs
@@ -71,3 +72,23 @@ def test_single_sku_subcategories_are_not_reported():
                                            "Biscuits"])
     table = estimate_cross_elasticities(PanelInputs(inputs.sales, skus, inputs.locations))
     assert table["subcategory"].tolist() == ["Biscuits", "Chips"]
+
+
+def test_subcategory_pooling_uses_the_paule_mandel_random_effects_mean(monkeypatch):
+    # per-SKU cross estimates with very different precisions: the pooled value is the
+    # Paule-Mandel random-effects mean and its interval carries the between-SKU spread
+    import numpy as np
+
+    import engine.pricing.cross as cross
+    from engine.pricing.pooling import random_effects
+
+    b, se = np.array([0.9, 0.1, 0.5, -0.2]), np.array([0.05, 0.05, 0.3, 0.3])
+    per = pd.DataFrame({"sku_id": list("ABCD"), "category": "C", "subcategory": "S",
+                        "cross_raw": b, "cross_se": se, "other_sd": 0.05, "corr": 0.1,
+                        "identified": True})
+    monkeypatch.setattr(cross, "sku_cross_estimates", lambda inputs, ecfg=None: per)
+    row = cross.estimate_cross_elasticities(None).iloc[0]
+    mu, var, tau2 = random_effects(b, se)
+    assert tau2 > 0.1
+    assert row["cross_elasticity"] == pytest.approx(mu)
+    assert row["se"] == pytest.approx(np.sqrt(var))

@@ -71,3 +71,38 @@ def test_stricter_thresholds_turn_cells_into_fallbacks(regional_case):
     assert len(strict) == len(m)
     assert list(strict.columns[:9]) == ["sku_id", "region", "elasticity", "lo", "hi", "n_obs",
                                         "method", "sufficient", "note"]
+
+
+def test_regional_spread_is_paule_mandel_so_precise_regions_do_not_decide_it():
+    # one SKU, planted between-region spread tau2 = 0.36: three precise regions (s = 0.05)
+    # and nine noisy ones (s = 0.4). DerSimonian-Laird's 1 / s^2 weights let the precise
+    # three decide tau2 (mostly too small), pulling the noisy regions too far towards the
+    # SKU; the Paule-Mandel spread keeps them nearer their planted values.
+    import pandas as pd
+
+    from engine.pricing.pooling import dersimonian_laird, paule_mandel
+    from engine.pricing.regional import pool_regional
+
+    rng = np.random.default_rng(1)
+    se = np.r_[np.full(3, 0.05), np.full(9, 0.4)]
+    national = pd.DataFrame({"sku_id": ["S"], "elasticity": [-1.5], "se": [0.03],
+                             "sufficient": [True]})
+    err_pm, err_dl = [], []
+    for _ in range(60):
+        theta = -1.5 + rng.normal(0, 0.6, len(se))
+        b = theta + rng.normal(0, se)
+        raw = pd.DataFrame({"sku_id": "S", "region": [f"R{i}" for i in range(len(se))],
+                            "raw_elasticity": b, "raw_se": se, "n_obs": 1000,
+                            "price_periods": 50, "price_sd": 0.05, "category": "C",
+                            "spec": "x", "n_pins": 3, "units": 1e4, "fe": "own",
+                            "identified": True, "unit": "day"})
+        out = pool_regional(raw, national).sort_values("region", key=lambda r: r.str[1:].astype(int))
+        post = out["elasticity"].to_numpy()
+        t2 = paule_mandel(b, se)
+        pull = se ** 2 / (se ** 2 + t2)
+        assert post == pytest.approx((1 - pull) * b + pull * -1.5)
+        err_pm.append(np.mean((post - theta) ** 2))
+        t2_dl = dersimonian_laird(b, se)[2]
+        pull = se ** 2 / (se ** 2 + t2_dl) if t2_dl > 0 else np.ones(len(se))
+        err_dl.append(np.mean(((1 - pull) * b + pull * -1.5 - theta) ** 2))
+    assert np.mean(err_pm) < np.mean(err_dl)

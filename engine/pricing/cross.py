@@ -10,8 +10,9 @@ elasticity: +0.5 means a 10% price rise at the competitors on the shelf lifts th
 units by about 5%. Because the category's time effects absorb everything its SKUs share,
 the cross effect is identified by the rest of the category (SKUs outside the subcategory)
 and by prices that differ between stores; when neither exists the fit says so instead of
-guessing. The SKU estimates are pooled per subcategory (DerSimonian-Laird random-effects
-mean, closed form) into `cross_elasticity` with a 95% interval.
+guessing. The SKU estimates are pooled per subcategory (random-effects mean, the between-SKU
+spread by Paule-Mandel as in engine.pricing.pooling) into `cross_elasticity` with a 95%
+interval.
 
 `sufficient` is False (and the note says why) when the subcategory has fewer than two SKUs
 with an estimate, the others' average price hardly moves apart from the category's common
@@ -32,7 +33,7 @@ from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, Prici
 from engine.pricing.fits import demean_two_way, fit_rows
 from engine.pricing.panel import CategoryPanel
 from engine.pricing.pml import recode
-from engine.pricing.pooling import dersimonian_laird
+from engine.pricing.pooling import random_effects
 
 CROSS_COLUMNS = ["category", "subcategory", "cross_elasticity", "lo", "hi", "se", "n_skus",
                  "sufficient", "note"]
@@ -151,8 +152,8 @@ def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossCon
                 why = "fewer than two SKUs with an estimate"
             row["note"] = f"not estimated: {why}"
         else:
-            mu, var, _ = dersimonian_laird(usable["cross_raw"].to_numpy(),
-                                            usable["cross_se"].to_numpy())
+            mu, var, _ = random_effects(usable["cross_raw"].to_numpy(),
+                                        usable["cross_se"].to_numpy())
             se = float(np.sqrt(var))
             row.update(cross_elasticity=mu, se=se, lo=mu - Z95 * se, hi=mu + Z95 * se,
                        sufficient=se <= cfg.max_se)

@@ -14,9 +14,11 @@ data-sufficiency rule in `RegionalConfig`:
 * a raw standard error no larger than `max_se` (0.6).
 
 Empirical-Bayes shrinkage towards the SKU: within a SKU the between-region variance tau^2
-is estimated by DerSimonian-Laird over its sufficient regions, and each regional estimate
-b (standard error s) is pulled towards the SKU's national estimate m (standard error s_m)
-by B = s^2 / (s^2 + tau^2):
+is estimated by Paule-Mandel over its sufficient regions (engine.pricing.pooling: the
+tau^2 at which Q, each region weighted by 1 / (s^2 + tau^2), equals its degrees of
+freedom; DerSimonian-Laird's 1 / s^2 weights let the most precise regions decide it), and
+each regional estimate b (standard error s) is pulled towards the SKU's national estimate
+m (standard error s_m) by B = s^2 / (s^2 + tau^2):
     posterior = (1 - B) b + B m,   variance = tau^2 B + B^2 s_m^2.
 No detectable spread (tau^2 = 0) gives every region the SKU value. A cell that fails a
 rule is flagged `sufficient = False`, gets the SKU's national value and interval, and its
@@ -36,7 +38,7 @@ from threadpoolctl import threadpool_limits
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
                                        category_panels, estimate_elasticities)
 from engine.pricing.fits import sku_estimates
-from engine.pricing.pooling import dersimonian_laird
+from engine.pricing.pooling import paule_mandel
 
 REGIONAL_COLUMNS = ["sku_id", "region", "elasticity", "lo", "hi", "n_obs", "method",
                     "sufficient", "note", "category", "se", "spec", "price_periods",
@@ -105,8 +107,8 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
                          & (out["raw_se"] <= cfg.max_se))
     tau2 = {}
     for sku_id, grp in out[out["sufficient"]].groupby("sku_id"):
-        tau2[sku_id] = dersimonian_laird(grp["raw_elasticity"].to_numpy(),
-                                          grp["raw_se"].to_numpy())[2]
+        tau2[sku_id] = paule_mandel(grp["raw_elasticity"].to_numpy(),
+                                    grp["raw_se"].to_numpy())
     est, se, method, note, spec = [], [], [], [], []
     for row in out.itertuples(index=False):
         m, s_m = float(nat.at[row.sku_id, "elasticity"]), float(nat.at[row.sku_id, "se"])

@@ -21,7 +21,7 @@ from engine.warehouse.db import Warehouse
 # scenario, an alert or a forecast run does not throw them away. Bump METHOD when the
 # estimators change, so results stored by older code are not reused.
 DEPENDS = ("sales", "festivals")
-METHOD = "2026-12-pm-spread"
+METHOD = "2026-12-pm-spread-regional"
 
 
 def elasticity_table(wh: Warehouse, cfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
