@@ -14,6 +14,7 @@ from components.errors import attempt
 from components.auth import allowed
 from components import forecast_views as fv
 from components.filters import sidebar_filters
+from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
 from engine.forecast.intervals import aggregate_bands
@@ -81,6 +82,7 @@ st.caption("Demand per SKU x PIN code per day (per week for weekly uploads) with
            "95% intervals, summed for any category, PIN code, city or state. Every figure "
            "carries its model and run.")
 f = sidebar_filters(wh)
+scenario_for_page(wh, "Forecast")  # sidebar "Scenario": its numbers here, labelled
 # Cache keys carry only the data this page reads (engine/warehouse/db.py DOMAINS), so an
 # alert acknowledged or a scenario saved elsewhere keeps every figure below cached.
 version = wh.data_version("sales", "forecasts", "festivals", "weather", "plans")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components.errors import attempt
 from components import pricing_views as pv
+from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.pricing.elasticity import PricingError
 from engine.pricing.service import (elasticity_table, price_demand, recommend,
@@ -68,6 +69,7 @@ wh = get_warehouse()    # the sign-in gate first: signed out, only its form show
 st.title("Pricing")
 st.caption("Own-price elasticity per SKU from the sales history, what a price change does to "
            "units, revenue and margin, and recommended prices under your rules.")
+scenario_for_page(wh, "Pricing")  # sidebar "Scenario": its numbers here, labelled
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "festivals", "forecasts")
 table, err = _run(_elasticities, wh, version)

@@ -15,6 +15,7 @@ import streamlit as st
 from components.errors import attempt
 from components import reorder_views as rv
 from components.maps import state_outlines
+from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.inventory.demand import InventoryInputError
 from engine.inventory.optimize import OptimizeConfig, optimize_orders
@@ -62,6 +63,7 @@ wh = get_warehouse()    # the sign-in gate first: signed out, only its form show
 st.title("Reorder planning")
 st.caption("Safety stock, reorder points and orders per SKU x PIN code from the demand "
            "forecast and its error, with festivals in the numbers.")
+scenario_for_page(wh, "Reorder")  # sidebar "Scenario": its numbers here, labelled
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "inventory", "forecasts", "festivals")
 whatif = rv.whatif_inputs()

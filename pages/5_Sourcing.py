@@ -15,6 +15,7 @@ from components.errors import attempt
 from components import sourcing_views as sv
 from components.format import dd_mmm
 from components.maps import state_outlines
+from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.sourcing.allocation import allocate, purchase_order
 from engine.sourcing.prepare import SourcingError
@@ -55,6 +56,7 @@ wh = get_warehouse()    # the sign-in gate first: signed out, only its form show
 st.title("Mandi sourcing")
 st.caption("Rank APMC mandis for a commodity delivered to a PIN code: landed price, quality, "
            "logistics and reliability, then split the purchase at least cost.")
+scenario_for_page(wh, "Sourcing")  # sidebar "Scenario": its numbers here, labelled
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("mandi", "sales")
 options, err = _run(_options, wh, version)

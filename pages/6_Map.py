@@ -15,6 +15,7 @@ from components.errors import attempt
 from components import map_views as mv
 from components.charts import trend_freq
 from components.filters import current_pin_scope, sidebar_filters
+from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.geo_polygons import area_polygons
 from engine.map_metrics import (METRICS, MetricUnavailable, map_frame, narrow_to_pin,
@@ -79,6 +80,7 @@ if err or not has:
             "upload sales on the Data page.", icon=":material/map:")
     st.stop()
 f = sidebar_filters(wh)
+scenario_for_page(wh, "Map")  # sidebar "Scenario": its numbers here, labelled
 metric_key, level = mv.map_controls(METRICS)
 metric = METRICS[metric_key]
 res, err = _safe(_inputs, wh, version, f, metric_key)

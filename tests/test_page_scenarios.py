@@ -219,3 +219,37 @@ def test_only_the_author_a_manager_or_an_admin_may_change_a_scenario(env, monkey
     assert "Only its author (mgr)" in _button(ana, "Save").help
     boss = _run(username="boss")             # an admin may
     assert not _button(boss, "Save").disabled and not boss.button(key="scn_rename").disabled
+
+
+# ---- one source of truth: every page with the scenario selected ------------------------
+PAGES = {"Forecast": "1_Forecast.py", "Pricing": "3_Pricing.py", "Reorder": "4_Reorder.py",
+         "Sourcing": "5_Sourcing.py", "Map": "6_Map.py"}
+SHOWN = {"Forecast": ("demand",), "Pricing": ("pricing", "demand"),
+         "Reorder": ("reorder", "demand"), "Sourcing": ("sourcing", "reorder"),
+         "Map": ("demand",)}
+PAGE_TILE = {"demand": "Scenario demand", "pricing": "Scenario margin",
+             "reorder": "Scenario order value", "sourcing": "Scenario mandi buying"}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_shows_the_engine_numbers_of_the_selected_scenario(env, page):
+    wh = Warehouse(env)
+    try:
+        saved = scenario_store.save(wh, OIL, "demo")
+    finally:
+        wh.close()
+    want = _expected(_engine(env, OIL))
+    by_step = dict(zip(C.STEPS, TILES))
+    at = AppTest.from_file(str(PAGE.parent / PAGES[page]), default_timeout=TIMEOUT)
+    at.session_state["mp_scenario"] = saved.scenario_id
+    at = _run(at)
+    assert at.sidebar.selectbox(key="_w_mp_scenario").value == saved.scenario_id
+    assert any(i.value.startswith("**Scenario: Oil cut** — numbers below include its "
+                                  "assumptions") for i in at.info)
+    shown = {m.label: (m.value, m.delta) for m in at.metric if m.label in PAGE_TILE.values()}
+    assert shown == {PAGE_TILE[s]: want[by_step[s]] for s in SHOWN[page]}
+    # back to the baseline: the scenario's block is gone
+    at.sidebar.selectbox(key="_w_mp_scenario").set_value("")
+    at = _run(at)
+    assert not [m for m in at.metric if m.label in PAGE_TILE.values()]
+    assert not any("**Scenario:" in i.value for i in at.info)
