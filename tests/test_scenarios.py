@@ -222,6 +222,24 @@ def test_demo_scenario_runs_every_step_and_round_trips_through_the_store(fc_wh):
     assert {"scenario_created", "scenario_updated", "scenario_deleted"} <= set(audit["action"])
 
 
+def test_a_scoped_handle_computes_within_its_pins_on_the_national_estimates(fc_wh):
+    from engine.warehouse.scoped import ScopedWarehouse
+
+    full = C.load_inputs(fc_wh)
+    pins = tuple(sorted(full.base["pin_code"].astype(str).unique()))[:2]
+    scoped = C.load_inputs(ScopedWarehouse(fc_wh, pins))
+    assert scoped.scope == pins and scoped.base is full.base        # shared, not re-read
+    pd.testing.assert_frame_equal(scoped.elasticity, full.elasticity)
+    res = C.compute(scoped, Scenario("s", Selection(), Assumptions(price_change_pct=-5)))
+    assert set(res.rows["pin_code"]) <= set(pins)
+    # a caller's wider scope cannot widen the handle's
+    wide = C.compute(scoped, Scenario("s", Selection()), pin_scope=tuple(
+        full.base["pin_code"].astype(str).unique()))
+    assert set(wide.rows["pin_code"]) <= set(pins)
+    with pytest.raises(ScenarioError):
+        C.compute(scoped, Scenario("s", Selection()), pin_scope=("999999",))
+
+
 def test_old_forecast_page_scenarios_are_migrated(tmp_path):
     path = tmp_path / "old.duckdb"
     import duckdb

@@ -32,7 +32,7 @@ per warehouse and version), so a scenario recomputes in well under a second on t
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -61,18 +61,30 @@ class ScenarioInputs:
     commodities: list[str]
     plan_rows: pd.DataFrame        # uploaded plan rows (all versions)
     wh: object = field(repr=False, default=None)
-    _ranks: dict = field(default_factory=dict, repr=False)
-    _baseline_plan: pd.DataFrame | None = field(default=None, repr=False)
-    _index: dict = field(default_factory=dict, repr=False)
+    scope: tuple[str, ...] | None = None   # PIN codes a scoped handle limits compute to
+    # computed on first use and shared by every (scoped) copy of these inputs
+    _ranks: dict = field(default_factory=dict, repr=False)     # (commodity, pin) -> best
+    _index: dict = field(default_factory=dict, repr=False)     # row indexes, baseline plan
+
+    def baseline_plan(self) -> pd.DataFrame:
+        """The Reorder page's default plan over every line (built once)."""
+        from engine.inventory.advice import build_plan
+        from engine.inventory.policy import PolicyConfig
+
+        if "baseline_plan" not in self._index:
+            pi = self.plan_inputs
+            self._index["baseline_plan"] = build_plan(pi.lines, pi.model, PolicyConfig(),
+                                                      festivals=pi.festivals, trend=pi.trend)
+        return self._index["baseline_plan"]
 
     def subset(self, name: str, frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
         """The rows of `frame` (kept on these inputs under `name`) for the SKU x PIN pairs
         in `keys`, through a per-series row index built once."""
-        idx = self._index.get(name)
+        idx = self._index.get(f"rows:{name}")
         if idx is None:
             idx = frame.groupby([frame["sku_id"].astype(str), frame["pin_code"].astype(str)],
                                 sort=False).indices
-            self._index[name] = idx
+            self._index[f"rows:{name}"] = idx
         pos = [idx[k] for k in zip(keys["sku_id"].astype(str), keys["pin_code"].astype(str))
                if k in idx]
         return frame.iloc[np.sort(np.concatenate(pos))] if pos else frame.iloc[0:0]
@@ -127,7 +139,15 @@ def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
 
 
 def load_inputs(wh) -> ScenarioInputs:
-    """Read (or reuse) what scenarios need from the warehouse, keyed by its data version."""
+    """Read (or reuse) what scenarios need from the warehouse, keyed by its data version.
+
+    A PIN-scoped handle (`ScopedWarehouse`) reads through its base warehouse, so a store
+    user's scenario uses the same national elasticities and response curves as everyone
+    else's (and the stored ones), and the returned inputs carry the scope: `compute`
+    never goes outside it, whatever PIN scope its caller passes."""
+    scope = getattr(wh, "pin_scope", None)
+    if scope is not None and hasattr(wh, "base"):
+        return replace(load_inputs(wh.base), scope=tuple(scope))
     version = wh.data_version(*DEPENDS)
     key = (str(getattr(wh, "path", id(wh))), version)
     with _LOCK:
@@ -374,10 +394,7 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
                 "totals": {}, "lines": None}
-    if inputs._baseline_plan is None:
-        inputs._baseline_plan = build_plan(pi.lines, pi.model, PolicyConfig(),
-                                           festivals=pi.festivals, trend=pi.trend)
-    base = inputs.subset("baseline_plan", inputs._baseline_plan, keys)
+    base = inputs.subset("baseline_plan", inputs.baseline_plan(), keys)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
@@ -610,7 +627,11 @@ def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
 
 
 def compute(inputs: ScenarioInputs, scenario: Scenario, pin_scope=None) -> ScenarioResult:
-    """The scenario's chain and the baseline's on the same selection (see module doc)."""
+    """The scenario's chain and the baseline's on the same selection (see module doc),
+    within `pin_scope` and the scope the inputs were loaded with."""
+    if inputs.scope is not None:
+        pin_scope = tuple(sorted(set(inputs.scope) & set(pin_scope))) \
+            if pin_scope is not None else inputs.scope
     rows = select_rows(inputs.base, scenario.selection, pin_scope)
     if rows.empty:
         raise ScenarioError("empty_selection", f"The selection ({scenario.selection.label()}) "
