@@ -10,8 +10,9 @@ margin to orders to mandi buying, beside the baseline.
     GET    /v1/scenarios/{id}/result     compute within the caller's PIN scope (not stored)
     POST   /v1/scenarios/compute         an unsaved scenario from the body (dashboards)
 
-Roles: reading needs `view` (every role), saving and computing `run_scenario` (not store
-users), changing a saved one its author, a manager or an admin. `{id}` is the scenario's id
+Roles: listing needs `view` (every role), results the Scenarios page (not store users:
+margins and mandi costs are not theirs to see), saving and computing `run_scenario`,
+changing a saved one its author, a manager or an admin. `{id}` is the scenario's id
 or its name. A store user sees only scenarios made within
 their PIN codes and computes them within those; results are cached per data version of
 the domains a scenario reads (`compute.DEPENDS`), the PIN scope and the definition.
@@ -330,8 +331,9 @@ def run_scenario(scenario_id: ScenarioKey, limit: Limit = 500,
 def scenario_result(scenario_id: ScenarioKey, limit: Limit = 500,
                     caller: Caller = Depends(current_caller)) -> dict:
     """Compute a saved scenario within the caller's PIN scope and return the chain and
-    the per-step tables, without storing anything (store users may read it)."""
-    caller.require("view")
+    the per-step tables, without storing anything. Like the Scenarios page, not for store
+    users (margins and mandi costs are not theirs to see)."""
+    caller.require("view", page="Scenarios")
     sc = _get(caller, scenario_id)
     _summary, payload = _computed(caller, sc, limit)
     return {"scenario": _scenario_out(sc, caller, _summary_of(

@@ -72,7 +72,7 @@ PAGE_TITLES = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourci
                "Scenarios", "Map", "Alerts", "Data", "Admin"]
 # Store users may look at scenarios (their PIN codes' only) but not save them: the role has
 # no "run_scenario" and their warehouse handle is read-only.
-_STORE_PAGES = {"Overview", "Forecast", "Reorder", "Scenarios", "Map", "Alerts"}
+_STORE_PAGES = {"Overview", "Forecast", "Reorder", "Map", "Alerts"}
 PAGES: dict[str, frozenset[str]] = {
     "admin": frozenset(PAGE_TITLES),
     "manager": frozenset(set(PAGE_TITLES) - {"Admin"}),

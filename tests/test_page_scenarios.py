@@ -195,18 +195,27 @@ def _seed(path: Path):
     return pins, everyone, theirs
 
 
-def test_store_user_sees_only_their_scenarios_and_cannot_save(env, monkeypatch):
+def test_store_user_cannot_open_the_page_but_picks_their_own_scenarios_on_reorder(
+        env, monkeypatch):
+    """Margins and mandi costs are not a store user's to see (no Pricing or Sourcing page),
+    so the Scenarios page is closed to them; on their Reorder page the picker lists only
+    scenarios made within their PIN codes and shows the engine's numbers on their view."""
     monkeypatch.delenv("MICROPULSE_AUTH")
     pins, _, theirs = _seed(env)
     at = _run(username="shop")
-    assert not at.error
-    picker = at.selectbox(key="scn_pick")
-    assert picker.options == ["New scenario", "My stores +15%"]
-    assert picker.value == theirs.scenario_id
-    assert _tiles(at) == _expected(_engine(env, theirs, pins))
-    assert _button(at, "Save").disabled and _button(at, "Save as new").disabled
-    assert at.button(key="scn_rename").disabled and at.button(key="scn_delete").disabled
-    assert "not save" in _button(at, "Save").help
+    assert not at.metric and not at.selectbox
+    assert any("Scenarios" in e.value for e in [*at.error, *at.warning, *at.info])
+    at = AppTest.from_file(str(PAGE.parent / "4_Reorder.py"), default_timeout=TIMEOUT)
+    at.session_state["auth_user"] = session_for("shop")
+    at = _run(at)
+    picker = at.sidebar.selectbox(key="_w_mp_scenario")
+    assert picker.options == ["None (baseline)", "My stores +15%"]   # not "All India push"
+    picker.set_value(theirs.scenario_id)
+    at = _run(at)
+    want = _expected(_engine(env, theirs, pins))
+    shown = {m.label: (m.value, m.delta) for m in at.metric if m.label in PAGE_TILE.values()}
+    assert shown == {PAGE_TILE["reorder"]: want["3. Orders"],
+                     PAGE_TILE["demand"]: want["1. Demand"]}
 
 
 def test_only_the_author_a_manager_or_an_admin_may_change_a_scenario(env, monkeypatch):
