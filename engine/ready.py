@@ -1,6 +1,7 @@
-"""Make a warehouse ready to show: a stored forecast run with its backtest, alerts, and
-the expensive derived results (elasticities, regional elasticities, demand responses,
-accuracy tables) computed and stored, so every page has content on its first visit.
+"""Make a warehouse ready to show: a stored forecast run with its backtest, alerts, the
+expensive derived results (elasticities, regional elasticities, demand responses,
+accuracy tables) computed and stored, and a sample scenario, so every page has content on
+its first visit.
 
 `python -m engine init --demo --ready` (what `make run` does) calls `make_ready` after
 seeding. Each step is skipped when its result is already stored for the current data, so
@@ -50,4 +51,30 @@ def make_ready(wh, say: Callable[[str], None] = print) -> dict:
     except PricingError as exc:        # e.g. no price variation: the page says the same
         say(f"ready: elasticities skipped ({exc})")
     step("demand responses", lambda: response_curves(wh))
+    if latest_forecast_run(wh) is not None and not wh.count("scenarios"):
+        step("sample scenario", lambda: sample_scenario(wh))
     return timings
+
+
+def sample_scenario(wh):
+    """Save one scenario so the Scenarios page and the pages' scenario picker have
+    something to show: 10% off the category x state with the most forecast revenue among
+    categories with a product bought at mandis (so every step of the chain has figures),
+    mandi prices 10% up; computed once so its summary is stored."""
+    from engine.scenarios import Assumptions, Scenario, Selection
+    from engine.scenarios import compute as C
+    from engine.warehouse import scenario_store
+
+    inputs = C.load_inputs(wh)
+    base = inputs.base.assign(revenue=inputs.base["forecast"] * inputs.base["price"])
+    linked = inputs.commodity_map.dropna(subset=["kg_per_unit"])
+    pool = base[base["sku_id"].isin(linked["sku_id"])]
+    (category, state) = (pool if len(pool) else base).groupby(["category", "state"])[
+        "revenue"].sum().idxmax()
+    sc = Scenario(f"Sample: 10% off {category} in {state}",
+                  Selection(categories=(category,), states=(state,)),
+                  Assumptions(price_change_pct=-10.0, mandi_price_shock_pct=10.0))
+    result = C.compute(inputs, sc)
+    saved = scenario_store.save(wh, sc, "demo")
+    scenario_store.record_result(wh, saved.scenario_id, result.summary(), result.version)
+    return saved

@@ -270,3 +270,25 @@ def test_old_forecast_page_scenarios_are_migrated(tmp_path):
         assert "scenarios_v1" not in wh.tables()
     finally:
         wh.close()
+
+
+def test_the_ready_demo_saves_a_sample_scenario_with_every_step(fc_wh, tmp_path):
+    from engine.ready import sample_scenario
+    from tests.forecast_page_frames import copy_warehouse
+
+    wh = Warehouse(copy_warehouse(fc_wh.path, tmp_path / "ready.duckdb"))
+    try:
+        for s in scenario_store.list_scenarios(wh):
+            scenario_store.delete(wh, s.scenario_id, "test")
+        saved = sample_scenario(wh)
+        [row] = scenario_store.list_rows(wh).to_dict("records")
+        assert row["name"] == saved.name and saved.name.startswith("Sample: 10% off")
+        assert row["data_version"] == wh.data_version(*C.DEPENDS)
+        steps = {s["step"]: s for s in row["summary"]["steps"]}
+        assert list(steps) == list(C.STEPS)
+        assert all(steps[k]["scenario"] is not None for k in ("demand", "pricing"))
+        assert steps["demand"]["delta"] > 0                      # 10% off sells more
+        linked = C.load_inputs(wh).commodity_map.dropna(subset=["kg_per_unit"])
+        assert set(linked["category"]) & set(saved.selection.categories)
+    finally:
+        wh.close()

@@ -20,6 +20,7 @@ EMPTY_STATES = ("No forecast has been run yet", "No backtest yet", "has no sales
 # page -> text that only appears when the page has its content
 CONTENT = {"": "Active PIN codes", "Forecast": "What if?", "Accuracy": "League table",
            "Pricing": "Price elasticity", "Reorder": "Reorder", "Sourcing": "mandi",
+           "Scenarios": "1. Demand",
            "Map": "Map", "Alerts": "Alerts", "Data": "Data", "Admin": "Admin"}
 
 
@@ -37,6 +38,7 @@ def app_warehouse(small_warehouse_path, tmp_path_factory) -> Path:
     assert {"forecast", "elasticities", "regional elasticities"} <= set(timings)
     assert {"elasticities", "regional_elasticities", "response_sku",
             "backtest_scores"} <= kinds
+    assert "sample scenario" in timings
     return path
 
 
