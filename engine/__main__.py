@@ -16,6 +16,7 @@ COMMANDS = {
     "ingest": "engine.ingest.cli",
     "forecast": "engine.forecast.cli",
     "backtest": "engine.forecast.cli",
+    "accuracy": "engine.forecast.live_cli",
     "elasticity": "engine.pricing.cli",
     "price-optimize": "engine.pricing.cli",
     "reorder": "engine.inventory.cli",

@@ -275,6 +275,9 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     new = after.merge(before, how="left", indicator=True)
     new = new[new["_merge"] == "left_only"]
     result.inserted = {r: int((new["rule"] == r).sum()) for r in result.found}
+    from engine.telemetry import alerts_raised
+
+    alerts_raised(result.inserted)
     return result
 
 

@@ -134,9 +134,9 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
                       "warnings": list(src.warnings), "columns": mapping.accounting(),
                       "source": _source_facts(src)}
             record_batch(wh, batch, kind, counts, report, status="duplicate_file")
-            return IngestResult(batch["batch_id"], kind, src.file_name, src.sha256,
-                                status="duplicate_file", mapping=mapping.columns,
-                                report=report, **counts)
+            return _loaded(wh, IngestResult(batch["batch_id"], kind, src.file_name,
+                                            src.sha256, status="duplicate_file",
+                                            mapping=mapping.columns, report=report, **counts))
         frame = None
         if src.frame is not None:
             frame = src.frame.copy()
@@ -152,10 +152,26 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
         report["source"] = _source_facts(src)
         report["warnings"] = (list(src.warnings) + report.get("warnings", [])
                               + stale_warnings(wh, kind, report, out["batch_id"]))
-        return IngestResult(out["batch_id"], kind, src.file_name, src.sha256,
-                            out["rows_read"], out["rows_loaded"], out["rows_quarantined"],
-                            out["duplicates_skipped"], "loaded", report.get("grain"),
-                            mapping.columns, report, out["blank_lines"], out["total_rows"])
+        return _loaded(wh, IngestResult(
+            out["batch_id"], kind, src.file_name, src.sha256, out["rows_read"],
+            out["rows_loaded"], out["rows_quarantined"], out["duplicates_skipped"], "loaded",
+            report.get("grain"), mapping.columns, report, out["blank_lines"],
+            out["total_rows"]))
+
+
+def _loaded(wh: Warehouse, result: IngestResult) -> IngestResult:
+    """After an upload: its log line and metrics (engine/telemetry.py) and, when it loaded
+    sales and forecast runs are stored, the live scores of the runs its sales reach
+    (engine/forecast/live.py; cheap, and never fails the upload)."""
+    from engine.telemetry import upload_loaded
+    from engine.warehouse.live_store import has_forecast_runs
+
+    upload_loaded(result)
+    if result.kind == "sales" and result.rows_loaded and has_forecast_runs(wh):
+        from engine.forecast.live import after_upload
+
+        after_upload(wh, result.report)
+    return result
 
 
 def upload_suffix(file_name: str | None) -> str:

@@ -177,6 +177,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "alerts": ("alerts", "alert_rules"),
     "scenarios": ("scenarios",),
     "demo": ("demo_truth",),
+    "live_accuracy": ("live_accuracy",),
 }
 _VERSION_PREFIX = "version:"
 

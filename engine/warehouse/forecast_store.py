@@ -157,3 +157,6 @@ def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
         wh.audit(cur, actor, f"{run['kind']}_run",
                  json.dumps({"run_id": run_id, "n_series": run.get("n_series"),
                              "horizon": run.get("horizon")}))
+    from engine.telemetry import forecast_run_stored
+
+    forecast_run_stored(run)        # log line and metrics (engine/telemetry.py)

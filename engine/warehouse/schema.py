@@ -8,8 +8,9 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 6          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
-                            # 6: scenarios with selection + assumptions (see upgrade_scenarios)
+SCHEMA_VERSION = 7          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+                            # 6: scenarios with selection + assumptions (see upgrade_scenarios);
+                            # 7: live_accuracy
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -396,6 +397,34 @@ TABLES: dict[str, str] = {
             seconds DOUBLE,
             payload BLOB NOT NULL,
             PRIMARY KEY (kind, params)
+        )""",
+    # Stored forecast runs scored against the sales that arrived for their horizon (see
+    # engine/warehouse/live_store.py): one row per run x dimension (all, category, state,
+    # step) x group; percentages; backtest_wape = the run's routed backtest on that group.
+    "live_accuracy": """
+        CREATE TABLE IF NOT EXISTS live_accuracy (
+            run_id VARCHAR NOT NULL,
+            dimension VARCHAR NOT NULL,
+            grp VARCHAR NOT NULL,
+            n_series BIGINT,
+            n_periods BIGINT,
+            n_points BIGINT,
+            actual_sum DOUBLE,
+            forecast_sum DOUBLE,
+            abs_error_sum DOUBLE,
+            wape DOUBLE,
+            bias_pct DOUBLE,
+            coverage80 DOUBLE,
+            coverage95 DOUBLE,
+            backtest_wape DOUBLE,
+            actuals_through DATE,
+            periods_covered BIGINT,
+            horizon INTEGER,
+            grain VARCHAR,
+            cutoff DATE,
+            run_created_at TIMESTAMP,
+            sales_version VARCHAR,
+            scored_at TIMESTAMP
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and

@@ -1,0 +1,244 @@
+"""Forecast vs actual, as actuals arrive: every stored forecast run scored on the sales
+that have landed for its horizon.
+
+    refresh(wh)                      # score every run whose stored scores are out of date
+    after_upload(wh, report)         # after a sales upload: rescore only the runs it reaches
+    scores(wh, run_id=None)          # stored scores (refreshed first when out of date)
+    summaries(scores_frame)          # one dict per run, with its categories and drift flags
+
+Scores (percentages, conventions of engine/forecast/metrics.py): WAPE, bias % (> 0 =
+over-forecast), 80% and 95% interval coverage, for the run overall and by category, state
+and horizon step, with the number of series and periods covered and the last date the
+actuals reach. A period counts once the warehouse's sales reach its date; within it a
+series with no sales row sold nothing. Each group also carries the run's own backtest
+WAPE (its routed backtest on the same group), so drift - live WAPE well above what the
+backtest promised - is flagged on read with the current `DriftRule`
+(MICROPULSE_DRIFT_RATIO, default 1.25, and MICROPULSE_DRIFT_MIN_POINTS, default 5:
+drift when live WAPE > ratio x backtest WAPE AND live - backtest >= min points).
+
+Scoring is SQL over the forecasts of the runs being rescored and the sales of their
+horizon (engine/warehouse/live_store.py), and a sales upload rescores only the runs whose
+horizon its dates reach or whose horizon was not yet fully covered, so it stays cheap
+however many runs are kept.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine.warehouse import live_store
+
+log = logging.getLogger("micropulse.engine.live")
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """Live WAPE counts as drift when it is above `ratio` x the backtest WAPE and at least
+    `min_points` percentage points above it."""
+
+    ratio: float = 1.25
+    min_points: float = 5.0
+
+    @classmethod
+    def from_env(cls) -> "DriftRule":
+        def num(name: str, default: float) -> float:
+            try:
+                value = float(os.environ.get(name, default))
+            except ValueError:
+                log.warning("%s is not a number; using %s", name, default)
+                return default
+            return value if math.isfinite(value) and value >= 0 else default
+        return cls(num("MICROPULSE_DRIFT_RATIO", 1.25), num("MICROPULSE_DRIFT_MIN_POINTS", 5.0))
+
+    def drifting(self, live_wape, backtest_wape) -> bool:
+        if live_wape is None or backtest_wape is None:
+            return False
+        if pd.isna(live_wape) or pd.isna(backtest_wape):
+            return False
+        return (float(live_wape) > self.ratio * float(backtest_wape)
+                and float(live_wape) - float(backtest_wape) >= self.min_points)
+
+
+def _version(wh) -> str:
+    version = wh.data_version("sales")
+    return version.split(":", 1)[1] if ":" in version else version
+
+
+def _rescore(wh, runs: pd.DataFrame, run_ids: list[str], through) -> int:
+    """Score `run_ids` (rows of `runs`) up to `through` and store them (all stored rows
+    get the current sales version). Returns the number of runs rescored."""
+    version = _version(wh)        # read before computing: a write meanwhile -> stale
+    frame = live_store.score_runs(wh, run_ids, through) if run_ids else pd.DataFrame()
+    if len(frame):
+        meta = runs.set_index("run_id")
+        reach = frame[frame["dimension"] == "all"].set_index("run_id")["n_periods"]
+        frame["periods_covered"] = frame["run_id"].map(reach)
+        frame["horizon"] = frame["run_id"].map(meta["horizon"])
+        frame["grain"] = frame["run_id"].map(meta["grain"])
+        frame["cutoff"] = frame["run_id"].map(meta["cutoff"])
+        frame["run_created_at"] = frame["run_id"].map(meta["created_at"])
+        through_all = frame[frame["dimension"] == "all"].set_index("run_id")["actuals_through"]
+        frame["actuals_through"] = frame["run_id"].map(through_all)
+    live_store.replace_scores(wh, frame, run_ids, version)
+    return len(run_ids)
+
+
+def refresh(wh, run_ids: list[str] | None = None, since=None, force: bool = False) -> int:
+    """Rescore the runs whose stored scores are out of date: never scored though sales
+    reach their horizon, scored on another version of the sales (`force`: all of them).
+    With `since` (the first date of newly loaded sales) only runs whose horizon reaches
+    that date, or was not yet fully covered, or was never scored, are rescored; the
+    other runs' scores are unchanged by those sales and only get the new version stamp.
+    `run_ids` limits the runs considered. Returns how many runs were rescored."""
+    if getattr(wh, "read_only", False) or not hasattr(wh, "transaction"):
+        return 0
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if run_ids is not None:
+        runs = runs[runs["run_id"].isin(run_ids)]
+    if through is None or runs.empty:
+        return 0
+    runs = runs[runs["first_date"] <= through]
+    state = live_store.stored_state(wh).set_index("run_id")
+    version = _version(wh)
+    # scored runs that no sales reach any more (a sales batch was rolled back): drop them
+    considered = set(run_ids) if run_ids is not None else None
+    todo = [r for r in state.index if r not in set(runs["run_id"])
+            and (considered is None or r in considered)]
+    for run in runs.itertuples(index=False):
+        if force or run.run_id not in state.index:
+            todo.append(run.run_id)
+            continue
+        done = state.loc[run.run_id]
+        if since is not None:
+            incomplete = pd.isna(done["actuals_through"]) or done["actuals_through"] < min(
+                run.last_date, through)
+            if run.last_date >= pd.Timestamp(since) or incomplete:
+                todo.append(run.run_id)
+        elif done["sales_version"] != version:
+            todo.append(run.run_id)
+    stale_stamp = (not state.empty) and (state["sales_version"] != version).any()
+    if not todo and not stale_stamp:
+        return 0
+    n = _rescore(wh, runs, todo, through)
+    if n:
+        from engine.telemetry import live_scored
+
+        live_scored(n, through.date())
+    return n
+
+
+def after_upload(wh, report: dict | None) -> int:
+    """After a sales upload loaded rows: rescore the runs the new sales reach (never
+    raises: the upload has committed; a failure is logged)."""
+    try:
+        since = (report or {}).get("date_min")
+        return refresh(wh, since=pd.Timestamp(since) if since else None)
+    except Exception as exc:   # noqa: BLE001 - scoring must never undo or fail an upload
+        log.warning("live accuracy not refreshed after the upload: %s", exc)
+        return 0
+
+
+def scores(wh, run_id: str | None = None, rule: DriftRule | None = None) -> pd.DataFrame:
+    """The stored live scores (refreshed first when out of date), with a `drift` column
+    under `rule` (default: DriftRule.from_env())."""
+    try:
+        refresh(wh)
+    except Exception as exc:   # noqa: BLE001 - a busy or read-only warehouse: show what is stored
+        log.warning("live accuracy not refreshed: %s", exc)
+    return with_drift(live_store.read_scores(wh, run_id), rule)
+
+
+def with_drift(frame: pd.DataFrame, rule: DriftRule | None = None) -> pd.DataFrame:
+    rule = rule or DriftRule.from_env()
+    out = frame.copy()
+    out["drift"] = [rule.drifting(w, b) for w, b in zip(out["wape"], out["backtest_wape"])]
+    return out
+
+
+# ---- words ------------------------------------------------------------------------------
+def _periods(n: int, grain) -> str:
+    unit = "week" if str(grain or "D").upper().startswith("W") else "day"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _pct(value, signed: bool = False) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{value:+.1f}%" if signed else f"{value:.1f}%"
+
+
+def _day(value) -> str:
+    return "?" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%d-%b-%Y")
+
+
+def _group(row) -> dict:
+    return {"n_series": int(row.n_series), "n_periods": int(row.n_periods),
+            "n_points": int(row.n_points), "wape": _num(row.wape),
+            "bias_pct": _num(row.bias_pct), "coverage80": _num(row.coverage80),
+            "coverage95": _num(row.coverage95), "backtest_wape": _num(row.backtest_wape),
+            "drift": bool(row.drift)}
+
+
+def _num(value):
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def summaries(frame: pd.DataFrame) -> list[dict]:
+    """One dict per run (newest first): run facts, the overall scores, `by_category`,
+    `by_state`, `by_step` (lists of group dicts), `drift` (any group drifting) and
+    `sentence`."""
+    out = []
+    if frame.empty:
+        return out
+    order = frame.drop_duplicates("run_id").sort_values("run_created_at", ascending=False)
+    for run_id in order["run_id"]:
+        rows = frame[frame["run_id"] == run_id]
+        top = rows[rows["dimension"] == "all"].iloc[0]
+        item = {"run_id": run_id, "created_at": str(pd.Timestamp(top.run_created_at)),
+                "cutoff": None if pd.isna(top.cutoff) else str(pd.Timestamp(top.cutoff).date()),
+                "grain": "W" if str(top.grain or "D").upper().startswith("W") else "D",
+                "horizon": None if pd.isna(top.horizon) else int(top.horizon),
+                "periods_covered": int(top.periods_covered),
+                "actuals_through": str(pd.Timestamp(top.actuals_through).date()),
+                **_group(top)}
+        for dim in ("category", "state", "step"):
+            part = rows[rows["dimension"] == dim].copy()
+            if dim == "step":
+                part = part.assign(_k=part["grp"].astype(int)).sort_values("_k")
+            else:
+                part = part.sort_values("grp")
+            item[f"by_{dim}"] = [{dim: int(r.grp) if dim == "step" else r.grp, **_group(r)}
+                                 for r in part.itertuples(index=False)]
+        item["drift_groups"] = [f"{dim} {g[dim]}" for dim in ("category", "state")
+                                for g in item[f"by_{dim}"] if g["drift"]]
+        item["sentence"] = sentence(item)
+        out.append(item)
+    return out
+
+
+def sentence(run: dict) -> str:
+    """'forecasts made on 03-Mar-2026 for the 7 days that have actuals: WAPE 16.7%, bias
+    -16.7%, coverage 100.0%' (+ the backtest's promise and DRIFT when it drifts)."""
+    text = (f"forecasts made on {_day(run['created_at'])} (data to {_day(run['cutoff'])}) "
+            f"for the {_periods(run['periods_covered'], run['grain'])} that have actuals "
+            f"(to {_day(run['actuals_through'])}, {run['n_series']:,} series): "
+            f"WAPE {_pct(run['wape'])}, bias {_pct(run['bias_pct'], True)}, "
+            f"coverage {_pct(run['coverage95'])} (80%: {_pct(run['coverage80'])})")
+    if run.get("backtest_wape") is not None:
+        text += f"; backtest WAPE {_pct(run['backtest_wape'])}"
+    if run.get("drift"):
+        text += " - DRIFT: live WAPE well above the backtest's"
+    return text
+
+
+def group_line(name: str, g: dict) -> str:
+    text = (f"{name}: WAPE {_pct(g['wape'])}, bias {_pct(g['bias_pct'], True)}, coverage "
+            f"{_pct(g['coverage95'])} ({g['n_series']:,} series)")
+    if g.get("backtest_wape") is not None:
+        text += f"; backtest {_pct(g['backtest_wape'])}"
+    return text + (" - DRIFT" if g.get("drift") else "")
