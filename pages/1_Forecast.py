@@ -129,32 +129,47 @@ st.caption("Shaded: festival windows" + (f" celebrated in {state}" if state else
 if fv.has_plan(series):
     st.caption(fv.plan_caption(series, grain))
 
-tab_why, tab_drivers, tab_season, tab_table = st.tabs(
-    ["Model chosen and why", "Drivers", "Seasonality", "Table and download"])
-with tab_why:
-    fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series, grain)
-with tab_drivers:
-    effects = _read(wh, version, "driver_effects", run_id, sel, f)
-    if effects.empty:
-        st.caption("Drivers come from the LightGBM model; this run did not include it.")
-    else:
-        st.plotly_chart(_figure("drivers", version, (run_id, sel, f),
-                                lambda: fv.drivers_figure(effects)),
-                        width="stretch", key="fc_drivers")
-        st.caption("From the LightGBM model, by ablation: each bar is how many units the "
-                   "forecast would lose (or gain) with that driver at its neutral value.")
-with tab_season:
-    dec, err = _safe(_seasonality, wh, version, sel, f, grain)
-    if err:
-        st.warning(err)
-    else:
-        st.plotly_chart(_figure("seasonality", version, (sel, f, grain),
-                                lambda: fv.seasonality_figure(dec)),
-                        width="stretch", key="fc_stl")
-        st.caption(fv.strength_caption(dec))
-with tab_table:
-    fv.forecast_table(series, _read(wh, version, "forecast_detail", run_id, sel, f),
-                      f"forecast_{run_id}")
+@st.fragment
+def details(series) -> None:
+    """The tabs under the chart. Only the open tab is computed and drawn (a hidden tab's
+    chart cost its figure and the browser's rendering on every view); opening another
+    reruns just this fragment."""
+    tab_why, tab_drivers, tab_season, tab_table = st.tabs(
+        ["Model chosen and why", "Drivers", "Seasonality", "Table and download"],
+        key="fc_tabs", on_change="rerun")
+    with tab_why:
+        if tab_why.open:
+            fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series,
+                            grain)
+    with tab_drivers:
+        if tab_drivers.open:
+            effects = _read(wh, version, "driver_effects", run_id, sel, f)
+            if effects.empty:
+                st.caption("Drivers come from the LightGBM model; this run did not include it.")
+            else:
+                st.plotly_chart(_figure("drivers", version, (run_id, sel, f),
+                                        lambda: fv.drivers_figure(effects)),
+                                width="stretch", key="fc_drivers")
+                st.caption("From the LightGBM model, by ablation: each bar is how many units "
+                           "the forecast would lose (or gain) with that driver at its neutral "
+                           "value.")
+    with tab_season:
+        if tab_season.open:
+            dec, err = _safe(_seasonality, wh, version, sel, f, grain)
+            if err:
+                st.warning(err)
+            else:
+                st.plotly_chart(_figure("seasonality", version, (sel, f, grain),
+                                        lambda: fv.seasonality_figure(dec)),
+                                width="stretch", key="fc_stl")
+                st.caption(fv.strength_caption(dec))
+    with tab_table:
+        if tab_table.open:
+            fv.forecast_table(series, _read(wh, version, "forecast_detail", run_id, sel, f),
+                              f"forecast_{run_id}")
+
+
+details(series)
 
 
 @st.fragment

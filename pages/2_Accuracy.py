@@ -101,11 +101,22 @@ with st.expander("Each model on every series it forecast (not like with like)"):
 model = av.model_picker(models["model"].tolist())
 st.subheader(f"Breakdowns for {av.model_label(model)}")
 pair = av.compared_models(coverage, "pair", model)
-tabs = st.tabs(list(av.DIMENSIONS.values()))
-for tab, dim in zip(tabs, av.DIMENSIONS):
-    with tab:
-        av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model,
-                        _like_for_like(wh, version, run_id, f, pair, ("model", dim)))
+
+
+@st.fragment
+def breakdowns(model: str, pair) -> None:
+    """One tab per dimension. Only the open tab is computed and drawn (the hidden ones
+    cost a table, a chart and the browser's rendering on every view); opening another
+    reruns just this fragment."""
+    tabs = st.tabs(list(av.DIMENSIONS.values()), key="ac_dims", on_change="rerun")
+    for tab, dim in zip(tabs, av.DIMENSIONS):
+        with tab:
+            if tab.open:
+                av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model,
+                                _like_for_like(wh, version, run_id, f, pair, ("model", dim)))
+
+
+breakdowns(model, pair)
 
 st.subheader("How errors spread across series")
 per_series = _score(wh, version, run_id, f, ("model", "sku_id", "pin_code"))

@@ -56,9 +56,20 @@ def test_accuracy_page_league_breakdowns_and_worst_series_links(small_warehouse_
             "Better than same-as-last-season (value added) %", "Method"}
     assert cols <= set(league.columns)
     assert league["Error vs same-as-last-period (RMSSE)"].between(0, 5).all()
-    dims = {c for d in at.dataframe for c in d.value.columns}
     step_col = "Horizon step (periods ahead)"
-    assert {"Category", "State", "City", step_col} <= dims
+
+    def charted() -> set[str]:    # the dimensions whose breakdown chart is drawn
+        specs = [c.proto.spec for c in at.get("plotly_chart")]
+        return {d for d in ("category", "state", "city", "horizon step")
+                if any(f"Typical error (WAPE) by {d}" in spec for spec in specs)}
+
+    assert charted() == {"category"}                 # only the open tab is drawn
+    assert step_col not in {c for d in at.dataframe for c in d.value.columns}
+    for label in ("State", "City", step_col):       # a tab is drawn once it is opened
+        at.session_state["ac_dims"] = label
+        at.run()
+        assert not at.exception
+        assert charted() == {label.lower().split(" (")[0]}
     steps = next(d.value for d in at.dataframe if step_col in d.value.columns)
     assert steps[step_col].astype(int).tolist() == list(range(1, 15))   # every step
     assert steps["Actuals inside the 95% band %"].notna().all()

@@ -148,4 +148,7 @@ def test_a_run_with_an_uploaded_plan_shows_the_plan_against_no_plan(
     assert any("price / promotion plan: version 1" in c.value for c in at.caption)
     effect = next(c.value for c in at.caption if c.value.startswith("The plan covers 4 days"))
     assert "+" in effect.split(":")[1].split("units")[0]        # a price cut adds units
+    assert not any("Without the plan" in d.value.columns for d in at.dataframe)  # tab shut
+    at.session_state["fc_tabs"] = "Table and download"
+    at.run()
     assert any("Without the plan" in d.value.columns for d in at.dataframe)
