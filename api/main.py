@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from api import errors
 from api.runtime import ServerProcess
 from api.security import RateLimiter, Settings
+from engine import telemetry
 
 log = logging.getLogger("micropulse.api")
 API_VERSION = "1.0.0"
@@ -163,7 +164,9 @@ def add_offline_docs(app: FastAPI, openapi_url: str) -> None:
 
 class RequestContext:
     """Pure ASGI middleware: request id (X-Request-ID in, or a new one), echoed on the
-    response and written with method, path, status, user and time to the access log."""
+    response, set as the context's request id (engine.telemetry.REQUEST_ID, so engine log
+    lines of this request carry it) and written with route template, method, path,
+    status, user and time to the access log and the request metrics."""
 
     def __init__(self, app):
         self.app = app
@@ -176,6 +179,7 @@ class RequestContext:
         rid = incoming if _RID_OK.match(incoming or "") else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
+        token = telemetry.REQUEST_ID.set(rid)
         t0 = time.perf_counter()
         status = {"code": 500}
 
@@ -191,9 +195,29 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - t0
+            route = route_template(scope)
+            telemetry.observe_request(route, scope.get("method", ""), status["code"], seconds)
             log.info("request_id=%s method=%s path=%s status=%s user=%s ms=%.1f", rid,
                      scope.get("method"), scope.get("path"), status["code"],
-                     state.get("user", "-"), (time.perf_counter() - t0) * 1000)
+                     state.get("user", "-"), seconds * 1000,
+                     extra={"event": "request", "route": route, "method": scope.get("method"),
+                            "path": scope.get("path"), "status": status["code"],
+                            "duration_ms": round(seconds * 1000, 1),
+                            "user": state.get("user"), "request_id": rid})
+            telemetry.REQUEST_ID.reset(token)
+
+
+def route_template(scope) -> str:
+    """The matched route's template ('/v1/scenarios/{scenario_id}'), the mount's path for
+    static files, or 'unmatched' (so scanners cannot blow up the metric's labels)."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if path:
+        return path
+    if scope.get("root_path") and "app_root_path" in scope:     # inside a Mount
+        return scope["root_path"]
+    return "unmatched"
 
 
 TAGS = [
@@ -214,8 +238,8 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import (routes_data, routes_forecasts, routes_planning, routes_scenarios,
-                     routes_system)
+    from api import (routes_data, routes_forecasts, routes_metrics, routes_planning,
+                     routes_scenarios, routes_system)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -236,7 +260,7 @@ def create_app(warehouse_path: str | Path | None = None,
     app.state.micropulse = state
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
-                   routes_data):
+                   routes_data, routes_metrics):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)
@@ -247,16 +271,10 @@ def create_app(warehouse_path: str | Path | None = None,
 
 
 def configure_logging() -> None:
-    """Access/error lines of `micropulse.api` (with request ids) to stderr, at
-    MICROPULSE_API_LOG_LEVEL (default INFO), unless logging is configured already."""
-    import os
-
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(os.environ.get("MICROPULSE_API_LOG_LEVEL", "INFO").upper())
-        log.propagate = False
+    """Access/error lines of `micropulse.api` (with request ids) and the engine's events
+    to stderr, at MICROPULSE_API_LOG_LEVEL (default INFO): text, or JSON lines with
+    MICROPULSE_LOG_FORMAT=json (engine.telemetry.configure_logging)."""
+    telemetry.configure_logging()
 
 
 def __getattr__(name: str):

@@ -30,7 +30,25 @@ from engine.warehouse.scoped import ScopedWarehouse
 
 @st.cache_resource(show_spinner=False)
 def _open_warehouse(path: str | None) -> Warehouse:
-    return Warehouse(path)
+    wh = Warehouse(path)
+    _observability(wh)
+    return wh
+
+
+def _observability(wh: Warehouse) -> None:
+    """MICROPULSE_LOG_FORMAT=json: the app's engine events as JSON lines on stderr;
+    MICROPULSE_METRICS_PORT=N: this process's metrics at http://127.0.0.1:N/metrics
+    (engine/telemetry.py). Off unless asked for."""
+    from engine import telemetry
+
+    if os.environ.get("MICROPULSE_LOG_FORMAT"):
+        telemetry.configure_logging()
+    port = os.environ.get("MICROPULSE_METRICS_PORT", "").strip()
+    if port.isdigit():
+        try:
+            telemetry.serve_metrics(wh, int(port))
+        except OSError as exc:      # the port is taken: the app runs on without metrics
+            telemetry.log.warning("metrics not served on port %s: %s", port, exc)
 
 
 @st.cache_resource(show_spinner=False)

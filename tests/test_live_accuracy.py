@@ -4,83 +4,27 @@ forecast, or the forecast x 1.2 for one category, or a third of it), and the liv
 checked against what they must be."""
 from __future__ import annotations
 
-import atexit
-import functools
 import json
 import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from engine.forecast import live
-from engine.forecast.config import ForecastConfig
-from engine.ingest.load import ingest_file
 from engine.warehouse import live_store
 from engine.warehouse.db import Warehouse
 from tests.forecast_page_frames import copy_warehouse
-
-CHEAPEST = ForecastConfig(horizon=14, folds=1, models=("seasonal_naive", "moving_average"),
-                          workers=1)
-
-
-@functools.lru_cache(maxsize=None)
-def _run_copy(src: str) -> Path:
-    """The small demo with one cheap forecast run made 20 days before its last sales day,
-    and the sales after that cutoff removed (so they can 'arrive' in a test, as uploads
-    refuse future dates). Built once per test process."""
-    from engine.forecast.pipeline import run_forecast
-
-    folder = Path(tempfile.mkdtemp(prefix="mp_live_"))
-    atexit.register(shutil.rmtree, folder, True)
-    path = copy_warehouse(Path(src), folder / "run.duckdb")
-    wh = Warehouse(path)
-    try:
-        cutoff = pd.Timestamp(wh.scalar("SELECT max(date) FROM sales_daily")) - pd.Timedelta(
-            days=20)
-        run_forecast(wh, CHEAPEST.with_(cutoff=cutoff.date()))
-        with wh.transaction() as cur:
-            cur.execute("DELETE FROM sales WHERE date > ?", [cutoff.date()])
-            cur.execute("DELETE FROM sales_daily WHERE date > ?", [cutoff.date()])
-    finally:
-        wh.close()
-    return path
+from tests.live_frames import first_days, run_and_forecasts, run_copy, upload
 
 
 @pytest.fixture()
 def run_wh(small_warehouse_path, tmp_path):
-    path = copy_warehouse(_run_copy(str(small_warehouse_path)), tmp_path / "live.duckdb")
+    path = copy_warehouse(run_copy(str(small_warehouse_path)), tmp_path / "live.duckdb")
     wh = Warehouse(path)
     yield wh
     wh.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def _run_and_forecasts(wh):
-    run = wh.query("SELECT run_id, cutoff FROM forecast_runs WHERE kind = 'forecast'").iloc[0]
-    fc = wh.query("SELECT f.sku_id, f.pin_code, f.date, f.forecast, f.lo, f.hi, f.lo80, "
-                  "f.hi80, k.category FROM forecasts f JOIN skus k USING (sku_id) "
-                  "WHERE run_id = ? ORDER BY date, sku_id, pin_code", [run["run_id"]])
-    fc["date"] = pd.to_datetime(fc["date"])
-    return run, fc
-
-
-def _upload(wh, tmp_path, actuals: pd.DataFrame, name: str = "actuals.csv"):
-    """Upload daily rows (sku_id, pin_code, date, quantity) through the product's ingest."""
-    f = tmp_path / name
-    out = actuals[["sku_id", "pin_code", "date", "quantity"]].copy()
-    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
-    out.to_csv(f, index=False, float_format="%.17g")
-    result = ingest_file(wh, "sales", f)
-    assert result.rows_loaded == len(out), result.report.get("issues")
-    return result
-
-
-def _first_days(fc: pd.DataFrame, n: int) -> pd.DataFrame:
-    days = sorted(fc["date"].unique())[:n]
-    return fc[fc["date"].isin(days)].copy()
 
 
 def _inside(a, lo, hi) -> float:
@@ -88,13 +32,13 @@ def _inside(a, lo, hi) -> float:
 
 
 def test_live_scores_are_exact_for_planted_actuals_and_land_with_the_upload(run_wh, tmp_path):
-    run, fc = _run_and_forecasts(run_wh)
-    week = _first_days(fc, 7)
+    run, fc = run_and_forecasts(run_wh)
+    week = first_days(fc, 7)
     cat = week.groupby("category")["forecast"].sum().idxmax()      # the biggest category
     week["quantity"] = np.where(week["category"] == cat, week["forecast"] * 1.2,
                                 week["forecast"])
     assert live_store.read_scores(run_wh).empty
-    _upload(run_wh, tmp_path, week)
+    upload(run_wh, tmp_path, week)
     stored = live_store.read_scores(run_wh)          # written by the upload itself
     assert set(stored["run_id"]) == {run["run_id"]}
 
@@ -136,10 +80,10 @@ def test_live_scores_are_exact_for_planted_actuals_and_land_with_the_upload(run_
 
 
 def test_drift_fires_when_live_wape_is_far_above_the_backtest(run_wh, tmp_path):
-    run, fc = _run_and_forecasts(run_wh)
-    days = _first_days(fc, 3)
+    run, fc = run_and_forecasts(run_wh)
+    days = first_days(fc, 3)
     days["quantity"] = days["forecast"] / 3          # WAPE 200%, bias +200%
-    _upload(run_wh, tmp_path, days)
+    upload(run_wh, tmp_path, days)
     [s] = live.summaries(live.scores(run_wh))
     assert s["periods_covered"] == 3
     assert s["wape"] == pytest.approx(200, abs=1e-6)
@@ -171,10 +115,10 @@ def test_drift_rule_reads_its_settings(monkeypatch):
 def test_cli_accuracy_live_prints_runs_and_categories(run_wh, tmp_path, capsys):
     from engine.__main__ import main
 
-    run, fc = _run_and_forecasts(run_wh)
-    days = _first_days(fc, 2)
+    run, fc = run_and_forecasts(run_wh)
+    days = first_days(fc, 2)
     days["quantity"] = days["forecast"]
-    _upload(run_wh, tmp_path, days)
+    upload(run_wh, tmp_path, days)
     path = str(run_wh.path)
     run_wh.close()
     assert main(["accuracy", "live", "--json", "--warehouse", path]) == 0
@@ -194,15 +138,15 @@ def test_cli_accuracy_live_prints_runs_and_categories(run_wh, tmp_path, capsys):
 
 
 def test_an_upload_rescores_only_the_runs_its_sales_reach(run_wh, tmp_path):
-    run, fc = _run_and_forecasts(run_wh)
+    run, fc = run_and_forecasts(run_wh)
     all_days = fc.assign(quantity=fc["forecast"])
-    _upload(run_wh, tmp_path, all_days)                  # the whole horizon: complete
+    upload(run_wh, tmp_path, all_days)                  # the whole horizon: complete
     first = live_store.read_scores(run_wh)
     assert int(first["periods_covered"].iat[0]) == 14
     # sales after the horizon: the complete run is not rescored, only re-stamped
     later = all_days[all_days["date"] == all_days["date"].max()].copy()
     later["date"] = later["date"] + pd.Timedelta(days=3)      # still not in the future
-    _upload(run_wh, tmp_path, later, "later.csv")
+    upload(run_wh, tmp_path, later, "later.csv")
     second = live_store.read_scores(run_wh)
     assert (second["scored_at"] == first["scored_at"].iat[0]).all()
     assert (second["sales_version"] != first["sales_version"].iat[0]).all()
