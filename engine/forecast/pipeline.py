@@ -8,6 +8,7 @@ origin), route each series to its best model or blend, fit at the cutoff, add co
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,6 +145,24 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
             raise
         say("history too short for a backtest: no routing, negative-binomial intervals")
     timings["backtest"] = round(time.perf_counter() - t0, 2)
+    # Two steps run on a helper thread while the main thread works on something they do
+    # not depend on: routing (reads the backtest only) during the final fit, and the
+    # drivers (read the final LightGBM only) during routing and intervals. LightGBM and
+    # most numpy work release the GIL, so the second core does useful work; the results
+    # are the same numbers (each step computes exactly what it did in sequence).
+    # Progress messages stay on the calling thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="micropulse-forecast") as pool:
+        return _final_and_after(h, signals, cfg, bt, plan, use_plan, say, t0, timings, pool)
+
+
+def _final_and_after(h, signals, cfg: ForecastConfig, bt, plan, use_plan: bool, say, t0: float,
+                     timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
+    """forecast_full after the backtest: final fit, routing, intervals, drivers."""
+    early_routing = None
+    if bt is not None and cfg.route and len(cfg.models) > 1 and not _uses_workers(cfg.models):
+        # the route is decided on the backtest alone; computed alongside the final fit
+        # (not when the final fit starts worker processes: no fork while a thread runs)
+        early_routing = pool.submit(router.route, bt, ensemble=cfg.ensemble)
     t1 = time.perf_counter()
     say("final fit at the cutoff")
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True,
@@ -162,10 +181,26 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
          np.asarray(frame["pin_code"].iloc[last_pos["row"][is_young]], dtype=object)],
         names=KEYS)
 
+    drivers_job = None
+    if "lightgbm" in final.fitted:
+        say("forecast drivers (LightGBM contributions), alongside routing and intervals")
+        lgb = final.forecasts[final.forecasts["model"].to_numpy() == "lightgbm"]
+        same_rows = len(lgb) == len(fut) and np.array_equal(lgb["date"].to_numpy(),
+                                                            fut["date"].to_numpy())
+        model = final.fitted["lightgbm"]
+        # its own frame object over the same columns: pandas' lazy caches and block
+        # consolidation are not shared with the main thread's reads of `fut`
+        drivers_job = pool.submit(
+            driver_frame, model, fut.copy(deep=False),
+            lgb["forecast"].to_numpy() if same_rows else None,
+            own=getattr(model, "own_forecast", None) if same_rows else None)
+        del lgb
+
     say("routing each series to its best model")
     available = [m for m in cfg.models if m in final.covered]
     if bt is not None and cfg.route and len(available) > 1:
-        routing = router.route(bt, ensemble=cfg.ensemble)
+        routing = (early_routing.result() if early_routing is not None
+                   else router.route(bt, ensemble=cfg.ensemble))
     else:
         routing = router.route(pd.DataFrame())
     routing = router.fill_unrouted(series, routing, default=available[0], young=young)
@@ -194,15 +229,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     else:
         out = intervals.poisson_intervals(out)
         method = "negative_binomial"
-    drivers = None
-    if "lightgbm" in final.fitted:
-        say("forecast drivers (LightGBM contributions)")
-        lgb = final.forecasts[final.forecasts["model"].to_numpy() == "lightgbm"]
-        same_rows = len(lgb) == len(fut) and np.array_equal(lgb["date"].to_numpy(),
-                                                            fut["date"].to_numpy())
-        model = final.fitted["lightgbm"]
-        drivers = driver_frame(model, fut, lgb["forecast"].to_numpy() if same_rows else None,
-                               own=getattr(model, "own_forecast", None) if same_rows else None)
+    drivers = drivers_job.result() if drivers_job is not None else None
     timings["total"] = round(time.perf_counter() - t0, 2)
     cols = OUTPUT + ["weather_source", "step", "category"] + (
         ["forecast_no_plan", "planned"] if "forecast_no_plan" in out else [])
@@ -212,6 +239,13 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
                           fitted=final.fitted, planned_rows=len(plan) if use_plan else 0)
+
+
+def _uses_workers(models) -> bool:
+    """Whether any of the models fits in worker processes (engine.forecast.parallel)."""
+    from engine.forecast.registry import make_model
+
+    return any(make_model(m).cost in ("statistical", "prophet") for m in models)
 
 
 def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
