@@ -39,6 +39,10 @@ STEP_HELP = {
 _ARROW = ("<div style='text-align:center;font-size:1.6rem;color:#94A3B8;padding-top:3.2rem'>"
           "→</div>")
 _COLOURS = ["#0F766E", "#F59E0B", "#2563EB"]
+# four tiles side by side: a smaller figure that wraps instead of ending in "..."
+_TILE_STYLE = ("<style>[data-testid='stMetricValue'] {font-size: 1.7rem;} "
+               "[data-testid='stMetricValue'] div {white-space: normal; overflow: visible; "
+               "text-overflow: clip;}</style>")
 
 
 # ---- formatting --------------------------------------------------------------------------
@@ -76,20 +80,20 @@ def step_metric(step: dict, label: str | None = None, where=st) -> None:
                  delta=step_change(step),
                  delta_color="normal" if step["step"] in ("demand", "pricing") else "off",
                  help=STEP_HELP.get(step["step"]))
-    where.caption(f"Baseline {amount(step['unit'], step.get('baseline'))}"
-                  + _extra(step))
+    where.caption(f"Baseline {amount(step['unit'], step.get('baseline'))}  \n{_extra(step)}")
     where.caption(step.get("reason") or "")
 
 
 def _extra(step: dict) -> str:
+    """The step's second figure, for the scenario."""
     if step["step"] == "demand" and not _missing(step.get("delta_inr")):
-        return f" · revenue {change('₹', step['delta_inr'])}"
+        return f"Revenue change {change('₹', step['delta_inr'])}"
     if step["step"] == "pricing" and not _missing(step.get("scenario_revenue")):
-        return f" · revenue {inr_compact(step['scenario_revenue'])}"
+        return f"Scenario revenue {inr_compact(step['scenario_revenue'])}"
     if step["step"] == "reorder" and not _missing(step.get("scenario_fill_rate")):
-        return f" · fill rate {pct(step['scenario_fill_rate'], signed=False)}"
+        return f"Scenario fill rate {pct(step['scenario_fill_rate'], signed=False)}"
     if step["step"] == "sourcing" and not _missing(step.get("scenario_qtl")):
-        return f" · {indian_grouping(step['scenario_qtl'], 1)} quintals"
+        return f"Scenario need {indian_grouping(step['scenario_qtl'], 1)} quintals"
     return ""
 
 
@@ -120,6 +124,7 @@ def step_of(result, name: str) -> dict:
 # ---- the chain ---------------------------------------------------------------------------
 def flow(result) -> None:
     """Demand -> Margin -> Orders -> Mandi buying, one bordered tile each."""
+    st.html(_TILE_STYLE)
     cols = st.columns([10, 1, 10, 1, 10, 1, 10], vertical_alignment="top")
     for i, name in enumerate(STEP_NAMES):
         step = step_of(result, name)

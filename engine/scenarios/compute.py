@@ -571,8 +571,8 @@ def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
                    delta_inr=pt["delta_revenue"],
                    extra={"scenario_lo": dt["scenario_lo"], "scenario_hi": dt["scenario_hi"]}),
              _step("pricing", "Margin", "₹", pt["baseline_margin"], pt["scenario_margin"],
-                   (f"Revenue {pt['baseline_revenue']:,.0f} -> {pt['scenario_revenue']:,.0f} ₹; "
-                    "margin = units x (selling price - unit cost)"
+                   (f"Revenue ₹{n(pt['baseline_revenue'])} → ₹{n(pt['scenario_revenue'])}; "
+                    "margin = units × (selling price − unit cost)"
                     + (f"; {pt['missing_cost']} SKUs have no unit cost (margin counts them "
                        "at zero cost)" if pt["missing_cost"] else "") + "."),
                    delta_inr=pt["delta_margin"],
@@ -580,7 +580,7 @@ def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
                           "scenario_revenue": pt["scenario_revenue"]})]
     if res_reorder.get("available"):
         b, s = res_reorder["baseline"], res_reorder["scenario"]
-        fr = (f" Expected fill rate {b['fill_rate']:.1%} -> {s['fill_rate']:.1%}."
+        fr = (f" Expected fill rate {b['fill_rate']:.1%} → {s['fill_rate']:.1%}."
               if b["fill_rate"] is not None and s["fill_rate"] is not None else "")
         changes = []
         if a.service_level != Assumptions().service_level:
@@ -613,7 +613,7 @@ def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
         steps.append(_step(
             "sourcing", "Mandi buying", "₹", costed["baseline_cost"].sum(),
             costed["scenario_cost"].sum(),
-            (f"{len(tab)} commodities; order need {tab['baseline_order_qtl'].sum():,.1f} -> "
+            (f"{len(tab)} commodities; order need {tab['baseline_order_qtl'].sum():,.1f} → "
              f"{tab['scenario_order_qtl'].sum():,.1f} quintals"
              + (f", mandi prices {a.mandi_price_shock_pct:+.0f}%"
                 if a.mandi_price_shock_pct else "") + "." + where),
