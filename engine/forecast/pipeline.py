@@ -151,13 +151,20 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     # most numpy work release the GIL, so the second core does useful work; the results
     # are the same numbers (each step computes exactly what it did in sequence).
     # Progress messages stay on the calling thread.
+    # the history and the backtest are handed over in a list, so that the callee's `del`
+    # frees them (this frame keeps no reference)
+    big = [h, bt]
+    del h, bt
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="micropulse-forecast") as pool:
-        return _final_and_after(h, signals, cfg, bt, plan, use_plan, say, t0, timings, pool)
+        return _final_and_after(big, signals, cfg, plan, use_plan, say, t0, timings, pool)
 
 
-def _final_and_after(h, signals, cfg: ForecastConfig, bt, plan, use_plan: bool, say, t0: float,
-                     timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
-    """forecast_full after the backtest: final fit, routing, intervals, drivers."""
+def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bool, say,
+                     t0: float, timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
+    """forecast_full after the backtest: final fit, routing, intervals, drivers. `big`:
+    [normalised history, backtest or None], emptied here."""
+    h, bt = big
+    big.clear()
     early_routing = None
     if bt is not None and cfg.route and len(cfg.models) > 1 and not _uses_workers(cfg.models):
         # the route is decided on the backtest alone; computed alongside the final fit
@@ -226,6 +233,7 @@ def _final_and_after(h, signals, cfg: ForecastConfig, bt, plan, use_plan: bool, 
         cal = intervals.calibrate(routed_bt, cfg.horizon)
         out = intervals.apply(out, cal)
         bt_all = _with_routed(bt, routed_bt, cfg.horizon)
+        del bt, routed_bt              # the rows live on in bt_all
     else:
         out = intervals.poisson_intervals(out)
         method = "negative_binomial"
@@ -258,7 +266,11 @@ def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.
                                    forecast=routed_bt["forecast_no_plan"])
         parts.append(intervals.cross_conformal(no_plan, horizon))
     cols = [c for c in bt.columns if c not in ("forecast_no_plan", "planned")]
-    return pd.concat([bt[cols], *[p[cols] for p in parts]], ignore_index=True)
+    # bt[cols] copies every column: only when there are plan columns to leave out (the
+    # concat copies anyway; an extra copy of a 100,000-series backtest is ~2.5 GB)
+    return pd.concat([bt if cols == list(bt.columns) else bt[cols],
+                      *[p if cols == list(p.columns) else p[cols] for p in parts]],
+                     ignore_index=True)
 
 
 def forecast(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
