@@ -256,7 +256,7 @@ def test_elasticity_out_cannot_carry_formulas(small_warehouse_path, tmp_path, mo
     table["method"], table["sufficient"], table["note"] = "pml", True, HYPERLINK
     table["n_obs"] = 100
     monkeypatch.setattr(pricing_cli, "load_panel_inputs", lambda wh: None)
-    monkeypatch.setattr(pricing_cli, "estimate_elasticities", lambda inputs: table)
+    monkeypatch.setattr(pricing_cli, "estimate_elasticities", lambda inputs, *_a, **_k: table)
     out = tmp_path / "el.csv"
     assert main(["elasticity", "--warehouse", str(small_warehouse_path), "--out", str(out),
                  "--json"]) == 0

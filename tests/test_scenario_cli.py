@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 
@@ -17,10 +16,18 @@ from engine.__main__ import main
 
 @pytest.fixture(scope="module")
 def wh_path(small_warehouse_path, tmp_path_factory):
-    from tests.forecast_page_frames import forecast_copy
+    from engine.warehouse import scenario_store
+    from engine.warehouse.db import Warehouse
+    from tests.forecast_page_frames import copy_warehouse, forecast_copy
 
-    path = tmp_path_factory.mktemp("scn_cli") / "fc.duckdb"
-    shutil.copy(forecast_copy(str(small_warehouse_path)), path)
+    path = copy_warehouse(forecast_copy(str(small_warehouse_path)),
+                          tmp_path_factory.mktemp("scn_cli") / "fc.duckdb")
+    wh = Warehouse(path)       # the shared copy may hold other modules' saved scenarios
+    try:
+        for s in scenario_store.list_scenarios(wh):
+            scenario_store.delete(wh, s.scenario_id, "test")
+    finally:
+        wh.close()
     return path
 
 
