@@ -36,12 +36,12 @@ sys.path.insert(0, str(REPO))
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
 
-PAGES = ["", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Map", "Alerts",
-         "Data", "Admin"]
+PAGES = ["", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenarios", "Map",
+         "Alerts", "Data", "Admin"]
 # Text drawn near the end of each page's script: a page is complete only once it shows.
 LAST = {"": "Top 10 SKUs", "Forecast": "What if?", "Accuracy": "Worst series",
         "Pricing": "Recommended prices", "Reorder": "Purchase orders",
-        "Sourcing": "Purchase split", "Map": "One PIN code",
+        "Sourcing": "Purchase split", "Scenarios": "Download one-pager", "Map": "One PIN code",
         "Alerts": "most rupees at stake first",
         "Data": "Upload history", "Admin": "Audit log"}
 # The app root carries the script's state (initial / running / notRunning); the status

@@ -10,8 +10,6 @@ scenarios and download the comparison (engine.scenarios.export).
 """
 from __future__ import annotations
 
-import importlib.util
-
 import streamlit as st
 
 from components import scenario_views as sv
@@ -24,6 +22,7 @@ from components.scenario_select import (PICK_KEY, saved_rows, saved_scenario,
 from components.session import get_warehouse
 from engine.scenarios import Scenario, ScenarioError, Selection
 from engine.scenarios import compute as C
+from engine.scenarios import export as scenario_export
 from engine.warehouse import scenario_store
 from engine.warehouse.db import WarehouseError
 from engine.warehouse.plans import plan_versions
@@ -221,19 +220,14 @@ if results:
     st.plotly_chart(sv.compare_figure(results), width="stretch", key="scn_compare_chart")
     st.caption("Demand counts as its change in revenue; margin, orders and mandi buying are "
                "rupee amounts. Each scenario is against the baseline of its own selection.")
-    if importlib.util.find_spec("engine.scenarios.export") is None:
-        st.caption("Downloads of the comparison are not available in this version.")
-    else:
-        from engine.scenarios import export as scenario_export
-
-        row = st.container(horizontal=True)
-        row.download_button(
-            "Download Excel (a sheet per step)", lambda: scenario_export.to_excel(results),
-            file_name="scenarios.xlsx", key="scn_xlsx", on_click="ignore",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            icon=":material/download:")
-        row.download_button(
-            "Download one-pager (HTML)",
-            lambda: scenario_export.to_html(results).encode("utf-8"),
-            file_name="scenarios.html", mime="text/html", key="scn_html", on_click="ignore",
-            icon=":material/download:")
+    row = st.container(horizontal=True)
+    row.download_button(
+        "Download Excel (a sheet per step)", lambda: scenario_export.to_excel(results),
+        file_name="scenarios.xlsx", key="scn_xlsx", on_click="ignore",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:")
+    row.download_button(
+        "Download one-pager (HTML)",
+        lambda: scenario_export.to_html(results).encode("utf-8"),
+        file_name="scenarios.html", mime="text/html", key="scn_html", on_click="ignore",
+        icon=":material/download:")
