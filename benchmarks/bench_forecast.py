@@ -179,8 +179,9 @@ def main() -> int:
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-routed", action="store_true", help="throughput only")
     ap.add_argument("--workers", type=int, default=2,
-                    help="CPU workers (use 1 when the machine is shared: OpenMP threads "
-                         "busy-wait and slow down badly on oversubscribed cores)")
+                    help="CPU workers (LightGBM threads; its OpenMP threads wait "
+                         "passively unless OMP_WAIT_POLICY is set, so 2 is fine on a "
+                         "shared machine)")
     ap.add_argument("--rounds", type=int, default=None, help="LightGBM boosting rounds")
     ap.add_argument("--synthetic-series", type=int, default=0,
                     help="throughput mode on N generated series instead of the demo")
