@@ -235,13 +235,17 @@ def sourcing_detail(result) -> None:
                            if c in un.columns]].rename(columns={"link_note": "Why"}))
 
 
+@st.fragment
 def details(result) -> None:
-    """One tab per step."""
-    tabs = st.tabs(["Demand", "Margin by product", "Orders", "Mandi buying"])
+    """One tab per step. Only the open tab is drawn (a hidden tab's chart and tables cost
+    the browser their rendering on every view); opening another reruns just this part."""
+    tabs = st.tabs(["Demand", "Margin by product", "Orders", "Mandi buying"],
+                   key="scn_tabs", on_change="rerun")
     for tab, draw in zip(tabs, (demand_detail, pricing_detail, reorder_detail,
                                 sourcing_detail)):
         with tab:
-            draw(result)
+            if tab.open:
+                draw(result)
 
 
 # ---- comparison --------------------------------------------------------------------------
