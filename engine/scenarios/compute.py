@@ -116,13 +116,13 @@ def _base_rows(wh, run_id: str) -> pd.DataFrame:
 
 def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
     from engine.forecast.drivers import response_terms
+    from engine.pricing.elasticity import PricingError
+    from engine.pricing.service import elasticity_table
 
-    table = pd.DataFrame(columns=["sku_id", "elasticity"])
     try:
-        from engine.pricing.service import elasticity_table
         table = elasticity_table(wh)[["sku_id", "elasticity"]]
-    except Exception:  # noqa: BLE001 - no price variation anywhere: fall back below
-        pass
+    except PricingError:      # no price variation anywhere: the fallbacks below
+        table = pd.DataFrame(columns=["sku_id", "elasticity"])
     out = skus[["sku_id", "category"]].drop_duplicates("sku_id").merge(
         table, on="sku_id", how="left")
     out["source"] = np.where(out["elasticity"].notna(), "SKU (Pricing page)", None)
@@ -383,23 +383,24 @@ def _plan_totals(plan: pd.DataFrame) -> dict:
 def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
              a: Assumptions) -> dict:
     from engine.inventory.advice import build_plan
+    from engine.inventory.demand import InventoryInputError
     from engine.inventory.planner import budget_plan
     from engine.inventory.policy import PolicyConfig
 
     pi = inputs.plan_inputs
     if pi is None:
-        return {"available": False, "note": inputs.plan_note, "totals": {}, "lines": None}
+        return {"available": False, "note": inputs.plan_note, "lines": None}
     keys = rows[KEY].drop_duplicates()
     lines = inputs.subset("lines", pi.lines, keys)
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
-                "totals": {}, "lines": None}
+                "lines": None}
     base = inputs.subset("baseline_plan", inputs.baseline_plan(), keys)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
         cfg.validate()
-    except Exception as exc:  # InventoryInputError
+    except InventoryInputError as exc:
         raise ScenarioError("bad_assumption", str(exc), a.service_level) from exc
     scn = build_plan(lines, _scaled_model(inputs, keys, rows, fac), cfg,
                      festivals=pi.festivals, trend=pi.trend)
@@ -409,7 +410,7 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
         sol = optimize_orders(scn, OptimizeConfig(budget=a.budget_inr, time_limit_s=10.0))
         try:
             scn = budget_plan(sol)
-        except Exception as exc:  # InventoryInputError: no usable budget plan
+        except InventoryInputError as exc:      # no usable budget plan
             budget_note = str(exc)
         else:
             budget_note = sol.explanation
@@ -425,8 +426,7 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     merged = merged.sort_values(["delta_order_qty", "order_value"], key=np.abs,
                                 ascending=False).reset_index(drop=True)
     return {"available": True, "note": budget_note, "lines": merged,
-            "baseline": _plan_totals(base), "scenario": _plan_totals(scn),
-            "totals": {}}
+            "baseline": _plan_totals(base), "scenario": _plan_totals(scn)}
 
 
 # ---- step 4: sourcing --------------------------------------------------------------------
