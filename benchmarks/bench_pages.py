@@ -41,7 +41,7 @@ PAGES = ["", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenario
 # Text drawn near the end of each page's script: a page is complete only once it shows.
 LAST = {"": "Top 10 SKUs", "Forecast": "What if?", "Accuracy": "Worst series",
         "Pricing": "Recommended prices", "Reorder": "Purchase orders",
-        "Sourcing": "Purchase split", "Scenarios": "Download one-pager", "Map": "One PIN code",
+        "Sourcing": "Purchase split", "Scenarios": "Scenarios to compare", "Map": "One PIN code",
         "Alerts": "most rupees at stake first",
         "Data": "Upload history", "Admin": "Audit log"}
 # The app root carries the script's state (initial / running / notRunning); the status

@@ -201,9 +201,9 @@ st.subheader("Compare scenarios")
 if rows.empty:
     st.caption("Save scenarios to compare them side by side with the baseline.")
     st.stop()
-default = [st.session_state[OPEN]] if st.session_state[OPEN] in ids else ids[:1]
-picked = st.multiselect("Scenarios to compare (up to three)", ids, default=default,
+picked = st.multiselect("Scenarios to compare (up to three)", ids, default=[],
                         max_selections=3, key="scn_compare",
+                        placeholder="Pick saved scenarios to compare and download",
                         format_func=lambda sid: names.get(sid, sid))
 results, errors = [], []
 for sid in picked:
