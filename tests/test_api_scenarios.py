@@ -21,7 +21,10 @@ def world(small_warehouse_path, tmp_path_factory):
     world = build_world(forecast_copy(str(small_warehouse_path)),
                         tmp_path_factory.mktemp("api_scn") / "api.duckdb", with_alerts=False)
     wh = Warehouse(world.path)
-    try:   # a scenario made within the store user's PIN codes (by a manager)
+    try:   # the shared copy may hold other modules' saved scenarios: start from none
+        for s in scenario_store.list_scenarios(wh):
+            scenario_store.delete(wh, s.scenario_id, "test")
+        # a scenario made within the store user's PIN codes (by a manager)
         scenario_store.save(wh, Scenario("Store push", Selection(),
                                          scope=world.store_pins,
                                          assumptions=C.Assumptions(demand_shock_pct=25)),

@@ -94,26 +94,6 @@ _CACHE: dict[tuple, ScenarioInputs] = {}
 _LOCK = threading.Lock()
 
 
-def _base_rows(wh, run_id: str) -> pd.DataFrame:
-    return wh.query("""
-        WITH last_price AS (
-            SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS price
-            FROM sales_daily GROUP BY 1, 2)
-        SELECT f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, f.forecast, f.lo,
-               f.hi, f.lo80, f.hi80, k.category, k.name, k.unit_cost, l.state, l.city,
-               coalesce(d.festival_uplift, 1.0) AS festival_uplift,
-               coalesce(d.planned_price, p.price, k.mrp) AS price,
-               coalesce(p.price, k.mrp) AS regular_price
-        FROM forecasts f
-        LEFT JOIN forecast_drivers d ON d.run_id = f.run_id AND d.sku_id = f.sku_id
-             AND d.pin_code = f.pin_code AND d.date = f.date
-        LEFT JOIN last_price p ON p.sku_id = f.sku_id AND p.pin_code = f.pin_code
-        LEFT JOIN skus k ON k.sku_id = f.sku_id
-        LEFT JOIN locations l ON l.pin_code = f.pin_code
-        WHERE f.run_id = ?
-        ORDER BY f.sku_id, f.pin_code, f.date""", [run_id])
-
-
 def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
     from engine.forecast.drivers import response_terms
     from engine.pricing.elasticity import PricingError
@@ -159,13 +139,14 @@ def load_inputs(wh) -> ScenarioInputs:
     from engine.inventory.planner import load_inputs as plan_inputs
     from engine.scenarios.commodities import link_skus
     from engine.warehouse import inventory_store, sourcing_store
+    from engine.warehouse.forecast_queries import scenario_base
     from engine.warehouse.plans import plan_rows
 
     run = inventory_store.latest_forecast_run(wh, "forecast")
     if run is None:
         raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
                             "one first (Forecast page, or `python -m engine forecast`).")
-    base = _base_rows(wh, run["run_id"])
+    base = scenario_base(wh, run["run_id"])
     response = response_curves(wh)
     skus = wh.query("SELECT sku_id, name, category, subcategory FROM skus")
     try:

@@ -246,19 +246,23 @@ def driver_effects(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> pd
     return df if len(df) and int(df["n_rows"].iloc[0]) > 0 else df.iloc[0:0]
 
 
-def scenario_base(wh: Warehouse, run_id: str, sel: Selection, f: Filters) -> pd.DataFrame:
-    """Forecast rows with what a what-if needs: category, festival_uplift (from the
-    drivers, 1 when absent) and the planned price (drivers' planned price, else the
-    series' last regular price, else the MRP)."""
+def scenario_base(wh: Warehouse, run_id: str, sel: Selection | None = None,
+                  f: Filters = Filters()) -> pd.DataFrame:
+    """Forecast rows with what a what-if or a scenario needs: category, name, unit cost,
+    state, city, festival_uplift (from the drivers, 1 when absent), the planned price
+    (drivers' planned price, else the series' last regular price, else the MRP) and the
+    regular price (the series' last regular price, else the MRP). `sel` None and empty
+    filters: every series of the run."""
     where, params = _where(f, sel, "f.pin_code", "f.sku_id")
     return wh.query(f"""
         WITH last_price AS (
             SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS price
             FROM sales_daily GROUP BY 1, 2)
         SELECT f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, f.forecast, f.lo,
-               f.hi, f.lo80, f.hi80, f.model, k.category,
-               coalesce(d.festival_uplift, 1.0) AS festival_uplift,
-               coalesce(d.planned_price, p.price, k.mrp) AS price
+               f.hi, f.lo80, f.hi80, f.model, k.category, k.name, k.unit_cost, l.state,
+               l.city, coalesce(d.festival_uplift, 1.0) AS festival_uplift,
+               coalesce(d.planned_price, p.price, k.mrp) AS price,
+               coalesce(p.price, k.mrp) AS regular_price
         FROM forecasts f
         LEFT JOIN forecast_drivers d ON d.run_id = f.run_id AND d.sku_id = f.sku_id
              AND d.pin_code = f.pin_code AND d.date = f.date
