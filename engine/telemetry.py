@@ -262,9 +262,10 @@ class WarehouseCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from engine.warehouse import telemetry_store as ts
+        from engine.warehouse.forecast_queries import latest_forecast_run
 
         wh, out = self.wh, []
-        run = ts.latest_forecast_run(wh)
+        run = latest_forecast_run(wh)
         series = GaugeMetricFamily("micropulse_forecast_last_run_series",
                                    "Series in the latest stored forecast run")
         seconds = GaugeMetricFamily("micropulse_forecast_last_run_duration_seconds",
@@ -276,8 +277,9 @@ class WarehouseCollector:
                                   "mix", labels=["model"])
         if run is not None:
             series.add_metric([], float(run["n_series"] or 0))
-            if run["seconds"] is not None:
-                seconds.add_metric([], run["seconds"])
+            total = run["timings"].get("total")
+            if isinstance(total, (int, float)):
+                seconds.add_metric([], float(total))
             stamp.add_metric([], _epoch(run["created_at"]))
             for r in ts.routing_shares(wh, run["run_id"]).itertuples(index=False):
                 share.add_metric([str(r.model)], float(r.share))

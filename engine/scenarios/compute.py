@@ -138,11 +138,11 @@ def load_inputs(wh) -> ScenarioInputs:
     from engine.inventory.demand import InventoryInputError
     from engine.inventory.planner import load_inputs as plan_inputs
     from engine.scenarios.commodities import link_skus
-    from engine.warehouse import inventory_store, sourcing_store
-    from engine.warehouse.forecast_queries import scenario_base
+    from engine.warehouse import sourcing_store
+    from engine.warehouse.forecast_queries import latest_forecast_run, scenario_base
     from engine.warehouse.plans import plan_rows
 
-    run = inventory_store.latest_forecast_run(wh, "forecast")
+    run = latest_forecast_run(wh)
     if run is None:
         raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
                             "one first (Forecast page, or `python -m engine forecast`).")

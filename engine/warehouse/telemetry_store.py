@@ -2,25 +2,9 @@
 whichever process wrote the data (the app, the command line or the API)."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
-
-
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    df = wh.query("SELECT run_id, created_at, grain, n_series, timings FROM forecast_runs "
-                  "WHERE kind = 'forecast' AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1")
-    if df.empty:
-        return None
-    row = df.iloc[0].to_dict()
-    try:
-        row["seconds"] = float(json.loads(row.get("timings") or "{}").get("total"))
-    except (TypeError, ValueError):
-        row["seconds"] = None
-    return row
 
 
 def routing_shares(wh: Warehouse, run_id: str) -> pd.DataFrame:
