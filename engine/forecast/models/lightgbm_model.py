@@ -85,9 +85,13 @@ class LightGBMModel(ForecastModel):
             self.booster = None
             return self
         offset = self.offset(train)
+        weight = None
+        if cfg.half_life:        # recent periods count more (see ForecastConfig.train_periods)
+            age = (last - pd.to_datetime(train["date"])).dt.days.to_numpy() / cfg.period_days
+            weight = np.power(0.5, np.maximum(age, 0.0) / float(cfg.half_life))
         # LightGBM does not boost from the average when given an init score: do it here
-        self.init_base = float(np.log(max(np.mean(y / np.exp(offset)), 1e-6)))
-        data = lgb.Dataset(X, label=y, categorical_feature=self.categorical,
+        self.init_base = float(np.log(max(np.average(y / np.exp(offset), weights=weight), 1e-6)))
+        data = lgb.Dataset(X, label=y, categorical_feature=self.categorical, weight=weight,
                            init_score=offset + self.init_base, free_raw_data=True)
         self.booster = lgb.train(params, data, num_boost_round=cfg.lgb_rounds)
         return self
