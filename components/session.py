@@ -12,7 +12,7 @@ returns:
 With MICROPULSE_AUTH=off it returns the warehouse as before (demo user "demo", admin).
 
 With MICROPULSE_API_IN_APP=1 the first page view also starts the REST API inside this
-process (api/embedded.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
+process (components/embedded_api.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _observability(wh: Warehouse) -> None:
 @st.cache_resource(show_spinner=False)
 def _embedded_api(path: str | None, port: int) -> str:
     """Start the REST API in this process once; its URL, or a sentence saying why not."""
-    from api.embedded import EmbeddedApiError, serve_in_thread
+    from components.embedded_api import EmbeddedApiError, serve_in_thread
 
     try:
         return serve_in_thread(path, port).url
