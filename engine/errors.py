@@ -47,6 +47,11 @@ class MicroPulseError(Exception):
     def __str__(self) -> str:
         return str(getattr(self, "message", "") or (self.args[0] if self.args else ""))
 
+    def __reduce__(self):
+        """Pickle without calling the subclass's constructor (many build their sentence
+        from other arguments), so an error survives st.cache_data and process pools."""
+        return _rebuild, (type(self), self.args), self.__dict__
+
     def evidence_table(self) -> pd.DataFrame:
         """The evidence as a table (empty when there is none); see `evidence_table`."""
         return evidence_table(getattr(self, "evidence", None))
@@ -61,6 +66,12 @@ class MicroPulseError(Exception):
             if total is not None and total > len(evidence):
                 out["evidence_total"] = total
         return out
+
+
+def _rebuild(cls: type, args: tuple) -> MicroPulseError:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    return exc
 
 
 def error_classes(root: type[BaseException] = MicroPulseError) -> list[type]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import pickle
 import pkgutil
 import subprocess
 import sys
@@ -101,6 +102,21 @@ def test_existing_fields_keep_working():
     full = DiskFullError("The disk is full.", {"storage": "disk_full", "file": "w.duckdb"})
     again = full.again()
     assert type(again) is DiskFullError and again.evidence == full.evidence
+
+
+def test_every_error_survives_pickling_whatever_its_constructor_takes():
+    """st.cache_data and worker processes pickle errors; a MissingColumnsError (built from
+    kind, missing, found) used to fail to unpickle and crash the Data page on a rerun."""
+    from engine.ingest.errors import MissingColumnsError
+
+    for exc in [MissingColumnsError("sales", ["quantity"], ["qty_x"])] + \
+            [_planted(cls) for cls in _all_error_classes()]:
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+        assert back.code == exc.code and back.http_status == exc.http_status
+        assert back.evidence_table().equals(exc.evidence_table())
+    assert pickle.loads(pickle.dumps(MissingColumnsError("sales", ["quantity"], []))) \
+        .missing == ["quantity"]
 
 
 def test_to_dict_caps_the_evidence_rows_and_makes_them_json_safe():
