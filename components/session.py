@@ -22,9 +22,11 @@ import streamlit as st
 
 from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate,
                              signed_in_user)
+from components.errors import show_error
 from components.nav import render_nav
 from engine import auth
-from engine.warehouse.db import Warehouse, WarehouseError
+from engine.errors import MicroPulseError
+from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 
 
@@ -96,8 +98,8 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
         if user.is_scoped:
             st.session_state[PIN_SCOPE_KEY] = tuple(user.pin_codes)
             return _scoped(path, tuple(user.pin_codes))
-    except WarehouseError as exc:
-        st.error(str(exc))
+    except MicroPulseError as exc:
+        show_error(exc)
         st.stop()
     st.session_state.pop(PIN_SCOPE_KEY, None)
     return wh

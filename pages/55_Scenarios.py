@@ -109,7 +109,7 @@ with st.expander(f"Saved scenarios ({len(rows)})", expanded=False):
 with st.expander("Assumptions and selection", expanded=current is None):
     action, scenario, form_err = sv.scenario_form(opts, not read_only, may_change, why_not)
 if form_err:
-    st.error(form_err, icon=":material/error:")
+    show_error(form_err)
     st.stop()
 
 if action in ("save", "save_as"):
