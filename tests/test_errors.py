@@ -145,6 +145,22 @@ def test_offending_rows_number_the_lines_as_in_the_file():
                                        {"line": 5, "pin_code": "5600"}]
 
 
+def test_a_forecast_of_a_negative_quantity_carries_the_rows_as_evidence():
+    from engine.forecast.config import ForecastError
+    from engine.forecast.features import normalize_history
+
+    history = pd.DataFrame({"sku_id": ["S1", "S1", "S2"], "pin_code": ["560001"] * 3,
+                            "date": pd.to_datetime(["2026-11-01", "2026-11-02",
+                                                    "2026-11-01"]),
+                            "quantity": [4, -2, 3], "note": ["", "return", ""]})
+    with pytest.raises(ForecastError) as caught:
+        normalize_history(history)
+    assert caught.value.code == "bad_quantity"
+    assert caught.value.to_dict()["evidence"] == [
+        {"sku_id": "S1", "pin_code": "560001", "date": "2026-11-02T00:00:00.000",
+         "quantity": -2}]
+
+
 def test_evidence_table_shapes():
     assert evidence_table(None).empty
     assert list(evidence_table({"missing": ["quantity", "date"]}).iloc[0]) == \
