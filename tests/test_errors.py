@@ -169,6 +169,15 @@ def test_evidence_table_shapes():
     assert evidence_table("56001")["value"].tolist() == ["56001"]
 
 
+def test_the_error_family_does_not_import_pandas():
+    """The warehouse handle (and so every command) imports engine.errors; a table is only
+    made where one is shown, so a command that fails early stays quick to start."""
+    proc = subprocess.run([sys.executable, "-c", "import sys, engine.warehouse.db; "
+                           "print('pandas' in sys.modules)"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
 # ---- API: one handler for the base class ------------------------------------------------
 @pytest.fixture(scope="module")
 def raising_client(tmp_path_factory):
