@@ -13,56 +13,22 @@ import os
 
 import streamlit as st
 
+from components import overview_data as od
+from components.alerts_data import open_alerts
 from components.alerts_views import top_alerts_panel
 from components.auth import allowed
 from components.charts import MEASURES, category_figure, trend_figure, trend_freq
+from components.errors import show_error
 from components.filters import current_pin_scope, sidebar_filters
 from components.kpis import render_kpis
 from components.maps import render_pin_map, state_outlines
 from components.nav import page_link_or_text
 from components.session import get_warehouse
 from components.tables import render_top_skus
-from engine.alerts import list_alerts
-from engine.warehouse import queries as q
-from engine.warehouse.db import WarehouseError
+from engine.errors import MicroPulseError
 
 st.set_page_config(page_title="MicroPulse · Overview", page_icon=":material/dashboard:",
                    layout="wide")
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _has_sales(_wh, version: str, pin_scope) -> bool:
-    return q.has_sales(_wh, pin_scope)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _kpis(_wh, version: str, f: q.Filters) -> dict:
-    return q.kpis(_wh, f)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _trend(_wh, version: str, f: q.Filters, freq: str):
-    return q.sales_trend(_wh, f, freq)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _by_pin(_wh, version: str, f: q.Filters):
-    return q.sales_by_pin(_wh, f)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _mix(_wh, version: str, f: q.Filters):
-    return q.category_mix(_wh, f)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _top(_wh, version: str, f: q.Filters, n: int):
-    return q.top_skus(_wh, f, n)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _open_alerts(_wh, version: str, pin_scope):
-    return list_alerts(_wh, status=("new", "acknowledged"), pin_scope=pin_scope)
 
 
 def alerts_panel(alerts) -> None:
@@ -96,6 +62,9 @@ def empty_state(wh) -> None:
                 from engine.demo import load_demo
 
                 load_demo(wh, demo_config())
+        except MicroPulseError as exc:      # a full disk, a busy warehouse: its evidence too
+            show_error(exc)
+            return
         except Exception as exc:  # shown to the user in plain words, never as a traceback
             st.error(f"Could not load the demo data: {exc}")
             return
@@ -107,17 +76,17 @@ st.title("Sales overview")
 try:
     # keyed on what the overview reads (db.DOMAINS): other writes keep it cached
     version = wh.data_version("sales", "inventory", "forecasts")
-    if not _has_sales(wh, version, current_pin_scope()):
+    if not od.has_sales(wh, version, current_pin_scope()):
         empty_state(wh)
         st.stop()
     f = sidebar_filters(wh)
-    k = _kpis(wh, version, f)
+    k = od.kpis(wh, version, f)
     freq = trend_freq(k["start"], k["end"])
-    trend, mix = _trend(wh, version, f, freq), _mix(wh, version, f)
-    by_pin, top = _by_pin(wh, version, f), _top(wh, version, f, 10)
-    alerts = _open_alerts(wh, wh.data_version("alerts", "sales"), current_pin_scope())
-except WarehouseError as exc:
-    st.error(str(exc))
+    trend, mix = od.trend(wh, version, f, freq), od.mix(wh, version, f)
+    by_pin, top = od.by_pin(wh, version, f), od.top(wh, version, f, 10)
+    alerts = open_alerts(wh, wh.data_version("alerts", "sales"), current_pin_scope())
+except MicroPulseError as exc:
+    show_error(exc)
     st.stop()
 
 render_kpis(k)

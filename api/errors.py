@@ -2,8 +2,11 @@
 
     {"error": {"code": "...", "message": "...", "request_id": "...", "details": ...}}
 
-Engine errors (typed, with a sentence a store manager understands) are mapped to HTTP
-statuses here, so routes just call the engine and let its errors through. Messages never
+Engine errors (typed, with a sentence a store manager understands) are all
+`engine.errors.MicroPulseError`s: one handler answers each with the status and code it
+carries and its evidence rows in `details` (at most 50; `details_total` says how many
+there were when some are left out), so routes just call the engine and let its errors
+through and none becomes a 500 without its code and sentence. Messages never
 show where the warehouse lives: its folder is taken out of every engine message, and a
 locked warehouse is a fixed sentence. A full disk is `507 disk_full` and a read-only one
 `503 read_only` (the engine's WarehouseStorageError, or an OSError / DuckDB error of such a
@@ -42,11 +45,14 @@ def request_id(request: Request) -> str:
 
 
 def error_response(request: Request, status: int, code: str, message: str, details=None,
-                   headers: dict | None = None) -> JSONResponse:
+                   headers: dict | None = None, details_total: int | None = None
+                   ) -> JSONResponse:
     rid = request_id(request)
     body = {"error": {"code": code, "message": message, "request_id": rid}}
     if details is not None:
         body["error"]["details"] = details
+    if details_total is not None:
+        body["error"]["details_total"] = details_total
     out = JSONResponse(body, status_code=status, headers=headers)
     if rid:
         out.headers["X-Request-ID"] = rid
@@ -93,67 +99,32 @@ def validation_message(errors: list[dict]) -> tuple[str, list[dict]]:
     return msg, details
 
 
-def _engine_table() -> list[tuple[type, int, str | None]]:
-    """Engine error classes (most specific first) -> HTTP status and error code."""
-    from engine.alerts_rules import AlertError
-    from engine.auth import AccountDisabled, SessionEnded, SignInFailed
-    from engine.forecast.config import ForecastError
-    from engine.ingest.errors import IngestError
-    from engine.inventory.demand import InventoryInputError
-    from engine.pricing.elasticity import PricingError
-    from engine.scenarios.model import ScenarioError
-    from engine.sourcing.prepare import SourcingError
-    from engine.warehouse.auth_store import AuthError
-    from engine.warehouse.db import (DiskFullError, ReadOnlyStorageError, WarehouseError,
-                                     WarehouseLockedError, WarehouseStorageError)
-    from engine.warehouse.scoped import PermissionDenied
-
-    return [
-        (PermissionDenied, 403, "forbidden"),
-        (SignInFailed, 401, "sign_in_failed"),
-        (SessionEnded, 401, "session_ended"),
-        (AccountDisabled, 403, "account_disabled"),
-        (AuthError, 400, "auth_error"),
-        (IngestError, 422, None),
-        (PricingError, 422, "pricing_error"),
-        (SourcingError, 422, "sourcing_error"),
-        (InventoryInputError, 409, "inventory_input"),
-        (ForecastError, 422, None),
-        (ScenarioError, 422, None),          # code: the error's own (bad_assumption, ...)
-        (AlertError, 409, "alert_error"),
-        (WarehouseLockedError, 503, "warehouse_locked"),
-        (DiskFullError, 507, "disk_full"),
-        (ReadOnlyStorageError, 503, "read_only"),
-        (WarehouseStorageError, 507, "storage_error"),
-        (WarehouseError, 500, "warehouse_error"),
-    ]
-
-
-def _engine_classes() -> list[type]:
-    return [cls for cls, _, _ in _engine_table()]
-
-
 def _engine_status(exc: Exception) -> tuple[int, str] | None:
-    """HTTP status and code for the engine's typed errors (None: not an engine error)."""
-    for cls, status, code in _engine_table():
-        if isinstance(exc, cls):
-            return status, code or getattr(exc, "code", None) or "engine_error"
+    """HTTP status and code of an engine error (None: not one). Every engine error is a
+    MicroPulseError that carries both (engine/errors.py)."""
+    from engine.errors import MicroPulseError
+
+    if isinstance(exc, MicroPulseError):
+        return int(exc.http_status), exc.code
     return None
 
 
-def _evidence(exc: Exception):
-    ev = getattr(exc, "evidence", None)
-    if ev is None or hasattr(ev, "to_dict"):  # frames are too big / not JSON: leave out
-        return None
-    try:
-        import json
-        json.dumps(ev, default=str)
-        return ev if isinstance(ev, (dict, list)) else {"value": str(ev)}
-    except (TypeError, ValueError):
-        return None
+def _evidence(exc: Exception) -> tuple[object, int | None]:
+    """(the error's evidence, JSON-safe and at most EVIDENCE_LIMIT rows; the number of
+    rows it had when some were left out, else None)."""
+    from engine.errors import EVIDENCE_LIMIT, evidence_json
+
+    rows, total = evidence_json(getattr(exc, "evidence", None), EVIDENCE_LIMIT)
+    if isinstance(rows, list) and not rows:
+        rows = None
+    return rows, (total if rows is not None and total is not None and total > len(rows)
+                  else None)
 
 
 def install(app: FastAPI) -> None:
+    from engine.errors import MicroPulseError
+    from engine.warehouse.db import WarehouseLockedError
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return error_response(request, exc.status, exc.code, exc.message, exc.details,
@@ -177,21 +148,24 @@ def install(app: FastAPI) -> None:
                               codes.get(exc.status_code, f"http_{exc.status_code}"),
                               message, headers=getattr(exc, "headers", None))
 
-    async def _engine(request: Request, exc: Exception):
+    @app.exception_handler(MicroPulseError)
+    async def _engine(request: Request, exc: MicroPulseError):
+        """Every engine error: its status, code, sentence and evidence (capped)."""
         storage = _storage(exc)
         if storage is not None:
             return storage_response(request, storage)
-        status, code = _engine_status(exc) or (500, "internal_error")
-        if status < 500:
-            return error_response(request, status, code, without_location(request, str(exc)),
-                                  _evidence(exc))
+        status, code = _engine_status(exc)
+        message = without_location(request, str(exc))
+        headers = None
         if status == 503:
-            return error_response(request, 503, code, LOCKED_MESSAGE,
-                                  headers={"Retry-After": "5"})
-        return _internal(request, exc)
-
-    for cls in _engine_classes():
-        app.add_exception_handler(cls, _engine)
+            headers = {"Retry-After": "5"}
+            if isinstance(exc, WarehouseLockedError):
+                message = LOCKED_MESSAGE
+        if status >= 500:
+            log.error("engine error request_id=%s path=%s code=%s", request_id(request),
+                      request.url.path, code, exc_info=exc)
+        details, total = _evidence(exc)
+        return error_response(request, status, code, message, details, headers, total)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -216,8 +190,8 @@ def storage_response(request: Request, exc) -> JSONResponse:
     status, code = _engine_status(exc) or (507, "storage_error")
     log.warning("storage error request_id=%s path=%s: %s", request_id(request),
                 request.url.path, exc)
-    evidence = _evidence(exc)
-    if evidence and evidence.get("file"):
+    evidence = _evidence(exc)[0]
+    if isinstance(evidence, dict) and evidence.get("file"):
         evidence = {**evidence, "file": Path(str(evidence["file"])).name}
     return error_response(request, status, code, without_location(request, str(exc)),
                           evidence)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from typing import Annotated
 
@@ -37,30 +36,11 @@ from api.schemas import (ScenarioCompute, ScenarioCreate, ScenarioDeleted, Scena
 from api.security import Caller, current_caller
 
 router = APIRouter(tags=["scenarios"])
-STATUS = {"not_found": 404, "name_taken": 409, "ambiguous": 409, "no_forecast": 409}
 STEP_KEYS = ("step", "label", "unit", "baseline", "scenario", "delta", "delta_pct",
              "delta_inr", "reason")
 ScenarioKey = Annotated[str, Path(min_length=1, max_length=120,
                                   description="the scenario's id, or its name")]
 Limit = Annotated[int, Query(ge=1, le=5000, description="rows per table (SKUs, lines)")]
-
-
-@contextmanager
-def _scenario_errors():
-    """ScenarioErrors whose code is not a 422 (a missing or clashing scenario, no
-    forecast yet) as ApiErrors with that status; the rest go to api.errors (422)."""
-    from engine.scenarios.model import ScenarioError
-
-    try:
-        yield
-    except ScenarioError as exc:
-        status = STATUS.get(exc.code)
-        if status is None:
-            raise
-        ev = exc.evidence
-        raise ApiError(status, exc.code, exc.message,
-                       ev if isinstance(ev, (dict, list)) or ev is None
-                       else {"value": str(ev)}) from exc
 
 
 # ---- JSON ---------------------------------------------------------------------------------
@@ -170,8 +150,7 @@ def _summary_of(wh, scenario_id: str, viewer_scope) -> dict | None:
 def _get(caller: Caller, key: str):
     from engine.warehouse import scenario_store
 
-    with _scenario_errors():
-        return scenario_store.get(caller.wh, key, _viewer_scope(caller))
+    return scenario_store.get(caller.wh, key, _viewer_scope(caller))
 
 
 def _may_change(caller: Caller, sc) -> None:
@@ -195,8 +174,7 @@ def _computed(caller: Caller, sc, limit: int):
            json.dumps(sc.definition(), sort_keys=True, default=str), int(limit))
 
     def build():
-        with _scenario_errors():
-            res = C.compute(C.load_inputs(wh), sc, scope)
+        res = C.compute(C.load_inputs(wh), sc, scope)
         return res.summary(), result_payload(res, limit)
 
     return caller.cached(key, build)
@@ -212,8 +190,7 @@ def list_scenarios(caller: Caller = Depends(current_caller)) -> dict:
 
     caller.require("view")
     rows = scenario_store.list_rows(caller.wh, _viewer_scope(caller))
-    with _scenario_errors():
-        scenarios = scenario_store.list_scenarios(caller.wh, _viewer_scope(caller))
+    scenarios = scenario_store.list_scenarios(caller.wh, _viewer_scope(caller))
     summaries = dict(zip(rows["scenario_id"], rows["summary"]))
     out = [_scenario_out(s, caller, summaries.get(s.scenario_id)) for s in scenarios]
     return {"total": len(out), "scenarios": out}
@@ -228,10 +205,9 @@ def create_scenario(body: ScenarioCreate, caller: Caller = Depends(current_calle
     from engine.warehouse import scenario_store
 
     caller.require("run_scenario")
-    with _scenario_errors():
-        sc = Scenario.from_dict(body.name, body.selection.model_dump(),
-                                body.assumptions.model_dump(), scope=_viewer_scope(caller))
-        saved = scenario_store.save(caller.wh, sc, caller.user.username)
+    sc = Scenario.from_dict(body.name, body.selection.model_dump(),
+                            body.assumptions.model_dump(), scope=_viewer_scope(caller))
+    saved = scenario_store.save(caller.wh, sc, caller.user.username)
     return _scenario_out(saved, caller)
 
 
@@ -244,9 +220,8 @@ def compute_unsaved(body: ScenarioCompute, limit: Limit = 500,
     from engine.scenarios.model import Scenario
 
     caller.require("run_scenario")
-    with _scenario_errors():
-        sc = Scenario.from_dict(body.name, body.selection.model_dump(),
-                                body.assumptions.model_dump(), scope=_viewer_scope(caller))
+    sc = Scenario.from_dict(body.name, body.selection.model_dump(),
+                            body.assumptions.model_dump(), scope=_viewer_scope(caller))
     _summary, payload = _computed(caller, sc, limit)
     return {"scenario": _scenario_out(sc, caller), **payload, "stored": False}
 
@@ -279,10 +254,9 @@ def patch_scenario(scenario_id: ScenarioKey, body: ScenarioPatch,
         selection.update(body.selection.model_dump(exclude_unset=True))
     if body.assumptions is not None:
         assumptions.update(body.assumptions.model_dump(exclude_unset=True))
-    with _scenario_errors():
-        new = Scenario.from_dict(body.name or sc.name, selection, assumptions,
-                                 scenario_id=sc.scenario_id, scope=sc.scope)
-        saved = scenario_store.save(caller.wh, new, caller.user.username)
+    new = Scenario.from_dict(body.name or sc.name, selection, assumptions,
+                             scenario_id=sc.scenario_id, scope=sc.scope)
+    saved = scenario_store.save(caller.wh, new, caller.user.username)
     return _scenario_out(saved, caller, _summary_of(caller.wh, saved.scenario_id,
                                                     _viewer_scope(caller)))
 
@@ -297,8 +271,7 @@ def delete_scenario(scenario_id: ScenarioKey,
     caller.require("view")
     sc = _get(caller, scenario_id)
     _may_change(caller, sc)
-    with _scenario_errors():
-        gone = scenario_store.delete(caller.wh, sc.scenario_id, caller.user.username)
+    gone = scenario_store.delete(caller.wh, sc.scenario_id, caller.user.username)
     return {"deleted": gone.scenario_id, "name": gone.name}
 
 

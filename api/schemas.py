@@ -84,6 +84,9 @@ class ErrorBody(BaseModel):
     message: str
     request_id: str
     details: dict | list | None = None
+    details_total: int | None = Field(
+        None, description="how many evidence rows there were, when `details` shows only "
+                          "the first 50")
 
 
 class ErrorResponse(BaseModel):

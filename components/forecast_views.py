@@ -11,9 +11,11 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from components.auth import allowed
+from components.errors import show_error
 from engine.alerts import refresh_after
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import download_buttons
+from engine.errors import MicroPulseError
 from engine.forecast.config import ForecastConfig, ScenarioConfig
 from engine.forecast.registry import available_models
 from engine.warehouse.forecast_queries import Selection
@@ -175,9 +177,9 @@ def run_with_progress(what: str, engine_call, wh, cfg: ForecastConfig, errors: t
     bar = status.progress(0.0, text="reading the warehouse")
     try:
         result = engine_call(wh, cfg, progress=progress_callback(status, bar, cfg.folds))
-    except errors as exc:
+    except (MicroPulseError, *errors) as exc:
         status.update(label=f"The {what} did not run", state="error")
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc)
         return None
     except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
         status.update(label=f"The {what} did not run", state="error")

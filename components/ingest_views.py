@@ -12,9 +12,11 @@ import re
 import pandas as pd
 import streamlit as st
 
+from components.errors import Problem, show_error
 from components.format import dd_mmm, indian_grouping
 from components.tables import download_buttons
 from engine.alerts import refresh_after
+from engine.errors import MicroPulseError
 from engine.ingest.errors import REASONS, IngestError
 from engine.warehouse.db import WarehouseError
 from engine.ingest.load import (IngestResult, Preview, ingest_bytes, preview_bytes,
@@ -53,15 +55,16 @@ def preview_upload(kind: str, data: bytes, name: str, sheet: str | None
                    ) -> tuple[Preview | None, str | None]:
     try:
         return preview_bytes(kind, data, name, sheet=sheet), None
-    except (IngestError, WarehouseError) as exc:   # incl. a full disk for the temp copy
-        return None, str(exc)
+    except MicroPulseError as exc:   # incl. a full disk for the temp copy
+        return None, Problem.of(exc)
 
 
 def load_upload(wh, kind: str, data: bytes, name: str, sheet: str | None = None,
                 overrides: dict[str, str] | None = None, user: str | None = None
                 ) -> tuple[IngestResult | None, str | None]:
-    """Load uploaded bytes; (result, None) or (None, a sentence saying why not). After a
-    load, the alert rules are re-checked (shown with the result)."""
+    """Load uploaded bytes; (result, None) or (None, a sentence saying why not: a Problem
+    with the error's evidence rows). After a load, the alert rules are re-checked (shown
+    with the result)."""
     try:
         result = ingest_bytes(wh, kind, data, name, sheet=sheet, overrides=overrides,
                               user=user)
@@ -69,9 +72,9 @@ def load_upload(wh, kind: str, data: bytes, name: str, sheet: str | None = None,
             result.report["alerts"] = refresh_after(wh, "upload", user)
         return result, None
     except IngestError as exc:
-        return None, str(exc)
+        return None, Problem.of(exc)
     except WarehouseError as exc:      # disk full, read-only, locked: the storage's fault
-        return None, f"{exc} Nothing was written to the warehouse."
+        return None, Problem.of(exc, f"{exc} Nothing was written to the warehouse.")
     except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a traceback
         return None, (f"The upload could not be loaded ({type(exc).__name__}: {exc}). "
                       "Nothing was written to the warehouse.")
@@ -131,7 +134,7 @@ def render_column_use(preview: Preview, kind: str, overrides: dict[str, str], ke
     try:
         accounting = match_columns(kind, list(preview.source["columns"]), overrides).accounting()
     except IngestError as exc:
-        st.warning(str(exc))
+        show_error(exc, icon=":material/warning:", kind="warning")
         return
     ignored = [c for c in accounting if c["status"] == "ignored"]
     st.markdown(f"**Columns in the file** — {len(accounting) - len(ignored)} used, "

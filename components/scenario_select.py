@@ -21,7 +21,9 @@ import json
 import pandas as pd
 import streamlit as st
 
+from components.errors import Problem
 from components.filters import current_pin_scope
+from engine.errors import MicroPulseError
 from engine.scenarios import Scenario, ScenarioError
 from engine.scenarios import compute as C
 
@@ -41,13 +43,14 @@ def _compute(_wh, version: str, key: str, pin_scope, _scenario: Scenario):
 
 
 def scenario_result(wh, scenario: Scenario, pin_scope=None):
-    """(ScenarioResult, None) or (None, a sentence for the user): never a traceback."""
+    """(ScenarioResult, None) or (None, a sentence for the user, with the engine error's
+    evidence for show_error): never a traceback."""
     scope = current_pin_scope(pin_scope)
     try:
         return _compute(wh, wh.data_version(*C.DEPENDS), scenario_key(scenario),
                         tuple(scope) if scope is not None else None, scenario), None
-    except ScenarioError as exc:
-        return None, exc.message
+    except MicroPulseError as exc:
+        return None, Problem.of(exc)
     except Exception as exc:  # noqa: BLE001 - a sentence, the page stays alive
         return None, (f"The scenario could not be computed ({type(exc).__name__}: {exc}).")
 

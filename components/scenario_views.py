@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.errors import Problem
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import show_table
 from engine.scenarios import Assumptions, Scenario, ScenarioError, Selection
@@ -462,7 +463,7 @@ def form_scenario(opts: FormOptions) -> tuple[Scenario | None, str | None]:
                 budget_inr=g("budget") or None,
                 mandi_price_shock_pct=g("mandi") or 0.0)), None
     except ScenarioError as exc:
-        return None, exc.message
+        return None, Problem.of(exc)
 
 
 # ---- the saved list ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ returns:
 With MICROPULSE_AUTH=off it returns the warehouse as before (demo user "demo", admin).
 
 With MICROPULSE_API_IN_APP=1 the first page view also starts the REST API inside this
-process (api/embedded.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
+process (components/embedded_api.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
 """
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ import streamlit as st
 
 from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate,
                              signed_in_user)
+from components.errors import show_error
 from components.nav import render_nav
 from engine import auth
-from engine.warehouse.db import Warehouse, WarehouseError
+from engine.errors import MicroPulseError
+from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 
 
@@ -54,7 +56,7 @@ def _observability(wh: Warehouse) -> None:
 @st.cache_resource(show_spinner=False)
 def _embedded_api(path: str | None, port: int) -> str:
     """Start the REST API in this process once; its URL, or a sentence saying why not."""
-    from api.embedded import EmbeddedApiError, serve_in_thread
+    from components.embedded_api import EmbeddedApiError, serve_in_thread
 
     try:
         return serve_in_thread(path, port).url
@@ -96,8 +98,8 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
         if user.is_scoped:
             st.session_state[PIN_SCOPE_KEY] = tuple(user.pin_codes)
             return _scoped(path, tuple(user.pin_codes))
-    except WarehouseError as exc:
-        st.error(str(exc))
+    except MicroPulseError as exc:
+        show_error(exc)
         st.stop()
     st.session_state.pop(PIN_SCOPE_KEY, None)
     return wh

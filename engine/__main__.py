@@ -46,25 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Exception as exc:    # noqa: BLE001 - a warehouse or storage error: one line
+    except Exception as exc:    # noqa: BLE001 - an engine or storage error: one line
         return _one_line_error(exc)
 
 
 def _one_line_error(exc: Exception) -> int:
-    """Every command's warehouse errors and storage failures (disk full, read-only, a
-    locked warehouse) end as one `error: ...` line on stderr, never a traceback: exit 74
-    for storage, 2 for the other warehouse errors. Anything else is a bug: re-raised."""
+    """Every command's engine errors (engine.errors.MicroPulseError: a bad input, a locked
+    warehouse, a missing forecast...) and storage failures (disk full, read-only) end as
+    one `error: ...` line on stderr, never a traceback: exit 74 for storage, 2 for the
+    others. Anything else is a bug: re-raised."""
+    from engine.errors import MicroPulseError
     from engine.warehouse.db import WarehouseError, storage_error
 
     problem = storage_error(exc, what="this run's results could not be saved",
                             where=_where(exc)) if not isinstance(exc, WarehouseError) \
         else storage_error(exc)
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_STORAGE
-    if isinstance(exc, WarehouseError):
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if problem is not None or isinstance(exc, MicroPulseError):
+        print("error: " + " ".join(str(problem or exc).split()), file=sys.stderr)
+        return EXIT_STORAGE if problem is not None else 2
     raise exc
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
 from engine.textfmt import indian_grouping, inr
 from engine.warehouse.grain import WEEKLY, normalise_grain
 
@@ -32,20 +33,28 @@ PAGE_PATHS = {"Forecast": "/Forecast", "Reorder": "/Reorder", "Sourcing": "/Sour
               "Data": "/Data"}
 
 
-class AlertError(ValueError):
+class AlertError(MicroPulseError, ValueError):
     """An alert action a user asked for that cannot be done (unknown id, wrong status)."""
 
+    code = "alert_error"
+    http_status = 409
+
     def __init__(self, message: str, evidence: list | None = None):
-        super().__init__(message)
-        self.evidence = evidence or []
+        super().__init__(message, evidence or [])
 
 
 class AlertConfigError(AlertError):
     """A rule configuration that cannot be stored (unknown rule, bad threshold)."""
 
+    code = "alert_config_error"
+    http_status = 422
 
-class RuleSkipped(Exception):
+
+class RuleSkipped(MicroPulseError):
     """A rule cannot run because an input is missing; the message says which."""
+
+    code = "rule_skipped"
+    http_status = 409
 
 
 @dataclass(frozen=True)

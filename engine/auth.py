@@ -85,8 +85,14 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 class SignInFailed(AuthError):
     """Wrong username or password (never says which)."""
 
+    code = "sign_in_failed"
+    http_status = 401
+
 
 class AccountLocked(AuthError):
+    code = "account_locked"
+    http_status = 429
+
     def __init__(self, message: str, locked_until: datetime):
         super().__init__(message)
         self.locked_until = locked_until
@@ -95,9 +101,15 @@ class AccountLocked(AuthError):
 class AccountDisabled(AuthError):
     """Right password, but an admin disabled the account."""
 
+    code = "account_disabled"
+    http_status = 403
+
 
 class SessionEnded(AuthError):
     """The session expired, or the account changed since sign-in."""
+
+    code = "session_ended"
+    http_status = 401
 
 
 @dataclass(frozen=True)

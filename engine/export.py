@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
 from engine.textfmt import plain_label
 
 AUDIENCES = ("people", "machine")
@@ -58,8 +59,10 @@ FRACTION_COLUMNS = frozenset({"change_pct", "units_change_pct", "price_change_pc
 _LATLON = {"lat", "lon", "latitude", "longitude"}
 
 
-class ExportError(ValueError):
+class ExportError(MicroPulseError, ValueError):
     """A file we were asked to write cannot be written (unknown extension, bad path)."""
+
+    code = "export_error"
 
 
 def neutralise_text(text: str) -> str:

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from engine.errors import MicroPulseError
 from engine.geo import pin_reference, post_offices
 from engine.pin_directory import sqlite_path
 
@@ -57,8 +58,11 @@ POLYGON_COLUMNS = ["pin_code", "locality", "district", "state", "lat", "lon", "n
                    "method", "geometry"]
 
 
-class GeoBuildError(RuntimeError):
+class GeoBuildError(MicroPulseError, RuntimeError):
     """The polygon cache could not be built or read; says what to do."""
+
+    code = "geo_build_error"
+    http_status = 503
 
 
 def reference_version() -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
 from engine.geo import rollup
 from engine.signals.festivals import festival_uplift
 from engine.warehouse import map_queries as mq
@@ -59,8 +60,11 @@ NO_FORECAST = ("No forecast run yet — run `python -m engine forecast` or use t
                "page, then come back for the forecast maps.")
 
 
-class MetricUnavailable(Exception):
+class MetricUnavailable(MicroPulseError):
     """The metric's inputs are not in the warehouse yet; the message says what to do."""
+
+    code = "metric_unavailable"
+    http_status = 409
 
 
 @dataclass(frozen=True)

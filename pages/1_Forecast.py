@@ -10,59 +10,19 @@ from functools import partial
 
 import streamlit as st
 
-from components.errors import attempt
+from components.errors import attempt, show_error
 from components.auth import allowed
+from components import forecast_data as fd
 from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
-from engine.forecast.intervals import aggregate_bands
 from engine.forecast.pipeline import run_forecast
-from engine.forecast.whatif import (ScenarioInputError, compare, response_curves, result_summary,
-                                    run_scenario, settings_dict)
-from engine.signals.festivals import festivals_in_range
-from engine.signals.seasonality import decompose
-from engine.warehouse import forecast_queries as fq
-from engine.warehouse.festivals import read_festivals
+from engine.forecast.whatif import compare, result_summary, settings_dict
 
 st.set_page_config(page_title="MicroPulse · Forecast", page_icon=":material/insights:",
                    layout="wide")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _read(_wh, version: str, name: str, *args):
-    """Every warehouse read of this page, keyed on the data version and its arguments."""
-    return getattr(fq, name)(_wh, *args)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _aggregate(_wh, version: str, run_id: str, sel, f):
-    """The selection's summed forecast with bands calibrated on its own summed backtest."""
-    return aggregate_bands(_read(_wh, version, "forecast_series", run_id, sel, f),
-                           _read(_wh, version, "selection_backtest", run_id, sel, f))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _festivals(_wh, version: str, start, end, state):
-    return festivals_in_range(read_festivals(_wh)[0], start, end, state)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _seasonality(_wh, version: str, sel, f, grain: str):
-    return decompose(fq.history_series(_wh, sel, f, grain=grain), grain)
-
-
-@st.cache_data(show_spinner="Estimating demand responses (once per data version)...",
-               max_entries=2)
-def _response(_wh, version: str):
-    return response_curves(_wh)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _scenario(_wh, version: str, response_version: str, run_id: str, sel, f, cfg, grain: str):
-    base = _read(_wh, version, "scenario_base", run_id, sel, f)
-    return run_scenario(base, _response(_wh, response_version), cfg, grain=grain)
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
@@ -71,9 +31,6 @@ def _figure(name: str, version: str, key: tuple, _build):
     building one costs 0.05-0.15 s, several times per view. st.plotly_chart serialises a
     copy and never changes the figure, so every session can share it."""
     return _build()
-
-
-_safe = partial(attempt, expected=(ForecastError, ScenarioInputError, fq.ScenarioStoreError))
 
 
 wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
@@ -87,7 +44,7 @@ scenario_for_page(wh, "Forecast")  # sidebar "Scenario": its numbers here, label
 # alert acknowledged or a scenario saved elsewhere keeps every figure below cached.
 version = wh.data_version("sales", "forecasts", "festivals", "weather", "plans")
 response_version = wh.data_version("sales", "festivals", "weather")
-run = _read(wh, version, "latest_forecast_run")
+run = fd.read(wh, version, "latest_forecast_run")
 
 if run is None:
     st.info("No forecast has been run on this warehouse yet. Choose the settings and press "
@@ -106,21 +63,22 @@ if run is None:
 
 run_id, grain = run["run_id"], run.get("grain") or "D"
 st.caption(fv.run_caption(run))
-opts, err = _safe(_read, wh, version, "selection_options", run_id, f)
+opts, err = attempt(fd.read, wh, version, "selection_options", run_id, f)
 if err or opts.empty:
-    st.warning(err or "No forecast series match these filters. Widen the sidebar filters.")
+    show_error(err or "No forecast series match these filters. Widen the sidebar filters.",
+               icon=":material/warning:", kind="warning")
     st.stop()
 sel = fv.selection_picker(opts, st.query_params)
-series = _read(wh, version, "forecast_series", run_id, sel, f)
+series = fd.read(wh, version, "forecast_series", run_id, sel, f)
 if series.empty:
     st.warning("This product has no forecast at this place. Pick another combination.")
     st.stop()
 if series["n_series"].max() > 1:
-    series = _aggregate(wh, version, run_id, sel, f)
+    series = fd.aggregate(wh, version, run_id, sel, f)
 start = min(f.start or series["date"].min().date(), series["date"].min().date())
-history = _read(wh, version, "history_series", sel, f, start, f.end, grain)
+history = fd.read(wh, version, "history_series", sel, f, start, f.end, grain)
 state = fv.selection_state(opts, sel)
-fests = _festivals(wh, version, start, series["date"].max(), state)
+fests = fd.festivals(wh, version, start, series["date"].max(), state)
 st.plotly_chart(_figure("forecast", version, (run_id, sel, f, grain), lambda: fv.forecast_figure(
                     history, series, fests, sel.label(), grain)),
                 width="stretch", key="fc_chart")
@@ -139,11 +97,11 @@ def details(series) -> None:
         key="fc_tabs", on_change="rerun")
     with tab_why:
         if tab_why.open:
-            fv.model_choice(_read(wh, version, "routing_mix", run_id, sel, f), sel.is_series,
+            fv.model_choice(fd.read(wh, version, "routing_mix", run_id, sel, f), sel.is_series,
                             grain)
     with tab_drivers:
         if tab_drivers.open:
-            effects = _read(wh, version, "driver_effects", run_id, sel, f)
+            effects = fd.read(wh, version, "driver_effects", run_id, sel, f)
             if effects.empty:
                 st.caption("Drivers come from the LightGBM model; this run did not include it.")
             else:
@@ -155,9 +113,9 @@ def details(series) -> None:
                            "value.")
     with tab_season:
         if tab_season.open:
-            dec, err = _safe(_seasonality, wh, version, sel, f, grain)
+            dec, err = attempt(fd.seasonality, wh, version, sel, f, grain)
             if err:
-                st.warning(err)
+                show_error(err, icon=":material/warning:", kind="warning")
             else:
                 st.plotly_chart(_figure("seasonality", version, (sel, f, grain),
                                         lambda: fv.seasonality_figure(dec)),
@@ -165,7 +123,7 @@ def details(series) -> None:
                 st.caption(fv.strength_caption(dec))
     with tab_table:
         if tab_table.open:
-            fv.forecast_table(series, _read(wh, version, "forecast_detail", run_id, sel, f),
+            fv.forecast_table(series, fd.read(wh, version, "forecast_detail", run_id, sel, f),
                               f"forecast_{run_id}")
 
 
@@ -179,21 +137,21 @@ def whatif_panel() -> None:
                "history (price elasticity, temperature and rainfall sensitivity per category, "
                "festival uplift from the model). No model is refitted.")
     scn = fv.whatif_inputs()
-    outcome, err = _safe(_scenario, wh, version, response_version, run_id, sel, f, scn, grain)
+    outcome, err = attempt(fd.scenario, wh, version, response_version, run_id, sel, f, scn, grain)
     if err:
-        st.warning(err)
+        show_error(err, icon=":material/warning:", kind="warning")
         return
     fv.scenario_readout(outcome)
-    saved = _read(wh, wh.data_version("scenarios"), "list_scenarios", sel, f)
-    table, lines = (compare(_read(wh, version, "scenario_base", run_id, sel, f),
-                            _response(wh, response_version), saved, grain)
+    saved = fd.read(wh, wh.data_version("scenarios"), "list_scenarios", sel, f)
+    table, lines = (compare(fd.read(wh, version, "scenario_base", run_id, sel, f),
+                            fd.response(wh, response_version), saved, grain)
                     if len(saved) else (None, None))
     st.plotly_chart(fv.scenario_figure(outcome, lines), width="stretch", key="wi_chart")
     name = fv.save_form()
     if name is not None:
-        _, err = _safe(fq.save_scenario, wh, name, st.session_state.get("user", "demo"), sel,
+        _, err = attempt(fd.save_scenario, wh, name, st.session_state.get("user", "demo"), sel,
                        f, settings_dict(scn), result_summary(outcome, run_id))
-        st.error(err) if err else st.rerun()
+        show_error(err) if err else st.rerun()
     if table is not None:
         st.markdown("**Saved scenarios for this selection** (re-run on the current forecast)")
         fv.compare_table(table)

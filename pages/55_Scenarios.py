@@ -5,27 +5,25 @@ Recipe: scenario inputs (engine.scenarios.compute.load_inputs, cached per data v
 -> form options from the forecast rows the user may see -> open a saved scenario or fill
 in the form -> the chain as four tiles and one tab per step (components/scenario_views.py,
 every number from engine.scenarios.compute) -> save / save as / rename / delete
-(engine.warehouse.scenario_store; author, manager or admin) -> compare up to three saved
+(components/scenario_data.py; author, manager or admin) -> compare up to three saved
 scenarios and download the comparison (engine.scenarios.export).
 """
 from __future__ import annotations
 
 import streamlit as st
 
+from components import scenario_data as sd
 from components import scenario_views as sv
 from components.auth import allowed, current_user
-from components.errors import attempt
+from components.errors import attempt, show_error
 from components.filters import current_pin_scope
 from components.format import dd_mmm
 from components.scenario_select import (PICK_KEY, saved_rows, saved_scenario,
                                         scenario_result)
 from components.session import get_warehouse
-from engine.scenarios import Scenario, ScenarioError, Selection
+from engine.scenarios import Scenario
 from engine.scenarios import compute as C
 from engine.scenarios import export as scenario_export
-from engine.warehouse import scenario_store
-from engine.warehouse.db import WarehouseError
-from engine.warehouse.plans import plan_versions
 
 st.set_page_config(page_title="MicroPulse · Scenarios", page_icon=":material/alt_route:",
                    layout="wide")
@@ -33,14 +31,6 @@ OPEN = "scn_pick"              # the open scenario (widget key): an id, or "" fo
 _PENDING = "scn_pending_pick"  # the scenario to open on the next run (after a save)
 _FLASH = "scn_flash"
 _SHOW = "scn_show"             # a new scenario's chain is drawn once "Show the chain" is pressed
-
-
-@st.cache_data(show_spinner="Reading forecasts, stock and mandi prices (once per data "
-                            "change)...", max_entries=8)
-def _options(_wh, version: str, scope) -> sv.FormOptions:
-    inputs = C.load_inputs(_wh)
-    plans = attempt(plan_versions, _wh)[0]
-    return sv.form_options(C.select_rows(inputs.base, Selection(), scope), plans)
 
 
 def _open(rows, opts) -> None:
@@ -52,9 +42,8 @@ def _open(rows, opts) -> None:
 
 
 def _write(fn, *args, **kwargs):
-    """A store write; (result, None) or (None, a sentence)."""
-    return attempt(fn, *args, expected=(ScenarioError, WarehouseError),
-                   failed="The scenario could not be saved", **kwargs)
+    """A store write; (result, None) or (None, a sentence with the error's evidence)."""
+    return attempt(fn, *args, failed="The scenario could not be saved", **kwargs)
 
 
 wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
@@ -69,10 +58,10 @@ version = wh.data_version(*C.DEPENDS)
 if (msg := st.session_state.pop(_FLASH, None)):
     st.success(msg, icon=":material/check_circle:")
 
-opts, err = attempt(_options, wh, version, scope, expected=(ScenarioError,),
+opts, err = attempt(sd.form_options, wh, version, scope,
                     failed="The scenario inputs could not be read")
 if err:
-    st.info(err, icon=":material/alt_route:")
+    show_error(err, icon=":material/alt_route:", kind="info")
     st.stop()
 read_only = getattr(wh, "read_only", False) or not allowed("run_scenario")
 rows = saved_rows(wh)
@@ -95,7 +84,7 @@ left.selectbox("Open a scenario", ["", *ids], key=OPEN, on_change=_open, args=(r
                format_func=lambda sid: names.get(sid, "New scenario"),
                help="Saved scenarios you can see (your PIN codes' for a store user).")
 current = saved_scenario(rows, st.session_state[OPEN]) if st.session_state[OPEN] else None
-may_change = current is None or scenario_store.may_change(
+may_change = current is None or sd.may_change(
     current, actor, user.role if user else None)
 if read_only:
     why_not = (f"Your role ({user.role_label if user else 'viewer'}) can look at scenarios "
@@ -120,7 +109,7 @@ with st.expander(f"Saved scenarios ({len(rows)})", expanded=False):
 with st.expander("Assumptions and selection", expanded=current is None):
     action, scenario, form_err = sv.scenario_form(opts, not read_only, may_change, why_not)
 if form_err:
-    st.error(form_err, icon=":material/error:")
+    show_error(form_err)
     st.stop()
 
 if action in ("save", "save_as"):
@@ -137,12 +126,12 @@ if action in ("save", "save_as"):
         else:
             target = Scenario(name=name, selection=scenario.selection,
                               assumptions=scenario.assumptions, scope=scope)
-        saved, err = _write(scenario_store.save, wh, target, actor, **keep)
+        saved, err = _write(sd.save, wh, target, actor, **keep)
         if not err:
             st.session_state[_PENDING] = saved.scenario_id
             st.session_state[_FLASH] = f"Saved {saved.name}."
             st.rerun()
-    st.error(err, icon=":material/error:")
+    show_error(err)
 
 if current is not None:
     with st.expander("Rename or delete this scenario"):
@@ -151,10 +140,10 @@ if current is not None:
                                    max_chars=80)
         if c[1].button("Rename", key="scn_rename", disabled=bool(why_not),
                        help=why_not, icon=":material/edit:"):
-            saved, err = _write(scenario_store.rename, wh, current.scenario_id, new_name,
+            saved, err = _write(sd.rename, wh, current.scenario_id, new_name,
                                 actor, scope)
             if err:
-                st.error(err, icon=":material/error:")
+                show_error(err)
             else:
                 st.session_state[_PENDING] = saved.scenario_id
                 st.session_state[_FLASH] = f"Renamed to {saved.name}."
@@ -163,9 +152,9 @@ if current is not None:
                            disabled=bool(why_not))
         if c[2].button("Delete", key="scn_delete", disabled=bool(why_not) or not sure,
                        help=why_not or "Tick the box below first.", icon=":material/delete:"):
-            gone, err = _write(scenario_store.delete, wh, current.scenario_id, actor, scope)
+            gone, err = _write(sd.delete, wh, current.scenario_id, actor, scope)
             if err:
-                st.error(err, icon=":material/error:")
+                show_error(err)
             else:
                 st.session_state[_PENDING] = ""
                 st.session_state[_FLASH] = f"Deleted {gone.name}."
@@ -186,13 +175,13 @@ if current is None and not st.session_state.get(_SHOW):
 else:
     result, err = scenario_result(wh, shown)
 if err:
-    st.warning(err, icon=":material/warning:")
+    show_error(err, icon=":material/warning:", kind="warning")
 elif result is not None:
     sv.flow(result)
     if (current is not None and shown is current and not read_only
             and sv._base_version(current.data_version) != sv._base_version(result.version)):
         # keep the numbers with the scenario so the list can say when the data moves on
-        attempt(scenario_store.record_result, wh, current.scenario_id, result.summary(),
+        attempt(sd.record_result, wh, current.scenario_id, result.summary(),
                 result.version)
     sv.details(result)
 

@@ -11,45 +11,20 @@ from functools import partial
 
 import streamlit as st
 
-from components.errors import attempt
+from components.errors import attempt, show_error
+from components import sourcing_data as sd
 from components import sourcing_views as sv
 from components.format import dd_mmm
 from components.maps import state_outlines
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
-from engine.sourcing.allocation import allocate, purchase_order
-from engine.sourcing.prepare import SourcingError
-from engine.sourcing.service import available_commodities, market_outlook, rank_for_pin
-from engine.warehouse.sourcing_store import store_locations
+from engine.sourcing.allocation import purchase_order
 
 st.set_page_config(page_title="MicroPulse · Sourcing", page_icon=":material/agriculture:",
                    layout="wide")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _options(_wh, version: str) -> tuple[list[str], list[str]]:
-    stores = store_locations(_wh)
-    return available_commodities(_wh), stores["pin_code"].astype(str).tolist()
-
-
-@st.cache_data(show_spinner="Ranking mandis...", max_entries=64)
-def _rank(_wh, version: str, commodity: str, pin: str, qty: float, cfg):
-    ranked = rank_for_pin(_wh, commodity, pin, qty, cfg)
-    return ranked, dict(ranked.attrs)
-
-
-@st.cache_data(show_spinner="Forecasting prices...", max_entries=64)
-def _outlook(_wh, version: str, commodity: str, mandi_id: str) -> dict:
-    return market_outlook(_wh, commodity, mandi_id)
-
-
-@st.cache_data(show_spinner="Optimising the purchase split...", max_entries=32)
-def _allocate(version: str, ranked, cfg):
-    return allocate(ranked, cfg)
-
-
-_run = partial(attempt,
-               expected=(SourcingError,), failed="Sourcing could not finish this request")
+_run = partial(attempt, failed="Sourcing could not finish this request")
 
 
 wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
@@ -59,11 +34,12 @@ st.caption("Rank APMC mandis for a commodity delivered to a PIN code: landed pri
 scenario_for_page(wh, "Sourcing")  # sidebar "Scenario": its numbers here, labelled
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("mandi", "sales")
-options, err = _run(_options, wh, version)
+options, err = _run(sd.options, wh, version)
 commodities, store_pins = options or ([], [])
 if err or not commodities:
-    st.info(err or "No mandi prices in the warehouse yet: load the demo on the Overview page or "
-            "upload an Agmarknet price file.", icon=":material/agriculture:")
+    show_error(err or "No mandi prices in the warehouse yet: load the demo on the Overview "
+               "page or upload an Agmarknet price file.", icon=":material/agriculture:",
+               kind="info")
     st.stop()
 
 request = st.session_state.get("sourcing_request") or {}
@@ -78,9 +54,9 @@ except ValueError:
 
 commodity, pin, qty, cfg = sv.rank_inputs(commodities, default_commodity, default_pin,
                                           default_qty)
-result, err = _run(_rank, wh, version, commodity, pin, qty, cfg)
+result, err = _run(sd.rank, wh, version, commodity, pin, qty, cfg)
 if err:
-    st.error(err, icon=":material/error:")
+    show_error(err)
     st.stop()
 ranked, meta = result
 dest = meta["destination"]
@@ -93,7 +69,7 @@ sv.excluded_table(meta)
 alloc_key = (version, commodity, pin, qty, cfg)
 alloc_cfg = sv.allocation_form(qty, len(ranked))
 if alloc_cfg is not None:
-    alloc, err = _run(_allocate, version, ranked, alloc_cfg)
+    alloc, err = _run(sd.allocation, version, ranked, alloc_cfg)
     st.session_state["src_alloc"] = (alloc_key, alloc, err)
 saved = st.session_state.get("src_alloc")
 alloc, alloc_err = (saved[1], saved[2]) if saved and saved[0] == alloc_key else (None, None)
@@ -110,9 +86,9 @@ with chart_col:
     names = ranked["market"] + " (" + ranked["state"].fillna("") + ")"
     pick = st.selectbox("Price outlook for", names.tolist(), key="src_outlook_mandi")
     row = ranked.iloc[names.tolist().index(pick)]
-    outlook, err = _run(_outlook, wh, version, commodity, row["mandi_id"])
+    outlook, err = _run(sd.outlook, wh, version, commodity, row["mandi_id"])
     if err:
-        st.warning(err)
+        show_error(err, icon=":material/warning:", kind="warning")
     else:
         st.plotly_chart(sv.price_figure(outlook, row["market"]), width="stretch")
         st.caption(f"Forecast: {outlook['model']} — {outlook['reason']}.")
@@ -120,7 +96,7 @@ with chart_col:
 
 st.subheader("Purchase split")
 if alloc_err:
-    st.error(alloc_err, icon=":material/error:")
+    show_error(alloc_err)
 elif alloc is None:
     st.caption("Set the limits above and press **Optimise purchase**.")
 else:

@@ -10,38 +10,20 @@ from functools import partial
 
 import streamlit as st
 
-from components.errors import attempt
+from components.errors import attempt, show_error
 from components.auth import allowed
+from components import alerts_data as ad
 from components import alerts_views as av
 from components.filters import current_pin_scope
 from components.format import indian_grouping
 from components.session import get_warehouse
-from engine.alerts import (RULES, AlertError, acknowledge, audit_trail, generate_alerts,
-                           get_rules, list_alerts, resolve, update_rule)
+from engine.alerts import RULES, acknowledge, generate_alerts, resolve, update_rule
 
 st.set_page_config(page_title="MicroPulse · Alerts", page_icon=":material/notifications:",
                    layout="wide")
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _alerts(_wh, version: str, f: av.AlertFilters | None, pin_scope):
-    if f is None:
-        return list_alerts(_wh, pin_scope=pin_scope)
-    return list_alerts(_wh, status=f.status, severity=f.severity, rule=f.rule,
-                       pin_scope=pin_scope)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _rules(_wh, version: str):
-    return get_rules(_wh)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _audit(_wh, version: str):
-    return audit_trail(_wh)
-
-
-_run = partial(attempt, expected=(AlertError,), failed="That did not work")
+_run = partial(attempt, failed="That did not work")
 
 
 wh = get_warehouse()    # the sign-in gate first: signed out, only its form shows
@@ -60,7 +42,7 @@ if st.button("Generate alerts now", key="al_generate", type="primary",
         result, err = _run(generate_alerts, wh, actor=actor)
     st.session_state["al_last_run"] = result.to_dict() if result else None
     if err:
-        st.error(err, icon=":material/error:")
+        show_error(err)
 if st.session_state.get("al_last_run"):
     av.generation_report(st.session_state["al_last_run"], titles)
 
@@ -70,9 +52,9 @@ if flash:
 
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("alerts", "sales")
-everything, err = _run(_alerts, wh, version, None, pin_scope)
+everything, err = _run(ad.alerts, wh, version, None, pin_scope)
 if err:
-    st.error(err, icon=":material/error:")
+    show_error(err)
     st.stop()
 if everything.empty:
     st.info("No alerts yet. Press **Generate alerts now** to check the rules against the "
@@ -83,9 +65,9 @@ else:
 tab_list, tab_rules, tab_audit = st.tabs(["Alerts", "Rule settings", "Audit trail"])
 with tab_list:
     filters = av.filter_widgets(list(RULES), titles)
-    shown, err = _run(_alerts, wh, version, filters, pin_scope)
+    shown, err = _run(ad.alerts, wh, version, filters, pin_scope)
     if err:
-        st.error(err, icon=":material/error:")
+        show_error(err)
     elif shown.empty:
         st.caption("No alerts match these filters.")
     else:
@@ -97,7 +79,7 @@ with tab_list:
             changed, err = _run(acknowledge if verb == "acknowledge" else resolve, wh, ids,
                                 actor)
             if err:
-                st.error(err, icon=":material/error:")
+                show_error(err)
             else:
                 done = "acknowledged" if verb == "acknowledge" else "resolved"
                 st.session_state["al_flash"] = f"{changed} alert(s) {done} by {actor}."
@@ -105,9 +87,9 @@ with tab_list:
                 st.rerun()
 
 with tab_rules:
-    rules, err = _run(_rules, wh, version)
+    rules, err = _run(ad.rules, wh, version)
     if err:
-        st.error(err, icon=":material/error:")
+        show_error(err)
     else:
         helps = {n: {k: p.help for k, p in s.params.items()} for n, s in RULES.items()}
         change = av.rule_form(rules, helps)
@@ -115,14 +97,14 @@ with tab_rules:
             rule, enabled, severity, params = change
             saved, err = _run(update_rule, wh, rule, enabled, severity, params, actor)
             if err:
-                st.error(err, icon=":material/error:")
+                show_error(err)
             else:
                 st.session_state["al_flash"] = f"Saved the settings of '{titles[rule]}'."
                 st.rerun()
 
 with tab_audit:
-    audit, err = _run(_audit, wh, version)
+    audit, err = _run(ad.audit, wh, version)
     if err:
-        st.error(err, icon=":material/error:")
+        show_error(err)
     else:
         av.audit_view(audit, titles)

@@ -10,35 +10,15 @@ from __future__ import annotations
 import streamlit as st
 
 from components.auth import allowed
+from components import ingest_data as idata
 from components import ingest_views as iv
+from components.errors import attempt, show_error
+from components.format import indian_grouping
 from components.session import get_warehouse
 from engine.ingest.mapping import KINDS
-from engine.warehouse.ingest_batches import (list_batches, quality_figures, quarantine_rows,
-                                             rollback_batch)
-from engine.warehouse.plans import plan_versions
 
 st.set_page_config(page_title="MicroPulse · Data", page_icon=":material/upload_file:",
                    layout="wide")
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _batches(_wh, version: str):
-    return list_batches(_wh)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _quarantine(_wh, version: str, batch_id, reasons: tuple):
-    return quarantine_rows(_wh, batch_id, list(reasons), limit=50_000)
-
-
-@st.cache_data(show_spinner="Checking data quality...", max_entries=8)
-def _quality(_wh, version: str, batch_id: str):
-    return quality_figures(_wh, batch_id)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _plans(_wh, version: str):
-    return plan_versions(_wh)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -71,11 +51,11 @@ with upload_tab:
         if preview is not None and len(preview.source["sheets"]) > 1:
             st.selectbox("Sheet", preview.source["sheets"], key=sheet_key)
         if err:
-            st.error(err)
+            show_error(err)
         else:
             iv.render_source_facts(preview)
             if preview.mapping_error is not None:
-                st.warning(str(preview.mapping_error))
+                show_error(preview.mapping_error, icon=":material/warning:", kind="warning")
             st.markdown("**Column mapping** — check the detected columns before loading")
             overrides = iv.mapping_editor(preview, kind, key=map_key)
             iv.render_column_use(preview, kind, overrides, key=map_key)
@@ -90,22 +70,22 @@ with upload_tab:
                 st.session_state["ingest_result"] = result.as_dict() if result else None
                 st.session_state["ingest_error"] = err
     if st.session_state.get("ingest_error"):
-        st.error(st.session_state["ingest_error"])
+        show_error(st.session_state["ingest_error"])
     result = st.session_state.get("ingest_result")
     if result:
         st.subheader(f"Result — {result['file_name']}")
         iv.render_result(result)
         if result["kind"] == "sales" and result["status"] == "loaded":
-            iv.render_quality(_quality(wh, wh.data_version(), result["batch_id"]))
+            iv.render_quality(idata.quality(wh, wh.data_version(), result["batch_id"]))
 
 with quarantine_tab:
-    batches = _batches(wh, wh.data_version())
+    batches = idata.batches(wh, wh.data_version())
     batch_id, reasons, text = iv.quarantine_filters(batches, key="q")
-    iv.render_quarantine(_quarantine(wh, wh.data_version(), batch_id, tuple(reasons)), text,
-                         key="q")
+    iv.render_quarantine(idata.quarantine(wh, wh.data_version(), batch_id, tuple(reasons)),
+                         text, key="q")
 
 with history_tab:
-    batches = _batches(wh, wh.data_version())
+    batches = idata.batches(wh, wh.data_version())
     iv.render_batches(batches)
     live = batches[batches["status"] == "loaded"] if not batches.empty else batches
     if not live.empty:
@@ -115,11 +95,14 @@ with history_tab:
         sure = st.checkbox("Yes, delete everything this upload loaded", key="rollback_sure")
         if st.button("Roll back", disabled=not sure or not allowed("rollback_batch"),
                      key="rollback_go"):
-            try:
-                done = rollback_batch(wh, target, user=st.session_state.get("user"))
-                st.success(f"Rolled back {target}: {done.get('rows_deleted', 0):,} rows removed.")
-            except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
-                st.error(str(exc))
+            done, err = attempt(idata.rollback_batch, wh, target,
+                                user=st.session_state.get("user"),
+                                failed="The upload could not be rolled back")
+            if err:
+                show_error(err)
+            else:
+                st.success(f"Rolled back {target}: "
+                           f"{indian_grouping(done.get('rows_deleted', 0))} rows removed.")
 
 with plans_tab:
-    iv.render_plan_versions(_plans(wh, wh.data_version()))
+    iv.render_plan_versions(idata.plans(wh, wh.data_version()))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import streamlit as st
 
 from components import admin_views as adv
+from components.admin_data import list_users, read_audit_log
 from components.auth import current_user, sessions_frame
+from components.errors import attempt, show_error
 from components.session import get_warehouse
 from engine import auth
 from engine import auth_sessions as sessions
-from engine.warehouse.auth_store import list_users, read_audit_log
 
 st.set_page_config(page_title="MicroPulse · Admin", page_icon=":material/admin_panel_settings:",
                    layout="wide")
@@ -27,16 +28,11 @@ if not auth.auth_enabled():
 
 
 def _run(fn, *args) -> bool:
-    """Engine call; a sentence on failure, a flash and a rerun on success."""
-    try:
-        fn(wh, me, *args)
-    except auth.AuthError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return False
-    except Exception as exc:  # noqa: BLE001 - a sentence, never a traceback
-        st.error(f"That did not work ({type(exc).__name__}: {exc}).", icon=":material/error:")
-        return False
-    return True
+    """Engine call; True, or False after showing a sentence (with the error's evidence)."""
+    _, err = attempt(fn, wh, me, *args)
+    if err:
+        show_error(err)
+    return not err
 
 
 def _done(message: str) -> None:

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from api.embedded import EmbeddedApiError, serve_in_thread
+from components.embedded_api import EmbeddedApiError, serve_in_thread
 from engine.warehouse.db import Warehouse
 
 

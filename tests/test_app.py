@@ -117,6 +117,35 @@ def test_warehouse_error_is_shown_as_a_message_not_a_traceback(app_env, monkeypa
     assert not at.metric
 
 
+def test_an_engine_errors_evidence_is_shown_under_its_sentence(app_env, monkeypatch):
+    """Any engine error on the Overview: the sentence, and the rows behind it in an
+    expander, in Indian formats (lakh grouping, ₹, DD-MMM-YYYY)."""
+    import pandas as pd
+
+    from engine.errors import MicroPulseError
+    from engine.warehouse import queries
+
+    def broken(*args, **kwargs):
+        raise MicroPulseError(
+            "2 sales rows are priced above MRP; fix the price file and upload it again.",
+            pd.DataFrame({"sku_id": ["SKU1", "SKU2"], "date": pd.to_datetime(
+                ["2026-11-05", "2026-11-06"]), "price_inr": [1234567.0, 250.0],
+                "quantity": [150000, 3]}), code="price_above_mrp")
+
+    monkeypatch.setattr(queries, "kpis", broken)
+    at = _run_app()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "2 sales rows are priced above MRP; fix the price file and upload it again."]
+    assert [x.label for x in at.expander] == ["Show the 2 rows behind this"]
+    shown = at.dataframe[0].value
+    assert shown.to_dict("records") == [
+        {"SKU": "SKU1", "Date": "05-Nov-2026", "Price (₹)": "₹12,34,567",
+         "Quantity": "1,50,000"},
+        {"SKU": "SKU2", "Date": "06-Nov-2026", "Price (₹)": "₹250", "Quantity": "3"}]
+    assert "price_above_mrp" in " ".join(c.value for c in at.caption)
+
+
 def test_empty_warehouse_offers_the_demo_and_loads_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(tmp_path / "empty.duckdb"))
     monkeypatch.setenv("MICROPULSE_DEMO_SCALE", "small")

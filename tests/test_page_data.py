@@ -100,6 +100,29 @@ def test_data_page_shows_sentence_for_unreadable_file(page_env):
     assert any("binary data" in e.value for e in at.error)
 
 
+def test_data_page_shows_an_errors_evidence_table(page_env):
+    """A file without the needed columns: the sentence, and behind it (an expander) the
+    evidence the engine error carries: the fields missing and the file's columns."""
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("till.csv", b"Bill No,Rate\nB1,45\n",
+                                                   "text/csv"))
+    at.run()
+    at.button(key="ingest_load").click()
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "This sales file has no column for 'sku_id', 'pin_code', 'date', 'quantity'. The "
+        "file's columns are: 'Bill No', 'Rate'. Rename the column in the file, or map it by "
+        "hand (e.g. --map qty=quantity)."]
+    assert "Show the 2 rows behind this" in [x.label for x in at.expander]
+    evidence = next(df.value for df in at.dataframe if "Item" in df.value.columns)
+    assert evidence.to_dict("records") == [
+        {"Item": "missing", "Value": "sku_id, pin_code, date, quantity"},
+        {"Item": "found", "Value": "Bill No, Rate"}]
+    assert any("missing_columns" in c.value for c in at.caption)
+
+
 PROMO_FILE = (b"Bill No,Bill Date,Item Code,Pincode,Qty,Rate,Leaflet,Display Flag,Remarks\n"
               b"B1,05-01-2024,SKU1,560001,2,45,1,yes,ok\n"
               b"B2,05-01-2024,SKU2,560001,1,45,0,no,\n")

@@ -7,6 +7,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
+
 # The models a run tries when none are named, per grain of the data. Every one fits every
 # series: the vectorised baselines, the global LightGBM and, from statsforecast, TSB
 # (~0.2 ms a series) and on weekly data IMAPA (~0.5 ms a weekly series; on a daily panel
@@ -21,17 +23,19 @@ DEFAULT_HORIZON = {"D": 28, "W": 13}     # four weeks of days, a quarter of week
 GRAINS = ("D", "W")
 
 
-class ForecastError(Exception):
+class ForecastError(MicroPulseError):
     """A forecasting problem a user can act on; `evidence` holds the offending values."""
 
-    def __init__(self, message: str, evidence=None, code: str = "forecast_error"):
-        super().__init__(message)
-        self.evidence = evidence
-        self.code = code
+    code = "forecast_error"
+
+    def __init__(self, message: str, evidence=None, code: str | None = None):
+        super().__init__(message, evidence, code=code)
 
 
 class ForecastConfigError(ForecastError):
     """The forecast settings are not usable (bad horizon, unknown model, ...)."""
+
+    code = "forecast_config_error"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from engine.errors import offending_rows
 from engine.forecast.config import ForecastConfig, ForecastError
 from engine.signals.weather import weather_for, weather_response
 
@@ -111,7 +112,7 @@ def normalize_history(history: pd.DataFrame) -> pd.DataFrame:
             f"{int(bad.sum())} sales rows have a missing or negative quantity (first: SKU "
             f"{first['sku_id']} at PIN {first['pin_code']} on "
             f"{pd.Timestamp(first['date']):%d-%b-%Y}); fix or remove them before forecasting.",
-            evidence=history[bad].head(20).copy(), code="bad_quantity")
+            evidence=offending_rows(history, bad, REQUIRED, limit=20), code="bad_quantity")
     for col in ("price", "regular_price"):
         cols[col] = pd.to_numeric(history[col], errors="coerce") if col in history.columns \
             else pd.Series(np.nan, index=history.index)

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
 from engine.forecast.config import ScenarioConfig
 from engine.forecast.drivers import ResponseCurves, estimate_response, scenario
 from engine.warehouse.grain import DAILY, grain_of_dates, normalise_grain, period_noun
@@ -37,8 +38,10 @@ LIMITS = {"price_change_pct": (-50.0, 50.0), "temp_anomaly_c": (-10.0, 10.0),
           "rain_anomaly_mm": (-30.0, 30.0), "festival_intensity": (0.0, 3.0)}
 
 
-class ScenarioInputError(ValueError):
+class ScenarioInputError(MicroPulseError, ValueError):
     """A what-if setting outside what the method can answer honestly."""
+
+    code = "scenario_input_error"
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,12 @@ def add_commands(sub) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from engine.ingest.errors import IngestError
     from engine.ingest.load import ingest_file
     from engine.ingest.mapping import parse_map_args
     from engine.warehouse.cli import open_warehouse
 
-    try:
-        overrides = parse_map_args(args.map)
-    except IngestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # an IngestError ends the command as one `error:` line, exit 2 (engine/__main__.py)
+    overrides = parse_map_args(args.map)
     wh = open_warehouse(args)
     try:
         result = ingest_file(wh, args.kind, args.file, sheet=args.sheet, overrides=overrides,
@@ -46,9 +42,6 @@ def run_ingest(args: argparse.Namespace) -> int:
             from engine.alerts import refresh_after
 
             print(refresh_after(wh, "upload", args.user), file=sys.stderr)
-    except IngestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         wh.close()
     if args.json:

@@ -6,21 +6,13 @@ can show a table instead of a traceback.
 """
 from __future__ import annotations
 
-from typing import Any
+from engine.errors import MicroPulseError
 
 
-class IngestError(Exception):
+class IngestError(MicroPulseError):
     """Base class: a file or request that cannot be ingested as asked."""
 
     code = "ingest_error"
-
-    def __init__(self, message: str, evidence: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.evidence = evidence
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class UnreadableFileError(IngestError):
@@ -70,10 +62,12 @@ class MappingError(IngestError):
 
 class BatchNotFoundError(IngestError):
     code = "batch_not_found"
+    http_status = 404
 
 
 class RollbackError(IngestError):
     code = "rollback_refused"
+    http_status = 409
 
 
 # Row-level reasons: code -> sentence. `{col}` is the file's column name, `{value}` the

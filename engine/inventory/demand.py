@@ -23,6 +23,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from engine.errors import MicroPulseError
 from engine.warehouse.grain import WEEKLY, grain_of_dates, normalise_grain
 
 KEY = ["sku_id", "pin_code"]
@@ -30,12 +31,11 @@ Z95, Z80 = 1.959964, 1.281552
 MIN_RESIDUALS = 14          # fewer backtest points than this: use the interval instead
 
 
-class InventoryInputError(ValueError):
+class InventoryInputError(MicroPulseError, ValueError):
     """Planning input a user can fix (bad service level, missing columns, ...)."""
 
-    def __init__(self, message: str, evidence: pd.DataFrame | None = None):
-        super().__init__(message)
-        self.evidence = evidence
+    code = "inventory_input"
+    http_status = 409
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from engine.errors import MicroPulseError
 from engine.pricing.fits import FitRules, sku_estimates
 from engine.pricing.panel import CategoryPanel, PanelContext, build_panels
 from engine.pricing.pooling import Pooling
@@ -38,12 +39,16 @@ from engine.pricing.pooling import Pooling
 Z95 = 1.959963984540054
 
 
-class PricingError(Exception):
+class PricingError(MicroPulseError):
     """A pricing problem a category manager can act on."""
+
+    code = "pricing_error"
 
 
 class InsufficientPriceVariationError(PricingError):
     """No SKU has enough price movement to estimate an elasticity from."""
+
+    code = "insufficient_price_variation"
 
 
 @dataclass(frozen=True)

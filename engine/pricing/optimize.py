@@ -50,10 +50,11 @@ RULE_NAMES = {
 class InfeasiblePricingError(PricingError):
     """No price list satisfies every rule; `relax` names the rules whose removal helps."""
 
+    code = "infeasible_pricing"
+
     def __init__(self, message: str, relax: list[str], evidence: pd.DataFrame | None = None):
-        super().__init__(message)
+        super().__init__(message, evidence if evidence is not None else pd.DataFrame())
         self.relax = relax
-        self.evidence = evidence if evidence is not None else pd.DataFrame()
 
 
 @dataclass(frozen=True)

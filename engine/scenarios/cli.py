@@ -107,20 +107,6 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _scenario_error(func):
-    """Run a command; a ScenarioError becomes one `error:` line and exit 2."""
-    def wrapped(args):
-        from engine.scenarios.model import ScenarioError
-
-        try:
-            return func(args)
-        except ScenarioError as exc:
-            return _fail(exc.message)
-    wrapped.__name__ = func.__name__
-    wrapped.__doc__ = func.__doc__
-    return wrapped
-
-
 def check_out(path) -> Path:
     """`path` when a comparison can be written there, else ValueError with the sentence."""
     path = Path(path)
@@ -216,7 +202,6 @@ def chain_lines(result) -> list[str]:
 
 
 # ---- commands ----------------------------------------------------------------------------
-@_scenario_error
 def cmd_list(args: argparse.Namespace) -> int:
     from engine.warehouse import scenario_store
 
@@ -247,7 +232,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_scenario_error
 def cmd_show(args: argparse.Namespace) -> int:
     from engine.warehouse import scenario_store
 
@@ -289,7 +273,6 @@ def _typed(args) -> dict:
     return out
 
 
-@_scenario_error
 def cmd_create(args: argparse.Namespace) -> int:
     from engine.scenarios.model import Scenario
     from engine.warehouse import scenario_store
@@ -317,7 +300,6 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-@_scenario_error
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
@@ -377,7 +359,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-@_scenario_error
 def cmd_delete(args: argparse.Namespace) -> int:
     from engine.warehouse import scenario_store
 
@@ -408,11 +389,9 @@ def _renamed(args, fn, verb: str) -> int:
     return 0
 
 
-@_scenario_error
 def cmd_rename(args: argparse.Namespace) -> int:
     return _renamed(args, "rename", "Renamed")
 
 
-@_scenario_error
 def cmd_duplicate(args: argparse.Namespace) -> int:
     return _renamed(args, "duplicate", "Copied")

@@ -8,16 +8,20 @@ from datetime import date
 
 import pandas as pd
 
+from engine.errors import MicroPulseError
 
-class ScenarioError(ValueError):
+
+class ScenarioError(MicroPulseError, ValueError):
     """A scenario that cannot be saved or computed. `code` is stable for the API,
-    `message` a sentence for the user, `evidence` what was wrong (a value, a name, rows)."""
+    `message` a sentence for the user, `evidence` what was wrong (a value, a name, rows).
+    A missing scenario is a 404, a clash with what is stored a 409, the rest 422."""
+
+    code = "scenario_error"
+    STATUS = {"not_found": 404, "name_taken": 409, "ambiguous": 409, "no_forecast": 409}
 
     def __init__(self, code: str, message: str, evidence=None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.evidence = evidence
+        super().__init__(message, evidence, code=code,
+                         http_status=self.STATUS.get(code, type(self).http_status))
 
 
 def _tuple(value) -> tuple[str, ...]:

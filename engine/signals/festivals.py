@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from engine.categories import CATEGORIES
+from engine.errors import MicroPulseError
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 CURATED_CSV = DATA_DIR / "festivals_curated.csv"
@@ -77,11 +78,15 @@ HOLIDAYS_NAMES: dict[str, tuple[str, ...]] = {
 HOLIDAYS_SUBDIVS = ("RJ", "HR")
 
 
-class FestivalDataError(ValueError):
-    """The festival reference tables are inconsistent; `rows` holds the offending rows."""
+class FestivalDataError(MicroPulseError, ValueError):
+    """The festival reference tables are inconsistent; `rows` (the evidence) holds the
+    offending rows. Shipped data: the server's fault, not the request's."""
+
+    code = "festival_data_error"
+    http_status = 500
 
     def __init__(self, message: str, rows: pd.DataFrame | None = None):
-        super().__init__(message)
+        super().__init__(message, rows)
         self.rows = rows
 
 

@@ -45,7 +45,6 @@ def _clean(value):
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    from engine.sourcing.prepare import SourcingError
     from engine.sourcing.ranking import RankConfig
     from engine.sourcing.service import rank_for_pin
 
@@ -60,11 +59,8 @@ def run_rank(args: argparse.Namespace) -> int:
     cfg = RankConfig(w_price=w[0], w_quality=w[1], w_logistics=w[2], w_reliability=w[3],
                      road_factor=args.road_factor, rs_per_qtl_km=args.rs_per_qtl_km)
     wh = open_warehouse(args)
-    try:
+    try:     # a SourcingError ends the command as one `error:` line, exit 2 (__main__.py)
         ranked = rank_for_pin(wh, args.commodity, args.pin, args.quantity, cfg)
-    except SourcingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         wh.close()
     if args.top:

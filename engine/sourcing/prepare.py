@@ -14,17 +14,16 @@ import numpy as np
 import pandas as pd
 
 from engine import geo
+from engine.errors import MicroPulseError
 
 
-class SourcingError(ValueError):
+class SourcingError(MicroPulseError, ValueError):
     """A sourcing request a user can fix (unknown commodity, bad PIN, no data).
 
     `evidence` holds the offending value(s) or the valid choices.
     """
 
-    def __init__(self, message: str, evidence=None):
-        super().__init__(message)
-        self.evidence = evidence
+    code = "sourcing_error"
 
 
 STATE_ALIASES = {

@@ -28,9 +28,15 @@ _UPDATABLE = {"password_hash", "role", "pin_codes", "disabled", "password_change
 class AuthError(WarehouseError):
     """A sign-in or user-management problem, with a sentence for the person in front."""
 
+    code = "auth_error"
+    http_status = 400
+
 
 class FirstRunClosed(AuthError):
     """The first-run admin form was submitted after a user already exists."""
+
+    code = "first_run_closed"
+    http_status = 409
 
 
 def _write(wh: Warehouse):

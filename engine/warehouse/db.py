@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import duckdb
 
+from engine.errors import MicroPulseError
 from engine.warehouse.schema import (INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES,
                                      migrate_old_scenarios, upgrade_scenarios)
 
@@ -43,32 +44,27 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = REPO_ROOT / "data" / "warehouse.duckdb"
 
 
-class WarehouseError(Exception):
+class WarehouseError(MicroPulseError):
     """Base class for warehouse problems a user can act on: a sentence (`message`), a
     machine `code` and, when there is one, small JSON-able `evidence` (as the ingest
-    errors carry)."""
+    errors carry). Unclassified ones are the server's fault (500)."""
 
     code = "warehouse_error"
-
-    def __init__(self, message: str = "", evidence=None):
-        super().__init__(message)
-        self.message = message
-        self.evidence = evidence
-
-    def __str__(self) -> str:
-        return self.message
+    http_status = 500
 
 
 class WarehouseLockedError(WarehouseError):
     """Another process holds the DuckDB write lock."""
 
     code = "warehouse_locked"
+    http_status = 503
 
 
 class WarehouseBusyError(WarehouseError):
     """Another write of this process is under way (only with transaction(wait=False))."""
 
     code = "warehouse_busy"
+    http_status = 503
 
 
 class WarehouseStorageError(WarehouseError):
@@ -77,6 +73,7 @@ class WarehouseStorageError(WarehouseError):
     `evidence`: {"storage": code, "reason": the OS's words, "file": the file's name}."""
 
     code = "storage_error"
+    http_status = 507
 
     def again(self) -> "WarehouseStorageError":
         """A fresh copy to raise once more (a raised exception keeps its traceback)."""
@@ -89,6 +86,7 @@ class DiskFullError(WarehouseStorageError):
 
 class ReadOnlyStorageError(WarehouseStorageError):
     code = "read_only"
+    http_status = 503
 
 
 # errno / the OS's words (as DuckDB quotes them) -> the storage error they mean

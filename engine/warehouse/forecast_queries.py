@@ -52,6 +52,9 @@ class Selection:
 class ScenarioStoreError(WarehouseError):
     """A scenario could not be saved or found (message says why)."""
 
+    code = "scenario_store_error"
+    http_status = 422
+
 
 # ---- building blocks ---------------------------------------------------------------------
 def _scope(pin_scope, col: str) -> tuple[str, list]:

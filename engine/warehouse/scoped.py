@@ -55,6 +55,9 @@ _POOL_SIZE = 8
 class PermissionDenied(WarehouseError):
     """The signed-in user's role does not allow this; the message says what and why."""
 
+    code = "forbidden"
+    http_status = 403
+
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

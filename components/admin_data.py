@@ -1,0 +1,7 @@
+"""Reads of the Admin page: users and the audit log. Not cached: user changes do not bump
+the data version, and these tables are small."""
+from __future__ import annotations
+
+from engine.warehouse.auth_store import list_users, read_audit_log
+
+__all__ = ["list_users", "read_audit_log"]

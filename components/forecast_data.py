@@ -1,0 +1,51 @@
+"""Cached reads of the Forecast page (forecast runs, series, backtests, festivals,
+seasonality, demand responses, what-if results) and its one write (save a what-if
+scenario), each read keyed on the data version of what it reads and its arguments."""
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.forecast.intervals import aggregate_bands
+from engine.forecast.whatif import response_curves, run_scenario
+from engine.signals.festivals import festivals_in_range
+from engine.signals.seasonality import decompose
+from engine.warehouse import forecast_queries as fq
+from engine.warehouse.festivals import read_festivals
+from engine.warehouse.forecast_queries import save_scenario  # noqa: F401 - the page's write
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def read(_wh, version: str, name: str, *args):
+    """Every forecast read of the page (engine.warehouse.forecast_queries.<name>), keyed on
+    the data version and its arguments."""
+    return getattr(fq, name)(_wh, *args)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def aggregate(_wh, version: str, run_id: str, sel, f):
+    """The selection's summed forecast with bands calibrated on its own summed backtest."""
+    return aggregate_bands(read(_wh, version, "forecast_series", run_id, sel, f),
+                           read(_wh, version, "selection_backtest", run_id, sel, f))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def festivals(_wh, version: str, start, end, state):
+    return festivals_in_range(read_festivals(_wh)[0], start, end, state)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def seasonality(_wh, version: str, sel, f, grain: str):
+    return decompose(fq.history_series(_wh, sel, f, grain=grain), grain)
+
+
+@st.cache_data(show_spinner="Estimating demand responses (once per data version)...",
+               max_entries=2)
+def response(_wh, version: str):
+    return response_curves(_wh)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def scenario(_wh, version: str, response_version: str, run_id: str, sel, f, cfg, grain: str):
+    base = read(_wh, version, "scenario_base", run_id, sel, f)
+    return run_scenario(base, response(_wh, response_version), cfg, grain=grain)
+

@@ -1,0 +1,26 @@
+"""The Scenarios page's reads and writes: the form's choices (forecast rows the user may
+see and the stored plans, cached per data version) and saving, renaming, deleting a
+scenario and keeping its step totals (engine.warehouse.scenario_store)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from components import scenario_views as sv
+from components.errors import attempt
+from components.ingest_data import plans
+from engine.scenarios import Selection
+from engine.scenarios import compute as C
+from engine.warehouse.scenario_store import (delete, may_change, record_result, rename,
+                                             save)
+
+__all__ = ["form_options", "save", "rename", "delete", "may_change", "record_result"]
+
+
+@st.cache_data(show_spinner="Reading forecasts, stock and mandi prices (once per data "
+                            "change)...", max_entries=8)
+def form_options(_wh, version: str, scope) -> sv.FormOptions:
+    """What the form offers: the products and places of the forecast rows within `scope`,
+    and the plan versions (none when they cannot be read)."""
+    inputs = C.load_inputs(_wh)
+    plan_rows = attempt(plans, _wh, version)[0]
+    return sv.form_options(C.select_rows(inputs.base, Selection(), scope), plan_rows)
