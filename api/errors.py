@@ -101,6 +101,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
     from engine.ingest.errors import IngestError
     from engine.inventory.demand import InventoryInputError
     from engine.pricing.elasticity import PricingError
+    from engine.pricing.markdown import MarkdownError
     from engine.scenarios.model import ScenarioError
     from engine.sourcing.prepare import SourcingError
     from engine.warehouse.auth_store import AuthError
@@ -115,6 +116,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
         (AccountDisabled, 403, "account_disabled"),
         (AuthError, 400, "auth_error"),
         (IngestError, 422, None),
+        (MarkdownError, 422, None),         # code: the error's own (no_elasticity, ...)
         (PricingError, 422, "pricing_error"),
         (SourcingError, 422, "sourcing_error"),
         (InventoryInputError, 409, "inventory_input"),

@@ -34,8 +34,8 @@ step x price plus big-M linearisation of the min, while the DP over (step, units
 last price]) is exact for the step's choice given the stock, needs no solver and runs in
 milliseconds: value V_t(s, k) = max over prices k' (k' no higher than k when `monotone`, so
 the price never goes back up) of p_k' x min(s, d_tk') + V_t+1(s - min(s, d_tk'), k'),
-V_T(s) = salvage x s. Stock is a grid of whole units (at most `grid_points` points, linear
-interpolation between them); the path is then followed forward from the exact stock and
+V_T(s) = salvage x s. Stock is a grid of `grid_step` (0.05) units (at most `grid_points`
+points, linear interpolation between them); the path is then followed forward from the exact stock and
 its figures are computed exactly. `exhaustive_best` enumerates every path of the ladder
 (small cases) to check it (tests, benchmarks/bench_markdown.py).
 """
@@ -86,7 +86,8 @@ class MarkdownConfig:
     clearance_days: int = 42
     shelf_life: tuple[tuple[str, int], ...] = ()   # (category, days) overriding the defaults
     days_left: int | None = None        # the user's own deadline for one line
-    grid_points: int = 2001
+    grid_step: float = 0.05             # units between the DP's stock grid points ...
+    grid_points: int = 20001            # ... at most this many points
 
     def validate(self) -> "MarkdownConfig":
         check_endings(self.price_endings)
@@ -295,7 +296,7 @@ def _dp_path(stock: float, prices: np.ndarray, demand: np.ndarray, salvage: floa
              cfg: MarkdownConfig) -> np.ndarray:
     """Ladder index per step maximising revenue + salvage x left (see the module doc)."""
     n_steps, n_prices = demand.shape
-    size = int(min(math.floor(stock) + 1, cfg.grid_points))
+    size = int(min(math.floor(stock / cfg.grid_step) + 1, cfg.grid_points))
     grid = np.unique(np.r_[np.linspace(0.0, stock, max(size, 2)), stock])
     values = [None] * (n_steps + 1)
     values[n_steps] = np.repeat((salvage * grid)[:, None], n_prices, axis=1)
