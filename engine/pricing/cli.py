@@ -295,7 +295,7 @@ def run_markdown(args: argparse.Namespace) -> int:
     if args.json:
         rows = json.loads(table.to_json(orient="records", date_format="iso"))
         print(json.dumps({"status": "ok", **summary,
-                          ("steps" if args.sku else "lines"): rows}, default=str))
+                          ("path" if args.sku else "lines"): rows}, default=str))
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
