@@ -1,0 +1,74 @@
+"""AppTests of the markdown sections: Pricing page → Markdowns (candidates, settings, the
+picked line's path) and the Reorder page's "plan a markdown" on an excess-stock line."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from engine.pricing.service import markdown_candidates
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+TIMEOUT = 180
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _table(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_pricing_page_lists_candidates_and_plans_the_picked_line(app_env):
+    at = _run(AppTest.from_file(str(PAGES / "3_Pricing.py"), default_timeout=TIMEOUT))
+    assert any(h.value == "Markdowns" for h in at.subheader)
+    cands = _table(at, "Excess")
+    assert len(cands) > 0
+    assert set(cands["Why it must go"]) <= {"Short shelf life", "End of season"}
+    assert cands["Cost at risk"].str.startswith("₹").all()
+    assert any("lines hold short-life or end-of-season stock" in c.value for c in at.caption)
+    at.session_state["md_table"] = {"selection": {"rows": [0], "columns": []}}
+    at = _run(at)
+    labels = [m.label for m in at.metric]
+    assert {"Recovered margin", "Sell-through", "Left at the deadline", "Days left"} <= set(labels)
+    steps = _table(at, "Stock left")
+    assert steps["Price"].str.startswith("₹").all()
+    assert any(m.value.startswith(cands["Why it must go"].iloc[0]) for m in at.markdown)
+    weekly = len(steps)
+    at.number_input(key="md_step").set_value(2)
+    at.button(key="FormSubmitter:md_form-Apply").click()
+    at = _run(at)
+    assert len(_table(at, "Stock left")) > weekly       # 2-day steps: more of them
+
+
+def test_reorder_page_plans_a_markdown_for_an_excess_short_life_line(app_env,
+                                                                     small_warehouse):
+    cands, _ = markdown_candidates(small_warehouse, date.today())
+    wanted = set(zip(cands["sku_id"], cands["pin_code"]))
+    at = AppTest.from_file(str(PAGES / "4_Reorder.py"), default_timeout=TIMEOUT)
+    _run(at)
+    at.multiselect(key="rp_urgency").set_value(["critical", "high", "medium", "low"])
+    at = _run(at)
+    shown = at.dataframe[0].value
+    hits = [i for i, (s, p) in enumerate(zip(shown["sku_id"], shown["pin_code"]))
+            if (s, p) in wanted and "expiring unsold" in shown["reason"].iloc[i]]
+    assert hits, "no excess short-life line in the plan"
+    at.session_state["rp_table"] = {"selection": {"rows": [hits[0]], "columns": []}}
+    at = _run(at)
+    at.toggle(key="rp_markdown").set_value(True)
+    at = _run(at)
+    assert any(m.label == "Recovered margin" for m in at.metric)
+    assert any(m.value.startswith("Short shelf life: shelf life") for m in at.markdown)
