@@ -335,12 +335,15 @@ def exhaustive_best(line: MarkdownLine, cfg: MarkdownConfig = MarkdownConfig(),
     prices = price_ladder(line.price, line.unit_cost, cfg)
     _, demand = step_demand(line, prices, cfg)
     n_steps = demand.shape[0]
-    if len(prices) ** n_steps > max_paths:
-        raise MarkdownError(f"{len(prices)} prices over {n_steps} steps is too many paths to "
-                            "try one by one.", "too_many_paths")
-    paths = np.array(list(itertools.product(range(len(prices)), repeat=n_steps)), dtype=int)
-    if cfg.monotone and n_steps > 1:
-        paths = paths[(np.diff(paths, axis=1) >= 0).all(axis=1)]
+    k = len(prices)
+    count = math.comb(k + n_steps - 1, n_steps) if cfg.monotone else k ** n_steps
+    if count > max_paths:
+        raise MarkdownError(f"{k} prices over {n_steps} steps is too many paths to try one "
+                            "by one.", "too_many_paths")
+    # monotone: ladder indices never decrease (prices never rise)
+    walk = (itertools.combinations_with_replacement(range(k), n_steps) if cfg.monotone
+            else itertools.product(range(k), repeat=n_steps))
+    paths = np.array(list(walk), dtype=int).reshape(-1, n_steps)
     salvage = line.salvage_value(cfg)
     revenue, _, left = simulate_paths(line.on_hand, prices, demand, paths, salvage)
     value = revenue + salvage * left - line.unit_cost * line.on_hand
