@@ -15,7 +15,8 @@ from components.format import dd_mmm, indian_grouping, inr, inr_compact, units
 from components.tables import download_buttons
 from engine.pricing.elasticity import PricingError
 from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
-from engine.pricing.markdown import KINDS, MarkdownConfig, MarkdownPlan
+from engine.pricing.markdown import (KINDS, SHELF_LIFE_DEFAULTS, MarkdownConfig, MarkdownError,
+                                     MarkdownPlan, parse_shelf_life)
 from engine.pricing.reasons import price_text
 from engine.pricing.service import markdown_candidates, markdown_plan
 
@@ -63,11 +64,21 @@ def settings_form() -> MarkdownConfig:
             "Price endings", list(PRICE_ENDINGS), index=list(PRICE_ENDINGS).index(DEFAULT_ENDINGS),
             format_func=lambda k: PRICE_ENDINGS[k][:1].upper() + PRICE_ENDINGS[k][1:],
             key="md_endings")
+        shelf = st.text_input(
+            "Shelf life for categories the catalog gives none (days)", key="md_shelf",
+            placeholder="e.g. Dairy=5, Bakery=3",
+            help="Overrides the default table (" + ", ".join(
+                f"{c} {d}" for c, d in SHELF_LIFE_DEFAULTS.items()) + " days); a SKU's own "
+                "shelf life in the catalog always wins")
         if st.form_submit_button("Apply", disabled=not allowed("run_scenario")):
-            st.session_state["md_cfg"] = MarkdownConfig(
-                step_days=int(step), max_discount=deepest / 100.0,
-                salvage_pct=None if salvage == "Default" else salvage / 100.0,
-                monotone=monotone, allow_below_cost=below, price_endings=endings)
+            try:
+                st.session_state["md_cfg"] = MarkdownConfig(
+                    step_days=int(step), max_discount=deepest / 100.0,
+                    salvage_pct=None if salvage == "Default" else salvage / 100.0,
+                    monotone=monotone, allow_below_cost=below, price_endings=endings,
+                    shelf_life=parse_shelf_life(shelf)).validate()
+            except MarkdownError as exc:
+                st.error(str(exc), icon=":material/error:")
     return st.session_state.get("md_cfg", MarkdownConfig())
 
 

@@ -81,6 +81,10 @@ def test_cli_errors_carry_a_code_and_scope_holds(world, facts, capsys):
     assert main(["pricing", "markdown", "--warehouse", str(world.path), "--sku", sku,
                  "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["code"] == "bad_settings"
+    assert main(["pricing", "markdown", "--warehouse", str(world.path), "--shelf-life",
+                 "Dairy five", "--json"]) == 1
+    bad = json.loads(capsys.readouterr().out)
+    assert bad["code"] == "bad_settings" and bad["evidence"] == {"value": "Dairy five"}
 
 
 def test_api_plans_a_line_on_price_endings(client, facts):

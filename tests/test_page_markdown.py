@@ -52,6 +52,11 @@ def test_pricing_page_lists_candidates_and_plans_the_picked_line(app_env):
     at.button(key="FormSubmitter:md_form-Apply").click()
     at = _run(at)
     assert len(_table(at, "Stock left")) > weekly       # 2-day steps: more of them
+    at.text_input(key="md_shelf").input("Dairy five")
+    at.button(key="FormSubmitter:md_form-Apply").click()
+    at = _run(at)
+    assert "should be CATEGORY=DAYS" in at.error[0].value
+    assert len(_table(at, "Stock left")) > weekly       # the last applied settings stay
 
 
 def test_reorder_page_plans_a_markdown_for_an_excess_short_life_line(app_env,

@@ -13,7 +13,7 @@ import pytest
 from engine.pricing.endings import is_allowed
 from engine.pricing.markdown import (MarkdownConfig, MarkdownError, MarkdownLine,
                                      classify_lines, daily_demand, exhaustive_best,
-                                     plan_markdown, price_ladder)
+                                     parse_shelf_life, plan_markdown, price_ladder)
 from engine.pricing.service import markdown_candidates, markdown_plan
 from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
@@ -103,6 +103,15 @@ def test_edge_cases_raise_coded_errors_with_evidence():
     assert exc.value.code == "bad_settings"
 
 
+def test_shelf_life_overrides_parse_or_name_the_bad_part():
+    assert parse_shelf_life("Dairy=5, Bakery = 3\nMeat & Fish=2") == (
+        ("Dairy", 5), ("Bakery", 3), ("Meat & Fish", 2))
+    assert parse_shelf_life("") == ()
+    with pytest.raises(MarkdownError, match="'Dairy five' should be CATEGORY=DAYS") as exc:
+        parse_shelf_life("Bakery=3, Dairy five")
+    assert exc.value.code == "bad_settings"
+
+
 def _calendar() -> tuple[pd.DataFrame, pd.DataFrame]:
     cal = pd.DataFrame({"name": ["Diwali", "Holi", "Raksha Bandhan"],
                         "date": pd.to_datetime(["2025-10-20", "2026-03-04", "2026-08-28"]),
@@ -170,6 +179,10 @@ def test_demo_warehouse_has_short_life_candidates_with_plans(md_warehouse):
     r = cands.iloc[0]
     plan, _ = markdown_plan(md_warehouse, r["sku_id"], r["pin_code"], as_of)
     assert plan.totals["stock"] == r["on_hand"] and plan.line.days_left == r["days_left"]
+    shelf = md_warehouse.query(      # today's price is the line's own regular price
+        "SELECT coalesce(regular_price, price) AS p FROM sales_daily WHERE sku_id = ? AND "
+        "pin_code = ? ORDER BY date DESC LIMIT 1", [r["sku_id"], r["pin_code"]])["p"].iat[0]
+    assert plan.line.price == pytest.approx(shelf)
     assert plan.totals["gain"] == pytest.approx(r["gain"])
 
 

@@ -18,7 +18,7 @@ from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
 from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
 from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
                                      optimize_prices)
-from engine.pricing.markdown import MarkdownConfig, MarkdownError
+from engine.pricing.markdown import MarkdownConfig, MarkdownError, parse_shelf_life
 from engine.pricing.regional import REGIONAL_COLUMNS, estimate_regional_elasticities
 from engine.pricing.service import markdown_candidates, markdown_plan
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
@@ -229,16 +229,10 @@ def run_optimize(args: argparse.Namespace) -> int:
 
 
 def _markdown_config(args) -> MarkdownConfig:
-    shelf = []
-    for item in args.shelf_life:
-        cat, _, days = item.rpartition("=")
-        if not cat or not days.strip().isdigit():
-            raise MarkdownError(f"--shelf-life {item!r} should be CATEGORY=DAYS, e.g. "
-                                "'Dairy=5'.", "bad_settings", {"value": item})
-        shelf.append((cat.strip(), int(days)))
+    shelf = parse_shelf_life(",".join(args.shelf_life))
     return MarkdownConfig(step_days=args.step_days, max_discount=args.max_discount,
                           salvage_pct=args.salvage_pct, days_left=args.days_left,
-                          shelf_life=tuple(shelf), monotone=not args.not_monotone,
+                          shelf_life=shelf, monotone=not args.not_monotone,
                           allow_below_cost=args.allow_below_cost,
                           price_endings=args.price_endings).validate()
 

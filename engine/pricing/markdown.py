@@ -145,6 +145,21 @@ class MarkdownPlan:
 
 
 # ---- which stock must go ------------------------------------------------------------------
+def parse_shelf_life(text: str) -> tuple[tuple[str, int], ...]:
+    """'Dairy=5, Bakery=3' (or one per line) -> (("Dairy", 5), ("Bakery", 3)); a
+    MarkdownError naming the part that is not CATEGORY=DAYS."""
+    out = []
+    for part in [p.strip() for p in str(text or "").replace("\n", ",").split(",")]:
+        if not part:
+            continue
+        cat, _, days = part.rpartition("=")
+        if not cat.strip() or not days.strip().isdigit() or not 1 <= int(days) <= 3650:
+            raise MarkdownError(f"Shelf life {part!r} should be CATEGORY=DAYS with 1 to 3650 "
+                                "days, e.g. 'Dairy=5'.", "bad_settings", {"value": part})
+        out.append((cat.strip(), int(days)))
+    return tuple(out)
+
+
 def seasonal_categories(effects: pd.DataFrame, cfg: MarkdownConfig) -> dict[str, list[str]]:
     """category -> festivals whose multiplier for it is at least cfg.season_multiplier."""
     big = effects[effects["multiplier"] >= cfg.season_multiplier]

@@ -151,7 +151,10 @@ def _markdown_frame(wh: Warehouse, as_of, cfg: MarkdownConfig, sku_id: str | Non
     skus = None if sku_id is None else [sku_id]
     prices = load_catalog(wh)[["sku_id", "price"]]
     lines = (lines.drop(columns=["price"], errors="ignore").merge(prices, on="sku_id", how="left")
+             .merge(store.line_prices(wh, skus), on=["sku_id", "pin_code"], how="left")
              .merge(_national_elasticities(wh), on="sku_id", how="left"))
+    # the line's own shelf price; the SKU's usual price where the line has not sold yet
+    lines["price"] = lines["line_price"].fillna(lines["price"])
     baseline = load_baseline(wh, sku_ids=skus)
     horizon = int(np.clip(lines["days_left"].max(skipna=True) if lines["days_left"].notna().any()
                           else 0, 0, 365))

@@ -59,6 +59,16 @@ def sku_catalog(wh: Warehouse) -> pd.DataFrame:
         """)
 
 
+def line_prices(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+    """Today's shelf price per SKU x PIN: the regular price (else the price) on the line's
+    last sale day. Columns sku_id, pin_code, line_price."""
+    extra, params = _in_clause("sku_id", sku_ids)
+    return wh.query(
+        "SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS line_price "
+        "FROM sales_daily WHERE coalesce(regular_price, price) > 0" + extra
+        + " GROUP BY sku_id, pin_code ORDER BY sku_id, pin_code", params)
+
+
 def pricing_locations(wh: Warehouse) -> pd.DataFrame:
     """pin_code, city, state, region for every PIN with sales or a location row."""
     return wh.query(
