@@ -213,7 +213,7 @@ def classify_lines(lines: pd.DataFrame, calendar: pd.DataFrame, effects: pd.Data
         else pd.Series(pd.NaT, index=lines.index)
     counted = counted.fillna(as_of).dt.normalize()
     states = lines["state"] if "state" in lines else pd.Series(None, index=lines.index)
-    kind, deadline, why = [], [], []
+    kind, deadline, why, seasons = [], [], [], {}
     for cat, state, days, count, own in zip(lines["category"], states, life, counted,
                                             from_catalog):
         if pd.notna(days) and days <= cfg.short_life_days:
@@ -224,8 +224,9 @@ def classify_lines(lines: pd.DataFrame, calendar: pd.DataFrame, effects: pd.Data
             why.append(f"shelf life {int(days)} days ({source}) from the {dd_mmm(count)} "
                        f"count: sell by {dd_mmm(end)}")
             continue
-        season = _season(calendar, seasonal[cat], state, as_of, cfg) if cat in seasonal \
-            else None
+        if cat in seasonal and (cat, state) not in seasons:
+            seasons[cat, state] = _season(calendar, seasonal[cat], state, as_of, cfg)
+        season = seasons.get((cat, state))
         kind.append("end_of_season" if season else None)
         deadline.append(season[0] if season else pd.NaT)
         why.append(season[1] if season else "")
@@ -391,15 +392,36 @@ def check_line(line: MarkdownLine) -> None:
         raise MarkdownError(f"{where} has no current selling price.", "no_price", facts)
 
 
-def plan_markdown(line: MarkdownLine, cfg: MarkdownConfig = MarkdownConfig()) -> MarkdownPlan:
-    """The recommended price path for one line, with sell-through per step and what is left."""
+def recommend_path(line: MarkdownLine, cfg: MarkdownConfig = MarkdownConfig()
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]], dict]:
+    """(ladder prices, the recommended ladder index per step, demand [step, price], steps,
+    totals) for one line: numbers only (the candidate list plans every line with this)."""
     cfg.validate()
     check_line(line)
     prices = price_ladder(line.price, line.unit_cost, cfg)
     steps, demand = step_demand(line, prices, cfg)
     salvage = line.salvage_value(cfg)
     path = _dp_path(line.on_hand, prices, demand, salvage, cfg)
-    keep = np.zeros(len(steps), dtype=int)
+    both = np.vstack([path, np.zeros(len(steps), dtype=int)])   # and today's price throughout
+    revenue, sold, left = simulate_paths(line.on_hand, prices, demand, both, salvage)
+    cost = line.unit_cost * line.on_hand
+    totals = {
+        "stock": float(line.on_hand), "sold": float(sold[0]), "left": float(left[0]),
+        "sell_through": float(sold[0] / line.on_hand), "revenue": float(revenue[0]),
+        "salvage": float(salvage * left[0]), "salvage_per_unit": salvage, "cost": cost,
+        "recovered_margin": float(revenue[0] + salvage * left[0] - cost),
+        "keep_price_sold": float(sold[1]), "keep_price_left": float(left[1]),
+        "keep_price_margin": float(revenue[1] + salvage * left[1] - cost),
+        "first_price": float(prices[path[0]]), "lowest_price": float(prices[path].min()),
+        "ladder_prices": len(prices), "steps": len(steps),
+    }
+    totals["gain"] = totals["recovered_margin"] - totals["keep_price_margin"]
+    return prices, path, demand, steps, totals
+
+
+def plan_markdown(line: MarkdownLine, cfg: MarkdownConfig = MarkdownConfig()) -> MarkdownPlan:
+    """The recommended price path for one line, with sell-through per step and what is left."""
+    prices, path, demand, steps, totals = recommend_path(line, cfg)
     rows, left = [], float(line.on_hand)
     start = line.deadline - pd.Timedelta(days=line.days_left)
     for t, ((first, n), k) in enumerate(zip(steps, path)):
@@ -412,19 +434,6 @@ def plan_markdown(line: MarkdownLine, cfg: MarkdownConfig = MarkdownConfig()) ->
                      "stock_left": left - sold})
         left -= sold
     table = pd.DataFrame(rows)
-    cost = line.unit_cost * line.on_hand
-    rev_keep, sold_keep, left_keep = simulate_paths(line.on_hand, prices, demand, keep, salvage)
-    revenue = float(table["revenue"].sum())
-    totals = {
-        "stock": float(line.on_hand), "sold": float(line.on_hand - left), "left": left,
-        "sell_through": (line.on_hand - left) / line.on_hand, "revenue": revenue,
-        "salvage": salvage * left, "salvage_per_unit": salvage, "cost": cost,
-        "recovered_margin": revenue + salvage * left - cost,
-        "keep_price_sold": float(sold_keep[0]), "keep_price_left": float(left_keep[0]),
-        "keep_price_margin": float(rev_keep[0] + salvage * left_keep[0] - cost),
-        "ladder_prices": len(prices), "steps": len(steps),
-    }
-    totals["gain"] = totals["recovered_margin"] - totals["keep_price_margin"]
     return MarkdownPlan(line, table, totals, _reason(line, table, totals, cfg), cfg)
 
 

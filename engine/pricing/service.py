@@ -9,7 +9,8 @@ import pandas as pd
 from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
 from engine.pricing.markdown import (MarkdownConfig, MarkdownError, MarkdownLine, MarkdownPlan,
-                                     classify_lines, daily_demand, plan_markdown)
+                                     classify_lines, daily_demand, plan_markdown,
+                                     recommend_path)
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items, optimize_prices
 from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
@@ -193,13 +194,9 @@ def markdown_candidates(wh: Warehouse, as_of, cfg: MarkdownConfig = MarkdownConf
     plans = []
     for i, r in enumerate(out.to_dict("records")):
         try:
-            t = plan_markdown(_line(r, demand[i]), cfg)
-            plans.append({"first_price": t.steps["price"].iat[0],
-                          "lowest_price": t.steps["price"].min(),
-                          "sell_through": t.totals["sell_through"],
-                          "units_left": t.totals["left"],
-                          "recovered_margin": t.totals["recovered_margin"],
-                          "gain": t.totals["gain"]})
+            totals = recommend_path(_line(r, demand[i]), cfg)[-1]
+            plans.append({**{k: totals[k] for k in PLAN_SUMMARY if k in totals},
+                          "units_left": totals["left"]})
         except MarkdownError:
             plans.append({})
     out = pd.concat([out, pd.DataFrame(plans, index=out.index, columns=PLAN_SUMMARY)],
