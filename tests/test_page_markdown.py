@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine.pricing.service import markdown_candidates
+from tests.test_auth_support import auth_wh_path, fast_bcrypt  # noqa: F401
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 TIMEOUT = 180
@@ -77,3 +78,39 @@ def test_reorder_page_plans_a_markdown_for_an_excess_short_life_line(app_env,
     at = _run(at)
     assert any(m.label == "Recovered margin" for m in at.metric)
     assert any(m.value.startswith("Short shelf life: shelf life") for m in at.markdown)
+
+
+def test_store_user_plans_a_markdown_within_their_pin_codes(auth_wh_path,  # noqa: F811
+                                                            monkeypatch):
+    from engine import auth
+    from engine.warehouse.db import Warehouse
+    from engine.warehouse.scoped import ScopedWarehouse
+    from tests.test_auth_support import session_for, store_pins
+
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(auth_wh_path))
+    monkeypatch.delenv("MICROPULSE_AUTH", raising=False)
+    monkeypatch.setattr(auth, "failure_delay", lambda n: 0.0)
+    wh = Warehouse(auth_wh_path)
+    try:
+        pins = store_pins(wh)
+        cands, _ = markdown_candidates(ScopedWarehouse(wh, pins), date.today())
+    finally:
+        wh.close()
+    wanted = set(zip(cands["sku_id"], cands["pin_code"]))
+    assert wanted and {p for _, p in wanted} <= set(pins)
+    at = AppTest.from_file(str(PAGES / "4_Reorder.py"), default_timeout=TIMEOUT)
+    at.session_state["auth_user"] = session_for("shop")
+    _run(at)
+    at.multiselect(key="rp_urgency").set_value(["critical", "high", "medium", "low"])
+    at = _run(at)
+    shown = at.dataframe[0].value
+    assert set(shown["pin_code"]) <= set(pins)
+    hits = [i for i, key in enumerate(zip(shown["sku_id"], shown["pin_code"])) if key in wanted]
+    assert hits
+    at.session_state["rp_table"] = {"selection": {"rows": [hits[0]], "columns": []}}
+    at = _run(at)
+    at.toggle(key="rp_markdown").set_value(True)
+    at = _run(at)
+    assert any(m.label == "Recovered margin" for m in at.metric)
+    assert any(m.value.startswith(("Short shelf life: ", "End of season: "))
+               for m in at.markdown)
