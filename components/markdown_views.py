@@ -214,12 +214,19 @@ def reorder_action(wh, line: pd.Series | None) -> None:
     """'Plan a markdown' for a picked excess-stock line of the Reorder plan."""
     if line is None or not (line.get("overstock_units", 0) > 0 or line.get("expiry_units", 0) > 0):
         return
-    if not st.toggle("Plan a markdown for this line", key="rp_markdown",
+    left, right = st.columns([2, 1])
+    on = left.toggle("Plan a markdown for this line", key="rp_markdown",
                      help="The price path that clears this line's excess stock for the most "
-                          "margin (Pricing page → Markdowns has every candidate)"):
+                          "margin (Pricing page → Markdowns has every candidate)")
+    days = right.number_input("Clear within (days; 0 = shelf life or season)", 0, 365, 0,
+                              key="rp_markdown_days",
+                              help="Your own deadline, e.g. to clear overstock of a long-life "
+                                   "item; salvage value 30% of cost")
+    if not on:
         return
+    cfg = MarkdownConfig(days_left=int(days) or None)
     result, err = _attempt(plan, wh, data_version(wh), str(line["sku_id"]),
-                           str(line["pin_code"]), date.today(), MarkdownConfig())
+                           str(line["pin_code"]), date.today(), cfg)
     if err:
         st.info(err, icon=":material/sell:")
     else:

@@ -80,6 +80,26 @@ def test_reorder_page_plans_a_markdown_for_an_excess_short_life_line(app_env,
     assert any(m.value.startswith("Short shelf life: shelf life") for m in at.markdown)
 
 
+def test_reorder_page_clears_long_life_overstock_within_the_days_given(app_env):
+    at = AppTest.from_file(str(PAGES / "4_Reorder.py"), default_timeout=TIMEOUT)
+    _run(at)
+    at.multiselect(key="rp_urgency").set_value(["low"])
+    at = _run(at)
+    shown = at.dataframe[0].value
+    hits = [i for i, why in enumerate(shown["reason"]) if "units surplus" in why
+            and "expiring" not in why]
+    assert hits, "no long-life overstock line in the plan"
+    at.session_state["rp_table"] = {"selection": {"rows": [hits[0]], "columns": []}}
+    at = _run(at)
+    at.toggle(key="rp_markdown").set_value(True)
+    at = _run(at)
+    if not any(m.label == "Recovered margin" for m in at.metric):   # not short-life/seasonal
+        assert "give it a deadline (days to clear)" in at.info[-1].value
+    at.number_input(key="rp_markdown_days").set_value(21)
+    at = _run(at)
+    assert next(m for m in at.metric if m.label == "Days left").value == "21"
+
+
 def test_store_user_plans_a_markdown_within_their_pin_codes(auth_wh_path,  # noqa: F811
                                                             monkeypatch):
     from engine import auth

@@ -215,6 +215,6 @@ def markdown_plan(wh: Warehouse, sku_id: str, pin_code: str, as_of,
     if not isinstance(r["kind"], str):
         raise MarkdownError(
             f"{r['name'] or sku_id} ({sku_id}) at PIN {pin_code} is neither short-life stock "
-            "nor seasonal stock past its season; give it a deadline (days left) to plan a "
-            "clearance anyway.", "not_markdown_stock", {"sku_id": sku_id, "pin_code": pin_code})
+            "nor seasonal stock past its season; give it a deadline (days to clear) to plan "
+            "a clearance anyway.", "not_markdown_stock", {"sku_id": sku_id, "pin_code": pin_code})
     return plan_markdown(_line(r, demand[0]), cfg), label
