@@ -73,6 +73,7 @@ def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None =
             return Baseline(rows[["sku_id", "pin_code", "date", "forecast", "lo", "hi"]],
                             "forecast", label, run["run_id"],
                             horizon_days=periods * (7 if weekly else 1))
-    if sales is None:
-        sales = store.sales_history(wh, sku_ids)
-    return naive_baseline(sales, horizon=horizon)
+    window = 28
+    if sales is None:       # the naive baseline reads only the last `window` days
+        sales = store.sales_history(wh, sku_ids, last_days=window)
+    return naive_baseline(sales, horizon=horizon, window=window)

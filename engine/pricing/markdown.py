@@ -87,7 +87,7 @@ class MarkdownConfig:
     shelf_life: tuple[tuple[str, int], ...] = ()   # (category, days) overriding the defaults
     days_left: int | None = None        # the user's own deadline for one line
     grid_step: float = 0.05             # units between the DP's stock grid points ...
-    grid_points: int = 20001            # ... at most this many points
+    grid_points: int = 4001             # ... at most this many points
 
     def validate(self) -> "MarkdownConfig":
         check_endings(self.price_endings)

@@ -25,10 +25,15 @@ def sales_columns(wh: Warehouse) -> set[str]:
     return set(names["column_name"])
 
 
-def sales_history(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+def sales_history(wh: Warehouse, sku_ids: list[str] | None = None,
+                  last_days: int | None = None) -> pd.DataFrame:
     """sales_daily rows: sku_id, pin_code, date, quantity, revenue, price, regular_price,
-    promo, and whichever of unit_cost, feature, display, tpr the table has."""
+    promo, and whichever of unit_cost, feature, display, tpr the table has; only the
+    `last_days` days up to the last sales date when given."""
     extra, params = _in_clause("sku_id", sku_ids)
+    if last_days is not None:
+        extra += (" AND date > (SELECT max(date) FROM sales_daily) - "
+                  f"INTERVAL {int(last_days)} DAY")
     present = sales_columns(wh)
     optional = "".join(f", {c}" for c in OPTIONAL_SALES_COLUMNS if c in present)
     return wh.query(
