@@ -210,3 +210,28 @@ def test_store_users_see_and_plan_only_their_pin_codes(md_warehouse):
     with pytest.raises(MarkdownError) as exc:
         markdown_plan(scoped, other["sku_id"], other["pin_code"], as_of)
     assert exc.value.code == "no_inventory"
+
+
+def test_a_line_without_sales_has_no_elasticity_and_says_so(small_warehouse_path, tmp_path):
+    dst = tmp_path / "new_sku.duckdb"
+    shutil.copy(small_warehouse_path, dst)
+    wh = Warehouse(dst)
+    try:
+        pin = wh.scalar("SELECT min(pin_code) FROM inventory")
+        snap = wh.scalar("SELECT max(snapshot_date) FROM inventory")
+        with wh.transaction() as cur:
+            cur.execute("INSERT INTO skus (sku_id, name, category, unit_cost, mrp, "
+                        "shelf_life_days) VALUES ('DA-9999', 'New Lassi 200 ml', 'Dairy', "
+                        "12, 20, 5)")
+            cur.execute("INSERT INTO inventory (sku_id, pin_code, on_hand, snapshot_date) "
+                        "VALUES ('DA-9999', ?, 40, ?)", [pin, snap])
+        as_of = pd.Timestamp(snap).date()
+        with pytest.raises(MarkdownError, match="has no price elasticity estimate") as exc:
+            markdown_plan(wh, "DA-9999", pin, as_of)
+        assert exc.value.code == "no_elasticity"
+        assert exc.value.evidence == {"sku_id": "DA-9999", "pin_code": pin}
+        cands, _ = markdown_candidates(wh, as_of)      # listed, without a plan
+        row = cands[cands["sku_id"] == "DA-9999"].iloc[0]
+        assert row["excess_units"] == 40 and pd.isna(row["first_price"])
+    finally:
+        wh.close()

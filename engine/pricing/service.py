@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
-from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
+from engine.pricing.elasticity import ElasticityConfig, PricingError, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
 from engine.pricing.markdown import (MarkdownConfig, MarkdownError, MarkdownLine, MarkdownPlan,
                                      classify_lines, daily_demand, plan_markdown,
@@ -156,16 +156,23 @@ def _markdown_frame(wh: Warehouse, as_of, cfg: MarkdownConfig, sku_id: str | Non
              .merge(_national_elasticities(wh), on="sku_id", how="left"))
     # the line's own shelf price; the SKU's usual price where the line has not sold yet
     lines["price"] = lines["line_price"].fillna(lines["price"])
-    baseline = load_baseline(wh, sku_ids=skus)
+    try:
+        baseline = load_baseline(wh, sku_ids=skus)
+        frame, label = baseline.frame, baseline.label
+    except PricingError:              # one SKU that has never sold: no demand to plan on
+        if skus is None:
+            raise
+        frame, label = pd.DataFrame(columns=["sku_id", "pin_code", "date", "forecast"]), \
+            "no sales history for this SKU"
     horizon = int(np.clip(lines["days_left"].max(skipna=True) if lines["days_left"].notna().any()
                           else 0, 0, 365))
-    demand = daily_demand(baseline.frame, lines, as_of, horizon)
+    demand = daily_demand(frame, lines, as_of, horizon)
     days = np.nan_to_num(lines["days_left"].to_numpy(float), nan=0).clip(0, horizon)
     lines["expected_sales"] = [demand[i, :int(d)].sum() for i, d in enumerate(days)]
     lines["excess_units"] = np.maximum(lines["on_hand"] - lines["expected_sales"], 0.0)
     lines.loc[lines["days_left"] <= 0, "excess_units"] = lines["on_hand"]
     lines["value_at_risk"] = lines["excess_units"] * lines["unit_cost"].fillna(0.0)
-    return lines, demand, baseline.label
+    return lines, demand, label
 
 
 def _line(r: dict, demand: np.ndarray) -> MarkdownLine:
