@@ -35,9 +35,9 @@ last price]) is exact for the step's choice given the stock, needs no solver and
 milliseconds: value V_t(s, k) = max over prices k' (k' no higher than k when `monotone`, so
 the price never goes back up) of p_k' x min(s, d_tk') + V_t+1(s - min(s, d_tk'), k'),
 V_T(s) = salvage x s. Stock is a grid of `grid_step` (0.05) units (at most `grid_points`
-points, linear interpolation between them); the path is then followed forward from the exact stock and
-its figures are computed exactly. `exhaustive_best` enumerates every path of the ladder
-(small cases) to check it (tests, benchmarks/bench_markdown.py).
+points, linear interpolation between them); the path is then followed forward from the
+exact stock and its figures are computed exactly. `exhaustive_best` enumerates every path
+of the ladder (small cases) to check it (tests, benchmarks/bench_markdown.py).
 """
 from __future__ import annotations
 
@@ -240,8 +240,9 @@ def classify_lines(lines: pd.DataFrame, calendar: pd.DataFrame, effects: pd.Data
 
 def daily_demand(baseline: pd.DataFrame, keys: pd.DataFrame, as_of, days: int) -> np.ndarray:
     """Baseline units per day for each (sku_id, pin_code) of `keys`, for the `days` days
-    after `as_of`: weekly rows are spread over their 7 days; days past the baseline's end
-    repeat the mean of its last 7 days; a line without baseline rows sells nothing."""
+    after `as_of`: a weekly row is spread evenly over its date and the 6 days after it; days
+    past the baseline's end repeat the mean of its last 7 days; a line without baseline
+    rows sells nothing."""
     as_of = pd.Timestamp(as_of).normalize()
     days = max(int(days), 0)
     out = np.zeros((len(keys), days))
