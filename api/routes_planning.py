@@ -143,6 +143,8 @@ def pricing_markdown(body: MarkdownRequest, caller: Caller = Depends(current_cal
                          salvage_pct=body.salvage_pct, days_left=body.days_left,
                          shelf_life=tuple(sorted(body.shelf_life.items())),
                          monotone=body.monotone, allow_below_cost=body.allow_below_cost,
+                         clearance_days=body.clearance_days,
+                         season_multiplier=body.season_multiplier,
                          price_endings=body.price_endings)
     plan, label = markdown_plan(caller.wh, body.sku_id, body.pin_code,
                                 body.as_of or date.today(), cfg)

@@ -394,6 +394,10 @@ class MarkdownRequest(Strict):
     shelf_life: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=dict, description="category -> shelf life (days) for SKUs the "
                                           "catalog gives none", examples=[{"Dairy": 5}])
+    clearance_days: int = Field(42, ge=1, le=365, description="days after a festival "
+                                "season ends to clear its stock")
+    season_multiplier: float = Field(2.0, gt=1, le=20, description="a category is seasonal "
+                                     "when a festival multiplies its demand by this much")
     monotone: bool = Field(True, description="never raise the price back up")
     allow_below_cost: bool = False
     price_endings: PriceEndings = "retail"

@@ -135,6 +135,11 @@ def test_which_stock_must_go_short_life_and_after_the_season():
     assert out["days_left"].tolist()[:3] == [2, 4, 37]   # 09-Mar + 3 / + 5; Holi 05-Mar + 42
     assert "(catalog)" in out["why"][0] and "(category default)" in out["why"][1]
     assert out["why"][2] == "Holi season ended 05-Mar; clear by 16-Apr (42 days after)"
+    # a longer clearance window, and a threshold that makes Snacks (Holi 1.5x) seasonal
+    wide = classify_lines(lines, cal, eff, AS_OF, MarkdownConfig(clearance_days=60,
+                                                                 season_multiplier=1.5))
+    assert wide["kind"].tolist()[2:] == ["end_of_season", None, "end_of_season"]
+    assert wide["days_left"].tolist()[2] == 55
     # past the clearance window: not a markdown candidate any more (hold for next season)
     late = classify_lines(lines, cal, eff, pd.Timestamp("2026-05-01"))
     assert late["kind"].tolist()[2:] == [None, None, None]

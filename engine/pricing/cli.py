@@ -95,6 +95,11 @@ def add_commands(sub) -> None:
     m.add_argument("--shelf-life", action="append", default=[], metavar="CATEGORY=DAYS",
                    help="shelf life for a category whose SKUs have none in the catalog "
                         "(repeatable)")
+    m.add_argument("--clearance-days", type=int, default=42,
+                   help="days after a festival season ends to clear its stock (default 42)")
+    m.add_argument("--season-multiplier", type=float, default=2.0,
+                   help="a category is seasonal when a festival multiplies its demand by at "
+                        "least this much (default 2.0)")
     m.add_argument("--not-monotone", action="store_true",
                    help="allow the price to go back up between steps")
     m.add_argument("--allow-below-cost", action="store_true",
@@ -233,6 +238,8 @@ def _markdown_config(args) -> MarkdownConfig:
     return MarkdownConfig(step_days=args.step_days, max_discount=args.max_discount,
                           salvage_pct=args.salvage_pct, days_left=args.days_left,
                           shelf_life=shelf, monotone=not args.not_monotone,
+                          clearance_days=args.clearance_days,
+                          season_multiplier=args.season_multiplier,
                           allow_below_cost=args.allow_below_cost,
                           price_endings=args.price_endings).validate()
 

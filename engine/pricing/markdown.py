@@ -100,6 +100,10 @@ class MarkdownConfig:
             problems.append(f"a ladder step of {self.discount_step:.0%}")
         if self.salvage_pct is not None and not 0 <= self.salvage_pct <= 1:
             problems.append(f"a salvage value of {self.salvage_pct:.0%} of cost (use 0-100%)")
+        if not 1 <= self.clearance_days <= 365:
+            problems.append(f"a clearance window of {self.clearance_days} days (use 1 to 365)")
+        if not self.season_multiplier > 1:
+            problems.append(f"a season multiplier of {self.season_multiplier} (use more than 1)")
         if self.days_left is not None and not -3650 <= self.days_left <= 365:
             problems.append(f"{self.days_left} days left (use at most 365)")
         if problems:
