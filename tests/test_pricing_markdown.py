@@ -86,6 +86,9 @@ def test_cost_floor_holds_unless_below_cost_is_allowed():
     assert below.steps["price"].min() < 45.0
     assert below.totals["recovered_margin"] > floor.totals["recovered_margin"]
     assert "no price below the unit cost of ₹45" in floor.reason
+    under = plan_markdown(_line(stock=400.0, elasticity=-3.0, price=50.0, cost=52.0))
+    assert (under.steps["price"] == 50.0).all()
+    assert "today's price is already below the unit cost of ₹52" in under.reason
 
 
 def test_edge_cases_raise_coded_errors_with_evidence():

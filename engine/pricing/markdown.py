@@ -461,7 +461,11 @@ def _reason(line: MarkdownLine, steps: pd.DataFrame, t: dict, cfg: MarkdownConfi
     text += (f". Recovered margin {money(t['recovered_margin'])} against "
              f"{money(t['keep_price_margin'])} at today's price "
              f"({indian_grouping(t['keep_price_left'])} left)")
-    if not cfg.allow_below_cost and line.unit_cost > 0:
+    if not cfg.allow_below_cost and line.price < line.unit_cost:
+        text += (f"; today's price is already below the unit cost of "
+                 f"{money(line.unit_cost)}, so no markdown is allowed (allow prices below "
+                 "cost to plan one)")
+    elif not cfg.allow_below_cost and line.unit_cost > 0:
         text += f"; no price below the unit cost of {money(line.unit_cost)}"
     if line.elasticity > -0.05:
         text += "; its price barely moves its sales, so a markdown adds little"
