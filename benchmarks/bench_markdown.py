@@ -1,9 +1,10 @@
 """Markdown benchmark: how much of the best margin the recommended path recovers, on the
 demo's markdown candidates with their planted (known) elasticity, and time per plan.
 
-    .venv/bin/python benchmarks/bench_markdown.py [--warehouse PATH] [--lines 12]
+    .venv/bin/python benchmarks/bench_markdown.py [--warehouse PATH | --small] [--lines 12]
 
-Without --warehouse the small demo (DemoConfig.small()) is seeded into a temporary file.
+Without --warehouse the default demo (DemoConfig(); --small: DemoConfig.small()) is seeded
+into a temporary file.
 For each candidate line (short-life and end-of-season stock, as the Pricing page lists
 them; steps widened so a line has at most 5, which keeps exhaustive search small):
 
@@ -39,7 +40,7 @@ from engine.warehouse.db import Warehouse  # noqa: E402
 from engine.warehouse.pricing_store import demo_truth_elasticity  # noqa: E402
 
 
-def _open(path: str | None) -> Warehouse:
+def _open(path: str | None, small: bool) -> Warehouse:
     if path:
         return Warehouse(path)
     from engine.demo import DemoConfig, load_demo
@@ -47,8 +48,9 @@ def _open(path: str | None) -> Warehouse:
     tmp = Path(tempfile.mkdtemp()) / "bench_markdown.duckdb"
     wh = Warehouse(tmp)
     t = time.perf_counter()
-    load_demo(wh, DemoConfig.small())
-    print(f"seeded the small demo in {time.perf_counter() - t:.1f} s")
+    load_demo(wh, DemoConfig.small() if small else DemoConfig())
+    print(f"seeded the {'small' if small else 'default'} demo in "
+          f"{time.perf_counter() - t:.1f} s")
     return wh
 
 
@@ -72,12 +74,18 @@ def _compare(line, planned_path, cfg) -> tuple[float, float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warehouse", default=None)
+    ap.add_argument("--small", action="store_true", help="seed the small demo")
     ap.add_argument("--lines", type=int, default=12)
     ap.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the stock count day)")
     args = ap.parse_args()
-    wh = _open(args.warehouse)
+    wh = _open(args.warehouse, args.small)
     as_of = (date.fromisoformat(args.as_of) if args.as_of else
              wh.scalar("SELECT max(snapshot_date) FROM inventory"))
+    from engine.pricing.service import elasticity_table
+
+    t = time.perf_counter()
+    elasticity_table(wh)
+    print(f"elasticities estimated and stored in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     cands, label = markdown_candidates(wh, as_of)
     kinds = {k: int(v) for k, v in cands["kind"].value_counts().items()}
