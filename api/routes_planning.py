@@ -9,9 +9,9 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query
 
 from api.routes_forecasts import num
-from api.schemas import (PIN_PATTERN, InventoryResponse, OptimizeRequest, OptimizeResponse,
-                         PricingRequest, PricingResponse, SourcingResponse, Urgency,
-                         error_responses)
+from api.schemas import (PIN_PATTERN, InventoryResponse, MarkdownRequest, MarkdownResponse,
+                         OptimizeRequest, OptimizeResponse, PricingRequest, PricingResponse,
+                         SourcingResponse, Urgency, error_responses)
 from api.security import Caller, current_caller
 
 router = APIRouter(tags=["planning"])
@@ -122,6 +122,48 @@ def pricing_optimize(body: OptimizeRequest, caller: Caller = Depends(current_cal
     return {"status": result.status, "baseline": label,
             "price_endings": result.config.endings(),
             "totals": {k: num(v) for k, v in result.totals.items()}, "recommendations": recs}
+
+
+@router.post("/v1/pricing/markdown", response_model=MarkdownResponse,
+             responses=error_responses(401, 403, 422, 429, 503))
+def pricing_markdown(body: MarkdownRequest, caller: Caller = Depends(current_caller)) -> dict:
+    """The markdown price path for one SKU x PIN's stock that must go (short shelf life, or
+    a season that has ended): one price per step on the retailer's price endings, with
+    expected sell-through per step and what is left. Store users: their PIN codes only.
+    A line that cannot be planned is a 422 whose code says why (no_elasticity, no_stock,
+    expired, not_markdown_stock, no_inventory)."""
+    from datetime import date
+
+    from engine.pricing.markdown import MarkdownConfig
+    from engine.pricing.service import markdown_plan
+
+    caller.require("view", "Reorder")
+    caller.check_pin(body.pin_code)
+    cfg = MarkdownConfig(step_days=body.step_days, max_discount=body.max_discount,
+                         salvage_pct=body.salvage_pct, days_left=body.days_left,
+                         shelf_life=tuple(sorted(body.shelf_life.items())),
+                         monotone=body.monotone, allow_below_cost=body.allow_below_cost,
+                         clearance_days=body.clearance_days,
+                         season_multiplier=body.season_multiplier,
+                         price_endings=body.price_endings)
+    plan, label = markdown_plan(caller.wh, body.sku_id, body.pin_code,
+                                body.as_of or date.today(), cfg)
+    line = plan.line
+    steps = [{"step": int(r["step"]), "start": _day(r["start"]), "end": _day(r["end"]),
+              "days": int(r["days"]), "price": round(float(r["price"]), 2),
+              "discount": round(float(r["discount"]), 4),
+              "expected_demand": round(float(r["demand"]), 3),
+              "expected_units": round(float(r["units"]), 3),
+              "revenue": round(float(r["revenue"]), 2),
+              "stock_start": round(float(r["stock_start"]), 3),
+              "stock_left": round(float(r["stock_left"]), 3)}
+             for r in plan.steps.to_dict("records")]
+    return {"sku_id": line.sku_id, "pin_code": line.pin_code, "name": line.name,
+            "category": line.category, "kind": line.kind, "days_left": line.days_left,
+            "deadline": _day(line.deadline), "elasticity": round(line.elasticity, 4),
+            "current_price": line.price, "unit_cost": line.unit_cost, "baseline": label,
+            "reason": plan.reason, "totals": {k: num(v) for k, v in plan.totals.items()},
+            "steps": steps}
 
 
 @router.get("/v1/sourcing/mandis", response_model=SourcingResponse,

@@ -382,6 +382,61 @@ class OptimizeResponse(BaseModel):
     recommendations: list[PriceRecommendation]
 
 
+class MarkdownRequest(Strict):
+    sku_id: SkuId
+    pin_code: PinCode
+    as_of: ApiDate | None = Field(None, description="the plan starts the day after; "
+                                                    "default today")
+    step_days: int = Field(7, ge=1, le=90, description="days a price holds")
+    max_discount: float = Field(0.5, gt=0, lt=1, description="0.5 = at most 50% off")
+    salvage_pct: float | None = Field(
+        None, ge=0, le=1, description="value of a unit left at the deadline as a share of "
+                                      "unit cost; default 0 short-life, 0.3 seasonal")
+    days_left: int | None = Field(None, ge=1, le=365,
+                                  description="your own deadline (days), e.g. for a clearance")
+    shelf_life: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default_factory=dict, description="category -> shelf life (days) for SKUs the "
+                                          "catalog gives none", examples=[{"Dairy": 5}])
+    clearance_days: int = Field(42, ge=1, le=365, description="days after a festival "
+                                "season ends to clear its stock")
+    season_multiplier: float = Field(2.0, gt=1, le=20, description="a category is seasonal "
+                                     "when a festival multiplies its demand by this much")
+    monotone: bool = Field(True, description="never raise the price back up")
+    allow_below_cost: bool = False
+    price_endings: PriceEndings = "retail"
+
+
+class MarkdownStep(BaseModel):
+    step: int
+    start: date
+    end: date
+    days: int
+    price: float
+    discount: float
+    expected_demand: float
+    expected_units: float
+    revenue: float
+    stock_start: float
+    stock_left: float
+
+
+class MarkdownResponse(BaseModel):
+    sku_id: str
+    pin_code: str
+    name: str | None
+    category: str | None
+    kind: str
+    days_left: int
+    deadline: date
+    elasticity: float
+    current_price: float
+    unit_cost: float
+    baseline: str
+    reason: str
+    totals: dict[str, float | int | None]
+    steps: list[MarkdownStep]
+
+
 class MandiRow(BaseModel):
     rank: int
     market: str

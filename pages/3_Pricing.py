@@ -1,7 +1,9 @@
-"""Pricing: elasticity per SKU, what-if price simulation, and optimal prices under rules.
+"""Pricing: elasticity per SKU, what-if price simulation, optimal prices under rules, and
+markdowns for stock that must go.
 
 Recipe: cached elasticity table (keyed on the data version) -> table + price/demand chart
--> simulator sliders (vectorised, instant) -> optimiser form (MILP on submit) -> price list.
+-> simulator sliders (vectorised, instant) -> optimiser form (MILP on submit) -> price list
+-> markdown candidates and the picked line's price path (components/markdown_views.py).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from functools import partial
 import streamlit as st
 
 from components.errors import attempt
+from components import markdown_views as mv
 from components import pricing_views as pv
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
@@ -121,3 +124,9 @@ if saved and saved[0] == version:
         pv.recommendations(outcome[0], outcome[1])
 else:
     st.caption("Set the rules above and press **Optimise prices**.")
+
+st.subheader("Markdowns")
+st.caption("Short-life stock that will outlast its shelf life, and seasonal stock after its "
+           "festival: the price path (one price per step, on your price endings) that clears "
+           "it for the most margin.")
+mv.pricing_section(wh)

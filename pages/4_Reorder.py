@@ -13,6 +13,7 @@ from functools import partial
 import streamlit as st
 
 from components.errors import attempt
+from components import markdown_views as mv
 from components import reorder_views as rv
 from components.maps import state_outlines
 from components.scenario_select import scenario_for_page
@@ -94,6 +95,7 @@ if sol is not None:
 st.subheader("Plan")
 scope, shown = rv.plan_filters(shown_plan)
 picked_row = rv.plan_table(shown)
+mv.reorder_action(wh, picked_row)       # excess stock: "plan a markdown"
 
 left, right = st.columns(2)
 with left:

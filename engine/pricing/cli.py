@@ -1,4 +1,5 @@
-"""`python -m engine elasticity` and `python -m engine price-optimize`."""
+"""`python -m engine elasticity`, `python -m engine price-optimize` and
+`python -m engine pricing markdown`."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 
@@ -16,8 +18,11 @@ from engine.pricing.endings import DEFAULT_ENDINGS, PRICE_ENDINGS
 from engine.pricing.inputs import load_baseline, load_catalog, load_panel_inputs
 from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, build_items,
                                      optimize_prices)
+from engine.pricing.markdown import MarkdownConfig, MarkdownError, parse_shelf_life
 from engine.pricing.regional import REGIONAL_COLUMNS, estimate_regional_elasticities
+from engine.pricing.service import markdown_candidates, markdown_plan
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
+from engine.warehouse.scoped import PermissionDenied, ScopedWarehouse
 
 ELASTICITY_COLUMNS = ["sku_id", "elasticity", "lo", "hi", "n_obs", "method", "sufficient",
                       "spec", "category", "se", "price_periods", "raw_elasticity", "raw_se",
@@ -66,6 +71,44 @@ def add_commands(sub) -> None:
     q.add_argument("--json", action="store_true", help="print a JSON summary")
     add_warehouse_arg(q)
     q.set_defaults(func=run_optimize)
+
+    g = sub.add_parser("pricing", help="pricing tools: markdown")
+    tools = g.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    m = tools.add_parser("markdown", help="markdown price paths for short-life and "
+                                          "end-of-season stock")
+    m.add_argument("--sku", help="plan this SKU (with --pin); without both, list the "
+                                 "candidates with their recommended first price")
+    m.add_argument("--pin", help="the PIN code of the line to plan")
+    m.add_argument("--pins", metavar="PIN,PIN",
+                   help="see only these PIN codes (a store user's scope; reads go through "
+                        "the PIN-scoped warehouse handle)")
+    m.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
+                   help="the day the plan starts after (default: today)")
+    m.add_argument("--step-days", type=int, default=7, help="days a price holds (default 7)")
+    m.add_argument("--max-discount", type=float, default=0.5, metavar="FRACTION",
+                   help="deepest markdown, e.g. 0.5 (default)")
+    m.add_argument("--salvage-pct", type=float, default=None, metavar="FRACTION",
+                   help="value of a unit left at the deadline, as a share of unit cost "
+                        "(default 0 for short-life, 0.3 for seasonal stock)")
+    m.add_argument("--days-left", type=int, default=None,
+                   help="your own deadline for --sku/--pin, in days")
+    m.add_argument("--shelf-life", action="append", default=[], metavar="CATEGORY=DAYS",
+                   help="shelf life for a category whose SKUs have none in the catalog "
+                        "(repeatable)")
+    m.add_argument("--clearance-days", type=int, default=42,
+                   help="days after a festival season ends to clear its stock (default 42)")
+    m.add_argument("--season-multiplier", type=float, default=2.0,
+                   help="a category is seasonal when a festival multiplies its demand by at "
+                        "least this much (default 2.0)")
+    m.add_argument("--not-monotone", action="store_true",
+                   help="allow the price to go back up between steps")
+    m.add_argument("--allow-below-cost", action="store_true",
+                   help="allow prices below the unit cost")
+    m.add_argument("--price-endings", choices=tuple(PRICE_ENDINGS), default=DEFAULT_ENDINGS)
+    m.add_argument("--out", metavar="FILE", help="write the path or list (.csv, .xlsx, .json)")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    add_warehouse_arg(m)
+    m.set_defaults(func=run_markdown)
 
 
 def _fail(message: str, as_json: bool, **extra) -> int:
@@ -187,4 +230,76 @@ def run_optimize(args: argparse.Namespace) -> int:
             print(f"{key}: {value}")
         if not args.out:
             print(recs[["sku_id", "current_price", "recommended_price", "reason"]].to_string(index=False))
+    return 0
+
+
+def _markdown_config(args) -> MarkdownConfig:
+    shelf = parse_shelf_life(",".join(args.shelf_life))
+    return MarkdownConfig(step_days=args.step_days, max_discount=args.max_discount,
+                          salvage_pct=args.salvage_pct, days_left=args.days_left,
+                          shelf_life=shelf, monotone=not args.not_monotone,
+                          clearance_days=args.clearance_days,
+                          season_multiplier=args.season_multiplier,
+                          allow_below_cost=args.allow_below_cost,
+                          price_endings=args.price_endings).validate()
+
+
+def run_markdown(args: argparse.Namespace) -> int:
+    """The candidate list, or one line's recommended path (exit 1 with the reason and its
+    code when it cannot be planned)."""
+    if (bad := _check_out(args)) is not None:
+        return _fail(bad, args.json)
+    if (args.sku is None) != (args.pin is None):
+        return _fail("Give both --sku and --pin to plan one line, or neither to list the "
+                     "candidates.", args.json, code="bad_settings")
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        return _fail(f"--as-of {args.as_of!r} is not a date (use YYYY-MM-DD).", args.json,
+                     code="bad_settings")
+    wh = open_warehouse(args, read_only=False)
+    try:
+        cfg = _markdown_config(args)
+        view = ScopedWarehouse(wh, args.pins.split(",")) if args.pins else wh
+        if args.pins and args.pin and args.pin not in view.pin_scope:
+            return _fail(f"PIN code {args.pin} is outside --pins.", args.json,
+                         code="pin_out_of_scope")
+        if args.sku is None:
+            table, label = markdown_candidates(view, as_of, cfg)
+            summary = {"candidates": int(len(table)), "baseline": label,
+                       "as_of": as_of.isoformat(),
+                       "kinds": {k: int(v) for k, v in table["kind"].value_counts().items()},
+                       "markdown_pays": int((table["gain"] > 0.5).sum()),
+                       "value_at_risk": round(float(table["value_at_risk"].sum()), 2)}
+        else:
+            plan, label = markdown_plan(view, args.sku, args.pin, as_of, cfg)
+            table = plan.steps
+            summary = {"sku_id": args.sku, "pin_code": args.pin, "kind": plan.line.kind,
+                       "days_left": plan.line.days_left, "baseline": label,
+                       "elasticity": round(plan.line.elasticity, 3),
+                       **{k: round(v, 2) for k, v in plan.totals.items()},
+                       "reason": plan.reason}
+    except MarkdownError as exc:
+        return _fail(str(exc), args.json, code=exc.code, evidence=exc.evidence)
+    except PricingError as exc:
+        return _fail(str(exc), args.json, code="pricing_error")
+    except PermissionDenied as exc:
+        return _fail(str(exc), args.json, code="forbidden")
+    finally:
+        wh.close()
+    if args.out:
+        try:
+            write_table(table, args.out, sheet_name="Markdown")
+        except ExportError as exc:
+            return _fail(str(exc), args.json)
+        summary["out"] = args.out
+    if args.json:
+        rows = json.loads(table.to_json(orient="records", date_format="iso"))
+        print(json.dumps({"status": "ok", **summary,
+                          ("path" if args.sku else "lines"): rows}, default=str))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+        if not args.out:
+            print(table.to_string(index=False))
     return 0

@@ -55,12 +55,13 @@ def load_locations(wh: Warehouse) -> pd.DataFrame:
     return store.pricing_locations(wh)
 
 
-def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None = None
-                  ) -> Baseline:
-    """The latest stored forecast run (its whole horizon), else the naive baseline."""
+def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None = None,
+                  sku_ids: list[str] | None = None) -> Baseline:
+    """The latest stored forecast run (its whole horizon), else the naive baseline; only
+    `sku_ids` when given."""
     run = store.latest_forecast_run(wh)
     if run is not None:
-        rows = store.forecast_rows(wh, run["run_id"])
+        rows = store.forecast_rows(wh, run["run_id"], sku_ids)
         if not rows.empty:
             models = sorted(rows["model"].dropna().unique())
             model = ", ".join(models) if len(models) <= 2 else f"{len(models)} models routed per series"
@@ -72,6 +73,7 @@ def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None =
             return Baseline(rows[["sku_id", "pin_code", "date", "forecast", "lo", "hi"]],
                             "forecast", label, run["run_id"],
                             horizon_days=periods * (7 if weekly else 1))
-    if sales is None:
-        sales = store.sales_history(wh)
-    return naive_baseline(sales, horizon=horizon)
+    window = 28
+    if sales is None:       # the naive baseline reads only the last `window` days
+        sales = store.sales_history(wh, sku_ids, last_days=window)
+    return naive_baseline(sales, horizon=horizon, window=window)

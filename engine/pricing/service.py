@@ -6,14 +6,18 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
-from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
+from engine.pricing.elasticity import ElasticityConfig, PricingError, estimate_elasticities
 from engine.pricing.inputs import load_baseline, load_catalog, load_locations, load_panel_inputs
+from engine.pricing.markdown import (MarkdownConfig, MarkdownError, MarkdownLine, MarkdownPlan,
+                                     classify_lines, daily_demand, plan_markdown,
+                                     recommend_path)
 from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items, optimize_prices
 from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
 from engine.warehouse import pricing_store as store
 from engine.warehouse import results
+from engine.textfmt import dd_mmm
 from engine.warehouse.db import Warehouse
 
 
@@ -103,3 +107,121 @@ def simulation_options(base: pd.DataFrame) -> dict:
             "states": sorted(base["state"].dropna().unique().tolist()),
             "start": pd.Timestamp(base["date"].min()).date(),
             "end": pd.Timestamp(base["date"].max()).date()}
+
+
+# ---- markdowns (engine/pricing/markdown.py) -----------------------------------------------
+MARKDOWN_COLUMNS = ["sku_id", "pin_code", "name", "category", "city", "kind", "on_hand",
+                    "unit_cost", "price", "elasticity", "days_left", "deadline", "why",
+                    "expected_sales", "excess_units", "value_at_risk"]
+PLAN_SUMMARY = ["first_price", "lowest_price", "sell_through", "units_left",
+                "recovered_margin", "gain"]
+
+
+def _national_elasticities(wh: Warehouse) -> pd.DataFrame:
+    """The stored per-SKU elasticities; a PIN-scoped handle reads its base warehouse's
+    (a SKU's price response is estimated on every store's sales; its rows stay hidden)."""
+    return elasticity_table(getattr(wh, "base", wh))[["sku_id", "elasticity"]]
+
+
+def _markdown_frame(wh: Warehouse, as_of, cfg: MarkdownConfig, sku_id: str | None = None,
+                    pin_code: str | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """Inventory lines (one line when sku_id / pin_code are given) classified, with today's
+    price, elasticity and baseline demand per day up to each line's deadline; the baseline
+    label."""
+    from engine.inventory.planner import load_festivals
+    from engine.warehouse.inventory_store import read_inventory_lines
+
+    lines = read_inventory_lines(wh)
+    if sku_id is not None:
+        lines = lines[(lines["sku_id"] == sku_id) & (lines["pin_code"] == pin_code)]
+    if lines.empty:
+        where = f" for {sku_id} at PIN {pin_code}" if sku_id is not None else ""
+        raise MarkdownError(f"There is no inventory line{where} in the stock you can see; "
+                            "upload an inventory count (Data page, or `python -m engine "
+                            "ingest inventory FILE`).", "no_inventory",
+                            {"sku_id": sku_id, "pin_code": pin_code})
+    calendar, effects = load_festivals(wh) or (pd.DataFrame(columns=[
+        "name", "date", "states", "pre_days", "post_days"]), pd.DataFrame(
+        columns=["name", "category", "multiplier"]))
+    lines = classify_lines(lines.reset_index(drop=True), calendar, effects, as_of, cfg)
+    if cfg.days_left is not None and sku_id is not None:
+        deadline = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=cfg.days_left)
+        lines["kind"] = lines["kind"].fillna("clearance")
+        lines["deadline"], lines["days_left"] = deadline, cfg.days_left
+        lines["why"] = f"your deadline {dd_mmm(deadline)}"
+    skus = None if sku_id is None else [sku_id]
+    prices = load_catalog(wh)[["sku_id", "price"]]
+    lines = (lines.drop(columns=["price"], errors="ignore").merge(prices, on="sku_id", how="left")
+             .merge(store.line_prices(wh, skus), on=["sku_id", "pin_code"], how="left")
+             .merge(_national_elasticities(wh), on="sku_id", how="left"))
+    # the line's own shelf price; the SKU's usual price where the line has not sold yet
+    lines["price"] = lines["line_price"].fillna(lines["price"])
+    try:
+        baseline = load_baseline(wh, sku_ids=skus)
+        frame, label = baseline.frame, baseline.label
+    except PricingError:              # one SKU that has never sold: no demand to plan on
+        if skus is None:
+            raise
+        frame, label = pd.DataFrame(columns=["sku_id", "pin_code", "date", "forecast"]), \
+            "no sales history for this SKU"
+    horizon = int(np.clip(lines["days_left"].max(skipna=True) if lines["days_left"].notna().any()
+                          else 0, 0, 365))
+    demand = daily_demand(frame, lines, as_of, horizon)
+    days = np.nan_to_num(lines["days_left"].to_numpy(float), nan=0).clip(0, horizon)
+    lines["expected_sales"] = [demand[i, :int(d)].sum() for i, d in enumerate(days)]
+    lines["excess_units"] = np.maximum(lines["on_hand"] - lines["expected_sales"], 0.0)
+    lines.loc[lines["days_left"] <= 0, "excess_units"] = lines["on_hand"]
+    lines["value_at_risk"] = lines["excess_units"] * lines["unit_cost"].fillna(0.0)
+    return lines, demand, label
+
+
+def _line(r: dict, demand: np.ndarray) -> MarkdownLine:
+    days = int(r["days_left"])
+    return MarkdownLine(
+        sku_id=str(r["sku_id"]), pin_code=str(r["pin_code"]),
+        name=str(r["name"] or r["sku_id"]), category=str(r["category"]), kind=r["kind"],
+        on_hand=float(r["on_hand"]), unit_cost=float(np.nan_to_num(r["unit_cost"])),
+        price=float(r["price"]) if pd.notna(r["price"]) else float("nan"),
+        elasticity=float(r["elasticity"]) if pd.notna(r["elasticity"]) else float("nan"),
+        days_left=days, deadline=pd.Timestamp(r["deadline"]), why=str(r["why"]),
+        demand=demand[:max(days, 0)], city=str(r["city"] or ""))
+
+
+def markdown_candidates(wh: Warehouse, as_of, cfg: MarkdownConfig = MarkdownConfig()
+                        ) -> tuple[pd.DataFrame, str]:
+    """Stock that must go and will not sell at today's price by its deadline (short shelf
+    life, or a season that has ended): one row per SKU x PIN with its recommended path's
+    first price, sell-through and gain over keeping today's price (NaN when it cannot be
+    planned, e.g. expired: days_left <= 0), the most cost at risk first.
+    (frame, baseline label)."""
+    lines, demand, label = _markdown_frame(wh, as_of, cfg.validate())
+    keep = (lines["kind"].notna() & (lines["on_hand"] > 0) & (lines["excess_units"] >= 1)
+            ).to_numpy()
+    out, demand = lines[keep].reset_index(drop=True), demand[keep]
+    plans = []
+    for i, r in enumerate(out.to_dict("records")):
+        try:
+            totals = recommend_path(_line(r, demand[i]), cfg)[-1]
+            plans.append({**{k: totals[k] for k in PLAN_SUMMARY if k in totals},
+                          "units_left": totals["left"]})
+        except MarkdownError:
+            plans.append({})
+    out = pd.concat([out, pd.DataFrame(plans, index=out.index, columns=PLAN_SUMMARY)],
+                    axis=1)
+    out = out.sort_values(["value_at_risk", "sku_id", "pin_code"],
+                          ascending=[False, True, True])
+    return out[MARKDOWN_COLUMNS + PLAN_SUMMARY].reset_index(drop=True), label
+
+
+def markdown_plan(wh: Warehouse, sku_id: str, pin_code: str, as_of,
+                  cfg: MarkdownConfig = MarkdownConfig()) -> tuple[MarkdownPlan, str]:
+    """The recommended markdown path for one SKU x PIN (MarkdownError with a code when it
+    cannot be planned). (plan, baseline label)."""
+    lines, demand, label = _markdown_frame(wh, as_of, cfg.validate(), sku_id, pin_code)
+    r = lines.iloc[0].to_dict()
+    if not isinstance(r["kind"], str):
+        raise MarkdownError(
+            f"{r['name'] or sku_id} ({sku_id}) at PIN {pin_code} is neither short-life stock "
+            "nor seasonal stock past its season; give it a deadline (days to clear) to plan "
+            "a clearance anyway.", "not_markdown_stock", {"sku_id": sku_id, "pin_code": pin_code})
+    return plan_markdown(_line(r, demand[0]), cfg), label

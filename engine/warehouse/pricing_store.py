@@ -25,10 +25,15 @@ def sales_columns(wh: Warehouse) -> set[str]:
     return set(names["column_name"])
 
 
-def sales_history(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+def sales_history(wh: Warehouse, sku_ids: list[str] | None = None,
+                  last_days: int | None = None) -> pd.DataFrame:
     """sales_daily rows: sku_id, pin_code, date, quantity, revenue, price, regular_price,
-    promo, and whichever of unit_cost, feature, display, tpr the table has."""
+    promo, and whichever of unit_cost, feature, display, tpr the table has; only the
+    `last_days` days up to the last sales date when given."""
     extra, params = _in_clause("sku_id", sku_ids)
+    if last_days is not None:
+        extra += (" AND date > (SELECT max(date) FROM sales_daily) - "
+                  f"INTERVAL {int(last_days)} DAY")
     present = sales_columns(wh)
     optional = "".join(f", {c}" for c in OPTIONAL_SALES_COLUMNS if c in present)
     return wh.query(
@@ -57,6 +62,16 @@ def sku_catalog(wh: Warehouse) -> pd.DataFrame:
         FROM skus k JOIN cur c ON k.sku_id = c.sku_id
         ORDER BY k.sku_id
         """)
+
+
+def line_prices(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+    """Today's shelf price per SKU x PIN: the regular price (else the price) on the line's
+    last sale day. Columns sku_id, pin_code, line_price."""
+    extra, params = _in_clause("sku_id", sku_ids)
+    return wh.query(
+        "SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS line_price "
+        "FROM sales_daily WHERE coalesce(regular_price, price) > 0" + extra
+        + " GROUP BY sku_id, pin_code ORDER BY sku_id, pin_code", params)
 
 
 def pricing_locations(wh: Warehouse) -> pd.DataFrame:
