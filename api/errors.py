@@ -101,6 +101,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
     from engine.ingest.errors import IngestError
     from engine.inventory.demand import InventoryInputError
     from engine.pricing.elasticity import PricingError
+    from engine.intel import IntelError
     from engine.scenarios.model import ScenarioError
     from engine.sourcing.prepare import SourcingError
     from engine.warehouse.auth_store import AuthError
@@ -120,6 +121,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
         (InventoryInputError, 409, "inventory_input"),
         (ForecastError, 422, None),
         (ScenarioError, 422, None),          # code: the error's own (bad_assumption, ...)
+        (IntelError, 422, None),             # code: the error's own (unknown_category, ...)
         (AlertError, 409, "alert_error"),
         (WarehouseLockedError, 503, "warehouse_locked"),
         (DiskFullError, 507, "disk_full"),

@@ -39,7 +39,7 @@ from scipy import stats
 from engine.intel import IntelError
 from engine.textfmt import dd_mmm, inr_compact, pct
 from engine.warehouse import trend_queries as tq
-from engine.warehouse.queries import Filters, date_bounds
+from engine.warehouse.queries import Filters, date_bounds, filter_options
 
 LEVEL_NAMES = {"category": "category", "brand": "brand", "sku": "SKU",
                "pin_code": "PIN code", "city": "city"}
@@ -356,6 +356,11 @@ def what_changed(wh, f: Filters, category: str | None, periods: dict | None = No
     if place not in ("city", "pin_code"):
         raise IntelError("bad_place", f"Place must be 'city' or 'pin_code', not '{place}'.",
                          place)
+    if category is not None:
+        known = filter_options(wh, f.pin_scope)["categories"]
+        if category not in known:
+            raise IntelError("unknown_category", f"There is no category called '{category}' "
+                             f"in your sales; choose one of {', '.join(known)}.", category)
     if periods is None:
         _, end, _ = window(wh, f, weeks)
         periods = default_periods(end, weeks)
