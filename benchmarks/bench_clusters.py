@@ -68,7 +68,7 @@ def main() -> int:
     print(f"cluster {res.assignments['pin_code'].nunique()} PIN codes: {_ms(t)}")
     print(res.selection.to_string(index=False))
     print(f"chosen k = {res.k}, silhouette {res.silhouette:.3f}")
-    for r in res.clusters().itertuples():
+    for r in C.cluster_summary(res.assignments).itertuples():
         print(f"  {r.cluster_name}: {r.description}")
 
     full = res.assignments.set_index("pin_code")["cluster"]

@@ -16,6 +16,7 @@ from engine.warehouse.queries import Filters, has_sales
 
 LEVEL_LABELS = {"category": "Category", "brand": "Brand", "sku": "SKU",
                 "pin_code": "PIN code", "city": "City"}
+EXPECTED = (IntelError,)     # errors whose sentence the page shows as it is
 _TREND_KINDS = {"growth_yoy": "percent", "slope_pct_week": "percent", "revenue": "money",
                 "revenue_ly": "money", "q_value": "other"}
 
@@ -139,7 +140,7 @@ def render_clusters(rows: pd.DataFrame, scoped: bool) -> None:
     if summary.empty:
         st.caption("No store clusters for your PIN codes.")
         return
-    sel = rows["selection"].iat[0]
+    sel = C.selection_text(rows)
     k, sil = int(rows["k"].iat[0]), float(rows["silhouette"].iat[0])
     st.caption(f"{k} clusters chosen by the best silhouette ({sil:.2f}) over 2 to 8 "
                "clusters with at least 5% of PIN codes (3 minimum) in each; only features "
@@ -165,5 +166,3 @@ def render_digest_downloads(wh, version: str, f: Filters, weeks: int) -> None:
                              ".sheet", key="digest_xlsx", on_click="ignore",
                         icon=":material/download:")
 
-
-EXPECTED = (IntelError,)

@@ -60,7 +60,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 
 def run_trends(args: argparse.Namespace) -> int:
-    from engine.export import ExportError, check_target, write_table
+    from engine.export import ExportError, check_target
     from engine.intel import IntelError
 
     if args.out and args.view != "digest":
@@ -76,7 +76,7 @@ def run_trends(args: argparse.Namespace) -> int:
                          "does not exist.")
     wh = open_warehouse(args)
     try:
-        return _run(wh, args, write_table)
+        return _run(wh, args)
     except IntelError as exc:
         return _fail(exc.message)
     except ExportError as exc:
@@ -85,7 +85,8 @@ def run_trends(args: argparse.Namespace) -> int:
         wh.close()
 
 
-def _run(wh, args, write_table) -> int:
+def _run(wh, args) -> int:
+    from engine.export import write_table
     from engine.intel import clusters as C
     from engine.intel import trends as T
     from engine.warehouse.queries import Filters

@@ -59,13 +59,7 @@ class ClusterResult:
     selection: pd.DataFrame = field(repr=False)     # k, silhouette, smallest, eligible
     k: int = 0
     silhouette: float = float("nan")
-    weights: pd.Series | None = field(default=None, repr=False)   # feature reliability
-
-    def clusters(self) -> pd.DataFrame:
-        """One row per cluster: cluster, cluster_name, n_pins, description."""
-        return (self.assignments.groupby(["cluster", "cluster_name", "description"],
-                                         as_index=False)["pin_code"].count()
-                .rename(columns={"pin_code": "n_pins"}))
+    weights: pd.Series | None = field(default=None, repr=False)   # 1 = drives the grouping
 
 
 # ---- features -------------------------------------------------------------------------------
@@ -223,15 +217,13 @@ def cluster_pins(weekly: pd.DataFrame, cfg: ClusterConfig = ClusterConfig()) -> 
                          "needed before PIN codes can be grouped.", weights.to_dict())
     x = design_matrix(feats, groups, weights)
     k, labels, table = choose_k(x, cfg)
-    from sklearn.metrics import silhouette_score
-
     desc = describe(feats, labels).set_index("label")
     out = pd.DataFrame({"pin_code": feats.index.astype(str), "label": labels})
     out = out.join(desc, on="label").drop(columns="label")
     out["features"] = [json.dumps({c: round(float(v), 4) for c, v in row.items()})
                        for _, row in feats.iterrows()]
     return ClusterResult(out.reset_index(drop=True), table, k,
-                         float(silhouette_score(x, labels)), weights)
+                         float(table.loc[table["k"] == k, "silhouette"].iat[0]), weights)
 
 
 # ---- stored ---------------------------------------------------------------------------------
@@ -264,8 +256,9 @@ def store_clusters(wh) -> pd.DataFrame:
 
 
 def cluster_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per cluster of the stored rows: cluster, cluster_name, description, n_pins
-    (all PIN codes in the cluster), pins_here (the rows given: the reader's PINs)."""
+    """One row per cluster of stored rows (or a result's assignments): cluster,
+    cluster_name, description, n_pins (all PIN codes in the cluster), pins_here (those
+    among the rows given: the reader's PINs)."""
     if rows.empty:
         return pd.DataFrame(columns=["cluster", "cluster_name", "description", "n_pins",
                                      "pins_here"])
@@ -274,6 +267,8 @@ def cluster_summary(rows: pd.DataFrame) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
-def pins_in(rows: pd.DataFrame, clusters) -> tuple[str, ...]:
-    """The PIN codes of the rows that belong to the given cluster numbers."""
-    return tuple(rows.loc[rows["cluster"].isin([int(c) for c in clusters]), "pin_code"])
+def selection_text(rows: pd.DataFrame) -> str:
+    """How k was chosen, from the stored rows: 'k=2: silhouette 0.13, smallest 25; ...'."""
+    picks = json.loads(rows["selection"].iat[0]) if len(rows) else []
+    return "; ".join(f"k={p['k']}: silhouette {p['silhouette']:.2f}, smallest {p['smallest']}"
+                     + ("" if p["eligible"] else " (too small)") for p in picks)

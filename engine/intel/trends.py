@@ -122,7 +122,7 @@ def _status(significant: bool, slope: float, growth) -> str:
     return "steady"
 
 
-def _reason(r: dict, level: str, alpha: float) -> str:
+def _reason(r: dict, alpha: float) -> str:
     if r["status"] == "too little data":
         return (f"Sold in only {r['selling_weeks']} of the {r['weeks']} weeks; a trend needs "
                 "at least 8 selling weeks.")
@@ -173,7 +173,7 @@ def trend_table(weekly: pd.DataFrame, weeks: pd.DatetimeIndex, prior: pd.DataFra
     out["status"] = [
         "too little data" if pd.isna(r.p_value) else
         _status(r.significant, r.slope_pct_week, r.growth_yoy) for r in out.itertuples()]
-    out["reason"] = [_reason(r, cfg.level, cfg.alpha) for r in out.to_dict("records")]
+    out["reason"] = [_reason(r, cfg.alpha) for r in out.to_dict("records")]
     order = out["status"].map({s: i for i, s in enumerate(STATUSES)})
     key = np.where(out["status"] == "declining", out["slope_pct_week"],
                    -out["slope_pct_week"].fillna(0))
