@@ -226,3 +226,29 @@ def test_digest_excel_and_html_in_indian_formats(small_warehouse, tmp_path):
     page = to_html(d)
     assert page.startswith("<!DOCTYPE html>") and "Weekly trends digest, week to" in page
     assert "₹" in page and "<script" not in page
+
+
+def test_weekly_uploads_stay_weekly_and_a_planted_rise_is_found(empty_warehouse):
+    """A weekly panel (one row per SKU x PIN x Wednesday): the trend weeks are the upload's
+    own weeks, a SKU whose revenue rises 3% a week over the last 26 weeks is emerging,
+    the flat ones are not, and what-changed adds up on weekly rows."""
+    from engine.warehouse import trend_queries as tq
+    from tests import weekly_frames as W
+
+    wh = empty_warehouse
+    W.build(wh)
+    start = (W.AS_OF - pd.Timedelta(weeks=25)).date()
+    with wh.transaction(touches=("sales",)) as cur:
+        cur.execute("UPDATE sales_daily SET quantity = quantity * exp(0.03 * date_diff('day', "
+                    "?::DATE, date) / 7), revenue = revenue * exp(0.03 * date_diff('day', "
+                    "?::DATE, date) / 7) WHERE sku_id = 'WK-00' AND date >= ?",
+                    [start, start, start])
+    weekly = tq.weekly_by_level(wh, Filters(), "sku", start, W.AS_OF.date())
+    assert set(weekly["week"]) == set(W.WEEKS[-26:])                 # Wednesdays, as uploaded
+    out = T.trends(wh, Filters(), T.TrendConfig(level="sku", weeks=26)).table.set_index("item")
+    assert out.loc["WK-00", "status"] == "emerging"
+    assert (out.drop("WK-00")["status"] != "emerging").all()
+    assert out.loc["WK-00", "growth_yoy"] > 0.2
+    w = T.what_changed(wh, Filters(), "Snacks", weeks=4)
+    assert w.bridge["amount"].iloc[1:-1].sum() == pytest.approx(w.total_change, abs=1e-6)
+    assert w.bridge.set_index("step").loc["shelf_price", "amount"] == pytest.approx(0, abs=1e-6)
