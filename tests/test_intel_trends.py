@@ -4,7 +4,6 @@ up exactly and attributes planted price / volume / new-item changes to the right
 clusters recover planted PIN groups and are stored, refreshed and PIN-scoped."""
 from __future__ import annotations
 
-from datetime import date
 
 import numpy as np
 import pandas as pd
