@@ -76,6 +76,9 @@ def test_trends_page_shows_movers_what_changed_clusters_and_digest(env):
     at.selectbox(key="trends_level").set_value("brand").run()
     assert not at.exception
     assert "brand items" in _text(at)
+    at.selectbox(key="wc_category").set_value("Dairy").run()
+    assert not at.exception
+    assert any(m.value.startswith("Dairy: revenue ₹") for m in at.markdown)
 
 
 def test_store_user_sees_only_their_pins_clusters(env, monkeypatch):

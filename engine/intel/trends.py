@@ -126,8 +126,12 @@ def _reason(r: dict, alpha: float) -> str:
     if r["status"] == "too little data":
         return (f"Sold in only {r['selling_weeks']} of the {r['weeks']} weeks; a trend needs "
                 "at least 8 selling weeks.")
-    yoy = ("no sales history for the same weeks last year" if pd.isna(r["growth_yoy"])
-           else f"{pct(r['growth_yoy'])} vs the same weeks last year")
+    if pd.isna(r["revenue_ly"]):
+        yoy = "the data does not reach back to the same weeks last year"
+    elif pd.isna(r["growth_yoy"]):
+        yoy = "no sales in the same weeks last year (new since then)"
+    else:
+        yoy = f"{pct(r['growth_yoy'])} vs the same weeks last year"
     trend = f"revenue moving {pct(r['slope_pct_week'])} a week"
     if r["significant"]:
         sure = f"a real trend (adjusted p = {r['q_value']:.3f} < {alpha:g})"
