@@ -111,3 +111,17 @@ def test_cluster_filter_narrows_the_pin_codes(env):
     with_all = at.expander[0]
     table = with_all.dataframe[0].value
     assert set(table.iloc[:, 0].str[:6]) <= in_cluster
+
+
+def test_empty_warehouse_says_what_to_do(tmp_path, monkeypatch):
+    path = tmp_path / "empty.duckdb"
+    Warehouse(path).close()
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = _run()
+    assert [i.value for i in at.info] == [
+        "No sales in the warehouse yet: load the demo on the Overview page or upload sales "
+        "on the Data page."]
+    st.cache_resource.clear()
