@@ -101,3 +101,24 @@ def sidebar_filters(wh, pin_scope: tuple[str, ...] | None = None) -> Filters:
     st.sidebar.button("Reset filters", on_click=_reset, key="mp_filter_reset")
     return Filters(states=tuple(states), cities=tuple(cities), categories=tuple(categories),
                    start=start, end=end, pin_scope=scope)
+
+
+def cluster_filter(f: Filters, clusters) -> Filters:
+    """A "Store cluster" picker under the sidebar filters (`clusters`: the stored cluster
+    rows this user may see, pin_code / cluster / cluster_name). Picked clusters narrow
+    the filters' PIN scope to their PIN codes - never wider than the scope in force."""
+    if clusters is None or len(clusters) == 0:
+        return f
+    names = dict(zip(clusters["cluster"].astype(int), clusters["cluster_name"]))
+    stored = [c for c in st.session_state.get("mp_filter_clusters", []) if c in names]
+    picked = st.sidebar.multiselect("Store cluster", sorted(names), default=stored,
+                                    format_func=lambda c: names[c], key="_w_mp_filter_clusters",
+                                    placeholder="All",
+                                    help="PIN codes grouped by how their demand behaves "
+                                         "(see the Trends page).")
+    st.session_state["mp_filter_clusters"] = list(picked)
+    if not picked:
+        return f
+    pins = set(clusters.loc[clusters["cluster"].isin(picked), "pin_code"].astype(str))
+    scope = tuple(sorted(pins if f.pin_scope is None else pins & set(f.pin_scope)))
+    return Filters(f.states, f.cities, f.categories, f.start, f.end, pin_scope=scope)

@@ -220,6 +220,9 @@ def render_pin_map(df: pd.DataFrame, value_col: str = "revenue", context=None) -
 SEQUENTIAL = [(255, 255, 178), (254, 204, 92), (253, 141, 60), (240, 59, 32), (189, 0, 38)]
 DIVERGING = [(178, 24, 43), (239, 138, 98), (253, 219, 199), (247, 247, 247),
              (209, 229, 240), (103, 169, 207), (33, 102, 172)]
+# Categories (store clusters): Okabe-Ito, distinguishable with colour-blindness.
+QUALITATIVE = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233),
+               (213, 94, 0), (240, 228, 66), (0, 0, 0)]
 NO_DATA = (204, 204, 204)
 FILL_ALPHA = 215
 _TOOLTIP_STYLE = {"backgroundColor": "#0F172A", "color": "white", "fontSize": "13px"}
@@ -235,16 +238,24 @@ def format_value(value, fmt: str, signed: bool = False) -> str:
         return units(value)
     if fmt == "pct":
         return pct(value, signed=signed)
-    raise ValueError(f"fmt must be 'inr', 'units' or 'pct', not {fmt!r}")
+    if fmt == "cluster":
+        return f"Cluster {int(value)}"
+    raise ValueError(f"fmt must be 'inr', 'units', 'pct' or 'cluster', not {fmt!r}")
 
 
-def colour_breaks(values: pd.Series, diverging: bool = False) -> tuple[list[float], list]:
+def colour_breaks(values: pd.Series, diverging: bool = False, categorical: bool = False
+                  ) -> tuple[list[float], list]:
     """Class edges and their colours. Sequential: up to 5 quantile classes (every class
     holds about as many areas). Diverging: 7 equal classes symmetric around 0, so white
-    is always "no change" and the same shade means the same size of rise or fall."""
+    is always "no change" and the same shade means the same size of rise or fall.
+    Categorical (whole numbers 1..k, e.g. store clusters): one distinct colour each."""
     v = pd.to_numeric(values, errors="coerce").dropna()
     if v.empty:
         return [], []
+    if categorical:
+        k = int(v.max())
+        return [i + 0.5 for i in range(k + 1)], [QUALITATIVE[i % len(QUALITATIVE)]
+                                                 for i in range(k)]
     if diverging:
         m = float(v.abs().max()) or 1e-9
         edges = [float(e) for e in np.linspace(-m, m, len(DIVERGING) + 1)]
@@ -270,10 +281,14 @@ def classify(values: pd.Series, edges: list[float], colours: list) -> list[list[
 
 def legend_spec(values: pd.Series, label: str, fmt: str, diverging: bool = False) -> dict:
     """{'title', 'items': [{'colour': (r,g,b), 'label': 'a – b'}], 'no_data': n}."""
-    edges, colours = colour_breaks(values, diverging)
-    items = [{"colour": c, "label": f"{format_value(lo, fmt, diverging)} – "
-                                    f"{format_value(hi, fmt, diverging)}"}
-             for c, lo, hi in zip(colours, edges[:-1], edges[1:])]
+    if fmt == "cluster":
+        edges, colours = colour_breaks(values, categorical=True)
+        items = [{"colour": c, "label": f"Cluster {i}"} for i, c in enumerate(colours, 1)]
+    else:
+        edges, colours = colour_breaks(values, diverging)
+        items = [{"colour": c, "label": f"{format_value(lo, fmt, diverging)} – "
+                                        f"{format_value(hi, fmt, diverging)}"}
+                 for c, lo, hi in zip(colours, edges[:-1], edges[1:])]
     n_missing = int(pd.to_numeric(values, errors="coerce").isna().sum())
     return {"title": label, "items": items, "no_data": n_missing}
 
@@ -320,7 +335,7 @@ def choropleth_deck(gdf, value_col: str = "value", label: str = "Sales", fmt: st
     if gdf is None or len(gdf) == 0:
         return None
     data = gdf.copy()
-    edges, colours = colour_breaks(data[value_col], diverging)
+    edges, colours = colour_breaks(data[value_col], diverging, categorical=fmt == "cluster")
     data["fill"] = classify(data[value_col], edges, colours)
     data["value_label"] = [format_value(v, fmt, diverging) for v in data[value_col]]
     data["detail"] = ([f"{int(n)} PIN code{'s' if n != 1 else ''} with data"

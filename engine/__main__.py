@@ -25,6 +25,7 @@ COMMANDS = {
     "geo": "engine.geo_cli",
     "alerts": "engine.alerts_cli",
     "scenario": "engine.scenarios.cli",
+    "trends": "engine.intel.cli",
 }
 
 

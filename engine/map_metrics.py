@@ -12,6 +12,8 @@ over their summed revenue last year, not an average of PIN growth rates.
 | uplift    | forecast per day vs actual units per day over as many days up to cutoff|
 | stockout  | share of stocked SKUs that lose a unit of sales within the lead time   |
 | festival  | festival demand lift expected this month, weighted by the PIN's mix    |
+| cluster   | the PIN's store cluster (engine/intel/clusters.py); a district / state |
+|           | shows the cluster most of its PIN codes belong to                      |
 """
 from __future__ import annotations
 
@@ -55,6 +57,9 @@ METRICS = {m.key: m for m in (
     Metric("festival", "Festival intensity this month", "pct", False,
            "Expected festival lift in demand this month, averaged over days and weighted "
            "by the PIN code's category mix."),
+    Metric("cluster", "Store cluster", "cluster", False,
+           "PIN codes grouped by how their demand behaves (see the Trends page); a district "
+           "or state shows the cluster most of its PIN codes belong to."),
 )}
 NO_FORECAST = ("No forecast run yet — run `python -m engine forecast` or use the Forecast "
                "page, then come back for the forecast maps.")
@@ -144,8 +149,28 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
         return MetricInputs(metric, df, f"Stock as loaded, demand = average per day of the "
                                         f"{_span(meta['demand_days'], meta['grain'])} up to "
                                         f"{as_of}.")
+    if metric == "cluster":
+        return _cluster_inputs(wh, f)
     df, note = _festival_inputs(wh, f)
     return MetricInputs(metric, df, note)
+
+
+def _cluster_inputs(wh, f: Filters) -> MetricInputs:
+    """One column per cluster (cluster_1, ...: 1 for the PIN's cluster), for the PINs with
+    sales under the filters, so a roll-up counts PIN codes per cluster."""
+    from engine.intel import IntelError
+    from engine.intel.clusters import store_clusters
+
+    try:
+        rows = store_clusters(wh)
+    except IntelError as exc:
+        raise MetricUnavailable(exc.message) from exc
+    pins, _ = mq.sales_inputs(wh, f)
+    rows = rows[rows["pin_code"].isin(set(pins["pin_code"].astype(str)))]
+    frame = pd.get_dummies(rows.set_index("pin_code")["cluster"], prefix="cluster",
+                           dtype=float).reset_index()
+    names = rows.drop_duplicates("cluster").sort_values("cluster")["cluster_name"]
+    return MetricInputs("cluster", frame, "Clusters: " + "; ".join(names) + ".")
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
@@ -169,6 +194,11 @@ def metric_values(inputs: MetricInputs, level: str = "pin") -> pd.DataFrame:
         out["value"] = _ratio(out["forecast"], out["baseline"]) - 1.0
     elif m == "stockout":
         out["value"] = _ratio(out["at_risk"], out["n_skus"])
+    elif m == "cluster":         # the cluster most of the area's PIN codes belong to
+        counts = out[cols].to_numpy(dtype=float)
+        best = [int(c.split("_")[1]) for c in np.array(cols)[counts.argmax(axis=1)]] \
+            if len(cols) else []
+        out["value"] = np.asarray(best, dtype=float) if len(out) else np.array([], float)
     else:
         out["value"] = _ratio(out["lift_weighted"], out["weight"])
     return out

@@ -51,6 +51,13 @@ def make_ready(wh, say: Callable[[str], None] = print) -> dict:
     except PricingError as exc:        # e.g. no price variation: the page says the same
         say(f"ready: elasticities skipped ({exc})")
     step("demand responses", lambda: response_curves(wh))
+    from engine.intel import IntelError
+    from engine.intel.clusters import store_clusters
+
+    try:
+        step("store clusters", lambda: store_clusters(wh))
+    except IntelError as exc:          # e.g. too few PIN codes; the page says the same
+        say(f"ready: store clusters skipped ({exc})")
     if latest_forecast_run(wh) is not None and not wh.count("scenarios"):
         step("sample scenario", lambda: sample_scenario(wh))
     return timings

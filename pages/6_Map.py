@@ -14,9 +14,10 @@ import streamlit as st
 from components.errors import attempt
 from components import map_views as mv
 from components.charts import trend_freq
-from components.filters import current_pin_scope, sidebar_filters
+from components.filters import cluster_filter, current_pin_scope, sidebar_filters
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
+from components.trends_views import cached_clusters, clusters_version
 from engine.geo_polygons import area_polygons
 from engine.map_metrics import (METRICS, MetricUnavailable, map_frame, narrow_to_pin,
                                 pin_inputs, pin_options)
@@ -80,6 +81,8 @@ if err or not has:
             "upload sales on the Data page.", icon=":material/map:")
     st.stop()
 f = sidebar_filters(wh)
+clusters, _ = _safe(cached_clusters, wh, clusters_version(wh))   # no clusters: no picker
+f = cluster_filter(f, clusters)
 scenario_for_page(wh, "Map")  # sidebar "Scenario": its numbers here, labelled
 metric_key, level = mv.map_controls(METRICS)
 metric = METRICS[metric_key]

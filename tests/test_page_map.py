@@ -89,3 +89,33 @@ def test_pin_scope_outside_the_data_shows_a_note_not_a_map(app_env, scope):
     assert not at.exception and not at.error
     assert not _decks(at)
     assert at.info and "No sales" in at.info[0].value
+
+
+def test_map_colours_pins_by_store_cluster_and_filters_by_cluster(small_warehouse_path,
+                                                                  tmp_path, monkeypatch):
+    """The 'Store cluster' metric: one colour per cluster with a 'Cluster N' legend and the
+    clusters' names in the caption; the sidebar's cluster picker keeps only its PINs."""
+    from engine.intel.clusters import store_clusters
+    from engine.warehouse.db import Warehouse
+
+    path = tmp_path / "clusters.duckdb"
+    shutil.copy(small_warehouse_path, path)
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    wh = Warehouse(path)
+    try:
+        rows = store_clusters(wh)
+    finally:
+        wh.close()
+    at = AppTest.from_file(PAGE, default_timeout=240).run()
+    at = _show(at, "cluster", "pin")
+    assert not at.exception and len(_decks(at)) == 1
+    legend = " ".join(m.value for m in at.markdown)
+    assert "Store cluster" in legend and "Cluster 1" in legend
+    captions = " ".join(c.value for c in at.caption)
+    for name in rows["cluster_name"].unique():
+        assert name in captions
+    at.sidebar.multiselect(key="_w_mp_filter_clusters").select(1).run()
+    assert not at.exception
+    shown = {o[:6] for o in at.selectbox(key="map_pin").options}
+    assert shown == set(rows.loc[rows["cluster"] == 1, "pin_code"])

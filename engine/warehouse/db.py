@@ -176,6 +176,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "scenarios": ("scenarios",),
     "demo": ("demo_truth",),
     "live_accuracy": ("live_accuracy",),
+    "clusters": ("store_clusters",),
 }
 _VERSION_PREFIX = "version:"
 

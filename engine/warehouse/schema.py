@@ -8,9 +8,9 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 7          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+SCHEMA_VERSION = 8          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
                             # 6: scenarios with selection + assumptions (see upgrade_scenarios);
-                            # 7: live_accuracy
+                            # 7: live_accuracy; 8: store_clusters
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -425,6 +425,24 @@ TABLES: dict[str, str] = {
             run_created_at TIMESTAMP,
             sales_version VARCHAR,
             scored_at TIMESTAMP
+        )""",
+    # Store clusters (engine/intel/clusters.py, engine/warehouse/cluster_store.py): one row
+    # per PIN code of the latest clustering, with its cluster's name and description (so a
+    # PIN-scoped reader sees only its own PINs' clusters), the PIN's features (JSON), how k
+    # was chosen (JSON: silhouette per k) and the sales version it was computed on.
+    "store_clusters": """
+        CREATE TABLE IF NOT EXISTS store_clusters (
+            pin_code VARCHAR PRIMARY KEY,
+            cluster INTEGER NOT NULL,
+            cluster_name VARCHAR NOT NULL,
+            description VARCHAR NOT NULL,
+            n_pins INTEGER NOT NULL,
+            k INTEGER NOT NULL,
+            silhouette DOUBLE,
+            features VARCHAR,
+            selection VARCHAR,
+            sales_version VARCHAR NOT NULL,
+            computed_at TIMESTAMP NOT NULL
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and
