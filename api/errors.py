@@ -54,7 +54,7 @@ def error_response(request: Request, status: int, code: str, message: str, detai
 
 
 _LOC_KIND = {"query": "Query parameter", "path": "Path parameter", "header": "Header",
-             "body": "Field", "cookie": "Cookie"}
+             "body": "Field", "cookie": "Cookie", "argument": "Argument"}
 
 
 def _field(loc) -> tuple[str, str]:
@@ -153,6 +153,34 @@ def _evidence(exc: Exception):
         return None
 
 
+def describe(request: Request, exc: Exception) -> tuple[int, str, str, object]:
+    """(status, code, message, details) of any error, as the API answers it: its own
+    ApiErrors, request validation, the engine's typed errors (messages without the
+    warehouse's folder), a full or read-only disk, a locked warehouse; anything else is
+    logged with its traceback and answered `500 internal_error` with a fixed sentence.
+    The REST handlers and GraphQL (api/routes_graphql.py) both answer through this."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.details
+    if isinstance(exc, RequestValidationError):
+        message, details = validation_message(list(exc.errors()))
+        return 422, "validation_error", message, details
+    storage = _storage(exc)       # an OSError or DuckDB error from a full/read-only disk
+    if storage is not None:
+        return _storage_parts(request, storage)
+    status, code = _engine_status(exc) or (500, "internal_error")
+    if status < 500:
+        return status, code, without_location(request, str(exc)), _evidence(exc)
+    if status == 503:
+        return 503, code, LOCKED_MESSAGE, None
+    log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
+              exc_info=exc)
+    return 500, "internal_error", INTERNAL_MESSAGE, None
+
+
+INTERNAL_MESSAGE = ("Something went wrong on the server. Quote the request id when you "
+                    "report it.")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -161,8 +189,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        message, details = validation_message(list(exc.errors()))
-        return error_response(request, 422, "validation_error", message, details)
+        return error_response(request, *describe(request, exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -178,27 +205,13 @@ def install(app: FastAPI) -> None:
                               message, headers=getattr(exc, "headers", None))
 
     async def _engine(request: Request, exc: Exception):
-        storage = _storage(exc)
-        if storage is not None:
-            return storage_response(request, storage)
-        status, code = _engine_status(exc) or (500, "internal_error")
-        if status < 500:
-            return error_response(request, status, code, without_location(request, str(exc)),
-                                  _evidence(exc))
-        if status == 503:
-            return error_response(request, 503, code, LOCKED_MESSAGE,
-                                  headers={"Retry-After": "5"})
-        return _internal(request, exc)
+        status, code, message, details = describe(request, exc)
+        headers = {"Retry-After": "5"} if status == 503 and code != "read_only" else None
+        return error_response(request, status, code, message, details, headers)
 
     for cls in _engine_classes():
         app.add_exception_handler(cls, _engine)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        storage = _storage(exc)      # an OSError or DuckDB error from a full/read-only disk
-        if storage is not None:
-            return storage_response(request, storage)
-        return _internal(request, exc)
+    app.add_exception_handler(Exception, _engine)
 
 
 def _storage(exc: Exception):
@@ -210,7 +223,7 @@ def _storage(exc: Exception):
                          where="the server's disk")
 
 
-def storage_response(request: Request, exc) -> JSONResponse:
+def _storage_parts(request: Request, exc) -> tuple[int, str, str, object]:
     """507 disk_full / 503 read_only with the storage sentence (no folder in it) and its
     evidence; logged as a warning, since it is the server's disk, not a bug."""
     status, code = _engine_status(exc) or (507, "storage_error")
@@ -219,8 +232,7 @@ def storage_response(request: Request, exc) -> JSONResponse:
     evidence = _evidence(exc)
     if evidence and evidence.get("file"):
         evidence = {**evidence, "file": Path(str(evidence["file"])).name}
-    return error_response(request, status, code, without_location(request, str(exc)),
-                          evidence)
+    return status, code, without_location(request, str(exc)), evidence
 
 
 LOCKED_MESSAGE = ("The warehouse is in use by another MicroPulse process (the app or a "
@@ -284,11 +296,3 @@ def _control_in_target(scope) -> tuple[str, str, str] | None:
                 shown = name.encode("unicode_escape").decode("ascii")[:64]
                 return "Query parameter", shown, found
     return None
-
-
-def _internal(request: Request, exc: Exception):
-    log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
-              exc_info=exc)
-    return error_response(request, 500, "internal_error",
-                          "Something went wrong on the server. Quote the request id when "
-                          "you report it.")
