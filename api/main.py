@@ -164,9 +164,10 @@ def add_offline_docs(app: FastAPI, openapi_url: str) -> None:
 
 class RequestContext:
     """Pure ASGI middleware: request id (X-Request-ID in, or a new one), echoed on the
-    response, set as the context's request id (engine.telemetry.REQUEST_ID, so engine log
-    lines of this request carry it) and written with route template, method, path,
-    status, user and time to the access log and the request metrics."""
+    response, bound as the context's request id (engine.telemetry.bind_request_id:
+    structlog's context variables, so engine log lines of this request carry it) and
+    written with route template, method, path, status, user and time to the access log
+    and the request metrics."""
 
     def __init__(self, app):
         self.app = app
@@ -179,7 +180,7 @@ class RequestContext:
         rid = incoming if _RID_OK.match(incoming or "") else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
-        token = telemetry.REQUEST_ID.set(rid)
+        tokens = telemetry.bind_request_id(rid)
         t0 = time.perf_counter()
         status = {"code": 500}
 
@@ -198,14 +199,13 @@ class RequestContext:
             seconds = time.perf_counter() - t0
             route = route_template(scope)
             telemetry.observe_request(route, scope.get("method", ""), status["code"], seconds)
-            log.info("request_id=%s method=%s path=%s status=%s user=%s ms=%.1f", rid,
-                     scope.get("method"), scope.get("path"), status["code"],
-                     state.get("user", "-"), seconds * 1000,
+            log.info("%s %s -> %s in %.1f ms", scope.get("method"), scope.get("path"),
+                     status["code"], seconds * 1000,
                      extra={"event": "request", "route": route, "method": scope.get("method"),
                             "path": scope.get("path"), "status": status["code"],
                             "duration_ms": round(seconds * 1000, 1),
                             "user": state.get("user"), "request_id": rid})
-            telemetry.REQUEST_ID.reset(token)
+            telemetry.unbind_request_id(tokens)
 
 
 def route_template(scope) -> str:
