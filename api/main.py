@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from api import errors
 from api.runtime import ServerProcess
 from api.security import RateLimiter, Settings
-from engine import telemetry
+from engine import telemetry, tracing
 
 log = logging.getLogger("micropulse.api")
 API_VERSION = "1.0.0"
@@ -194,7 +194,11 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with request_span(scope, rid) as span:
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    end_request_span(span, scope, status["code"])
         finally:
             seconds = time.perf_counter() - t0
             route = route_template(scope)
@@ -206,6 +210,40 @@ class RequestContext:
                             "duration_ms": round(seconds * 1000, 1),
                             "user": state.get("user"), "request_id": rid})
             telemetry.unbind_request_id(tokens)
+
+
+@contextmanager
+def request_span(scope, rid: str):
+    """The request's server span when tracing is on (engine.tracing), continuing the
+    caller's W3C `traceparent`; else None."""
+    tracer = tracing.tracer()
+    if tracer is None:
+        yield None
+        return
+    from opentelemetry import propagate
+    from opentelemetry.trace import SpanKind
+
+    carrier = {k.decode("latin-1"): v.decode("latin-1")
+               for k, v in scope.get("headers") or []}
+    method = scope.get("method", "")
+    with tracer.start_as_current_span(
+            method, context=propagate.extract(carrier), kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope.get("path", ""),
+                        "micropulse.request_id": rid}) as span:
+        yield span
+
+
+def end_request_span(span, scope, status: int) -> None:
+    """Name the span after the route template ('GET /v1/forecasts'), with its status."""
+    if span is None:
+        return
+    from opentelemetry.trace import Status, StatusCode
+
+    route = route_template(scope)
+    span.update_name(f"{scope.get('method', '')} {route}")
+    span.set_attributes({"http.route": route, "http.response.status_code": status})
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def route_template(scope) -> str:
