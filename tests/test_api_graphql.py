@@ -100,7 +100,7 @@ def test_graphiql_is_not_served(client, as_):
 # ---- same answers as REST -----------------------------------------------------------------
 POINT = "date forecast lo hi"
 SERIES = f"sku_id pin_code run_id model horizon last_updated forecast {{ {POINT} }} " \
-         "accuracy { model wape coverage95 }"
+         f"columns {{ {POINT} }} accuracy {{ model wape coverage95 }}"
 
 
 def test_forecast_and_batch_match_rest(client, as_, world):
@@ -111,6 +111,8 @@ def test_forecast_and_batch_match_rest(client, as_, world):
                          f'{{ {SERIES} }} }}')["data"]["forecast"]
     assert got["forecast"] == [{k: p[k] for k in ("date", "forecast", "lo", "hi")}
                                for p in rest["forecast"]]
+    assert got["columns"] == {k: [p[k] for p in rest["forecast"]]
+                              for k in ("date", "forecast", "lo", "hi")}
     assert (got["model"], got["run_id"], got["horizon"]) == (rest["model"], rest["run_id"], 5)
     assert got["accuracy"]["wape"] == rest["accuracy"]["wape"]
 
