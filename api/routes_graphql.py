@@ -31,7 +31,7 @@ from typing import Annotated, Optional
 import pydantic
 import pydantic_core
 import strawberry
-from fastapi import Depends, Query
+from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
@@ -110,17 +110,18 @@ def _arguments_model(route) -> type[pydantic.BaseModel]:
     return pydantic.create_model(f"{route.__name__}_arguments", **fields)
 
 
-def _invalid(exc: pydantic.ValidationError, prefix: tuple = ()) -> ApiError:
-    problems = [{**e, "loc": ("argument", *prefix, *e.get("loc", ()))} for e in exc.errors()]
+def _invalid(exc: pydantic.ValidationError) -> ApiError:
+    """REST's validation_error, naming the argument ('Argument 'items.0.pin_code': ...')."""
+    problems = [{**e, "loc": ("argument", *e.get("loc", ()))} for e in exc.errors()]
     message, details = errors.validation_message(problems)
     return ApiError(422, "validation_error", message, details)
 
 
-def _validated(model: type[pydantic.BaseModel], values: dict, prefix: tuple = ()):
+def _validated(model: type[pydantic.BaseModel], values: dict):
     try:
         return model.model_validate(values)
     except pydantic.ValidationError as exc:
-        raise _invalid(exc, prefix) from None
+        raise _invalid(exc) from None
 
 
 def _no_control(values: dict) -> None:
@@ -155,7 +156,11 @@ class SeriesListArguments(pydantic.BaseModel):
         = None
     state: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=80)] | None = None
     pin_code: S.PinCode | None = None
-    limit: Annotated[int, Query(ge=1, le=5000)] = 100
+    limit: Annotated[int, pydantic.Field(ge=1, le=5000)] = 100
+
+
+class HorizonArgument(pydantic.BaseModel):
+    horizon: S.Horizon = 28
 
 
 @strawberry.type(description="a SKU x PIN series of the latest forecast run")
@@ -173,8 +178,7 @@ class Series:
                                   "series of the answer)")
     async def forecast(self, info: strawberry.Info, horizon: int = 28
                        ) -> Optional[T.SeriesForecast]:
-        _validated(_arguments_model(routes_forecasts.get_forecast),
-                   {"sku_id": self.sku_id, "pin_code": self.pin_code, "horizon": horizon})
+        _validated(HorizonArgument, {"horizon": horizon})
         return await info.context.forecasts(horizon).load((self.sku_id, self.pin_code))
 
 

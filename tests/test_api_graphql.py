@@ -264,6 +264,12 @@ def test_errors_carry_rests_codes_and_messages(client, as_, world):
     body = gql(client, h, '{ alerts(rule: "a\\u0000b") { total } }')
     assert codes(body) == {"alerts": "validation_error"}
     assert "control character" in body["errors"][0]["message"]
+    body = gql(client, h, "{ series(limit: 1) { series { forecast(horizon: 91) { model } } } }")
+    err = body["errors"][0]
+    assert err["path"] == ["series", "series", 0, "forecast"]
+    assert err["extensions"]["code"] == "validation_error"
+    assert err["message"] == ("Argument 'horizon': Input should be less than or equal to 90 "
+                              "(got 91).")
     body = gql(client, h, "{ nope }")
     assert codes(body) == {"": "invalid_query"}
     assert "Cannot query field 'nope'" in body["errors"][0]["message"]
