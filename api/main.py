@@ -266,7 +266,6 @@ TAGS = [
     {"name": "scenarios", "description": "Saved what-if scenarios, from demand to margin "
                                          "to orders to mandi buying."},
     {"name": "data", "description": "Uploads and alerts."},
-    {"name": "graphql", "description": "The same reads in one GraphQL query (see README)."},
 ]
 
 

@@ -31,7 +31,9 @@ from typing import Annotated, Optional
 import pydantic
 import pydantic_core
 import strawberry
+from cross_web import HTTPException
 from fastapi import Depends
+from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import (MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
@@ -371,13 +373,15 @@ def shape_error(request, error) -> dict:
     """One GraphQL error as REST would answer it: message, and extensions code, status,
     request_id and details."""
     original = getattr(error, "original_error", None)
-    if original is not None:
+    if original is not None and not isinstance(original, GraphQLError):
         status, code, message, details = errors.describe(request, original)
     else:                                       # the document itself is not valid
         text = str(error.message)
         code = next((c for needle, c in _LIMIT_CODES if needle in text), "invalid_query")
         status = 400
-        message = text if code == "invalid_query" else _limit_message(code)
+        if text.startswith("Variable '$"):          # a variable's value does not fit its type
+            code, status = "validation_error", 422
+        message = _limit_message(code) if code in dict(_LIMIT_CODES).values() else text
         details = None
     out = {"message": message, "extensions": {
         "code": code, "status": status, "request_id": errors.request_id(request)}}
@@ -391,6 +395,18 @@ def shape_error(request, error) -> dict:
 
 
 class Router(GraphQLRouter):
+    async def run(self, request, context=None, root_value=None):
+        """A request strawberry cannot take (no JSON, no query, a GET) answers REST's error
+        body instead of strawberry's plain text."""
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
+                                                                     "invalid_request")
+            raise ApiError(exc.status_code, code, f"{exc.reason.rstrip('.')}. Send POST "
+                           "/graphql with a JSON body {\"query\": \"...\", \"variables\": "
+                           "{...}}.") from None
+
     def encode_json(self, data: object) -> bytes:
         """pydantic's JSON encoder (Rust), as the REST responses use: a 100-series answer
         encodes in a fraction of the standard library's time."""
@@ -404,4 +420,5 @@ class Router(GraphQLRouter):
 
 
 router = Router(schema, path="/graphql", context_getter=get_context, graphql_ide=None,
-                allow_queries_via_get=False, tags=["graphql"])
+                allow_queries_via_get=False, subscription_protocols=(),
+                include_in_schema=False)     # described by its own schema (introspection)

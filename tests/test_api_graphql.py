@@ -275,6 +275,29 @@ def test_errors_carry_rests_codes_and_messages(client, as_, world):
     assert "Cannot query field 'nope'" in body["errors"][0]["message"]
 
 
+def test_requests_graphql_cannot_take_answer_rests_error_body(client, as_):
+    h = as_("analyst")
+    cases = [
+        (client.post("/graphql", content=b"{nope", headers={
+            **h, "Content-Type": "application/json"}), 400, "Unable to parse request body"),
+        (client.post("/graphql", json={}, headers=h), 400, "No GraphQL query found"),
+        (client.get("/graphql?query={scenarios{total}}", headers=h), 400,
+         "not allowed when using GET"),
+        (client.post("/graphql", json={"query": "{ scenarios { total } }", "variables": [1]},
+                     headers=h), 400, "must be an object"),
+    ]
+    for res, status, words in cases:
+        assert res.status_code == status, res.text
+        error = res.json()["error"]
+        assert error["code"] == "invalid_request" and words in error["message"]
+        assert error["request_id"] == res.headers["X-Request-ID"]
+    body = gql(client, h, "query($n: Int!) { alerts(limit: $n) { total } }", {"n": "x"})
+    assert codes(body) == {"": "validation_error"}
+    assert body["errors"][0]["message"].startswith("Variable '$n' has invalid value")
+    body = gql(client, h, "mutation { x }")
+    assert codes(body) == {"": "invalid_query"}
+
+
 def test_a_server_fault_is_a_fixed_sentence_without_traceback(client, as_, world,
                                                             monkeypatch):
     from engine.warehouse import api_store
