@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,6 +80,14 @@ def test_schema_has_the_rest_reads_with_rest_names_and_nullable_roots():
     assert "lower bound of the 95% prediction interval" in sdl     # REST's descriptions
     for name in ("skuId", "pinCode", "subscription", "mutation", "type Mutation"):
         assert name not in sdl
+
+
+def test_the_served_schema_is_the_committed_contract():
+    committed = (Path(__file__).resolve().parents[1] / "api" / "schema.graphql").read_text()
+    assert schema.as_str() + "\n" == committed, (
+        "the GraphQL schema changed: review it, then regenerate api/schema.graphql with "
+        "`python -c \"from api.routes_graphql import schema; "
+        "open('api/schema.graphql', 'w').write(schema.as_str() + '\\n')\"`")
 
 
 def test_no_token_is_refused_with_rests_401_before_any_query_runs(client):
