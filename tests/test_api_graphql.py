@@ -342,3 +342,52 @@ def test_every_top_level_field_counts_as_one_request_and_batches_as_batches(
     assert "the limit is 3 per minute" in body["errors"][0]["message"]
     res = client.post("/graphql", json={"query": "{ scenarios { total } }"}, headers=h)
     assert res.status_code == 429 and res.json()["error"]["code"] == "rate_limited"
+
+
+# ---- live accuracy on planted actuals -----------------------------------------------------
+@pytest.fixture(scope="module")
+def live_client(small_warehouse_path, tmp_path_factory):
+    import numpy as np
+
+    from engine.warehouse.db import Warehouse
+    from tests.forecast_page_frames import copy_warehouse
+    from tests.live_frames import first_days, run_and_forecasts, run_copy, upload
+
+    folder = tmp_path_factory.mktemp("graphql_live")
+    src = copy_warehouse(run_copy(str(small_warehouse_path)), folder / "src.duckdb")
+    wh = Warehouse(src)
+    try:
+        _, fc = run_and_forecasts(wh)
+        days = first_days(fc, 7)
+        days["quantity"] = np.where(days["category"] == "Dairy", days["forecast"] / 3,
+                                    days["forecast"])       # Dairy drifts: WAPE 200%
+        upload(wh, folder, days)
+    finally:
+        wh.close()
+    world = build_world(src, folder / "api.duckdb", with_alerts=False)
+    app = create_app(world.path, Settings(jwt_secret="l" * 48, rate_per_minute=10_000))
+    yield TestClient(app, raise_server_exceptions=False)
+    app.state.micropulse.close()
+
+
+def test_live_accuracy_finds_the_planted_drift_as_the_cli_does(live_client):
+    from engine.forecast import live
+
+    body = gql(live_client, token_headers(live_client, "analyst"),
+               "{ live_accuracy { drift_ratio runs { run_id periods_covered wape drift "
+               "drift_groups sentence by_category { group wape bias_pct drift } "
+               "by_step { group } } } }")
+    assert "errors" not in body, body
+    runs = body["data"]["live_accuracy"]["runs"]
+    assert len(runs) == 1 and runs[0]["periods_covered"] == 7
+    groups = {g["group"]: g for g in runs[0]["by_category"]}
+    assert groups["Dairy"]["wape"] == pytest.approx(200) and groups["Dairy"]["drift"]
+    assert groups["Staples"]["wape"] == pytest.approx(0) and not groups["Staples"]["drift"]
+    assert "category Dairy" in runs[0]["drift_groups"]
+    assert [g["group"] for g in runs[0]["by_step"]] == [str(i) for i in range(1, 8)]
+    state = live_client.app.state.micropulse
+    cli = live.summaries(live.scores(state.warehouse()))[0]      # what the CLI prints
+    assert (runs[0]["run_id"], runs[0]["sentence"]) == (cli["run_id"], cli["sentence"])
+    missing = gql(live_client, token_headers(live_client, "analyst"),
+                  '{ live_accuracy(run_id: "fc_nope") { runs { run_id } } }')
+    assert codes(missing) == {"live_accuracy": "run_not_found"}
