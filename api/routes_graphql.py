@@ -14,11 +14,14 @@ REST route's own parameter constraints (and request models), with the same messa
 - Errors: each failing field carries `extensions` {code, status, request_id, details}
   with the code and message REST would answer (api.errors.describe); a server fault is
   `internal_error` with a fixed sentence, never a traceback. Invalid documents answer
-  `invalid_query`, too deep `query_too_deep`, too long `query_too_complex`, too many
-  aliases `too_many_aliases`.
+  `invalid_query`, a variable of the wrong type `validation_error`, too deep
+  `query_too_deep`, too long `query_too_complex`, too many aliases `too_many_aliases`;
+  a request that is not GraphQL at all (not JSON, no query, a GET) REST's error body
+  (`400 invalid_request`).
 - Limits: depth MAX_DEPTH, MAX_TOKENS tokens, MAX_ALIASES aliases per document.
 - No GraphiQL: strawberry's loads its scripts from a CDN, and nothing here may reach the
-  internet. The schema is available by introspection (signed in).
+  internet. The schema is available by introspection (signed in) and as
+  api/schema.graphql (tests/test_api_graphql.py checks the two are the same).
 """
 from __future__ import annotations
 
