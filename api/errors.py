@@ -60,7 +60,7 @@ def error_response(request: Request, status: int, code: str, message: str, detai
 
 
 _LOC_KIND = {"query": "Query parameter", "path": "Path parameter", "header": "Header",
-             "body": "Field", "cookie": "Cookie"}
+             "body": "Field", "cookie": "Cookie", "argument": "Argument"}
 
 
 def _field(loc) -> tuple[str, str]:
@@ -121,9 +121,51 @@ def _evidence(exc: Exception) -> tuple[object, int | None]:
                   else None)
 
 
-def install(app: FastAPI) -> None:
+def describe(request: Request, exc: Exception) -> tuple[int, str, str, object]:
+    """(status, code, message, details) of any error, as the API answers it (see
+    `describe_full`). The REST handlers and GraphQL (api/routes_graphql.py) both answer
+    through this."""
+    return describe_full(request, exc)[:4]
+
+
+def describe_full(request: Request, exc: Exception) -> tuple[int, str, str, object, int | None]:
+    """(status, code, message, details, details_total) of any error: its own ApiErrors,
+    request validation, a full or read-only disk, every engine error (a MicroPulseError:
+    its status, code, sentence without the warehouse's folder, and evidence capped at 50
+    rows; a locked warehouse is a fixed sentence); anything else is logged with its
+    traceback and answered `500 internal_error` with a fixed sentence."""
     from engine.errors import MicroPulseError
     from engine.warehouse.db import WarehouseLockedError
+
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.details, None
+    if isinstance(exc, RequestValidationError):
+        message, details = validation_message(list(exc.errors()))
+        return 422, "validation_error", message, details, None
+    storage = _storage(exc)       # an OSError or DuckDB error from a full/read-only disk
+    if storage is not None:
+        return (*_storage_parts(request, storage), None)
+    if isinstance(exc, MicroPulseError):
+        status, code = _engine_status(exc)
+        message = without_location(request, str(exc))
+        if isinstance(exc, WarehouseLockedError):
+            message = LOCKED_MESSAGE
+        if status >= 500:
+            log.error("engine error request_id=%s path=%s code=%s", request_id(request),
+                      request.url.path, code, exc_info=exc)
+        details, total = _evidence(exc)
+        return status, code, message, details, total
+    log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
+              exc_info=exc)
+    return 500, "internal_error", INTERNAL_MESSAGE, None, None
+
+
+INTERNAL_MESSAGE = ("Something went wrong on the server. Quote the request id when you "
+                    "report it.")
+
+
+def install(app: FastAPI) -> None:
+    from engine.errors import MicroPulseError
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -132,8 +174,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        message, details = validation_message(list(exc.errors()))
-        return error_response(request, 422, "validation_error", message, details)
+        return error_response(request, *describe(request, exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -148,31 +189,15 @@ def install(app: FastAPI) -> None:
                               codes.get(exc.status_code, f"http_{exc.status_code}"),
                               message, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(MicroPulseError)
-    async def _engine(request: Request, exc: MicroPulseError):
-        """Every engine error: its status, code, sentence and evidence (capped)."""
-        storage = _storage(exc)
-        if storage is not None:
-            return storage_response(request, storage)
-        status, code = _engine_status(exc)
-        message = without_location(request, str(exc))
-        headers = None
-        if status == 503:
-            headers = {"Retry-After": "5"}
-            if isinstance(exc, WarehouseLockedError):
-                message = LOCKED_MESSAGE
-        if status >= 500:
-            log.error("engine error request_id=%s path=%s code=%s", request_id(request),
-                      request.url.path, code, exc_info=exc)
-        details, total = _evidence(exc)
+    async def _any(request: Request, exc: Exception):
+        """Every engine error (MicroPulseError) and anything unexpected, through
+        `describe_full`: 503s carry Retry-After (not a read-only disk: retrying won't help)."""
+        status, code, message, details, total = describe_full(request, exc)
+        headers = {"Retry-After": "5"} if status == 503 and code != "read_only" else None
         return error_response(request, status, code, message, details, headers, total)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        storage = _storage(exc)      # an OSError or DuckDB error from a full/read-only disk
-        if storage is not None:
-            return storage_response(request, storage)
-        return _internal(request, exc)
+    app.add_exception_handler(MicroPulseError, _any)
+    app.add_exception_handler(Exception, _any)
 
 
 def _storage(exc: Exception):
@@ -184,7 +209,7 @@ def _storage(exc: Exception):
                          where="the server's disk")
 
 
-def storage_response(request: Request, exc) -> JSONResponse:
+def _storage_parts(request: Request, exc) -> tuple[int, str, str, object]:
     """507 disk_full / 503 read_only with the storage sentence (no folder in it) and its
     evidence; logged as a warning, since it is the server's disk, not a bug."""
     status, code = _engine_status(exc) or (507, "storage_error")
@@ -193,8 +218,7 @@ def storage_response(request: Request, exc) -> JSONResponse:
     evidence = _evidence(exc)[0]
     if isinstance(evidence, dict) and evidence.get("file"):
         evidence = {**evidence, "file": Path(str(evidence["file"])).name}
-    return error_response(request, status, code, without_location(request, str(exc)),
-                          evidence)
+    return status, code, without_location(request, str(exc)), evidence
 
 
 LOCKED_MESSAGE = ("The warehouse is in use by another MicroPulse process (the app or a "
@@ -258,11 +282,3 @@ def _control_in_target(scope) -> tuple[str, str, str] | None:
                 shown = name.encode("unicode_escape").decode("ascii")[:64]
                 return "Query parameter", shown, found
     return None
-
-
-def _internal(request: Request, exc: Exception):
-    log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
-              exc_info=exc)
-    return error_response(request, 500, "internal_error",
-                          "Something went wrong on the server. Quote the request id when "
-                          "you report it.")

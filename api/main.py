@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from api import errors
 from api.runtime import ServerProcess
 from api.security import RateLimiter, Settings
-from engine import telemetry
+from engine import telemetry, tracing
 
 log = logging.getLogger("micropulse.api")
 API_VERSION = "1.0.0"
@@ -164,9 +164,10 @@ def add_offline_docs(app: FastAPI, openapi_url: str) -> None:
 
 class RequestContext:
     """Pure ASGI middleware: request id (X-Request-ID in, or a new one), echoed on the
-    response, set as the context's request id (engine.telemetry.REQUEST_ID, so engine log
-    lines of this request carry it) and written with route template, method, path,
-    status, user and time to the access log and the request metrics."""
+    response, bound as the context's request id (engine.telemetry.bind_request_id:
+    structlog's context variables, so engine log lines of this request carry it) and
+    written with route template, method, path, status, user and time to the access log
+    and the request metrics."""
 
     def __init__(self, app):
         self.app = app
@@ -179,7 +180,7 @@ class RequestContext:
         rid = incoming if _RID_OK.match(incoming or "") else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
-        token = telemetry.REQUEST_ID.set(rid)
+        tokens = telemetry.bind_request_id(rid)
         t0 = time.perf_counter()
         status = {"code": 500}
 
@@ -193,19 +194,56 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with request_span(scope, rid) as span:
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    end_request_span(span, scope, status["code"])
         finally:
             seconds = time.perf_counter() - t0
             route = route_template(scope)
             telemetry.observe_request(route, scope.get("method", ""), status["code"], seconds)
-            log.info("request_id=%s method=%s path=%s status=%s user=%s ms=%.1f", rid,
-                     scope.get("method"), scope.get("path"), status["code"],
-                     state.get("user", "-"), seconds * 1000,
+            log.info("%s %s -> %s in %.1f ms", scope.get("method"), scope.get("path"),
+                     status["code"], seconds * 1000,
                      extra={"event": "request", "route": route, "method": scope.get("method"),
                             "path": scope.get("path"), "status": status["code"],
                             "duration_ms": round(seconds * 1000, 1),
                             "user": state.get("user"), "request_id": rid})
-            telemetry.REQUEST_ID.reset(token)
+            telemetry.unbind_request_id(tokens)
+
+
+@contextmanager
+def request_span(scope, rid: str):
+    """The request's server span when tracing is on (engine.tracing), continuing the
+    caller's W3C `traceparent`; else None."""
+    tracer = tracing.tracer()
+    if tracer is None:
+        yield None
+        return
+    from opentelemetry import propagate
+    from opentelemetry.trace import SpanKind
+
+    carrier = {k.decode("latin-1"): v.decode("latin-1")
+               for k, v in scope.get("headers") or []}
+    method = scope.get("method", "")
+    with tracer.start_as_current_span(
+            method, context=propagate.extract(carrier), kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope.get("path", ""),
+                        "micropulse.request_id": rid}) as span:
+        yield span
+
+
+def end_request_span(span, scope, status: int) -> None:
+    """Name the span after the route template ('GET /v1/forecasts'), with its status."""
+    if span is None:
+        return
+    from opentelemetry.trace import Status, StatusCode
+
+    route = route_template(scope)
+    span.update_name(f"{scope.get('method', '')} {route}")
+    span.set_attributes({"http.route": route, "http.response.status_code": status})
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def route_template(scope) -> str:
@@ -240,8 +278,8 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import (routes_data, routes_forecasts, routes_metrics, routes_planning,
-                     routes_scenarios, routes_system, routes_trends)
+    from api import (routes_data, routes_forecasts, routes_graphql, routes_metrics,
+                     routes_planning, routes_scenarios, routes_system, routes_trends)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -262,7 +300,7 @@ def create_app(warehouse_path: str | Path | None = None,
     app.state.micropulse = state
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
-                   routes_data, routes_metrics, routes_trends):
+                   routes_data, routes_metrics, routes_trends, routes_graphql):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)

@@ -42,7 +42,7 @@ def when(value):
     return pd.Timestamp(value).to_pydatetime().astimezone()
 
 
-def _latest_run(wh, cached, version: str) -> dict:
+def latest_run(wh, cached, version: str) -> dict:
     run = cached(("latest_run", version), lambda: api_store.latest_forecast_run(wh))
     if run is None:
         raise ApiError(404, "no_forecast_run", "No forecast has been run yet: run "
@@ -69,7 +69,7 @@ def series_forecasts(wh, cached, items: list[tuple[str, str, int]]
                      ) -> tuple[dict, list[dict], list[dict]]:
     """(run, results, errors) for (sku_id, pin_code, horizon) requests, in request order."""
     version = wh.data_version("sales", "forecasts", "plans")
-    run = _latest_run(wh, cached, version)
+    run = latest_run(wh, cached, version)
     run_id = str(run["run_id"])
     pairs = list(dict.fromkeys((s, p) for s, p, _ in items))
     groups = api_store.series_forecasts(wh, run_id, pairs, max(h for _, _, h in items))

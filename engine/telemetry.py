@@ -1,13 +1,21 @@
 """Metrics and structured logs, for running MicroPulse in production.
 
-Logs: every MicroPulse logger sits under `micropulse` (`micropulse.api`,
-`micropulse.engine.*`, `micropulse.warehouse`). `configure_logging()` gives that logger one
-stderr handler: plain text, or one JSON object per line with MICROPULSE_LOG_FORMAT=json
-(`ts, level, logger, message, request_id` plus the record's own fields, e.g. `event`,
-`route`, `status`, `duration_ms`, `user`). The request id is a context variable the API
-sets for each request, so engine events logged while serving it (an upload loaded, live
-accuracy scored) carry the same id. Fields named like a secret (password, token, secret,
-authorization, api_key) are written as "[redacted]".
+Logs (structlog over the standard library's `logging`): every MicroPulse logger sits under
+`micropulse` (`micropulse.api`, `micropulse.engine.*`, `micropulse.warehouse`), and modules
+keep calling `logging` as they always did. `configure_logging()` gives that logger one
+stderr handler whose formatter is structlog's `ProcessorFormatter`: one JSON object per line
+with MICROPULSE_LOG_FORMAT=json (`ts` (UTC ISO), `level`, `logger`, `event`, `message`,
+`request_id`, plus the record's own fields passed with `extra=`, e.g. `route`, `status`,
+`duration_ms`, `user`), else one plain line. `event` is the event's name when the record
+has one (`extra={"event": "upload_loaded"}`, `event()` below), else its message. structlog's
+own loggers (`structlog.get_logger("micropulse.x")`) come out through the same handler.
+
+The request id lives in structlog's context variables (`bind_request_id`): the API binds
+it for each request, so everything logged while serving it - engine events too (an upload
+loaded, live accuracy scored), on the request's worker thread as well - carries the same
+id. No secrets in logs: fields named like one (password, token, secret, authorization,
+api_key) are written as "[redacted]", and so is anything in any field or message that looks
+like a bearer token, a JWT or a MicroPulse API key.
 
 Metrics (prometheus_client; every name starts with `micropulse_`, see METRIC_NAMES):
 process counters and histograms updated where things happen (requests, forecast runs,
@@ -19,44 +27,103 @@ prometheus_client installed every metric call is a no-op.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import sys
 import threading
-from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import datetime
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("micropulse_request_id", default=None)
+import structlog
+
 log = logging.getLogger("micropulse.engine.events")
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message",
                                                                           "asctime"}
 _SECRET_WORDS = ("password", "passwd", "token", "secret", "authorization", "api_key",
                  "apikey")
+_SECRET_TEXT = re.compile(r"(?i)bearer\s+\S+|eyJ[\w-]+\.[\w-]+\.[\w-]*|mpk_[\w-]+")
+REDACTED = "[redacted]"
+
+
+# ---- request id -----------------------------------------------------------------------------
+def bind_request_id(request_id: str):
+    """Bind the request id in structlog's context variables (for this request's task and
+    the threads it hands work to); returns the tokens `unbind_request_id` takes."""
+    return structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def unbind_request_id(tokens) -> None:
+    structlog.contextvars.reset_contextvars(**tokens)
+
+
+def request_id() -> str | None:
+    """The id of the API request being served, or None."""
+    return structlog.contextvars.get_contextvars().get("request_id")
 
 
 # ---- logs -----------------------------------------------------------------------------------
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts (UTC ISO), level, logger, message, request_id, and
-    every field passed with `extra=` (secrets redacted)."""
+def _record_fields(_logger, _name, ed: dict) -> dict:
+    """A standard-library record: `message` its text, its `extra=` fields, and `event`
+    its event name (else its text)."""
+    record = ed.get("_record")
+    if record is None or ed.get("_from_structlog"):
+        return ed
+    text = ed.pop("event")
+    for key, value in vars(record).items():
+        if key not in _STANDARD and not key.startswith("_"):
+            ed[key] = value
+    ed["message"] = text
+    ed.setdefault("event", text)
+    return ed
 
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                   timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name,
-               "message": record.getMessage()}
-        rid = getattr(record, "request_id", None) or REQUEST_ID.get()
-        if rid:
-            out["request_id"] = rid
-        for key, value in vars(record).items():
-            if key in _STANDARD or key.startswith("_") or key in out:
-                continue
-            secret = any(word in key.lower() for word in _SECRET_WORDS)
-            out[key] = "[redacted]" if secret else value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+
+def _level(_logger, name: str, ed: dict) -> dict:
+    record = ed.get("_record")
+    ed["level"] = record.levelname if record is not None else name.upper()
+    return ed
+
+
+def _redact(_logger, _name, ed: dict) -> dict:
+    for key, value in list(ed.items()):
+        if key.startswith("_"):
+            continue
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            ed[key] = REDACTED
+        elif isinstance(value, str) and _SECRET_TEXT.search(value):
+            ed[key] = _SECRET_TEXT.sub(REDACTED, value)
+    return ed
+
+
+_PRE_CHAIN = [structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name,
+              _level, structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+              _record_fields]
+_FIRST = ("ts", "level", "logger", "event", "message", "request_id")
+
+
+def _ordered(_logger, _name, ed: dict) -> dict:
+    ed.setdefault("message", ed.get("event"))     # structlog's own loggers: the event
+    return {**{k: ed[k] for k in _FIRST if k in ed},
+            **{k: v for k, v in ed.items() if k not in _FIRST}}
+
+
+def _text_line(_logger, _name, ed: dict) -> str:
+    """ts level logger message, then request_id and the record's own fields as key=value."""
+    rest = " ".join(f"{k}={v}" for k, v in ed.items()
+                    if k not in ("ts", "level", "logger", "message", "event")
+                    or (k == "event" and v != ed.get("message")))
+    line = f"{ed.get('ts')} {ed.get('level')} {ed.get('logger')} {ed.get('message')}"
+    return f"{line} {rest}" if rest else line
+
+
+def formatter(fmt: str = "json") -> logging.Formatter:
+    """structlog's ProcessorFormatter for MicroPulse records: JSON lines or plain text."""
+    render = (structlog.processors.JSONRenderer(default=str) if fmt == "json"
+              else _text_line)
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_PRE_CHAIN,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact,
+                    structlog.processors.format_exc_info, _ordered, render])
 
 
 def log_format() -> str:
@@ -66,20 +133,22 @@ def log_format() -> str:
 
 
 def configure_logging(stream=None, fmt: str | None = None, level: str | None = None) -> None:
-    """One handler on the `micropulse` logger (text or JSON, see the module docstring), at
-    MICROPULSE_LOG_LEVEL (or MICROPULSE_API_LOG_LEVEL; default INFO). Calling it again
-    replaces the handler it added, so the format can be switched."""
+    """One handler on the `micropulse` logger (JSON or text, see the module docstring), at
+    MICROPULSE_LOG_LEVEL (or MICROPULSE_API_LOG_LEVEL; default INFO), and structlog's own
+    loggers routed to it. Calling it again replaces the handler it added, so the format
+    can be switched."""
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *_PRE_CHAIN[:-1],
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger, cache_logger_on_first_use=True)
     root = logging.getLogger("micropulse")
     for handler in list(root.handlers):
         if getattr(handler, "_micropulse", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._micropulse = True     # type: ignore[attr-defined]
-    if (fmt or log_format()) == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter(fmt or log_format()))
     root.addHandler(handler)
     root.setLevel((level or os.environ.get("MICROPULSE_LOG_LEVEL")
                    or os.environ.get("MICROPULSE_API_LOG_LEVEL") or "INFO").upper())

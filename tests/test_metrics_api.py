@@ -172,14 +172,19 @@ def test_json_logs_one_line_per_request_with_its_id_and_engine_events(local, wor
     assert "admin-pass" not in text and "Bearer" not in text
 
 
-def test_json_formatter_redacts_secret_fields():
-    record = logging.LogRecord("micropulse.x", logging.INFO, __file__, 1, "hello", None, None)
+def test_json_formatter_redacts_secret_fields_and_secret_looking_text():
+    record = logging.LogRecord("micropulse.x", logging.INFO, __file__, 1, "hello %s", (
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln",), None)
     record.password = "hunter2"
     record.api_key = "mpk_abc"
+    record.note = "key mpk_0a1b2c_s3cr3t-part sent"
     record.rows = 3
-    out = json.loads(telemetry.JsonFormatter().format(record))
+    out = json.loads(telemetry.formatter("json").format(record))
     assert out["password"] == "[redacted]" and out["api_key"] == "[redacted]"
-    assert out["rows"] == 3 and out["message"] == "hello" and out["level"] == "INFO"
+    assert out["note"] == "key [redacted] sent"
+    assert out["message"] == out["event"] == "hello [redacted]"
+    assert out["rows"] == 3 and out["level"] == "INFO" and out["logger"] == "micropulse.x"
+    assert list(out)[:4] == ["ts", "level", "logger", "event"]
 
 
 def test_sample_alert_rules_parse_and_use_only_exported_metrics(local):

@@ -22,6 +22,7 @@ from engine.forecast.features import (Signals, cut_history, detect_grain, normal
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict
 from engine.forecast.drivers import driver_frame
+from engine.tracing import traced
 
 KEYS = ["sku_id", "pin_code"]
 OUTPUT = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80", "hi80", "model"]
@@ -310,6 +311,13 @@ def plan_version(wh, plan: str | int | None) -> int | None:
     return version
 
 
+@traced("forecast.run", lambda a: {"horizon": a["cfg"].horizon, "grain": a["cfg"].grain,
+                                   "models": list(a["cfg"].models or ()),
+                                   "persist": a["persist"]},
+        lambda r: {"run_id": r.run_id, "grain": r.grain, "horizon": r.horizon,
+                   "series": int(r.forecasts[["sku_id", "pin_code"]].drop_duplicates()
+                                 .shape[0]) if len(r.forecasts) else 0,
+                   "rows": len(r.forecasts)})
 def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                  persist: bool = True, plan: str | int | None = "latest") -> ForecastResult:
     """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
@@ -376,6 +384,9 @@ class BacktestResult:
         return score(self.backtest, by=["model", "step"])
 
 
+@traced("forecast.backtest", lambda a: {"horizon": a["cfg"].horizon, "folds": a["cfg"].folds,
+                                        "persist": a["persist"]},
+        lambda r: {"run_id": r.run_id, "rows": len(r.backtest)})
 def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
                  persist: bool = True, with_plan: bool = False) -> BacktestResult:
     """Rolling-origin backtest of every model plus the routed choice (routing decided on

@@ -26,6 +26,7 @@ from engine.ingest.errors import IngestError
 from engine.ingest.limits import Limits
 from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
+from engine.tracing import traced
 from engine.warehouse.db import Warehouse, new_id
 
 if TYPE_CHECKING:    # a CSV or Parquet upload is loaded without pandas
@@ -110,6 +111,10 @@ def _source_facts(src: Source) -> dict:
             "warnings": list(src.warnings)}
 
 
+@traced("ingest.file", lambda a: {"kind": a["kind"]},
+        lambda r: {"batch_id": r.batch_id, "status": r.status, "rows_read": r.rows_read,
+                   "rows_loaded": r.rows_loaded, "rows_quarantined": r.rows_quarantined,
+                   "duplicates_skipped": r.duplicates_skipped})
 def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | None = None,
                 sheet: str | None = None, overrides: dict[str, str] | None = None,
                 user: str | None = None, limits: Limits | None = None) -> IngestResult:

@@ -11,6 +11,7 @@ from engine.inventory.demand import (KEY, DemandModel, InventoryInputError, dema
                                      demand_from_sales, sales_trend)
 from engine.inventory.policy import PolicyConfig, projected_stock
 from engine.textfmt import indian_grouping as _n
+from engine.tracing import traced
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
@@ -121,6 +122,9 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
                       elasticities=el)
 
 
+@traced("inventory.plan", lambda a: {"service_level": a["cfg"].service_level},
+        lambda plan: {"lines": len(plan), "orders": int((plan["order_qty"] > 0).sum())
+                      if "order_qty" in plan else None})
 def make_plan(inputs: PlanInputs, cfg: PolicyConfig = PolicyConfig()) -> pd.DataFrame:
     return build_plan(inputs.lines, inputs.model, cfg, festivals=inputs.festivals,
                       trend=inputs.trend, elasticities=inputs.elasticities)

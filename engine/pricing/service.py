@@ -15,6 +15,7 @@ from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items,
 from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
+from engine.tracing import traced
 from engine.warehouse import pricing_store as store
 from engine.warehouse import results
 from engine.textfmt import dd_mmm
@@ -28,6 +29,7 @@ DEPENDS = ("sales", "festivals")
 METHOD = "2026-12-pm-spread-regional"
 
 
+@traced("pricing.elasticities", result=lambda t: {"skus": len(t)})
 def elasticity_table(wh: Warehouse, cfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
     """Elasticity per SKU joined with the SKU name (see elasticity.estimate_elasticities);
     computed once per version of the sales and stored (engine/warehouse/results.py)."""
@@ -94,6 +96,8 @@ def optimizer_items(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
     return items, baseline.label, baseline.horizon_days
 
 
+@traced("pricing.optimize", lambda a: {"objective": a["cfg"].objective},
+        lambda r: {"status": r[0].status, "skus": len(r[0].recommendations)})
 def recommend(wh: Warehouse, elasticities: pd.DataFrame, cfg: OptimizeConfig
               ) -> tuple[OptimizeResult, str]:
     """Optimise every SKU with a baseline; the horizon is the baseline's. (result, label)."""

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.pricing.elasticity import Z95, PricingError
+from engine.tracing import traced
 
 NAIVE_LABEL = "naive baseline (last 28 days' average by day of week; no stored forecast)"
 
@@ -210,6 +211,8 @@ def scope_label(changes: tuple[PriceChange, ...]) -> str:
     return "; ".join(parts)
 
 
+@traced("pricing.simulate", lambda a: {"changes": len(a["changes"]), "rows": len(a["base"])},
+        lambda r: {"skus_changed": len(r.by_sku)})
 def simulate(base: pd.DataFrame, changes: list[PriceChange] | tuple[PriceChange, ...]
              ) -> SimulationResult:
     """Units, revenue and margin vs baseline over the horizon, with 95% bands: `totals` over

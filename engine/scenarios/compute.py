@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from engine.scenarios.model import Assumptions, Scenario, ScenarioError, Selection
+from engine.tracing import traced
 
 KEY = ["sku_id", "pin_code"]
 # What a scenario's result depends on (db.DOMAINS)
@@ -607,6 +608,7 @@ def _steps(res_demand, res_pricing, res_reorder, res_sourcing, a: Assumptions,
     return steps
 
 
+@traced("scenario.compute", lambda a: {"scenario": a["scenario"].name})
 def compute(inputs: ScenarioInputs, scenario: Scenario, pin_scope=None) -> ScenarioResult:
     """The scenario's chain and the baseline's on the same selection (see module doc),
     within `pin_scope` and the scope the inputs were loaded with."""

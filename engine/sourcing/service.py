@@ -11,6 +11,7 @@ from engine import geo
 from engine.sourcing.prepare import SourcingError, commodity_key
 from engine.sourcing.ranking import Destination, RankConfig, rank_mandis
 from engine.warehouse import sourcing_store
+from engine.tracing import traced
 
 
 def resolve_destination(pin_code, locations: pd.DataFrame | None = None) -> Destination:
@@ -54,6 +55,10 @@ def commodity_prices(wh, commodity: str) -> pd.DataFrame:
     return sourcing_store.mandi_prices(wh, wanted)
 
 
+@traced("sourcing.rank_mandis", lambda a: {"commodity": a["commodity"],
+                                           "pin_code": a["pin_code"],
+                                           "quantity_qtl": a["quantity_qtl"]},
+        lambda ranked: {"mandis": len(ranked)})
 def rank_for_pin(wh, commodity: str, pin_code: str, quantity_qtl: float,
                  cfg: RankConfig = RankConfig()) -> pd.DataFrame:
     """rank_mandis for a commodity in the warehouse and a destination PIN."""
