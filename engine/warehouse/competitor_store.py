@@ -125,20 +125,21 @@ def cheapest_by_sku(wh: Warehouse, days: int = 28) -> pd.DataFrame:
         "AS observed FROM per GROUP BY 1 ORDER BY 1", [days])
 
 
-def undercut_checks(wh: Warehouse, lookback_days: int) -> pd.DataFrame:
-    """Per SKU x PIN that sold in the last `lookback_days` days of sales: our average
+def undercut_checks(wh: Warehouse, lookback_days: int, end=None) -> pd.DataFrame:
+    """Per SKU x PIN that sold in the `lookback_days` days up to `end` (default: the newest
+    sales day): our average
     selling price and units there, and the cheapest in-stock competitor price for that PIN
     (priced for the PIN, or city-wide for its city) on the competitors' latest day in the
     window. Columns sku_id, name, mrp, pin_code, city, our_price, units, days,
     competitor_price, competitor, observed."""
     return wh.query(
-        "WITH last AS (SELECT max(date) AS d FROM sales_daily), o AS (SELECT s.sku_id, "
+        "WITH last AS (SELECT coalesce(CAST(? AS DATE), max(date)) AS d FROM sales_daily), o AS (SELECT s.sku_id, "
         "s.pin_code, l.city, sum(s.price * s.quantity) / nullif(sum(s.quantity), 0) AS "
         "our_price, sum(s.quantity) AS units, count(DISTINCT s.date) AS days FROM "
         "sales_daily s JOIN locations l USING (pin_code), last WHERE s.date > last.d - "
-        "CAST(? AS INTEGER) AND s.price IS NOT NULL GROUP BY ALL), "
+        "CAST(? AS INTEGER) AND s.date <= last.d AND s.price IS NOT NULL GROUP BY ALL), "
         f"m AS (SELECT * FROM ({_MATCHED}), last WHERE in_stock AND date > last.d - "
-        "CAST(? AS INTEGER)), latest AS (SELECT sku_id, competitor, coalesce(pin_code, "
+        "CAST(? AS INTEGER) AND date <= last.d), latest AS (SELECT sku_id, competitor, coalesce(pin_code, "
         "city) AS place, max(date) AS observed FROM m GROUP BY ALL), cp AS (SELECT m.sku_id, "
         "m.competitor, m.pin_code, m.city, m.date AS observed, m.price FROM m JOIN latest t "
         "ON t.sku_id = m.sku_id AND t.competitor = m.competitor AND t.place = "
@@ -148,7 +149,7 @@ def undercut_checks(wh: Warehouse, lookback_days: int) -> pd.DataFrame:
         "arg_min(cp.observed, cp.price) AS observed FROM o JOIN cp ON cp.sku_id = o.sku_id "
         "AND (cp.pin_code = o.pin_code OR (cp.pin_code IS NULL AND cp.city = o.city)) "
         "JOIN skus k ON k.sku_id = o.sku_id WHERE o.our_price > 0 GROUP BY ALL "
-        "ORDER BY 1, 4", [lookback_days, lookback_days])
+        "ORDER BY 1, 4", [end, lookback_days, lookback_days])
 
 
 def competitor_price_panel(wh: Warehouse) -> pd.DataFrame:
