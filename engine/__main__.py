@@ -19,6 +19,7 @@ COMMANDS = {
     "accuracy": "engine.forecast.live_cli",
     "elasticity": "engine.pricing.cli",
     "price-optimize": "engine.pricing.cli",
+    "competitors": "engine.pricing.competitors_cli",
     "reorder": "engine.inventory.cli",
     "rank-mandis": "engine.sourcing.cli",
     "geo": "engine.geo_cli",
