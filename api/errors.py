@@ -104,6 +104,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
     from engine.scenarios.model import ScenarioError
     from engine.sourcing.prepare import SourcingError
     from engine.warehouse.auth_store import AuthError
+    from engine.warehouse.competitor_store import CompetitorMatchError
     from engine.warehouse.db import (DiskFullError, ReadOnlyStorageError, WarehouseError,
                                      WarehouseLockedError, WarehouseStorageError)
     from engine.warehouse.scoped import PermissionDenied
@@ -116,6 +117,7 @@ def _engine_table() -> list[tuple[type, int, str | None]]:
         (AuthError, 400, "auth_error"),
         (IngestError, 422, None),
         (PricingError, 422, "pricing_error"),
+        (CompetitorMatchError, 422, None),    # code: unknown_item / unknown_sku
         (SourcingError, 422, "sourcing_error"),
         (InventoryInputError, 409, "inventory_input"),
         (ForecastError, 422, None),
