@@ -1,7 +1,9 @@
-"""Pricing: elasticity per SKU, what-if price simulation, and optimal prices under rules.
+"""Pricing: elasticity per SKU, what-if price simulation, competitor prices, and optimal
+prices under rules.
 
 Recipe: cached elasticity table (keyed on the data version) -> table + price/demand chart
--> simulator sliders (vectorised, instant) -> optimiser form (MILP on submit) -> price list.
+-> simulator sliders (vectorised, instant) -> competitor price index, match review and
+cross-elasticity -> optimiser form (MILP on submit) -> price list.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from functools import partial
 import streamlit as st
 
 from components.errors import attempt
+from components import competitor_views as cv
 from components import pricing_views as pv
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
@@ -107,6 +110,9 @@ else:
         st.warning(err)
     else:
         pv.simulation_readout(result, label)
+
+st.subheader("Competitor prices")
+cv.section(wh, st.session_state.get("user"))
 
 st.subheader("Recommended prices")
 cfg = pv.optimiser_form()

@@ -381,7 +381,7 @@ def _describe_rule(rule: str, cfg: OptimizeConfig) -> str:
     if rule == "above_cheapest":
         return f"the rule 'no more than {cfg.above_cheapest:.0%} above the cheapest competitor'"
     if rule == "match_within":
-        return f"the rule 'within ₹{cfg.match_within:,.2f} of the cheapest competitor'"
+        return f"the rule 'within ₹{cfg.match_within:g} of the cheapest competitor'"
     if rule == "price_endings":
         return f"the price endings ({PRICE_ENDINGS[cfg.endings()]}; 'paise' allows any price)"
     return "the MRP ceiling (it is the law: check the catalog's MRP and cost instead)"
