@@ -166,7 +166,7 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         _f("price", "number", True, ("selling_price", "competitor_price", "offer_price",
                                      "sale_price", "sp", "shelf_price", "unit_price",
                                      "price_rs", "rate"), "price"),
-        _f("in_stock", "flag", aliases=("stock", "available", "availability", "instock",
+        _f("in_stock", "share", aliases=("stock", "available", "availability", "instock",
                                         "in_stock_flag", "is_available", "stock_status")),
     ),
 }

@@ -187,10 +187,10 @@ def catalog_index(catalog: pd.DataFrame) -> pd.DataFrame:
     cat = catalog[[c for c in ("sku_id", "name", "brand", "mrp", "category") if c in catalog]]
     cat = cat[cat["name"].notna()].drop_duplicates("sku_id").reset_index(drop=True)
     parsed = [describe(n) for n in cat["name"]]
-    return cat.assign(
-        words=[p[0] for p in parsed], size=[p[1] for p in parsed],
-        brand_key=[words(b).replace(" ", "") if isinstance(b, str) else ""
-                   for b in cat.get("brand", pd.Series([None] * len(cat)))])
+    brands = [words(b) if isinstance(b, str) else ""
+              for b in cat.get("brand", pd.Series([None] * len(cat)))]
+    return cat.assign(words=[p[0] for p in parsed], size=[p[1] for p in parsed],
+                      brand_words=brands, brand_key=[b.replace(" ", "") for b in brands])
 
 
 def match_items(items: pd.DataFrame, catalog: pd.DataFrame,
@@ -208,7 +208,9 @@ def match_items(items: pd.DataFrame, catalog: pd.DataFrame,
                              "confidence": 0.0, "status": "none", "runner_up": None,
                              "why": "the catalog has no SKU names"})[MATCH_COLUMNS]
     parsed = [describe(n) for n in names["item_name"]]
-    q_words = [p[0] for p in parsed]
+    # a brand written as one word ('thumsup', 'motherdairy') is split as the catalog writes it
+    spaced = {b.replace(" ", ""): b for b in idx["brand_words"] if " " in b}
+    q_words = [" ".join(spaced.get(w, w) for w in p[0].split()) for p in parsed]
     q_sizes = [p[1] for p in parsed]
     c_words = idx["words"].tolist()
     s_set = process.cdist(q_words, c_words, scorer=fuzz.token_set_ratio, workers=1) / 100
@@ -253,7 +255,7 @@ def match_items(items: pd.DataFrame, catalog: pd.DataFrame,
     gap = top - (raw[rows, second] if raw.shape[1] > 1 else 0.0)
     cover = np.array([coverage(q_words[i], c_words[best[i]]) for i in rows])
     conf = np.clip(top * np.minimum(1.0, 0.8 + 0.2 * gap / cfg.min_gap)
-                   * (0.7 + 0.3 * cover), 0, 1)
+                   * (0.55 + 0.45 * cover), 0, 1)
     out = []
     for i, item in enumerate(names["item_name"]):
         j = best[i]

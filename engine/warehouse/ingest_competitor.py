@@ -11,8 +11,8 @@ Rules, each reported against a column the file has ('<field>|<code>'):
 - an item name or code (`missing_item`);
 - a PIN code or a city (`missing_place`); a PIN code of a store location or of the sales
   (`unknown_pin`), a city of a store location (`unknown_city`, any case);
-- the field rules: a date not in the future, a positive price, a flag for in_stock (blank
-  = in stock).
+- the field rules: a date not in the future, a positive price, in_stock as 1/0, yes/no,
+  Y/N or true/false (blank = in stock; `bad_flag` otherwise).
 Rows already stored (same competitor, item, place and day) are skipped as duplicates.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
         f"{e['competitor']} AS competitor, {e['item_name']} AS item_name, "
         f"{e['item_code']} AS item_code, {item_key} AS item_key, {e['pin_code']} AS pin_code, "
         f"{city} AS city, {e['date']} AS date, {e['price']} AS price, "
-        f"coalesce({e['in_stock']} > 0, TRUE) AS in_stock "
+        f"coalesce({e['in_stock']} >= 0.5, TRUE) AS in_stock "
         "FROM ingest_stage s WHERE s.__mp_reason IS NULL", [bid])
     n = cur.execute(
         "INSERT INTO competitor_prices SELECT * FROM ingest_comp_rows r WHERE NOT EXISTS "
