@@ -91,9 +91,9 @@ def run_competitors(args: argparse.Namespace) -> int:
             return _fail(str(exc), args.json)
     if args.verb == "index":
         latest = table[table["week"] == table["week"].max()] if len(table) else table
+        week = str(pd.Timestamp(table["week"].max()).date()) if len(table) else None
         summary = {"level": args.level, "rows": int(len(table)),
-                   "groups": int(len(latest)), "latest_week": str(pd.Timestamp(table["week"].max()).date())
-                   if len(table) else None,
+                   "groups": int(len(latest)), "latest_week": week,
                    "median_index": round(float(latest["index"].median()), 1)
                    if len(latest) else None, "out": args.out}
     else:

@@ -8,6 +8,7 @@ and our own prices and units come from their PINs only.
 """
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -72,8 +73,8 @@ def decide_match(wh: Warehouse, item_key: str, sku_id: str | None, user: str | N
             "confirmed" if sku_id == row[0] else "corrected")
         cur.execute("UPDATE competitor_matches SET sku_id = ?, status = ?, decided_by = ?, "
                     "decided_at = now() WHERE item_key = ?", [sku_id, status, user, item_key])
-        wh.audit(cur, user, "competitor_match", f'{{"item_key": "{item_key}", '
-                 f'"sku_id": "{sku_id}", "status": "{status}"}}')
+        wh.audit(cur, user, "competitor_match",
+                 json.dumps({"item_key": item_key, "sku_id": sku_id, "status": status}))
     return status
 
 
@@ -133,14 +134,14 @@ def undercut_checks(wh: Warehouse, lookback_days: int, end=None) -> pd.DataFrame
     window. Columns sku_id, name, mrp, pin_code, city, our_price, units, days,
     competitor_price, competitor, observed."""
     return wh.query(
-        "WITH last AS (SELECT coalesce(CAST(? AS DATE), max(date)) AS d FROM sales_daily), o AS (SELECT s.sku_id, "
-        "s.pin_code, l.city, sum(s.price * s.quantity) / nullif(sum(s.quantity), 0) AS "
+        "WITH last AS (SELECT coalesce(CAST(? AS DATE), max(date)) AS d FROM sales_daily), "
+        "o AS (SELECT s.sku_id, s.pin_code, l.city, sum(s.price * s.quantity) / nullif(sum(s.quantity), 0) AS "
         "our_price, sum(s.quantity) AS units, count(DISTINCT s.date) AS days FROM "
         "sales_daily s JOIN locations l USING (pin_code), last WHERE s.date > last.d - "
         "CAST(? AS INTEGER) AND s.date <= last.d AND s.price IS NOT NULL GROUP BY ALL), "
         f"m AS (SELECT * FROM ({_MATCHED}), last WHERE in_stock AND date > last.d - "
-        "CAST(? AS INTEGER) AND date <= last.d), latest AS (SELECT sku_id, competitor, coalesce(pin_code, "
-        "city) AS place, max(date) AS observed FROM m GROUP BY ALL), cp AS (SELECT m.sku_id, "
+        "CAST(? AS INTEGER) AND date <= last.d), latest AS (SELECT sku_id, competitor, "
+        "coalesce(pin_code, city) AS place, max(date) AS observed FROM m GROUP BY ALL), cp AS (SELECT m.sku_id, "
         "m.competitor, m.pin_code, m.city, m.date AS observed, m.price FROM m JOIN latest t "
         "ON t.sku_id = m.sku_id AND t.competitor = m.competitor AND t.place = "
         "coalesce(m.pin_code, m.city) AND t.observed = m.date) "

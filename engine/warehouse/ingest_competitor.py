@@ -20,16 +20,12 @@ from __future__ import annotations
 import pandas as pd
 
 from engine.ingest.mapping import ColumnMapping
+from engine.warehouse.ingest_plan import name_key, place_lookups
 from engine.warehouse.ingest_sql import v
 
-TEMPS = ("ingest_comp_pins", "ingest_comp_cities", "ingest_comp_rows")
+TEMPS = ("ingest_comp_rows",)      # and ingest_plan's place look-ups (place_lookups)
 FIELDS = ("competitor", "item_name", "item_code", "pin_code", "city", "date", "price",
           "in_stock")
-
-
-def _key(expr: str) -> str:
-    """Case- and spacing-blind key of a name ('  Fortune  OIL 1L ' -> 'fortune oil 1l')."""
-    return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
 
 
 def _exprs(mapping: ColumnMapping, alias: str = "") -> dict[str, str]:
@@ -45,10 +41,7 @@ def _exprs(mapping: ColumnMapping, alias: str = "") -> dict[str, str]:
 
 
 def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
-    cur.execute("CREATE TEMP TABLE ingest_comp_pins AS SELECT pin_code FROM locations UNION "
-                "SELECT DISTINCT pin_code FROM sales_daily")
-    cur.execute(f"CREATE TEMP TABLE ingest_comp_cities AS SELECT {_key('city')} AS key, "
-                "min(city) AS city FROM locations WHERE city IS NOT NULL GROUP BY 1")
+    place_lookups(cur)
     has, e = mapping.source, _exprs(mapping)
 
     def on(*candidates: str) -> str:
@@ -59,10 +52,10 @@ def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
             f"{on('pin_code', 'city')}|missing_place")]
     if has("pin_code"):
         out.append((f"{e['pin_code']} IS NOT NULL AND {e['pin_code']} NOT IN "
-                     "(SELECT pin_code FROM ingest_comp_pins)", "pin_code|unknown_pin"))
+                     "(SELECT pin_code FROM ingest_plan_pins)", "pin_code|unknown_pin"))
     if has("city"):
-        out.append((f"{e['city']} IS NOT NULL AND {_key(e['city'])} NOT IN "
-                     "(SELECT key FROM ingest_comp_cities)", "city|unknown_city"))
+        out.append((f"{e['city']} IS NOT NULL AND {name_key(e['city'])} NOT IN "
+                     "(SELECT key FROM ingest_plan_cities)", "city|unknown_city"))
     return out
 
 
@@ -70,10 +63,10 @@ def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     """Store the accepted rows not already stored; match new items; fill `report` with
     the date range and the matching counts."""
     e = _exprs(mapping, "s.")
-    item_key = (f"coalesce({_key(e['item_name'])}, 'code:' || {e['item_code']})")
+    item_key = (f"coalesce({name_key(e['item_name'])}, 'code:' || {e['item_code']})")
     city = (f"coalesce((SELECT l.city FROM locations l WHERE l.pin_code = {e['pin_code']} "
-            f"LIMIT 1), (SELECT c.city FROM ingest_comp_cities c WHERE c.key = "
-            f"{_key(e['city'])}), {e['city']})")
+            f"LIMIT 1), (SELECT c.city FROM ingest_plan_cities c WHERE c.key = "
+            f"{name_key(e['city'])}), {e['city']})")
     cur.execute(
         "CREATE TEMP TABLE ingest_comp_rows AS SELECT ? AS batch_id, s.__mp_line AS row_no, "
         f"{e['competitor']} AS competitor, {e['item_name']} AS item_name, "
@@ -101,7 +94,7 @@ def store_feed(cur, bid: str, feed: pd.DataFrame) -> int:
     try:
         cur.execute(
             "INSERT INTO competitor_prices SELECT ?, row_number() OVER (), competitor, "
-            f"item_name, NULL, {_key('item_name')}, pin_code, city, CAST(date AS DATE), "
+            f"item_name, NULL, {name_key('item_name')}, pin_code, city, CAST(date AS DATE), "
             "price, in_stock FROM ingest_comp_feed", [bid])
     finally:
         cur.unregister("ingest_comp_feed")
