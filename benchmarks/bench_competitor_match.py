@@ -4,10 +4,13 @@ auto-accepts, the review list's size, and the same figures at other thresholds.
 
 precision = auto-accepted names matched to the right SKU / auto-accepted names (an accepted
 name that is not ours counts as wrong); recall = our names auto-accepted to the right SKU /
-our names. `python benchmarks/bench_competitor_match.py`
+our names. `python benchmarks/bench_competitor_match.py [--warehouse PATH]`: with a
+warehouse (e.g. the ready demo), also the time of each competitor view on it (price index
+per level, review list, cheapest prices, undercut checks and alert, cross-elasticity).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -69,5 +72,44 @@ def main() -> None:
         print(f"  wrong: {r.item_name!r} -> {r.sku_id} ({r.confidence:.2f}), label {r.label}")
 
 
+def views(path: str) -> None:
+    from engine.alerts import generate_alerts
+    from engine.pricing.competitors import competitive_table, competitor_index
+    from engine.warehouse import competitor_store as store
+    from engine.warehouse.db import Warehouse
+
+    wh = Warehouse(path, read_only=True)
+    try:
+        print(f"warehouse {path}: {store.match_summary(wh)}")
+        for label, fn in (
+                ("price index by SKU", lambda: competitor_index(wh, "sku")),
+                ("price index by category", lambda: competitor_index(wh, "category")),
+                ("price index by city", lambda: competitor_index(wh, "city")),
+                ("review list", lambda: store.review_list(wh)),
+                ("cheapest price per SKU", lambda: store.cheapest_by_sku(wh)),
+                ("undercut checks (7 days)", lambda: store.undercut_checks(wh, 7)),
+                ("competitive cross-elasticity", lambda: competitive_table(wh))):
+            t0 = time.perf_counter()
+            out = fn()
+            print(f"  {label}: {time.perf_counter() - t0:.2f} s ({len(out):,} rows)")
+    finally:
+        wh.close()
+    tmp = Path(path)
+    wh = Warehouse(tmp)
+    try:
+        t0 = time.perf_counter()
+        res = generate_alerts(wh, rules=["competitor_undercut"])
+        print(f"  undercut alert rule: {time.perf_counter() - t0:.2f} s "
+              f"({res.found.get('competitor_undercut', 0)} alerts)")
+    finally:
+        wh.close()
+
+
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--warehouse", help="also time the competitor views on this warehouse "
+                                        "(the alert rule writes its alerts there)")
+    args = ap.parse_args()
     main()
+    if args.warehouse:
+        views(args.warehouse)

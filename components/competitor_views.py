@@ -69,7 +69,7 @@ def section(wh, user: str | None) -> None:
     with review_tab:
         _review_view(wh, version, user)
     with cross_tab:
-        _cross_view(wh, version)
+        _cross_view(wh, wh.data_version("sales", "festivals", "competitors"))
 
 
 def _label(table: pd.DataFrame, level: str) -> pd.Series:

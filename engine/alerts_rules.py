@@ -134,9 +134,10 @@ RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
              "PIN's city) is more than the threshold below our average selling price there "
              "in the checked days, on a SKU x PIN whose sales in those days are worth at "
              "least the minimum. Rupees at stake: our units there x the price gap.", "high",
-             {"threshold_pct": Param(10, 1, 90, "Competitor price this far below ours (%)"),
-              "min_sales_value": Param(1000, 0, 1e9, "Fewest rupees of our sales of the SKU "
-                                                     "at the PIN in the checked days"),
+             {"threshold_pct": Param(15, 1, 90, "Competitor price this far below ours (%)"),
+              "min_sales_value": Param(5000, 0, 1e9, "Fewest rupees of our sales of the SKU "
+                                                     "at the PIN in the checked days (what "
+                                                     "makes it high-value)"),
               "lookback_days": Param(7, 1, 90, "Recent days checked (our sales and the "
                                                "competitor prices)", True)}),
     RuleSpec("data_freshness", "Sales data missing",

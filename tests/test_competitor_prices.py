@@ -254,7 +254,7 @@ def test_undercut_detector_ranks_by_rupees_and_skips_small_skus():
         "competitor_price": [120.0, 120.0, 95.0, 10.0], "competitor": "DMart",
         "observed": pd.Timestamp("2026-11-30")})
     got = competitor_undercut(checks, cfg, pd.Timestamp("2026-11-30"))
-    # B is only 5% cheaper; C is 50% cheaper but worth ₹200 (< ₹1,000)
+    # B is only 5% cheaper; C is 50% cheaper but worth ₹200, A @ 110002 ₹750 (< ₹5,000)
     assert got["entity"].tolist() == ["A @ 110001"]
     d = json.loads(got["details"].iloc[0])
     assert d["at_stake"] == 1200 and d["pin_code"] == "110001" and d["page"] == "Pricing"

@@ -118,7 +118,7 @@ def competitive_elasticities(inputs: PanelInputs, comp: pd.DataFrame,
                                sufficient=s <= cfg.max_se)
                     kind = ("their cuts take our units" if b - Z95 * s > 0 else
                             "no clear effect of their price on our units"
-                            if b + Z95 * s >= 0 else "our units move with their price")
+                            if b + Z95 * s >= 0 else "our units fall when their price rises")
                     row["note"] = (kind if row["sufficient"] else
                                    f"too uncertain (standard error {s:.2f}); treat as unknown")
                 out.append(row)

@@ -13,8 +13,11 @@ import pandas as pd
 
 from engine.pricing.competitive import competitive_elasticities
 from engine.pricing.elasticity import PricingError
-from engine.pricing.inputs import load_panel_inputs
+from engine.pricing.inputs import load_catalog, load_panel_inputs
 from engine.warehouse import competitor_store as store
+from engine.warehouse import results
+
+METHOD = "2026-12-competitive-v1"   # bump when the estimator changes (stored results)
 
 LEVELS = {"sku": ["sku_id", "name", "category"], "category": ["category"], "city": ["city"]}
 INDEX_COLUMNS = ["week", "our_price", "competitor_price", "cheapest_price", "index",
@@ -54,12 +57,17 @@ def competitor_index(wh, level: str = "sku", weeks: int = 26) -> pd.DataFrame:
 
 def competitive_table(wh) -> pd.DataFrame:
     """Competitive cross-elasticity per SKU with competitor prices
-    (engine.pricing.competitive), with the SKU's name."""
+    (engine.pricing.competitive), with the SKU's name; computed once per version of the
+    sales, festivals and competitor prices and stored (engine/warehouse/results.py)."""
     comp = store.competitor_price_panel(wh)
     if comp.empty:
         raise PricingError("No competitor prices are matched to our SKUs yet: upload a "
                            "competitor price file (Data page, kind 'Competitor prices').")
-    table = competitive_elasticities(load_panel_inputs(wh, sorted(comp["sku_id"].unique())),
-                                     comp)
-    names = wh.query("SELECT sku_id, name FROM skus")
-    return table.merge(names, on="sku_id", how="left")
+
+    def compute() -> pd.DataFrame:
+        table = competitive_elasticities(
+            load_panel_inputs(wh, sorted(comp["sku_id"].unique())), comp)
+        return table.merge(load_catalog(wh)[["sku_id", "name"]], on="sku_id", how="left")
+
+    return results.stored(wh, "competitive_elasticities", {"method": METHOD},
+                          ("sales", "festivals", "competitors"), compute)
