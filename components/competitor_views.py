@@ -20,7 +20,10 @@ from engine.warehouse.competitor_store import (CompetitorMatchError, decide_matc
                                                match_summary, review_list)
 
 LEVELS = {"SKU": "sku", "Category": "category", "City": "city"}
+USED = ("auto", "confirmed", "corrected")
 NOT_OURS = "Not one of ours"
+STATUS_TEXT = {"review": "Waiting for review", "auto": "Matched automatically",
+               "confirmed": "Confirmed", "corrected": "Corrected"}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -34,8 +37,8 @@ def _index(_wh, version: str, level: str, weeks: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _review(_wh, version: str) -> pd.DataFrame:
-    return review_list(_wh)
+def _review(_wh, version: str, everything: bool) -> pd.DataFrame:
+    return review_list(_wh, 2000, USED + ("review",) if everything else ("review",))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -129,7 +132,10 @@ def index_figure(rows: pd.DataFrame, title: str) -> go.Figure:
 
 
 def _review_view(wh, version: str, user: str | None) -> None:
-    items = _review(wh, version).reset_index(drop=True)
+    everything = st.toggle("Also list matched items (to correct one)", key="cp_all",
+                           help="Items matched automatically or by a person, besides those "
+                                "waiting for review.")
+    items = _review(wh, version, everything).reset_index(drop=True)
     if saved := st.session_state.pop("cp_saved", None):
         st.success(f"Saved {saved} It applies to every stored and later price of the item.")
     if items.empty:
@@ -141,9 +147,11 @@ def _review_view(wh, version: str, user: str | None) -> None:
                "use without a person. Pick an item, check the SKU it is (the suggestion is "
                "filled in) or choose 'Not one of ours', and save. Decisions are remembered "
                "for every later upload.")
+    in_use = items["sku_id"].where(items["sku_id"].notna(), items["suggested_sku"])
     show_table(pd.DataFrame({
-        "Competitor item": items["item_name"], "Suggested SKU": [
-            labels.get(s, "—") for s in items["suggested_sku"]],
+        "Competitor item": items["item_name"],
+        "Match": items["status"].map(STATUS_TEXT).fillna(items["status"]),
+        "SKU": [labels.get(s, "—") for s in in_use],
         "Confidence": (items["confidence"] * 100).round(0).astype(int).astype(str) + "%",
         "Why": items["why"], "Listed by": items["competitors"], "Prices": items["rows"],
         "Latest price": items["latest_price"]}), kinds={"Latest price": "money"})
@@ -151,7 +159,7 @@ def _review_view(wh, version: str, user: str | None) -> None:
     i = c1.selectbox("Competitor item", range(len(items)), key="cp_item",
                      format_func=lambda k: items["item_name"].iloc[k])
     options = [NOT_OURS, *labels.values()]
-    suggested = labels.get(items["suggested_sku"].iloc[i], NOT_OURS)
+    suggested = labels.get(in_use.iloc[i], NOT_OURS)
     choice = c2.selectbox("It is", options, index=options.index(suggested),
                           key=f"cp_sku_{items['item_key'].iloc[i]}")
     if st.button("Save decision", key="cp_save", type="primary",

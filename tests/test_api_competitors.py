@@ -83,3 +83,10 @@ def test_store_users_get_no_competitor_pricing(client):
     res = client.post("/v1/pricing/competitors/matches", headers=headers,
                       json={"item": "x", "sku_id": None})
     assert res.status_code == 403
+
+
+def test_competitor_routes_need_a_signed_in_caller(client):
+    assert client.get("/v1/pricing/competitors").status_code == 401
+    assert client.get("/v1/pricing/competitors/review").status_code == 401
+    assert client.post("/v1/pricing/competitors/matches",
+                       json={"item": "x", "sku_id": None}).status_code == 401

@@ -73,3 +73,19 @@ def test_cross_elasticity_and_optimiser_competitor_rule(page_env):
     to_num = lambda s: s.str.replace("₹", "").str.replace(",", "").astype(float)  # noqa: E731
     assert (to_num(priced["Recommended price"])
             <= to_num(priced["Cheapest competitor"]) * 1.10 + 1e-9).all()
+
+
+def test_an_automatic_match_can_be_corrected(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    n_review = len(at.selectbox(key="cp_item").options)
+    at.toggle(key="cp_all").set_value(True).run()
+    assert not at.exception
+    items = at.selectbox(key="cp_item")
+    assert len(items.options) > n_review
+    at.selectbox(key="cp_item").set_value(n_review).run()     # the first matched item
+    box = next(b for b in at.selectbox if b.key and b.key.startswith("cp_sku_"))
+    other = next(o for o in box.options if o != box.value and o != "Not one of ours")
+    box.set_value(other).run()
+    at.button(key="cp_save").click().run()
+    assert not at.exception and not at.error
+    assert any("corrected" in s.value for s in at.success)

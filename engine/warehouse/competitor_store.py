@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 USED = "('auto', 'confirmed', 'corrected')"
 _MATCHED = (f"SELECT p.*, m.sku_id, m.confidence, m.status FROM competitor_prices p "
             f"JOIN competitor_matches m USING (item_key) WHERE m.status IN {USED}")
-REVIEW_COLUMNS = ["item_key", "item_name", "suggested_sku", "suggested_name", "confidence",
-                  "why", "competitors", "rows", "latest_price", "latest_date"]
+REVIEW_COLUMNS = ["item_key", "item_name", "status", "sku_id", "suggested_sku",
+                  "suggested_name", "confidence", "why", "competitors", "rows", "latest_price",
+                  "latest_date"]
 
 
 class CompetitorMatchError(ValueError):
@@ -40,18 +41,22 @@ def match_summary(wh: Warehouse) -> dict:
     return out
 
 
-def review_list(wh: Warehouse, limit: int = 500) -> pd.DataFrame:
-    """Items waiting for a person (status review), most-listed first: the suggested SKU
-    and its name, the confidence and why, who lists it, how many price rows, the latest
-    price and day. Columns REVIEW_COLUMNS."""
+def review_list(wh: Warehouse, limit: int = 500,
+                statuses: tuple[str, ...] = ("review",)) -> pd.DataFrame:
+    """Items of the given match statuses (default: waiting for a person), most-listed
+    first: the status, the SKU in use (sku_id), the suggested SKU and its name, the
+    confidence and why, who lists it, how many price rows, the latest price and day.
+    Columns REVIEW_COLUMNS."""
     return wh.query(
-        "SELECT m.item_key, m.item_name, m.suggested_sku, k.name AS suggested_name, "
+        "SELECT m.item_key, m.item_name, m.status, m.sku_id, m.suggested_sku, "
+        "coalesce(k.name, s.name) AS suggested_name, "
         "m.confidence, m.why, string_agg(DISTINCT p.competitor, ', ') AS competitors, "
         "count(p.item_key) AS rows, arg_max(p.price, p.date) AS latest_price, "
         "max(p.date) AS latest_date FROM competitor_matches m "
-        "JOIN competitor_prices p USING (item_key) LEFT JOIN skus k ON k.sku_id = "
-        "m.suggested_sku WHERE m.status = 'review' GROUP BY ALL "
-        "ORDER BY rows DESC, m.confidence DESC, m.item_key LIMIT ?", [limit])
+        "JOIN competitor_prices p USING (item_key) LEFT JOIN skus k ON k.sku_id = m.sku_id "
+        "LEFT JOIN skus s ON s.sku_id = m.suggested_sku WHERE list_contains(?, m.status) "
+        "GROUP BY ALL ORDER BY bool_or(m.status = 'review') DESC, rows DESC, m.confidence DESC, "
+        "m.item_key LIMIT ?", [list(statuses), limit])
 
 
 def decide_match(wh: Warehouse, item_key: str, sku_id: str | None, user: str | None) -> str:
