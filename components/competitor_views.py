@@ -101,14 +101,15 @@ def _index_view(wh, version: str) -> None:
     st.caption("Latest week per row. Price index = 100 x our average selling price / the "
                "competitors' average for the same SKU, city and week: above 100 we are "
                "dearer. Categories and cities weigh each SKU x city by our units.")
-    shown = latest[["label", "week", "our_price", "competitor_price", "cheapest_price",
-                    "index", "cheapest_index"]].rename(columns={
+    shown = latest.assign(**{c: [f"{v:.1f}" for v in latest[c]]
+                             for c in ("index", "cheapest_index")})
+    shown = shown[["label", "week", "our_price", "competitor_price", "cheapest_price",
+                   "index", "cheapest_index"]].rename(columns={
                         "label": level.upper() if level == "sku" else level.title(),
                         "our_price": "Our price", "competitor_price": "Competitors' average",
                         "cheapest_price": "Cheapest competitor", "index": "Price index",
                         "cheapest_index": "Index vs cheapest"})
-    show_table(shown, kinds={"Price index": "other", "Index vs cheapest": "other",
-                             "Our price": "money", "Competitors' average": "money",
+    show_table(shown, kinds={"Our price": "money", "Competitors' average": "money",
                              "Cheapest competitor": "money"})
     download_buttons(table.drop(columns="label"), "competitor_price_index", key="cp_dl")
 
