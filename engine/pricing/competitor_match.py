@@ -164,10 +164,20 @@ def describe(name: str) -> tuple[str, PackSize | None]:
 
 
 def _size_text(size: PackSize | None) -> str:
-    if size is None:
-        return "no pack size"
-    unit = {"ml": "ml", "g": "g", "pc": "pc"}[size.dim]
-    return f"{size.amount:g} {unit}"
+    return "no pack size" if size is None else f"{size.amount:g} {size.dim}"
+
+
+def _brand_text(score: float) -> str:
+    return "brand in the name" if score >= 0.85 else "brand not in the name"
+
+
+def _pack_text(theirs: PackSize | None, ours: PackSize | None) -> str:
+    """'same pack (1000 ml)', 'pack 500 g vs our 100 g', 'no pack size in the name'."""
+    if theirs is None:
+        return "no pack size in the name"
+    if ours is not None and theirs.same(ours):
+        return f"same pack ({_size_text(ours)})"
+    return f"pack {_size_text(theirs)} vs our {_size_text(ours)}"
 
 
 def coverage(item_words: str, sku_words: str) -> float:
@@ -264,8 +274,8 @@ def match_items(items: pd.DataFrame, catalog: pd.DataFrame,
             else "none"
         sku = idx["sku_id"].iloc[j] if status != "none" or top[i] >= cfg.review_floor - 0.1 \
             else None
-        why = (f"name {name[i, j]:.0%} alike, brand {brand[i, j]:.0%}, pack "
-               f"{_size_text(q_sizes[i])} vs {_size_text(idx['size'].iloc[j])}")
+        why = f"name {name[i, j]:.0%} alike; " + _brand_text(brand[i, j]) + "; " + \
+            _pack_text(q_sizes[i], idx["size"].iloc[j])
         if gap[i] < cfg.min_gap and raw.shape[1] > 1:
             why += f"; close to {idx['sku_id'].iloc[second[i]]}"
         out.append((item, sku, c, status,
