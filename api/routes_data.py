@@ -49,7 +49,7 @@ def _overrides(mapping: str | None) -> dict | None:
                               "description": "The same file was loaded before: nothing "
                                              "loaded twice"},
                         **error_responses(400, 401, 403, 413, 422, 429, 503, 507)})
-async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"],
+async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan", "competitor"],
                  request: Request, background: BackgroundTasks,
                  caller: Caller = Depends(current_caller)):
     """Upload a file with the same validation, counts and quarantine as the app's Data
@@ -60,7 +60,8 @@ async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"]
     column looks like one; map it with `mapping`). Re-uploading a file loads nothing
     twice (status `duplicate_file`, HTTP 200). `plan` files (planned prices and
     promotions) are stored as the next `plan_version`; `warnings` names rows kept with a
-    doubt (a price and a discount that disagree). After a load the alert rules are
+    doubt (a price and a discount that disagree). `competitor` files (competitors' shelf
+    prices) report in `matching` how their items were matched to our SKUs. After a load the alert rules are
     re-checked in the background (the response does not wait for them).
 
     The caller is authenticated and the role checked before the body is read; the file
@@ -93,6 +94,7 @@ async def ingest(kind: Literal["sales", "catalog", "inventory", "mandi", "plan"]
             "ignored_columns": res.ignored_columns,
             "issues": json.loads(json.dumps(res.issues, default=str)),
             "plan_version": res.report.get("plan_version"),
+            "matching": res.report.get("matching"),
             "warnings": [w["sentence"] for w in res.report.get("warnings", [])]}
     return JSONResponse(IngestResponse(**body).model_dump(mode="json"),
                         status_code=200 if res.status == "duplicate_file" else 201)

@@ -352,6 +352,12 @@ class OptimizeRequest(Strict):
                                      description="0.1 = within 10% of the current price")
     volume_floor: float | None = Field(None, gt=0, le=2,
                                        description="0.95 = each category keeps 95% of units")
+    above_cheapest: float | None = Field(
+        None, ge=0, le=1, description="0.05 = no price more than 5% above the cheapest "
+                                      "competitor's stored price")
+    match_within: float | None = Field(
+        None, ge=0, le=100000, description="5 = no price more than ₹5 above the cheapest "
+                                           "competitor's stored price")
     price_endings: PriceEndings = Field(
         "retail", description="retail = whole rupees, or ₹0.50 steps below ₹100; whole = "
                               "whole rupees; nine = ending in 9 (₹x.90 below ₹20); paise = "
@@ -499,6 +505,9 @@ class IngestResponse(BaseModel):
     issues: list[dict]
     plan_version: int | None = Field(
         None, description="plan uploads: the version this upload's rows were stored as")
+    matching: dict | None = Field(
+        None, description="competitor uploads: items in the file, matched before, matched "
+                          "now (auto), waiting for review, not ours")
     warnings: list[str] = Field(
         default_factory=list, description="rows loaded with a doubt (plan: a price and a "
                                           "discount that disagree with the MRP)")
@@ -664,3 +673,56 @@ class ScenarioResultOut(BaseModel):
 class ScenarioDeleted(BaseModel):
     deleted: str
     name: str
+
+
+class CompetitorIndexRow(BaseModel):
+    sku_id: str | None = None
+    name: str | None = None
+    category: str | None = None
+    city: str | None = None
+    week: date
+    our_price: float | None
+    competitor_price: float | None
+    cheapest_price: float | None
+    index: float | None = Field(description="100 x our price / the competitors' average")
+    cheapest_index: float | None = Field(description="100 x our price / the cheapest")
+    units: float | None
+    cells: int = Field(description="SKU x city cells behind the row")
+
+
+class CompetitorIndexResponse(BaseModel):
+    level: str
+    weeks: int
+    matching: dict = Field(description="stored competitor items by match status, and rows")
+    total: int
+    returned: int
+    rows: list[CompetitorIndexRow]
+
+
+class CompetitorReviewItem(BaseModel):
+    item: str = Field(description="the item's key (send it back to decide)")
+    item_name: str | None
+    suggested_sku: str | None
+    suggested_name: str | None
+    confidence: float
+    why: str | None
+    competitors: str | None
+    rows: int
+    latest_price: float | None
+    latest_date: date | None
+
+
+class CompetitorReviewResponse(BaseModel):
+    items: list[CompetitorReviewItem]
+
+
+class CompetitorMatchRequest(Strict):
+    item: str = Field(min_length=1, max_length=300, description="the competitor's item name")
+    sku_id: str | None = Field(None, max_length=64,
+                               description="our SKU it is; null: not one of ours")
+
+
+class CompetitorMatchResponse(BaseModel):
+    item: str
+    sku_id: str | None
+    status: str = Field(description="confirmed | corrected | rejected")

@@ -34,13 +34,15 @@ ACTIONS = {
     "scenario_saved": "Saved a scenario", "scenario_deleted": "Deleted a scenario",
     "forecast_run": "Ran a forecast", "backtest_run": "Ran a backtest",
     "load_demo": "Loaded the demo data", "load_festival_reference": "Loaded the festival calendar",
+    "competitor_match": "Decided a competitor item's match",
 }
 _KEYS = {"pin_codes": "PIN codes", "pin_code": "PIN code", "sku_id": "SKU", "batch_id": "Batch",
          "key_id": "Key", "run_id": "Run", "alert_id": "Alert", "first_run": "First run",
          "locked_until": "Locked until", "rows_read": "Rows read",
          "rows_loaded": "Rows loaded", "rows_quarantined": "Rows quarantined",
          "duplicates_skipped": "Duplicates skipped", "file_name": "File",
-         "from": "Previous role", "n_series": "Series", "skus": "SKUs", "mrp": "MRP"}
+         "from": "Previous role", "n_series": "Series", "skus": "SKUs", "mrp": "MRP",
+         "item_key": "Competitor item"}
 _FIRST = ["username", "name", "from", "role", "pin_codes", "pin_code", "sku_id"]
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 

@@ -26,7 +26,8 @@ from engine.ingest.mapping import ONE_OF, fields, match_columns
 NOT_USED = "(not used)"
 KIND_LABELS = {"sales": "Sales (transactions, daily or weekly)", "catalog": "SKU catalog",
                "inventory": "Inventory snapshot", "mandi": "Mandi prices (Agmarknet)",
-               "plan": "Price and promotion plan"}
+               "plan": "Price and promotion plan",
+               "competitor": "Competitor prices"}
 
 
 def upload_token(file_id: str) -> str:
@@ -213,6 +214,13 @@ def render_result(result: dict) -> None:
                      + ", ".join(f"'{c}'" for c in report["promo_from"]) + ".")
     if report.get("plan_version"):
         notes.append(f"Stored as plan version {report['plan_version']}.")
+    if report.get("matching"):
+        m = report["matching"]
+        notes.append(f"{indian_grouping(m['items'])} competitor items: "
+                     f"{indian_grouping(m['remembered'])} matched before, "
+                     f"{indian_grouping(m['auto'])} matched to our SKUs now, "
+                     f"{indian_grouping(m['review'])} wait for review (Pricing page, "
+                     f"Competitor prices), {indian_grouping(m['none'])} are not ours.")
     if report.get("promo_type_from"):
         notes.append(f"Promotion type set to price_cut on "
                      f"{indian_grouping(report['promo_type_inferred'])} rows without one, from "

@@ -195,6 +195,17 @@ def optimiser_form() -> OptimizeConfig | None:
             help="The prices the list may use. The optimiser only picks prices with these "
                  "endings, so every rule (MRP, maximum change, margin) holds for the price "
                  "on the shelf label; nothing is rounded afterwards.")
+        c7, c8, _ = st.columns(3)
+        above = c7.number_input(
+            "At most % above the cheapest competitor (blank = off)", 0.0, 100.0, value=None,
+            step=1.0, key="pr_opt_above_cheapest",
+            help="No price more than this above the cheapest competitor's latest stored "
+                 "price for the SKU (SKUs without competitor prices are not bound).")
+        within = c8.number_input(
+            "Within ₹ of the cheapest competitor (blank = off)", 0.0, 10000.0, value=None,
+            step=1.0, key="pr_opt_match_within",
+            help="No price more than this many rupees above the cheapest competitor's "
+                 "latest stored price (0 = match it or go below).")
         submitted = st.form_submit_button("Optimise prices", type="primary",
                                           disabled=not allowed("run_scenario"))
     if not submitted:
@@ -203,7 +214,8 @@ def optimiser_form() -> OptimizeConfig | None:
                           margin_scope="sku" if per_sku else "total",
                           max_change=max_change / 100.0,
                           volume_floor=floor / 100.0 if floor else None,
-                          price_endings=endings)
+                          above_cheapest=above / 100.0 if above is not None else None,
+                          match_within=within, price_endings=endings)
 
 
 def _signed_inr(value: float) -> str:
@@ -220,6 +232,9 @@ def recommendations_frame(recs: pd.DataFrame) -> pd.DataFrame:
         "Change": [pct(v) for v in recs["change_pct"]],
         "Units": [pct(v) for v in recs["units_change_pct"]],
         "Margin change (horizon)": [_signed_inr(v) for v in recs["margin_change"]],
+        **({"Cheapest competitor": [price_text(v) if pd.notna(v) else "—"
+                                    for v in recs["competitor_cheapest"]]}
+           if "competitor_cheapest" in recs else {}),
         "Reason": recs["reason"].to_numpy()})
 
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "elasticity": "engine.pricing.cli",
     "price-optimize": "engine.pricing.cli",
     "pricing": "engine.pricing.cli",
+    "competitors": "engine.pricing.competitors_cli",
     "reorder": "engine.inventory.cli",
     "rank-mandis": "engine.sourcing.cli",
     "geo": "engine.geo_cli",

@@ -211,6 +211,16 @@ def _mandi(wh, cfg, run):
                               run.asked)
 
 
+def _undercut(wh, cfg, run):
+    from engine.warehouse import competitor_store
+
+    if not competitor_store.match_summary(wh)["rows"]:
+        raise RuleSkipped("no competitor prices in the warehouse yet")
+    checks = competitor_store.undercut_checks(wh, int(cfg.params["lookback_days"]),
+                                              run.day.date())
+    return detect.competitor_undercut(checks, cfg, run.day)
+
+
 def _fresh(wh, cfg, run):
     latest = store.last_sales_date(wh, run.day.date())
     arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
@@ -225,7 +235,8 @@ RUNNERS = {"stock_reorder": _stock, "forecast_deviation": _deviation,
            "forecast_accuracy": _accuracy, "demand_anomaly": _demand,
            "price_above_mrp": _price(detect.price_above_mrp),
            "price_below_cost": _price(detect.price_below_cost),
-           "mandi_spike": _mandi, "data_freshness": _fresh}
+           "mandi_spike": _mandi, "competitor_undercut": _undercut,
+           "data_freshness": _fresh}
 
 
 def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",

@@ -144,6 +144,42 @@ def _loss(g: pd.DataFrame, loss: float) -> dict:
                         f"cost on average = {inr_compact(total)}.")
 
 
+# ---- competitor prices --------------------------------------------------------------------------
+def competitor_undercut(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
+    """checks: engine.warehouse.competitor_store.undercut_checks. One alert per SKU x PIN
+    where the cheapest competitor is more than threshold_pct below our price and our sales
+    there are worth at least min_sales_value; at stake: our units x the price gap."""
+    p = cfg.params
+    c = checks[checks["competitor_price"].notna() & (checks["our_price"] > 0)]
+    c = c.assign(gap=c["our_price"] - c["competitor_price"],
+                 value=c["our_price"] * c["units"])
+    bad = c[(c["competitor_price"] < c["our_price"] * (1 - p["threshold_pct"] / 100) - 0.005)
+            & (c["value"] >= p["min_sales_value"])]
+    rows = []
+    for r in bad.sort_values(["sku_id", "pin_code"]).itertuples(index=False):
+        pct = r.gap / r.our_price
+        each = shown_rupees(r.gap)
+        total = shown_units(r.units) * each
+        where = f"at {r.pin_code}" + (f" ({r.city})" if isinstance(r.city, str) else "")
+        rows.append(dict(
+            rule=cfg.rule, severity=cfg.severity, entity=series_entity(r.sku_id, r.pin_code),
+            day=r.observed,
+            reason=(f"{r.competitor} sells {sku_label(r.name, r.sku_id)} at "
+                    f"{rupees(r.competitor_price)} {where} (seen {ddmmm(r.observed)}), "
+                    f"{pct:.0%} below our {rupees(r.our_price)}; we sold "
+                    f"{units(r.units)} there in the last {p['lookback_days']:g} days "
+                    f"({inr_compact(r.value)})."),
+            details=details_json("Pricing", {"sku_id": r.sku_id}, r.pin_code, r.sku_id,
+                                 competitor=r.competitor,
+                                 competitor_price=float(r.competitor_price),
+                                 our_price=float(r.our_price), gap_pct=float(pct),
+                                 units=float(r.units),
+                                 **stake(total, f"Price gap on our recent sales: "
+                                                f"{units(r.units)} x {rupees(each)} below "
+                                                f"our price = {inr_compact(total)}."))))
+    return candidates(rows)
+
+
 # ---- mandi prices -------------------------------------------------------------------------------
 def mandi_spike(prices: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
     """Modal price on a checked day vs the mean of the market's prices in the 7 days before.

@@ -30,7 +30,7 @@ SEVERITIES = ("critical", "high", "medium", "low")
 STATUSES = ("new", "acknowledged", "resolved")
 CANDIDATE_COLUMNS = ["rule", "severity", "entity", "day", "reason", "details"]
 PAGE_PATHS = {"Forecast": "/Forecast", "Reorder": "/Reorder", "Sourcing": "/Sourcing",
-              "Data": "/Data"}
+              "Data": "/Data", "Pricing": "/Pricing"}
 
 
 class AlertError(MicroPulseError, ValueError):
@@ -138,6 +138,17 @@ RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
               "min_baseline_days": Param(3, 1, 7, "Fewest prior price days needed", True),
               "purchase_qtl": Param(50, 1, 1e6, "Quintals you buy of a commodity in a week "
                                                 "(sizes the rupees at stake)")}),
+    RuleSpec("competitor_undercut", "Competitor undercuts a high-value SKU",
+             "A competitor's latest in-stock price for a PIN (its own, or city-wide for the "
+             "PIN's city) is more than the threshold below our average selling price there "
+             "in the checked days, on a SKU x PIN whose sales in those days are worth at "
+             "least the minimum. Rupees at stake: our units there x the price gap.", "high",
+             {"threshold_pct": Param(15, 1, 90, "Competitor price this far below ours (%)"),
+              "min_sales_value": Param(5000, 0, 1e9, "Fewest rupees of our sales of the SKU "
+                                                     "at the PIN in the checked days (what "
+                                                     "makes it high-value)"),
+              "lookback_days": Param(7, 1, 90, "Recent days checked (our sales and the "
+                                               "competitor prices)", True)}),
     RuleSpec("data_freshness", "Sales data missing",
              "A PIN has no sales for N days (N weeks for weekly data) while other PINs do, "
              "or the newest sales are old. A file whose newest sales were already that old "

@@ -34,6 +34,8 @@ import pandas as pd
 
 from engine.categories import CATEGORIES
 from engine.demo_catalog import PROFILE, build_catalog
+from engine.demo_competitor import competitor_feed
+from engine.warehouse.ingest_competitor import store_feed
 from engine.demo_mandi import generate_mandi
 from engine.demo_weather import generate_weather, stable_rng
 from engine.geo import pin_reference
@@ -518,6 +520,9 @@ def load_demo(wh, cfg: DemoConfig | None = None) -> dict:
             finally:
                 cur.unregister(view)
         summary = {table: len(df) for table, df in frames.items()}
+        summary["competitor_prices"] = store_feed(cur, DEMO_BATCH, competitor_feed(
+            frames["skus"], frames["locations"], frames["sales_daily"]["date"].max(),
+            cfg.seed))
         wh.audit(cur, "demo", "load_demo", json.dumps(
             {"seed": cfg.seed, "scale": cfg.scale, "days": cfg.days, "rows": summary}))
     done = time.perf_counter()

@@ -1,9 +1,10 @@
-"""Pricing: elasticity per SKU, what-if price simulation, optimal prices under rules, and
-markdowns for stock that must go.
+"""Pricing: elasticity per SKU, what-if price simulation, competitor prices, optimal prices
+under rules, and markdowns for stock that must go.
 
 Recipe: cached elasticity table (keyed on the data version) -> table + price/demand chart
--> simulator sliders (vectorised, instant) -> optimiser form (MILP on submit) -> price list
--> markdown candidates and the picked line's price path (components/markdown_views.py).
+-> simulator sliders (vectorised, instant) -> competitor price index, match review and
+cross-elasticity -> optimiser form (MILP on submit) -> price list -> markdown candidates
+and the picked line's price path (components/markdown_views.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from functools import partial
 import streamlit as st
 
 from components.errors import attempt
+from components import competitor_views as cv
 from components import markdown_views as mv
 from components import pricing_views as pv
 from components.scenario_select import scenario_for_page
@@ -110,6 +112,9 @@ else:
         st.warning(err)
     else:
         pv.simulation_readout(result, label)
+
+st.subheader("Competitor prices")
+cv.section(wh, st.session_state.get("user"))
 
 st.subheader("Recommended prices")
 cfg = pv.optimiser_form()

@@ -11,6 +11,7 @@ Planted (as_of = AS_OF):
 - forecasts:    run covering the last 28 days: SKU-B @ 560001 forecast = its true mean
                 (clean), SKU-D @ 560001 forecast = 3x its sales (deviation and accuracy)
 - stock:        SKU-A @ 560001 has 0 on hand (critical); SKU-B @ 560001 has 5,000 (clean)
+- competitor:   DMart sells SKU-C in Bengaluru at 30 on AS_OF - 2 (we sell at 40); clean: 39
 """
 from __future__ import annotations
 
@@ -116,6 +117,15 @@ def build(wh, planted: bool = True, with_forecast: bool = True) -> None:
     put(wh, "sales_daily", sales[["sku_id", "pin_code", "date", "quantity", "revenue",
                                   "price", "regular_price"]])
     put(wh, "mandi_prices", mandi_frame(planted))
+    put(wh, "competitor_prices", pd.DataFrame({
+        "batch_id": "test", "row_no": [1, 2], "competitor": "DMart",
+        "item_name": "TATA SALT 1KG", "item_key": "tata salt 1kg", "pin_code": None,
+        "city": "Bengaluru", "date": [(AS_OF - pd.Timedelta(days=9)).date(),
+                                      (AS_OF - pd.Timedelta(days=2)).date()],
+        "price": [40.0, 30.0 if planted else 39.0], "in_stock": True}))
+    put(wh, "competitor_matches", pd.DataFrame({
+        "item_key": ["tata salt 1kg"], "item_name": "TATA SALT 1KG", "sku_id": "SKU-C",
+        "suggested_sku": "SKU-C", "confidence": 0.93, "status": "auto"}))
     put(wh, "inventory", pd.DataFrame({
         "sku_id": ["SKU-A", "SKU-B"], "pin_code": ["560001", "560001"],
         "on_hand": [0.0 if planted else 5000.0, 5000.0], "on_order": 0.0,

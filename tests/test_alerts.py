@@ -214,3 +214,17 @@ def test_pin_scope_keeps_own_pins_and_unpinned_alerts(planted):
     assert set(scoped["entity"]) == {"Azadpur / onion"}
     scoped = list_alerts(planted, pin_scope=("560002",))
     assert set(scoped["entity"]) == {"Azadpur / onion", "SKU-A @ 560002", "SKU-B @ 560002"}
+
+
+def test_competitor_undercut_fires_on_planted_cut(planted):
+    generate_alerts(planted, as_of=AS_OF.date(), rules=["competitor_undercut"])
+    df = _fired(planted, "competitor_undercut")
+    assert "SKU-C @ 560001" in set(df["entity"])
+    row = df[df["entity"] == "SKU-C @ 560001"].iloc[0]
+    assert "DMart sells Tata Salt 1 kg (SKU-C) at ₹30.00" in row["reason"]
+    assert row["at_stake"] > 0 and row["link"] == "/Pricing?sku_id=SKU-C"
+
+
+def test_competitor_undercut_quiet_on_a_small_gap(clean):
+    res = generate_alerts(clean, as_of=AS_OF.date(), rules=["competitor_undercut"])
+    assert res.found == {"competitor_undercut": 0}

@@ -290,3 +290,29 @@ def test_data_page_counts_blank_lines_and_totals_and_adds_up(page_env):
         (10, "total_row")]
     history = next(df.value for df in at.dataframe if "rows_loaded" in df.value.columns)
     assert history[["rows_read", "blank_lines", "total_rows"]].values.tolist() == [[9, 2, 1]]
+
+
+def test_data_page_loads_competitor_prices_and_reports_matching(demo_page_env):
+    feed = (b"Retailer,Product Name,Pincode,City,Date,Selling Price,In Stock,Shelf\n"
+            b"BigBasket,Amul Butter 100gm Pack,,Delhi,2026-11-20,52,Y,A3\n"
+            b"DMart,Nutella Hazelnut Spread 350 g,,Delhi,2026-11-20,349,Y,B1\n"
+            b"Kirana,Amul Butter 100gm Pack,,Atlantis,2026-11-20,52,Y,C2\n")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.selectbox(key="ingest_kind").set_value("competitor")
+    at.run()
+    at.file_uploader(key="ingest_file").set_value(("rivals.csv", feed, "text/csv"))
+    at.run()
+    assert not at.exception
+    assert _field_box(at, "competitor", "competitor").value == "Retailer"
+    assert _field_box(at, "competitor", "item_name").value == "Product Name"
+    assert any("Needs a column for item_name or item_code; pin_code or city" in c.value
+               for c in at.caption)
+    at.button(key="ingest_load").click()
+    at.run()
+    assert not at.exception
+    m = _metrics(at)
+    assert (m["Rows read"], m["Loaded"], m["Quarantined"]) == ("3", "2", "1")
+    texts = " ".join(t.value for t in at.text)
+    assert "2 competitor items:" in texts and "1 are not ours" in texts
+    assert "cities without a store location, first on line 4: 'Atlantis'" in texts

@@ -1,4 +1,4 @@
-"""`python -m engine ingest {sales|catalog|inventory|mandi|plan} FILE [--json]`."""
+"""`python -m engine ingest {sales|catalog|inventory|mandi|plan|competitor} FILE [--json]`."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,9 @@ from engine.ingest.mapping import KINDS
 def add_commands(sub) -> None:
     from engine.warehouse.cli import add_warehouse_arg
 
-    p = sub.add_parser("ingest", help="load a sales, catalog, inventory, mandi or plan "
-                                      "(planned prices and promotions) file")
+    p = sub.add_parser("ingest", help="load a sales, catalog, inventory, mandi, plan "
+                                      "(planned prices and promotions) or competitor "
+                                      "(competitors' shelf prices) file")
     p.add_argument("kind", choices=KINDS, help="what the file holds")
     p.add_argument("file", help="CSV (any common delimiter, UTF-8/BOM/Latin-1), .xlsx or Parquet")
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
@@ -54,7 +55,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         out["ignored_columns"] = result.ignored_columns
         out["issues"] = [i["sentence"] for i in result.issues]
         for key in ("pins_repaired", "unknown_skus_created", "date_min", "date_max",
-                    "promo_from", "plan_version", "promo_type_from", "promo_type_inferred"):
+                    "promo_from", "plan_version", "promo_type_from", "promo_type_inferred",
+                    "matching"):
             if key in result.report:
                 out[key] = result.report[key]
         out["warnings"] = [w["sentence"] for w in result.warnings]
@@ -75,6 +77,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         print(f"  - promo_type set to price_cut on {result.report['promo_type_inferred']:,} "
               "rows without one, from " + ", ".join(
                   f"'{c}'" for c in result.report["promo_type_from"]))
+    if result.report.get("matching"):
+        m = result.report["matching"]
+        print(f"  - {m['items']:,} competitor items: {m['remembered']:,} matched before, "
+              f"{m['auto']:,} matched now, {m['review']:,} to review "
+              f"('competitors review'), {m['none']:,} not ours")
     for issue in result.issues:
         print(f"  - {issue['sentence']}")
     for warning in result.report.get("warnings", []):

@@ -109,6 +109,10 @@ REASONS: dict[str, str] = {
     "price_above_mrp": "is above the SKU's MRP",
     "unknown_promo_type": "is not a promotion type (none, price_cut, feature, display, "
                           "bundle, other, or words such as BOGO, leaflet, TPR)",
+    # competitor price uploads
+    "missing_item": "is blank and so is the item code (a competitor row names the item)",
+    "missing_place": "is blank and so is the city (a competitor price is for a PIN code or "
+                     "a city)",
     "empty_plan_row": "is blank, and so are the row's other plan columns (a plan row needs "
                       "a price, a discount or a promotion type)",
 }
@@ -148,6 +152,8 @@ REASON_PLURALS: dict[str, str] = {
     "price_above_mrp": "prices above the SKU's MRP",
     "unknown_promo_type": "values that are not promotion types",
     "empty_plan_row": "rows without a price, a discount or a promotion type",
+    "missing_item": "rows without an item name or code",
+    "missing_place": "rows without a PIN code or a city",
 }
 
 

@@ -151,7 +151,7 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
                             tuple(src.columns), src.delimiter or ",", frame, src.padded,
                             src.scan, tuple(src.long_lines), tuple(src.blank_rows),
                             src.limits.max_line_bytes)
-        pins = known_pin_codes() if kind in ("sales", "inventory", "plan") else None
+        pins = known_pin_codes() if kind in ("sales", "inventory", "plan", "competitor") else None
         out = load_batch(wh, stage, kind, mapping, batch, pins)
         report = out["report"]
         report["source"] = _source_facts(src)

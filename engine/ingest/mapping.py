@@ -1,6 +1,6 @@
 """Column mapping: which column of an uploaded file feeds which warehouse field.
 
-Each kind (`sales`, `catalog`, `inventory`, `mandi`, `plan`) lists its fields with
+Each kind (`sales`, `catalog`, `inventory`, `mandi`, `plan`, `competitor`) lists its fields with
 aliases. A header matches a field exactly after normalisation (confidence 1.0), or by
 similarity (confidence = similarity, kept when >= 0.8). The caller can override any pair.
 A kind whose rows may name one of several fields (a plan row: a SKU or a category) lists
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from engine.ingest.errors import MappingError, MissingColumnsError
 
-KINDS = ("sales", "catalog", "inventory", "mandi", "plan")
+KINDS = ("sales", "catalog", "inventory", "mandi", "plan", "competitor")
 FUZZY_MAX_COLUMNS = 200  # similarity matching is skipped for very wide files
 
 
@@ -147,6 +147,28 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
                                             "offer_type", "deal_type", "scheme", "offer")),
         _f("note", "text", aliases=("notes", "remarks", "remark", "comment", "comments")),
     ),
+    # Competitors' shelf prices (a documented feed, no scraping): who, which item (their
+    # name for it, or a code: our SKU id is matched directly), where (a PIN or a city),
+    # when, the price and whether it was in stock.
+    "competitor": (
+        _f("competitor", "text", True, ("retailer", "competitor_name", "retailer_name",
+                                        "chain", "seller", "source", "store_name", "rival")),
+        _f("item_name", "text", aliases=("product_name", "product", "item", "item_description",
+                                         "description", "title", "name", "sku_name",
+                                         "product_description", "listing")),
+        _f("item_code", "text", aliases=("product_code", "code", "sku", "sku_id", "ean",
+                                         "barcode", "article_code", "item_id", "product_id")),
+        _f("pin_code", "pin", aliases=("pincode", "pin", "postal_code", "zip", "zipcode",
+                                       "store_pincode", "store_pin", "pin_no")),
+        _f("city", "text", aliases=("city_name", "town", "store_city", "market_city")),
+        _f("date", "date", True, ("price_date", "observed_on", "observed_date", "seen_on",
+                                  "captured_on", "as_of", "day", "scraped_on", "check_date")),
+        _f("price", "number", True, ("selling_price", "competitor_price", "offer_price",
+                                     "sale_price", "sp", "shelf_price", "unit_price",
+                                     "price_rs", "rate"), "price"),
+        _f("in_stock", "share", aliases=("stock", "available", "availability", "instock",
+                                        "in_stock_flag", "is_available", "stock_status")),
+    ),
 }
 
 # Per kind, groups of alternatives: each group needs one alternative whose fields all
@@ -155,6 +177,7 @@ ONE_OF: dict[str, tuple[tuple[tuple[str, ...], ...], ...]] = {
     "plan": ((("sku_id",), ("category",)),
              (("date",), ("date_from", "date_to")),
              (("price",), ("discount_pct",), ("promo_type",))),
+    "competitor": ((("item_name",), ("item_code",)), (("pin_code",), ("city",))),
 }
 # Fields that only make sense together: mapping one needs the other.
 PAIRS: dict[str, tuple[tuple[str, str], ...]] = {"plan": (("date_from", "date_to"),)}

@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 from datetime import date
 
-import pandas as pd
 
 from engine.export import ExportError, check_target, write_table
 from engine.pricing.cross import CROSS_COLUMNS, estimate_cross_elasticities
@@ -20,7 +19,7 @@ from engine.pricing.optimize import (InfeasiblePricingError, OptimizeConfig, bui
                                      optimize_prices)
 from engine.pricing.markdown import MarkdownConfig, MarkdownError, parse_shelf_life
 from engine.pricing.regional import REGIONAL_COLUMNS, estimate_regional_elasticities
-from engine.pricing.service import markdown_candidates, markdown_plan
+from engine.pricing.service import markdown_candidates, markdown_plan, with_competitor_prices
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 from engine.warehouse.scoped import PermissionDenied, ScopedWarehouse
 
@@ -55,10 +54,15 @@ def add_commands(sub) -> None:
                    help="largest move from the current price, e.g. 0.1 (default)")
     q.add_argument("--volume-floor", type=float, default=None, metavar="FRACTION",
                    help="each category keeps at least this share of baseline units, e.g. 0.95")
-    q.add_argument("--competitors", metavar="FILE.csv",
-                   help="CSV with sku_id, competitor_price (for --competitor-index)")
     q.add_argument("--competitor-index", type=float, default=None, metavar="RATIO",
-                   help="volume-weighted our/competitor price index ceiling, e.g. 1.05")
+                   help="volume-weighted our/competitor price index ceiling, e.g. 1.05 "
+                        "(against the cheapest stored competitor price per SKU)")
+    q.add_argument("--max-above-cheapest", type=float, default=None, metavar="FRACTION",
+                   help="no price more than this above the cheapest competitor's stored "
+                        "price, e.g. 0.05 (SKUs without a competitor price are not bound)")
+    q.add_argument("--match-within", type=float, default=None, metavar="RUPEES",
+                   help="no price more than this many rupees above the cheapest "
+                        "competitor's stored price, e.g. 5")
     q.add_argument("--price-endings", choices=tuple(PRICE_ENDINGS), default=DEFAULT_ENDINGS,
                    help="prices the list may use: " + "; ".join(
                        f"{k} = {v}" for k, v in PRICE_ENDINGS.items()).replace("%", "%%")
@@ -191,17 +195,14 @@ def run_optimize(args: argparse.Namespace) -> int:
                          margin_scope=args.margin_scope,
                          max_change=args.max_change, volume_floor=args.volume_floor,
                          competitor_index=args.competitor_index,
+                         above_cheapest=args.max_above_cheapest,
+                         match_within=args.match_within,
                          price_endings="nine" if args.snap_9 else args.price_endings,
                          horizon_days=args.horizon)
     wh = open_warehouse(args, read_only=False)
     try:
         inputs = load_panel_inputs(wh)
-        catalog = load_catalog(wh)
-        if args.competitors:
-            comp = pd.read_csv(args.competitors, dtype={"sku_id": str})
-            if not {"sku_id", "competitor_price"} <= set(comp.columns):
-                return _fail(f"{args.competitors} needs columns sku_id and competitor_price.", args.json)
-            catalog = catalog.merge(comp[["sku_id", "competitor_price"]], on="sku_id", how="left")
+        catalog = with_competitor_prices(wh, load_catalog(wh))
         elasticities = estimate_elasticities(inputs)
         baseline = load_baseline(wh, args.horizon, inputs.sales)
         cfg = replace(cfg, horizon_days=baseline.horizon_days)

@@ -12,7 +12,10 @@ Rules: maximum change % and the MRP ceiling remove ladder points per SKU; the mi
 margin % holds over the whole price list (margin >= m x revenue, a linear constraint) or,
 with margin_scope="sku", on every SKU (removes points). The category volume floor (units >=
 floor x baseline units in each category) and an optional competitor price-index ceiling
-(baseline-volume-weighted) are linear constraints.
+(baseline-volume-weighted) are linear constraints. The competitor positioning rules (no more
+than X% above the cheapest competitor, within ₹Y of it) remove ladder points per SKU that
+has a competitor price (`competitor_price`: the cheapest competitor's, from the stored
+competitor prices); SKUs without one are not bound by them.
 Infeasible rule sets are diagnosed by relaxing each rule in turn.
 
 Speed: ladder points another point of the same SKU beats on the objective and on every
@@ -43,6 +46,8 @@ RULE_NAMES = {
     "mrp": "MRP ceiling",
     "volume_floor": "category volume floor",
     "competitor_index": "competitor price-index ceiling",
+    "above_cheapest": "no more than X% above the cheapest competitor",
+    "match_within": "within ₹Y of the cheapest competitor",
     "price_endings": "price endings",
 }
 
@@ -65,6 +70,8 @@ class OptimizeConfig:
     max_change: float | None = 0.10           # 0.10 -> within +-10% of the current price
     volume_floor: float | None = None         # 0.95 -> each category keeps >= 95% of units
     competitor_index: float | None = None     # 1.05 -> weighted price / competitor <= 1.05
+    above_cheapest: float | None = None       # 0.05 -> price <= cheapest competitor x 1.05
+    match_within: float | None = None         # 5.0 -> price <= cheapest competitor + ₹5
     ladder_min: float = -0.25
     ladder_max: float = 0.15
     step: float = 0.01
@@ -119,7 +126,23 @@ def _rule_edges(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset) -> np
         floor_margin = cost / (1 - cfg.min_margin)
     with np.errstate(divide="ignore", invalid="ignore"):
         best = np.where((e < -1) & (cost > 0), cost * e / (1 + e), np.nan)
-    return np.column_stack([mrp, up, down, floor_margin, best])
+    return np.column_stack([mrp, up, down, floor_margin, best,
+                            _competitor_ceiling(items, cfg, skip)])
+
+
+def _competitor_ceiling(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset
+                        ) -> np.ndarray:
+    """Per SKU the highest price the competitor positioning rules allow (NaN: no bound)."""
+    out = np.full(len(items), np.nan)
+    if "competitor_price" not in items:
+        return out
+    comp = items["competitor_price"].to_numpy(float)
+    comp = np.where(comp > 0, comp, np.nan)
+    if cfg.above_cheapest is not None and "above_cheapest" not in skip:
+        out = np.fmin(out, comp * (1 + cfg.above_cheapest))
+    if cfg.match_within is not None and "match_within" not in skip:
+        out = np.fmin(out, comp + cfg.match_within)
+    return out
 
 
 def _candidates(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset = frozenset()
@@ -142,6 +165,7 @@ def _candidates(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset = froz
     prices = np.where((prices >= low) & (prices <= high), prices, np.nan)
     cost = items["unit_cost"].to_numpy(float)[:, None]
     mrp = items["mrp"].to_numpy(float)[:, None]
+    ceiling = _competitor_ceiling(items, cfg, skip)[:, None]
 
     def meets_rules(prices: np.ndarray) -> np.ndarray:
         ok = np.isfinite(prices)
@@ -152,6 +176,7 @@ def _candidates(items: pd.DataFrame, cfg: OptimizeConfig, skip: frozenset = froz
             ok &= (prices - cost) >= cfg.min_margin * prices - 1e-9
         if "mrp" not in skip:
             ok &= ~(prices > mrp + 1e-9)          # NaN MRP never forbids
+        ok &= ~(prices > ceiling + 1e-9)          # NaN: no competitor bound
         return ok
 
     allowed = meets_rules(prices)
@@ -354,6 +379,10 @@ def _describe_rule(rule: str, cfg: OptimizeConfig) -> str:
         return f"the category volume floor ({value:.0%} of baseline units)"
     if rule == "competitor_index":
         return f"the competitor price-index ceiling ({value:.2f})"
+    if rule == "above_cheapest":
+        return f"the rule 'no more than {cfg.above_cheapest:.0%} above the cheapest competitor'"
+    if rule == "match_within":
+        return f"the rule 'within ₹{cfg.match_within:g} of the cheapest competitor'"
     if rule == "price_endings":
         return f"the price endings ({PRICE_ENDINGS[cfg.endings()]}; 'paise' allows any price)"
     return "the MRP ceiling (it is the law: check the catalog's MRP and cost instead)"
@@ -365,6 +394,9 @@ def _active_rules(items: pd.DataFrame, cfg: OptimizeConfig) -> list[str]:
         rules.append("mrp")
     if cfg.competitor_index is not None and "competitor_price" in items:
         rules.append("competitor_index")
+    has_comp = "competitor_price" in items and items["competitor_price"].gt(0).any()
+    rules += [r for r in ("above_cheapest", "match_within")
+              if getattr(cfg, r) is not None and has_comp]
     if cfg.endings() != "paise":
         rules.append("price_endings")
     return rules
@@ -399,7 +431,8 @@ def _diagnose(items: pd.DataFrame, cfg: OptimizeConfig, evidence: pd.DataFrame) 
 
 def optimize_prices(items: pd.DataFrame, cfg: OptimizeConfig = OptimizeConfig()) -> OptimizeResult:
     """items: sku_id, category, price (current), unit_cost, mrp, elasticity, baseline_units
-    (over the horizon), optional name and competitor_price. Raises InfeasiblePricingError."""
+    (over the horizon), optional name and competitor_price (the cheapest competitor's
+    price, for the competitor rules). Raises InfeasiblePricingError."""
     if cfg.objective not in ("margin", "revenue"):
         raise PricingError(f"Objective must be 'margin' or 'revenue', not {cfg.objective!r}.")
     if cfg.margin_scope not in ("total", "sku"):

@@ -48,6 +48,14 @@ def _blocking_rule(item, price: float, up: bool, cfg) -> str | None:
         return f"the ladder's {cfg.ladder_min:.0%} limit"
     if cfg.max_change is not None and abs(nxt_ratio - 1) > cfg.max_change + 1e-9:
         return f"the ±{cfg.max_change:.0%} max change"
+    comp = getattr(item, "competitor_price", np.nan)
+    if up and pd.notna(comp) and comp > 0:
+        if cfg.above_cheapest is not None and nxt > comp * (1 + cfg.above_cheapest) + 1e-9:
+            return (f"the {cfg.above_cheapest:.0%} ceiling over the cheapest competitor "
+                    f"({price_text(comp)})")
+        if cfg.match_within is not None and nxt > comp + cfg.match_within + 1e-9:
+            return (f"the ₹{cfg.match_within:g} ceiling over the cheapest competitor "
+                    f"({price_text(comp)})")
     if up and pd.notna(item.mrp) and nxt > item.mrp + 1e-9:
         return f"MRP {price_text(item.mrp)}"
     if not up and cfg.min_margin is not None and cfg.margin_scope == "sku" \
@@ -79,6 +87,8 @@ def recommendation_table(items: pd.DataFrame, cand: pd.DataFrame, chosen: np.nda
         "baseline_margin": (p0 - cost) * q0,
         "margin": pick["margin"].to_numpy(),
     })
+    if "competitor_price" in items:
+        out["competitor_cheapest"] = items["competitor_price"].to_numpy(float)
     kept = pick["off_grid"].to_numpy(bool) if "off_grid" in pick else np.zeros(len(out), bool)
     out["allowed_ending"] = ~kept
     out["units_change_pct"] = np.where(q0 > 0, out["units"] / np.where(q0 > 0, q0, 1) - 1, 0.0)

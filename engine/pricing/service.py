@@ -90,10 +90,22 @@ def simulation_base(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
 
 def optimizer_items(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
                     ) -> tuple[pd.DataFrame, str, int]:
-    """(optimiser input, baseline label, horizon days of the baseline)."""
+    """(optimiser input, baseline label, horizon days of the baseline). Each SKU's
+    competitor_price is the cheapest competitor's stored price (none: NaN)."""
     baseline = load_baseline(wh, horizon)
-    items = build_items(load_catalog(wh), elasticities, baseline.frame)
+    items = build_items(with_competitor_prices(wh, load_catalog(wh)), elasticities,
+                        baseline.frame)
     return items, baseline.label, baseline.horizon_days
+
+
+def with_competitor_prices(wh: Warehouse, catalog: pd.DataFrame) -> pd.DataFrame:
+    """The catalog with competitor_price: the cheapest competitor's latest stored price
+    (engine.warehouse.competitor_store.cheapest_by_sku), NaN without one."""
+    from engine.warehouse.competitor_store import cheapest_by_sku
+
+    cheapest = cheapest_by_sku(wh)[["sku_id", "cheapest_price"]]
+    return catalog.merge(cheapest.rename(columns={"cheapest_price": "competitor_price"}),
+                         on="sku_id", how="left")
 
 
 @traced("pricing.optimize", lambda a: {"objective": a["cfg"].objective},

@@ -172,6 +172,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "forecasts": ("forecast_runs", "forecasts", "forecast_routing", "forecast_drivers",
                   "backtests"),
     "plans": ("plan_rows",),
+    "competitors": ("competitor_prices", "competitor_matches"),
     "alerts": ("alerts", "alert_rules"),
     "scenarios": ("scenarios",),
     "demo": ("demo_truth",),

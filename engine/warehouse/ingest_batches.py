@@ -126,6 +126,9 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
         elif kind == "plan":         # its version disappears; its number is never reused
             out["rows_deleted"] = cur.execute("DELETE FROM plan_rows WHERE batch_id = ?",
                                               [batch_id]).fetchone()[0]
+        elif kind == "competitor":    # remembered match decisions stay (they are the user's)
+            out["rows_deleted"] = cur.execute("DELETE FROM competitor_prices WHERE batch_id = ?",
+                                              [batch_id]).fetchone()[0]
         elif kind == "inventory":
             out["rows_deleted"] = cur.execute("DELETE FROM inventory WHERE batch_id = ?",
                                               [batch_id]).fetchone()[0]

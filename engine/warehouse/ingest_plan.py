@@ -29,9 +29,19 @@ MAX_RANGE_DAYS = 366
 MISMATCH_RUPEES, MISMATCH_SHARE = 1.0, 0.02
 
 
-def _key(expr: str) -> str:
+def name_key(expr: str) -> str:
     """Case- and spacing-blind look-up key of a name ('  Tamil   NADU ' -> 'tamil nadu')."""
     return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
+
+
+def place_lookups(cur) -> None:
+    """Temp tables ingest_plan_pins (the PIN codes of store locations and sales) and
+    ingest_plan_cities (case- and spacing-blind key -> the city as `locations` writes it);
+    competitor uploads check their places against the same two."""
+    cur.execute("CREATE TEMP TABLE ingest_plan_pins AS SELECT pin_code FROM locations UNION "
+                "SELECT DISTINCT pin_code FROM sales_daily")
+    cur.execute(f"CREATE TEMP TABLE ingest_plan_cities AS SELECT {name_key('city')} AS key, "
+                "min(city) AS city FROM locations WHERE city IS NOT NULL GROUP BY 1")
 
 
 def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
@@ -39,12 +49,9 @@ def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
     from engine.warehouse.ingest_store import _STATE_FIX
 
     cur.execute("CREATE TEMP TABLE ingest_plan_skus AS SELECT sku_id, mrp FROM skus")
-    cur.execute(f"CREATE TEMP TABLE ingest_plan_categories AS SELECT {_key('category')} AS key, "
-                "min(category) AS category FROM skus GROUP BY 1")
-    cur.execute("CREATE TEMP TABLE ingest_plan_pins AS SELECT pin_code FROM locations UNION "
-                "SELECT DISTINCT pin_code FROM sales_daily")
-    cur.execute(f"CREATE TEMP TABLE ingest_plan_cities AS SELECT {_key('city')} AS key, "
-                "min(city) AS city FROM locations WHERE city IS NOT NULL GROUP BY 1")
+    cur.execute("CREATE TEMP TABLE ingest_plan_categories AS SELECT "
+                f"{name_key('category')} AS key, min(category) AS category FROM skus GROUP BY 1")
+    place_lookups(cur)
     states = [r[0] for r in cur.execute("SELECT DISTINCT state FROM locations WHERE state IS "
                                         "NOT NULL").fetchall()]
     keys = {" ".join(s.lower().split()): s for s in states}
@@ -86,14 +93,14 @@ def row_rules(mapping: ColumnMapping) -> list[tuple[str, str]]:
         out.append((f"{e['sku_id']} IS NOT NULL AND {e['sku_id']} NOT IN "
                     "(SELECT sku_id FROM ingest_plan_skus)", "sku_id|unknown_sku"))
     if has("category"):
-        out.append((f"{e['category']} IS NOT NULL AND {_key(e['category'])} NOT IN "
+        out.append((f"{e['category']} IS NOT NULL AND {name_key(e['category'])} NOT IN "
                     "(SELECT key FROM ingest_plan_categories)", "category|unknown_category"))
     if has("pin_code"):
         out.append((f"{e['pin_code']} IS NOT NULL AND {e['pin_code']} NOT IN "
                     "(SELECT pin_code FROM ingest_plan_pins)", "pin_code|unknown_pin"))
     for place, table in (("city", "ingest_plan_cities"), ("state", "ingest_plan_states")):
         if has(place):
-            out.append((f"{e[place]} IS NOT NULL AND {_key(e[place])} NOT IN "
+            out.append((f"{e[place]} IS NOT NULL AND {name_key(e[place])} NOT IN "
                         f"(SELECT key FROM {table})", f"{place}|unknown_{place}"))
     d, lo, hi = e["date"], e["date_from"], e["date_to"]
     ranged = has("date_from") and has("date_to")
@@ -153,7 +160,7 @@ def load_plan(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
              "THEN 'price_cut' ELSE 'none' END)")
 
     def canonical(field: str, table: str) -> str:
-        return (f"(SELECT c.{field} FROM {table} c WHERE c.key = {_key(e[field])})"
+        return (f"(SELECT c.{field} FROM {table} c WHERE c.key = {name_key(e[field])})"
                 if mapping.source(field) else "NULL")
     cur.execute(
         "INSERT INTO plan_rows (batch_id, plan_version, row_no, sku_id, category, pin_code, "

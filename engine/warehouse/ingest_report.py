@@ -56,7 +56,8 @@ def _price_gap(mapping: ColumnMapping) -> str | None:
 _SAME = {"sales": "the same bill number and SKU", "catalog": "the same SKU, nothing changed",
          "inventory": "the same SKU and PIN code, nothing changed",
          "mandi": "the same market, commodity, variety, grade and day",
-         "plan": "already stored"}
+         "plan": "already stored",
+         "competitor": "the same competitor, item, place and day"}
 
 
 def already_loaded(kind: str, mapping: ColumnMapping, n: int) -> dict:

@@ -308,7 +308,8 @@ def _number_by_order(cur, which: str, base: int, skipped: list[int]) -> None:
 # The key of one row of each kind: a later row with the same key repeats it.
 _FILE_KEYS = {"sales": ("transaction_id", "sku_id"), "catalog": ("sku_id",),
               "inventory": ("sku_id", "pin_code"),
-              "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date")}
+              "mandi": ("market", "commodity", "state", "district", "variety", "grade", "date"),
+              "competitor": ("competitor", "item_name", "item_code", "pin_code", "city", "date")}
 # Rows set aside as blank lines or total rows are not compared.
 ELIGIBLE = "coalesce(__mp_reason, '') NOT IN ('|blank_line', '|total_row')"
 

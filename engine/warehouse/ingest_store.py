@@ -15,7 +15,7 @@ import duckdb
 
 from engine.ingest.errors import UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
-from engine.warehouse import ingest_plan
+from engine.warehouse import ingest_competitor, ingest_plan
 from engine.warehouse.db import Warehouse, bump_versions
 from engine.warehouse.ingest_sql import literal, stage_select, v
 from engine.warehouse.ingest_report import (BLANK, DUPLICATE, TOTAL, already_loaded,
@@ -33,7 +33,7 @@ UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
           "ingest_daily", "ingest_state_map", "ingest_new_skus", "ingest_raw",
           "ingest_thresholds", "ingest_dups", "ingest_dupcand", "ingest_repeats",
-          "ingest_want", "ingest_linemap", "ingest_ordered", *ingest_plan.TEMPS)
+          "ingest_want", "ingest_linemap", "ingest_ordered", *ingest_plan.TEMPS, *ingest_competitor.TEMPS)
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
@@ -69,7 +69,7 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
 # What each upload kind writes besides the batch record (versions of data domains; db.DOMAINS).
 KIND_DOMAINS = {"sales": ("uploads", "sales"), "catalog": ("uploads", "sales"),
                 "inventory": ("uploads", "inventory"), "mandi": ("uploads", "mandi"),
-                "plan": ("uploads", "plans")}
+                "plan": ("uploads", "plans"), "competitor": ("uploads", "competitors")}
 
 
 def _first_line(exc: Exception) -> str:
@@ -91,7 +91,8 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
         today = cur.execute("SELECT current_date").fetchone()[0]
-        row_rules = ingest_plan.prepare(cur, mapping) if kind == "plan" else None
+        row_rules = (ingest_plan.prepare(cur, mapping) if kind == "plan" else
+                     ingest_competitor.prepare(cur, mapping) if kind == "competitor" else None)
         select = stage_select(kind, mapping, src_sql, formats, src.columns, today,
                               padded=src.padded, add_line=src.frame is None,
                               row_rules=row_rules)
@@ -114,7 +115,7 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         dups = mark_duplicates(cur, src, kind, mapping, strict)
         fill_raw(cur, src, mapping, strict)
         wanted_lines(cur, kind, mapping)
-        which = "TRUE" if kind == "plan" else (   # plan_rows.row_no
+        which = "TRUE" if kind in ("plan", "competitor") else (   # their row_no
             "__mp_reason IS NOT NULL OR rowid IN (SELECT rid FROM ingest_want)")
         number_lines(cur, layout, which)
         # Line numbers are fixed; what follows may write rows in any order (faster).
@@ -131,7 +132,8 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         report: dict = {"issues": issues, "columns": mapping.accounting()}
         loader = {"sales": _load_sales, "catalog": _load_catalog,
                   "inventory": _load_inventory, "mandi": _load_mandi,
-                  "plan": ingest_plan.load_plan}[kind]
+                  "plan": ingest_plan.load_plan,
+                  "competitor": ingest_competitor.load_competitor}[kind]
         loaded = loader(cur, bid, mapping, report)
         by_kind = {k: sum(r.kind == k for r in rejects) for k in ("malformed", "blank", "total")}
         xl_blank = len(src.blank_rows)

@@ -8,9 +8,10 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 8          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+SCHEMA_VERSION = 9          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
                             # 6: scenarios with selection + assumptions (see upgrade_scenarios);
-                            # 7: live_accuracy; 8: store_clusters
+                            # 7: live_accuracy; 8: store_clusters; 9: competitor_prices,
+                            # competitor_matches
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -466,6 +467,40 @@ TABLES: dict[str, str] = {
             discount_pct DOUBLE,
             promo_type VARCHAR NOT NULL,
             note VARCHAR
+        )""",
+    # Competitors' shelf prices: one row per accepted row of a competitor upload. item_key
+    # is the item's name as matched (lower case, single spaces; else 'code:<item_code>');
+    # which SKU it is lives in competitor_matches, so a corrected match applies to every
+    # stored row. A row is for a PIN code (city filled from locations) or for a city.
+    "competitor_prices": """
+        CREATE TABLE IF NOT EXISTS competitor_prices (
+            batch_id VARCHAR NOT NULL,
+            row_no BIGINT NOT NULL,
+            competitor VARCHAR NOT NULL,
+            item_name VARCHAR,
+            item_code VARCHAR,
+            item_key VARCHAR NOT NULL,
+            pin_code VARCHAR,
+            city VARCHAR,
+            date DATE NOT NULL,
+            price DOUBLE NOT NULL,
+            in_stock BOOLEAN NOT NULL
+        )""",
+    # Which of our SKUs a competitor item is: one row per item_key. status: auto (matched
+    # at or above the auto-accept confidence), review (waiting for a person), none (not
+    # one of ours), confirmed / corrected / rejected (a person decided; never overwritten
+    # by a later upload's matching).
+    "competitor_matches": """
+        CREATE TABLE IF NOT EXISTS competitor_matches (
+            item_key VARCHAR PRIMARY KEY,
+            item_name VARCHAR,
+            sku_id VARCHAR,
+            suggested_sku VARCHAR,
+            confidence DOUBLE NOT NULL,
+            status VARCHAR NOT NULL,
+            why VARCHAR,
+            decided_by VARCHAR,
+            decided_at TIMESTAMP
         )""",
     # Upload bookkeeping that rollback needs: the SKUs a batch created and the catalog /
     # inventory rows a batch replaced (copies of those tables' rows plus two columns).

@@ -7,6 +7,7 @@ and creates one TEMP VIEW per table (and view) of the warehouse:
 
 - `plan_rows`                            -> rows for a PIN in the scope, for a city or state
                                            of one (per `locations`), or for every place
+- `competitor_prices`                    -> rows for a PIN in the scope, or for the city of one
 - a table with a `pin_code` column       -> only rows whose pin_code is in the scope
 - `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
 - users, auth_throttle, auth_client_throttle, auth_sessions, audit_log, quarantine, derived_results,
@@ -125,6 +126,8 @@ class ScopedWarehouse:
                 where = "FALSE"
             elif name == "plan_rows":
                 where = self._plan_where(in_scope) if in_scope else "FALSE"
+            elif name == "competitor_prices":
+                where = self._city_where(in_scope) if in_scope else "FALSE"
             elif "pin_code" in cols:
                 where = f"pin_code {in_scope}" if in_scope else "FALSE"
             elif name == "alerts":
@@ -144,6 +147,13 @@ class ScopedWarehouse:
         return (f"pin_code {in_scope} OR (pin_code IS NULL AND (city IN (SELECT city FROM "
                 f"{loc} WHERE pin_code {in_scope}) OR (city IS NULL AND (state IS NULL OR "
                 f"state IN (SELECT state FROM {loc} WHERE pin_code {in_scope})))))")
+
+    def _city_where(self, in_scope: str) -> str:
+        """A competitor price applies to the scope when its PIN is in it, or (priced for
+        a city, no PIN) its city is the city of one of the scope's PIN codes."""
+        loc = f"{_ident(self._catalog)}.main.locations"
+        return (f"pin_code {in_scope} OR (pin_code IS NULL AND city IN (SELECT city FROM "
+                f"{loc} WHERE pin_code {in_scope}))")
 
     def _prepare(self, pc: _Cursor) -> bool:
         """(Re)build the cursor's views if the catalog changed; True if it did."""
