@@ -143,6 +143,22 @@ def after_upload(wh, report: dict | None) -> int:
         return 0
 
 
+def after_sales(wh, since) -> dict:
+    """After sales events loaded (engine/ingest/events.py, debounced): rescore the runs
+    their sales reach and, when any was rescored, check the drift alert rule. Never
+    raises (the sales have committed): a failure is logged and reported."""
+    rescored = after_upload(wh, {"date_min": str(since)[:10] if since else None})
+    out: dict = {"rescored": rescored, "alerts": None}
+    if rescored:
+        from engine.alerts import generate_alerts
+
+        try:
+            out["alerts"] = generate_alerts(wh, rules=["live_drift"]).to_dict()
+        except Exception as exc:   # noqa: BLE001 - see above
+            log.warning("drift alerts not checked after new sales: %s", exc)
+    return out
+
+
 def scores(wh, run_id: str | None = None, rule: DriftRule | None = None) -> pd.DataFrame:
     """The stored live scores (refreshed first when out of date), with a `drift` column
     under `rule` (default: DriftRule.from_env())."""
@@ -242,3 +258,74 @@ def group_line(name: str, g: dict) -> str:
     if g.get("backtest_wape") is not None:
         text += f"; backtest {_pct(g['backtest_wape'])}"
     return text + (" - DRIFT" if g.get("drift") else "")
+
+
+# ---- drift alerts (the `live_drift` rule of engine/alerts.py) -------------------------------
+def drift_run(wh, min_periods: int) -> dict | None:
+    """The newest stored forecast run with at least `min_periods` periods of actuals, as
+    {run_id, created_at, cutoff, grain, periods, through}, or None."""
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if through is None or runs.empty:
+        return None
+    for run in runs.sort_values(["created_at", "run_id"], ascending=False).itertuples():
+        if run.first_date > through:
+            continue
+        weekly = str(run.grain or "D").upper().startswith("W")
+        days = (min(run.last_date, through) - run.first_date).days
+        periods = days // 7 + 1 if weekly else days + 1
+        if periods >= min_periods:
+            return {"run_id": run.run_id, "created_at": run.created_at, "cutoff": run.cutoff,
+                    "grain": "W" if weekly else "D", "periods": int(periods),
+                    "through": min(run.last_date, through)}
+    return None
+
+
+def drift_candidates(pins: pd.DataFrame, run: dict, rule: DriftRule, severity: str,
+                     min_units: float) -> pd.DataFrame:
+    """One alert per PIN code whose live WAPE for `run` drifts under `rule` (and that sold
+    at least `min_units` over the covered periods): reason in words, rupees at stake =
+    the units missed beyond the backtest's promise x the average price of the misses."""
+    from engine.alerts_rules import (candidates, ddmmm, details_json, num, rupees, stake,
+                                     units)
+
+    rows = []
+    for r in pins.itertuples(index=False):
+        if r.actual_sum is None or pd.isna(r.actual_sum) or r.actual_sum < max(min_units, 1e-9):
+            continue
+        if not rule.drifting(r.wape, r.backtest_wape):
+            continue
+        promised = float(r.backtest_wape) / 100.0 * float(r.actual_sum)
+        beyond = max(float(r.abs_error_sum) - promised, 0.0)
+        price = (float(r.error_value) / float(r.abs_error_sum)
+                 if r.error_value is not None and not pd.isna(r.error_value)
+                 and r.abs_error_sum else None)
+        if price is None:
+            at = stake(None, "No selling price or MRP is known for these products at this "
+                             "PIN, so the rupees at stake are not estimated.")
+        else:
+            at = stake(beyond * price, f"{units(beyond)} missed beyond the backtest's "
+                                       f"{r.backtest_wape:.1f}% x {rupees(price)} average "
+                                       "price of the units missed")
+        lean = ("too high" if r.bias_pct > 0 else "too low") if not pd.isna(r.bias_pct) else ""
+        span = _periods(int(r.n_periods), run["grain"])
+        reason = (f"Forecasts made on {ddmmm(run['created_at'])} for PIN {r.pin_code} "
+                  f"({r.state}) were off by {r.wape:.0f}% over the {span} with actuals (to "
+                  f"{ddmmm(r.actuals_through)}), against the {r.backtest_wape:.0f}% their "
+                  f"backtest promised" + (f"; {abs(r.bias_pct):.0f}% {lean}" if lean else "")
+                  + f". {num(r.abs_error_sum)} of {num(r.actual_sum)} units missed"
+                  + (f", about {rupees(at['at_stake'])} beyond the promise." if
+                     at["at_stake"] is not None else "."))
+        rows.append({"rule": "live_drift", "severity": severity,
+                     "entity": f"PIN {r.pin_code} · run {run['run_id']}",
+                     "day": pd.Timestamp(run["cutoff"]).normalize(),
+                     "reason": reason,
+                     "details": details_json(
+                         "Forecast", {"pin_code": r.pin_code}, r.pin_code, None,
+                         run_id=run["run_id"], live_wape=float(r.wape),
+                         backtest_wape=float(r.backtest_wape),
+                         bias_pct=None if pd.isna(r.bias_pct) else float(r.bias_pct),
+                         n_series=int(r.n_series), n_periods=int(r.n_periods),
+                         actuals_through=r.actuals_through, drift_ratio=rule.ratio,
+                         drift_min_points=rule.min_points, **at)})
+    return candidates(rows)
