@@ -304,6 +304,11 @@ class EventIngestor:
         self._timer: threading.Timer | None = None
         self.batches = 0
 
+    @property
+    def pending(self) -> int:
+        """Request parts waiting for their micro-batch."""
+        return self._queue.qsize()
+
     def ingest(self, body: bytes | str, user: str | None = None,
                scope: tuple[str, ...] | None = None, timeout: float = 300.0) -> EventsResult:
         """Parse, queue and wait for the commit of every event of one request."""
