@@ -260,6 +260,65 @@ def group_line(name: str, g: dict) -> str:
     return text + (" - DRIFT" if g.get("drift") else "")
 
 
+# ---- the Accuracy page's timeline ------------------------------------------------------------
+def timeline(wh) -> pd.DataFrame:
+    """Every stored forecast run's live scores week by week, by category, state and horizon
+    step (live_store.period_scores), with the run's made_on (created_at), cutoff, grain and
+    `weeks_before`: whole weeks from the run's cutoff to the week judged. Read through
+    `wh`, so a store user's PIN-scoped handle gets their PIN codes' scores only. Empty
+    when no run has actuals yet."""
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if through is None or runs.empty:
+        return pd.DataFrame()
+    runs = runs[runs["first_date"] <= through]
+    if runs.empty:
+        return pd.DataFrame()
+    frame = live_store.period_scores(wh, runs["run_id"].tolist(), through)
+    if frame.empty:
+        return frame
+    meta = runs.set_index("run_id")
+    frame["made_on"] = frame["run_id"].map(meta["created_at"])
+    frame["cutoff"] = frame["run_id"].map(meta["cutoff"])
+    frame["grain"] = frame["run_id"].map(meta["grain"]).fillna("D")
+    cut_week = frame["cutoff"].dt.to_period("W-SUN").dt.start_time
+    frame["weeks_before"] = ((frame["week"] - cut_week).dt.days // 7).astype("Int64")
+    return frame
+
+
+def _ago(weeks: int) -> str:
+    return "this week" if weeks <= 0 else ("1 week" if weeks == 1 else f"{weeks} weeks")
+
+
+def held_sentences(frame: pd.DataFrame) -> list[str]:
+    """One plain sentence per run, newest run first, for the newest week it has actuals
+    for: 'Forecasts made 4 weeks ago (data to 02-Nov) for the week of 23-Nov: off by 31%,
+    4% too low; 78% of sales inside the 95% band (120 series).'"""
+    if frame.empty:
+        return []
+    overall = frame[frame["dimension"] == "all"]
+    newest = overall["week"].max()
+    out = []
+    for run_id, rows in sorted(overall.groupby("run_id"), key=lambda kv: kv[1]["made_on"].iloc[0],
+                               reverse=True):
+        last = rows.sort_values("week").iloc[-1]
+        ago = (newest - last["cutoff"].to_period("W-SUN").start_time).days // 7
+        week = "last week" if last["week"] == newest else f"the week of {_day(last['week'])[:6]}"
+        if last["week"] == newest:
+            week += f" (week of {_day(last['week'])[:6]})"
+        made = "this week" if ago <= 0 else f"{_ago(ago)} ago"
+        if pd.isna(last["wape"]):
+            miss = "nothing sold, so the error cannot be given as a share"
+        else:
+            lean = "too high" if last["bias_pct"] > 0 else "too low"
+            miss = f"off by {last['wape']:.0f}%, {abs(last['bias_pct']):.0f}% {lean}"
+        band = ("" if pd.isna(last["coverage95"]) else
+                f"; {last['coverage95']:.0f}% of sales inside the 95% band")
+        out.append(f"Forecasts made {made} (data to {_day(last['cutoff'])[:6]}) for {week}: "
+                   f"{miss}{band} ({int(last['n_series']):,} series).")
+    return out
+
+
 # ---- drift alerts (the `live_drift` rule of engine/alerts.py) -------------------------------
 def drift_run(wh, min_periods: int) -> dict | None:
     """The newest stored forecast run with at least `min_periods` periods of actuals, as

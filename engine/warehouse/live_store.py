@@ -140,6 +140,41 @@ def score_runs(wh: Warehouse, run_ids: list[str], through) -> pd.DataFrame:
     return out
 
 
+_PERIOD_SETS = ("GROUPING SETS ((run_id, week), (run_id, week, category), "
+                "(run_id, week, state), (run_id, step))")
+_PERIOD_DIM = ("CASE GROUPING(week, category, state, step) WHEN 7 THEN 'all' WHEN 3 THEN "
+               "'category' WHEN 5 THEN 'state' ELSE 'step' END")
+_PERIOD_GROUP = ("CASE GROUPING(week, category, state, step) WHEN 3 THEN category WHEN 5 "
+                 "THEN state WHEN 14 THEN CAST(step AS VARCHAR) ELSE '' END")
+
+
+def period_scores(wh, run_ids: list[str], through) -> pd.DataFrame:
+    """The runs' live scores week by week (the Accuracy page's timeline): one row per
+    run x week (Monday) for dimension 'all', 'category' and 'state', and per run x
+    horizon step for dimension 'step' (week empty): run_id, dimension, grp, week,
+    n_series, n_periods, actual_sum, forecast_sum, abs_error_sum, wape, bias_pct,
+    coverage80, coverage95. Read through the handle it is given, so a PIN-scoped handle
+    scores that user's PIN codes only."""
+    import pandas as pd
+
+    if not run_ids or through is None:
+        return pd.DataFrame()
+    points, params = _points_sql(run_ids, through)
+    return wh.query(
+        f"WITH p AS (SELECT *, CAST(date_trunc('week', date) AS DATE) AS week FROM ({points})) "
+        f"SELECT run_id, {_PERIOD_DIM} AS dimension, {_PERIOD_GROUP} AS grp, "
+        "CAST(week AS TIMESTAMP) AS week, count(DISTINCT (sku_id, pin_code)) AS n_series, "
+        "count(DISTINCT date) AS n_periods, sum(actual) AS actual_sum, "
+        "sum(forecast) AS forecast_sum, sum(abs(actual - forecast)) AS abs_error_sum, "
+        "100.0 * sum(abs(actual - forecast)) / nullif(abs(sum(actual)), 0) AS wape, "
+        "100.0 * (sum(forecast) - sum(actual)) / nullif(abs(sum(actual)), 0) AS bias_pct, "
+        "100.0 * avg(CASE WHEN lo80 IS NULL OR hi80 IS NULL THEN NULL "
+        "  WHEN actual >= lo80 AND actual <= hi80 THEN 1.0 ELSE 0.0 END) AS coverage80, "
+        "100.0 * avg(CASE WHEN lo IS NULL OR hi IS NULL THEN NULL "
+        "  WHEN actual >= lo AND actual <= hi THEN 1.0 ELSE 0.0 END) AS coverage95 "
+        f"FROM p GROUP BY {_PERIOD_SETS} ORDER BY run_id, dimension, grp, week", params)
+
+
 def pin_scores(wh: Warehouse, run_id: str, through) -> pd.DataFrame:
     """One run's live scores per PIN code on its periods up to `through`: pin_code, state,
     n_series, n_periods, actual_sum, forecast_sum, abs_error_sum, error_value (units
