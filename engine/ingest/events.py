@@ -16,7 +16,7 @@ earlier in the batch) and, for a store user, a PIN code outside their scope are 
 with their reasons; they are quarantined (duplicates only counted) in the same transaction.
 
 Micro-batches: `ingest` queues its events and waits; one committer thread per ingestor
-takes up to MICROPULSE_EVENTS_BATCH events (default 5,000), waiting at most
+takes up to MICROPULSE_EVENTS_BATCH events (default 20,000), waiting at most
 MICROPULSE_EVENTS_WAIT_MS (default 50 ms) for more, and commits them in one transaction
 (loaded rows, quarantine, event ids, batch record). The caller's answer comes after the
 commit, so an acknowledged event is durable, and an event whose batch did not commit
@@ -215,8 +215,8 @@ def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
             outcomes[i] = ("rejected", code, reason)
         else:
             staged.append((i, ev))
-    columns = list(dict.fromkeys(["event_id", *_REQUIRED,
-                                  *(k for _, ev in staged for k in ev.fields)]))
+    key_sets = {tuple(ev.fields) for _, ev in staged}
+    columns = list(dict.fromkeys(["event_id", *_REQUIRED, *(k for ks in key_sets for k in ks)]))
     rows = {c: [ev.event_id if c == "event_id" else ev.fields.get(c) for _, ev in staged]
             for c in columns}
     frame = pd.DataFrame(rows, columns=columns, dtype=object)
@@ -292,7 +292,7 @@ class EventIngestor:
     def __init__(self, wh: Warehouse, max_batch: int | None = None,
                  max_wait_ms: float | None = None, score_after_s: float | None = None):
         self.wh = wh
-        self.max_batch = int(max_batch or _env_number("MICROPULSE_EVENTS_BATCH", 5000, 1))
+        self.max_batch = int(max_batch or _env_number("MICROPULSE_EVENTS_BATCH", 20000, 1))
         self.max_wait = (max_wait_ms if max_wait_ms is not None
                          else _env_number("MICROPULSE_EVENTS_WAIT_MS", 50, 0)) / 1000.0
         self.score_after = (score_after_s if score_after_s is not None
