@@ -83,20 +83,32 @@ def test_a_store_user_gets_run_progress_and_their_pins_alert_not_another_pins(cl
     assert all("audience" not in m for m in store_got + admin_got)
 
 
-def test_a_store_users_own_event_results_reach_only_them(client, world):
+def test_event_results_reach_their_poster_and_upload_results_unscoped_users(client, world,
+                                                                            tmp_path):
     wh = client.app.state.micropulse.warehouse()
     events, _ = planted_events(wh, days=1, prefix="own")
     mine = [e for e in events if e["pin"] in world.store_pins][:2]
+    csv = tmp_path / "sales.csv"
+    csv.write_text(f"sku_id,pin_code,date,quantity\n{mine[0]['sku']},{mine[0]['pin']},"
+                   f"{mine[0]['timestamp'][:10]},3\n")
     with client.websocket_connect("/ws") as ws, client.websocket_connect("/ws") as analyst:
         ws.send_json({"token": _token(client, "store")})
         analyst.send_json({"token": _token(client, "analyst")})
         ws.receive_json(), analyst.receive_json()
         client.post("/v1/sales/events", content=ndjson(mine),
                     headers=token_headers(client, "store"))
+        with csv.open("rb") as fh:
+            up = client.post("/v1/ingest/sales", files={"file": ("sales.csv", fh, "text/csv")},
+                             headers=token_headers(client, "analyst"))
+        assert up.status_code == 201, up.text
         bus.publish("marker", {"name": "m2"})
         got, other = _until_marker(ws, "m2"), _until_marker(analyst, "m2")
     assert [m["loaded"] for m in got if m["type"] == "events_committed"] == [2]
     assert not [m for m in other if m["type"] == "events_committed"]
+    uploads = [m for m in other if m["type"] == "ingest" and m.get("kind") == "sales"]
+    assert [m["batch_id"] for m in uploads] == [up.json()["batch_id"]]
+    assert uploads[0]["rows_loaded"] == 1
+    assert not [m for m in got if m["type"] == "ingest"]
 
 
 @pytest.mark.parametrize("first", [{"token": "not-a-jwt"}, {"hello": 1}, "plain text"])
