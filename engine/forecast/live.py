@@ -345,8 +345,8 @@ def drift_candidates(pins: pd.DataFrame, run: dict, rule: DriftRule, severity: s
     """One alert per PIN code whose live WAPE for `run` drifts under `rule` (and that sold
     at least `min_units` over the covered periods): reason in words, rupees at stake =
     the units missed beyond the backtest's promise x the average price of the misses."""
-    from engine.alerts_rules import (candidates, ddmmm, details_json, num, rupees, stake,
-                                     units)
+    from engine.alerts_rules import (candidates, ddmmm, details_json, num, rupees,
+                                     shown_rupees, shown_units, stake, units)
 
     rows = []
     for r in pins.itertuples(index=False):
@@ -363,12 +363,14 @@ def drift_candidates(pins: pd.DataFrame, run: dict, rule: DriftRule, severity: s
             at = stake(None, "No selling price or MRP is known for these products at this "
                              "PIN, so the rupees at stake are not estimated.")
         else:
-            at = stake(beyond * price, f"{units(beyond)} missed beyond the backtest's "
+            at = stake(shown_units(beyond) * shown_rupees(price),
+                       f"{units(beyond)} missed beyond the backtest's "
                                        f"{r.backtest_wape:.1f}% x {rupees(price)} average "
                                        "price of the units missed")
         lean = ("too high" if r.bias_pct > 0 else "too low") if not pd.isna(r.bias_pct) else ""
         span = _periods(int(r.n_periods), run["grain"])
-        reason = (f"Forecasts made on {ddmmm(run['created_at'])} for PIN {r.pin_code} "
+        reason = (f"Forecasts made on {ddmmm(run['created_at'])} (data to "
+                  f"{ddmmm(run['cutoff'])}) for PIN {r.pin_code} "
                   f"({r.state}) were off by {r.wape:.0f}% over the {span} with actuals (to "
                   f"{ddmmm(r.actuals_through)}), against the {r.backtest_wape:.0f}% their "
                   f"backtest promised" + (f"; {abs(r.bias_pct):.0f}% {lean}" if lean else "")
