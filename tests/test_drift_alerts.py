@@ -4,7 +4,6 @@ match the forecast raise none; the per-PIN scores match a recomputation from the
 tables."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from engine import alerts

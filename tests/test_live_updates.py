@@ -8,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 
 from components.live_updates import RunFeed, changes, versions
 from engine import bus
-from engine.warehouse.db import Warehouse
 from tests.forecast_page_frames import copy_warehouse
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "7_Alerts.py")

@@ -4,7 +4,6 @@ quarantined with reasons, store users limited to their PIN codes, and a process 
 while committing a micro-batch loses nothing and doubles nothing."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
