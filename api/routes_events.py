@@ -8,12 +8,14 @@
   event results - each scoped to what the signed-in user may see. The first message must
   be `{"token": "<JWT from /v1/auth/token>"}` (or `{"api_key": "mpk_..."}`); the server
   answers `{"type": "ready", ...}` and then pushes one JSON object per update, or closes
-  with code 4401 and an error object when the credentials are not valid.
+  with code 4401 and an error object when the credentials are not valid, and when the
+  token expires (an API key's connection lasts until the client closes it).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
@@ -122,6 +124,16 @@ def events_status(request: Request, caller: Caller = Depends(current_caller)) ->
 
 
 # ---- /ws ------------------------------------------------------------------------------------
+def _expiry(token: str) -> float | None:
+    """The `exp` of a token already verified by user_from_token (the socket closes then)."""
+    import jwt
+
+    try:
+        return float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return None
+
+
 async def _close(websocket: WebSocket, code: str, message: str) -> None:
     await websocket.send_json({"type": "error", "code": code, "message": message})
     await websocket.close(code=4401)
@@ -177,15 +189,21 @@ async def live_updates(websocket: WebSocket) -> None:
                 await websocket.receive_text()       # pings or anything: ignored
 
         reader = asyncio.create_task(drain_client())
+        expires = _expiry(token) if token else None
         try:
             while not reader.done():
                 getter = asyncio.create_task(inbox.get())
-                done, _ = await asyncio.wait({getter, reader},
+                left = None if expires is None else max(expires - time.time(), 0.0)
+                done, _ = await asyncio.wait({getter, reader}, timeout=left,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
                     await websocket.send_json(getter.result())
-                else:
-                    getter.cancel()
+                    continue
+                getter.cancel()
+                if not done:        # the token ran out: the client signs in again
+                    return await _close(websocket, "token_expired", "Your token has "
+                                        "expired; request a new one at /v1/auth/token and "
+                                        "connect again.")
         finally:
             reader.cancel()
     except WebSocketDisconnect:

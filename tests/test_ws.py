@@ -134,3 +134,22 @@ def test_may_see_rules():
     assert may_see(store, {"pin_code": None}) and may_see(admin, {"pin_code": "400001"})
     assert not may_see(store, {"audience": "unscoped"}) and may_see(admin, {"audience": "unscoped"})
     assert may_see(store, {"audience": "user:s"}) and not may_see(admin, {"audience": "user:s"})
+
+
+def test_the_socket_closes_when_its_token_expires(client, world):
+    import time
+
+    import jwt
+
+    settings = client.app.state.micropulse.settings
+    now = int(time.time())
+    token = jwt.encode({"sub": "analyst", "role": "analyst", "auth_time": now, "iat": now,
+                        "exp": now + 2, "typ": "access"}, settings.jwt_secret,
+                       algorithm="HS256")
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"token": token})
+        assert ws.receive_json()["type"] == "ready"
+        err = ws.receive_json()                    # nothing else happens meanwhile
+        assert err == {"type": "error", "code": "token_expired", "message": err["message"]}
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()
