@@ -196,7 +196,7 @@ def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
     from engine.warehouse.ingest_stage import StageSource, known_pin_codes
     from engine.warehouse.ingest_store import load_batch
 
-    import pandas as pd
+    import pyarrow as pa
 
     order = [(p, ev) for p in pieces for ev in p.events]
     seen = seen_ids(wh, [ev.event_id for _, ev in order if ev.event_id])
@@ -217,10 +217,10 @@ def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
             staged.append((i, ev))
     key_sets = {tuple(ev.fields) for _, ev in staged}
     columns = list(dict.fromkeys(["event_id", *_REQUIRED, *(k for ks in key_sets for k in ks)]))
-    rows = {c: [ev.event_id if c == "event_id" else ev.fields.get(c) for _, ev in staged]
-            for c in columns}
-    frame = pd.DataFrame(rows, columns=columns, dtype=object)
-    frame["__mp_line"] = [i for i, _ in staged]
+    # An Arrow table of text cells (DuckDB scans it without touching Python objects).
+    frame = pa.table({**{c: pa.array([ev.event_id if c == "event_id" else ev.fields.get(c)
+                                      for _, ev in staged], pa.string()) for c in columns},
+                      "__mp_line": pa.array([i for i, _ in staged], pa.int64())})
     mapping = detect_mapping("sales", columns, {"event_id": "transaction_id",
                                                 **{c: c for c in _REQUIRED}})
     ignored = list(mapping.ignored)
