@@ -129,6 +129,25 @@ def test_a_request_larger_than_a_batch_spans_batches_and_still_adds_up(small_war
         wh.close()
 
 
+def test_unknown_fields_and_an_own_bill_number_are_ignored_and_named(small_warehouse_path,
+                                                                    tmp_path):
+    path = copy_warehouse(run_copy(str(small_warehouse_path)), tmp_path / "f.duckdb")
+    wh = Warehouse(path)
+    try:
+        events, _ = planted_events(wh, days=1, prefix="f")
+        for e in events[:3]:
+            e.update({"transaction_id": "BILL-9", "till": 4})
+        ing = EventIngestor(wh, max_wait_ms=0, score_after_s=3600)
+        res = ing.ingest(ndjson(events[:3]))
+        ing.close()
+        assert (res.loaded, res.rejected) == (3, 0)
+        assert res.ignored_fields == ["till", "transaction_id"]
+        assert sorted(wh.query("SELECT transaction_id FROM sales WHERE batch_id = ?",
+                               [res.batches[0]])["transaction_id"]) == ["f-0", "f-1", "f-2"]
+    finally:
+        wh.close()
+
+
 def test_parse_events_maps_aliases_and_keeps_unknown_fields():
     events, blank = parse_events('{"idempotency_key": " k1 ", "sku": "A", "pin": 560001, '
                                  '"units": 2, "till": 7}\n \n')

@@ -191,7 +191,7 @@ _REQUIRED = ("sku_id", "pin_code", "date", "quantity")
 def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
     """Commit the events of `pieces` as one sales batch (one transaction) and fill each
     piece's outcomes. Returns load_batch's counts and report."""
-    from engine.ingest.mapping import detect_mapping
+    from engine.ingest.mapping import detect_mapping, fields
     from engine.warehouse.events_store import EVENTS_FILE, EventBatchWriter, seen_ids
     from engine.warehouse.ingest_stage import StageSource, known_pin_codes
     from engine.warehouse.ingest_store import load_batch
@@ -221,8 +221,12 @@ def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
     frame = pa.table({**{c: pa.array([ev.event_id if c == "event_id" else ev.fields.get(c)
                                       for _, ev in staged], pa.string()) for c in columns},
                       "__mp_line": pa.array([i for i, _ in staged], pa.int64())})
-    mapping = detect_mapping("sales", columns, {"event_id": "transaction_id",
-                                                **{c: c for c in _REQUIRED}})
+    # Keys were matched to fields per event (_field_names); here each column is its own
+    # field or ignored (named in the answer), and the event id is the transaction id. An
+    # event's own bill number (transaction_id) is ignored: the event id takes its place.
+    known = {f.name for f in fields("sales")} - {"transaction_id"}
+    mapping = detect_mapping("sales", columns, {
+        **{c: (c if c in known else "") for c in columns}, "event_id": "transaction_id"})
     ignored = list(mapping.ignored)
     users = sorted({p.user for p in pieces if p.user})
     batch = {"batch_id": new_id("b"), "file_name": EVENTS_FILE, "sha256": None,
