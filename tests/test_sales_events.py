@@ -223,3 +223,19 @@ def test_a_process_killed_while_committing_loses_and_doubles_nothing(small_wareh
                          "(SELECT unnest(?::VARCHAR[]))", [ids]) == len(events)
     finally:
         wh.close()
+
+
+def test_a_request_over_the_size_limit_is_413_and_loads_nothing(small_warehouse_path,
+                                                                 tmp_path):
+    small = events_world(small_warehouse_path, tmp_path / "l.duckdb")
+    app = create_app(small.path, Settings(jwt_secret="l" * 48, max_upload_mb=1))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        line = '{"event_id": "big-%d", "date": "2026-01-01", "sku": "A", "pin": "560001", ' \
+               '"units": 1}'
+        body = "\n".join(line % i for i in range(20_000))          # ~1.6 MB
+        res = c.post("/v1/sales/events", content=body, headers=token_headers(c, "analyst"))
+        assert res.status_code == 413
+        err = res.json()["error"]
+        assert err["code"] == "too_large" and "1 MB per request" in err["message"]
+        wh = app.state.micropulse.warehouse()
+        assert wh.scalar("SELECT count(*) FROM sales_events") == 0
