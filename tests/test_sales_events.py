@@ -239,3 +239,38 @@ def test_a_request_over_the_size_limit_is_413_and_loads_nothing(small_warehouse_
         assert err["code"] == "too_large" and "1 MB per request" in err["message"]
         wh = app.state.micropulse.warehouse()
         assert wh.scalar("SELECT count(*) FROM sales_events") == 0
+
+
+def test_scoring_waits_for_a_pause_but_not_for_ever(small_warehouse_path, tmp_path,
+                                                    monkeypatch):
+    """Debounce: each batch puts the scoring off by `score_after`, but never past
+    SCORE_MAX_WAIT x score_after after the first unscored batch (a fake clock)."""
+    from engine.ingest import events as E
+
+    path = copy_warehouse(run_copy(str(small_warehouse_path)), tmp_path / "s.duckdb")
+    wh = Warehouse(path)
+    clock = [1000.0]
+    monkeypatch.setattr(E.time, "monotonic", lambda: clock[0])
+    delays = []
+
+    class Timer:
+        daemon = False
+
+        def __init__(self, delay, fn):
+            delays.append(delay)
+
+        def start(self):
+            pass
+
+        def cancel(self):
+            pass
+
+    monkeypatch.setattr(E.threading, "Timer", Timer)
+    try:
+        ing = EventIngestor(wh, max_wait_ms=0, score_after_s=5)
+        for step in range(8):
+            ing._schedule_scoring("2026-11-01")
+            clock[0] += 4.0
+        assert delays == [5, 5, 5, 5, 5, 5, 5, 2]     # 6 x 5 s after the first: at 30 s
+    finally:
+        wh.close()

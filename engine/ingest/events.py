@@ -22,7 +22,8 @@ MICROPULSE_EVENTS_WAIT_MS (default 50 ms) for more, and commits them in one tran
 commit, so an acknowledged event is durable, and an event whose batch did not commit
 (a crash) was never seen: sending it again loads it once. After a batch loads sales, live
 accuracy is rescored and the drift alert checked, debounced (MICROPULSE_EVENTS_SCORE_S,
-default 5 s, after the last batch).
+default 5 s, after the last batch, and at most 6 x that after the first unscored batch, so a
+steady stream is scored every 30 s).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from engine.warehouse.db import Warehouse, new_id
 log = logging.getLogger("micropulse.engine.events")
 ID_KEYS = ("event_id", "idempotency_key")
 MAX_ID_CHARS = 128
+SCORE_MAX_WAIT = 6          # scoring waits at most 6 x MICROPULSE_EVENTS_SCORE_S in a stream
 
 
 def _env_number(name: str, default: float, low: float) -> float:
@@ -305,6 +307,7 @@ class EventIngestor:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._since: str | None = None          # earliest sales date loaded, not yet scored
+        self._pending_since = 0.0               # when the first unscored batch committed
         self._timer: threading.Timer | None = None
         self.batches = 0
 
@@ -395,14 +398,22 @@ class EventIngestor:
 
     # debounced live scoring + drift alerts
     def _schedule_scoring(self, first: str | None) -> None:
+        """Score `score_after` seconds after the last batch, but no later than
+        SCORE_MAX_WAIT x that after the first unscored one (a steady stream of events
+        would otherwise put it off for ever)."""
         if not first:
             return
         first = str(first)[:10]
+        now = time.monotonic()
         with self._lock:
+            if self._since is None:
+                self._pending_since = now
             self._since = first if self._since is None else min(self._since, first)
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = threading.Timer(self.score_after, self.score_now)
+            latest = self._pending_since + SCORE_MAX_WAIT * self.score_after
+            self._timer = threading.Timer(max(min(self.score_after, latest - now), 0.0),
+                                          self.score_now)
             self._timer.daemon = True
             self._timer.start()
 
