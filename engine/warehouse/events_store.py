@@ -5,7 +5,7 @@ Each micro-batch of events is one upload batch (`ingest_batches` row, kind 'sale
 name EVENTS_FILE): its good events are `sales` rows whose transaction_id is the event id,
 its rejected events `quarantine` rows with their reason, and every event id it loaded or
 rejected a `sales_events` row - all written in the batch's one transaction
-(engine/warehouse/ingest_store.load_batch with `within=record_events(...)`). So after a
+(engine/warehouse/ingest_store.load_batch with `within=EventBatchWriter(...)`). So after a
 crash an event is either fully there (loaded or rejected, and its id seen) or not at all,
 and a retry of a seen id is a duplicate however often it comes back.
 """
@@ -91,15 +91,3 @@ def totals(wh: Warehouse) -> dict:
         "FROM ingest_batches WHERE kind = 'sales' AND file_name = ? AND status = 'loaded'",
         [EVENTS_FILE]).iloc[0]
     return {k: (int(row[k]) if k != "last_batch_at" else row[k]) for k in row.index}
-
-
-def event_outcome(wh: Warehouse, event_id: str) -> dict | None:
-    """What became of one event id: outcome, batch_id, received_at (None: never seen)."""
-    cur = wh.cursor()
-    try:
-        row = cur.execute("SELECT outcome, batch_id, received_at FROM sales_events "
-                          "WHERE event_id = ?", [event_id]).fetchone()
-    finally:
-        cur.close()
-    return None if row is None else {"event_id": event_id, "outcome": row[0],
-                                     "batch_id": row[1], "received_at": row[2]}
