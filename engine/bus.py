@@ -51,10 +51,6 @@ class Bus:
             if sub in self._subs:
                 self._subs.remove(sub)
 
-    @property
-    def listeners(self) -> int:
-        return len(self._subs)
-
     def publish(self, kind: str, payload: dict | None = None, pin_code: str | None = None,
                 audience: str = "all") -> Message:
         message = {"type": kind, "at": datetime.now(timezone.utc).isoformat(
