@@ -4,6 +4,7 @@ quarantined with reasons, store users limited to their PIN codes, and a process 
 while committing a micro-batch loses nothing and doubles nothing."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -274,3 +275,32 @@ def test_scoring_waits_for_a_pause_but_not_for_ever(small_warehouse_path, tmp_pa
         assert delays == [5, 5, 5, 5, 5, 5, 5, 2]     # 6 x 5 s after the first: at 30 s
     finally:
         wh.close()
+
+
+def test_cli_events_loads_a_file_and_a_second_run_counts_duplicates(small_warehouse_path,
+                                                                     tmp_path):
+    path = copy_warehouse(run_copy(str(small_warehouse_path)), tmp_path / "c.duckdb")
+    wh = Warehouse(path, read_only=True)
+    try:
+        events, _ = planted_events(wh, days=2, prefix="cli")
+    finally:
+        wh.close()
+    f = tmp_path / "events.ndjson"
+    f.write_text(ndjson(events + ["not json"]))
+    cmd = [sys.executable, "-m", "engine", "events", str(f), "--warehouse", str(path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run(cmd + ["--json"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert (out["received"], out["loaded"], out["rejected"], out["duplicates"]) == (
+        len(events) + 1, len(events), 1, 0)
+    assert out["live_accuracy"]["rescored"] == 1
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"{len(events) + 1:,} received = 0 loaded + 1 rejected + "
+                                   f"{len(events):,} duplicates")
+    assert f"  - Line {len(events) + 1} is not JSON" in again.stdout
+    missing = subprocess.run([*cmd[:4], str(tmp_path / "nope.ndjson"), *cmd[5:]],
+                             capture_output=True, text=True, env=env, cwd=REPO)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: cannot read")
+    assert "Traceback" not in missing.stderr
