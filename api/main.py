@@ -50,6 +50,7 @@ class ApiState:
         self._cache: OrderedDict = OrderedDict()
         self._cache_lock = threading.Lock()
         self._key_locks: dict = {}
+        self._events = None
 
     def warehouse(self):
         """The process-wide Warehouse; raises WarehouseLockedError (-> 503) if another
@@ -62,6 +63,18 @@ class ApiState:
 
                     self._wh = Warehouse.open_readable(self.warehouse_path)
         return self._wh
+
+    def events(self):
+        """The process's sales-event committer (engine/ingest/events.py), started on first
+        use: one per warehouse, so every request's events share its micro-batches."""
+        if self._events is None:
+            wh = self.warehouse()
+            with self._lock:
+                if self._events is None:
+                    from engine.ingest.events import EventIngestor
+
+                    self._events = EventIngestor(wh)
+        return self._events
 
     def scoped(self, user):
         """The handle a user's engine calls run against: `engine.auth.scoped_warehouse`
@@ -103,6 +116,9 @@ class ApiState:
         return value
 
     def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         with self._lock:
             if self._wh is not None:
                 self._wh.close()
@@ -278,9 +294,9 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import (routes_competitors, routes_data, routes_forecasts, routes_graphql,
-                     routes_metrics, routes_planning, routes_scenarios, routes_system,
-                     routes_trends)
+    from api import (routes_competitors, routes_data, routes_events, routes_forecasts,
+                     routes_graphql, routes_metrics, routes_planning, routes_scenarios,
+                     routes_system, routes_trends)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -301,8 +317,8 @@ def create_app(warehouse_path: str | Path | None = None,
     app.state.micropulse = state
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
-                   routes_data, routes_metrics, routes_trends, routes_competitors,
-                   routes_graphql):
+                   routes_data, routes_events, routes_metrics, routes_trends,
+                   routes_competitors, routes_graphql):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)

@@ -302,3 +302,99 @@ def worst_table(worst: pd.DataFrame) -> None:
         **_column_help(),
         "Open": st.column_config.LinkColumn("Open", display_text="Forecast →",
                                             help="Open this series on the Forecast page")})
+
+
+# ---- How the forecasts held (live accuracy, engine/forecast/live.py) ----------------------
+LIVE_METRICS = {"wape": "Typical error (WAPE) %", "bias_pct": "Over / under-forecast (bias) %",
+                "coverage95": "Actuals inside the 95% band %"}
+LIVE_BREAKDOWNS = {"all": "Overall", "category": "Category", "state": "State",
+                   "step": "Horizon step (periods ahead)"}
+LIVE_EMPTY = (
+    "No forecast has met its actual sales yet. This section fills in by itself once there "
+    "are (1) a stored forecast run (Forecast page, **Run forecast**) and (2) sales for days "
+    "inside that run's horizon, uploaded on the Data page or sent as sales events "
+    "(`POST /v1/sales/events`). Each run is then judged week by week as the sales land.")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _live_timeline(_wh, version: str) -> tuple[pd.DataFrame, list[str]]:
+    from engine.forecast import live
+
+    frame = live.timeline(_wh)
+    return frame, live.held_sentences(frame)
+
+
+def how_forecasts_held(wh) -> None:
+    """The 'How the forecasts held' section: a plain sentence per stored run for the newest
+    week it has actuals for, then WAPE / bias / coverage week by week (by category, state
+    or horizon step). Read through the page's handle, so a store user's is PIN-scoped."""
+    frame, sentences = _live_timeline(wh, wh.data_version("sales", "forecasts"))
+    if frame.empty:
+        st.info(LIVE_EMPTY, icon=":material/schedule:")
+        return
+    for text in sentences[:6]:
+        st.markdown(f"- {text}")
+    left, right = st.columns(2)
+    by = left.segmented_control("Break down by", list(LIVE_BREAKDOWNS), default="all",
+                                format_func=LIVE_BREAKDOWNS.get, key="ac_live_by") or "all"
+    metric = right.segmented_control("Show", list(LIVE_METRICS), default="wape",
+                                     format_func=LIVE_METRICS.get, key="ac_live_metric",
+                                     help="Typical error = units missed / units sold; bias "
+                                          "above 0 = forecasts too high; band = share of "
+                                          "actual sales inside the forecast's 95% range "
+                                          "(aim: 95%).") or "wape"
+    st.plotly_chart(live_chart(frame, by, metric), width="stretch", key="ac_live_chart")
+    st.dataframe(live_table(frame, by), hide_index=True, width="stretch",
+                 column_config={v: st.column_config.NumberColumn(v, help=COLUMNS[k][1],
+                                                                 format="%.1f")
+                                for k, v in LIVE_METRICS.items()})
+
+
+def live_chart(frame: pd.DataFrame, by: str, metric: str) -> go.Figure:
+    """Overall: one line per run across the weeks judged. Category / state: the newest
+    run's groups week by week. Horizon step: the newest run's error by periods ahead."""
+    fig = go.Figure()
+    newest = frame.sort_values("made_on")["run_id"].iloc[-1]
+    if by == "all":
+        part = frame[frame["dimension"] == "all"]
+        for run_id, rows in part.groupby("run_id", sort=False):
+            rows = rows.sort_values("week")
+            fig.add_scatter(x=rows["week"], y=rows[metric], mode="lines+markers",
+                            name=f"Forecast with data to {dd_mmm(rows['cutoff'].iloc[0])}")
+    elif by == "step":
+        rows = frame[(frame["dimension"] == "step") & (frame["run_id"] == newest)].copy()
+        rows["k"] = rows["grp"].astype(int)
+        rows = rows.sort_values("k")
+        fig.add_bar(x=rows["k"], y=rows[metric], name="Newest run")
+        fig.update_xaxes(title_text="Periods ahead")
+    else:
+        part = frame[(frame["dimension"] == by) & (frame["run_id"] == newest)]
+        for grp, rows in part.groupby("grp"):
+            rows = rows.sort_values("week")
+            fig.add_scatter(x=rows["week"], y=rows[metric], mode="lines+markers", name=grp)
+    if by != "step":
+        fig.update_xaxes(title_text="Week of", tickformat="%d-%b")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10),
+                      yaxis_title=LIVE_METRICS[metric], legend_title_text="")
+    return fig
+
+
+def live_table(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows behind the chart in business words (newest run first)."""
+    rows = frame[frame["dimension"] == by]
+    rows = rows.assign(_k=pd.to_numeric(rows["grp"], errors="coerce") if by == "step"
+                       else rows["grp"]).sort_values(["made_on", "week", "_k"],
+                                                     ascending=[False, True, True])
+    out = pd.DataFrame({"Forecast with data to": rows["cutoff"].map(dd_mmm)})
+    if by == "step":
+        out["Periods ahead"] = rows["grp"].astype(int).values
+    else:
+        out["Week of"] = rows["week"].map(dd_mmm).values
+        out["Weeks after the forecast"] = rows["weeks_before"].astype("Int64").values
+    if by in ("category", "state"):
+        out[LIVE_BREAKDOWNS[by]] = rows["grp"].values
+    out["Series"] = rows["n_series"].astype(int).values
+    out["Units sold"] = rows["actual_sum"].map(lambda x: indian_grouping(x)).values
+    for k, v in LIVE_METRICS.items():
+        out[v] = rows[k].round(1).values
+    return out

@@ -11,6 +11,9 @@ returns:
   shared with users who see more.
 With MICROPULSE_AUTH=off it returns the warehouse as before (demo user "demo", admin).
 
+Every page also gets the live-updates watcher (components/live_updates.py): a run, an
+upload or sales events committed elsewhere rerun the page without a reload.
+
 With MICROPULSE_API_IN_APP=1 the first page view also starts the REST API inside this
 process (components/embedded_api.py), on the same warehouse, at MICROPULSE_API_PORT (default 8000).
 """
@@ -23,6 +26,7 @@ import streamlit as st
 from components.auth import (PIN_SCOPE_KEY, account_box, current_page, page_gate,
                              signed_in_user)
 from components.errors import show_error
+from components.live_updates import watch
 from components.nav import render_nav
 from engine import auth
 from engine.errors import MicroPulseError
@@ -90,11 +94,13 @@ def get_warehouse() -> Warehouse | ScopedWarehouse:
         if not auth.auth_enabled():
             render_nav(auth.DEMO_USER)
             account_box(wh, auth.DEMO_USER)
+            watch(wh, auth.DEMO_USER)
             return wh
         user = signed_in_user(wh)
         render_nav(user)
         account_box(wh, user)
         page_gate(user, page)
+        watch(wh, user)
         if user.is_scoped:
             st.session_state[PIN_SCOPE_KEY] = tuple(user.pin_codes)
             return _scoped(path, tuple(user.pin_codes))

@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "init": "engine.warehouse.cli",
     "ingest": "engine.ingest.cli",
+    "events": "engine.ingest.cli",
     "forecast": "engine.forecast.cli",
     "backtest": "engine.forecast.cli",
     "accuracy": "engine.forecast.live_cli",

@@ -231,12 +231,25 @@ def _fresh(wh, cfg, run):
                                  run.today, run.grain, arrived)
 
 
+def _drift(wh, cfg, run):
+    from engine.forecast import live
+    from engine.warehouse.live_store import pin_scores
+
+    chosen = live.drift_run(wh, int(cfg.params["min_periods"]))
+    if chosen is None:
+        raise RuleSkipped(f"no forecast run has {int(cfg.params['min_periods'])} periods of "
+                          "actual sales yet")
+    return live.drift_candidates(pin_scores(wh, chosen["run_id"], chosen["through"]), chosen,
+                                 live.DriftRule.from_env(), cfg.severity,
+                                 cfg.params["min_units"])
+
+
 RUNNERS = {"stock_reorder": _stock, "forecast_deviation": _deviation,
            "forecast_accuracy": _accuracy, "demand_anomaly": _demand,
            "price_above_mrp": _price(detect.price_above_mrp),
            "price_below_cost": _price(detect.price_below_cost),
            "mandi_spike": _mandi, "competitor_undercut": _undercut,
-           "data_freshness": _fresh}
+           "data_freshness": _fresh, "live_drift": _drift}
 
 
 def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
@@ -282,14 +295,28 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     store.insert_alerts(wh, found, actor, {"as_of": str(day.date()), "found": result.found,
                                            "skipped": result.skipped,
                                            "failed": result.failed, "notes": result.notes})
-    after = store.list_alerts(wh)[["rule", "entity", "day"]]
-    new = after.merge(before, how="left", indicator=True)
+    after = store.list_alerts(wh)
+    new = after.merge(before, how="left", on=["rule", "entity", "day"], indicator=True)
     new = new[new["_merge"] == "left_only"]
     result.inserted = {r: int((new["rule"] == r).sum()) for r in result.found}
     from engine.telemetry import alerts_raised
 
     alerts_raised(result.inserted)
+    _publish(new)
     return result
+
+
+def _publish(new: pd.DataFrame) -> None:
+    """Each new alert to the in-process bus (engine/bus.py), tied to its PIN code."""
+    from engine import bus
+
+    for r in new.itertuples(index=False):
+        details = json.loads(r.details) if r.details else {}
+        bus.publish("alert", {"alert_id": str(r.alert_id), "rule": r.rule,
+                              "severity": r.severity, "entity": r.entity,
+                              "day": str(pd.Timestamp(r.day).date()), "reason": r.reason,
+                              "at_stake": details.get("at_stake")},
+                    pin_code=details.get("pin_code"))
 
 
 # ---- reading and lifecycle ---------------------------------------------------------------------

@@ -149,6 +149,16 @@ RULES: dict[str, RuleSpec] = {spec.name: spec for spec in (
                                                      "makes it high-value)"),
               "lookback_days": Param(7, 1, 90, "Recent days checked (our sales and the "
                                                "competitor prices)", True)}),
+    RuleSpec("live_drift", "Forecasts drifting from their backtest",
+             "Once actual sales arrive for the newest forecast run, a PIN code whose live "
+             "typical error (WAPE) is well above what the run's backtest promised there: "
+             "above MICROPULSE_DRIFT_RATIO x the backtest WAPE (default 1.25) and at least "
+             "MICROPULSE_DRIFT_MIN_POINTS points above it (default 5). Checked after live "
+             "accuracy is scored (uploads, sales events).", "high",
+             {"min_periods": Param(3, 1, 60, "Fewest days (or weeks) of actuals before "
+                                             "judging a run", True),
+              "min_units": Param(20, 0, 1e6, "Ignore PIN codes that sold fewer units over "
+                                             "those periods")}),
     RuleSpec("data_freshness", "Sales data missing",
              "A PIN has no sales for N days (N weeks for weekly data) while other PINs do, "
              "or the newest sales are old. A file whose newest sales were already that old "

@@ -49,6 +49,7 @@ ROLES = {"admin": "Admin", "manager": "Manager", "analyst": "Analyst", "store": 
 ACTIONS = {
     "view": "view data",
     "upload": "upload files",
+    "post_events": "post sales events (their own PIN codes only for a store user)",
     "run_forecast": "run forecasts and backtests",
     "run_scenario": "run price and reorder scenarios",
     "generate_alerts": "check the alert rules now",
@@ -59,13 +60,13 @@ ACTIONS = {
     "configure": "change MicroPulse settings",
     "manage_users": "manage users",
 }
-_ANALYTIC = {"view", "upload", "run_forecast", "run_scenario", "generate_alerts",
-             "acknowledge_alerts"}
+_ANALYTIC = {"view", "upload", "post_events", "run_forecast", "run_scenario",
+             "generate_alerts", "acknowledge_alerts"}
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(ACTIONS),
     "manager": frozenset(_ANALYTIC | {"approve", "configure_alerts"}),
     "analyst": frozenset(_ANALYTIC),
-    "store": frozenset({"view"}),
+    "store": frozenset({"view", "post_events"}),
 }
 # Page keys: "Overview" for app.py, else the pages/ file name without its number prefix.
 PAGE_TITLES = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing",

@@ -62,6 +62,12 @@ st.title("Accuracy")
 st.caption("Rolling-origin backtests: each model forecast periods it had not seen, and is "
            "scored against what actually sold.")
 f = sidebar_filters(wh)
+st.subheader("How the forecasts held")
+st.caption("Each stored forecast judged against the sales that arrived after it, week by "
+           "week (the backtests further down are the promise it was made with).")
+_, err = attempt(av.how_forecasts_held, wh, failed="The live accuracy could not be read")
+if err:
+    st.warning(err)
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "forecasts")
 runs, err = _safe(_runs, wh, version)

@@ -17,6 +17,9 @@ from schemathesis import checks as core_checks
 from tests.api_frames import FAST_ROUNDS, build_world, token_headers
 from tests.forecast_page_frames import forecast_copy
 
+# POST /v1/sales/events documents its NDJSON body as a string: sent as its UTF-8 bytes.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
 CHECKS = [core_checks.not_a_server_error, oa_checks.status_code_conformance,
           oa_checks.content_type_conformance, oa_checks.response_schema_conformance]
 
@@ -50,7 +53,8 @@ OPERATIONS = ["GET /health", "GET /ready", "POST /v1/auth/token", "POST /v1/auth
               "POST /v1/scenarios", "POST /v1/scenarios/compute",
               "GET /v1/scenarios/{scenario_id}", "PATCH /v1/scenarios/{scenario_id}",
               "DELETE /v1/scenarios/{scenario_id}", "POST /v1/scenarios/{scenario_id}/run",
-              "GET /v1/scenarios/{scenario_id}/result", "GET /v1/trends"]
+              "GET /v1/scenarios/{scenario_id}/result", "GET /v1/trends",
+              "POST /v1/sales/events", "GET /v1/sales/events/status"]
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,22 @@ def after_upload(wh, report: dict | None) -> int:
         return 0
 
 
+def after_sales(wh, since) -> dict:
+    """After sales events loaded (engine/ingest/events.py, debounced): rescore the runs
+    their sales reach and, when any was rescored, check the drift alert rule. Never
+    raises (the sales have committed): a failure is logged and reported."""
+    rescored = after_upload(wh, {"date_min": str(since)[:10] if since else None})
+    out: dict = {"rescored": rescored, "alerts": None}
+    if rescored:
+        from engine.alerts import generate_alerts
+
+        try:
+            out["alerts"] = generate_alerts(wh, rules=["live_drift"]).to_dict()
+        except Exception as exc:   # noqa: BLE001 - see above
+            log.warning("drift alerts not checked after new sales: %s", exc)
+    return out
+
+
 def scores(wh, run_id: str | None = None, rule: DriftRule | None = None) -> pd.DataFrame:
     """The stored live scores (refreshed first when out of date), with a `drift` column
     under `rule` (default: DriftRule.from_env())."""
@@ -242,3 +258,135 @@ def group_line(name: str, g: dict) -> str:
     if g.get("backtest_wape") is not None:
         text += f"; backtest {_pct(g['backtest_wape'])}"
     return text + (" - DRIFT" if g.get("drift") else "")
+
+
+# ---- the Accuracy page's timeline ------------------------------------------------------------
+def timeline(wh) -> pd.DataFrame:
+    """Every stored forecast run's live scores week by week, by category, state and horizon
+    step (live_store.period_scores), with the run's made_on (created_at), cutoff, grain and
+    `weeks_before`: whole weeks from the run's cutoff to the week judged. Read through
+    `wh`, so a store user's PIN-scoped handle gets their PIN codes' scores only. Empty
+    when no run has actuals yet."""
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if through is None or runs.empty:
+        return pd.DataFrame()
+    runs = runs[runs["first_date"] <= through]
+    if runs.empty:
+        return pd.DataFrame()
+    frame = live_store.period_scores(wh, runs["run_id"].tolist(), through)
+    if frame.empty:
+        return frame
+    meta = runs.set_index("run_id")
+    frame["made_on"] = frame["run_id"].map(meta["created_at"])
+    frame["cutoff"] = frame["run_id"].map(meta["cutoff"])
+    frame["grain"] = frame["run_id"].map(meta["grain"]).fillna("D")
+    cut_week = frame["cutoff"].dt.to_period("W-SUN").dt.start_time
+    frame["weeks_before"] = ((frame["week"] - cut_week).dt.days // 7).astype("Int64")
+    return frame
+
+
+def _ago(weeks: int) -> str:
+    return "this week" if weeks <= 0 else ("1 week" if weeks == 1 else f"{weeks} weeks")
+
+
+def held_sentences(frame: pd.DataFrame) -> list[str]:
+    """One plain sentence per run, newest run first, for the newest week it has actuals
+    for: 'Forecasts made 4 weeks ago (data to 02-Nov) for the week of 23-Nov: off by 31%,
+    4% too low; 78% of sales inside the 95% band (120 series).'"""
+    if frame.empty:
+        return []
+    overall = frame[frame["dimension"] == "all"]
+    newest = overall["week"].max()
+    out = []
+    for run_id, rows in sorted(overall.groupby("run_id"), key=lambda kv: kv[1]["made_on"].iloc[0],
+                               reverse=True):
+        last = rows.sort_values("week").iloc[-1]
+        ago = (newest - last["cutoff"].to_period("W-SUN").start_time).days // 7
+        week = "last week" if last["week"] == newest else f"the week of {_day(last['week'])[:6]}"
+        if last["week"] == newest:
+            week += f" (week of {_day(last['week'])[:6]})"
+        made = "this week" if ago <= 0 else f"{_ago(ago)} ago"
+        if pd.isna(last["wape"]):
+            miss = "nothing sold, so the error cannot be given as a share"
+        else:
+            lean = "too high" if last["bias_pct"] > 0 else "too low"
+            miss = f"off by {last['wape']:.0f}%, {abs(last['bias_pct']):.0f}% {lean}"
+        band = ("" if pd.isna(last["coverage95"]) else
+                f"; {last['coverage95']:.0f}% of sales inside the 95% band")
+        out.append(f"Forecasts made {made} (data to {_day(last['cutoff'])[:6]}) for {week}: "
+                   f"{miss}{band} ({int(last['n_series']):,} series).")
+    return out
+
+
+# ---- drift alerts (the `live_drift` rule of engine/alerts.py) -------------------------------
+def drift_run(wh, min_periods: int) -> dict | None:
+    """The newest stored forecast run with at least `min_periods` periods of actuals, as
+    {run_id, created_at, cutoff, grain, periods, through}, or None."""
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if through is None or runs.empty:
+        return None
+    for run in runs.sort_values(["created_at", "run_id"], ascending=False).itertuples():
+        if run.first_date > through:
+            continue
+        weekly = str(run.grain or "D").upper().startswith("W")
+        days = (min(run.last_date, through) - run.first_date).days
+        periods = days // 7 + 1 if weekly else days + 1
+        if periods >= min_periods:
+            return {"run_id": run.run_id, "created_at": run.created_at, "cutoff": run.cutoff,
+                    "grain": "W" if weekly else "D", "periods": int(periods),
+                    "through": min(run.last_date, through)}
+    return None
+
+
+def drift_candidates(pins: pd.DataFrame, run: dict, rule: DriftRule, severity: str,
+                     min_units: float) -> pd.DataFrame:
+    """One alert per PIN code whose live WAPE for `run` drifts under `rule` (and that sold
+    at least `min_units` over the covered periods): reason in words, rupees at stake =
+    the units missed beyond the backtest's promise x the average price of the misses."""
+    from engine.alerts_rules import (candidates, ddmmm, details_json, num, rupees,
+                                     shown_rupees, shown_units, stake, units)
+
+    rows = []
+    for r in pins.itertuples(index=False):
+        if r.actual_sum is None or pd.isna(r.actual_sum) or r.actual_sum < max(min_units, 1e-9):
+            continue
+        if not rule.drifting(r.wape, r.backtest_wape):
+            continue
+        promised = float(r.backtest_wape) / 100.0 * float(r.actual_sum)
+        beyond = max(float(r.abs_error_sum) - promised, 0.0)
+        price = (float(r.error_value) / float(r.abs_error_sum)
+                 if r.error_value is not None and not pd.isna(r.error_value)
+                 and r.abs_error_sum else None)
+        if price is None:
+            at = stake(None, "No selling price or MRP is known for these products at this "
+                             "PIN, so the rupees at stake are not estimated.")
+        else:
+            at = stake(shown_units(beyond) * shown_rupees(price),
+                       f"{units(beyond)} missed beyond the backtest's "
+                                       f"{r.backtest_wape:.1f}% x {rupees(price)} average "
+                                       "price of the units missed")
+        lean = ("too high" if r.bias_pct > 0 else "too low") if not pd.isna(r.bias_pct) else ""
+        span = _periods(int(r.n_periods), run["grain"])
+        reason = (f"Forecasts made on {ddmmm(run['created_at'])} (data to "
+                  f"{ddmmm(run['cutoff'])}) for PIN {r.pin_code} "
+                  f"({r.state}) were off by {r.wape:.0f}% over the {span} with actuals (to "
+                  f"{ddmmm(r.actuals_through)}), against the {r.backtest_wape:.0f}% their "
+                  f"backtest promised" + (f"; {abs(r.bias_pct):.0f}% {lean}" if lean else "")
+                  + f". {num(r.abs_error_sum)} of {num(r.actual_sum)} units missed"
+                  + (f", about {rupees(at['at_stake'])} beyond the promise." if
+                     at["at_stake"] is not None else "."))
+        rows.append({"rule": "live_drift", "severity": severity,
+                     "entity": f"PIN {r.pin_code} · run {run['run_id']}",
+                     "day": pd.Timestamp(run["cutoff"]).normalize(),
+                     "reason": reason,
+                     "details": details_json(
+                         "Forecast", {"pin_code": r.pin_code}, r.pin_code, None,
+                         run_id=run["run_id"], live_wape=float(r.wape),
+                         backtest_wape=float(r.backtest_wape),
+                         bias_pct=None if pd.isna(r.bias_pct) else float(r.bias_pct),
+                         n_series=int(r.n_series), n_periods=int(r.n_periods),
+                         actuals_through=r.actuals_through, drift_ratio=rule.ratio,
+                         drift_min_points=rule.min_points, **at)})
+    return candidates(rows)

@@ -7,6 +7,7 @@ origin), route each series to its best model or blend, fit at the cutoff, add co
 """
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -311,6 +312,29 @@ def plan_version(wh, plan: str | int | None) -> int | None:
     return version
 
 
+def _published(kind: str):
+    """A stored run's progress and its end go to the in-process bus (engine/bus.py), so
+    the API's /ws and the app show a run started elsewhere while it runs."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(wh, cfg, progress=None, persist=True, *args, **kwargs):
+            if not persist:
+                return fn(wh, cfg, progress, persist, *args, **kwargs)
+            from engine import bus
+
+            say, finished = bus.run_progress(kind, progress)
+            try:
+                res = fn(wh, cfg, say, persist, *args, **kwargs)
+            except BaseException as exc:
+                finished(None, False, str(exc)[:300])
+                raise
+            finished(res.run_id)
+            return res
+        return run
+    return wrap
+
+
+@_published("forecast")
 @traced("forecast.run", lambda a: {"horizon": a["cfg"].horizon, "grain": a["cfg"].grain,
                                    "models": list(a["cfg"].models or ()),
                                    "persist": a["persist"]},
@@ -384,6 +408,7 @@ class BacktestResult:
         return score(self.backtest, by=["model", "step"])
 
 
+@_published("backtest")
 @traced("forecast.backtest", lambda a: {"horizon": a["cfg"].horizon, "folds": a["cfg"].folds,
                                         "persist": a["persist"]},
         lambda r: {"run_id": r.run_id, "rows": len(r.backtest)})

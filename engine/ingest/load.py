@@ -165,13 +165,21 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
 
 
 def _loaded(wh: Warehouse, result: IngestResult) -> IngestResult:
-    """After an upload: its log line and metrics (engine/telemetry.py) and, when it loaded
+    """After an upload: its log line and metrics (engine/telemetry.py), a bus message for
+    users who see every PIN (engine/bus.py: the API's /ws), and, when it loaded
     sales and forecast runs are stored, the live scores of the runs its sales reach
     (engine/forecast/live.py; cheap, and never fails the upload)."""
+    from engine import bus
     from engine.telemetry import upload_loaded
     from engine.warehouse.live_store import has_forecast_runs
 
     upload_loaded(result)
+    bus.publish("ingest", {"batch_id": result.batch_id, "kind": result.kind,
+                           "status": result.status, "rows_read": result.rows_read,
+                           "rows_loaded": result.rows_loaded,
+                           "rows_quarantined": result.rows_quarantined,
+                           "duplicates_skipped": result.duplicates_skipped},
+                audience="unscoped")
     if result.kind == "sales" and result.rows_loaded and has_forecast_runs(wh):
         from engine.forecast.live import after_upload
 

@@ -165,7 +165,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "sales": ("sales", "sales_daily", "skus", "locations"),
     "inventory": ("inventory",),
     "uploads": ("ingest_batches", "quarantine", "ingest_created_skus", "ingest_prior_skus",
-                "ingest_prior_inventory"),
+                "ingest_prior_inventory", "sales_events"),
     "weather": ("weather",),
     "festivals": ("festivals", "festival_effects"),
     "mandi": ("mandi_prices", "mandis"),

@@ -43,7 +43,8 @@ def known_pin_codes() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class StageSource:
     """How to read the upload as text rows: csv (path, delimiter, columns), parquet
-    (path, columns) or frame (a DataFrame of text cells plus '__mp_line'). A csv carries
+    (path, columns) or frame (a DataFrame - or an Arrow table - of text cells plus
+    '__mp_line'). A csv carries
     its line facts (`scan`, from the reader's pass) and the over-long lines the reader
     emptied (`long_lines`); a frame the sheet rows that were blank (`blank_rows`)."""
 

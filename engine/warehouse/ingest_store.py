@@ -37,15 +37,19 @@ _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_key
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
-               batch: dict, known_pins: tuple[str, ...] | None) -> dict:
+               batch: dict, known_pins: tuple[str, ...] | None, within=None) -> dict:
     """Load one upload in one transaction. `batch` holds batch_id, file_name, sha256,
     created_by, mapping (JSON text). Returns the counts and the report dict.
+    `within(cur, batch_id)`, when given, runs inside the same transaction after the rows
+    are loaded and quarantined (ingest_stage still holds them) and before the batch is
+    recorded; it returns counts to add to the batch's (rows it set aside itself).
 
     A CSV that breaks the strict RFC-4180 parser (e.g. a bare carriage return inside a
     field) is retried once with the lenient parser; if that fails too, the file is
     reported as unreadable and nothing is written."""
     try:
-        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True)
+        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True,
+                           within=within)
     except duckdb.ConstraintException as exc:
         # Validation should have quarantined the row; say so rather than blame the file.
         raise UnreadableFileError(
@@ -58,7 +62,8 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
                                       f"{_first_line(exc)}") from exc
         first = exc
     try:
-        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=False)
+        return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=False,
+                           within=within)
     except duckdb.Error as exc:
         raise UnreadableFileError(
             f"'{batch.get('file_name')}' is not a CSV file MicroPulse can split into rows "
@@ -77,7 +82,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
-                batch: dict, known_pins: tuple[str, ...] | None, strict: bool) -> dict:
+                batch: dict, known_pins: tuple[str, ...] | None, strict: bool,
+                within=None) -> dict:
     bid = batch["batch_id"]
     with wh.transaction() as cur:
         for t in _TEMPS:
@@ -154,6 +160,8 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         report["duplicate_lines"] = int(n_dup)
         if "pin_code" in mapping.columns:
             report["pins_repaired"] = int(n_fixed)
+        for key, n in (within(cur, bid) if within else {}).items():
+            counts[key] += n
         _insert_batch(cur, batch, kind, counts, report, status="loaded")
         wh.audit(cur, batch.get("created_by"), f"ingest_{kind}",
                  json.dumps({"batch_id": bid, **counts}))

@@ -71,8 +71,9 @@ def stored_state(wh: Warehouse) -> pd.DataFrame:
 
 def live_points(wh: Warehouse, run_ids: list[str], through) -> pd.DataFrame:
     """Point-level frame of the runs' covered periods: run_id, sku_id, pin_code, date,
-    step, category, state, actual (0 when no sales row), forecast, lo, hi, lo80, hi80
-    (for tests and recomputation; `score_runs` aggregates the same rows in SQL)."""
+    step, category, state, actual (0 when no sales row), forecast, lo, hi, lo80, hi80,
+    price (the day's selling price, else the SKU's MRP) (for tests and recomputation;
+    `score_runs` and `pin_scores` aggregate the same rows in SQL)."""
     sql, params = _points_sql(run_ids, through)
     return wh.query(sql + " ORDER BY run_id, sku_id, pin_code, date", params)
 
@@ -87,7 +88,7 @@ def _points_sql(run_ids: list[str], through) -> tuple[str, list]:
         "SELECT f.run_id, f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, "
         "CAST(f.step AS INTEGER) AS step, coalesce(k.category, 'Uncategorised') AS category, "
         "coalesce(l.state, 'Unknown') AS state, coalesce(s.quantity, 0.0) AS actual, "
-        "f.forecast, f.lo, f.hi, f.lo80, f.hi80 FROM f "
+        "f.forecast, f.lo, f.hi, f.lo80, f.hi80, coalesce(s.price, k.mrp) AS price FROM f "
         "LEFT JOIN sales_daily s ON s.sku_id = f.sku_id AND s.pin_code = f.pin_code "
         "  AND s.date = f.date "
         "LEFT JOIN skus k ON k.sku_id = f.sku_id "
@@ -137,6 +138,63 @@ def score_runs(wh: Warehouse, run_ids: list[str], through) -> pd.DataFrame:
     out["bias_pct"] = (100.0 * (out["forecast_sum"] - out["actual_sum"])
                        / out["actual_sum"].abs()).where(with_actuals)
     return out
+
+
+_PERIOD_SETS = ("GROUPING SETS ((run_id, week), (run_id, week, category), "
+                "(run_id, week, state), (run_id, step))")
+_PERIOD_DIM = ("CASE GROUPING(week, category, state, step) WHEN 7 THEN 'all' WHEN 3 THEN "
+               "'category' WHEN 5 THEN 'state' ELSE 'step' END")
+_PERIOD_GROUP = ("CASE GROUPING(week, category, state, step) WHEN 3 THEN category WHEN 5 "
+                 "THEN state WHEN 14 THEN CAST(step AS VARCHAR) ELSE '' END")
+
+
+def period_scores(wh, run_ids: list[str], through) -> pd.DataFrame:
+    """The runs' live scores week by week (the Accuracy page's timeline): one row per
+    run x week (Monday) for dimension 'all', 'category' and 'state', and per run x
+    horizon step for dimension 'step' (week empty): run_id, dimension, grp, week,
+    n_series, n_periods, actual_sum, forecast_sum, abs_error_sum, wape, bias_pct,
+    coverage80, coverage95. Read through the handle it is given, so a PIN-scoped handle
+    scores that user's PIN codes only."""
+    import pandas as pd
+
+    if not run_ids or through is None:
+        return pd.DataFrame()
+    points, params = _points_sql(run_ids, through)
+    return wh.query(
+        f"WITH p AS (SELECT *, CAST(date_trunc('week', date) AS DATE) AS week FROM ({points})) "
+        f"SELECT run_id, {_PERIOD_DIM} AS dimension, {_PERIOD_GROUP} AS grp, "
+        "CAST(week AS TIMESTAMP) AS week, count(DISTINCT (sku_id, pin_code)) AS n_series, "
+        "count(DISTINCT date) AS n_periods, sum(actual) AS actual_sum, "
+        "sum(forecast) AS forecast_sum, sum(abs(actual - forecast)) AS abs_error_sum, "
+        "100.0 * sum(abs(actual - forecast)) / nullif(abs(sum(actual)), 0) AS wape, "
+        "100.0 * (sum(forecast) - sum(actual)) / nullif(abs(sum(actual)), 0) AS bias_pct, "
+        "100.0 * avg(CASE WHEN lo80 IS NULL OR hi80 IS NULL THEN NULL "
+        "  WHEN actual >= lo80 AND actual <= hi80 THEN 1.0 ELSE 0.0 END) AS coverage80, "
+        "100.0 * avg(CASE WHEN lo IS NULL OR hi IS NULL THEN NULL "
+        "  WHEN actual >= lo AND actual <= hi THEN 1.0 ELSE 0.0 END) AS coverage95 "
+        f"FROM p GROUP BY {_PERIOD_SETS} ORDER BY run_id, dimension, grp, week", params)
+
+
+def pin_scores(wh: Warehouse, run_id: str, through) -> pd.DataFrame:
+    """One run's live scores per PIN code on its periods up to `through`: pin_code, state,
+    n_series, n_periods, actual_sum, forecast_sum, abs_error_sum, error_value (units
+    missed x the day's price, else MRP; None when no price is known), wape, bias_pct,
+    backtest_wape (the run's routed backtest at that PIN), actuals_through."""
+    points, params = _points_sql([run_id], through)
+    return wh.query(
+        f"WITH p AS ({points}), live AS (SELECT pin_code, any_value(state) AS state, "
+        "count(DISTINCT (sku_id, pin_code)) AS n_series, count(DISTINCT date) AS n_periods, "
+        "sum(actual) AS actual_sum, sum(forecast) AS forecast_sum, "
+        "sum(abs(actual - forecast)) AS abs_error_sum, "
+        "sum(abs(actual - forecast) * price) AS error_value, "
+        "CAST(max(date) AS TIMESTAMP) AS actuals_through FROM p GROUP BY pin_code), "
+        "bt AS (SELECT pin_code, 100.0 * sum(abs(actual - forecast)) / "
+        "nullif(sum(abs(actual)), 0) AS backtest_wape FROM backtests WHERE run_id = ? "
+        "AND model = 'routed' AND actual IS NOT NULL GROUP BY pin_code) "
+        "SELECT live.*, 100.0 * abs_error_sum / nullif(abs(actual_sum), 0) AS wape, "
+        "100.0 * (forecast_sum - actual_sum) / nullif(abs(actual_sum), 0) AS bias_pct, "
+        "bt.backtest_wape FROM live LEFT JOIN bt USING (pin_code) ORDER BY pin_code",
+        [*params, run_id])
 
 
 def replace_scores(wh: Warehouse, frame: pd.DataFrame, run_ids: list[str],

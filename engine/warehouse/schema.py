@@ -8,10 +8,10 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 9          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+SCHEMA_VERSION = 10         # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
                             # 6: scenarios with selection + assumptions (see upgrade_scenarios);
                             # 7: live_accuracy; 8: store_clusters; 9: competitor_prices,
-                            # competitor_matches
+                            # competitor_matches; 10: sales_events
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -444,6 +444,16 @@ TABLES: dict[str, str] = {
             selection VARCHAR,
             sales_version VARCHAR NOT NULL,
             computed_at TIMESTAMP NOT NULL
+        )""",
+    # Every sales event id ever received (POST /v1/sales/events), written in the same
+    # transaction as the micro-batch that loaded or rejected it, so a retried event is a
+    # duplicate however often it comes back (engine/warehouse/events_store.py).
+    "sales_events": """
+        CREATE TABLE IF NOT EXISTS sales_events (
+            event_id VARCHAR PRIMARY KEY,
+            batch_id VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            received_at TIMESTAMP NOT NULL
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and

@@ -1,0 +1,113 @@
+"""AppTest of the Accuracy page's 'How the forecasts held' section: the empty state that
+says what is needed, and the timeline once sales events land for a stored run (plain
+sentence first, then WAPE / bias / coverage by week, category and horizon step)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.accuracy_views import LIVE_EMPTY
+from engine.ingest.events import EventIngestor
+from engine.warehouse.db import Warehouse
+from tests.events_frames import ndjson, planted_events
+from tests.forecast_page_frames import copy_warehouse
+from tests.live_frames import run_copy
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Accuracy.py")
+
+
+def _open(monkeypatch, path) -> AppTest:
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    return AppTest.from_file(PAGE, default_timeout=180).run()
+
+
+def test_without_actuals_the_section_says_what_is_needed(small_warehouse_path, tmp_path,
+                                                         monkeypatch):
+    at = _open(monkeypatch, copy_warehouse(small_warehouse_path, tmp_path / "e.duckdb"))
+    assert not at.exception
+    assert "How the forecasts held" in [s.value for s in at.subheader]
+    assert any(i.value == LIVE_EMPTY for i in at.info)
+
+
+@pytest.fixture()
+def judged(small_warehouse_path, tmp_path):
+    """The live copy with 10 days of sales events at 1.5 x the forecast."""
+    path = copy_warehouse(run_copy(str(small_warehouse_path)), tmp_path / "j.duckdb")
+    wh = Warehouse(path)
+    try:
+        pins = wh.query("SELECT DISTINCT pin_code FROM forecasts")["pin_code"]
+        events, _ = planted_events(wh, days=10, factor={p: 1.5 for p in pins})
+        ing = EventIngestor(wh, max_wait_ms=0, score_after_s=3600)
+        assert ing.ingest(ndjson(events)).loaded == len(events)
+        ing.close()
+    finally:
+        wh.close()
+    return path
+
+
+def test_the_timeline_tells_how_each_run_held_week_by_week(judged, monkeypatch):
+    at = _open(monkeypatch, judged)
+    assert not at.exception
+    said = [m.value for m in at.markdown if "Forecasts made" in m.value]
+    # sales 1.5 x forecast: off by a third, a third too low
+    assert len(said) == 1 and "off by 33%, 33% too low" in said[0]
+    assert "for last week (week of" in said[0]
+    table = next(d.value for d in at.dataframe if "Week of" in d.value.columns)
+    assert list(table["Typical error (WAPE) %"].round(0).unique()) == [33.0]
+    assert (table["Over / under-forecast (bias) %"].round(0) == -33).all()
+    assert table["Weeks after the forecast"].tolist() == sorted(table["Weeks after the forecast"])
+    at.segmented_control(key="ac_live_by").set_value("category").run()
+    assert not at.exception
+    by_cat = next(d.value for d in at.dataframe if "Category" in d.value.columns)
+    assert by_cat["Category"].nunique() > 3
+    at.segmented_control(key="ac_live_by").set_value("step").run()
+    steps = next(d.value for d in at.dataframe if "Periods ahead" in d.value.columns)
+    assert steps["Periods ahead"].tolist() == list(range(1, 11))
+
+
+def test_a_store_users_timeline_counts_only_their_pins(judged):
+    from engine.forecast import live
+    from engine.warehouse.scoped import ScopedWarehouse
+
+    wh = Warehouse(judged)
+    try:
+        pin = wh.query("SELECT min(pin_code) AS p FROM forecasts")["p"].iloc[0]
+        mine = wh.scalar("SELECT count(DISTINCT sku_id) FROM forecasts WHERE pin_code = ?", [pin])
+        everyone = live.timeline(wh)
+        scoped = live.timeline(ScopedWarehouse(wh, [pin]))
+        top = scoped[scoped["dimension"] == "all"]
+        assert set(top["n_series"]) == {mine}
+        assert everyone[everyone["dimension"] == "all"]["n_series"].min() > mine
+        assert set(scoped[scoped["dimension"] == "state"]["grp"]) == set(wh.query(
+            "SELECT state FROM locations WHERE pin_code = ?", [pin])["state"])
+        assert "33% too low" in live.held_sentences(scoped)[0]
+    finally:
+        wh.close()
+
+
+def test_the_weekly_scores_match_a_recomputation_from_the_raw_rows(judged):
+    from engine.forecast import live
+    from engine.forecast.metrics import score
+    from engine.warehouse import live_store
+
+    wh = Warehouse(judged)
+    try:
+        frame = live.timeline(wh)
+        run_id = frame["run_id"].iloc[0]
+        through = live_store.last_sales_date(wh)
+        points = live_store.live_points(wh, [run_id], through)
+    finally:
+        wh.close()
+    points["week"] = points["date"].dt.to_period("W-SUN").dt.start_time
+    points["category"] = points["category"] + " | " + points["week"].astype(str)
+    again = score(points, by=["category"]).set_index("category")
+    cats = frame[frame["dimension"] == "category"]
+    assert len(cats) == len(again)
+    for r in cats.itertuples(index=False):
+        key = f"{r.grp} | {r.week.date()}"
+        assert again.loc[key, "wape"] == pytest.approx(r.wape, abs=1e-6)
+        assert again.loc[key, "bias_pct"] == pytest.approx(r.bias_pct, abs=1e-6)
+        assert again.loc[key, "coverage95"] == pytest.approx(r.coverage95, abs=1e-6)
