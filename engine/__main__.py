@@ -24,6 +24,7 @@ COMMANDS = {
     "geo": "engine.geo_cli",
     "alerts": "engine.alerts_cli",
     "scenario": "engine.scenarios.cli",
+    "ask": "engine.assistant.cli",
 }
 
 

@@ -178,6 +178,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "scenarios": ("scenarios",),
     "demo": ("demo_truth",),
     "live_accuracy": ("live_accuracy",),
+    "assistant": ("assistant_turns",),
 }
 _VERSION_PREFIX = "version:"
 

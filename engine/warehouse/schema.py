@@ -8,9 +8,9 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 7          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+SCHEMA_VERSION = 8          # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
                             # 6: scenarios with selection + assumptions (see upgrade_scenarios);
-                            # 7: live_accuracy
+                            # 7: live_accuracy; 8: assistant_turns
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -425,6 +425,20 @@ TABLES: dict[str, str] = {
             run_created_at TIMESTAMP,
             sales_version VARCHAR,
             scored_at TIMESTAMP
+        )""",
+    # "Ask MicroPulse" conversation memory (engine/warehouse/assistant_store.py): one row per
+    # answered question, so a follow-up ("and in Pune?") reuses the last intent and
+    # entities; keyed by conversation and user, never shown to a PIN-scoped handle.
+    "assistant_turns": """
+        CREATE TABLE IF NOT EXISTS assistant_turns (
+            conversation_id VARCHAR NOT NULL,
+            turn INTEGER NOT NULL,
+            username VARCHAR NOT NULL,
+            asked_at TIMESTAMP NOT NULL,
+            question VARCHAR NOT NULL,
+            intent VARCHAR NOT NULL,
+            entities VARCHAR NOT NULL,
+            PRIMARY KEY (conversation_id, turn)
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and
