@@ -228,6 +228,7 @@ TAGS = [
     {"name": "scenarios", "description": "Saved what-if scenarios, from demand to margin "
                                          "to orders to mandi buying."},
     {"name": "data", "description": "Uploads and alerts."},
+    {"name": "assistant", "description": "Ask MicroPulse: questions in plain words."},
 ]
 
 
@@ -238,8 +239,8 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import (routes_data, routes_forecasts, routes_metrics, routes_planning,
-                     routes_scenarios, routes_system)
+    from api import (routes_assistant, routes_data, routes_forecasts, routes_metrics,
+                     routes_planning, routes_scenarios, routes_system)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -260,7 +261,7 @@ def create_app(warehouse_path: str | Path | None = None,
     app.state.micropulse = state
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
-                   routes_data, routes_metrics):
+                   routes_data, routes_metrics, routes_assistant):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)

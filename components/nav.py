@@ -28,6 +28,7 @@ NAV_ICONS = {  # labels are the page keys: "Overview", "Forecast", ...
     "Reorder": ":material/inventory_2:",
     "Sourcing": ":material/agriculture:",
     "Scenarios": ":material/alt_route:",
+    "Ask": ":material/forum:",
     "Map": ":material/map:",
     "Alerts": ":material/notifications:",
     "Data": ":material/upload_file:",

@@ -118,3 +118,28 @@ def warm_up() -> float:
     """Load the intent model now (first question otherwise pays for it); seconds taken."""
     intents.model()
     return intents.LOAD_SECONDS or 0.0
+
+
+def suggestions(wh) -> list[str]:
+    """Questions to try, written from this warehouse's own places, best seller and mandis."""
+    from engine.warehouse.queries import Filters, top_skus
+
+    vocab = vocabulary(wh)
+    cities = sorted(vocab.city_pins, key=lambda c: (-len(vocab.city_pins[c]), c))
+    one = cities[0] if cities else "my stores"
+    two = cities[1] if len(cities) > 1 else None
+    top = top_skus(wh, Filters(cities=(one,) if cities else (),
+                               pin_scope=getattr(wh, "pin_scope", None)), n=1)
+    sku = str(top["name"].iloc[0]) if len(top) else "milk"
+    category = str(top["category"].iloc[0]) if len(top) else "Dairy"
+    out = [f"How much {sku} will {one} sell next week?",
+           f"What should I reorder today in {one}?",
+           f"Kal {one} mein {sku} kitna bikega?",
+           f"Why is the forecast for {category} in {one} so high?",
+           "Which alerts are critical?"]
+    if vocab.commodities:
+        out.append(f"Which mandi is cheapest for {vocab.commodities[0].lower()} to {one}?")
+    out.append(f"What if I cut the price of {sku} by 10%?")
+    if two:
+        out.append(f"Compare {one} and {two} sales next week")
+    return out
