@@ -225,14 +225,17 @@ def compare(ctx: Context) -> Answer:
 
     e = ctx.entities
     items = []
-    for key in ("pin_code", "city", "state", "sku_id", "category"):
-        values = _list(e.get(key))
-        if len(values) > 1:
-            blank = {k: None for k in (("pin_code", "city", "state")
-                                       if key in ("pin_code", "city", "state")
-                                       else ("sku_id", "category"))}
-            items = [_selection(ctx, **{**blank, key: v}) for v in values]
-            break
+    places = _places(ctx)
+    if len(places) > 1:
+        blank = {"pin_code": None, "city": None, "state": None}
+        items = [_selection(ctx, **{**blank, kind: value}) for kind, value in places]
+    else:                       # several products (or categories) in one place
+        for key in ("sku_id", "category"):
+            values = _list(e.get(key))
+            if len(values) > 1:
+                items = [_selection(ctx, **{"sku_id": None, "category": None, key: v})
+                         for v in values]
+                break
     if len(items) < 2:
         options = sorted(ctx.vocab.city_pins)
         return Answer("Compare with what? Name two cities, PIN codes, products or categories "

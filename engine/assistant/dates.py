@@ -22,7 +22,7 @@ _MONTHS = ("jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|a
 _DAY_MONTH = re.compile(
     rf"\b(\d{{1,2}})(?:st|nd|rd|th)?[\s\-/.]*({_MONTHS})\b(?:[\s\-/.,]*(\d{{4}}))?"
     rf"|\b({_MONTHS})[\s\-/.]*(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:%|percent|days?|weeks?))"
-    r"|\b(\d{1,2})[/\-.](\d{1,2})(?:[/\-.](\d{2,4}))?\b", re.IGNORECASE)
+    r"|\b(\d{1,2})[/\-](\d{1,2})(?:[/\-](\d{2,4}))?\b", re.IGNORECASE)
 _MONTH_ONLY = re.compile(rf"\b(?:in|for|of|during|mein|me)\s+({_MONTHS})\b", re.IGNORECASE)
 _NEXT_N = re.compile(r"\b(?:next|agle|coming|aane wale|upcoming)\s+(\d{1,3})\s*"
                      r"(days?|din|weeks?|hafte|hafton|months?|mahine)\b", re.IGNORECASE)
@@ -59,7 +59,7 @@ def _unit_days(unit: str) -> int:
 
 def _phrase(text: str, today: date) -> DateSpan | None:
     """Relative words, checked longest first."""
-    t = " " + re.sub(r"\s+", " ", text.lower()) + " "
+    t = " " + re.sub(r"\s+", " ", re.sub(r"[^\w%\s]", " ", text.lower())) + " "
     monday = today - timedelta(days=today.weekday())
     m = _NEXT_N.search(t)
     if m:
@@ -81,11 +81,11 @@ def _phrase(text: str, today: date) -> DateSpan | None:
          lambda: (monday + timedelta(days=7), monday + timedelta(days=13))),
         ((" last week", " pichle hafte", " pichhle hafte", " previous week", " past week"),
          lambda: (monday - timedelta(days=7), monday - timedelta(days=1))),
-        ((" this week", " is hafte", " iss hafte", " is week", " current week"),
-         lambda: (today, monday + timedelta(days=6))),
         ((" this weekend", " weekend", " shanivar ravivar"),
          lambda: (monday + timedelta(days=5 if today.weekday() < 5 else 12),
                   monday + timedelta(days=6 if today.weekday() < 5 else 13))),
+        ((" this week", " is hafte", " iss hafte", " is week", " current week"),
+         lambda: (today, monday + timedelta(days=6))),
         ((" next month", " agle mahine", " agla mahina", " coming month", " following month"),
          lambda: (_add_months(today, 1), _month_end(_add_months(today, 1)))),
         ((" last month", " pichle mahine", " pichhle mahine", " previous month"),

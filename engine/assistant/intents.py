@@ -29,8 +29,9 @@ CUES: dict[str, dict[str, float]] = {
                  r"demand|demnd|maang|mang": 1.0, r"how much|how many|kitna|kitne|kitni": 0.8,
                  r"units|volume": 0.4, r"will|hoga|hogi|honge|going to": 0.3},
     "accuracy": {r"accura\w*|acuracy|accuracy|wape|mape|mae|rmse|bias\w*|backtest\w*": 2.5,
-                 r"error|errors|galti|galat|off by|miss\w*|wrong|sahi|reliable|reliability|"
-                 r"trust\w*|bharosa|how good|how bad|precise|precision|deviat\w*": 1.6,
+                 r"error|errors|galti|galat|off by|far off|how far|miss\w*|wrong|sahi|reliable|"
+                 r"reliability|trust\w*|bharosa|how good|how bad|precise|precision|"
+                 r"deviat\w*": 2.4,
                  r"model|models": 0.5},
     "price": {r"price|prices|pricing|priced|daam|dam|keemat|kimat|mrp|rate": 1.0,
               r"elastic\w*|sensitiv\w*|discount\w*|off|cut|markdown|promo\w*|offer|"
@@ -46,16 +47,18 @@ CUES: dict[str, dict[str, float]] = {
                  r"commodit\w*|quintal\w*|qtl|modal|arrivals|landed|bhav|bhaav": 2.0,
                  r"cheapest|cheaper|sabse sasta|buy from|kahan se|where to buy|supplier": 1.2,
                  r"market|markets": 1.0},
-    "alerts": {r"alerts?|alarm\w*|warning\w*|notification\w*|flag\w*|flagged|anomal\w*|"
-               r"unusual|spike\w*|issues?|problems?|gadbad|dikkat|attention|urgent|"
-               r"critical|pending|what.?s wrong|red flags?": 1.8,
+    "alerts": {r"alerts?|alarm\w*|warning\w*|notification\w*|flag\w*|flagged|issues?|"
+               r"problems?|gadbad|dikkat|red flags?|anomal\w*": 1.8,
+               r"what.?s wrong|koi gadbad|kya gadbad|going wrong": 1.2,
+               r"unusual|spike\w*|attention|urgent|critical|pending": 0.8,
                r"look at|check|today": 0.3},
-    "explain": {r"why|kyun|kyu|kyon|kaise|reason\w*|explain\w*|because|wajah|karan|"
-                r"drivers?|driving|drive|what causes|cause\w*|behind|so high|so low|"
-                r"itna zyada|itna kam|jump\w*|dip\w*|breakdown": 2.2},
+    "explain": {r"why|kyun|kyu|kyon|how come": 2.2,
+                r"reason\w*|explain\w*|because|wajah|karan|drivers?|drives|driving|drive|"
+                r"what causes|cause\w*|behind|breakdown|jump\w*|dip\w*": 1.8,
+                r"so high|so low|itna zyada|itna kam": 0.8},
     "compare": {r"compare\w*|comparison|vs|versus|against|difference|differ|"
-                r"tulna|mukabla|which sells more|more than|better than|or": 1.8,
-                r"both|between": 0.6},
+                r"tulna|mukabla|which sells more|more than|better than": 1.8,
+                r"kahan zyada|zyada kahan|which city|or|ya|both|between": 0.6},
     "help": {r"help|madad|what can you|how do i|how to use|hello|hi|hey|namaste|namaskar|"
              r"commands|features|capabilit\w*|who are you|kya kar sakte|guide": 2.2},
 }
@@ -119,7 +122,30 @@ def model():
     return _MODEL
 
 
+# the plain words among the cues, for typo correction ("reordr", "alrets", "forcast")
+CUE_WORDS = sorted({w for cues in CUES.values() for p in cues
+                    for w in (re.sub(r"\\w\*|\?", "", x) for x in p.split("|"))
+                    if re.fullmatch(r"[a-z]{6,}", w)})
+
+
+def _fix_typos(text: str) -> str:
+    """A word one edit (two for long words) from a cue word becomes that cue word."""
+    from rapidfuzz.distance import OSA
+    from rapidfuzz import process
+
+    out = []
+    for w in re.findall(r"[\w'%.-]+|[^\w\s]", text.lower()):
+        if len(w) >= 6 and w.isalpha() and w not in CUE_WORDS:
+            limit = 1 if len(w) < 8 else 2
+            hit = process.extractOne(w, CUE_WORDS, scorer=OSA.distance, score_cutoff=limit)
+            if hit is not None:
+                w = hit[0]
+        out.append(w)
+    return " ".join(out)
+
+
 def cue_scores(text: str) -> dict[str, float]:
+    text = _fix_typos(text)
     return {i: sum(w for rx, w in rules if rx.search(text)) for i, rules in _COMPILED.items()}
 
 

@@ -31,7 +31,7 @@ ENTITY_KEYS = ("sku_id", "category", "pin_code", "city", "state", "commodity", "
 # groups a follow-up replaces as a whole
 GROUPS = {"product": ("sku_id", "category"), "place": ("pin_code", "city", "state"),
           "time": ("date_from", "date_to", "horizon_days", "festival"),
-          "mandi": ("commodity", "market"), "price": ("price_change_pct",),
+          "commodity": ("commodity",), "market": ("market",), "price": ("price_change_pct",),
           "budget": ("budget",), "quantity": ("quantity_qtl",)}
 _KIND_ORDER = {"pin_code": 0, "brand": 1, "festival": 2, "category": 3, "city": 4,
                "state": 5, "commodity": 6, "market": 7}
@@ -61,7 +61,11 @@ _UP = re.compile(r"\b(increase\w*|raise\w*|hike\w*|up|badha\w*|mehnga|more|highe
 _BEFORE = re.compile(r"\b(before|pehle|ahead of|leading up to|run.?up|prior to)\b", re.I)
 _AFTER = re.compile(r"\b(after|baad)\b", re.IGNORECASE)
 _FOLLOW = re.compile(r"^\s*(and|aur|also|what about|how about|same for|and for|and in|"
-                     r"then|or|ab|toh|to|phir)\b|^\s*(in|for|at)\s+\S+\s*\??\s*$", re.I)
+                     r"then|or|ab|toh|to|phir|with|only|just|but)\b"
+                     r"|^\s*(in|for|at)\s+\S+\s*\??\s*$", re.I)
+_PRONOUN = re.compile(r"\b(it|that|them|those|this one|that one|same|wahi|usko|uska|iska|isko|"
+                      r"unka|inka)\b", re.IGNORECASE)
+_SPLIT = re.compile(r"\b(?:vs|versus|or|and|ya|aur|against|with)\b|,|/", re.IGNORECASE)
 _WHY_ONLY = re.compile(r"^\s*(why|kyun|kyu|kyon|how come|reason|but why|and why)\s*\??\s*$",
                        re.IGNORECASE)
 _MARKET_WORDS = {"mandi", "market", "apmc", "yard", "mandis", "markets", "bazaar"}
@@ -85,9 +89,6 @@ def _phrase_hits(tokens: list[str], vocab: Vocabulary) -> tuple[list[tuple], set
     each word used once."""
     used: set[int] = set()
     hits = []
-    keys_by_len: dict[int, list[str]] = {}
-    for k in vocab.phrases:
-        keys_by_len.setdefault(len(k.split()), []).append(k)
     for n in (4, 3, 2, 1):
         for i in range(0, len(tokens) - n + 1):
             span = set(range(i, i + n))
@@ -97,8 +98,8 @@ def _phrase_hits(tokens: list[str], vocab: Vocabulary) -> tuple[list[tuple], set
             entries = vocab.phrases.get(gram)
             if entries is None and n == 1 and (gram in STOP or len(gram) < 5):
                 continue
-            if entries is None and len(gram) >= 5 and not all(t in STOP for t in tokens[i:i + n]):
-                match = process.extractOne(gram, keys_by_len.get(n, []), scorer=fuzz.ratio,
+            if entries is None and n == 1 and len(gram) >= 5:   # a typo: "Chenai"
+                match = process.extractOne(gram, vocab.fuzzy_keys, scorer=fuzz.ratio,
                                            score_cutoff=88 if len(gram) < 8 else 85)
                 if match is not None:
                     entries = vocab.phrases[match[0]]
@@ -161,6 +162,22 @@ def _by_size(cands: list[str], vocab: Vocabulary, text: str) -> list[str]:
     return out
 
 
+def _skus_by_segment(question: str, vocab: Vocabulary) -> list[str]:
+    """SKUs named one per part of "Limca or Sprite", "Amul butter vs Amul paneer"."""
+    out = []
+    for part in _SPLIT.split(question):
+        tokens = words(part)
+        if not tokens:
+            continue
+        hits, used = _phrase_hits(tokens, vocab)
+        used -= {i for kind, _, a, b in hits if kind == "commodity" for i in range(a, b)}
+        brands = [v for kind, v, _, _ in hits if kind == "brand"]
+        skus, options = _match_skus(tokens, used, vocab, brands, part)
+        if len(skus) == 1 and skus[0] not in out:
+            out.append(skus[0])
+    return out
+
+
 def _commodity(text: str, tokens: list[str], vocab: Vocabulary) -> str | None:
     import pandas as pd
 
@@ -190,15 +207,22 @@ def _money(text: str) -> float | None:
     return best
 
 
-def _pct(text: str) -> float | None:
+def _pct(text: str) -> tuple[float, bool] | None:
+    """(signed %, whether the question says the direction): the direction word nearest
+    the number wins ("how much more will sell with a 10% discount" is a cut)."""
     m = _PCT.search(text)
     if not m:
         return None
     value = float(m.group(1))
     if m.group(1).startswith(("+", "-")):
-        return value
-    return -value if _DOWN.search(text) and not _UP.search(text[:m.start()] + " ") \
-        else value if _UP.search(text) else -value if _DOWN.search(text) else value
+        return value, True
+    near = text[max(0, m.start() - 25):m.end() + 25]
+    for scope in (near, text):
+        if _DOWN.search(scope):
+            return -value, True
+        if _UP.search(scope):
+            return value, True
+    return value, False
 
 
 def extract(question: str, vocab: Vocabulary) -> tuple[dict, list[str], str | None]:
@@ -222,8 +246,18 @@ def extract(question: str, vocab: Vocabulary) -> tuple[dict, list[str], str | No
     for i, t in enumerate(tokens):
         if t in {"kg", "ml", "gm", "ltr", "litre", "liter", "g", "l"}:
             used.add(i)
-    skus, options = _match_skus(tokens, used, vocab, found.get("brand", []), question)
+    free_for_sku = used - {i for kind, _, a, b in hits if kind == "commodity"
+                           for i in range(a, b)}
+    skus, options = _match_skus(tokens, free_for_sku, vocab, found.get("brand", []), question)
+    if len(skus) == 1 and not options:
+        several = _skus_by_segment(question, vocab)
+        if len(several) > 1 and skus[0] in several:
+            skus = several
     brand = found.get("brand", [None])[0]
+    if not skus and options:
+        several = _skus_by_segment(question, vocab)
+        if len(several) > 1:
+            skus, options = several, []
     if skus:
         ent["sku_id"] = skus
         sku_cat = set(vocab.skus.loc[vocab.skus["sku_id"].isin(skus), "category"])
@@ -243,7 +277,9 @@ def extract(question: str, vocab: Vocabulary) -> tuple[dict, list[str], str | No
             ent["horizon_days"] = span.horizon_days
     pct = _pct(question)
     if pct is not None:
-        ent["price_change_pct"] = pct
+        ent["price_change_pct"] = pct[0]
+        if not pct[1]:
+            ent["_pct_unsigned"] = True
     money = _money(question)
     if money is not None and not _PCT.search(question[:0]):
         ent["budget"] = money
@@ -259,16 +295,18 @@ def extract(question: str, vocab: Vocabulary) -> tuple[dict, list[str], str | No
 
 def _evidence(ent: dict, text: str) -> dict[str, float]:
     ev: dict[str, float] = {}
-    if ent.get("commodity") or ent.get("market") or ent.get("quantity_qtl"):
-        ev["sourcing"] = 1.5 if ent.get("market") or ent.get("quantity_qtl") else 0.8
+    if ent.get("market") or ent.get("quantity_qtl"):
+        ev["sourcing"] = 1.5
+    elif ent.get("commodity"):      # "onion" asks for a mandi; "masoor dal" may be the SKU
+        ev["sourcing"] = 0.2 if ent.get("sku_id") else 0.8
     if ent.get("price_change_pct") is not None:
         ev["price"] = 1.5
     if ent.get("budget") is not None:
         ev["reorder"] = 0.8
-    many = max(len(ent.get(k, [])) for k in ("sku_id", "category", "city", "state",
-                                             "pin_code", "commodity"))
-    if many >= 2:
-        ev["compare"] = 1.2
+    many = max(len(ent.get(k, [])) for k in ("sku_id", "category", "commodity"))
+    places = sum(len(ent.get(k, [])) for k in ("city", "state", "pin_code"))
+    if max(many, places) >= 2:
+        ev["compare"] = 1.6
     return ev
 
 
@@ -288,12 +326,28 @@ def understand(question: str, vocab: Vocabulary, previous: dict | None = None) -
     conversation ({intent, entities}) for follow-ups."""
     ent, options, brand = extract(question, vocab)
     when = ent.pop("_festival_when", None)
+    unsigned = ent.pop("_pct_unsigned", False)
     text = question.strip()
     prev_ent = dict((previous or {}).get("entities") or {})
+    n_words = len(words(text))
     follow = previous is not None and (
-        (bool(prev_ent.get("_clarify")) and len(words(text)) <= 6) or _WHY_ONLY.match(text) is not None
-        or _FOLLOW.match(text) is not None
-        or (len(words(text)) <= 5 and not intents.has_cue(text)))
+        (bool(prev_ent.get("_clarify")) and n_words <= 6) or _WHY_ONLY.match(text) is not None
+        or _FOLLOW.match(text) is not None or (_PRONOUN.search(text) and n_words <= 8)
+        or (n_words <= 5 and not intents.has_cue(text)))
+    if follow and not ent.get("sku_id") and not options and prev_ent.get("sku_id") \
+            and isinstance(prev_ent["sku_id"], str):
+        # "and the 100 g one?": the same product in another pack size
+        cat = vocab.skus
+        prev = cat[cat["sku_id"] == prev_ent["sku_id"]]
+        if len(prev):
+            same = cat[(cat["brand"] == prev["brand"].iloc[0])
+                       & (cat["product"] == prev["product"].iloc[0])]["sku_id"].tolist()
+            sized = _by_size(same, vocab, text) if len(same) > 1 else []
+            if len(sized) == 1 and sized[0] != prev_ent["sku_id"]:
+                ent["sku_id"] = sized
+    if follow and unsigned and ent.get("price_change_pct") is not None \
+            and float(prev_ent.get("price_change_pct") or 0) < 0:
+        ent["price_change_pct"] = -abs(ent["price_change_pct"])   # "and 20%?" after a cut
     if follow and prev_ent.get("_sku_options") and not ent.get("sku_id"):
         # the answer to "Which Soan Papdi: 250 g or 500 g?"
         picked = _by_size(prev_ent["_sku_options"], vocab, text) or [

@@ -107,6 +107,7 @@ class Vocabulary:
     festival_effects: pd.DataFrame            # name, category, multiplier
     today: date                               # the day after the last sales date
     sku_tokens: dict[str, dict[str, float]] = field(default_factory=dict)  # sku -> word: weight
+    fuzzy_keys: list[str] = field(default_factory=list)  # one-word phrases typos may match
 
     def festival_window(self, name: str, when: str = "around") -> tuple[date, date] | None:
         """The next occurrence of a festival on or after today (the latest one when the
@@ -176,8 +177,9 @@ def build_vocabulary(wh) -> Vocabulary:
 
     def add(phrase, kind, value):
         key = " ".join(words(phrase))
-        if key and (kind, value) not in phrases.setdefault(key, []):
-            phrases[key].append((kind, value))
+        for k in {key, " ".join(singular(w) for w in key.split())} if key else ():
+            if (kind, value) not in phrases.setdefault(k, []):
+                phrases[k].append((kind, value))
 
     categories = sorted(cat["category"].dropna().unique().tolist())
     for c in categories:
@@ -203,14 +205,19 @@ def build_vocabulary(wh) -> Vocabulary:
             hit = ref[ref["pin_code"].str.startswith(prefixes) & ref["lat"].notna()]
         if len(hit):
             public_city_pin[city] = str(hit["pin_code"].min())
+    exact_only = set()       # India Post districts: matched only as written
     for district, grp in ref[ref["lat"].notna()].groupby("district"):
         name = str(district)
         if name.lower() in _NOT_PLACES or len(name) < 4:
             continue
         public_city_pin.setdefault(name, str(grp["pin_code"].min()))
+        key = " ".join(words(name))
+        if key not in phrases:
+            exact_only.add(key)
         add(name, "city", name)
     for city in CITIES:
         add(city, "city", city)
+        exact_only.discard(" ".join(words(city)))
     for alias, city in CITY_ALIASES.items():
         add(alias, "city", city)
     for city in city_pins:
@@ -253,7 +260,9 @@ def build_vocabulary(wh) -> Vocabulary:
                       state_pins=state_pins, pin_place=pin_place,
                       public_city_pin=public_city_pin, commodities=commodities,
                       markets=markets, festivals=calendar, festival_effects=effects,
-                      today=today, sku_tokens=sku_tokens)
+                      today=today, sku_tokens=sku_tokens,
+                      fuzzy_keys=sorted(k for k in phrases if " " not in k and len(k) >= 5
+                                        and k not in exact_only))
 
 
 def _sku_tokens(cat: pd.DataFrame) -> dict[str, dict[str, float]]:
