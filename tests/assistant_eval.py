@@ -17,11 +17,12 @@ from pathlib import Path
 from engine.assistant.understand import ENTITY_KEYS
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "assistant_questions.jsonl"
+HOLDOUT = FIXTURE.with_name("assistant_questions_holdout.jsonl")
 ANCHOR_END = date(2026, 12, 1)
 
 
-def load_questions() -> list[dict]:
-    return [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()
+def load_questions(path: Path = FIXTURE) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 

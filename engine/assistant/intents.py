@@ -31,25 +31,27 @@ CUES: dict[str, dict[str, float]] = {
     "accuracy": {r"accura\w*|acuracy|accuracy|wape|mape|mae|rmse|bias\w*|backtest\w*": 2.5,
                  r"error|errors|galti|galat|off by|far off|how far|miss\w*|wrong|sahi|reliable|"
                  r"reliability|trust\w*|bharosa|how good|how bad|precise|precision|"
-                 r"deviat\w*": 2.4,
+                 r"deviat\w*|how close|any good|against actuals?|vs actuals?": 2.4,
+                 r"actuals?": 0.8,
                  r"model|models": 0.5},
     "price": {r"price|prices|pricing|priced|daam|dam|keemat|kimat|mrp|rate": 1.0,
               r"elastic\w*|sensitiv\w*|discount\w*|off|cut|markdown|promo\w*|offer|"
-              r"hike|raise|increase|lower|reduce|kam|badha\w*|ghata\w*|sasta|mehnga|"
+              r"hike|raise|increase|lower|reduce|drop|kam|badha\w*|ghata\w*|sasta|mehnga|"
               r"optimi[sz]e price|best price|what if|agar": 1.0,
               r"margin|margins|revenue": 0.6},
     "reorder": {r"reorder\w*|re-order|restock\w*|replenish\w*|order|orders|ordering|"
                 r"mangwa\w*|manga\w*|mangaun|purchase order|po": 1.6,
                 r"stock|stocks|stockout|stock-out|inventory|khatam|out of stock|run out|"
-                r"running out|shelf|safety stock|godown|maal": 1.4,
+                r"running out|running low|low on|low stock|shelf|safety stock|godown|maal": 1.4,
                 r"buy|kharid\w*": 0.5, r"budget": 0.8},
     "sourcing": {r"mandi|mandis|apmc|wholesale|sourcing|source|sourced|procure\w*|"
                  r"commodit\w*|quintal\w*|qtl|modal|arrivals|landed|bhav|bhaav": 2.0,
-                 r"cheapest|cheaper|sabse sasta|buy from|kahan se|where to buy|supplier": 1.2,
+                 r"cheapest|cheaper|sabse sasta|buy from|kahan se|where to buy|supplier": 1.5,
                  r"market|markets": 1.0},
     "alerts": {r"alerts?|alarm\w*|warning\w*|notification\w*|flag\w*|flagged|issues?|"
                r"problems?|gadbad|dikkat|red flags?|anomal\w*": 1.8,
-               r"what.?s wrong|koi gadbad|kya gadbad|going wrong": 1.2,
+               r"what.?s wrong|anything wrong|something wrong|koi gadbad|kya gadbad|"
+               r"going wrong": 2.6,
                r"unusual|spike\w*|attention|urgent|critical|pending": 0.8,
                r"look at|check|today": 0.3},
     "explain": {r"why|kyun|kyu|kyon|how come": 2.2,
@@ -60,7 +62,8 @@ CUES: dict[str, dict[str, float]] = {
                 r"tulna|mukabla|which sells more|more than|better than": 1.8,
                 r"kahan zyada|zyada kahan|which city|or|ya|both|between": 0.6},
     "help": {r"help|madad|what can you|how do i|how to use|hello|hi|hey|namaste|namaskar|"
-             r"commands|features|capabilit\w*|who are you|kya kar sakte|guide": 2.2},
+             r"commands|features|capabilit\w*|who are you|kya kar sakte|guide|"
+             r"good morning|good evening|how does this work|how it works": 2.2},
 }
 _COMPILED = {i: [(re.compile(rf"(?<![\w])(?:{p})(?![\w])", re.IGNORECASE), w)
                  for p, w in cues.items()] for i, cues in CUES.items()}

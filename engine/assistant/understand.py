@@ -55,8 +55,8 @@ _MONEY = re.compile(r"(?:₹|rs\.?|inr|rupees?)?\s*(\d+(?:[.,]\d+)*)\s*"
                     r"(lakhs?|lacs?|lakh|crores?|cr|k|thousand|hazaar|hazar)?\b", re.IGNORECASE)
 _QTY = re.compile(r"(\d+(?:\.\d+)?)\s*(quintals?|qtls?|qtl|tonnes?|tons?|mt)\b", re.IGNORECASE)
 _DOWN = re.compile(r"\b(off|cut|cuts|discount\w*|reduce\w*|lower\w*|drop\w*|decrease\w*|"
-                   r"kam|ghata\w*|sasta|markdown|less|slash\w*|down)\b", re.IGNORECASE)
-_UP = re.compile(r"\b(increase\w*|raise\w*|hike\w*|up|badha\w*|mehnga|more|higher|"
+                   r"kam|ghata\w*|sasta|markdown|slash\w*|down|cheaper)\b", re.IGNORECASE)
+_UP = re.compile(r"\b(increase\w*|raise\w*|hike\w*|up|badha\w*|mehnga|costlier|higher|"
                  r"premium)\b", re.IGNORECASE)
 _BEFORE = re.compile(r"\b(before|pehle|ahead of|leading up to|run.?up|prior to)\b", re.I)
 _AFTER = re.compile(r"\b(after|baad)\b", re.IGNORECASE)
@@ -216,13 +216,11 @@ def _pct(text: str) -> tuple[float, bool] | None:
     value = float(m.group(1))
     if m.group(1).startswith(("+", "-")):
         return value, True
-    near = text[max(0, m.start() - 25):m.end() + 25]
-    for scope in (near, text):
-        if _DOWN.search(scope):
-            return -value, True
-        if _UP.search(scope):
-            return value, True
-    return value, False
+    moves = [(min(abs(d.start() - m.end()), abs(m.start() - d.end())), sign)
+             for rx, sign in ((_DOWN, -1), (_UP, 1)) for d in rx.finditer(text)]
+    if not moves:
+        return value, False
+    return min(moves)[1] * value, True
 
 
 def extract(question: str, vocab: Vocabulary) -> tuple[dict, list[str], str | None]:

@@ -187,8 +187,14 @@ def build_vocabulary(wh) -> Vocabulary:
         add(c.replace("&", "and"), "category", c)
         for alias in CATEGORY_WORDS.get(c, []):
             add(alias, "category", c)
+    brand_words: dict[str, set] = {}
     for b in cat["brand"].dropna().unique():
         add(b, "brand", b)
+        for w in words(b):
+            brand_words.setdefault(w, set()).add(b)
+    for w, owners in brand_words.items():      # "Thums" alone names Thums Up
+        if len(owners) == 1 and len(w) >= 5 and w not in phrases:
+            add(w, "brand", next(iter(owners)))
     sku_tokens = _sku_tokens(cat)
 
     places = assistant_store.places(wh)
