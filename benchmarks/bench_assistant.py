@@ -73,7 +73,8 @@ def main() -> None:
             print(f"setup: {step} {seconds:.1f} s")
         started = time.perf_counter()
         intents.model()
-        print(f"intent model (WordLlama l2_supercat_256) load: {time.perf_counter() - started:.2f} s")
+        print("intent model (WordLlama l2_supercat_256) load: "
+              f"{time.perf_counter() - started:.2f} s")
         for fixture in fixtures:
             questions = load_questions(Path(fixture))
             wh = Warehouse(path)

@@ -73,9 +73,9 @@ def _figure(table: pd.DataFrame, chart: dict) -> go.Figure:
                                      name=col.replace("_", " ")))
         else:
             fig.add_trace(go.Bar(x=table[chart["x"]], y=table[col], name=col.replace("_", " ")))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), showlegend=len(chart["y"]) > 1,
-                      xaxis_tickformat="%d-%b" if chart["kind"] == "line" else None,
-                      separators=".,")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10),
+                      showlegend=len(chart["y"]) > 1, separators=".,",
+                      xaxis_tickformat="%d-%b" if chart["kind"] == "line" else None)
     return fig
 
 
@@ -126,5 +126,6 @@ def _entity_text(entities: dict) -> str:
     shown = {k: v for k, v in entities.items() if v not in (None, [], "")}
     if not shown:
         return ""
-    return ": " + "; ".join(f"{k.replace('_', ' ')} {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                            for k, v in shown.items())
+    return ": " + "; ".join(
+        f"{k.replace('_', ' ')} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in shown.items())

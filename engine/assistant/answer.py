@@ -315,7 +315,8 @@ def _festival_note(ctx: Context, sel) -> str:
         m = float(hit["multiplier"].iloc[0])
         return (f" The festival calendar expects {category} demand around {name}{when} at "
                 f"{m:g}x a normal day ({pct(m - 1, 0)}).")
-    return f" {name}{when} has no demand multiplier for {category or 'this selection'} in the festival calendar."
+    return (f" {name}{when} has no demand multiplier for {category or 'this selection'} in "
+            "the festival calendar.")
 
 
 def accuracy(ctx: Context) -> Answer:
@@ -334,8 +335,9 @@ def accuracy(ctx: Context) -> Answer:
     actual, fc = float(bt["actual"].sum()), float(bt["forecast"].sum())
     wape = 100 * float((bt["actual"] - bt["forecast"]).abs().sum()) / actual
     bias = 100 * (fc - actual) / actual
+    first, last = (pd.Timestamp(bt["date"].min()).date(), pd.Timestamp(bt["date"].max()).date())
     text = (f"{label}: the forecast was off by {wape:.1f}% of actual sales (WAPE) on its "
-            f"backtest of {_span(pd.Timestamp(bt['date'].min()).date(), pd.Timestamp(bt['date'].max()).date())}, "
+            f"backtest of {_span(first, last)}, "
             f"and {'over' if bias > 0 else 'under'}-forecast by {abs(bias):.1f}% in total.")
     table = bt[["date", "actual", "forecast"]].copy()
     table["date"] = pd.to_datetime(table["date"]).dt.date
@@ -496,7 +498,8 @@ def sourcing(ctx: Context) -> Answer:
             return Answer(f"{market} has no {commodity} prices in the warehouse.",
                           link=_link("Sourcing", "Open Sourcing", commodity=commodity))
         last = rows.iloc[-1]
-        week = rows[pd.to_datetime(rows["date"]) <= pd.Timestamp(last["date"]) - pd.Timedelta(days=7)]
+        week_ago = pd.Timestamp(last["date"]) - pd.Timedelta(days=7)
+        week = rows[pd.to_datetime(rows["date"]) <= week_ago]
         change = ""
         if len(week):
             before = float(week.iloc[-1]["modal_price"])

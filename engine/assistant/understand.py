@@ -191,8 +191,8 @@ def _commodity(text: str, tokens: list[str], vocab: Vocabulary) -> str | None:
 
 def _money(text: str) -> float | None:
     low = text.lower()
-    if "budget" not in low and not re.search(r"₹|\brs\.?\s*\d|\b\d+(\.\d+)?\s*(lakh|lac|crore|cr)\b",
-                                             low):
+    if "budget" not in low and not re.search(
+            r"₹|\brs\.?\s*\d|\b\d+(\.\d+)?\s*(lakh|lac|crore|cr)\b", low):
         return None
     best = None
     for m in _MONEY.finditer(text):
@@ -308,7 +308,7 @@ def _evidence(ent: dict, text: str) -> dict[str, float]:
     return ev
 
 
-def _single(ent: dict, intent: str) -> dict:
+def _single(ent: dict) -> dict:
     """Entity lists -> values (a list stays only where several were named)."""
     out = {}
     for k, v in ent.items():
@@ -373,7 +373,7 @@ def understand(question: str, vocab: Vocabulary, previous: dict | None = None) -
         ent.pop("budget", None)
     if intent != "sourcing":
         ent.pop("quantity_qtl", None)
-    entities = _single(ent, intent)
+    entities = _single(ent)
     if follow and previous:
         merged = {k: v for k, v in prev_ent.items() if not k.startswith("_")}
         for group, keys in GROUPS.items():

@@ -65,7 +65,6 @@ FESTIVAL_ALIASES = {"deepavali": "Diwali", "divali": "Diwali", "deepawali": "Diw
 _NOT_PLACES = {"mandi", "market", "gold", "central", "north", "south", "east", "west",
                "new", "city", "urban", "rural", "salt", "sugar", "tea", "ice", "cream"}
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_MARKET_WORDS = {"mandi", "market", "apmc", "yard", "bazaar", "mandis", "markets"}
 
 
 def words(text) -> list[str]:

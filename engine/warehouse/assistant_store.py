@@ -17,6 +17,8 @@ import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from engine.warehouse.db import Warehouse, WarehouseError
 
 if TYPE_CHECKING:
@@ -28,10 +30,14 @@ def _base(wh) -> Warehouse:
 
 
 def last_turn(wh, conversation_id: str, username: str) -> dict | None:
-    """The newest turn of the user's conversation: {turn, intent, entities}, or None."""
-    rows = _base(wh).query(
-        "SELECT turn, intent, entities FROM assistant_turns WHERE conversation_id = ? "
-        "AND username = ? ORDER BY turn DESC LIMIT 1", [conversation_id, username])
+    """The newest turn of the user's conversation: {turn, intent, entities}, or None (also
+    when a read-only warehouse made before schema 8 has no memory table)."""
+    try:
+        rows = _base(wh).query(
+            "SELECT turn, intent, entities FROM assistant_turns WHERE conversation_id = ? "
+            "AND username = ? ORDER BY turn DESC LIMIT 1", [conversation_id, username])
+    except duckdb.CatalogException:
+        return None
     if rows.empty:
         return None
     row = rows.iloc[0]
@@ -53,15 +59,18 @@ def save_turn(wh, conversation_id: str, username: str, question: str, intent: st
                         [conversation_id, int(turn), username,
                          datetime.now(timezone.utc).replace(tzinfo=None), question[:2000],
                          intent, json.dumps(entities, default=str, sort_keys=True)])
-    except WarehouseError:
+    except (WarehouseError, duckdb.CatalogException):
         return False
     return True
 
 
 def conversation_owner(wh, conversation_id: str) -> str | None:
     """Who started the conversation (None when it is new)."""
-    value = _base(wh).scalar("SELECT any_value(username) FROM assistant_turns "
-                             "WHERE conversation_id = ?", [conversation_id])
+    try:
+        value = _base(wh).scalar("SELECT any_value(username) FROM assistant_turns "
+                                 "WHERE conversation_id = ?", [conversation_id])
+    except duckdb.CatalogException:
+        return None
     return None if value is None else str(value)
 
 
