@@ -114,6 +114,16 @@ def test_forecast_answer_is_the_stored_forecast_for_the_period(wh, vocab):
     assert out["link"]["page"] == "Forecast"
 
 
+def test_a_past_period_is_answered_with_the_sales_recorded(wh, vocab):
+    day = (pd.Timestamp(vocab.today) - pd.Timedelta(days=1)).date()
+    want = wh.scalar("SELECT sum(s.quantity) FROM sales_daily s JOIN locations l "
+                     "USING (pin_code) WHERE l.city = 'Delhi' AND s.date = ?", [day])
+    out = ask(wh, "How much did Delhi sell yesterday?")
+    assert out["entities"]["date_from"] == day.isoformat()
+    assert sum(r["quantity"] for r in out["table"]) == pytest.approx(want)
+    assert "sold" in out["answer"] and "forecast" not in out["answer"]
+
+
 def test_reorder_and_sourcing_answers_match_the_engine(wh):
     from engine.sourcing.service import rank_for_pin
 

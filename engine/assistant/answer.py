@@ -65,6 +65,8 @@ def _sku_name(vocab: Vocabulary, sku: str) -> str:
 
 
 def _link(page: str, label: str, **params) -> dict:
+    """A page and the query parameters it reads (Forecast: sku_id, pin_code; Sourcing:
+    commodity, pin, quantity; the other pages take none)."""
     return {"page": page, "label": label,
             "params": {k: str(v) for k, v in params.items() if v is not None}}
 
@@ -185,10 +187,13 @@ def forecast(ctx: Context) -> Answer:
     if len(_places(ctx)) > 1 or len(_list(ctx.entities.get("sku_id"))) > 1 \
             or len(_list(ctx.entities.get("category"))) > 1:
         return compare(ctx)
+    sel = _selection(ctx)
+    e = ctx.entities
+    if e.get("date_to") and date.fromisoformat(e["date_to"]) < ctx.vocab.today:
+        return sold(ctx, sel)       # "how much did Delhi sell last week": the sales
     run = _run(ctx)
     if run is None:
         return _NO_RUN
-    sel = _selection(ctx)
     series = forecast_series(ctx.wh, run["run_id"], sel, _filters(ctx))
     label = _label(ctx, sel)
     link = _link("Forecast", "Open this forecast", sku_id=sel.sku_id, pin_code=sel.pin_code)
@@ -218,6 +223,25 @@ def forecast(ctx: Context) -> Answer:
     table["date"] = pd.to_datetime(table["date"]).dt.date
     return Answer(text, table.round(1), {"kind": "line", "x": "date", "y": ["forecast"]},
                   link, reason=reason)
+
+
+def sold(ctx: Context, sel) -> Answer:
+    """Units and revenue actually sold in a past period (the Forecast page's history)."""
+    from engine.warehouse.forecast_queries import history_series
+
+    lo, hi = (date.fromisoformat(ctx.entities["date_from"]),
+              date.fromisoformat(ctx.entities["date_to"]))
+    hist = history_series(ctx.wh, sel, _filters(ctx), lo, hi)
+    label = _label(ctx, sel)
+    link = _link("Forecast", "Open the history", sku_id=sel.sku_id, pin_code=sel.pin_code)
+    if hist.empty or float(hist["quantity"].sum()) <= 0:
+        return Answer(f"{label}: no sales recorded for {_span(lo, hi)}.", link=link)
+    table = hist[["date", "quantity", "revenue"]].copy()
+    table["date"] = pd.to_datetime(table["date"]).dt.date
+    return Answer(f"{label}: {units(hist['quantity'].sum())} sold for "
+                  f"{inr_compact(hist['revenue'].sum())} over {_span(lo, hi)}.",
+                  table.round(1), {"kind": "line", "x": "date", "y": ["quantity"]}, link,
+                  reason="Sales recorded in the warehouse (sales_daily), summed.")
 
 
 def compare(ctx: Context) -> Answer:
@@ -402,7 +426,7 @@ def price(ctx: Context) -> Answer:
                 f"{r['elasticity']:.2f}): a {move} would change its units by about "
                 f"{pct(r['units_change_pct'] / 100, 1)}. {len(shown)} products listed.")
     return Answer(text, shown.round(3), {"kind": "bar", "x": "name", "y": ["elasticity"]},
-                  _link("Pricing", "Simulate on Pricing", sku_id=r["sku_id"]),
+                  _link("Pricing", "Simulate on Pricing"),
                   reason=f"Own-price elasticity ({r['method']}) from the sales history; units "
                          "change = (1 + price change)^elasticity − 1.")
 
@@ -458,8 +482,7 @@ def reorder(ctx: Context) -> Answer:
     lines = shown[shown["order_qty"] > 0].copy()
     lines["_u"] = lines["urgency"].map(_URGENCY).fillna(9)
     lines = lines.sort_values(["_u", "order_value"], ascending=[True, False])
-    link = _link("Reorder", "Open the reorder plan",
-                 **({"sku_id": _list(e.get("sku_id"))[0]} if e.get("sku_id") else {}))
+    link = _link("Reorder", "Open the reorder plan")
     if lines.empty:
         return Answer(f"Nothing to reorder today for {where}{note}: stock and open orders "
                       "cover the expected demand.", link=link)
