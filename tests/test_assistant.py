@@ -135,6 +135,11 @@ def test_reorder_and_sourcing_answers_match_the_engine(wh):
     assert out["table"][0]["market"] == best["market"]
     assert best["market"] in out["answer"]
     assert out["link"]["params"] == {"commodity": "Onion", "pin": "600023", "quantity": "20"}
+    board = ask(wh, "Show me mandi prices for onion")       # no destination: modal prices
+    latest = wh.query("SELECT arg_max(modal_price, date) AS p FROM mandi_prices "
+                      "WHERE commodity = 'Onion' GROUP BY market")["p"]
+    assert board["clarify"] is None and board["table"][0]["modal_price"] == latest.min()
+    assert len(board["table"]) == len(latest)
 
 
 def test_follow_ups_reuse_the_last_question_across_calls(wh):

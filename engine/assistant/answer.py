@@ -248,17 +248,19 @@ def compare(ctx: Context) -> Answer:
     from engine.warehouse.forecast_queries import forecast_series
 
     e = ctx.entities
-    items = []
+    items, names = [], []       # selections, and what tells them apart
     places = _places(ctx)
     if len(places) > 1:
         blank = {"pin_code": None, "city": None, "state": None}
         items = [_selection(ctx, **{**blank, kind: value}) for kind, value in places]
+        names = [_place_label(ctx, kind, value) for kind, value in places]
     else:                       # several products (or categories) in one place
         for key in ("sku_id", "category"):
             values = _list(e.get(key))
             if len(values) > 1:
                 items = [_selection(ctx, **{"sku_id": None, "category": None, key: v})
                          for v in values]
+                names = [_sku_name(ctx.vocab, v) if key == "sku_id" else v for v in values]
                 break
     if len(items) < 2:
         options = sorted(ctx.vocab.city_pins)
@@ -283,12 +285,12 @@ def compare(ctx: Context) -> Answer:
     if period is None or table["forecast_units"].sum() <= 0:
         return Answer("The latest forecast has nothing for these in that period.",
                       table=table)
-    a, b = table.iloc[0], table.iloc[1]
+    a, b = table["forecast_units"].iloc[0], table["forecast_units"].iloc[1]
     parts = [f"{r.what}: {units(r.forecast_units)}" for r in table.itertuples()]
     text = f"Forecast for {_span(period[0], period[1])}{period[2]}: " + "; ".join(parts) + "."
-    if b.forecast_units > 0:
-        text += f" {a.what} is {pct(a.forecast_units / b.forecast_units - 1, 0)} " \
-                f"against {b.what}."
+    if b > 0 and a != b:
+        text += (f" {names[0]} is {pct(abs(a / b - 1), 0, signed=False)} "
+                 f"{'higher' if a > b else 'lower'} than {names[1]}.")
     return Answer(text, table.round(1), {"kind": "bar", "x": "what", "y": ["forecast_units"]},
                   _link("Forecast", "Open Forecast"),
                   reason=f"Forecast run {run['run_id']}: sums of the stored SKU x PIN forecasts.")
@@ -499,45 +501,22 @@ def reorder(ctx: Context) -> Answer:
 
 def sourcing(ctx: Context) -> Answer:
     from engine.sourcing.prepare import SourcingError
-    from engine.sourcing.service import commodity_prices, rank_for_pin
+    from engine.sourcing.service import rank_for_pin
 
     e, vocab = ctx.entities, ctx.vocab
     commodity = (_list(e.get("commodity")) or [None])[0]
     if commodity is None and _list(e.get("sku_id")):
         commodity = _sku_commodity(vocab, _list(e["sku_id"])[0])
+    market = (_list(e.get("market")) or [None])[0]
+    pin = _destination(ctx)
+    if commodity is None and market is not None:
+        return _market_board(ctx, market)
     if commodity is None:
         return Answer("Which commodity? I have mandi prices for " +
                       ", ".join(vocab.commodities) + ".",
                       clarify={"question": "Which commodity?", "options": vocab.commodities})
-    market = (_list(e.get("market")) or [None])[0]
-    pin = _destination(ctx)
-    if market is not None and pin is None:
-        try:
-            prices = commodity_prices(ctx.wh, commodity)
-        except SourcingError as exc:
-            return Answer(str(exc))
-        rows = prices[prices["market"] == market].sort_values("date")
-        if rows.empty:
-            return Answer(f"{market} has no {commodity} prices in the warehouse.",
-                          link=_link("Sourcing", "Open Sourcing", commodity=commodity))
-        last = rows.iloc[-1]
-        week_ago = pd.Timestamp(last["date"]) - pd.Timedelta(days=7)
-        week = rows[pd.to_datetime(rows["date"]) <= week_ago]
-        change = ""
-        if len(week):
-            before = float(week.iloc[-1]["modal_price"])
-            change = f", {pct(float(last['modal_price']) / before - 1, 1)} on a week before"
-        table = rows.tail(30)[["date", "modal_price", "min_price", "max_price"]].copy()
-        table["date"] = pd.to_datetime(table["date"]).dt.date
-        return Answer(f"{commodity} at {market}: modal price {inr(last['modal_price'])} per "
-                      f"quintal on {dd_mmm(last['date'])}{change}.", table,
-                      {"kind": "line", "x": "date", "y": ["modal_price"]},
-                      _link("Sourcing", "Rank mandis on Sourcing", commodity=commodity),
-                      reason="Agmarknet-style mandi prices stored in the warehouse.")
     if pin is None:
-        options = sorted(vocab.city_pins)
-        return Answer(f"Where should the {commodity} go? Name a city or PIN code.",
-                      clarify={"question": "Deliver to which city?", "options": options})
+        return _commodity_prices(ctx, commodity, market)
     qty = float(e.get("quantity_qtl") or DEFAULT_QTL)
     try:
         ranked = rank_for_pin(ctx.wh, commodity, pin, qty)
@@ -561,6 +540,72 @@ def sourcing(ctx: Context) -> Answer:
                   _link("Sourcing", "Open the mandi ranking", commodity=commodity, pin=pin,
                         quantity=f"{qty:g}"),
                   reason=str(best["reason"]))
+
+
+def _latest(prices: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The newest price row per `by` (market or commodity), cheapest first."""
+    last = prices.sort_values("date").groupby(by, as_index=False).tail(1)
+    out = last[[by, "date", "modal_price", "min_price", "max_price"]].copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.date
+    return out.sort_values("modal_price").reset_index(drop=True)
+
+
+def _commodity_prices(ctx: Context, commodity: str, market: str | None) -> Answer:
+    """No destination: one market's recent prices, or every market's latest, cheapest
+    first (before transport)."""
+    from engine.sourcing.prepare import SourcingError
+    from engine.sourcing.service import commodity_prices
+
+    link = _link("Sourcing", "Rank mandis on Sourcing", commodity=commodity)
+    try:
+        prices = commodity_prices(ctx.wh, commodity)
+    except SourcingError as exc:
+        return Answer(str(exc), link=link)
+    reason = "Agmarknet-style mandi prices stored in the warehouse (₹ per quintal)."
+    if market is None:
+        board = _latest(prices, "market")
+        if board.empty:
+            return Answer(f"No {commodity} prices in the warehouse.", link=link)
+        low, high = board.iloc[0], board.iloc[-1]
+        return Answer(f"{commodity}: cheapest modal price is {low['market']} at "
+                      f"{inr(low['modal_price'])} per quintal ({dd_mmm(low['date'])}), the "
+                      f"dearest {high['market']} at {inr(high['modal_price'])}, across "
+                      f"{len(board)} mandis, before transport. Name a city or PIN code for "
+                      "the landed cost.", board,
+                      {"kind": "bar", "x": "market", "y": ["modal_price"]}, link,
+                      reason=reason)
+    rows = prices[prices["market"] == market].sort_values("date")
+    if rows.empty:
+        return Answer(f"{market} has no {commodity} prices in the warehouse.", link=link)
+    last = rows.iloc[-1]
+    week = rows[pd.to_datetime(rows["date"])
+                <= pd.Timestamp(last["date"]) - pd.Timedelta(days=7)]
+    change = ""
+    if len(week):
+        before = float(week.iloc[-1]["modal_price"])
+        change = f", {pct(float(last['modal_price']) / before - 1, 1)} on a week before"
+    table = rows.tail(30)[["date", "modal_price", "min_price", "max_price"]].copy()
+    table["date"] = pd.to_datetime(table["date"]).dt.date
+    return Answer(f"{commodity} at {market}: modal price {inr(last['modal_price'])} per "
+                  f"quintal on {dd_mmm(last['date'])}{change}.", table,
+                  {"kind": "line", "x": "date", "y": ["modal_price"]}, link, reason=reason)
+
+
+def _market_board(ctx: Context, market: str) -> Answer:
+    """Every commodity's latest price at one mandi, cheapest first."""
+    from engine.warehouse.sourcing_store import mandi_prices
+
+    since = ctx.vocab.today - timedelta(days=60)
+    prices = mandi_prices(ctx.wh, None, since=since)
+    board = _latest(prices[prices["market"] == market], "commodity")
+    link = _link("Sourcing", "Open Sourcing")
+    if board.empty:
+        return Answer(f"{market} has no prices in the warehouse since {dd_mmm(since)}.",
+                      link=link)
+    parts = [f"{r.commodity} {inr(r.modal_price)}" for r in board.itertuples()]
+    return Answer(f"Latest modal prices at {market} (per quintal): " + ", ".join(parts) + ".",
+                  board, {"kind": "bar", "x": "commodity", "y": ["modal_price"]}, link,
+                  reason="Agmarknet-style mandi prices stored in the warehouse.")
 
 
 def _sku_commodity(vocab: Vocabulary, sku: str) -> str | None:
