@@ -17,6 +17,10 @@ from components.tables import show_table
 from engine.assistant import AssistantError, ask, suggestions, warm_up
 
 HISTORY, CONVERSATION, PENDING = "ask_history", "ask_conversation", "ask_pending"
+INTENT_WORDS = {"forecast": "sales forecast", "accuracy": "forecast accuracy",
+                "price": "price and discount", "reorder": "reorder", "sourcing": "mandi",
+                "alerts": "alerts", "explain": "why", "compare": "comparison",
+                "help": "help", "unclear": "not yet clear"}
 
 
 @st.cache_resource(show_spinner="Loading the language understanding model...")
@@ -117,9 +121,9 @@ def answer(turn: dict, index: int, latest: bool) -> None:
             with st.expander("Numbers", expanded=len(table) <= 6):
                 show_table(table)
         link(out.get("link"))
-        st.caption(f"Understood as **{out['intent']}** (confidence "
-                   f"{out['confidence']:.0%})" + _entity_text(out["entities"]),
-                   help="Intent and entities the assistant read from the question.")
+        st.caption(f"Read as a {INTENT_WORDS.get(out['intent'], out['intent'])} question",
+                   help=f"Intent {out['intent']}, confidence {out['confidence']:.0%}"
+                        + _entity_text(out["entities"]))
 
 
 def _entity_text(entities: dict) -> str:
