@@ -122,17 +122,18 @@ def _match_skus(tokens: list[str], used: set[int], vocab: Vocabulary,
     free = [singular(t) for i, t in enumerate(tokens)
             if i not in used and t not in STOP and len(t) >= 3 and not t.isdigit()]
     scores: dict[str, float] = {}
-    for sku, toks in vocab.sku_tokens.items():
-        s = 0.0
-        for t in free:
-            if t in toks:
-                s += toks[t]
-            elif len(t) >= 5:
-                m = process.extractOne(t, list(toks), scorer=fuzz.ratio, score_cutoff=86)
-                if m is not None:
-                    s += toks[m[0]] * 0.9
-        if s > 0:
-            scores[sku] = s
+    index = vocab.sku_index
+    for t in free:
+        factor = 1.0
+        if t not in index:
+            if len(t) < 5:
+                continue
+            m = process.extractOne(t, vocab.sku_words, scorer=fuzz.ratio, score_cutoff=86)
+            if m is None:
+                continue
+            t, factor = m[0], 0.9          # a typo: "buter" -> butter
+        for sku, weight in index[t].items():
+            scores[sku] = scores.get(sku, 0.0) + weight * factor
     cat = vocab.skus
     in_brand = set(cat.loc[cat["brand"].isin(brands), "sku_id"]) if brands else None
     if in_brand is not None:

@@ -105,7 +105,8 @@ class Vocabulary:
     festivals: pd.DataFrame                   # name, date, pre_days, post_days
     festival_effects: pd.DataFrame            # name, category, multiplier
     today: date                               # the day after the last sales date
-    sku_tokens: dict[str, dict[str, float]] = field(default_factory=dict)  # sku -> word: weight
+    sku_index: dict[str, dict[str, float]] = field(default_factory=dict)  # word -> sku: weight
+    sku_words: list[str] = field(default_factory=list)  # the index's words (typo matching)
     fuzzy_keys: list[str] = field(default_factory=list)  # one-word phrases typos may match
 
     def festival_window(self, name: str, when: str = "around") -> tuple[date, date] | None:
@@ -194,7 +195,10 @@ def build_vocabulary(wh) -> Vocabulary:
     for w, owners in brand_words.items():      # "Thums" alone names Thums Up
         if len(owners) == 1 and len(w) >= 5 and w not in phrases:
             add(w, "brand", next(iter(owners)))
-    sku_tokens = _sku_tokens(cat)
+    sku_index: dict[str, dict[str, float]] = {}
+    for sku, toks in _sku_tokens(cat).items():
+        for word, weight in toks.items():
+            sku_index.setdefault(word, {})[sku] = weight
 
     places = assistant_store.places(wh)
     city_pins = places.groupby("city")["pin_code"].apply(sorted).to_dict()
@@ -265,7 +269,7 @@ def build_vocabulary(wh) -> Vocabulary:
                       state_pins=state_pins, pin_place=pin_place,
                       public_city_pin=public_city_pin, commodities=commodities,
                       markets=markets, festivals=calendar, festival_effects=effects,
-                      today=today, sku_tokens=sku_tokens,
+                      today=today, sku_index=sku_index, sku_words=sorted(sku_index),
                       fuzzy_keys=sorted(k for k in phrases if " " not in k and len(k) >= 5
                                         and k not in exact_only))
 
