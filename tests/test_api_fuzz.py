@@ -50,7 +50,7 @@ OPERATIONS = ["GET /health", "GET /ready", "POST /v1/auth/token", "POST /v1/auth
               "POST /v1/scenarios", "POST /v1/scenarios/compute",
               "GET /v1/scenarios/{scenario_id}", "PATCH /v1/scenarios/{scenario_id}",
               "DELETE /v1/scenarios/{scenario_id}", "POST /v1/scenarios/{scenario_id}/run",
-              "GET /v1/scenarios/{scenario_id}/result"]
+              "GET /v1/scenarios/{scenario_id}/result", "POST /v1/assistant/ask"]
 
 
 @pytest.fixture(scope="module")
