@@ -225,6 +225,13 @@ def test_language_model_may_only_rephrase(wh, monkeypatch):
     assert not out["rephrased"] and out["answer"] == plain["answer"]
 
 
+def test_out_of_range_numbers_are_refused_in_words(wh):
+    out = ask(wh, "What if I cut the price of Limca by 100%?")
+    assert "outside what the elasticities can tell" in out["answer"] and out["table"] == []
+    out = ask(wh, "What should I reorder in Delhi with a budget of 0?")
+    assert "a budget must be more than ₹0" in out["answer"]
+
+
 def test_bad_questions_get_a_coded_error(wh):
     for question, code in (("   ", "empty_question"), ("x" * 501, "question_too_long")):
         with pytest.raises(AssistantError) as err:

@@ -399,6 +399,10 @@ def price(ctx: Context) -> Answer:
     change = e.get("price_change_pct")
     change = float(_list(change)[0]) if change is not None else -10.0
     said = e.get("price_change_pct") is not None
+    if not -90 <= change <= 200:
+        return Answer(f"A price change of {change:g}% is outside what the elasticities can "
+                      "tell (they are estimated on everyday price moves): ask about a change "
+                      "between -90% and +200%.", link=_link("Pricing", "Open Pricing"))
     skus = _list(e.get("sku_id"))
     cats = _list(e.get("category"))
     cols = ["sku_id", "name", "category", "elasticity", "lo", "hi", "method"]
@@ -474,6 +478,8 @@ def reorder(ctx: Context) -> Answer:
         "your PIN codes" if ctx.user is not None and ctx.user.is_scoped else "all stores")
     budget = e.get("budget")
     note = ""
+    if budget is not None and float(budget) <= 0:
+        note, budget = " (a budget must be more than ₹0; showing the plan without one)", None
     if budget is not None and len(shown):
         sol = optimize_orders(shown, OptimizeConfig(budget=float(budget)))
         try:
