@@ -20,7 +20,7 @@ EMPTY_STATES = ("No forecast has been run yet", "No backtest yet", "has no sales
 # page -> text that only appears when the page has its content
 CONTENT = {"": "Active PIN codes", "Forecast": "What if?", "Accuracy": "League table",
            "Pricing": "Price elasticity", "Reorder": "Reorder", "Sourcing": "mandi",
-           "Scenarios": "1. Demand",
+           "Scenarios": "1. Demand", "Ask": "Try one of these",
            "Map": "Map", "Alerts": "Alerts", "Data": "Data", "Admin": "Admin"}
 
 
