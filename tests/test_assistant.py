@@ -54,6 +54,7 @@ def _u(q, vocab, previous=None):
     ("Why is the forecast for sweets so high before Diwali?", "explain"),
     ("Compare Delhi and Mumbai demand next week", "compare"),
     ("What can you do?", "help"),
+    ("Limca Chennai kal", "forecast"),        # only a product, a place and a day
 ])
 def test_each_intent_is_recognised_with_a_confidence(vocab, question, intent):
     parsed = _u(question, vocab)

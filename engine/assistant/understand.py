@@ -361,10 +361,18 @@ def understand(question: str, vocab: Vocabulary, previous: dict | None = None) -
             intent, conf = previous["intent"], max(conf, 0.8)
         elif previous is not None and intent == "compare":
             follow, conf = True, max(conf, 0.8)     # "compare with Kolkata"
+        elif not follow and not intents.has_cue(text) and not any(
+                ent.get(k) is not None for k in ("market", "budget", "price_change_pct",
+                                                 "quantity_qtl")) and (
+                ent.get("sku_id") or ent.get("category") or options or brand
+                or any(ent.get(k) for k in ("city", "state", "pin_code"))):
+            # only a product and/or a place ("Aavin milk Chennai kal"): how much it sells
+            intent, conf = "forecast", max(conf, 0.6)
     # a mandi question is about the commodity; otherwise the commodity is only a word of
     # a product name ("Dhara Mustard Oil")
     if intent == "sourcing" and ent.get("commodity"):
         ent.pop("sku_id", None)
+        options = []
     elif ent.get("sku_id") or ent.get("category") or intent not in ("sourcing", "compare"):
         if not ent.get("market"):
             ent.pop("commodity", None)
