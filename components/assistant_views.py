@@ -30,8 +30,14 @@ def warm_model() -> float:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def suggested(_wh, version: str) -> list[str]:
-    return suggestions(_wh)
+def _suggested(_wh, version: str, role: str | None) -> list[str]:
+    return suggestions(_wh, current_user())
+
+
+def suggested(wh, version: str) -> list[str]:
+    """Suggested questions for this warehouse and the user's role (cached per both)."""
+    user = current_user()
+    return _suggested(wh, version, user.role if user else None)
 
 
 def conversation() -> tuple[str, list[dict]]:

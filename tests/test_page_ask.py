@@ -84,6 +84,8 @@ def test_store_user_sees_only_their_pin_codes(env, monkeypatch):
     at.session_state["auth_user"] = session_for("shop")
     at = _run(at)
     assert at.title and at.title[0].value == "Ask MicroPulse"
+    offered = [b.label for b in at.button if b.key and b.key.startswith("ask_suggest_")]
+    assert offered and not [q for q in offered if "mandi" in q or "price" in q]
     elsewhere = next(r.city for r in cities.itertuples()
                      if not set(r.pins) & set(shop.pin_codes))
     at.chat_input(key="ask_input").set_value(f"How much will {elsewhere} sell next week?")

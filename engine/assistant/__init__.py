@@ -120,8 +120,9 @@ def warm_up() -> float:
     return intents.LOAD_SECONDS or 0.0
 
 
-def suggestions(wh) -> list[str]:
-    """Questions to try, written from this warehouse's own places, best seller and mandis."""
+def suggestions(wh, user: auth.User | None = None) -> list[str]:
+    """Questions to try, written from this warehouse's own places, best seller and mandis;
+    only those whose page the user may open."""
     from engine.warehouse.queries import Filters, top_skus
 
     vocab = vocabulary(wh)
@@ -132,14 +133,15 @@ def suggestions(wh) -> list[str]:
                                pin_scope=getattr(wh, "pin_scope", None)), n=1)
     sku = str(top["name"].iloc[0]) if len(top) else "milk"
     category = str(top["category"].iloc[0]) if len(top) else "Dairy"
-    out = [f"How much {sku} will {one} sell next week?",
-           f"What should I reorder today in {one}?",
-           f"Kal {one} mein {sku} kitna bikega?",
-           f"Why is the forecast for {category} in {one} so high?",
-           "Which alerts are critical?"]
+    out = [(f"How much {sku} will {one} sell next week?", "Forecast"),
+           (f"What should I reorder today in {one}?", "Reorder"),
+           (f"Kal {one} mein {sku} kitna bikega?", "Forecast"),
+           (f"Why is the forecast for {category} in {one} so high?", "Forecast"),
+           ("Which alerts are critical?", "Alerts")]
     if vocab.commodities:
-        out.append(f"Which mandi is cheapest for {vocab.commodities[0].lower()} to {one}?")
-    out.append(f"What if I cut the price of {sku} by 10%?")
+        out.append((f"Which mandi is cheapest for {vocab.commodities[0].lower()} to {one}?",
+                    "Sourcing"))
+    out.append((f"What if I cut the price of {sku} by 10%?", "Pricing"))
     if two:
-        out.append(f"Compare {one} and {two} sales next week")
-    return out
+        out.append((f"Compare {one} and {two} sales next week", "Forecast"))
+    return [q for q, page in out if user is None or auth.can_open_page(user, page)]
