@@ -18,8 +18,9 @@ from datetime import date
 import pandas as pd
 
 from engine import auth
-from engine.assistant import answer as answers
 from engine.assistant import intents, llm
+from engine.assistant.answer import respond
+from engine.assistant.context import Answer, Context
 from engine.assistant.understand import ENTITY_KEYS, understand
 from engine.assistant.vocab import vocabulary
 
@@ -82,15 +83,14 @@ def ask(wh, question: str, conversation_id: str | None = None,
     intent = parsed.intent
     if parsed.confidence < CONFIDENCE_FLOOR and not parsed.follow_up:
         ranked = sorted(parsed.scores, key=parsed.scores.get, reverse=True)[:3]
-        result = answers.Answer(
+        result = Answer(
             "I am not sure what you want to know. Did you mean one of these?",
             clarify={"question": "What would you like to know?",
                      "options": [INTENT_CHOICES[i] for i in ranked]})
         intent = "unclear"
     else:
-        ctx = answers.Context(wh, vocab, user, parsed.entities, parsed.sku_options,
-                              parsed.brand)
-        result = answers.respond(intent, ctx)
+        ctx = Context(wh, vocab, user, parsed.entities, parsed.sku_options, parsed.brand)
+        result = respond(intent, ctx)
     entities = {k: parsed.entities.get(k) for k in ENTITY_KEYS}
     out = {"conversation_id": conversation_id, "question": question, "intent": intent,
            "confidence": parsed.confidence, "entities": entities,
