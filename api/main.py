@@ -284,6 +284,7 @@ TAGS = [
     {"name": "data", "description": "Uploads and alerts."},
     {"name": "trends", "description": "Emerging and declining items, what changed, store "
                                       "clusters."},
+    {"name": "assistant", "description": "Ask MicroPulse: questions in plain words."},
 ]
 
 
@@ -294,9 +295,9 @@ def create_app(warehouse_path: str | Path | None = None,
     `own_process=True` (the server process `uvicorn api.main:app`) also points `tempfile`
     at the process's own temporary folder, so every temporary file of a killed server is
     swept at the next start."""
-    from api import (routes_competitors, routes_data, routes_events, routes_forecasts,
-                     routes_graphql, routes_metrics, routes_planning, routes_scenarios,
-                     routes_system, routes_trends)
+    from api import (routes_assistant, routes_competitors, routes_data, routes_events,
+                     routes_forecasts, routes_graphql, routes_metrics, routes_planning,
+                     routes_scenarios, routes_system, routes_trends)
     from api.uploads import CloseUnreadBody
 
     state = ApiState(warehouse_path, settings or Settings.from_env(), own_process)
@@ -318,7 +319,7 @@ def create_app(warehouse_path: str | Path | None = None,
     errors.install(app)
     for module in (routes_system, routes_forecasts, routes_planning, routes_scenarios,
                    routes_data, routes_events, routes_metrics, routes_trends,
-                   routes_competitors, routes_graphql):
+                   routes_competitors, routes_assistant, routes_graphql):
         app.include_router(module.router)
     add_offline_docs(app, "/v1/openapi.json")
     app.add_middleware(CloseUnreadBody)

@@ -37,12 +37,13 @@ sys.path.insert(0, str(REPO))
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
 
 PAGES = ["", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenarios", "Trends",
+         "Ask",
          "Map", "Alerts", "Data", "Admin"]
 # Text drawn near the end of each page's script: a page is complete only once it shows.
 LAST = {"": "Top 10 SKUs", "Forecast": "What if?", "Accuracy": "Worst series",
         "Pricing": "Recommended prices", "Reorder": "Purchase orders",
         "Sourcing": "Purchase split", "Scenarios": "Scenarios to compare", "Trends": "Weekly digest",
-        "Map": "One PIN code",
+        "Ask": "Try one of these", "Map": "One PIN code",
         "Alerts": "most rupees at stake first",
         "Data": "Upload history", "Admin": "Audit log"}
 # The app root carries the script's state (initial / running / notRunning); the status

@@ -29,6 +29,7 @@ NAV_ICONS = {  # labels are the page keys: "Overview", "Forecast", ...
     "Sourcing": ":material/agriculture:",
     "Scenarios": ":material/alt_route:",
     "Trends": ":material/trending_up:",
+    "Ask": ":material/forum:",
     "Map": ":material/map:",
     "Alerts": ":material/notifications:",
     "Data": ":material/upload_file:",

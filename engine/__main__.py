@@ -28,6 +28,7 @@ COMMANDS = {
     "alerts": "engine.alerts_cli",
     "scenario": "engine.scenarios.cli",
     "trends": "engine.intel.cli",
+    "ask": "engine.assistant.cli",
 }
 
 

@@ -70,10 +70,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 # Page keys: "Overview" for app.py, else the pages/ file name without its number prefix.
 PAGE_TITLES = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing",
-               "Scenarios", "Trends", "Map", "Alerts", "Data", "Admin"]
+               "Scenarios", "Trends", "Ask", "Map", "Alerts", "Data", "Admin"]
 # Store users may look at scenarios (their PIN codes' only) but not save them: the role has
 # no "run_scenario" and their warehouse handle is read-only.
-_STORE_PAGES = {"Overview", "Forecast", "Reorder", "Trends", "Map", "Alerts"}
+_STORE_PAGES = {"Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"}
 PAGES: dict[str, frozenset[str]] = {
     "admin": frozenset(PAGE_TITLES),
     "manager": frozenset(set(PAGE_TITLES) - {"Admin"}),

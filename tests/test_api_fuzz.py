@@ -54,7 +54,8 @@ OPERATIONS = ["GET /health", "GET /ready", "POST /v1/auth/token", "POST /v1/auth
               "GET /v1/scenarios/{scenario_id}", "PATCH /v1/scenarios/{scenario_id}",
               "DELETE /v1/scenarios/{scenario_id}", "POST /v1/scenarios/{scenario_id}/run",
               "GET /v1/scenarios/{scenario_id}/result", "GET /v1/trends",
-              "POST /v1/sales/events", "GET /v1/sales/events/status"]
+              "POST /v1/sales/events", "GET /v1/sales/events/status",
+              "POST /v1/assistant/ask"]
 
 
 @pytest.fixture(scope="module")

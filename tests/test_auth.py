@@ -29,7 +29,7 @@ def _fail(wh, name, n, now):
 
 # ---- roles and permissions -------------------------------------------------------------------
 def test_role_matrix_matches_the_product_spec():
-    assert auth.PAGES["store"] == {"Overview", "Forecast", "Reorder", "Map",
+    assert auth.PAGES["store"] == {"Overview", "Forecast", "Reorder", "Ask", "Map",
                                    "Alerts"}
     assert auth.PAGES["analyst"] == set(auth.PAGE_TITLES) - {"Admin"}
     assert auth.PAGES["manager"] == set(auth.PAGE_TITLES) - {"Admin"}

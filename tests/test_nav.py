@@ -19,7 +19,7 @@ from tests.test_roles_pages import EXPECTED_PAGES, GATE_SCRIPT
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 MENU_ORDER = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenarios",
-              "Trends", "Map", "Alerts", "Data", "Admin"]
+              "Trends", "Ask", "Map", "Alerts", "Data", "Admin"]
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +87,7 @@ def test_store_user_on_a_forbidden_page_keeps_the_nav_to_leave(auth_on, gate_app
     assert not at.exception
     assert [e.value for e in at.error] == ["Your role (Store user) cannot open the Data page."]
     assert [label for label, _, _ in _links(at)] == \
-        ["Overview", "Forecast", "Reorder", "Trends", "Map", "Alerts"]
+        ["Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"]
 
 
 def test_nav_follows_to_another_page(auth_on, gate_app):

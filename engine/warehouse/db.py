@@ -178,6 +178,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "demo": ("demo_truth",),
     "live_accuracy": ("live_accuracy",),
     "clusters": ("store_clusters",),
+    "assistant": ("assistant_turns",),
 }
 _VERSION_PREFIX = "version:"
 

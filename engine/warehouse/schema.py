@@ -8,10 +8,10 @@ run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE 
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 10         # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
+SCHEMA_VERSION = 11         # 3: plan_rows; 4: auth_sessions, auth_client_throttle; 5: derived_results;
                             # 6: scenarios with selection + assumptions (see upgrade_scenarios);
                             # 7: live_accuracy; 8: store_clusters; 9: competitor_prices,
-                            # competitor_matches; 10: sales_events
+                            # competitor_matches; 10: sales_events; 11: assistant_turns
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -454,6 +454,20 @@ TABLES: dict[str, str] = {
             batch_id VARCHAR NOT NULL,
             outcome VARCHAR NOT NULL,
             received_at TIMESTAMP NOT NULL
+        )""",
+    # "Ask MicroPulse" conversation memory (engine/warehouse/assistant_store.py): one row per
+    # answered question, so a follow-up ("and in Pune?") reuses the last intent and
+    # entities; keyed by conversation and user, never shown to a PIN-scoped handle.
+    "assistant_turns": """
+        CREATE TABLE IF NOT EXISTS assistant_turns (
+            conversation_id VARCHAR NOT NULL,
+            turn INTEGER NOT NULL,
+            username VARCHAR NOT NULL,
+            asked_at TIMESTAMP NOT NULL,
+            question VARCHAR NOT NULL,
+            intent VARCHAR NOT NULL,
+            entities VARCHAR NOT NULL,
+            PRIMARY KEY (conversation_id, turn)
         )""",
     # Planned prices and promotions: one row per accepted row of a plan upload. Every
     # loaded plan batch gets the next plan_version (1, 2, ...); all versions are kept, and

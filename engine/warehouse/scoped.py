@@ -11,7 +11,7 @@ and creates one TEMP VIEW per table (and view) of the warehouse:
 - a table with a `pin_code` column       -> only rows whose pin_code is in the scope
 - `alerts` (PIN inside `details` JSON)   -> alerts of those PINs, plus alerts tied to no PIN
 - users, auth_throttle, auth_client_throttle, auth_sessions, audit_log, quarantine, derived_results,
-  live_accuracy, sales_events,
+  live_accuracy, sales_events, assistant_turns,
   ingest_batches, api_keys -> no rows at all
 - any other table                        -> its columns as they were when the view was made
 
@@ -47,7 +47,7 @@ from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.schema import TABLES
 
 HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches",
-                 "derived_results", "live_accuracy", "sales_events",
+                 "derived_results", "live_accuracy", "sales_events", "assistant_turns",
                  "api_keys", "auth_sessions", "auth_client_throttle")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8

@@ -21,6 +21,7 @@ EMPTY_STATES = ("No forecast has been run yet", "No backtest yet", "has no sales
 CONTENT = {"": "Active PIN codes", "Forecast": "What if?", "Accuracy": "League table",
            "Pricing": "Price elasticity", "Reorder": "Reorder", "Sourcing": "mandi",
            "Scenarios": "1. Demand", "Trends": "Emerging and declining",
+           "Ask": "Try one of these",
            "Map": "Map", "Alerts": "Alerts", "Data": "Data", "Admin": "Admin"}
 
 

@@ -28,7 +28,7 @@ def test_overview_renders_in_chromium_without_exception(page, app_url):
 
 NAV_LINK = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
 MENU = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourcing", "Scenarios",
-        "Trends", "Map", "Alerts", "Data", "Admin"]
+        "Trends", "Ask", "Map", "Alerts", "Data", "Admin"]
 
 
 def _nav_labels(pg) -> list[str]:
