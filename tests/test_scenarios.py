@@ -142,6 +142,22 @@ def test_service_level_lead_time_and_budget_change_the_orders():
     assert "budget" in _step(tight, "reorder")["reason"]
 
 
+def test_with_nothing_changed_the_orders_are_the_baseline_line_for_line():
+    """The baseline plan is the same policy on the same lines and demand model."""
+    for inputs in (_planted_inputs(), _planted_inputs(on_hand=400.0)):
+        res = C.compute(inputs, Scenario("same"))
+        lines = res.reorder["lines"]
+        assert len(lines) == 2
+        assert lines["order_qty"].tolist() == lines["baseline_order_qty"].tolist()
+        assert lines["urgency"].tolist() == lines["baseline_urgency"].tolist()
+        pd.testing.assert_series_equal(lines["stockout_date"], lines["baseline_stockout_date"],
+                                       check_names=False)
+        assert res.reorder["baseline"] == res.reorder["scenario"]
+    cut = C.compute(_planted_inputs(), Scenario("cut", Selection(skus=("OI-1",)),
+                                                Assumptions(price_change_pct=-10)))
+    assert cut.reorder["lines"]["sku_id"].tolist() == ["OI-1"]    # the selected line only
+
+
 def test_pin_scope_and_empty_selection():
     inputs = _planted_inputs()
     with pytest.raises(ScenarioError) as err:
@@ -224,6 +240,35 @@ def test_demo_scenario_runs_every_step_and_round_trips_through_the_store(fc_wh):
     assert {s.scenario_id for s in scenario_store.list_scenarios(fc_wh)} == before
     audit = fc_wh.query("SELECT action FROM audit_log WHERE action LIKE 'scenario_%'")
     assert {"scenario_created", "scenario_updated", "scenario_deleted"} <= set(audit["action"])
+
+
+def test_an_alert_acknowledged_or_a_scenario_saved_keeps_the_inputs_loaded(fc_wh):
+    """Only writes to what a scenario reads (compute.DEPENDS) make load_inputs read again."""
+    inputs = C.load_inputs(fc_wh)
+    for domain in ("alerts", "scenarios", "uploads"):
+        with fc_wh.transaction(touches=(domain,)):
+            pass
+        assert C.load_inputs(fc_wh) is inputs, domain
+    with fc_wh.transaction(touches=("inventory",)):
+        pass
+    again = C.load_inputs(fc_wh)
+    assert again is not inputs and again.version != inputs.version
+
+
+def test_the_form_choices_are_the_forecast_series_within_a_scope(fc_wh):
+    from engine.warehouse.scoped import ScopedWarehouse
+
+    base = C.load_inputs(fc_wh).base
+    series = C.series_choices(fc_wh)
+    assert len(series) == len(base[C.KEY].drop_duplicates())
+    one = series.iloc[0]
+    rows = base[(base["sku_id"] == one["sku_id"]) & (base["pin_code"] == one["pin_code"])]
+    assert (one["first_date"], one["last_date"]) == (rows["date"].min(), rows["date"].max())
+    assert one["category"] == rows["category"].iat[0] and one["city"] == rows["city"].iat[0]
+    pins = tuple(sorted(series["pin_code"].astype(str).unique()))[:2]
+    scoped = C.series_choices(ScopedWarehouse(fc_wh, pins))
+    assert set(scoped["pin_code"].astype(str)) == set(pins)
+    assert len(scoped) == len(C.select_rows(series, Selection(), pins))
 
 
 def test_a_scoped_handle_computes_within_its_pins_on_the_national_estimates(fc_wh):

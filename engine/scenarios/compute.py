@@ -64,18 +64,7 @@ class ScenarioInputs:
     scope: tuple[str, ...] | None = None   # PIN codes a scoped handle limits compute to
     # computed on first use and shared by every (scoped) copy of these inputs
     _ranks: dict = field(default_factory=dict, repr=False)     # (commodity, pin) -> best
-    _index: dict = field(default_factory=dict, repr=False)     # row indexes, baseline plan
-
-    def baseline_plan(self) -> pd.DataFrame:
-        """The Reorder page's default plan over every line (built once)."""
-        from engine.inventory.advice import build_plan
-        from engine.inventory.policy import PolicyConfig
-
-        if "baseline_plan" not in self._index:
-            pi = self.plan_inputs
-            self._index["baseline_plan"] = build_plan(pi.lines, pi.model, PolicyConfig(),
-                                                      festivals=pi.festivals, trend=pi.trend)
-        return self._index["baseline_plan"]
+    _index: dict = field(default_factory=dict, repr=False)     # row indexes
 
     def subset(self, name: str, frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
         """The rows of `frame` (kept on these inputs under `name`) for the SKU x PIN pairs
@@ -118,6 +107,27 @@ def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
     return out[["sku_id", "elasticity", "source"]]
 
 
+def _latest_run(wh) -> dict:
+    from engine.warehouse.forecast_queries import latest_forecast_run
+
+    run = latest_forecast_run(wh)
+    if run is None:
+        raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
+                            "one first (Forecast page, or `python -m engine forecast`).")
+    return run
+
+
+def series_choices(wh) -> pd.DataFrame:
+    """What a scenario can select, without loading its inputs: one row per series of the
+    latest forecast run (sku_id, pin_code, name, category, state, city, first_date,
+    last_date), read through `wh` (a PIN-scoped handle sees its own PIN codes). For a form
+    drawn before any scenario is computed; `select_rows` narrows it like the forecast
+    rows."""
+    from engine.warehouse.forecast_queries import scenario_series
+
+    return scenario_series(wh, _latest_run(wh)["run_id"])
+
+
 def load_inputs(wh) -> ScenarioInputs:
     """Read (or reuse) what scenarios need from the warehouse, keyed by its data version.
 
@@ -139,13 +149,10 @@ def load_inputs(wh) -> ScenarioInputs:
     from engine.inventory.planner import load_inputs as plan_inputs
     from engine.scenarios.commodities import link_skus
     from engine.warehouse import sourcing_store
-    from engine.warehouse.forecast_queries import latest_forecast_run, scenario_base
+    from engine.warehouse.forecast_queries import scenario_base
     from engine.warehouse.plans import plan_rows
 
-    run = latest_forecast_run(wh)
-    if run is None:
-        raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
-                            "one first (Forecast page, or `python -m engine forecast`).")
+    run = _latest_run(wh)
     base = scenario_base(wh, run["run_id"])
     response = response_curves(wh)
     skus = wh.query("SELECT sku_id, name, category, subcategory FROM skus")
@@ -308,15 +315,22 @@ def _pricing(rows: pd.DataFrame, fac: pd.DataFrame) -> dict:
 
 
 # ---- step 3: reorder ---------------------------------------------------------------------
+def _selected_model(inputs: ScenarioInputs, keys: pd.DataFrame):
+    """The inventory demand model of the selected lines only."""
+    from engine.inventory.demand import DemandModel
+
+    model = inputs.plan_inputs.model
+    return DemandModel(path=inputs.subset("path", model.path, keys),
+                       sigma=inputs.subset("sigma", model.sigma, keys), source=model.source,
+                       label=model.label, as_of=model.as_of)
+
+
 def _scaled_model(inputs: ScenarioInputs, keys: pd.DataFrame, rows: pd.DataFrame,
                   fac: pd.DataFrame):
     """The demand model of the selected lines with each day's demand scaled by the factor
     of the forecast period it falls in."""
-    from engine.inventory.demand import DemandModel
-
-    model = inputs.plan_inputs.model
-    path = inputs.subset("path", model.path, keys).copy()
-    sigma = inputs.subset("sigma", model.sigma, keys).copy()
+    model = _selected_model(inputs, keys)
+    path, sigma = model.path.copy(), model.sigma.copy()
     f = rows[KEY + ["date"]].assign(mult=fac["multiplier"].to_numpy(float))
     if len(path) and len(f):
         path["date"] = pd.to_datetime(path["date"])
@@ -333,8 +347,7 @@ def _scaled_model(inputs: ScenarioInputs, keys: pd.DataFrame, rows: pd.DataFrame
         sigma = sigma.merge(mean, on=KEY, how="left")
         sigma["sigma_daily"] = sigma["sigma_daily"] * sigma["mult"].fillna(1.0)
         sigma = sigma.drop(columns="mult")
-    return DemandModel(path=path, sigma=sigma, source=model.source, label=model.label,
-                       as_of=model.as_of)
+    return replace(model, path=path, sigma=sigma)
 
 
 def _fill_rate(plan: pd.DataFrame) -> float | None:
@@ -376,7 +389,11 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
                 "lines": None}
-    base = inputs.subset("baseline_plan", inputs.baseline_plan(), keys)
+    # the baseline: the Reorder page's default policy on the same lines and demand model
+    # as the scenario's (not the plan of every line: a few selected lines cost a few
+    # lines' planning, and with nothing changed the scenario equals it line for line)
+    base = build_plan(lines, _selected_model(inputs, keys), PolicyConfig(),
+                      festivals=pi.festivals, trend=pi.trend)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
@@ -641,5 +658,5 @@ def baseline_of(scenario: Scenario) -> Scenario:
     return Scenario(name=f"{scenario.name} (baseline)", selection=scenario.selection)
 
 
-__all__ = ["ScenarioInputs", "ScenarioResult", "load_inputs", "compute", "run",
-           "select_rows", "demand_factors", "baseline_of"]
+__all__ = ["ScenarioInputs", "ScenarioResult", "load_inputs", "series_choices", "compute",
+           "run", "select_rows", "demand_factors", "baseline_of"]
