@@ -243,16 +243,32 @@ def test_demo_scenario_runs_every_step_and_round_trips_through_the_store(fc_wh):
 
 
 def test_an_alert_acknowledged_or_a_scenario_saved_keeps_the_inputs_loaded(fc_wh):
-    """Only writes to what a scenario reads (compute.DEPENDS) make load_inputs read again."""
+    """Only writes to what a scenario reads (compute.DEPENDS) make load_inputs read again,
+    and only the part that reads what the write touched (compute.PARTS)."""
     inputs = C.load_inputs(fc_wh)
     for domain in ("alerts", "scenarios", "uploads"):
         with fc_wh.transaction(touches=(domain,)):
             pass
         assert C.load_inputs(fc_wh) is inputs, domain
-    with fc_wh.transaction(touches=("inventory",)):
+    # a plan upload re-reads the plan rows only; a mandi upload the commodities and ranks
+    with fc_wh.transaction(touches=("plans",)):
         pass
     again = C.load_inputs(fc_wh)
     assert again is not inputs and again.version != inputs.version
+    assert again.base is inputs.base and again.plan_inputs is inputs.plan_inputs
+    assert again.elasticity is inputs.elasticity and again._ranks is inputs._ranks
+    assert again.plan_rows is not inputs.plan_rows
+    with fc_wh.transaction(touches=("mandi",)):
+        pass
+    third = C.load_inputs(fc_wh)
+    assert third.commodity_map is not again.commodity_map and third._ranks is not again._ranks
+    assert third.base is inputs.base and third.plan_inputs is inputs.plan_inputs
+    with fc_wh.transaction(touches=("inventory",)):
+        pass
+    fourth = C.load_inputs(fc_wh)
+    assert fourth.plan_inputs is not inputs.plan_inputs and fourth._index is not inputs._index
+    assert fourth.base is inputs.base
+    pd.testing.assert_frame_equal(fourth.plan_inputs.lines, inputs.plan_inputs.lines)
 
 
 def test_the_form_choices_are_the_forecast_series_within_a_scope(fc_wh):
