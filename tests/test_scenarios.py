@@ -153,9 +153,12 @@ def test_with_nothing_changed_the_orders_are_the_baseline_line_for_line():
         pd.testing.assert_series_equal(lines["stockout_date"], lines["baseline_stockout_date"],
                                        check_names=False)
         assert res.reorder["baseline"] == res.reorder["scenario"]
-    cut = C.compute(_planted_inputs(), Scenario("cut", Selection(skus=("OI-1",)),
-                                                Assumptions(price_change_pct=-10)))
-    assert cut.reorder["lines"]["sku_id"].tolist() == ["OI-1"]    # the selected line only
+    inputs = _planted_inputs()
+    for pct_change in (-10, -20):
+        cut = C.compute(inputs, Scenario("cut", Selection(skus=("OI-1",)),
+                                         Assumptions(price_change_pct=pct_change)))
+        assert cut.reorder["lines"]["sku_id"].tolist() == ["OI-1"]  # the selected line only
+    assert len(inputs._index["baselines"]) == 1          # planned once for that selection
 
 
 def test_pin_scope_and_empty_selection():

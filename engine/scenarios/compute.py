@@ -433,6 +433,31 @@ def _plan_totals(plan: pd.DataFrame) -> dict:
     return t
 
 
+_BASELINES = 32     # baseline plans kept per inputs (one per selection of lines)
+
+
+def _baseline(inputs: ScenarioInputs, lines: pd.DataFrame, keys: pd.DataFrame):
+    """The Reorder page's default policy on the selected lines and their demand model, the
+    same lines and model the scenario is planned on (so with nothing changed the scenario
+    orders exactly this), not the plan of every line: a few lines cost a few lines'
+    planning. Kept per selection of lines, so another price or promotion on the same
+    selection does not plan it again."""
+    from engine.inventory.advice import build_plan
+    from engine.inventory.policy import PolicyConfig
+
+    kept = inputs._index.setdefault("baselines", {})
+    key = tuple(sorted(zip(keys["sku_id"].astype(str), keys["pin_code"].astype(str))))
+    plan = kept.get(key)
+    if plan is None:
+        pi = inputs.plan_inputs
+        plan = build_plan(lines, _selected_model(inputs, keys), PolicyConfig(),
+                          festivals=pi.festivals, trend=pi.trend)
+        while len(kept) >= _BASELINES:
+            kept.pop(next(iter(kept)))
+        kept[key] = plan
+    return plan
+
+
 def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
              a: Assumptions) -> dict:
     from engine.inventory.advice import build_plan
@@ -448,11 +473,7 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
                 "lines": None}
-    # the baseline: the Reorder page's default policy on the same lines and demand model
-    # as the scenario's (not the plan of every line: a few selected lines cost a few
-    # lines' planning, and with nothing changed the scenario equals it line for line)
-    base = build_plan(lines, _selected_model(inputs, keys), PolicyConfig(),
-                      festivals=pi.festivals, trend=pi.trend)
+    base = _baseline(inputs, lines, keys)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
