@@ -452,9 +452,10 @@ def _baseline(inputs: ScenarioInputs, lines: pd.DataFrame, keys: pd.DataFrame):
         pi = inputs.plan_inputs
         plan = build_plan(lines, _selected_model(inputs, keys), PolicyConfig(),
                           festivals=pi.festivals, trend=pi.trend)
-        while len(kept) >= _BASELINES:
-            kept.pop(next(iter(kept)))
-        kept[key] = plan
+        with _LOCK:                  # pages compute in several threads
+            while len(kept) >= _BASELINES:
+                kept.pop(next(iter(kept)), None)
+            kept[key] = plan
     return plan
 
 
