@@ -1,4 +1,4 @@
-"""The Scenarios page's reads and writes: the form's choices (forecast rows the user may
+"""The Scenarios page's reads and writes: the form's choices (forecast series the user may
 see and the stored plans, cached per data version) and saving, renaming, deleting a
 scenario and keeping its step totals (engine.warehouse.scenario_store)."""
 from __future__ import annotations
@@ -16,11 +16,12 @@ from engine.warehouse.scenario_store import (delete, may_change, record_result, 
 __all__ = ["form_options", "save", "rename", "delete", "may_change", "record_result"]
 
 
-@st.cache_data(show_spinner="Reading forecasts, stock and mandi prices (once per data "
-                            "change)...", max_entries=8)
+@st.cache_data(show_spinner="Reading the forecast's products and places...", max_entries=8)
 def form_options(_wh, version: str, scope) -> sv.FormOptions:
-    """What the form offers: the products and places of the forecast rows within `scope`,
-    and the plan versions (none when they cannot be read)."""
-    inputs = C.load_inputs(_wh)
+    """What the form offers: the products and places of the forecast series within
+    `scope`, and the plan versions (none when they cannot be read). Reads one row per
+    series (engine.scenarios.compute.series_choices), not the scenario inputs: the form
+    is drawn without them, and a page that computes nothing never loads them."""
     plan_rows = attempt(plans, _wh, version)[0]
-    return sv.form_options(C.select_rows(inputs.base, Selection(), scope), plan_rows)
+    return sv.form_options(C.select_rows(C.series_choices(_wh), Selection(), scope),
+                           plan_rows)

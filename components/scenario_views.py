@@ -316,24 +316,25 @@ class FormOptions:
     plans: dict[int, str]          # plan_version -> label
 
 
-def form_options(base: pd.DataFrame, plans: pd.DataFrame | None) -> FormOptions:
-    """Choices from the forecast rows the viewer may see (already PIN-scoped)."""
-    skus = base.drop_duplicates("sku_id").sort_values(["category", "name"])
-    pins = base.drop_duplicates("pin_code").sort_values(["city", "pin_code"])
+def form_options(series: pd.DataFrame, plans: pd.DataFrame | None) -> FormOptions:
+    """Choices from the forecast series the viewer may see (already PIN-scoped; one row
+    per series with its first_date and last_date, engine.scenarios.compute.series_choices)."""
+    skus = series.drop_duplicates("sku_id").sort_values(["category", "name"])
+    pins = series.drop_duplicates("pin_code").sort_values(["city", "pin_code"])
     plan_labels = {}
     if plans is not None:
         for p in plans[plans["plan_version"] > 0].itertuples():
             plan_labels[int(p.plan_version)] = (
                 f"Version {p.plan_version}: {p.file_name or 'uploaded plan'}, "
                 f"{dd_mmm(p.date_from, True)} to {dd_mmm(p.date_to, True)}")
-    d = pd.to_datetime(base["date"])
     return FormOptions(
-        categories=sorted(base["category"].dropna().astype(str).unique()),
+        categories=sorted(series["category"].dropna().astype(str).unique()),
         skus={str(r.sku_id): f"{r.name} ({r.sku_id})" for r in skus.itertuples()},
-        states=sorted(base["state"].dropna().astype(str).unique()),
-        cities=sorted(base["city"].dropna().astype(str).unique()),
+        states=sorted(series["state"].dropna().astype(str).unique()),
+        cities=sorted(series["city"].dropna().astype(str).unique()),
         pins={str(r.pin_code): f"{r.pin_code} · {r.city}" for r in pins.itertuples()},
-        start=d.min().date(), end=d.max().date(), plans=plan_labels)
+        start=pd.to_datetime(series["first_date"]).min().date(),
+        end=pd.to_datetime(series["last_date"]).max().date(), plans=plan_labels)
 
 
 def load_form(scenario: Scenario | None, opts: FormOptions) -> None:

@@ -1,10 +1,10 @@
 """Scenarios: one what-if from demand to margin to orders to mandi buying, beside the
 baseline; saved, compared and exported.
 
-Recipe: scenario inputs (engine.scenarios.compute.load_inputs, cached per data version)
--> form options from the forecast rows the user may see -> open a saved scenario or fill
-in the form -> the chain as four tiles and one tab per step (components/scenario_views.py,
-every number from engine.scenarios.compute) -> save / save as / rename / delete
+Recipe: form options from the forecast series the user may see (one row per series; the
+scenario inputs are not read for the form) -> open a saved scenario or fill in the form ->
+the chain as four tiles and one tab per step (components/scenario_views.py, every number
+from engine.scenarios.compute, whose inputs are cached part by part per data version) -> save / save as / rename / delete
 (components/scenario_data.py; author, manager or admin) -> compare up to three saved
 scenarios and download the comparison (engine.scenarios.export).
 """

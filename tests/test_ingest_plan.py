@@ -14,7 +14,7 @@ import pytest
 from engine.ingest.errors import MissingColumnsError
 from engine.ingest.load import ingest_bytes, ingest_file
 from engine.ingest.mapping import CHOICES, choice_of, detect_mapping
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import DOMAINS, Warehouse
 from engine.warehouse.ingest_batches import get_batch, rollback_batch
 from engine.warehouse.plans import PLAN_COLUMNS, latest_plan_version, plan_rows, plan_versions
 from engine.warehouse.scoped import ScopedWarehouse
@@ -251,6 +251,19 @@ def test_a_second_upload_is_version_2_and_every_version_stays_readable(wh):
         (pd.Timestamp("2027-01-01"), pd.Timestamp("2027-02-28"))
     assert list(versions.columns) == ["plan_version", "batch_id", "file_name", "created_at",
                                       "created_by", "rows", "date_from", "date_to", "skus"]
+
+
+def test_a_plan_upload_bumps_only_the_plans_and_uploads_versions(wh):
+    """So it leaves what reads sales, forecasts or stock cached (elasticities, the scenario
+    inputs' forecast rows and Reorder inputs)."""
+    others = [d for d in DOMAINS if d not in ("plans", "uploads")]
+    before = {d: wh.data_version(d) for d in DOMAINS}
+    a, mrp = _sku(wh)
+    ingest_bytes(wh, "plan", _csv(f"{a},2027-01-01,2027-01-31,{mrp - 1:g}",
+                                  head="sku,from,to,price"), "january.csv")
+    assert wh.data_version("plans") != before["plans"]
+    assert wh.data_version("uploads") != before["uploads"]
+    assert {d: wh.data_version(d) for d in others} == {d: before[d] for d in others}
 
 
 def test_a_category_version_counts_the_skus_it_covers(wh):

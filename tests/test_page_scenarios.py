@@ -180,6 +180,28 @@ def test_build_save_compare_rename_and_delete(env):
         wh.close()
 
 
+def test_the_form_draws_from_the_series_list_and_the_inputs_load_only_for_a_chain(
+        env, monkeypatch):
+    """First paint with nothing saved: the form's choices come from one row per series,
+    the scenario inputs (forecast rows, stock plans, elasticities...) are not read until
+    the chain is asked for."""
+    loads = []
+    real = C.load_inputs
+    monkeypatch.setattr(C, "load_inputs", lambda wh: loads.append(wh) or real(wh))
+    at = _run()
+    assert "Edible Oil" in at.multiselect(key="scn_f_categories").options
+    assert at.date_input(key="scn_f_dates").value      # the forecast's horizon
+    assert not loads and not _tiles(at)
+    at.multiselect(key="scn_f_categories").set_value(["Edible Oil"])
+    at.slider(key="scn_f_price").set_value(-10.0)
+    at.slider(key="scn_f_mandi").set_value(10.0)
+    _button(at, "Show the chain").click()
+    at = _run(at)
+    assert loads
+    assert _tiles(at) == _expected(_engine(env, Scenario("Unsaved scenario", OIL.selection,
+                                                         OIL.assumptions)))
+
+
 def _seed(path: Path):
     """A manager's scenario (every PIN) and one made within the store user's PINs."""
     wh = Warehouse(path)

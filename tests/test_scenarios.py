@@ -142,6 +142,25 @@ def test_service_level_lead_time_and_budget_change_the_orders():
     assert "budget" in _step(tight, "reorder")["reason"]
 
 
+def test_with_nothing_changed_the_orders_are_the_baseline_line_for_line():
+    """The baseline plan is the same policy on the same lines and demand model."""
+    for inputs in (_planted_inputs(), _planted_inputs(on_hand=400.0)):
+        res = C.compute(inputs, Scenario("same"))
+        lines = res.reorder["lines"]
+        assert len(lines) == 2
+        assert lines["order_qty"].tolist() == lines["baseline_order_qty"].tolist()
+        assert lines["urgency"].tolist() == lines["baseline_urgency"].tolist()
+        pd.testing.assert_series_equal(lines["stockout_date"], lines["baseline_stockout_date"],
+                                       check_names=False)
+        assert res.reorder["baseline"] == res.reorder["scenario"]
+    inputs = _planted_inputs()
+    for pct_change in (-10, -20):
+        cut = C.compute(inputs, Scenario("cut", Selection(skus=("OI-1",)),
+                                         Assumptions(price_change_pct=pct_change)))
+        assert cut.reorder["lines"]["sku_id"].tolist() == ["OI-1"]  # the selected line only
+    assert len(inputs._index["baselines"]) == 1          # planned once for that selection
+
+
 def test_pin_scope_and_empty_selection():
     inputs = _planted_inputs()
     with pytest.raises(ScenarioError) as err:
@@ -224,6 +243,51 @@ def test_demo_scenario_runs_every_step_and_round_trips_through_the_store(fc_wh):
     assert {s.scenario_id for s in scenario_store.list_scenarios(fc_wh)} == before
     audit = fc_wh.query("SELECT action FROM audit_log WHERE action LIKE 'scenario_%'")
     assert {"scenario_created", "scenario_updated", "scenario_deleted"} <= set(audit["action"])
+
+
+def test_an_alert_acknowledged_or_a_scenario_saved_keeps_the_inputs_loaded(fc_wh):
+    """Only writes to what a scenario reads (compute.DEPENDS) make load_inputs read again,
+    and only the part that reads what the write touched (compute.PARTS)."""
+    inputs = C.load_inputs(fc_wh)
+    for domain in ("alerts", "scenarios", "uploads"):
+        with fc_wh.transaction(touches=(domain,)):
+            pass
+        assert C.load_inputs(fc_wh) is inputs, domain
+    # a plan upload re-reads the plan rows only; a mandi upload the commodities and ranks
+    with fc_wh.transaction(touches=("plans",)):
+        pass
+    again = C.load_inputs(fc_wh)
+    assert again is not inputs and again.version != inputs.version
+    assert again.base is inputs.base and again.plan_inputs is inputs.plan_inputs
+    assert again.elasticity is inputs.elasticity and again._ranks is inputs._ranks
+    assert again.plan_rows is not inputs.plan_rows
+    with fc_wh.transaction(touches=("mandi",)):
+        pass
+    third = C.load_inputs(fc_wh)
+    assert third.commodity_map is not again.commodity_map and third._ranks is not again._ranks
+    assert third.base is inputs.base and third.plan_inputs is inputs.plan_inputs
+    with fc_wh.transaction(touches=("inventory",)):
+        pass
+    fourth = C.load_inputs(fc_wh)
+    assert fourth.plan_inputs is not inputs.plan_inputs and fourth._index is not inputs._index
+    assert fourth.base is inputs.base
+    pd.testing.assert_frame_equal(fourth.plan_inputs.lines, inputs.plan_inputs.lines)
+
+
+def test_the_form_choices_are_the_forecast_series_within_a_scope(fc_wh):
+    from engine.warehouse.scoped import ScopedWarehouse
+
+    base = C.load_inputs(fc_wh).base
+    series = C.series_choices(fc_wh)
+    assert len(series) == len(base[C.KEY].drop_duplicates())
+    one = series.iloc[0]
+    rows = base[(base["sku_id"] == one["sku_id"]) & (base["pin_code"] == one["pin_code"])]
+    assert (one["first_date"], one["last_date"]) == (rows["date"].min(), rows["date"].max())
+    assert one["category"] == rows["category"].iat[0] and one["city"] == rows["city"].iat[0]
+    pins = tuple(sorted(series["pin_code"].astype(str).unique()))[:2]
+    scoped = C.series_choices(ScopedWarehouse(fc_wh, pins))
+    assert set(scoped["pin_code"].astype(str)) == set(pins)
+    assert len(scoped) == len(C.select_rows(series, Selection(), pins))
 
 
 def test_a_scoped_handle_computes_within_its_pins_on_the_national_estimates(fc_wh):

@@ -27,7 +27,9 @@ Method (no model is refitted; every step reuses the engine the matching page use
    with the mandi price shock on the modal price.
 
 The inputs are read once per version of the data they come from (`load_inputs`, cached
-per warehouse and version), so a scenario recomputes in well under a second on the demo.
+per warehouse and, part by part, per version of the domains each part reads: `PARTS`), so
+a scenario recomputes in well under a second on the demo and a write re-reads only what it
+touched. The Orders step plans only the selected lines, the baseline too.
 """
 from __future__ import annotations
 
@@ -65,18 +67,7 @@ class ScenarioInputs:
     scope: tuple[str, ...] | None = None   # PIN codes a scoped handle limits compute to
     # computed on first use and shared by every (scoped) copy of these inputs
     _ranks: dict = field(default_factory=dict, repr=False)     # (commodity, pin) -> best
-    _index: dict = field(default_factory=dict, repr=False)     # row indexes, baseline plan
-
-    def baseline_plan(self) -> pd.DataFrame:
-        """The Reorder page's default plan over every line (built once)."""
-        from engine.inventory.advice import build_plan
-        from engine.inventory.policy import PolicyConfig
-
-        if "baseline_plan" not in self._index:
-            pi = self.plan_inputs
-            self._index["baseline_plan"] = build_plan(pi.lines, pi.model, PolicyConfig(),
-                                                      festivals=pi.festivals, trend=pi.trend)
-        return self._index["baseline_plan"]
+    _index: dict = field(default_factory=dict, repr=False)     # row indexes
 
     def subset(self, name: str, frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
         """The rows of `frame` (kept on these inputs under `name`) for the SKU x PIN pairs
@@ -119,8 +110,103 @@ def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
     return out[["sku_id", "elasticity", "source"]]
 
 
+def _latest_run(wh) -> dict:
+    from engine.warehouse.forecast_queries import latest_forecast_run
+
+    run = latest_forecast_run(wh)
+    if run is None:
+        raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
+                            "one first (Forecast page, or `python -m engine forecast`).")
+    return run
+
+
+def series_choices(wh) -> pd.DataFrame:
+    """What a scenario can select, without loading its inputs: one row per series of the
+    latest forecast run (sku_id, pin_code, name, category, state, city, first_date,
+    last_date), read through `wh` (a PIN-scoped handle sees its own PIN codes). For a form
+    drawn before any scenario is computed; `select_rows` narrows it like the forecast
+    rows."""
+    from engine.warehouse.forecast_queries import scenario_series
+
+    return scenario_series(wh, _latest_run(wh)["run_id"])
+
+
+# What each part of the inputs reads (db.DOMAINS): a write re-reads only the parts that
+# read what it touched (a plan upload re-reads the plan rows, a mandi upload the commodity
+# links and mandi ranks; the forecast rows and the stock plans stay). Together: DEPENDS.
+PARTS = {
+    "forecast": ("forecasts", "sales"),                # the run and its rows
+    "estimates": ("sales", "festivals", "weather"),    # response curves, elasticities
+    "stock": ("inventory", "forecasts", "sales", "festivals"),   # the Reorder inputs
+    "mandi": ("mandi", "sales"),                       # commodities, links, mandi ranks
+    "plans": ("plans",),                               # uploaded price / promotion plans
+}
+assert set().union(*PARTS.values()) == set(DEPENDS)
+
+
+def _part(wh, name: str, read):
+    """`read(wh)` once per version of the domains the part reads (PARTS), per warehouse."""
+    key = (str(getattr(wh, "path", id(wh))), name, wh.data_version(*PARTS[name]))
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = read(wh)
+    with _LOCK:
+        for old in [k for k in _CACHE if k[:2] == key[:2]]:
+            del _CACHE[old]
+        _CACHE[key] = out
+    return out
+
+
+def _skus(wh) -> pd.DataFrame:
+    return wh.query("SELECT sku_id, name, category, subcategory FROM skus")
+
+
+def _read_forecast(wh) -> dict:
+    from engine.warehouse.forecast_queries import scenario_base
+
+    run = _latest_run(wh)
+    return {"run": run, "base": scenario_base(wh, run["run_id"])}
+
+
+def _read_estimates(wh) -> dict:
+    from engine.forecast.whatif import response_curves
+
+    response = response_curves(wh)
+    return {"response": response, "elasticity": _elasticities(wh, _skus(wh), response)}
+
+
+def _read_stock(wh) -> dict:
+    from engine.inventory.demand import InventoryInputError
+    from engine.inventory.planner import load_inputs as plan_inputs
+
+    try:
+        return {"plan_inputs": plan_inputs(wh), "plan_note": None, "_index": {}}
+    except InventoryInputError as exc:
+        return {"plan_inputs": None, "plan_note": str(exc), "_index": {}}
+
+
+def _read_mandi(wh) -> dict:
+    from engine.scenarios.commodities import link_skus
+    from engine.warehouse import sourcing_store
+
+    commodities = sourcing_store.mandi_commodities(wh)["commodity"].astype(str).tolist()
+    return {"commodity_map": link_skus(_skus(wh), commodities), "commodities": commodities,
+            "_ranks": {}}
+
+
+def _read_plans(wh) -> dict:
+    from engine.warehouse.plans import plan_rows
+
+    return {"plan_rows": plan_rows(wh)}
+
+
 def load_inputs(wh) -> ScenarioInputs:
-    """Read (or reuse) what scenarios need from the warehouse, keyed by its data version.
+    """Read (or reuse) what scenarios need from the warehouse, keyed by its data version:
+    each part by the version of what it reads (PARTS), so a write re-reads only the parts
+    it touched. The row indexes and the mandi ranks computed on first use stay with the
+    part they come from.
 
     A PIN-scoped handle (`ScopedWarehouse`) reads through its base warehouse, so a store
     user's scenario uses the same national elasticities and response curves as everyone
@@ -130,39 +216,19 @@ def load_inputs(wh) -> ScenarioInputs:
     if scope is not None and hasattr(wh, "base"):
         return replace(load_inputs(wh.base), scope=tuple(scope))
     version = wh.data_version(*DEPENDS)
-    key = (str(getattr(wh, "path", id(wh))), version)
+    key = (str(getattr(wh, "path", id(wh))), "inputs", version)
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    from engine.forecast.whatif import response_curves
-    from engine.inventory.demand import InventoryInputError
-    from engine.inventory.planner import load_inputs as plan_inputs
-    from engine.scenarios.commodities import link_skus
-    from engine.warehouse import sourcing_store
-    from engine.warehouse.forecast_queries import latest_forecast_run, scenario_base
-    from engine.warehouse.plans import plan_rows
-
-    run = latest_forecast_run(wh)
-    if run is None:
-        raise ScenarioError("no_forecast", "There is no forecast to build a scenario on; run "
-                            "one first (Forecast page, or `python -m engine forecast`).")
-    base = scenario_base(wh, run["run_id"])
-    response = response_curves(wh)
-    skus = wh.query("SELECT sku_id, name, category, subcategory FROM skus")
-    try:
-        pin = plan_inputs(wh)
-        note = None
-    except InventoryInputError as exc:
-        pin, note = None, str(exc)
-    commodities = sourcing_store.mandi_commodities(wh)["commodity"].astype(str).tolist()
-    out = ScenarioInputs(version=version, run=run, base=base,
-                         elasticity=_elasticities(wh, skus, response), response=response,
-                         plan_inputs=pin, plan_note=note,
-                         commodity_map=link_skus(skus, commodities), commodities=commodities,
-                         plan_rows=plan_rows(wh), wh=wh)
+    parts = {}
+    for name, read in (("forecast", _read_forecast), ("estimates", _read_estimates),
+                       ("stock", _read_stock), ("mandi", _read_mandi),
+                       ("plans", _read_plans)):
+        parts.update(_part(wh, name, read))
+    out = ScenarioInputs(version=version, wh=wh, **parts)
     with _LOCK:
-        for old in [k for k in _CACHE if k[0] == key[0]]:
+        for old in [k for k in _CACHE if k[:2] == key[:2]]:
             del _CACHE[old]
         _CACHE[key] = out
     return out
@@ -309,15 +375,22 @@ def _pricing(rows: pd.DataFrame, fac: pd.DataFrame) -> dict:
 
 
 # ---- step 3: reorder ---------------------------------------------------------------------
+def _selected_model(inputs: ScenarioInputs, keys: pd.DataFrame):
+    """The inventory demand model of the selected lines only."""
+    from engine.inventory.demand import DemandModel
+
+    model = inputs.plan_inputs.model
+    return DemandModel(path=inputs.subset("path", model.path, keys),
+                       sigma=inputs.subset("sigma", model.sigma, keys), source=model.source,
+                       label=model.label, as_of=model.as_of)
+
+
 def _scaled_model(inputs: ScenarioInputs, keys: pd.DataFrame, rows: pd.DataFrame,
                   fac: pd.DataFrame):
     """The demand model of the selected lines with each day's demand scaled by the factor
     of the forecast period it falls in."""
-    from engine.inventory.demand import DemandModel
-
-    model = inputs.plan_inputs.model
-    path = inputs.subset("path", model.path, keys).copy()
-    sigma = inputs.subset("sigma", model.sigma, keys).copy()
+    model = _selected_model(inputs, keys)
+    path, sigma = model.path.copy(), model.sigma.copy()
     f = rows[KEY + ["date"]].assign(mult=fac["multiplier"].to_numpy(float))
     if len(path) and len(f):
         path["date"] = pd.to_datetime(path["date"])
@@ -334,8 +407,7 @@ def _scaled_model(inputs: ScenarioInputs, keys: pd.DataFrame, rows: pd.DataFrame
         sigma = sigma.merge(mean, on=KEY, how="left")
         sigma["sigma_daily"] = sigma["sigma_daily"] * sigma["mult"].fillna(1.0)
         sigma = sigma.drop(columns="mult")
-    return DemandModel(path=path, sigma=sigma, source=model.source, label=model.label,
-                       as_of=model.as_of)
+    return replace(model, path=path, sigma=sigma)
 
 
 def _fill_rate(plan: pd.DataFrame) -> float | None:
@@ -362,6 +434,32 @@ def _plan_totals(plan: pd.DataFrame) -> dict:
     return t
 
 
+_BASELINES = 32     # baseline plans kept per inputs (one per selection of lines)
+
+
+def _baseline(inputs: ScenarioInputs, lines: pd.DataFrame, keys: pd.DataFrame):
+    """The Reorder page's default policy on the selected lines and their demand model, the
+    same lines and model the scenario is planned on (so with nothing changed the scenario
+    orders exactly this), not the plan of every line: a few lines cost a few lines'
+    planning. Kept per selection of lines, so another price or promotion on the same
+    selection does not plan it again."""
+    from engine.inventory.advice import build_plan
+    from engine.inventory.policy import PolicyConfig
+
+    kept = inputs._index.setdefault("baselines", {})
+    key = tuple(sorted(zip(keys["sku_id"].astype(str), keys["pin_code"].astype(str))))
+    plan = kept.get(key)
+    if plan is None:
+        pi = inputs.plan_inputs
+        plan = build_plan(lines, _selected_model(inputs, keys), PolicyConfig(),
+                          festivals=pi.festivals, trend=pi.trend)
+        with _LOCK:                  # pages compute in several threads
+            while len(kept) >= _BASELINES:
+                kept.pop(next(iter(kept)), None)
+            kept[key] = plan
+    return plan
+
+
 def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
              a: Assumptions) -> dict:
     from engine.inventory.advice import build_plan
@@ -377,7 +475,7 @@ def _reorder(inputs: ScenarioInputs, rows: pd.DataFrame, fac: pd.DataFrame,
     if lines.empty:
         return {"available": False, "note": "No inventory line in the selection.",
                 "lines": None}
-    base = inputs.subset("baseline_plan", inputs.baseline_plan(), keys)
+    base = _baseline(inputs, lines, keys)
     cfg = PolicyConfig(service_level=a.service_level,
                        lead_time_change_days=a.lead_time_change_days)
     try:
@@ -643,5 +741,5 @@ def baseline_of(scenario: Scenario) -> Scenario:
     return Scenario(name=f"{scenario.name} (baseline)", selection=scenario.selection)
 
 
-__all__ = ["ScenarioInputs", "ScenarioResult", "load_inputs", "compute", "run",
-           "select_rows", "demand_factors", "baseline_of"]
+__all__ = ["ScenarioInputs", "ScenarioResult", "load_inputs", "series_choices", "compute",
+           "run", "select_rows", "demand_factors", "baseline_of"]

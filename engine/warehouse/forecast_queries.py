@@ -276,6 +276,22 @@ def scenario_base(wh: Warehouse, run_id: str, sel: Selection | None = None,
         ORDER BY f.sku_id, f.pin_code, f.date""", [run_id, *params])
 
 
+def scenario_series(wh: Warehouse, run_id: str) -> pd.DataFrame:
+    """One row per series of a run with what a scenario can select: sku_id, pin_code, name,
+    category, state, city, and the run's first and last forecast date of the series
+    (first_date, last_date). A few thousand rows, where `scenario_base` reads every
+    forecast period."""
+    return wh.query("""
+        SELECT f.sku_id, f.pin_code, k.name, k.category, l.state, l.city,
+               CAST(min(f.date) AS TIMESTAMP) AS first_date,
+               CAST(max(f.date) AS TIMESTAMP) AS last_date
+        FROM forecasts f
+        LEFT JOIN skus k ON k.sku_id = f.sku_id
+        LEFT JOIN locations l ON l.pin_code = f.pin_code
+        WHERE f.run_id = ?
+        GROUP BY ALL ORDER BY f.sku_id, f.pin_code""", [run_id])
+
+
 # ---- accuracy page -----------------------------------------------------------------------
 def backtest_frame(wh: Warehouse, run_id: str, f: Filters) -> pd.DataFrame:
     """Point-level backtest rows of a run with category, city, state, the

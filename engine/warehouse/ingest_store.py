@@ -85,7 +85,10 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
                 batch: dict, known_pins: tuple[str, ...] | None, strict: bool,
                 within=None) -> dict:
     bid = batch["batch_id"]
-    with wh.transaction() as cur:
+    # only what this kind loads (and the upload bookkeeping): a plan or mandi upload leaves
+    # the sales, forecasts and stock caches (elasticities, scenario inputs) as they were;
+    # SKUs an upload creates bump the sales domain themselves (_create_unknown_skus)
+    with wh.transaction(touches=KIND_DOMAINS[kind]) as cur:
         for t in _TEMPS:
             cur.execute(f"DROP TABLE IF EXISTS {t}")
         if src.frame is not None:
