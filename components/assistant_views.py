@@ -120,6 +120,11 @@ def answer(turn: dict, index: int, latest: bool) -> None:
                 cols[i % len(cols)].button(option, key=f"ask_opt_{index}_{i}", on_click=queue,
                                            args=(option,))
         table = pd.DataFrame(out.get("table") or [])
+        for col in table.columns:     # ISO dates from the JSON answer -> DD-MMM on screen
+            if "date" in str(col).lower() and table[col].dtype == object:
+                parsed = pd.to_datetime(table[col], format="%Y-%m-%d", errors="coerce")
+                if parsed.notna().all():
+                    table[col] = parsed
         if not table.empty:
             if out.get("chart") and len(table) > 1:
                 st.plotly_chart(_figure(table, out["chart"]), width="stretch",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components.charts import axis_scale
 from components.format import inr, pct
 from components.tables import download_buttons, show_table
 from engine.intel import IntelError
@@ -110,28 +111,32 @@ def what_changed_controls(categories: list[str]) -> tuple[str | None, int, str]:
     return (None if cat == "All categories" else cat), weeks, place
 
 
+_MONEY = {c: "money" for c in T.PART_COLUMNS}   # every part of the change is rupees
+
+
 def render_what_changed(w: T.WhatChanged) -> None:
     import plotly.graph_objects as go
 
     st.markdown(w.headline())
     b = w.bridge
+    scale, y_title = axis_scale(float(b["amount"].abs().max()), "revenue")
     fig = go.Figure(go.Waterfall(
-        x=b["label"], y=b["amount"],
+        x=b["label"], y=b["amount"] / scale,
         measure=["absolute", *["relative"] * (len(b) - 2), "total"],
         text=[inr(v) for v in b["amount"]], textposition="outside",
         hovertext=b["help"], connector={"line": {"color": "#94A3B8"}}))
     fig.update_layout(height=360, margin={"t": 20, "b": 10, "l": 10, "r": 10},
-                      yaxis_title="Revenue (₹)", showlegend=False)
+                      yaxis_title=y_title, showlegend=False)
     st.plotly_chart(fig, width="stretch", key="wc_bridge")
     st.caption("The parts add up exactly to the change. " + " ".join(
         f"**{r.label}**: {r.help}" for r in b.iloc[1:-1].itertuples()))
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**By SKU** (largest changes first)")
-        show_table(w.by_sku.drop(columns="sku_id").head(25))
+        show_table(w.by_sku.drop(columns="sku_id").head(25), kinds=_MONEY)
     with right:
         st.markdown("**By place**")
-        show_table(w.by_place.head(25))
+        show_table(w.by_place.head(25), kinds=_MONEY)
     download_buttons(w.by_sku, "what_changed_by_sku", key="wc_sku")
 
 
