@@ -46,7 +46,9 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 @register("lightgbm")
 class LightGBMModel(ForecastModel):
     cost = "cheap"
+    scope = "global"           # one model over every series' rows
     needs_features = True      # the runner passes the panel's featurised training rows
+    future_covariates = True   # reads the plan's prices and promotions
 
 
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "LightGBMModel":
@@ -55,12 +57,7 @@ class LightGBMModel(ForecastModel):
         self.cfg = cfg
         self.features = feature_columns(history)
         self.categorical = [c for c in CATEGORICAL if c in self.features]
-        last = pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
-        start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
-        train = history[(history["date"] > start) & history["lag_origin"].notna()] \
-            if "lag_origin" in history else history
-        if len(train) < 50:      # very young data: train on everything we have
-            train = history
+        train = self.training_rows(history, cfg)
         if len(train) > cfg.lgb_max_rows:   # a seeded uniform sample keeps fits fast
             keep = np.random.default_rng(cfg.seed).choice(len(train), cfg.lgb_max_rows,
                                                           replace=False)
@@ -91,6 +88,17 @@ class LightGBMModel(ForecastModel):
                            init_score=offset + self.init_base, free_raw_data=True)
         self.booster = lgb.train(params, data, num_boost_round=cfg.lgb_rounds)
         return self
+
+    @staticmethod
+    def training_rows(history: pd.DataFrame, cfg: ForecastConfig) -> pd.DataFrame:
+        """The rows `fit` learns from (before its seeded sample): the last
+        `cfg.train_periods` periods before the cutoff with a forecast origin; all rows
+        when that leaves fewer than 50 (very young data)."""
+        last = pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
+        start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
+        train = history[(history["date"] > start) & history["lag_origin"].notna()] \
+            if "lag_origin" in history else history
+        return history if len(train) < 50 else train
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
         """The expected forecast; the forecast at the rows' own prices (no unplanned
