@@ -72,6 +72,8 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
     grain = cfg.grain
     parts = []
     for k, cut in enumerate(cutoffs):
+        if h["date"].min() > cut:    # a partition whose series all begin after this origin
+            continue
         say(f"fold {k + 1}/{len(cutoffs)}: cutoff {cut:%d-%b-%Y}")
         plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,

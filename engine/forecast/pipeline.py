@@ -364,19 +364,20 @@ def plan_version(wh, plan: str | int | None) -> int | None:
 
 
 def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True, plan: str | int | None = "latest") -> ForecastResult:
+                 persist: bool = True, plan: str | int | None = "latest",
+                 backend=None) -> ForecastResult:
     """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
     forecasts, backtests (per model and 'routed'), routing and drivers in one transaction.
-    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version."""
+    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version.
+    `backend`: where the run executes (engine.forecast.backends; None: the configured
+    one - this machine unless a Dask scheduler is configured)."""
+    from engine.forecast.backends import backend_from
     from engine.warehouse.db import new_id
-    from engine.warehouse.forecast_store import read_history, read_signals, write_run
-    from engine.warehouse.plans import plan_rows
+    from engine.warehouse.forecast_store import write_run
 
     version = plan_version(wh, plan)
-    history = read_history(wh, cfg.cutoff)
-    signals = read_signals(wh)
-    res = forecast_full(history, signals, cfg, progress=progress,
-                        plan_rows=None if version is None else plan_rows(wh, version))
+    backend = backend if backend is not None else backend_from()
+    res = backend.forecast(wh, cfg, progress=progress, plan_version=version)
     res.run_id = new_id("fc")
     res.plan_version = version
     if persist:
@@ -386,7 +387,8 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                          res.timings, {"interval_method": res.interval_method,
                                        "routed_backtest": coverage,
                                        "plan_version": res.plan_version,
-                                       "planned_rows": res.planned_rows})
+                                       "planned_rows": res.planned_rows,
+                                       "backend": backend.name})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
         _store_scores(wh, res.run_id, progress)

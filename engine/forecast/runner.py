@@ -193,9 +193,10 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     # A global model's fit and predict (LightGBM: in C without the GIL) run on a helper
     # thread and overlap the other models, which run here meanwhile (same forecasts;
     # results are kept in the order of `names`). Not when a model fits in worker
-    # processes (no fork while a thread runs).
+    # processes (no fork while a thread runs), nor for a model fitted already (nothing
+    # to overlap; pandas' lazy index caches are not safe to build from two threads).
     background = {}
-    glob = global_models(names)
+    glob = [m for m in global_models(names) if m not in prefit]
     if glob and len(names) > 1 and not uses_worker_processes(names):
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="micropulse-global")
         background[glob[0]] = pool.submit(run, glob[0])
