@@ -7,9 +7,9 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
   processes (engine.forecast.parallel). Its numbers are the reference.
 - `DaskBackend(scheduler)` runs the same pipeline on a `distributed` cluster:
   1. the history up to the cutoff is exported from the warehouse by DuckDB to Parquet,
-     one folder per partition (category x state; a partition of more than
-     `partition_series` series is split by whole cities), in a run folder the workers
-     can read (MICROPULSE_DASK_SHARED_DIR on a real cluster);
+     one folder per partition (whole category x state cells packed up to
+     `partition_series` series; a larger category x state is split by whole cities), in
+     a run folder the workers can read (MICROPULSE_DASK_SHARED_DIR on a real cluster);
   2. map: each partition returns the training rows of every global model (LightGBM) at
      each backtest origin and at the cutoff, as a stratified sample: its share of
      `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
@@ -48,7 +48,7 @@ KEYS = ["sku_id", "pin_code"]
 BACKEND_ENV = "MICROPULSE_FORECAST_BACKEND"
 SCHEDULER_ENV = "MICROPULSE_DASK_SCHEDULER"
 SHARED_DIR_ENV = "MICROPULSE_DASK_SHARED_DIR"
-PARTITION_SERIES = 5_000          # a category x state with more series is split by city
+PARTITION_SERIES = 5_000          # series per partition (cells packed; larger split by city)
 CONNECT_TIMEOUT_S = 10
 
 
@@ -98,18 +98,22 @@ class LocalBackend:
 
 # ---- partitions ---------------------------------------------------------------------------
 def assign_partitions(cells: pd.DataFrame, max_series: int = PARTITION_SERIES) -> pd.DataFrame:
-    """`cells` (category, state, city, n_series, n_rows) with `part`: one partition per
-    category x state, split into groups of whole cities (in name order) of at most
-    `max_series` series where it has more (a city larger than that stays whole)."""
+    """`cells` (category, state, city, n_series, n_rows) with `part`: whole category x
+    state cells packed in order into partitions of at most `max_series` series (small
+    cells share one, so a task is worth its overhead); a category x state with more is
+    split into groups of whole cities (a city larger than that stays whole)."""
     out = cells.sort_values(["category", "state", "city"]).reset_index(drop=True)
     part = np.empty(len(out), dtype=np.int64)
-    k, size, prev = -1, 0, None
-    for i, (cat, state, n) in enumerate(zip(out["category"], out["state"], out["n_series"])):
-        if (cat, state) != prev or size + int(n) > max_series and size > 0:
-            k, size = k + 1, 0
-        prev = (cat, state)
-        size += int(n)
-        part[i] = k
+    k, size = 0, 0
+    for _, rows in out.groupby(["category", "state"], sort=False).indices.items():
+        n = out["n_series"].to_numpy()[rows]
+        units = [rows] if n.sum() <= max_series else [[r] for r in rows]
+        for unit in units:
+            m = int(out["n_series"].to_numpy()[unit].sum())
+            if size > 0 and size + m > max_series:
+                k, size = k + 1, 0
+            part[unit] = k
+            size += m
     out["part"] = part
     return out
 
@@ -260,6 +264,10 @@ class DaskBackend:
         client, own = self._client()
         folder = None
         try:
+            try:     # workers started together with the run may still be joining
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                pass
             n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             if n_workers == 0:
                 raise BackendError(f"The Dask cluster at {self.address} has no "
@@ -389,7 +397,9 @@ class DaskBackend:
 
         at = {f.key: i for i, f in enumerate(futures)}
         results = [None] * len(futures)
-        for done, fut in enumerate(as_completed(futures), 1):
+        if not futures:
+            return []
+        for done, fut in enumerate(as_completed(futures, loop=futures[0].client.loop), 1):
             if gather and keep:
                 results[at[fut.key]] = fut.result()
             elif gather:
