@@ -34,7 +34,7 @@ KEYS = ["model", "fold", "sku_id", "pin_code", "date"]
 def _cluster(**config):
     with dask.config.set(config):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
     return cluster, distributed.Client(cluster, set_as_default=False)
 
 
