@@ -55,8 +55,9 @@ def runs(small_warehouse_path, cluster, tmp_path_factory):
     said = []
     remote = run_forecast(wh, cfg, persist=False, progress=said.append,
                           backend=DaskBackend(cluster[1], partition_series=20))
+    whole = run_forecast(wh, cfg, persist=False, backend=DaskBackend(cluster[1]))
     wh.close()
-    return local, remote, said
+    return local, remote, said, whole
 
 
 def _wape(bt: pd.DataFrame, model: str) -> float:
@@ -65,7 +66,7 @@ def _wape(bt: pd.DataFrame, model: str) -> float:
 
 
 def test_dask_run_gives_the_local_numbers_for_per_series_models(runs):
-    local, remote, _ = runs
+    local, remote, *_ = runs
     a = local.backtest[local.backtest["model"].isin(PER_SERIES)]
     b = remote.backtest[remote.backtest["model"].isin(PER_SERIES)]
     assert len(a) == len(b) > 0
@@ -83,21 +84,36 @@ def test_dask_run_gives_the_local_numbers_for_per_series_models(runs):
 
 
 def test_dask_run_is_as_accurate_as_the_local_run(runs):
-    local, remote, _ = runs
+    local, remote, *_ = runs
     assert set(remote.backtest["model"]) == set(local.backtest["model"])
     # the pooled LightGBM sees other features across partitions (a SKU's level across
     # PIN codes of other states, a PIN's level across other categories): the same
     # accuracy, not the same numbers (seeds 42-44 alone move its WAPE by 0.6 points here)
+    # (WAPE points)
     assert abs(_wape(remote.backtest, "routed") - _wape(local.backtest, "routed")) <= 0.5
-    assert abs(_wape(remote.backtest, "lightgbm") - _wape(local.backtest, "lightgbm")) <= 1.0
+    assert abs(_wape(remote.backtest, "lightgbm") - _wape(local.backtest, "lightgbm")) <= 0.5
     assert remote.timings["partitions"] >= 9      # partitions of at most 20 series
     assert remote.interval_method == local.interval_method == "conformal"
     assert len(remote.routing) == len(local.routing)
     assert remote.drivers is not None and len(remote.drivers) == len(local.drivers)
 
 
+def test_one_partition_on_the_cluster_is_the_local_run_exactly(runs):
+    local, *_, whole = runs
+    assert whole.timings["partitions"] == 1       # the small demo fits one partition
+    f = local.forecasts.merge(whole.forecasts, on=["sku_id", "pin_code", "date"],
+                              suffixes=("_l", "_d"))
+    assert len(f) == len(local.forecasts) == len(whole.forecasts)
+    assert (f["model_l"] == f["model_d"]).all()
+    for col in ("forecast", "lo", "hi", "lo80", "hi80"):
+        assert np.allclose(f[f"{col}_l"], f[f"{col}_d"], atol=1e-6, rtol=0), col
+    bt = local.backtest.merge(whole.backtest, on=KEYS, suffixes=("_l", "_d"))
+    assert len(bt) == len(local.backtest)
+    assert np.allclose(bt["forecast_l"], bt["forecast_d"], atol=1e-6, rtol=0)
+
+
 def test_dask_run_reports_progress_from_the_cluster(runs):
-    *_, said = runs
+    _, _, said, _ = runs
     shares = [float(m.split()[1].rstrip("%:")) for m in said if m.startswith("cluster ")]
     assert shares == sorted(shares) and shares[-1] >= 90
     assert any("backtest and forecast of partition" in m for m in said)
@@ -138,7 +154,7 @@ def test_a_worker_killed_mid_run_fails_cleanly_and_the_warehouse_is_unchanged(
 def test_a_worker_lost_mid_run_is_retried_and_the_forecasts_are_the_same(runs, cluster,
                                                                         small_warehouse_path,
                                                                         tmp_path):
-    _, remote, _ = runs
+    _, remote, *_ = runs
     client = cluster[1]
     path = copy_warehouse(small_warehouse_path, tmp_path / "retry.duckdb")
     wh = Warehouse(path)
