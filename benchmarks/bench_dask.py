@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--sizes", nargs="+", type=int, default=[5000, 10000, 25000])
     ap.add_argument("--days", type=int, default=400)
     ap.add_argument("--partition-series", type=int, default=5000)
+    ap.add_argument("--backends", nargs="+", default=["local", "dask"],
+                    choices=["local", "dask"], help="e.g. dask only for worker memory")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "WAREHOUSE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -114,7 +116,7 @@ def main() -> int:
             _load(n, args.days, path)
             print(f"\n== {n:,} series x {args.days} days (warehouse written in "
                   f"{time.perf_counter() - t:.0f} s) ==", flush=True)
-            for backend in ("local", "dask"):
+            for backend in args.backends:
                 load = os.getloadavg()[0]
                 done = subprocess.run([sys.executable, __file__, "--partition-series",
                                        str(args.partition_series), "--one", backend, str(path)],
@@ -133,10 +135,8 @@ def main() -> int:
                       f"{r['wape_lightgbm']:.2f}%, routed {r['wape_routed']:.2f}%; this "
                       f"process peak RSS {r['driver_peak_gb']:.2f} GB{extra}", flush=True)
                 print(f"       timings {r['timings']}", flush=True)
-    dask_rows = [r for r in rows if r["backend"] == "dask"]
-    if dask_rows:
-        big = max(dask_rows, key=lambda r: r["n"])
-        estimate(big)
+                if backend == "dask":
+                    estimate(r)
     return 0
 
 
