@@ -256,3 +256,22 @@ def test_partitions_pack_category_by_state_cells_and_split_big_ones_by_city():
     assert parts[("Snacks", "Bengaluru")] == parts[("Sweets", "Mysuru")] \
         == parts[("Dairy", "Mysuru")]
     assert assign_partitions(cells, max_series=1000)["part"].nunique() == 1
+
+
+def test_top_series_chosen_across_partitions_are_the_whole_panels_top_series():
+    from engine.forecast.features import build_panel, normalize_history
+    from engine.forecast.runner import (_series_keys, pick_top, recent_periods, top_candidates,
+                                        top_series)
+    from engine.forecast.synthetic import synthetic_panel
+
+    history, signals = synthetic_panel(300, 120, seed=3)
+    h = normalize_history(history)
+    cfg = ForecastConfig(horizon=14).for_grain("D")
+    whole = build_panel(h, signals, cfg, normalized=True)
+    want = _series_keys(whole).iloc[top_series(whole.history, 25, recent_periods("D"))]
+    pins = sorted(h["pin_code"].unique())
+    halves = [h[h["pin_code"].isin(pins[: len(pins) // 2])],
+              h[h["pin_code"].isin(pins[len(pins) // 2:])]]
+    cands = [top_candidates(build_panel(p, signals, cfg, normalized=True), 25) for p in halves]
+    got = pick_top(cands, 25)
+    assert list(map(tuple, got.to_numpy())) == list(map(tuple, want.to_numpy()))

@@ -146,18 +146,23 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                        share: float) -> dict:
     """Map 1: {"rows": {(origin index, global model): its training rows on this
     partition, a seeded sample of `share` x cfg.lgb_max_rows rows when there are more},
+    "top": {(origin index, top_n setting): this partition's top series by recent demand},
     "planned": rows of the stored plan for this partition}. Origin index len(cutoffs) is
     the final cutoff. Training rows are history rows: the plan (future rows) does not
     change them."""
-    from engine.forecast.runner import build_cutoff_panel, global_models, global_training_rows
+    from engine.forecast.registry import model_class
+    from engine.forecast.runner import (build_cutoff_panel, global_models, global_training_rows,
+                                        top_candidates)
 
     h = _read_partition(path)
     names = tuple(cfg.models)
+    settings = sorted({model_class(m).top_n for m in names} - {None})
     final_plan = _final_plan(h, signals, cfg, plan_rows)
     quota = max(1, int(np.ceil(share * cfg.lgb_max_rows)))
     out: dict = {}
-    for k, cut in enumerate([*cutoffs, pd.Timestamp(cfg.cutoff)] if global_models(names)
-                            else []):
+    top: dict = {}
+    for k, cut in enumerate([*cutoffs, pd.Timestamp(cfg.cutoff)]
+                            if global_models(names) or settings else []):
         if h["date"].min() > cut:          # no series of this partition has begun yet
             continue
         panel = build_cutoff_panel(h, signals, cfg, names, cutoff=cut,
@@ -169,8 +174,11 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                                                   replace=False)
                 rows = rows.iloc[np.sort(keep)]
             out[(k, name)] = rows.drop(columns=["sid", "pos"], errors="ignore")
+        for setting in settings:
+            top[(k, setting)] = top_candidates(panel, getattr(cfg, setting))
         del panel
-    return {"rows": out, "planned": 0 if final_plan is None else len(final_plan)}
+    return {"rows": out, "top": top,
+            "planned": 0 if final_plan is None else len(final_plan)}
 
 
 def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
@@ -188,16 +196,19 @@ def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
 
 
 def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
-                   with_plan: bool, fitted: dict) -> dict:
+                   with_plan: bool, fitted: dict, top: dict) -> dict:
     """Map 2: the backtest points, the final fit's pieces and the drivers of one
     partition, with the global models fitted on the pooled rows (`fitted`: (origin index,
-    name) -> model)."""
+    name) -> model) and the top series chosen across partitions (`top`: origin index ->
+    {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
+    the cluster's workers are the parallelism)."""
     from engine.forecast.backtest import backtest_points
     from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
     from engine.forecast.drivers import driver_frame
     from engine.forecast.runner import fit_predict
 
     t0 = time.perf_counter()
+    cfg = cfg.with_(workers=1)
     h = _read_partition(path)
     final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
     prefit = {}
@@ -206,9 +217,10 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     points = None
     if cutoffs:
         points = backtest_points(h, signals, cfg, cutoffs, with_plan=with_plan,
-                                 prefit=prefit)
+                                 prefit=prefit, top=top)
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
-                        future_prices=final_plan, prefit=prefit.get(len(cutoffs)))
+                        future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
+                        top=top.get(len(cutoffs)))
     pieces = final_pieces(final)
     model = driver_model(final.fitted)
     drivers = None
@@ -291,8 +303,7 @@ class DaskBackend:
     def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
         from engine.forecast.backtest import backtest_cutoffs, finish_backtest
         from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
-        from engine.forecast.registry import model_class
-        from engine.forecast.runner import global_models
+        from engine.forecast.runner import global_models, pick_top
         from engine.warehouse.forecast_store import export_history, history_cells, read_signals
         from engine.warehouse.grain import sales_grain
         from engine.warehouse.plans import plan_rows as read_plan_rows
@@ -305,12 +316,6 @@ class DaskBackend:
         first, last = pd.Timestamp(cells["first_date"].min()), pd.Timestamp(cells["last_date"].max())
         cut = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else last
         cfg = cfg.with_(grain=cfg.grain or sales_grain(wh), cutoff=cut.date())
-        not_here = [m for m in cfg.models if model_class(m).top_n]
-        if not_here:
-            raise BackendError(
-                f"{', '.join(not_here)} run on the top-volume series of the whole chain, which "
-                f"the Dask backend does not choose yet: leave them out or run with --backend "
-                f"local.", evidence={"models": not_here}, code="model_not_distributed")
         try:
             cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
         except ForecastError as exc:
@@ -342,8 +347,14 @@ class DaskBackend:
         t1 = time.perf_counter()
         samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
                                  share[p], pure=False) for p in paths]
-        planned = sum(s["planned"] for s in self._wait(
-            samples, say, 5, 30, "training rows from partition", gather=True, keep=False))
+        small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
+                           keep=False)
+        planned = sum(s["planned"] for s in small)
+        top: dict = {}           # origin -> {top_n setting: the top series of the chain}
+        for (k, setting) in sorted({key for s in small for key in s["top"]}):
+            top.setdefault(k, {})[setting] = pick_top(
+                [s["top"][(k, setting)] for s in small if (k, setting) in s["top"]],
+                getattr(cfg, setting))
         with_plan = planned > 0      # as on one machine: a plan with rows in the horizon
         timings["map_training_rows"] = round(time.perf_counter() - t1, 2)
         if glob_names:
@@ -359,7 +370,7 @@ class DaskBackend:
             timings["fit_global"] = round(time.perf_counter() - t1, 2)
         t1 = time.perf_counter()
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
-                              fitted, pure=False) for p in paths]
+                              fitted, top, pure=False) for p in paths]
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
                              gather=True)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)

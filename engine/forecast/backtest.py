@@ -62,11 +62,13 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
 
 def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
-                    with_plan: bool = False, prefit: dict | None = None) -> pd.DataFrame:
+                    with_plan: bool = False, prefit: dict | None = None,
+                    top: dict | None = None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
-    index -> {model name: fitted model} for global models fitted on pooled rows.
+    index -> {model name: fitted model} for global models fitted on pooled rows; `top`:
+    fold index -> {top_n setting: keys of the top series chosen across partitions}.
     Intervals and order come in `finish_backtest`, which pools every partition."""
     say = progress or (lambda msg: None)
     grain = cfg.grain
@@ -78,7 +80,7 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
         plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
                           keep_sid=True, future_prices=plan,
-                          prefit=(prefit or {}).get(k))
+                          prefit=(prefit or {}).get(k), top=(top or {}).get(k))
         fc = res.forecasts
         if fc.empty:
             continue

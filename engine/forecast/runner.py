@@ -29,9 +29,8 @@ class FitResult:
     covered: dict = field(default_factory=dict)  # model name -> number of series
 
 
-def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
-    """sids of the n series with the most demand in the last `periods` periods (ties:
-    the smaller sid first)."""
+def series_volume(history: pd.DataFrame, periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sids in order, each series' demand in its last `periods` periods)."""
     sid = history["sid"].to_numpy()
     pos = history["pos"].to_numpy()
     codes, uniq = pd.factorize(sid, sort=True)
@@ -39,9 +38,60 @@ def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
     np.maximum.at(last, codes, pos.astype(np.int64))
     recent = pos > last[codes] - periods
     q = np.nan_to_num(history["quantity"].to_numpy(dtype=float))
-    vol = np.bincount(codes[recent], weights=q[recent], minlength=len(uniq))
+    return np.asarray(uniq), np.bincount(codes[recent], weights=q[recent], minlength=len(uniq))
+
+
+def top_series(history: pd.DataFrame, n: int, periods: int) -> np.ndarray:
+    """sids of the n series with the most demand in the last `periods` periods (ties:
+    the smaller sid first)."""
+    uniq, vol = series_volume(history, periods)
     order = np.argsort(-vol, kind="stable")
-    return np.asarray(uniq)[order[:n]]
+    return uniq[order[:n]]
+
+
+def recent_periods(grain: str) -> int:
+    """The window top_series ranks demand over: a quarter of the grain's periods."""
+    return 13 if grain == "W" else 91
+
+
+def top_candidates(panel: Panel, n: int) -> pd.DataFrame:
+    """This panel's top `n` series by recent demand with their keys and volume: a
+    partition's candidates for a top-N chosen across partitions (`pick_top`)."""
+    hist = panel.history
+    uniq, vol = series_volume(hist, recent_periods(panel.grain))
+    order = np.argsort(-vol, kind="stable")[:n]
+    keys = _series_keys(panel)
+    return pd.DataFrame({"sku_id": keys["sku_id"].to_numpy()[uniq[order]],
+                         "pin_code": keys["pin_code"].to_numpy()[uniq[order]],
+                         "volume": vol[order]})
+
+
+def pick_top(candidates: list[pd.DataFrame], n: int) -> pd.DataFrame:
+    """The top `n` of every partition's candidates, ranked as top_series ranks one panel
+    (most demand first; ties: the series first in (sku_id, pin_code) order, as panel sids
+    are numbered)."""
+    c = pd.concat(candidates, ignore_index=True)
+    c = c.sort_values(["volume", "sku_id", "pin_code"], ascending=[False, True, True],
+                      kind="stable")
+    return c.head(n)[KEYS].reset_index(drop=True)
+
+
+def _series_keys(panel: Panel) -> pd.DataFrame:
+    """sku_id and pin_code of every series of a panel, indexed by sid (0..n-1)."""
+    frame = panel.frame
+    sid = frame["sid"].to_numpy()
+    first = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else \
+        np.array([], dtype=np.int64)
+    return pd.DataFrame({"sku_id": np.asarray(frame["sku_id"].iloc[first], dtype=object),
+                         "pin_code": np.asarray(frame["pin_code"].iloc[first], dtype=object)})
+
+
+def _sids_of(panel: Panel, keys: pd.DataFrame) -> np.ndarray:
+    """sids of the panel's series listed in `keys` (sku_id, pin_code)."""
+    have = _series_keys(panel)
+    at = pd.MultiIndex.from_frame(keys[KEYS].astype(object)).get_indexer(
+        pd.MultiIndex.from_frame(have))
+    return np.flatnonzero(at >= 0)
 
 
 def _with_positions(out: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
@@ -133,13 +183,14 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
                 progress: Progress | None = None,
                 future_prices: pd.DataFrame | None = None,
                 normalized: bool = False, keep_sid: bool = False,
-                prefit: dict | None = None) -> FitResult:
+                prefit: dict | None = None, top: dict | None = None) -> FitResult:
     """Build the feature panel at `cutoff` and fit + predict every model on it.
     `normalized=True` says `history` already went through normalize_history;
     `keep_sid=True` keeps the panel's integer series id `sid` on the forecast rows;
     `prefit`: model name -> a model already fitted for this cutoff (a global model
     fitted on the pooled rows of every partition by a distributed backend): it only
-    predicts here."""
+    predicts here; `top`: a model's `top_n` setting -> the (sku_id, pin_code) of the top
+    series chosen across every partition (pick_top), instead of this panel's own."""
     say = progress or (lambda msg: None)
     prefit = prefit or {}
     t0 = time.perf_counter()
@@ -170,7 +221,8 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         if model.needs_features:
             h = panel.train if model.scope == "global" else panel.featured_history
         if model.top_n:
-            keep = top_series(hist, getattr(cfg, model.top_n), 13 if panel.grain == "W" else 91)
+            keep = _sids_of(panel, top[model.top_n]) if top and model.top_n in top else \
+                top_series(hist, getattr(cfg, model.top_n), recent_periods(panel.grain))
             h, f = h[h["sid"].isin(keep)], fut[fut["sid"].isin(keep)]
         if model.needs_festivals:
             model.festivals = signals.festivals if signals is not None else None
