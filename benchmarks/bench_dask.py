@@ -24,7 +24,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import pandas as pd  # noqa: E402
 
 from engine.forecast.config import ForecastConfig  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402

@@ -275,3 +275,33 @@ def test_top_series_chosen_across_partitions_are_the_whole_panels_top_series():
     cands = [top_candidates(build_panel(p, signals, cfg, normalized=True), 25) for p in halves]
     got = pick_top(cands, 25)
     assert list(map(tuple, got.to_numpy())) == list(map(tuple, want.to_numpy()))
+
+
+def test_a_run_with_an_uploaded_plan_is_the_same_on_the_cluster(small_warehouse_path,
+                                                                 cluster, tmp_path):
+    from engine.ingest.load import ingest_file
+
+    path = copy_warehouse(small_warehouse_path, tmp_path / "plan.duckdb")
+    wh = Warehouse(path)
+    try:
+        sku, pin = wh.query("SELECT sku_id, pin_code FROM sales_daily GROUP BY ALL "
+                            "ORDER BY sum(quantity) DESC LIMIT 1").iloc[0]
+        last = pd.Timestamp(wh.scalar("SELECT max(date) FROM sales_daily"))
+        plan = tmp_path / "plan.csv"
+        pd.DataFrame({"sku_id": [sku], "pin_code": [pin],
+                      "date_from": [(last + pd.Timedelta(days=2)).date()],
+                      "date_to": [(last + pd.Timedelta(days=5)).date()],
+                      "discount_pct": [25], "promo_type": ["price_cut"]}).to_csv(plan,
+                                                                                 index=False)
+        assert ingest_file(wh, "plan", plan).rows_loaded == 1
+        cfg = ForecastConfig(models=("moving_average", "lightgbm"), folds=1, workers=1)
+        local = run_forecast(wh, cfg, persist=False, backend=LocalBackend())
+        remote = run_forecast(wh, cfg, persist=False, backend=DaskBackend(cluster[1]))
+    finally:
+        wh.close()
+    assert remote.planned_rows == local.planned_rows == 4
+    f = local.forecasts.merge(remote.forecasts, on=["sku_id", "pin_code", "date"])
+    assert len(f) == len(local.forecasts) and f["planned_x"].sum() == 4
+    for col in ("forecast", "forecast_no_plan", "lo", "hi"):
+        assert np.allclose(f[f"{col}_x"], f[f"{col}_y"], atol=1e-6, rtol=0), col
+    assert (f["planned_x"] == f["planned_y"]).all()
