@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f
 WAREHOUSE ?= $(or $(MICROPULSE_WAREHOUSE),data/warehouse.duckdb)
 PORT ?= 8501
 
-.PHONY: setup warehouse run run-with-api demo api test test-browser bench clean help
+.PHONY: setup warehouse run run-with-api demo api test test-browser bench dask-demo clean help
 
 help:
 	@echo "make run    - install, seed the demo warehouse (first time only), open the app"
@@ -16,6 +16,7 @@ help:
 	@echo "make api    - the REST API on 127.0.0.1:$${MICROPULSE_API_PORT:-8000} (docs at /docs)"
 	@echo "make test   - install and run every test (browser tests: make test-browser)"
 	@echo "make bench  - run the benchmark scripts and print their figures"
+	@echo "make dask-demo - the demo forecast on a local Dask scheduler and two workers"
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -56,6 +57,25 @@ test-browser: setup
 
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# A Dask scheduler and two workers as real processes on this machine (a scheduler file in a
+# temp folder, random port), the demo forecast run on them, then all three stopped by PID.
+dask-demo: warehouse
+	@set -e; dir=$$(mktemp -d); pids=""; \
+	trap 'kill $$pids 2>/dev/null || true; wait $$pids 2>/dev/null || true; rm -rf "$$dir"' EXIT; \
+	PYTHONPATH="$(CURDIR)" $(VENV)/bin/dask scheduler --host 127.0.0.1 --port 0 --no-dashboard \
+	  --scheduler-file "$$dir/scheduler.json" >"$$dir/scheduler.log" 2>&1 & pids="$$pids $$!"; \
+	for t in $$(seq 120); do test -s "$$dir/scheduler.json" && break; sleep 0.5; done; \
+	for i in 1 2; do \
+	  PYTHONPATH="$(CURDIR)" $(VENV)/bin/dask worker --scheduler-file "$$dir/scheduler.json" \
+	    --nworkers 1 --nthreads 1 --no-dashboard --name "micropulse-$$i" \
+	    >"$$dir/worker$$i.log" 2>&1 & pids="$$pids $$!"; \
+	done; \
+	addr=$$($(PY) -c "import json,sys; print(json.load(open(sys.argv[1]))['address'])" \
+	  "$$dir/scheduler.json"); \
+	echo "Dask scheduler at $$addr, two workers (logs in $$dir)"; \
+	MICROPULSE_DASK_SHARED_DIR="$$dir" MICROPULSE_WAREHOUSE=$(WAREHOUSE) \
+	  $(PY) -m engine forecast --backend dask --scheduler "$$addr"
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

@@ -16,7 +16,7 @@ from engine.alerts import refresh_after
 from components.format import dd_mmm, indian_grouping, inr_compact, pct, units
 from components.tables import download_buttons
 from engine.errors import MicroPulseError
-from engine.forecast.config import ForecastConfig, ScenarioConfig
+from engine.forecast.config import ForecastConfig, ForecastError, ScenarioConfig
 from engine.forecast.registry import available_models
 from engine.warehouse.forecast_queries import Selection
 from engine.warehouse.grain import period_noun, periods_text, sales_grain
@@ -148,14 +148,32 @@ def plan_choice(prefix: str, wh) -> str | int:
                              "one for the same products, places and dates.")
 
 
+def backend_caption() -> str:
+    """Where the Run button's forecast executes (the configured backend: this machine, or
+    the Dask cluster MICROPULSE_DASK_SCHEDULER names), or why it cannot."""
+    from engine.forecast.backends import backend_from
+
+    try:
+        backend = backend_from()
+    except ForecastError as exc:
+        return f"Forecast runs cannot start: {exc}"
+    return f"Runs on {backend.describe()}."
+
+
 def progress_callback(status, bar, folds: int):
     """A progress function for the engine: each message goes to the status box and the
-    bar advances per backtest fold and for the final fit."""
+    bar advances per backtest fold and for the final fit, or by the share a cluster run
+    reports ('cluster 45%: ...')."""
     steps = folds + 1
     state = {"done": 0.0}
 
     def say(message: str) -> None:
-        if message.startswith("fold "):
+        if message.startswith("cluster ") and "%" in message.split()[1]:
+            try:
+                state["done"] = float(message.split()[1].rstrip("%:")) / 100
+            except ValueError:
+                pass
+        elif message.startswith("fold "):
             try:
                 k = int(message.split()[1].split("/")[0])
                 state["done"] = (k - 1) / steps

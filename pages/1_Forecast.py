@@ -53,6 +53,7 @@ if run is None:
 with st.expander("Run a new forecast", expanded=run is None):
     cfg = fv.run_settings("fc", wh)
     plan = fv.plan_choice("fc", wh)
+    st.caption(fv.backend_caption())
     if st.button("Run forecast", key="fc_run", type="primary", icon=":material/play_arrow:",
                  disabled=not allowed("run_forecast")):
         if fv.run_with_progress("forecast", partial(run_forecast, plan=plan), wh, cfg,

@@ -152,3 +152,21 @@ def test_a_run_with_an_uploaded_plan_shows_the_plan_against_no_plan(
     at.session_state["fc_tabs"] = "Table and download"
     at.run()
     assert any("Without the plan" in d.value.columns for d in at.dataframe)
+
+
+def test_run_button_uses_the_configured_dask_cluster_and_says_why_it_cannot_run(
+        small_warehouse_path, tmp_path, monkeypatch):
+    path = copy_warehouse(small_warehouse_path, tmp_path / "dask_run.duckdb")
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    monkeypatch.setenv("MICROPULSE_AUTH", "off")
+    monkeypatch.delenv("MICROPULSE_FORECAST_BACKEND", raising=False)
+    monkeypatch.delenv("MICROPULSE_DASK_SCHEDULER", raising=False)
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert any(c.value == "Runs on this machine." for c in at.caption)
+    monkeypatch.setenv("MICROPULSE_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert any(c.value == "Runs on the Dask cluster at tcp://127.0.0.1:9." for c in at.caption)
+    at.button(key="fc_run").click().run()
+    assert not at.exception
+    assert any("Could not reach the Dask scheduler at tcp://127.0.0.1:9" in e.value
+               for e in at.error)

@@ -28,6 +28,20 @@ def fold_cutoffs(last_date, cfg: ForecastConfig, grain: str) -> list[pd.Timestam
             for k in range(cfg.folds - 1, -1, -1)]
 
 
+def backtest_cutoffs(first_date, last_date, cfg: ForecastConfig, grain: str
+                     ) -> list[pd.Timestamp]:
+    """The fold origins for a history spanning first_date..last_date (fold_cutoffs after
+    the first date). Raises ForecastError when the history is too short for one fold."""
+    first, last = pd.Timestamp(first_date), pd.Timestamp(last_date)
+    cutoffs = [c for c in fold_cutoffs(last, cfg, grain) if c > first]
+    if not cutoffs:
+        raise ForecastError(
+            f"The history ({first:%d-%b-%Y} to {last:%d-%b-%Y}) is too short for a "
+            f"{cfg.horizon}-period backtest; add more history or shorten the horizon.",
+            evidence={"first": first, "last": last}, code="history_too_short")
+    return cutoffs
+
+
 def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
              progress: Progress | None = None, normalized: bool = False,
              with_plan: bool = False) -> pd.DataFrame:
@@ -37,26 +51,36 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     `with_plan=True` judges a run that uses a price / promotion plan: each fold's plan is
     what was actually charged in its horizon (plan.actual_plan), and the rows carry
     `forecast_no_plan` (the same models without it) and `planned`."""
-    say = progress or (lambda msg: None)
     h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
         h = cut_history(h, cfg.cutoff)
-    grain = cfg.grain or detect_grain(h)
-    cfg = cfg.for_grain(grain)
-    cutoffs = fold_cutoffs(h["date"].max(), cfg, grain)
-    first = h["date"].min()
-    cutoffs = [c for c in cutoffs if c > first]
-    if not cutoffs:
-        raise ForecastError(
-            f"The history ({first:%d-%b-%Y} to {h['date'].max():%d-%b-%Y}) is too short for a "
-            f"{cfg.horizon}-period backtest; add more history or shorten the horizon.",
-            evidence={"first": first, "last": h["date"].max()}, code="history_too_short")
+    cfg = cfg.for_grain(cfg.grain or detect_grain(h))
+    cutoffs = backtest_cutoffs(h["date"].min(), h["date"].max(), cfg, cfg.grain)
+    points = backtest_points(h, signals, cfg, cutoffs, progress=progress, with_plan=with_plan)
+    return finish_backtest(points, cfg, with_plan)
+
+
+def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
+                    cutoffs: list[pd.Timestamp], progress: Progress | None = None,
+                    with_plan: bool = False, prefit: dict | None = None,
+                    top: dict | None = None) -> pd.DataFrame:
+    """The map step of the backtest: every model's forecasts at each fold origin with
+    their actuals and series attributes, for the series of `h` (a normalised history
+    with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
+    index -> {model name: fitted model} for global models fitted on pooled rows; `top`:
+    fold index -> {top_n setting: keys of the top series chosen across partitions}.
+    Intervals and order come in `finish_backtest`, which pools every partition."""
+    say = progress or (lambda msg: None)
+    grain = cfg.grain
     parts = []
     for k, cut in enumerate(cutoffs):
+        if h["date"].min() > cut:    # a partition whose series all begin after this origin
+            continue
         say(f"fold {k + 1}/{len(cutoffs)}: cutoff {cut:%d-%b-%Y}")
         plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
-                          keep_sid=True, future_prices=plan)
+                          keep_sid=True, future_prices=plan,
+                          prefit=(prefit or {}).get(k), top=(top or {}).get(k))
         fc = res.forecasts
         if fc.empty:
             continue
@@ -65,7 +89,13 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
         fc = _attach_series(fc, res.panel.frame, cfg.season_length).drop(columns="sid")
         del res                      # the fold's panel is large: free it before the next
         parts.append(fc)
-    bt = pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
+
+
+def finish_backtest(bt: pd.DataFrame, cfg: ForecastConfig, with_plan: bool = False
+                    ) -> pd.DataFrame:
+    """The reduce step of the backtest over the pooled points of every series:
+    cross-conformal intervals (they pool errors across series) and the stored order."""
     if with_plan:                    # folds the plan did not touch: as without it
         if "forecast_no_plan" not in bt:
             bt["forecast_no_plan"] = bt["forecast"]

@@ -64,6 +64,12 @@ def add_commands(sub) -> None:
                    help="the price / promotion plan the forecast reads (uploaded with "
                         "'ingest plan'): the latest version (default; none when no plan was "
                         "uploaded), none, or a version number")
+    p.add_argument("--backend", choices=("local", "dask"), default=None,
+                   help="where the run executes: local (this machine) or dask (a Dask "
+                        "cluster; default: dask when MICROPULSE_DASK_SCHEDULER is set, "
+                        "else local; or MICROPULSE_FORECAST_BACKEND)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="the Dask scheduler's address (default: MICROPULSE_DASK_SCHEDULER)")
     p.set_defaults(func=run_forecast_cmd)
     b = sub.add_parser("backtest", help="rolling-origin backtest of every model")
     _common(b)
@@ -113,10 +119,16 @@ def _run_on_warehouse(args, run):
 
 
 def run_forecast_cmd(args) -> int:
+    from engine.forecast.backends import backend_from
     from engine.forecast.pipeline import run_forecast
 
+    try:
+        backend = backend_from(args.backend, args.scheduler)
+    except ForecastError as exc:
+        return _fail(exc)
+
     def run(wh, cfg, say):
-        res = run_forecast(wh, cfg, progress=say, plan=args.plan)
+        res = run_forecast(wh, cfg, progress=say, plan=args.plan, backend=backend)
         if not args.no_alerts:
             from engine.alerts import refresh_after
 
@@ -143,6 +155,7 @@ def run_forecast_cmd(args) -> int:
         "models": fc.drop_duplicates(["sku_id", "pin_code"])["model"].value_counts().to_dict(),
         "timings": res.timings, "out": args.out,
         "plan_version": res.plan_version, "planned_rows": res.planned_rows,
+        "backend": backend.name,
     }
     if res.backtest is not None:
         acc = res.accuracy(["model"]).set_index("model")

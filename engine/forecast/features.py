@@ -53,6 +53,10 @@ class Signals:
     weather: pd.DataFrame | None = None
     festivals: pd.DataFrame | None = None
     festival_effects: pd.DataFrame | None = None
+    # category / city / state -> every value of the whole run, sorted: the integer codes
+    # LightGBM reads then mean the same in every partition of a distributed run (None:
+    # codes of the values among the panel's own series)
+    vocabularies: dict | None = None
 
 
 @dataclass
@@ -756,8 +760,9 @@ def _series_attributes(series: pd.DataFrame, signals: Signals) -> pd.DataFrame:
     for col in ("city", "state"):
         src = locs.set_index("pin_code")[col] if locs is not None and col in locs else None
         out[col] = series["pin_code"].map(src).to_numpy() if src is not None else None
+    vocab = signals.vocabularies or {}
     for col in ("category", "city", "state"):
-        codes = pd.Categorical(out[col]).codes.astype(float)
+        codes = pd.Categorical(out[col], categories=vocab.get(col)).codes.astype(float)
         out[f"{col}_code"] = np.where(codes < 0, np.nan, codes)
     return out
 

@@ -21,7 +21,7 @@ from engine.forecast.config import ForecastConfig, ForecastError
 from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
                                       segment_text)
 from engine.forecast.metrics import score
-from engine.forecast.runner import Progress, fit_predict
+from engine.forecast.runner import Progress, fit_predict, uses_worker_processes
 from engine.forecast.drivers import driver_frame
 from engine.tracing import traced
 
@@ -161,65 +161,71 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
         return _final_and_after(big, signals, cfg, plan, use_plan, say, t0, timings, pool)
 
 
-def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bool, say,
-                     t0: float, timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
-    """forecast_full after the backtest: final fit, routing, intervals, drivers. `big`:
-    [normalised history, backtest or None], emptied here."""
-    h, bt = big
-    big.clear()
-    early_routing = None
-    if bt is not None and cfg.route and len(cfg.models) > 1 and not _uses_workers(cfg.models):
-        # the route is decided on the backtest alone; computed alongside the final fit
-        # (not when the final fit starts worker processes: no fork while a thread runs)
-        early_routing = pool.submit(router.route, bt, ensemble=cfg.ensemble)
-    t1 = time.perf_counter()
-    say("final fit at the cutoff")
-    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True,
-                        future_prices=plan if use_plan else None)
-    timings["final_fit"] = round(time.perf_counter() - t1, 2)
-    timings.update({f"final_{k}": v for k, v in final.timings.items()})
+@dataclass
+class FinalPieces:
+    """What the final fit at the cutoff hands to the reduce step, for all series or for
+    one partition of them (partitions' pieces are concatenated): per-model forecasts,
+    each future row's weather source, category and step, the series table and the young
+    series (fewer than 14 periods of history: cold start when unrouted)."""
+    forecasts: pd.DataFrame
+    points: pd.DataFrame             # KEYS, date, weather_source, category, step
+    series: pd.DataFrame             # KEYS, category, segment
+    young: pd.DataFrame              # KEYS
+    covered: dict = field(default_factory=dict)
+
+    @staticmethod
+    def concat(pieces: list["FinalPieces"]) -> "FinalPieces":
+        def cat(frames):
+            return pd.concat(frames, ignore_index=True)
+        covered: dict = {}
+        for p in pieces:
+            for name, n in p.covered.items():
+                covered[name] = covered.get(name, 0) + n
+        return FinalPieces(cat([p.forecasts for p in pieces]), cat([p.points for p in pieces]),
+                           cat([p.series for p in pieces]), cat([p.young for p in pieces]),
+                           covered)
+
+
+def final_pieces(final) -> FinalPieces:
+    """FinalPieces of a fit_predict result at the cutoff."""
     fut = final.panel.future
     series = fut.groupby(KEYS, as_index=False)["category"].first()
     series["segment"] = segment_text(series["category"])
-    del h                              # normalised history: no longer needed
     last_pos = _last_pos(final.panel)
     is_young = last_pos["pos"] + 1 < 14
     frame = final.panel.frame
-    young = pd.MultiIndex.from_arrays(
-        [np.asarray(frame["sku_id"].iloc[last_pos["row"][is_young]], dtype=object),
-         np.asarray(frame["pin_code"].iloc[last_pos["row"][is_young]], dtype=object)],
-        names=KEYS)
+    young = pd.DataFrame({
+        "sku_id": np.asarray(frame["sku_id"].iloc[last_pos["row"][is_young]], dtype=object),
+        "pin_code": np.asarray(frame["pin_code"].iloc[last_pos["row"][is_young]], dtype=object)})
+    points = fut[[*KEYS, "date", "weather_source", "category"]].copy()
+    points["step"] = fut["pos"].to_numpy() - pd.Series(
+        last_pos["pos"], index=last_pos["sid"]).reindex(fut["sid"].to_numpy()).to_numpy()
+    return FinalPieces(final.forecasts, points, series, young, dict(final.covered))
 
-    drivers_job = None
-    if "lightgbm" in final.fitted:
-        say("forecast drivers (LightGBM contributions), alongside routing and intervals")
-        lgb = final.forecasts[final.forecasts["model"].to_numpy() == "lightgbm"]
-        same_rows = len(lgb) == len(fut) and np.array_equal(lgb["date"].to_numpy(),
-                                                            fut["date"].to_numpy())
-        model = final.fitted["lightgbm"]
-        # its own frame object over the same columns: pandas' lazy caches and block
-        # consolidation are not shared with the main thread's reads of `fut`
-        drivers_job = pool.submit(
-            driver_frame, model, fut.copy(deep=False),
-            lgb["forecast"].to_numpy() if same_rows else None,
-            own=getattr(model, "own_forecast", None) if same_rows else None)
-        del lgb
 
+def reduce_run(bt: pd.DataFrame | None, pieces: FinalPieces, cfg: ForecastConfig, say,
+               routing: pd.DataFrame | None = None):
+    """The reduce step over every series: route each series on the pooled backtest
+    (`routing` when already computed), combine the final forecasts, calibrate the
+    conformal intervals on the routed backtest. Returns (forecast rows, routing,
+    backtest with the routed rows or None, interval method)."""
     say("routing each series to its best model")
-    available = [m for m in cfg.models if m in final.covered]
+    available = [m for m in cfg.models if m in pieces.covered]
+    if not available:
+        raise ForecastError("No model produced a forecast for any series.", code="no_forecast")
     if bt is not None and cfg.route and len(available) > 1:
-        routing = (early_routing.result() if early_routing is not None
-                   else router.route(bt, ensemble=cfg.ensemble))
+        routing = routing if routing is not None else router.route(bt, ensemble=cfg.ensemble)
     else:
         routing = router.route(pd.DataFrame())
-    routing = router.fill_unrouted(series, routing, default=available[0], young=young)
+    young = pd.MultiIndex.from_arrays([pieces.young["sku_id"].to_numpy(dtype=object),
+                                       pieces.young["pin_code"].to_numpy(dtype=object)],
+                                      names=KEYS)
+    routing = router.fill_unrouted(pieces.series, routing, default=available[0], young=young)
     if not (cfg.route and len(available) > 1):
         routing = routing.assign(model=available[0], weights=f'{{"{available[0]}": 1.0}}',
                                  reason=f"{available[0]}: the only model requested")
-    out = router.combine(final.forecasts, routing)
-    out = _join_points(out, fut, ["weather_source", "category", "pos", "sid"], how="left")
-    out["step"] = out["pos"] - out["sid"].map(pd.Series(last_pos["pos"], index=last_pos["sid"]))
-    out = out.drop(columns=["pos", "sid"])
+    out = router.combine(pieces.forecasts, routing)
+    out = _join_points(out, pieces.points, ["weather_source", "category", "step"], how="left")
     out["segment"] = segment_text(out["category"])
 
     bt_all = None
@@ -239,23 +245,70 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
     else:
         out = intervals.poisson_intervals(out)
         method = "negative_binomial"
-    drivers = drivers_job.result() if drivers_job is not None else None
-    timings["total"] = round(time.perf_counter() - t0, 2)
     cols = OUTPUT + ["weather_source", "step", "category"] + (
         ["forecast_no_plan", "planned"] if "forecast_no_plan" in out else [])
     out = out[cols].sort_values(KEYS + ["date"]).reset_index(drop=True)
     out["date"] = pd.to_datetime(out["date"])
+    return out, routing, bt_all, method
+
+
+def driver_model(fitted: dict):
+    """The fitted global model whose forecasts the drivers explain (None: no such)."""
+    return next((m for m in fitted.values()
+                 if m.scope == "global" and hasattr(m, "contributions")), None)
+
+
+def driver_inputs(final, fut: pd.DataFrame, model) -> tuple:
+    """driver_frame's arguments for the final fit's global `model` on the future rows
+    `fut`: (model, rows, its forecast of them, its forecast at their own prices), the
+    forecasts only when they are of exactly these rows (else driver_frame predicts)."""
+    own = final.forecasts[final.forecasts["model"].to_numpy() == model.name]
+    same_rows = len(own) == len(fut) and np.array_equal(own["date"].to_numpy(),
+                                                        fut["date"].to_numpy())
+    return (model, fut, own["forecast"].to_numpy() if same_rows else None,
+            getattr(model, "own_forecast", None) if same_rows else None)
+
+
+def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bool, say,
+                     t0: float, timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
+    """forecast_full after the backtest: final fit, routing, intervals, drivers. `big`:
+    [normalised history, backtest or None], emptied here."""
+    h, bt = big
+    big.clear()
+    early_routing = None
+    if bt is not None and cfg.route and len(cfg.models) > 1 and \
+            not uses_worker_processes(cfg.models):
+        # the route is decided on the backtest alone; computed alongside the final fit
+        # (not when the final fit starts worker processes: no fork while a thread runs)
+        early_routing = pool.submit(router.route, bt, ensemble=cfg.ensemble)
+    t1 = time.perf_counter()
+    say("final fit at the cutoff")
+    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True,
+                        future_prices=plan if use_plan else None)
+    timings["final_fit"] = round(time.perf_counter() - t1, 2)
+    timings.update({f"final_{k}": v for k, v in final.timings.items()})
+    del h                              # normalised history: no longer needed
+    pieces = final_pieces(final)
+
+    drivers_job = None
+    model = driver_model(final.fitted)
+    if model is not None:
+        say("forecast drivers (LightGBM contributions), alongside routing and intervals")
+        # its own frame object over the same columns: pandas' lazy caches and block
+        # consolidation are not shared with the main thread's reads of `fut`
+        model_, rows, fc, own = driver_inputs(final, final.panel.future.copy(deep=False),
+                                              model)
+        drivers_job = pool.submit(driver_frame, model_, rows, fc, own=own)
+    available = [m for m in cfg.models if m in final.covered]
+    routing = early_routing.result() if (early_routing is not None and len(available) > 1) \
+        else None
+    out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say, routing=routing)
+    drivers = drivers_job.result() if drivers_job is not None else None
+    timings["total"] = round(time.perf_counter() - t0, 2)
     return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
                           fitted=final.fitted, planned_rows=len(plan) if use_plan else 0)
-
-
-def _uses_workers(models) -> bool:
-    """Whether any of the models fits in worker processes (engine.forecast.parallel)."""
-    from engine.forecast.registry import make_model
-
-    return any(make_model(m).cost in ("statistical", "prophet") for m in models)
 
 
 def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -343,19 +396,20 @@ def _published(kind: str):
                                  .shape[0]) if len(r.forecasts) else 0,
                    "rows": len(r.forecasts)})
 def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True, plan: str | int | None = "latest") -> ForecastResult:
+                 persist: bool = True, plan: str | int | None = "latest",
+                 backend=None) -> ForecastResult:
     """Read history (up to cfg.cutoff) and signals, forecast, persist forecast_runs,
     forecasts, backtests (per model and 'routed'), routing and drivers in one transaction.
-    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version."""
+    `plan`: 'latest' (default; no plan when none was uploaded), 'none' or a version.
+    `backend`: where the run executes (engine.forecast.backends; None: the configured
+    one - this machine unless a Dask scheduler is configured)."""
+    from engine.forecast.backends import backend_from
     from engine.warehouse.db import new_id
-    from engine.warehouse.forecast_store import read_history, read_signals, write_run
-    from engine.warehouse.plans import plan_rows
+    from engine.warehouse.forecast_store import write_run
 
     version = plan_version(wh, plan)
-    history = read_history(wh, cfg.cutoff)
-    signals = read_signals(wh)
-    res = forecast_full(history, signals, cfg, progress=progress,
-                        plan_rows=None if version is None else plan_rows(wh, version))
+    backend = backend if backend is not None else backend_from()
+    res = backend.forecast(wh, cfg, progress=progress, plan_version=version)
     res.run_id = new_id("fc")
     res.plan_version = version
     if persist:
@@ -365,7 +419,8 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                          res.timings, {"interval_method": res.interval_method,
                                        "routed_backtest": coverage,
                                        "plan_version": res.plan_version,
-                                       "planned_rows": res.planned_rows})
+                                       "planned_rows": res.planned_rows,
+                                       "backend": backend.name})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
         _store_scores(wh, res.run_id, progress)

@@ -24,16 +24,33 @@ KEYS = ["sku_id", "pin_code"]
 
 
 class ForecastModel(ABC):
-    """Base class. A model declares what it can do on the class (the pipeline reads it):
-    - `cost`: which series it runs on: "cheap" = all series, "statistical" = the top
-      `cfg.stat_top_n` by recent volume, "prophet" = the top `cfg.prophet_top_n`;
-    - `needs_features`: it takes the feature panel's rows (LightGBM), not just demand;
+    """Base class. A model declares what it can do on the class; the runner and the
+    execution backends read these capabilities and never test a model's name or kind:
+    - `scope`: "per_series" (each series' forecast depends on that series alone, so any
+      partition of the series gives the same numbers) or "global" (one model learns
+      across all series: fitted once on the pooled training rows of every partition);
+    - `top_n`: None = fitted on every series; else the ForecastConfig field holding how
+      many top-volume series it runs on ("stat_top_n", "prophet_top_n");
+    - `needs_features`: it takes the feature panel's rows (a global model: the training
+      rows; a per-series model: every featurised history row), not just demand;
+    - `needs_festivals`: it is handed the festival calendar (`model.festivals`);
+    - `future_covariates`: it reads the horizon's planned prices and promotions (the
+      plan); other models' forecasts on planned rows are scaled by its plan response;
+    - `worker_processes`: it fits in worker processes of its own (engine.forecast
+      .parallel), so nothing may run on a helper thread alongside it (no fork then);
     - `min_seasons`: full seasons of history a series needs before the model's forecast
-      is worth routing to (seasonal naive: 2); shorter series get no forecast from it."""
+      is worth routing to (seasonal naive: 2); shorter series get no forecast from it;
+    - `cost`: kept for readers of the older attribute ("cheap", "statistical",
+      "prophet"); the runner reads the capabilities above."""
 
     name: str = "base"
-    cost: str = "cheap"
+    scope: str = "per_series"
+    top_n: str | None = None
     needs_features: bool = False
+    needs_festivals: bool = False
+    future_covariates: bool = False
+    worker_processes: bool = False
+    cost: str = "cheap"
     min_seasons: int = 0
 
     @abstractmethod

@@ -21,9 +21,7 @@ BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "st
 
 
 # ---- reads ----------------------------------------------------------------------------
-def read_history(wh: Warehouse, cutoff=None) -> pd.DataFrame:
-    """sales_daily up to `cutoff` (inclusive; all when None) in the model's long shape,
-    with the promotion kinds (feature, display, tpr: 0..1, NULL when not recorded)."""
+def _history_sql(cutoff=None) -> tuple[str, list]:
     sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
            "regular_price, coalesce(promo, FALSE) AS promo, feature, display, tpr "
            "FROM sales_daily")
@@ -31,7 +29,49 @@ def read_history(wh: Warehouse, cutoff=None) -> pd.DataFrame:
     if cutoff is not None:
         sql += " WHERE date <= ?"
         params.append(pd.Timestamp(cutoff).date())
+    return sql, params
+
+
+def read_history(wh: Warehouse, cutoff=None) -> pd.DataFrame:
+    """sales_daily up to `cutoff` (inclusive; all when None) in the model's long shape,
+    with the promotion kinds (feature, display, tpr: 0..1, NULL when not recorded)."""
+    sql, params = _history_sql(cutoff)
     return wh.query(sql + " ORDER BY sku_id, pin_code, date", params)
+
+
+_SERIES_PLACE = ("FROM ({history}) h LEFT JOIN skus k USING (sku_id) "
+                 "LEFT JOIN locations l USING (pin_code)")
+
+
+def history_cells(wh: Warehouse, cutoff=None) -> pd.DataFrame:
+    """The history up to `cutoff` by category x state x city (NULL-safe text keys, ''
+    where the catalogue or the PIN directory has no value): series, rows, first and last
+    date - what a distributed run partitions on."""
+    sql, params = _history_sql(cutoff)
+    return wh.query(
+        "SELECT coalesce(k.category, '') AS category, coalesce(l.state, '') AS state, "
+        "coalesce(l.city, '') AS city, count(DISTINCT (h.sku_id, h.pin_code)) AS n_series, "
+        "count(*) AS n_rows, min(h.date) AS first_date, max(h.date) AS last_date "
+        + _SERIES_PLACE.format(history=sql) + " GROUP BY ALL ORDER BY 1, 2, 3", params)
+
+
+def export_history(wh: Warehouse, cutoff, folder, cells: pd.DataFrame) -> None:
+    """Write the history up to `cutoff` as Parquet under `folder`, one directory per
+    partition (`part=K`, from `cells`: category, state, city -> part), in read_history's
+    columns. DuckDB streams it from the warehouse: no process holds the whole history."""
+    sql, params = _history_sql(cutoff)
+    cur = wh.cursor()
+    try:
+        cur.register("micropulse_partition_cells", cells[["category", "state", "city", "part"]])
+        target = str(folder).replace("'", "''")
+        cur.execute(
+            "COPY (SELECT h.*, c.part " + _SERIES_PLACE.format(history=sql)
+            + " JOIN micropulse_partition_cells c ON c.category = coalesce(k.category, '') "
+            "AND c.state = coalesce(l.state, '') AND c.city = coalesce(l.city, '')) "
+            f"TO '{target}' (FORMAT PARQUET, PARTITION_BY (part), OVERWRITE_OR_IGNORE)",
+            params)
+    finally:
+        cur.close()
 
 
 def last_sales_date(wh: Warehouse):

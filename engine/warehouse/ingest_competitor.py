@@ -17,7 +17,10 @@ Rows already stored (same competitor, item, place and day) are skipped as duplic
 """
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:            # pandas only where matching runs: a sales upload never loads it
+    import pandas as pd
 
 from engine.ingest.mapping import ColumnMapping
 from engine.warehouse.ingest_plan import name_key, place_lookups
@@ -104,6 +107,8 @@ def store_feed(cur, bid: str, feed: pd.DataFrame) -> int:
 
 def match_new_items(cur, bid: str) -> dict:
     """Match the batch's items that have no stored match; return counts by status."""
+    import pandas as pd
+
     from engine.pricing.competitor_match import match_items
 
     new = cur.execute(

@@ -46,7 +46,9 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 @register("lightgbm")
 class LightGBMModel(ForecastModel):
     cost = "cheap"
+    scope = "global"           # one model over every series' rows
     needs_features = True      # the runner passes the panel's featurised training rows
+    future_covariates = True   # reads the plan's prices and promotions
 
 
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "LightGBMModel":
@@ -55,12 +57,7 @@ class LightGBMModel(ForecastModel):
         self.cfg = cfg
         self.features = feature_columns(history)
         self.categorical = [c for c in CATEGORICAL if c in self.features]
-        last = pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
-        start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
-        train = history[(history["date"] > start) & history["lag_origin"].notna()] \
-            if "lag_origin" in history else history
-        if len(train) < 50:      # very young data: train on everything we have
-            train = history
+        train = self.training_rows(history, cfg)
         if len(train) > cfg.lgb_max_rows:   # a seeded uniform sample keeps fits fast
             keep = np.random.default_rng(cfg.seed).choice(len(train), cfg.lgb_max_rows,
                                                           replace=False)
@@ -87,6 +84,7 @@ class LightGBMModel(ForecastModel):
         offset = self.offset(train)
         weight = None
         if cfg.half_life:        # recent periods count more (see ForecastConfig.train_periods)
+            last = self.train_end(history)
             age = (last - pd.to_datetime(train["date"])).dt.days.to_numpy() / cfg.period_days
             weight = np.power(0.5, np.maximum(age, 0.0) / float(cfg.half_life))
         # LightGBM does not boost from the average when given an init score: do it here
@@ -95,6 +93,22 @@ class LightGBMModel(ForecastModel):
                            init_score=offset + self.init_base, free_raw_data=True)
         self.booster = lgb.train(params, data, num_boost_round=cfg.lgb_rounds)
         return self
+
+    @staticmethod
+    def train_end(history: pd.DataFrame) -> pd.Timestamp:
+        """The last period LightGBM may learn from: the run's cutoff (else the last date)."""
+        return pd.Timestamp(history.attrs.get("cutoff", history["date"].max()))
+
+    @staticmethod
+    def training_rows(history: pd.DataFrame, cfg: ForecastConfig) -> pd.DataFrame:
+        """The rows `fit` learns from (before its seeded sample): the last
+        `cfg.train_periods` periods before the cutoff with a forecast origin; all rows
+        when that leaves fewer than 50 (very young data)."""
+        last = LightGBMModel.train_end(history)
+        start = last - pd.Timedelta(days=cfg.train_periods * cfg.period_days)
+        train = history[(history["date"] > start) & history["lag_origin"].notna()] \
+            if "lag_origin" in history else history
+        return history if len(train) < 50 else train
 
     def predict(self, horizon: int, future: pd.DataFrame) -> pd.DataFrame:
         """The expected forecast; the forecast at the rows' own prices (no unplanned

@@ -52,6 +52,10 @@ def _fit_one(hist: pd.DataFrame, fut: pd.DataFrame, holidays, weekly: bool, seed
 @register("prophet")
 class ProphetModel(ForecastModel):
     cost = "prophet"
+    top_n = "prophet_top_n"
+    needs_features = True      # temperature and price regressors on every history row
+    needs_festivals = True
+    worker_processes = True
     festivals: pd.DataFrame | None = None   # set by the pipeline from Signals
 
     def fit(self, history: pd.DataFrame, cfg: ForecastConfig) -> "ProphetModel":

@@ -122,6 +122,8 @@ class ETSModel(_StatsForecastModel):
     data; non-seasonal on weekly data, where ETS cannot hold 52 seasonal states)."""
 
     cost = "statistical"
+    top_n = "stat_top_n"
+    worker_processes = True
     seasonal = True
 
     def build(self, season: int):
@@ -135,6 +137,8 @@ class ThetaModel(_StatsForecastModel):
     multiplicative seasonal adjustment when the season tests significant."""
 
     cost = "statistical"
+    top_n = "stat_top_n"
+    worker_processes = True
     seasonal = True
     max_season = 366
 
@@ -148,6 +152,8 @@ class ARIMAModel(_StatsForecastModel):
     """AutoARIMA (stepwise order search by AICc; seasonal on daily data)."""
 
     cost = "statistical"
+    top_n = "stat_top_n"
+    worker_processes = True
     seasonal = True
     max_season = 12
 

@@ -1,0 +1,422 @@
+"""Where a forecast run executes: this machine, or an existing Dask cluster.
+
+The seam is one object with `forecast(wh, cfg, progress, plan_version) -> ForecastResult`:
+
+- `LocalBackend` (the default) is today's run: one process reads the history and
+  `pipeline.forecast_full` fits every model, per-series families in local worker
+  processes (engine.forecast.parallel). Its numbers are the reference.
+- `DaskBackend(scheduler)` runs the same pipeline on a `distributed` cluster:
+  1. the history up to the cutoff is exported from the warehouse by DuckDB to Parquet,
+     one folder per partition (whole category x state cells packed up to
+     `partition_series` series; a larger category x state is split by whole cities), in
+     a run folder the workers can read (MICROPULSE_DASK_SHARED_DIR on a real cluster);
+  2. map: each partition returns the training rows of every global model (LightGBM) at
+     each backtest origin and at the cutoff, as a stratified sample: its share of
+     `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
+     smaller, as on one machine);
+  3. one fit per origin of each global model on a worker, on the pooled sample sorted as
+     the local run sorts it (the local run samples the same number of rows uniformly);
+  4. map: each partition runs the backtest folds and the final fit with those fitted
+     global models and its own per-series models (which depend on their series alone,
+     so they give the local numbers), and the LightGBM drivers of its rows;
+  5. reduce, here: the backtest intervals, routing and conformal calibration pool errors
+     across all series (`backtest.finish_backtest`, `pipeline.reduce_run`, the local
+     run's own functions), then the caller writes the run in one transaction.
+  Nothing is written before the reduce has finished: a run that fails (a worker lost,
+  the scheduler gone) raises a BackendError with a code and leaves the warehouse as it
+  was. Dask itself re-runs the tasks of a lost worker on the others (up to its
+  `distributed.scheduler.allowed-failures`).
+
+Choosing one: `backend_from(name, scheduler)`; name None reads MICROPULSE_FORECAST_BACKEND
+(local | dask; default dask when MICROPULSE_DASK_SCHEDULER is set, else local).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from engine.forecast.config import ForecastConfig, ForecastError
+
+KEYS = ["sku_id", "pin_code"]
+BACKEND_ENV = "MICROPULSE_FORECAST_BACKEND"
+SCHEDULER_ENV = "MICROPULSE_DASK_SCHEDULER"
+SHARED_DIR_ENV = "MICROPULSE_DASK_SHARED_DIR"
+PARTITION_SERIES = 5_000          # series per partition (cells packed; larger split by city)
+CONNECT_TIMEOUT_S = 10
+
+
+class BackendError(ForecastError):
+    """The execution backend cannot run or finish the forecast (no scheduler, cluster
+    unreachable, a worker lost); the warehouse is unchanged."""
+
+
+# ---- choosing a backend ------------------------------------------------------------------
+def backend_from(name: str | None = None, scheduler: str | None = None):
+    """The backend for a run: `name` 'local' or 'dask' (None: MICROPULSE_FORECAST_BACKEND,
+    else dask when a scheduler is configured, else local); `scheduler` a Dask scheduler
+    address (None: MICROPULSE_DASK_SCHEDULER)."""
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    name = (name or os.environ.get(BACKEND_ENV) or ("dask" if scheduler else "local")).lower()
+    if name == "local":
+        return LocalBackend()
+    if name != "dask":
+        raise BackendError(f"Unknown forecast backend {name!r}: use 'local' (this machine) or "
+                           f"'dask' (a Dask cluster).", evidence={"backend": name},
+                           code="bad_backend")
+    if not scheduler:
+        raise BackendError(f"The Dask backend needs a scheduler address: pass --scheduler "
+                           f"tcp://HOST:8786 or set {SCHEDULER_ENV}.", code="no_scheduler")
+    return DaskBackend(scheduler, shared_dir=os.environ.get(SHARED_DIR_ENV) or None)
+
+
+class LocalBackend:
+    """Today's run in this process (and its local worker processes)."""
+
+    name = "local"
+
+    def describe(self) -> str:
+        return "this machine"
+
+    def forecast(self, wh, cfg: ForecastConfig, progress=None, plan_version=None):
+        from engine.forecast.pipeline import forecast_full
+        from engine.warehouse.forecast_store import read_history, read_signals
+        from engine.warehouse.plans import plan_rows
+
+        history = read_history(wh, cfg.cutoff)
+        signals = read_signals(wh)
+        return forecast_full(history, signals, cfg, progress=progress,
+                             plan_rows=None if plan_version is None
+                             else plan_rows(wh, plan_version))
+
+
+# ---- partitions ---------------------------------------------------------------------------
+def assign_partitions(cells: pd.DataFrame, max_series: int = PARTITION_SERIES) -> pd.DataFrame:
+    """`cells` (category, state, city, n_series, n_rows) with `part`: whole category x
+    state cells packed in order into partitions of at most `max_series` series (small
+    cells share one, so a task is worth its overhead); a category x state with more is
+    split into groups of whole cities (a city larger than that stays whole)."""
+    out = cells.sort_values(["category", "state", "city"]).reset_index(drop=True)
+    part = np.empty(len(out), dtype=np.int64)
+    k, size = 0, 0
+    for _, rows in out.groupby(["category", "state"], sort=False).indices.items():
+        n = out["n_series"].to_numpy()[rows]
+        units = [rows] if n.sum() <= max_series else [[r] for r in rows]
+        for unit in units:
+            m = int(out["n_series"].to_numpy()[unit].sum())
+            if size > 0 and size + m > max_series:
+                k, size = k + 1, 0
+            part[unit] = k
+            size += m
+    out["part"] = part
+    return out
+
+
+def _read_partition(path: str) -> pd.DataFrame:
+    from engine.forecast.features import normalize_history
+
+    h = pd.read_parquet(path).drop(columns=["part"], errors="ignore")
+    h = h.sort_values([*KEYS, "date"], kind="stable").reset_index(drop=True)
+    return normalize_history(h)
+
+
+def _small(result: dict) -> dict:
+    """A map-1 result without its training rows (they stay on the worker)."""
+    return {k: v for k, v in result.items() if k != "rows"}
+
+
+# ---- the tasks that run on the workers ---------------------------------------------------------
+def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
+    """The stored plan's rows for this partition's series over the horizon (None: none)."""
+    from engine.forecast.plan import horizon_plan
+
+    if plan_rows is None:
+        return None
+    plan = horizon_plan(plan_rows, h, signals, cfg.cutoff, cfg.horizon, cfg.grain)
+    return plan if len(plan) else None
+
+
+def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
+                       share: float) -> dict:
+    """Map 1: {"rows": {(origin index, global model): its training rows on this
+    partition, a seeded sample of `share` x cfg.lgb_max_rows rows when there are more},
+    "top": {(origin index, top_n setting): this partition's top series by recent demand},
+    "planned": rows of the stored plan for this partition}. Origin index len(cutoffs) is
+    the final cutoff. Training rows are history rows: the plan (future rows) does not
+    change them."""
+    from engine.forecast.registry import model_class
+    from engine.forecast.runner import (build_cutoff_panel, global_models, global_training_rows,
+                                        top_candidates)
+
+    h = _read_partition(path)
+    names = tuple(cfg.models)
+    settings = sorted({model_class(m).top_n for m in names} - {None})
+    final_plan = _final_plan(h, signals, cfg, plan_rows)
+    quota = max(1, int(np.ceil(share * cfg.lgb_max_rows)))
+    out: dict = {}
+    top: dict = {}
+    for k, cut in enumerate([*cutoffs, pd.Timestamp(cfg.cutoff)]
+                            if global_models(names) or settings else []):
+        if h["date"].min() > cut:          # no series of this partition has begun yet
+            continue
+        panel = build_cutoff_panel(h, signals, cfg, names, cutoff=cut,
+                                   future_prices=final_plan if k == len(cutoffs) else None)
+        for name in global_models(names):
+            rows = global_training_rows(panel, name, cfg)
+            if len(rows) > quota:
+                keep = np.random.default_rng(cfg.seed + k).choice(len(rows), quota,
+                                                                  replace=False)
+                rows = rows.iloc[np.sort(keep)]
+            out[(k, name)] = rows.drop(columns=["sid", "pos"], errors="ignore")
+        for setting in settings:
+            top[(k, setting)] = top_candidates(panel, getattr(cfg, setting))
+        del panel
+    return {"rows": out, "top": top,
+            "planned": 0 if final_plan is None else len(final_plan)}
+
+
+def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
+    """Fit the global model `name` for one origin on the pooled rows of every partition,
+    in the local run's row order (series sorted by SKU then PIN, then date)."""
+    from engine.forecast.registry import make_model
+
+    parts = [s["rows"][key] for s in samples if key in s["rows"]]
+    rows = pd.concat(parts, ignore_index=True)
+    order = np.lexsort([rows["date"].to_numpy(), rows["pin_code"].astype(str).to_numpy(),
+                        rows["sku_id"].astype(str).to_numpy()])
+    rows = rows.iloc[order].reset_index(drop=True)
+    rows.attrs["cutoff"] = pd.Timestamp(cutoff)
+    return make_model(name).fit(rows, cfg)
+
+
+def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
+                   with_plan: bool, fitted: dict, top: dict) -> dict:
+    """Map 2: the backtest points, the final fit's pieces and the drivers of one
+    partition, with the global models fitted on the pooled rows (`fitted`: (origin index,
+    name) -> model) and the top series chosen across partitions (`top`: origin index ->
+    {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
+    the cluster's workers are the parallelism)."""
+    from engine.forecast.backtest import backtest_points
+    from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
+    from engine.forecast.drivers import driver_frame
+    from engine.forecast.runner import fit_predict
+
+    t0 = time.perf_counter()
+    cfg = cfg.with_(workers=1)
+    h = _read_partition(path)
+    final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
+    prefit = {}
+    for (k, name), model in fitted.items():
+        prefit.setdefault(k, {})[name] = model
+    points = None
+    if cutoffs:
+        points = backtest_points(h, signals, cfg, cutoffs, with_plan=with_plan,
+                                 prefit=prefit, top=top)
+    final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
+                        future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
+                        top=top.get(len(cutoffs)))
+    pieces = final_pieces(final)
+    model = driver_model(final.fitted)
+    drivers = None
+    if model is not None:
+        m, rows, fc, own = driver_inputs(final, final.panel.future, model)
+        drivers = driver_frame(m, rows, fc, own=own)
+    return {"points": points, "pieces": pieces, "drivers": drivers,
+            "planned_rows": 0 if final_plan is None else len(final_plan),
+            "series": int(len(pieces.series)), "seconds": time.perf_counter() - t0}
+
+
+# ---- the Dask backend -----------------------------------------------------------------------
+class DaskBackend:
+    """The run on an existing Dask cluster (see the module docstring)."""
+
+    name = "dask"
+
+    def __init__(self, scheduler, shared_dir: str | None = None,
+                 partition_series: int = PARTITION_SERIES):
+        self.scheduler = scheduler          # an address, or a distributed.Client
+        self.shared_dir = shared_dir
+        self.partition_series = partition_series
+
+    def describe(self) -> str:
+        return f"the Dask cluster at {self.address}"
+
+    @property
+    def address(self) -> str:
+        if isinstance(self.scheduler, str):
+            return self.scheduler
+        return getattr(getattr(self.scheduler, "scheduler", None), "address", "") or "?"
+
+    def _client(self):
+        from distributed import Client
+
+        if not isinstance(self.scheduler, str):
+            return self.scheduler, False
+        try:
+            return Client(self.scheduler, timeout=CONNECT_TIMEOUT_S,
+                          set_as_default=False), True
+        except (OSError, TimeoutError) as exc:
+            raise BackendError(
+                f"Could not reach the Dask scheduler at {self.scheduler} within "
+                f"{CONNECT_TIMEOUT_S} s: check the address and that the scheduler is running "
+                f"(or run with --backend local).", evidence={"scheduler": self.scheduler},
+                code="cluster_unreachable") from exc
+
+    def forecast(self, wh, cfg: ForecastConfig, progress=None, plan_version=None):
+        from distributed import CancelledError, KilledWorker
+        from distributed.comm.core import CommClosedError
+
+        say = progress or (lambda msg: None)
+        client, own = self._client()
+        folder = None
+        try:
+            try:     # workers started together with the run may still be joining
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                pass
+            n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            if n_workers == 0:
+                raise BackendError(f"The Dask cluster at {self.address} has no "
+                                   f"workers: start some with `dask worker ADDRESS`.",
+                                   code="no_workers")
+            say(f"cluster 0%: {self.describe()} with {n_workers} worker(s)")
+            folder = tempfile.mkdtemp(prefix="micropulse-run-", dir=self.shared_dir)
+            return self._run(client, wh, cfg, say, plan_version, folder)
+        except (KilledWorker, CommClosedError, CancelledError, OSError, TimeoutError) as exc:
+            raise BackendError(
+                f"The forecast run on {self.describe()} failed: a worker or the scheduler was "
+                f"lost ({type(exc).__name__}). Nothing was saved; run it again when the "
+                f"cluster is healthy.", evidence={"error": str(exc)[:300]},
+                code="cluster_failed") from exc
+        finally:
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+            if own:
+                client.close()
+
+    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
+        from engine.forecast.backtest import backtest_cutoffs, finish_backtest
+        from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
+        from engine.forecast.runner import global_models, pick_top
+        from engine.warehouse.forecast_store import export_history, history_cells, read_signals
+        from engine.warehouse.grain import sales_grain
+        from engine.warehouse.plans import plan_rows as read_plan_rows
+
+        t0 = time.perf_counter()
+        timings: dict = {}
+        cells = history_cells(wh, cfg.cutoff)
+        if cells.empty:
+            raise ForecastError("There is no sales history to forecast from.", code="no_history")
+        first, last = pd.Timestamp(cells["first_date"].min()), pd.Timestamp(cells["last_date"].max())
+        cut = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else last
+        cfg = cfg.with_(grain=cfg.grain or sales_grain(wh), cutoff=cut.date())
+        try:
+            cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
+        except ForecastError as exc:
+            if exc.code != "history_too_short":
+                raise
+            say("history too short for a backtest: no routing, negative-binomial intervals")
+            cutoffs = []
+        cells = assign_partitions(cells, self.partition_series)
+        export_history(wh, cfg.cutoff, folder, cells)
+        paths = sorted(glob.glob(os.path.join(folder, "part=*")),
+                       key=lambda p: int(p.rsplit("=", 1)[1]))
+        rows = cells.groupby("part")["n_rows"].sum()
+        share = {p: float(rows.loc[int(p.rsplit("=", 1)[1])]) / float(rows.sum()) for p in paths}
+        timings["export"] = round(time.perf_counter() - t0, 2)
+        say(f"cluster 5%: history exported in {len(paths)} partitions (category x state) "
+            f"({timings['export']:.1f} s)")
+        named = [c for c in cells["category"].unique() if c]
+        vocab = {"category": sorted(named),
+                 "city": sorted(c for c in cells["city"].unique() if c),
+                 "state": sorted(s for s in cells["state"].unique() if s)}
+        signals = replace(read_signals(wh), vocabularies=vocab)
+        plan_rows = read_plan_rows(wh, plan_version) if plan_version is not None else None
+        sig_f = client.scatter(signals, broadcast=True, hash=False)
+        plan_f = client.scatter(plan_rows, broadcast=True, hash=False) \
+            if plan_rows is not None else None
+
+        fitted = {}
+        glob_names = global_models(cfg.models)
+        t1 = time.perf_counter()
+        samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
+                                 share[p], pure=False) for p in paths]
+        small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
+                           keep=False)
+        planned = sum(s["planned"] for s in small)
+        top: dict = {}           # origin -> {top_n setting: the top series of the chain}
+        for (k, setting) in sorted({key for s in small for key in s["top"]}):
+            top.setdefault(k, {})[setting] = pick_top(
+                [s["top"][(k, setting)] for s in small if (k, setting) in s["top"]],
+                getattr(cfg, setting))
+        with_plan = planned > 0      # as on one machine: a plan with rows in the horizon
+        timings["map_training_rows"] = round(time.perf_counter() - t1, 2)
+        if glob_names:
+            t1 = time.perf_counter()
+            origins = [*cutoffs, cut]
+            for k, c in enumerate(origins):
+                for name in glob_names:
+                    fitted[(k, name)] = client.submit(task_fit_global, name, cfg, c,
+                                                      (k, name), samples, pure=False)
+            self._wait(list(fitted.values()), say, 30, 45,
+                       f"{', '.join(glob_names)} fitted on the pooled rows, origin")
+            del samples
+            timings["fit_global"] = round(time.perf_counter() - t1, 2)
+        t1 = time.perf_counter()
+        runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
+                              fitted, top, pure=False) for p in paths]
+        results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
+                             gather=True)
+        timings["map_partitions"] = round(time.perf_counter() - t1, 2)
+        timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
+        final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
+
+        t1 = time.perf_counter()
+        say("cluster 90%: reduce - backtest intervals, routing and conformal calibration "
+            "over every series")
+        points = [r["points"] for r in results if r["points"] is not None]
+        bt = finish_backtest(pd.concat(points, ignore_index=True), cfg, with_plan) \
+            if points else None
+        pieces = FinalPieces.concat([r["pieces"] for r in results])
+        drivers = [r["drivers"] for r in results if r["drivers"] is not None]
+        del results, points
+        out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say)
+        timings["reduce"] = round(time.perf_counter() - t1, 2)
+        timings["total"] = round(time.perf_counter() - t0, 2)
+        timings["partitions"] = len(paths)
+        drivers = pd.concat(drivers, ignore_index=True) if drivers else None
+        if drivers is not None:
+            drivers = drivers.sort_values([*KEYS, "date"], kind="stable").reset_index(drop=True)
+        return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
+                              drivers=drivers, cutoff=cut, grain=cfg.grain, horizon=cfg.horizon,
+                              timings=timings, interval_method=method, fitted=final_models,
+                              planned_rows=int(planned) if with_plan else 0)
+
+    @staticmethod
+    def _wait(futures: list, say, start: float, end: float, what: str, gather: bool = False,
+              keep: bool = True):
+        """Wait for `futures`, saying each one done as a share of start..end percent;
+        with gather=True return their results in submission order (keep=False: only the
+        small parts of dict results, not their "rows")."""
+        from distributed import as_completed
+
+        at = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(futures)
+        if not futures:
+            return []
+        for done, fut in enumerate(as_completed(futures, loop=futures[0].client.loop), 1):
+            if gather and keep:
+                results[at[fut.key]] = fut.result()
+            elif gather:
+                results[at[fut.key]] = fut.client.submit(_small, fut, pure=False).result()
+            elif fut.status == "error":
+                fut.result()                 # raises the task's error here
+            pct = start + (end - start) * done / max(len(futures), 1)
+            say(f"cluster {pct:.0f}%: {what} {done}/{len(futures)} done")
+        return results
