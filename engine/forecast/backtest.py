@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
-                                      segment_text)
+from engine.forecast.features import (Signals, cut_history, data_gaps, detect_grain, in_gaps,
+                                      normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
 from engine.forecast.router import series_codes
@@ -46,6 +46,14 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     cutoffs = fold_cutoffs(h["date"].max(), cfg, grain)
     first = h["date"].min()
     cutoffs = [c for c in cutoffs if c > first]
+    # periods that are missing data (no rows at all for a PIN code or the file between
+    # periods with rows): a fold is not scored on them, and a fold's origin that falls
+    # inside a file-wide gap moves back to the gap's last period with rows
+    days = 7 if grain == "W" else 1
+    last = h["date"].max()
+    gaps = data_gaps(h, last, grain)
+    cutoffs = sorted({_before_gap(h, c, gaps, days) for c in cutoffs})
+    cutoffs = [c for c in cutoffs if c > first]
     if not cutoffs:
         raise ForecastError(
             f"The history ({first:%d-%b-%Y} to {h['date'].max():%d-%b-%Y}) is too short for a "
@@ -62,6 +70,9 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
             continue
         fc = fc.assign(fold=k, cutoff=cut)
         fc["actual"] = _actuals(h, fc, cut, grain)
+        if len(gaps):
+            fc = fc[~in_gaps(fc["pin_code"].to_numpy(), np.arange(len(fc)),
+                             fc["date"].to_numpy(), gaps, last, days)]
         fc = _attach_series(fc, res.panel.frame, cfg.season_length).drop(columns="sid")
         del res                      # the fold's panel is large: free it before the next
         parts.append(fc)
@@ -82,6 +93,20 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
                         pd.factorize(bt["model"].to_numpy(), sort=True)[0]])
     # by model, fold, sku, pin, date; one take of the rows and columns (no interim copy)
     return bt.iloc[order, bt.columns.get_indexer(cols)].reset_index(drop=True)
+
+
+def _before_gap(h: pd.DataFrame, cut: pd.Timestamp, gaps: pd.DataFrame, days: int
+                ) -> pd.Timestamp:
+    """A fold origin, moved back to the last period with rows when the whole file has no
+    rows in the origin's period and that period is a data gap; else unchanged."""
+    if gaps.empty or not (gaps["date"] == cut).any():
+        return cut
+    dates = h["date"].to_numpy()
+    at_or_before = dates[dates <= np.datetime64(cut)]
+    if not len(at_or_before) or at_or_before.max() > np.datetime64(cut - pd.Timedelta(days=days)):
+        return cut                    # rows in the origin's period: a PIN-level gap only
+    back = (cut - pd.Timestamp(at_or_before.max())).days // days * days
+    return cut - pd.Timedelta(days=back)
 
 
 def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) -> pd.DataFrame:

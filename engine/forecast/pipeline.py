@@ -17,8 +17,8 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
-                                      segment_text)
+from engine.forecast.features import (Signals, cut_history, detect_grain, gap_notes,
+                                      normalize_history, segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict
 from engine.forecast.drivers import driver_frame
@@ -42,6 +42,7 @@ class ForecastResult:
     fitted: dict = field(default_factory=dict)
     plan_version: int | str | None = None   # the plan used (None: no plan)
     planned_rows: int = 0                   # series x periods the plan covered
+    notes: list = field(default_factory=list)   # e.g. periods treated as missing data
 
     def accuracy(self, by=("model",)) -> pd.DataFrame:
         return score(self.backtest, by=list(by)) if self.backtest is not None else \
@@ -176,6 +177,9 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
                         future_prices=plan if use_plan else None)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
+    notes = gap_notes(final.panel.gaps, cfg.grain)
+    for note in notes:
+        say(note)
     fut = final.panel.future
     series = fut.groupby(KEYS, as_index=False)["category"].first()
     series["segment"] = segment_text(series["category"])
@@ -246,7 +250,8 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
     return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
-                          fitted=final.fitted, planned_rows=len(plan) if use_plan else 0)
+                          fitted=final.fitted, planned_rows=len(plan) if use_plan else 0,
+                          notes=notes)
 
 
 def _uses_workers(models) -> bool:
@@ -333,7 +338,8 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                          res.timings, {"interval_method": res.interval_method,
                                        "routed_backtest": coverage,
                                        "plan_version": res.plan_version,
-                                       "planned_rows": res.planned_rows})
+                                       "planned_rows": res.planned_rows,
+                                       "notes": res.notes})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
         _store_scores(wh, res.run_id, progress)
