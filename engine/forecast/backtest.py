@@ -81,7 +81,7 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
         if "forecast_no_plan" not in bt:
             bt["forecast_no_plan"] = bt["forecast"]
         bt["forecast_no_plan"] = bt["forecast_no_plan"].fillna(bt["forecast"])
-        bt["planned"] = bt["planned"].fillna(False).astype(bool) if "planned" in bt else False
+        bt["planned"] = bt["planned"].eq(True) if "planned" in bt else False
     bt["segment"] = segment_text(bt["category"])
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",

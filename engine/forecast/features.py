@@ -241,8 +241,9 @@ def data_gaps(history: pd.DataFrame, cut, grain: str) -> pd.DataFrame:
                          .astype("datetime64[ns]")})
 
 
-def gap_notes(gaps: pd.DataFrame | None, grain: str) -> list[str]:
-    """One sentence per run of consecutive missing periods of a PIN code."""
+def gap_runs(gaps: pd.DataFrame | None, grain: str) -> list[dict]:
+    """One record per run of consecutive missing periods of a PIN code: pin_code, periods,
+    first and last day (ISO) and `note`, the sentence a run report shows."""
     if gaps is None or gaps.empty:
         return []
     from engine.textfmt import dd_mmm
@@ -250,16 +251,24 @@ def gap_notes(gaps: pd.DataFrame | None, grain: str) -> list[str]:
     unit = "week" if grain == "W" else "day"
     g = gaps.sort_values(["pin_code", "period"])
     new_run = (g["pin_code"].ne(g["pin_code"].shift()) | g["period"].diff().ne(1)).cumsum()
-    notes = []
+    out = []
     for _, run in g.groupby(new_run.to_numpy(), sort=False):
         n = len(run)
         first, last = run["date"].iloc[0], run["date"].iloc[-1]
         if grain == "W":                 # a week is labelled by its last day
             first = first - pd.Timedelta(days=6)
-        notes.append(f"{n} {unit}{'s' if n != 1 else ''} with no rows at all for PIN "
-                     f"{run['pin_code'].iloc[0]} ({dd_mmm(first, True)} .. "
-                     f"{dd_mmm(last, True)}) were treated as missing data, not zero sales")
-    return notes
+        pin = str(run["pin_code"].iloc[0])
+        out.append({"pin_code": pin, "periods": n, "first": first.date().isoformat(),
+                    "last": last.date().isoformat(),
+                    "note": f"{n} {unit}{'s' if n != 1 else ''} with no rows at all for PIN "
+                            f"{pin} ({dd_mmm(first, True)} .. {dd_mmm(last, True)}) were "
+                            f"treated as missing data, not zero sales"})
+    return out
+
+
+def gap_notes(gaps: pd.DataFrame | None, grain: str) -> list[str]:
+    """The sentences of gap_runs."""
+    return [r["note"] for r in gap_runs(gaps, grain)]
 
 
 # ---- series-contiguous array helpers ----------------------------------------------------

@@ -17,7 +17,7 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, gap_notes,
+from engine.forecast.features import (Signals, cut_history, detect_grain, gap_runs,
                                       normalize_history, segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict
@@ -42,7 +42,12 @@ class ForecastResult:
     fitted: dict = field(default_factory=dict)
     plan_version: int | str | None = None   # the plan used (None: no plan)
     planned_rows: int = 0                   # series x periods the plan covered
-    notes: list = field(default_factory=list)   # e.g. periods treated as missing data
+    data_gaps: list = field(default_factory=list)   # periods treated as missing data
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run report says about its input (features.gap_runs' sentences)."""
+        return [g["note"] for g in self.data_gaps]
 
     def accuracy(self, by=("model",)) -> pd.DataFrame:
         return score(self.backtest, by=list(by)) if self.backtest is not None else \
@@ -177,9 +182,9 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
                         future_prices=plan if use_plan else None)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
-    notes = gap_notes(final.panel.gaps, cfg.grain)
-    for note in notes:
-        say(note)
+    data_gaps = gap_runs(final.panel.gaps, cfg.grain)
+    for gap in data_gaps:
+        say(gap["note"])
     fut = final.panel.future
     series = fut.groupby(KEYS, as_index=False)["category"].first()
     series["segment"] = segment_text(series["category"])
@@ -251,7 +256,7 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
                           fitted=final.fitted, planned_rows=len(plan) if use_plan else 0,
-                          notes=notes)
+                          data_gaps=data_gaps)
 
 
 def _uses_workers(models) -> bool:
@@ -339,7 +344,7 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                                        "routed_backtest": coverage,
                                        "plan_version": res.plan_version,
                                        "planned_rows": res.planned_rows,
-                                       "notes": res.notes})
+                                       "data_gaps": res.data_gaps})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
         _store_scores(wh, res.run_id, progress)
