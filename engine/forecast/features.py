@@ -531,8 +531,10 @@ def _shared_promotions(promo: np.ndarray, prices: dict, kinds: dict, idx: np.nda
     hist = np.flatnonzero(~fut)
     day = dates[hist].astype("datetime64[D]").astype(np.int64)
     day = day - day.min() if len(day) else day
-    key = sku[hist].astype(np.int64) * (int(day.max(initial=0)) + 1) + day
-    key, inv = np.unique(key, return_inverse=True)
+    inv = sku[hist].astype(np.int64) * (int(day.max(initial=0)) + 1) + day
+    key = np.arange(int(inv.max(initial=-1)) + 1)
+    if len(key) > 4 * len(inv) + 10**7:             # a sparse lattice: codes by sorting
+        key, inv = np.unique(inv, return_inverse=True)
     seen = has_row[hist]
     on = seen & promo[hist]
     n_seen = np.bincount(inv[seen], minlength=len(key))
