@@ -87,3 +87,31 @@ def test_gap_notes_name_each_run_of_missing_periods():
         "1 day with no rows at all for PIN 2 (03-Jan-2024 .. 03-Jan-2024) were treated "
         "as missing data, not zero sales"]
     assert gap_notes(None, "W") == []
+
+
+def test_the_forecast_command_reports_the_gap_in_its_summary_and_progress(tmp_path, capsys):
+    import json
+
+    from engine.__main__ import main
+    from engine.warehouse.db import Warehouse
+
+    path = tmp_path / "gaps.duckdb"
+    wh = Warehouse(path)
+    try:
+        with wh.transaction() as cur:
+            cur.register("s", _history(outage=True))
+            cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, "
+                        "price, regular_price, promo) SELECT sku_id, pin_code, "
+                        "CAST(date AS DATE), quantity, 50 * quantity, 50, 50, false FROM s")
+    finally:
+        wh.close()
+    code = main(["forecast", "--warehouse", str(path), "--horizon", "4", "--folds", "1",
+                 "--models", "moving_average", "--json", "--no-alerts"])
+    assert code == 0
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    note = ("26 weeks with no rows at all for PIN 110001 (22-Sep-2024 .. 22-Mar-2025) were "
+            "treated as missing data, not zero sales")
+    assert [g["note"] for g in summary["data_gaps"]] == [note]
+    assert summary["data_gaps"][0]["periods"] == 26
+    assert note in out.err                               # the progress line

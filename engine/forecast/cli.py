@@ -143,6 +143,7 @@ def run_forecast_cmd(args) -> int:
         "models": fc.drop_duplicates(["sku_id", "pin_code"])["model"].value_counts().to_dict(),
         "timings": res.timings, "out": args.out,
         "plan_version": res.plan_version, "planned_rows": res.planned_rows,
+        "data_gaps": res.data_gaps,
     }
     if res.backtest is not None:
         acc = res.accuracy(["model"]).set_index("model")
