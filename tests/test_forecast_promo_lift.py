@@ -4,6 +4,7 @@ selling days, so a model that takes the missing rows as 'no promotion' reads a p
 on most of a SKU's selling stores that day are carried to its stores without a sale."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from engine.forecast.config import ForecastConfig
 from engine.forecast.features import build_panel
@@ -14,19 +15,25 @@ DAYS = pd.date_range("2024-01-01", periods=420, freq="D")
 LIFT = 1.3
 
 
-def _slow_sellers(seed: int = 11) -> tuple[pd.DataFrame, dict]:
+def _slow_sellers(seed: int = 11, weekend: float = 1.0) -> tuple[pd.DataFrame, dict]:
     """12 SKUs x 8 stores selling 0.4 units a day; each SKU runs chain-wide 15%-off
     promotions (5-day runs, ~6% of days) that lift demand LIFT x. Only days with a sale
-    have a row (price, regular price, promotion flag), as in a sales export."""
+    have a row (price, regular price, promotion flag), as in a sales export. `weekend`
+    != 1: an unrelated weekend uplift, and every promotion runs Thursday to Monday, so
+    each one spans a weekend (a promotion coinciding with another uplift)."""
     rng = np.random.default_rng(seed)
     rows, rate = [], {}
+    thursdays = np.flatnonzero(DAYS.dayofweek == 3)
     for s in range(12):
         on = np.zeros(len(DAYS), bool)
-        for start in rng.choice(len(DAYS) - 5, 5, replace=False):
+        starts = rng.choice(thursdays[:-1], 5, replace=False) if weekend != 1 else \
+            rng.choice(len(DAYS) - 5, 5, replace=False)
+        for start in starts:
             on[start:start + 5] = True
         sku = f"K{s:02d}"
+        level = 0.4 * np.where(DAYS.dayofweek >= 5, weekend, 1.0)
         for pin in PINS:
-            q = rng.poisson(0.4 * np.where(on, LIFT, 1.0))
+            q = rng.poisson(level * np.where(on, LIFT, 1.0))
             sold = q > 0
             rows.append(pd.DataFrame({"sku_id": sku, "pin_code": pin, "date": DAYS[sold],
                                       "quantity": q[sold].astype(float),
@@ -37,8 +44,9 @@ def _slow_sellers(seed: int = 11) -> tuple[pd.DataFrame, dict]:
     return pd.concat(rows, ignore_index=True), rate
 
 
-def test_a_slow_sellers_planted_promotion_lift_is_recovered_within_20_percent():
-    hist, rate = _slow_sellers()
+@pytest.mark.parametrize("weekend", [1.0, 1.8], ids=["plain", "coincident_weekend_uplift"])
+def test_a_slow_sellers_planted_promotion_lift_is_recovered_within_20_percent(weekend):
+    hist, rate = _slow_sellers(weekend=weekend)
     cutoff = hist["date"].max()
     days = pd.date_range(cutoff + pd.Timedelta(days=8), periods=7, freq="D")
     plan = pd.DataFrame([(f"K{s:02d}", pin, d) for s in range(12) for pin in PINS
