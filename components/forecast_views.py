@@ -223,7 +223,9 @@ def selection_state(opts: pd.DataFrame, sel: Selection) -> str | None:
     return str(states[0]) if len(states) == 1 else None
 
 
-def run_caption(run: dict) -> str:
+def run_caption(run: dict, pin_scope=None) -> str:
+    """The run in one line, with the periods it treated as missing data (only for the
+    PIN codes in `pin_scope` when given: a store user sees only their own)."""
     cfg = run.get("config") or {}
     routed = cfg.get("routed_backtest") or {}
     bits = [f"Run {run['run_id']} of {dd_mmm(run['created_at'], True)}",
@@ -236,6 +238,9 @@ def run_caption(run: dict) -> str:
                     f"{routed.get('coverage95')}%")
     if cfg.get("plan_version") is not None:
         bits.append(f"price / promotion plan: version {cfg['plan_version']}")
+    scope = None if pin_scope is None else {str(p) for p in pin_scope}
+    bits += [g["note"] for g in cfg.get("data_gaps") or []
+             if scope is None or str(g.get("pin_code")) in scope]
     return " · ".join(bits)
 
 

@@ -63,7 +63,7 @@ if run is None:
     st.stop()
 
 run_id, grain = run["run_id"], run.get("grain") or "D"
-st.caption(fv.run_caption(run))
+st.caption(fv.run_caption(run, getattr(wh, "pin_scope", None)))
 opts, err = attempt(fd.read, wh, version, "selection_options", run_id, f)
 if err or opts.empty:
     show_error(err or "No forecast series match these filters. Widen the sidebar filters.",

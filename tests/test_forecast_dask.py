@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import dask
@@ -32,9 +33,17 @@ KEYS = ["model", "fold", "sku_id", "pin_code", "date"]
 
 
 def _cluster(**config):
-    with dask.config.set(config):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+    # worker processes are spawned, and spawn re-runs the parent's __main__ in the child:
+    # after an AppTest in the same pytest process that is a page script. Start them from
+    # a bare __main__ (a real deployment connects to its own scheduler's workers).
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with dask.config.set(config):
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=True, dashboard_address=":0")
+    finally:
+        sys.modules["__main__"] = saved
     return cluster, distributed.Client(cluster, set_as_default=False)
 
 

@@ -170,3 +170,36 @@ def test_run_button_uses_the_configured_dask_cluster_and_says_why_it_cannot_run(
     assert not at.exception
     assert any("Could not reach the Dask scheduler at tcp://127.0.0.1:9" in e.value
                for e in at.error)
+
+
+def test_the_run_line_names_the_weeks_treated_as_missing_data(forecast_env, tmp_path,
+                                                              monkeypatch):
+    """A run that treated a store's empty periods as missing data says so on the page, in
+    the run line (a store user only for their own PIN codes: forecast_views.run_caption)."""
+    import json
+
+    from engine.warehouse.db import Warehouse
+    from components.forecast_views import run_caption
+
+    path = copy_warehouse(forecast_env, tmp_path / "gaps.duckdb")
+    note = ("12 days with no rows at all for PIN 110001 (01-Mar-2025 .. 12-Mar-2025) were "
+            "treated as missing data, not zero sales")
+    wh = Warehouse(path)
+    try:
+        run_id, cfg = wh.query("SELECT run_id, config FROM forecast_runs").iloc[0]
+        cfg = {**json.loads(cfg), "data_gaps": [{"pin_code": "110001", "periods": 12,
+                                                 "first": "2025-03-01", "last": "2025-03-12",
+                                                 "note": note}]}
+        with wh.transaction() as cur:
+            cur.execute("UPDATE forecast_runs SET config = ? WHERE run_id = ?",
+                        [json.dumps(cfg), run_id])
+    finally:
+        wh.close()
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception
+    assert any(c.value.startswith("Run fc_") and note in c.value for c in at.caption)
+    run = {"run_id": "fc_x", "created_at": "2025-03-20", "n_series": 3, "horizon": 7,
+           "grain": "D", "cutoff": "2025-03-19", "config": cfg}
+    assert note in run_caption(run, ("110001", "560001"))
+    assert note not in run_caption(run, ("560001",))

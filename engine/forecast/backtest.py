@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
-                                      segment_text)
+from engine.forecast.features import (Signals, cut_history, data_gaps, detect_grain, in_gaps,
+                                      normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
 from engine.forecast.router import series_codes
@@ -55,21 +55,32 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     if cfg.cutoff is not None:
         h = cut_history(h, cfg.cutoff)
     cfg = cfg.for_grain(cfg.grain or detect_grain(h))
-    cutoffs = backtest_cutoffs(h["date"].min(), h["date"].max(), cfg, cfg.grain)
-    points = backtest_points(h, signals, cfg, cutoffs, progress=progress, with_plan=with_plan)
+    first, last = h["date"].min(), h["date"].max()
+    cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
+    # periods that are missing data (no rows at all for a PIN code or the file between
+    # periods with rows): a fold is not scored on them, and a fold's origin that falls
+    # inside a file-wide gap moves back to the gap's last period with rows
+    gaps = data_gaps(h, last, cfg.grain)
+    if len(gaps):
+        days = cfg.period_days
+        cutoffs = [c for c in sorted({_before_gap(h, c, gaps, days) for c in cutoffs})
+                   if c > first] or cutoffs
+    points = backtest_points(h, signals, cfg, cutoffs, progress=progress, with_plan=with_plan,
+                             gaps=(gaps, last) if len(gaps) else None)
     return finish_backtest(points, cfg, with_plan)
 
 
 def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
                     with_plan: bool = False, prefit: dict | None = None,
-                    top: dict | None = None) -> pd.DataFrame:
+                    top: dict | None = None, gaps: tuple | None = None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
     index -> {model name: fitted model} for global models fitted on pooled rows; `top`:
     fold index -> {top_n setting: keys of the top series chosen across partitions}.
-    Intervals and order come in `finish_backtest`, which pools every partition."""
+    Intervals and order come in `finish_backtest`, which pools every partition. `gaps`:
+    (data_gaps frame, its last date): fold rows in those periods are not scored."""
     say = progress or (lambda msg: None)
     grain = cfg.grain
     parts = []
@@ -86,6 +97,10 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
             continue
         fc = fc.assign(fold=k, cutoff=cut)
         fc["actual"] = _actuals(h, fc, cut, grain)
+        if gaps is not None:
+            gap_frame, gap_last = gaps
+            fc = fc[~in_gaps(fc["pin_code"].to_numpy(), np.arange(len(fc)),
+                             fc["date"].to_numpy(), gap_frame, gap_last, cfg.period_days)]
         fc = _attach_series(fc, res.panel.frame, cfg.season_length).drop(columns="sid")
         del res                      # the fold's panel is large: free it before the next
         parts.append(fc)
@@ -100,7 +115,7 @@ def finish_backtest(bt: pd.DataFrame, cfg: ForecastConfig, with_plan: bool = Fal
         if "forecast_no_plan" not in bt:
             bt["forecast_no_plan"] = bt["forecast"]
         bt["forecast_no_plan"] = bt["forecast_no_plan"].fillna(bt["forecast"])
-        bt["planned"] = bt["planned"].fillna(False).astype(bool) if "planned" in bt else False
+        bt["planned"] = bt["planned"].eq(True) if "planned" in bt else False
     bt["segment"] = segment_text(bt["category"])
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",
@@ -112,6 +127,20 @@ def finish_backtest(bt: pd.DataFrame, cfg: ForecastConfig, with_plan: bool = Fal
                         pd.factorize(bt["model"].to_numpy(), sort=True)[0]])
     # by model, fold, sku, pin, date; one take of the rows and columns (no interim copy)
     return bt.iloc[order, bt.columns.get_indexer(cols)].reset_index(drop=True)
+
+
+def _before_gap(h: pd.DataFrame, cut: pd.Timestamp, gaps: pd.DataFrame, days: int
+                ) -> pd.Timestamp:
+    """A fold origin, moved back to the last period with rows when the whole file has no
+    rows in the origin's period and that period is a data gap; else unchanged."""
+    if gaps.empty or not (gaps["date"] == cut).any():
+        return cut
+    dates = h["date"].to_numpy()
+    at_or_before = dates[dates <= np.datetime64(cut)]
+    if not len(at_or_before) or at_or_before.max() > np.datetime64(cut - pd.Timedelta(days=days)):
+        return cut                    # rows in the origin's period: a PIN-level gap only
+    back = (cut - pd.Timestamp(at_or_before.max())).days // days * days
+    return cut - pd.Timedelta(days=back)
 
 
 def _attach_series(fc: pd.DataFrame, frame: pd.DataFrame, season_length: int) -> pd.DataFrame:

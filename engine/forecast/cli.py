@@ -156,6 +156,7 @@ def run_forecast_cmd(args) -> int:
         "timings": res.timings, "out": args.out,
         "plan_version": res.plan_version, "planned_rows": res.planned_rows,
         "backend": backend.name,
+        "data_gaps": res.data_gaps,
     }
     if res.backtest is not None:
         acc = res.accuracy(["model"]).set_index("model")

@@ -18,8 +18,8 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, normalize_history,
-                                      segment_text)
+from engine.forecast.features import (Signals, cut_history, detect_grain, gap_runs,
+                                      normalize_history, segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict, uses_worker_processes
 from engine.forecast.drivers import driver_frame
@@ -44,6 +44,12 @@ class ForecastResult:
     fitted: dict = field(default_factory=dict)
     plan_version: int | str | None = None   # the plan used (None: no plan)
     planned_rows: int = 0                   # series x periods the plan covered
+    data_gaps: list = field(default_factory=list)   # periods treated as missing data
+
+    @property
+    def notes(self) -> list[str]:
+        """What the run report says about its input (features.gap_runs' sentences)."""
+        return [g["note"] for g in self.data_gaps]
 
     def accuracy(self, by=("model",)) -> pd.DataFrame:
         return score(self.backtest, by=list(by)) if self.backtest is not None else \
@@ -287,6 +293,9 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
                         future_prices=plan if use_plan else None)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
+    data_gaps = gap_runs(final.panel.gaps, cfg.grain)
+    for gap in data_gaps:
+        say(gap["note"])
     del h                              # normalised history: no longer needed
     pieces = final_pieces(final)
 
@@ -308,7 +317,8 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
     return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                           drivers=drivers, cutoff=pd.Timestamp(cfg.cutoff), grain=cfg.grain,
                           horizon=cfg.horizon, timings=timings, interval_method=method,
-                          fitted=final.fitted, planned_rows=len(plan) if use_plan else 0)
+                          fitted=final.fitted, planned_rows=len(plan) if use_plan else 0,
+                          data_gaps=data_gaps)
 
 
 def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -420,7 +430,8 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                                        "routed_backtest": coverage,
                                        "plan_version": res.plan_version,
                                        "planned_rows": res.planned_rows,
-                                       "backend": backend.name})
+                                       "backend": backend.name,
+                                       "data_gaps": res.data_gaps})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
         _store_scores(wh, res.run_id, progress)
