@@ -274,13 +274,14 @@ def _fake_forecast(hostile: bool = True):
     return SimpleNamespace(forecasts=fc, run_id="fc_test", grain="D", horizon=3,
                            cutoff=pd.Timestamp("2026-12-01"), interval_method="conformal",
                            timings={"total": 0.1}, plan_version=None, planned_rows=0,
-                           backtest=None)
+                           backtest=None, data_gaps=[])
 
 
 def test_forecast_out_cannot_carry_formulas(small_warehouse_path, tmp_path, monkeypatch, capsys):
     import engine.forecast.pipeline as pipeline
 
-    monkeypatch.setattr(pipeline, "run_forecast", lambda wh, cfg, progress, plan: _fake_forecast())
+    monkeypatch.setattr(pipeline, "run_forecast",
+                        lambda wh, cfg, progress, plan, backend=None: _fake_forecast())
     out = tmp_path / "fc.csv"
     assert main(["forecast", "--warehouse", str(small_warehouse_path), "--out", str(out),
                  "--json", "--quiet", "--no-alerts"]) == 0
