@@ -46,6 +46,7 @@ def _reference(history, signals=None, min_obs=200, shrink_days=30.0):
         beta = np.zeros(4)
         if len(part) >= min_obs and keep.any():
             beta[keep] = np.linalg.lstsq(X[:, keep], part["logq"].to_numpy(), rcond=None)[0]
+        beta[0] = min(beta[0], 0.0)      # demand never rises with its own price
         d = -h.loc[part.index, "log_rel_price"][disc.loc[part.index]]
         beta_of[cat] = beta
         cat_rows.append({"category": cat, "elasticity": beta[0], "promo_coef": beta[1],
@@ -61,8 +62,10 @@ def _reference(history, signals=None, min_obs=200, shrink_days=30.0):
         n_disc = int(disc.loc[part.index].sum())
         own = float(x @ resid / (x @ x)) if x @ x > 1e-9 else b[0]
         k = n_disc / (n_disc + shrink_days)
+        shrunk = k * own + (1 - k) * b[0]
         sku_rows.append({"sku_id": sku, "category": cat,
-                         "elasticity": k * own + (1 - k) * b[0], "n_discount_days": n_disc})
+                         "elasticity": b[0] if shrunk > 0 else shrunk,
+                         "n_discount_days": n_disc})
     return pd.DataFrame(sku_rows), pd.DataFrame(cat_rows)
 
 
@@ -151,3 +154,20 @@ def test_normalize_history_sums_duplicate_rows_and_keeps_unique_ones():
     assert out["price"].tolist() == [11.0, 10.0, 5.0]
     unique = normalize_history(h.iloc[1:])
     assert len(unique) == 3 and list(unique.index) == [1, 2, 3]
+
+
+def test_a_sku_whose_demand_rises_with_its_price_takes_its_category_elasticity(market):
+    """Own-price responses are never positive in the what-if: an SKU whose estimated
+    slope comes out positive (here planted: sales follow its price up) takes its
+    category's elasticity, and a category with a positive estimate has none (0)."""
+    history, signals = market
+    h = history.copy()
+    up = h["sku_id"].eq("A2")
+    h.loc[up, "quantity"] = np.round(h.loc[up, "quantity"] * (h.loc[up, "price"].fillna(100)
+                                                             / 100) ** 6)
+    fast = estimate_response(h, signals)
+    cat = fast.category.set_index("category")["elasticity"]
+    sku = fast.sku.set_index("sku_id")["elasticity"]
+    assert (cat <= 0).all() and (sku <= 0).all()
+    assert sku["A2"] == pytest.approx(cat["Cold Beverages"])
+    assert sku["A1"] < 0 and sku["A1"] != pytest.approx(cat["Cold Beverages"])

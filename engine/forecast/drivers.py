@@ -262,6 +262,9 @@ def estimate_response(history: pd.DataFrame, signals=None, min_obs: int = 200,
         d = -rel[rows][disc[rows]]
         typical = float(1 - np.exp(-np.median(d))) if len(d) else 0.1
         b = betas[k]
+        # demand never rises with its own price: a positive estimate is noise (or a
+        # price moved by demand); the category then has no measurable price response
+        b[0] = min(b[0], 0.0)
         cat_rows.append({"category": name, "elasticity": b[0], "promo_coef": b[1],
                          "temp_coef": b[2], "rain_coef": b[3],
                          "typical_discount": typical, "n_obs": len(rows)})
@@ -283,9 +286,12 @@ def estimate_response(history: pd.DataFrame, signals=None, min_obs: int = 200,
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(sxx > 1e-9, sxy / sxx, b[:, 0])
     k = n_disc / (n_disc + shrink_days)
+    shrunk = k * own + (1 - k) * b[:, 0]
     sku_frame = pd.DataFrame({"sku_id": np.asarray(skus, dtype=object),
                               "category": np.asarray(cats, dtype=object)[sku_cat],
-                              "elasticity": k * own + (1 - k) * b[:, 0],
+                              # an SKU whose own slope comes out positive (demand rising
+                              # with its price) takes its category's elasticity instead
+                              "elasticity": np.where(shrunk > 0, b[:, 0], shrunk),
                               "n_discount_days": n_disc})
     return ResponseCurves(sku=sku_frame, category=category)
 
