@@ -51,7 +51,8 @@ def test_every_page_has_content_on_its_first_visit(page, app_url):
         page.get_by_text(marker).first.wait_for(timeout=90_000)
         settle(page)
         page.screenshot(path=str(ARTIFACTS / f"ready_{name or 'Overview'}.png"))
-        body = page.locator('[data-testid="stMain"]').inner_text()
+        # the main column (stMain, or the scroll-to-bottom container on a chat page)
+        body = page.locator('[data-testid="stMainBlockContainer"]').first.inner_text()
         empty = [e for e in EMPTY_STATES if e in body]
         if page.locator(EXCEPTION).count():
             problems[name] = exception_text(page)
