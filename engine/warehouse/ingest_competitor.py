@@ -23,7 +23,7 @@ if TYPE_CHECKING:            # pandas only where matching runs: a sales upload n
     import pandas as pd
 
 from engine.ingest.mapping import ColumnMapping
-from engine.warehouse.ingest_plan import name_key, place_lookups
+from engine.warehouse.ingest_plan import name_key, place_lookups, unknown_place_rules
 from engine.warehouse.ingest_sql import v
 
 TEMPS = ("ingest_comp_rows",)      # and ingest_plan's place look-ups (place_lookups)
@@ -53,13 +53,7 @@ def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
             f"{on('item_name', 'item_code')}|missing_item"),
            (f"{e['pin_code']} IS NULL AND {e['city']} IS NULL",
             f"{on('pin_code', 'city')}|missing_place")]
-    if has("pin_code"):
-        out.append((f"{e['pin_code']} IS NOT NULL AND {e['pin_code']} NOT IN "
-                     "(SELECT pin_code FROM ingest_plan_pins)", "pin_code|unknown_pin"))
-    if has("city"):
-        out.append((f"{e['city']} IS NOT NULL AND {name_key(e['city'])} NOT IN "
-                     "(SELECT key FROM ingest_plan_cities)", "city|unknown_city"))
-    return out
+    return out + unknown_place_rules(e, has, ("pin_code", "city"))
 
 
 def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:

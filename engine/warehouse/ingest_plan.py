@@ -79,6 +79,21 @@ def _exprs(mapping: ColumnMapping, alias: str = "") -> dict[str, str]:
     return out
 
 
+def unknown_place_rules(e: dict, has, places: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Row rules for places the file names but the warehouse does not know: a PIN code
+    not among the store / sales PINs, a city or state not among the store locations'
+    (the lookups `place_lookups` makes). Shared by the plan and competitor uploads."""
+    out = []
+    if "pin_code" in places and has("pin_code"):
+        out.append((f"{e['pin_code']} IS NOT NULL AND {e['pin_code']} NOT IN "
+                    "(SELECT pin_code FROM ingest_plan_pins)", "pin_code|unknown_pin"))
+    for place, table in (("city", "ingest_plan_cities"), ("state", "ingest_plan_states")):
+        if place in places and has(place):
+            out.append((f"{e[place]} IS NOT NULL AND {name_key(e[place])} NOT IN "
+                        f"(SELECT key FROM {table})", f"{place}|unknown_{place}"))
+    return out
+
+
 def row_rules(mapping: ColumnMapping) -> list[tuple[str, str]]:
     """(condition, '<field>|<code>') in the order they are checked; every code is reported
     against a field the file maps (so every rejected row is quarantined with a sentence)."""
@@ -95,13 +110,7 @@ def row_rules(mapping: ColumnMapping) -> list[tuple[str, str]]:
     if has("category"):
         out.append((f"{e['category']} IS NOT NULL AND {name_key(e['category'])} NOT IN "
                     "(SELECT key FROM ingest_plan_categories)", "category|unknown_category"))
-    if has("pin_code"):
-        out.append((f"{e['pin_code']} IS NOT NULL AND {e['pin_code']} NOT IN "
-                    "(SELECT pin_code FROM ingest_plan_pins)", "pin_code|unknown_pin"))
-    for place, table in (("city", "ingest_plan_cities"), ("state", "ingest_plan_states")):
-        if has(place):
-            out.append((f"{e[place]} IS NOT NULL AND {name_key(e[place])} NOT IN "
-                        f"(SELECT key FROM {table})", f"{place}|unknown_{place}"))
+    out += unknown_place_rules(e, has, ("pin_code", "city", "state"))
     d, lo, hi = e["date"], e["date_from"], e["date_to"]
     ranged = has("date_from") and has("date_to")
     if has("date") and ranged:
