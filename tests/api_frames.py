@@ -62,3 +62,14 @@ def token_headers(client: TestClient, username: str) -> dict:
                                               "password": PASSWORDS[username]})
     assert res.status_code == 200, res.text
     return {"Authorization": f"Bearer {res.json()['access_token']}"}
+
+
+def headers_by_role(client: TestClient):
+    """headers(role) -> the Authorization header of that demo user, signed in once."""
+    cache = {}
+
+    def headers(role: str) -> dict:
+        if role not in cache:
+            cache[role] = token_headers(client, role)
+        return cache[role]
+    return headers

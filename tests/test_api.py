@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.security import Settings
 from engine.forecast.metrics import score
-from tests.api_frames import build_world, token_headers
+from tests.api_frames import build_world, headers_by_role
 from tests.forecast_page_frames import forecast_copy
 
 V1_ROUTES = [("get", "/v1/forecasts?sku_id=A&pin_code=110001"),
@@ -45,13 +45,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def as_(client):
-    cache = {}
-
-    def headers(role: str) -> dict:
-        if role not in cache:
-            cache[role] = token_headers(client, role)
-        return cache[role]
-    return headers
+    return headers_by_role(client)
 
 
 def _error(res) -> dict:

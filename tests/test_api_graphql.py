@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.routes_graphql import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, schema
 from api.security import RateLimiter, Settings
-from tests.api_frames import build_world, token_headers
+from tests.api_frames import build_world, headers_by_role, token_headers
 from tests.forecast_page_frames import forecast_copy
 
 ROOT_FIELDS = {"series", "forecast", "forecast_batch", "accuracy", "live_accuracy", "alerts",
@@ -42,13 +42,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def as_(client):
-    cache = {}
-
-    def headers(role: str) -> dict:
-        if role not in cache:
-            cache[role] = token_headers(client, role)
-        return cache[role]
-    return headers
+    return headers_by_role(client)
 
 
 def gql(client, headers, query: str, variables: dict | None = None) -> dict:

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.security import Settings, issue_token
-from tests.api_frames import PASSWORDS, build_world, token_headers
+from tests.api_frames import PASSWORDS, build_world, headers_by_role
 from tests.forecast_page_frames import forecast_copy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,13 +50,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def as_(client):
-    cache = {}
-
-    def headers(role: str) -> dict:
-        if role not in cache:
-            cache[role] = token_headers(client, role)
-        return cache[role]
-    return headers
+    return headers_by_role(client)
 
 
 def _error(res) -> dict:
