@@ -309,6 +309,8 @@ class EventIngestor:
         self._since: str | None = None          # earliest sales date loaded, not yet scored
         self._pending_since = 0.0               # when the first unscored batch committed
         self._timer: threading.Timer | None = None
+        self._scoring = threading.Lock()        # held while a scoring run reads the warehouse
+        self._closed = False
         self.batches = 0
 
     @property
@@ -429,12 +431,21 @@ class EventIngestor:
             return None
         from engine.forecast.live import after_sales
 
-        return after_sales(self.wh, since)
+        with self._scoring:
+            if self._closed:    # closing: the next read of live accuracy refreshes it
+                return None
+            return after_sales(self.wh, since)
 
     def close(self) -> None:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
+            self._closed = True
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        # a timer that already fired may be scoring now: wait for it, so the warehouse is
+        # never closed under a running query
+        with self._scoring:
+            pass
