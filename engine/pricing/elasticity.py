@@ -89,8 +89,8 @@ def category_panels(inputs: PanelInputs) -> tuple[PanelContext, list[CategoryPan
 # ----------------------------------------------------------------------------------------
 # Estimation
 # ----------------------------------------------------------------------------------------
-RAW_COLUMNS = ["sku_id", "category", "raw_elasticity", "raw_se", "n_obs", "price_periods",
-               "price_sd", "n_pins", "units", "converged", "fe", "identified", "spec", "unit"]
+RAW_COLUMNS = ["sku_id", "category", "raw_elasticity", "raw_se", "spec_se", "n_obs",
+               "price_periods", "price_sd", "n_pins", "units", "converged", "fe", "identified", "spec", "unit"]
 
 
 def fit_raw_elasticities(inputs: PanelInputs, cfg: ElasticityConfig = ElasticityConfig()
@@ -147,20 +147,21 @@ def pool_elasticities(raw: pd.DataFrame, cfg: ElasticityConfig = ElasticityConfi
             "promotions or price changes). Load a longer sales history that includes "
             "promotions, or more SKUs of the same category."
         )
-    pool = Pooling(good)
+    pool = Pooling(good.assign(raw_se=np.sqrt(good["raw_se"] ** 2 + good["spec_se"] ** 2)))
     est, se_post, method, note, spec, cat_mean = [], [], [], [], [], []
     for row in out.itertuples(index=False):
         prior = pool.prior(row.category)
         cat_mean.append(prior.mean)
         where = (f"category mean ({prior.n} SKUs)" if prior.where == "category"
                  else "mean of all categories")
+        v_own = row.raw_se ** 2 + row.spec_se ** 2
         if row.sufficient and cfg.shrink and prior.df > 2:
-            post, var, pull = pool.posterior(row.raw_elasticity, row.raw_se ** 2, prior)
+            post, var, pull = pool.posterior(row.raw_elasticity, v_own, prior)
             m = "pml+eb"
             nt = f"own estimate shrunk {pull:.0%} towards the {where}"
             sp = f"{row.spec}, eb-shrunk {pull:.0%}"
         elif row.sufficient:
-            post, var, m, sp = row.raw_elasticity, row.raw_se ** 2, "pml", row.spec
+            post, var, m, sp = row.raw_elasticity, v_own, "pml", row.spec
             nt = "own estimate" + ("" if not cfg.shrink else
                                    " (too few SKUs with an estimate to learn how far they "
                                    "spread, so not shrunk)")

@@ -110,12 +110,14 @@ def _usable_columns(XT: np.ndarray, names: list[str], block: np.ndarray, series:
 
 def fit_rows(panel: CategoryPanel, rows: np.ndarray, cells: np.ndarray, block: np.ndarray,
              n_blocks: int, columns: list[str], rules: FitRules,
-             extra: np.ndarray | None = None) -> tuple[FEFit, np.ndarray, list[str]]:
+             extra: np.ndarray | None = None, family: bool = False
+             ) -> tuple[FEFit, np.ndarray, list[str]]:
     """PPML over `rows` with store effects, time effects `cells` (one code per row, shared
     by every block) and one slope vector per `block` code (columns that do not vary within
     a block are left out for it); clusters are periods. `extra` (m, n_rows) appends
-    columns. `lag_price` is dropped unless the rules ask for it. Returns (fit, usable
-    (blocks, k), column names)."""
+    columns. `lag_price` is dropped unless the rules ask for it. `family` adds the slopes'
+    spread over the NB family (engine.pricing.pml). Returns (fit, usable (blocks, k),
+    column names)."""
     if not rules.lagged_price:
         columns = [c for c in columns if c != "lag_price"]
     XT = panel.XT[np.ix_([panel.col(c) for c in columns], rows)]
@@ -130,11 +132,12 @@ def fit_rows(panel: CategoryPanel, rows: np.ndarray, cells: np.ndarray, block: n
     if n_blocks == 1 and np.unique(series).size < np.unique(cells).size:
         nested, crossed = cells, series       # the smaller set explicit: cheaper, same fit
     fit = pml_fe(panel.y[rows], XT, block, nested, crossed, panel.period[rows], n_blocks,
-                  rules.max_iter, rules.tol)
+                  rules.max_iter, rules.tol, family=family)
     return fit, usable, names
 
 
-def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: float) -> str:
+def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: float,
+          spread: float = 0.0) -> str:
     period = UNIT["W" if panel.grain == "D" else panel.grain]
     parts = ["ppml" if phi <= 0 else f"nb-pml (phi {phi:.2g})"]
     if kind == "own":
@@ -147,29 +150,35 @@ def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: fl
     if labels:
         parts.append("/".join(labels) + " controls")
     parts.append(f"SE clustered by {period}")
+    if spread >= 0.005:
+        parts.append(f"+ PPML / log-scale spread {spread:.2f}")
     return ", ".join(parts)
 
 
 def _row(info: dict, panel: CategoryPanel, fit: FEFit | None, b: int, usable, names,
          kind: str, stats: tuple[int, float], n_skus: int) -> dict:
     row = {**info, "category": panel.category, "raw_elasticity": np.nan, "raw_se": np.nan,
-           "price_periods": stats[0], "price_sd": stats[1], "converged": False, "fe": kind,
+           "spec_se": 0.0, "price_periods": stats[0], "price_sd": stats[1], "converged": False, "fe": kind,
            "identified": False, "spec": "", "unit": UNIT[panel.grain]}
     if fit is None:
         return row
     ok = bool(fit.identified[b, 0])
     used = [n for j, n in enumerate(names) if usable[b, j] and fit.identified[b, j]
             and n != "price"]
+    spread = float(fit.spread[b, 0]) if ok and fit.spread is not None else 0.0
     row.update(raw_elasticity=float(fit.beta[b, 0]) if ok else np.nan,
-               raw_se=float(fit.se()[b, 0]) if ok else np.nan, converged=fit.converged,
-               identified=ok, spec=_spec(panel, kind, n_skus, used, fit.dispersion))
+               raw_se=float(fit.se()[b, 0]) if ok else np.nan, spec_se=spread,
+               converged=fit.converged, identified=ok,
+               spec=_spec(panel, kind, n_skus, used, fit.dispersion, spread))
     return row
 
 
-def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None = None
-                  ) -> list[dict]:
+def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None = None,
+                  family: bool = True) -> list[dict]:
     """One raw estimate per SKU of the panel (restricted to `rows`): own time effects
-    where they identify the slope precisely, else the category's joint fit."""
+    where they identify the slope precisely, else the category's joint fit. With
+    `family`, `spec_se` is the slope's spread over the NB family (PPML to log scale, the
+    specification uncertainty engine.pricing.elasticity adds to the sampling variance)."""
     rows = np.arange(len(panel.y)) if rows is None else rows
     if len(rows) == 0:
         return []
@@ -181,7 +190,7 @@ def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None
     if len(skus) >= 2:
         cat_fit, cat_usable, cat_names = fit_rows(panel, rows, panel.period[rows],
                                                   panel.sku[rows], len(panel.sku_ids),
-                                                  list(panel.columns), rules)
+                                                  list(panel.columns), rules, family=family)
     # own time effects (one per SKU x date): SKUs whose stores priced apart on some dates
     own_stats = price_variation(panel, rows, panel.sku[rows].astype(np.int64)
                                 * (panel.date.max() + 1) + panel.date[rows], rules.price_step)
@@ -197,7 +206,7 @@ def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None
                 and np.unique(panel.series[mine]).size >= 2):
             fit, usable, names = fit_rows(panel, mine, panel.date[mine],
                                           np.zeros(len(mine), dtype=int), 1, own_columns,
-                                          rules)
+                                          rules, family=family)
             own = _row(info, panel, fit, 0, usable, names, "own", stats, 1)
         cat = None
         if cat_fit is not None:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _RCOND = 1e-9
+GAMMA_PHI = 1000.0   # NB dispersion at which phi mu >> 1 for any mean that matters: the
+#                      weights mu (1 + phi y) / (1 + phi mu)^2 are then Gamma PML's
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class FEFit:
     converged: bool
     iterations: int
     n_used: int               # rows left after dropping groups that sold nothing
+    spread: np.ndarray | None = None   # (blocks, k) family spread (see pml_fe's `family`)
 
     def se(self) -> np.ndarray:
         d = np.sqrt(np.clip(np.einsum("bkk->bk", self.cov), 0.0, None))
@@ -212,12 +215,20 @@ def _schur(A, B, C):
 
 def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
            crossed: np.ndarray, cluster: np.ndarray, n_blocks: int | None = None,
-           max_iter: int = 50, tol: float = 1e-2, dispersion: float | None = None) -> FEFit:
+           max_iter: int = 50, tol: float = 1e-2, dispersion: float | None = None,
+           family: bool = False) -> FEFit:
     """Fit the model in the module docstring. `XT` is (k, n): column i holds row i's
     regressors, whose coefficients are those of its block. Integer codes start at 0;
     every nested group lies in one block. A column that is zero on all of a block's rows
     is not identified. `dispersion` fixes phi (0 = Poisson PML); None estimates it. `tol`
-    is in deviance units (the Newton decrement that ends the fit)."""
+    is in deviance units (the Newton decrement that ends the fit).
+
+    `family`: also refit at the two ends of the NB family, Poisson PML (phi = 0: every
+    unit counts alike, the big weeks decide) and phi = GAMMA_PHI (every week weighed by
+    its relative error, as a regression in logs does), from this fit's solution with the
+    same effects and rows; `spread` is the larger of the two slopes' distances from this
+    fit's. All three are consistent when the mean is right, so a spread beyond sampling
+    noise says the constant-elasticity mean does not fit every week alike."""
     n_blocks = int(block.max()) + 1 if n_blocks is None else n_blocks
     k = XT.shape[0]
     empty = FEFit(np.zeros((n_blocks, k)), np.full((n_blocks, k, k), np.nan),
@@ -242,25 +253,7 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
     stage_tol = tol if dispersion == 0.0 else max(tol, 1.0)
     converged, it, poisson_steps = False, 0, 0
     for it in range(1, max_iter + 1):
-        A, B, C, _, _ = p.information(mu, phi)
-        r = (p.y - mu) / (1.0 + phi * mu)
-        g_beta = np.stack([p.XT[:, s] @ r[s] for s in p.slices])
-        g_gamma = np.bincount(p.crossed, weights=r, minlength=p.T)
-        A_inv, _, BA, S_inv, _ = _schur(A, B, C)
-        d_gamma = S_inv @ (g_gamma - np.einsum("btk,bk->t", BA, g_beta))
-        d_beta = np.einsum("bkl,bl->bk", A_inv, g_beta - np.einsum("btk,t->bk", B, d_gamma))
-        decrement = float(np.sum(g_beta * d_beta) + g_gamma @ d_gamma)
-        t = 1.0
-        while True:                          # step-halving keeps the deviance falling
-            cand_b, cand_g = beta + t * d_beta, gamma + t * d_gamma
-            mu_c = p.mu(cand_b, cand_g, phi)
-            dev_c = p.deviance(mu_c, phi)
-            if dev_c <= dev + 1e-9 * abs(dev) or t < 1e-3:
-                break
-            t /= 2
-        beta, gamma, mu = cand_b, cand_g, mu_c
-        done = decrement < stage_tol or abs(dev - dev_c) <= 1e-12 * (abs(dev_c) + 1.0)
-        dev = dev_c
+        beta, gamma, mu, dev, done = _newton_step(p, beta, gamma, mu, dev, phi, stage_tol)
         poisson_steps += phi == 0.0
         if (done or poisson_steps >= 3) and phi == 0.0 and dispersion != 0.0:
             phi = p.dispersion(mu) if dispersion is None else dispersion
@@ -273,10 +266,50 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
             converged = True
             break
     cov, identified = _sandwich(p, mu, phi)
+    spread = np.zeros((n_blocks, k))
+    if family:
+        for end in (0.0, GAMMA_PHI):         # the ends of the NB family, from this fit
+            b_end = beta
+            if end != phi:
+                b_end, g_end = beta, gamma
+                m_end = p.mu(b_end, g_end, end)
+                d_end = p.deviance(m_end, end)
+                for _ in range(max_iter):
+                    b_end, g_end, m_end, d_end, done = _newton_step(p, b_end, g_end, m_end,
+                                                                    d_end, end, tol)
+                    if done:
+                        break
+            spread = np.maximum(spread, np.abs(b_end - beta))
     beta = beta / p.scale
     cov = cov / (p.scale[:, :, None] * p.scale[:, None, :])
+    spread = np.where(identified, spread / p.scale, 0.0)
     return FEFit(np.where(identified, beta, 0.0), cov, identified, phi, converged, it,
-                 len(p.y))
+                 len(p.y), spread)
+
+
+def _newton_step(p: _Problem, beta: np.ndarray, gamma: np.ndarray, mu: np.ndarray,
+                 dev: float, phi: float, tol: float):
+    """One Newton step at fixed phi with step-halving (the deviance never rises). Returns
+    (beta, gamma, mu, deviance, done): done when the Newton decrement (the deviance a
+    full step would still gain) is below `tol` or the deviance stopped moving."""
+    A, B, C, _, _ = p.information(mu, phi)
+    r = (p.y - mu) / (1.0 + phi * mu)
+    g_beta = np.stack([p.XT[:, s] @ r[s] for s in p.slices])
+    g_gamma = np.bincount(p.crossed, weights=r, minlength=p.T)
+    A_inv, _, BA, S_inv, _ = _schur(A, B, C)
+    d_gamma = S_inv @ (g_gamma - np.einsum("btk,bk->t", BA, g_beta))
+    d_beta = np.einsum("bkl,bl->bk", A_inv, g_beta - np.einsum("btk,t->bk", B, d_gamma))
+    decrement = float(np.sum(g_beta * d_beta) + g_gamma @ d_gamma)
+    t = 1.0
+    while True:
+        cand_b, cand_g = beta + t * d_beta, gamma + t * d_gamma
+        mu_c = p.mu(cand_b, cand_g, phi)
+        dev_c = p.deviance(mu_c, phi)
+        if dev_c <= dev + 1e-9 * abs(dev) or t < 1e-3:
+            break
+        t /= 2
+    done = decrement < tol or abs(dev - dev_c) <= 1e-12 * (abs(dev_c) + 1.0)
+    return cand_b, cand_g, mu_c, dev_c, done
 
 
 def _sandwich(p: _Problem, mu: np.ndarray, phi: float) -> tuple[np.ndarray, np.ndarray]:

@@ -76,7 +76,8 @@ def fit_raw_regional(inputs: PanelInputs, cfg: RegionalConfig = RegionalConfig()
             row_region = pin_region[panel.pin]
             for region in sorted(set(pin_region)):
                 mine = np.flatnonzero(row_region == region)
-                rows += [{**r, "region": region} for r in sku_estimates(panel, rules, mine)]
+                cells = sku_estimates(panel, rules, mine, family=False)
+                rows += [{**r, "region": region} for r in cells]
     return pd.DataFrame(rows)
 
 
