@@ -282,7 +282,7 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
             spread = np.maximum(spread, np.abs(b_end - beta))
     beta = beta / p.scale
     cov = cov / (p.scale[:, :, None] * p.scale[:, None, :])
-    spread = np.where(identified, spread / p.scale, 0.0)
+    spread = np.where(identified, spread / p.scale, 0.0) if family else None
     return FEFit(np.where(identified, beta, 0.0), cov, identified, phi, converged, it,
                  len(p.y), spread)
 
