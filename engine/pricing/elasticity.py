@@ -14,6 +14,12 @@ Method (engine.pricing.fits has the details; `spec` says which design each SKU g
   are not read as price response, and a promotion's display or feature lift is not read as
   a price effect. PPML is consistent under any over-dispersion; standard errors are
   clustered by period.
+* Specification uncertainty: the slope is refitted at the two ends of the NB family
+  (Poisson PML and the log-scale end, engine.pricing.pml) from its own fit; the larger gap
+  (`spec_se`) joins the sampling variance wherever the estimate's uncertainty is used
+  (pooling weights, the spread between SKUs, the interval). Sufficiency reads the sampling
+  standard error alone: the gap says the model fits some weeks worse, not that the price
+  moves are too few.
 * Empirical-Bayes partial pooling: within each category the SKU estimates are shrunk
   towards the precision-weighted category mean, with the between-SKU variance estimated by
   Paule-Mandel (engine.pricing.pooling). Thin SKUs borrow strength; precise ones barely move.

@@ -15,7 +15,9 @@ weeks, seasons, festivals, shocks. Two comparison groups, tried in this order:
 
 Controls enter when they vary within the SKU: promotion flags (promo, feature, display,
 tpr), log festival uplift and weather (which still vary across states and cities within a
-period), day of week for daily data. Standard errors are clustered by period.
+period), day of week for daily data. Standard errors are clustered by period; each
+own-price slope also carries its spread over the NB family (`spec_se`: Poisson PML and the
+log-scale end refitted from the fit, engine.pricing.pml), which the interval adds.
 
 With `FitRules.lagged_price`, the SKU's own **lagged price** enters too, as log(previous
 period's price / this period's): a post-promotion dip (shoppers stocked up during the
@@ -151,7 +153,7 @@ def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: fl
         parts.append("/".join(labels) + " controls")
     parts.append(f"SE clustered by {period}")
     if spread >= 0.005:
-        parts.append(f"+ PPML / log-scale spread {spread:.2f}")
+        parts.append(f"SE + {spread:.2f} PPML-to-log-scale spread")
     return ", ".join(parts)
 
 
