@@ -92,7 +92,7 @@ def test_regional_spread_is_paule_mandel_so_precise_regions_do_not_decide_it():
         theta = -1.5 + rng.normal(0, 0.6, len(se))
         b = theta + rng.normal(0, se)
         raw = pd.DataFrame({"sku_id": "S", "region": [f"R{i}" for i in range(len(se))],
-                            "raw_elasticity": b, "raw_se": se, "n_obs": 1000,
+                            "raw_elasticity": b, "raw_se": se, "spec_se": 0.0, "n_obs": 1000,
                             "price_periods": 50, "price_sd": 0.05, "category": "C",
                             "spec": "x", "n_pins": 3, "units": 1e4, "fe": "own",
                             "identified": True, "unit": "day"})

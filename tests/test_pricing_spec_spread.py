@@ -92,3 +92,18 @@ def test_planted_weekly_elasticities_are_inside_their_intervals_at_the_nominal_r
         t = estimate_elasticities(inputs).merge(truth, on="sku_id", suffixes=("", "_true"))
         inside += list((t["lo"] <= t["elasticity_true"]) & (t["elasticity_true"] <= t["hi"]))
     assert np.mean(inside) >= 0.85                 # 21 intervals at a nominal 95%
+
+
+def test_regional_cells_carry_the_spread_too():
+    from engine.pricing.regional import RegionalConfig, pool_regional
+
+    raw = _raw([0.2, 0.3, 0.4], [0.0, 0.8, 0.1]).assign(sku_id="S0",
+                                                         region=["North", "South", "East"])
+    national = pd.DataFrame({"sku_id": ["S0"], "elasticity": [-1.5], "se": [0.1],
+                             "sufficient": [True]})
+    table = pool_regional(raw, national, RegionalConfig(shrink=False)).set_index("region")
+    assert table["sufficient"].all()
+    expected = pd.Series(np.sqrt(np.array([0.2, 0.3, 0.4]) ** 2
+                                 + np.array([0.0, 0.8, 0.1]) ** 2),
+                         index=["North", "South", "East"])
+    assert table["se"].to_numpy() == pytest.approx(expected[table.index].to_numpy())

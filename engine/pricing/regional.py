@@ -76,8 +76,7 @@ def fit_raw_regional(inputs: PanelInputs, cfg: RegionalConfig = RegionalConfig()
             row_region = pin_region[panel.pin]
             for region in sorted(set(pin_region)):
                 mine = np.flatnonzero(row_region == region)
-                cells = sku_estimates(panel, rules, mine, family=False)
-                rows += [{**r, "region": region} for r in cells]
+                rows += [{**r, "region": region} for r in sku_estimates(panel, rules, mine)]
     return pd.DataFrame(rows)
 
 
@@ -106,10 +105,13 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
                          & (out["price_periods"] >= cfg.min_price_periods)
                          & (out["price_sd"] >= cfg.min_price_sd)
                          & (out["raw_se"] <= cfg.max_se))
+    # the uncertainty of each cell's estimate: sampling and specification (see
+    # engine.pricing.elasticity); sufficiency reads the sampling error alone
+    out["total_se"] = np.sqrt(out["raw_se"] ** 2 + out["spec_se"] ** 2)
     tau2 = {}
     for sku_id, grp in out[out["sufficient"]].groupby("sku_id"):
         tau2[sku_id] = paule_mandel(grp["raw_elasticity"].to_numpy(),
-                                    grp["raw_se"].to_numpy())
+                                    grp["total_se"].to_numpy())
     est, se, method, note, spec = [], [], [], [], []
     for row in out.itertuples(index=False):
         m, s_m = float(nat.at[row.sku_id, "elasticity"]), float(nat.at[row.sku_id, "se"])
@@ -121,11 +123,11 @@ def pool_regional(raw: pd.DataFrame, national: pd.DataFrame,
             nt = f"{_why_insufficient(row, cfg)}; using {sku_note}"
             sp = "SKU's national value"
         elif not cfg.shrink:
-            post, var, meth = row.raw_elasticity, row.raw_se ** 2, "pml"
+            post, var, meth = row.raw_elasticity, row.total_se ** 2, "pml"
             nt = "own regional estimate"
             sp = row.spec
         elif t2 > 0:
-            b = row.raw_se ** 2 / (row.raw_se ** 2 + t2)
+            b = row.total_se ** 2 / (row.total_se ** 2 + t2)
             post = (1 - b) * row.raw_elasticity + b * m
             var = t2 * b + b ** 2 * s_m ** 2
             meth, nt = "pml+eb", f"regional estimate shrunk {b:.0%} towards {sku_note}"
