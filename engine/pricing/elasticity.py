@@ -96,7 +96,8 @@ def category_panels(inputs: PanelInputs) -> tuple[PanelContext, list[CategoryPan
 # Estimation
 # ----------------------------------------------------------------------------------------
 RAW_COLUMNS = ["sku_id", "category", "raw_elasticity", "raw_se", "spec_se", "n_obs",
-               "price_periods", "price_sd", "n_pins", "units", "converged", "fe", "identified", "spec", "unit"]
+               "price_periods", "price_sd", "n_pins", "units", "converged", "fe",
+               "identified", "spec", "unit"]
 
 
 def fit_raw_elasticities(inputs: PanelInputs, cfg: ElasticityConfig = ElasticityConfig()

@@ -160,8 +160,9 @@ def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: fl
 def _row(info: dict, panel: CategoryPanel, fit: FEFit | None, b: int, usable, names,
          kind: str, stats: tuple[int, float], n_skus: int) -> dict:
     row = {**info, "category": panel.category, "raw_elasticity": np.nan, "raw_se": np.nan,
-           "spec_se": 0.0, "price_periods": stats[0], "price_sd": stats[1], "converged": False, "fe": kind,
-           "identified": False, "spec": "", "unit": UNIT[panel.grain]}
+           "spec_se": 0.0, "price_periods": stats[0], "price_sd": stats[1],
+           "converged": False, "fe": kind, "identified": False, "spec": "",
+           "unit": UNIT[panel.grain]}
     if fit is None:
         return row
     ok = bool(fit.identified[b, 0])
@@ -175,12 +176,12 @@ def _row(info: dict, panel: CategoryPanel, fit: FEFit | None, b: int, usable, na
     return row
 
 
-def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None = None,
-                  family: bool = True) -> list[dict]:
+def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None = None
+                  ) -> list[dict]:
     """One raw estimate per SKU of the panel (restricted to `rows`): own time effects
-    where they identify the slope precisely, else the category's joint fit. With
-    `family`, `spec_se` is the slope's spread over the NB family (PPML to log scale, the
-    specification uncertainty engine.pricing.elasticity adds to the sampling variance)."""
+    where they identify the slope precisely, else the category's joint fit. `spec_se` is
+    the slope's spread over the NB family (PPML to log scale: the specification
+    uncertainty engine.pricing.elasticity adds to the sampling variance)."""
     rows = np.arange(len(panel.y)) if rows is None else rows
     if len(rows) == 0:
         return []
@@ -192,7 +193,7 @@ def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None
     if len(skus) >= 2:
         cat_fit, cat_usable, cat_names = fit_rows(panel, rows, panel.period[rows],
                                                   panel.sku[rows], len(panel.sku_ids),
-                                                  list(panel.columns), rules, family=family)
+                                                  list(panel.columns), rules, family=True)
     # own time effects (one per SKU x date): SKUs whose stores priced apart on some dates
     own_stats = price_variation(panel, rows, panel.sku[rows].astype(np.int64)
                                 * (panel.date.max() + 1) + panel.date[rows], rules.price_step)
@@ -208,7 +209,7 @@ def sku_estimates(panel: CategoryPanel, rules: FitRules, rows: np.ndarray | None
                 and np.unique(panel.series[mine]).size >= 2):
             fit, usable, names = fit_rows(panel, mine, panel.date[mine],
                                           np.zeros(len(mine), dtype=int), 1, own_columns,
-                                          rules, family=family)
+                                          rules, family=True)
             own = _row(info, panel, fit, 0, usable, names, "own", stats, 1)
         cat = None
         if cat_fit is not None:

@@ -267,19 +267,16 @@ def pml_fe(y: np.ndarray, XT: np.ndarray, block: np.ndarray, nested: np.ndarray,
             break
     cov, identified = _sandwich(p, mu, phi)
     spread = np.zeros((n_blocks, k))
-    if family:
-        for end in (0.0, GAMMA_PHI):         # the ends of the NB family, from this fit
-            b_end = beta
-            if end != phi:
-                b_end, g_end = beta, gamma
-                m_end = p.mu(b_end, g_end, end)
-                d_end = p.deviance(m_end, end)
-                for _ in range(max_iter):
-                    b_end, g_end, m_end, d_end, done = _newton_step(p, b_end, g_end, m_end,
-                                                                    d_end, end, tol)
-                    if done:
-                        break
-            spread = np.maximum(spread, np.abs(b_end - beta))
+    for end in (0.0, GAMMA_PHI) if family else ():     # the NB family's ends, from here
+        b_end, g_end = beta, gamma
+        m_end = p.mu(b_end, g_end, end)
+        d_end = p.deviance(m_end, end)
+        for _ in range(max_iter if end != phi else 0):
+            b_end, g_end, m_end, d_end, done = _newton_step(p, b_end, g_end, m_end, d_end,
+                                                            end, tol)
+            if done:
+                break
+        spread = np.maximum(spread, np.abs(b_end - beta))
     beta = beta / p.scale
     cov = cov / (p.scale[:, :, None] * p.scale[:, None, :])
     spread = np.where(identified, spread / p.scale, 0.0) if family else None
