@@ -224,11 +224,12 @@ def _undercut(wh, cfg, run):
 def _fresh(wh, cfg, run):
     latest = store.last_sales_date(wh, run.day.date())
     arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
+    by_pin = store.last_sale_per_pin(wh, run.day.date())
     note = detect.historical_load(latest, arrived, cfg, run.grain)
     if note:
-        run.notes[cfg.rule] = note
-    return detect.data_freshness(store.last_sale_per_pin(wh, run.day.date()), cfg, latest,
-                                 run.today, run.grain, arrived)
+        behind = detect.pins_behind(by_pin, cfg, latest, run.grain)
+        run.notes[cfg.rule] = note[:-1] + (f" ({behind})." if behind else ".")
+    return detect.data_freshness(by_pin, cfg, latest, run.today, run.grain, arrived)
 
 
 def _drift(wh, cfg, run):

@@ -253,7 +253,9 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
     behind the newest sale overall (one alert per PIN and stale spell, dated by its last
     sale), and the warehouse as a whole (one alert, dated by its newest sale) when its
     newest sale is more than `max_age_days` (`max_age_weeks` weeks) before `today` - unless
-    those sales were already that old when uploaded (`historical_load`)."""
+    those sales were already that old when uploaded (`historical_load`): a stale spell in
+    a historical file asks nobody to upload anything, so it raises neither kind (the note
+    counts the PINs behind: `pins_behind`)."""
     if latest is None or pd.isna(latest):
         raise RuleSkipped("no sales in the warehouse yet")
     weekly = normalise_grain(grain) == WEEKLY
@@ -264,6 +266,8 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
     week_of = "the week of " if weekly else ""
     revenue = (last_by_pin["daily_revenue"] if "daily_revenue" in last_by_pin
                else pd.Series(np.nan, index=last_by_pin.index))
+    if historical_load(latest, arrived, cfg, grain) is not None:
+        return candidates([])
     rows = []
     for r, daily in zip(last_by_pin.itertuples(index=False), revenue):
         place = f"PIN {r.pin_code}" + (f" ({r.city})" if isinstance(r.city, str) else "")
@@ -289,7 +293,7 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
                                      latest=latest, periods_behind=behind, grain=grain,
                                      **_unseen(daily, behind * step, f"PIN {r.pin_code}'s"))))
     age = int((today - latest).days)
-    if age > _max_age_days(cfg, grain) and historical_load(latest, arrived, cfg, grain) is None:
+    if age > _max_age_days(cfg, grain):
         newest = ("for the week of " if weekly else "from ") + _day_text(latest, today)
         rows.append(dict(
             rule=cfg.rule, severity=cfg.severity, entity="All PINs", day=latest,
@@ -299,6 +303,23 @@ def data_freshness(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, today,
                                  grain=grain,
                                  **_unseen(float(revenue.sum(min_count=1)), age, "the PINs'"))))
     return candidates(rows)
+
+
+def pins_behind(last_by_pin: pd.DataFrame, cfg: RuleConfig, latest, grain: str = DAILY
+                ) -> str | None:
+    """How many PINs' newest sales lag the newest overall by the rule's gap or more (a
+    clause for the historical-load note), or None when none do."""
+    if latest is None or pd.isna(latest) or last_by_pin.empty:
+        return None
+    weekly = normalise_grain(grain) == WEEKLY
+    limit = int(cfg.params["max_gap_weeks"] if weekly else cfg.params["max_gap_days"])
+    behind = (pd.Timestamp(latest).normalize()
+              - pd.to_datetime(last_by_pin["last_date"]).dt.normalize()).dt.days
+    late = int((behind.isna() | (behind // period_days(grain) >= limit)).sum())
+    if not late:
+        return None
+    return (f"{num(late)} of {num(len(last_by_pin))} PIN codes' sales end "
+            f"{periods_text(limit, grain)} or more before the newest")
 
 
 UNSEEN_CAP_DAYS = 28     # sales counted at most this many days back: the planning horizon

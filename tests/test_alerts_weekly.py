@@ -163,6 +163,25 @@ def test_a_deliberately_historical_upload_raises_no_stale_data_alert(empty_wareh
     assert "8 weeks before" in stale["reason"].iloc[0]
 
 
+def test_a_historical_upload_with_a_stale_pin_raises_nothing_and_the_note_counts_it(
+        empty_warehouse):
+    wh = empty_warehouse
+    wf.build(wh, stale=True)                   # PIN 560020 stops 4 weeks before the rest
+    uploaded = wf.AS_OF + pd.Timedelta(days=400)
+    put(wh, "ingest_batches", pd.DataFrame({
+        "batch_id": ["b_hist"], "kind": ["sales"], "file_name": ["old.csv"],
+        "grain": ["weekly"], "status": ["loaded"], "created_at": [uploaded],
+        "report": [json.dumps({"date_min": str(wf.WEEKS[0].date()),
+                               "date_max": str(wf.AS_OF.date())})]}))
+    n_pins = wh.scalar("SELECT count(DISTINCT pin_code) FROM sales_daily")
+    res = generate_alerts(wh, as_of=(uploaded + pd.Timedelta(days=30)).date(),
+                          rules=["data_freshness"])
+    assert res.found == {"data_freshness": 0}
+    assert res.notes["data_freshness"].endswith(
+        f"so no stale-data alert (1 of {n_pins} PIN codes' sales end 3 weeks or more "
+        "before the newest).")
+
+
 def _weekly_forecast_run(wh) -> None:
     """A weekly run with cutoff 4 weeks before AS_OF: WK-00 @ 560001 forecast at its true
     mean (clean), WK-01 @ 560001 at 3x its sales (misses); backtests with honest noise."""
