@@ -26,7 +26,7 @@ from engine.warehouse.db import Warehouse
 # scenario, an alert or a forecast run does not throw them away. Bump METHOD when the
 # estimators change, so results stored by older code are not reused.
 DEPENDS = ("sales", "festivals")
-METHOD = "2026-12-pm-spread-regional"
+METHOD = "2026-12-spec-spread"
 
 
 @traced("pricing.elasticities", result=lambda t: {"skus": len(t)})
