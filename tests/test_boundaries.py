@@ -8,9 +8,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PAGES = sorted((REPO / "pages").glob("*.py")) + [REPO / "app.py"]
 UI = PAGES + sorted((REPO / "components").glob("*.py"))
-# Still reading engine.warehouse directly; they move to components/ accessors next (their
-# pages were being changed on other branches when the others moved).
-NOT_YET = {"2_Accuracy.py", "3_Pricing.py", "4_Reorder.py", "6_Map.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -31,10 +28,8 @@ def _under(modules: set[str], package: str) -> list[str]:
 
 
 def test_pages_do_not_import_the_warehouse_package():
-    offenders = {p.name: _under(_imports(p), "engine.warehouse") for p in PAGES
-                 if p.name not in NOT_YET}
+    offenders = {p.name: _under(_imports(p), "engine.warehouse") for p in PAGES}
     assert {k: v for k, v in offenders.items() if v} == {}
-    assert NOT_YET <= {p.name for p in PAGES}     # the allow-list names real pages
 
 
 def test_the_ui_does_not_import_the_api_package():
