@@ -30,6 +30,7 @@ from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConf
                                  rank_alerts, validate_config)
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.runs import latest_forecast_run
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
                                     sales_grain)
 
@@ -160,7 +161,7 @@ def _matched(wh, run, days):
     matched = detect.matched_forecasts(fc, store.read_sales_window(wh, start, end), start,
                                        end, run.grain) if len(fc) else fc
     if matched.empty:
-        latest = store.latest_forecast_run(wh)
+        latest = latest_forecast_run(wh)
         if latest is None:
             raise RuleSkipped("no forecast run yet")
         cutoff = latest.get("cutoff")

@@ -28,7 +28,7 @@ def make_ready(wh, say: Callable[[str], None] = print) -> dict:
     from engine.forecast.whatif import response_curves
     from engine.pricing.elasticity import PricingError
     from engine.pricing.service import elasticity_table, regional_elasticity_table
-    from engine.warehouse.forecast_queries import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     timings: dict[str, float] = {}
 

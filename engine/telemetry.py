@@ -331,7 +331,7 @@ class WarehouseCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from engine.warehouse import telemetry_store as ts
-        from engine.warehouse.forecast_queries import latest_forecast_run
+        from engine.warehouse.runs import latest_forecast_run
 
         wh, out = self.wh, []
         run = latest_forecast_run(wh)

@@ -15,6 +15,7 @@ from engine.tracing import traced
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
+from engine.warehouse.runs import latest_forecast_run
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _residuals(wh: Warehouse, run_id: str, fc: pd.DataFrame) -> pd.DataFrame | N
     models = store.backtest_models(wh, run_id)
     if models:
         return store.read_backtest_residuals(wh, run_id, "routed" if "routed" in models else None)
-    bt = store.latest_forecast_run(wh, "backtest")
+    bt = latest_forecast_run(wh, "backtest")
     if bt is None:
         return None
     res = store.read_backtest_residuals(wh, bt["run_id"])
@@ -95,7 +96,7 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
                                   "load one with `python -m engine ingest inventory FILE`.")
     festivals = load_festivals(wh)
     last = store.last_sales_date(wh)
-    run = store.latest_forecast_run(wh, "forecast")
+    run = latest_forecast_run(wh, "forecast")
     model = None
     if run is not None:
         fc = store.read_forecasts(wh, run["run_id"])

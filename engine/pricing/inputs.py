@@ -9,6 +9,7 @@ from engine.pricing.simulate import Baseline, naive_baseline
 from engine.signals.festivals import festival_calendar, festival_effects, festival_uplift
 from engine.warehouse import pricing_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.runs import latest_forecast_run
 
 
 def festival_factors(dates: pd.Series, states, categories, pad_days: int = 0) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None =
                   sku_ids: list[str] | None = None) -> Baseline:
     """The latest stored forecast run (its whole horizon), else the naive baseline; only
     `sku_ids` when given."""
-    run = store.latest_forecast_run(wh)
+    run = latest_forecast_run(wh)
     if run is not None:
         rows = store.forecast_rows(wh, run["run_id"], sku_ids)
         if not rows.empty:

@@ -111,7 +111,7 @@ def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
 
 
 def _latest_run(wh) -> dict:
-    from engine.warehouse.forecast_queries import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     run = latest_forecast_run(wh)
     if run is None:

@@ -13,6 +13,7 @@ from datetime import datetime
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, new_id
+from engine.warehouse.runs import counted_run
 
 # Stored rule configuration (defaults live in code: engine.alerts_rules.RULES).
 ALERT_COLUMNS = ["alert_id", "rule", "severity", "entity", "day", "reason", "details",
@@ -117,26 +118,14 @@ def last_sale_per_pin(wh: Warehouse, as_of) -> pd.DataFrame:
         ORDER BY 1""", [as_of])
 
 
-def latest_forecast_run(wh: Warehouse, before=None) -> dict | None:
-    """Newest successful forecast run (kind 'forecast'), optionally with cutoff < before."""
-    sql = ("SELECT run_id, created_at, grain, CAST(cutoff AS TIMESTAMP) AS cutoff, horizon "
-           "FROM forecast_runs WHERE kind = 'forecast' AND coalesce(status, 'ok') = 'ok'")
-    params: list = []
-    if before is not None:
-        sql += " AND cutoff < ?"
-        params.append(before)
-    df = wh.query(sql + " ORDER BY created_at DESC, run_id DESC LIMIT 1", params)
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def read_forecasts_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """Forecast rows dated start..end from every successful forecast run, with each run's
     cutoff, grain and creation time (the caller picks the freshest run per date)."""
-    return wh.query("""
+    return wh.query(f"""
         SELECT f.run_id, r.created_at, r.grain, CAST(r.cutoff AS TIMESTAMP) AS cutoff,
                f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, f.forecast, f.model
         FROM forecasts f JOIN forecast_runs r USING (run_id)
-        WHERE r.kind = 'forecast' AND coalesce(r.status, 'ok') = 'ok'
+        WHERE r.kind = 'forecast' AND {counted_run('r')}
           AND f.date BETWEEN ? AND ? AND f.date > r.cutoff
         ORDER BY f.sku_id, f.pin_code, f.date""", [start, end])
 

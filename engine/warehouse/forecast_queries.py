@@ -13,7 +13,6 @@ the same way on the same day.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -21,6 +20,8 @@ import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.queries import Filters
+# latest_forecast_run: the Forecast page reads the run by name here (components.forecast_data.read)
+from engine.warehouse.runs import counted_run, latest_forecast_run  # noqa: F401
 
 DRIVER_GROUPS = ["trend_seasonality", "festival", "weather", "price", "recent_demand"]
 
@@ -86,31 +87,16 @@ def _where(f: Filters, sel: Selection | None, pin_col: str, sku_col: str = "k.sk
 
 
 # ---- runs -------------------------------------------------------------------------------
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    """The newest successful forecast run (with its config parsed), or None."""
-    df = wh.query("SELECT run_id, created_at, grain, cutoff, horizon, n_series, models, "
-                  "config, timings FROM forecast_runs WHERE kind = 'forecast' AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1")
-    if df.empty:
-        return None
-    row = df.iloc[0].to_dict()
-    for key in ("models", "config", "timings"):
-        try:
-            row[key] = json.loads(row[key]) if row[key] else {}
-        except (TypeError, ValueError):
-            row[key] = {}
-    return row
-
-
 def backtest_runs(wh: Warehouse) -> pd.DataFrame:
-    """Runs (backtest or forecast) that stored backtest rows, newest first."""
-    return wh.query("""
+    """Runs (backtest or forecast) that count (runs.counted_run) and stored backtest rows,
+    newest first."""
+    return wh.query(f"""
         SELECT r.run_id, r.created_at, r.kind, r.grain, r.cutoff, r.horizon, r.n_series,
                r.models, b.n_rows, b.folds
         FROM forecast_runs r
         JOIN (SELECT run_id, count(*) AS n_rows, count(DISTINCT fold) AS folds
               FROM backtests GROUP BY run_id) b USING (run_id)
-        WHERE r.status = 'ok'
+        WHERE {counted_run('r')}
         ORDER BY r.created_at DESC, r.run_id DESC""")
 
 

@@ -105,13 +105,6 @@ def read_signals(wh: Warehouse):
                    festival_effects=effects if len(effects) else None)
 
 
-def latest_run(wh: Warehouse, kind: str = "forecast") -> dict | None:
-    df = wh.query("SELECT run_id, created_at, kind, grain, cutoff, horizon, n_series, models, "
-                  "config, timings, status FROM forecast_runs WHERE kind = ? AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1", [kind])
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
     return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, forecast, lo, "
                     "hi, lo80, hi80, model, weather_source FROM forecasts WHERE run_id = ? "

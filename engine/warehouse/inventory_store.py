@@ -25,16 +25,6 @@ def read_inventory_lines(wh: Warehouse) -> pd.DataFrame:
         ORDER BY i.sku_id, i.pin_code""")
 
 
-def latest_forecast_run(wh: Warehouse, kind: str = "forecast") -> dict | None:
-    """The newest forecast run of `kind` ('forecast' or 'backtest') as a dict (run_id,
-    created_at, kind, cutoff, horizon, models, grain), or None."""
-    runs = wh.query("""
-        SELECT run_id, created_at, kind, cutoff, horizon, models, grain
-        FROM forecast_runs WHERE kind = ?
-        ORDER BY created_at DESC, run_id DESC LIMIT 1""", [kind])
-    return None if runs.empty else runs.iloc[0].to_dict()
-
-
 def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
     """Forecast rows of one run: sku_id, pin_code, date, forecast, lo, hi, lo80, hi80, model."""
     return wh.query("""

@@ -45,15 +45,6 @@ def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
     return df[cols], meta
 
 
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    df = run_query(wh, """
-        SELECT run_id, created_at, grain, cutoff, horizon FROM forecast_runs
-        WHERE kind = 'forecast' AND status = 'ok'
-          AND run_id IN (SELECT DISTINCT run_id FROM forecasts)
-        ORDER BY created_at DESC, run_id DESC LIMIT 1""", [], "the latest forecast run")
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
                     ) -> tuple[pd.DataFrame, dict]:
     """Per PIN: forecast (units over the `days` days after the run's cutoff, or as many as

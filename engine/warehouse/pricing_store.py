@@ -88,21 +88,6 @@ def city_weather(wh: Warehouse) -> pd.DataFrame:
         "ORDER BY w.city, w.date")
 
 
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    """The newest successful forecast run with stored rows: run_id, created_at, cutoff,
-    horizon, models, grain ('D' daily or 'W' weekly)."""
-    df = wh.query(
-        """
-        SELECT r.run_id, r.created_at, r.cutoff, r.horizon, r.models, r.grain
-        FROM forecast_runs r
-        WHERE r.kind = 'forecast' AND coalesce(r.status, 'ok') = 'ok'
-          AND EXISTS (SELECT 1 FROM forecasts f WHERE f.run_id = r.run_id)
-        ORDER BY r.created_at DESC, r.run_id DESC
-        LIMIT 1
-        """)
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def forecast_rows(wh: Warehouse, run_id: str, sku_ids: list[str] | None = None
                   ) -> pd.DataFrame:
     """One row per sku_id x pin_code x date of a run (duplicates averaged): forecast, lo,
