@@ -416,7 +416,7 @@ def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
     target = scenario_selection(sel, f)
     out = []
     for _, r in rows.iterrows():
-        sc = scenario_store._to_scenario(r)
+        sc = scenario_store.to_scenario(r)
         if sc.selection != target:
             continue
         ass = sc.assumptions.to_dict()

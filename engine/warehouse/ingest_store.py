@@ -445,7 +445,7 @@ def _load_mandi(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     return int(loaded)
 
 
-_STATE_FIX = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha",
+STATE_NAME_FIXES = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha",
               "pondicherry": "Puducherry", "uttaranchal": "Uttarakhand",
               "chattisgarh": "Chhattisgarh", "jammu and kashmir": "Jammu and Kashmir"}
 
@@ -455,4 +455,4 @@ def normalise_state(name: str) -> str:
     from engine.geo import title_case
 
     key = " ".join(str(name).lower().split())
-    return _STATE_FIX.get(key) or title_case(str(name).strip())
+    return STATE_NAME_FIXES.get(key) or title_case(str(name).strip())

@@ -34,7 +34,8 @@ def _visible(scope_json, viewer_scope) -> bool:
     return set(json.loads(scope_json)) <= set(viewer_scope)
 
 
-def _to_scenario(row) -> Scenario:
+def to_scenario(row) -> Scenario:
+    """The Scenario a `scenarios` row (from list_rows) stores."""
     d = json.loads(row["definition"])
     scope = json.loads(row["scope"]) if isinstance(row["scope"], str) else None
     return Scenario.from_dict(
@@ -60,7 +61,7 @@ def list_rows(wh: Warehouse, viewer_scope=None) -> pd.DataFrame:
 
 
 def list_scenarios(wh: Warehouse, viewer_scope=None) -> list[Scenario]:
-    return [_to_scenario(r) for _, r in list_rows(wh, viewer_scope).iterrows()]
+    return [to_scenario(r) for _, r in list_rows(wh, viewer_scope).iterrows()]
 
 
 def get(wh: Warehouse, name_or_id: str, viewer_scope=None) -> Scenario:
@@ -74,7 +75,7 @@ def get(wh: Warehouse, name_or_id: str, viewer_scope=None) -> Scenario:
     if len(df) > 1:
         raise ScenarioError("ambiguous", f"Several scenarios are called '{key}'; use its id "
                             f"({', '.join(df['scenario_id'])}).", df["scenario_id"].tolist())
-    return _to_scenario(df.iloc[0])
+    return to_scenario(df.iloc[0])
 
 
 def _name_taken(cur, name: str, scope_json, except_id: str | None) -> bool:
