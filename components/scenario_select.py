@@ -73,7 +73,7 @@ def saved_rows(wh, pin_scope=None) -> pd.DataFrame:
 
 
 def saved_scenario(rows: pd.DataFrame, scenario_id: str) -> Scenario | None:
-    from engine.warehouse.scenario_store import to_scenario
+    from engine.scenarios.saved import to_scenario
 
     hit = rows[rows["scenario_id"] == scenario_id]
     if hit.empty:

@@ -119,3 +119,34 @@ def test_the_private_check_sees_every_form(tmp_path, monkeypatch):
     assert sorted(_foreign_private_uses(mod)) == sorted([
         "from engine.auth import _digest", "engine.pkg.other._x", "engine.geo._locality",
         "engine.export._put"])
+
+
+# ---- storage never imports a domain package ------------------------------------------------
+DOMAINS = ("engine.forecast", "engine.pricing", "engine.inventory", "engine.sourcing",
+           "engine.scenarios", "engine.alerts", "engine.intel", "engine.assistant")
+
+
+def _domain_imports(modules: set[str]) -> list[str]:
+    """The imports among `modules` of a domain package (engine.alerts* counts
+    engine.alerts_cli and the like too)."""
+    return sorted(m for m in modules if any(
+        m == d or m.startswith(d + ".") or (d == "engine.alerts" and m.startswith(d))
+        for d in DOMAINS))
+
+
+def test_storage_imports_no_domain_package():
+    offenders = {str(p.relative_to(REPO)): found
+                 for p in sorted((REPO / "engine" / "warehouse").glob("*.py"))
+                 if (found := _domain_imports(_imports(p)))}
+    assert offenders == {}
+
+
+def test_the_domain_check_sees_every_form(tmp_path):
+    store = tmp_path / "store.py"
+    store.write_text("from engine.warehouse.db import Warehouse\n"
+                     "def f():\n    from engine.pricing.competitor_match import match_items\n"
+                     "    import engine.alerts_rules\n    from engine import scenarios\n",
+                     encoding="utf-8")
+    assert _domain_imports(_imports(store)) == [
+        "engine.alerts_rules", "engine.pricing.competitor_match",
+        "engine.pricing.competitor_match.match_items", "engine.scenarios"]

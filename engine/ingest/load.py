@@ -152,7 +152,10 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
                             src.scan, tuple(src.long_lines), tuple(src.blank_rows),
                             src.limits.max_line_bytes)
         pins = known_pin_codes() if kind in ("sales", "inventory", "plan", "competitor") else None
-        out = load_batch(wh, stage, kind, mapping, batch, pins)
+        match = None
+        if kind == "competitor":
+            from engine.pricing.competitor_match import match_items as match
+        out = load_batch(wh, stage, kind, mapping, batch, pins, match=match)
         report = out["report"]
         report["source"] = _source_facts(src)
         report["warnings"] = (list(src.warnings) + report.get("warnings", [])

@@ -94,17 +94,6 @@ def read_weather(wh: Warehouse) -> pd.DataFrame:
                     "humidity FROM weather ORDER BY city, date")
 
 
-def read_signals(wh: Warehouse):
-    """Signals (skus, locations, weather, festival calendar and effects) for features."""
-    from engine.forecast.features import Signals
-    from engine.warehouse.festivals import read_festivals
-
-    calendar, effects = read_festivals(wh)
-    return Signals(skus=read_skus(wh), locations=read_locations(wh), weather=read_weather(wh),
-                   festivals=calendar if len(calendar) else None,
-                   festival_effects=effects if len(effects) else None)
-
-
 def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
     return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, forecast, lo, "
                     "hi, lo80, hi80, model, weather_source FROM forecasts WHERE run_id = ? "
