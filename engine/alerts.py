@@ -31,6 +31,7 @@ from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConf
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales import last_sales_date
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
                                     sales_grain)
 
@@ -223,7 +224,7 @@ def _undercut(wh, cfg, run):
 
 
 def _fresh(wh, cfg, run):
-    latest = store.last_sales_date(wh, run.day.date())
+    latest = last_sales_date(wh, run.day.date())
     arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
     note = detect.historical_load(latest, arrived, cfg, run.grain)
     if note:
@@ -261,7 +262,7 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     reported in `failed` and does not stop the others. Freshness is judged against today
     when as_of is None, else against as_of. For weekly data the rules run as of the newest
     week on or before as_of, so every alert is dated by a period the data has."""
-    latest = store.last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
+    latest = last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
     today = pd.Timestamp(date.today()) if as_of is None else pd.Timestamp(as_of)
     grain = sales_grain(wh) if latest is not None else DAILY
     asked = pd.Timestamp(as_of if as_of is not None else (latest or date.today())).normalize()

@@ -142,3 +142,31 @@ def test_the_check_sees_a_copied_query():
     copy = ("SELECT run_id FROM forecast_runs WHERE kind = 'forecast' AND status = 'ok' "
             "ORDER BY created_at DESC, run_id DESC LIMIT 1")
     assert _NEWEST.search(copy) and _STATUS.search(copy)
+
+
+# ---- the other question asked by copied queries: "what is the newest sales date?" ----------
+_NEWEST_SALE = re.compile(r"(?<=[\"'])SELECT\s+max\(date\)(\s+AS\s+\w+)?\s+FROM\s+sales_daily",
+                          re.I)
+
+
+def test_the_newest_sales_date_has_one_answer(world, wh):
+    from engine.warehouse.queries import date_bounds
+    from engine.warehouse.sales import last_sales_date
+
+    newest = wh.scalar("SELECT max(date) FROM sales_daily")
+    assert last_sales_date(wh).date() == newest == date_bounds(wh)[1]
+    earlier = newest - timedelta(days=10)
+    assert last_sales_date(wh, earlier).date() == wh.scalar(
+        "SELECT max(date) FROM sales_daily WHERE date <= ?", [earlier])
+    assert last_sales_date(wh, datetime(1990, 1, 1).date()) is None
+
+
+def test_no_other_module_asks_for_the_newest_sales_date():
+    offenders = [str(p.relative_to(REPO)) for folder in ("engine", "api", "components")
+                 for p in sorted((REPO / folder).rglob("*.py"))
+                 if p != REPO / "engine" / "warehouse" / "sales.py"
+                 and _NEWEST_SALE.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+    assert _NEWEST_SALE.search('wh.scalar("SELECT max(date) AS d FROM sales_daily")')
+    # a sub-select inside a bigger query is part of that query's one question
+    assert not _NEWEST_SALE.search('"WITH last AS (SELECT max(date) AS d FROM sales_daily)"')

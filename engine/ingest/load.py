@@ -28,6 +28,7 @@ from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
 from engine.tracing import traced
 from engine.warehouse.db import Warehouse, new_id
+from engine.warehouse.sales import newest_sales_day
 
 if TYPE_CHECKING:    # a CSV or Parquet upload is loaded without pandas
     import pandas as pd
@@ -291,7 +292,7 @@ def age_text(days: int) -> str:
 
 
 def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: bool) -> dict:
-    held = wh.scalar("SELECT max(date) FROM sales_daily")
+    held = newest_sales_day(wh)
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
     week = "the week of " if weekly else ""
     head = (f"The newest sales in this file are from {week}{_when(newest)}, "

@@ -16,6 +16,7 @@ from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
 from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales import last_sales_date
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
         raise InventoryInputError("The warehouse has no inventory snapshot to plan from; "
                                   "load one with `python -m engine ingest inventory FILE`.")
     festivals = load_festivals(wh)
-    last = store.last_sales_date(wh)
+    last = last_sales_date(wh)
     run = latest_forecast_run(wh, "forecast")
     model = None
     if run is not None:

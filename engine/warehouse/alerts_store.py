@@ -53,13 +53,6 @@ def write_rule_config(wh: Warehouse, rule: str, enabled: bool, severity: str, pa
 
 
 # ---- rule inputs ---------------------------------------------------------------------------
-def last_sales_date(wh: Warehouse, as_of=None):
-    """Newest sales_daily date (on or before as_of when given), or None."""
-    if as_of is None:
-        return wh.scalar("SELECT max(date) FROM sales_daily")
-    return wh.scalar("SELECT max(date) FROM sales_daily WHERE date <= ?", [as_of])
-
-
 def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """sales_daily rows dated start..end inclusive: sku_id, pin_code, date, quantity, price,
     promo."""

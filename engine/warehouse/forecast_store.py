@@ -74,11 +74,6 @@ def export_history(wh: Warehouse, cutoff, folder, cells: pd.DataFrame) -> None:
         cur.close()
 
 
-def last_sales_date(wh: Warehouse):
-    value = wh.scalar("SELECT max(date) FROM sales_daily")
-    return None if value is None else pd.Timestamp(value)
-
-
 def read_skus(wh: Warehouse) -> pd.DataFrame:
     return wh.query("SELECT sku_id, name, category, subcategory, brand, mrp, unit_cost, "
                     "shelf_life_days FROM skus ORDER BY sku_id")

@@ -54,11 +54,6 @@ def backtest_models(wh: Warehouse, run_id: str) -> list[str]:
                     [run_id])["model"].tolist()
 
 
-def last_sales_date(wh: Warehouse):
-    """The newest date in sales_daily, or None when there are no sales."""
-    return wh.scalar("SELECT max(date) FROM sales_daily")
-
-
 def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """sales_daily rows dated start..end inclusive (zero days are absent):
     sku_id, pin_code, date, quantity."""

@@ -34,13 +34,6 @@ _GROUP_VALUE = ("CASE GROUPING(category, state, step) WHEN 3 THEN category WHEN 
                 "WHEN 6 THEN CAST(step AS VARCHAR) ELSE '' END")
 
 
-def last_sales_date(wh: Warehouse):
-    import pandas as pd
-
-    value = wh.scalar("SELECT max(date) FROM sales_daily")
-    return None if value is None else pd.Timestamp(value)
-
-
 def forecast_runs(wh: Warehouse) -> pd.DataFrame:
     """Every stored forecast run that counts (runs.counted_run) with its horizon window:
     run_id, created_at, grain, cutoff, horizon, first_date, last_date."""

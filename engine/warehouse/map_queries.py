@@ -14,8 +14,8 @@ import pandas as pd
 
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
-from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, pin_sales_vs_prior,
-                                      run_query, scope_sql)
+from engine.warehouse.queries import (SALES_FROM, Filters, date_bounds, filter_where,
+                                      pin_sales_vs_prior, run_query)
 
 _FORECAST_FROM = """
     FROM forecasts s
@@ -86,15 +86,12 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
     over the last `demand_days` days of sales data (for weekly data the weekly rows dated
     in those days - 4 weeks for 28 days - spread over the same days). Meta: as_of,
     demand_days, grain."""
-    scope, scope_params = scope_sql(f.pin_scope, "pin_code")
-    last = run_query(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
-                "the last sales date").iloc[0, 0]
+    last = date_bounds(wh, f.pin_scope)[1]
     cols = ["pin_code", "n_skus", "at_risk"]
     grain = sales_grain(wh)
-    if last is None or pd.isna(last):
+    if last is None:
         return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days,
                                             "grain": grain}
-    last = pd.Timestamp(last).date()
     where, params = filter_where(f, None, None)
     df = run_query(wh, f"""
         WITH demand AS (
