@@ -30,6 +30,7 @@ from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConf
                                  rank_alerts, validate_config)
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.reference import read_skus
 from engine.warehouse.runs import latest_forecast_run
 from engine.warehouse.sales import last_sales_date
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
@@ -269,7 +270,8 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     day = pd.Timestamp(latest).normalize() if grain == WEEKLY else asked
     result = GenerationResult(as_of=day.date())
     run = _Run(day=day, asked=asked, today=today.normalize(), grain=grain,
-               names=store.read_sku_names(wh), notes=result.notes)
+               names=read_skus(wh, ("sku_id", "name", "category", "mrp")),
+               notes=result.notes)
     frames = []
     for name, cfg in rule_configs(wh).items():
         if rules is not None and name not in rules:

@@ -6,12 +6,19 @@ from __future__ import annotations
 from engine.forecast.features import Signals
 from engine.warehouse.db import Warehouse
 from engine.warehouse.festivals import read_festivals
-from engine.warehouse.forecast_store import read_locations, read_skus, read_weather
+from engine.warehouse.forecast_store import read_weather
+from engine.warehouse.reference import read_locations, read_skus
+
+# What the features read of the catalog and the places.
+SKU_FIELDS = ("sku_id", "name", "category", "subcategory", "brand", "mrp", "unit_cost",
+              "shelf_life_days")
+PLACE_FIELDS = ("pin_code", "city", "district", "state", "region", "urban_rural")
 
 
 def read_signals(wh: Warehouse) -> Signals:
     """Signals (skus, locations, weather, festival calendar and effects) for features."""
     calendar, effects = read_festivals(wh)
-    return Signals(skus=read_skus(wh), locations=read_locations(wh), weather=read_weather(wh),
+    return Signals(skus=read_skus(wh, SKU_FIELDS), locations=read_locations(wh, PLACE_FIELDS),
+                   weather=read_weather(wh),
                    festivals=calendar if len(calendar) else None,
                    festival_effects=effects if len(effects) else None)

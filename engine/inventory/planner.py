@@ -15,6 +15,7 @@ from engine.tracing import traced
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
+from engine.warehouse.reference import read_locations, read_skus
 from engine.warehouse.runs import latest_forecast_run
 from engine.warehouse.sales import last_sales_date
 
@@ -51,8 +52,8 @@ def load_elasticities(wh: Warehouse, as_of) -> pd.DataFrame | None:
     sales = store.read_price_panel(wh, start.date(), as_of)
     if sales.empty:
         return None
-    skus = store.read_skus(wh)[["sku_id", "category"]]
-    locations = store.read_locations(wh)[["pin_code", "state", "city"]]
+    skus = read_skus(wh, ("sku_id", "category"))
+    locations = read_locations(wh, ("pin_code", "state", "city"))
     est = estimate_elasticities(PanelInputs(sales=sales, skus=skus, locations=locations))
     return est[["sku_id", "elasticity"]]
 

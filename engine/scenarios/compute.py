@@ -160,7 +160,10 @@ def _part(wh, name: str, read):
 
 
 def _skus(wh) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, subcategory FROM skus")
+    """What a scenario reads of the catalog."""
+    from engine.warehouse.reference import read_skus
+
+    return read_skus(wh, ("sku_id", "name", "category", "subcategory"))
 
 
 def _read_forecast(wh) -> dict:

@@ -71,15 +71,6 @@ def read_price_checks(wh: Warehouse, start, end) -> pd.DataFrame:
         ORDER BY s.sku_id, s.pin_code, s.date""", [start, end])
 
 
-def read_sku_names(wh: Warehouse) -> pd.DataFrame:
-    """sku_id, name, category, mrp of every catalogued SKU."""
-    return wh.query("SELECT sku_id, name, category, mrp FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, state FROM locations ORDER BY pin_code")
-
-
 def newest_sales_arrival(wh: Warehouse, latest):
     """When the newest sales (dated `latest` or later) were uploaded: the creation time of
     the first loaded sales upload whose dates reach `latest`, or None (sales that did not

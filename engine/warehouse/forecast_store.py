@@ -74,16 +74,6 @@ def export_history(wh: Warehouse, cutoff, folder, cells: pd.DataFrame) -> None:
         cur.close()
 
 
-def read_skus(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, subcategory, brand, mrp, unit_cost, "
-                    "shelf_life_days FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, district, state, region, urban_rural "
-                    "FROM locations ORDER BY pin_code")
-
-
 def read_weather(wh: Warehouse) -> pd.DataFrame:
     return wh.query("SELECT city, CAST(date AS TIMESTAMP) AS date, temp_c, rainfall_mm, "
                     "humidity FROM weather ORDER BY city, date")

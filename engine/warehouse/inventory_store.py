@@ -80,10 +80,3 @@ def read_price_panel(wh: Warehouse, start, end) -> pd.DataFrame:
         FROM sales_daily WHERE date BETWEEN ? AND ?""", [start, end])
 
 
-def read_skus(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, supplier FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, state, region, lat, lon FROM locations "
-                    "ORDER BY pin_code")

@@ -74,12 +74,6 @@ def line_prices(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame
         + " GROUP BY sku_id, pin_code ORDER BY sku_id, pin_code", params)
 
 
-def pricing_locations(wh: Warehouse) -> pd.DataFrame:
-    """pin_code, city, state, region for every PIN with sales or a location row."""
-    return wh.query(
-        "SELECT pin_code, city, state, region FROM locations ORDER BY pin_code")
-
-
 def city_weather(wh: Warehouse) -> pd.DataFrame:
     """city, date, temp_c, rainfall_mm for the cities of the stored locations."""
     return wh.query(

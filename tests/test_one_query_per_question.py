@@ -170,3 +170,44 @@ def test_no_other_module_asks_for_the_newest_sales_date():
     assert _NEWEST_SALE.search('wh.scalar("SELECT max(date) AS d FROM sales_daily")')
     # a sub-select inside a bigger query is part of that query's one question
     assert not _NEWEST_SALE.search('"WITH last AS (SELECT max(date) AS d FROM sales_daily)"')
+
+
+# ---- and "which SKUs / places are there?": one query each, in engine/warehouse/reference.py --
+_WHOLE_TABLE = re.compile(r"^\s*SELECT\s+(?!DISTINCT\b)[\w,\s]+?\s+FROM\s+(skus|locations)\s*"
+                          r"(ORDER\s+BY\s+(sku_id|pin_code)\s*)?$", re.I)
+
+
+def _whole_table_reads(path: Path) -> list[str]:
+    """Queries in `path` (`.query(...)`/`.scalar(...)` calls on a handle; adjacent string
+    literals joined, as Python joins them) that read the whole skus or locations table."""
+    import ast
+
+    return [n.args[0].value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("query", "scalar") and n.args
+            and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)
+            and _WHOLE_TABLE.match(n.args[0].value)]
+
+
+def test_the_catalog_and_places_are_read_by_one_query_each():
+    offenders = {str(p.relative_to(REPO)): found
+                 for folder in ("engine", "api", "components")
+                 for p in sorted((REPO / folder).rglob("*.py"))
+                 if p != REPO / "engine" / "warehouse" / "reference.py"
+                 and (found := _whole_table_reads(p))}
+    assert offenders == {}
+    assert _WHOLE_TABLE.match("SELECT pin_code, city, state FROM locations ORDER BY pin_code")
+    assert _WHOLE_TABLE.match("SELECT sku_id, name, category FROM skus")
+    assert not _WHOLE_TABLE.match("SELECT pin_code FROM locations WHERE list_contains(?, x)")
+
+
+def test_reference_reads_name_their_columns(wh):
+    from engine.warehouse.reference import read_locations, read_skus
+
+    places = read_locations(wh, ("pin_code", "state"))
+    assert list(places.columns) == ["pin_code", "state"]
+    assert places["pin_code"].is_monotonic_increasing
+    assert len(places) == wh.scalar("SELECT count(*) FROM locations")
+    assert list(read_skus(wh, ("sku_id", "category")).columns) == ["sku_id", "category"]
+    with pytest.raises(ValueError, match="locations has no column"):
+        read_locations(wh, ("pin_code", "pin_code; DROP TABLE locations"))
