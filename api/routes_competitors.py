@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.routes_forecasts import num
-from api.routes_planning import _day, _text
+from api.routes_planning import day_or_none, text_or_none
 from api.schemas import (CompetitorIndexResponse, CompetitorMatchRequest,
                          CompetitorMatchResponse, CompetitorReviewResponse, error_responses)
 from api.security import Caller, current_caller
@@ -46,9 +46,9 @@ def competitors(level: Literal["sku", "category", "city"] = "sku",
     if latest_only and len(table):
         keys = [c for c in ("sku_id", "category", "city") if c in table]
         table = table.sort_values("week").groupby(keys, dropna=False).tail(1)
-    rows = [{"sku_id": _text(r.get("sku_id")), "name": _text(r.get("name")),
-             "category": _text(r.get("category")), "city": _text(r.get("city")),
-             "week": _day(r["week"]), "units": num(r["units"]), "cells": int(r["rows"]),
+    rows = [{"sku_id": text_or_none(r.get("sku_id")), "name": text_or_none(r.get("name")),
+             "category": text_or_none(r.get("category")), "city": text_or_none(r.get("city")),
+             "week": day_or_none(r["week"]), "units": num(r["units"]), "cells": int(r["rows"]),
              **{k: round(num(r[k]), 2) if num(r[k]) is not None else None
                 for k in ("our_price", "competitor_price", "cheapest_price", "index",
                           "cheapest_index")}}
@@ -67,13 +67,13 @@ def competitor_review(limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 
     caller.require("view", "Pricing")
     table = review_list(caller.wh, limit)
-    items = [{"item": str(r["item_key"]), "item_name": _text(r.get("item_name")),
-              "suggested_sku": _text(r.get("suggested_sku")),
-              "suggested_name": _text(r.get("suggested_name")),
-              "confidence": num(r["confidence"]) or 0.0, "why": _text(r.get("why")),
-              "competitors": _text(r.get("competitors")), "rows": int(r["rows"]),
+    items = [{"item": str(r["item_key"]), "item_name": text_or_none(r.get("item_name")),
+              "suggested_sku": text_or_none(r.get("suggested_sku")),
+              "suggested_name": text_or_none(r.get("suggested_name")),
+              "confidence": num(r["confidence"]) or 0.0, "why": text_or_none(r.get("why")),
+              "competitors": text_or_none(r.get("competitors")), "rows": int(r["rows"]),
               "latest_price": num(r.get("latest_price")),
-              "latest_date": _day(r.get("latest_date"))}
+              "latest_date": day_or_none(r.get("latest_date"))}
              for r in table.to_dict("records")]
     return {"items": items}
 

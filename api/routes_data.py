@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.routes_forecasts import when
-from api.routes_planning import _day, _text
+from api.routes_planning import day_or_none, text_or_none
 from api.schemas import (PIN_PATTERN, AcknowledgeResponse, AlertsResponse, IngestResponse,
                          error_responses, first_control_char)
 from api.security import Caller, current_caller
@@ -124,11 +124,11 @@ def alerts(status: Literal["new", "acknowledged", "resolved"] | None = None,
     for r in df.head(limit).to_dict("records"):
         out.append({"alert_id": str(r["alert_id"]), "rule": str(r["rule"]),
                     "severity": str(r["severity"]), "entity": str(r["entity"]),
-                    "day": _day(r["day"]), "reason": str(r["reason"]),
-                    "status": str(r["status"]), "pin_code": _text(r.get("pin_code")),
-                    "link": _text(r.get("link")),
+                    "day": day_or_none(r["day"]), "reason": str(r["reason"]),
+                    "status": str(r["status"]), "pin_code": text_or_none(r.get("pin_code")),
+                    "link": text_or_none(r.get("link")),
                     "created_at": when(r["created_at"]),
-                    "acknowledged_by": _text(r.get("acknowledged_by")),
+                    "acknowledged_by": text_or_none(r.get("acknowledged_by")),
                     "acknowledged_at": when(r.get("acknowledged_at"))})
     return {"total": int(len(df)), "alerts": out}
 

@@ -17,6 +17,7 @@ from api.schemas import (MAX_HORIZON, PIN_PATTERN, AccuracyResponse, ApiDate, Ba
 from api.security import Caller, batch_limit, current_caller
 from engine.forecast.metrics import score
 from engine.warehouse import api_store
+from engine.warehouse.runs import latest_forecast_run
 
 router = APIRouter(tags=["forecasts"])
 KEYS = ["sku_id", "pin_code"]
@@ -43,7 +44,7 @@ def when(value):
 
 
 def latest_run(wh, cached, version: str) -> dict:
-    run = cached(("latest_run", version), lambda: api_store.latest_forecast_run(wh))
+    run = cached(("latest_run", version), lambda: latest_forecast_run(wh))
     if run is None:
         raise ApiError(404, "no_forecast_run", "No forecast has been run yet: run "
                        "`python -m engine forecast` (or use the Forecast page) first.")

@@ -48,7 +48,7 @@ from api import graphql_types as T
 from api import routes_data, routes_forecasts, routes_planning, routes_scenarios
 from api import schemas as S
 from api.errors import ApiError
-from api.routes_planning import _text
+from api.routes_planning import text_or_none
 from api.security import Caller, batch_limit, current_caller
 
 MAX_DEPTH = 6
@@ -216,7 +216,7 @@ def _series_list(caller: Caller, a: SeriesListArguments) -> SeriesList:
             options = options[options[column] == value]
     rows = []
     for r in options.head(a.limit).to_dict("records"):
-        rows.append(Series(**{k: _text(r.get(k)) for k in (
+        rows.append(Series(**{k: text_or_none(r.get(k)) for k in (
             "sku_id", "name", "category", "pin_code", "locality", "city", "state")},
             volume=routes_forecasts.num(r["volume"]) or 0.0))
     return SeriesList(run_id=run_id, total=int(len(options)), returned=len(rows), series=rows)

@@ -18,7 +18,7 @@ import os
 from fastapi import APIRouter, Request, Response
 
 from api.errors import ApiError
-from api.security import _raise_if_waiting, client_key
+from api.security import raise_if_waiting, client_key
 
 router = APIRouter()
 
@@ -36,7 +36,7 @@ def check_access(request: Request) -> None:
     address, limit = client_key(request), state.settings.unauth_rate_per_minute
     token = os.environ.get("MICROPULSE_METRICS_TOKEN", "")
     if token:
-        _raise_if_waiting(state.limiter.wait("unauth", address, limit), limit,
+        raise_if_waiting(state.limiter.wait("unauth", address, limit), limit,
                           "Too many requests without valid credentials from your address")
         sent = request.headers.get("authorization", "")
         scheme, _, given = sent.partition(" ")

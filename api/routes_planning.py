@@ -24,11 +24,13 @@ _TEXT = {"sku_id", "pin_code", "name", "category", "city", "state", "urgency", "
          "reason", "demand_source"}
 
 
-def _text(value):
+def text_or_none(value):
+    """A value as str for a JSON response, None (not 'nan') when it is missing."""
     return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
-def _day(value):
+def day_or_none(value):
+    """A value as a date for a JSON response, None when it is missing."""
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
@@ -36,7 +38,7 @@ def _reorder_line(r: dict) -> dict:
     out = {}
     for k in REORDER_FIELDS:
         v = r.get(k)
-        out[k] = _day(v) if k == "stockout_date" else _text(v) if k in _TEXT else num(v)
+        out[k] = day_or_none(v) if k == "stockout_date" else text_or_none(v) if k in _TEXT else num(v)
     out["reason"] = out["reason"] or ""
     out["urgency"] = out["urgency"] or "low"
     return out
@@ -90,7 +92,7 @@ def pricing_simulate(body: PricingRequest, caller: Caller = Depends(current_call
     changes = [PriceChange(pct=c.pct, sku_ids=tuple(c.sku_ids), category=c.category,
                            state=c.state, start=c.start, end=c.end) for c in body.changes]
     res = simulate(base, changes)
-    by_sku = [{"sku_id": str(r["sku_id"]), "category": _text(r.get("category")),
+    by_sku = [{"sku_id": str(r["sku_id"]), "category": text_or_none(r.get("category")),
                **{k: num(r[k]) or 0.0 for k in ("baseline_units", "units", "baseline_revenue",
                                                 "revenue", "baseline_margin", "margin")}}
               for r in res.by_sku.to_dict("records")]
@@ -114,8 +116,8 @@ def pricing_optimize(body: OptimizeRequest, caller: Caller = Depends(current_cal
     result, label = recommend(wh, table, OptimizeConfig(**body.model_dump()))
     money = ("current_price", "recommended_price", "baseline_revenue", "revenue",
              "baseline_margin", "margin")
-    recs = [{"sku_id": str(r["sku_id"]), "name": _text(r.get("name")),
-             "category": _text(r.get("category")), "reason": str(r["reason"]),
+    recs = [{"sku_id": str(r["sku_id"]), "name": text_or_none(r.get("name")),
+             "category": text_or_none(r.get("category")), "reason": str(r["reason"]),
              **{k: round(num(r[k]) or 0.0, 2) for k in money},
              **{k: round(num(r[k]) or 0.0, 4) for k in ("change_pct", "baseline_units", "units")}}
             for r in result.recommendations.to_dict("records")]
@@ -149,7 +151,7 @@ def pricing_markdown(body: MarkdownRequest, caller: Caller = Depends(current_cal
     plan, label = markdown_plan(caller.wh, body.sku_id, body.pin_code,
                                 body.as_of or date.today(), cfg)
     line = plan.line
-    steps = [{"step": int(r["step"]), "start": _day(r["start"]), "end": _day(r["end"]),
+    steps = [{"step": int(r["step"]), "start": day_or_none(r["start"]), "end": day_or_none(r["end"]),
               "days": int(r["days"]), "price": round(float(r["price"]), 2),
               "discount": round(float(r["discount"]), 4),
               "expected_demand": round(float(r["demand"]), 3),
@@ -160,7 +162,7 @@ def pricing_markdown(body: MarkdownRequest, caller: Caller = Depends(current_cal
              for r in plan.steps.to_dict("records")]
     return {"sku_id": line.sku_id, "pin_code": line.pin_code, "name": line.name,
             "category": line.category, "kind": line.kind, "days_left": line.days_left,
-            "deadline": _day(line.deadline), "elasticity": round(line.elasticity, 4),
+            "deadline": day_or_none(line.deadline), "elasticity": round(line.elasticity, 4),
             "current_price": line.price, "unit_cost": line.unit_cost, "baseline": label,
             "reason": plan.reason, "totals": {k: num(v) for k, v in plan.totals.items()},
             "steps": steps}
@@ -191,8 +193,8 @@ def sourcing(commodity: Annotated[str, Query(min_length=1, max_length=80,
     rows = []
     for r in ranked.head(limit).to_dict("records"):
         rows.append({"rank": int(r["rank"]), "market": str(r["market"]),
-                     "state": _text(r.get("state")), "district": _text(r.get("district")),
-                     "last_date": _day(r.get("last_date")), "reason": _text(r.get("reason")),
+                     "state": text_or_none(r.get("state")), "district": text_or_none(r.get("district")),
+                     "last_date": day_or_none(r.get("last_date")), "reason": text_or_none(r.get("reason")),
                      **{k: num(r.get(k)) for k in (
                          "score", "modal_price", "transport_per_qtl", "landed_price",
                          "road_km", "lead_time_days", "price_score", "quality_score",

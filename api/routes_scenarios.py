@@ -84,7 +84,7 @@ def _when(value):
 
 
 def _scenario_out(sc, caller: Caller | None, summary: dict | None = None) -> dict:
-    from engine.warehouse.scenario_store import may_change
+    from engine.scenarios.saved import may_change
 
     return {"scenario_id": sc.scenario_id, "name": sc.name, "label": sc.selection.label(),
             "created_by": sc.created_by, "created_at": _when(sc.created_at),
@@ -148,13 +148,13 @@ def _summary_of(wh, scenario_id: str, viewer_scope) -> dict | None:
 
 
 def _get(caller: Caller, key: str):
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
-    return scenario_store.get(caller.wh, key, _viewer_scope(caller))
+    return saved_scenarios.get(caller.wh, key, _viewer_scope(caller))
 
 
 def _may_change(caller: Caller, sc) -> None:
-    from engine.warehouse.scenario_store import may_change
+    from engine.scenarios.saved import may_change
 
     if caller.user.is_scoped or not may_change(sc, caller.user.username, caller.user.role):
         raise ApiError(403, "forbidden",
@@ -186,11 +186,12 @@ def _computed(caller: Caller, sc, limit: int):
 def list_scenarios(caller: Caller = Depends(current_caller)) -> dict:
     """Saved scenarios the caller can see (a store user: those made within their PIN
     codes), by name, each with its last stored step totals."""
+    from engine.scenarios import saved as saved_scenarios
     from engine.warehouse import scenario_store
 
     caller.require("view")
     rows = scenario_store.list_rows(caller.wh, _viewer_scope(caller))
-    scenarios = scenario_store.list_scenarios(caller.wh, _viewer_scope(caller))
+    scenarios = saved_scenarios.list_scenarios(caller.wh, _viewer_scope(caller))
     summaries = dict(zip(rows["scenario_id"], rows["summary"]))
     out = [_scenario_out(s, caller, summaries.get(s.scenario_id)) for s in scenarios]
     return {"total": len(out), "scenarios": out}
@@ -202,12 +203,12 @@ def create_scenario(body: ScenarioCreate, caller: Caller = Depends(current_calle
     """Save a scenario (needs the run_scenario permission). The name must be new (case
     ignored); assumptions out of range are a 422 naming the range."""
     from engine.scenarios.model import Scenario
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     caller.require("run_scenario")
     sc = Scenario.from_dict(body.name, body.selection.model_dump(),
                             body.assumptions.model_dump(), scope=_viewer_scope(caller))
-    saved = scenario_store.save(caller.wh, sc, caller.user.username)
+    saved = saved_scenarios.save(caller.wh, sc, caller.user.username)
     return _scenario_out(saved, caller)
 
 
@@ -243,7 +244,7 @@ def patch_scenario(scenario_id: ScenarioKey, body: ScenarioPatch,
     """Rename a scenario or change its selection or assumptions (the fields sent are
     merged into the stored ones). Its author, a manager or an admin only."""
     from engine.scenarios.model import Scenario
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     caller.require("view")
     sc = _get(caller, scenario_id)
@@ -256,7 +257,7 @@ def patch_scenario(scenario_id: ScenarioKey, body: ScenarioPatch,
         assumptions.update(body.assumptions.model_dump(exclude_unset=True))
     new = Scenario.from_dict(body.name or sc.name, selection, assumptions,
                              scenario_id=sc.scenario_id, scope=sc.scope)
-    saved = scenario_store.save(caller.wh, new, caller.user.username)
+    saved = saved_scenarios.save(caller.wh, new, caller.user.username)
     return _scenario_out(saved, caller, _summary_of(caller.wh, saved.scenario_id,
                                                     _viewer_scope(caller)))
 
@@ -266,12 +267,12 @@ def patch_scenario(scenario_id: ScenarioKey, body: ScenarioPatch,
 def delete_scenario(scenario_id: ScenarioKey,
                     caller: Caller = Depends(current_caller)) -> dict:
     """Delete a scenario. Its author, a manager or an admin only."""
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     caller.require("view")
     sc = _get(caller, scenario_id)
     _may_change(caller, sc)
-    gone = scenario_store.delete(caller.wh, sc.scenario_id, caller.user.username)
+    gone = saved_scenarios.delete(caller.wh, sc.scenario_id, caller.user.username)
     return {"deleted": gone.scenario_id, "name": gone.name}
 
 

@@ -27,7 +27,7 @@ def health() -> dict:
 def ready(request: Request) -> dict:
     """The warehouse opens: its file name (never its location), schema version, data
     version and latest forecast run."""
-    from engine.warehouse.api_store import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     wh = request.app.state.micropulse.warehouse()
     run = latest_forecast_run(wh)

@@ -194,10 +194,12 @@ class RateLimiter:
             return q[0] + self.window - now if len(q) >= limit else None
 
     def check(self, bucket: str, key: str, limit: int, what: str) -> None:
-        _raise_if_waiting(self.hit(bucket, key, limit), limit, f"Too many {what}")
+        raise_if_waiting(self.hit(bucket, key, limit), limit, f"Too many {what}")
 
 
-def _raise_if_waiting(wait: float | None, limit: int, what: str) -> None:
+def raise_if_waiting(wait: float | None, limit: int, what: str) -> None:
+    """ApiError 429 (rate_limited, with the seconds to wait) when a rate limiter says the
+    caller must wait (`wait` is not None)."""
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         raise ApiError(429, "rate_limited",
@@ -264,7 +266,7 @@ def current_caller(request: Request,
     its credentials are even looked at; each 401 counts one failure for its address."""
     state = request.app.state.micropulse
     address, limit = client_key(request), state.settings.unauth_rate_per_minute
-    _raise_if_waiting(state.limiter.wait("unauth", address, limit), limit,
+    raise_if_waiting(state.limiter.wait("unauth", address, limit), limit,
                       "Too many requests without valid credentials from your address")
     wh = state.warehouse()
     try:

@@ -46,6 +46,7 @@ PASSWORD = "bench-pass-1234"
 def build_warehouse(folder: Path) -> tuple[Path, list, dict]:
     from engine import auth
     from engine.warehouse.db import Warehouse
+    from engine.warehouse.runs import latest_forecast_run
 
     path = folder / "bench_api.duckdb"
     src = os.environ.get("BENCH_API_WAREHOUSE")
@@ -69,9 +70,8 @@ def build_warehouse(folder: Path) -> tuple[Path, list, dict]:
         from engine.alerts import generate_alerts
 
         generate_alerts(wh)      # the after-write phase acknowledges them one by one
-    series = wh.query("SELECT DISTINCT sku_id, pin_code FROM forecasts WHERE run_id = "
-                      "(SELECT run_id FROM forecast_runs WHERE kind = 'forecast' "
-                      "ORDER BY created_at DESC LIMIT 1)")
+    series = wh.query("SELECT DISTINCT sku_id, pin_code FROM forecasts WHERE run_id = ?",
+                      [latest_forecast_run(wh)["run_id"]])    # the run the API serves
     rows = wh.scalar("SELECT count(*) FROM forecasts")
     choices = {"categories": wh.query("SELECT category, count(*) AS n FROM skus GROUP BY 1 "
                                       "ORDER BY n DESC, 1 LIMIT 2")["category"].tolist(),

@@ -90,7 +90,7 @@ def main() -> int:
 
 
 def _categories(wh) -> pd.DataFrame | None:
-    from engine.warehouse.forecast_store import read_skus
+    from engine.warehouse.reference import read_skus
 
     skus = read_skus(wh)
     if skus.empty:

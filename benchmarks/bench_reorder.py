@@ -96,6 +96,7 @@ def bench_replay(scale: float) -> None:
     from engine.inventory.planner import load_festivals
     from engine.inventory.simulate import replay_policy
     from engine.warehouse import inventory_store as store
+    from engine.warehouse.sales import last_sales_date
     from engine.warehouse.db import Warehouse
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +104,7 @@ def bench_replay(scale: float) -> None:
         t = time.perf_counter()
         load_demo(wh, DemoConfig(scale=scale))
         print(f"demo: loaded scale {scale} in {time.perf_counter() - t:.1f} s")
-        last = store.last_sales_date(wh)
+        last = last_sales_date(wh)
         sales = store.read_sales_window(wh, pd.Timestamp(last) - pd.Timedelta(days=7 * 17), last)
         lines = store.read_inventory_lines(wh)
         festivals = load_festivals(wh)

@@ -1,6 +1,6 @@
 """Cached reads of the Forecast page (forecast runs, series, backtests, festivals,
-seasonality, demand responses, what-if results) and its one write (save a what-if
-scenario), each read keyed on the data version of what it reads and its arguments."""
+seasonality, demand responses, what-if results, saved what-ifs) and its one write (save a
+what-if scenario), each read keyed on the data version of what it reads and its arguments."""
 from __future__ import annotations
 
 import streamlit as st
@@ -11,7 +11,8 @@ from engine.signals.festivals import festivals_in_range
 from engine.signals.seasonality import decompose
 from engine.warehouse import forecast_queries as fq
 from engine.warehouse.festivals import read_festivals
-from engine.warehouse.forecast_queries import save_scenario  # noqa: F401 - the page's write
+from engine.scenarios.whatif_saved import list_scenarios
+from engine.scenarios.whatif_saved import save_scenario  # noqa: F401 - the page's write
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -19,6 +20,13 @@ def read(_wh, version: str, name: str, *args):
     """Every forecast read of the page (engine.warehouse.forecast_queries.<name>), keyed on
     the data version and its arguments."""
     return getattr(fq, name)(_wh, *args)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def saved_whatifs(_wh, version: str, sel, f):
+    """The what-ifs saved as scenarios for this selection and view
+    (engine.scenarios.whatif_saved.list_scenarios), keyed on the scenarios' data version."""
+    return list_scenarios(_wh, sel, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -73,14 +73,14 @@ def saved_rows(wh, pin_scope=None) -> pd.DataFrame:
 
 
 def saved_scenario(rows: pd.DataFrame, scenario_id: str) -> Scenario | None:
-    from engine.warehouse.scenario_store import _to_scenario
+    from engine.scenarios.saved import to_scenario
 
     hit = rows[rows["scenario_id"] == scenario_id]
     if hit.empty:
         return None
     row = hit.iloc[0].copy()
     try:
-        return _to_scenario(row)
+        return to_scenario(row)
     except ScenarioError:
         return None
 

@@ -30,6 +30,9 @@ from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConf
                                  rank_alerts, validate_config)
 from engine.warehouse import alerts_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.reference import read_skus
+from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales import last_sales_date
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
                                     sales_grain)
 
@@ -160,7 +163,7 @@ def _matched(wh, run, days):
     matched = detect.matched_forecasts(fc, store.read_sales_window(wh, start, end), start,
                                        end, run.grain) if len(fc) else fc
     if matched.empty:
-        latest = store.latest_forecast_run(wh)
+        latest = latest_forecast_run(wh)
         if latest is None:
             raise RuleSkipped("no forecast run yet")
         cutoff = latest.get("cutoff")
@@ -222,7 +225,7 @@ def _undercut(wh, cfg, run):
 
 
 def _fresh(wh, cfg, run):
-    latest = store.last_sales_date(wh, run.day.date())
+    latest = last_sales_date(wh, run.day.date())
     arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
     by_pin = store.last_sale_per_pin(wh, run.day.date())
     note = detect.historical_load(latest, arrived, cfg, run.grain)
@@ -261,14 +264,15 @@ def generate_alerts(wh: Warehouse, as_of=None, actor: str = "system",
     reported in `failed` and does not stop the others. Freshness is judged against today
     when as_of is None, else against as_of. For weekly data the rules run as of the newest
     week on or before as_of, so every alert is dated by a period the data has."""
-    latest = store.last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
+    latest = last_sales_date(wh, None if as_of is None else pd.Timestamp(as_of).date())
     today = pd.Timestamp(date.today()) if as_of is None else pd.Timestamp(as_of)
     grain = sales_grain(wh) if latest is not None else DAILY
     asked = pd.Timestamp(as_of if as_of is not None else (latest or date.today())).normalize()
     day = pd.Timestamp(latest).normalize() if grain == WEEKLY else asked
     result = GenerationResult(as_of=day.date())
     run = _Run(day=day, asked=asked, today=today.normalize(), grain=grain,
-               names=store.read_sku_names(wh), notes=result.notes)
+               names=read_skus(wh, ("sku_id", "name", "category", "mrp")),
+               notes=result.notes)
     frames = []
     for name, cfg in rule_configs(wh).items():
         if rules is not None and name not in rules:

@@ -212,7 +212,9 @@ def _dummy_hash() -> str:
     return _DUMMY[BCRYPT_ROUNDS]
 
 
-def _user_from_row(row: dict) -> User:
+def user_from_row(row: dict) -> User:
+    """The signed-in User of a `users` row: a store user keeps their PIN codes, other
+    roles see every PIN."""
     pins = tuple(p for p in str(row.get("pin_codes") or "").split(",") if p)
     return User(row["username"], row["role"], pins if row["role"] == "store" else ())
 
@@ -258,7 +260,9 @@ def client_id(address: str | None) -> str:
     return "ip:local" if ip.is_loopback else f"ip:{ip}"
 
 
-def _digest(secret: str) -> str:
+def secret_digest(secret: str) -> str:
+    """SHA-256 hex digest of a secret (device token, session token): what the warehouse
+    stores instead of the secret itself."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -270,7 +274,7 @@ def throttle_client(wh: Warehouse, username: str, client: str | None,
     their own address and never under the real user's device."""
     now = now or datetime.now()
     if device:
-        hashed = _digest(device)
+        hashed = secret_digest(device)
         if store.device_trusted(wh, username, hashed, now - DEVICE_TRUST):
             return f"device:{hashed[:32]}"
     return client or "ip:unknown"
@@ -290,7 +294,7 @@ def authenticate(wh: Warehouse, username: str, password: str,
         raise SignInFailed("Enter your username and password.")
     key = throttle_client(wh, name, client, device, now)
     throttle = store.throttle_row(wh, name, key)
-    until = _local_epoch(throttle["locked_until"]) if throttle else None
+    until = local_epoch(throttle["locked_until"]) if throttle else None
     if until is not None and until > now.timestamp():
         locked = datetime.fromtimestamp(until)
         store.write_audit(wh, name, "auth.sign_in_blocked",
@@ -309,7 +313,7 @@ def authenticate(wh: Warehouse, username: str, password: str,
         store.write_audit(wh, name, "auth.sign_in_disabled", {"client": key}, now)
         raise AccountDisabled("This account is disabled. Ask your MicroPulse administrator.")
     store.record_success(wh, name, key, now)
-    return _user_from_row(row)
+    return user_from_row(row)
 
 
 def wait_text(seconds: float) -> str:
@@ -339,7 +343,7 @@ def failure_delay(failures_this_session: int) -> float:
     return min(3.0, 0.5 * max(0, failures_this_session))
 
 
-def _local_epoch(value) -> float | None:
+def local_epoch(value) -> float | None:
     """Epoch seconds of a naive local timestamp read back from the warehouse."""
     if value is None or value != value:
         return None
@@ -367,7 +371,9 @@ def create_user(wh: Warehouse, actor: User, username: str, password: str, role: 
     return User(name, role, pins)
 
 
-def _target(wh: Warehouse, username: str) -> dict:
+def existing_user_row(wh: Warehouse, username: str) -> dict:
+    """The `users` row of `username` (normalised); AuthError naming the user when there
+    is none."""
     row = store.get_user_row(wh, normalise_username(username))
     if row is None:
         raise AuthError(f"There is no user called '{username}'.")
@@ -377,7 +383,7 @@ def _target(wh: Warehouse, username: str) -> dict:
 def set_role(wh: Warehouse, actor: User, username: str, role: str, pin_codes=()) -> None:
     """Change a user's role and (for store users) PIN codes."""
     require(actor, "manage_users")
-    row = _target(wh, username)
+    row = existing_user_row(wh, username)
     _, pins = _validate_new(row["username"], role, pin_codes)
     store.update_user(wh, row["username"], {"role": role, "pin_codes": ",".join(pins)},
                       actor.username, "user.role",
@@ -388,7 +394,7 @@ def set_role(wh: Warehouse, actor: User, username: str, role: str, pin_codes=())
 
 def set_disabled(wh: Warehouse, actor: User, username: str, disabled: bool) -> None:
     require(actor, "manage_users")
-    row = _target(wh, username)
+    row = existing_user_row(wh, username)
     if disabled and row["username"] == actor.username:
         raise AuthError("You cannot disable your own account.")
     store.update_user(wh, row["username"], {"disabled": bool(disabled)}, actor.username,
@@ -402,7 +408,7 @@ def reset_password(wh: Warehouse, actor: User, username: str, new_password: str)
     """Set a new password; every session of that user signed in before now ends (their
     records are revoked in the same transaction)."""
     require(actor, "manage_users")
-    row = _target(wh, username)
+    row = existing_user_row(wh, username)
     check_password_rules(new_password, row["username"])
     store.update_user(wh, row["username"], {"password_hash": hash_password(new_password),
                                             "password_changed_at": datetime.now()},

@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.auth import (SessionEnded, User, _digest, _local_epoch, _target, _user_from_row,
+from engine.auth import (SessionEnded, User, secret_digest, local_epoch, existing_user_row, user_from_row,
                          require)
 from engine.warehouse import auth_store as store
 from engine.warehouse.db import Warehouse
@@ -95,10 +95,10 @@ def start_session(wh: Warehouse, user: User, now: datetime | None = None,
     now = now or datetime.now()
     session_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=session_max_hours())
-    store.insert_session(wh, {"session_id": session_id, "secret_hash": _digest(secret),
+    store.insert_session(wh, {"session_id": session_id, "secret_hash": secret_digest(secret),
                               "username": user.username, "expires_at": expires,
                               "client": client,
-                              "device_hash": _digest(device) if device else None},
+                              "device_hash": secret_digest(device) if device else None},
                          now, keep_until=now - KEEP_SESSION_ROWS)
     return IssuedSession(f"{session_id}.{secret}", session_id, user.username, now, expires)
 
@@ -155,12 +155,12 @@ def resume_session(wh: Warehouse, session: dict, now: float,
     row = store.get_user_row(wh, str(session.get("username", "")))
     if row is None or row["disabled"]:
         raise SessionEnded(_INACTIVE)
-    changed = _local_epoch(row["password_changed_at"])
+    changed = local_epoch(row["password_changed_at"])
     if changed is not None and changed > float(session.get("signed_in_at", 0)):
         raise SessionEnded(_PASSWORD_CHANGED)
     if session_id:
         store.touch_session(wh, str(session_id), when, SESSION_TOUCH)
-    return _user_from_row(row)
+    return user_from_row(row)
 
 
 def resume_token(wh: Warehouse, token: str, now: float | None = None) -> tuple[User, dict]:
@@ -174,7 +174,7 @@ def resume_token(wh: Warehouse, token: str, now: float | None = None) -> tuple[U
     session_id, secret = match.groups()
     record = store.get_session(wh, session_id)
     if record is None or not hmac.compare_digest(str(record["secret_hash"]),
-                                                 _digest(secret)):
+                                                 secret_digest(secret)):
         raise SessionEnded(_INVALID_TOKEN)
     session = {"username": str(record["username"]), "last_seen": now,
                "signed_in_at": _naive(record["created_at"]).timestamp(),
@@ -193,7 +193,7 @@ def end_session(wh: Warehouse, session_id: str, reason: str = "sign_out",
 def end_sessions_of(wh: Warehouse, actor: User, username: str) -> int:
     """An administrator signs a user out everywhere; the number of sessions ended."""
     require(actor, "manage_users")
-    row = _target(wh, username)
+    row = existing_user_row(wh, username)
     return store.revoke_user_sessions(wh, row["username"], "admin", actor.username,
                                       datetime.now())
 

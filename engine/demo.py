@@ -520,9 +520,11 @@ def load_demo(wh, cfg: DemoConfig | None = None) -> dict:
             finally:
                 cur.unregister(view)
         summary = {table: len(df) for table, df in frames.items()}
+        from engine.pricing.competitor_match import match_items
+
         summary["competitor_prices"] = store_feed(cur, DEMO_BATCH, competitor_feed(
             frames["skus"], frames["locations"], frames["sales_daily"]["date"].max(),
-            cfg.seed))
+            cfg.seed), match_items)
         wh.audit(cur, "demo", "load_demo", json.dumps(
             {"seed": cfg.seed, "scale": cfg.scale, "days": cfg.days, "rows": summary}))
     done = time.perf_counter()

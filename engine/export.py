@@ -232,11 +232,11 @@ def xlsx_bytes(df: pd.DataFrame, audience: str = "people", sheet_name: str = "Da
     ws.title = re.sub(r"[\[\]:*?/\\]", " ", neutralise_text(sheet_name)).strip("'")[:31] or "Data"
     date_fmt = "DD-MMM-YYYY" if audience == "people" else "YYYY-MM-DD"
     for j, name in enumerate(safe.columns, start=1):
-        _put(ws.cell(row=1, column=j), name, date_fmt)
+        put_cell(ws.cell(row=1, column=j), name, date_fmt)
     for j, col in enumerate(safe.columns, start=1):
         values = safe[col].tolist()
         for i, value in enumerate(values, start=2):
-            _put(ws.cell(row=i, column=j), value, date_fmt)
+            put_cell(ws.cell(row=i, column=j), value, date_fmt)
         width = max([len(str(name))] + [len(str(v)) for v in values[:200] if v is not None])
         ws.column_dimensions[get_column_letter(j)].width = min(max(8, width + 2), 60)
     ws.freeze_panes = "A2"
@@ -245,7 +245,8 @@ def xlsx_bytes(df: pd.DataFrame, audience: str = "people", sheet_name: str = "Da
     return buf.getvalue()
 
 
-def _put(cell, value, date_fmt: str) -> None:
+def put_cell(cell, value, date_fmt: str) -> None:
+    """Write `value` to an openpyxl cell: missing values stay blank, dates get `date_fmt`."""
     if value is None or value is pd.NA or value is pd.NaT:
         return
     if isinstance(value, float) and math.isnan(value):

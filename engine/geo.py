@@ -47,7 +47,7 @@ def title_case(name: str | None) -> str | None:
     return " ".join(w if w in {"and", "of"} else w.capitalize() for w in words)
 
 
-def _locality(office_name: str) -> str:
+def locality_name(office_name: str) -> str:
     """'Dr. Ambedkar Veedhi S.O' -> 'Dr. Ambedkar Veedhi'; 'Badli SO North West Delhi' ->
     'Badli'."""
     # Office-type suffix, optionally followed by a district qualifier:
@@ -141,7 +141,7 @@ def _build_pin_reference() -> pd.DataFrame:
     n_offices = offices.groupby("pincode").size()
     ref = pd.DataFrame({
         "pin_code": first.index.astype(str),
-        "locality": first["office_name"].map(_locality).to_numpy(),
+        "locality": first["office_name"].map(locality_name).to_numpy(),
         "district": first["district"].map(title_case).to_numpy(),
         "state": first["state"].map(title_case).to_numpy(),
         "n_offices": n_offices.reindex(first.index).to_numpy(),

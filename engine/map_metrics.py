@@ -29,6 +29,7 @@ from engine.warehouse import map_queries as mq
 from engine.warehouse.festivals import read_festivals
 from engine.warehouse.grain import WEEKLY, periods_for, periods_text
 from engine.warehouse.queries import Filters, resolve_period
+from engine.warehouse.runs import latest_forecast_run
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
                      f"{_fmt_day(meta['prior_end'])}, like-for-like PIN codes")
         return MetricInputs(metric, df, note + ".")
     if metric in ("forecast", "uplift"):
-        run = mq.latest_forecast_run(wh)
+        run = latest_forecast_run(wh)
         if run is None:
             raise MetricUnavailable(NO_FORECAST)
         df, meta = mq.forecast_inputs(wh, f, run)

@@ -28,7 +28,7 @@ def make_ready(wh, say: Callable[[str], None] = print) -> dict:
     from engine.forecast.whatif import response_curves
     from engine.pricing.elasticity import PricingError
     from engine.pricing.service import elasticity_table, regional_elasticity_table
-    from engine.warehouse.forecast_queries import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     timings: dict[str, float] = {}
 
@@ -70,6 +70,7 @@ def sample_scenario(wh):
     mandi prices 10% up; computed once so its summary is stored."""
     from engine.scenarios import Assumptions, Scenario, Selection
     from engine.scenarios import compute as C
+    from engine.scenarios import saved
     from engine.warehouse import scenario_store
 
     inputs = C.load_inputs(wh)
@@ -82,6 +83,6 @@ def sample_scenario(wh):
                   Selection(categories=(category,), states=(state,)),
                   Assumptions(price_change_pct=-10.0, mandi_price_shock_pct=10.0))
     result = C.compute(inputs, sc)
-    saved = scenario_store.save(wh, sc, "demo")
-    scenario_store.record_result(wh, saved.scenario_id, result.summary(), result.version)
-    return saved
+    stored = saved.save(wh, sc, "demo")
+    scenario_store.record_result(wh, stored.scenario_id, result.summary(), result.version)
+    return stored

@@ -331,7 +331,8 @@ class WarehouseCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from engine.warehouse import telemetry_store as ts
-        from engine.warehouse.forecast_queries import latest_forecast_run
+        from engine.warehouse.runs import latest_forecast_run
+        from engine.warehouse.sales import last_sales_date
 
         wh, out = self.wh, []
         run = latest_forecast_run(wh)
@@ -397,7 +398,7 @@ class WarehouseCollector:
                 rows.add_metric([str(r.kind), outcome], float(0 if value != value or
                                                               value is None else value))
         out += [alerts, rows]
-        newest = ts.newest_sales_date(wh)
+        newest = last_sales_date(wh)
         self._newest = newest
         return out
 

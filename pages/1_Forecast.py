@@ -143,7 +143,7 @@ def whatif_panel() -> None:
         show_error(err, icon=":material/warning:", kind="warning")
         return
     fv.scenario_readout(outcome)
-    saved = fd.read(wh, wh.data_version("scenarios"), "list_scenarios", sel, f)
+    saved = fd.saved_whatifs(wh, wh.data_version("scenarios"), sel, f)
     table, lines = (compare(fd.read(wh, version, "scenario_base", run_id, sel, f),
                             fd.response(wh, response_version), saved, grain)
                     if len(saved) else (None, None))

@@ -14,44 +14,16 @@ import streamlit as st
 
 from components.errors import attempt
 from components.auth import allowed
+from components import accuracy_data as ad
 from components import accuracy_views as av
 from components import forecast_views as fv
 from components.filters import sidebar_filters
 from components.session import get_warehouse
 from engine.forecast.config import ForecastError
 from engine.forecast.pipeline import run_backtest
-from engine.forecast import scores
-from engine.warehouse import forecast_queries as fq
 
 st.set_page_config(page_title="MicroPulse · Accuracy", page_icon=":material/target:",
                    layout="wide")
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _runs(_wh, version: str):
-    return fq.backtest_runs(_wh)
-
-
-@st.cache_data(show_spinner="Scoring the backtest (once per run and filter)...",
-               max_entries=64)
-def _score(_wh, version: str, run_id: str, f, by: tuple[str, ...]):
-    return scores.backtest_scores(_wh, run_id, f, by)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _coverage(_wh, version: str, run_id: str, f):
-    return scores.coverage(_wh, run_id, f)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _like_for_like(_wh, version: str, run_id: str, f, models: tuple[str, ...],
-                   by: tuple[str, ...]):
-    return scores.like_for_like(_wh, run_id, f, models, by)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _worst(_wh, version: str, run_id: str, f, model: str):
-    return fq.worst_series(_wh, run_id, f, model, 15)
 
 
 _safe = partial(attempt, failed="The backtest could not be read")
@@ -70,7 +42,7 @@ if err:
     st.warning(err)
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "forecasts")
-runs, err = _safe(_runs, wh, version)
+runs, err = _safe(ad.runs, wh, version)
 if err:
     st.error(err)
     st.stop()
@@ -91,15 +63,15 @@ if runs.empty:
 
 run = av.run_picker(runs)
 run_id = run["run_id"]
-models, err = _safe(_score, wh, version, run_id, f, ("model",))
+models, err = _safe(ad.score, wh, version, run_id, f, ("model",))
 if err or models.empty:
     st.warning(err or "No backtest rows match these filters. Widen the sidebar filters.")
     st.stop()
 
 st.subheader("League table")
-coverage = _coverage(wh, version, run_id, f)
+coverage = ad.coverage(wh, version, run_id, f)
 basis = av.basis_picker(coverage)
-league = _like_for_like(wh, version, run_id, f, av.compared_models(coverage, basis), ("model",))
+league = ad.like_for_like(wh, version, run_id, f, av.compared_models(coverage, basis), ("model",))
 av.league_table(league, coverage, basis)
 with st.expander("Each model on every series it forecast (not like with like)"):
     av.coverage_table(models, coverage)
@@ -118,20 +90,20 @@ def breakdowns(model: str, pair) -> None:
     for tab, dim in zip(tabs, av.DIMENSIONS):
         with tab:
             if tab.open:
-                av.by_dimension(_score(wh, version, run_id, f, ("model", dim)), dim, model,
-                                _like_for_like(wh, version, run_id, f, pair, ("model", dim)))
+                av.by_dimension(ad.score(wh, version, run_id, f, ("model", dim)), dim, model,
+                                ad.like_for_like(wh, version, run_id, f, pair, ("model", dim)))
 
 
 breakdowns(model, pair)
 
 st.subheader("How errors spread across series")
-per_series = _score(wh, version, run_id, f, ("model", "sku_id", "pin_code"))
+per_series = ad.score(wh, version, run_id, f, ("model", "sku_id", "pin_code"))
 st.plotly_chart(av.error_histogram(per_series, model), width="stretch", key="ac_hist")
 
 st.subheader("Worst series")
 st.caption("Ranked by units missed over the backtest (sum of absolute errors), so big "
            "series with real misses come first. Open one to see its forecast and drivers.")
-worst, err = _safe(_worst, wh, version, run_id, f, model)
+worst, err = _safe(ad.worst, wh, version, run_id, f, model)
 if err:
     st.warning(err)
 else:

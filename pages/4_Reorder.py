@@ -14,46 +14,17 @@ import streamlit as st
 
 from components.errors import attempt
 from components import markdown_views as mv
+from components import reorder_data as rd
 from components import reorder_views as rv
 from components.maps import state_outlines
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from engine.inventory.demand import InventoryInputError
-from engine.inventory.optimize import OptimizeConfig, optimize_orders
-from engine.inventory.planner import (budget_plan, line_projection, load_inputs, make_plan,
-                                      pin_risk, plan_tiles, purchase_orders)
+from engine.inventory.planner import budget_plan, pin_risk, plan_tiles, purchase_orders
 from engine.inventory.policy import PolicyConfig
 
 st.set_page_config(page_title="MicroPulse · Reorder", page_icon=":material/inventory_2:",
                    layout="wide")
-
-
-@st.cache_data(show_spinner="Reading inventory and demand...", max_entries=4)
-def _inputs(_wh, version: str):
-    return load_inputs(_wh)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _model_label(_wh, version: str) -> str:
-    """Which demand the plan uses, in a sentence: a page view reads this, not the inputs
-    themselves (st.cache_data unpickles a copy on every read, ~0.1 s for the demo's)."""
-    return _inputs(_wh, version).model.label
-
-
-@st.cache_data(show_spinner="Planning...", max_entries=32)
-def _plan(_wh, version: str, cfg: PolicyConfig):
-    return make_plan(_inputs(_wh, version), cfg)
-
-
-@st.cache_data(show_spinner="Optimising the purchase plan...", max_entries=16)
-def _optimise(_wh, version: str, cfg: PolicyConfig, budget: float | None):
-    return optimize_orders(_plan(_wh, version, cfg), OptimizeConfig(budget=budget))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _projection(_wh, version: str, cfg: PolicyConfig, sku_id: str, pin_code: str):
-    return line_projection(_inputs(_wh, version), _plan(_wh, version, cfg), sku_id, pin_code,
-                           cfg)
 
 
 _run = partial(attempt,
@@ -71,8 +42,8 @@ whatif = rv.whatif_inputs()
 cfg = PolicyConfig(service_level=whatif.service_level,
                    lead_time_change_days=whatif.lead_time_change_days,
                    demand_shock_pct=whatif.demand_shock_pct, today=date.today())
-model_label, err = _run(_model_label, wh, version)
-plan, err = (_run(_plan, wh, version, cfg)) if model_label is not None else (None, err)
+model_label, err = _run(rd.model_label, wh, version)
+plan, err = (_run(rd.plan, wh, version, cfg)) if model_label is not None else (None, err)
 if err or plan is None:
     st.info(err or "Nothing to plan yet.", icon=":material/inventory_2:")
     st.stop()
@@ -80,7 +51,7 @@ if err or plan is None:
 st.info(model_label, icon=":material/query_stats:")
 shown_plan, sol = plan, None            # the plan every figure below is computed from
 if whatif.budget is not None:
-    sol, oerr = _run(_optimise, wh, version, cfg, whatif.budget)
+    sol, oerr = _run(rd.optimised, wh, version, cfg, whatif.budget)
     funded, berr = _run(budget_plan, sol) if sol is not None else (None, oerr)
     if berr:
         st.error(f"{oerr or 'The budget plan could not be used'}: the figures below are the "
@@ -105,9 +76,7 @@ with right:
     st.subheader("Projected stock")
     picked = rv.line_picker(shown if len(shown) else shown_plan, picked_row)
     if picked:
-        proj, perr = (_run(_projection, wh, version, cfg, *picked) if shown_plan is plan else
-                      _run(lambda: line_projection(_inputs(wh, version), shown_plan, *picked,
-                                                   cfg)))
+        proj, perr = _run(rd.projection, wh, version, cfg, shown_plan, plan, *picked)
         if perr:
             st.warning(perr)
         else:

@@ -12,58 +12,15 @@ from functools import partial
 import streamlit as st
 
 from components.errors import attempt
+from components import map_data as md
 from components import map_views as mv
-from components.charts import trend_freq
 from components.filters import cluster_filter, current_pin_scope, sidebar_filters
 from components.scenario_select import scenario_for_page
 from components.session import get_warehouse
 from components.trends_views import cached_clusters, clusters_version
-from engine.geo_polygons import area_polygons
-from engine.map_metrics import (METRICS, MetricUnavailable, map_frame, narrow_to_pin,
-                                pin_inputs, pin_options)
-from engine.warehouse import queries as q
+from engine.map_metrics import METRICS, narrow_to_pin
 
 st.set_page_config(page_title="MicroPulse · Map", page_icon=":material/map:", layout="wide")
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _has_sales(_wh, version: str, pin_scope) -> bool:
-    return q.has_sales(_wh, pin_scope)
-
-
-@st.cache_data(show_spinner="Computing the metric...", max_entries=64)
-def _inputs(_wh, version: str, f: q.Filters, metric: str):
-    try:
-        return pin_inputs(_wh, f, metric), None
-    except MetricUnavailable as exc:
-        return None, str(exc)
-
-
-@st.cache_data(show_spinner="Drawing the map (PIN shapes are built once, ~30 s)...",
-               max_entries=64)
-def _map(_wh, version: str, f: q.Filters, metric: str, level: str):
-    inputs, _ = _inputs(_wh, version, f, metric)
-    return map_frame(_wh, inputs, level)
-
-
-@st.cache_resource(show_spinner=False)
-def _context():
-    """State outlines, once per process: the same frame on every run, so the map's outline
-    layer is built once (components.maps.outline_layer)."""
-    return area_polygons("state")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _options(_wh, version: str, f: q.Filters, metric: str):
-    inputs, _ = _inputs(_wh, version, f, metric)
-    return pin_options(inputs)
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _detail(_wh, version: str, f: q.Filters):
-    start, end = q.resolve_period(_wh, f)
-    freq = trend_freq(start, end)
-    return q.top_skus(_wh, f, 5), q.sales_trend(_wh, f, freq), freq
 
 
 _safe = partial(attempt, failed="The map could not be drawn")
@@ -75,7 +32,7 @@ st.caption("Where demand is, where it is growing and where stock will run short 
            "Post PIN-code areas.")
 # cache keys: only the data domains this page reads (engine/warehouse/db.py DOMAINS)
 version = wh.data_version("sales", "inventory", "forecasts")
-has, err = _safe(_has_sales, wh, version, current_pin_scope())
+has, err = _safe(md.has_sales, wh, version, current_pin_scope())
 if err or not has:
     st.info(err or "No sales in the warehouse yet: load the demo on the Overview page or "
             "upload sales on the Data page.", icon=":material/map:")
@@ -86,7 +43,7 @@ f = cluster_filter(f, clusters)
 scenario_for_page(wh, "Map")  # sidebar "Scenario": its numbers here, labelled
 metric_key, level = mv.map_controls(METRICS)
 metric = METRICS[metric_key]
-res, err = _safe(_inputs, wh, version, f, metric_key)
+res, err = _safe(md.inputs, wh, version, f, metric_key)
 inputs, unavailable = res if res else (None, None)
 if err or unavailable:
     st.info(err or unavailable, icon=":material/info:")
@@ -95,20 +52,20 @@ if inputs.frame.empty:
     st.warning("No data matches these filters. Widen the date range or clear a filter.")
     st.stop()
 
-gdf, err = _safe(_map, wh, version, f, metric_key, level)
-context, ctx_err = _safe(_context)
+gdf, err = _safe(md.map_rows, wh, version, f, metric_key, level)
+context, ctx_err = _safe(md.context)
 if err:
     st.error(err, icon=":material/error:")
 else:
     mv.render_choropleth(gdf, metric, context, inputs.note, level)
 
 st.subheader("One PIN code")
-options, err = _safe(_options, wh, version, f, metric_key)
+options, err = _safe(md.options, wh, version, f, metric_key)
 pin = mv.pin_picker(options) if options is not None else None
 if err or pin is None:
     st.caption(err or "No PIN code to show.")
     st.stop()
-detail, err = _safe(_detail, wh, version, narrow_to_pin(f, pin))
+detail, err = _safe(md.detail, wh, version, narrow_to_pin(f, pin))
 if err:
     st.error(err, icon=":material/error:")
 else:

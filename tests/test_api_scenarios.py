@@ -9,7 +9,7 @@ from api.main import create_app
 from api.security import Settings
 from engine.scenarios import Scenario, Selection
 from engine.scenarios import compute as C
-from engine.warehouse import scenario_store
+from engine.scenarios import saved as scenario_store
 from engine.warehouse.db import Warehouse
 from tests.api_frames import build_world, token_headers
 

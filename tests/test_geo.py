@@ -42,12 +42,12 @@ def test_haversine_delhi_mumbai_distance():
 
 
 def test_locality_drops_office_type_and_district_qualifier():
-    from engine.geo import _locality
+    from engine.geo import locality_name
 
-    assert _locality("Badli SO North West Delhi") == "Badli"
-    assert _locality("Ashok Nagar S.O (West Delhi)") == "Ashok Nagar"
-    assert _locality("Bengaluru G.P.O.") == "Bengaluru"
-    assert _locality("Sobo Road") == "Sobo Road"
+    assert locality_name("Badli SO North West Delhi") == "Badli"
+    assert locality_name("Ashok Nagar S.O (West Delhi)") == "Ashok Nagar"
+    assert locality_name("Bengaluru G.P.O.") == "Bengaluru"
+    assert locality_name("Sobo Road") == "Sobo Road"
 
 
 def test_known_pins_is_exactly_the_reference_set():

@@ -13,11 +13,12 @@ from engine.inventory.planner import load_festivals, load_inputs, make_plan, pur
 from engine.inventory.policy import PolicyConfig
 from engine.inventory.simulate import replay_policy
 from engine.warehouse import inventory_store as store
+from engine.warehouse.sales import last_sales_date
 
 
 @pytest.fixture(scope="module")
 def replay_inputs(small_warehouse):
-    last = pd.Timestamp(store.last_sales_date(small_warehouse))
+    last = last_sales_date(small_warehouse)
     sales = store.read_sales_window(small_warehouse, (last - pd.Timedelta(days=7 * 17)).date(),
                                     last.date())
     return sales, store.read_inventory_lines(small_warehouse), load_festivals(small_warehouse)

@@ -92,12 +92,13 @@ def test_the_weekly_scores_match_a_recomputation_from_the_raw_rows(judged):
     from engine.forecast import live
     from engine.forecast.metrics import score
     from engine.warehouse import live_store
+    from engine.warehouse.sales import last_sales_date
 
     wh = Warehouse(judged)
     try:
         frame = live.timeline(wh)
         run_id = frame["run_id"].iloc[0]
-        through = live_store.last_sales_date(wh)
+        through = last_sales_date(wh)
         points = live_store.live_points(wh, [run_id], through)
     finally:
         wh.close()

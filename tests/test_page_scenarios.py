@@ -14,7 +14,7 @@ from engine import auth
 from engine.scenarios import Assumptions, Scenario, Selection
 from engine.scenarios import compute as C
 from engine.textfmt import dd_mmm, inr_compact, pct, units
-from engine.warehouse import scenario_store
+from engine.scenarios import saved as scenario_store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 from tests.test_auth_support import copy_warehouse, seed_users, session_for, store_pins

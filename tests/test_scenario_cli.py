@@ -16,7 +16,7 @@ from engine.__main__ import main
 
 @pytest.fixture(scope="module")
 def wh_path(small_warehouse_path, tmp_path_factory):
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as scenario_store
     from engine.warehouse.db import Warehouse
     from tests.forecast_page_frames import copy_warehouse, forecast_copy
 

@@ -16,7 +16,8 @@ from engine.inventory.planner import PlanInputs
 from engine.scenarios import Assumptions, Scenario, ScenarioError, Selection
 from engine.scenarios import compute as C
 from engine.scenarios.commodities import link_skus, pack_kg
-from engine.warehouse import scenario_store
+from engine.scenarios import saved as scenario_store
+from engine.warehouse import scenario_store as stored_rows
 from engine.warehouse.db import Warehouse
 
 START = pd.Timestamp("2026-06-01")
@@ -329,7 +330,7 @@ def test_old_forecast_page_scenarios_are_migrated(tmp_path):
         assert sc.name == "Onam push" and sc.created_by == "asha"
         assert sc.selection == Selection(categories=("Snacks",), states=("Kerala",))
         assert sc.assumptions == Assumptions(price_change_pct=-5.0, promo=True)
-        assert scenario_store.list_rows(wh)["summary"][0]["whatif"]["totals"] == \
+        assert stored_rows.list_rows(wh)["summary"][0]["whatif"]["totals"] == \
             {"delta_units": 12}
         assert "scenarios_v1" not in wh.tables()
     finally:
@@ -345,7 +346,7 @@ def test_the_ready_demo_saves_a_sample_scenario_with_every_step(fc_wh, tmp_path)
         for s in scenario_store.list_scenarios(wh):
             scenario_store.delete(wh, s.scenario_id, "test")
         saved = sample_scenario(wh)
-        [row] = scenario_store.list_rows(wh).to_dict("records")
+        [row] = stored_rows.list_rows(wh).to_dict("records")
         assert row["name"] == saved.name and saved.name.startswith("Sample: 10% off")
         assert row["data_version"] == wh.data_version(*C.DEPENDS)
         steps = {s["step"]: s for s in row["summary"]["steps"]}

@@ -11,6 +11,7 @@ from engine.forecast.drivers import ResponseCurves
 from engine.forecast.metrics import seasonal_scale
 from engine.forecast.whatif import (ScenarioInputError, compare, response_curves,
                                     result_summary, run_scenario)
+from engine.scenarios import whatif_saved as ws
 from engine.warehouse import forecast_queries as fq
 from engine.warehouse.db import Warehouse
 from engine.warehouse.queries import Filters
@@ -156,21 +157,21 @@ def test_saved_scenarios_round_trip_replace_and_stay_with_their_selection(fc_wh,
     base = fq.scenario_base(fc_wh, run_id, sel, Filters())
     cfg = ScenarioConfig(price_change_pct=-8, temp_anomaly_c=3)
     out = run_scenario(base, curves, cfg)
-    fq.save_scenario(fc_wh, "Diwali cut", "asha", sel, Filters(), {"price_change_pct": -8,
+    ws.save_scenario(fc_wh, "Diwali cut", "asha", sel, Filters(), {"price_change_pct": -8,
                      "temp_anomaly_c": 3.0}, result_summary(out, run_id))
-    fq.save_scenario(fc_wh, "Diwali cut", "asha", sel, Filters(), {"price_change_pct": -8,
+    ws.save_scenario(fc_wh, "Diwali cut", "asha", sel, Filters(), {"price_change_pct": -8,
                      "temp_anomaly_c": 3.0}, result_summary(out, run_id))
-    saved = fq.list_scenarios(fc_wh, sel, Filters())
+    saved = ws.list_scenarios(fc_wh, sel, Filters())
     assert saved["name"].tolist() == ["Diwali cut"]
-    assert fq.list_scenarios(fc_wh, other, Filters()).empty
-    assert fq.list_scenarios(fc_wh, sel, Filters(pin_scope=("110001",))).empty
+    assert ws.list_scenarios(fc_wh, other, Filters()).empty
+    assert ws.list_scenarios(fc_wh, sel, Filters(pin_scope=("110001",))).empty
     table, lines = compare(base, curves, saved)
     assert table["delta_units"].iloc[0] == pytest.approx(out.totals["delta_units"])
     assert set(lines["name"]) == {"Diwali cut"}
-    with pytest.raises(fq.ScenarioStoreError, match="Give the scenario a name"):
-        fq.save_scenario(fc_wh, "  ", "asha", sel, Filters(), {}, {})
-    assert fq.delete_scenario(fc_wh, "Diwali cut", sel, Filters(), "asha") == 1
-    assert fq.list_scenarios(fc_wh, sel, Filters()).empty
+    with pytest.raises(ws.ScenarioStoreError, match="Give the scenario a name"):
+        ws.save_scenario(fc_wh, "  ", "asha", sel, Filters(), {}, {})
+    assert ws.delete_scenario(fc_wh, "Diwali cut", sel, Filters(), "asha") == 1
+    assert ws.list_scenarios(fc_wh, sel, Filters()).empty
 
 
 def test_weekly_run_scenario_speaks_in_weeks():

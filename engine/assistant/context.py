@@ -149,7 +149,7 @@ def span_text(lo: date, hi: date) -> str:
 
 
 def latest_run(ctx: Context):
-    from engine.warehouse.forecast_queries import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     return latest_forecast_run(ctx.wh)
 

@@ -86,7 +86,8 @@ class LocalBackend:
 
     def forecast(self, wh, cfg: ForecastConfig, progress=None, plan_version=None):
         from engine.forecast.pipeline import forecast_full
-        from engine.warehouse.forecast_store import read_history, read_signals
+        from engine.forecast.inputs import read_signals
+        from engine.warehouse.forecast_store import read_history
         from engine.warehouse.plans import plan_rows
 
         history = read_history(wh, cfg.cutoff)
@@ -304,7 +305,8 @@ class DaskBackend:
         from engine.forecast.backtest import backtest_cutoffs, finish_backtest
         from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
         from engine.forecast.runner import global_models, pick_top
-        from engine.warehouse.forecast_store import export_history, history_cells, read_signals
+        from engine.forecast.inputs import read_signals
+        from engine.warehouse.forecast_store import export_history, history_cells
         from engine.warehouse.grain import sales_grain
         from engine.warehouse.plans import plan_rows as read_plan_rows
 

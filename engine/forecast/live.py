@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.warehouse import live_store
+from engine.warehouse.sales import last_sales_date
 
 log = logging.getLogger("micropulse.engine.live")
 
@@ -96,7 +97,7 @@ def refresh(wh, run_ids: list[str] | None = None, since=None, force: bool = Fals
     `run_ids` limits the runs considered. Returns how many runs were rescored."""
     if getattr(wh, "read_only", False) or not hasattr(wh, "transaction"):
         return 0
-    through = live_store.last_sales_date(wh)
+    through = last_sales_date(wh)
     runs = live_store.forecast_runs(wh)
     if run_ids is not None:
         runs = runs[runs["run_id"].isin(run_ids)]
@@ -267,7 +268,7 @@ def timeline(wh) -> pd.DataFrame:
     `weeks_before`: whole weeks from the run's cutoff to the week judged. Read through
     `wh`, so a store user's PIN-scoped handle gets their PIN codes' scores only. Empty
     when no run has actuals yet."""
-    through = live_store.last_sales_date(wh)
+    through = last_sales_date(wh)
     runs = live_store.forecast_runs(wh)
     if through is None or runs.empty:
         return pd.DataFrame()
@@ -323,7 +324,7 @@ def held_sentences(frame: pd.DataFrame) -> list[str]:
 def drift_run(wh, min_periods: int) -> dict | None:
     """The newest stored forecast run with at least `min_periods` periods of actuals, as
     {run_id, created_at, cutoff, grain, periods, through}, or None."""
-    through = live_store.last_sales_date(wh)
+    through = last_sales_date(wh)
     runs = live_store.forecast_runs(wh)
     if through is None or runs.empty:
         return None

@@ -486,7 +486,8 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     charged in its horizon as the plan, and 'routed_no_plan' scores the same routed
     forecast without them. Persists point-level rows into `backtests`."""
     from engine.warehouse.db import new_id
-    from engine.warehouse.forecast_store import read_history, read_signals, write_run
+    from engine.forecast.inputs import read_signals
+    from engine.warehouse.forecast_store import read_history, write_run
 
     t0 = time.perf_counter()
     h, c = _prepare(read_history(wh, cfg.cutoff), cfg)

@@ -77,7 +77,8 @@ def response_curves(wh) -> ResponseCurves:
     """Response coefficients from the warehouse's full sales history and signals, computed
     once per version of those and stored (engine/warehouse/results.py)."""
     from engine.warehouse import results
-    from engine.warehouse.forecast_store import read_history, read_signals
+    from engine.forecast.inputs import read_signals
+    from engine.warehouse.forecast_store import read_history
 
     fresh: list[ResponseCurves] = []
 

@@ -28,6 +28,7 @@ from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
 from engine.tracing import traced
 from engine.warehouse.db import Warehouse, new_id
+from engine.warehouse.sales import newest_sales_day
 
 if TYPE_CHECKING:    # a CSV or Parquet upload is loaded without pandas
     import pandas as pd
@@ -152,7 +153,10 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
                             src.scan, tuple(src.long_lines), tuple(src.blank_rows),
                             src.limits.max_line_bytes)
         pins = known_pin_codes() if kind in ("sales", "inventory", "plan", "competitor") else None
-        out = load_batch(wh, stage, kind, mapping, batch, pins)
+        match = None
+        if kind == "competitor":
+            from engine.pricing.competitor_match import match_items as match
+        out = load_batch(wh, stage, kind, mapping, batch, pins, match=match)
         report = out["report"]
         report["source"] = _source_facts(src)
         report["warnings"] = (list(src.warnings) + report.get("warnings", [])
@@ -288,7 +292,7 @@ def age_text(days: int) -> str:
 
 
 def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: bool) -> dict:
-    held = wh.scalar("SELECT max(date) FROM sales_daily")
+    held = newest_sales_day(wh)
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
     week = "the week of " if weekly else ""
     head = (f"The newest sales in this file are from {week}{_when(newest)}, "

@@ -19,8 +19,8 @@ import pandas as pd
 from engine.intel import IntelError
 from engine.intel import clusters as C
 from engine.intel import trends as T
-from engine.scenarios.export import (_CSS, INR_FMT, PCT_FMT, _e, _header, _put_value, _table,
-                                     _widths)
+from engine.scenarios.export import (REPORT_CSS, INR_FMT, PCT_FMT, escape_html, write_header, put_value, put_rows,
+                                     set_widths)
 from engine.textfmt import dd_mmm, inr, pct
 
 LEVELS = ("category", "brand", "sku", "pin_code")
@@ -77,9 +77,9 @@ def build_digest(wh, f, weeks: int = 26, levels=LEVELS) -> Digest:
 
 # ---- Excel --------------------------------------------------------------------------------
 def _sheet(ws, title_row: str, headers, frame, columns, start: int = 1) -> int:
-    _put_value(ws, start, 1, title_row)
-    _header(ws, start + 1, headers)
-    return _table(ws, start + 2, frame, columns) + 1
+    put_value(ws, start, 1, title_row)
+    write_header(ws, start + 1, headers)
+    return put_rows(ws, start + 2, frame, columns) + 1
 
 
 def to_excel(d: Digest) -> bytes:
@@ -94,7 +94,7 @@ def to_excel(d: Digest) -> bytes:
     _sheet(ws, f"Emerging and declining, {d.weeks} weeks {dd_mmm(first.start, True)} to "
                f"{dd_mmm(first.end, True)} (false-discovery rate {first.config.alpha:.0%})",
            [h for _, h, _ in TREND_SHEET_COLUMNS], d.movers(), TREND_SHEET_COLUMNS)
-    _widths(ws, {3: 34, 8: 90})
+    set_widths(ws, {3: 34, 8: 90})
     ws = wb.create_sheet("What changed")
     row = _sheet(ws, d.changed.headline(), [h for _, h, _ in BRIDGE_COLUMNS],
                  d.changed.bridge, BRIDGE_COLUMNS)
@@ -104,11 +104,11 @@ def to_excel(d: Digest) -> bytes:
     place = d.changed.place_level
     place_cols = [(place, "City" if place == "city" else "PIN code", None), *PART_HEADERS]
     _sheet(ws, "By place", [h for _, h, _ in place_cols], d.changed.by_place, place_cols, row)
-    _widths(ws, {1: 36, 3: 60})
+    set_widths(ws, {1: 36, 3: 60})
     ws = wb.create_sheet("Clusters")
     _sheet(ws, d.cluster_note or "Store clusters (PIN codes grouped by demand mix)",
            [h for _, h, _ in CLUSTER_COLUMNS], d.clusters, CLUSTER_COLUMNS)
-    _widths(ws, {1: 36, 4: 110})
+    set_widths(ws, {1: 36, 4: 110})
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -118,7 +118,7 @@ def to_excel(d: Digest) -> bytes:
 def _rows_html(frame: pd.DataFrame, columns) -> str:
     if frame is None or not len(frame):
         return '<div class="meta">None.</div>'
-    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in columns)
+    head = "".join(f"<th>{escape_html(h)}</th>" for _, h, _ in columns)
     body = []
     for rec in frame.to_dict("records"):
         cells = []
@@ -126,15 +126,15 @@ def _rows_html(frame: pd.DataFrame, columns) -> str:
             v = rec.get(col)
             missing = v is None or (isinstance(v, float) and pd.isna(v))
             if fmt == INR_FMT:
-                cells.append(f'<td class="n">{_e("—" if missing else inr(v))}</td>')
+                cells.append(f'<td class="n">{escape_html("—" if missing else inr(v))}</td>')
             elif fmt == PCT_FMT:
-                cells.append(f'<td class="n">{_e("—" if missing else pct(v))}</td>')
+                cells.append(f'<td class="n">{escape_html("—" if missing else pct(v))}</td>')
             elif fmt == "0.000":
-                cells.append(f'<td class="n">{_e("—" if missing else f"{v:.3f}")}</td>')
+                cells.append(f'<td class="n">{escape_html("—" if missing else f"{v:.3f}")}</td>')
             elif fmt == "0":
-                cells.append(f'<td class="n">{_e("—" if missing else int(v))}</td>')
+                cells.append(f'<td class="n">{escape_html("—" if missing else int(v))}</td>')
             else:
-                cells.append(f"<td>{_e('—' if missing else v)}</td>")
+                cells.append(f"<td>{escape_html('—' if missing else v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -142,20 +142,20 @@ def _rows_html(frame: pd.DataFrame, columns) -> str:
 def to_html(d: Digest) -> str:
     first = next(iter(d.trends.values()))
     title = f"Weekly trends digest, week to {dd_mmm(d.end, True)}"
-    parts = [f"<h1>{_e(title)}</h1>",
-             f'<div class="meta">{d.weeks} weeks {_e(dd_mmm(first.start, True))} to '
-             f"{_e(dd_mmm(first.end, True))}. A trend is called real when the Mann-Kendall "
+    parts = [f"<h1>{escape_html(title)}</h1>",
+             f'<div class="meta">{d.weeks} weeks {escape_html(dd_mmm(first.start, True))} to '
+             f"{escape_html(dd_mmm(first.end, True))}. A trend is called real when the Mann-Kendall "
              f"test, adjusted for the number of items tested, keeps the false-discovery rate "
-             f"at {first.config.alpha:.0%}. Prepared {_e(dd_mmm(date.today(), True))} by "
+             f"at {first.config.alpha:.0%}. Prepared {escape_html(dd_mmm(date.today(), True))} by "
              "MicroPulse.</div>"]
     cols = [c for c in TREND_SHEET_COLUMNS if c[0] not in ("level", "status", "q_value")]
     for level, res in d.trends.items():
         noun = T.LEVEL_NAMES[level]
-        parts.append(f"<h2>By {_e(noun)}</h2><div class=\"meta\">{_e(res.summary())}</div>")
+        parts.append(f"<h2>By {escape_html(noun)}</h2><div class=\"meta\">{escape_html(res.summary())}</div>")
         for status in ("emerging", "declining"):
             parts.append(f"<h3>{status.capitalize()}</h3>"
                          + _rows_html(res.by_status(status, TOP), cols))
-    parts.append(f"<h2>What changed</h2><div class=\"meta\">{_e(d.changed.headline())}</div>")
+    parts.append(f"<h2>What changed</h2><div class=\"meta\">{escape_html(d.changed.headline())}</div>")
     parts.append(_rows_html(d.changed.bridge, BRIDGE_COLUMNS))
     parts.append("<h3>Products that moved most</h3>" + _rows_html(
         d.changed.by_sku.head(TOP), [("name", "Product", None), *PART_HEADERS[2:5]]))
@@ -163,9 +163,9 @@ def to_html(d: Digest) -> str:
     parts.append("<h3>Places that moved most</h3>" + _rows_html(
         d.changed.by_place.head(TOP), [(place, "Place", None), *PART_HEADERS[2:5]]))
     parts.append("<h2>Store clusters</h2>" + (
-        f'<div class="meta">{_e(d.cluster_note)}</div>' if d.cluster_note
+        f'<div class="meta">{escape_html(d.cluster_note)}</div>' if d.cluster_note
         else _rows_html(d.clusters, CLUSTER_COLUMNS)))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
+            f"<title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>\n<body>\n{body}\n"
             "</body></html>\n")

@@ -53,7 +53,9 @@ def _require(frame: pd.DataFrame, cols: list[str], what: str) -> None:
         raise InventoryInputError(f"The {what} is missing columns {missing}.")
 
 
-def _keys_str(frame: pd.DataFrame) -> pd.DataFrame:
+def keys_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` with sku_id and pin_code as strings, so frames read from
+    different sources join on the same key types."""
     out = frame.copy()
     out["sku_id"] = out["sku_id"].astype(str)
     out["pin_code"] = out["pin_code"].astype(str)
@@ -80,7 +82,7 @@ def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None
     _require(forecasts, KEY + ["date", "forecast"], "forecast table")
     if forecasts.empty:
         raise InventoryInputError("The forecast run has no rows to plan from.")
-    fc = _keys_str(forecasts)
+    fc = keys_as_text(forecasts)
     fc["date"] = pd.to_datetime(fc["date"])
     weekly = normalise_grain(grain or grain_of_dates(fc["date"])) == WEEKLY
     per_day = 1.0 / np.sqrt(7.0) if weekly else 1.0     # a period's error as a day's error
@@ -100,7 +102,7 @@ def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None
     sig["sig_res"], sig["n_res"] = np.nan, 0
     if residuals is not None and len(residuals):
         _require(residuals, KEY + ["actual", "forecast"], "backtest table")
-        res = _keys_str(residuals)
+        res = keys_as_text(residuals)
         res = res.assign(err2=(res["actual"].astype(float) - res["forecast"].astype(float)) ** 2)
         agg = res.groupby(KEY, as_index=False).agg(mse=("err2", "mean"), n=("err2", "size"))
         sig = sig.drop(columns=["sig_res", "n_res"]).merge(agg, on=KEY, how="left")
@@ -134,8 +136,8 @@ def demand_from_sales(sales: pd.DataFrame, lines: pd.DataFrame, as_of=None,
     as zero demand."""
     _require(sales, KEY + ["date", "quantity"], "sales table")
     _require(lines, KEY, "inventory table")
-    lines = _keys_str(lines).drop_duplicates(KEY).reset_index(drop=True)
-    sales = _keys_str(sales)
+    lines = keys_as_text(lines).drop_duplicates(KEY).reset_index(drop=True)
+    sales = keys_as_text(sales)
     sales["date"] = pd.to_datetime(sales["date"])
     if as_of is None:
         if sales.empty:
@@ -255,7 +257,7 @@ def upcoming_festival(lines: pd.DataFrame, festivals: tuple[pd.DataFrame, pd.Dat
 def sales_trend(sales: pd.DataFrame, as_of, days: int = 28) -> pd.DataFrame:
     """Ratio of units in the last `days` to the `days` before (sku_id, pin_code, trend);
     NaN when the earlier window sold nothing."""
-    s = _keys_str(sales)
+    s = keys_as_text(sales)
     s["date"] = pd.to_datetime(s["date"])
     as_of = pd.Timestamp(as_of)
     recent = s["date"] > as_of - pd.Timedelta(days=days)

@@ -15,6 +15,9 @@ from engine.tracing import traced
 from engine.warehouse import inventory_store as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
+from engine.warehouse.reference import read_locations, read_skus
+from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales import last_sales_date
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ def load_elasticities(wh: Warehouse, as_of) -> pd.DataFrame | None:
     sales = store.read_price_panel(wh, start.date(), as_of)
     if sales.empty:
         return None
-    skus = store.read_skus(wh)[["sku_id", "category"]]
-    locations = store.read_locations(wh)[["pin_code", "state", "city"]]
+    skus = read_skus(wh, ("sku_id", "category"))
+    locations = read_locations(wh, ("pin_code", "state", "city"))
     est = estimate_elasticities(PanelInputs(sales=sales, skus=skus, locations=locations))
     return est[["sku_id", "elasticity"]]
 
@@ -76,7 +79,7 @@ def _residuals(wh: Warehouse, run_id: str, fc: pd.DataFrame) -> pd.DataFrame | N
     models = store.backtest_models(wh, run_id)
     if models:
         return store.read_backtest_residuals(wh, run_id, "routed" if "routed" in models else None)
-    bt = store.latest_forecast_run(wh, "backtest")
+    bt = latest_forecast_run(wh, "backtest")
     if bt is None:
         return None
     res = store.read_backtest_residuals(wh, bt["run_id"])
@@ -94,8 +97,8 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
         raise InventoryInputError("The warehouse has no inventory snapshot to plan from; "
                                   "load one with `python -m engine ingest inventory FILE`.")
     festivals = load_festivals(wh)
-    last = store.last_sales_date(wh)
-    run = store.latest_forecast_run(wh, "forecast")
+    last = last_sales_date(wh)
+    run = latest_forecast_run(wh, "forecast")
     model = None
     if run is not None:
         fc = store.read_forecasts(wh, run["run_id"])

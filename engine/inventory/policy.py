@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from engine.inventory.demand import KEY, DemandModel, InventoryInputError, _keys_str
+from engine.inventory.demand import KEY, DemandModel, InventoryInputError, keys_as_text
 
 URGENCY_ORDER = ("critical", "high", "medium", "low")
 
@@ -145,7 +145,7 @@ def demand_matrix(lines: pd.DataFrame, model: DemandModel, days: int,
                   shock_pct: float = 0.0) -> np.ndarray:
     """Expected daily demand (lines x days) starting the day after model.as_of; days past
     the model's horizon repeat the line's average daily demand."""
-    path = _keys_str(model.path)
+    path = keys_as_text(model.path)
     start = pd.Timestamp(model.as_of) + pd.Timedelta(days=1)
     horizon = max(int((pd.to_datetime(path["date"]).max() - start).days) + 1, 1) \
         if len(path) else 1
@@ -187,7 +187,7 @@ def prepare_lines(lines: pd.DataFrame, cfg: PolicyConfig) -> pd.DataFrame:
     missing = [c for c in need if c not in lines.columns]
     if missing:
         raise InventoryInputError(f"The inventory table is missing columns {missing}.")
-    out = _keys_str(lines).drop_duplicates(KEY).reset_index(drop=True)
+    out = keys_as_text(lines).drop_duplicates(KEY).reset_index(drop=True)
     defaults = {"on_order": 0.0, "moq": 1, "case_pack": 1, "unit_cost": 0.0, "mrp": np.nan,
                 "unit_volume_l": 0.0, "shelf_life_days": np.nan,
                 "lead_time_days": cfg.default_lead_time_days}

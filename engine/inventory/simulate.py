@@ -20,7 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from engine.inventory.demand import KEY, InventoryInputError, _keys_str, demand_from_sales
+from engine.inventory.demand import KEY, InventoryInputError, keys_as_text, demand_from_sales
 from engine.inventory.policy import PolicyConfig, plan_levels, prepare_lines, round_order
 
 
@@ -56,7 +56,7 @@ def replay_policy(sales: pd.DataFrame, lines: pd.DataFrame, cfg: PolicyConfig = 
     if "on_hand" not in base:
         base["on_hand"] = 0.0
     prepared = prepare_lines(base, cfg)
-    sales = _keys_str(sales)
+    sales = keys_as_text(sales)
     sales["date"] = pd.to_datetime(sales["date"])
     end = sales["date"].max().normalize()
     days = 7 * weeks

@@ -115,7 +115,9 @@ def add_commands(sub) -> None:
     m.set_defaults(func=run_markdown)
 
 
-def _fail(message: str, as_json: bool, **extra) -> int:
+def fail(message: str, as_json: bool, **extra) -> int:
+    """Print an error (a JSON object with --json, else one line on stderr) and return the
+    exit code 1."""
     if as_json:
         print(json.dumps({"status": "error", "message": message, **extra}))
     else:
@@ -123,7 +125,7 @@ def _fail(message: str, as_json: bool, **extra) -> int:
     return 1
 
 
-def _check_out(args) -> str | None:
+def out_problem(args) -> str | None:
     """The sentence for an --out file that cannot be written (checked before the work)."""
     try:
         if args.out:
@@ -135,8 +137,8 @@ def _check_out(args) -> str | None:
 
 def run_elasticity(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    if (bad := _check_out(args)) is not None:
-        return _fail(bad, args.json)
+    if (bad := out_problem(args)) is not None:
+        return fail(bad, args.json)
     wh = open_warehouse(args, read_only=False)
     by = getattr(args, "by", "sku")
     by_region = by == "region"
@@ -150,7 +152,7 @@ def run_elasticity(args: argparse.Namespace) -> int:
         if by_region:
             table = estimate_regional_elasticities(inputs, table, ecfg=ecfg)
     except PricingError as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     finally:
         wh.close()
     out = table[{"sku": ELASTICITY_COLUMNS, "region": REGIONAL_COLUMNS,
@@ -159,7 +161,7 @@ def run_elasticity(args: argparse.Namespace) -> int:
         try:
             write_table(out, args.out)
         except ExportError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
     if by == "subcategory":
         summary = {"subcategories": int(len(out)), "sufficient": int(out["sufficient"].sum()),
                    "substitutes": int((out["sufficient"] & (out["lo"] > 0)).sum()),
@@ -189,8 +191,8 @@ def run_elasticity(args: argparse.Namespace) -> int:
 
 def run_optimize(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    if (bad := _check_out(args)) is not None:
-        return _fail(bad, args.json)
+    if (bad := out_problem(args)) is not None:
+        return fail(bad, args.json)
     cfg = OptimizeConfig(objective=args.objective, min_margin=args.min_margin,
                          margin_scope=args.margin_scope,
                          max_change=args.max_change, volume_floor=args.volume_floor,
@@ -208,9 +210,9 @@ def run_optimize(args: argparse.Namespace) -> int:
         cfg = replace(cfg, horizon_days=baseline.horizon_days)
         result = optimize_prices(build_items(catalog, elasticities, baseline.frame), cfg)
     except InfeasiblePricingError as exc:
-        return _fail(str(exc), args.json, status="infeasible", relax=exc.relax)
+        return fail(str(exc), args.json, status="infeasible", relax=exc.relax)
     except PricingError as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     finally:
         wh.close()
     recs = result.recommendations
@@ -218,7 +220,7 @@ def run_optimize(args: argparse.Namespace) -> int:
         try:
             write_table(recs, args.out, sheet_name="Price recommendations")
         except ExportError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
     summary = {"status": result.status, "solve_seconds": round(result.solve_seconds, 3),
                "build_seconds": round(result.build_seconds, 3), "objective": cfg.objective,
                "price_endings": cfg.endings(),
@@ -248,22 +250,22 @@ def _markdown_config(args) -> MarkdownConfig:
 def run_markdown(args: argparse.Namespace) -> int:
     """The candidate list, or one line's recommended path (exit 1 with the reason and its
     code when it cannot be planned)."""
-    if (bad := _check_out(args)) is not None:
-        return _fail(bad, args.json)
+    if (bad := out_problem(args)) is not None:
+        return fail(bad, args.json)
     if (args.sku is None) != (args.pin is None):
-        return _fail("Give both --sku and --pin to plan one line, or neither to list the "
+        return fail("Give both --sku and --pin to plan one line, or neither to list the "
                      "candidates.", args.json, code="bad_settings")
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     except ValueError:
-        return _fail(f"--as-of {args.as_of!r} is not a date (use YYYY-MM-DD).", args.json,
+        return fail(f"--as-of {args.as_of!r} is not a date (use YYYY-MM-DD).", args.json,
                      code="bad_settings")
     wh = open_warehouse(args, read_only=False)
     try:
         cfg = _markdown_config(args)
         view = ScopedWarehouse(wh, args.pins.split(",")) if args.pins else wh
         if args.pins and args.pin and args.pin not in view.pin_scope:
-            return _fail(f"PIN code {args.pin} is outside --pins.", args.json,
+            return fail(f"PIN code {args.pin} is outside --pins.", args.json,
                          code="pin_out_of_scope")
         if args.sku is None:
             table, label = markdown_candidates(view, as_of, cfg)
@@ -281,18 +283,18 @@ def run_markdown(args: argparse.Namespace) -> int:
                        **{k: round(v, 2) for k, v in plan.totals.items()},
                        "reason": plan.reason}
     except MarkdownError as exc:
-        return _fail(str(exc), args.json, code=exc.code, evidence=exc.evidence)
+        return fail(str(exc), args.json, code=exc.code, evidence=exc.evidence)
     except PricingError as exc:
-        return _fail(str(exc), args.json, code="pricing_error")
+        return fail(str(exc), args.json, code="pricing_error")
     except PermissionDenied as exc:
-        return _fail(str(exc), args.json, code="forbidden")
+        return fail(str(exc), args.json, code="forbidden")
     finally:
         wh.close()
     if args.out:
         try:
             write_table(table, args.out, sheet_name="Markdown")
         except ExportError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
         summary["out"] = args.out
     if args.json:
         rows = json.loads(table.to_json(orient="records", date_format="iso"))

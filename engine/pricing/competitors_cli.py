@@ -16,7 +16,7 @@ import json
 import pandas as pd
 
 from engine.export import ExportError, write_table
-from engine.pricing.cli import _check_out, _fail
+from engine.pricing.cli import out_problem, fail
 from engine.pricing.elasticity import PricingError
 from engine.warehouse.cli import add_warehouse_arg, open_warehouse
 
@@ -51,8 +51,8 @@ def run_competitors(args: argparse.Namespace) -> int:
     from engine.pricing.competitors import competitive_table, competitor_index
     from engine.warehouse import competitor_store as store
 
-    if (bad := _check_out(args) if hasattr(args, "out") else None) is not None:
-        return _fail(bad, args.json)
+    if (bad := out_problem(args) if hasattr(args, "out") else None) is not None:
+        return fail(bad, args.json)
     wh = open_warehouse(args, read_only=args.verb != "match")
     try:
         if args.verb == "match":
@@ -61,7 +61,7 @@ def run_competitors(args: argparse.Namespace) -> int:
                 status = store.decide_match(wh, key, None if args.not_ours else args.sku,
                                             args.user)
             except store.CompetitorMatchError as exc:
-                return _fail(str(exc), args.json, code=exc.code)
+                return fail(str(exc), args.json, code=exc.code)
             out = {"status": "ok", "item": key, "match": status,
                    "sku_id": None if args.not_ours else args.sku}
             print(json.dumps(out) if args.json else f"{key}: {status}"
@@ -81,14 +81,14 @@ def run_competitors(args: argparse.Namespace) -> int:
             table = (competitor_index(wh, args.level, args.weeks) if args.verb == "index"
                      else competitive_table(wh))
         except PricingError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
     finally:
         wh.close()
     if args.out:
         try:
             write_table(table, args.out)
         except ExportError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
     if args.verb == "index":
         latest = table[table["week"] == table["week"].max()] if len(table) else table
         week = str(pd.Timestamp(table["week"].max()).date()) if len(table) else None

@@ -9,6 +9,10 @@ from engine.pricing.simulate import Baseline, naive_baseline
 from engine.signals.festivals import festival_calendar, festival_effects, festival_uplift
 from engine.warehouse import pricing_store as store
 from engine.warehouse.db import Warehouse
+from engine.warehouse.reference import read_locations
+from engine.warehouse.runs import latest_forecast_run
+
+PLACE_FIELDS = ("pin_code", "city", "state", "region")    # what the panel reads of a place
 
 
 def festival_factors(dates: pd.Series, states, categories, pad_days: int = 0) -> pd.DataFrame:
@@ -35,7 +39,7 @@ def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelI
         raise PricingError("The warehouse has no sales yet: load the demo or upload a sales "
                            "file before estimating price elasticity.")
     skus = store.sku_catalog(wh)[["sku_id", "category", "subcategory"]]
-    locations = store.pricing_locations(wh)
+    locations = read_locations(wh, PLACE_FIELDS)
     weather = store.city_weather(wh)
     # padded by a month: a weekly or monthly row's festival factor is its period's mean
     festival = festival_factors(sales["date"], locations["state"].dropna().unique(),
@@ -52,14 +56,14 @@ def load_catalog(wh: Warehouse) -> pd.DataFrame:
 
 
 def load_locations(wh: Warehouse) -> pd.DataFrame:
-    return store.pricing_locations(wh)
+    return read_locations(wh, PLACE_FIELDS)
 
 
 def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None = None,
                   sku_ids: list[str] | None = None) -> Baseline:
     """The latest stored forecast run (its whole horizon), else the naive baseline; only
     `sku_ids` when given."""
-    run = store.latest_forecast_run(wh)
+    run = latest_forecast_run(wh)
     if run is not None:
         rows = store.forecast_rows(wh, run["run_id"], sku_ids)
         if not rows.empty:

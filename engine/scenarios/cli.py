@@ -203,12 +203,13 @@ def chain_lines(result) -> list[str]:
 
 # ---- commands ----------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
+    from engine.scenarios import saved as saved_scenarios
     from engine.warehouse import scenario_store
 
     wh = open_warehouse(args)
     try:
         rows = scenario_store.list_rows(wh)
-        scenarios = scenario_store.list_scenarios(wh)
+        scenarios = saved_scenarios.list_scenarios(wh)
     finally:
         wh.close()
     summaries = dict(zip(rows["scenario_id"], rows["summary"]))
@@ -233,11 +234,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from engine.scenarios import saved as saved_scenarios
     from engine.warehouse import scenario_store
 
     wh = open_warehouse(args)
     try:
-        sc = scenario_store.get(wh, args.name)
+        sc = saved_scenarios.get(wh, args.name)
         rows = scenario_store.list_rows(wh)
     finally:
         wh.close()
@@ -275,7 +277,7 @@ def _typed(args) -> dict:
 
 def cmd_create(args: argparse.Namespace) -> int:
     from engine.scenarios.model import Scenario
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     try:
         assumptions = _typed(args)
@@ -289,7 +291,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     sc = Scenario.from_dict(args.name, selection, assumptions)   # checks before opening
     wh = open_warehouse(args)
     try:
-        saved = scenario_store.save(wh, sc, args.user)
+        saved = saved_scenarios.save(wh, sc, args.user)
     finally:
         wh.close()
     if args.json:
@@ -304,6 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from engine.scenarios import compute as C
+    from engine.scenarios import saved as saved_scenarios
     from engine.warehouse import scenario_store
     from engine.warehouse.db import WarehouseError
 
@@ -320,7 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     wh = open_warehouse(args)
     notes = []
     try:
-        scenarios = [scenario_store.get(wh, n) for n in args.names]
+        scenarios = [saved_scenarios.get(wh, n) for n in args.names]
         inputs = C.load_inputs(wh)
         results = [C.compute(inputs, sc) for sc in scenarios]
         for res in results:
@@ -360,11 +363,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     wh = open_warehouse(args)
     try:
-        gone = scenario_store.delete(wh, args.name, args.user)
+        gone = saved_scenarios.delete(wh, args.name, args.user)
     finally:
         wh.close()
     if args.json:
@@ -375,11 +378,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def _renamed(args, fn, verb: str) -> int:
-    from engine.warehouse import scenario_store
+    from engine.scenarios import saved as saved_scenarios
 
     wh = open_warehouse(args)
     try:
-        sc = getattr(scenario_store, fn)(wh, args.name, args.new_name, args.user)
+        sc = getattr(saved_scenarios, fn)(wh, args.name, args.new_name, args.user)
     finally:
         wh.close()
     if args.json:

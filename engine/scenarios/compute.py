@@ -111,7 +111,7 @@ def _elasticities(wh, skus: pd.DataFrame, response) -> pd.DataFrame:
 
 
 def _latest_run(wh) -> dict:
-    from engine.warehouse.forecast_queries import latest_forecast_run
+    from engine.warehouse.runs import latest_forecast_run
 
     run = latest_forecast_run(wh)
     if run is None:
@@ -160,7 +160,10 @@ def _part(wh, name: str, read):
 
 
 def _skus(wh) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, subcategory FROM skus")
+    """What a scenario reads of the catalog."""
+    from engine.warehouse.reference import read_skus
+
+    return read_skus(wh, ("sku_id", "name", "category", "subcategory"))
 
 
 def _read_forecast(wh) -> dict:

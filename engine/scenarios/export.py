@@ -27,7 +27,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from engine.export import _put
+from engine.export import put_cell
 from engine.scenarios.model import LIMITS, Assumptions
 from engine.textfmt import dd_mmm, indian_grouping, inr, pct
 
@@ -157,7 +157,7 @@ def _names(results) -> list[str]:
     return out
 
 
-def _put_value(ws, row: int, col: int, value, fmt: str | None = None):
+def put_value(ws, row: int, col: int, value, fmt: str | None = None):
     """One cell: text neutralised and typed as text, numbers as numbers with `fmt`, dates
     as real dates shown DD-MMM-YYYY."""
     cell = ws.cell(row=row, column=col)
@@ -169,30 +169,33 @@ def _put_value(ws, row: int, col: int, value, fmt: str | None = None):
         value = "Yes" if value else "No"
     if fmt and fmt != DATE_FMT and not isinstance(value, str):
         value = _round(value, fmt)
-    _put(cell, value, DATE_FMT)
+    put_cell(cell, value, DATE_FMT)
     if fmt and isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
         cell.number_format = fmt
     return cell
 
 
-def _header(ws, row: int, headers: list[str]) -> None:
+def write_header(ws, row: int, headers: list[str]) -> None:
+    """Bold header cells on a light fill in `row` (Excel sheets of the scenario and digest
+    workbooks)."""
     from openpyxl.styles import Font, PatternFill
 
     fill = PatternFill("solid", fgColor="DDE7F0")
     for j, h in enumerate(headers, start=1):
-        c = _put_value(ws, row, j, h)
+        c = put_value(ws, row, j, h)
         c.font = Font(bold=True)
         c.fill = fill
 
 
-def _widths(ws, widths: dict[int, float] | None = None, default: float = 16) -> None:
+def set_widths(ws, widths: dict[int, float] | None = None, default: float = 16) -> None:
+    """Column widths of a sheet: `widths` by 1-based column, `default` for the rest."""
     from openpyxl.utils import get_column_letter
 
     for j in range(1, ws.max_column + 1):
         ws.column_dimensions[get_column_letter(j)].width = (widths or {}).get(j, default)
 
 
-def _table(ws, start_row: int, frame: pd.DataFrame | None, columns, lead=()) -> int:
+def put_rows(ws, start_row: int, frame: pd.DataFrame | None, columns, lead=()) -> int:
     """Rows of `frame` under the headers already written, with `lead` values (the
     scenario's name) in the first columns; returns the next free row."""
     row = start_row
@@ -200,9 +203,9 @@ def _table(ws, start_row: int, frame: pd.DataFrame | None, columns, lead=()) -> 
         return row
     for rec in frame.to_dict(orient="records"):
         for j, v in enumerate(lead, start=1):
-            _put_value(ws, row, j, v)
+            put_value(ws, row, j, v)
         for j, (col, _h, fmt) in enumerate(columns, start=len(lead) + 1):
-            _put_value(ws, row, j, rec.get(col), fmt)
+            put_value(ws, row, j, rec.get(col), fmt)
         row += 1
     return row
 
@@ -217,15 +220,15 @@ def _summary_sheet(ws, results, names) -> None:
 
     versions = sorted({str(r.version) for r in results})
     runs = sorted({str(r.run_id) for r in results if r.run_id})
-    _put_value(ws, 1, 1, "Scenario comparison").font = Font(bold=True, size=14)
-    _put_value(ws, 2, 1, "Data version")
-    _put_value(ws, 2, 2, ", ".join(versions))
-    _put_value(ws, 3, 1, "Forecast run")
-    _put_value(ws, 3, 2, ", ".join(runs) or "—")
-    _put_value(ws, 4, 1, "Exported on")
-    _put_value(ws, 4, 2, pd.Timestamp(date.today()), DATE_FMT)
+    put_value(ws, 1, 1, "Scenario comparison").font = Font(bold=True, size=14)
+    put_value(ws, 2, 1, "Data version")
+    put_value(ws, 2, 2, ", ".join(versions))
+    put_value(ws, 3, 1, "Forecast run")
+    put_value(ws, 3, 2, ", ".join(runs) or "—")
+    put_value(ws, 4, 1, "Exported on")
+    put_value(ws, 4, 2, pd.Timestamp(date.today()), DATE_FMT)
     row = 6
-    _header(ws, row, SUMMARY_HEADERS)
+    write_header(ws, row, SUMMARY_HEADERS)
     row += 1
     for r, name in zip(results, names):
         for s in r.steps:
@@ -236,32 +239,32 @@ def _summary_sheet(ws, results, names) -> None:
                       (s.get("delta"), fmt), (s.get("delta_pct"), PCT_FMT),
                       (s.get("delta_inr"), INR_FMT), (s.get("reason"), None)]
             for j, (v, f) in enumerate(values, start=1):
-                c = _put_value(ws, row, j, v, f)
+                c = put_value(ws, row, j, v, f)
             c.alignment = Alignment(wrap_text=True, vertical="top")
             row += 1
     row += 1
-    _put_value(ws, row, 1, "Selection and assumptions").font = Font(bold=True, size=12)
+    put_value(ws, row, 1, "Selection and assumptions").font = Font(bold=True, size=12)
     row += 1
-    _header(ws, row, ["Setting", "Baseline"] + names)
+    write_header(ws, row, ["Setting", "Baseline"] + names)
     row += 1
     base = Assumptions()
     for label, get in SELECTION_ROWS:
-        _put_value(ws, row, 1, label)
-        _put_value(ws, row, 2, "Same as the scenario")
+        put_value(ws, row, 1, label)
+        put_value(ws, row, 2, "Same as the scenario")
         for j, r in enumerate(results, start=3):
             v = get(r.scenario.selection)
-            _put_value(ws, row, j, v if v is not None else "—",
+            put_value(ws, row, j, v if v is not None else "—",
                        DATE_FMT if isinstance(v, date) else None)
         row += 1
     for name, label, fmt in ASSUMPTION_ROWS:
-        _put_value(ws, row, 1, label)
+        put_value(ws, row, 1, label)
         for j, a in enumerate([base] + [r.scenario.assumptions for r in results], start=2):
             v = getattr(a, name)
             if v is None:
                 v = "No limit" if name == "budget_inr" else "None"
-            _put_value(ws, row, j, v, fmt)
+            put_value(ws, row, j, v, fmt)
         row += 1
-    _widths(ws, {1: 30, 2: 18, 3: 14, 9: 90})
+    set_widths(ws, {1: 30, 2: 18, 3: 14, 9: 90})
     ws.freeze_panes = "A7"
 
 
@@ -289,71 +292,71 @@ def _demand_sheet(ws, results, names) -> None:
                  (i, "scenario_lo", f"{n}: scenario low (95%)"),
                  (i, "scenario_hi", f"{n}: scenario high (95%)"),
                  (i, "delta", f"{n}: change (units)")]
-    _header(ws, 1, [period] + [h for _i, _c, h in cols])
+    write_header(ws, 1, [period] + [h for _i, _c, h in cols])
     aligned = [f.reindex(dates).assign(delta=lambda d: d["scenario"] - d["baseline"])
                for f in frames]
     for k, day in enumerate(dates, start=2):
-        _put_value(ws, k, 1, pd.Timestamp(day), DATE_FMT)
+        put_value(ws, k, 1, pd.Timestamp(day), DATE_FMT)
         for j, (i, col, _h) in enumerate(cols, start=2):
-            _put_value(ws, k, j, aligned[i].loc[day, col], UNITS_FMT)
+            put_value(ws, k, j, aligned[i].loc[day, col], UNITS_FMT)
     row = len(dates) + 2
-    _put_value(ws, row, 1, "Total")
+    put_value(ws, row, 1, "Total")
     for j, (i, col, _h) in enumerate(cols, start=2):
-        _put_value(ws, row, j, aligned[i][col].sum(min_count=1), UNITS_FMT)
-    _widths(ws, {1: 14}, default=22)
+        put_value(ws, row, j, aligned[i][col].sum(min_count=1), UNITS_FMT)
+    set_widths(ws, {1: 14}, default=22)
     ws.freeze_panes = "B2"
 
 
 def _pricing_sheet(ws, results, names) -> None:
-    _header(ws, 1, ["Scenario"] + [h for _c, h, _f in PRICING_COLUMNS])
+    write_header(ws, 1, ["Scenario"] + [h for _c, h, _f in PRICING_COLUMNS])
     row = 2
     for r, n in zip(results, names):
-        row = _table(ws, row, r.pricing.get("by_sku"), PRICING_COLUMNS, lead=(n,))
-    _widths(ws, {1: 22, 3: 36})
+        row = put_rows(ws, row, r.pricing.get("by_sku"), PRICING_COLUMNS, lead=(n,))
+    set_widths(ws, {1: 22, 3: 36})
     ws.freeze_panes = "B2"
 
 
 def _reorder_sheet(ws, results, names) -> None:
-    _header(ws, 1, ["Scenario"] + [h for _c, h, _f in REORDER_COLUMNS])
+    write_header(ws, 1, ["Scenario"] + [h for _c, h, _f in REORDER_COLUMNS])
     row = 2
     for r, n in zip(results, names):
         if not r.reorder.get("available") or r.reorder.get("lines") is None:
-            _put_value(ws, row, 1, n)
-            _put_value(ws, row, len(REORDER_COLUMNS) + 1,
+            put_value(ws, row, 1, n)
+            put_value(ws, row, len(REORDER_COLUMNS) + 1,
                        r.reorder.get("note") or "No inventory to plan from.")
             row += 1
             continue
-        row = _table(ws, row, r.reorder["lines"], REORDER_COLUMNS, lead=(n,))
-    _widths(ws, {1: 22, 3: 36, len(REORDER_COLUMNS) + 1: 90})
+        row = put_rows(ws, row, r.reorder["lines"], REORDER_COLUMNS, lead=(n,))
+    set_widths(ws, {1: 22, 3: 36, len(REORDER_COLUMNS) + 1: 90})
     ws.freeze_panes = "B2"
 
 
 def _sourcing_sheet(ws, results, names) -> None:
     from openpyxl.styles import Font
 
-    _header(ws, 1, ["Scenario"] + [h for _c, h, _f in SOURCING_COLUMNS])
+    write_header(ws, 1, ["Scenario"] + [h for _c, h, _f in SOURCING_COLUMNS])
     row = 2
     for r, n in zip(results, names):
         tab = r.sourcing.get("table")
         if tab is None or not len(tab):
-            _put_value(ws, row, 1, n)
-            _put_value(ws, row, len(SOURCING_COLUMNS) + 1,
+            put_value(ws, row, 1, n)
+            put_value(ws, row, len(SOURCING_COLUMNS) + 1,
                        r.sourcing.get("note") or "Nothing to buy at mandis.")
             row += 1
             continue
-        row = _table(ws, row, tab, SOURCING_COLUMNS, lead=(n,))
+        row = put_rows(ws, row, tab, SOURCING_COLUMNS, lead=(n,))
     unlinked = [(n, r.sourcing.get("unlinked")) for r, n in zip(results, names)
                 if r.sourcing.get("unlinked") is not None and len(r.sourcing["unlinked"])]
     if unlinked:
         row += 1
-        _put_value(ws, row, 1, "Products named as a mandi commodity but not costed") \
+        put_value(ws, row, 1, "Products named as a mandi commodity but not costed") \
             .font = Font(bold=True)
         row += 1
-        _header(ws, row, ["Scenario"] + [h for _c, h, _f in UNLINKED_COLUMNS])
+        write_header(ws, row, ["Scenario"] + [h for _c, h, _f in UNLINKED_COLUMNS])
         row += 1
         for n, frame in unlinked:
-            row = _table(ws, row, frame, UNLINKED_COLUMNS, lead=(n,))
-    _widths(ws, {1: 22, 2: 18, 8: 22, 9: 22})
+            row = put_rows(ws, row, frame, UNLINKED_COLUMNS, lead=(n,))
+    set_widths(ws, {1: 22, 2: 18, 8: 22, 9: 22})
     ws.freeze_panes = "B2"
 
 
@@ -380,7 +383,8 @@ def to_excel(results: list) -> bytes:
 
 
 # ---- HTML --------------------------------------------------------------------------------
-def _e(value) -> str:
+def escape_html(value) -> str:
+    """Text for HTML (None as ''), quotes escaped: every value the HTML reports print."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
@@ -419,7 +423,8 @@ def _assumption_text(a: Assumptions) -> list[str]:
     return out or ["Nothing changed (this is the baseline)."]
 
 
-_CSS = """
+# The HTML reports' style sheet (scenario comparison, weekly digest).
+REPORT_CSS = """
 body{font-family:Arial,Helvetica,sans-serif;color:#1f2933;margin:24px;max-width:1100px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:26px 0 6px;border-bottom:2px solid
 #c8d6e5;padding-bottom:3px}h3{font-size:14px;margin:14px 0 4px}
@@ -450,13 +455,13 @@ def _flow(r) -> str:
         inr_line = ""
         if unit == "units" and _num(s.get("delta_inr")) is not None:
             inr_line = (f'<div class="val">Revenue <span class="{_cls(s["delta_inr"])}">'
-                        f'{_e(_fmt(s["delta_inr"], "₹", signed=True))}</span></div>')
+                        f'{escape_html(_fmt(s["delta_inr"], "₹", signed=True))}</span></div>')
         boxes.append(
-            f'<div class="step"><div class="name">{_e(s.get("label"))}</div>'
-            f'<div class="val">{_e(_fmt(s.get("baseline"), unit))} &rarr; '
-            f'{_e(_fmt(s.get("scenario"), unit))}</div>'
-            f'<div class="val">Change <span class="{_cls(d)}">{_e(change)}</span></div>'
-            f'{inr_line}<div class="why">{_e(s.get("reason"))}</div></div>')
+            f'<div class="step"><div class="name">{escape_html(s.get("label"))}</div>'
+            f'<div class="val">{escape_html(_fmt(s.get("baseline"), unit))} &rarr; '
+            f'{escape_html(_fmt(s.get("scenario"), unit))}</div>'
+            f'<div class="val">Change <span class="{_cls(d)}">{escape_html(change)}</span></div>'
+            f'{inr_line}<div class="why">{escape_html(s.get("reason"))}</div></div>')
     return '<div class="flow">' + '<div class="arrow">&rarr;</div>'.join(boxes) + "</div>"
 
 
@@ -464,7 +469,7 @@ def _mini_table(frame, columns, n: int = 5) -> str:
     """The first `n` rows of `frame` as an HTML table: columns = (col, header, unit)."""
     if frame is None or not len(frame):
         return ""
-    head = "".join(f"<th>{_e(h)}</th>" for _c, h, _u in columns)
+    head = "".join(f"<th>{escape_html(h)}</th>" for _c, h, _u in columns)
     body = []
     for rec in frame.head(n).to_dict(orient="records"):
         cells = []
@@ -472,12 +477,12 @@ def _mini_table(frame, columns, n: int = 5) -> str:
             v = rec.get(col)
             missing = v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
             if unit is None:
-                cells.append(f"<td>{_e('—' if missing else v)}</td>")
+                cells.append(f"<td>{escape_html('—' if missing else v)}</td>")
             elif unit == "date":
-                cells.append(f"<td>{_e('—' if missing else dd_mmm(v, True))}</td>")
+                cells.append(f"<td>{escape_html('—' if missing else dd_mmm(v, True))}</td>")
             else:
                 shown = _fmt(v, unit, signed=col.startswith("delta"))
-                cells.append(f'<td class="n">{_e(shown)}</td>')
+                cells.append(f'<td class="n">{escape_html(shown)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -494,13 +499,13 @@ def to_html(results: list) -> str:
     today = dd_mmm(date.today(), True)
     title = "Scenario comparison: " + ", ".join(names) if len(names) > 1 \
         else f"Scenario: {names[0]}"
-    parts = [f"<h1>{_e(title)}</h1>",
+    parts = [f"<h1>{escape_html(title)}</h1>",
              f'<div class="meta">Each scenario against its baseline (the same products, '
-             f"places and dates with nothing changed). Data version {_e(versions)}, forecast "
-             f"run {_e(runs)}; prepared {_e(today)} by MicroPulse.</div>"]
+             f"places and dates with nothing changed). Data version {escape_html(versions)}, forecast "
+             f"run {escape_html(runs)}; prepared {escape_html(today)} by MicroPulse.</div>"]
     if len(results) > 1:
         steps = [s["step"] for s in results[0].steps]
-        head = "".join(f"<th>{_e(STEP_NAMES.get(s, s))}: change</th>" for s in steps)
+        head = "".join(f"<th>{escape_html(STEP_NAMES.get(s, s))}: change</th>" for s in steps)
         rows = []
         for r, n in zip(results, names):
             by = {s["step"]: s for s in r.steps}
@@ -509,17 +514,17 @@ def to_html(results: list) -> str:
                 d = by.get(s, {}).get("delta")
                 unit = "units" if by.get(s, {}).get("unit") == "units" else "₹"
                 cells += (f'<td class="n"><span class="{_cls(d)}">'
-                          f"{_e(_fmt(d, unit, signed=True))}</span></td>")
-            rows.append(f"<tr><td>{_e(n)}</td>{cells}</tr>")
+                          f"{escape_html(_fmt(d, unit, signed=True))}</span></td>")
+            rows.append(f"<tr><td>{escape_html(n)}</td>{cells}</tr>")
         parts.append(f"<h2>At a glance</h2><table><tr><th>Scenario</th>{head}</tr>"
                      f"{''.join(rows)}</table>")
     for r, n in zip(results, names):
         sc = r.scenario
-        parts.append(f"<h2>{_e(n)}</h2>")
-        parts.append(f'<div class="meta">{_e(sc.selection.label())}'
-                     + (f" · by {_e(sc.created_by)}" if sc.created_by else "") + "</div>")
+        parts.append(f"<h2>{escape_html(n)}</h2>")
+        parts.append(f'<div class="meta">{escape_html(sc.selection.label())}'
+                     + (f" · by {escape_html(sc.created_by)}" if sc.created_by else "") + "</div>")
         parts.append("<h3>Assumptions</h3><ul>"
-                     + "".join(f"<li>{_e(t)}</li>" for t in _assumption_text(sc.assumptions))
+                     + "".join(f"<li>{escape_html(t)}</li>" for t in _assumption_text(sc.assumptions))
                      + "</ul>")
         parts.append("<h3>Demand &rarr; Margin &rarr; Orders &rarr; Mandi buying</h3>")
         parts.append(_flow(r))
@@ -538,17 +543,17 @@ def to_html(results: list) -> str:
             ("stockout_date", "Stock-out", "date")])
         note = r.reorder.get("note") or "No inventory to plan from."
         parts.append("<h3>Order lines that change most</h3>" + tab if tab else
-                     f'<h3>Orders</h3><div class="meta">{_e(note)}</div>')
+                     f'<h3>Orders</h3><div class="meta">{escape_html(note)}</div>')
         src = _mini_table(r.sourcing.get("table"), [
             ("commodity", "Commodity", None),
             ("scenario_order_qtl", "Order need", "qtl"), ("mandi", "Best mandi", None),
             ("scenario_landed", "Landed ₹/qtl", "₹"), ("scenario_cost", "Cost", "₹"),
             ("delta_cost", "Change in cost", "₹")])
         parts.append("<h3>Mandi buying</h3>" + (src or f'<div class="meta">'
-                     f'{_e(r.sourcing.get("note") or "Nothing to buy at mandis.")}</div>'))
+                     f'{escape_html(r.sourcing.get("note") or "Nothing to buy at mandis.")}</div>'))
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
+            f"<title>{escape_html(title)}</title><style>{REPORT_CSS}</style></head>\n<body>\n{body}\n"
             "</body></html>\n")
 
 

@@ -174,7 +174,7 @@ def _office_names(office_name) -> tuple[str, list[str], list[str]]:
     'Gubbi Bazar S.O' -> ('Gubbi Bazar', ['GUBBIBAZAR', 'GUBBI'], ['GUBBI'])."""
     if office_name is None:
         return "", [], []
-    loc = geo._locality(str(office_name))  # noqa: SLF001 (one rule for office names)
+    loc = geo.locality_name(str(office_name))  # noqa: SLF001 (one rule for office names)
     bare = _BRACKETED.sub(" ", loc).strip() or loc
     words = _words(bare)
     while len(words) > 1 and words[-1] in OFFICE_SUFFIXES:

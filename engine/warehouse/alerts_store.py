@@ -13,6 +13,7 @@ from datetime import datetime
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, new_id
+from engine.warehouse.runs import counted_run
 
 # Stored rule configuration (defaults live in code: engine.alerts_rules.RULES).
 ALERT_COLUMNS = ["alert_id", "rule", "severity", "entity", "day", "reason", "details",
@@ -52,13 +53,6 @@ def write_rule_config(wh: Warehouse, rule: str, enabled: bool, severity: str, pa
 
 
 # ---- rule inputs ---------------------------------------------------------------------------
-def last_sales_date(wh: Warehouse, as_of=None):
-    """Newest sales_daily date (on or before as_of when given), or None."""
-    if as_of is None:
-        return wh.scalar("SELECT max(date) FROM sales_daily")
-    return wh.scalar("SELECT max(date) FROM sales_daily WHERE date <= ?", [as_of])
-
-
 def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """sales_daily rows dated start..end inclusive: sku_id, pin_code, date, quantity, price,
     promo."""
@@ -75,15 +69,6 @@ def read_price_checks(wh: Warehouse, start, end) -> pd.DataFrame:
         FROM sales_daily s JOIN skus k USING (sku_id)
         WHERE s.date BETWEEN ? AND ? AND s.price IS NOT NULL
         ORDER BY s.sku_id, s.pin_code, s.date""", [start, end])
-
-
-def read_sku_names(wh: Warehouse) -> pd.DataFrame:
-    """sku_id, name, category, mrp of every catalogued SKU."""
-    return wh.query("SELECT sku_id, name, category, mrp FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, state FROM locations ORDER BY pin_code")
 
 
 def newest_sales_arrival(wh: Warehouse, latest):
@@ -117,26 +102,14 @@ def last_sale_per_pin(wh: Warehouse, as_of) -> pd.DataFrame:
         ORDER BY 1""", [as_of])
 
 
-def latest_forecast_run(wh: Warehouse, before=None) -> dict | None:
-    """Newest successful forecast run (kind 'forecast'), optionally with cutoff < before."""
-    sql = ("SELECT run_id, created_at, grain, CAST(cutoff AS TIMESTAMP) AS cutoff, horizon "
-           "FROM forecast_runs WHERE kind = 'forecast' AND coalesce(status, 'ok') = 'ok'")
-    params: list = []
-    if before is not None:
-        sql += " AND cutoff < ?"
-        params.append(before)
-    df = wh.query(sql + " ORDER BY created_at DESC, run_id DESC LIMIT 1", params)
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def read_forecasts_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """Forecast rows dated start..end from every successful forecast run, with each run's
     cutoff, grain and creation time (the caller picks the freshest run per date)."""
-    return wh.query("""
+    return wh.query(f"""
         SELECT f.run_id, r.created_at, r.grain, CAST(r.cutoff AS TIMESTAMP) AS cutoff,
                f.sku_id, f.pin_code, CAST(f.date AS TIMESTAMP) AS date, f.forecast, f.model
         FROM forecasts f JOIN forecast_runs r USING (run_id)
-        WHERE r.kind = 'forecast' AND coalesce(r.status, 'ok') = 'ok'
+        WHERE r.kind = 'forecast' AND {counted_run('r')}
           AND f.date BETWEEN ? AND ? AND f.date > r.cutoff
         ORDER BY f.sku_id, f.pin_code, f.date""", [start, end])
 

@@ -65,14 +65,6 @@ def list_api_keys(wh: Warehouse) -> pd.DataFrame:
 
 
 # ---- forecast reads for the API ---------------------------------------------------------------
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    """run_id, created_at, grain, cutoff, horizon of the newest successful forecast run."""
-    df = wh.query("SELECT run_id, created_at, grain, cutoff, horizon FROM forecast_runs "
-                  "WHERE kind = 'forecast' AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1")
-    return None if df.empty else df.iloc[0].to_dict()
-
-
 def _pairs_join(alias: str) -> str:
     return (f"JOIN (SELECT unnest(?::VARCHAR[]) AS sku_id, unnest(?::VARCHAR[]) AS pin_code) q "
             f"ON q.sku_id = {alias}.sku_id AND q.pin_code = {alias}.pin_code")

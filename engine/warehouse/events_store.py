@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from engine.warehouse.db import Warehouse
-from engine.warehouse.ingest_report import _rows_in
+from engine.warehouse.ingest_report import insert_quarantined
 from engine.warehouse.ingest_sql import v
 
 EVENTS_FILE = "sales-events.ndjson"
@@ -51,7 +51,7 @@ class EventBatchWriter:
         for line, _eid, code, reason, raw in self.pre_rejected:
             by_code.setdefault(code, []).append((line, reason, raw))
         for code, rows in by_code.items():
-            _rows_in(cur, bid, [r[0] for r in rows], code, [r[1] for r in rows],
+            insert_quarantined(cur, bid, [r[0] for r in rows], code, [r[1] for r in rows],
                      [r[2] for r in rows])
         now = datetime.now()
         ids = [eid for _line, eid, *_ in self.pre_rejected if eid]

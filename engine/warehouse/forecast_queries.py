@@ -1,4 +1,4 @@
-"""Reads behind the Forecast and Accuracy pages, and the saved what-if scenarios.
+"""Reads behind the Forecast and Accuracy pages.
 
 A `Selection` is a product (all, a category or one SKU) crossed with a place (all, a
 state, a city or one PIN code); aggregates are sums of the stored SKU x PIN forecasts.
@@ -13,7 +13,6 @@ the same way on the same day.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -21,6 +20,8 @@ import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
 from engine.warehouse.queries import Filters
+# latest_forecast_run: the Forecast page reads the run by name here (components.forecast_data.read)
+from engine.warehouse.runs import counted_run, latest_forecast_run  # noqa: F401
 
 DRIVER_GROUPS = ["trend_seasonality", "festival", "weather", "price", "recent_demand"]
 
@@ -47,13 +48,6 @@ class Selection:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class ScenarioStoreError(WarehouseError):
-    """A scenario could not be saved or found (message says why)."""
-
-    code = "scenario_store_error"
-    http_status = 422
 
 
 # ---- building blocks ---------------------------------------------------------------------
@@ -86,31 +80,16 @@ def _where(f: Filters, sel: Selection | None, pin_col: str, sku_col: str = "k.sk
 
 
 # ---- runs -------------------------------------------------------------------------------
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    """The newest successful forecast run (with its config parsed), or None."""
-    df = wh.query("SELECT run_id, created_at, grain, cutoff, horizon, n_series, models, "
-                  "config, timings FROM forecast_runs WHERE kind = 'forecast' AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1")
-    if df.empty:
-        return None
-    row = df.iloc[0].to_dict()
-    for key in ("models", "config", "timings"):
-        try:
-            row[key] = json.loads(row[key]) if row[key] else {}
-        except (TypeError, ValueError):
-            row[key] = {}
-    return row
-
-
 def backtest_runs(wh: Warehouse) -> pd.DataFrame:
-    """Runs (backtest or forecast) that stored backtest rows, newest first."""
-    return wh.query("""
+    """Runs (backtest or forecast) that count (runs.counted_run) and stored backtest rows,
+    newest first."""
+    return wh.query(f"""
         SELECT r.run_id, r.created_at, r.kind, r.grain, r.cutoff, r.horizon, r.n_series,
                r.models, b.n_rows, b.folds
         FROM forecast_runs r
         JOIN (SELECT run_id, count(*) AS n_rows, count(DISTINCT fold) AS folds
               FROM backtests GROUP BY run_id) b USING (run_id)
-        WHERE r.status = 'ok'
+        WHERE {counted_run('r')}
         ORDER BY r.created_at DESC, r.run_id DESC""")
 
 
@@ -370,90 +349,3 @@ def worst_series(wh: Warehouse, run_id: str, f: Filters, model: str, n: int = 15
         GROUP BY b.sku_id, b.pin_code
         ORDER BY abs_error DESC, b.sku_id, b.pin_code LIMIT ?""",
         [run_id, model, *params, int(n)])
-
-
-# ---- saved scenarios ---------------------------------------------------------------------
-# The Forecast page's "Save scenario" keeps its what-if as a full scenario (see
-# engine.scenarios and engine/warehouse/scenario_store.py): the page's product / place
-# and sidebar filters become the scenario's selection, the sliders its assumptions, and
-# the Scenarios page, the CLI and the API see it like any other.
-_WHATIF_KEYS = ("price_change_pct", "temp_anomaly_c", "rain_anomaly_mm",
-                "festival_intensity", "promo")
-
-
-def scenario_selection(sel: Selection, f: Filters):
-    """The scenario selection for what the Forecast page shows."""
-    from engine.scenarios.model import Selection as ScenarioSelection
-
-    one = lambda v: (v,) if v else ()  # noqa: E731
-    return ScenarioSelection(categories=one(sel.category) or f.categories,
-                             skus=one(sel.sku_id), states=one(sel.state) or f.states,
-                             cities=one(sel.city) or f.cities, pins=one(sel.pin_code))
-
-
-def _store_error(exc) -> ScenarioStoreError:
-    return ScenarioStoreError(getattr(exc, "message", str(exc)))
-
-
-def save_scenario(wh: Warehouse, name: str, created_by: str | None, sel: Selection,
-                  f: Filters, settings: dict, result: dict) -> None:
-    """Save (or replace, same name and selection) a named what-if as a scenario."""
-    from engine.scenarios.model import Assumptions, Scenario, ScenarioError
-    from engine.warehouse import scenario_store
-
-    try:
-        target = scenario_selection(sel, f)
-        scenario = Scenario(name=name, selection=target,
-                            assumptions=Assumptions(**{k: v for k, v in settings.items()
-                                                       if k in _WHATIF_KEYS}),
-                            scope=f.pin_scope)
-        existing = [s for s in scenario_store.list_scenarios(wh, f.pin_scope)
-                    if s.name.lower() == scenario.name.lower() and s.scope == (
-                        tuple(sorted(f.pin_scope)) if f.pin_scope is not None else None)]
-        if existing and existing[0].selection == target:
-            scenario = Scenario(name=scenario.name, selection=target,
-                                assumptions=scenario.assumptions,
-                                scenario_id=existing[0].scenario_id, scope=scenario.scope)
-        scenario_store.save(wh, scenario, created_by, summary={"whatif": result})
-    except ScenarioError as exc:
-        raise _store_error(exc) from exc
-
-
-def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
-    """Saved scenarios for this selection and view, oldest first: name, created_by,
-    created_at, settings (the what-if sliders' values), result (the what-if totals kept
-    when it was saved)."""
-    from engine.warehouse import scenario_store
-
-    cols = ["name", "created_by", "created_at", "settings", "result"]
-    rows = scenario_store.list_rows(wh, f.pin_scope)
-    target = scenario_selection(sel, f)
-    out = []
-    for _, r in rows.iterrows():
-        sc = scenario_store._to_scenario(r)
-        if sc.selection != target:
-            continue
-        ass = sc.assumptions.to_dict()
-        out.append({"name": sc.name, "created_by": sc.created_by,
-                    "created_at": sc.created_at,
-                    "settings": {k: ass[k] for k in _WHATIF_KEYS},
-                    "result": dict(r["summary"]).get("whatif", {})})
-    return pd.DataFrame(out, columns=cols).sort_values(["created_at", "name"]) \
-        .reset_index(drop=True) if out else pd.DataFrame(columns=cols)
-
-
-def delete_scenario(wh: Warehouse, name: str, sel: Selection, f: Filters,
-                    actor: str | None) -> int:
-    from engine.scenarios.model import ScenarioError
-    from engine.warehouse import scenario_store
-
-    target = scenario_selection(sel, f)
-    hits = [s for s in scenario_store.list_scenarios(wh, f.pin_scope)
-            if s.name == name and s.selection == target]
-    if not hits:
-        raise ScenarioStoreError(f"There is no saved scenario called '{name}' here.")
-    try:
-        scenario_store.delete(wh, hits[0].scenario_id, actor, f.pin_scope)
-    except ScenarioError as exc:
-        raise _store_error(exc) from exc
-    return 1

@@ -74,42 +74,9 @@ def export_history(wh: Warehouse, cutoff, folder, cells: pd.DataFrame) -> None:
         cur.close()
 
 
-def last_sales_date(wh: Warehouse):
-    value = wh.scalar("SELECT max(date) FROM sales_daily")
-    return None if value is None else pd.Timestamp(value)
-
-
-def read_skus(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, subcategory, brand, mrp, unit_cost, "
-                    "shelf_life_days FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, district, state, region, urban_rural "
-                    "FROM locations ORDER BY pin_code")
-
-
 def read_weather(wh: Warehouse) -> pd.DataFrame:
     return wh.query("SELECT city, CAST(date AS TIMESTAMP) AS date, temp_c, rainfall_mm, "
                     "humidity FROM weather ORDER BY city, date")
-
-
-def read_signals(wh: Warehouse):
-    """Signals (skus, locations, weather, festival calendar and effects) for features."""
-    from engine.forecast.features import Signals
-    from engine.warehouse.festivals import read_festivals
-
-    calendar, effects = read_festivals(wh)
-    return Signals(skus=read_skus(wh), locations=read_locations(wh), weather=read_weather(wh),
-                   festivals=calendar if len(calendar) else None,
-                   festival_effects=effects if len(effects) else None)
-
-
-def latest_run(wh: Warehouse, kind: str = "forecast") -> dict | None:
-    df = wh.query("SELECT run_id, created_at, kind, grain, cutoff, horizon, n_series, models, "
-                  "config, timings, status FROM forecast_runs WHERE kind = ? AND status = 'ok' "
-                  "ORDER BY created_at DESC, run_id DESC LIMIT 1", [kind])
-    return None if df.empty else df.iloc[0].to_dict()
 
 
 def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:

@@ -56,9 +56,9 @@ def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
     return out + unknown_place_rules(e, has, ("pin_code", "city"))
 
 
-def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
-    """Store the accepted rows not already stored; match new items; fill `report` with
-    the date range and the matching counts."""
+def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict, match) -> int:
+    """Store the accepted rows not already stored; match new items with `match` (see
+    match_new_items); fill `report` with the date range and the matching counts."""
     e = _exprs(mapping, "s.")
     item_key = (f"coalesce({name_key(e['item_name'])}, 'code:' || {e['item_code']})")
     city = (f"coalesce((SELECT l.city FROM locations l WHERE l.pin_code = {e['pin_code']} "
@@ -76,16 +76,16 @@ def load_competitor(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
         "(SELECT 1 FROM competitor_prices p WHERE p.competitor = r.competitor AND "
         "p.item_key = r.item_key AND p.pin_code IS NOT DISTINCT FROM r.pin_code AND "
         "p.city IS NOT DISTINCT FROM r.city AND p.date = r.date)").fetchone()[0]
-    report["matching"] = match_new_items(cur, bid)
+    report["matching"] = match_new_items(cur, bid, match)
     lo, hi = cur.execute("SELECT min(date), max(date) FROM competitor_prices WHERE batch_id = ?",
                          [bid]).fetchone()
     report.update(date_min=str(lo) if lo else None, date_max=str(hi) if hi else None)
     return int(n)
 
 
-def store_feed(cur, bid: str, feed: pd.DataFrame) -> int:
+def store_feed(cur, bid: str, feed: pd.DataFrame, match) -> int:
     """Store a ready competitor frame (competitor, item_name, pin_code, city, date, price,
-    in_stock: the demo's feed) under batch `bid` and match its new items."""
+    in_stock: the demo's feed) under batch `bid` and match its new items with `match`."""
     cur.execute("DELETE FROM competitor_prices WHERE batch_id = ?", [bid])
     cur.register("ingest_comp_feed", feed.reset_index(drop=True))
     try:
@@ -95,15 +95,16 @@ def store_feed(cur, bid: str, feed: pd.DataFrame) -> int:
             "price, in_stock FROM ingest_comp_feed", [bid])
     finally:
         cur.unregister("ingest_comp_feed")
-    match_new_items(cur, bid)
+    match_new_items(cur, bid, match)
     return len(feed)
 
 
-def match_new_items(cur, bid: str) -> dict:
-    """Match the batch's items that have no stored match; return counts by status."""
+def match_new_items(cur, bid: str, match) -> dict:
+    """Match the batch's items that have no stored match; return counts by status.
+    `match(items, catalog)` is the pricing domain's matcher
+    (engine.pricing.competitor_match.match_items), passed in: storage never imports a
+    domain package."""
     import pandas as pd
-
-    from engine.pricing.competitor_match import match_items
 
     new = cur.execute(
         "SELECT item_key, any_value(item_name) AS item_name, any_value(item_code) AS "
@@ -123,7 +124,7 @@ def match_new_items(cur, bid: str) -> dict:
             for k, nm, code in by_code[["item_key", "item_name", "item_code"]].itertuples(
                 index=False)]
     if len(named):
-        m = match_items(named[["item_name", "price"]], catalog)
+        m = match(named[["item_name", "price"]], catalog)
         m = named[["item_key", "item_name"]].merge(m, on="item_name", how="left")
         rows += [(r.item_key, r.item_name, r.sku_id if r.status == "auto" else None,
                   r.sku_id, float(r.confidence), r.status, r.why)

@@ -46,7 +46,7 @@ def place_lookups(cur) -> None:
 
 def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
     """Create the look-up temp tables and return the row rules for this file's mapping."""
-    from engine.warehouse.ingest_store import _STATE_FIX
+    from engine.warehouse.ingest_store import STATE_NAME_FIXES
 
     cur.execute("CREATE TEMP TABLE ingest_plan_skus AS SELECT sku_id, mrp FROM skus")
     cur.execute("CREATE TEMP TABLE ingest_plan_categories AS SELECT "
@@ -56,7 +56,7 @@ def prepare(cur, mapping: ColumnMapping) -> list[tuple[str, str]]:
                                         "NOT NULL").fetchall()]
     keys = {" ".join(s.lower().split()): s for s in states}
     by_lower = {s.lower(): s for s in states}
-    for alias, name in _STATE_FIX.items():        # 'orissa' -> Odisha, 'nct of delhi' -> Delhi
+    for alias, name in STATE_NAME_FIXES.items():        # 'orissa' -> Odisha, 'nct of delhi' -> Delhi
         if name.lower() in by_lower:
             keys.setdefault(alias, by_lower[name.lower()])
     cur.execute("CREATE TEMP TABLE ingest_plan_states AS SELECT unnest(?::VARCHAR[]) AS key, "

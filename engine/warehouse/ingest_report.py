@@ -142,8 +142,10 @@ def quarantine(cur, bid: str, kind: str, mapping: ColumnMapping, src: StageSourc
     return issues
 
 
-def _rows_in(cur, bid: str, lines: list[int], code: str, reasons: list[str],
-             raws: list[str | None]) -> None:
+def insert_quarantined(cur, bid: str, lines: list[int], code: str, reasons: list[str],
+                       raws: list[str | None]) -> None:
+    """Quarantine rows of batch `bid` in one statement: the file's `lines` with the reason
+    `code`, each its sentence (`reasons`) and raw text (`raws`)."""
     if lines:
         cur.execute("INSERT INTO quarantine SELECT ?, unnest(?::BIGINT[]), ?, "
                     "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
@@ -163,7 +165,7 @@ def _malformed(cur, bid: str, src: StageSource, bad: list[Reject]) -> list[dict]
                            f"{r.last_line}), which {split}")
         else:
             reasons.append(f"The line {split}")
-    _rows_in(cur, bid, [r.line for r in bad], "malformed_line", reasons,
+    insert_quarantined(cur, bid, [r.line for r in bad], "malformed_line", reasons,
              [json.dumps({"line": r.csv_line}, ensure_ascii=False) for r in bad])
     first = min(bad, key=lambda r: r.line)
     shown = (str(first.csv_line).splitlines() or [""])[0][:200]
@@ -183,7 +185,7 @@ def _long_lines(cur, bid: str, src: StageSource) -> list[dict]:
     if not long:
         return []
     cap = f"{size_text(src.max_line_bytes)} ({SETTINGS['max_line_bytes']})"
-    _rows_in(cur, bid, [x.line for x in long], "line_too_long",
+    insert_quarantined(cur, bid, [x.line for x in long], "line_too_long",
              [f"The line is {size_text(x.length)} long, over the {cap} line cap: "
               "quarantined whole, not loaded" for x in long],
              [json.dumps({"line": x.preview + "…"}, ensure_ascii=False) for x in long])
@@ -208,7 +210,7 @@ def _set_aside(cur, bid: str, src: StageSource, rejects: list[Reject],
                 [bid, f"The {unit} is blank (every cell is empty)"])
     others = sorted([r.line for r in rejects if r.kind == "blank"] + list(empty)
                     + list(src.blank_rows))
-    _rows_in(cur, bid, others, "blank_line", [f"The {unit} is blank"] * len(others),
+    insert_quarantined(cur, bid, others, "blank_line", [f"The {unit} is blank"] * len(others),
              [None] * len(others))
     n, first = cur.execute("SELECT count(*), min(line_no) FROM quarantine WHERE batch_id = ? "
                            "AND reason_code = 'blank_line'", [bid]).fetchone()
@@ -222,7 +224,7 @@ def _set_aside(cur, bid: str, src: StageSource, rejects: list[Reject],
                 "|| __mp_total || ''' and sums), not data: not loaded', __mp_raw "
                 f"FROM ingest_stage WHERE __mp_reason = '{TOTAL}'", [bid])
     tot = [r for r in rejects if r.kind == "total"]
-    _rows_in(cur, bid, [r.line for r in tot], "total_row",
+    insert_quarantined(cur, bid, [r.line for r in tot], "total_row",
              [f"A total row ('{r.label}' and sums), not data: not loaded" for r in tot],
              [json.dumps({"line": r.csv_line}, ensure_ascii=False) for r in tot])
     n, first, label = cur.execute(

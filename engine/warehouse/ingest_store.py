@@ -10,6 +10,7 @@ INSERT ... SELECT, bad rows to `quarantine` with their line number and raw value
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import duckdb
 
@@ -37,19 +38,22 @@ _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_key
 
 
 def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
-               batch: dict, known_pins: tuple[str, ...] | None, within=None) -> dict:
+               batch: dict, known_pins: tuple[str, ...] | None, within=None,
+               match=None) -> dict:
     """Load one upload in one transaction. `batch` holds batch_id, file_name, sha256,
     created_by, mapping (JSON text). Returns the counts and the report dict.
     `within(cur, batch_id)`, when given, runs inside the same transaction after the rows
     are loaded and quarantined (ingest_stage still holds them) and before the batch is
     recorded; it returns counts to add to the batch's (rows it set aside itself).
+    `match(items, catalog)`: a competitor upload's item matcher (the pricing domain's,
+    passed in by the caller; see ingest_competitor.match_new_items).
 
     A CSV that breaks the strict RFC-4180 parser (e.g. a bare carriage return inside a
     field) is retried once with the lenient parser; if that fails too, the file is
     reported as unreadable and nothing is written."""
     try:
         return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True,
-                           within=within)
+                           within=within, match=match)
     except duckdb.ConstraintException as exc:
         # Validation should have quarantined the row; say so rather than blame the file.
         raise UnreadableFileError(
@@ -63,7 +67,7 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
         first = exc
     try:
         return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=False,
-                           within=within)
+                           within=within, match=match)
     except duckdb.Error as exc:
         raise UnreadableFileError(
             f"'{batch.get('file_name')}' is not a CSV file MicroPulse can split into rows "
@@ -83,7 +87,7 @@ def _first_line(exc: Exception) -> str:
 
 def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMapping,
                 batch: dict, known_pins: tuple[str, ...] | None, strict: bool,
-                within=None) -> dict:
+                within=None, match=None) -> dict:
     bid = batch["batch_id"]
     # only what this kind loads (and the upload bookkeeping): a plan or mandi upload leaves
     # the sales, forecasts and stock caches (elasticities, scenario inputs) as they were;
@@ -142,7 +146,7 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         loader = {"sales": _load_sales, "catalog": _load_catalog,
                   "inventory": _load_inventory, "mandi": _load_mandi,
                   "plan": ingest_plan.load_plan,
-                  "competitor": ingest_competitor.load_competitor}[kind]
+                  "competitor": partial(ingest_competitor.load_competitor, match=match)}[kind]
         loaded = loader(cur, bid, mapping, report)
         by_kind = {k: sum(r.kind == k for r in rejects) for k in ("malformed", "blank", "total")}
         xl_blank = len(src.blank_rows)
@@ -445,7 +449,7 @@ def _load_mandi(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     return int(loaded)
 
 
-_STATE_FIX = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha",
+STATE_NAME_FIXES = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha",
               "pondicherry": "Puducherry", "uttaranchal": "Uttarakhand",
               "chattisgarh": "Chhattisgarh", "jammu and kashmir": "Jammu and Kashmir"}
 
@@ -455,4 +459,4 @@ def normalise_state(name: str) -> str:
     from engine.geo import title_case
 
     key = " ".join(str(name).lower().split())
-    return _STATE_FIX.get(key) or title_case(str(name).strip())
+    return STATE_NAME_FIXES.get(key) or title_case(str(name).strip())

@@ -25,16 +25,6 @@ def read_inventory_lines(wh: Warehouse) -> pd.DataFrame:
         ORDER BY i.sku_id, i.pin_code""")
 
 
-def latest_forecast_run(wh: Warehouse, kind: str = "forecast") -> dict | None:
-    """The newest forecast run of `kind` ('forecast' or 'backtest') as a dict (run_id,
-    created_at, kind, cutoff, horizon, models, grain), or None."""
-    runs = wh.query("""
-        SELECT run_id, created_at, kind, cutoff, horizon, models, grain
-        FROM forecast_runs WHERE kind = ?
-        ORDER BY created_at DESC, run_id DESC LIMIT 1""", [kind])
-    return None if runs.empty else runs.iloc[0].to_dict()
-
-
 def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
     """Forecast rows of one run: sku_id, pin_code, date, forecast, lo, hi, lo80, hi80, model."""
     return wh.query("""
@@ -64,11 +54,6 @@ def backtest_models(wh: Warehouse, run_id: str) -> list[str]:
                     [run_id])["model"].tolist()
 
 
-def last_sales_date(wh: Warehouse):
-    """The newest date in sales_daily, or None when there are no sales."""
-    return wh.scalar("SELECT max(date) FROM sales_daily")
-
-
 def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
     """sales_daily rows dated start..end inclusive (zero days are absent):
     sku_id, pin_code, date, quantity."""
@@ -95,10 +80,3 @@ def read_price_panel(wh: Warehouse, start, end) -> pd.DataFrame:
         FROM sales_daily WHERE date BETWEEN ? AND ?""", [start, end])
 
 
-def read_skus(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, name, category, supplier FROM skus ORDER BY sku_id")
-
-
-def read_locations(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT pin_code, city, state, region, lat, lon FROM locations "
-                    "ORDER BY pin_code")

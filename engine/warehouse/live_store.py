@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine.warehouse.db import Warehouse
+from engine.warehouse.runs import counted_run
 
 if TYPE_CHECKING:    # an upload checks `has_forecast_runs` without importing pandas
     import pandas as pd
@@ -33,15 +34,8 @@ _GROUP_VALUE = ("CASE GROUPING(category, state, step) WHEN 3 THEN category WHEN 
                 "WHEN 6 THEN CAST(step AS VARCHAR) ELSE '' END")
 
 
-def last_sales_date(wh: Warehouse):
-    import pandas as pd
-
-    value = wh.scalar("SELECT max(date) FROM sales_daily")
-    return None if value is None else pd.Timestamp(value)
-
-
 def forecast_runs(wh: Warehouse) -> pd.DataFrame:
-    """Every stored forecast run (kind 'forecast', status 'ok') with its horizon window:
+    """Every stored forecast run that counts (runs.counted_run) with its horizon window:
     run_id, created_at, grain, cutoff, horizon, first_date, last_date."""
     return wh.query(
         "SELECT r.run_id, r.created_at, r.grain, CAST(r.cutoff AS TIMESTAMP) AS cutoff, "
@@ -49,12 +43,13 @@ def forecast_runs(wh: Warehouse) -> pd.DataFrame:
         "CAST(w.last_date AS TIMESTAMP) AS last_date FROM forecast_runs r JOIN ("
         "  SELECT run_id, min(date) AS first_date, max(date) AS last_date FROM forecasts "
         "  GROUP BY run_id) w USING (run_id) "
-        "WHERE r.kind = 'forecast' AND r.status = 'ok' ORDER BY r.created_at, r.run_id")
+        f"WHERE r.kind = 'forecast' AND {counted_run('r')} ORDER BY r.created_at, r.run_id")
 
 
 def has_forecast_runs(wh: Warehouse) -> bool:
-    """Any stored forecast run (pandas-free: an upload asks it after every load)."""
-    return bool(wh.scalar("SELECT count(*) FROM forecast_runs WHERE kind = 'forecast'"))
+    """Any stored forecast run that counts (pandas-free: an upload asks it after every load)."""
+    return bool(wh.scalar("SELECT count(*) FROM forecast_runs WHERE kind = 'forecast' AND "
+                          + counted_run()))
 
 
 def run_exists(wh: Warehouse, run_id: str) -> bool:

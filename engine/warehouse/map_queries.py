@@ -14,8 +14,8 @@ import pandas as pd
 
 from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import sales_grain
-from engine.warehouse.queries import (SALES_FROM, Filters, filter_where, pin_sales_vs_prior,
-                                      run_query, scope_sql)
+from engine.warehouse.queries import (SALES_FROM, Filters, date_bounds, filter_where,
+                                      pin_sales_vs_prior, run_query)
 
 _FORECAST_FROM = """
     FROM forecasts s
@@ -43,15 +43,6 @@ def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
         df["prior_revenue"] = 0.0
         df["revenue_lfl"] = 0.0
     return df[cols], meta
-
-
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    df = run_query(wh, """
-        SELECT run_id, created_at, grain, cutoff, horizon FROM forecast_runs
-        WHERE kind = 'forecast' AND status = 'ok'
-          AND run_id IN (SELECT DISTINCT run_id FROM forecasts)
-        ORDER BY created_at DESC, run_id DESC LIMIT 1""", [], "the latest forecast run")
-    return None if df.empty else df.iloc[0].to_dict()
 
 
 def forecast_inputs(wh: Warehouse, f: Filters, run: dict, days: int = 28
@@ -95,15 +86,12 @@ def stock_inputs(wh: Warehouse, f: Filters, demand_days: int = 28,
     over the last `demand_days` days of sales data (for weekly data the weekly rows dated
     in those days - 4 weeks for 28 days - spread over the same days). Meta: as_of,
     demand_days, grain."""
-    scope, scope_params = scope_sql(f.pin_scope, "pin_code")
-    last = run_query(wh, f"SELECT max(date) AS d FROM sales_daily WHERE {scope}", scope_params,
-                "the last sales date").iloc[0, 0]
+    last = date_bounds(wh, f.pin_scope)[1]
     cols = ["pin_code", "n_skus", "at_risk"]
     grain = sales_grain(wh)
-    if last is None or pd.isna(last):
+    if last is None:
         return pd.DataFrame(columns=cols), {"as_of": None, "demand_days": demand_days,
                                             "grain": grain}
-    last = pd.Timestamp(last).date()
     where, params = filter_where(f, None, None)
     df = run_query(wh, f"""
         WITH demand AS (

@@ -74,33 +74,12 @@ def line_prices(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame
         + " GROUP BY sku_id, pin_code ORDER BY sku_id, pin_code", params)
 
 
-def pricing_locations(wh: Warehouse) -> pd.DataFrame:
-    """pin_code, city, state, region for every PIN with sales or a location row."""
-    return wh.query(
-        "SELECT pin_code, city, state, region FROM locations ORDER BY pin_code")
-
-
 def city_weather(wh: Warehouse) -> pd.DataFrame:
     """city, date, temp_c, rainfall_mm for the cities of the stored locations."""
     return wh.query(
         "SELECT w.city, CAST(w.date AS TIMESTAMP) AS date, w.temp_c, w.rainfall_mm "
         "FROM weather w WHERE w.city IN (SELECT DISTINCT city FROM locations) "
         "ORDER BY w.city, w.date")
-
-
-def latest_forecast_run(wh: Warehouse) -> dict | None:
-    """The newest successful forecast run with stored rows: run_id, created_at, cutoff,
-    horizon, models, grain ('D' daily or 'W' weekly)."""
-    df = wh.query(
-        """
-        SELECT r.run_id, r.created_at, r.cutoff, r.horizon, r.models, r.grain
-        FROM forecast_runs r
-        WHERE r.kind = 'forecast' AND coalesce(r.status, 'ok') = 'ok'
-          AND EXISTS (SELECT 1 FROM forecasts f WHERE f.run_id = r.run_id)
-        ORDER BY r.created_at DESC, r.run_id DESC
-        LIMIT 1
-        """)
-    return None if df.empty else df.iloc[0].to_dict()
 
 
 def forecast_rows(wh: Warehouse, run_id: str, sku_ids: list[str] | None = None

@@ -1,11 +1,11 @@
-"""Saved scenarios: one row per named scenario (table `scenarios`).
+"""Saved scenarios: one row per named scenario (table `scenarios`), as stored rows.
 
 A scenario keeps its author's PIN scope (`scope`, a JSON list; NULL = every PIN). It is
 listed to a user whose own scope contains it (an unrestricted user sees every scenario; a
-store user sees the ones made within their PINs), and only its author, a manager or an
-admin may change it (the caller checks the role; `author_or` names who may). Names are
-unique within a scope, ignoring case. Every write is one transaction that touches only
-the `scenarios` domain and leaves an audit row.
+store user sees the ones made within their PINs). Names are unique within a scope,
+ignoring case. Every write is one transaction that touches only the `scenarios` domain and
+leaves an audit row. This module speaks rows and plain values only: the Scenario type, who
+may change one and the scenario errors live on the domain side (engine/scenarios/saved.py).
 """
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from engine.scenarios.model import Scenario, ScenarioError
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, WarehouseError
 
 COLUMNS = ["scenario_id", "name", "created_by", "created_at", "updated_by", "updated_at",
            "scope", "definition", "data_version", "summary"]
@@ -26,23 +25,21 @@ def _scope_json(scope) -> str | None:
     return None if scope is None else json.dumps(sorted({str(p) for p in scope}))
 
 
+class ScenarioConflict(WarehouseError):
+    """A write the scenarios table refuses: code 'name_taken' (another scenario of the same
+    scope has that name) or 'not_found' (the scenario was deleted meanwhile); the message
+    says what to do, the evidence is the name or id."""
+
+    code = "scenario_conflict"
+    http_status = 409
+
+
 def _visible(scope_json, viewer_scope) -> bool:
     if viewer_scope is None:
         return True
     if scope_json is None or (isinstance(scope_json, float)) or scope_json == "":
         return False
     return set(json.loads(scope_json)) <= set(viewer_scope)
-
-
-def _to_scenario(row) -> Scenario:
-    d = json.loads(row["definition"])
-    scope = json.loads(row["scope"]) if isinstance(row["scope"], str) else None
-    return Scenario.from_dict(
-        row["name"], d.get("selection"), d.get("assumptions"),
-        scenario_id=row["scenario_id"], created_by=row["created_by"],
-        created_at=row["created_at"], updated_by=row["updated_by"],
-        updated_at=row["updated_at"], data_version=row["data_version"],
-        scope=tuple(scope) if scope is not None else None)
 
 
 def _rows(wh: Warehouse, where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
@@ -59,63 +56,10 @@ def list_rows(wh: Warehouse, viewer_scope=None) -> pd.DataFrame:
     return df
 
 
-def list_scenarios(wh: Warehouse, viewer_scope=None) -> list[Scenario]:
-    return [_to_scenario(r) for _, r in list_rows(wh, viewer_scope).iterrows()]
-
-
-def get(wh: Warehouse, name_or_id: str, viewer_scope=None) -> Scenario:
-    """A visible scenario by id or by name (case-insensitive)."""
-    key = str(name_or_id or "").strip()
-    df = _rows(wh, "scenario_id = ? OR lower(name) = lower(?)", [key, key])
-    df = df.loc[[_visible(s, viewer_scope) for s in df["scope"]]]
-    if df.empty:
-        raise ScenarioError("not_found", f"There is no saved scenario called '{key}' that "
-                            "you can see.", key)
-    if len(df) > 1:
-        raise ScenarioError("ambiguous", f"Several scenarios are called '{key}'; use its id "
-                            f"({', '.join(df['scenario_id'])}).", df["scenario_id"].tolist())
-    return _to_scenario(df.iloc[0])
-
-
 def _name_taken(cur, name: str, scope_json, except_id: str | None) -> bool:
     rows = cur.execute("SELECT scenario_id, scope FROM scenarios WHERE lower(name) = lower(?)",
                        [name]).fetchall()
     return any(sid != except_id and scope == scope_json for sid, scope in rows)
-
-
-def save(wh: Warehouse, scenario: Scenario, actor: str | None,
-         summary: dict | None = None, data_version: str | None = None) -> Scenario:
-    """Create (no id) or update (id given) a scenario; returns it as stored."""
-    now = datetime.now()
-    scope_json = _scope_json(scenario.scope)
-    definition = json.dumps(scenario.definition(), sort_keys=True)
-    body = json.dumps(summary, default=str) if summary is not None else None
-    with wh.transaction(touches=("scenarios",)) as cur:
-        if _name_taken(cur, scenario.name, scope_json, scenario.scenario_id):
-            raise ScenarioError("name_taken", f"A scenario called '{scenario.name}' already "
-                                "exists; choose another name or open that one.",
-                                scenario.name)
-        if scenario.scenario_id:
-            hit = cur.execute("SELECT created_by, created_at FROM scenarios "
-                              "WHERE scenario_id = ?", [scenario.scenario_id]).fetchone()
-            if hit is None:
-                raise ScenarioError("not_found", "That scenario no longer exists (deleted "
-                                    "elsewhere?); save it under a new name.",
-                                    scenario.scenario_id)
-            cur.execute("UPDATE scenarios SET name = ?, updated_by = ?, updated_at = ?, "
-                        "definition = ?, data_version = coalesce(?, data_version), "
-                        "summary = coalesce(?, summary) WHERE scenario_id = ?",
-                        [scenario.name, actor, now, definition, data_version, body,
-                         scenario.scenario_id])
-            sid, action = scenario.scenario_id, "scenario_updated"
-        else:
-            sid, action = uuid.uuid4().hex[:12], "scenario_created"
-            cur.execute(f"INSERT INTO scenarios ({', '.join(COLUMNS)}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [sid, scenario.name, actor, now, actor, now, scope_json, definition,
-                         data_version, body])
-        wh.audit(cur, actor, action, json.dumps({"scenario_id": sid, "name": scenario.name}))
-    return get(wh, sid)
 
 
 def record_result(wh: Warehouse, scenario_id: str, summary: dict, data_version: str) -> None:
@@ -125,31 +69,51 @@ def record_result(wh: Warehouse, scenario_id: str, summary: dict, data_version: 
                     [json.dumps(summary, default=str), data_version, scenario_id])
 
 
-def duplicate(wh: Warehouse, name_or_id: str, new_name: str, actor: str | None,
-              viewer_scope=None) -> Scenario:
-    src = get(wh, name_or_id, viewer_scope)
-    copy = Scenario(name=new_name, selection=src.selection, assumptions=src.assumptions,
-                    scope=tuple(viewer_scope) if viewer_scope is not None else src.scope)
-    return save(wh, copy, actor)
+def find_rows(wh: Warehouse, key: str, viewer_scope=None) -> pd.DataFrame:
+    """The stored rows visible to this viewer whose id is `key` or whose name is `key`
+    (ignoring case): none, one, or several (the same name in different scopes)."""
+    df = _rows(wh, "scenario_id = ? OR lower(name) = lower(?)", [key, key])
+    return df.loc[[_visible(s, viewer_scope) for s in df["scope"]]].reset_index(drop=True)
 
 
-def rename(wh: Warehouse, name_or_id: str, new_name: str, actor: str | None,
-           viewer_scope=None) -> Scenario:
-    src = get(wh, name_or_id, viewer_scope)
-    return save(wh, Scenario(name=new_name, selection=src.selection,
-                             assumptions=src.assumptions, scenario_id=src.scenario_id,
-                             scope=src.scope), actor)
-
-
-def delete(wh: Warehouse, name_or_id: str, actor: str | None, viewer_scope=None) -> Scenario:
-    src = get(wh, name_or_id, viewer_scope)
+def write(wh: Warehouse, scenario_id: str | None, name: str, scope, definition: dict,
+          actor: str | None, summary: dict | None = None,
+          data_version: str | None = None) -> str:
+    """Create (no id) or update (id given) the row of a scenario; returns its id.
+    ScenarioConflict when the name is taken in that scope or the row to update is gone."""
+    now = datetime.now()
+    scope_json = _scope_json(scope)
+    body = json.dumps(definition, sort_keys=True)
+    result = json.dumps(summary, default=str) if summary is not None else None
     with wh.transaction(touches=("scenarios",)) as cur:
-        cur.execute("DELETE FROM scenarios WHERE scenario_id = ?", [src.scenario_id])
+        if _name_taken(cur, name, scope_json, scenario_id):
+            raise ScenarioConflict(f"A scenario called '{name}' already exists; choose "
+                                   "another name or open that one.", name, code="name_taken")
+        if scenario_id:
+            hit = cur.execute("SELECT created_by, created_at FROM scenarios "
+                              "WHERE scenario_id = ?", [scenario_id]).fetchone()
+            if hit is None:
+                raise ScenarioConflict("That scenario no longer exists (deleted elsewhere?); "
+                                       "save it under a new name.", scenario_id,
+                                       code="not_found", http_status=404)
+            cur.execute("UPDATE scenarios SET name = ?, updated_by = ?, updated_at = ?, "
+                        "definition = ?, data_version = coalesce(?, data_version), "
+                        "summary = coalesce(?, summary) WHERE scenario_id = ?",
+                        [name, actor, now, body, data_version, result, scenario_id])
+            sid, action = scenario_id, "scenario_updated"
+        else:
+            sid, action = uuid.uuid4().hex[:12], "scenario_created"
+            cur.execute(f"INSERT INTO scenarios ({', '.join(COLUMNS)}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [sid, name, actor, now, actor, now, scope_json, body, data_version,
+                         result])
+        wh.audit(cur, actor, action, json.dumps({"scenario_id": sid, "name": name}))
+    return sid
+
+
+def delete_row(wh: Warehouse, scenario_id: str, name: str, actor: str | None) -> None:
+    """Delete one scenario's row, with an audit row naming it."""
+    with wh.transaction(touches=("scenarios",)) as cur:
+        cur.execute("DELETE FROM scenarios WHERE scenario_id = ?", [scenario_id])
         wh.audit(cur, actor, "scenario_deleted",
-                 json.dumps({"scenario_id": src.scenario_id, "name": src.name}))
-    return src
-
-
-def may_change(scenario: Scenario, user: str | None, role: str | None) -> bool:
-    """The author, a manager or an admin may rename, edit or delete a scenario."""
-    return role in ("admin", "manager") or (user is not None and user == scenario.created_by)
+                 json.dumps({"scenario_id": scenario_id, "name": name}))

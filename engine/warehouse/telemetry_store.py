@@ -34,8 +34,3 @@ def ingest_rows(wh: Warehouse) -> pd.DataFrame:
                     "sum(rows_quarantined) AS quarantined, "
                     "sum(duplicates_skipped) AS duplicate FROM ingest_batches GROUP BY kind "
                     "ORDER BY kind")
-
-
-def newest_sales_date(wh: Warehouse):
-    value = wh.scalar("SELECT max(date) FROM sales_daily")
-    return None if value is None else pd.Timestamp(value)
