@@ -8,28 +8,16 @@ changes no analytic data), each with its audit row.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pandas as pd
 
-from engine.warehouse.db import Warehouse, WarehouseError
-
+from engine.warehouse.db import Warehouse
 
 
 def _write(wh: Warehouse):
     """A small transaction that leaves the data version alone (no page caches API keys)."""
-    if getattr(wh, "read_only_reason", None) is not None:   # a read-only disk
-        raise wh.read_only_reason.again()
-    if wh.read_only:
-        raise WarehouseError("This warehouse was opened read-only; API keys cannot be "
-                             "written. Open it read-write.")
-    return wh.transaction(touches=())
-
-
-def _audit(cur, actor: str | None, action: str, details: dict) -> None:
-    cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?)",
-                [datetime.now(), actor, action, json.dumps(details, sort_keys=True)])
+    return wh.transaction(touches=(), what="API keys")
 
 
 # ---- API keys ---------------------------------------------------------------------------------
@@ -38,7 +26,7 @@ def insert_api_key(wh: Warehouse, key_id: str, key_hash: str, username: str,
     with _write(wh) as cur:
         cur.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, FALSE)",
                     [key_id, key_hash, username, datetime.now()])
-        _audit(cur, actor, "api_key.create", {"key_id": key_id, "username": username})
+        wh.audit(cur, actor, "api_key.create", {"key_id": key_id, "username": username})
 
 
 def get_api_key(wh: Warehouse, key_id: str) -> dict | None:
@@ -54,7 +42,7 @@ def revoke_api_key(wh: Warehouse, key_id: str, actor: str | None) -> bool:
         if not n:
             return False
         cur.execute("UPDATE api_keys SET revoked = TRUE WHERE key_id = ?", [key_id])
-        _audit(cur, actor, "api_key.revoke", {"key_id": key_id})
+        wh.audit(cur, actor, "api_key.revoke", {"key_id": key_id})
     return True
 
 

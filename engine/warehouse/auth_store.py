@@ -11,7 +11,6 @@ time comparison in `engine.auth`; `list_sessions` leaves it out).
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -41,23 +40,13 @@ class FirstRunClosed(AuthError):
 
 def _write(wh: Warehouse):
     """One small transaction that leaves the data version alone (see module doc)."""
-    if getattr(wh, "read_only_reason", None) is not None:   # a read-only disk
-        raise wh.read_only_reason.again()
-    if wh.read_only:
-        raise WarehouseError("This warehouse was opened read-only; sign-in data cannot be "
-                             "written. Open it read-write.")
-    return wh.transaction(touches=())
-
-
-def _audit(cur, actor: str | None, action: str, details: dict | None, now: datetime) -> None:
-    text = None if details is None else json.dumps(details, sort_keys=True, default=str)
-    cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?)", [now, actor, action, text])
+    return wh.transaction(touches=(), what="sign-in data")
 
 
 def write_audit(wh: Warehouse, actor: str | None, action: str, details: dict | None = None,
                 now: datetime | None = None) -> None:
     with _write(wh) as cur:
-        _audit(cur, actor, action, details, now or datetime.now())
+        wh.audit(cur, actor, action, details, now)
 
 
 # ---- users ------------------------------------------------------------------------------------
@@ -101,7 +90,7 @@ def insert_user(wh: Warehouse, row: dict, actor: str | None, action: str, detail
             "VALUES (?, ?, ?, ?, FALSE, ?, ?, ?, ?)",
             [row["username"], row["password_hash"], row["role"], row["pin_codes"], now, now,
              now, actor])
-        _audit(cur, actor, action, details, now)
+        wh.audit(cur, actor, action, details, now)
 
 
 def update_user(wh: Warehouse, username: str, fields: dict, actor: str, action: str,
@@ -128,7 +117,7 @@ def update_user(wh: Warehouse, username: str, fields: dict, actor: str, action: 
         if revoke_sessions:
             ended = _revoke_user_sessions(cur, username, revoke_sessions, now)
             details = {**details, "sessions_ended": ended}
-        _audit(cur, actor, action, details, now)
+        wh.audit(cur, actor, action, details, now)
 
 
 # ---- sign-in throttle -------------------------------------------------------------------------
@@ -162,8 +151,8 @@ def record_failure(wh: Warehouse, username: str, client: str, now: datetime,
                     "excluded.failed_attempts, window_start = excluded.window_start, "
                     "locked_until = excluded.locked_until",
                     [username, client, attempts, start, locked])
-        _audit(cur, username, action, {**details, "client": client, "locked_until": locked},
-               now)
+        wh.audit(cur, username, action, {**details, "client": client, "locked_until": locked},
+                 now)
     return (max_attempts if locked else attempts), locked
 
 
@@ -173,7 +162,7 @@ def record_success(wh: Warehouse, username: str, client: str, now: datetime) -> 
         cur.execute("DELETE FROM auth_client_throttle WHERE username = ? AND client = ?",
                     [username, client])
         cur.execute("UPDATE users SET last_sign_in_at = ? WHERE username = ?", [now, username])
-        _audit(cur, username, "auth.sign_in", {"client": client}, now)
+        wh.audit(cur, username, "auth.sign_in", {"client": client}, now)
 
 
 def purge_throttle(wh: Warehouse, before: datetime) -> None:
@@ -231,7 +220,7 @@ def revoke_session(wh: Warehouse, session_id: str, reason: str, actor: str | Non
                           "WHERE session_id = ? AND revoked_at IS NULL RETURNING username",
                           [now, reason, session_id]).fetchall()
         if action:
-            _audit(cur, actor, action, {"session": session_id[:8], "reason": reason}, now)
+            wh.audit(cur, actor, action, {"session": session_id[:8], "reason": reason}, now)
     return bool(row)
 
 
@@ -247,8 +236,8 @@ def revoke_user_sessions(wh: Warehouse, username: str, reason: str, actor: str |
     """End every open session of `username` and audit it; the number ended."""
     with _write(wh) as cur:
         ended = _revoke_user_sessions(cur, username, reason, now)
-        _audit(cur, actor, "auth.sessions_ended", {"username": username, "reason": reason,
-                                                   "sessions_ended": ended}, now)
+        wh.audit(cur, actor, "auth.sessions_ended", {"username": username, "reason": reason,
+                                                     "sessions_ended": ended}, now)
     return ended
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import re
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -329,8 +331,8 @@ class Warehouse:
 
     # ---- writes -------------------------------------------------------------------
     @contextmanager
-    def transaction(self, touches: tuple[str, ...] | None = None, wait: bool = True
-                    ) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, touches: tuple[str, ...] | None = None, wait: bool = True,
+                    what: str = "changes") -> Iterator[duckdb.DuckDBPyConnection]:
         """One writer transaction: everything inside commits together or not at all.
 
         `touches` names the data domains the write changes (see DOMAINS); their versions
@@ -339,11 +341,13 @@ class Warehouse:
         reads: sign-in counters, API keys, stored derived results). `wait=False` raises
         WarehouseBusyError at once when another write of this process is under way
         (for optional writes that a reader makes, which must never wait for a writer).
+        `what` names what is being written, for the read-only refusal.
         """
         if self.read_only:
             if self.read_only_reason is not None:
                 raise self.read_only_reason.again()
-            raise WarehouseError("This warehouse was opened read-only; writes are not allowed.")
+            raise WarehouseError(f"This warehouse was opened read-only; {what} cannot be "
+                                 "written. Open it read-write.")
         domains = tuple(DOMAINS) if touches is None else _check_domains(touches)
         if not self._write_lock.acquire(blocking=wait):
             raise WarehouseBusyError("Another write to the warehouse is under way.")
@@ -367,9 +371,13 @@ class Warehouse:
             self._write_lock.release()
 
     def audit(self, cur: duckdb.DuckDBPyConnection, actor: str | None, action: str,
-              details: str | None = None) -> None:
-        """Append to audit_log inside the caller's transaction."""
-        cur.execute("INSERT INTO audit_log VALUES (now(), ?, ?, ?)", [actor, action, details])
+              details: str | dict | None = None, at: datetime | None = None) -> None:
+        """Append to audit_log inside the caller's transaction (`details` a JSON text or a
+        dict to encode; `at` defaults to now)."""
+        if isinstance(details, dict):
+            details = json.dumps(details, sort_keys=True, default=str)
+        cur.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?)",
+                    [at or datetime.now(), actor, action, details])
 
     def close(self) -> None:
         """Close the connection. A checkpoint that fails on a full or read-only disk is

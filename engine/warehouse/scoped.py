@@ -256,14 +256,14 @@ class ScopedWarehouse:
                                 "change anything; ask a manager or analyst to do this.")
 
     @contextmanager
-    def transaction(self):
+    def transaction(self, *args, **kwargs):
         raise self._denied()
         yield  # pragma: no cover - makes this a generator for @contextmanager
 
     def apply_schema(self) -> None:
         raise self._denied()
 
-    def audit(self, cur, actor, action, details=None) -> None:
+    def audit(self, cur, actor, action, details=None, at=None) -> None:
         raise self._denied()
 
     def close(self) -> None:
