@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.alerts_rules import (RuleConfig, RuleSkipped, age_text, candidates, ddmmm,
+from engine.alerts_rules import (RuleConfig, RuleSkipped, candidates, ddmmm,
                                  ddmmmyyyy, details_json, num, on_period, raise_severity,
                                  rupees, series_entity, shown_rupees, shown_units, sku_label,
                                  stake, units)
+from engine.plaintext import age_text
 from engine.textfmt import inr_compact
 from engine.warehouse.grain import (DAILY, WEEKLY, normalise_grain, period_days, period_noun,
                                     periods_for, periods_text)

@@ -294,20 +294,6 @@ def on_period(day, grain: str) -> str:
         else f"on {ddmmm(day)}"
 
 
-def age_text(days: int) -> str:
-    """An age as a manager says it: '5 days', '3 weeks', '7 months', '14 years 11 months'."""
-    days = int(days)
-    if days < 14:
-        return f"{days} day{'' if days == 1 else 's'}"
-    if days < 63:
-        return f"{days // 7} weeks"
-    months = int(round(days / 30.44))
-    if months < 24:
-        return f"{months} months"
-    years, rest = divmod(months, 12)
-    return f"{years} years" + (f" {rest} month{'' if rest == 1 else 's'}" if rest else "")
-
-
 def rupees(value: float) -> str:
     """₹ with paise below ₹1,000, whole rupees with Indian grouping above."""
     return f"₹{value:,.2f}" if abs(value) < 1000 else inr(value)

@@ -186,16 +186,16 @@ def test_ingest_file_takes_the_users_file_name_for_a_temporary_path(empty_wareho
     assert r.file_name == "POS export.xlsx" and r.rows_loaded == 1
 
 
-def test_stale_wording_matches_the_shared_helpers():
-    """load.py spells dates and ages itself (the upload path imports no pandas)."""
-    from engine.alerts_rules import age_text as shared_age
-    from engine.ingest.load import _when, age_text
+def test_plain_wording_matches_the_pandas_helpers():
+    """engine/plaintext.py (the upload path imports no pandas) spells dates as textfmt."""
+    from engine.plaintext import age_text, day_with_year
     from engine.textfmt import dd_mmm
 
-    for days in (0, 1, 5, 13, 14, 40, 62, 63, 200, 700, 731, 2046, 5445):
-        assert age_text(days) == shared_age(days)
+    assert [age_text(d) for d in (1, 5, 14, 62, 63, 200, 731, 5445)] == [
+        "1 day", "5 days", "2 weeks", "8 weeks", "2 months", "7 months", "2 years",
+        "14 years 11 months"]
     for day in (date(2012, 1, 4), date(2021, 5, 9), date(2026, 12, 2)):
-        assert _when(day) == dd_mmm(day, with_year=True)
+        assert day_with_year(day) == dd_mmm(day, with_year=True)
 
 
 def test_the_upload_command_still_imports_no_pandas(tmp_path):

@@ -26,6 +26,7 @@ from engine.ingest.errors import IngestError
 from engine.ingest.limits import Limits
 from engine.ingest.mapping import ColumnMapping, detect_mapping
 from engine.ingest.readers import Source, open_source
+from engine.plaintext import age_text, day_with_year
 from engine.tracing import traced
 from engine.warehouse.db import Warehouse, new_id
 from engine.warehouse.sales import newest_sales_day
@@ -268,40 +269,17 @@ def stale_warnings(wh: Warehouse, kind: str, report: dict, batch_id: str,
     return [_stale_mandi(wh, batch_id, newest, today, age, window)]
 
 
-# Written here rather than imported: engine.textfmt and engine.alerts_rules import pandas,
-# which the upload path does without (it would add ~0.5 s to every old file's upload).
-# tests/test_upload_report.py checks they read the same as dd_mmm and age_text.
-def _when(day: date) -> str:
-    """DD-MMM-YYYY, as engine.textfmt.dd_mmm(day, with_year=True)."""
-    return day.strftime("%d-%b-%Y")
-
-
-def age_text(days: int) -> str:
-    """An age as a manager says it, as engine.alerts_rules.age_text: '5 days', '3 weeks',
-    '7 months', '14 years 11 months'."""
-    days = int(days)
-    if days < 14:
-        return f"{days} day{'' if days == 1 else 's'}"
-    if days < 63:
-        return f"{days // 7} weeks"
-    months = int(round(days / 30.44))
-    if months < 24:
-        return f"{months} months"
-    years, rest = divmod(months, 12)
-    return f"{years} years" + (f" {rest} month{'' if rest == 1 else 's'}" if rest else "")
-
-
 def _stale_sales(wh: Warehouse, newest: date, today: date, age: int, weekly: bool) -> dict:
     held = newest_sales_day(wh)
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
     week = "the week of " if weekly else ""
-    head = (f"The newest sales in this file are from {week}{_when(newest)}, "
-            f"{age_text(age)} before today ({_when(today)}).")
+    head = (f"The newest sales in this file are from {week}{day_with_year(newest)}, "
+            f"{age_text(age)} before today ({day_with_year(today)}).")
     if held > newest:
-        tail = (f" They add history: the warehouse's newest sales ({_when(held)}) stay "
-                "where forecasts start.")
+        tail = (f" They add history: the warehouse's newest sales ({day_with_year(held)}) "
+                "stay where forecasts start.")
     else:
-        tail = (f" Forecasts start after {_when(held)}, not from today, and the alerts "
+        tail = (f" Forecasts start after {day_with_year(held)}, not from today, and the alerts "
                 "treat this as a historical load; upload recent sales for forecasts of "
                 "the coming days.")
     return {"code": "stale_data", "count": age, "first_line": None, "sentence": head + tail}
@@ -313,14 +291,14 @@ def _stale_mandi(wh: Warehouse, batch_id: str, newest: date, today: date, age: i
                      "commodity FROM mandi_prices WHERE batch_id = ?)", [batch_id])
     held = date.fromisoformat(str(held)[:10]) if held is not None else newest
     head = (f"These mandi prices are {age_text(age)} old: the newest is from "
-            f"{_when(newest)} (today is {_when(today)}). Sourcing ranks mandis on their "
-            f"prices in the last {window} days up to the newest price it holds for the "
+            f"{day_with_year(newest)} (today is {day_with_year(today)}). Sourcing ranks "
+            f"mandis on their prices in the last {window} days up to the newest price it holds for the "
             "commodity")
     if (today - held).days > window:
-        tail = (f" ({_when(held)}), so it will rank on {held.year} prices, not today's; "
-                "upload a recent Agmarknet export before buying on its advice.")
+        tail = (f" ({day_with_year(held)}), so it will rank on {held.year} prices, not "
+                "today's; upload a recent Agmarknet export before buying on its advice.")
     else:
-        tail = f" ({_when(held)}): these older prices add history only."
+        tail = f" ({day_with_year(held)}): these older prices add history only."
     return {"code": "stale_data", "count": age, "first_line": None, "sentence": head + tail}
 
 
