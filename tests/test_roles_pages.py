@@ -20,7 +20,8 @@ EXPECTED_PAGES = {  # the product spec, written out independently of engine.auth
     "admin": set(auth.PAGE_TITLES),
     "manager": set(auth.PAGE_TITLES) - {"Admin"},
     "analyst": set(auth.PAGE_TITLES) - {"Admin"},
-    "store": {"Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"},
+    "store": {"Overview", "Forecast", "Accuracy", "Reorder", "Trends", "Ask", "Map",
+              "Alerts"},
 }
 GATE_SCRIPT = """
 import streamlit as st
