@@ -48,6 +48,7 @@ from api import graphql_types as T
 from api import routes_data, routes_forecasts, routes_planning, routes_scenarios
 from api import schemas as S
 from api.errors import ApiError
+from api.graphql_exec import PlainFieldsExecutionContext
 from api.routes_planning import _text
 from api.security import Caller, batch_limit, current_caller
 
@@ -354,6 +355,7 @@ class _Schema(strawberry.Schema):
 
 schema = _Schema(query=Query, config=strawberry.schema.config.StrawberryConfig(
                      auto_camel_case=False),
+                 execution_context_class=PlainFieldsExecutionContext,
                  extensions=[QueryDepthLimiter(max_depth=MAX_DEPTH),
                              MaxTokensLimiter(max_token_count=MAX_TOKENS),
                              MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
