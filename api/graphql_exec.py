@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLNonNull, Undefined, is_leaf_type
+from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 _NOT_PLAIN = object()
@@ -68,6 +68,40 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return definition.default_resolver, definition.python_name, \
             kind.coerce_output_value, non_null
 
+    def _plain_rows(self, item_type, field_details_list):
+        """(object type, non-null items, plain fields) when every item of a list is an
+        object all of whose asked fields are plain (a forecast's days), else None."""
+        key = ("[]", id(field_details_list), str(item_type))
+        found = self._plans.get(key)
+        if found is None:
+            kind, non_null = item_type, False
+            if isinstance(kind, GraphQLNonNull):
+                kind, non_null = kind.of_type, True
+            rows = None
+            if isinstance(kind, GraphQLObjectType):
+                grouped, deferred, _ = self.collect_subfields(kind, field_details_list)
+                plain, others = self._plan(kind, grouped)
+                if plain and not others and not deferred:
+                    rows = (kind, non_null, plain)
+            found = self._plans[key] = (field_details_list, rows)
+        return found[1]
+
+    def complete_iterable_value(self, item_type, field_details_list, info, path, items,
+                                position_context):
+        """A list of plain rows is built row by row from the plain fields; any row the
+        fast path cannot take (a null, a refused value, a wrong type) sends the whole
+        list down the standard path, which then raises what it raises."""
+        rows = (None if getattr(self.middleware_manager, "middlewares", None)
+                or not isinstance(items, (list, tuple))
+                or self.get_stream_usage(field_details_list, path)
+                else self._plain_rows(item_type, field_details_list))
+        if rows is not None:
+            out = _plain_list(rows, items, info)
+            if out is not None:
+                return out
+        return super().complete_iterable_value(item_type, field_details_list, info, path,
+                                               items, position_context)
+
     def execute_fields(self, parent_type, source_value, path, grouped_field_set,
                        position_context):
         if getattr(self.middleware_manager, "middlewares", None):   # hooks see every field
@@ -91,6 +125,28 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return _in_order(grouped_field_set, done, await rest)
             return ordered()
         return _in_order(grouped_field_set, done, rest)
+
+
+def _plain_list(rows, items, info) -> list | None:
+    kind, non_null, plain = rows
+    is_type_of = kind.is_type_of
+    out = []
+    for item in items:
+        if item is None:
+            if non_null:
+                return None
+            out.append(None)
+            continue
+        if is_type_of is not None and is_type_of(item, info) is not True:
+            return None
+        row = {}
+        for name, _details, read, attribute, coerce, nn in plain:
+            value = _plain_value(read, attribute, coerce, nn, item)
+            if value is _NOT_PLAIN:
+                return None
+            row[name] = value
+        out.append(row)
+    return out
 
 
 def _plain_value(read, attribute, coerce, non_null, source):
