@@ -16,6 +16,9 @@ exactly what the standard path computes. Everything else - object and list field
 fields with resolvers or arguments - and every value the fast path cannot take as is
 (a null for a non-null field, an exception, a value the scalar refuses) goes through
 graphql-core's standard path, so errors, their paths and null bubbling are unchanged.
+A list whose items are objects with only plain fields asked (a forecast's days as
+`forecast { date forecast lo hi }`) is built row by row the same way; one item the fast
+path cannot take sends the whole list down the standard path.
 """
 from __future__ import annotations
 
@@ -31,10 +34,11 @@ _DEFINITION = "strawberry-definition"      # GraphQLCoreConverter.DEFINITION_BAC
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # (parent type, id(grouped field set)) -> (field set, plain fields, other fields).
+        # (parent type, id(grouped field set)) -> (field set, plain fields, other fields),
+        # and ("[]", id(field details), item type) -> (field details, plain rows or None).
         # graphql-core collects a list's sub-fields once and hands every row the same
-        # grouped field set; the entry holds it, so its id is not reused meanwhile.
-        self._plans: dict[tuple[str, int], tuple] = {}
+        # objects; each entry holds its key's object, so that id is not reused meanwhile.
+        self._plans: dict[tuple, tuple] = {}
 
     def _plan(self, parent_type, grouped_field_set) -> tuple[list, dict]:
         key = (parent_type.name, id(grouped_field_set))
