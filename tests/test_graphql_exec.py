@@ -11,7 +11,7 @@ import pytest
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from api.graphql_exec import PlainFieldsExecutionContext
+from api.graphql_exec import PlainFieldsExecutionContext, row_field
 
 
 @strawberry.enum
@@ -53,6 +53,16 @@ class Row:
     def label(self, prefix: str = "#") -> str:
         return f"{prefix}{self.sku_id}"
 
+    @strawberry.field
+    @row_field
+    def shout(self) -> str:                 # None for the row whose `must` is None
+        return None if self.must is None else self.sku_id.upper()
+
+    @strawberry.field
+    @row_field
+    def first_point(self) -> Optional[Point]:
+        return self.points[0] if self.points else None
+
 
 def _rows() -> list:
     good = [Boom(sku_id=f"S{i}", n=i, wape=None if i % 2 else 1.5 * i,
@@ -93,6 +103,8 @@ QUERIES = [
     "{ later { sku_id wape level points { day value note } } }",     # lists of plain rows
     "{ rows { sku_id n wape level } }",            # a plain list with a refused value
     "{ later { sku_id must } }",                   # a plain list with a null required field
+    "{ rows { shout first_point { day value } tags } }",         # row fields
+    "{ later { sku_id shout } }",                  # a row field's null bubbles up
 ]
 
 
@@ -123,7 +135,7 @@ def test_a_row_with_a_null_required_field_bubbles_to_null_with_its_path():
 
 def test_plain_leaf_fields_skip_the_standard_path(monkeypatch):
     standard, fast = _schemas()
-    query = "{ later { sku_id wape level tags } }"
+    query = "{ later { sku_id wape level tags label } }"
     calls = {"standard": 0}
     original = PlainFieldsExecutionContext.__mro__[1].execute_field
 
@@ -135,12 +147,9 @@ def test_plain_leaf_fields_skip_the_standard_path(monkeypatch):
     asyncio.run(standard.execute(query))
     everything, calls["standard"] = calls["standard"], 0
     asyncio.run(fast.execute(query))
-    # the root field and each row's list field `tags`; sku_id, wape, level read directly
-    assert everything == 1 + 5 * 4 and calls["standard"] == 1 + 5
+    # the root field and each row's `label` (it takes an argument); the rest read directly
+    assert everything == 1 + 5 * 5 and calls["standard"] == 1 + 5
     calls["standard"] = 0
-    asyncio.run(fast.execute("{ later { sku_id wape level points { day value } } }"))
-    assert calls["standard"] == 1 + 5      # the root and each row's `points`, whose days
-    # (plain rows) are built directly, as `later` would be without `points`
-    calls["standard"] = 0
-    asyncio.run(fast.execute("{ later { sku_id wape level } }"))
-    assert calls["standard"] == 1
+    asyncio.run(fast.execute("{ later { sku_id wape level tags points { day value } "
+                             "first_point { day } } }"))
+    assert calls["standard"] == 1          # rows, lists and row fields built directly
