@@ -19,6 +19,8 @@ REST route's own parameter constraints (and request models), with the same messa
   a request that is not GraphQL at all (not JSON, no query, a GET) REST's error body
   (`400 invalid_request`).
 - Limits: depth MAX_DEPTH, MAX_TOKENS tokens, MAX_ALIASES aliases per document.
+- Execution: api/graphql_exec.py completes plain fields (a row's scalars, objects and lists
+  of them) directly and everything else through graphql-core, with the same answers.
 - No GraphiQL: strawberry's loads its scripts from a CDN, and nothing here may reach the
   internet. The schema is available by introspection (signed in) and as
   api/schema.graphql (tests/test_api_graphql.py checks the two are the same).
