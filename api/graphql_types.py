@@ -16,6 +16,7 @@ from strawberry.experimental.pydantic import type as from_model
 from strawberry.scalars import JSON
 
 from api import schemas as S
+from api.graphql_exec import row_field
 
 
 # ---- forecasts and accuracy ---------------------------------------------------------------
@@ -54,6 +55,7 @@ class ForecastColumns:
 class SeriesForecast:
     @strawberry.field(description="the forecast's days as columns (dashboards asking for "
                                   "many series: one field per column, not per day)")
+    @row_field
     def columns(self) -> ForecastColumns:
         points = self.forecast
         return ForecastColumns(date=[p.date for p in points],

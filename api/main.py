@@ -14,6 +14,7 @@ swagger-ui files installed with the API (swagger-ui-bundle-v2): nothing from a C
 """
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
@@ -304,8 +305,15 @@ def create_app(warehouse_path: str | Path | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if own_process:
+            # The start-up heap (modules, schemas, the GraphQL schema) lives as long as the
+            # process: out of the cyclic GC's full collections, which otherwise scan it
+            # all, pausing a request for up to ~90 ms (benchmarks/bench_graphql.py).
+            gc.freeze()
         yield
         state.close()
+        if own_process:
+            gc.unfreeze()
 
     app = FastAPI(title="MicroPulse API", version=API_VERSION, lifespan=lifespan,
                   description="Hyperlocal demand forecasts, reorder lines, price simulation "

@@ -19,6 +19,8 @@ REST route's own parameter constraints (and request models), with the same messa
   a request that is not GraphQL at all (not JSON, no query, a GET) REST's error body
   (`400 invalid_request`).
 - Limits: depth MAX_DEPTH, MAX_TOKENS tokens, MAX_ALIASES aliases per document.
+- Execution: api/graphql_exec.py completes plain fields (a row's scalars, objects and lists
+  of them) directly and everything else through graphql-core, with the same answers.
 - No GraphiQL: strawberry's loads its scripts from a CDN, and nothing here may reach the
   internet. The schema is available by introspection (signed in) and as
   api/schema.graphql (tests/test_api_graphql.py checks the two are the same).
@@ -48,6 +50,7 @@ from api import graphql_types as T
 from api import routes_data, routes_forecasts, routes_planning, routes_scenarios
 from api import schemas as S
 from api.errors import ApiError
+from api.graphql_exec import PlainFieldsExecutionContext
 from api.routes_planning import text_or_none
 from api.security import Caller, batch_limit, current_caller
 
@@ -354,6 +357,7 @@ class _Schema(strawberry.Schema):
 
 schema = _Schema(query=Query, config=strawberry.schema.config.StrawberryConfig(
                      auto_camel_case=False),
+                 execution_context_class=PlainFieldsExecutionContext,
                  extensions=[QueryDepthLimiter(max_depth=MAX_DEPTH),
                              MaxTokensLimiter(max_token_count=MAX_TOKENS),
                              MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -5,12 +5,16 @@ Target: GraphQL within 1.5x of REST (p95). The GraphQL queries ask for every fie
 REST answer carries, so both serialise the same data: the days as `columns` (one field per
 column) and as `forecast` points (four fields per day; GraphQL's per-field cost shows).
 
+Then the server's own CPU time per request (psutil, the uvicorn process only; one client,
+`--cpu-requests` requests of each kind): what each API costs the server for the same data,
+without the clients' CPU and with less noise from a loaded machine than latencies have.
+
 Uses bench_api.py's warehouse (a copy of the small demo with one 28-day forecast run, or
 BENCH_API_WAREHOUSE) and server (one uvicorn process). The two APIs are measured in
 alternating rounds, so both see the same machine load.
 
     .venv/bin/python benchmarks/bench_graphql.py [--threads 20] [--requests 25]
-        [--batches 3] [--rounds 2]
+        [--batches 3] [--rounds 2] [--cpu-requests 40]
 """
 from __future__ import annotations
 
@@ -66,6 +70,35 @@ def quantiles(lat: list[float]) -> tuple[float, float]:
     return q[49], q[94]
 
 
+def server_cpu(pid: int, calls: dict, series: list, n: int) -> None:
+    """The uvicorn process's CPU seconds per request of each kind, one client, alternating
+    kinds request by request (so both APIs see the same machine load)."""
+    import random
+
+    import psutil
+
+    server = psutil.Process(pid)
+    spent = {key: 0.0 for key in calls}
+    rng = random.Random(7)
+    with httpx.Client(timeout=60) as client:
+        for _ in range(n):
+            for key, request in calls.items():
+                before = server.cpu_times()
+                res = request(client, rng)
+                after = server.cpu_times()
+                if res.status_code != 200:
+                    raise SystemExit(f"{key}: HTTP {res.status_code}")
+                spent[key] += (after.user - before.user) + (after.system - before.system)
+    print(f"server CPU per request (one client, {n} of each, alternating):")
+    for what in ("single", "batch"):
+        rest = spent[(what, "REST")] / n
+        for (kind, api), total in spent.items():
+            if kind == what:
+                each = total / n
+                ratio = "" if api == "REST" else f"  {each / rest:.2f}x REST"
+                print(f"  {what:<7} {api:<16} {each * 1000:7.1f} ms{ratio}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=20, help="concurrent clients")
@@ -74,6 +107,8 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=3, help="100-series batches per client "
                                                            "and round")
     ap.add_argument("--rounds", type=int, default=2, help="alternating REST/GraphQL rounds")
+    ap.add_argument("--cpu-requests", type=int, default=40,
+                    help="requests of each kind for the server CPU per request")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mp_bench_graphql_") as tmp:
         folder = Path(tmp)
@@ -131,6 +166,7 @@ def main() -> None:
                     print(f"{label:<30} {api:<16} n={len(lat):>5} fail={fail}  "
                           f"p50={p50:8.1f} ms  p95={p95[api]:8.1f} ms  "
                           f"throughput={len(lat) / wall:6.1f}/s{ratio}")
+            server_cpu(proc.pid, calls, series, args.cpu_requests)
         finally:
             proc.terminate()
             proc.wait(10)

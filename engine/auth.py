@@ -73,7 +73,10 @@ PAGE_TITLES = ["Overview", "Forecast", "Accuracy", "Pricing", "Reorder", "Sourci
                "Scenarios", "Trends", "Ask", "Map", "Alerts", "Data", "Admin"]
 # Store users may look at scenarios (their PIN codes' only) but not save them: the role has
 # no "run_scenario" and their warehouse handle is read-only.
-_STORE_PAGES = {"Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"}
+# Accuracy: the backtests and live scores they see are computed from their PIN codes' rows
+# (engine/forecast/live.py scoped_scores; the stored chain-wide live scores stay hidden).
+_STORE_PAGES = {"Overview", "Forecast", "Accuracy", "Reorder", "Trends", "Ask", "Map",
+                "Alerts"}
 PAGES: dict[str, frozenset[str]] = {
     "admin": frozenset(PAGE_TITLES),
     "manager": frozenset(set(PAGE_TITLES) - {"Admin"}),

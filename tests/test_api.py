@@ -275,7 +275,6 @@ def test_store_user_sees_only_their_pins_reorder_lines_and_alerts(client, as_, w
 
 
 @pytest.mark.parametrize("method,url,kwargs", [
-    ("get", "/v1/analytics/accuracy", {}),
     ("post", "/v1/pricing/simulate", {"json": {"changes": [{"pct": -0.1}]}}),
     ("get", "/v1/sourcing/mandis", {"params": {"commodity": "Onion", "pin_code": "560001"}}),
     ("post", "/v1/ingest/sales", {"files": {"file": ("s.csv", b"sku_id\nA\n")}}),
@@ -315,6 +314,24 @@ def test_accuracy_by_state_covers_the_demo_states_and_respects_dates(client, as_
     res = client.get("/v1/analytics/accuracy", params={"group_by": "city"},
                      headers=as_("analyst"))
     assert res.status_code == 422 and "'group_by'" in _error(res)["message"]
+
+
+def test_store_users_accuracy_is_scored_on_their_pins_only(client, as_, world):
+    def rows(role: str) -> dict:
+        body = client.get("/v1/analytics/accuracy", params={"group_by": "state"},
+                          headers=as_(role))
+        assert body.status_code == 200, body.text
+        return {(r["group"], r["model"]): r["n"] for r in body.json()["rows"]}
+
+    mine, everyone = rows("store"), rows("analyst")
+    state = world_state(client, world.store_pins[0])
+    assert mine and {g for g, _ in mine} == {state}
+    assert all(0 < n < everyone[key] for key, n in mine.items())   # fewer series' points
+
+
+def world_state(client, pin: str) -> str:
+    wh = client.app.state.micropulse.warehouse()
+    return wh.scalar("SELECT state FROM locations WHERE pin_code = ?", [pin])
 
 
 def test_price_cut_on_a_category_raises_units_by_the_planted_negative_elasticity(client, as_):

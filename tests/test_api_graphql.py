@@ -199,8 +199,9 @@ def test_store_user_reaches_no_other_pin_through_any_field(client, as_, world):
                      "pin_out_of_scope"),
         "forecast_batch": (f'{{ forecast_batch(items: [{{sku_id: "{sku}", pin_code: '
                            f'"{other}"}}]) {{ run_id }} }}', "pin_out_of_scope"),
-        "accuracy": ("{ accuracy { rows { group } } }", "forbidden"),
-        "live_accuracy": ("{ live_accuracy { runs { run_id } } }", "forbidden"),
+        "accuracy": ('{ accuracy(group_by: "state") { rows { group n } } }', None),
+        "live_accuracy": ("{ live_accuracy { runs { run_id n_series by_state { group } } } }",
+                          None),
         "alerts": ("{ alerts { total alerts { pin_code entity reason link } } }", None),
         "alerts_other": (f'{{ alerts(pin_code: "{other}") {{ total }} }}', "pin_out_of_scope"),
         "inventory": ("{ inventory(limit: 5000) { lines { pin_code reason } } }", None),
@@ -231,6 +232,10 @@ def test_store_user_reaches_no_other_pin_through_any_field(client, as_, world):
     lines = gql(client, h, asked["inventory"][0])["data"]["inventory"]["lines"]
     assert lines and {ln["pin_code"] for ln in lines} == {mine}
     assert gql(client, h, asked["scenarios"][0])["data"]["scenarios"]["total"] == 0
+    state = client.app.state.micropulse.warehouse().scalar(
+        "SELECT state FROM locations WHERE pin_code = ?", [mine])
+    rows = gql(client, h, asked["accuracy"][0])["data"]["accuracy"]["rows"]
+    assert rows and {r["group"] for r in rows} == {state}
 
 
 # ---- limits and errors --------------------------------------------------------------------
@@ -385,3 +390,24 @@ def test_live_accuracy_finds_the_planted_drift_as_the_cli_does(live_client):
     missing = gql(live_client, token_headers(live_client, "analyst"),
                   '{ live_accuracy(run_id: "fc_nope") { runs { run_id } } }')
     assert codes(missing) == {"live_accuracy": "run_not_found"}
+
+
+def test_a_store_users_live_accuracy_counts_only_their_pin(live_client):
+    """The planted actuals as a store user sees them: their PIN's series only (the
+    stored chain-wide scores are not theirs), the same planted errors."""
+    body = gql(live_client, token_headers(live_client, "store"),
+               "{ live_accuracy { runs { run_id n_series periods_covered by_state { group } "
+               "by_category { group wape drift } } } }")
+    assert "errors" not in body, body
+    run = body["data"]["live_accuracy"]["runs"][0]
+    wh = live_client.app.state.micropulse.warehouse()
+    pin = wh.scalar("SELECT min(pin_code) FROM forecasts")     # build_world's store PIN
+    series = wh.scalar("SELECT count(DISTINCT sku_id) FROM forecasts WHERE run_id = ? "
+                       "AND pin_code = ?", [run["run_id"], pin])
+    everyone = wh.scalar("SELECT count(DISTINCT (sku_id, pin_code)) FROM forecasts")
+    state = wh.scalar("SELECT state FROM locations WHERE pin_code = ?", [pin])
+    assert 0 < run["n_series"] == series < everyone and run["periods_covered"] == 7
+    assert [g["group"] for g in run["by_state"]] == [state]
+    groups = {g["group"]: g for g in run["by_category"]}
+    assert groups["Dairy"]["wape"] == pytest.approx(200) and groups["Dairy"]["drift"]
+    assert groups["Staples"]["wape"] == pytest.approx(0)

@@ -87,7 +87,7 @@ def test_store_user_on_a_forbidden_page_keeps_the_nav_to_leave(auth_on, gate_app
     assert not at.exception
     assert [e.value for e in at.error] == ["Your role (Store user) cannot open the Data page."]
     assert [label for label, _, _ in _links(at)] == \
-        ["Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"]
+        ["Overview", "Forecast", "Accuracy", "Reorder", "Trends", "Ask", "Map", "Alerts"]
 
 
 def test_nav_follows_to_another_page(auth_on, gate_app):

@@ -14,6 +14,7 @@ from engine.warehouse.db import Warehouse
 from tests.events_frames import ndjson, planted_events
 from tests.forecast_page_frames import copy_warehouse
 from tests.live_frames import run_copy
+from tests.test_auth_support import fast_bcrypt  # noqa: F401 - a fixture
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Accuracy.py")
 
@@ -112,3 +113,89 @@ def test_the_weekly_scores_match_a_recomputation_from_the_raw_rows(judged):
         assert again.loc[key, "wape"] == pytest.approx(r.wape, abs=1e-6)
         assert again.loc[key, "bias_pct"] == pytest.approx(r.bias_pct, abs=1e-6)
         assert again.loc[key, "coverage95"] == pytest.approx(r.coverage95, abs=1e-6)
+
+
+@pytest.fixture()
+def judged_signed_in(judged, monkeypatch, fast_bcrypt):
+    """The judged copy with one user per role (the store user 'shop' holds two PIN codes in
+    two states); the app with sign-in on."""
+    import streamlit as st
+
+    from engine import auth
+    from tests.test_auth_support import seed_users
+
+    wh = Warehouse(judged)
+    try:
+        seed_users(wh)
+    finally:
+        wh.close()
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(judged))
+    monkeypatch.delenv("MICROPULSE_AUTH", raising=False)
+    monkeypatch.setattr(auth, "failure_delay", lambda n: 0.0)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield judged
+    st.cache_resource.clear()
+
+
+def test_a_store_user_opens_accuracy_and_sees_only_their_pins(judged_signed_in):
+    from tests.test_auth_support import session_for, store_pins
+
+    wh = Warehouse(judged_signed_in)
+    try:
+        pins = sorted(store_pins(wh))
+        mine = wh.scalar("SELECT count(DISTINCT (sku_id, pin_code)) FROM forecasts "
+                         "WHERE list_contains(?, pin_code)", [pins])
+        everyone = wh.scalar("SELECT count(DISTINCT (sku_id, pin_code)) FROM forecasts")
+        states = set(wh.query("SELECT state FROM locations WHERE list_contains(?, pin_code)",
+                              [pins])["state"])
+    finally:
+        wh.close()
+    assert 0 < mine < everyone
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["auth_user"] = session_for("shop")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error], [e.value for e in at.error]
+    said = [m.value for m in at.markdown if "Forecasts made" in m.value]
+    assert len(said) == 1 and "33% too low" in said[0] and f"({mine} series)" in said[0]
+    table = next(d.value for d in at.dataframe if "Week of" in d.value.columns)
+    assert set(table["Series"]) == {mine}
+    at.segmented_control(key="ac_live_by").set_value("state").run()
+    by_state = next(d.value for d in at.dataframe if "State" in d.value.columns)
+    assert set(by_state["State"]) == states
+    # the backtest below: its worst series are theirs, and they cannot run one
+    worst = next(d.value for d in at.dataframe if "PIN code" in d.value.columns)
+    assert len(worst) and set(worst["PIN code"]) <= set(pins)
+    assert at.button(key="ac_run_backtest").disabled
+
+
+def test_a_store_users_live_scores_are_computed_from_their_pins_rows(judged):
+    """live.scores on a store user's handle: the stored chain-wide scores are hidden from
+    it, so it scores its own rows; the figures match a recomputation from those rows."""
+    from engine.forecast import live
+    from engine.forecast.metrics import score
+    from engine.warehouse import live_store
+    from engine.warehouse.scoped import ScopedWarehouse
+
+    wh = Warehouse(judged)
+    try:
+        pin = wh.query("SELECT max(pin_code) AS p FROM forecasts")["p"].iloc[0]
+        chain = live.summaries(live.scores(wh))[0]
+        scoped = ScopedWarehouse(wh, [pin])
+        assert live_store.read_scores(scoped).empty         # the stored table stays hidden
+        mine = live.summaries(live.scores(scoped))[0]
+        points = live_store.live_points(scoped, [mine["run_id"]],
+                                        live_store.last_sales_date(scoped))
+        state = wh.scalar("SELECT state FROM locations WHERE pin_code = ?", [pin])
+    finally:
+        wh.close()
+    assert set(points["pin_code"]) == {pin}
+    assert mine["n_series"] == points["sku_id"].nunique() < chain["n_series"]
+    assert [g["state"] for g in mine["by_state"]] == [state]
+    again = score(points, by=["category"]).set_index("category")
+    for g in mine["by_category"]:
+        assert g["wape"] == pytest.approx(again.loc[g["category"], "wape"], abs=1e-6)
+        assert g["bias_pct"] == pytest.approx(again.loc[g["category"], "bias_pct"], abs=1e-6)
+    assert mine["wape"] == pytest.approx(100 / 3, abs=0.5)    # sales planted at 1.5x
+    assert mine["backtest_wape"] is not None

@@ -20,7 +20,8 @@ EXPECTED_PAGES = {  # the product spec, written out independently of engine.auth
     "admin": set(auth.PAGE_TITLES),
     "manager": set(auth.PAGE_TITLES) - {"Admin"},
     "analyst": set(auth.PAGE_TITLES) - {"Admin"},
-    "store": {"Overview", "Forecast", "Reorder", "Trends", "Ask", "Map", "Alerts"},
+    "store": {"Overview", "Forecast", "Accuracy", "Reorder", "Trends", "Ask", "Map",
+              "Alerts"},
 }
 GATE_SCRIPT = """
 import streamlit as st
@@ -231,7 +232,8 @@ def test_demo_mode_needs_no_sign_in(auth_on, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("page,pin_evidence", [
-    ("app.py", False), ("pages/1_Forecast.py", False), ("pages/4_Reorder.py", True),
+    ("app.py", False), ("pages/1_Forecast.py", False), ("pages/2_Accuracy.py", False),
+    ("pages/4_Reorder.py", True),
     ("pages/6_Map.py", True), ("pages/7_Alerts.py", False)])
 def test_store_user_pages_show_only_their_pins_and_places(auth_on, page, pin_evidence):
     wh = Warehouse(auth_on)

@@ -157,6 +157,30 @@ def test_parse_events_maps_aliases_and_keeps_unknown_fields():
                                 "till": "7"}
 
 
+def test_parse_events_takes_and_refuses_what_the_standard_json_parser_does():
+    """The fast JSON parser first, the standard library's on its refusals: an event the
+    standard parser takes (a lone surrogate escape, NaN, a huge integer) is taken, and a
+    line it refuses is rejected with its message (a raw tab, trailing text, a cut line)."""
+    lines = ['{"event_id": "a", "sku": "\\ud800", "units": NaN, "price": 1e400}',
+             '{"event_id": "b", "sku": "X", "units": 123456789012345678901234567890}',
+             '{"event_id": "c", "sku": "x\ty"}', '{"event_id": "d"} tail', '{"event_id": "e"',
+             '{"event_id": 7, "units": 2.50, "promo": true, "extra": {"k": [1]}}']
+    events, _ = parse_events("\n".join(lines))
+    assert [e.reject for e in events[:2]] == [None, None]
+    assert events[0].fields == {"sku_id": "\ud800", "quantity": "nan", "price": "inf"}
+    assert events[1].fields["quantity"] == "123456789012345678901234567890"
+    for ev, line in zip(events[2:5], lines[2:5]):
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            assert ev.reject == ("not_json", f"Line {ev.line} is not JSON ({exc.msg} at "
+                                             f"character {exc.pos + 1}): send one JSON "
+                                             "object per line")
+    assert all(ev.reject for ev in events[2:5])
+    assert events[5].event_id == "7" and events[5].fields == {
+        "quantity": "2.5", "promo": "true", "extra": '{"k": [1]}'}
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from engine.warehouse.db import Warehouse

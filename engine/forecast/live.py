@@ -69,10 +69,9 @@ def _version(wh) -> str:
     return version.split(":", 1)[1] if ":" in version else version
 
 
-def _rescore(wh, runs: pd.DataFrame, run_ids: list[str], through) -> int:
-    """Score `run_ids` (rows of `runs`) up to `through` and store them (all stored rows
-    get the current sales version). Returns the number of runs rescored."""
-    version = _version(wh)        # read before computing: a write meanwhile -> stale
+def _scored(wh, runs: pd.DataFrame, run_ids: list[str], through) -> pd.DataFrame:
+    """Live scores of `run_ids` (rows of `runs`) up to `through`, with each run's facts
+    (periods covered, horizon, grain, cutoff, created_at, actuals reached)."""
     frame = live_store.score_runs(wh, run_ids, through) if run_ids else pd.DataFrame()
     if len(frame):
         meta = runs.set_index("run_id")
@@ -84,7 +83,14 @@ def _rescore(wh, runs: pd.DataFrame, run_ids: list[str], through) -> int:
         frame["run_created_at"] = frame["run_id"].map(meta["created_at"])
         through_all = frame[frame["dimension"] == "all"].set_index("run_id")["actuals_through"]
         frame["actuals_through"] = frame["run_id"].map(through_all)
-    live_store.replace_scores(wh, frame, run_ids, version)
+    return frame
+
+
+def _rescore(wh, runs: pd.DataFrame, run_ids: list[str], through) -> int:
+    """Score `run_ids` (rows of `runs`) up to `through` and store them (all stored rows
+    get the current sales version). Returns the number of runs rescored."""
+    version = _version(wh)        # read before computing: a write meanwhile -> stale
+    live_store.replace_scores(wh, _scored(wh, runs, run_ids, through), run_ids, version)
     return len(run_ids)
 
 
@@ -162,12 +168,34 @@ def after_sales(wh, since) -> dict:
 
 def scores(wh, run_id: str | None = None, rule: DriftRule | None = None) -> pd.DataFrame:
     """The stored live scores (refreshed first when out of date), with a `drift` column
-    under `rule` (default: DriftRule.from_env())."""
+    under `rule` (default: DriftRule.from_env()). A PIN-scoped handle (a store user's)
+    gets `scoped_scores` instead: the stored scores are chain-wide and hidden from it."""
+    if getattr(wh, "pin_scope", None) is not None:
+        return with_drift(scoped_scores(wh, run_id), rule)
     try:
         refresh(wh)
     except Exception as exc:   # noqa: BLE001 - a busy or read-only warehouse: show what is stored
         log.warning("live accuracy not refreshed: %s", exc)
     return with_drift(live_store.read_scores(wh, run_id), rule)
+
+
+def scoped_scores(wh, run_id: str | None = None) -> pd.DataFrame:
+    """The live scores of the runs `wh` can see, computed (not stored) from the rows it
+    can see: a store user's handle reads only their PIN codes' forecasts, sales and
+    backtests, so every figure - WAPE, bias, coverage, series counts, the backtest's
+    promise - is theirs alone, and actuals count up to their own last sales day (as on
+    the Accuracy page's timeline). Same columns and order as `live_store.read_scores`."""
+    through = live_store.last_sales_date(wh)
+    runs = live_store.forecast_runs(wh)
+    if run_id is not None:
+        runs = runs[runs["run_id"] == run_id]
+    runs = runs.iloc[0:0] if through is None else runs[runs["first_date"] <= through]
+    frame = _scored(wh, runs, runs["run_id"].tolist(), through)
+    frame = frame.reindex(columns=live_store.COLUMNS)
+    for col in ("actuals_through", "cutoff"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame.sort_values(["run_created_at", "run_id", "dimension", "grp"],
+                             ascending=[False, True, True, True], ignore_index=True)
 
 
 def with_drift(frame: pd.DataFrame, rule: DriftRule | None = None) -> pd.DataFrame:

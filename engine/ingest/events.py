@@ -35,12 +35,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from pydantic_core import from_json
+
 from engine.ingest.errors import IngestError
 from engine.ingest.mapping import match_columns
 from engine.warehouse.db import Warehouse, new_id
 
 log = logging.getLogger("micropulse.engine.events")
 ID_KEYS = ("event_id", "idempotency_key")
+_ID_SET = frozenset(ID_KEYS)
 MAX_ID_CHARS = 128
 SCORE_MAX_WAIT = 6          # scoring waits at most 6 x MICROPULSE_EVENTS_SCORE_S in a stream
 
@@ -59,10 +62,11 @@ class EventsError(IngestError):
     code = "bad_events"
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One line of a request: its line number there, its id, its fields (canonical names)
-    or the reason it was set aside before staging."""
+    or the reason it was set aside before staging. (Slots: one object per event, not two,
+    for the garbage collector to track.)"""
 
     line: int
     raw: str
@@ -112,6 +116,11 @@ def _field_names(keys: tuple[str, ...]) -> dict[str, str]:
 
 
 def _text(value) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is float:        # the common cells first (bool is not int here)
+        return str(value)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -141,17 +150,24 @@ def parse_events(body: bytes | str, scope: tuple[str, ...] | None = None
         ev = Event(line=n, raw=text)
         events.append(ev)
         try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            ev.reject = ("not_json", f"Line {n} is not JSON ({exc.msg} at character "
-                                     f"{exc.pos + 1}): send one JSON object per line")
-            continue
+            obj = from_json(text)       # pydantic's JSON parser (Rust): ~3x json.loads
+        except ValueError:
+            try:                        # what the standard library takes is taken (a lone
+                obj = json.loads(text)  # surrogate escape), and its message names the fault
+            except ValueError as exc:
+                ev.reject = ("not_json", f"Line {n} is not JSON ({exc.msg} at character "
+                                         f"{exc.pos + 1}): send one JSON object per line")
+                continue
         if not isinstance(obj, dict):
             ev.reject = ("not_json", f"Line {n} is JSON but not an object ({type(obj).__name__})"
                                      ": each line must be one event {\"event_id\": ...}")
             continue
-        eid = next((_text(obj[k]) for k in ID_KEYS if obj.get(k) not in (None, "")), None)
-        eid = eid.strip() if eid else None
+        eid = None
+        for k in ID_KEYS:
+            value = obj.get(k)
+            if value is not None and value != "":
+                eid = _text(value).strip()
+                break
         if not eid:
             ev.reject = ("missing_event_id", f"Line {n} has no event_id (or idempotency_key): "
                                              "every event needs its own id, so a retry is "
@@ -163,7 +179,7 @@ def parse_events(body: bytes | str, scope: tuple[str, ...] | None = None
             continue
         ev.event_id = eid
         names = _field_names(tuple(obj))
-        ev.fields = {names[k]: _text(val) for k, val in obj.items() if k not in ID_KEYS}
+        ev.fields = {names[k]: _text(val) for k, val in obj.items() if k not in _ID_SET}
         ev.pin_code = (ev.fields.get("pin_code") or "").strip() or None
         if allowed is not None and ev.pin_code not in allowed:
             ev.reject = ("pin_out_of_scope",
