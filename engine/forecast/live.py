@@ -185,7 +185,7 @@ def scoped_scores(wh, run_id: str | None = None) -> pd.DataFrame:
     backtests, so every figure - WAPE, bias, coverage, series counts, the backtest's
     promise - is theirs alone, and actuals count up to their own last sales day (as on
     the Accuracy page's timeline). Same columns and order as `live_store.read_scores`."""
-    through = live_store.last_sales_date(wh)
+    through = last_sales_date(wh)
     runs = live_store.forecast_runs(wh)
     if run_id is not None:
         runs = runs[runs["run_id"] == run_id]
