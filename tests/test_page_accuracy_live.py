@@ -176,6 +176,7 @@ def test_a_store_users_live_scores_are_computed_from_their_pins_rows(judged):
     from engine.forecast import live
     from engine.forecast.metrics import score
     from engine.warehouse import live_store
+    from engine.warehouse.sales import last_sales_date
     from engine.warehouse.scoped import ScopedWarehouse
 
     wh = Warehouse(judged)
@@ -186,7 +187,7 @@ def test_a_store_users_live_scores_are_computed_from_their_pins_rows(judged):
         assert live_store.read_scores(scoped).empty         # the stored table stays hidden
         mine = live.summaries(live.scores(scoped))[0]
         points = live_store.live_points(scoped, [mine["run_id"]],
-                                        live_store.last_sales_date(scoped))
+                                        last_sales_date(scoped))
         state = wh.scalar("SELECT state FROM locations WHERE pin_code = ?", [pin])
     finally:
         wh.close()
