@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import MicroPulseError
+from engine.textfmt import indian_grouping
 from engine.warehouse.grain import WEEKLY, grain_of_dates, normalise_grain
 
 KEY = ["sku_id", "pin_code"]
@@ -117,9 +118,11 @@ def demand_from_forecast(forecasts: pd.DataFrame, residuals: pd.DataFrame | None
                                    np.where(use_int, "forecast interval", "Poisson (no error data)"))
     as_of = (path["date"].min() - pd.Timedelta(days=1)).date()
     spread = " (weekly forecast, a seventh of each week a day)" if weekly else ""
+    sources = [(int(use_res.sum()), "backtest residuals"), (int(use_int.sum()),
+               "forecast intervals"), (int((~use_res & ~use_int).sum()), "a Poisson spread")]
+    said = [f"{what} for {indian_grouping(n)} line{'' if n == 1 else 's'}" for n, what in sources if n]
     label = (f"Forecast run {run_label}".strip() + f"{spread}; safety stock from "
-             f"backtest residuals for {int(use_res.sum())} lines, forecast intervals for "
-             f"{int(use_int.sum())}, Poisson spread for {int((~use_res & ~use_int).sum())}.")
+             + (", ".join(said) or "no lines") + ".")
     return DemandModel(path=path, sigma=sig[KEY + ["sigma_daily", "error_source"]],
                        source="forecast", label=label, as_of=as_of)
 
