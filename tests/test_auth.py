@@ -29,8 +29,8 @@ def _fail(wh, name, n, now):
 
 # ---- roles and permissions -------------------------------------------------------------------
 def test_role_matrix_matches_the_product_spec():
-    assert auth.PAGES["store"] == {"Overview", "Forecast", "Reorder", "Trends", "Ask",
-                                   "Map", "Alerts"}
+    assert auth.PAGES["store"] == {"Overview", "Forecast", "Accuracy", "Reorder", "Trends",
+                                   "Ask", "Map", "Alerts"}
     assert auth.PAGES["analyst"] == set(auth.PAGE_TITLES) - {"Admin"}
     assert auth.PAGES["manager"] == set(auth.PAGE_TITLES) - {"Admin"}
     assert auth.PAGES["admin"] == set(auth.PAGE_TITLES)
