@@ -528,8 +528,13 @@ def _shared_promotions(promo: np.ndarray, prices: dict, kinds: dict, idx: np.nda
     every promoted period is then a selling one, and the model reads 'promotion' as 'a
     sale happened' (3-15x lifts instead of 1.2x on the demo). Where most of the SKU's
     sales rows of that period (two or more) are promoted, its periods without a sales row
-    take the promotion too, at the mean price and kinds paid on those promoted rows.
-    Store-by-store promotions (a minority of the SKU's stores) impute nothing. In place."""
+    take the promotion too, at the mean price paid on those promoted rows and their kinds
+    (feature, display, price cut): a yes/no kind when most of them had it, a share kind
+    (display share of the week) at its mean. A mean of yes/no flags (0.67 display) would be
+    a value only imputed rows carry: the trees learnt 'a fractional display sells
+    nothing', and the no-plan forecast, which probes the series' usual (fractional)
+    promotion, ran 10% low on the real weekly backtest. Store-by-store promotions (a
+    minority of the SKU's stores) impute nothing. In place."""
     has_row = np.zeros(len(promo), dtype=bool)
     has_row[idx] = True
     hist = np.flatnonzero(~fut)
@@ -557,8 +562,10 @@ def _shared_promotions(promo: np.ndarray, prices: dict, kinds: dict, idx: np.nda
     prices["price"][rows] = mean_paid[inv[fill]]
     for values in kinds.values():
         k = values[hist]
-        values[rows] = (np.bincount(inv[on], weights=k[on], minlength=len(key))
-                        / np.maximum(n_on, 1))[inv[fill]]
+        share = np.bincount(inv[on], weights=k[on], minlength=len(key)) / np.maximum(n_on, 1)
+        if np.isin(k[seen], (0.0, 1.0)).all():    # a yes/no kind: the majority's
+            share = (share >= 0.5).astype(float)
+        values[rows] = share[inv[fill]]
 
 
 def _feature_rows(frame: pd.DataFrame, cfg: ForecastConfig, cut: pd.Timestamp, grain: str,
