@@ -171,3 +171,29 @@ def test_a_plan_promoting_rival_skus_lowers_their_substitute():
     assert on < 0.75 * off, (on, off)        # planted: 0.4 / 0.85 of a usual week
     assert 0.8 * 42.5 < off < 1.2 * 42.5     # usual week: one rival promoted on average
     assert not b["planned"].any()            # B itself is not in the plan
+
+
+def test_a_folds_actual_plan_covers_the_weeks_without_a_sale_by_the_chain_wide_rule():
+    """A retailer's plan covers every week of every series: a fold's week without a sales
+    row is the SKU's chain-wide promotion when most of its stores with a row had it (at
+    their mean price and majority kind), else no promotion at the regular price."""
+    cut = pd.Timestamp("2024-06-02")
+    weeks = pd.date_range(cut - pd.Timedelta(weeks=3), periods=5, freq="7D")
+    pins = ["110001", "110002", "110003", "110004"]
+    rows = [("A", p, w, 5.0, 100.0, False, 0.0) for p in pins for w in weeks[:4]]
+    # week 1 after the cutoff: A promoted at 3 of its 3 selling stores (2 on display)
+    rows += [("A", pins[0], weeks[4], 9.0, 80.0, True, 1.0),
+             ("A", pins[1], weeks[4], 8.0, 90.0, True, 1.0),
+             ("A", pins[2], weeks[4], 7.0, 85.0, True, 0.0)]
+    hist = pd.DataFrame(rows, columns=["sku_id", "pin_code", "date", "quantity", "price",
+                                       "promo", "display"])
+    plan = actual_plan(hist, cut, 2, "W").set_index(["sku_id", "pin_code", "date"])
+    assert len(plan) == 4 * 2                          # every series x week is planned
+    first, second = cut + pd.Timedelta(weeks=1), cut + pd.Timedelta(weeks=2)
+    gap = plan.loc[("A", pins[3], first)]              # no sale: the chain's promotion
+    assert gap["promo"] == 1 and gap["price"] == pytest.approx(85.0)
+    assert gap["display"] == 1.0 and gap["promo_type"] == "other"
+    assert plan.loc[("A", pins[0], first), "price"] == 80.0    # a sales row keeps its own
+    later = plan.xs(second, level="date")              # nothing sold: no promotion
+    assert (later["promo"] == 0).all() and later["price"].isna().all()
+    assert (later["promo_type"] == "none").all()
