@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from engine.forecast.config import ForecastConfig
+from engine.forecast.features import build_panel
 from engine.forecast.plan import actual_plan, resolve
 from engine.forecast.pipeline import forecast_full
 from engine.forecast.runner import fit_predict
@@ -197,3 +198,25 @@ def test_a_folds_actual_plan_covers_the_weeks_without_a_sale_by_the_chain_wide_r
     later = plan.xs(second, level="date")              # nothing sold: no promotion
     assert (later["promo"] == 0).all() and later["price"].isna().all()
     assert (later["promo_type"] == "none").all()
+
+
+def test_a_file_without_regular_prices_or_promotion_flags_sees_its_discounts():
+    """The upload fills a missing regular price with the day's price paid; a series whose
+    regular price never differs from the price paid carries none, so the highest price
+    of the last 8 weeks is its regular price and a week at 20% off is a discount (and a
+    promotion) the trees can learn, as the planned price cut is. A fold's actual plan
+    for such a file leaves the promotion flag to the price rule."""
+    weeks = pd.date_range("2023-01-05", periods=60, freq="7D")
+    rng = np.random.default_rng(3)
+    off = rng.random(len(weeks)) < 0.25
+    price = np.where(off, 80.0, 100.0)
+    hist = pd.DataFrame({"sku_id": "T1", "pin_code": "560001", "date": weeks,
+                         "quantity": np.where(off, 300.0, 100.0), "price": price,
+                         "regular_price": price, "promo": False})
+    panel = build_panel(hist, None, ForecastConfig(horizon=4, grain="W"))
+    R = panel.rows[~panel.rows["future"]].set_index("date")
+    on = R.loc[weeks[off][weeks[off] > weeks[8]]]
+    assert np.allclose(on["price_ratio"], 0.8) and (on["promo_flag"] == 1).all()
+    assert (R.loc[weeks[~off][weeks[~off] > weeks[8]], "price_ratio"] == 1.0).all()
+    fold = actual_plan(hist, weeks[50], 4, "W")
+    assert fold["promo"].isna().all() and fold["promo_type"].isna().all()

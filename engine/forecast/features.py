@@ -757,12 +757,19 @@ def _regular_price(prices: dict, fut: np.ndarray, starts: np.ndarray, n_per: np.
     regular price, the highest price paid over the last `window` periods (a shelf price
     that a promotion cuts for a few weeks; the price paid itself would make every
     discount invisible), carried forward / back within each series, so future rows hold
-    the last known one."""
+    the last known one. A series whose regular price equals the price paid in every
+    period carries no regular price: the upload fills a missing one with the day's price
+    (sales_daily), which made every discount of a file without regular prices (tuna,
+    cheese) invisible, so a planned price cut was a price ratio never seen in training."""
     reg = np.where(fut, np.nan, prices["regular_price"])
     paid = np.where(fut, np.nan, prices["price"])
+    sid = np.repeat(np.arange(len(starts)), n_per)
+    with np.errstate(invalid="ignore"):
+        differs = np.abs(reg - paid) > 1e-9 * np.abs(paid)
+    informative = np.bincount(sid[differs], minlength=len(starts)) > 0
+    reg = np.where(informative[sid], reg, np.nan)
     need = np.isnan(reg) & ~np.isnan(paid)
     if need.any():
-        sid = np.repeat(np.arange(len(starts)), n_per)
         rows = np.flatnonzero(np.isin(sid, np.unique(sid[need])))
         ref = (pd.Series(paid[rows]).groupby(sid[rows]).rolling(window, min_periods=1).max()
                .to_numpy())

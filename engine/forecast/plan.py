@@ -166,7 +166,9 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.D
     sold["price"] = h["price"].to_numpy(dtype=float) if "price" in h else np.nan
     promo = h["promo"].fillna(False).to_numpy(dtype=bool) if "promo" in h else \
         np.zeros(n, dtype=bool)
-    sold["promo"] = promo.astype(float)
+    # a file without promotion flags: the price and kinds decide (as in its history)
+    flagged = "promo" in history and bool(history["promo"].fillna(False).any())
+    sold["promo"] = promo.astype(float) if flagged else np.nan
     for col in kinds:            # the promotion kinds as recorded
         sold[col] = np.nan_to_num(pd.to_numeric(h[col], errors="coerce").to_numpy(dtype=float))
     # every series x period without a sales row, on the cutoff's period lattice
@@ -194,7 +196,8 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.D
         gap[col] = np.where(on, kind[col][mc], 0.0)
     out = pd.concat([sold, gap], ignore_index=True)
     out["discount_pct"] = np.nan
-    out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other", "none")
+    out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other",
+                                 np.where(out["promo"].isna(), None, "none"))
     out["plan_share"] = 1.0
     out["plan_version"] = pd.array([pd.NA] * len(out), dtype="Int64")
     return out[PLAN_COLUMNS + kinds]
