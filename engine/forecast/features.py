@@ -558,8 +558,8 @@ def chain_wide(cell: np.ndarray, n_cells: int, on: np.ndarray, seen: np.ndarray,
                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Which SKU x period cells were promotions chain-wide, from rows with a cell code
     (`cell`, 0..n_cells-1), a promotion flag `on` and `seen` (the row is a sales row):
-    more than half of the cell's sales rows (at least one)
-    promoted; a store-by-store promotion (a minority of the SKU's stores) is not. Per
+    more than half of the cell's sales rows (at least one) promoted; a store-by-store
+    promotion (a minority of the SKU's stores) is not. Per
     cell: (chain-wide?, the mean price paid on its promoted rows, and each promotion
     kind of them: a yes/no kind (feature, display, price cut) when most of them had it,
     a share kind (display share of the week) at its mean). A mean of yes/no flags (0.67
