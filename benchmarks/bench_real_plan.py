@@ -9,7 +9,9 @@ Protocol (issue 18): the sales file goes through the product's ingest into a fre
 warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
 knows ahead: the prices and promotions actually run in the test weeks, written as a plan
 file (SKU, PIN, date, planned price, promotion type: the strongest recorded kind, display
-over feature over price cut) and uploaded through the plan
+over feature over price cut) for every series-week (a week without a sales row: the SKU's
+chain-wide promotion when most of its stores had one, else none; `--sold-weeks-only` plans
+only the weeks with a sales row, the earlier protocol) and uploaded through the plan
 ingest (`python -m engine ingest plan`). The product forecasts twice with its own routed
 pipeline (`run_forecast(plan="latest")` and `plan="none"`); statsforecast's peers are fitted
 on the same dense weekly history (they cannot take a plan). Scored: series with >= 52 weeks
