@@ -9,7 +9,9 @@ Protocol (issue 18): the sales file goes through the product's ingest into a fre
 warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
 knows ahead: the prices and promotions actually run in the test weeks, written as a plan
 file (SKU, PIN, date, planned price, promotion type: the strongest recorded kind, display
-over feature over price cut) and uploaded through the plan
+over feature over price cut) for every series-week (a week without a sales row: the SKU's
+chain-wide promotion when most of its stores had one, else none; `--sold-weeks-only` plans
+only the weeks with a sales row, the earlier protocol) and uploaded through the plan
 ingest (`python -m engine ingest plan`). The product forecasts twice with its own routed
 pipeline (`run_forecast(plan="latest")` and `plan="none"`); statsforecast's peers are fitted
 on the same dense weekly history (they cannot take a plan). Scored: series with >= 52 weeks
@@ -45,19 +47,53 @@ def promoted(history: pd.DataFrame) -> pd.Series:
     return out.reindex(history.index)
 
 
-def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> Path:
-    """The test weeks' actual prices and promotions as a plan upload (CSV)."""
+def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
+              every_week: bool = True) -> Path:
+    """The test weeks' actual prices and promotions as a plan upload (CSV). A retailer's
+    plan covers every week of every series it stocks, not only the weeks that sold: with
+    `every_week`, a series-week without a sales row is planned as its SKU's promotion
+    that week when most of the SKU's stores with a row had it (the chain-wide rule of
+    the product's features; at the mean price paid and the most common kind there), else
+    as no promotion at the regular price ("none", no price). Without it only the
+    series-weeks with a sales row are planned, and which weeks are planned tells the
+    model which weeks sold."""
     end = cutoff + pd.Timedelta(weeks=horizon)
     on = promoted(history)
     keep = (history["date"] > cutoff) & (history["date"] <= end)
-    h, on = history[keep], on[keep]
+    h, on = history[keep], on[keep].to_numpy()
     # the strongest recorded kind names the week's promotion (a plan row has one type)
     kind = np.select([h[c].fillna(0).to_numpy() >= 0.5 for c in ("display", "feature", "tpr")],
                      ["display", "feature", "price_cut"], default="other")
-    out = pd.DataFrame({"SKU": h["sku_id"].astype(str), "PIN code": h["pin_code"].astype(str),
-                        "Date": pd.to_datetime(h["date"]).dt.strftime("%Y-%m-%d"),
-                        "Planned price": h["price"].round(2),
-                        "Promotion type": np.where(on.to_numpy(), kind, "none")})
+    rows = pd.DataFrame({"sku_id": h["sku_id"].astype(str), "pin_code": h["pin_code"].astype(str),
+                         "date": pd.to_datetime(h["date"]), "price": h["price"].round(2),
+                         "type": np.where(on, kind, "none"), "on": on})
+    if every_week:
+        series = history.loc[history["date"] <= cutoff, ["sku_id", "pin_code"]].astype(
+            str).drop_duplicates()
+        grid = series.merge(pd.DataFrame({"date": np.sort(rows["date"].unique())}),
+                            how="cross")
+        missing = grid.merge(rows[["sku_id", "pin_code", "date"]], how="left",
+                             indicator=True).query("_merge == 'left_only'").drop(
+                                 columns="_merge")
+        chain = rows.groupby(["sku_id", "date"]).agg(
+            n=("on", "size"), n_on=("on", "sum"),
+            price=("price", lambda p: np.nan), kind=("type", lambda t: "none"))
+        promo_rows = rows[rows["on"]]
+        chain["price"] = promo_rows.groupby(["sku_id", "date"])["price"].mean().round(2)
+        chain["kind"] = promo_rows.groupby(["sku_id", "date"])["type"].agg(
+            lambda t: t.value_counts().index[0])
+        shared = chain[(chain["n_on"] >= 1) & (2 * chain["n_on"] > chain["n"])]
+        missing = missing.merge(shared[["price", "kind"]].reset_index(),
+                                on=["sku_id", "date"], how="left")
+        filled = missing["kind"].notna()
+        rows = pd.concat([rows, pd.DataFrame({
+            "sku_id": missing["sku_id"], "pin_code": missing["pin_code"],
+            "date": missing["date"], "price": missing["price"].where(filled),
+            "type": missing["kind"].where(filled, "none"), "on": filled})],
+            ignore_index=True)
+    out = pd.DataFrame({"SKU": rows["sku_id"], "PIN code": rows["pin_code"],
+                        "Date": rows["date"].dt.strftime("%Y-%m-%d"),
+                        "Planned price": rows["price"], "Promotion type": rows["type"]})
     path = Path(tempfile.gettempdir()) / f"micropulse_plan_{cutoff:%Y%m%d}.csv"
     out.to_csv(path, index=False)
     return path
@@ -69,6 +105,8 @@ def main() -> int:
     ap.add_argument("--horizon", type=int, default=None, help="weeks (13; tuna 26)")
     ap.add_argument("--peers", nargs="*", default=list(R.PEERS))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sold-weeks-only", action="store_true",
+                    help="plan only the series-weeks with a sales row (the earlier protocol)")
     args = ap.parse_args()
     horizon = args.horizon or (26 if args.file == "tuna" else 13)
     if not R.require(*(p for p in R.SALES_FILES[args.file] if p is not None)):
@@ -79,7 +117,7 @@ def main() -> int:
     from engine.ingest.load import ingest_file
 
     wh, full, cutoff = R.held_out(args.file, horizon, "realplan")
-    path = plan_file(full, cutoff, horizon)
+    path = plan_file(full, cutoff, horizon, every_week=not args.sold_weeks_only)
     up = ingest_file(wh, "plan", path)
     print(f"plan upload {path.name}: {up.rows_read:,} rows read, {up.rows_loaded:,} loaded, "
           f"{up.rows_quarantined:,} quarantined")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from engine.forecast.config import ForecastConfig
+from engine.forecast.features import build_panel
 from engine.forecast.plan import actual_plan, resolve
 from engine.forecast.pipeline import forecast_full
 from engine.forecast.runner import fit_predict
@@ -171,3 +172,51 @@ def test_a_plan_promoting_rival_skus_lowers_their_substitute():
     assert on < 0.75 * off, (on, off)        # planted: 0.4 / 0.85 of a usual week
     assert 0.8 * 42.5 < off < 1.2 * 42.5     # usual week: one rival promoted on average
     assert not b["planned"].any()            # B itself is not in the plan
+
+
+def test_a_folds_actual_plan_covers_the_weeks_without_a_sale_by_the_chain_wide_rule():
+    """A retailer's plan covers every week of every series: a fold's week without a sales
+    row is the SKU's chain-wide promotion when most of its stores with a row had it (at
+    their mean price and majority kind), else no promotion at the regular price."""
+    cut = pd.Timestamp("2024-06-02")
+    weeks = pd.date_range(cut - pd.Timedelta(weeks=3), periods=5, freq="7D")
+    pins = ["110001", "110002", "110003", "110004"]
+    rows = [("A", p, w, 5.0, 100.0, False, 0.0) for p in pins for w in weeks[:4]]
+    # week 1 after the cutoff: A promoted at 3 of its 3 selling stores (2 on display)
+    rows += [("A", pins[0], weeks[4], 9.0, 80.0, True, 1.0),
+             ("A", pins[1], weeks[4], 8.0, 90.0, True, 1.0),
+             ("A", pins[2], weeks[4], 7.0, 85.0, True, 0.0)]
+    hist = pd.DataFrame(rows, columns=["sku_id", "pin_code", "date", "quantity", "price",
+                                       "promo", "display"])
+    plan = actual_plan(hist, cut, 2, "W").set_index(["sku_id", "pin_code", "date"])
+    assert len(plan) == 4 * 2                          # every series x week is planned
+    first, second = cut + pd.Timedelta(weeks=1), cut + pd.Timedelta(weeks=2)
+    gap = plan.loc[("A", pins[3], first)]              # no sale: the chain's promotion
+    assert gap["promo"] == 1 and gap["price"] == pytest.approx(85.0)
+    assert gap["display"] == 1.0 and gap["promo_type"] == "other"
+    assert plan.loc[("A", pins[0], first), "price"] == 80.0    # a sales row keeps its own
+    later = plan.xs(second, level="date")              # nothing sold: no promotion
+    assert (later["promo"] == 0).all() and later["price"].isna().all()
+    assert (later["promo_type"] == "none").all()
+
+
+def test_a_file_without_regular_prices_or_promotion_flags_sees_its_discounts():
+    """The upload fills a missing regular price with the day's price paid; a series whose
+    regular price never differs from the price paid carries none, so the highest price
+    of the last 8 weeks is its regular price and a week at 20% off is a discount (and a
+    promotion) the trees can learn, as the planned price cut is. A fold's actual plan
+    for such a file leaves the promotion flag to the price rule."""
+    weeks = pd.date_range("2023-01-05", periods=60, freq="7D")
+    rng = np.random.default_rng(3)
+    off = rng.random(len(weeks)) < 0.25
+    price = np.where(off, 80.0, 100.0)
+    hist = pd.DataFrame({"sku_id": "T1", "pin_code": "560001", "date": weeks,
+                         "quantity": np.where(off, 300.0, 100.0), "price": price,
+                         "regular_price": price, "promo": False})
+    panel = build_panel(hist, None, ForecastConfig(horizon=4, grain="W"))
+    R = panel.rows[~panel.rows["future"]].set_index("date")
+    on = R.loc[weeks[off][weeks[off] > weeks[8]]]
+    assert np.allclose(on["price_ratio"], 0.8) and (on["promo_flag"] == 1).all()
+    assert (R.loc[weeks[~off][weeks[~off] > weeks[8]], "price_ratio"] == 1.0).all()
+    fold = actual_plan(hist, weeks[50], 4, "W")
+    assert fold["promo"].isna().all() and fold["promo_type"].isna().all()

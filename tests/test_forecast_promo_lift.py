@@ -89,3 +89,67 @@ def test_a_chain_wide_promotion_reaches_the_stores_without_a_sale_but_a_store_on
     assert a["promo_flag"] == 1 and a["price_ratio"] == 0.85
     assert R.loc[("B", PINS[3], d), "promo_flag"] == 0      # 1 of 3 stores: not chain-wide
     assert R.loc[("A", PINS[0], d), "price_ratio"] == 0.8   # a recorded row keeps its own
+
+
+WEEKS = pd.date_range("2021-01-04", periods=169, freq="7D")
+
+
+def _store_level_displays(seed: int, lift: float = 2.0, rate: float = 0.3,
+                          display_lift: float = 1.3) -> tuple[pd.DataFrame, float]:
+    """30 SKUs x 6 stores, weekly, 0.6-3 units a week (many weeks without a sale): each
+    SKU is promoted chain-wide in ~30% of weeks (20% off, `lift` x), and in a promoted
+    week each store puts it on display or not (a coin flip, `display_lift` x more): the
+    share of displays among a SKU-week's promoted rows is fractional. Only weeks with a
+    sale have a row. Returns (history, the expected units per series-week)."""
+    rng = np.random.default_rng(seed)
+    rows, expected = [], 0.0
+    for s in range(30):
+        level = rng.uniform(0.6, 3.0)
+        on = rng.random(len(WEEKS)) < rate
+        for pin in PINS[:6]:
+            disp = on & (rng.random(len(WEEKS)) < 0.5)
+            q = rng.poisson(level * np.where(on, lift, 1.0) * np.where(disp, display_lift, 1))
+            sold = q > 0
+            rows.append(pd.DataFrame({
+                "sku_id": f"K{s:02d}", "pin_code": pin, "date": WEEKS[sold],
+                "quantity": q[sold].astype(float), "price": np.where(on[sold], 80.0, 100.0),
+                "regular_price": 100.0, "promo": on[sold], "feature": 0.0,
+                "display": disp[sold].astype(float), "tpr": on[sold].astype(float)}))
+            expected += level * (1 + rate * (lift * (1 + display_lift) / 2 - 1))
+    return pd.concat(rows, ignore_index=True), expected / (30 * len(PINS[:6]))
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_the_no_plan_forecast_is_not_low_when_displays_vary_by_store_in_chain_wide_promotions(seed):
+    """A store without a sale in a chain-wide promotion week takes the promotion, and a
+    yes/no promotion kind the majority's value: the mean of the promoted rows' display
+    flags (0.67) marked exactly the imputed zero-sale rows, the trees learnt 'a fractional
+    display sells nothing', and the no-plan forecast (which probes each series' usual,
+    fractional, display share) came out at half the expected demand."""
+    hist, per_week = _store_level_displays(seed)
+    cut = WEEKS[-14]
+    cfg = ForecastConfig(horizon=13, grain="W", workers=1, models=("lightgbm",),
+                         cutoff=cut.date())
+    fc = fit_predict(hist[hist["date"] <= cut], None, cfg).forecasts
+    ratio = fc["forecast"].mean() / per_week
+    assert 0.9 <= ratio <= 1.1, ratio
+
+
+def test_a_chain_wide_promotion_carries_the_majoritys_yes_no_kind_and_a_share_kinds_mean():
+    d = pd.Timestamp("2024-03-01")
+    before = pd.date_range("2024-01-01", d - pd.Timedelta(days=1))
+    rows = [("A", pin, day, 3.0, 100.0, False, 0.0, 0.2) for pin in PINS[:4] for day in before]
+    # three of four stores sold A on promotion: two on display, one not; feature shares
+    rows += [("A", PINS[0], d, 4.0, 80.0, True, 1.0, 0.5),
+             ("A", PINS[1], d, 5.0, 80.0, True, 1.0, 0.3),
+             ("A", PINS[2], d, 4.0, 80.0, True, 0.0, 0.1),
+             *[("A", p, d + pd.Timedelta(days=1), 1.0, 100.0, False, 0.0, 0.2)
+               for p in PINS[:4]]]
+    hist = pd.DataFrame(rows, columns=["sku_id", "pin_code", "date", "quantity", "price",
+                                       "promo", "display", "feature"]).assign(
+        regular_price=100.0)
+    R = build_panel(hist, None, ForecastConfig(horizon=3, grain="D")).rows.set_index(
+        ["sku_id", "pin_code", "date"])
+    filled = R.loc[("A", PINS[3], d)]
+    assert filled["promo_flag"] == 1 and filled["display_flag"] == 1.0   # 2 of 3: yes
+    assert filled["feature_flag"] == pytest.approx(0.3)                  # a share: mean

@@ -144,26 +144,62 @@ def resolve(rows: pd.DataFrame, series: pd.DataFrame, dates, grain: str) -> pd.D
 
 
 def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.DataFrame:
-    """What was charged after `cutoff` for `horizon` periods (a backtest fold's 'plan'):
-    one row per sales row with its price (when recorded) and promotion flag. Periods
-    without a sales row have no recorded price and stay unplanned."""
+    """What was charged after `cutoff` for `horizon` periods (a backtest fold's 'plan'),
+    for every series with history up to `cutoff` and every period, as a retailer's plan
+    covers every week of what it stocks: a sales row gives its price (when recorded),
+    promotion flag and kinds; a period without a sales row was a promotion when its SKU
+    was promoted chain-wide then (features.chain_wide: most of its sales rows of the
+    period promoted; at their mean price and usual kinds), else no promotion at the
+    regular price. Planning only the periods that sold would tell the model which
+    periods sold."""
+    from engine.forecast.features import chain_wide
+
     cut = pd.Timestamp(cutoff)
-    end = cut + pd.Timedelta(days=horizon * (7 if grain == "W" else 1))
+    step = 7 if grain == "W" else 1
+    end = cut + pd.Timedelta(days=horizon * step)
     d = history["date"].to_numpy()
     h = history[(d > np.datetime64(cut)) & (d <= np.datetime64(end))]
-    out = pd.DataFrame({"sku_id": h["sku_id"].to_numpy(), "pin_code": h["pin_code"].to_numpy(),
-                        "date": h["date"].to_numpy()})
-    out["price"] = h["price"].to_numpy(dtype=float) if "price" in h else np.nan
+    kinds = [c for c in ("feature", "display", "tpr") if c in h]
+    n = len(h)
+    sold = pd.DataFrame({"sku_id": h["sku_id"].to_numpy(), "pin_code": h["pin_code"].to_numpy(),
+                         "date": h["date"].to_numpy()})
+    sold["price"] = h["price"].to_numpy(dtype=float) if "price" in h else np.nan
     promo = h["promo"].fillna(False).to_numpy(dtype=bool) if "promo" in h else \
-        np.zeros(len(h), dtype=bool)
+        np.zeros(n, dtype=bool)
+    # a file without promotion flags: the price and kinds decide (as in its history)
+    flagged = "promo" in history and bool(history["promo"].fillna(False).any())
+    sold["promo"] = promo.astype(float) if flagged else np.nan
+    for col in kinds:            # the promotion kinds as recorded
+        sold[col] = np.nan_to_num(pd.to_numeric(h[col], errors="coerce").to_numpy(dtype=float))
+    # every series x period without a sales row, on the cutoff's period lattice
+    period = -((cut - pd.to_datetime(sold["date"])).dt.days // step).to_numpy()
+    series = history.loc[d <= np.datetime64(cut), KEYS].drop_duplicates()
+    grid = pd.DataFrame({"sku_id": np.repeat(series["sku_id"].to_numpy(), horizon),
+                         "pin_code": np.repeat(series["pin_code"].to_numpy(), horizon),
+                         "period": np.tile(np.arange(1, horizon + 1), len(series))})
+    have = pd.MultiIndex.from_arrays([sold["sku_id"], sold["pin_code"], period])
+    missing = grid[~pd.MultiIndex.from_frame(grid).isin(have)]
+    skus = pd.Index(pd.unique(np.concatenate([sold["sku_id"].to_numpy(dtype=object),
+                                              missing["sku_id"].to_numpy(dtype=object)])))
+    cell = skus.get_indexer(sold["sku_id"]) * (horizon + 1) + np.clip(period, 0, horizon)
+    shared, paid, kind = chain_wide(cell, len(skus) * (horizon + 1), promo,
+                                    np.ones(n, dtype=bool), sold["price"].to_numpy(),
+                                    {c: sold[c].to_numpy() for c in kinds})
+    mc = skus.get_indexer(missing["sku_id"]) * (horizon + 1) + missing["period"].to_numpy()
+    on = shared[mc]
+    gap = pd.DataFrame({"sku_id": missing["sku_id"].to_numpy(),
+                        "pin_code": missing["pin_code"].to_numpy(),
+                        "date": (cut + pd.to_timedelta(missing["period"].to_numpy() * step,
+                                                       unit="D")).to_numpy(),
+                        "price": np.where(on, paid[mc], np.nan), "promo": on.astype(float)})
+    for col in kinds:
+        gap[col] = np.where(on, kind[col][mc], 0.0)
+    out = pd.concat([sold, gap], ignore_index=True)
     out["discount_pct"] = np.nan
-    out["promo"] = promo.astype(float)
-    out["promo_type"] = np.where(promo, "other", "none")
+    out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other",
+                                 np.where(out["promo"].isna(), None, "none"))
     out["plan_share"] = 1.0
     out["plan_version"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    kinds = [c for c in ("feature", "display", "tpr") if c in h]
-    for col in kinds:            # the promotion kinds as recorded
-        out[col] = np.nan_to_num(pd.to_numeric(h[col], errors="coerce").to_numpy(dtype=float))
     return out[PLAN_COLUMNS + kinds]
 
 
