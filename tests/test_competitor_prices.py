@@ -346,6 +346,36 @@ def test_cross_elasticity_says_not_enough_history():
     assert table["note"].str.startswith("not enough history").all()
 
 
+def test_a_table_stored_by_the_previous_method_is_not_reused(wh):
+    from engine.pricing.competitors import competitive_table
+    from engine.warehouse import results
+
+    old = pd.DataFrame({"sku_id": ["X"], "cross_elasticity": [99.0]})
+    version = wh.data_version("sales", "festivals", "competitors")
+    assert results.write(wh, "competitive_elasticities",
+                         {"method": "2026-12-competitive-v1"}, version, old)
+    table = competitive_table(wh)
+    assert 99.0 not in table["cross_elasticity"].tolist() and "spec" in table
+    est = table[table["cross_elasticity"].notna()]
+    assert len(est) and est["spec"].str.contains("SE clustered by week").all()
+
+
+def test_cross_elasticity_cli_reports_the_spec(wh, tmp_path, capsys):
+    from engine.__main__ import main
+
+    path = wh.path
+    wh.close()
+    out = tmp_path / "competitive.csv"
+    assert main(["competitors", "elasticity", "--warehouse", str(path), "--out", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out)
+    assert summary["skus"] == len(table) and {"spec", "spec_se"} <= set(table.columns)
+    est = table[table["cross_elasticity"].notna()]
+    assert len(est) and est["spec"].str.contains("cheapest competitor's price").all()
+    assert (est["se"] >= est["spec_se"]).all()
+
+
 # ---- command line -----------------------------------------------------------------------------
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True,
