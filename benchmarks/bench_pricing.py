@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from engine.pricing.elasticity import estimate_elasticities  # noqa: E402
+from engine.pricing.elasticity import Z95, estimate_elasticities  # noqa: E402
 from engine.pricing.inputs import load_panel_inputs  # noqa: E402
 from engine.pricing.cross import pool_cross_elasticities, sku_cross_estimates  # noqa: E402
 from engine.pricing.optimize import OptimizeConfig, optimize_prices  # noqa: E402
@@ -111,7 +111,8 @@ def bench_cross(wh: Warehouse, inputs):
           f"{len(per)} SKUs in {seconds:.1f} s (demo plants none); median spec term "
           f"{per['cross_spec_se'].median():.3f} (sampling SE {per['cross_se'].median():.3f})")
     for label, spread in (("sampling only", 0.0), ("with spec term", per["cross_spec_se"])):
-        print(f"  {label}: {_excludes_zero(pool_cross_elasticities(per.assign(cross_spec_se=spread)))}")
+        pooled = pool_cross_elasticities(per.assign(cross_spec_se=spread))
+        print(f"  {label}: {_excludes_zero(pooled)}")
     comp = competitor_price_panel(wh)
     if comp.empty:
         return
@@ -120,8 +121,8 @@ def bench_cross(wh: Warehouse, inputs):
     seconds = time.perf_counter() - t
     est = table[table["cross_elasticity"].notna()]
     sampling = np.sqrt(est["se"] ** 2 - est["spec_se"] ** 2)
-    before = est.assign(lo=est["cross_elasticity"] - 1.959963984540054 * sampling,
-                        hi=est["cross_elasticity"] + 1.959963984540054 * sampling)
+    before = est.assign(lo=est["cross_elasticity"] - Z95 * sampling,
+                        hi=est["cross_elasticity"] + Z95 * sampling)
     print(f"competitive cross-elasticity: {len(table)} SKUs with competitor prices in "
           f"{seconds:.1f} s (demo plants none); median spec term {est['spec_se'].median():.3f} "
           f"(sampling SE {sampling.median():.3f})")
