@@ -1,5 +1,6 @@
 """Competitor prices: the price index (our price vs the competitors' per SKU, category or
-city and week), the match review list and match decisions. Cached per data version of the
+city and week), the competitive cross-elasticity, the match review list and match
+decisions. Cached per data version of the
 sales and the competitor prices (a store user's handle carries their PIN scope)."""
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Depends, Query
 
 from api.routes_forecasts import num
 from api.routes_planning import day_or_none, text_or_none
-from api.schemas import (CompetitorIndexResponse, CompetitorMatchRequest,
-                         CompetitorMatchResponse, CompetitorReviewResponse, error_responses)
+from api.schemas import (CompetitiveElasticityResponse, CompetitorIndexResponse,
+                         CompetitorMatchRequest, CompetitorMatchResponse,
+                         CompetitorReviewResponse, error_responses)
 from api.security import Caller, current_caller
 
 router = APIRouter(tags=["planning"])
@@ -55,6 +57,32 @@ def competitors(level: Literal["sku", "category", "city"] = "sku",
             for r in table.head(limit).to_dict("records")]
     return {"level": level, "weeks": weeks, "matching": match_summary(wh),
             "total": int(len(table)), "returned": len(rows), "rows": rows}
+
+
+@router.get("/v1/pricing/competitors/elasticity", response_model=CompetitiveElasticityResponse,
+            responses=error_responses(401, 403, 422, 429, 503))
+def competitive_elasticity(caller: Caller = Depends(current_caller)) -> dict:
+    """Competitive cross-elasticity per SKU with competitor prices: how our units respond
+    to the cheapest competitor's price, holding our own price and the elasticity model's
+    controls, with its 95% interval (sampling and specification: `spec_se`), sufficiency,
+    a note and the specification (engine.pricing.competitive). 422 without competitor
+    prices."""
+    from engine.pricing.competitors import competitive_table
+
+    caller.require("view", "Pricing")
+    wh = caller.wh
+    version = wh.data_version("sales", "festivals", "competitors")
+    table = caller.cached(("competitive_elasticities", version),
+                          lambda: competitive_table(wh))
+    rows = [{"sku_id": str(r["sku_id"]), "name": text_or_none(r.get("name")),
+             "category": text_or_none(r.get("category")),
+             **{k: num(r[k]) for k in ("cross_elasticity", "lo", "hi", "se", "spec_se")},
+             "weeks": int(r["weeks"]), "n_obs": int(r["n_obs"]),
+             "sufficient": bool(r["sufficient"]), "note": text_or_none(r.get("note")),
+             "spec": text_or_none(r.get("spec"))}
+            for r in table.to_dict("records")]
+    return {"skus": len(rows), "sufficient": sum(r["sufficient"] for r in rows),
+            "rows": rows}
 
 
 @router.get("/v1/pricing/competitors/review", response_model=CompetitorReviewResponse,

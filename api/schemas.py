@@ -716,6 +716,31 @@ class CompetitorReviewResponse(BaseModel):
     items: list[CompetitorReviewItem]
 
 
+class CompetitiveElasticityRow(BaseModel):
+    sku_id: str
+    name: str | None
+    category: str | None
+    cross_elasticity: float | None = Field(
+        description="% change in our units for a 1% change in the cheapest competitor's "
+                    "price (+0.3: a 10% cut there costs us about 3%); null: not estimated")
+    lo: float | None
+    hi: float | None
+    se: float | None = Field(description="standard error: sampling and specification")
+    spec_se: float | None = Field(description="specification term: the estimate's spread "
+                                              "between the PPML and log-scale fits")
+    weeks: int = Field(description="weeks with a competitor price")
+    n_obs: int
+    sufficient: bool
+    note: str | None
+    spec: str | None = Field(description="how it was estimated")
+
+
+class CompetitiveElasticityResponse(BaseModel):
+    skus: int
+    sufficient: int
+    rows: list[CompetitiveElasticityRow]
+
+
 class CompetitorMatchRequest(Strict):
     item: str = Field(min_length=1, max_length=300, description="the competitor's item name")
     sku_id: str | None = Field(None, max_length=64,

@@ -32,6 +32,18 @@ price as a control, log(previous / this week's price); the slope is then the res
 a price that stays where it is moved), against the same reference with that term added
 (rows without the previous week's row left out); its coefficient is printed as `lag`
 (positive: a post-promotion dip).
+Cross-price (dunnhumby, the one file with subcategories; each of its two categories is one
+subcategory): per UPC the product's within-subcategory cross elasticity (the entry point of
+`python -m engine elasticity --by subcategory`: the joint category fit with the other SKUs'
+average log relative price as one more regressor) with its 95% interval from the sampling
+SE alone and with the specification term (the slope's PPML-to-log-scale spread), beside a
+fixed-effects log-log reference: OLS of log(units) on the UPC's log price and the mean log
+price of the subcategory's other UPCs at the same store that week, store and week fixed
+effects, the promotion controls, clustered by week. A second reference in the product's
+own design (`ref, category week FE`): one OLS per subcategory with SKU x store effects and
+week effects shared by its UPCs, each UPC's own slopes. Then the pooled subcategory value.
+--no-cross leaves it out.
+
 Skips cleanly (exit 0) when ../shared/data/realdev is absent.
 """
 from __future__ import annotations
@@ -39,6 +51,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -121,27 +134,35 @@ def reference(name: str, path, lagged: bool = False) -> pd.DataFrame:
 
 
 # ---- the product -----------------------------------------------------------------------
-def product(name: str, path, catalog, lagged: bool = False) -> tuple[pd.DataFrame, float]:
-    """The product's elasticity table for the uploaded file and its fit time."""
-    from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
+@contextmanager
+def uploaded(name: str):
+    """The product's panel inputs of the realdev file `name` uploaded into a throw-away
+    warehouse (deleted afterwards)."""
     from engine.pricing.inputs import load_panel_inputs
 
+    path, catalog = FILES[name]
     wh, _ = R.load_warehouse(path, catalog, name=f"elasticity_{name}")
     try:
-        t = time.perf_counter()
-        table = estimate_elasticities(load_panel_inputs(wh),
-                                      ElasticityConfig(lagged_price=lagged))
-        return table, time.perf_counter() - t
+        yield load_panel_inputs(wh)
     finally:
         wh.close()
-        for p in (wh.path, Path(str(wh.path) + ".wal")):     # the throw-away warehouse
+        for p in (wh.path, Path(str(wh.path) + ".wal")):
             p.unlink(missing_ok=True)
 
 
+def product(name: str, lagged: bool = False) -> tuple[pd.DataFrame, float]:
+    """The product's elasticity table for the uploaded file and its fit time."""
+    from engine.pricing.elasticity import ElasticityConfig, estimate_elasticities
+
+    with uploaded(name) as inputs:
+        t = time.perf_counter()
+        table = estimate_elasticities(inputs, ElasticityConfig(lagged_price=lagged))
+        return table, time.perf_counter() - t
+
+
 def compare(name: str, lagged: bool = False) -> tuple[pd.DataFrame, float]:
-    path, catalog = FILES[name]
-    table, seconds = product(name, path, catalog, lagged)
-    m = table.merge(reference(name, path, lagged), on="sku_id", how="inner")
+    table, seconds = product(name, lagged)
+    m = table.merge(reference(name, FILES[name][0], lagged), on="sku_id", how="inner")
     m["diff"] = m["elasticity"] - m["ref"]
     m["inside"] = (m["lo"] <= m["ref"]) & (m["ref"] <= m["hi"])
     m["ref_clear"] = (m["ref"] + Z95 * m["ref_se"] < 0) | (m["ref"] - Z95 * m["ref_se"] > 0)
@@ -178,12 +199,102 @@ def print_file(m: pd.DataFrame, seconds: float) -> None:
     print(summary(m, name))
 
 
+# ---- cross-price (dunnhumby) ---------------------------------------------------------------
+def cross_reference(path, catalog) -> pd.DataFrame:
+    """sku_id, xref, xref_se: per UPC, OLS of log units on its log price and the mean log
+    price of its subcategory's other UPCs at the same store and week (store-weeks where
+    another sold), store and week fixed effects, promotion controls; clustered by week.
+    xref_cat, xref_cat_se: the same slopes from one OLS per subcategory with UPC x store
+    and shared week effects (the product's design)."""
+    d = pd.read_csv(path)
+    d = d.merge(pd.read_csv(catalog)[["sku_id", "subcategory"]], on="sku_id")
+    d = d[(d["price"] > 0) & (d["quantity"] > 0)].copy()
+    d["logq"], d["lp"] = np.log(d["quantity"]), np.log(d["price"])
+    cell = d.groupby(["subcategory", "store_id", "date"])["lp"]
+    total, count = cell.transform("sum"), cell.transform("size")
+    d = d[count >= 2].copy()
+    d["lo"] = (total[d.index] - d["lp"]) / (count[d.index] - 1)
+    controls = [c for c in CONTROLS["dunnhumby"] if c in d]
+    rows = []
+    for s, g in d.groupby("sku_id", sort=True):
+        fit = _ols(g, ["lp", "lo"] + [c for c in controls if g[c].std() > 0],
+                   ["store_id", "date"])
+        rows.append((s, fit.params["lo"], fit.bse["lo"]))
+    out = pd.DataFrame(rows, columns=["sku_id", "xref", "xref_se"])
+    joint = []
+    d["sku_store"] = d["sku_id"] + "|" + d["store_id"].astype(str)
+    for _, g in d.groupby("subcategory"):
+        g, xcols = g.copy(), []
+        for s in sorted(g["sku_id"].unique()):
+            mine = (g["sku_id"] == s).astype(float)
+            for c in ["lp", "lo"] + controls:
+                g[f"{c}:{s}"] = g[c] * mine
+                xcols.append(f"{c}:{s}")
+        fit = _ols(g, xcols, ["sku_store", "date"])
+        joint += [(s, fit.params[f"lo:{s}"], fit.bse[f"lo:{s}"])
+                  for s in sorted(g["sku_id"].unique())]
+    return out.merge(pd.DataFrame(joint, columns=["sku_id", "xref_cat", "xref_cat_se"]),
+                     on="sku_id")
+
+
+def cross_compare() -> None:
+    from engine.pricing.cross import pool_cross_elasticities, sku_cross_estimates
+
+    with uploaded("dunnhumby") as inputs:
+        t = time.perf_counter()
+        per = sku_cross_estimates(inputs)
+        seconds = time.perf_counter() - t
+    m = per.merge(cross_reference(*FILES["dunnhumby"]), on="sku_id", how="inner")
+    half_before = Z95 * m["cross_se"]
+    half_after = Z95 * np.hypot(m["cross_se"], m["cross_spec_se"])
+    m["in_before"] = (m["cross_raw"] - m["xref"]).abs() <= half_before
+    m["in_after"] = (m["cross_raw"] - m["xref"]).abs() <= half_after
+    show = pd.DataFrame({
+        "sku_id": m["sku_id"], "subcategory": m["subcategory"],
+        "product": m["cross_raw"].round(2),
+        "95% sampling only": [f"[{b - h:.2f}, {b + h:.2f}]"
+                              for b, h in zip(m["cross_raw"], half_before)],
+        "spec term": m["cross_spec_se"].round(2),
+        "95% with spec term": [f"[{b - h:.2f}, {b + h:.2f}]"
+                               for b, h in zip(m["cross_raw"], half_after)],
+        "reference": [f"{r:.2f} ± {Z95 * s:.2f}" for r, s in zip(m["xref"], m["xref_se"])],
+        "diff": (m["cross_raw"] - m["xref"]).round(2),
+        "inside": [f"{'yes' if a else 'no'} -> {'yes' if b else 'no'}"
+                   for a, b in zip(m["in_before"], m["in_after"])],
+        "ref, category week FE": [f"{r:.2f} ± {Z95 * s:.2f}"
+                                  for r, s in zip(m["xref_cat"], m["xref_cat_se"])]})
+    print(f"\n== dunnhumby cross-price, within subcategory: product fit {seconds:.1f} s ==")
+    with pd.option_context("display.width", 250):
+        print(show.to_string(index=False))
+    print(f"reference inside the product's 95% interval: sampling only "
+          f"{m['in_before'].mean():.0%} -> with the spec term {m['in_after'].mean():.0%} "
+          f"({len(m)} UPCs); median |difference| {(m['cross_raw'] - m['xref']).abs().median():.2f};"
+          f" median spec term {m['cross_spec_se'].median():.2f} (sampling SE "
+          f"{m['cross_se'].median():.2f}); product positive {(m['cross_raw'] > 0).mean():.0%}, "
+          f"reference positive {(m['xref'] > 0).mean():.0%}")
+    gap = (m["cross_raw"] - m["xref_cat"]).abs()
+    print(f"against the reference in the product's design (category week FE): inside "
+          f"{(gap <= half_before).mean():.0%} -> {(gap <= half_after).mean():.0%}, "
+          f"median |difference| {gap.median():.2f}")
+    pooled = {"sampling only": pool_cross_elasticities(per.assign(cross_spec_se=0.0)),
+              "with spec term": pool_cross_elasticities(per)}
+    for label, table in pooled.items():
+        for r in table.itertuples():
+            print(f"  pooled {r.subcategory} ({label}): {r.cross_elasticity:+.2f} "
+                  f"[{r.lo:+.2f}, {r.hi:+.2f}], {r.note}")
+    ref = m.groupby("subcategory")[["xref", "xref_cat"]].median()
+    print("  reference medians per subcategory (per UPC / category week FE): "
+          + ", ".join(f"{k} {r.xref:+.2f} / {r.xref_cat:+.2f}" for k, r in ref.iterrows()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", nargs="*", choices=sorted(FILES), default=list(FILES))
     ap.add_argument("--lagged-price", action="store_true",
                     help="the previous week's price as a control, in the product and the "
                          "reference")
+    ap.add_argument("--no-cross", action="store_true",
+                    help="leave out the dunnhumby cross-price section")
     args = ap.parse_args(argv)
     paths = [p for name in args.files for p in FILES[name] if p is not None]
     if not R.require(*paths):
@@ -205,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         print("reference too noisy to sign (its own 95% interval contains 0): "
               + ", ".join(f"{r.sku_id} {r.ref:+.2f} ± {Z95 * r.ref_se:.2f}"
                           for r in unclear.itertuples()))
+    if "dunnhumby" in args.files and not args.no_cross:
+        cross_compare()
     return 0
 
 

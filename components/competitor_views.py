@@ -193,7 +193,13 @@ def _cross_view(wh, version: str) -> None:
     shown = table.assign(interval=[f"{lo:+.2f} to {hi:+.2f}" if pd.notna(lo) else "—"
                                    for lo, hi in zip(table["lo"], table["hi"])])
     show_table(shown[["sku_id", "name", "cross_elasticity", "interval", "weeks",
-                      "note"]].rename(columns={"cross_elasticity": "Cross-elasticity",
-                                               "interval": "95% interval",
-                                               "weeks": "Weeks of competitor prices"}),
-               kinds={"Cross-elasticity": "other"})
+                      "note", "spec"]].rename(columns={"cross_elasticity": "Cross-elasticity",
+                                                       "interval": "95% interval",
+                                                       "weeks": "Weeks of competitor prices",
+                                                       "spec": "Specification"}),
+               kinds={"Cross-elasticity": "other"},
+               column_config={"Specification": st.column_config.TextColumn(
+                   "Specification", width="large",
+                   help="How it was estimated; 'SE + x PPML-to-log-scale spread': how far "
+                        "the estimate moves between the model's two ways of weighing weeks, "
+                        "added to the interval.")})

@@ -76,9 +76,23 @@ def test_optimiser_competitor_rule_over_the_api(client):
     assert "cheapest competitor" in strict.json()["error"]["message"]
 
 
+def test_competitive_cross_elasticity_with_its_specification(client):
+    headers = token_headers(client, "analyst")
+    res = client.get("/v1/pricing/competitors/elasticity", headers=headers)
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["skus"] == len(body["rows"]) > 0 and body["sufficient"] > 0
+    est = [r for r in body["rows"] if r["cross_elasticity"] is not None]
+    assert est and all("SE clustered by week" in r["spec"] for r in est)
+    for r in est:
+        assert r["se"] >= r["spec_se"] >= 0
+        assert r["lo"] == pytest.approx(r["cross_elasticity"] - 1.959964 * r["se"], abs=1e-4)
+
+
 def test_store_users_get_no_competitor_pricing(client):
     headers = token_headers(client, "store")
-    for path in ("/v1/pricing/competitors", "/v1/pricing/competitors/review"):
+    for path in ("/v1/pricing/competitors", "/v1/pricing/competitors/review",
+                 "/v1/pricing/competitors/elasticity"):
         assert client.get(path, headers=headers).status_code == 403
     res = client.post("/v1/pricing/competitors/matches", headers=headers,
                       json={"item": "x", "sku_id": None})
@@ -88,5 +102,6 @@ def test_store_users_get_no_competitor_pricing(client):
 def test_competitor_routes_need_a_signed_in_caller(client):
     assert client.get("/v1/pricing/competitors").status_code == 401
     assert client.get("/v1/pricing/competitors/review").status_code == 401
+    assert client.get("/v1/pricing/competitors/elasticity").status_code == 401
     assert client.post("/v1/pricing/competitors/matches",
                        json={"item": "x", "sku_id": None}).status_code == 401

@@ -49,6 +49,7 @@ OPERATIONS = ["GET /health", "GET /ready", "POST /v1/auth/token", "POST /v1/auth
               "GET /v1/recommendations/inventory", "POST /v1/pricing/simulate",
               "POST /v1/pricing/optimize", "POST /v1/pricing/markdown",
               "GET /v1/pricing/competitors", "GET /v1/pricing/competitors/review",
+              "GET /v1/pricing/competitors/elasticity",
               "POST /v1/pricing/competitors/matches",
               "GET /v1/sourcing/mandis", "POST /v1/ingest/{kind}", "GET /v1/alerts",
               "POST /v1/alerts/{alert_id}/acknowledge", "GET /v1/scenarios",

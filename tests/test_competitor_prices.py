@@ -272,7 +272,11 @@ def test_undercut_alerts_from_the_demo_feed_are_pin_scoped(wh):
 
 
 # ---- cross-elasticity --------------------------------------------------------------------------
-def _planted(cross: float, seed: int = 3):
+def _planted(cross: float, seed: int = 3, city_cross: dict | None = None,
+             city_size: dict | None = None):
+    """Four SKUs at 8 PINs in 4 cities; SKU0000 and SKU0001 have weekly competitor prices
+    and respond to them with `cross` (or per city, `city_cross`); `city_size` multiplies
+    a city's units (default 1)."""
     inputs, _ = synthetic_sales(n_skus=4, n_pins=8, n_days=420, seed=seed,
                                 elasticities=[-1.2, -0.8, -1.5, -1.0], base_units=12.0)
     rng = np.random.default_rng(seed)
@@ -287,8 +291,10 @@ def _planted(cross: float, seed: int = 3):
                                                   unit="D")
     sales = sales.merge(daily.rename(columns={"date": "wk", "price": "cp"}),
                         on=["sku_id", "city", "wk"], how="left")
-    lift = np.where(sales["cp"].notna(), (sales["cp"] / 100) ** cross, 1.0)
-    sales["quantity"] = rng.poisson(sales["quantity"].to_numpy() * lift).astype(float)
+    beta = sales["city"].map(city_cross or {}).fillna(cross).to_numpy()
+    size = sales["city"].map(city_size or {}).fillna(1.0).to_numpy()
+    lift = np.where(sales["cp"].notna(), (sales["cp"] / 100) ** beta, 1.0)
+    sales["quantity"] = rng.poisson(sales["quantity"].to_numpy() * lift * size).astype(float)
     sales = sales[sales["quantity"] > 0].drop(columns=["city", "wk", "cp"])
     return inputs.__class__(sales.reset_index(drop=True), inputs.skus, inputs.locations,
                             inputs.weather, inputs.festival), comp
@@ -303,12 +309,71 @@ def test_cross_elasticity_recovers_a_planted_effect():
         assert row["lo"] > 0
 
 
+def test_cross_elasticity_intervals_cover_the_planted_effect_with_the_spec_term():
+    # the interval adds the competitor slope's PPML-to-log-scale spread to its sampling
+    # SE; on clean planted panels the spread is small and the 95% intervals cover
+    inside, ratio = [], []
+    for seed in (3, 4, 5, 6, 7):
+        table = competitive_elasticities(*_planted(0.8, seed=seed))
+        inside += list((table["lo"] <= 0.8) & (0.8 <= table["hi"]))
+        sampling = np.sqrt(table["se"] ** 2 - table["spec_se"] ** 2)
+        ratio += list(table["spec_se"] / sampling)
+        assert table["spec"].str.contains("cheapest competitor's price").all()
+    assert np.mean(inside) >= 0.85 and len(inside) == 10
+    assert np.median(ratio) < 0.5
+
+
+def test_cross_elasticity_spec_term_is_large_when_cities_respond_differently():
+    # big cities (20x the units) lose 2% of units per 1% competitor cut, small ones
+    # nothing: Poisson PML follows the big cities, the log-scale end weighs every
+    # store-day alike, and the spread (named in the spec) widens the interval
+    inputs, comp = _planted(0.0, city_cross={"Mumbai": 2.0, "Bengaluru": 2.0},
+                            city_size={"Mumbai": 20.0, "Bengaluru": 20.0})
+    table = competitive_elasticities(inputs, comp).set_index("sku_id")
+    for sku in ("SKU0000", "SKU0001"):
+        row = table.loc[sku]
+        sampling = np.sqrt(row["se"] ** 2 - row["spec_se"] ** 2)
+        assert row["spec_se"] > 0.3 and row["spec_se"] > 3 * sampling, row.to_dict()
+        assert f"SE + {row['spec_se']:.2f} PPML-to-log-scale spread" in row["spec"]
+        assert row["sufficient"]              # sufficiency reads the sampling SE alone
+
+
 def test_cross_elasticity_says_not_enough_history():
     inputs, comp = _planted(0.0)
     short = comp[comp["date"] < comp["date"].min() + pd.Timedelta(weeks=5)]
     table = competitive_elasticities(inputs, short)
     assert len(table) and not table["sufficient"].any()
     assert table["note"].str.startswith("not enough history").all()
+
+
+def test_a_table_stored_by_the_previous_method_is_not_reused(wh):
+    from engine.pricing.competitors import competitive_table
+    from engine.warehouse import results
+
+    old = pd.DataFrame({"sku_id": ["X"], "cross_elasticity": [99.0]})
+    version = wh.data_version("sales", "festivals", "competitors")
+    assert results.write(wh, "competitive_elasticities",
+                         {"method": "2026-12-competitive-v1"}, version, old)
+    table = competitive_table(wh)
+    assert 99.0 not in table["cross_elasticity"].tolist() and "spec" in table
+    est = table[table["cross_elasticity"].notna()]
+    assert len(est) and est["spec"].str.contains("SE clustered by week").all()
+
+
+def test_cross_elasticity_cli_reports_the_spec(wh, tmp_path, capsys):
+    from engine.__main__ import main
+
+    path = wh.path
+    wh.close()
+    out = tmp_path / "competitive.csv"
+    assert main(["competitors", "elasticity", "--warehouse", str(path), "--out", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out)
+    assert summary["skus"] == len(table) and {"spec", "spec_se"} <= set(table.columns)
+    est = table[table["cross_elasticity"].notna()]
+    assert len(est) and est["spec"].str.contains("cheapest competitor's price").all()
+    assert (est["se"] >= est["spec_se"]).all()
 
 
 # ---- command line -----------------------------------------------------------------------------

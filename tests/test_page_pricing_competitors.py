@@ -57,7 +57,11 @@ def test_cross_elasticity_and_optimiser_competitor_rule(page_env):
     at.button(key="cp_cross_go").click().run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "Cross-elasticity" in d.value.columns)
-    assert len(table) and {"95% interval", "Weeks of competitor prices"} <= set(table.columns)
+    assert len(table) and {"95% interval", "Weeks of competitor prices",
+                           "Specification"} <= set(table.columns)
+    estimated = table[table["Cross-elasticity"] != "—"]["Specification"]
+    assert len(estimated) and estimated.str.contains("SE clustered by week").all()
+    assert estimated.str.contains("cheapest competitor's price").all()
     at.number_input(key="pr_opt_match_within").set_value(0.0)
     at.button(key="FormSubmitter:pr_opt_form-Optimise prices").click().run()
     assert not at.exception          # DMart's deep cuts cannot be matched within ±10%

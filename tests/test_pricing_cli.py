@@ -73,3 +73,8 @@ def test_elasticity_cli_by_subcategory_reports_cross_elasticities(small_warehous
     assert summary["subcategories"] == len(table) and (table["n_skus"] >= 0).all()
     est = table[table["cross_elasticity"].notna()]
     assert (est["lo"] <= est["cross_elasticity"]).all() and (est["cross_elasticity"] <= est["hi"]).all()
+    # the design of each pooled value, with its specification term where not negligible
+    assert len(est) and est["spec"].str.contains("SE clustered by").all()
+    assert est["spec"].str.contains("random-effects pooled over").all()
+    spread = est["spec"].str.extract(r"SE \+ ([0-9.]+) PPML-to-log-scale spread")[0]
+    assert spread.notna().any()

@@ -1,12 +1,17 @@
 """Cross-price elasticity within a subcategory: a planted substitute pair is recovered, no
 effect is not invented, and prices that cannot separate own from cross effects (lock-step
-prices, or a subcategory that is the whole category) are flagged instead of estimated."""
+prices, or a subcategory that is the whole category) are flagged instead of estimated. The
+interval carries the cross slope's PPML-to-log-scale spread (the specification term of the
+own-price intervals): small on clean planted panels, large when stores respond
+differently."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from engine.pricing.cross import estimate_cross_elasticities
+from engine.pricing.cross import (CrossConfig, estimate_cross_elasticities,
+                                  pool_cross_elasticities, sku_cross_estimates)
 from engine.pricing.elasticity import PanelInputs
 from engine.pricing.synthetic import synthetic_substitutes
 
@@ -74,21 +79,66 @@ def test_single_sku_subcategories_are_not_reported():
     assert table["subcategory"].tolist() == ["Biscuits", "Chips"]
 
 
-def test_subcategory_pooling_uses_the_paule_mandel_random_effects_mean(monkeypatch):
+def test_subcategory_pooling_uses_the_paule_mandel_random_effects_mean():
     # per-SKU cross estimates with very different precisions: the pooled value is the
     # Paule-Mandel random-effects mean and its interval carries the between-SKU spread
-    import numpy as np
-
-    import engine.pricing.cross as cross
     from engine.pricing.pooling import random_effects
 
     b, se = np.array([0.9, 0.1, 0.5, -0.2]), np.array([0.05, 0.05, 0.3, 0.3])
-    per = pd.DataFrame({"sku_id": list("ABCD"), "category": "C", "subcategory": "S",
-                        "cross_raw": b, "cross_se": se, "other_sd": 0.05, "corr": 0.1,
-                        "identified": True})
-    monkeypatch.setattr(cross, "sku_cross_estimates", lambda inputs, ecfg=None: per)
-    row = cross.estimate_cross_elasticities(None).iloc[0]
+    row = pool_cross_elasticities(_per_sku(b, se, np.zeros(4))).iloc[0]
     mu, var, tau2 = random_effects(b, se)
     assert tau2 > 0.1
     assert row["cross_elasticity"] == pytest.approx(mu)
     assert row["se"] == pytest.approx(np.sqrt(var))
+
+
+def _per_sku(b, se, spec_se) -> pd.DataFrame:
+    return pd.DataFrame({"sku_id": [f"S{i}" for i in range(len(b))], "category": "C",
+                         "subcategory": "S", "cross_raw": b, "cross_se": se,
+                         "cross_spec_se": spec_se, "other_sd": 0.05, "corr": 0.1,
+                         "identified": True,
+                         "spec": [f"nb-pml, SE + {g:.2f} PPML-to-log-scale spread"
+                                  for g in spec_se]})
+
+
+def test_the_spec_term_joins_the_pooling_and_sufficiency_reads_the_sampling_error():
+    from engine.pricing.pooling import random_effects
+
+    b, se, gap = np.array([0.9, 0.7, 0.8]), np.full(3, 0.1), np.array([1.2, 0.9, 0.3])
+    row = pool_cross_elasticities(_per_sku(b, se, gap), CrossConfig(max_se=0.2)).iloc[0]
+    mu, var, _ = random_effects(b, np.hypot(se, gap))
+    assert row["cross_elasticity"] == pytest.approx(mu)
+    assert row["se"] == pytest.approx(np.sqrt(var))
+    assert row["se"] > 0.2 and row["sufficient"]       # the sampling SE is 0.1 / sqrt(3)
+    assert row["spec"].startswith("nb-pml, SE + 1.20 PPML-to-log-scale spread")
+    assert "random-effects pooled over 3 SKUs" in row["spec"]
+
+
+def test_planted_cross_effects_are_inside_their_intervals_at_the_nominal_rate():
+    inside, ratio = [], []
+    for seed in range(1, 9):
+        inputs, planted = synthetic_substitutes(cross=0.8, seed=seed)
+        table = estimate_cross_elasticities(inputs).set_index("subcategory")
+        for sub, truth in (("Chips", planted), ("Biscuits", 0.0)):
+            inside.append(table.at[sub, "lo"] <= truth <= table.at[sub, "hi"])
+            assert "random-effects pooled" in table.at[sub, "spec"]
+        per = sku_cross_estimates(inputs)
+        ratio += list(per["cross_spec_se"] / per["cross_se"])
+    assert np.mean(inside) >= 0.85 and len(inside) == 16      # nominal 95%
+    assert np.median(ratio) < 0.5          # clean panel: the spread is sampling noise
+
+
+def test_the_spec_term_is_large_when_stores_respond_differently():
+    # three big stores (200 units a day) switch strongly (cross 2), three small ones (5 a
+    # day) not at all: Poisson PML follows the big stores, the log-scale end weighs every
+    # store-day alike; the spread says so and widens the interval
+    inputs, _ = synthetic_substitutes(n_pins=6, pin_cross=[2.0] * 3 + [0.0] * 3,
+                                      pin_units=[200.0] * 3 + [5.0] * 3)
+    per = sku_cross_estimates(inputs).set_index("sku_id")
+    for sku in ("SUB0", "SUB1"):
+        assert per.at[sku, "cross_spec_se"] > 0.5
+        assert per.at[sku, "cross_spec_se"] > 4 * per.at[sku, "cross_se"]
+        assert f"SE + {per.at[sku, 'cross_spec_se']:.2f} PPML-to-log-scale spread" in \
+            per.at[sku, "spec"]
+    row = _chips(estimate_cross_elasticities(inputs))
+    assert row["se"] > 2 * np.sqrt(1 / (1 / per.loc[["SUB0", "SUB1"], "cross_se"] ** 2).sum())

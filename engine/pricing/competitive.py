@@ -14,7 +14,12 @@ Its coefficient is the cross-elasticity: +0.3 means a 10% cut at the competitor 
 about 3% of units. `sufficient` is False (the note says "not enough history" and why) when
 the SKU has fewer than `min_weeks` weeks with a competitor price, the competitor's price
 hardly moves (`min_price_sd` of the log price net of the store and period effects), the
-fit cannot separate it, or the interval is too wide (`max_se`).
+fit cannot separate it, or its sampling standard error is too large (`max_se`).
+
+Specification uncertainty, as for the own-price slopes: the fit is refitted at the two ends
+of the NB family (Poisson PML and the log-scale end, engine.pricing.pml's `family`); the
+larger gap in the competitor slope (`spec_se`) joins its sampling variance in `se` and the
+interval, and `spec` names the design (with the gap when it is not negligible).
 """
 from __future__ import annotations
 
@@ -25,11 +30,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import Z95, ElasticityConfig, PanelInputs, category_panels
-from engine.pricing.fits import demean_two_way, fit_rows
+from engine.pricing.fits import demean_two_way, fit_rows, slope_spec
 from engine.pricing.pml import recode
 
-COMPETITIVE_COLUMNS = ["sku_id", "category", "cross_elasticity", "lo", "hi", "se", "weeks",
-                       "n_obs", "sufficient", "note"]
+COMPETITIVE_COLUMNS = ["sku_id", "category", "cross_elasticity", "lo", "hi", "se", "spec_se",
+                       "weeks", "n_obs", "sufficient", "note", "spec"]
+COMPETITOR_TERM = "cross term: the cheapest competitor's price in the city"
 
 
 @dataclass(frozen=True)
@@ -90,18 +96,18 @@ def competitive_elasticities(inputs: PanelInputs, comp: pd.DataFrame,
                 continue
             lcomp = col[rows] - pd.Series(col[rows]).groupby(panel.sku[rows]).transform(
                 "median").to_numpy()
-            fit, usable, _ = fit_rows(panel, rows, panel.period[rows], panel.sku[rows],
-                                      len(panel.sku_ids), list(panel.columns), ecfg.rules(),
-                                      extra=lcomp[None, :])
+            fit, usable, names = fit_rows(panel, rows, panel.period[rows], panel.sku[rows],
+                                          len(panel.sku_ids), list(panel.columns),
+                                          ecfg.rules(), extra=lcomp[None, :], family=True)
             se = fit.se()
             net = demean_two_way(lcomp, recode(panel.series[rows]), recode(panel.period[rows]))
             for code in np.unique(panel.sku[rows]):
                 sku = panel.sku_ids[code]
                 mine = panel.sku[rows] == code
                 row = {"sku_id": sku, "category": panel.category, "cross_elasticity": np.nan,
-                       "lo": np.nan, "hi": np.nan, "se": np.nan,
+                       "lo": np.nan, "hi": np.nan, "se": np.nan, "spec_se": np.nan,
                        "weeks": int(weeks.get(sku, 0)), "n_obs": int(mine.sum()),
-                       "sufficient": False}
+                       "sufficient": False, "spec": ""}
                 spread = float(net[mine].std())
                 if row["weeks"] < cfg.min_weeks:
                     row["note"] = (f"not enough history: {row['weeks']} weeks of competitor "
@@ -114,11 +120,15 @@ def competitive_elasticities(inputs: PanelInputs, comp: pd.DataFrame,
                                    "be told apart from ours and the category's")
                 else:
                     b, s = float(fit.beta[code, -1]), float(se[code, -1])
-                    row.update(cross_elasticity=b, se=s, lo=b - Z95 * s, hi=b + Z95 * s,
-                               sufficient=s <= cfg.max_se)
-                    kind = ("their cuts take our units" if b - Z95 * s > 0 else
+                    gap, spec = slope_spec(panel, fit, code, -1, usable, names, "category",
+                                           len(panel.sku_ids))
+                    total = float(np.hypot(s, gap))
+                    row.update(cross_elasticity=b, se=total, spec_se=gap, lo=b - Z95 * total,
+                               hi=b + Z95 * total, sufficient=s <= cfg.max_se,
+                               spec=f"{spec}, {COMPETITOR_TERM}")
+                    kind = ("their cuts take our units" if row["lo"] > 0 else
                             "no clear effect of their price on our units"
-                            if b + Z95 * s >= 0 else "our units fall when their price rises")
+                            if row["hi"] >= 0 else "our units fall when their price rises")
                     row["note"] = (kind if row["sufficient"] else
                                    f"too uncertain (standard error {s:.2f}); treat as unknown")
                 out.append(row)

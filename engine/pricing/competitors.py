@@ -17,7 +17,8 @@ from engine.pricing.inputs import load_catalog, load_panel_inputs
 from engine.warehouse import competitor_store as store
 from engine.warehouse import results
 
-METHOD = "2026-12-competitive-v1"   # bump when the estimator changes (stored results)
+# bump when the estimator changes, so results stored by older code are not reused
+METHOD = "2026-12-competitive-spec-spread"
 
 LEVELS = {"sku": ["sku_id", "name", "category"], "category": ["category"], "city": ["city"]}
 INDEX_COLUMNS = ["week", "our_price", "competitor_price", "cheapest_price", "index",

@@ -14,6 +14,14 @@ guessing. The SKU estimates are pooled per subcategory (random-effects mean, the
 spread by Paule-Mandel as in engine.pricing.pooling) into `cross_elasticity` with a 95%
 interval.
 
+Specification uncertainty, as for the own-price slopes: the joint fit is refitted at the two
+ends of the NB family (Poisson PML and the log-scale end, engine.pricing.pml's `family`)
+and each SKU's cross slope carries the larger gap (`cross_spec_se`), which joins its
+sampling variance in the pooling weights, the between-SKU spread and the interval. `spec`
+names the design and the largest gap among the pooled SKUs. Sufficiency reads the pooled
+sampling standard error alone (the gap says the model fits some weeks worse, not that the
+prices move too little).
+
 `sufficient` is False (and the note says why) when the subcategory has fewer than two SKUs
 with an estimate, the others' average price hardly moves apart from the category's common
 time effects (`min_price_sd`), it moves in lock-step with the SKU's own price
@@ -30,13 +38,16 @@ from threadpoolctl import threadpool_limits
 
 from engine.pricing.elasticity import (Z95, ElasticityConfig, PanelInputs, PricingError,
                                        category_panels)
-from engine.pricing.fits import demean_two_way, fit_rows
+from engine.pricing.fits import demean_two_way, fit_rows, slope_spec
 from engine.pricing.panel import CategoryPanel
 from engine.pricing.pml import recode
 from engine.pricing.pooling import random_effects
 
 CROSS_COLUMNS = ["category", "subcategory", "cross_elasticity", "lo", "hi", "se", "n_skus",
-                 "sufficient", "note"]
+                 "sufficient", "note", "spec"]
+SKU_COLUMNS = ["sku_id", "category", "subcategory", "cross_raw", "cross_se", "cross_spec_se",
+               "other_sd", "corr", "identified", "spec"]
+CROSS_TERM = "cross term: the other SKUs' average price in the subcategory"
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,9 @@ def _category_cross(panel: CategoryPanel, subcategory: dict, ecfg: ElasticityCon
         return []
     rows = np.arange(len(panel.y))
     other = others_price(panel, groups)
-    fit, usable, _ = fit_rows(panel, rows, panel.period, panel.sku, len(panel.sku_ids),
-                              list(panel.columns), ecfg.rules(), extra=other[None, :])
+    fit, usable, names = fit_rows(panel, rows, panel.period, panel.sku, len(panel.sku_ids),
+                                  list(panel.columns), ecfg.rules(), extra=other[None, :],
+                                  family=True)
     se = fit.se()
     s_code, c_code = recode(panel.series), recode(panel.period)
     own_net = demean_two_way(panel.XT[panel.col("price")], s_code, c_code)
@@ -96,22 +108,24 @@ def _category_cross(panel: CategoryPanel, subcategory: dict, ecfg: ElasticityCon
         mine = panel.sku == code
         row = {"sku_id": panel.sku_ids[code], "category": panel.category,
                "subcategory": sub[code], "cross_raw": np.nan, "cross_se": np.nan,
-               "other_sd": float(other_net[mine].std()), "corr": np.nan,
-               "identified": bool(fit.identified[code, -1])}
+               "cross_spec_se": 0.0, "other_sd": float(other_net[mine].std()),
+               "corr": np.nan, "identified": bool(fit.identified[code, -1]), "spec": ""}
         if row["other_sd"] > 1e-9 and own_net[mine].std() > 1e-9:
             row["corr"] = float(np.corrcoef(own_net[mine], other_net[mine])[0, 1])
         if row["identified"] and usable[code, -1]:
-            row["cross_raw"] = float(fit.beta[code, -1])
-            row["cross_se"] = float(se[code, -1])
+            spread, spec = slope_spec(panel, fit, code, -1, usable, names, "category",
+                                      len(panel.sku_ids))
+            row.update(cross_raw=float(fit.beta[code, -1]), cross_se=float(se[code, -1]),
+                       cross_spec_se=spread, spec=f"{spec}, {CROSS_TERM}")
         out.append(row)
     return out
 
 
 def sku_cross_estimates(inputs: PanelInputs, ecfg: ElasticityConfig = ElasticityConfig()
                         ) -> pd.DataFrame:
-    """Per SKU: sku_id, category, subcategory, cross_raw, cross_se, other_sd (spread of the
-    others' price net of the store and period effects), corr (with its own, likewise),
-    identified."""
+    """Per SKU: sku_id, category, subcategory, cross_raw, cross_se, cross_spec_se (its
+    PPML-to-log-scale spread), other_sd (spread of the others' price net of the store and
+    period effects), corr (with its own, likewise), identified, spec (the design)."""
     if "subcategory" not in inputs.skus.columns:
         raise PricingError("Cross-price elasticity needs each SKU's subcategory in the catalog.")
     _, panels = category_panels(inputs)
@@ -121,22 +135,29 @@ def sku_cross_estimates(inputs: PanelInputs, ecfg: ElasticityConfig = Elasticity
     with threadpool_limits(1):
         for panel in panels:
             rows += _category_cross(panel, subcategory, ecfg)
-    return pd.DataFrame(rows, columns=["sku_id", "category", "subcategory", "cross_raw",
-                                       "cross_se", "other_sd", "corr", "identified"])
+    return pd.DataFrame(rows, columns=SKU_COLUMNS)
 
 
 def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossConfig(),
                                 ecfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
     """One row per subcategory with two or more SKUs: category, subcategory,
-    cross_elasticity, lo, hi, se, n_skus, sufficient, note."""
-    per_sku = sku_cross_estimates(inputs, ecfg)
+    cross_elasticity, lo, hi, se (sampling and specification), n_skus, sufficient, note,
+    spec."""
+    return pool_cross_elasticities(sku_cross_estimates(inputs, ecfg), cfg)
+
+
+def pool_cross_elasticities(per_sku: pd.DataFrame, cfg: CrossConfig = CrossConfig()
+                            ) -> pd.DataFrame:
+    """sku_cross_estimates' rows pooled per subcategory (columns CROSS_COLUMNS): the SKUs
+    whose cross effect can be told apart from their own price and the period effects, by
+    their random-effects mean weighted by sampling and specification variance."""
     out = []
     for (category, sub), grp in per_sku.groupby(["category", "subcategory"], sort=True):
         usable = grp[grp["cross_se"].gt(0) & (grp["other_sd"] >= cfg.min_price_sd)
                      & (grp["corr"].abs() <= cfg.max_corr)]
         row = {"category": category, "subcategory": sub, "cross_elasticity": np.nan,
                "lo": np.nan, "hi": np.nan, "se": np.nan, "n_skus": int(len(usable)),
-               "sufficient": False}
+               "sufficient": False, "spec": ""}
         if len(usable) < 2:
             if (grp["other_sd"] < cfg.min_price_sd).all():
                 why = ("the other SKUs' prices hardly move apart from the category's "
@@ -152,14 +173,27 @@ def estimate_cross_elasticities(inputs: PanelInputs, cfg: CrossConfig = CrossCon
                 why = "fewer than two SKUs with an estimate"
             row["note"] = f"not estimated: {why}"
         else:
-            mu, var, _ = random_effects(usable["cross_raw"].to_numpy(),
-                                        usable["cross_se"].to_numpy())
+            b, s = usable["cross_raw"].to_numpy(), usable["cross_se"].to_numpy()
+            spread = usable["cross_spec_se"].to_numpy()
+            mu, var, _ = random_effects(b, np.sqrt(s ** 2 + spread ** 2))
             se = float(np.sqrt(var))
+            sampling_se = float(np.sqrt(random_effects(b, s)[1]))
             row.update(cross_elasticity=mu, se=se, lo=mu - Z95 * se, hi=mu + Z95 * se,
-                       sufficient=se <= cfg.max_se)
+                       sufficient=sampling_se <= cfg.max_se,
+                       spec=_pooled_spec(usable))
             kind = ("substitutes" if mu - Z95 * se > 0 else
                     "complements" if mu + Z95 * se < 0 else "no clear cross effect")
             row["note"] = (f"{kind} (pooled over {len(usable)} SKUs)" if row["sufficient"]
-                           else f"too uncertain (standard error {se:.2f}); treat as unknown")
+                           else f"too uncertain (standard error {sampling_se:.2f}); treat "
+                                "as unknown")
         out.append(row)
     return pd.DataFrame(out, columns=CROSS_COLUMNS)
+
+
+def _pooled_spec(usable: pd.DataFrame) -> str:
+    """The design of the pooled SKUs' fits (one joint fit per category: the texts differ
+    only in each SKU's controls and spread): the text of the SKU with the largest spread,
+    and the pooling."""
+    top = usable.loc[usable["cross_spec_se"].idxmax()]
+    return (f"{top['spec']}; random-effects pooled over {len(usable)} SKUs (the spread "
+            "shown is the largest of theirs)")

@@ -157,6 +157,19 @@ def _spec(panel: CategoryPanel, kind: str, n_skus: int, used: list[str], phi: fl
     return ", ".join(parts)
 
 
+def slope_spec(panel: CategoryPanel, fit: FEFit, b: int, j: int, usable: np.ndarray,
+               names: list[str], kind: str, n_skus: int) -> tuple[float, str]:
+    """(spread, spec) of block `b`'s slope on column `j` of a fit_rows(family=True) fit:
+    its PPML-to-log-scale spread (0 when not identified) and the design in words
+    (estimator, fixed effects of `kind` own / category of `n_skus` SKUs, the controls the
+    block used, the clustering, the spread when not negligible)."""
+    spread = float(fit.spread[b, j]) if fit.identified[b, j] and fit.spread is not None \
+        else 0.0
+    used = [n for i, n in enumerate(names) if usable[b, i] and fit.identified[b, i]
+            and n != "price"]
+    return spread, _spec(panel, kind, n_skus, used, fit.dispersion, spread)
+
+
 def _row(info: dict, panel: CategoryPanel, fit: FEFit | None, b: int, usable, names,
          kind: str, stats: tuple[int, float], n_skus: int) -> dict:
     row = {**info, "category": panel.category, "raw_elasticity": np.nan, "raw_se": np.nan,
@@ -166,13 +179,10 @@ def _row(info: dict, panel: CategoryPanel, fit: FEFit | None, b: int, usable, na
     if fit is None:
         return row
     ok = bool(fit.identified[b, 0])
-    used = [n for j, n in enumerate(names) if usable[b, j] and fit.identified[b, j]
-            and n != "price"]
-    spread = float(fit.spread[b, 0]) if ok and fit.spread is not None else 0.0
+    spread, spec = slope_spec(panel, fit, b, 0, usable, names, kind, n_skus)
     row.update(raw_elasticity=float(fit.beta[b, 0]) if ok else np.nan,
                raw_se=float(fit.se()[b, 0]) if ok else np.nan, spec_se=spread,
-               converged=fit.converged, identified=ok,
-               spec=_spec(panel, kind, n_skus, used, fit.dispersion, spread))
+               converged=fit.converged, identified=ok, spec=spec)
     return row
 
 

@@ -149,15 +149,19 @@ def synthetic_regional_sales(planted: dict[str, dict[str, float]],
 
 def synthetic_substitutes(own: float = -1.5, cross: float = 0.8, n_others: int = 3,
                           n_pins: int = 3, n_days: int = 420, seed: int = 9,
-                          base_units: float = 8.0, shock_sd: float = 0.15
+                          base_units: float = 8.0, shock_sd: float = 0.15,
+                          pin_cross: list[float] | None = None,
+                          pin_units: list[float] | None = None
                           ) -> tuple[PanelInputs, float]:
     """A substitute pair in one category: SUB0 and SUB1 (subcategory Chips) respond to
     their own price (`own`) and to each other's log relative price (`cross`, > 0 for
     substitutes); `n_others` more SKUs of the category (subcategory Biscuits, OTH0...)
     respond to their own price only. All of them share daily demand shocks (sd `shock_sd`,
     a common time effect). Each SKU runs its own promotions (5-25% off, 7 days, at
-    independent random starts) at every PIN. Returns the inputs and the planted cross
-    value."""
+    independent random starts) at every PIN. `pin_cross` (one value per PIN) replaces
+    `cross` PIN by PIN (stores whose shoppers switch more or less); `pin_units` (one per
+    PIN) replaces the PINs' random sizes (base_units x U(0.5, 1.5)). Returns the inputs
+    and the planted cross value."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
     names = ["SUB0", "SUB1"] + [f"OTH{i}" for i in range(n_others)]
@@ -169,11 +173,13 @@ def synthetic_substitutes(own: float = -1.5, cross: float = 0.8, n_others: int =
     shock = rng.normal(0, shock_sd, n_days)
     pins = [f"{560001 + i}" for i in range(n_pins)]
     rows = []
+    crosses = [cross] * n_pins if pin_cross is None else list(pin_cross)
     for s, name in enumerate(names):
-        response = own * log_rel[s] + (cross * log_rel[1 - s] if s < 2 else 0.0)
         regular = 80.0 * (1 + 0.1 * s)
-        for pin in pins:
-            mu = base_units * rng.uniform(0.5, 1.5) * np.exp(shock + response)
+        for i, pin in enumerate(pins):
+            response = own * log_rel[s] + (crosses[i] * log_rel[1 - s] if s < 2 else 0.0)
+            size = base_units * rng.uniform(0.5, 1.5) if pin_units is None else pin_units[i]
+            mu = size * np.exp(shock + response)
             q = rng.poisson(mu)
             sold = q > 0
             rows.append(pd.DataFrame({"sku_id": name, "pin_code": pin, "date": dates[sold],
