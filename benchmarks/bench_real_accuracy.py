@@ -90,7 +90,7 @@ def main() -> int:
     old = R.old_protocol(fc, full, cutoff, args.horizon, scales, keep, args.file)
     _verdict(table, cov, seconds)
     print("\n== WAPE / RMSSE targets, EARLIER protocol (no-row store weeks as zero sales) ==")
-    _verdict(old, cov, {}, header=False)
+    _verdict(old, None, {}, header=False)
     return 0
 
 
@@ -106,7 +106,7 @@ def _categories(wh) -> pd.DataFrame | None:
                          "category": m["category"].fillna("Uncategorised")})
 
 
-def _verdict(table: pd.DataFrame, cov: pd.DataFrame, seconds: dict,
+def _verdict(table: pd.DataFrame, cov: pd.DataFrame | None, seconds: dict,
              header: bool = True) -> None:
     t = table.set_index("model")
     if "MicroPulse" not in t.index or len(t) < 2:
@@ -122,6 +122,8 @@ def _verdict(table: pd.DataFrame, cov: pd.DataFrame, seconds: dict,
               f"{'MET' if gain >= 0.05 else 'NOT MET'}")
     print(f"|bias| {100 * abs(me['bias']):.1f}% (target <= 3%) "
           f"{'MET' if abs(me['bias']) <= 0.03 else 'NOT MET'}")
+    if cov is None:           # the earlier protocol's scores: WAPE, RMSSE and bias only
+        return
     c95 = me["cov95"]
     worst = float(cov.loc["MicroPulse", "in95"].min()) if "MicroPulse" in cov.index else np.nan
     print(f"95% coverage {100 * c95:.1f}% (target 92-97%), worst horizon week "
