@@ -74,6 +74,8 @@ def _corpus(wh) -> tuple[bytes, dict[int, str], list[int]]:
         25: (f"{a},,,,,,2027-01-05,,,,display,", "missing_value"),
         26: (f"{a},,,,,,,,,,display,", "missing_value"),
         27: (f"{a},,,,,2027-01-06,,,{mrp:g},0,none,regular price", None),
+        28: (f'{b},,{pin},,,,2027-01-08,2027-01-14,,15,"Display + Leaflet",', None),
+        29: (f'{b},,,,,2027-01-09,,,,,"none, display",', "unknown_promo_type"),
     }
     data = _csv(*(text for text, _ in lines.values()))
     bad = {n: code for n, (_, code) in lines.items() if code}
@@ -85,7 +87,7 @@ def test_corpus_every_row_is_loaded_or_quarantined_with_its_reason(wh):
     data, bad, good = _corpus(wh)
     n_skus = wh.count("skus")
     r = ingest_bytes(wh, "plan", data, "plan.csv")
-    assert r.rows_read == len(bad) + len(good) + 2 == 26      # and two blank lines
+    assert r.rows_read == len(bad) + len(good) + 2 == 28      # and two blank lines
     assert (r.rows_loaded, r.rows_quarantined, r.duplicates_skipped, r.blank_lines) == \
         (len(good), len(bad), 0, 2)
     q = wh.query("SELECT line_no, reason_code, reason FROM quarantine WHERE batch_id = ?",
@@ -123,6 +125,8 @@ def test_accepted_rows_are_stored_in_their_canonical_form(wh):
         [None, "Dairy", "Mumbai", "display"]
     assert got.loc[7, ["sku_id", "state", "promo_type"]].tolist() == [b, "Delhi", "bundle"]
     assert got.loc[27, ["price", "discount_pct", "promo_type"]].tolist() == [mrp, 0, "none"]
+    # several kinds on one row, with a discount: stored in the vocabulary's order
+    assert got.loc[28, ["discount_pct", "promo_type"]].tolist() == [15, "feature+display"]
     assert pd.isna(got.loc[6, "pin_code"]) and pd.isna(got.loc[3, "price"])
 
 
@@ -259,7 +263,7 @@ def test_same_file_twice_loads_nothing_the_second_time(wh):
     first = ingest_bytes(wh, "plan", data, "plan.csv")
     again = ingest_bytes(wh, "plan", data, "plan copy.csv")
     assert again.status == "duplicate_file" and again.report["duplicate_of"] == first.batch_id
-    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (26, 0, 26)
+    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (28, 0, 28)
     assert len(plan_rows(wh)) == len(good) and latest_plan_version(wh) == 1
     assert wh.scalar("SELECT count(*) FROM quarantine") == len(bad) + 2     # 2 blank lines
 
@@ -397,7 +401,7 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
     assert first.startswith("batch b_") and first.endswith(
-        f"(loaded): 26 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
+        f"(loaded): 28 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
         "2 blank + 0 total rows")
     assert "  - plan version 1 (2027-01-01 to 2027-01-20)" in out.stdout
     assert "Column 'SKU' has 1 SKUs not in the catalog, first on line 8: 'XX-9999'" in out.stdout
