@@ -410,7 +410,7 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
     d = json.loads(again.stdout)
     assert d["status"] == "duplicate_file" and d["kind"] == "plan"
     assert d["rows_read"] == d["rows_loaded"] + d["rows_quarantined"] + \
-        d["duplicates_skipped"] == 26
+        d["duplicates_skipped"] == 28
     g = tmp_path / "plan2.csv"
     g.write_bytes(data + b"\n")
     d2 = json.loads(_cli("ingest", "plan", str(g), "--json", "--no-alerts",
