@@ -204,8 +204,25 @@ class PlanItem(Strict):
     date_to: _Day | None = None
     price: float | None = Field(None, gt=0, description="planned selling price, ₹")
     discount_pct: float | None = Field(None, ge=0, lt=100)
-    promo_type: Literal["none", "price_cut", "feature", "display", "bundle", "other"] | None \
-        = None
+    promo_type: str | None = Field(
+        None, max_length=100, examples=["price_cut", "feature+display"],
+        description="none, price_cut, feature, display, bundle, other, the plan upload's "
+                    "words (BOGO, leaflet, TPR, ...), or several kinds joined by '+', ',' or "
+                    "'and' ('display + feature')")
+
+    @field_validator("promo_type")
+    @classmethod
+    def _promo_type(cls, value):
+        from engine.ingest.mapping import choice_of
+
+        if value is None:
+            return None
+        kind = choice_of("promo_type", value)
+        if kind is None:
+            raise ValueError(f"promo_type '{value}' is not a promotion type (none, price_cut, "
+                             "feature, display, bundle, other; several joined as in "
+                             "'display + feature')")
+        return kind
 
     @model_validator(mode="after")
     def _complete(self):

@@ -8,15 +8,18 @@ promotion plan, beside statsforecast's peers.
 Protocol (issue 18): the sales file goes through the product's ingest into a fresh
 warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
 knows ahead: the prices and promotions actually run in the test weeks, written as a plan
-file (SKU, PIN, date, planned price, promotion type: the strongest recorded kind, display
-over feature over price cut) for every series-week (a week without a sales row: the SKU's
-chain-wide promotion when most of its stores had one, else none; `--sold-weeks-only` plans
+file (SKU, PIN, date, planned price, promotion type: every recorded kind of the week,
+e.g. 'feature+display', 'other' for a promotion without one) for every series-week (a
+week without a sales row: the SKU's chain-wide promotion when most of its stores had one,
+else none; `--sold-weeks-only` plans
 only the weeks with a sales row, the earlier protocol) and uploaded through the plan
 ingest (`python -m engine ingest plan`). The product forecasts twice with its own routed
 pipeline (`run_forecast(plan="latest")` and `plan="none"`); statsforecast's peers are fitted
 on the same dense weekly history (they cannot take a plan). Scored: series with >= 52 weeks
 of history and sales in the test window; all series-weeks, and the promoted series-weeks
-(the test weeks that were on promotion) separately. Prints the targets and whether they
+(the test weeks that were on promotion) separately. A week in which a store sent no rows at
+all is missing data, left out of the scoring for every model (realdev.actuals); the
+earlier protocol (scored as zero sales) is printed too. Prints the targets and whether they
 are met. Skips cleanly when ../shared/data/realdev is absent.
 """
 from __future__ import annotations
@@ -61,9 +64,12 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     on = promoted(history)
     keep = (history["date"] > cutoff) & (history["date"] <= end)
     h, on = history[keep], on[keep].to_numpy()
-    # the strongest recorded kind names the week's promotion (a plan row has one type)
-    kind = np.select([h[c].fillna(0).to_numpy() >= 0.5 for c in ("display", "feature", "tpr")],
-                     ["display", "feature", "price_cut"], default="other")
+    # every recorded kind (a half or more of the week) names the week's promotion, in the
+    # promotion types' order and joined as the plan upload stores them ('feature+display')
+    names = {"tpr": "price_cut", "feature": "feature", "display": "display"}
+    on_kind = {c: h[c].fillna(0).to_numpy() >= 0.5 for c in names}
+    kind = np.array(["+".join(names[c] for c in names if on_kind[c][i]) or "other"
+                     for i in range(len(h))], dtype=object)
     rows = pd.DataFrame({"sku_id": h["sku_id"].astype(str), "pin_code": h["pin_code"].astype(str),
                          "date": pd.to_datetime(h["date"]), "price": h["price"].round(2),
                          "type": np.where(on, kind, "none"), "on": on})
@@ -157,7 +163,10 @@ def main() -> int:
     promo_table = R.score_models(fc, t_promo, scales, keep)
     R.print_table(promo_table.sort_values("wape"),
                   f"promoted series-weeks only ({len(t_promo[t_promo['unique_id'].isin(keep)]):,})")
+    old = R.old_protocol(fc, full, cutoff, horizon, scales, keep, f"{args.file}: all")
     _verdict(table, promo_table)
+    print("\n== targets, EARLIER protocol (no-row store weeks as zero sales) ==")
+    _verdict(old, promo_table, header=False)
     return 0
 
 
@@ -170,10 +179,11 @@ def _promoted(full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.Data
     return out.groupby(["unique_id", "ds"], as_index=False)["promo"].max()
 
 
-def _verdict(table: pd.DataFrame, promo: pd.DataFrame) -> None:
+def _verdict(table: pd.DataFrame, promo: pd.DataFrame, header: bool = True) -> None:
     t, p = table.set_index("model"), promo.set_index("model")
     me, base = "MicroPulse + plan", "MicroPulse, no plan"
-    print("\n== targets ==")
+    if header:
+        print("\n== targets ==")
     gain = 1 - t.loc[me, "wape"] / t.loc[base, "wape"]
     print(f"WAPE with the plan {t.loc[me, 'wape']:.3f} vs without {t.loc[base, 'wape']:.3f}: "
           f"{100 * gain:+.1f}% (target >= +15%) {'MET' if gain >= 0.15 else 'NOT MET'}")

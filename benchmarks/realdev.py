@@ -88,9 +88,17 @@ def dense_weekly(history: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return d.rename(columns={"date": "ds", "quantity": "y"})
 
 
-def actuals(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:
-    """Weekly actuals for the `horizon` weeks after the cutoff (zero = no sales), for every
-    series that has history up to the cutoff. Columns: unique_id, ds, step, actual."""
+def actuals(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
+            no_row_weeks: str = "missing") -> pd.DataFrame:
+    """Weekly actuals for the `horizon` weeks after the cutoff, for every series that has
+    history up to the cutoff: zero where the series had no sales but its store (PIN)
+    reported rows that week. A week in which the store has no rows at all (a store that
+    stopped reporting, or a week missing from the whole file) is missing data, as the
+    product's own data-gap rule (features.data_gaps) treats it, and is left out of the
+    scoring for every model alike; `no_row_weeks="zero"` scores it as zero sales (the
+    earlier protocol). Columns: unique_id, ds, step, actual."""
+    if no_row_weeks not in ("missing", "zero"):
+        raise ValueError(f"no_row_weeks must be 'missing' or 'zero', not {no_row_weeks!r}")
     h = history[(history["date"] > cutoff)
                 & (history["date"] <= cutoff + pd.Timedelta(weeks=horizon))]
     step = np.ceil((h["date"] - cutoff).dt.days / 7).astype(int)
@@ -99,10 +107,27 @@ def actuals(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.Dat
     grid = series.loc[series.index.repeat(horizon)].reset_index(drop=True)
     grid["step"] = np.tile(np.arange(1, horizon + 1), len(series))
     out = grid.merge(h, on=KEYS + ["step"], how="left")
+    if no_row_weeks == "missing":
+        reported = h[["pin_code", "step"]].drop_duplicates()
+        out = out.merge(reported, on=["pin_code", "step"], how="inner")
     out["actual"] = out["quantity"].fillna(0.0)
     out["ds"] = cutoff + pd.to_timedelta(out["step"] * 7, unit="D")
     out["unique_id"] = out["sku_id"].astype(str) + "|" + out["pin_code"].astype(str)
     return out[["unique_id", "ds", "step", "actual"]]
+
+
+def old_protocol(fc: pd.DataFrame, full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
+                 scales: pd.DataFrame, keep: pd.Index, title: str) -> pd.DataFrame:
+    """The same forecasts scored with the earlier protocol (a store's weeks without any
+    rows as zero sales), printed beside the new one; returns the table."""
+    test = actuals(full, cutoff, horizon, no_row_weeks="zero")
+    new = actuals(full, cutoff, horizon)
+    dropped = int(test["unique_id"].isin(keep).sum() - new["unique_id"].isin(keep).sum())
+    table = score_models(fc, test, scales, keep).sort_values("wape")
+    print_table(table[["model", "series", "wape", "rmsse", "bias", "cov95"]],
+                f"{title}, EARLIER protocol: {dropped:,} series-weeks whose store sent no "
+                "rows scored as zero sales")
+    return table
 
 
 def peers(panel: pd.DataFrame, horizon: int, season: int = 52, n_jobs: int = 1,

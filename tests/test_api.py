@@ -214,6 +214,25 @@ def test_batch_with_an_inline_plan_scales_only_the_planned_days(client, as_, wor
     assert "Inline plan" in first["note"]
 
 
+def test_batch_plan_rows_take_several_promotion_kinds(client, as_, world):
+    """An inline plan row may combine kinds ('Display + Feature'); an unknown one is a 422
+    naming the value."""
+    sku, pin = world.series[0]
+    items = [{"sku_id": sku, "pin_code": pin, "horizon": 3}]
+    plain = client.post("/v1/forecasts/batch", json={"items": items}, headers=as_("analyst"))
+    day = plain.json()["results"][0]["forecast"][1]["date"]
+    ok = client.post("/v1/forecasts/batch", headers=as_("analyst"), json={
+        "items": items, "plan": [{"sku_id": sku, "pin_code": pin, "date": day,
+                                  "promo_type": "Display + Feature"}]})
+    assert ok.status_code == 200, ok.text
+    assert [p["planned"] for p in ok.json()["results"][0]["forecast"]] == [False, True, False]
+    bad = client.post("/v1/forecasts/batch", headers=as_("analyst"), json={
+        "items": items, "plan": [{"sku_id": sku, "pin_code": pin, "date": day,
+                                  "promo_type": "display + mega sale"}]})
+    assert bad.status_code == 422
+    assert "'display + mega sale' is not a promotion type" in _error(bad)["message"]
+
+
 def test_batch_plan_row_without_a_product_is_422(client, as_, world):
     sku, pin = world.series[0]
     res = client.post("/v1/forecasts/batch", headers=as_("analyst"),

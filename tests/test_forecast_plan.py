@@ -220,3 +220,50 @@ def test_a_file_without_regular_prices_or_promotion_flags_sees_its_discounts():
     assert (R.loc[weeks[~off][weeks[~off] > weeks[8]], "price_ratio"] == 1.0).all()
     fold = actual_plan(hist, weeks[50], 4, "W")
     assert fold["promo"].isna().all() and fold["promo_type"].isna().all()
+
+
+def test_a_plan_row_with_several_promotion_kinds_sets_every_kind_it_names():
+    """Planted: a display doubles sales, a feature lifts them 1.5x, both together 3x (no
+    price change). A plan row 'feature+display' sets both kind flags, so the forecast of
+    that week is the combined lift, well above a week planned with the display alone."""
+    rng = np.random.default_rng(11)
+    dates = pd.date_range("2023-01-07", periods=130, freq="7D")
+    rows = []
+    for i in range(16):
+        base = rng.uniform(20, 60)
+        kind = rng.choice(["none", "display", "feature", "both"], size=len(dates),
+                          p=[0.7, 0.1, 0.1, 0.1])
+        disp = np.isin(kind, ["display", "both"])
+        feat = np.isin(kind, ["feature", "both"])
+        q = rng.poisson(base * np.where(disp, 2.0, 1.0) * np.where(feat, 1.5, 1.0))
+        rows.append(pd.DataFrame({"sku_id": f"S{i:02d}", "pin_code": "110001", "date": dates,
+                                  "quantity": q.astype(float), "price": 100.0,
+                                  "regular_price": 100.0, "promo": kind != "none",
+                                  "display": disp.astype(float),
+                                  "feature": feat.astype(float), "tpr": 0.0}))
+    hist = pd.concat(rows, ignore_index=True)
+    future = pd.date_range(dates[-1] + pd.Timedelta(days=7), periods=8, freq="7D")
+    series = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(16)], "pin_code": "110001"})
+    plan = resolve(_rows(*[(1, n, s, None, "110001", None, None, day, day, np.nan, np.nan,
+                            ptype) for s in series["sku_id"] for n, (day, ptype) in
+                           enumerate([(future[2], "feature+display"),
+                                      (future[5], "display")])]),
+                   series, future, "W")
+    both = plan[plan["date"] == future[2]]
+    assert (both["promo_type"] == "feature+display").all() and (both["promo"] == 1).all()
+    cfg = CFG.with_(grain="W", models=("lightgbm",))
+    panel = build_panel(hist, None, cfg, future_prices=plan).rows.set_index(["sku_id", "date"])
+    flags = panel.loc[(slice(None), [future[2], future[5]]),
+                      ["feature_flag", "display_flag", "tpr_flag"]]
+    assert (flags.xs(future[2], level="date").to_numpy() == [1, 1, 0]).all()
+    assert (flags.xs(future[5], level="date").to_numpy() == [0, 1, 0]).all()
+    fc = fit_predict(hist, None, cfg, future_prices=plan).forecasts
+    fc = fc[fc["model"] == "lightgbm"].pivot(index="sku_id", columns="date", values="forecast")
+    # against each series' weeks without a promotion (the unplanned weeks' forecasts mix
+    # the usual promotion rate in)
+    regular = hist[~hist["promo"]].groupby("sku_id")["quantity"].mean()
+    combined = (fc[future[2]] / regular).median()
+    display = (fc[future[5]] / regular).median()
+    assert 2.4 < combined < 3.6, combined             # planted 3x
+    assert 1.6 < display < 2.4, display               # planted 2x
+    assert combined > 1.25 * display

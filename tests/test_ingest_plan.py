@@ -74,6 +74,8 @@ def _corpus(wh) -> tuple[bytes, dict[int, str], list[int]]:
         25: (f"{a},,,,,,2027-01-05,,,,display,", "missing_value"),
         26: (f"{a},,,,,,,,,,display,", "missing_value"),
         27: (f"{a},,,,,2027-01-06,,,{mrp:g},0,none,regular price", None),
+        28: (f'{b},,{pin},,,,2027-01-08,2027-01-14,,15,"Display + Leaflet",', None),
+        29: (f'{b},,,,,2027-01-09,,,,,"none, display",', "unknown_promo_type"),
     }
     data = _csv(*(text for text, _ in lines.values()))
     bad = {n: code for n, (_, code) in lines.items() if code}
@@ -85,7 +87,7 @@ def test_corpus_every_row_is_loaded_or_quarantined_with_its_reason(wh):
     data, bad, good = _corpus(wh)
     n_skus = wh.count("skus")
     r = ingest_bytes(wh, "plan", data, "plan.csv")
-    assert r.rows_read == len(bad) + len(good) + 2 == 26      # and two blank lines
+    assert r.rows_read == len(bad) + len(good) + 2 == 28      # and two blank lines
     assert (r.rows_loaded, r.rows_quarantined, r.duplicates_skipped, r.blank_lines) == \
         (len(good), len(bad), 0, 2)
     q = wh.query("SELECT line_no, reason_code, reason FROM quarantine WHERE batch_id = ?",
@@ -123,6 +125,8 @@ def test_accepted_rows_are_stored_in_their_canonical_form(wh):
         [None, "Dairy", "Mumbai", "display"]
     assert got.loc[7, ["sku_id", "state", "promo_type"]].tolist() == [b, "Delhi", "bundle"]
     assert got.loc[27, ["price", "discount_pct", "promo_type"]].tolist() == [mrp, 0, "none"]
+    # several kinds on one row, with a discount: stored in the vocabulary's order
+    assert got.loc[28, ["discount_pct", "promo_type"]].tolist() == [15, "feature+display"]
     assert pd.isna(got.loc[6, "pin_code"]) and pd.isna(got.loc[3, "price"])
 
 
@@ -146,6 +150,12 @@ def test_plan_rows_columns_and_dtypes_with_and_without_rows(wh):
     ("Price Cut", "price_cut"), ("price-off", "price_cut"), ("10% off", "price_cut"),
     ("End Cap", "display"), ("display", "display"), ("no", "none"), ("NONE", "none"),
     ("0", "none"), ("other", "other"), ("mega sale", None), ("", None), ("  ", None),
+    # several kinds on one row: stored in the vocabulary's order, joined by '+'
+    ("Display + Feature", "feature+display"), ("TPR, leaflet", "price_cut+feature"),
+    ("display and feature", "feature+display"), ("10% off + End Cap", "price_cut+display"),
+    ("Feature/Display/TPR", "price_cut+feature+display"), ("display, display", "display"),
+    ("buy 1 + get 1", "bundle"), ("n/a", "none"), ("none + display", None),
+    ("display & mega sale", None),
 ])
 def test_promo_type_words(text, expected):
     assert choice_of("promo_type", text) == expected
@@ -155,15 +165,43 @@ def test_the_warehouse_reads_promo_types_as_choice_of_does(wh):
     a, _ = _sku(wh)
     words = [w for w in CHOICES["promo_type"] if w] + [
         "B2G1", "b1g1f", "Buy Two Get One", "3 for 2", "1+1", "10% off", "Flat 20 off",
-        "PRICE-CUT", " Leaflet ", "mega sale", "BOGO!!"]
-    data = _csv(*(f"{a},2027-03-01,{w}" for w in words),
+        "PRICE-CUT", " Leaflet ", "mega sale", "BOGO!!", "Display + Feature", "TPR, leaflet",
+        "display and feature", "10% off + End Cap", "Feature/Display/TPR", "buy 1 + get 1",
+        "n/a", "none + display", "display & mega sale", "B2G1 with leaflet"]
+    data = _csv(*(f"{a},2027-03-01,\"{w}\"" for w in words),
                 head="sku_id,date,promo_type")
     r = ingest_bytes(wh, "plan", data, "words.csv")
     stored = dict(zip(plan_rows(wh)["row_no"], plan_rows(wh)["promo_type"]))
     for line, w in enumerate(words, start=2):
         want = choice_of("promo_type", w)
         assert stored.get(line) == want, (w, stored.get(line), want)
-    assert r.rows_quarantined == sum(choice_of("promo_type", w) is None for w in words) == 1
+    assert r.rows_quarantined == sum(choice_of("promo_type", w) is None for w in words) == 3
+
+
+def test_yes_no_kind_columns_add_to_the_promotion_type(wh):
+    """Separate feature / display / tpr columns (as a sales file has) plan several kinds on
+    one row; bad values and a 'none' they contradict are quarantined with their reasons."""
+    a, mrp = _sku(wh)
+    data = _csv(f"{a},2027-03-01,,display,yes,0,",          # 2: feature+display
+                f"{a},2027-03-02,,,1,1,1",                  # 3: every kind
+                f"{a},2027-03-03,{mrp - 5:g},,N,N,N",       # 4: a price cut by the price
+                f"{a},2027-03-04,,,0,0,0",                  # 5: an explicit 'nothing'
+                f"{a},2027-03-05,,none,1,,",                # 6: contradiction
+                f"{a},2027-03-06,,,0.5,,",                  # 7: a share is not yes/no
+                f"{a},2027-03-07,,,maybe,,",                # 8: not a flag
+                f"{a},2027-03-08,,bundle,,,Y",              # 9: bundle+price_cut
+                head="sku_id,date,price,promo_type,Leaflet,On Display,TPR")
+    r = ingest_bytes(wh, "plan", data, "kinds.csv")
+    got = plan_rows(wh).set_index("row_no")["promo_type"].to_dict()
+    assert got == {2: "feature+display", 3: "price_cut+feature+display", 4: "price_cut",
+                   5: "none", 9: "price_cut+bundle"}
+    q = wh.query("SELECT line_no, reason_code, reason FROM quarantine WHERE batch_id = ? "
+                 "ORDER BY 1", [r.batch_id])
+    assert dict(zip(q["line_no"], q["reason_code"])) == {
+        6: "conflicting_promo_type", 7: "kind_not_yes_no", 8: "bad_flag"}
+    assert r.rows_read == 8 == r.rows_loaded + 3
+    assert "Column 'promo_type' is 'none', but the row's feature / display / tpr columns " \
+        "plan a promotion" in q["reason"].iloc[0]
 
 
 def test_promo_type_is_inferred_as_a_price_cut_and_reported(wh):
@@ -225,7 +263,7 @@ def test_same_file_twice_loads_nothing_the_second_time(wh):
     first = ingest_bytes(wh, "plan", data, "plan.csv")
     again = ingest_bytes(wh, "plan", data, "plan copy.csv")
     assert again.status == "duplicate_file" and again.report["duplicate_of"] == first.batch_id
-    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (26, 0, 26)
+    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (28, 0, 28)
     assert len(plan_rows(wh)) == len(good) and latest_plan_version(wh) == 1
     assert wh.scalar("SELECT count(*) FROM quarantine") == len(bad) + 2     # 2 blank lines
 
@@ -363,7 +401,7 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
     assert first.startswith("batch b_") and first.endswith(
-        f"(loaded): 26 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
+        f"(loaded): 28 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
         "2 blank + 0 total rows")
     assert "  - plan version 1 (2027-01-01 to 2027-01-20)" in out.stdout
     assert "Column 'SKU' has 1 SKUs not in the catalog, first on line 8: 'XX-9999'" in out.stdout
@@ -372,7 +410,7 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
     d = json.loads(again.stdout)
     assert d["status"] == "duplicate_file" and d["kind"] == "plan"
     assert d["rows_read"] == d["rows_loaded"] + d["rows_quarantined"] + \
-        d["duplicates_skipped"] == 26
+        d["duplicates_skipped"] == 28
     g = tmp_path / "plan2.csv"
     g.write_bytes(data + b"\n")
     d2 = json.loads(_cli("ingest", "plan", str(g), "--json", "--no-alerts",

@@ -38,6 +38,17 @@ PRICE = ["price_ratio", "discount_depth", "promo_flag", "price_index", "promo_sh
 # promotion kinds a sales file (and a plan) may carry; a plan's promo_type maps onto them
 PROMO_KINDS = ("feature", "display", "tpr")
 PLAN_TYPE_KIND = {"feature": "feature", "display": "display", "price_cut": "tpr"}
+
+
+def plan_type_has(ptype, kind: str) -> np.ndarray:
+    """1.0 where a plan's promotion type (possibly several kinds, 'feature+display': see
+    engine.ingest.mapping.choice_of) names the promotion kind `kind` (a PROMO_KINDS column
+    or a promotion type such as 'price_cut'), else 0.0."""
+    from engine.ingest.mapping import choice_parts
+
+    names = {kind} | {t for t, k in PLAN_TYPE_KIND.items() if k == kind}
+    return np.array([bool(names & choice_parts(t)) if isinstance(t, str) else False
+                     for t in ptype], dtype=float)
 ATTRIBUTES = ["category_code", "city_code", "state_code", "log_mrp"]
 CATEGORICAL = ["category_code", "city_code", "state_code"]
 
@@ -806,7 +817,7 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
             if col in m:
                 given = np.nan_to_num(m[col].to_numpy(dtype=float))
             elif ptype is not None:
-                given = np.array([PLAN_TYPE_KIND.get(t) == col for t in ptype], dtype=float)
+                given = plan_type_has(ptype, col)
             else:
                 continue
             kind[col] = np.where(in_plan, given, kind[col])

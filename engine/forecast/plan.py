@@ -249,8 +249,10 @@ def respond(base: pd.DataFrame, rows: pd.DataFrame, response, regular: pd.DataFr
     disc = m["discount_pct"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(~np.isnan(price), price / reg, 1 - disc / 100.0)
-    ptype = m["promo_type"].astype(object).to_numpy()
-    ratio = np.where(np.isnan(ratio) & (ptype == "price_cut"), 1 - typical, ratio)
+    from engine.forecast.features import plan_type_has
+
+    cut = plan_type_has(m["promo_type"].astype(object).to_numpy(), "price_cut") > 0
+    ratio = np.where(np.isnan(ratio) & cut, 1 - typical, ratio)
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
     promo = m["promo"].to_numpy(dtype=float)
     promo = np.where(np.isnan(promo), ratio < 0.98, promo > 0)

@@ -108,13 +108,18 @@ REASONS: dict[str, str] = {
     "discount_out_of_range": "is not a discount from 0 to under 100 percent",
     "price_above_mrp": "is above the SKU's MRP",
     "unknown_promo_type": "is not a promotion type (none, price_cut, feature, display, "
-                          "bundle, other, or words such as BOGO, leaflet, TPR)",
+                          "bundle, other, or words such as BOGO, leaflet, TPR; several "
+                          "joined as in 'display + feature'; 'none' with nothing else)",
+    "kind_not_yes_no": "is not yes or no (a planned promotion kind is 1/0, yes/no, Y/N)",
+    "conflicting_promo_type": "is 'none', but the row's feature / display / tpr columns "
+                              "plan a promotion",
     # competitor price uploads
     "missing_item": "is blank and so is the item code (a competitor row names the item)",
     "missing_place": "is blank and so is the city (a competitor price is for a PIN code or "
                      "a city)",
     "empty_plan_row": "is blank, and so are the row's other plan columns (a plan row needs "
-                      "a price, a discount or a promotion type)",
+                      "a price, a discount, a promotion type or a "
+                      "feature / display / tpr value)",
 }
 
 # How the report names a whole group of values failing one rule.
@@ -151,6 +156,9 @@ REASON_PLURALS: dict[str, str] = {
     "discount_out_of_range": "discounts outside 0 to under 100 percent",
     "price_above_mrp": "prices above the SKU's MRP",
     "unknown_promo_type": "values that are not promotion types",
+    "kind_not_yes_no": "promotion kinds that are not yes or no",
+    "conflicting_promo_type": "rows whose promotion type 'none' contradicts their kind "
+                              "columns",
     "empty_plan_row": "rows without a price, a discount or a promotion type",
     "missing_item": "rows without an item name or code",
     "missing_place": "rows without a PIN code or a city",

@@ -146,6 +146,15 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
                                             "promo_kind", "mechanic", "promo_mechanic",
                                             "offer_type", "deal_type", "scheme", "offer")),
         _f("note", "text", aliases=("notes", "remarks", "remark", "comment", "comments")),
+        # Yes/no columns for each promotion kind, as in a sales file (a row may set several,
+        # and they add to promo_type's kinds). Listed last, so similarity matching never
+        # hands them a column the fields above would take.
+        _f("feature", "share", aliases=("feat", "featured", "leaflet", "circular", "flyer",
+                                        "mailer", "on_feature", "in_leaflet")),
+        _f("display", "share", aliases=("disp", "end_cap", "endcap", "on_display",
+                                        "in_store_display")),
+        _f("tpr", "share", aliases=("tpr_only", "temporary_price_reduction", "price_cut",
+                                    "on_tpr")),
     ),
     # Competitors' shelf prices (a documented feed, no scraping): who, which item (their
     # name for it, or a code: our SKU id is matched directly), where (a PIN or a city),
@@ -219,18 +228,50 @@ CHOICE_PATTERNS: dict[str, tuple[tuple[str, str], ...]] = {"promo_type": (
 )}
 
 
-def choice_of(field_name: str, text: str | None) -> str | None:
-    """A `choice` field's value for a cell ('B2G1' -> 'bundle'); None when the cell is
-    blank or not in the vocabulary (the SQL in ingest_sql.choice_expr does the same)."""
-    if text is None or not str(text).strip():
-        return None
-    key = " ".join(re.sub(r"[^0-9a-z]+", " ", str(text).lower()).split())
+# Choice fields whose cell may combine several values ('Display + Feature', 'TPR, leaflet',
+# 'display and feature'): the separators between the parts (on the lower-cased cell). The
+# whole cell is looked up first, so a value containing a separator ('buy 1 + get 1', '1+1')
+# stays one value. A combination is stored as its values in the vocabulary's order joined
+# by '+' ('feature+display'); 'none' cannot be combined with a promotion.
+MULTI_CHOICE: dict[str, str] = {
+    "promo_type": r"\s*(?:\+|,|&|/|;|\band\b|\bwith\b|\bplus\b)\s*"}
+MULTI_ORDER: dict[str, tuple[str, ...]] = {"promo_type": PROMO_TYPES}
+MULTI_JOIN = "+"
+
+
+def _choice_key(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", str(text).lower()).split())
+
+
+def _one_choice(field_name: str, key: str) -> str | None:
     if key in CHOICES[field_name]:
         return CHOICES[field_name][key]
     for pattern, value in CHOICE_PATTERNS.get(field_name, ()):
         if re.fullmatch(pattern, key):
             return value
     return None
+
+
+def choice_of(field_name: str, text: str | None) -> str | None:
+    """A `choice` field's value for a cell ('B2G1' -> 'bundle'; 'Display + Leaflet' ->
+    'feature+display' for a MULTI_CHOICE field); None when the cell is blank or not in the
+    vocabulary (the SQL in ingest_sql.choice_expr does the same)."""
+    if text is None or not str(text).strip():
+        return None
+    one = _one_choice(field_name, _choice_key(text))
+    if one is not None or field_name not in MULTI_CHOICE:
+        return one
+    parts = [p for p in re.split(MULTI_CHOICE[field_name], str(text).lower()) if p.strip()]
+    values = [_one_choice(field_name, _choice_key(p)) for p in parts]
+    if len(values) < 2 or None in values or ("none" in values and len(set(values)) > 1):
+        return None
+    return MULTI_JOIN.join(x for x in MULTI_ORDER[field_name] if x in values)
+
+
+def choice_parts(value: str | None) -> set[str]:
+    """The values a stored (possibly combined) choice holds: 'feature+display' ->
+    {'feature', 'display'}; None -> set()."""
+    return set(str(value).split(MULTI_JOIN)) if value is not None else set()
 
 
 def fields(kind: str) -> tuple[FieldSpec, ...]:

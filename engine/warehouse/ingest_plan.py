@@ -13,13 +13,20 @@ Rules, each reported against a column the file has ('<field>|<code>'):
   names normalised as for mandi files: 'NCT OF DELHI' -> Delhi);
 - a day, or a range of at most 366 days (`missing_value`, `conflicting_dates`,
   `dates_reversed`, `range_too_long`); plan dates may be in the future;
-- a price, a discount or a promotion type (`empty_plan_row`); a SKU's price at most its
-  MRP (`price_above_mrp`).
+- a price, a discount, a promotion type or a promotion kind column (`empty_plan_row`); a
+  SKU's price at most its MRP (`price_above_mrp`);
+- the yes/no promotion kind columns (feature, display, tpr) hold 0 or 1
+  (`kind_not_yes_no`), and none of them is yes on a row whose promotion type is 'none'
+  (`conflicting_promo_type`).
+
+A row may plan several promotion kinds at once ('display + feature' in its promotion type,
+and/or yes in its kind columns): `promo_type` is stored as their union in the
+vocabulary's order joined by '+' ('price_cut+feature+display').
 """
 from __future__ import annotations
 
-from engine.ingest.mapping import ColumnMapping
-from engine.warehouse.ingest_sql import v
+from engine.ingest.mapping import MULTI_JOIN, MULTI_ORDER, ColumnMapping
+from engine.warehouse.ingest_sql import literal, v
 
 TEMPS = ("ingest_plan_skus", "ingest_plan_categories", "ingest_plan_pins",
          "ingest_plan_cities", "ingest_plan_states", "ingest_plan_ref")
@@ -27,6 +34,8 @@ MAX_RANGE_DAYS = 366
 # Price and discount disagree when the price is further than this from MRP x (1 - d%):
 # one rupee or 2% of the MRP, whichever is more.
 MISMATCH_RUPEES, MISMATCH_SHARE = 1.0, 0.02
+# the yes/no promotion kind columns and the promotion type each one plans
+KIND_COLUMNS = {"tpr": "price_cut", "feature": "feature", "display": "display"}
 
 
 def name_key(expr: str) -> str:
@@ -69,7 +78,7 @@ def _exprs(mapping: ColumnMapping, alias: str = "") -> dict[str, str]:
     when the file has no column; names trimmed, a blank name NULL."""
     out = {}
     for f in ("sku_id", "category", "pin_code", "city", "state", "date", "date_from",
-              "date_to", "price", "discount_pct", "promo_type", "note"):
+              "date_to", "price", "discount_pct", "promo_type", "note", *KIND_COLUMNS):
         if not mapping.source(f):
             out[f] = "NULL"
         elif f in ("category", "city", "state"):
@@ -125,9 +134,16 @@ def row_rules(mapping: ColumnMapping) -> list[tuple[str, str]]:
                 (f"{d} IS NULL AND {lo} > {hi}", "date_to|dates_reversed"),
                 (f"{d} IS NULL AND date_diff('day', {lo}, {hi}) >= {MAX_RANGE_DAYS}",
                  "date_to|range_too_long")]
-    out.append((f"{e['price']} IS NULL AND {e['discount_pct']} IS NULL AND "
-                f"{e['promo_type']} IS NULL",
-                f"{on('price', 'discount_pct', 'promo_type')}|empty_plan_row"))
+    kinds = [k for k in KIND_COLUMNS if has(k)]
+    for k in kinds:
+        out.append((f"{e[k]} NOT IN (0, 1)", f"{k}|kind_not_yes_no"))
+    out.append((" AND ".join(f"{e[f]} IS NULL" for f in ("price", "discount_pct", "promo_type",
+                                                         *kinds)),
+                f"{on('price', 'discount_pct', 'promo_type', *KIND_COLUMNS)}|empty_plan_row"))
+    if has("promo_type") and kinds:
+        out.append((f"{e['promo_type']} = 'none' AND ("
+                    + " OR ".join(f"{e[k]} = 1" for k in kinds) + ")",
+                    "promo_type|conflicting_promo_type"))
     if has("price") and has("sku_id"):
         out.append((f"{e['price']} > (SELECT k.mrp FROM ingest_plan_skus k "
                     f"WHERE k.sku_id = {e['sku_id']}) + 0.005", "price|price_above_mrp"))
@@ -165,7 +181,7 @@ def load_plan(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     price, disc = e["price"], e["discount_pct"]
     by_disc = f"coalesce({disc} > 0, FALSE)"
     by_price = f"coalesce({price} < r.ref - 0.005, FALSE)"
-    promo = (f"coalesce({e['promo_type']}, CASE WHEN {by_disc} OR {by_price} "
+    promo = (f"coalesce({_combined_type(mapping, e)}, CASE WHEN {by_disc} OR {by_price} "
              "THEN 'price_cut' ELSE 'none' END)")
 
     def canonical(field: str, table: str) -> str:
@@ -184,7 +200,7 @@ def load_plan(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     lo, hi = cur.execute("SELECT min(date_from), max(date_to) FROM plan_rows WHERE batch_id = ?",
                          [bid]).fetchone()
     report.update(plan_version=version, date_min=str(lo), date_max=str(hi))
-    blank = f"{e['promo_type']} IS NULL AND {good}"
+    blank = f"{_combined_type(mapping, e)} IS NULL AND {good}"
     n_disc, n_price = cur.execute(
         f"SELECT count(*) FILTER (WHERE {by_disc}), count(*) FILTER (WHERE NOT {by_disc} "
         f"AND {by_price}) FROM ingest_stage s LEFT JOIN ingest_plan_ref r "
@@ -195,6 +211,20 @@ def load_plan(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     report["warnings"] = _mismatch_warnings(cur, e, good) if mapping.source("price") and \
         mapping.source("discount_pct") else []
     return int(n)
+
+
+def _combined_type(mapping: ColumnMapping, e: dict) -> str:
+    """The row's promotion type with the kinds its yes/no columns set added (NULL when
+    neither says anything, or the columns say no and there is no type)."""
+    kinds = [k for k in KIND_COLUMNS if mapping.source(k)]
+    if not kinds:
+        return e["promo_type"]
+    order = "[" + ", ".join(literal(x) for x in MULTI_ORDER["promo_type"]) + "]"
+    on = " OR ".join(f"(x = {literal(KIND_COLUMNS[k])} AND {e[k]} = 1)" for k in kinds)
+    union = (f"NULLIF(array_to_string(list_filter({order}, lambda x: list_contains(string_split("
+             f"coalesce({e['promo_type']}, ''), {literal(MULTI_JOIN)}), x) OR {on}), "
+             f"{literal(MULTI_JOIN)}), '')")
+    return union
 
 
 def _mismatch_warnings(cur, e: dict, good: str) -> list[dict]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.ingest.mapping import CHOICE_PATTERNS, CHOICES, ColumnMapping, FieldSpec, fields
+from engine.ingest.mapping import (CHOICE_PATTERNS, CHOICES, MULTI_CHOICE, MULTI_JOIN,
+                                   MULTI_ORDER, ColumnMapping, FieldSpec, fields)
 
 # Tried in this order unless a sample of the column says otherwise (see rank_formats).
 # Two-digit-year formats come first: they cannot match a four-digit year.
@@ -104,15 +105,31 @@ def choice_key_expr(col: str) -> str:
     return f"trim(regexp_replace(lower({col}), '[^0-9a-z]+', ' ', 'g'))"
 
 
-def choice_expr(field: str, col: str, key: str) -> str:
-    """The value of a `choice` field (mapping.CHOICES / CHOICE_PATTERNS; the same rules as
-    mapping.choice_of): NULL for a blank cell or text outside the vocabulary."""
+def _choice_lookup(field: str, key: str) -> str:
+    """The vocabulary's value of a looked-up key (see choice_key_expr), else NULL."""
     words = " ".join(f"WHEN {literal(w)} THEN {literal(x)}" for w, x in CHOICES[field].items())
     patterns = " ".join(f"WHEN regexp_full_match({key}, {literal(p)}) THEN {literal(x)}"
                         for p, x in CHOICE_PATTERNS.get(field, ()))
     fallback = f"CASE {patterns} END" if patterns else "NULL"
-    return (f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN NULL "
-            f"ELSE CASE {key} {words} ELSE {fallback} END END")
+    return f"CASE {key} {words} ELSE {fallback} END"
+
+
+def choice_expr(field: str, col: str, key: str) -> str:
+    """The value of a `choice` field (mapping.CHOICES / CHOICE_PATTERNS / MULTI_CHOICE; the
+    same rules as mapping.choice_of): NULL for a blank cell or text outside the vocabulary."""
+    one = _choice_lookup(field, key)
+    if field in MULTI_CHOICE:
+        part_key = choice_key_expr("p")
+        parts = (f"list_transform(list_filter(string_split_regex(lower({col}), "
+                 f"{literal(MULTI_CHOICE[field])}), lambda p: trim(p) <> ''), "
+                 f"lambda p: {_choice_lookup(field, part_key)})")
+        order = "[" + ", ".join(literal(x) for x in MULTI_ORDER[field]) + "]"
+        combined = (f"(SELECT CASE WHEN len(v) >= 2 AND list_count(v) = len(v) AND (NOT "
+                    f"list_contains(v, 'none') OR list_unique(v) = 1) THEN array_to_string("
+                    f"list_filter({order}, lambda x: list_contains(v, x)), {literal(MULTI_JOIN)}) "
+                    f"END FROM (SELECT {parts} AS v))")
+        one = f"coalesce({one}, {combined})"
+    return f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN NULL ELSE {one} END"
 
 
 def pin_expr(col: str) -> str:

@@ -1,0 +1,79 @@
+"""The real-data benchmarks' scoring protocol (benchmarks/realdev.py) on planted frames:
+a week in which a store sent no rows at all is missing data and left out of the scoring;
+a series' own zero week at a store that reported other items stays a zero; the plan file
+of bench_real_plan names every promotion kind of the week."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import realdev as R  # noqa: E402
+
+CUT = pd.Timestamp("2024-03-02")
+
+
+def _history() -> pd.DataFrame:
+    """Two stores x two SKUs, weekly: store 110001 stops reporting after test week 2;
+    store 400001 never sells B in test week 3 but sells A then; no store has rows in
+    test week 4 (a week missing from the whole file)."""
+    rows = []
+    weeks = [CUT - pd.Timedelta(weeks=k) for k in range(3, -1, -1)] + \
+        [CUT + pd.Timedelta(weeks=k) for k in (1, 2, 3, 5)]
+    for d in weeks:
+        step = int(np.ceil((d - CUT).days / 7))
+        for pin in ("110001", "400001"):
+            if pin == "110001" and step > 2:
+                continue
+            for sku in ("A", "B"):
+                if (pin, sku, step) == ("400001", "B", 3):
+                    continue
+                rows.append((sku, pin, d, 5.0))
+    return pd.DataFrame(rows, columns=["sku_id", "pin_code", "date", "quantity"])
+
+
+def test_weeks_a_store_sent_no_rows_are_missing_not_zero():
+    h = _history()
+    new = R.actuals(h, CUT, 5).set_index(["unique_id", "step"])["actual"]
+    old = R.actuals(h, CUT, 5, no_row_weeks="zero").set_index(["unique_id", "step"])["actual"]
+    assert len(old) == 4 * 5                                   # every series x week
+    # the stopped store: weeks 3-5 gone; the file-wide gap (week 4) gone for everyone
+    assert sorted(new.loc["A|110001"].index) == [1, 2]
+    assert sorted(new.loc["A|400001"].index) == [1, 2, 3, 5]
+    assert new.loc[("B|400001", 3)] == 0.0                     # its own zero stays a zero
+    assert old.loc[("A|110001", 3)] == 0.0 and old.loc[("A|110001", 4)] == 0.0
+    with pytest.raises(ValueError, match="'missing' or 'zero'"):
+        R.actuals(h, CUT, 5, no_row_weeks="skip")
+
+
+def test_scores_leave_the_missing_weeks_out_for_every_model():
+    h = _history()
+    test = R.actuals(h, CUT, 5)
+    keep = pd.Index(sorted(test["unique_id"].unique()))
+    scales = pd.DataFrame({"scale2": 1.0, "revenue": 1.0}, index=keep)
+    grid = R.actuals(h, CUT, 5, no_row_weeks="zero")[["unique_id", "ds"]]
+    fc = pd.concat([grid.assign(model=m, forecast=f, lo80=np.nan, hi80=np.nan, lo=np.nan,
+                                hi=np.nan) for m, f in (("five", 5.0), ("zero", 0.0))])
+    new = R.score_models(fc, test, scales, keep).set_index("model")
+    assert new.loc["five", "wape"] == pytest.approx(5 / (5 * len(test) - 5))   # B's zero week
+    old = R.score_models(fc, R.actuals(h, CUT, 5, no_row_weeks="zero"), scales,
+                         keep).set_index("model")
+    assert old.loc["five", "wape"] > 2 * new.loc["five", "wape"]
+
+
+def test_the_benchmark_plan_names_every_promotion_kind_of_the_week(tmp_path):
+    import bench_real_plan as bench
+
+    h = _history().assign(price=10.0, promo=False, feature=0.0, display=0.0, tpr=0.0)
+    wk1 = (h["date"] == CUT + pd.Timedelta(weeks=1))
+    h.loc[wk1 & (h["sku_id"] == "A"), ["promo", "feature", "display"]] = [True, 1.0, 1.0]
+    h.loc[wk1 & (h["sku_id"] == "B"), ["promo", "tpr"]] = [True, 1.0]
+    plan = pd.read_csv(bench.plan_file(h, CUT, 5))
+    week1 = plan[plan["Date"] == str((CUT + pd.Timedelta(weeks=1)).date())]
+    assert set(week1.loc[week1["SKU"] == "A", "Promotion type"]) == {"feature+display"}
+    assert set(week1.loc[week1["SKU"] == "B", "Promotion type"]) == {"price_cut"}
