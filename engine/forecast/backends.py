@@ -10,6 +10,10 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      one folder per partition (whole category x state cells packed up to
      `partition_series` series; a larger category x state is split by whole cities), in
      a run folder the workers can read (MICROPULSE_DASK_SHARED_DIR on a real cluster);
+     before that, DuckDB sums the whole history per PIN x day and per SKU x promoted day
+     (features.WholeFile), and every partition reads these small tables, not its own
+     rows, to judge data gaps and chain-wide promotions: the rules of the local run,
+     which reads the same sums of its own history;
   2. map: each partition returns the training rows of every global model (LightGBM) at
      each backtest origin and at the cutoff, as a stratified sample: its share of
      `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
@@ -326,7 +330,9 @@ class DaskBackend:
         # what the data-gap and chain-wide promotion rules read about the whole file, by
         # DuckDB before partitioning: small per-day sums every partition gets, so each
         # judges a gap or a chain-wide promotion as the local run does
+        t1 = time.perf_counter()
         whole = WholeFile.of_warehouse(wh, cut)
+        timings["whole_file"] = round(time.perf_counter() - t1, 2)
         gaps = None
         try:
             cutoffs, fold_gaps = fold_origins(first, last, cfg, whole)
