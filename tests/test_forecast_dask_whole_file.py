@@ -51,10 +51,15 @@ def _sales(seed: int = 11) -> pd.DataFrame:
                 keep &= ~WEEKS.isin(EMPTY_DAIRY)
             if pin == "560003" and sku == "D0":       # no sale in the promotion weeks
                 keep &= ~WEEKS.isin(PROMO)
+            # displayed with the promotion in Delhi, not at 560001; one Snacks week at
+            # 560002 displayed half the week: the file's display is a share, not yes/no
+            display = np.where(promo & pin.startswith("11"), 1.0, 0.0)
+            if pin == "560002" and sku == "K0":
+                display[10] = 0.5
             rows.append(pd.DataFrame({
                 "sku_id": sku, "pin_code": pin, "date": WEEKS[keep], "quantity": q[keep],
                 "price": np.where(promo, 40.0, 50.0)[keep], "regular_price": 50.0,
-                "promo": promo[keep]}))
+                "promo": promo[keep], "display": display[keep]}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -65,17 +70,17 @@ def warehouse(tmp_path_factory):
     with wh.transaction() as cur:
         cur.register("s", _sales())
         cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue, price, "
-                    "regular_price, promo) SELECT sku_id, pin_code, CAST(date AS DATE), "
-                    "quantity, price * quantity, price, regular_price, promo FROM s")
+                    "regular_price, promo, display) SELECT sku_id, pin_code, CAST(date AS DATE),"
+                    " quantity, price * quantity, price, regular_price, promo, display FROM s")
         cur.register("k", pd.DataFrame({"sku_id": list(CATEGORY),
                                         "category": list(CATEGORY.values())}))
         cur.execute("INSERT INTO skus (sku_id, name, category, mrp) "
                     "SELECT sku_id, sku_id, category, 60 FROM k")
         cur.register("l", pd.DataFrame({"pin_code": list(STORES),
+                                        "city": [CITY[s] for s in STORES.values()],
                                         "state": list(STORES.values())}))
-        cur.execute("INSERT INTO locations (pin_code, city, state) SELECT pin_code, "
-                    "CASE state WHEN 'Delhi' THEN 'New Delhi' ELSE 'Bengaluru' END, state "
-                    "FROM l")
+        cur.execute("INSERT INTO locations (pin_code, city, state) "
+                    "SELECT pin_code, city, state FROM l")
     yield wh
     wh.close()
 
@@ -105,6 +110,8 @@ def test_the_sums_duckdb_reads_from_the_warehouse_are_the_local_runs_own(warehou
     pd.testing.assert_frame_equal(wh_sums.pins, frame_sums.pins, check_dtype=False)
     pd.testing.assert_frame_equal(wh_sums.promotions, frame_sums.promotions, check_dtype=False)
     assert wh_sums.share_kinds == frame_sums.share_kinds
+    assert frame_sums.share_kinds["display"] == WEEKS[10]          # a share from then on
+    assert pd.isna(frame_sums.share_kinds["feature"])
     # D0's promotion weeks: 3 promoted of 4 sales rows, at 40
     d0 = frame_sums.promotions[frame_sums.promotions["sku_id"] == "D0"]
     assert list(d0["date"]) == list(PROMO)
@@ -137,9 +144,13 @@ def test_a_partition_judges_the_gap_and_the_chain_wide_promotion_on_the_whole_fi
     assert promo_at_560003(build_panel(ka_dairy, None, cfg)) == [0] * len(PROMO)
     part = build_panel(ka_dairy, None, cfg, whole=whole)
     assert promo_at_560003(part) == [1] * len(PROMO)
-    r = part.rows
-    at = (r["sku_id"] == "D0") & (r["pin_code"] == "560003") & r["date"].isin(PROMO)
-    assert np.allclose(r.loc[at, "price"], 40.0)
+    # at the promoted rows' price, and their mean display: the file's display is a share
+    # (a Snacks row), though every Dairy x Karnataka row is 0 or 1
+    for panel in (build_panel(h, None, cfg), part):
+        r = panel.rows
+        at = (r["sku_id"] == "D0") & (r["pin_code"] == "560003") & r["date"].isin(PROMO)
+        assert np.allclose(r.loc[at, "price"], 40.0)
+        assert np.allclose(r.loc[at, "display_flag"], 2 / 3)
 
 
 @pytest.mark.parametrize("name", ["lightgbm", "per_series"])
