@@ -2,9 +2,13 @@
 (DaskBackend on a distributed.LocalCluster) on synthetic series written to a temp warehouse:
 wall time, where the Dask run's time goes (export, map 1 training rows, global fits, map 2
 backtest + forecast per partition, reduce), peak memory of each worker and of this process,
-and a worked estimate for 1M series on 32 workers from the measured per-series costs.
+and a worked estimate for 1M series on 32 workers from the measured per-series costs; and
+the whole-file sums every partition receives for the data-gap and chain-wide promotion
+rules (features.WholeFile): their rows and pickled size against the history's, and the
+time DuckDB takes for them over the warehouse and over the history frame.
 
     .venv/bin/python benchmarks/bench_dask.py --sizes 5000 10000 25000
+    .venv/bin/python benchmarks/bench_dask.py --sizes 25000 --sums-only
 
 Each size runs in fresh processes (peak RSS is a lifetime high). Models: the daily defaults
 (seasonal naive, moving average, TSB, LightGBM), 1 backtest fold, horizon 28.
@@ -93,6 +97,32 @@ def one_run(backend: str, path: str, partition_series: int) -> dict:
     return out
 
 
+def whole_file_figures(path: Path) -> None:
+    """The whole-file sums of the warehouse at `path`: size against the history, time."""
+    import pickle
+
+    from engine.forecast.features import WholeFile, normalize_history
+    from engine.warehouse.forecast_store import read_history
+
+    wh = Warehouse(path, read_only=True)
+    try:
+        t = time.perf_counter()
+        whole = WholeFile.of_warehouse(wh)
+        t_wh = time.perf_counter() - t
+        h = normalize_history(read_history(wh))
+    finally:
+        wh.close()
+    t = time.perf_counter()
+    WholeFile.of(h)
+    t_frame = time.perf_counter() - t
+    mb = len(pickle.dumps(whole)) / 1e6
+    print(f"whole-file sums: {len(whole.pins):,} PIN-day + {len(whole.promotions):,} "
+          f"SKU-promoted-day rows ({mb:.1f} MB pickled, sent to every worker) for "
+          f"{len(h):,} history rows ({len(pickle.dumps(h)) / 1e6:.0f} MB); DuckDB "
+          f"{t_wh:.2f} s over the warehouse, {t_frame:.2f} s over the history frame",
+          flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", type=int, default=[5000, 10000, 25000])
@@ -100,6 +130,8 @@ def main() -> int:
     ap.add_argument("--partition-series", type=int, default=5000)
     ap.add_argument("--backends", nargs="+", default=["local", "dask"],
                     choices=["local", "dask"], help="e.g. dask only for worker memory")
+    ap.add_argument("--sums-only", action="store_true",
+                    help="only the whole-file sums' figures, no forecast runs")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "WAREHOUSE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -115,7 +147,8 @@ def main() -> int:
             _load(n, args.days, path)
             print(f"\n== {n:,} series x {args.days} days (warehouse written in "
                   f"{time.perf_counter() - t:.0f} s) ==", flush=True)
-            for backend in args.backends:
+            whole_file_figures(path)
+            for backend in ([] if args.sums_only else args.backends):
                 load = os.getloadavg()[0]
                 done = subprocess.run([sys.executable, __file__, "--partition-series",
                                        str(args.partition_series), "--one", backend, str(path)],

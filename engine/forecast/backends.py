@@ -10,6 +10,10 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      one folder per partition (whole category x state cells packed up to
      `partition_series` series; a larger category x state is split by whole cities), in
      a run folder the workers can read (MICROPULSE_DASK_SHARED_DIR on a real cluster);
+     before that, DuckDB sums the whole history per PIN x day and per SKU x promoted day
+     (features.WholeFile), and every partition reads these small tables, not its own
+     rows, to judge data gaps and chain-wide promotions: the rules of the local run,
+     which reads the same sums of its own history;
   2. map: each partition returns the training rows of every global model (LightGBM) at
      each backtest origin and at the cutoff, as a stratified sample: its share of
      `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
@@ -144,13 +148,14 @@ def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
 
 
 def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
-                       share: float) -> dict:
+                       share: float, whole) -> dict:
     """Map 1: {"rows": {(origin index, global model): its training rows on this
     partition, a seeded sample of `share` x cfg.lgb_max_rows rows when there are more},
     "top": {(origin index, top_n setting): this partition's top series by recent demand},
     "planned": rows of the stored plan for this partition}. Origin index len(cutoffs) is
     the final cutoff. Training rows are history rows: the plan (future rows) does not
-    change them."""
+    change them. `whole`: the whole file's sums (features.WholeFile) the data-gap and
+    chain-wide promotion rules read instead of this partition's rows."""
     from engine.forecast.registry import model_class
     from engine.forecast.runner import (build_cutoff_panel, global_models, global_training_rows,
                                         top_candidates)
@@ -167,7 +172,8 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
         if h["date"].min() > cut:          # no series of this partition has begun yet
             continue
         panel = build_cutoff_panel(h, signals, cfg, names, cutoff=cut,
-                                   future_prices=final_plan if k == len(cutoffs) else None)
+                                   future_prices=final_plan if k == len(cutoffs) else None,
+                                   whole=whole)
         for name in global_models(names):
             rows = global_training_rows(panel, name, cfg)
             if len(rows) > quota:
@@ -197,12 +203,14 @@ def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
 
 
 def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
-                   with_plan: bool, fitted: dict, top: dict) -> dict:
+                   with_plan: bool, fitted: dict, top: dict, whole, gaps) -> dict:
     """Map 2: the backtest points, the final fit's pieces and the drivers of one
     partition, with the global models fitted on the pooled rows (`fitted`: (origin index,
     name) -> model) and the top series chosen across partitions (`top`: origin index ->
     {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
-    the cluster's workers are the parallelism)."""
+    the cluster's workers are the parallelism). `whole`: the whole file's sums
+    (features.WholeFile); `gaps`: (data_gaps over the whole file, its last date) or
+    None: backtest rows in those periods are not scored."""
     from engine.forecast.backtest import backtest_points
     from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
     from engine.forecast.drivers import driver_frame
@@ -218,10 +226,10 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     points = None
     if cutoffs:
         points = backtest_points(h, signals, cfg, cutoffs, with_plan=with_plan,
-                                 prefit=prefit, top=top)
+                                 prefit=prefit, top=top, gaps=gaps, whole=whole)
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
-                        top=top.get(len(cutoffs)))
+                        top=top.get(len(cutoffs)), whole=whole)
     pieces = final_pieces(final)
     model = driver_model(final.fitted)
     drivers = None
@@ -302,7 +310,8 @@ class DaskBackend:
                 client.close()
 
     def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
-        from engine.forecast.backtest import backtest_cutoffs, finish_backtest
+        from engine.forecast.backtest import finish_backtest, fold_origins
+        from engine.forecast.features import WholeFile, data_gaps, gap_runs
         from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
         from engine.forecast.runner import global_models, pick_top
         from engine.forecast.inputs import read_signals
@@ -318,8 +327,16 @@ class DaskBackend:
         first, last = pd.Timestamp(cells["first_date"].min()), pd.Timestamp(cells["last_date"].max())
         cut = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else last
         cfg = cfg.with_(grain=cfg.grain or sales_grain(wh), cutoff=cut.date())
+        # what the data-gap and chain-wide promotion rules read about the whole file, by
+        # DuckDB before partitioning: small per-day sums every partition gets, so each
+        # judges a gap or a chain-wide promotion as the local run does
+        t1 = time.perf_counter()
+        whole = WholeFile.of_warehouse(wh, cut)
+        timings["whole_file"] = round(time.perf_counter() - t1, 2)
+        gaps = None
         try:
-            cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
+            cutoffs, fold_gaps = fold_origins(first, last, cfg, whole)
+            gaps = (fold_gaps, last) if len(fold_gaps) else None
         except ForecastError as exc:
             if exc.code != "history_too_short":
                 raise
@@ -341,6 +358,7 @@ class DaskBackend:
         signals = replace(read_signals(wh), vocabularies=vocab)
         plan_rows = read_plan_rows(wh, plan_version) if plan_version is not None else None
         sig_f = client.scatter(signals, broadcast=True, hash=False)
+        whole_f = client.scatter(whole, broadcast=True, hash=False)
         plan_f = client.scatter(plan_rows, broadcast=True, hash=False) \
             if plan_rows is not None else None
 
@@ -348,7 +366,7 @@ class DaskBackend:
         glob_names = global_models(cfg.models)
         t1 = time.perf_counter()
         samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
-                                 share[p], pure=False) for p in paths]
+                                 share[p], whole_f, pure=False) for p in paths]
         small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
                            keep=False)
         planned = sum(s["planned"] for s in small)
@@ -372,7 +390,7 @@ class DaskBackend:
             timings["fit_global"] = round(time.perf_counter() - t1, 2)
         t1 = time.perf_counter()
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
-                              fitted, top, pure=False) for p in paths]
+                              fitted, top, whole_f, gaps, pure=False) for p in paths]
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
                              gather=True)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
@@ -389,6 +407,9 @@ class DaskBackend:
         drivers = [r["drivers"] for r in results if r["drivers"] is not None]
         del results, points
         out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say)
+        notes = gap_runs(data_gaps(None, cut, cfg.grain, whole), cfg.grain)
+        for gap in notes:
+            say(gap["note"])
         timings["reduce"] = round(time.perf_counter() - t1, 2)
         timings["total"] = round(time.perf_counter() - t0, 2)
         timings["partitions"] = len(paths)
@@ -398,7 +419,7 @@ class DaskBackend:
         return ForecastResult(run_id=None, forecasts=out, routing=routing, backtest=bt_all,
                               drivers=drivers, cutoff=cut, grain=cfg.grain, horizon=cfg.horizon,
                               timings=timings, interval_method=method, fitted=final_models,
-                              planned_rows=int(planned) if with_plan else 0)
+                              planned_rows=int(planned) if with_plan else 0, data_gaps=notes)
 
     @staticmethod
     def _wait(futures: list, say, start: float, end: float, what: str, gather: bool = False,

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, data_gaps, detect_grain, in_gaps,
-                                      normalize_history, segment_text)
+from engine.forecast.features import (Signals, WholeFile, cut_history, data_gaps, detect_grain,
+                                      in_gaps, normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
 from engine.forecast.router import series_codes
@@ -44,43 +44,54 @@ def backtest_cutoffs(first_date, last_date, cfg: ForecastConfig, grain: str
 
 def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
              progress: Progress | None = None, normalized: bool = False,
-             with_plan: bool = False) -> pd.DataFrame:
+             with_plan: bool = False, whole: WholeFile | None = None) -> pd.DataFrame:
     """Point-level rolling-origin backtest of every model in `cfg.models` (history cut at
     cfg.cutoff when set). Raises ForecastError when the history is too short for even
     one fold. `normalized=True` says `history` already went through normalize_history.
     `with_plan=True` judges a run that uses a price / promotion plan: each fold's plan is
     what was actually charged in its horizon (plan.actual_plan), and the rows carry
-    `forecast_no_plan` (the same models without it) and `planned`."""
+    `forecast_no_plan` (the same models without it) and `planned`. `whole`: the file's
+    sums the data-gap and chain-wide promotion rules read (None: those of `history`)."""
     h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
         h = cut_history(h, cfg.cutoff)
     cfg = cfg.for_grain(cfg.grain or detect_grain(h))
     first, last = h["date"].min(), h["date"].max()
-    cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
-    # periods that are missing data (no rows at all for a PIN code or the file between
-    # periods with rows): a fold is not scored on them, and a fold's origin that falls
-    # inside a file-wide gap moves back to the gap's last period with rows
-    gaps = data_gaps(h, last, cfg.grain)
-    if len(gaps):
-        days = cfg.period_days
-        cutoffs = [c for c in sorted({_before_gap(h, c, gaps, days) for c in cutoffs})
-                   if c > first] or cutoffs
+    whole = whole if whole is not None else WholeFile.of(h)
+    cutoffs, gaps = fold_origins(first, last, cfg, whole)
     points = backtest_points(h, signals, cfg, cutoffs, progress=progress, with_plan=with_plan,
-                             gaps=(gaps, last) if len(gaps) else None)
+                             gaps=(gaps, last) if len(gaps) else None, whole=whole)
     return finish_backtest(points, cfg, with_plan)
+
+
+def fold_origins(first, last, cfg: ForecastConfig, whole: WholeFile
+                 ) -> tuple[list[pd.Timestamp], pd.DataFrame]:
+    """The backtest's fold origins for a history spanning first..last (grain set in
+    `cfg`) and the periods that are missing data at `last` (data_gaps over the whole
+    file's sums): a fold is not scored on those, and a fold's origin that falls inside a
+    file-wide gap moves back to the gap's last period with rows."""
+    cutoffs = backtest_cutoffs(first, last, cfg, cfg.grain)
+    gaps = data_gaps(None, last, cfg.grain, whole)
+    if len(gaps):
+        dates = whole.pins["date"].to_numpy()
+        cutoffs = [c for c in sorted({_before_gap(dates, c, gaps, cfg.period_days)
+                                      for c in cutoffs}) if c > first] or cutoffs
+    return cutoffs, gaps
 
 
 def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
                     with_plan: bool = False, prefit: dict | None = None,
-                    top: dict | None = None, gaps: tuple | None = None) -> pd.DataFrame:
+                    top: dict | None = None, gaps: tuple | None = None,
+                    whole: WholeFile | None = None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
     index -> {model name: fitted model} for global models fitted on pooled rows; `top`:
     fold index -> {top_n setting: keys of the top series chosen across partitions}.
     Intervals and order come in `finish_backtest`, which pools every partition. `gaps`:
-    (data_gaps frame, its last date): fold rows in those periods are not scored."""
+    (data_gaps frame, its last date): fold rows in those periods are not scored;
+    `whole`: the whole file's sums (WholeFile; None: those of each fold's history)."""
     say = progress or (lambda msg: None)
     grain = cfg.grain
     parts = []
@@ -91,7 +102,7 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
         plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
                           keep_sid=True, future_prices=plan,
-                          prefit=(prefit or {}).get(k), top=(top or {}).get(k))
+                          prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole)
         fc = res.forecasts
         if fc.empty:
             continue
@@ -129,13 +140,13 @@ def finish_backtest(bt: pd.DataFrame, cfg: ForecastConfig, with_plan: bool = Fal
     return bt.iloc[order, bt.columns.get_indexer(cols)].reset_index(drop=True)
 
 
-def _before_gap(h: pd.DataFrame, cut: pd.Timestamp, gaps: pd.DataFrame, days: int
+def _before_gap(dates: np.ndarray, cut: pd.Timestamp, gaps: pd.DataFrame, days: int
                 ) -> pd.Timestamp:
     """A fold origin, moved back to the last period with rows when the whole file has no
-    rows in the origin's period and that period is a data gap; else unchanged."""
+    rows in the origin's period and that period is a data gap; else unchanged. `dates`:
+    the file's dates with rows."""
     if gaps.empty or not (gaps["date"] == cut).any():
         return cut
-    dates = h["date"].to_numpy()
     at_or_before = dates[dates <= np.datetime64(cut)]
     if not len(at_or_before) or at_or_before.max() > np.datetime64(cut - pd.Timedelta(days=days)):
         return cut                    # rows in the origin's period: a PIN-level gap only

@@ -204,33 +204,79 @@ def detect_grain(history: pd.DataFrame) -> str:
 GAP_MIN_ROWS = 3
 
 
+@dataclass(frozen=True)
+class WholeFile:
+    """What the data-gap rule and the chain-wide promotion rule read about the whole
+    sales file, not just the series a panel fits: small per-day sums (a PIN code's rows
+    per day; a SKU's sales rows, promoted rows, their prices and promotion kinds per day
+    with a promotion), from engine.warehouse.forecast_store.whole_file_sums. A local run
+    takes them from its own history (`of`); a distributed run computes them once with
+    DuckDB over the warehouse and hands them to every partition, so both judge a gap and
+    a chain-wide promotion on the same rows. Every reader cuts them at its own cutoff.
+    Exact at a daily grain and for weekly files (one row per series and week); a daily
+    file forced to a weekly grain counts a series' days, not its weeks."""
+
+    pins: pd.DataFrame           # pin_code, date, rows
+    promotions: pd.DataFrame     # sku_id, date, rows, promoted, paid, paid_rows, PROMO_KINDS
+    share_kinds: dict            # kind -> first date with a value other than 0 / 1 (NaT)
+
+    @staticmethod
+    def of(history: pd.DataFrame) -> "WholeFile":
+        """The sums of a normalised history frame (all its rows)."""
+        from engine.warehouse.forecast_store import whole_file_sums
+
+        return WholeFile(**whole_file_sums(history))
+
+    @staticmethod
+    def of_warehouse(wh, cutoff=None) -> "WholeFile":
+        """The sums of the warehouse's sales history up to `cutoff`, by DuckDB."""
+        from engine.warehouse.forecast_store import whole_file_sums
+
+        return WholeFile(**whole_file_sums(wh, cutoff))
+
+    def promoted(self, cut) -> bool:
+        """Whether the file records a promotion on or before `cut`."""
+        d = self.promotions["date"].to_numpy()
+        return bool((d <= np.datetime64(pd.Timestamp(cut))).any())
+
+    def yes_no(self, cut) -> dict[str, bool]:
+        """Per promotion kind: only 0 / 1 values on or before `cut` (a yes/no kind)."""
+        return {k: pd.isna(d) or d > pd.Timestamp(cut) for k, d in self.share_kinds.items()}
+
+
 def _period_index(days: np.ndarray, cut_day: int, step: int) -> np.ndarray:
     """Each day's period on the cutoff's lattice (0 = the period ending at the cutoff,
     negative before it; a week is the 7 days ending on its label)."""
     return -((cut_day - days) // step)
 
 
-def data_gaps(history: pd.DataFrame, cut, grain: str) -> pd.DataFrame:
+def data_gaps(history: pd.DataFrame | None, cut, grain: str,
+              whole: WholeFile | None = None) -> pd.DataFrame:
     """Periods that are missing data, not zero sales: for each PIN code, the periods with
     no rows at all for that PIN between periods where it has rows, and the periods with
     no rows at all in the whole file between periods where it has rows (for every PIN),
     each only where the PIN (or the file) usually has at least GAP_MIN_ROWS rows in a
-    selling period. `history`: normalised (KEYS, date, quantity), cut at `cut`.
-    Returns pin_code, period (on the cutoff's lattice: see _period_index), date (the
-    period's label)."""
+    selling period, judged on the rows on or before `cut`. `whole`: the file's sums
+    (WholeFile; None: those of `history`, a normalised history). Returns pin_code,
+    period (on the cutoff's lattice: see _period_index), date (the period's label)."""
     empty = pd.DataFrame({"pin_code": pd.Series(dtype=object),
                           "period": pd.Series(dtype=np.int64),
                           "date": pd.Series(dtype="datetime64[ns]")})
-    if history.empty:
+    if whole is None and (history is None or history.empty):
+        return empty
+    pins_rows = (whole if whole is not None else WholeFile.of(history)).pins
+    pins_rows = pins_rows[pins_rows["date"].to_numpy() <= np.datetime64(pd.Timestamp(cut))]
+    if pins_rows.empty:
         return empty
     step = 7 if grain == "W" else 1
     cut_day = int(np.datetime64(pd.Timestamp(cut), "D").astype(np.int64))
-    days = history["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    days = pins_rows["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     k = _period_index(days, cut_day, step)
     k0 = int(k.min())
     n_k = int(k.max()) - k0 + 1
-    pin_c, pins = pd.factorize(history["pin_code"].to_numpy())
+    pin_c, pins = pd.factorize(pins_rows["pin_code"].to_numpy())
     counts = np.bincount(pin_c.astype(np.int64) * n_k + (k - k0),
+                         weights=pins_rows["rows"].to_numpy(dtype=float),
                          minlength=len(pins) * n_k).reshape(len(pins), n_k)
 
     def inner_empty(c: np.ndarray) -> np.ndarray:
@@ -361,14 +407,17 @@ def _per_row(per_series: pd.Series, sid: np.ndarray) -> pd.Categorical:
 
 def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                 cutoff=None, future_prices: pd.DataFrame | None = None,
-                full_top_n: int = 0, normalized: bool = False) -> Panel:
+                full_top_n: int = 0, normalized: bool = False,
+                whole: WholeFile | None = None) -> Panel:
     """Dense series x period panel, history cut at `cutoff` (default cfg.cutoff, else the
     last date in the history). `frame` holds every row with demand and attributes;
     `rows` the rows with features (see `_feature_rows`: every future row, LightGBM's
     training rows, all history of the `full_top_n` largest series). Lags and rolling
     statistics are computed over the whole panel, so a row's features do not depend on
     which other rows were featurised. `normalized=True` says `history` already went
-    through normalize_history (the pipeline normalises once per run)."""
+    through normalize_history (the pipeline normalises once per run). `whole`: the whole
+    file's sums the data-gap and chain-wide promotion rules read (None: those of
+    `history`; a partition of a distributed run gets the whole file's)."""
     signals = signals or Signals()
     h = history if normalized else normalize_history(history)
     grain = cfg.grain or detect_grain(h)
@@ -407,7 +456,8 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     # periods a whole PIN code (or the file) has no rows for, between periods with rows,
     # are missing data: they leave the panel, so each series continues across the gap
     # (its lags, windows and baselines read the periods before and after it)
-    gaps = data_gaps(h, cut, grain)
+    whole = whole if whole is not None else WholeFile.of(h)
+    gaps = data_gaps(h, cut, grain, whole)
     dense_starts, to_kept = starts, None
     if len(gaps):
         keep = ~in_gaps(series["pin_code"].to_numpy(), sid, dates, gaps, cut, step)
@@ -453,9 +503,11 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
             kinds[col][idx] = np.nan_to_num(hs[col].to_numpy(dtype=float))
     del hs, h
     sku_of_series = pd.factorize(series["sku_id"].to_numpy(), use_na_sentinel=False)[0]
-    if promo.any():
-        _shared_promotions(promo, prices, kinds, idx, sku_of_series[sid],
-                           frame["date"].to_numpy(), frame["future"].to_numpy())
+    flagged = whole.promoted(cut)     # the file records promotions (else: the price rule)
+    if flagged:
+        _shared_promotions(promo, prices, kinds, idx, series["sku_id"].to_numpy(), sid,
+                           frame["date"].to_numpy(), frame["future"].to_numpy(), whole, cut,
+                           step)
     attrs = _series_attributes(series, signals)
     for col in ("category", "city", "state"):
         frame[col] = _per_row(attrs[col], sid)
@@ -479,7 +531,7 @@ def build_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     feats["trend_seasonality"] = _calendar_features(R, grain) + ["age"]
     R["age"] = R["pos"].to_numpy().astype(float)
     regular = _regular_price(prices, fut, starts, n_per, 8 if grain == "W" else 56)
-    if not promo.any():
+    if not flagged:
         # a history without promotion flags: a period 5% or more under the regular price,
         # or with a display / feature / tpr share of a half or more, was a promotion
         with np.errstate(invalid="ignore"):
@@ -533,61 +585,93 @@ def in_gaps(pins, which: np.ndarray, dates: np.ndarray, gaps: pd.DataFrame, cut,
 
 
 def _shared_promotions(promo: np.ndarray, prices: dict, kinds: dict, idx: np.ndarray,
-                       sku: np.ndarray, dates: np.ndarray, fut: np.ndarray) -> None:
+                       series_sku: np.ndarray, sid: np.ndarray, dates: np.ndarray,
+                       fut: np.ndarray, whole: WholeFile, cut, step: int) -> None:
     """A promotion is only recorded on a sales row, so a period without sales looks
     unpromoted even when the SKU was on promotion chain-wide. For a slow seller almost
     every promoted period is then a selling one, and the model reads 'promotion' as 'a
     sale happened' (3-15x lifts instead of 1.2x on the demo). Where the SKU was promoted
-    chain-wide in a period (`chain_wide`), its periods without a sales row take the
-    promotion too. In place."""
+    chain-wide in a period (`chain_wide_sums` over the whole file's rows of the SKU and
+    period, `whole`), its periods without a sales row take the promotion too.
+    `series_sku`: each series' SKU, `sid`: each panel row's series. In place."""
     has_row = np.zeros(len(promo), dtype=bool)
     has_row[idx] = True
-    hist = np.flatnonzero(~fut)
-    day = dates[hist].astype("datetime64[D]").astype(np.int64)
-    day = day - day.min() if len(day) else day
-    inv = sku[hist].astype(np.int64) * (int(day.max(initial=0)) + 1) + day
-    n_cells = int(inv.max(initial=-1)) + 1
-    if n_cells > 4 * len(inv) + 10**7:             # a sparse lattice: codes by sorting
-        cells, inv = np.unique(inv, return_inverse=True)
-        n_cells = len(cells)
-    seen = has_row[hist]
-    shared, paid, kind = chain_wide(inv, n_cells, seen & promo[hist], seen,
-                                    prices["price"][hist],
-                                    {c: v[hist] for c, v in kinds.items()})
-    fill = ~seen & shared[inv]
+    rows = np.flatnonzero(~fut & ~has_row)
+    p = whole.promotions
+    p = p[p["date"].to_numpy() <= np.datetime64(pd.Timestamp(cut))]
+    if not len(rows) or p.empty:
+        return
+    cut_day = int(np.datetime64(pd.Timestamp(cut), "D").astype(np.int64))
+
+    def period(d: np.ndarray) -> np.ndarray:
+        return _period_index(np.asarray(d).astype("datetime64[D]").astype(np.int64),
+                             cut_day, step)
+
+    skus = pd.Index(pd.unique(p["sku_id"].to_numpy()))
+    k = period(p["date"].to_numpy())
+    k0 = int(k.min())
+    width = int(k.max()) - k0 + 1
+    cell = skus.get_indexer(p["sku_id"].to_numpy()).astype(np.int64) * width + (k - k0)
+    cells, inv = np.unique(cell, return_inverse=True)    # SKU x period (weekly: summed days)
+
+    def total(col: str) -> np.ndarray:
+        return np.bincount(inv, weights=p[col].to_numpy(dtype=float), minlength=len(cells))
+
+    shared, paid, kind = chain_wide_sums(total("rows"), total("promoted"), total("paid"),
+                                         total("paid_rows"), {c: total(c) for c in kinds},
+                                         whole.yes_no(cut))
+    s = skus.get_indexer(series_sku).astype(np.int64)[sid[rows]]
+    kr = period(dates[rows]) - k0
+    at = np.searchsorted(cells, s * width + kr)
+    at = np.minimum(at, len(cells) - 1)
+    found = (s >= 0) & (kr >= 0) & (kr < width) & (cells[at] == s * width + kr)
+    fill = found & shared[at]
     if not fill.any():
         return
-    rows = hist[fill]
+    rows, at = rows[fill], at[fill]
     promo[rows] = True
-    prices["price"][rows] = paid[inv[fill]]
+    prices["price"][rows] = paid[at]
     for col, values in kinds.items():
-        values[rows] = kind[col][inv[fill]]
+        values[rows] = kind[col][at]
 
 
 def chain_wide(cell: np.ndarray, n_cells: int, on: np.ndarray, seen: np.ndarray,
                paid: np.ndarray, kinds: dict[str, np.ndarray]
                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Which SKU x period cells were promotions chain-wide, from rows with a cell code
-    (`cell`, 0..n_cells-1), a promotion flag `on` and `seen` (the row is a sales row):
-    more than half of the cell's sales rows (at least one) promoted; a store-by-store
-    promotion (a minority of the SKU's stores) is not. Per
-    cell: (chain-wide?, the mean price paid on its promoted rows, and each promotion
-    kind of them: a yes/no kind (feature, display, price cut) when most of them had it,
-    a share kind (display share of the week) at its mean). A mean of yes/no flags (0.67
-    display) would be a value only the imputed rows carry: the trees learnt 'a
-    fractional display sells nothing', and the no-plan forecast, which probes the
-    series' usual (fractional) promotion, ran 10% low on the real weekly backtest."""
-    n_seen = np.bincount(cell[seen], minlength=n_cells)
-    n_on = np.bincount(cell[on], minlength=n_cells)
-    shared = (n_on >= 1) & (2 * n_on > n_seen)
+    """chain_wide_sums of rows with a cell code (`cell`, 0..n_cells-1), a promotion flag
+    `on` and `seen` (the row is a sales row), their prices `paid` and promotion kinds (a
+    kind is yes/no when every sales row has 0 or 1)."""
     ok = on & ~np.isnan(paid)
+    return chain_wide_sums(
+        np.bincount(cell[seen], minlength=n_cells), np.bincount(cell[on], minlength=n_cells),
+        np.bincount(cell[ok], weights=paid[ok], minlength=n_cells),
+        np.bincount(cell[ok], minlength=n_cells),
+        {c: np.bincount(cell[on], weights=k[on], minlength=n_cells) for c, k in kinds.items()},
+        {c: bool(np.isin(k[seen], (0.0, 1.0)).all()) for c, k in kinds.items()})
+
+
+def chain_wide_sums(rows: np.ndarray, promoted: np.ndarray, paid: np.ndarray,
+                    paid_rows: np.ndarray, kinds: dict[str, np.ndarray],
+                    yes_no: dict[str, bool]
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Which SKU x period cells were promotions chain-wide, from per-cell sums: sales
+    `rows`, `promoted` rows, the sum of the promoted rows' prices (`paid`, over
+    `paid_rows` of them with a price) and of each promotion kind over the promoted rows:
+    more than half of the cell's sales rows (at least one) promoted; a store-by-store
+    promotion (a minority of the SKU's stores) is not. Per cell: (chain-wide?, the mean
+    price paid on its promoted rows, and each promotion kind of them: a yes/no kind
+    (`yes_no`: feature, display, price cut) when most of them had it, a share kind
+    (display share of the week) at its mean). A mean of yes/no flags (0.67 display)
+    would be a value only the imputed rows carry: the trees learnt 'a fractional display
+    sells nothing', and the no-plan forecast, which probes the series' usual
+    (fractional) promotion, ran 10% low on the real weekly backtest."""
+    shared = (promoted >= 1) & (2 * promoted > rows)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_paid = (np.bincount(cell[ok], weights=paid[ok], minlength=n_cells)
-                     / np.bincount(cell[ok], minlength=n_cells))
+        mean_paid = paid / paid_rows
     out = {}
-    for col, k in kinds.items():
-        share = np.bincount(cell[on], weights=k[on], minlength=n_cells) / np.maximum(n_on, 1)
-        if np.isin(k[seen], (0.0, 1.0)).all():    # a yes/no kind: the majority's
+    for col, total in kinds.items():
+        share = total / np.maximum(promoted, 1)
+        if yes_no.get(col, False):       # a yes/no kind: the majority's
             share = (share >= 0.5).astype(float)
         out[col] = share
     return shared, mean_paid, out

@@ -18,7 +18,7 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, cut_history, detect_grain, gap_runs,
+from engine.forecast.features import (Signals, WholeFile, cut_history, detect_grain, gap_runs,
                                       normalize_history, segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict, uses_worker_processes
@@ -146,8 +146,12 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     use_plan = plan is not None and len(plan) > 0
     timings: dict = {}
     bt = None
+    # the whole file's sums the data-gap and chain-wide promotion rules read, once per run
+    # (a distributed run computes the same with DuckDB over the warehouse: backends.py)
+    whole = WholeFile.of(h)
     try:
-        bt = backtest(h, signals, cfg, progress=say, normalized=True, with_plan=use_plan)
+        bt = backtest(h, signals, cfg, progress=say, normalized=True, with_plan=use_plan,
+                      whole=whole)
     except ForecastError as exc:
         if exc.code != "history_too_short":
             raise
@@ -164,7 +168,8 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     big = [h, bt]
     del h, bt
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="micropulse-forecast") as pool:
-        return _final_and_after(big, signals, cfg, plan, use_plan, say, t0, timings, pool)
+        return _final_and_after(big, signals, cfg, plan, use_plan, say, t0, timings, pool,
+                                whole)
 
 
 @dataclass
@@ -276,9 +281,10 @@ def driver_inputs(final, fut: pd.DataFrame, model) -> tuple:
 
 
 def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bool, say,
-                     t0: float, timings: dict, pool: ThreadPoolExecutor) -> ForecastResult:
+                     t0: float, timings: dict, pool: ThreadPoolExecutor,
+                     whole: WholeFile) -> ForecastResult:
     """forecast_full after the backtest: final fit, routing, intervals, drivers. `big`:
-    [normalised history, backtest or None], emptied here."""
+    [normalised history, backtest or None], emptied here; `whole`: the file's sums."""
     h, bt = big
     big.clear()
     early_routing = None
@@ -290,7 +296,7 @@ def _final_and_after(big: list, signals, cfg: ForecastConfig, plan, use_plan: bo
     t1 = time.perf_counter()
     say("final fit at the cutoff")
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, progress=say, normalized=True,
-                        future_prices=plan if use_plan else None)
+                        future_prices=plan if use_plan else None, whole=whole)
     timings["final_fit"] = round(time.perf_counter() - t1, 2)
     timings.update({f"final_{k}": v for k, v in final.timings.items()})
     data_gaps = gap_runs(final.panel.gaps, cfg.grain)

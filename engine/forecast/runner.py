@@ -162,14 +162,14 @@ def global_models(models) -> list[str]:
 
 def build_cutoff_panel(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
                        names: tuple[str, ...], cutoff=None,
-                       future_prices: pd.DataFrame | None = None) -> Panel:
+                       future_prices: pd.DataFrame | None = None, whole=None) -> Panel:
     """The feature panel fit_predict builds for `names` at `cutoff` (normalised history):
     every history row featurised for the top series of a per-series model that needs
-    features (Prophet's regressors)."""
+    features (Prophet's regressors). `whole`: the whole file's sums (features.WholeFile)."""
     full = [getattr(cfg, c.top_n) for c in map(model_class, names)
             if c.scope == "per_series" and c.needs_features and c.top_n]
     return build_panel(history, signals, cfg, cutoff=cutoff, future_prices=future_prices,
-                       full_top_n=max(full, default=0), normalized=True)
+                       full_top_n=max(full, default=0), normalized=True, whole=whole)
 
 
 def global_training_rows(panel: Panel, name: str, cfg: ForecastConfig) -> pd.DataFrame:
@@ -183,14 +183,17 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
                 progress: Progress | None = None,
                 future_prices: pd.DataFrame | None = None,
                 normalized: bool = False, keep_sid: bool = False,
-                prefit: dict | None = None, top: dict | None = None) -> FitResult:
+                prefit: dict | None = None, top: dict | None = None,
+                whole=None) -> FitResult:
     """Build the feature panel at `cutoff` and fit + predict every model on it.
     `normalized=True` says `history` already went through normalize_history;
     `keep_sid=True` keeps the panel's integer series id `sid` on the forecast rows;
     `prefit`: model name -> a model already fitted for this cutoff (a global model
     fitted on the pooled rows of every partition by a distributed backend): it only
     predicts here; `top`: a model's `top_n` setting -> the (sku_id, pin_code) of the top
-    series chosen across every partition (pick_top), instead of this panel's own."""
+    series chosen across every partition (pick_top), instead of this panel's own;
+    `whole`: the whole file's sums the data-gap and chain-wide promotion rules read
+    (features.WholeFile; None: those of `history`)."""
     say = progress or (lambda msg: None)
     prefit = prefit or {}
     t0 = time.perf_counter()
@@ -200,7 +203,7 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
         cfg = cfg.for_grain(detect_grain(history))
     names = tuple(models or cfg.models)
     panel = build_cutoff_panel(history, signals, cfg, names, cutoff=cutoff,
-                               future_prices=future_prices)
+                               future_prices=future_prices, whole=whole)
     timings = {"features": round(time.perf_counter() - t0, 3)}
     say(f"features ready: {int(panel.frame['sid'].iloc[-1]) + 1:,} series, "
         f"{len(panel.frame):,} rows, {len(panel.rows):,} with features "
