@@ -137,15 +137,22 @@ def test_freshness_is_phrased_in_weeks(empty_warehouse):
     assert "for the week of 19-Nov, 3 weeks before 14-Dec" in whole["reason"].iloc[0]
 
 
-def test_a_deliberately_historical_upload_raises_no_stale_data_alert(empty_warehouse):
-    wh = empty_warehouse
-    wf.build(wh)
+def _uploaded_long_after(wh) -> pd.Timestamp:
+    """Record the sales as one upload made 400 days after their newest week (a historical
+    load); returns when."""
     uploaded = wf.AS_OF + pd.Timedelta(days=400)
     put(wh, "ingest_batches", pd.DataFrame({
         "batch_id": ["b_hist"], "kind": ["sales"], "file_name": ["old.csv"],
         "grain": ["weekly"], "status": ["loaded"], "created_at": [uploaded],
         "report": [json.dumps({"date_min": str(wf.WEEKS[0].date()),
                                "date_max": str(wf.AS_OF.date())})]}))
+    return uploaded
+
+
+def test_a_deliberately_historical_upload_raises_no_stale_data_alert(empty_warehouse):
+    wh = empty_warehouse
+    wf.build(wh)
+    uploaded = _uploaded_long_after(wh)
     res = generate_alerts(wh, as_of=(uploaded + pd.Timedelta(days=30)).date(),
                           rules=["data_freshness"])
     assert res.found == {"data_freshness": 0}
@@ -167,12 +174,7 @@ def test_a_historical_upload_with_a_stale_pin_raises_nothing_and_the_note_counts
         empty_warehouse):
     wh = empty_warehouse
     wf.build(wh, stale=True)                   # PIN 560020 stops 4 weeks before the rest
-    uploaded = wf.AS_OF + pd.Timedelta(days=400)
-    put(wh, "ingest_batches", pd.DataFrame({
-        "batch_id": ["b_hist"], "kind": ["sales"], "file_name": ["old.csv"],
-        "grain": ["weekly"], "status": ["loaded"], "created_at": [uploaded],
-        "report": [json.dumps({"date_min": str(wf.WEEKS[0].date()),
-                               "date_max": str(wf.AS_OF.date())})]}))
+    uploaded = _uploaded_long_after(wh)
     n_pins = wh.scalar("SELECT count(DISTINCT pin_code) FROM sales_daily")
     res = generate_alerts(wh, as_of=(uploaded + pd.Timedelta(days=30)).date(),
                           rules=["data_freshness"])
