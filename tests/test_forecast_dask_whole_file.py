@@ -5,7 +5,9 @@ week a gap needs), Dairy at PIN 560001 sells nothing for 4 weeks while its Snack
 empty category, not a gap), and SKU D0 is promoted chain-wide across Delhi and Karnataka
 while only a minority of its Karnataka rows are promoted. The Dask run (a LocalCluster of
 2 workers, one partition per category x state) equals the local run: deterministic
-families within 1e-6, the same gap note, and the same imputed promotion."""
+families within 1e-6, the same gap note, and the same imputed promotion. With an uploaded
+plan, each backtest fold's plan (what was actually charged) imputes D0's chain-wide
+promotion at 560003 from the whole file too, so the plan runs are equal as well."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +18,7 @@ from engine.forecast.backends import DaskBackend, LocalBackend
 from engine.forecast.config import ForecastConfig
 from engine.forecast.features import WholeFile, build_panel, data_gaps, normalize_history
 from engine.forecast.pipeline import run_forecast
+from engine.forecast.plan import actual_plan
 from engine.warehouse.db import Warehouse
 from tests.test_forecast_dask import PER_SERIES, _cluster
 
@@ -23,7 +26,8 @@ distributed = pytest.importorskip("distributed")
 WEEKS = pd.date_range("2023-01-07", periods=120, freq="7D")
 OUTAGE = WEEKS[92:100]          # no rows at all at PIN 110001 (both categories)
 EMPTY_DAIRY = WEEKS[50:54]      # Dairy at 560001 sells nothing; its Snacks sell
-PROMO = WEEKS[[30, 31, 60, 61, 70, 71]]    # D0 promoted chain-wide
+PROMO = WEEKS[[30, 31, 60, 61, 70, 71, 106, 107, 114, 115]]    # D0 promoted chain-wide
+FOLD_CUT = WEEKS[103]           # the first backtest fold's origin (2 folds of 8 weeks)
 STORES = {"110001": "Delhi", "110002": "Delhi", "560001": "Karnataka", "560002": "Karnataka",
           "560003": "Karnataka"}
 CITY = {"Delhi": "New Delhi", "Karnataka": "Bengaluru"}
@@ -63,9 +67,7 @@ def _sales(seed: int = 11) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    path = tmp_path_factory.mktemp("whole") / "w.duckdb"
+def _warehouse(path) -> Warehouse:
     wh = Warehouse(path)
     with wh.transaction() as cur:
         cur.register("s", _sales())
@@ -81,8 +83,40 @@ def warehouse(tmp_path_factory):
                                         "state": list(STORES.values())}))
         cur.execute("INSERT INTO locations (pin_code, city, state) "
                     "SELECT pin_code, city, state FROM l")
+    return wh
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    wh = _warehouse(tmp_path_factory.mktemp("whole") / "w.duckdb")
     yield wh
     wh.close()
+
+
+@pytest.fixture(scope="module")
+def plan_runs(tmp_path_factory):
+    """(local run, Dask run) of the same warehouse with an uploaded plan (K0 at 560002 on
+    a 20% discount in the forecast's first weeks): each backtest fold then plans what was
+    actually charged (plan.actual_plan)."""
+    from engine.ingest.load import ingest_file
+
+    folder = tmp_path_factory.mktemp("whole_plan")
+    wh = _warehouse(folder / "w.duckdb")
+    plan = folder / "plan.csv"
+    pd.DataFrame({"sku_id": ["K0"], "pin_code": ["560002"],
+                  "date_from": [(WEEKS[-1] + pd.Timedelta(days=1)).date()],
+                  "date_to": [(WEEKS[-1] + pd.Timedelta(days=14)).date()],
+                  "discount_pct": [20], "promo_type": ["price_cut"]}).to_csv(plan, index=False)
+    cluster, client = _cluster()
+    try:
+        assert ingest_file(wh, "plan", plan).rows_loaded == 1
+        return (run_forecast(wh, CFG, persist=False, backend=LocalBackend()),
+                run_forecast(wh, CFG, persist=False,
+                             backend=DaskBackend(client, partition_series=1)))
+    finally:
+        client.close()
+        cluster.close()
+        wh.close()
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +210,83 @@ def test_the_dask_run_equals_the_local_run_on_gaps_and_chain_wide_promotions(run
         assert (f["model_l"] == f["model_d"]).all()
         for col in ("forecast", "lo", "hi", "lo80", "hi80"):
             assert np.allclose(f[f"{col}_l"], f[f"{col}_d"], atol=1e-6, rtol=0), col
+
+
+def test_a_fold_plan_judges_the_chain_wide_promotion_on_the_whole_file():
+    h = normalize_history(_sales())
+    whole = WholeFile.of(h)
+    ka_dairy = h[h["pin_code"].str.startswith("56") & h["sku_id"].str.startswith("D")]
+    weeks = PROMO[(PROMO > FOLD_CUT) & (PROMO <= FOLD_CUT + pd.Timedelta(weeks=8))]
+    assert len(weeks) == 2
+
+    def at_560003(plan: pd.DataFrame) -> pd.DataFrame:
+        at = (plan["sku_id"] == "D0") & (plan["pin_code"] == "560003") & \
+            plan["date"].isin(weeks)
+        return plan[at].sort_values("date")
+
+    local = at_560003(actual_plan(h, FOLD_CUT, 8, "W"))
+    assert local["promo"].tolist() == [1.0, 1.0]              # 3 of D0's 4 rows promoted
+    # the Karnataka partition alone sees 1 promoted row of 2: no promotion imputed
+    assert at_560003(actual_plan(ka_dairy, FOLD_CUT, 8, "W"))["promo"].tolist() == [0.0, 0.0]
+    part = at_560003(actual_plan(ka_dairy, FOLD_CUT, 8, "W", whole))
+    cols = ["date", "price", "promo", "display"]
+    pd.testing.assert_frame_equal(part[cols].reset_index(drop=True),
+                                  local[cols].reset_index(drop=True))
+    assert np.allclose(part["price"], 40.0)
+    assert np.allclose(part["display"], 2 / 3)    # the file's display is a share (Snacks)
+    # the partition's own sold rows are planned as recorded, the whole file or not
+    sold = actual_plan(ka_dairy, FOLD_CUT, 8, "W", whole)
+    mine = actual_plan(h, FOLD_CUT, 8, "W").merge(sold[["sku_id", "pin_code", "date"]])
+    keys = ["sku_id", "pin_code", "date"]
+    pd.testing.assert_frame_equal(
+        sold.sort_values(keys).reset_index(drop=True)[mine.columns],
+        mine.sort_values(keys).reset_index(drop=True), check_dtype=False)
+
+
+def test_a_file_without_promotions_in_its_partition_still_records_them_in_the_whole_file():
+    # a Snacks partition never promoted: its fold plan still reads promotion flags
+    # (0, not 'unknown: the price decides') because the file records promotions
+    h = normalize_history(_sales())
+    snacks = h[h["sku_id"].str.startswith("K")]
+    assert actual_plan(snacks, FOLD_CUT, 8, "W")["promo"].isna().all()
+    plan = actual_plan(snacks, FOLD_CUT, 8, "W", WholeFile.of(h))
+    assert (plan["promo"] == 0).all()
+
+
+def test_the_dask_plan_run_plans_the_folds_as_the_local_run(plan_runs, runs):
+    # LightGBM, the model that reads a plan, is fitted on partition-wise features (not
+    # the same trees on the cluster), and it scales every other model's forecast on the
+    # rows whose plan moves it; the deterministic families' forecasts without a plan are
+    # equal on the cluster (above). So: the plan moves the same rows in both runs (D0's
+    # promoted weeks, with those imputed at 560003 from the whole file) and every other
+    # row is the same number.
+    local, remote = plan_runs
+    assert remote.timings["partitions"] == 4
+    assert remote.planned_rows == local.planned_rows > 0
+    keys = ["model", "fold", "sku_id", "pin_code", "date"]
+    no_plan = runs["per_series"][0].backtest
+    no_plan = no_plan.loc[no_plan["model"].isin(PER_SERIES), keys + ["forecast", "actual"]]
+    moved = {}
+    for name, run in (("local", local), ("dask", remote)):
+        bt = run.backtest[run.backtest["model"].isin(PER_SERIES)]
+        both = bt.merge(no_plan, on=keys, suffixes=("", "_no_plan"))
+        assert len(both) == len(bt) == len(no_plan) > 0
+        assert np.allclose(both["actual"], both["actual_no_plan"], atol=1e-6, rtol=0)
+        change = ~np.isclose(both["forecast"], both["forecast_no_plan"], atol=1e-6, rtol=0)
+        moved[name] = set(map(tuple, both.loc[change, keys].astype(str).to_numpy()))
+    assert moved["local"] == moved["dask"]
+    assert {k[2] for k in moved["local"]} == {"D0"}
+    # at 560003 (no sale in D0's promotion weeks) the plan moves exactly those weeks of
+    # each fold's horizon: the promotion imputed from the other state's stores
+    at = {pd.Timestamp(k[4]) for k in moved["local"] if k[3] == "560003"}
+    assert at == set(PROMO[PROMO > FOLD_CUT]) and len(at) == 4
+    f = local.forecasts.merge(remote.forecasts, on=["sku_id", "pin_code", "date"],
+                              suffixes=("_l", "_d"))
+    assert len(f) == len(local.forecasts) == len(remote.forecasts)
+    # only K0 at 560002 is planned; a partition the plan does not touch reports its rows
+    # unplanned, at their own forecast (not planned, at 0, after the concatenation)
+    assert (f["planned_l"] == f["planned_d"]).all()
+    assert set(map(tuple, f.loc[f["planned_d"], ["sku_id", "pin_code"]].to_numpy())) == \
+        {("K0", "560002")}
+    rest = ~f["planned_d"]
+    assert np.allclose(f.loc[rest, "forecast_no_plan_d"], f.loc[rest, "forecast_d"])

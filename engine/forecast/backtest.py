@@ -99,7 +99,7 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
         if h["date"].min() > cut:    # a partition whose series all begin after this origin
             continue
         say(f"fold {k + 1}/{len(cutoffs)}: cutoff {cut:%d-%b-%Y}")
-        plan = actual_plan(h, cut, cfg.horizon, grain) if with_plan else None
+        plan = actual_plan(h, cut, cfg.horizon, grain, whole) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
                           keep_sid=True, future_prices=plan,
                           prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole)

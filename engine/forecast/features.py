@@ -591,63 +591,74 @@ def _shared_promotions(promo: np.ndarray, prices: dict, kinds: dict, idx: np.nda
     unpromoted even when the SKU was on promotion chain-wide. For a slow seller almost
     every promoted period is then a selling one, and the model reads 'promotion' as 'a
     sale happened' (3-15x lifts instead of 1.2x on the demo). Where the SKU was promoted
-    chain-wide in a period (`chain_wide_sums` over the whole file's rows of the SKU and
+    chain-wide in a period (chain_wide_at over the whole file's rows of the SKU and
     period, `whole`), its periods without a sales row take the promotion too.
     `series_sku`: each series' SKU, `sid`: each panel row's series. In place."""
     has_row = np.zeros(len(promo), dtype=bool)
     has_row[idx] = True
     rows = np.flatnonzero(~fut & ~has_row)
-    p = whole.promotions
-    p = p[p["date"].to_numpy() <= np.datetime64(pd.Timestamp(cut))]
-    if not len(rows) or p.empty:
+    if not len(rows):
         return
+    fill, paid, kind = chain_wide_at(whole, cut, step, series_sku[sid[rows]], dates[rows],
+                                     list(kinds), last=cut)
+    if not fill.any():
+        return
+    rows = rows[fill]
+    promo[rows] = True
+    prices["price"][rows] = paid[fill]
+    for col, values in kinds.items():
+        values[rows] = kind[col][fill]
+
+
+def chain_wide_at(whole: WholeFile, cut, step: int, skus: np.ndarray, dates: np.ndarray,
+                  kinds: list[str], first=None, last=None
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """For each (SKU, date) asked: whether the SKU was promoted chain-wide in the date's
+    period on the cutoff's lattice (chain_wide_sums over the whole file's per-day sums,
+    `whole`, of the days in (`first`, `last`] (None: no bound), summed per SKU x period),
+    the mean price paid on its promoted rows and each promotion kind of `kinds` (yes/no
+    as the file's kinds were on or before `last`). The panel's history (periods up to
+    the cutoff) and a backtest fold's plan (the periods after it) read the same sums, so
+    a partition of the file judges a chain-wide promotion as the whole file does."""
+    n = len(skus)
+    none = (np.zeros(n, dtype=bool), np.full(n, np.nan), {c: np.zeros(n) for c in kinds})
+    p = whole.promotions
+    d = p["date"].to_numpy()
+    keep = np.ones(len(p), dtype=bool)
+    if first is not None:
+        keep &= d > np.datetime64(pd.Timestamp(first))
+    if last is not None:
+        keep &= d <= np.datetime64(pd.Timestamp(last))
+    p = p[keep]
+    if not n or p.empty:
+        return none
     cut_day = int(np.datetime64(pd.Timestamp(cut), "D").astype(np.int64))
 
     def period(d: np.ndarray) -> np.ndarray:
         return _period_index(np.asarray(d).astype("datetime64[D]").astype(np.int64),
                              cut_day, step)
 
-    skus = pd.Index(pd.unique(p["sku_id"].to_numpy()))
+    index = pd.Index(pd.unique(p["sku_id"].to_numpy()))
     k = period(p["date"].to_numpy())
     k0 = int(k.min())
     width = int(k.max()) - k0 + 1
-    cell = skus.get_indexer(p["sku_id"].to_numpy()).astype(np.int64) * width + (k - k0)
+    cell = index.get_indexer(p["sku_id"].to_numpy()).astype(np.int64) * width + (k - k0)
     cells, inv = np.unique(cell, return_inverse=True)    # SKU x period (weekly: summed days)
 
     def total(col: str) -> np.ndarray:
         return np.bincount(inv, weights=p[col].to_numpy(dtype=float), minlength=len(cells))
 
-    shared, paid, kind = chain_wide_sums(total("rows"), total("promoted"), total("paid"),
-                                         total("paid_rows"), {c: total(c) for c in kinds},
-                                         whole.yes_no(cut))
-    s = skus.get_indexer(series_sku).astype(np.int64)[sid[rows]]
-    kr = period(dates[rows]) - k0
-    at = np.searchsorted(cells, s * width + kr)
-    at = np.minimum(at, len(cells) - 1)
+    shared, paid, kind = chain_wide_sums(
+        total("rows"), total("promoted"), total("paid"), total("paid_rows"),
+        {c: total(c) for c in kinds},
+        whole.yes_no(last if last is not None else p["date"].max()))
+    s = index.get_indexer(np.asarray(skus, dtype=object)).astype(np.int64)
+    kr = period(dates) - k0
+    at = np.minimum(np.searchsorted(cells, s * width + kr), len(cells) - 1)
     found = (s >= 0) & (kr >= 0) & (kr < width) & (cells[at] == s * width + kr)
-    fill = found & shared[at]
-    if not fill.any():
-        return
-    rows, at = rows[fill], at[fill]
-    promo[rows] = True
-    prices["price"][rows] = paid[at]
-    for col, values in kinds.items():
-        values[rows] = kind[col][at]
-
-
-def chain_wide(cell: np.ndarray, n_cells: int, on: np.ndarray, seen: np.ndarray,
-               paid: np.ndarray, kinds: dict[str, np.ndarray]
-               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """chain_wide_sums of rows with a cell code (`cell`, 0..n_cells-1), a promotion flag
-    `on` and `seen` (the row is a sales row), their prices `paid` and promotion kinds (a
-    kind is yes/no when every sales row has 0 or 1)."""
-    ok = on & ~np.isnan(paid)
-    return chain_wide_sums(
-        np.bincount(cell[seen], minlength=n_cells), np.bincount(cell[on], minlength=n_cells),
-        np.bincount(cell[ok], weights=paid[ok], minlength=n_cells),
-        np.bincount(cell[ok], minlength=n_cells),
-        {c: np.bincount(cell[on], weights=k[on], minlength=n_cells) for c, k in kinds.items()},
-        {c: bool(np.isin(k[seen], (0.0, 1.0)).all()) for c, k in kinds.items()})
+    on = found & shared[at]
+    return (on, np.where(on, paid[at], np.nan),
+            {c: np.where(on, kind[c][at], 0.0) for c in kinds})
 
 
 def chain_wide_sums(rows: np.ndarray, promoted: np.ndarray, paid: np.ndarray,

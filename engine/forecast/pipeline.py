@@ -192,7 +192,14 @@ class FinalPieces:
         for p in pieces:
             for name, n in p.covered.items():
                 covered[name] = covered.get(name, 0) + n
-        return FinalPieces(cat([p.forecasts for p in pieces]), cat([p.points for p in pieces]),
+        forecasts = cat([p.forecasts for p in pieces])
+        if "planned" in forecasts:
+            # a partition whose series the plan does not touch has no plan columns: its
+            # rows are unplanned, their forecast is the no-plan one (as in a local run)
+            forecasts["planned"] = forecasts["planned"].eq(True)
+            forecasts["forecast_no_plan"] = forecasts["forecast_no_plan"].fillna(
+                forecasts["forecast"])
+        return FinalPieces(forecasts, cat([p.points for p in pieces]),
                            cat([p.series for p in pieces]), cat([p.young for p in pieces]),
                            covered)
 

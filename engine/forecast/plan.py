@@ -16,7 +16,7 @@ and forecast period:
   (a weekly promotion calendar lists one date per week);
 - a discount % becomes a price once the regular price is known (in the feature panel).
 
-`actual_plan(history, cutoff, horizon, grain)` is the plan a backtest fold uses: the
+`actual_plan(history, cutoff, horizon, grain, whole)` is the plan a backtest fold uses: the
 prices and promotion flags that really happened after the fold's cutoff. That is what a
 plan is, so a run that uses a plan is judged with the prices that were actually charged.
 """
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from engine.forecast.features import WholeFile, chain_wide_at
 
 KEYS = ["sku_id", "pin_code"]
 PROMO_TYPES = ("none", "price_cut", "feature", "display", "bundle", "other")
@@ -143,20 +145,22 @@ def resolve(rows: pd.DataFrame, series: pd.DataFrame, dates, grain: str) -> pd.D
     return out[PLAN_COLUMNS].sort_values(KEYS + ["date"]).reset_index(drop=True)
 
 
-def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.DataFrame:
+def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str,
+                whole: WholeFile | None = None) -> pd.DataFrame:
     """What was charged after `cutoff` for `horizon` periods (a backtest fold's 'plan'),
     for every series with history up to `cutoff` and every period, as a retailer's plan
     covers every week of what it stocks: a sales row gives its price (when recorded),
     promotion flag and kinds; a period without a sales row was a promotion when its SKU
-    was promoted chain-wide then (features.chain_wide: most of its sales rows of the
+    was promoted chain-wide then (features.chain_wide_at: most of its sales rows of the
     period promoted; at their mean price and usual kinds), else no promotion at the
     regular price. Planning only the periods that sold would tell the model which
-    periods sold."""
-    from engine.forecast.features import chain_wide
-
+    periods sold. `whole`: the whole file's sums (features.WholeFile; None: those of
+    `history`): the chain-wide rule and whether the file records promotions at all are
+    judged on them, so a partition of the file (a Dask run) plans as the local run does."""
     cut = pd.Timestamp(cutoff)
     step = 7 if grain == "W" else 1
     end = cut + pd.Timedelta(days=horizon * step)
+    whole = whole if whole is not None else WholeFile.of(history)
     d = history["date"].to_numpy()
     h = history[(d > np.datetime64(cut)) & (d <= np.datetime64(end))]
     kinds = [c for c in ("feature", "display", "tpr") if c in h]
@@ -166,8 +170,9 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.D
     sold["price"] = h["price"].to_numpy(dtype=float) if "price" in h else np.nan
     promo = h["promo"].fillna(False).to_numpy(dtype=bool) if "promo" in h else \
         np.zeros(n, dtype=bool)
-    # a file without promotion flags: the price and kinds decide (as in its history)
-    flagged = "promo" in history and bool(history["promo"].fillna(False).any())
+    # a file without promotion flags up to the fold's end: the price and kinds decide
+    # (as in its history)
+    flagged = whole.promoted(end)
     sold["promo"] = promo.astype(float) if flagged else np.nan
     for col in kinds:            # the promotion kinds as recorded
         sold[col] = np.nan_to_num(pd.to_numeric(h[col], errors="coerce").to_numpy(dtype=float))
@@ -179,22 +184,17 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str) -> pd.D
                          "period": np.tile(np.arange(1, horizon + 1), len(series))})
     have = pd.MultiIndex.from_arrays([sold["sku_id"], sold["pin_code"], period])
     missing = grid[~pd.MultiIndex.from_frame(grid).isin(have)]
-    skus = pd.Index(pd.unique(np.concatenate([sold["sku_id"].to_numpy(dtype=object),
-                                              missing["sku_id"].to_numpy(dtype=object)])))
-    cell = skus.get_indexer(sold["sku_id"]) * (horizon + 1) + np.clip(period, 0, horizon)
-    shared, paid, kind = chain_wide(cell, len(skus) * (horizon + 1), promo,
-                                    np.ones(n, dtype=bool), sold["price"].to_numpy(),
-                                    {c: sold[c].to_numpy() for c in kinds})
-    mc = skus.get_indexer(missing["sku_id"]) * (horizon + 1) + missing["period"].to_numpy()
-    on = shared[mc]
+    dates = (cut + pd.to_timedelta(missing["period"].to_numpy() * step, unit="D")).to_numpy()
+    on, paid, kind = chain_wide_at(whole, cut, step, missing["sku_id"].to_numpy(), dates,
+                                   kinds, first=cut, last=end)
     gap = pd.DataFrame({"sku_id": missing["sku_id"].to_numpy(),
-                        "pin_code": missing["pin_code"].to_numpy(),
-                        "date": (cut + pd.to_timedelta(missing["period"].to_numpy() * step,
-                                                       unit="D")).to_numpy(),
-                        "price": np.where(on, paid[mc], np.nan), "promo": on.astype(float)})
+                        "pin_code": missing["pin_code"].to_numpy(), "date": dates,
+                        "price": paid, "promo": on.astype(float)})
     for col in kinds:
-        gap[col] = np.where(on, kind[col][mc], 0.0)
-    out = pd.concat([sold, gap], ignore_index=True)
+        gap[col] = kind[col]
+    # column by column: an all-NaN price column (no chain-wide promotion) keeps its dtype
+    out = pd.DataFrame({c: np.concatenate([sold[c].to_numpy(), gap[c].to_numpy()])
+                        for c in sold.columns})
     out["discount_pct"] = np.nan
     out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other",
                                  np.where(out["promo"].isna(), None, "none"))
