@@ -190,17 +190,13 @@ def _nullable(inner, non_null: bool):
 
 
 def _leaf(coerce, non_null: bool):
-    def complete(value):
-        if value is None:
-            return _NOT_PLAIN if non_null else None
-        if isinstance(value, Exception):
-            return _NOT_PLAIN
+    def serialise(value):
         try:
             out = coerce(value)
         except Exception:   # noqa: BLE001 - the standard path raises it with its location
             return _NOT_PLAIN
         return _NOT_PLAIN if out is Undefined or out is None else out
-    return complete
+    return _nullable(serialise, non_null)
 
 
 def _items(item):

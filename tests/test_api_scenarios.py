@@ -11,7 +11,7 @@ from engine.scenarios import Scenario, Selection
 from engine.scenarios import compute as C
 from engine.scenarios import saved as scenario_store
 from engine.warehouse.db import Warehouse
-from tests.api_frames import build_world, token_headers
+from tests.api_frames import build_world, headers_by_role
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def as_(client):
-    cache = {}
-
-    def headers(user: str) -> dict:
-        if user not in cache:
-            cache[user] = token_headers(client, user)
-        return cache[user]
-    return headers
+    return headers_by_role(client)
 
 
 OIL = {"name": "Oil cut", "selection": {"categories": ["Edible Oil"]},
