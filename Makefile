@@ -6,15 +6,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 WAREHOUSE ?= $(or $(MICROPULSE_WAREHOUSE),data/warehouse.duckdb)
 PORT ?= 8501
+PGDIR ?= .pg
 
-.PHONY: setup warehouse run run-with-api demo api test test-browser bench dask-demo clean help
+.PHONY: setup warehouse run run-with-api run-postgres stop-postgres demo api test test-postgres test-browser bench dask-demo clean help
 
 help:
 	@echo "make run    - install, seed the demo warehouse (first time only), open the app"
 	@echo "make demo   - the same in single-user demo mode (MICROPULSE_AUTH=off, no sign-in)"
 	@echo "make run-with-api - the app plus the REST API in the same process (one warehouse)"
 	@echo "make api    - the REST API on 127.0.0.1:$${MICROPULSE_API_PORT:-8000} (docs at /docs)"
+	@echo "make run-postgres - the app on a local PostgreSQL server (started in $(PGDIR)/) with the demo"
 	@echo "make test   - install and run every test (browser tests: make test-browser)"
+	@echo "make test-postgres - the same test suite on a throwaway PostgreSQL server"
 	@echo "make bench  - run the benchmark scripts and print their figures"
 	@echo "make dask-demo - the demo forecast on a local Dask scheduler and two workers"
 
@@ -43,14 +46,41 @@ demo: warehouse
 
 # The app and the REST API on one warehouse at once (DuckDB lets one process open the file
 # read-write, so the API runs inside the app's process).
-run-with-api: warehouse
+run-with-# The shared-database backend: a local PostgreSQL cluster in $(PGDIR)/ (Debian's postgresql
+# package; initdb on first use), seeded with the demo once, and the app on it. Several app
+# and API processes may run on it at once (MICROPULSE_DATABASE_URL, printed first).
+run-postgres: setup
+	@url=$$($(PY) -m engine.warehouse.pgserver start $(PGDIR)) || exit 1; \
+	  echo "MICROPULSE_DATABASE_URL=$$url"; \
+	  MICROPULSE_DATABASE_URL=$$url $(PY) -m engine init --demo --ready && \
+	  MICROPULSE_DATABASE_URL=$$url $(PY) -m streamlit run app.py --server.port $(PORT)
+
+stop-postgres:
+	$(PY) -m engine.warehouse.pgserver stop $(PGDIR)
+
+api: warehouse
 	MICROPULSE_API_IN_APP=1 MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The shared-database backend: a local PostgreSQL cluster in $(PGDIR)/ (Debian's postgresql
+# package; initdb on first use), seeded with the demo once, and the app on it. Several app
+# and API processes may run on it at once (MICROPULSE_DATABASE_URL, printed first).
+run-postgres: setup
+	@url=$$($(PY) -m engine.warehouse.pgserver start $(PGDIR)) || exit 1; \
+	  echo "MICROPULSE_DATABASE_URL=$$url"; \
+	  MICROPULSE_DATABASE_URL=$$url $(PY) -m engine init --demo --ready && \
+	  MICROPULSE_DATABASE_URL=$$url $(PY) -m streamlit run app.py --server.port $(PORT)
+
+stop-postgres:
+	$(PY) -m engine.warehouse.pgserver stop $(PGDIR)
 
 api: warehouse
 	MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m uvicorn api.main:app --host 127.0.0.1 --port $${MICROPULSE_API_PORT:-8000}
 
 test: setup
 	$(PY) -m pytest -q -m "not browser"
+
+test-postgres: setup
+	MICROPULSE_TEST_BACKEND=postgres $(PY) -m pytest -q -m "not browser" --timeout 600
 
 test-browser: setup
 	$(PY) -m pytest -q -m browser

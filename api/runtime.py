@@ -271,6 +271,7 @@ class ServerProcess:
         self._home: Path | None = None
         self._temp: TempArea | None = None
         self._locked = False
+        self._holds_lock = False
         self._old_tempdir: str | None = None
         self._redirected = False
         self._lock = threading.Lock()
@@ -292,13 +293,19 @@ class ServerProcess:
         """None when this process may serve, else the sentence saying why not."""
         if self._locked:
             return None
-        warehouse = warehouse_file(self.warehouse_path)
-        workers = uvicorn_workers()
-        if workers > 1:
-            return multi_worker_message(workers, warehouse)
-        problem = acquire_server_lock(self.home, warehouse)
-        if problem:
-            return problem
+        from engine.warehouse.db import backend_class
+
+        # A DuckDB file takes one writer process; a shared database (PostgreSQL) any number
+        # of API processes and workers.
+        if not backend_class().multi_process:
+            warehouse = warehouse_file(self.warehouse_path)
+            workers = uvicorn_workers()
+            if workers > 1:
+                return multi_worker_message(workers, warehouse)
+            problem = acquire_server_lock(self.home, warehouse)
+            if problem:
+                return problem
+            self._holds_lock = True
         self._locked = True
         folder = self.temp.folder()
         if self.own_process:
@@ -311,6 +318,7 @@ class ServerProcess:
             tempfile.tempdir, self._redirected = self._old_tempdir, False
         if self._temp is not None:
             self._temp.close()
-        if self._locked:
+        if self._holds_lock:
             release_server_lock(self.home)
-            self._locked = False
+            self._holds_lock = False
+        self._locked = False

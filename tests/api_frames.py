@@ -3,14 +3,13 @@ forecast run (tests/forecast_page_frames.py), alerts generated, and one user per
 Never touches the shared session file."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from engine import auth
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 
 PASSWORDS = {"admin": "admin-pass-123", "manager": "manager-pass-123",
              "analyst": "analyst-pass-123", "store": "store-pass-123",
@@ -30,10 +29,7 @@ def build_world(src: Path, dst: Path, with_alerts: bool = True) -> ApiWorld:
     """Copy `src` (a warehouse with a forecast run) to `dst`, add users and alerts."""
     from engine.alerts import generate_alerts
 
-    shutil.copy(src, dst)
-    wal = Path(str(src) + ".wal")
-    if wal.exists():
-        shutil.copy(wal, Path(str(dst) + ".wal"))
+    copy_warehouse(src, dst)
     wh = Warehouse(dst)
     try:
         rounds, auth.BCRYPT_ROUNDS = auth.BCRYPT_ROUNDS, FAST_ROUNDS

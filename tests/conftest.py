@@ -13,6 +13,43 @@ if str(REPO_ROOT) not in sys.path:
 
 from engine.warehouse.db import Warehouse  # noqa: E402
 
+# MICROPULSE_TEST_BACKEND=postgres: the same suite on the PostgreSQL backend. A throwaway
+# server is started in a temporary folder (engine/warehouse/pgserver.py) for the session;
+# every warehouse a test opens then lives in a schema of its own on it.
+_PG_FOLDER: str | None = None
+
+
+def pytest_configure(config):
+    global _PG_FOLDER
+    if os.environ.get("MICROPULSE_TEST_BACKEND", "duckdb") != "postgres":
+        return
+    import tempfile
+
+    from engine.warehouse import pgserver
+
+    _PG_FOLDER = tempfile.mkdtemp(prefix="micropulse-pg-")
+    os.environ["MICROPULSE_DATABASE_URL"] = pgserver.start(_PG_FOLDER)
+
+
+def pytest_collection_modifyitems(config, items):
+    if _PG_FOLDER is None:
+        return
+    for item in items:
+        mark = item.get_closest_marker("duckdb_only")
+        if mark is not None:
+            reason = mark.args[0] if mark.args else "DuckDB file behaviour"
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL run: {reason}"))
+
+
+def pytest_unconfigure(config):
+    if _PG_FOLDER is not None:
+        import shutil
+
+        from engine.warehouse import pgserver
+
+        pgserver.stop(_PG_FOLDER)
+        shutil.rmtree(_PG_FOLDER, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def small_warehouse_path(tmp_path_factory) -> Path:

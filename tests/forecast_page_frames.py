@@ -10,19 +10,13 @@ import tempfile
 from pathlib import Path
 
 from engine.forecast.config import ForecastConfig
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 
 CHEAP = ForecastConfig(horizon=14, folds=1, models=("seasonal_naive", "moving_average",
                                                     "lightgbm"),
                        lgb_rounds=60, workers=1)
 
 
-def copy_warehouse(src: Path, dst: Path) -> Path:
-    shutil.copy(src, dst)
-    wal = Path(str(src) + ".wal")
-    if wal.exists():
-        shutil.copy(wal, Path(str(dst) + ".wal"))
-    return dst
 
 
 @functools.lru_cache(maxsize=None)

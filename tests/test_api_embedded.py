@@ -1,14 +1,13 @@
 """The API served inside the app's process shares the app's open warehouse."""
 from __future__ import annotations
 
-import shutil
 import socket
 
 import httpx
 import pytest
 
 from components.embedded_api import EmbeddedApiError, serve_in_thread
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 
 
 def _free_port() -> int:
@@ -20,7 +19,7 @@ def _free_port() -> int:
 def test_api_in_the_app_process_reads_the_warehouse_the_app_holds(small_warehouse_path,
                                                                   tmp_path):
     path = tmp_path / "shared.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     app_handle = Warehouse(path)  # what the Streamlit process holds open
     api = serve_in_thread(path, _free_port())
     try:

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.security import Settings, issue_token
+from engine.warehouse.db import copy_warehouse
 from tests.api_frames import PASSWORDS, build_world, headers_by_role
 from tests.forecast_page_frames import forecast_copy
 
@@ -355,6 +356,7 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+@pytest.mark.duckdb_only("one API process per DuckDB file; PostgreSQL takes several")
 def test_uvicorn_with_two_workers_refuses_to_start_and_says_what_to_run(tmp_path):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--workers",
@@ -370,6 +372,7 @@ def test_uvicorn_with_two_workers_refuses_to_start_and_says_what_to_run(tmp_path
     assert "make run-with-api" in out and "Traceback" not in out
 
 
+@pytest.mark.duckdb_only("one API process per DuckDB file; PostgreSQL takes several")
 def test_worker_count_comes_from_the_uvicorn_config_handed_to_the_worker(monkeypatch):
     import multiprocessing
 
@@ -409,12 +412,11 @@ def test_startup_guard_reports_the_refusal_as_a_failed_startup(tmp_path, monkeyp
     assert not (tmp_path / "g.duckdb").exists()
 
 
+@pytest.mark.duckdb_only("one API process per DuckDB file; PostgreSQL takes several")
 def test_second_api_process_is_refused_and_a_killed_ones_temp_files_are_swept(world,
                                                                              tmp_path):
-    import shutil
-
     wh = tmp_path / "two.duckdb"
-    shutil.copy(world.path, wh)
+    copy_warehouse(world.path, wh)
     first_port, second_port, third_port = _free_port(), _free_port(), _free_port()
     first = subprocess.Popen([sys.executable, "-m", "api", "--port", str(first_port)],
                              cwd=REPO, env=_server_env(wh), stdout=subprocess.DEVNULL,
@@ -679,12 +681,11 @@ def test_statsforecast_families_fit_in_our_workers_with_the_same_forecasts(monke
 def test_killed_prophet_forecast_run_leaves_no_worker_behind(small_warehouse_path, tmp_path):
     """The reported case: `python -m engine forecast` with Prophet, killed with SIGKILL
     while its loky workers fit."""
-    import shutil
 
     import psutil
 
     wh = tmp_path / "fc.duckdb"
-    shutil.copy(small_warehouse_path, wh)
+    copy_warehouse(small_warehouse_path, wh)
     proc = subprocess.Popen([sys.executable, "-m", "engine", "forecast", "--models",
                              "prophet", "--folds", "1", "--warehouse", str(wh), "--quiet",
                              "--no-alerts"], cwd=REPO, env={**os.environ,

@@ -8,6 +8,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from engine.warehouse.db import copy_warehouse
+
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
 TIMEOUT = 120
@@ -184,7 +186,7 @@ def alerts_env(small_warehouse_path, tmp_path, monkeypatch):
     from engine.warehouse.db import Warehouse
 
     path = tmp_path / "alerts.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     wh = Warehouse(path)
     generate_alerts(wh)
     wh.close()

@@ -5,7 +5,6 @@ four users, one per role; bcrypt runs at its lowest cost so hashing is instant.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -13,20 +12,13 @@ import pytest
 
 from engine import auth
 from engine.auth import User
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 
 PASSWORD = {"boss": "boss-secret-1", "mgr": "manager-secret-2", "ana": "analyst-secret-3",
             "shop": "store-secret-4"}
 ROLE = {"boss": "admin", "mgr": "manager", "ana": "analyst", "shop": "store"}
 
 
-def copy_warehouse(src: Path, dst: Path) -> Path:
-    """Copy a DuckDB file (and its WAL, if any) so a test can write to its own copy."""
-    shutil.copyfile(src, dst)
-    wal = Path(str(src) + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, Path(str(dst) + ".wal"))
-    return dst
 
 
 def store_pins(wh) -> tuple[str, str]:

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import re
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +21,7 @@ from engine.__main__ import main
 from engine.export import (ExportError, csv_bytes, export_frame, neutralise_text, write_table,
                            xlsx_bytes)
 from engine.textfmt import plain_label
+from engine.warehouse.db import copy_warehouse
 
 HYPERLINK = '=HYPERLINK("http://evil.example","Click for discount")'
 BARE_CR = "Chai\r=cmd|' /C calc'!A0"
@@ -201,7 +201,7 @@ def hostile_warehouse(small_warehouse_path, tmp_path):
     from engine.warehouse.db import Warehouse
 
     path = tmp_path / "hostile.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     wh = Warehouse(path)
     cur = wh.cursor()
     skus = [r[0] for r in cur.execute("SELECT sku_id FROM skus ORDER BY sku_id").fetchall()]

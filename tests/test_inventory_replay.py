@@ -3,7 +3,6 @@ lines, and the `reorder` command."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -13,6 +12,7 @@ from engine.inventory.planner import load_festivals, load_inputs, make_plan, pur
 from engine.inventory.policy import PolicyConfig
 from engine.inventory.simulate import replay_policy
 from engine.warehouse import inventory_store as store
+from engine.warehouse.db import copy_warehouse
 from engine.warehouse.sales import last_sales_date
 
 
@@ -62,7 +62,7 @@ def test_demo_lines_with_no_stock_are_critical_and_ordered(small_warehouse):
 
 def test_reorder_command_writes_the_plan_file(small_warehouse_path, tmp_path, capsys):
     copy = tmp_path / "copy.duckdb"
-    shutil.copy(small_warehouse_path, copy)
+    copy_warehouse(small_warehouse_path, copy)
     out = tmp_path / "plan.csv"
     rc = main(["reorder", "--service-level", "0.95", "--budget", "50000", "--out", str(out),
                "--json", "--warehouse", str(copy)])
@@ -80,7 +80,7 @@ def test_reorder_command_writes_the_plan_file(small_warehouse_path, tmp_path, ca
 
 def test_reorder_command_rejects_a_bad_service_level(small_warehouse_path, tmp_path, capsys):
     copy = tmp_path / "copy.duckdb"
-    shutil.copy(small_warehouse_path, copy)
+    copy_warehouse(small_warehouse_path, copy)
     rc = main(["reorder", "--service-level", "95", "--warehouse", str(copy)])
     assert rc == 2
     assert "Service level must be between 50% and 99.9%" in capsys.readouterr().err

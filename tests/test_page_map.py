@@ -2,7 +2,6 @@
 clear notes instead of failures when a metric's inputs are missing."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.map_metrics import METRICS, NO_FORECAST
+from engine.warehouse.db import copy_warehouse
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "6_Map.py")
 NEEDS_FORECAST = {"forecast", "uplift"}
@@ -51,7 +51,7 @@ def test_map_page_shows_forecast_metrics_after_a_forecast_run(small_warehouse_pa
     from engine.warehouse.forecast_store import write_run
 
     path = tmp_path / "with_forecast.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     wh = Warehouse(path)
     last = pd.Timestamp(wh.scalar("SELECT max(date) FROM sales_daily"))
     pairs = wh.query("SELECT DISTINCT sku_id, pin_code FROM sales_daily LIMIT 30")
@@ -99,7 +99,7 @@ def test_map_colours_pins_by_store_cluster_and_filters_by_cluster(small_warehous
     from engine.warehouse.db import Warehouse
 
     path = tmp_path / "clusters.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(path))
     monkeypatch.setenv("MICROPULSE_AUTH", "off")
     wh = Warehouse(path)

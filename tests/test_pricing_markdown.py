@@ -3,7 +3,6 @@ path against exhaustive search on planted stock and elasticity, the rules (price
 cost floor, monotone), the edge cases' coded errors, which stock must go, PIN scoping."""
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import numpy as np
@@ -15,7 +14,7 @@ from engine.pricing.markdown import (MarkdownConfig, MarkdownError, MarkdownLine
                                      classify_lines, daily_demand, exhaustive_best,
                                      parse_shelf_life, plan_markdown, price_ladder)
 from engine.pricing.service import markdown_candidates, markdown_plan
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 
 AS_OF = pd.Timestamp("2026-03-10")
@@ -166,7 +165,7 @@ def test_daily_demand_spreads_weekly_rows_and_extends_past_the_horizon():
 @pytest.fixture(scope="module")
 def md_warehouse(small_warehouse_path, tmp_path_factory):
     dst = tmp_path_factory.mktemp("md") / "md.duckdb"
-    shutil.copy(small_warehouse_path, dst)
+    copy_warehouse(small_warehouse_path, dst)
     wh = Warehouse(dst)
     yield wh
     wh.close()
@@ -222,7 +221,7 @@ def test_store_users_see_and_plan_only_their_pin_codes(md_warehouse):
 
 def test_a_line_without_sales_has_no_elasticity_and_says_so(small_warehouse_path, tmp_path):
     dst = tmp_path / "new_sku.duckdb"
-    shutil.copy(small_warehouse_path, dst)
+    copy_warehouse(small_warehouse_path, dst)
     wh = Warehouse(dst)
     try:
         pin = wh.scalar("SELECT min(pin_code) FROM inventory")

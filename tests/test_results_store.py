@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from engine.warehouse import results
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, copy_warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 
 
@@ -89,12 +89,11 @@ def test_read_only_warehouse_computes_without_storing(tmp_warehouse_path):
 
 def test_elasticities_are_stored_and_kept_across_an_alert_write(small_warehouse_path,
                                                                 tmp_path):
-    import shutil
 
     from engine.pricing import service
 
     path = tmp_path / "copy.duckdb"
-    shutil.copy(small_warehouse_path, path)
+    copy_warehouse(small_warehouse_path, path)
     wh = Warehouse(path)
     table = service.elasticity_table(wh)
     assert wh.count("derived_results") == 1
@@ -125,13 +124,12 @@ def test_older_results_of_a_kind_are_pruned_when_the_data_moves(wh):
 
 
 def test_results_still_match_after_the_file_is_copied(tmp_warehouse_path, tmp_path):
-    import shutil
 
     wh = Warehouse(tmp_warehouse_path)
     results.stored(wh, "el", "p", ("sales",), lambda: pd.DataFrame({"x": [1]}))
     wh.close()
     copy = tmp_path / "elsewhere.duckdb"
-    shutil.copy(tmp_warehouse_path, copy)
+    copy_warehouse(tmp_warehouse_path, copy)
     moved = Warehouse(copy)
     compute, calls = _counting(pd.DataFrame({"x": [2]}))
     assert results.stored(moved, "el", "p", ("sales",), compute)["x"].tolist() == [1]

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import uuid
 from contextlib import contextmanager
@@ -182,7 +183,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "clusters": ("store_clusters",),
     "assistant": ("assistant_turns",),
 }
-_VERSION_PREFIX = "version:"
+VERSION_PREFIX = "version:"
 
 
 def default_path() -> Path:
@@ -192,7 +193,18 @@ def default_path() -> Path:
 
 
 class Warehouse:
-    """One process-wide DuckDB connection; hands out a cursor per call (thread-safe)."""
+    """The warehouse: one interface, two backends. `Warehouse(path)` opens the embedded
+    DuckDB file (this class: one process-wide connection that hands out a cursor per call,
+    thread-safe), or, when MICROPULSE_DATABASE_URL names a PostgreSQL database, a
+    `PostgresWarehouse` (engine/warehouse/postgres.py) with the same interface - as
+    `pathlib.Path(...)` gives the platform's path class. A backend declares what it can do
+    on the class: `multi_process` (several app/API processes may write at once)."""
+
+    backend = "duckdb"
+    multi_process = False
+
+    def __new__(cls, path: str | Path | None = None, read_only: bool = False):
+        return super().__new__(backend_class() if cls is Warehouse else cls)
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         self.path = Path(path) if path is not None else default_path()
@@ -232,6 +244,20 @@ class Warehouse:
                 log.info("warehouse schema not rewritten: %s", problem)
 
     @classmethod
+    def copy(cls, src: str | Path, dst: str | Path) -> Path:
+        """Copy the warehouse named `src` to `dst` (a backup, or a scratch copy to try
+        something on); `dst` is replaced. A DuckDB warehouse is a file (and its write-ahead
+        log); close writers first."""
+        src, dst = Path(src), Path(dst)
+        shutil.copyfile(src, dst)
+        wal, dst_wal = Path(str(src) + ".wal"), Path(str(dst) + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, dst_wal)
+        elif dst_wal.exists():
+            dst_wal.unlink()
+        return dst
+
+    @classmethod
     def open_readable(cls, path: str | Path | None = None) -> "Warehouse":
         """Open read-write, or read-only when the disk under the warehouse is read-only
         (a read-only mount, a folder MicroPulse may not write to): reads then work and
@@ -263,7 +289,7 @@ class Warehouse:
             )
             for domain in DOMAINS:
                 cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
-                            [_VERSION_PREFIX + domain])
+                            [VERSION_PREFIX + domain])
             cur.close()
 
     def _schema_is_current(self) -> bool:
@@ -294,14 +320,14 @@ class Warehouse:
         return self._con.cursor()
 
     def query(self, sql: str, params: list | tuple | dict | None = None) -> pd.DataFrame:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(sql, params or []).df()
         finally:
             cur.close()
 
     def scalar(self, sql: str, params: list | tuple | None = None):
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
             row = cur.execute(sql, params or []).fetchone()
             return None if row is None else row[0]
@@ -315,7 +341,7 @@ class Warehouse:
         wanted = _check_domains(domains) or tuple(DOMAINS)
         rows = self.query("SELECT key, value FROM meta WHERE key LIKE 'version:%'")
         got = dict(zip(rows["key"], rows["value"]))
-        parts = ",".join(f"{d}={got.get(_VERSION_PREFIX + d, '0')}" for d in wanted)
+        parts = ",".join(f"{d}={got.get(VERSION_PREFIX + d, '0')}" for d in wanted)
         return f"{self.tag}:{parts}"
 
     @property
@@ -352,7 +378,7 @@ class Warehouse:
         if not self._write_lock.acquire(blocking=wait):
             raise WarehouseBusyError("Another write to the warehouse is under way.")
         try:
-            cur = self._con.cursor()
+            cur = self.cursor()
             try:
                 cur.execute("BEGIN TRANSACTION")
                 yield cur
@@ -391,12 +417,27 @@ class Warehouse:
             log.warning("warehouse closed without a checkpoint: %s", exc)
 
 
+def backend_class() -> type[Warehouse]:
+    """The configured backend: PostgreSQL when MICROPULSE_DATABASE_URL is set, else the
+    embedded DuckDB file."""
+    if os.environ.get("MICROPULSE_DATABASE_URL", "").strip():
+        from engine.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse
+    return Warehouse
+
+
+def copy_warehouse(src: str | Path, dst: str | Path) -> Path:
+    """Copy warehouse `src` to `dst` on the configured backend (see Warehouse.copy)."""
+    return backend_class().copy(src, dst)
+
+
 def bump_versions(cur: duckdb.DuckDBPyConnection, domains: tuple[str, ...]) -> None:
     """Bump `domains` inside the caller's open transaction (for a write that learns only
     part-way through what it touched, e.g. an upload that creates catalog rows)."""
     cur.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-                "WHERE key IN (SELECT unnest(?::VARCHAR[]))",
-                [[_VERSION_PREFIX + d for d in _check_domains(domains)]])
+                "WHERE key IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                [[VERSION_PREFIX + d for d in _check_domains(domains)]])
 
 
 def _check_domains(domains) -> tuple[str, ...]:
@@ -412,7 +453,7 @@ def _rollback(cur: duckdb.DuckDBPyConnection, first: BaseException) -> None:
     first one, which is the one that says what went wrong."""
     try:
         cur.execute("ROLLBACK")
-    except duckdb.Error:
+    except Exception:   # noqa: BLE001 - any backend's "no transaction is active"
         pass
 
 

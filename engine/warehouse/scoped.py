@@ -51,6 +51,14 @@ HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_ba
                  "api_keys", "auth_sessions", "auth_client_throttle")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8
+# a table or column the scoping views do not know yet (DuckDB's errors, PostgreSQL's)
+_UNKNOWN_NAME: tuple[type[Exception], ...] = (duckdb.CatalogException, duckdb.BinderException)
+try:
+    import psycopg.errors as _pg_errors
+
+    _UNKNOWN_NAME += (_pg_errors.UndefinedTable, _pg_errors.UndefinedColumn)
+except ImportError:      # pragma: no cover - psycopg is pinned in requirements.txt
+    pass
 
 
 class PermissionDenied(WarehouseError):
@@ -97,7 +105,13 @@ class ScopedWarehouse:
         self.pin_scope: tuple[str, ...] = pins
         self.path: Path = base.path
         self.read_only = True
+        self._pg = base.backend == "postgresql"
+        # where the real tables are, and where the scoping views go
         self._catalog = str(base.scalar("SELECT current_database()"))
+        self._schema = base.schema if self._pg else "main"
+        self._home = (_ident(self._schema) if self._pg
+                      else f"{_ident(self._catalog)}.main")
+        self._temp = "pg_temp" if self._pg else "temp.main"
         self._in_list = ", ".join(f"'{p}'" for p in pins)  # validated digits only
         self._scope_tag = hashlib.sha256(",".join(pins).encode()).hexdigest()[:16]
         self._qualified = re.compile(
@@ -108,8 +122,8 @@ class ScopedWarehouse:
     def _columns(self, cur) -> dict[str, list[str]]:
         rows = cur.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_catalog = ? AND table_schema = 'main' "
-            "ORDER BY table_name, ordinal_position", [self._catalog]).fetchall()
+            "WHERE table_catalog = ? AND table_schema = ? "
+            "ORDER BY table_name, ordinal_position", [self._catalog, self._schema]).fetchall()
         cols: dict[str, list[str]] = {}
         for table, col in rows:
             cols.setdefault(table, []).append(col)
@@ -120,7 +134,7 @@ class ScopedWarehouse:
         in_scope = f"IN ({self._in_list})" if self.pin_scope else None
         views = {}
         for name, cols in columns.items():
-            src = f"{_ident(self._catalog)}.main.{_ident(name)}"
+            src = f"{self._home}.{_ident(name)}"
             select = "*"
             if name in HIDDEN_TABLES:
                 where = "FALSE"
@@ -143,7 +157,7 @@ class ScopedWarehouse:
         """A plan row applies to the scope when its PIN is in it, or (without a PIN) its
         city is the city of one of the scope's PIN codes, or (without a city either) its
         state is one of theirs or it names no place at all."""
-        loc = f"{_ident(self._catalog)}.main.locations"
+        loc = f"{self._home}.locations"
         return (f"pin_code {in_scope} OR (pin_code IS NULL AND (city IN (SELECT city FROM "
                 f"{loc} WHERE pin_code {in_scope}) OR (city IS NULL AND (state IS NULL OR "
                 f"state IN (SELECT state FROM {loc} WHERE pin_code {in_scope})))))")
@@ -151,7 +165,7 @@ class ScopedWarehouse:
     def _city_where(self, in_scope: str) -> str:
         """A competitor price applies to the scope when its PIN is in it, or (priced for
         a city, no PIN) its city is the city of one of the scope's PIN codes."""
-        loc = f"{_ident(self._catalog)}.main.locations"
+        loc = f"{self._home}.locations"
         return (f"pin_code {in_scope} OR (pin_code IS NULL AND city IN (SELECT city FROM "
                 f"{loc} WHERE pin_code {in_scope}))")
 
@@ -162,10 +176,13 @@ class ScopedWarehouse:
         if sig == pc.sig:
             return False
         if pc.sig is None:
-            pc.cur.execute("SET search_path = 'temp.main'")
+            # names resolve only among the session's temporary views
+            pc.cur.execute("SET search_path = pg_temp" if self._pg
+                           else "SET search_path = 'temp.main'")
         views = self._view_sql(columns)
-        for gone in pc.views - set(views):
-            pc.cur.execute(f"DROP VIEW IF EXISTS temp.main.{_ident(gone)}")
+        # PostgreSQL cannot replace a view by one with other columns: drop them all first
+        for gone in (pc.views if self._pg else pc.views - set(views)):
+            pc.cur.execute(f"DROP VIEW IF EXISTS {self._temp}.{_ident(gone)}")
         for ddl in views.values():
             pc.cur.execute(ddl)
         pc.sig, pc.views = sig, set(views)
@@ -199,15 +216,19 @@ class ScopedWarehouse:
         with self._checkout() as pc:
             try:
                 return fetch(pc.cur.execute(sql, params or []))
-            except (duckdb.CatalogException, duckdb.BinderException):
+            except _UNKNOWN_NAME:
                 if not self._prepare(pc):
                     raise
                 return fetch(pc.cur.execute(sql, params or []))
 
     def _check_sql(self, sql: str) -> None:
-        """Refuse SQL that names the database catalog (`<db>.t`, `<db>.main.t`). A cheap
-        text match first; when it hits (it also hits an alias that happens to share the
-        catalog's name, e.g. `s.revenue` in s.duckdb), DuckDB's parser decides."""
+        """Refuse SQL that names the database catalog (`<db>.t`, `<db>.main.t`) or, on
+        PostgreSQL, any schema (`<schema>.t`). A cheap text match first; when it hits (it
+        also hits an alias that happens to share the catalog's name, e.g. `s.revenue` in
+        s.duckdb), the parser decides."""
+        if self._pg:
+            self._check_pg_sql(sql)
+            return
         if not self._qualified.search(sql):
             return
         with self._checkout() as pc:
@@ -217,6 +238,20 @@ class ScopedWarehouse:
         if tree.get("error") or any(
                 c.lower() == cat or (not c and s.lower() == cat) for c, s in _tables(tree)):
             raise PermissionDenied("This query names the warehouse database directly, which "
+                                   "would bypass PIN-code scoping; it is not allowed.")
+
+    def _check_pg_sql(self, sql: str) -> None:
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            trees = sqlglot.parse(sql, read="duckdb")
+        except sqlglot.errors.SqlglotError:
+            trees = None
+        if trees is None or any(
+                (t.args.get("db") or t.args.get("catalog")) and t.db.lower() != "pg_temp"
+                for tree in trees if tree is not None for t in tree.find_all(exp.Table)):
+            raise PermissionDenied("This query names a database schema directly, which "
                                    "would bypass PIN-code scoping; it is not allowed.")
 
     # ---- the Warehouse read interface -------------------------------------------------------

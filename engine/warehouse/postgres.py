@@ -1,0 +1,389 @@
+"""The PostgreSQL backend of the warehouse, for teams: several app and API processes on one
+shared database (`MICROPULSE_DATABASE_URL=postgresql+psycopg://user:password@host/db`).
+
+`PostgresWarehouse` is a `Warehouse` (same interface: query, scalar, cursor, transaction,
+data_version, audit ...), so the engine, the pages and the API do not know which backend
+they talk to. The queries of engine/warehouse/ are written once, in DuckDB's dialect, and
+translated to PostgreSQL by sqlglot (parsed once per statement text and cached), with a
+few rewrites of DuckDB functions PostgreSQL lacks (`arg_max`, `GROUP BY ALL`,
+`SELECT * EXCLUDE`, ...; see `_rewrite`). A cursor speaks DuckDB's cursor protocol:
+`execute(sql, params).df() / fetchone() / fetchall()`, `register(name, frame)` (a frame
+copied into a session temp table with COPY), `unregister(name)`.
+
+Connections come from SQLAlchemy's pool (psycopg 3 underneath). Each warehouse lives in a
+PostgreSQL schema: `MICROPULSE_DATABASE_SCHEMA`, else `micropulse` for the default
+warehouse and `mp_<digest of the warehouse name>` for any other one (so tests, or two
+demo warehouses, share one server without seeing each other).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from engine.warehouse.db import (DOMAINS, VERSION_PREFIX, Warehouse, WarehouseError,
+                                 default_path)
+from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
+
+log = logging.getLogger("micropulse.warehouse")
+URL_ENV = "MICROPULSE_DATABASE_URL"
+SCHEMA_ENV = "MICROPULSE_DATABASE_SCHEMA"
+
+
+class DatabaseUnreachableError(WarehouseError):
+    """The PostgreSQL server named by MICROPULSE_DATABASE_URL does not answer."""
+
+    code = "database_unreachable"
+    http_status = 503
+
+
+def database_url() -> str | None:
+    """The shared database's SQLAlchemy URL, or None for the embedded DuckDB file."""
+    url = os.environ.get(URL_ENV, "").strip()
+    return url or None
+
+
+def schema_for(path: Path) -> str:
+    """The PostgreSQL schema that holds the warehouse named `path`."""
+    if os.environ.get(SCHEMA_ENV):
+        return os.environ[SCHEMA_ENV]
+    if path.expanduser().resolve() == default_path().expanduser().resolve():
+        return "micropulse"
+    return "mp_" + hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:16]
+
+
+# ---- DuckDB SQL -> PostgreSQL -------------------------------------------------------------
+def _aggregate_free(node: exp.Expression) -> bool:
+    return not any(isinstance(n, (exp.AggFunc, exp.Window)) for n in node.walk())
+
+
+def _times_one(amount: exp.Expression, unit: str) -> exp.Expression:
+    """`amount` * INTERVAL '1 <unit>'."""
+    one = exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit.upper()))
+    return exp.Paren(this=exp.Mul(this=exp.Paren(this=amount.copy()), expression=one))
+
+
+def _rewrite(tree: exp.Expression) -> exp.Expression:
+    """DuckDB constructs PostgreSQL has no word for, rewritten on the parsed tree."""
+    aliases = iter(range(1, 1_000_000))
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Subquery) and not node.alias and isinstance(
+                node.parent, (exp.From, exp.Join)):
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"_sq{next(aliases)}")))
+            return node
+        if isinstance(node, (exp.ArgMax, exp.ArgMin)):
+            # arg_max(x, key): x of the row with the largest key; as in DuckDB, rows whose
+            # x or key is NULL are ignored
+            order = exp.Ordered(this=node.expression.copy(),
+                                desc=isinstance(node, exp.ArgMax), nulls_first=False)
+            agg = exp.ArrayAgg(this=exp.Order(this=node.this.copy(), expressions=[order]))
+            filt = exp.Filter(this=agg, expression=exp.Where(this=exp.and_(
+                exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null())),
+                exp.Not(this=exp.Is(this=node.expression.copy(), expression=exp.Null())))))
+            return exp.Bracket(this=exp.Paren(this=filt), expressions=[exp.Literal.number(1)], offset=1)
+        if isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and not (
+                isinstance(node.this, exp.Cast) and node.this.to.is_type("json")):
+            node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("json")))
+            return node
+        if isinstance(node, exp.ToDays):             # to_days(n) -> n * INTERVAL '1 DAY'
+            return _times_one(node.this, "DAY")
+        if isinstance(node, exp.Interval) and node.this is not None and not isinstance(
+                node.this, exp.Literal) and node.args.get("unit") is not None:
+            # INTERVAL (n) DAY: PostgreSQL's INTERVAL takes a literal only
+            return _times_one(node.this, node.args["unit"].name)
+        if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+            node = node.this
+        if isinstance(node, exp.AnyValue):      # PostgreSQL 16 has it; 15 does not
+            value = node.this.copy()
+            agg = exp.Filter(this=exp.ArrayAgg(this=value), expression=exp.Where(
+                this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))))
+            return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)], offset=1)
+        if isinstance(node, exp.Select):
+            group = node.args.get("group")
+            if group is not None and group.args.get("all"):
+                keys = [exp.Literal.number(i + 1) for i, e in enumerate(node.expressions)
+                        if _aggregate_free(e)]
+                node.set("group", exp.Group(expressions=keys) if keys else None)
+        return node
+
+    return tree.transform(fix)
+
+
+@lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
+    trees = sqlglot.parse(sql, read="duckdb")
+    out = [_rewrite(t).sql(dialect="postgres") for t in trees if t is not None]
+    return "; ".join(out)
+
+
+# ---- results as DuckDB would give them ----------------------------------------------------
+_DATE_OIDS = {1082, 1114, 1184}       # date, timestamp, timestamptz
+_INT_OIDS = {20, 21, 23}
+_FLOAT_OIDS = {700, 701, 1700}        # real, double, numeric
+_BOOL_OIDS = {16}
+
+
+def _frame(rows: list[tuple], description) -> pd.DataFrame:
+    names = [d.name for d in description]
+    cols = list(zip(*rows)) if rows else [[] for _ in names]
+    data = {}
+    for i, (name, values) in enumerate(zip(names, cols)):
+        oid = description[i].type_code
+        values = list(values)
+        if oid in _DATE_OIDS:
+            ser = pd.to_datetime(pd.Series(values, dtype=object), utc=oid == 1184)
+            if oid == 1184:
+                ser = ser.dt.tz_localize(None)
+            ser = ser.astype("datetime64[us]")
+        elif oid in _FLOAT_OIDS:
+            ser = pd.Series([np.nan if v is None else float(v) for v in values],
+                            dtype="float64")
+        elif oid in _INT_OIDS:
+            ser = pd.Series(values, dtype="Int64" if None in values else "int64")
+        elif oid in _BOOL_OIDS:
+            ser = pd.Series(values, dtype="boolean" if None in values else "bool")
+        else:
+            ser = pd.Series(values, dtype=object)
+        data[name] = ser
+    frame = pd.DataFrame(data)
+    frame.columns = names
+    return frame
+
+
+def _param(value):
+    """A parameter psycopg can send: numpy scalars and NaN/NaT become Python values."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [_param(v) for v in value]
+    return value
+
+
+_PG_TYPES = {"b": "BOOLEAN", "i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISION",
+             "M": "TIMESTAMP", "m": "INTERVAL"}
+
+
+def _column_type(series: pd.Series) -> str:
+    kind = series.dtype.kind
+    if kind in _PG_TYPES:
+        return _PG_TYPES[kind]
+    sample = series.dropna()
+    first = sample.iloc[0] if len(sample) else None
+    if isinstance(first, bool):
+        return "BOOLEAN"
+    if isinstance(first, (int, np.integer)):
+        return "BIGINT"
+    if isinstance(first, (float, Decimal)):
+        return "DOUBLE PRECISION"
+    if isinstance(first, _dt.datetime):
+        return "TIMESTAMP"
+    if isinstance(first, _dt.date):
+        return "DATE"
+    return "TEXT"
+
+
+_SESSION_STATEMENT = re.compile(r"\s*(SET\s|RESET\s|CREATE\s+(OR\s+REPLACE\s+)?TEMP)",
+                                re.IGNORECASE)
+
+
+class PgCursor:
+    """One pooled PostgreSQL connection behind DuckDB's cursor protocol."""
+
+    def __init__(self, wh: "PostgresWarehouse"):
+        self._raw = wh.engine.raw_connection()
+        self._raw.driver_connection.autocommit = True
+        self._cur = self._raw.driver_connection.cursor()
+        self._registered: set[str] = set()
+        # a SET or a temporary view changes the session: such a connection is closed, not
+        # handed back to the pool, so no other caller ever inherits it (PIN scoping)
+        self._session_changed = False
+
+    # the DuckDB cursor protocol ------------------------------------------------------
+    def execute(self, sql: str, params=None) -> "PgCursor":
+        text = translate(sql)
+        if _SESSION_STATEMENT.match(text):
+            self._session_changed = True
+        if params:
+            if isinstance(params, dict):
+                params = {k: _param(v) for k, v in params.items()}
+            else:
+                params = [_param(v) for v in params]
+            # a literal % (LIKE 'version:%') must be doubled when placeholders are used
+            self._cur.execute(text.replace("%", "%%").replace("%%s", "%s")
+                              .replace("%%(", "%("), params)
+        else:
+            self._cur.execute(text)
+        return self
+
+    def executemany(self, sql: str, seq) -> "PgCursor":
+        text = translate(sql).replace("%", "%%").replace("%%s", "%s")
+        self._cur.executemany(text, [[_param(v) for v in row] for row in seq])
+        return self
+
+    def fetchone(self):
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[tuple]:
+        return self._cur.fetchall() if self._cur.description else []
+
+    def df(self) -> pd.DataFrame:
+        if not self._cur.description:
+            return pd.DataFrame()
+        return _frame(self._cur.fetchall(), self._cur.description)
+
+    fetchdf = df
+
+    @property
+    def description(self):
+        return self._cur.description
+
+    def register(self, name: str, frame: pd.DataFrame) -> "PgCursor":
+        """Make `frame` readable as table `name` on this cursor (a session temp table)."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"not a plain table name: {name!r}")
+        frame = frame.reset_index(drop=True)
+        cols = ", ".join(f'"{c}" {_column_type(frame[c])}' for c in frame.columns)
+        self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
+        self._cur.execute(f'CREATE TEMP TABLE "{name}" ({cols})')
+        if len(frame):
+            names = ", ".join(f'"{c}"' for c in frame.columns)
+            with self._cur.copy(f'COPY "{name}" ({names}) FROM STDIN') as copy:
+                for row in frame.itertuples(index=False, name=None):
+                    copy.write_row([_param(v) for v in row])
+        self._registered.add(name)
+        return self
+
+    def unregister(self, name: str) -> "PgCursor":
+        self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
+        self._registered.discard(name)
+        return self
+
+    def close(self) -> None:
+        if self._raw is None:
+            return
+        try:
+            if not self._session_changed:
+                for name in list(self._registered):
+                    self.unregister(name)
+            self._cur.close()
+        except Exception:   # noqa: BLE001 - a broken connection is not pooled again
+            self._session_changed = True
+        finally:
+            if self._session_changed:
+                self._raw.invalidate()   # closed for good
+            else:
+                self._raw.close()        # back to the pool
+            self._raw = None
+
+
+class PostgresWarehouse(Warehouse):
+    """The warehouse in a PostgreSQL schema (see the module doc)."""
+
+    backend = "postgresql"
+    multi_process = True
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False):
+        from sqlalchemy import create_engine
+
+        self.path = Path(path) if path is not None else default_path()
+        self.read_only = read_only
+        self.read_only_reason = None
+        self.url = database_url()
+        if not self.url:
+            raise WarehouseError(f"{URL_ENV} is not set; it names the PostgreSQL database.")
+        self.schema = schema_for(self.path)
+        self.engine = create_engine(
+            self.url, pool_size=8, max_overflow=16, pool_pre_ping=True,
+            connect_args={"options": f"-c search_path={self.schema}"})
+        self._write_lock = threading.RLock()
+        try:
+            cur = self.cursor()
+            cur.close()
+        except Exception as exc:   # noqa: BLE001 - any driver failure means no server
+            raise DatabaseUnreachableError(
+                "The shared PostgreSQL database does not answer (check "
+                f"{URL_ENV}, that the server is running and that this machine may connect): "
+                f"{_first_line(exc)}") from exc
+        if not read_only:
+            self.apply_schema()
+
+    @classmethod
+    def copy(cls, src: str | Path, dst: str | Path) -> Path:
+        """Copy the schema of warehouse `src` into the one of `dst` (replaced), table by
+        table with its keys, defaults and indexes, in one transaction."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        source, target = schema_for(Path(src)), schema_for(Path(dst))
+        params = make_url(database_url()).set(drivername="postgresql")
+        with psycopg.connect(params.render_as_string(hide_password=False)) as con:
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                "AND table_type = 'BASE TABLE'", [source]).fetchall()]
+            if not tables:
+                raise WarehouseError(f"There is no warehouse {Path(src).name} to copy.")
+            con.execute(f'DROP SCHEMA IF EXISTS "{target}" CASCADE')
+            con.execute(f'CREATE SCHEMA "{target}"')
+            for table in tables:
+                con.execute(f'CREATE TABLE "{target}"."{table}" '
+                            f'(LIKE "{source}"."{table}" INCLUDING ALL)')
+                con.execute(f'INSERT INTO "{target}"."{table}" '
+                            f'SELECT * FROM "{source}"."{table}"')
+        return Path(dst)
+
+    @property
+    def tag(self) -> str:
+        return hashlib.sha256(f"{self.url}|{self.schema}".encode()).hexdigest()[:12]
+
+    def cursor(self) -> PgCursor:
+        return PgCursor(self)
+
+    def apply_schema(self) -> None:
+        """Create the schema's tables, columns and indexes that do not exist yet."""
+        with self._write_lock:
+            cur = self.cursor()
+            try:
+                cur._cur.execute("SELECT pg_advisory_lock(hashtext(%s))", [self.schema])
+                cur._cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                for ddl in (*TABLES.values(), *MIGRATIONS, *INDEXES):
+                    cur.execute(ddl)
+                cur.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) "
+                            "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+                for domain in DOMAINS:
+                    cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
+                                [VERSION_PREFIX + domain])
+            finally:
+                cur._cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self.schema])
+                cur.close()
+
+    def tables(self) -> list[str]:
+        return self.query("SELECT table_name FROM information_schema.tables "
+                          "WHERE table_schema = ? ORDER BY 1", [self.schema]
+                          )["table_name"].tolist()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

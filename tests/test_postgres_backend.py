@@ -1,0 +1,235 @@
+"""The PostgreSQL backend on a real server: the SQL translation, several processes writing at
+once, PIN scoping enforced by the database session, and a warehouse copy.
+
+Runs in every test run: it starts a throwaway PostgreSQL server (Debian's `postgresql`
+package) in a temporary folder, or uses the one of a `MICROPULSE_TEST_BACKEND=postgres`
+run; skipped only when the server programs are not installed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.warehouse import pgserver
+from engine.warehouse.db import Warehouse, copy_warehouse
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    if os.environ.get("MICROPULSE_DATABASE_URL"):
+        yield os.environ["MICROPULSE_DATABASE_URL"]
+        return
+    try:
+        pgserver.bin_dir()
+    except pgserver.PostgresServerError as exc:
+        pytest.skip(str(exc))
+    folder = tempfile.mkdtemp(prefix="micropulse-pgtest-")
+    try:
+        yield pgserver.start(folder)
+    finally:
+        pgserver.stop(folder)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def on_pg(pg_url, monkeypatch):
+    monkeypatch.setenv("MICROPULSE_DATABASE_URL", pg_url)
+    return pg_url
+
+
+@pytest.fixture(scope="module")
+def pg_demo(pg_url, tmp_path_factory):
+    """The small demo, loaded once into its own schema on the server."""
+    from engine.demo import DemoConfig, load_demo
+
+    path = tmp_path_factory.mktemp("pg") / "demo.duckdb"
+    old = os.environ.get("MICROPULSE_DATABASE_URL")
+    os.environ["MICROPULSE_DATABASE_URL"] = pg_url
+    try:
+        wh = Warehouse(path)
+        load_demo(wh, DemoConfig.small())
+        wh.close()
+    finally:
+        if old is None:
+            del os.environ["MICROPULSE_DATABASE_URL"]
+        else:
+            os.environ["MICROPULSE_DATABASE_URL"] = old
+    return path
+
+
+def test_warehouse_picks_the_backend_from_the_database_url(on_pg, tmp_path):
+    wh = Warehouse(tmp_path / "a.duckdb")
+    try:
+        assert wh.backend == "postgresql" and wh.multi_process
+        assert wh.schema.startswith("mp_")
+        assert not (tmp_path / "a.duckdb").exists()      # nothing on the local disk
+        assert set(wh.tables()) >= {"sales", "alerts", "scenarios", "users", "audit_log"}
+    finally:
+        wh.close()
+
+
+def test_duckdb_queries_translate_to_the_same_answers(on_pg, tmp_path):
+    """arg_max, any_value, GROUP BY ALL, JSON text, an unaliased subquery, INTERVAL (n)
+    DAY and a registered frame give what DuckDB gives."""
+    import duckdb
+
+    frame = pd.DataFrame({"k": ["a", "a", "b", "b", "b"], "v": [1, 5, 2, None, 7],
+                          "d": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-02",
+                                               "2026-01-09", "2026-01-05"]),
+                          "j": ['{"pin_code": "560001"}', "{}", '{"pin_code": "400001"}',
+                                None, '{"pin_code": "400001"}']})
+    sql = ("SELECT k, arg_max(v, d) AS last_v, any_value(v) IS NOT NULL AS some_v, "
+           "count(json_extract_string(j, '$.pin_code')) AS pins, "
+           "max(d) - INTERVAL (count(*)) DAY AS back, max(d) + to_days(2) AS ahead "
+           "FROM (SELECT * FROM frame) GROUP BY ALL ORDER BY k")
+    expected = duckdb.connect().execute(sql).df()
+    wh = Warehouse(tmp_path / "t.duckdb")
+    try:
+        cur = wh.cursor()
+        try:
+            cur.register("frame", frame)
+            got = cur.execute(sql).df()
+        finally:
+            cur.close()
+    finally:
+        wh.close()
+    assert got["k"].tolist() == ["a", "b"]
+    assert got["last_v"].tolist() == expected["last_v"].tolist() == [5.0, 7.0]
+    assert got["some_v"].tolist() == [True, True]
+    assert got["pins"].tolist() == expected["pins"].tolist() == [1, 2]
+    assert got["back"].tolist() == expected["back"].tolist()
+    assert got["ahead"].tolist() == expected["ahead"].tolist()
+
+
+def test_a_copy_is_a_separate_warehouse(on_pg, pg_demo, tmp_path):
+    dst = copy_warehouse(pg_demo, tmp_path / "copy.duckdb")
+    src_wh, dst_wh = Warehouse(pg_demo), Warehouse(dst)
+    try:
+        assert dst_wh.count("sales") == src_wh.count("sales") > 0
+        with dst_wh.transaction(touches=("sales",)) as cur:
+            cur.execute("DELETE FROM sales")
+        assert dst_wh.count("sales") == 0 < src_wh.count("sales")
+    finally:
+        src_wh.close()
+        dst_wh.close()
+
+
+_WRITER = textwrap.dedent("""
+    import json, sys, time
+    from engine import alerts
+    from engine.scenarios import saved
+    from engine.scenarios.model import Scenario
+    from engine.warehouse.db import Warehouse
+
+    path, who, ids, go = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4])
+    wh = Warehouse(path)
+    while time.time() < go:          # both writers start together
+        time.sleep(0.01)
+    for i in range(8):
+        saved.save(wh, Scenario(f"{who} plan {i}"), actor=who)
+        alerts.acknowledge(wh, ids[i::8], actor=who)
+    time.sleep(0.5)
+    theirs = [s.name for s in saved.list_scenarios(wh) if not s.name.startswith(who)]
+    print(json.dumps({"theirs": len(theirs)}))
+    wh.close()
+""")
+
+
+def test_two_processes_write_alerts_and_scenarios_at_once_and_lose_nothing(on_pg, pg_demo,
+                                                                           tmp_path):
+    import time
+
+    from engine import alerts
+    from engine.scenarios import saved
+
+    path = copy_warehouse(pg_demo, tmp_path / "shared.duckdb")
+    wh = Warehouse(path)
+    try:
+        alerts.generate_alerts(wh)
+        ids = wh.query("SELECT alert_id FROM alerts WHERE status = 'new' ORDER BY alert_id"
+                       )["alert_id"].tolist()
+        assert len(ids) >= 16, "the demo raises alerts to acknowledge"
+        halves = {"east": ids[0::2], "west": ids[1::2]}
+        go = time.time() + 3
+        procs = {who: subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), who, json.dumps(mine), str(go)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)}) for who, mine in halves.items()}
+        outs = {}
+        for who, proc in procs.items():
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-2000:]
+            outs[who] = json.loads(out.strip().splitlines()[-1])
+        names = sorted(s.name for s in saved.list_scenarios(wh))
+        assert names == sorted(f"{w} plan {i}" for w in halves for i in range(8))
+        status = wh.query("SELECT alert_id, status FROM alerts").set_index("alert_id")["status"]
+        mine = [a for half in halves.values() for a in half[:8 * len(half)]]
+        assert (status.loc[mine] == "acknowledged").all()
+        audit = wh.query("SELECT actor, count(*) AS n FROM audit_log WHERE action LIKE "
+                         "'scenario%' GROUP BY actor").set_index("actor")["n"]
+        assert audit.get("east") == audit.get("west") == 8
+        # each process saw all of the other's scenarios once both had committed
+        assert outs["east"]["theirs"] == outs["west"]["theirs"] == 8
+    finally:
+        wh.close()
+
+
+def test_a_write_committed_elsewhere_changes_this_process_data_version(on_pg, pg_demo,
+                                                                      tmp_path):
+    """A cache keyed on data_version sees another process's commit (what makes a forecast
+    run or an upload done in one app process show up in the others)."""
+    path = copy_warehouse(pg_demo, tmp_path / "seen.duckdb")
+    wh = Warehouse(path)
+    try:
+        before = wh.data_version("alerts", "scenarios")
+        code = ("from engine.scenarios import saved; from engine.scenarios.model import "
+                "Scenario; from engine.warehouse.db import Warehouse; import sys; "
+                "wh = Warehouse(sys.argv[1]); saved.save(wh, Scenario('from elsewhere'), "
+                "actor='other'); wh.close()")
+        subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, check=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+        after = wh.data_version("alerts", "scenarios")
+        assert after != before
+        assert wh.data_version("alerts") == before.split(",")[0]   # alerts untouched
+        assert wh.scalar("SELECT count(*) FROM scenarios WHERE name = 'from elsewhere'") == 1
+    finally:
+        wh.close()
+
+
+def test_store_user_reads_only_their_pins_and_cannot_leave_the_scope(on_pg, pg_demo):
+    from engine.warehouse.scoped import PermissionDenied, ScopedWarehouse
+
+    wh = Warehouse(pg_demo)
+    try:
+        pins = wh.query("SELECT DISTINCT pin_code FROM sales_daily ORDER BY 1")["pin_code"]
+        mine = pins.iloc[0]
+        view = ScopedWarehouse(wh, [mine])
+        for table in ("sales", "sales_daily", "locations", "inventory"):
+            got = set(view.query(f"SELECT DISTINCT pin_code FROM {table}")["pin_code"])
+            assert got <= {mine} and got, table
+        assert view.scalar("SELECT count(*) FROM users") == 0
+        assert view.scalar("SELECT count(*) FROM audit_log") == 0
+        with pytest.raises(PermissionDenied):
+            view.query(f'SELECT count(*) FROM "{wh.schema}".sales')
+        with pytest.raises(PermissionDenied):
+            view.query("SELECT count(*) FROM public.sales")
+        with pytest.raises(PermissionDenied):
+            with view.transaction():
+                pass
+        view.close()
+        # the scoped sessions never go back to the shared pool: a plain read sees all PINs
+        assert wh.scalar("SELECT count(DISTINCT pin_code) FROM sales") == len(pins)
+    finally:
+        wh.close()
