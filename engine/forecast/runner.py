@@ -122,8 +122,8 @@ def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> N
     without it (the estimated promotion and price response; clipped to
     PLAN_FACTOR_RANGE). Each frame gets `forecast_no_plan` (its forecast had there been
     no plan), `planned` and `promoted` (planned as a promotion: its intervals are
-    calibrated on the promoted backtest steps, engine.forecast.intervals). Without such a fitted model no model can read the plan:
-    forecasts stay as they are."""
+    calibrated on the promoted backtest steps, engine.forecast.intervals). Without such
+    a fitted model no model can read the plan: forecasts stay as they are."""
     reader = _plan_reader(fitted)
     no_plan = getattr(fitted.get(reader), "no_plan_forecast", None)
     planned_f = fut["planned"].to_numpy(dtype=bool)
