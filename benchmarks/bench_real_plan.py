@@ -163,11 +163,25 @@ def main() -> int:
     promo_table = R.score_models(fc, t_promo, scales, keep)
     R.print_table(promo_table.sort_values("wape"),
                   f"promoted series-weeks only ({len(t_promo[t_promo['unique_id'].isin(keep)]):,})")
+    _coverage_by_week(fc, test, t_promo, keep)
     old = R.old_protocol(fc, full, cutoff, horizon, scales, keep, f"{args.file}: all")
     _verdict(table, promo_table)
     print("\n== targets, EARLIER protocol (no-row store weeks as zero sales) ==")
     _verdict(old, promo_table, header=False)
     return 0
+
+
+def _coverage_by_week(fc: pd.DataFrame, test: pd.DataFrame, t_promo: pd.DataFrame,
+                      keep: pd.Index) -> None:
+    """The product's 95% band coverage per horizon week, on all scored series-weeks and
+    on the promoted ones (the interval targets: every week >= 90%)."""
+    mine = fc[fc["model"].str.startswith("MicroPulse")]     # test rows carry the step
+    for title, t in (("all scored series-weeks", test), ("promoted series-weeks", t_promo)):
+        cov = R.coverage_by_step(mine, t, keep)["in95"]
+        print(f"\n== 95% coverage per horizon week, {title} ==")
+        print((100 * cov).round(1).to_string())
+        print("lowest week: " + ", ".join(f"{m} {100 * cov.loc[m].min():.1f}%"
+                                          for m in cov.index))
 
 
 def _promoted(full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:

@@ -287,8 +287,19 @@ def test_top_series_chosen_across_partitions_are_the_whole_panels_top_series():
 
 
 def test_a_run_with_an_uploaded_plan_is_the_same_on_the_cluster(small_warehouse_path,
-                                                                 cluster, tmp_path):
+                                                                 cluster, tmp_path,
+                                                                 monkeypatch):
+    from engine.forecast import intervals
     from engine.ingest.load import ingest_file
+
+    promoted = []                  # promoted backtest steps each run's calibration split off
+    calibrate = intervals.calibrate
+
+    def recording(residuals, horizon):
+        cal = calibrate(residuals, horizon)
+        promoted.append(cal.n_promoted)
+        return cal
+    monkeypatch.setattr(intervals, "calibrate", recording)
 
     path = copy_warehouse(small_warehouse_path, tmp_path / "plan.duckdb")
     wh = Warehouse(path)
@@ -314,3 +325,7 @@ def test_a_run_with_an_uploaded_plan_is_the_same_on_the_cluster(small_warehouse_
     for col in ("forecast", "forecast_no_plan", "lo", "hi"):
         assert np.allclose(f[f"{col}_x"], f[f"{col}_y"], atol=1e-6, rtol=0), col
     assert (f["planned_x"] == f["planned_y"]).all()
+    # both runs calibrated the folds' promoted steps apart, on the same residuals
+    # (every calibration: the final bands' and the backtest's cross-conformal ones)
+    half = len(promoted) // 2
+    assert promoted[:half] == promoted[half:] and max(promoted) >= intervals.MIN_POOL, promoted

@@ -14,7 +14,7 @@ from engine.forecast.features import (Signals, WholeFile, cut_history, data_gaps
                                       in_gaps, normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
-from engine.forecast.router import series_codes
+from engine.forecast.router import PLAN_FLAGS, series_codes
 from engine.forecast.runner import Progress, fit_predict
 
 KEYS = ["sku_id", "pin_code"]
@@ -50,7 +50,8 @@ def backtest(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig
     one fold. `normalized=True` says `history` already went through normalize_history.
     `with_plan=True` judges a run that uses a price / promotion plan: each fold's plan is
     what was actually charged in its horizon (plan.actual_plan), and the rows carry
-    `forecast_no_plan` (the same models without it) and `planned`. `whole`: the file's
+    `forecast_no_plan` (the same models without it), `planned` and `promoted` (the step
+    was a promotion: calibrated apart, engine.forecast.intervals). `whole`: the file's
     sums the data-gap and chain-wide promotion rules read (None: those of `history`)."""
     h = history if normalized else normalize_history(history)
     if cfg.cutoff is not None:
@@ -126,12 +127,13 @@ def finish_backtest(bt: pd.DataFrame, cfg: ForecastConfig, with_plan: bool = Fal
         if "forecast_no_plan" not in bt:
             bt["forecast_no_plan"] = bt["forecast"]
         bt["forecast_no_plan"] = bt["forecast_no_plan"].fillna(bt["forecast"])
-        bt["planned"] = bt["planned"].eq(True) if "planned" in bt else False
+        for flag in PLAN_FLAGS:
+            bt[flag] = bt[flag].eq(True) if flag in bt else False
     bt["segment"] = segment_text(bt["category"])
     bt = cross_conformal(bt, cfg.horizon)
     cols = ["model", "fold", "cutoff", *KEYS, "date", "step", "actual", "forecast", "lo", "hi",
             "lo80", "hi80", "scale", "scale2", "segment", "category", "city", "state",
-            *(["forecast_no_plan", "planned"] if with_plan else [])]
+            *(["forecast_no_plan", *PLAN_FLAGS] if with_plan else [])]
     (sid,), _ = series_codes(bt)
     order = np.lexsort([pd.factorize(bt["date"].to_numpy(), sort=True)[0], sid,
                         pd.factorize(bt["fold"].to_numpy(), sort=True)[0],

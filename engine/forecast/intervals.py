@@ -12,7 +12,16 @@ Method (split conformal with per-series scaling, pooled by segment and horizon s
    not only on average over the horizon. A segment x step pool with fewer than MIN_POOL
    residuals uses the segment's third of the horizon, then all series at that step, then
    all series in that third.
-3. The interval at level L is [f + q_(1-L)/2 * s, f + q_(1+L)/2 * s] with the empirical
+3. Promoted steps (a run with a price / promotion plan: a step planned as a promotion; in
+   the backtest folds, a step that was one) err more, and more to one side, than ordinary
+   steps: pooled together, the band covers 95% of all steps but fewer of the promoted ones.
+   When the residuals carry a `promoted` flag and both kinds have at least MIN_POOL
+   residuals, they are calibrated apart (Mondrian conformal): promoted steps get their own
+   step quantiles (windows k-1..k+1, then the horizon third, then all promoted residuals;
+   pooled over segments, as promotions are a small share of each), ordinary steps the
+   segment x step quantiles of the ordinary residuals alone. With fewer, every step is
+   calibrated on the pooled residuals as before. The per-series scale s is the same.
+4. The interval at level L is [f + q_(1-L)/2 * s, f + q_(1+L)/2 * s] with the empirical
    quantiles q of r (finite-sample corrected), clipped at 0 and never excluding the
    forecast itself.
 `cross_conformal` measures honest coverage: each backtest fold gets intervals calibrated
@@ -45,6 +54,8 @@ class Calibration:
     pooled: pd.DataFrame       # step -> same quantile columns, all series pooled
     horizon: int
     n_points: int
+    promoted: pd.DataFrame | None = None   # step -> quantile columns of promoted steps
+    n_promoted: int = 0                    # promoted residuals (0: pooled calibration)
 
 
 QCOLS = ["q_lo80", "q_hi80", "q_lo95", "q_hi95"]
@@ -120,9 +131,25 @@ def _segments(frame: pd.DataFrame) -> np.ndarray:
     return segment_text(col)
 
 
+def _promoted(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's `promoted` flag per row (False without the column)."""
+    if "promoted" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["promoted"].fillna(False).to_numpy(dtype=bool)
+
+
+def _filled_step_table(r: np.ndarray, step: np.ndarray, horizon: int) -> pd.DataFrame:
+    """_step_table with the steps whose windows are too thin set from all of `r`."""
+    table = _step_table(r, step, horizon)
+    if table[QCOLS].isna().any().any():
+        table[QCOLS] = table[QCOLS].fillna(pd.Series(_quantiles(r)))
+    return table
+
+
 def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
     """residuals: sku_id, pin_code (or integer series ids `sid`, then `apply` needs the
-    same ids), step, actual, forecast, optional segment and fold."""
+    same ids), step, actual, forecast, optional segment, fold and promoted (a step that
+    was a promotion: calibrated apart when there are MIN_POOL of each kind)."""
     seg = _segments(residuals)
     fc = residuals["forecast"].to_numpy(dtype=float)
     err = residuals["actual"].to_numpy(dtype=float) - fc
@@ -147,28 +174,33 @@ def calibrate(residuals: pd.DataFrame, horizon: int) -> Calibration:
     scale = per["scale"].to_numpy()
     r_all = err / _out_of_fold_scale(residuals, err, sid, scale)
     step = np.clip(residuals["step"].to_numpy(dtype=np.int64), 1, horizon)
+    promo = _promoted(residuals)
+    n_promo = int(promo.sum())
+    split = n_promo >= MIN_POOL and len(promo) - n_promo >= MIN_POOL
+    promoted = _filled_step_table(r_all[promo], step[promo], horizon) if split else None
+    ordinary = ~promo if split else np.ones(len(promo), dtype=bool)
     parts = []
     s_code, s_uni = pd.factorize(seg, sort=True)
     for c, name in enumerate(s_uni):
-        mine = s_code == c
+        mine = (s_code == c) & ordinary
         if mine.sum() >= MIN_POOL:
             parts.append(_step_table(r_all[mine], step[mine], horizon).assign(segment=name))
     quant = (pd.concat(parts, ignore_index=True) if parts else
              pd.DataFrame(columns=["step", *QCOLS, "segment"]))
     quant = quant.dropna(subset=QCOLS)[["segment", "step", *QCOLS]]
-    pool = _step_table(r_all, step, horizon)
-    if pool[QCOLS].isna().any().any():          # too few residuals for MIN_POOL: use all
-        pool[QCOLS] = pool[QCOLS].fillna(pd.Series(_quantiles(r_all)))
+    pool = _filled_step_table(r_all[ordinary], step[ordinary], horizon)
     quant[QCOLS] = quant[QCOLS].astype(float)
     quant["step"] = quant["step"].astype(int)
     scales = series.assign(scale=scale)
     return Calibration(scales=scales, ratio=ratio, quantiles=quant.reset_index(drop=True),
-                       pooled=pool, horizon=horizon, n_points=len(residuals))
+                       pooled=pool, horizon=horizon, n_points=len(residuals),
+                       promoted=promoted, n_promoted=n_promo if split else 0)
 
 
 def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     """Add lo, hi (95%) and lo80, hi80 to a frame with sku_id, pin_code, step, forecast
-    (and optional segment). Returns a new frame."""
+    (and optional segment and promoted: a step planned as a promotion takes the promoted
+    steps' quantiles when `cal` has them). Returns a new frame."""
     f = forecast.copy()
     seg = _segments(f)
     H = cal.horizon
@@ -201,6 +233,11 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
     p_at = np.full(H, len(cal.pooled), dtype=np.int64)
     p_at[cal.pooled["step"].to_numpy() - 1] = np.arange(len(cal.pooled))
     p_row = p_at[step - 1]
+    promo = _promoted(f) if cal.promoted is not None else np.zeros(len(f), dtype=bool)
+    if promo.any():
+        m_at = np.full(H, len(cal.promoted), dtype=np.int64)
+        m_at[cal.promoted["step"].to_numpy() - 1] = np.arange(len(cal.promoted))
+        m_row = m_at[step - 1]
     for name, (lo_col, hi_col) in {"80": ("lo80", "hi80"), "95": ("lo", "hi")}.items():
         qs = {}
         for side in ("lo", "hi"):
@@ -208,6 +245,9 @@ def apply(forecast: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
             qv = np.r_[cal.quantiles[col].to_numpy(dtype=float), np.nan][q_row]
             pv = np.r_[cal.pooled[col].to_numpy(dtype=float), np.nan][p_row]
             qs[side] = np.where(np.isnan(qv), pv, qv)
+            if promo.any():
+                mv = np.r_[cal.promoted[col].to_numpy(dtype=float), np.nan][m_row]
+                qs[side] = np.where(promo & ~np.isnan(mv), mv, qs[side])
         f[lo_col] = np.clip(np.minimum(fc + qs["lo"] * scale, fc), 0, None)
         f[hi_col] = np.maximum(fc + qs["hi"] * scale, fc)
     return f
@@ -277,7 +317,8 @@ def cross_conformal(bt: pd.DataFrame, horizon: int) -> pd.DataFrame:
     if bt.empty:
         return bt
     (sid,), _ = series_codes(bt)             # once, not in every calibrate / apply
-    base = bt[[c for c in ("step", "actual", "forecast", "fold") if c in bt]].assign(sid=sid)
+    base = bt[[c for c in ("step", "actual", "forecast", "fold", "promoted")
+               if c in bt]].assign(sid=sid)
     if "segment" in bt:                      # integer codes: no text work per calibration
         base["segment"] = pd.factorize(_segments(bt))[0]
     model = pd.factorize(bt["model"])[0] if "model" in bt else np.zeros(len(bt), np.int64)

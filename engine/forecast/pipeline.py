@@ -113,6 +113,12 @@ def _join_points(left: pd.DataFrame, right: pd.DataFrame, cols: list[str], how: 
     return out
 
 
+def _routed_values(bt: pd.DataFrame) -> list[str]:
+    """The backtest columns routing combines: the forecast, and with a plan the forecast
+    without it (blended alike) and the plan flags (carried)."""
+    return ["forecast", *[c for c in ("forecast_no_plan", *router.PLAN_FLAGS) if c in bt]]
+
+
 def _routed(frame: pd.DataFrame, routing: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     """Routed forecasts for a long per-model frame (extra keys e.g. fold)."""
     if not extra:
@@ -196,7 +202,8 @@ class FinalPieces:
         if "planned" in forecasts:
             # a partition whose series the plan does not touch has no plan columns: its
             # rows are unplanned, their forecast is the no-plan one (as in a local run)
-            forecasts["planned"] = forecasts["planned"].eq(True)
+            for flag in router.PLAN_FLAGS:
+                forecasts[flag] = forecasts[flag].eq(True) if flag in forecasts else False
             forecasts["forecast_no_plan"] = forecasts["forecast_no_plan"].fillna(
                 forecasts["forecast"])
         return FinalPieces(forecasts, cat([p.points for p in pieces]),
@@ -250,7 +257,7 @@ def reduce_run(bt: pd.DataFrame | None, pieces: FinalPieces, cfg: ForecastConfig
     method = "conformal"
     if bt is not None:
         say("calibrating conformal intervals on the routed backtest")
-        values = ["forecast", *(["forecast_no_plan"] if "forecast_no_plan" in bt else [])]
+        values = _routed_values(bt)
         routed_bt = _routed(bt[["model", "fold", *KEYS, "date", *values]], routing, ["fold"])
         routed_bt = _join_points(routed_bt.drop(columns="model"), bt,
                                  ["cutoff", "step", "actual", "scale", "scale2", "segment",
@@ -340,10 +347,12 @@ def _with_routed(bt: pd.DataFrame, routed_bt: pd.DataFrame, horizon: int) -> pd.
     so every accuracy view reports both. The plan columns themselves are dropped."""
     parts = [intervals.cross_conformal(routed_bt, horizon)]
     if "forecast_no_plan" in routed_bt:
+        # as a run without the plan is calibrated: no step is known to be a promotion
         no_plan = routed_bt.assign(model="routed_no_plan",
-                                   forecast=routed_bt["forecast_no_plan"])
+                                   forecast=routed_bt["forecast_no_plan"]).drop(
+                                       columns="promoted", errors="ignore")
         parts.append(intervals.cross_conformal(no_plan, horizon))
-    cols = [c for c in bt.columns if c not in ("forecast_no_plan", "planned")]
+    cols = [c for c in bt.columns if c not in ("forecast_no_plan", *router.PLAN_FLAGS)]
     # bt[cols] copies every column: only when there are plan columns to leave out (the
     # concat copies anyway; an extra copy of a 100,000-series backtest is ~2.5 GB)
     return pd.concat([bt if cols == list(bt.columns) else bt[cols],
@@ -508,17 +517,16 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     bt = backtest(h, signals, c, progress=progress, normalized=True, with_plan=with_plan)
     if c.route and bt["model"].nunique() > 1:
         routing = router.route(bt, ensemble=c.ensemble)
-        values = ["forecast", *(["forecast_no_plan"] if "forecast_no_plan" in bt else [])]
+        values = _routed_values(bt)
         routed = _routed(bt[["model", "fold", *KEYS, "date", *values]], routing, ["fold"])
         ref_cols = [c for c in bt.columns if c not in
-                    ("model", "forecast", "forecast_no_plan", "planned", "lo", "hi", "lo80",
-                     "hi80", "fold", *KEYS, "date")]
+                    ("model", *values, "lo", "hi", "lo80", "hi80", "fold", *KEYS, "date")]
         routed = _join_points(routed.drop(columns="model"), bt, ref_cols, how="inner",
                               extra=["fold"])
         routed["model"] = "routed"
         bt = _with_routed(bt, routed, c.horizon)
     else:
-        bt = bt.drop(columns=[x for x in ("forecast_no_plan", "planned") if x in bt])
+        bt = bt.drop(columns=[x for x in ("forecast_no_plan", *router.PLAN_FLAGS) if x in bt])
     timings = {"total": round(time.perf_counter() - t0, 2)}
     scores = score(bt, by=["model"])
     run_id = new_id("bt")

@@ -33,6 +33,7 @@ from engine.forecast.features import segment_text
 KEYS = ["sku_id", "pin_code"]
 COLD_START_MODEL = "moving_average"
 ROUTING_COLUMNS = KEYS + ["model", "weights", "reason", "n_points", "mae", "errors", "segment"]
+PLAN_FLAGS = ("planned", "promoted")   # a plan run's per-row flags, carried by combine
 MIN_GROUP_SERIES = 10
 MAX_MIX = 4
 OVERRIDE_T = 3.0          # a series leaves its segment's choice only on clear evidence
@@ -288,7 +289,8 @@ def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
     forecast, ...). Returns one row per series x date with `model` = the routed label
     (a model name or 'mix(a+b)'). A series whose routed model has no forecast falls
     back to whichever model does (cheapest first in the frame). `forecast_no_plan` (the
-    forecast had there been no plan) is blended alike when present, `planned` carried."""
+    forecast had there been no plan) is blended alike when present, the plan flags
+    (`planned`, `promoted`) carried."""
     keys = KEYS + ["date"]
     (f_sid, r_sid), series = series_codes(forecasts, routing)
     n_series = len(series)
@@ -311,25 +313,24 @@ def combine(forecasts: pd.DataFrame, routing: pd.DataFrame) -> pd.DataFrame:
     values = [c for c in ("forecast", "forecast_no_plan") if c in forecasts]
     d_code, d_uni = pd.factorize(forecasts["date"].to_numpy(), sort=True)
     gkey = f_sid[hit].astype(np.int64) * max(len(d_uni), 1) + d_code[hit]
+    flags = [c for c in PLAN_FLAGS if c in forecasts]
     agg = pd.DataFrame({"g": gkey, "w": w[hit], **{
-        c: forecasts[c].to_numpy(dtype=float)[hit] * w[hit] for c in values}, **(
-        {"planned": forecasts["planned"].to_numpy(dtype=bool)[hit]} if "planned" in forecasts
-        else {})}).groupby("g", sort=True).sum()
+        c: forecasts[c].to_numpy(dtype=float)[hit] * w[hit] for c in values}, **{
+        c: forecasts[c].to_numpy(dtype=bool)[hit] for c in flags}}).groupby("g", sort=True).sum()
     g = agg.index.to_numpy()
     gs, gd = g // max(len(d_uni), 1), g % max(len(d_uni), 1)
     got = pd.DataFrame({"sku_id": series["sku_id"].to_numpy()[gs],
                         "pin_code": series["pin_code"].to_numpy()[gs],
                         "date": np.asarray(d_uni)[gd],
                         **{c: agg[c].to_numpy() / agg["w"].to_numpy() for c in values}})
-    if "planned" in agg:                        # a period any blended model saw planned
-        got["planned"] = agg["planned"].to_numpy() > 0
+    for c in flags:                             # a period any blended model saw planned
+        got[c] = agg[c].to_numpy() > 0
     got["date"] = got["date"].astype(forecasts["date"].dtype)
     got["model"] = label[gs]
     have = np.zeros(n_series, dtype=bool)
     have[gs] = True
     rest = forecasts[~have[f_sid]]
     if len(rest):
-        first = rest.drop_duplicates(keys)[keys + values + ["model"] + (
-            ["planned"] if "planned" in forecasts else [])]
+        first = rest.drop_duplicates(keys)[keys + values + ["model"] + flags]
         got = pd.concat([got, first], ignore_index=True)
     return got

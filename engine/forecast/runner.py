@@ -121,11 +121,13 @@ def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> N
     on a planned row is scaled by that model's ratio forecast with the plan / forecast
     without it (the estimated promotion and price response; clipped to
     PLAN_FACTOR_RANGE). Each frame gets `forecast_no_plan` (its forecast had there been
-    no plan) and `planned`. Without such a fitted model no model can read the plan:
-    forecasts stay as they are."""
+    no plan), `planned` and `promoted` (planned as a promotion: its intervals are
+    calibrated on the promoted backtest steps, engine.forecast.intervals). Without such
+    a fitted model no model can read the plan: forecasts stay as they are."""
     reader = _plan_reader(fitted)
     no_plan = getattr(fitted.get(reader), "no_plan_forecast", None)
     planned_f = fut["planned"].to_numpy(dtype=bool)
+    promoted_f = planned_f & fut["promo"].to_numpy(dtype=bool)
     n_pos = int(fut["pos"].max()) + 1 if len(fut) else 1
     fut_key = pd.Index(fut["sid"].to_numpy().astype(np.int64) * n_pos + fut["pos"].to_numpy())
     factor = np.ones(len(fut))
@@ -143,6 +145,7 @@ def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> N
                                  + part["pos"].to_numpy())
         fc = part["forecast"].to_numpy(dtype=float)
         part["planned"] = planned_f[at]
+        part["promoted"] = promoted_f[at]
         if part["model"].iat[0] == reader and with_plan is not None:
             part["forecast_no_plan"] = np.where(planned_f[at], no_plan[at], fc)
         else:
