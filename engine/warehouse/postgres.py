@@ -75,51 +75,112 @@ def _times_one(amount: exp.Expression, unit: str) -> exp.Expression:
     return exp.Paren(this=exp.Mul(this=exp.Paren(this=amount.copy()), expression=one))
 
 
+def _first_of(agg: exp.Expression) -> exp.Expression:
+    """(agg)[1]: the first element of an ARRAY_AGG."""
+    return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)],
+                       offset=1)
+
+
+def _not_null(*values: exp.Expression) -> exp.Where:
+    conds = [exp.Not(this=exp.Is(this=v.copy(), expression=exp.Null())) for v in values]
+    return exp.Where(this=exp.and_(*conds))
+
+
+# Each rewrite takes one node of the parsed DuckDB tree and returns it (changed or not) or
+# its replacement. Adding a DuckDB construct PostgreSQL lacks = one function + one entry in
+# REWRITES.
+def _rw_subquery_alias(node, ctx):
+    """FROM (SELECT ...) needs an alias in PostgreSQL."""
+    if isinstance(node, exp.Subquery) and not node.alias and isinstance(
+            node.parent, (exp.From, exp.Join)):
+        node.set("alias", exp.TableAlias(this=exp.to_identifier(f"_sq{next(ctx)}")))
+    return node
+
+
+def _rw_arg_max(node, ctx):
+    """arg_max(x, key): x of the row with the largest key; as in DuckDB, rows whose x or
+    key is NULL are ignored."""
+    if not isinstance(node, (exp.ArgMax, exp.ArgMin)):
+        return node
+    order = exp.Ordered(this=node.expression.copy(), desc=isinstance(node, exp.ArgMax),
+                        nulls_first=False)
+    agg = exp.ArrayAgg(this=exp.Order(this=node.this.copy(), expressions=[order]))
+    return _first_of(exp.Filter(this=agg, expression=_not_null(node.this, node.expression)))
+
+
+def _rw_any_value(node, ctx):
+    """any_value(x) (PostgreSQL 16 has it, 15 does not): a non-NULL x, as in DuckDB."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        node = node.this
+    if not isinstance(node, exp.AnyValue):
+        return node
+    value = node.this.copy()
+    return _first_of(exp.Filter(this=exp.ArrayAgg(this=value), expression=_not_null(value)))
+
+
+def _rw_json_text(node, ctx):
+    """JSON functions on a VARCHAR column (DuckDB casts implicitly; PostgreSQL does not)."""
+    if isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and not (
+            isinstance(node.this, exp.Cast) and node.this.to.is_type("json")):
+        node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("json")))
+    return node
+
+
+def _rw_unnest_series(node, ctx):
+    """unnest(generate_series(...)): DuckDB's series is a list to unnest, PostgreSQL's is
+    the rows themselves."""
+    if not isinstance(node, (exp.Explode, exp.Unnest)):
+        return node
+    inner = node.this if isinstance(node, exp.Explode) else (
+        node.expressions[0] if len(node.expressions) == 1 else None)
+    if not isinstance(inner, exp.GenerateSeries):
+        return node
+    alias = node.args.get("alias")
+    return exp.Table(this=inner, alias=alias.copy()) if alias else inner
+
+
+def _rw_interval_amount(node, ctx):
+    """to_days(n), INTERVAL (n) DAY -> (n) * INTERVAL '1 DAY' (PostgreSQL's INTERVAL takes
+    a literal only)."""
+    if isinstance(node, exp.ToDays):
+        return _times_one(node.this, "DAY")
+    if isinstance(node, exp.Interval) and node.this is not None and not isinstance(
+            node.this, exp.Literal) and node.args.get("unit") is not None:
+        return _times_one(node.this, node.args["unit"].name)
+    return node
+
+
+def _rw_group_by_all(node, ctx):
+    """GROUP BY ALL -> GROUP BY the positions of the select items without an aggregate."""
+    if isinstance(node, exp.Select):
+        group = node.args.get("group")
+        if group is not None and group.args.get("all"):
+            keys = [exp.Literal.number(i + 1) for i, e in enumerate(node.expressions)
+                    if _aggregate_free(e)]
+            node.set("group", exp.Group(expressions=keys) if keys else None)
+    return node
+
+
+REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all)
+
+
 def _rewrite(tree: exp.Expression) -> exp.Expression:
     """DuckDB constructs PostgreSQL has no word for, rewritten on the parsed tree."""
     aliases = iter(range(1, 1_000_000))
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Subquery) and not node.alias and isinstance(
-                node.parent, (exp.From, exp.Join)):
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"_sq{next(aliases)}")))
-            return node
-        if isinstance(node, (exp.ArgMax, exp.ArgMin)):
-            # arg_max(x, key): x of the row with the largest key; as in DuckDB, rows whose
-            # x or key is NULL are ignored
-            order = exp.Ordered(this=node.expression.copy(),
-                                desc=isinstance(node, exp.ArgMax), nulls_first=False)
-            agg = exp.ArrayAgg(this=exp.Order(this=node.this.copy(), expressions=[order]))
-            filt = exp.Filter(this=agg, expression=exp.Where(this=exp.and_(
-                exp.Not(this=exp.Is(this=node.this.copy(), expression=exp.Null())),
-                exp.Not(this=exp.Is(this=node.expression.copy(), expression=exp.Null())))))
-            return exp.Bracket(this=exp.Paren(this=filt), expressions=[exp.Literal.number(1)], offset=1)
-        if isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and not (
-                isinstance(node.this, exp.Cast) and node.this.to.is_type("json")):
-            node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("json")))
-            return node
-        if isinstance(node, exp.ToDays):             # to_days(n) -> n * INTERVAL '1 DAY'
-            return _times_one(node.this, "DAY")
-        if isinstance(node, exp.Interval) and node.this is not None and not isinstance(
-                node.this, exp.Literal) and node.args.get("unit") is not None:
-            # INTERVAL (n) DAY: PostgreSQL's INTERVAL takes a literal only
-            return _times_one(node.this, node.args["unit"].name)
-        if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
-            node = node.this
-        if isinstance(node, exp.AnyValue):      # PostgreSQL 16 has it; 15 does not
-            value = node.this.copy()
-            agg = exp.Filter(this=exp.ArrayAgg(this=value), expression=exp.Where(
-                this=exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))))
-            return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(1)], offset=1)
-        if isinstance(node, exp.Select):
-            group = node.args.get("group")
-            if group is not None and group.args.get("all"):
-                keys = [exp.Literal.number(i + 1) for i, e in enumerate(node.expressions)
-                        if _aggregate_free(e)]
-                node.set("group", exp.Group(expressions=keys) if keys else None)
+        for rewrite in REWRITES:
+            node = rewrite(node, aliases)
         return node
 
-    return tree.transform(fix)
+    # a rewrite can return a node whose own children still need one: repeat until stable
+    for _ in range(4):
+        before = tree.sql(dialect="duckdb")
+        tree = tree.transform(fix)
+        if tree.sql(dialect="duckdb") == before:
+            break
+    return tree
 
 
 @lru_cache(maxsize=4096)
