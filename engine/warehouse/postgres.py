@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
+import json
 import logging
 import os
 import re
@@ -183,10 +183,15 @@ def _rewrite(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+# `?::VARCHAR[]`: sqlglot does not parse a cast of a placeholder; CAST(? AS ...) it does
+_PARAM_CAST = re.compile(r"\?\s*::\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?"
+                         r"(?:\[\])?)")
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
-    trees = sqlglot.parse(sql, read="duckdb")
+    trees = sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
     out = [_rewrite(t).sql(dialect="postgres") for t in trees if t is not None]
     return "; ".join(out)
 
@@ -237,6 +242,8 @@ def _param(value):
         return value.to_pydatetime()
     if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
         return [_param(v) for v in value]
+    if isinstance(value, dict):     # DuckDB takes it as a STRUCT; we store JSON text
+        return json.dumps(value, sort_keys=True, default=str)
     return value
 
 
@@ -294,6 +301,10 @@ class PgCursor:
                               .replace("%%(", "%("), params)
         else:
             self._cur.execute(text)
+        return self
+
+    def complete(self) -> "PgCursor":
+        """DuckDB's 'finish the pending result'; psycopg has fetched it already."""
         return self
 
     def executemany(self, sql: str, seq) -> "PgCursor":

@@ -51,6 +51,8 @@ HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_ba
                  "api_keys", "auth_sessions", "auth_client_throttle")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8
+# schemas a scoped PostgreSQL query may name: its own temporary views and the catalogs
+_PG_SAFE = {"pg_temp", "information_schema", "pg_catalog"}
 # a table or column the scoping views do not know yet (DuckDB's errors, PostgreSQL's)
 _UNKNOWN_NAME: tuple[type[Exception], ...] = (duckdb.CatalogException, duckdb.BinderException)
 try:
@@ -249,7 +251,7 @@ class ScopedWarehouse:
         except sqlglot.errors.SqlglotError:
             trees = None
         if trees is None or any(
-                (t.args.get("db") or t.args.get("catalog")) and t.db.lower() != "pg_temp"
+                (t.args.get("db") or t.args.get("catalog")) and t.db.lower() not in _PG_SAFE
                 for tree in trees if tree is not None for t in tree.find_all(exp.Table)):
             raise PermissionDenied("This query names a database schema directly, which "
                                    "would bypass PIN-code scoping; it is not allowed.")
