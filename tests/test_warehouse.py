@@ -31,8 +31,42 @@ def test_schema_creation_is_idempotent(tmp_warehouse_path):
     wh.close()
     again = Warehouse(tmp_warehouse_path)  # reopening applies the schema once more
     assert again.count("skus") == 1
-    assert set(again.tables()) == set(TABLES)
+    assert set(again.tables()) == set(TABLES) | {"alembic_version"}
     again.close()
+
+
+def test_a_new_warehouse_records_the_newest_migration_and_reopening_runs_none(
+        tmp_warehouse_path, monkeypatch):
+    from engine.warehouse import migrate
+
+    wh = Warehouse(tmp_warehouse_path)
+    assert wh.scalar("SELECT version_num FROM alembic_version") == migrate.head()
+    wh.close()
+    ran = []
+    monkeypatch.setattr(migrate, "pending_sql", lambda since: ran.append(since) or ())
+    Warehouse(tmp_warehouse_path).close()
+    assert ran == []                      # at the newest revision: nothing to run
+
+
+def test_a_warehouse_made_before_migrations_is_brought_to_the_newest_one(tmp_warehouse_path):
+    """A file from before Alembic (no alembic_version, a column added since missing) gets
+    the baseline's missing pieces, keeps its rows and records the revision."""
+    from engine.warehouse import migrate
+
+    wh = Warehouse(tmp_warehouse_path)
+    with wh.transaction() as cur:
+        cur.execute("INSERT INTO skus (sku_id, category) VALUES ('S1', 'Snacks')")
+        cur.execute("DROP TABLE alembic_version")
+        cur.execute("ALTER TABLE sales DROP COLUMN tpr")
+        cur.execute("DROP TABLE assistant_turns")
+    wh.close()
+    again = Warehouse(tmp_warehouse_path)
+    try:
+        assert again.scalar("SELECT version_num FROM alembic_version") == migrate.head()
+        assert "tpr" in again.query("SELECT * FROM sales LIMIT 0").columns
+        assert again.count("assistant_turns") == 0 and again.count("skus") == 1
+    finally:
+        again.close()
 
 
 def test_data_version_changes_on_every_write(empty_warehouse):

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Iterator
 import duckdb
 
 from engine.errors import MicroPulseError
-from engine.warehouse.schema import (INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES,
-                                     migrate_old_scenarios, upgrade_scenarios)
+from engine.warehouse import migrate
+from engine.warehouse.schema import (SCHEMA_VERSION, TABLES, migrate_old_scenarios,
+                                     upgrade_scenarios)
 
 if TYPE_CHECKING:    # pandas is imported by DuckDB when a result is fetched as a frame
     import pandas as pd
@@ -276,21 +277,18 @@ class Warehouse:
         """Create every table, column and index that does not exist yet (idempotent)."""
         with self._write_lock:
             cur = self._con.cursor()
-            upgrade_scenarios(cur)
-            for ddl in (*TABLES.values(), *MIGRATIONS):
-                cur.execute(ddl)
-            migrate_old_scenarios(cur)
-            for ddl in INDEXES:
-                cur.execute(ddl)
-            cur.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE "
-                "SET value = excluded.value",
-                [str(SCHEMA_VERSION)],
-            )
-            for domain in DOMAINS:
-                cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
-                            [VERSION_PREFIX + domain])
-            cur.close()
+            try:
+                cur.execute("BEGIN TRANSACTION")      # an upgrade applies whole or not at all
+                upgrade_scenarios(cur)
+                migrate.upgrade(cur)      # Alembic revisions (engine/warehouse/migrate.py)
+                migrate_old_scenarios(cur)
+                stamp_schema(cur)
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(cur, exc)
+                raise
+            finally:
+                cur.close()
 
     def _schema_is_current(self) -> bool:
         """Every table of the schema exists and the stored schema version is this one."""
@@ -415,6 +413,16 @@ class Warehouse:
             if storage_error(exc) is None:
                 raise
             log.warning("warehouse closed without a checkpoint: %s", exc)
+
+
+def stamp_schema(cur) -> None:
+    """Record the schema version and create the data-version counters a new warehouse
+    lacks (inside the caller's schema transaction)."""
+    cur.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value", [str(SCHEMA_VERSION)])
+    for domain in DOMAINS:
+        cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
+                    [VERSION_PREFIX + domain])
 
 
 def backend_class() -> type[Warehouse]:

@@ -33,9 +33,8 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from engine.warehouse.db import (DOMAINS, VERSION_PREFIX, Warehouse, WarehouseError,
-                                 default_path)
-from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
+from engine.warehouse.db import Warehouse, WarehouseError, default_path, stamp_schema
+from engine.warehouse import migrate
 
 log = logging.getLogger("micropulse.warehouse")
 URL_ENV = "MICROPULSE_DATABASE_URL"
@@ -431,19 +430,21 @@ class PostgresWarehouse(Warehouse):
         return PgCursor(self)
 
     def apply_schema(self) -> None:
-        """Create the schema's tables, columns and indexes that do not exist yet."""
+        """Bring the schema to the newest Alembic revision, in one transaction, under an
+        advisory lock (two processes starting together do not race)."""
         with self._write_lock:
             cur = self.cursor()
             try:
                 cur._cur.execute("SELECT pg_advisory_lock(hashtext(%s))", [self.schema])
                 cur._cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                for ddl in (*TABLES.values(), *MIGRATIONS, *INDEXES):
-                    cur.execute(ddl)
-                cur.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) "
-                            "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
-                for domain in DOMAINS:
-                    cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING",
-                                [VERSION_PREFIX + domain])
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    migrate.upgrade(cur)  # Alembic revisions (engine/warehouse/migrate.py)
+                    stamp_schema(cur)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
             finally:
                 cur._cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", [self.schema])
                 cur.close()

@@ -1,10 +1,12 @@
-"""Warehouse schema: every table from DESIGN.md, created idempotently.
+"""Warehouse schema: every table from DESIGN.md.
 
-Each statement is `CREATE ... IF NOT EXISTS`, so `apply_schema` can run on every start.
-When a table gains a column, add it to the table's CREATE statement (for new files) and to
-ADDED_COLUMNS (for files made before it: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, also
-run on every start), and bump SCHEMA_VERSION. A new table only needs its CREATE statement
-(files made before it get it on their next start) and a SCHEMA_VERSION bump.
+The schema is versioned with Alembic (engine/warehouse/migrate.py, revisions in
+engine/warehouse/migrations/versions/): revision 0001, the baseline, runs the statements
+below - all idempotent (`CREATE ... IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`), so a
+warehouse made before Alembic is brought to it whatever it had. From now on a schema change
+is a new revision whose upgrade() runs the new DDL; also add the table or column here (the
+CREATE statement documents the current shape, and ADDED_COLUMNS / TABLES are what
+`_schema_is_current` and the scoping views read), and bump SCHEMA_VERSION.
 """
 from __future__ import annotations
 

@@ -1,0 +1,70 @@
+"""Versioned schema migrations with Alembic, one history for both backends.
+
+The revisions live in engine/warehouse/migrations/versions/ (0001 is the baseline: the
+schema of schema.py as of version 11). Opening a warehouse read-write brings it to the newest
+revision: `upgrade(cur)` reads the revision the warehouse records (`alembic_version`), has
+Alembic write the SQL of the revisions after it (offline mode) and runs that SQL on the
+caller's cursor, inside its transaction - so a failed upgrade changes nothing, on the DuckDB
+file as on PostgreSQL. A warehouse at the newest revision costs one small query.
+
+A schema change from now on is a new revision (`alembic revision -m "..."` with
+script_location engine/warehouse/migrations, or copy 0001's shape), whose `upgrade()` calls
+`op.execute(...)` with DuckDB-dialect DDL (PostgreSQL's cursor translates it); add the table
+or column to schema.py's TABLES too, which documents the current shape.
+"""
+from __future__ import annotations
+
+import io
+import re
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent / "migrations"
+_COMMENT = re.compile(r"^\s*--.*$", re.MULTILINE)
+
+
+def _config(buffer: io.StringIO | None = None):
+    from alembic.config import Config
+
+    cfg = Config(output_buffer=buffer)
+    cfg.set_main_option("script_location", str(HERE))
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def head() -> str:
+    """The newest revision."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current(cur) -> str | None:
+    """The revision the warehouse records, or None (new, or made before Alembic)."""
+    has = cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                      "'alembic_version' AND table_schema = current_schema()").fetchone()[0]
+    if not has:
+        return None
+    row = cur.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else row[0]
+
+
+@lru_cache(maxsize=16)
+def pending_sql(since: str | None) -> tuple[str, ...]:
+    """The statements that bring a warehouse at revision `since` to the newest one."""
+    from alembic import command
+
+    buffer = io.StringIO()
+    command.upgrade(_config(buffer), f"{since}:head" if since else "head", sql=True)
+    text = _COMMENT.sub("", buffer.getvalue())
+    return tuple(s.strip() for s in text.split(";\n") if s.strip())
+
+
+def upgrade(cur) -> str | None:
+    """Bring the warehouse behind `cur` to the newest revision inside the caller's
+    transaction; returns the revision it was at (None: new or pre-Alembic)."""
+    was = current(cur)
+    if was != head():
+        for statement in pending_sql(was):
+            cur.execute(statement)
+    return was
