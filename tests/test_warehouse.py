@@ -165,3 +165,11 @@ def test_init_cli_creates_schema_without_demo(tmp_warehouse_path):
     assert DESIGN_TABLES <= set(wh.tables())
     assert wh.count("sales") == 0
     wh.close()
+
+
+def test_the_newest_revision_read_from_the_files_is_alembic_own_head():
+    from alembic.script import ScriptDirectory
+
+    from engine.warehouse import migrate
+
+    assert migrate.head() == ScriptDirectory.from_config(migrate._config()).get_current_head()
