@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.auth import allowed
 from components.errors import attempt
-from components.format import dd_mmm, indian_grouping, inr
+from components.format import counted, dd_mmm, indian_grouping, inr
 from components.tables import download_buttons, show_table
 from engine.pricing.competitors import competitive_table, competitor_index
 from engine.pricing.elasticity import PricingError
@@ -62,9 +62,9 @@ def section(wh, user: str | None) -> None:
                 "date, price, in stock).", icon=":material/storefront:")
         return
     matched = s["auto"] + s["confirmed"] + s["corrected"]
-    st.caption(f"{indian_grouping(s['rows'])} competitor prices; {matched} items matched to "
-               f"our SKUs, {s['review']} wait for review, {s['none'] + s['rejected']} are not "
-               "ours.")
+    st.caption(f"{counted(s['rows'], 'competitor price')}; {counted(matched, 'item')} "
+               f"matched to our SKUs, {counted(s['review'], 'waits', 'wait')} for review, "
+               f"{counted(s['none'] + s['rejected'], 'is', 'are')} not ours.")
     index_tab, review_tab, cross_tab = st.tabs(
         ["Price index", f"Match review ({s['review']})", "Cross-elasticity"])
     with index_tab:

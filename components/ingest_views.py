@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from components.errors import Problem, show_error
-from components.format import dd_mmm, indian_grouping
+from components.format import counted, dd_mmm, indian_grouping
 from components.tables import download_buttons
 from engine.alerts import refresh_after
 from engine.errors import MicroPulseError
@@ -216,11 +216,11 @@ def render_result(result: dict) -> None:
         notes.append(f"Stored as plan version {report['plan_version']}.")
     if report.get("matching"):
         m = report["matching"]
-        notes.append(f"{indian_grouping(m['items'])} competitor items: "
+        notes.append(f"{counted(m['items'], 'competitor item')}: "
                      f"{indian_grouping(m['remembered'])} matched before, "
                      f"{indian_grouping(m['auto'])} matched to our SKUs now, "
-                     f"{indian_grouping(m['review'])} wait for review (Pricing page, "
-                     f"Competitor prices), {indian_grouping(m['none'])} are not ours.")
+                     f"{counted(m['review'], 'waits', 'wait')} for review (Pricing page, "
+                     f"Competitor prices), {counted(m['none'], 'is', 'are')} not ours.")
     if report.get("promo_type_from"):
         notes.append(f"Promotion type set to price_cut on "
                      f"{indian_grouping(report['promo_type_inferred'])} rows without one, from "

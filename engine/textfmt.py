@@ -63,6 +63,12 @@ def units(value: float) -> str:
     return f"{indian_grouping(value)} units"
 
 
+def counted(value: int, one: str, many: str | None = None) -> str:
+    """'1 competitor item', '1,20,000 competitor items': the count in Indian grouping and
+    the word that agrees with it (`many` defaults to `one` + 's')."""
+    return f"{indian_grouping(value)} {one if value == 1 else (many or one + 's')}"
+
+
 def pct(value: float, decimals: int = 1, signed: bool = True) -> str:
     if _is_missing(value):
         return "—"

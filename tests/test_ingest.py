@@ -63,8 +63,8 @@ def test_ingest_quarantines_five_digit_pin_with_evidence(empty_warehouse):
                      "pos.csv")
     issue = r.issues[0]
     assert issue["code"] == "pin_not_6_digits" and issue["first_line"] == 2
-    assert issue["sentence"] == ("Column 'pin_code' has 1 values that are not 6-digit PIN "
-                                 "codes, first on line 2: '56001'")
+    assert issue["sentence"] == ("Column 'pin_code' has 1 value that is not a 6-digit PIN "
+                                 "code, on line 2: '56001'")
 
 
 def test_ingest_repairs_float_and_padded_pins_and_reports_them(empty_warehouse):

@@ -217,7 +217,7 @@ def test_flag_words_are_read_and_bad_flags_are_quarantined_with_reason_and_line(
     assert q.loc[0, "reason"] == ("Column 'feature' is not a flag (1/0, yes/no, true/false, "
                                   "Y/N) or a share between 0 and 1: 'maybe'")
     sentences = [i["sentence"] for i in r.issues]
-    assert "Column 'display' has 1 values outside 0 to 1, first on line 5: '1.5'" in sentences
+    assert "Column 'display' has 1 value outside 0 to 1, on line 5: '1.5'" in sentences
     got = wh.query("SELECT sku_id, feature, display FROM sales ORDER BY sku_id")
     assert got.values.tolist() == [["SKU1", 1, 0], ["SKU3", 1, 1], ["SKU5", 0, 0.25]]
 

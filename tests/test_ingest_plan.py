@@ -404,7 +404,7 @@ def test_cli_loads_a_plan_with_a_summary_and_json(wh, tmp_path):
         f"(loaded): 28 read = {len(good)} loaded + {len(bad)} quarantined + 0 duplicates + "
         "2 blank + 0 total rows")
     assert "  - plan version 1 (2027-01-01 to 2027-01-20)" in out.stdout
-    assert "Column 'SKU' has 1 SKUs not in the catalog, first on line 8: 'XX-9999'" in out.stdout
+    assert "Column 'SKU' has 1 SKU not in the catalog, on line 8: 'XX-9999'" in out.stdout
     again = _cli("ingest", "plan", str(f), "--json", "--no-alerts", "--warehouse", str(path))
     assert again.returncode == 0, again.stderr
     d = json.loads(again.stdout)

@@ -54,8 +54,8 @@ def test_data_page_upload_confirm_mapping_and_see_counts(page_env):
     assert (m["Rows read"], m["Loaded"], m["Quarantined"], m["Duplicates skipped"]) == \
         ("4", "2", "2", "0")
     texts = " ".join(t.value for t in at.text)
-    assert "Column 'Pincode' has 1 values that are not 6-digit PIN codes" in texts
-    assert "Column 'Qty' has 1 non-numeric values, first on line 4: 'ten'" in texts
+    assert "Column 'Pincode' has 1 value that is not a 6-digit PIN code" in texts
+    assert "Column 'Qty' has 1 non-numeric value, on line 4: 'ten'" in texts
     frames = [df.value for df in at.dataframe]
     quarantine = next(f for f in frames if "reason_code" in f.columns)
     assert sorted(quarantine["reason_code"]) == ["not_numeric", "pin_not_6_digits"]
@@ -209,7 +209,7 @@ def test_data_page_loads_a_plan_and_lists_its_version(demo_page_env):
         ("3", "1", "2", "0")
     texts = " ".join(t.value for t in at.text)
     assert "Stored as plan version 1." in texts
-    assert "Column 'Item Code' has 1 SKUs not in the catalog, first on line 4: 'NO-SUCH'" in texts
+    assert "Column 'Item Code' has 1 SKU not in the catalog, on line 4: 'NO-SUCH'" in texts
     versions = next(df.value for df in at.dataframe if "Version" in df.value.columns)
     assert versions[["Version", "File", "Rows", "SKUs"]].values.tolist() == \
         [[1, "promo plan.csv", "1", "1"]]
@@ -275,7 +275,7 @@ def test_data_page_counts_blank_lines_and_totals_and_adds_up(page_env):
     assert any(c.value == "9 read = 4 loaded + 1 quarantined + 1 duplicate + 2 blank + "
                           "1 total row" for c in at.caption)
     texts = [t.value for t in at.text]
-    assert "• Column 'Qty' has 1 non-numeric values, first on line 4: 'n/a'" in texts
+    assert "• Column 'Qty' has 1 non-numeric value, on line 4: 'n/a'" in texts
     assert "• 2 blank lines (first: line 3): nothing to load, counted as blank" in texts
     assert ("• 1 total row (line 10, 'Grand Total' and sums): a footer, not data; "
             "not loaded") in texts
@@ -314,5 +314,5 @@ def test_data_page_loads_competitor_prices_and_reports_matching(demo_page_env):
     m = _metrics(at)
     assert (m["Rows read"], m["Loaded"], m["Quarantined"]) == ("3", "2", "1")
     texts = " ".join(t.value for t in at.text)
-    assert "2 competitor items:" in texts and "1 are not ours" in texts
-    assert "cities without a store location, first on line 4: 'Atlantis'" in texts
+    assert "2 competitor items:" in texts and "1 is not ours" in texts
+    assert "Column 'City' has 1 city without a store location, on line 4: 'Atlantis'" in texts

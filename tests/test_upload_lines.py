@@ -229,7 +229,7 @@ def test_excel_reports_sheet_row_numbers_with_the_header_row_counted(empty_wareh
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.duplicates_skipped,
             r.blank_lines, r.total_rows) == (9, 3, 2, 1, 2, 1)
     sentences = [i["sentence"] for i in r.issues]
-    assert "Column 'Qty' has 1 non-numeric values, first in row 6: 'N/A'" in sentences
+    assert "Column 'Qty' has 1 non-numeric value, in row 6: 'N/A'" in sentences
     assert "2 blank rows (first: row 5): nothing to load, counted as blank" in sentences
     assert r.columns[0]["column"] == "Bill No"          # the empty column A is not a column
 
@@ -245,14 +245,14 @@ def test_cli_prints_the_reconciliation_and_physical_lines(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].endswith(
         "(loaded): 4 read = 1 loaded + 1 quarantined + 0 duplicates + 1 blank + 1 total row")
-    assert "  - Column 'Qty' has 1 non-numeric values, first on line 4: 'ten'" in out.stdout
+    assert "  - Column 'Qty' has 1 non-numeric value, on line 4: 'ten'" in out.stdout
     again = subprocess.run(run[:-2] + ["--json", "--warehouse", str(tmp_path / "w2.duckdb")],
                            cwd=REPO, text=True, capture_output=True, timeout=180)
     d = json.loads(again.stdout)
     assert (d["rows_read"], d["blank_lines"], d["total_rows"]) == (4, 1, 1)
     assert d["reconciliation"] == ("4 read = 1 loaded + 1 quarantined + 0 duplicates + "
                                    "1 blank + 1 total row")
-    assert any("first on line 4" in s for s in d["issues"])
+    assert any(", on line 4" in s for s in d["issues"])
 
 
 def test_upload_file_name_on_disk_never_matters(empty_warehouse, tmp_path):

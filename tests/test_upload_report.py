@@ -165,7 +165,7 @@ def test_xlsx_through_the_app_byte_path(empty_warehouse, name):
     assert p.mapping.columns["quantity"] == "Qty" and len(p.rows) == 2
     r = ingest_bytes(empty_warehouse, "sales", data, name)
     assert (r.file_name, r.rows_loaded, r.rows_quarantined) == (name, 1, 1)
-    assert r.issues[0]["sentence"] == "Column 'Qty' has 1 non-numeric values, first in row 3: 'two'"
+    assert r.issues[0]["sentence"] == "Column 'Qty' has 1 non-numeric value, in row 3: 'two'"
 
 
 def test_upload_suffix_keeps_a_safe_extension_only():

@@ -122,46 +122,60 @@ REASONS: dict[str, str] = {
                       "feature / display / tpr value)",
 }
 
-# How the report names a whole group of values failing one rule.
-REASON_PLURALS: dict[str, str] = {
-    "malformed_line": "lines that do not split into the file's columns",
-    "line_too_long": "lines longer than the line cap",
-    "blank_line": "blank lines",
-    "total_row": "total rows",
-    "duplicate_line": "lines that repeat an earlier line exactly",
-    "missing_value": "blank values",
-    "not_numeric": "non-numeric values",
-    "negative_quantity": "negative values on rows not marked as returns",
-    "price_not_positive": "zero or negative prices",
-    "price_not_reported": "blank or 'NR' prices",
-    "bad_date": "values that are not dates",
-    "future_date": "dates in the future",
-    "pin_not_6_digits": "values that are not 6-digit PIN codes",
-    "pin_invalid": "values that are not valid PIN codes",
-    "pin_unknown": "PIN codes not in India Post's directory",
-    "duplicate_in_file": "repeated rows (same key as an earlier row)",
-    "not_integer": "values that are not whole numbers",
-    "negative_value": "negative values",
-    "bad_flag": "values that are not flags (1/0, yes/no, true/false, Y/N) or shares 0-1",
-    "flag_out_of_range": "values outside 0 to 1",
-    "missing_product": "rows without a SKU or a category",
-    "unknown_sku": "SKUs not in the catalog",
-    "unknown_category": "categories not in the catalog",
-    "unknown_pin": "PIN codes that are not the warehouse's store or sales PIN codes",
-    "unknown_city": "cities without a store location",
-    "unknown_state": "states without a store location",
-    "conflicting_dates": "dates that contradict the row's from/to dates",
-    "dates_reversed": "end dates before the start date",
-    "range_too_long": "date ranges longer than 366 days",
-    "discount_out_of_range": "discounts outside 0 to under 100 percent",
-    "price_above_mrp": "prices above the SKU's MRP",
-    "unknown_promo_type": "values that are not promotion types",
-    "kind_not_yes_no": "promotion kinds that are not yes or no",
-    "conflicting_promo_type": "rows whose promotion type 'none' contradicts their kind "
-                              "columns",
-    "empty_plan_row": "rows without a price, a discount or a promotion type",
-    "missing_item": "rows without an item name or code",
-    "missing_place": "rows without a PIN code or a city",
+# How the report names the values failing one rule: (one of them, several of them).
+REASON_GROUPS: dict[str, tuple[str, str]] = {
+    "malformed_line": ("line that does not split into the file's columns",
+                       "lines that do not split into the file's columns"),
+    "line_too_long": ("line longer than the line cap", "lines longer than the line cap"),
+    "blank_line": ("blank line", "blank lines"),
+    "total_row": ("total row", "total rows"),
+    "duplicate_line": ("line that repeats an earlier line exactly",
+                       "lines that repeat an earlier line exactly"),
+    "missing_value": ("blank value", "blank values"),
+    "not_numeric": ("non-numeric value", "non-numeric values"),
+    "negative_quantity": ("negative value on a row not marked as a return",
+                          "negative values on rows not marked as returns"),
+    "price_not_positive": ("zero or negative price", "zero or negative prices"),
+    "price_not_reported": ("blank or 'NR' price", "blank or 'NR' prices"),
+    "bad_date": ("value that is not a date", "values that are not dates"),
+    "future_date": ("date in the future", "dates in the future"),
+    "pin_not_6_digits": ("value that is not a 6-digit PIN code",
+                         "values that are not 6-digit PIN codes"),
+    "pin_invalid": ("value that is not a valid PIN code", "values that are not valid PIN codes"),
+    "pin_unknown": ("PIN code not in India Post's directory",
+                    "PIN codes not in India Post's directory"),
+    "duplicate_in_file": ("repeated row (same key as an earlier row)",
+                          "repeated rows (same key as an earlier row)"),
+    "not_integer": ("value that is not a whole number", "values that are not whole numbers"),
+    "negative_value": ("negative value", "negative values"),
+    "bad_flag": ("value that is not a flag (1/0, yes/no, true/false, Y/N) or a share 0-1",
+                 "values that are not flags (1/0, yes/no, true/false, Y/N) or shares 0-1"),
+    "flag_out_of_range": ("value outside 0 to 1", "values outside 0 to 1"),
+    "missing_product": ("row without a SKU or a category", "rows without a SKU or a category"),
+    "unknown_sku": ("SKU not in the catalog", "SKUs not in the catalog"),
+    "unknown_category": ("category not in the catalog", "categories not in the catalog"),
+    "unknown_pin": ("PIN code that is not one of the warehouse's store or sales PIN codes",
+                    "PIN codes that are not the warehouse's store or sales PIN codes"),
+    "unknown_city": ("city without a store location", "cities without a store location"),
+    "unknown_state": ("state without a store location", "states without a store location"),
+    "conflicting_dates": ("date that contradicts the row's from/to dates",
+                          "dates that contradict the row's from/to dates"),
+    "dates_reversed": ("end date before the start date", "end dates before the start date"),
+    "range_too_long": ("date range longer than 366 days", "date ranges longer than 366 days"),
+    "discount_out_of_range": ("discount outside 0 to under 100 percent",
+                              "discounts outside 0 to under 100 percent"),
+    "price_above_mrp": ("price above the SKU's MRP", "prices above the SKU's MRP"),
+    "unknown_promo_type": ("value that is not a promotion type",
+                           "values that are not promotion types"),
+    "kind_not_yes_no": ("promotion kind that is not yes or no",
+                        "promotion kinds that are not yes or no"),
+    "conflicting_promo_type": ("row whose promotion type 'none' contradicts its kind columns",
+                               "rows whose promotion type 'none' contradicts their kind "
+                               "columns"),
+    "empty_plan_row": ("row without a price, a discount or a promotion type",
+                       "rows without a price, a discount or a promotion type"),
+    "missing_item": ("row without an item name or code", "rows without an item name or code"),
+    "missing_place": ("row without a PIN code or a city", "rows without a PIN code or a city"),
 }
 
 
@@ -172,11 +186,13 @@ SET_ASIDE = ("blank_line", "total_row", "duplicate_line")
 
 def issue_sentence(column: str | None, code: str, count: int, first_line: int | None,
                    first_value: str | None, unit: str = "line") -> str:
-    """"Column 'qty' has 312 non-numeric values, first on line 17: 'ten'" (`unit` is
-    'line' for a CSV, 'row' for a sheet or a Parquet file)."""
-    what = REASON_PLURALS.get(code, code)
-    where = (f", first {'on' if unit == 'line' else 'in'} {unit} {first_line}"
-             if first_line is not None else "")
+    """"Column 'qty' has 312 non-numeric values, first on line 17: 'ten'" - or, for one,
+    "Column 'qty' has 1 non-numeric value, on line 17: 'ten'" (`unit` is 'line' for a CSV,
+    'row' for a sheet or a Parquet file)."""
+    one, many = REASON_GROUPS.get(code, (code, code))
+    what = one if count == 1 else many
+    where = (f", {'' if count == 1 else 'first '}{'on' if unit == 'line' else 'in'} "
+             f"{unit} {first_line}" if first_line is not None else "")
     shown = "" if first_value is None else f": '{_short(first_value)}'"
     if column:
         return f"Column '{column}' has {count:,} {what}{where}{shown}"
