@@ -233,3 +233,17 @@ def test_store_user_reads_only_their_pins_and_cannot_leave_the_scope(on_pg, pg_d
         assert wh.scalar("SELECT count(DISTINCT pin_code) FROM sales") == len(pins)
     finally:
         wh.close()
+
+
+def test_a_warehouse_name_is_the_same_schema_from_the_environment_or_the_option(
+        on_pg, tmp_path, monkeypatch):
+    from engine.warehouse.db import DEFAULT_PATH
+    from engine.warehouse.postgres import schema_for
+
+    name = tmp_path / "named.duckdb"
+    by_option = schema_for(name)
+    monkeypatch.setenv("MICROPULSE_WAREHOUSE", str(name))
+    assert schema_for(name) == by_option != "micropulse"
+    assert schema_for(DEFAULT_PATH) == "micropulse"
+    monkeypatch.setenv("MICROPULSE_DATABASE_SCHEMA", "retail_team")
+    assert schema_for(name) == "retail_team"

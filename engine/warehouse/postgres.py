@@ -33,7 +33,8 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from engine.warehouse.db import Warehouse, WarehouseError, default_path, stamp_schema
+from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseError, default_path,
+                                 stamp_schema)
 from engine.warehouse import migrate
 
 log = logging.getLogger("micropulse.warehouse")
@@ -58,7 +59,9 @@ def schema_for(path: Path) -> str:
     """The PostgreSQL schema that holds the warehouse named `path`."""
     if os.environ.get(SCHEMA_ENV):
         return os.environ[SCHEMA_ENV]
-    if path.expanduser().resolve() == default_path().expanduser().resolve():
+    # the repo's default warehouse name (not $MICROPULSE_WAREHOUSE: a name given by the
+    # environment and the same name given by --warehouse must be the same schema)
+    if path.expanduser().resolve() == DEFAULT_PATH.resolve():
         return "micropulse"
     return "mp_" + hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:16]
 
