@@ -51,7 +51,8 @@ def reference_price(history: pd.DataFrame) -> pd.Series:
     """Each sales row's regular price: the file's own where it ever differs from the price
     paid, else (tuna, cheese: the upload filled it with the price paid) the highest price
     of the series' last 8 weeks, as the product reads it."""
-    if ((history["regular_price"] - history["price"]).abs() > 1e-9).any():
+    if "regular_price" in history and (
+            (history["regular_price"] - history["price"]).abs() > 1e-9).any():
         return history["regular_price"]
     h = history.sort_values(["sku_id", "pin_code", "date"])
     return h.groupby(["sku_id", "pin_code"])["price"].transform(
