@@ -41,13 +41,34 @@ def promoted(history: pd.DataFrame) -> pd.Series:
     price 5% or more under the highest price of the series' last 8 weeks."""
     if history["promo"].any():
         return history["promo"].fillna(False).astype(bool)
-    h = history.sort_values(["sku_id", "pin_code", "date"])
-    ref = h.groupby(["sku_id", "pin_code"])["price"].transform(
-        lambda p: p.rolling(8, min_periods=1).max())
-    out = h["price"] < 0.95 * ref
+    out = history["price"] < 0.95 * reference_price(history)
     for c in ("display", "feature", "tpr"):
-        out |= h[c].fillna(0) >= 0.5
-    return out.reindex(history.index)
+        out |= history[c].fillna(0) >= 0.5
+    return out
+
+
+def reference_price(history: pd.DataFrame) -> pd.Series:
+    """Each sales row's regular price: the file's own where it ever differs from the price
+    paid, else (tuna, cheese: the upload filled it with the price paid) the highest price
+    of the series' last 8 weeks, as the product reads it."""
+    if "regular_price" in history and (
+            (history["regular_price"] - history["price"]).abs() > 1e-9).any():
+        return history["regular_price"]
+    h = history.sort_values(["sku_id", "pin_code", "date"])
+    return h.groupby(["sku_id", "pin_code"])["price"].transform(
+        lambda p: p.rolling(8, min_periods=1).max()).reindex(history.index)
+
+
+KIND_NAMES = {"tpr": "price_cut", "feature": "feature", "display": "display"}
+
+
+def kind_names(h: pd.DataFrame) -> np.ndarray:
+    """Every recorded kind of each row (a half or more of the week), in the promotion
+    types' order and joined as the plan upload stores them ('feature+display'); 'other'
+    for none."""
+    on_kind = {c: h[c].fillna(0).to_numpy() >= 0.5 for c in KIND_NAMES}
+    return np.array(["+".join(KIND_NAMES[c] for c in KIND_NAMES if on_kind[c][i]) or "other"
+                     for i in range(len(h))], dtype=object)
 
 
 def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
@@ -64,12 +85,7 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     on = promoted(history)
     keep = (history["date"] > cutoff) & (history["date"] <= end)
     h, on = history[keep], on[keep].to_numpy()
-    # every recorded kind (a half or more of the week) names the week's promotion, in the
-    # promotion types' order and joined as the plan upload stores them ('feature+display')
-    names = {"tpr": "price_cut", "feature": "feature", "display": "display"}
-    on_kind = {c: h[c].fillna(0).to_numpy() >= 0.5 for c in names}
-    kind = np.array(["+".join(names[c] for c in names if on_kind[c][i]) or "other"
-                     for i in range(len(h))], dtype=object)
+    kind = kind_names(h)      # every recorded kind of the week names its promotion
     rows = pd.DataFrame({"sku_id": h["sku_id"].astype(str), "pin_code": h["pin_code"].astype(str),
                          "date": pd.to_datetime(h["date"]), "price": h["price"].round(2),
                          "type": np.where(on, kind, "none"), "on": on})
@@ -164,6 +180,7 @@ def main() -> int:
     R.print_table(promo_table.sort_values("wape"),
                   f"promoted series-weeks only ({len(t_promo[t_promo['unique_id'].isin(keep)]):,})")
     _coverage_by_week(fc, test, t_promo, keep)
+    _promoted_breakdown(fc, full, cutoff, horizon, t_promo, keep)
     old = R.old_protocol(fc, full, cutoff, horizon, scales, keep, f"{args.file}: all")
     _verdict(table, promo_table)
     print("\n== targets, EARLIER protocol (no-row store weeks as zero sales) ==")
@@ -182,6 +199,49 @@ def _coverage_by_week(fc: pd.DataFrame, test: pd.DataFrame, t_promo: pd.DataFram
         print((100 * cov).round(1).to_string())
         print("lowest week: " + ", ".join(f"{m} {100 * cov.loc[m].min():.1f}%"
                                           for m in cov.index))
+
+
+def _promoted_breakdown(fc: pd.DataFrame, full: pd.DataFrame, cutoff: pd.Timestamp,
+                        horizon: int, t_promo: pd.DataFrame, keep: pd.Index) -> None:
+    """Where the plan's information is lost: the product's WAPE and bias with and without
+    the plan on the promoted series-weeks, by the week's promotion kind, its discount
+    depth (1 - price paid / regular price), how often the series was promoted in the year
+    before the cutoff (share of its weeks with rows), and whether it had a promotion of
+    that kind in that year."""
+    key = full["sku_id"].astype(str) + "|" + full["pin_code"].astype(str)
+    h = pd.DataFrame({"unique_id": key, "date": full["date"], "on": promoted(full),
+                      "kind": kind_names(full),
+                      "depth": 1 - full["price"] / reference_price(full)})
+    year = h[(h["date"] <= cutoff) & (h["date"] > cutoff - pd.Timedelta(weeks=52))]
+    rate = year.groupby("unique_id")["on"].mean()
+    seen = set(zip(year.loc[year["on"], "unique_id"], year.loc[year["on"], "kind"]))
+    t = h[(h["date"] > cutoff) & (h["date"] <= cutoff + pd.Timedelta(weeks=horizon))
+          & h["on"]].copy()
+    t["ds"] = cutoff + pd.to_timedelta(
+        np.ceil((t["date"] - cutoff).dt.days / 7).astype(int) * 7, unit="D")
+    t = t.groupby(["unique_id", "ds"], as_index=False).agg(kind=("kind", "first"),
+                                                          depth=("depth", "mean"))
+    t = t_promo[t_promo["unique_id"].isin(keep)].merge(t, on=["unique_id", "ds"])
+    mine = fc[fc["model"].str.startswith("MicroPulse")].pivot_table(
+        index=["unique_id", "ds"], columns="model", values="forecast").reset_index()
+    t = t.merge(mine, on=["unique_id", "ds"])
+    t["depth"] = pd.cut(t["depth"], [-np.inf, 0.02, 0.1, 0.2, 0.3, np.inf],
+                        labels=["< 2%", "2-10%", "10-20%", "20-30%", "30%+"])
+    t["promoted share of the series' weeks"] = pd.cut(
+        t["unique_id"].map(rate), [-0.01, 0.1, 0.25, 0.5, 1.0],
+        labels=["<= 10%", "10-25%", "25-50%", "> 50%"])
+    t["kind promoted before"] = [("yes" if (u, k) in seen else "no")
+                                 for u, k in zip(t["unique_id"], t["kind"])]
+    models = [m for m in ("MicroPulse + plan", "MicroPulse, no plan") if m in t]
+    for by in ("kind", "depth", "promoted share of the series' weeks", "kind promoted before"):
+        g = t.groupby(by, observed=True)
+        out = pd.DataFrame({"series-weeks": g.size(), "units": g["actual"].sum()})
+        for m in models:
+            err = (t[m] - t["actual"]).abs().groupby(t[by], observed=True).sum()
+            out[f"WAPE {m}"] = (100 * err / out["units"]).round(1)
+            out[f"bias {m}"] = (100 * (g[m].sum() / out["units"] - 1)).round(1)
+        print(f"\n== promoted series-weeks by {by} ==")
+        print(out.to_string())
 
 
 def _promoted(full: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.DataFrame:

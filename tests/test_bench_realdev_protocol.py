@@ -77,3 +77,32 @@ def test_the_benchmark_plan_names_every_promotion_kind_of_the_week(tmp_path):
     week1 = plan[plan["Date"] == str((CUT + pd.Timedelta(weeks=1)).date())]
     assert set(week1.loc[week1["SKU"] == "A", "Promotion type"]) == {"feature+display"}
     assert set(week1.loc[week1["SKU"] == "B", "Promotion type"]) == {"price_cut"}
+
+
+def test_the_promoted_weeks_breakdown_scores_each_kind_and_depth_apart(capsys):
+    """bench_real_plan's breakdown of the promoted series-weeks: a planted forecast exact
+    with the plan and half the sales without it scores 0% / -50% bias in every group;
+    A's feature + display at the regular price and B's 25% price cut fall in their own
+    kind and depth rows, and neither SKU was promoted before the cutoff."""
+    import bench_real_plan as bench
+
+    h = _history().assign(price=10.0, regular_price=10.0, promo=False, feature=0.0,
+                          display=0.0, tpr=0.0)
+    wk1 = (h["date"] == CUT + pd.Timedelta(weeks=1))
+    h.loc[wk1 & (h["sku_id"] == "A"), ["promo", "feature", "display"]] = [True, 1.0, 1.0]
+    h.loc[wk1 & (h["sku_id"] == "B"), ["promo", "tpr", "price"]] = [True, 1.0, 7.5]
+    test = R.actuals(h, CUT, 5)
+    promo = bench._promoted(h, CUT, 5)
+    t_promo = test.merge(promo, on=["unique_id", "ds"])
+    t_promo = t_promo[t_promo["promo"]].drop(columns="promo")
+    fc = pd.concat([test.assign(model="MicroPulse + plan", forecast=test["actual"]),
+                    test.assign(model="MicroPulse, no plan", forecast=test["actual"] / 2)])
+    bench._promoted_breakdown(fc, h, CUT, 5, t_promo, pd.Index(test["unique_id"].unique()))
+    out = capsys.readouterr().out
+    lines = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines() if ln.strip()}
+    # series-weeks, units, WAPE + plan, bias + plan, WAPE no plan, bias no plan
+    assert lines["feature+display"] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]
+    assert lines["price_cut"] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]
+    assert lines["<"][1:] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]    # "< 2%": A
+    assert lines["20-30%"] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]   # B at 7.50 / 10
+    assert lines["no"] == ["4", "20.0", "0.0", "0.0", "50.0", "-50.0"]
