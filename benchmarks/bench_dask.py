@@ -141,12 +141,12 @@ def _load(n: int, days: int, path: Path) -> None:
     wh.close()
 
 
-def one_run(backend: str, path: str, partition_series: int) -> dict:
+def one_run(backend: str, path: str, partition_series: int, write: bool = True) -> dict:
     """One forecast run in this process, written to the warehouse as the CLI writes it
     (one transaction, then the accuracy tables); returns its figures: phase times (the
     write timed here), the peak RSS of this process (client and, on a LocalCluster, the
     scheduler) and of each worker per phase, sampled every 0.25 s, and each process's
-    lifetime high (VmHWM)."""
+    lifetime high (VmHWM). write=False: the run is not stored (no write phase)."""
     from engine.forecast.backends import DaskBackend, LocalBackend
     from engine.forecast.pipeline import run_forecast
 
@@ -171,7 +171,7 @@ def one_run(backend: str, path: str, partition_series: int) -> dict:
     with MemorySampler(pids) as mem:
         mem.set_phase("export" if client is not None else "forecast")
         t, cpu = time.perf_counter(), time.process_time()
-        res = run_forecast(wh, cfg, persist=True, backend=_Timed(inner, mem),
+        res = run_forecast(wh, cfg, persist=write, backend=_Timed(inner, mem),
                            progress=mem.on_progress)
         end = time.perf_counter()
     out.update(wall=end - t, cpu=time.process_time() - cpu)
@@ -182,8 +182,9 @@ def one_run(backend: str, path: str, partition_series: int) -> dict:
         cluster.close()
     wh.close()
     out["timings"] = {k: v for k, v in res.timings.items() if not k.startswith("final_")}
-    out["timings"]["write"] = round(end - mem.started["write"], 2)
-    out["timings"]["write_accuracy_tables"] = mem.scores_s
+    if write:
+        out["timings"]["write"] = round(end - mem.started["write"], 2)
+        out["timings"]["write_accuracy_tables"] = mem.scores_s
     bt = res.backtest
     for m in ("lightgbm", "routed"):
         g = bt[bt["model"] == m]
@@ -229,10 +230,14 @@ def main() -> int:
                     choices=["local", "dask"], help="e.g. dask only for worker memory")
     ap.add_argument("--sums-only", action="store_true",
                     help="only the whole-file sums' figures, no forecast runs")
+    ap.add_argument("--no-write", action="store_true",
+                    help="do not store the runs (the write holds the whole run in this "
+                         "process: about 2.2 GB per 10K series on top of the reduce)")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "WAREHOUSE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(args.one[0], args.one[1], args.partition_series)))
+        print(json.dumps(one_run(args.one[0], args.one[1], args.partition_series,
+                                 write=not args.no_write)))
         return 0
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
           f"(shared with other work: wall times move with it)")
@@ -249,7 +254,8 @@ def main() -> int:
                 load = os.getloadavg()[0]
                 print(f"{backend}: starting, 1-minute load average {load:.2f}", flush=True)
                 done = subprocess.run([sys.executable, __file__, "--partition-series",
-                                       str(args.partition_series), "--one", backend, str(path)],
+                                       str(args.partition_series), "--one", backend, str(path),
+                                       *(["--no-write"] if args.no_write else [])],
                                       capture_output=True, text=True, cwd=REPO)
                 if done.returncode != 0:
                     print(done.stderr[-3000:])
@@ -299,14 +305,19 @@ def estimate(r: dict, n_target: int = 1_000_000, workers: int = 32) -> None:
           f"{intervals * 1e6:.0f} us, routing + calibration + final intervals "
           f"{(one['reduce'] - intervals) * 1e6:.0f} us)")
     scores = (t.get("write_accuracy_tables") or 0) / n
-    print(f"write: {one['write'] * 1e6:.0f} us per series -> {one['write'] * n_target:.0f} s "
-          f"(the run's rows in one transaction {(one['write'] - scores) * 1e6:.0f} us, the "
-          f"Accuracy page's stored tables {scores * 1e6:.0f} us)")
+    if "write" in t:
+        print(f"write: {one['write'] * 1e6:.0f} us per series -> {one['write'] * n_target:.0f} "
+              f"s (the run's rows in one transaction {(one['write'] - scores) * 1e6:.0f} us, "
+              f"the Accuracy page's stored tables {scores * 1e6:.0f} us)")
+    else:
+        print("write: not measured (--no-write)")
     for phase in ("reduce", "write"):
-        if phase in client:
+        if phase in client:      # above its RSS before the run (imports, the cluster)
+            grown = client[phase] - client.get("start", 0.0)
             print(f"the calling process peaked at {client[phase]:.2f} GB in the {phase} for "
-                  f"{n:,} series ({client[phase] / n * 1e4:.2f} GB per 10K series -> "
-                  f"~{client[phase] * n_target / n:.0f} GB at {n_target:,})")
+                  f"{n:,} series ({grown / n * 1e4:.2f} GB per 10K series above its "
+                  f"{client.get('start', 0.0):.2f} GB at the start -> ~{grown * n_target / n:.0f}"
+                  f" GB at {n_target:,})")
     print(f"total ~{total / 60:.1f} min; one-process share (export + reduce + write) "
           f"{sum(one.values()) * n_target / max(total, 1e-9) * 100:.0f}% (workers' memory: "
           f"that of their partitions of <= 5,000 series, {max(r['worker_peak_gb']):.2f} GB "
