@@ -9,6 +9,10 @@ time DuckDB takes for them over the warehouse and over the history frame.
 
     .venv/bin/python benchmarks/bench_dask.py --sizes 5000 10000 25000
     .venv/bin/python benchmarks/bench_dask.py --sizes 25000 --sums-only
+    .venv/bin/python benchmarks/bench_dask.py --sizes 100000 --no-write   # not stored
+
+Every run prints the 1-minute load average at its start and end (the machine is shared)
+and the peak RSS of this process and of each worker per phase (psutil, every 0.25 s).
 
 Each size runs in fresh processes (peak RSS is a lifetime high). Models: the daily defaults
 (seasonal naive, moving average, TSB, LightGBM), 1 backtest fold, horizon 28.
@@ -22,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +40,88 @@ from engine.warehouse.db import Warehouse  # noqa: E402
 
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+class MemorySampler:
+    """Samples the RSS of given processes (this one, each Dask worker) every `every`
+    seconds on a thread, keeping each process's peak per phase of the run; `phase` is set
+    from the run's progress messages (`on_progress`) and by the caller."""
+
+    DASK_PHASES = [("history exported", "map 1"), ("training rows from partition", "global fit"),
+                   ("fitted on the pooled rows", "map 2"), ("reduce -", "reduce")]
+
+    def __init__(self, pids: dict, every: float = 0.25):
+        import psutil
+
+        self.procs = {label: psutil.Process(pid) for label, pid in pids.items()}
+        self.every, self.phase, self.scores_s = every, "start", None
+        self.peaks: dict = {}                 # (label, phase) -> GB
+        self.started: dict = {}               # phase -> perf_counter at its start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def set_phase(self, phase: str) -> None:
+        self.sample()
+        self.phase = phase
+        self.started.setdefault(phase, time.perf_counter())
+
+    def on_progress(self, msg: str) -> None:
+        """A Dask run's progress message: a phase changes when its last task is done."""
+        if msg.startswith("accuracy tables stored ("):      # the write's second part
+            self.scores_s = float(msg.split("(", 1)[1].split()[0])
+        for text, nxt in self.DASK_PHASES:
+            if text in msg and (not msg.endswith(" done") or _all_done(msg)):
+                self.set_phase(nxt)
+
+    def sample(self) -> None:
+        for label, proc in self.procs.items():
+            try:
+                gb = proc.memory_info().rss / 1024 ** 3
+            except Exception:             # a worker restarted: its peak so far stays
+                continue
+            key = (label, self.phase)
+            self.peaks[key] = max(self.peaks.get(key, 0.0), gb)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def by_phase(self) -> dict:
+        """{label: {phase: peak GB}} in phase order."""
+        out: dict = {}
+        for (label, phase), gb in self.peaks.items():
+            out.setdefault(label, {})[phase] = round(gb, 2)
+        return out
+
+
+def _all_done(msg: str) -> bool:
+    """'... 3/3 done' -> True."""
+    tail = msg.rsplit(" ", 2)
+    if len(tail) < 3 or tail[2] != "done" or "/" not in tail[1]:
+        return False
+    k, n = tail[1].split("/", 1)
+    return k == n
+
+
+class _Timed:
+    """A backend whose run ends a phase: the time after it is the write."""
+
+    def __init__(self, inner, sampler: MemorySampler):
+        self.inner, self.sampler, self.name = inner, sampler, inner.name
+
+    def forecast(self, *args, **kwargs):
+        res = self.inner.forecast(*args, **kwargs)
+        self.sampler.set_phase("write")
+        return res
 
 
 def _load(n: int, days: int, path: Path) -> None:
@@ -58,18 +145,22 @@ def _load(n: int, days: int, path: Path) -> None:
     wh.close()
 
 
-def one_run(backend: str, path: str, partition_series: int) -> dict:
-    """One forecast run in this process; returns its figures."""
+def one_run(backend: str, path: str, partition_series: int, write: bool = True) -> dict:
+    """One forecast run in this process, written to the warehouse as the CLI writes it
+    (one transaction, then the accuracy tables); returns its figures: phase times (the
+    write timed here), the peak RSS of this process (client and, on a LocalCluster, the
+    scheduler) and of each worker per phase, sampled every 0.25 s, and each process's
+    lifetime high (VmHWM). write=False: the run is not stored (no write phase)."""
     from engine.forecast.backends import DaskBackend, LocalBackend
     from engine.forecast.pipeline import run_forecast
 
     cfg = ForecastConfig(horizon=28, folds=1, workers=2)
-    wh = Warehouse(path, read_only=True)
+    wh = Warehouse(path)
     out: dict = {"backend": backend}
+    client = cluster = None
+    pids = {"client": os.getpid()}
     if backend == "local":
-        t, cpu = time.perf_counter(), time.process_time()
-        res = run_forecast(wh, cfg, persist=False, backend=LocalBackend())
-        out.update(wall=time.perf_counter() - t, cpu=time.process_time() - cpu)
+        inner = LocalBackend()
     else:
         from distributed import Client, LocalCluster
 
@@ -77,16 +168,27 @@ def one_run(backend: str, path: str, partition_series: int) -> dict:
                                dashboard_address=":0", memory_limit=0)
         client = Client(cluster, set_as_default=False)
         client.run(lambda: __import__("engine.forecast.backends"))   # warm imports
-        base = client.run(_peak_gb)
+        out["worker_start_gb"] = sorted(client.run(_peak_gb).values())
+        workers = client.run(os.getpid)
+        pids.update({f"worker {i + 1}": pid for i, pid in enumerate(workers.values())})
+        inner = DaskBackend(client, partition_series=partition_series)
+    with MemorySampler(pids) as mem:
+        mem.set_phase("export" if client is not None else "forecast")
         t, cpu = time.perf_counter(), time.process_time()
-        res = run_forecast(wh, cfg, persist=False,
-                           backend=DaskBackend(client, partition_series=partition_series))
-        out.update(wall=time.perf_counter() - t, cpu=time.process_time() - cpu)
+        res = run_forecast(wh, cfg, persist=write, backend=_Timed(inner, mem),
+                           progress=mem.on_progress)
+        end = time.perf_counter()
+    out.update(wall=end - t, cpu=time.process_time() - cpu)
+    out["memory"] = mem.by_phase()
+    if client is not None:
         out["worker_peak_gb"] = sorted(client.run(_peak_gb).values())
-        out["worker_start_gb"] = sorted(base.values())
         client.close()
         cluster.close()
+    wh.close()
     out["timings"] = {k: v for k, v in res.timings.items() if not k.startswith("final_")}
+    if write:
+        out["timings"]["write"] = round(end - mem.started["write"], 2)
+        out["timings"]["write_accuracy_tables"] = mem.scores_s
     bt = res.backtest
     for m in ("lightgbm", "routed"):
         g = bt[bt["model"] == m]
@@ -132,10 +234,14 @@ def main() -> int:
                     choices=["local", "dask"], help="e.g. dask only for worker memory")
     ap.add_argument("--sums-only", action="store_true",
                     help="only the whole-file sums' figures, no forecast runs")
+    ap.add_argument("--no-write", action="store_true",
+                    help="do not store the runs (the write holds the whole run in this "
+                         "process: 12.6 GB at 50,000 series)")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "WAREHOUSE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(args.one[0], args.one[1], args.partition_series)))
+        print(json.dumps(one_run(args.one[0], args.one[1], args.partition_series,
+                                 write=not args.no_write)))
         return 0
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
           f"(shared with other work: wall times move with it)")
@@ -150,23 +256,28 @@ def main() -> int:
             whole_file_figures(path)
             for backend in ([] if args.sums_only else args.backends):
                 load = os.getloadavg()[0]
+                print(f"{backend}: starting, 1-minute load average {load:.2f}", flush=True)
                 done = subprocess.run([sys.executable, __file__, "--partition-series",
-                                       str(args.partition_series), "--one", backend, str(path)],
+                                       str(args.partition_series), "--one", backend, str(path),
+                                       *(["--no-write"] if args.no_write else [])],
                                       capture_output=True, text=True, cwd=REPO)
                 if done.returncode != 0:
                     print(done.stderr[-3000:])
                     return 1
                 r = json.loads(done.stdout.strip().splitlines()[-1])
-                r.update(n=n, load=load)
+                r.update(n=n, load=load, load_end=os.getloadavg()[0])
                 rows.append(r)
                 extra = ""
                 if backend == "dask":
                     extra = (f"; workers' peak RSS {', '.join(f'{g:.2f}' for g in r['worker_peak_gb'])}"
                              f" GB (idle after imports {r['worker_start_gb'][0]:.2f} GB)")
-                print(f"{backend:5s}: {r['wall']:6.1f} s wall (load {load:.1f}); WAPE lightgbm "
+                print(f"{backend:5s}: {r['wall']:6.1f} s wall (1-minute load {load:.2f} at "
+                      f"start, {r['load_end']:.2f} at end); WAPE lightgbm "
                       f"{r['wape_lightgbm']:.2f}%, routed {r['wape_routed']:.2f}%; this "
                       f"process peak RSS {r['driver_peak_gb']:.2f} GB{extra}", flush=True)
                 print(f"       timings {r['timings']}", flush=True)
+                for label, phases in r["memory"].items():
+                    print(f"       peak RSS GB by phase, {label}: {phases}", flush=True)
                 if backend == "dask":
                     estimate(r)
     return 0
@@ -176,27 +287,45 @@ def estimate(r: dict, n_target: int = 1_000_000, workers: int = 32) -> None:
     """1M series on 32 workers from the measured costs of the largest Dask run: the two
     maps scale with series / workers (their measured wall x 2 workers = worker-seconds),
     the global fits are a constant (at most lgb_max_rows rows each, one per origin, run
-    in parallel), export and reduce scale with series on one process."""
+    in parallel); export, reduce and write scale with series on one process, and so does
+    that process's memory (its peak in the reduce and the write, measured)."""
     t, n = r["timings"], r["n"]
     per_series_map = (t.get("map_training_rows", 0) + t.get("map_partitions", 0)) * 2 / n
     fits = t.get("fit_global", 0)
-    reduce_s = t.get("reduce", 0) / n
-    export_s = t.get("export", 0) / n
     maps = per_series_map * n_target / workers
-    total = maps + fits + (reduce_s + export_s) * n_target
+    one = {k: t.get(k, 0) / n for k in ("export", "reduce", "write")}
+    intervals = t.get("reduce_intervals", 0) / n
+    total = maps + fits + sum(one.values()) * n_target
+    client = r["memory"].get("client", {})
     print(f"\n== worked estimate: {n_target:,} series on {workers} workers, from the "
           f"{n:,}-series run ==")
     print(f"maps: {per_series_map * 1000:.2f} worker-ms per series x {n_target:,} / {workers} "
           f"= {maps:.0f} s")
     print(f"global LightGBM fits (sample capped at 500,000 rows, constant): {fits:.0f} s")
-    print(f"export (DuckDB to Parquet): {export_s * 1e6:.0f} us per series -> "
-          f"{export_s * n_target:.0f} s")
-    print(f"reduce on one process (backtest intervals, routing, calibration): "
-          f"{reduce_s * 1e6:.0f} us per series -> {reduce_s * n_target:.0f} s; its memory "
-          f"grows with the series (this process peaked at {r['driver_peak_gb']:.2f} GB for "
-          f"{n:,} series -> ~{r['driver_peak_gb'] * n_target / n:.0f} GB at {n_target:,})")
-    print(f"total ~{total / 60:.1f} min (workers' memory stays that of one partition of "
-          f"<= 5,000 series: {max(r['worker_peak_gb']):.2f} GB measured)")
+    print(f"export (DuckDB to Parquet): {one['export'] * 1e6:.0f} us per series -> "
+          f"{one['export'] * n_target:.0f} s")
+    print(f"reduce on one process: {one['reduce'] * 1e6:.0f} us per series -> "
+          f"{one['reduce'] * n_target:.0f} s (backtest cross-conformal intervals "
+          f"{intervals * 1e6:.0f} us, routing + calibration + final intervals "
+          f"{(one['reduce'] - intervals) * 1e6:.0f} us)")
+    scores = (t.get("write_accuracy_tables") or 0) / n
+    if "write" in t:
+        print(f"write: {one['write'] * 1e6:.0f} us per series -> {one['write'] * n_target:.0f} "
+              f"s (the run's rows in one transaction {(one['write'] - scores) * 1e6:.0f} us, "
+              f"the Accuracy page's stored tables {scores * 1e6:.0f} us)")
+    else:
+        print("write: not measured (--no-write)")
+    for phase in ("reduce", "write"):
+        if phase in client and phase in t | {"reduce": 0}:      # above its RSS before the run (imports, the cluster)
+            grown = client[phase] - client.get("start", 0.0)
+            print(f"the calling process peaked at {client[phase]:.2f} GB in the {phase} for "
+                  f"{n:,} series ({grown / n * 1e4:.2f} GB per 10K series above its "
+                  f"{client.get('start', 0.0):.2f} GB at the start -> ~{grown * n_target / n:.0f}"
+                  f" GB at {n_target:,})")
+    print(f"total ~{total / 60:.1f} min; one-process share (export + reduce + write) "
+          f"{sum(one.values()) * n_target / max(total, 1e-9) * 100:.0f}% (workers' memory: "
+          f"that of their partitions of <= 5,000 series, {max(r['worker_peak_gb']):.2f} GB "
+          f"measured)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -61,12 +62,34 @@ def runs(small_warehouse_path, cluster, tmp_path_factory):
     wh = Warehouse(path)
     cfg = ForecastConfig(workers=1)
     local = run_forecast(wh, cfg, persist=False, backend=LocalBackend())
-    said = []
-    remote = run_forecast(wh, cfg, persist=False, progress=said.append,
+    said, held = [], []
+
+    def progress(message: str) -> None:
+        said.append(message)
+        if "reduce -" in message:     # the reduce starts: what do the workers still hold?
+            held.append(_held_partition_results(cluster[1]))
+
+    remote = run_forecast(wh, cfg, persist=False, progress=progress,
                           backend=DaskBackend(cluster[1], partition_series=20))
     whole = run_forecast(wh, cfg, persist=False, backend=DaskBackend(cluster[1]))
     wh.close()
-    return local, remote, said, whole
+    return local, remote, said, held, whole
+
+
+def _held_partition_results(client, polls: int = 50) -> int:
+    """Map-2 results (task_partition) the cluster still holds in worker memory, once the
+    client's releases have reached the scheduler (polled, at most `polls` x 0.1 s)."""
+    def in_memory(dask_scheduler) -> int:
+        return sum(1 for key, ts in dask_scheduler.tasks.items()
+                   if str(key).startswith("task_partition") and ts.state == "memory")
+
+    n = client.run_on_scheduler(in_memory)
+    for _ in range(polls):
+        if n == 0:
+            break
+        time.sleep(0.1)
+        n = client.run_on_scheduler(in_memory)
+    return n
 
 
 def _wape(bt: pd.DataFrame, model: str) -> float:
@@ -122,10 +145,17 @@ def test_one_partition_on_the_cluster_is_the_local_run_exactly(runs):
 
 
 def test_dask_run_reports_progress_from_the_cluster(runs):
-    _, _, said, _ = runs
+    _, _, said, *_ = runs
     shares = [float(m.split()[1].rstrip("%:")) for m in said if m.startswith("cluster ")]
     assert shares == sorted(shares) and shares[-1] >= 90
     assert any("backtest and forecast of partition" in m for m in said)
+
+
+def test_workers_free_each_partitions_results_once_the_client_has_them(runs):
+    # a worker that kept every partition's backtest and forecast until the run ended held
+    # more the more partitions it ran: its memory grew with the chain, not the partition
+    _, _, _, held, _ = runs
+    assert held == [0]
 
 
 def _worker_pids(client) -> list[int]:

@@ -403,6 +403,7 @@ class DaskBackend:
         points = [r["points"] for r in results if r["points"] is not None]
         bt = finish_backtest(pd.concat(points, ignore_index=True), cfg, with_plan) \
             if points else None
+        timings["reduce_intervals"] = round(time.perf_counter() - t1, 2)
         pieces = FinalPieces.concat([r["pieces"] for r in results])
         drivers = [r["drivers"] for r in results if r["drivers"] is not None]
         del results, points
@@ -425,8 +426,9 @@ class DaskBackend:
     def _wait(futures: list, say, start: float, end: float, what: str, gather: bool = False,
               keep: bool = True):
         """Wait for `futures`, saying each one done as a share of start..end percent;
-        with gather=True return their results in submission order (keep=False: only the
-        small parts of dict results, not their "rows")."""
+        with gather=True return their results in submission order, each released on the
+        cluster as soon as it is here (keep=False: only the small parts of dict results,
+        not their "rows", which stay on the workers for the global fits)."""
         from distributed import as_completed
 
         at = {f.key: i for i, f in enumerate(futures)}
@@ -436,6 +438,7 @@ class DaskBackend:
         for done, fut in enumerate(as_completed(futures, loop=futures[0].client.loop), 1):
             if gather and keep:
                 results[at[fut.key]] = fut.result()
+                fut.release()     # the worker frees it now, not when the whole run ends
             elif gather:
                 results[at[fut.key]] = fut.client.submit(_small, fut, pure=False).result()
             elif fut.status == "error":
