@@ -313,7 +313,10 @@ class PgCursor:
         return self
 
     def fetchone(self):
-        return self._cur.fetchone() if self._cur.description else None
+        if self._cur.description:
+            return self._cur.fetchone()
+        # ---- pgingest: INSERT/UPDATE/DELETE give their row count, as DuckDB's do ----
+        return (self._cur.rowcount,) if self._cur.rowcount >= 0 else None
 
     def fetchall(self) -> list[tuple]:
         return self._cur.fetchall() if self._cur.description else []
@@ -348,6 +351,19 @@ class PgCursor:
     def unregister(self, name: str) -> "PgCursor":
         self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
         self._registered.discard(name)
+        return self
+
+    # ---- pgingest: bulk load of a CSV file (an upload's staged rows) ----------------
+    def copy_csv(self, table: str, columns: list[str], path: str) -> "PgCursor":
+        """Append the rows of the CSV file `path` (no header, NULL written as \\N) to
+        `table`'s `columns` with COPY, streamed in blocks."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+            raise ValueError(f"not a plain table name: {table!r}")
+        names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        with open(path, "rb") as handle, self._cur.copy(
+                f'COPY "{table}" ({names}) FROM STDIN (FORMAT csv, NULL \'\\N\')') as copy:
+            while block := handle.read(1 << 20):
+                copy.write(block)
         return self
 
     def close(self) -> None:
