@@ -161,8 +161,18 @@ def _rw_group_by_all(node, ctx):
     return node
 
 
+# ---- pgingest -------------------------------------------------------------------------
+def _rw_param_is_null(node, ctx):
+    """`? IS NULL` (an optional filter): PostgreSQL cannot type a lone parameter (a None
+    has no type), so it is cast to text, which any value casts to."""
+    if isinstance(node, exp.Is) and isinstance(node.this, exp.Placeholder) and isinstance(
+            node.expression, exp.Null):
+        node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("text")))
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
-            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all)
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
