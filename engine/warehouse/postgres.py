@@ -171,8 +171,29 @@ def _rw_param_is_null(node, ctx):
     return node
 
 
+
+def _rw_split(node, ctx):
+    """string_split(text, sep) / split: PostgreSQL's string_to_array."""
+    if isinstance(node, exp.Split):
+        return exp.Anonymous(this="string_to_array",
+                             expressions=[node.this.copy(), node.expression.copy()])
+    return node
+
+
+def _rw_regexp_full_match(node, ctx):
+    """regexp_full_match(text, pattern): the whole text matches -> text ~ '^(?:p)$'."""
+    if isinstance(node, exp.RegexpFullMatch):
+        whole = exp.DPipe(this=exp.DPipe(this=exp.Literal.string("^(?:"),
+                                         expression=node.expression.copy()),
+                          expression=exp.Literal.string(")$"))
+        return exp.Paren(this=exp.RegexpLike(this=node.this.copy(),
+                                             expression=exp.Paren(this=whole)))
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
-            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null)
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null,
+            _rw_split, _rw_regexp_full_match)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
