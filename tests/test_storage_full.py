@@ -155,6 +155,7 @@ def assert_storage_message(text: str, kind: str) -> None:
 
 
 # ---- command line: disk full ---------------------------------------------------------------
+@pytest.mark.duckdb_only("fills the disk under the DuckDB warehouse file")
 @pytest.mark.parametrize("leave", [0, 24 << 10], ids=["no-byte-left", "24KB-left"])
 def test_cli_ingest_on_a_full_disk_says_so_keeps_the_data_and_the_file_loads_later(
         on_tinyfs, sales_csv, leave):
@@ -174,6 +175,7 @@ def test_cli_ingest_on_a_full_disk_says_so_keeps_the_data_and_the_file_loads_lat
     assert after["sales"] > before["sales"]
 
 
+@pytest.mark.duckdb_only("its seed warehouse is a DuckDB file copied onto a small disk")
 def test_cli_ingest_of_a_gzip_file_with_a_full_temporary_disk_is_no_damaged_file(
         seed, sales_csv, tmp_path):
     import gzip
@@ -193,6 +195,7 @@ def test_cli_ingest_of_a_gzip_file_with_a_full_temporary_disk_is_no_damaged_file
     assert snapshot(path) == before
 
 
+@pytest.mark.duckdb_only("fills the disk under the DuckDB warehouse file")
 def test_cli_forecast_and_alerts_on_a_full_disk_end_with_one_storage_line(on_tinyfs):
     folder, path = on_tinyfs
     before = snapshot(path)
@@ -242,6 +245,7 @@ def _storage_error(res, status: int, code: str, kind: str) -> dict:
     return err
 
 
+@pytest.mark.duckdb_only("fills the disk under the DuckDB warehouse file")
 @pytest.mark.parametrize("upload_temp", ["same-disk", "other-disk"])
 def test_api_on_a_full_disk_answers_507_for_writes_and_keeps_serving_reads(
         on_tinyfs, sales_csv, tmp_path, upload_temp):
@@ -289,6 +293,7 @@ def test_api_on_a_full_disk_answers_507_for_writes_and_keeps_serving_reads(
 
 
 # ---- read-only disk ----------------------------------------------------------------------
+@pytest.mark.duckdb_only("makes the disk under the DuckDB warehouse file read-only")
 def test_read_only_disk_api_serves_reads_and_refuses_writes_clearly(on_tinyfs, sales_csv):
     folder, path = on_tinyfs
     app = _app(path)
@@ -336,6 +341,7 @@ def test_read_only_disk_api_serves_reads_and_refuses_writes_clearly(on_tinyfs, s
     assert snapshot(path) == before
 
 
+@pytest.mark.duckdb_only("its seed warehouse is a DuckDB file copied onto a small disk")
 def test_app_upload_bytes_on_a_full_temporary_disk_is_a_storage_error(seed, sales_csv,
                                                                       tmp_path, monkeypatch):
     import tempfile as tempfile_module

@@ -165,4 +165,4 @@ def competitor_price_panel(wh: Warehouse) -> pd.DataFrame:
     """Per SKU x city x day with a matched in-stock price: the cheapest competitor price
     (the input of the competitive cross-elasticity). Columns sku_id, city, date, price."""
     return wh.query(f"SELECT sku_id, city, date, min(price) AS price FROM ({_MATCHED}) "
-                    "WHERE in_stock GROUP BY ALL ORDER BY ALL")
+                    "WHERE in_stock GROUP BY ALL ORDER BY 1, 2, 3")

@@ -60,8 +60,9 @@ class EventBatchWriter:
                         [ids, bid, now])
         if self.staged:
             tid = v("transaction_id")
+            cur.execute("DROP TABLE IF EXISTS events_outcome")
             cur.execute(
-                "CREATE OR REPLACE TEMP TABLE events_outcome AS SELECT s.__mp_line AS line, "
+                "CREATE TEMP TABLE events_outcome AS SELECT s.__mp_line AS line, "
                 f"s.{tid} AS event_id, CASE WHEN s.__mp_reason IS NOT NULL THEN 'rejected' "
                 "WHEN l.transaction_id IS NOT NULL THEN 'loaded' ELSE 'duplicate' END AS outcome "
                 "FROM ingest_stage s LEFT JOIN (SELECT DISTINCT transaction_id FROM sales "

@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.ingest.errors import BatchNotFoundError, RollbackError
 from engine.warehouse.db import Warehouse
-from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily
+from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily, table_columns
 
 
 def list_batches(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
@@ -77,7 +77,7 @@ def quality_figures(wh: Warehouse, batch_id: str, z_limit: float = 3.5,
     coverage (rows and series per PIN and per category)."""
     step = "7" if (get_batch(wh, batch_id).get("grain") == "weekly") else "1"
     daily = ("SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity) AS quantity, "
-             "any_value(coalesce(k.category, ?)) AS category FROM sales s LEFT JOIN skus k "
+             "coalesce(any_value(k.category), ?) AS category FROM sales s LEFT JOIN skus k "
              "USING (sku_id) WHERE s.batch_id = ? GROUP BY 1, 2, 3")
     p = [UNCATEGORISED, batch_id]
     series = wh.query(
@@ -87,11 +87,14 @@ def quality_figures(wh: Warehouse, batch_id: str, z_limit: float = 3.5,
         f"FROM ({daily}) GROUP BY 1, 2 ORDER BY periods_missing DESC, sku_id, pin_code", p)
     outliers = wh.query(
         f"WITH d AS ({daily}), m AS (SELECT sku_id, pin_code, median(quantity) AS med "
-        f"FROM d GROUP BY 1, 2), a AS (SELECT d.*, m.med, median(abs(d.quantity - m.med)) "
-        f"OVER (PARTITION BY d.sku_id, d.pin_code) AS mad FROM d JOIN m USING (sku_id, pin_code)) "
+        f"FROM d GROUP BY 1, 2), s AS (SELECT d.sku_id, d.pin_code, "
+        f"median(abs(d.quantity - m.med)) AS mad FROM d JOIN m USING (sku_id, pin_code) "
+        f"GROUP BY 1, 2), a AS (SELECT d.*, m.med, s.mad FROM d JOIN m USING (sku_id, "
+        f"pin_code) JOIN s USING (sku_id, pin_code)) "
         f"SELECT sku_id, pin_code, date, quantity, med AS series_median, "
         f"(quantity - med) / (1.4826 * mad) AS robust_z FROM a WHERE mad > 0 AND "
-        f"abs(quantity - med) / (1.4826 * mad) > ? ORDER BY abs(robust_z) DESC LIMIT ?",
+        f"abs(quantity - med) / (1.4826 * mad) > ? "
+        f"ORDER BY abs(quantity - med) / (1.4826 * mad) DESC LIMIT ?",
         p + [float(z_limit), int(max_outliers)])
     by_pin = wh.query(f"SELECT pin_code, count(*) AS periods, count(DISTINCT sku_id) AS skus, "
                       f"sum(quantity) AS quantity FROM ({daily}) GROUP BY 1 ORDER BY 4 DESC", p)
@@ -132,8 +135,9 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
         elif kind == "inventory":
             out["rows_deleted"] = cur.execute("DELETE FROM inventory WHERE batch_id = ?",
                                               [batch_id]).fetchone()[0]
+            stored = ", ".join(table_columns(cur, "inventory"))
             out["rows_restored"] = cur.execute(
-                "INSERT INTO inventory BY NAME SELECT * EXCLUDE (replaced_by, existed) FROM "
+                f"INSERT INTO inventory ({stored}) SELECT {stored} FROM "
                 "ingest_prior_inventory p WHERE replaced_by = ? AND existed AND NOT EXISTS "
                 "(SELECT 1 FROM inventory i WHERE i.sku_id = p.sku_id AND "
                 "i.pin_code = p.pin_code)", [batch_id]).fetchone()[0]
@@ -141,8 +145,9 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
             out["rows_deleted"] = cur.execute(
                 "DELETE FROM skus WHERE sku_id IN (SELECT sku_id FROM ingest_prior_skus "
                 "WHERE replaced_by = ?)", [batch_id]).fetchone()[0]
+            stored = ", ".join(table_columns(cur, "skus"))
             out["rows_restored"] = cur.execute(
-                "INSERT INTO skus BY NAME SELECT * EXCLUDE (replaced_by, existed) FROM "
+                f"INSERT INTO skus ({stored}) SELECT {stored} FROM "
                 "ingest_prior_skus WHERE replaced_by = ? AND existed", [batch_id]).fetchone()[0]
         # SKUs this batch created that nothing refers to any more go; SKUs still used by
         # other data (and any a catalog rollback removed) stay/return as 'Uncategorised'.

@@ -16,7 +16,7 @@ import duckdb
 
 from engine.ingest.errors import UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
-from engine.warehouse import ingest_competitor, ingest_plan
+from engine.warehouse import ingest_competitor, ingest_local, ingest_plan
 from engine.warehouse.db import Warehouse, bump_versions
 from engine.warehouse.ingest_sql import literal, stage_select, v
 from engine.warehouse.ingest_report import (BLANK, DUPLICATE, TOTAL, already_loaded,
@@ -92,48 +92,50 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
     # only what this kind loads (and the upload bookkeeping): a plan or mandi upload leaves
     # the sales, forecasts and stock caches (elasticities, scenario inputs) as they were;
     # SKUs an upload creates bump the sales domain themselves (_create_unknown_skus)
-    with wh.transaction(touches=KIND_DOMAINS[kind]) as cur:
-        for t in _TEMPS:
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
+    with wh.transaction(touches=KIND_DOMAINS[kind]) as cur, \
+            ingest_local.stage_cursor(wh, cur, kind) as stage:
+        # (on PostgreSQL the target session is new: connections holding temp tables are
+        # never pooled again)
+        _drop_temps(stage)
         if src.frame is not None:
-            register_frame(cur, "ingest_frame", src.frame)
+            register_frame(stage, "ingest_frame", src.frame)
         if known_pins is not None:
-            cur.execute("CREATE TEMP TABLE ingest_known_pins AS "
-                        "SELECT DISTINCT unnest(?::VARCHAR[]) AS pin_code", [list(known_pins)])
+            stage.execute("CREATE TEMP TABLE ingest_known_pins AS "
+                          "SELECT DISTINCT unnest(?::VARCHAR[]) AS pin_code", [list(known_pins)])
         src_sql, params = source_sql(src, strict)
-        formats = {f.name: rank_formats(cur, src_sql, params, mapping.source(f.name))
+        formats = {f.name: rank_formats(stage, src_sql, params, mapping.source(f.name))
                    for f in fields(kind) if f.type == "date" and mapping.source(f.name)}
-        today = cur.execute("SELECT current_date").fetchone()[0]
-        row_rules = (ingest_plan.prepare(cur, mapping) if kind == "plan" else
-                     ingest_competitor.prepare(cur, mapping) if kind == "competitor" else None)
+        today = stage.execute("SELECT current_date").fetchone()[0]
+        row_rules = (ingest_plan.prepare(stage, mapping) if kind == "plan" else
+                     ingest_competitor.prepare(stage, mapping) if kind == "competitor" else None)
         select = stage_select(kind, mapping, src_sql, formats, src.columns, today,
                               padded=src.padded, add_line=src.frame is None,
                               row_rules=row_rules)
-        cur.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
-        rejects = read_rejects(cur, src)
-        layout = line_layout(cur, src, rejects)
+        stage.execute(f"CREATE TEMP TABLE ingest_stage AS {select}", params)
+        rejects = read_rejects(stage, src)
+        layout = line_layout(stage, src, rejects)
         if layout.restage:      # rows out of the file's order: stage from a plain copy
             again, params = source_sql(src, strict, rejects="ingest_rejects_ordered")
-            cur.execute(f"CREATE TEMP TABLE ingest_ordered AS {again}", params)
-            cur.execute("DROP TABLE ingest_stage")
-            cur.execute("CREATE TEMP TABLE ingest_stage AS " + stage_select(
+            stage.execute(f"CREATE TEMP TABLE ingest_ordered AS {again}", params)
+            stage.execute("DROP TABLE ingest_stage")
+            stage.execute("CREATE TEMP TABLE ingest_stage AS " + stage_select(
                 kind, mapping, "SELECT * FROM ingest_ordered", formats, src.columns, today,
                 padded=src.padded, add_line=src.frame is None, row_rules=row_rules))
-            cur.execute("DROP TABLE ingest_ordered")
-            layout.base = cur.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0]
+            stage.execute("DROP TABLE ingest_ordered")
+            layout.base = stage.execute("SELECT min(rowid) FROM ingest_stage").fetchone()[0]
         # Blank rows and total rows have counts of their own (not 'a blank sku_id').
-        cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{BLANK}' WHERE __mp_blank")
-        cur.execute(f"UPDATE ingest_stage SET __mp_reason = '{TOTAL}' "
-                    "WHERE __mp_total IS NOT NULL")
-        dups = mark_duplicates(cur, src, kind, mapping, strict)
-        fill_raw(cur, src, mapping, strict)
-        wanted_lines(cur, kind, mapping)
+        stage.execute(f"UPDATE ingest_stage SET __mp_reason = '{BLANK}' WHERE __mp_blank")
+        stage.execute(f"UPDATE ingest_stage SET __mp_reason = '{TOTAL}' "
+                      "WHERE __mp_total IS NOT NULL")
+        dups = mark_duplicates(stage, src, kind, mapping, strict)
+        fill_raw(stage, src, mapping, strict)
+        wanted_lines(stage, kind, mapping)
         which = "TRUE" if kind in ("plan", "competitor") else (   # their row_no
             "__mp_reason IS NOT NULL OR rowid IN (SELECT rid FROM ingest_want)")
-        number_lines(cur, layout, which)
+        number_lines(stage, layout, which)
         # Line numbers are fixed; what follows may write rows in any order (faster).
-        cur.execute("SET SESSION preserve_insertion_order = false")
-        n_stage, n_bad, n_blank, n_total, n_dup, n_fixed = cur.execute(
+        stage.execute("SET SESSION preserve_insertion_order = false")
+        n_stage, n_bad, n_blank, n_total, n_dup, n_fixed = stage.execute(
             "SELECT count(*), count(*) FILTER (WHERE __mp_reason NOT IN "
             f"('{BLANK}', '{TOTAL}', '{DUPLICATE}')), "
             f"count(*) FILTER (WHERE __mp_reason = '{BLANK}'), "
@@ -141,8 +143,9 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
             f"count(*) FILTER (WHERE __mp_reason = '{DUPLICATE}'), "
             "count(*) FILTER (WHERE __mp_reason IS NULL AND __mp_pin_fixed) "
             "FROM ingest_stage").fetchone()
-        issues = quarantine(cur, bid, kind, mapping, src, rejects, layout.empty)
+        issues = quarantine(stage, bid, kind, mapping, src, rejects, layout.empty)
         report: dict = {"issues": issues, "columns": mapping.accounting()}
+        ingest_local.hand_over(stage, cur, bid, ("ingest_stage", *ingest_plan.TEMPS))
         loader = {"sales": _load_sales, "catalog": _load_catalog,
                   "inventory": _load_inventory, "mandi": _load_mandi,
                   "plan": ingest_plan.load_plan,
@@ -162,7 +165,7 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         if already:
             issues.append(already_loaded(kind, mapping, already))
         report["warnings"] = report.get("warnings", []) + row_warnings(
-            cur, kind, mapping, src.unit, dups, layout)
+            stage, kind, mapping, src.unit, dups, layout)
         report["blank_lines"], report["total_rows"] = counts["blank_lines"], counts["total_rows"]
         report["duplicate_lines"] = int(n_dup)
         if "pin_code" in mapping.columns:
@@ -172,11 +175,17 @@ def _load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappi
         _insert_batch(cur, batch, kind, counts, report, status="loaded")
         wh.audit(cur, batch.get("created_by"), f"ingest_{kind}",
                  json.dumps({"batch_id": bid, **counts}))
-        for t in _TEMPS:
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
+        _drop_temps(cur)
+        if stage is not cur:
+            _drop_temps(stage)
         if src.frame is not None:
-            unregister_frame(cur, "ingest_frame")
+            unregister_frame(stage, "ingest_frame")
     return {**counts, "batch_id": bid, "report": report}
+
+
+def _drop_temps(cur) -> None:
+    for t in _TEMPS:
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def record_batch(wh: Warehouse, batch: dict, kind: str, counts: dict, report: dict,
@@ -300,7 +309,7 @@ def _detect_grain(cur, bid: str, mapping: ColumnMapping) -> str:
         return "transaction"
     n, keys, dows, dates = cur.execute(
         f"SELECT count(*), count(DISTINCT ({v('sku_id')}, {v('pin_code')}, {v('date')})), "
-        f"count(DISTINCT isodow({v('date')})), count(DISTINCT {v('date')}) "
+        f"count(DISTINCT extract(isodow FROM {v('date')})), count(DISTINCT {v('date')}) "
         f"FROM ingest_stage WHERE __mp_reason IS NULL").fetchone()
     if n > keys:
         return "transaction"
@@ -317,7 +326,7 @@ _DAILY_COLUMNS = ("sku_id, pin_code, date, quantity, revenue, price, regular_pri
 
 def _daily_rows(source: str, kept=_KEPT) -> str:
     """sales_daily rows aggregated from the `sales` rows `s` that `source` selects (a
-    join or WHERE clause after FROM sales s). Of the optional columns, only those in
+    WHERE clause after FROM sales s), named as sales_daily's columns. Of the optional columns, only those in
     `kept` are aggregated (the others are NULL in every selected row)."""
     def weighted(col: str) -> str:      # quantity-weighted mean, plain mean without units
         return (f"coalesce(sum(s.quantity * s.{col}) / nullif(sum(s.quantity) FILTER "
@@ -327,12 +336,13 @@ def _daily_rows(source: str, kept=_KEPT) -> str:
     if "regular_price" in kept:
         regular = f"coalesce(max(s.regular_price), {regular})"
     cost = weighted("unit_cost") if "unit_cost" in kept else "CAST(NULL AS DOUBLE)"
-    kinds = ", ".join(f"max(s.{c})" if c in kept else "CAST(NULL AS DOUBLE)"
-                      for c in _PROMO_KINDS)
-    return ("SELECT s.sku_id, s.pin_code, s.date, sum(s.quantity), "
-            "coalesce(sum(s.quantity * s.price), 0), "
-            f"{weighted('price')}, {regular}, bool_or(coalesce(s.promo, FALSE)), {cost}, "
-            f"{kinds} FROM sales s {source} GROUP BY s.sku_id, s.pin_code, s.date")
+    kinds = [f"max(s.{c})" if c in kept else "CAST(NULL AS DOUBLE)" for c in _PROMO_KINDS]
+    values = ["s.sku_id", "s.pin_code", "s.date", "sum(s.quantity)",
+              "coalesce(sum(s.quantity * s.price), 0)", weighted("price"), regular,
+              "bool_or(coalesce(s.promo, FALSE))", cost, *kinds]
+    named = ", ".join(f"{value} AS {name}" for value, name
+                      in zip(values, _DAILY_COLUMNS.split(", ")))
+    return (f"SELECT {named} FROM sales s {source} GROUP BY s.sku_id, s.pin_code, s.date")
 
 
 def refresh_sales_daily(cur) -> None:
@@ -340,8 +350,8 @@ def refresh_sales_daily(cur) -> None:
     cur.execute("DELETE FROM sales_daily USING ingest_keys k WHERE sales_daily.sku_id = "
                 "k.sku_id AND sales_daily.pin_code = k.pin_code AND sales_daily.date = k.date")
     cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) " + _daily_rows(
-        "SEMI JOIN ingest_keys k ON s.sku_id = k.sku_id AND s.pin_code = k.pin_code "
-        "AND s.date = k.date"))
+        "WHERE EXISTS (SELECT 1 FROM ingest_keys k WHERE s.sku_id = k.sku_id AND "
+        "s.pin_code = k.pin_code AND s.date = k.date)"))
 
 
 def _add_batch_to_sales_daily(cur, bid: str, kept: list[str]) -> None:
@@ -351,10 +361,11 @@ def _add_batch_to_sales_daily(cur, bid: str, kept: list[str]) -> None:
     recomputed from all of `sales`."""
     cur.execute("CREATE TEMP TABLE ingest_daily AS " + _daily_rows("WHERE s.batch_id = ?", kept),
                 [bid])
+    same = "d.sku_id = k.sku_id AND d.pin_code = k.pin_code AND d.date = k.date"
     cur.execute("CREATE TEMP TABLE ingest_keys AS SELECT sku_id, pin_code, date FROM "
-                "ingest_daily SEMI JOIN sales_daily USING (sku_id, pin_code, date)")
-    cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) SELECT * FROM ingest_daily "
-                "ANTI JOIN ingest_keys USING (sku_id, pin_code, date)")
+                f"ingest_daily d WHERE EXISTS (SELECT 1 FROM sales_daily k WHERE {same})")
+    cur.execute(f"INSERT INTO sales_daily ({_DAILY_COLUMNS}) SELECT {_DAILY_COLUMNS} FROM "
+                f"ingest_daily d WHERE NOT EXISTS (SELECT 1 FROM ingest_keys k WHERE {same})")
     if cur.execute("SELECT count(*) FROM ingest_keys").fetchone()[0]:
         refresh_sales_daily(cur)
 
@@ -376,12 +387,13 @@ def _upsert(cur, bid: str, table: str, keys: tuple[str, ...], mapping: ColumnMap
     cur.execute(f"CREATE TEMP TABLE ingest_keys AS SELECT s.* FROM ingest_stage s WHERE "
                 f"{_good()} AND NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})")
     prior = f"ingest_prior_{table}"
-    cur.execute(f"INSERT INTO {prior} BY NAME SELECT ? AS replaced_by, TRUE AS existed, t.* "
-                f"FROM {table} t WHERE EXISTS (SELECT 1 FROM ingest_keys s WHERE {key_match})",
-                [bid])
-    key_sel = ", ".join(f"s.{v(k)} AS {k}" for k in keys)
-    cur.execute(f"INSERT INTO {prior} BY NAME SELECT ? AS replaced_by, FALSE AS existed, "
-                f"{key_sel} FROM ingest_keys s WHERE NOT EXISTS (SELECT 1 FROM {table} t "
+    stored = table_columns(cur, table)
+    cur.execute(f"INSERT INTO {prior} (replaced_by, existed, {', '.join(stored)}) SELECT ?, "
+                f"TRUE, {', '.join('t.' + c for c in stored)} FROM {table} t WHERE EXISTS "
+                f"(SELECT 1 FROM ingest_keys s WHERE {key_match})", [bid])
+    key_sel = ", ".join(f"s.{v(k)}" for k in keys)
+    cur.execute(f"INSERT INTO {prior} (replaced_by, existed, {', '.join(keys)}) SELECT ?, "
+                f"FALSE, {key_sel} FROM ingest_keys s WHERE NOT EXISTS (SELECT 1 FROM {table} t "
                 f"WHERE {key_match})", [bid])
     ins_cols = list(keys) + cols + list(always) + list(on_insert)
     sel = ([v(k) for k in keys] + [val(c) for c in cols] + list(always.values())
@@ -394,6 +406,11 @@ def _upsert(cur, bid: str, table: str, keys: tuple[str, ...], mapping: ColumnMap
     return int(cur.execute("SELECT count(*) FROM ingest_keys").fetchone()[0])
 
 
+def table_columns(cur, table: str) -> list[str]:
+    """The stored columns of warehouse `table`, in its order (either backend)."""
+    return [d[0] for d in cur.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
 _TABLE_COLS = {
     "skus": {"name", "category", "subcategory", "brand", "mrp", "unit_cost",
              "shelf_life_days", "unit_volume_l", "supplier"},
@@ -404,9 +421,11 @@ _TABLE_COLS = {
 
 def _load_catalog(cur, bid: str, mapping: ColumnMapping, report: dict) -> int:
     if mapping.source("category"):
-        # A new SKU with a blank category still needs one (the column is NOT NULL).
-        cur.execute(f"UPDATE ingest_stage SET {v('category')} = ? WHERE {v('category')} IS NULL "
-                    f"AND {v('sku_id')} NOT IN (SELECT sku_id FROM skus)", [UNCATEGORISED])
+        # A blank category keeps the stored one, and a new SKU still needs one (the column
+        # is NOT NULL, which PostgreSQL checks before ON CONFLICT updates the stored row).
+        cur.execute(f"UPDATE ingest_stage SET {v('category')} = coalesce((SELECT k.category "
+                    f"FROM skus k WHERE k.sku_id = ingest_stage.{v('sku_id')}), ?) "
+                    f"WHERE {v('category')} IS NULL", [UNCATEGORISED])
         return _upsert(cur, bid, "skus", ("sku_id",), mapping, {}, {})
     return _upsert(cur, bid, "skus", ("sku_id",), mapping, {},
                    {"category": _literal(UNCATEGORISED)})

@@ -163,8 +163,39 @@ def _rw_group_by_all(node, ctx):
     return node
 
 
+# ---- pgingest -------------------------------------------------------------------------
+def _rw_param_is_null(node, ctx):
+    """`? IS NULL` (an optional filter): PostgreSQL cannot type a lone parameter (a None
+    has no type), so it is cast to text, which any value casts to."""
+    if isinstance(node, exp.Is) and isinstance(node.this, exp.Placeholder) and isinstance(
+            node.expression, exp.Null):
+        node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("text")))
+    return node
+
+
+
+def _rw_split(node, ctx):
+    """string_split(text, sep) / split: PostgreSQL's string_to_array."""
+    if isinstance(node, exp.Split):
+        return exp.Anonymous(this="string_to_array",
+                             expressions=[node.this.copy(), node.expression.copy()])
+    return node
+
+
+def _rw_regexp_full_match(node, ctx):
+    """regexp_full_match(text, pattern): the whole text matches -> text ~ '^(?:p)$'."""
+    if isinstance(node, exp.RegexpFullMatch):
+        whole = exp.DPipe(this=exp.DPipe(this=exp.Literal.string("^(?:"),
+                                         expression=node.expression.copy()),
+                          expression=exp.Literal.string(")$"))
+        return exp.Paren(this=exp.RegexpLike(this=node.this.copy(),
+                                             expression=exp.Paren(this=whole)))
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
-            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all)
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null,
+            _rw_split, _rw_regexp_full_match)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
@@ -315,7 +346,10 @@ class PgCursor:
         return self
 
     def fetchone(self):
-        return self._cur.fetchone() if self._cur.description else None
+        if self._cur.description:
+            return self._cur.fetchone()
+        # ---- pgingest: INSERT/UPDATE/DELETE give their row count, as DuckDB's do ----
+        return (self._cur.rowcount,) if self._cur.rowcount >= 0 else None
 
     def fetchall(self) -> list[tuple]:
         return self._cur.fetchall() if self._cur.description else []
@@ -350,6 +384,19 @@ class PgCursor:
     def unregister(self, name: str) -> "PgCursor":
         self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
         self._registered.discard(name)
+        return self
+
+    # ---- pgingest: bulk load of a CSV file (an upload's staged rows) ----------------
+    def copy_csv(self, table: str, columns: list[str], path: str) -> "PgCursor":
+        """Append the rows of the CSV file `path` (no header, NULL written as \\N) to
+        `table`'s `columns` with COPY, streamed in blocks."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+            raise ValueError(f"not a plain table name: {table!r}")
+        names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        with open(path, "rb") as handle, self._cur.copy(
+                f'COPY "{table}" ({names}) FROM STDIN (FORMAT csv, NULL \'\\N\')') as copy:
+            while block := handle.read(1 << 20):
+                copy.write(block)
         return self
 
     def close(self) -> None:
