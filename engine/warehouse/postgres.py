@@ -161,8 +161,21 @@ def _rw_group_by_all(node, ctx):
     return node
 
 
+# ---- pgengine: the engine's reads and writes ----------------------------------------------
+def _rw_main_schema(node, ctx):
+    """table_schema = 'main' (DuckDB's default schema, named by catalog look-ups) -> the
+    warehouse's own schema, current_schema()."""
+    if isinstance(node, exp.Literal) and node.is_string and node.this == "main" and \
+            isinstance(node.parent, (exp.EQ, exp.NEQ)):
+        other = node.parent.this if node.parent.expression is node else node.parent.expression
+        if isinstance(other, exp.Column) and other.name.lower() == "table_schema":
+            return exp.CurrentSchema()
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
-            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all)
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
+            _rw_main_schema)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
