@@ -350,6 +350,11 @@ class Warehouse:
         must not reach users)."""
         return hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
 
+    def size_bytes(self) -> int:
+        """What the warehouse takes on disk: the DuckDB file and its write-ahead log."""
+        return sum(p.stat().st_size for p in (self.path, Path(str(self.path) + ".wal"))
+                   if p.exists())
+
     def count(self, table: str) -> int:
         if table not in TABLES:
             raise WarehouseError(f"Unknown table {table!r}")

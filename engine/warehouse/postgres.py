@@ -466,6 +466,14 @@ class PostgresWarehouse(Warehouse):
                           "WHERE table_schema = ? ORDER BY 1", [self.schema]
                           )["table_name"].tolist()
 
+    # pgengine: what `init` reports as the warehouse's size
+    def size_bytes(self) -> int:
+        """What the warehouse's schema takes on the server: its tables with their indexes."""
+        return int(self.scalar(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ? AND c.relkind = 'r'", [self.schema]))
+
     def close(self) -> None:
         self.engine.dispose()
 
