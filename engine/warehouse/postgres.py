@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import sqlglot
+from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
 from engine.warehouse.db import (DOMAINS, VERSION_PREFIX, Warehouse, WarehouseError,
@@ -386,6 +388,7 @@ class PostgresWarehouse(Warehouse):
 
     backend = "postgresql"
     multi_process = True
+    database_errors = (psycopg.Error, DBAPIError)     # pgengine: the driver's, SQLAlchemy's
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         from sqlalchemy import create_engine

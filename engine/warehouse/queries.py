@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import duckdb
 import pandas as pd
 
-from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.db import Warehouse, WarehouseError, database_errors
 from engine.warehouse.grain import WEEKLY, sales_grain
 
 FREQS = {"D": "day", "W": "week", "M": "month"}
@@ -42,7 +41,7 @@ class Filters:
 def run_query(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
     try:
         return wh.query(sql, params)
-    except duckdb.Error as exc:
+    except database_errors(wh) as exc:
         raise WarehouseError(f"Could not read {what} from the warehouse: {exc}") from exc
 
 
