@@ -194,17 +194,20 @@ def read_drivers(wh: Warehouse, run_id: str, sku_id: str | None = None,
 # ---- writes ---------------------------------------------------------------------------
 def _insert_frame(cur, table: str, columns: list[str], frame: pd.DataFrame,
                   prefix: dict | None = None) -> None:
-    """INSERT frame's columns (plus constant `prefix` columns) in one statement."""
+    """INSERT frame's columns (plus constant `prefix` columns) in one statement. A column
+    with no value at all is inserted as a plain NULL, which takes the table column's type
+    (a registered frame's all-NULL column has none: PostgreSQL would read it as text)."""
     if frame is None or frame.empty:
         return
     data = frame[columns].copy()
     for col, value in (prefix or {}).items():
         data.insert(0, col, value)
     cols = list(data.columns)
+    values = [f"NULL AS {c}" if data[c].isna().all() else c for c in cols]
     cur.register("_mp_insert_frame", data)
     try:
         cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) "
-                    f"SELECT {', '.join(cols)} FROM _mp_insert_frame")
+                    f"SELECT {', '.join(values)} FROM _mp_insert_frame")
     finally:
         cur.unregister("_mp_insert_frame")
 

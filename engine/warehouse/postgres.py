@@ -175,9 +175,27 @@ def _rw_main_schema(node, ctx):
     return node
 
 
+def _rw_string_split(node, ctx):
+    """string_split(text, sep) -> string_to_array(text, sep) (PostgreSQL has no split)."""
+    if isinstance(node, exp.Split):
+        return exp.StringToArray(this=node.this.copy(), expression=node.expression.copy())
+    return node
+
+
+def _rw_range_of_times(node, ctx):
+    """range(start, end, INTERVAL ...) (end excluded) -> a series up to 1 microsecond
+    before end (sqlglot writes end - 1, which PostgreSQL has no operator for on times)."""
+    if isinstance(node, exp.GenerateSeries) and node.args.get("is_end_exclusive") and \
+            isinstance(node.args.get("step"), exp.Interval):
+        tick = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
+        node.set("end", exp.Sub(this=exp.Paren(this=node.args["end"].copy()), expression=tick))
+        node.set("is_end_exclusive", None)
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
-            _rw_main_schema)
+            _rw_main_schema, _rw_string_split, _rw_range_of_times)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
