@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/bench_postgres_reads.py [--repeat 20]
 
 Loads the small demo (with one cheap forecast run and its alerts) into a DuckDB file and
-into a throwaway PostgreSQL server (engine/warehouse/pgserver.py, in a temp dir), then times the engine calls the
-components/*_data.py accessors make for the Overview (KPIs, trend, sales by PIN), the
-Forecast page (chain forecast series, history), Accuracy (runs, scores, worst series), the
-map layer (per-PIN inputs) and the alerts list, on both backends. Prints figures only (the
+into a throwaway PostgreSQL server (engine/warehouse/pgserver.py, in a temp dir), then
+times the engine calls the components/*_data.py accessors make for the Overview (KPIs,
+trend, sales by PIN), the Forecast page (chain forecast series, history), Accuracy (runs,
+scores, worst series), the map layer (per-PIN inputs) and the alerts list, on both
+backends. Prints figures only (the
 target: PostgreSQL within 2x of DuckDB); nothing is asserted here.
 """
 from __future__ import annotations
@@ -100,8 +101,8 @@ def main() -> None:
             shutil.rmtree(pgdir, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"small demo + cheap forecast + alerts: DuckDB {duck_seed:.1f} s, PostgreSQL {pg_seed:.1f} s; "
-          f"median of {args.repeat} reads each")
+    print(f"small demo + cheap forecast + alerts: DuckDB {duck_seed:.1f} s, "
+          f"PostgreSQL {pg_seed:.1f} s; median of {args.repeat} reads each")
     print(f"{'read':<28}{'DuckDB ms':>11}{'PostgreSQL ms':>15}{'PG/DuckDB':>11}")
     ratios = []
     for name in duck:
