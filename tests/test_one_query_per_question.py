@@ -25,6 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 FAILED, RUNNING, FAILED_BT = "fc_planted_failed", "fc_planted_running", "bt_planted_failed"
 
 
+def _copy_rows(wh, table: str, **changed: str) -> str:
+    """INSERT copying run ?'s rows of `table` under run_id ? (parameters: the new run_id,
+    the source run), with `changed` columns' expressions: the same SQL on both backends."""
+    cols = list(wh.query(f"SELECT * FROM {table} LIMIT 0").columns)
+    select = ", ".join("? AS run_id" if c == "run_id" else f"{changed[c]} AS {c}"
+                       if c in changed else c for c in cols)
+    return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} FROM {table} "
+            "WHERE run_id = ?")
+
+
 @pytest.fixture(scope="module")
 def world(small_warehouse_path, tmp_path_factory):
     """The API world (one finished cheap forecast run, users, alerts) plus, created after
@@ -45,11 +55,8 @@ def world(small_warehouse_path, tmp_path_factory):
                             "?, grain, cutoff, horizon, n_series, models, config, timings, ? "
                             "FROM forecast_runs WHERE run_id = ?",
                             [run_id, later + timedelta(minutes=minutes), kind, status, ok])
-            cur.execute("INSERT INTO forecasts BY NAME SELECT * REPLACE (? AS run_id, "
-                        "forecast * 10 AS forecast) FROM forecasts WHERE run_id = ?",
-                        [FAILED, ok])
-            cur.execute("INSERT INTO backtests BY NAME SELECT * REPLACE (? AS run_id) "
-                        "FROM backtests WHERE run_id = ?", [FAILED_BT, ok])
+            cur.execute(_copy_rows(wh, "forecasts", forecast="forecast * 10"), [FAILED, ok])
+            cur.execute(_copy_rows(wh, "backtests"), [FAILED_BT, ok])
     finally:
         wh.close()
     return w, ok

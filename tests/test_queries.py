@@ -191,6 +191,15 @@ def test_queries_on_an_empty_warehouse(empty_warehouse):
     assert sales_by_pin(empty_warehouse, Filters()).empty
 
 
+def test_a_query_the_database_refuses_is_a_warehouse_error_on_either_backend(empty_warehouse):
+    from engine.warehouse.db import WarehouseError
+    from engine.warehouse.queries import run_query
+
+    with pytest.raises(WarehouseError, match="Could not read the planted report"):
+        run_query(empty_warehouse, "SELECT no_such_column FROM sales_daily", [],
+                  "the planted report")
+
+
 def test_year_earlier_and_default_period():
     assert year_earlier(date(2024, 2, 29)) == date(2023, 2, 28)
     assert default_period(date(2024, 1, 1), date(2024, 12, 31)) == (

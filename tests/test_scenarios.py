@@ -309,6 +309,8 @@ def test_a_scoped_handle_computes_within_its_pins_on_the_national_estimates(fc_w
         C.compute(scoped, Scenario("s", Selection()), pin_scope=("999999",))
 
 
+@pytest.mark.duckdb_only("upgrades a DuckDB warehouse file made before the scenario store; "
+                         "a PostgreSQL warehouse starts at the current schema")
 def test_old_forecast_page_scenarios_are_migrated(tmp_path):
     path = tmp_path / "old.duckdb"
     import duckdb

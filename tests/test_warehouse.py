@@ -104,6 +104,8 @@ def test_bump_versions_inside_a_transaction(empty_warehouse):
     assert empty_warehouse.data_version("sales") != before
 
 
+@pytest.mark.duckdb_only("DuckDB fails the closing COMMIT after an early one; PostgreSQL only "
+                         "warns (its failing COMMIT: test_a_deferred_constraint_fails_...)")
 def test_failed_commit_reports_the_first_error(empty_warehouse, monkeypatch):
     """A COMMIT that fails ends the transaction; the ROLLBACK that follows must not replace
     the real error with 'no transaction is active'."""
@@ -114,6 +116,26 @@ def test_failed_commit_reports_the_first_error(empty_warehouse, monkeypatch):
             cur.execute("COMMIT")          # ends it early: the closing COMMIT fails
     assert "commit" in str(info.value).lower()
     assert "rollback" not in str(info.value).lower()
+
+
+def test_a_deferred_constraint_fails_the_commit_with_its_own_error(empty_warehouse):
+    """PostgreSQL's COMMIT that fails (a deferred key checked at COMMIT) ends the
+    transaction: its error is the one raised, nothing is kept, no version moves."""
+    wh = empty_warehouse
+    if wh.backend != "postgresql":
+        pytest.skip("DuckDB has no deferred constraints (its failing COMMIT: the test above)")
+    with wh.transaction(touches=()) as cur:
+        cur.execute("CREATE TABLE deferred_keys (x INTEGER UNIQUE DEFERRABLE "
+                    "INITIALLY DEFERRED)")
+    before = wh.data_version()
+    with pytest.raises(Exception) as info:
+        with wh.transaction() as cur:
+            cur.execute("INSERT INTO deferred_keys VALUES (1)")
+            cur.execute("INSERT INTO deferred_keys VALUES (1)")   # checked at COMMIT only
+    assert "duplicate key" in str(info.value).lower()
+    assert "rollback" not in str(info.value).lower()
+    assert wh.scalar("SELECT count(*) FROM deferred_keys") == 0
+    assert wh.data_version() == before
 
 
 def test_failed_load_rolls_back_and_keeps_version(empty_warehouse):
@@ -136,6 +158,8 @@ def test_sql_parameters_store_text_verbatim(empty_warehouse):
     assert "sales" in empty_warehouse.tables()
 
 
+@pytest.mark.duckdb_only("the DuckDB file's one-writer-process lock; PostgreSQL takes several "
+                         "writers (test_postgres_backend's two writer processes)")
 def test_second_process_gets_a_clear_lock_message(tmp_warehouse_path):
     holder = Warehouse(tmp_warehouse_path)
     script = textwrap.dedent(f"""

@@ -76,8 +76,8 @@ def run_init(args: argparse.Namespace) -> int:
         summary["ready"] = make_ready(wh, say)
     elif args.ready:
         summary["ready"] = "skipped: not the demo warehouse (run 'python -m engine forecast')"
+    summary["size_mb"] = round(wh.size_bytes() / 1e6, 1)
     wh.close()
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    summary["size_mb"] = round(wh.path.stat().st_size / 1e6, 1)
     print_summary(summary, args.json)
     return 0

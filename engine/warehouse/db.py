@@ -203,6 +203,9 @@ class Warehouse:
 
     backend = "duckdb"
     multi_process = False
+    # the database's own errors (a query it refused), for readers that turn them into a
+    # WarehouseError (see database_errors)
+    database_errors: tuple[type[Exception], ...] = (duckdb.Error,)
 
     def __new__(cls, path: str | Path | None = None, read_only: bool = False):
         return super().__new__(backend_class() if cls is Warehouse else cls)
@@ -348,6 +351,11 @@ class Warehouse:
         must not reach users)."""
         return hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
 
+    def size_bytes(self) -> int:
+        """What the warehouse takes on disk: the DuckDB file and its write-ahead log."""
+        return sum(p.stat().st_size for p in (self.path, Path(str(self.path) + ".wal"))
+                   if p.exists())
+
     def count(self, table: str) -> int:
         if table not in TABLES:
             raise WarehouseError(f"Unknown table {table!r}")
@@ -433,6 +441,12 @@ def backend_class() -> type[Warehouse]:
 
         return PostgresWarehouse
     return Warehouse
+
+
+def database_errors(wh) -> tuple[type[Exception], ...]:
+    """The errors the database behind `wh` (a Warehouse, or a scoped view of one) raises
+    for a query it refuses."""
+    return getattr(wh, "base", wh).database_errors
 
 
 def copy_warehouse(src: str | Path, dst: str | Path) -> Path:

@@ -56,7 +56,7 @@ def _scope(pin_scope, col: str) -> tuple[str, list]:
         return "TRUE", []
     if len(pin_scope) == 0:
         return "FALSE", []
-    return f"list_contains(?::VARCHAR[], {col})", [list(pin_scope)]
+    return f"list_contains(CAST(? AS VARCHAR[]), {col})", [list(pin_scope)]
 
 
 def _where(f: Filters, sel: Selection | None, pin_col: str, sku_col: str = "k.sku_id"
@@ -67,7 +67,7 @@ def _where(f: Filters, sel: Selection | None, pin_col: str, sku_col: str = "k.sk
     for values, col in ((f.states, "l.state"), (f.cities, "l.city"),
                         (f.categories, "k.category")):
         if values:
-            clauses.append(f"list_contains(?::VARCHAR[], {col})")
+            clauses.append(f"list_contains(CAST(? AS VARCHAR[]), {col})")
             params.append(list(values))
     if sel is not None:
         for value, col in ((sel.sku_id, sku_col), (sel.category, "k.category"),
@@ -169,8 +169,8 @@ def history_series(wh: Warehouse, sel: Selection, f: Filters, start: date | None
             FROM sales_daily s
             LEFT JOIN skus k ON k.sku_id = s.sku_id
             LEFT JOIN locations l ON l.pin_code = s.pin_code
-            WHERE {where} AND s.date >= coalesce(?::DATE, s.date)
-              AND s.date <= coalesce(?::DATE, s.date)
+            WHERE {where} AND s.date >= coalesce(CAST(? AS DATE), s.date)
+              AND s.date <= coalesce(CAST(? AS DATE), s.date)
             GROUP BY 1 ORDER BY 1""", [*params, start, end])
     df = wh.query(f"""
         WITH s AS (
@@ -179,8 +179,8 @@ def history_series(wh: Warehouse, sel: Selection, f: Filters, start: date | None
             LEFT JOIN skus k ON k.sku_id = s.sku_id
             LEFT JOIN locations l ON l.pin_code = s.pin_code
             WHERE {where} GROUP BY 1),
-        span AS (SELECT coalesce(?::DATE, min(date)) AS lo,
-                        coalesce(?::DATE, max(date)) AS hi FROM s)
+        span AS (SELECT coalesce(CAST(? AS DATE), min(date)) AS lo,
+                        coalesce(CAST(? AS DATE), max(date)) AS hi FROM s)
         SELECT CAST(g.d AS TIMESTAMP) AS date, coalesce(s.quantity, 0) AS quantity,
                coalesce(s.revenue, 0) AS revenue
         FROM span, unnest(generate_series(span.lo, span.hi, INTERVAL 1 DAY)) AS g(d)

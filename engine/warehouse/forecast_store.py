@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -58,18 +59,33 @@ def history_cells(wh: Warehouse, cutoff=None) -> pd.DataFrame:
 def export_history(wh: Warehouse, cutoff, folder, cells: pd.DataFrame) -> None:
     """Write the history up to `cutoff` as Parquet under `folder`, one directory per
     partition (`part=K`, from `cells`: category, state, city -> part), in read_history's
-    columns. DuckDB streams it from the warehouse: no process holds the whole history."""
+    columns. DuckDB streams it from the warehouse; on PostgreSQL each partition is read
+    through the warehouse interface and written with pyarrow. No process holds the whole
+    history."""
     sql, params = _history_sql(cutoff)
+    select = ("SELECT h.*, c.part " + _SERIES_PLACE.format(history=sql)
+              + " JOIN micropulse_partition_cells c ON c.category = coalesce(k.category, '') "
+              "AND c.state = coalesce(l.state, '') AND c.city = coalesce(l.city, '')")
     cur = wh.cursor()
     try:
         cur.register("micropulse_partition_cells", cells[["category", "state", "city", "part"]])
-        target = str(folder).replace("'", "''")
-        cur.execute(
-            "COPY (SELECT h.*, c.part " + _SERIES_PLACE.format(history=sql)
-            + " JOIN micropulse_partition_cells c ON c.category = coalesce(k.category, '') "
-            "AND c.state = coalesce(l.state, '') AND c.city = coalesce(l.city, '')) "
-            f"TO '{target}' (FORMAT PARQUET, PARTITION_BY (part), OVERWRITE_OR_IGNORE)",
-            params)
+        if wh.backend == "duckdb":
+            target = str(folder).replace("'", "''")
+            cur.execute(f"COPY ({select}) TO '{target}' "
+                        "(FORMAT PARQUET, PARTITION_BY (part), OVERWRITE_OR_IGNORE)", params)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for part in sorted(cells["part"].unique()):
+            rows = cur.execute(select + " WHERE c.part = ?", [*params, int(part)]).df()
+            if rows.empty:
+                continue
+            place = Path(folder) / f"part={int(part)}"
+            place.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(rows.drop(columns=["part"]),
+                                                preserve_index=False),
+                           place / "data_0.parquet")
     finally:
         cur.close()
 
@@ -178,17 +194,20 @@ def read_drivers(wh: Warehouse, run_id: str, sku_id: str | None = None,
 # ---- writes ---------------------------------------------------------------------------
 def _insert_frame(cur, table: str, columns: list[str], frame: pd.DataFrame,
                   prefix: dict | None = None) -> None:
-    """INSERT frame's columns (plus constant `prefix` columns) in one statement."""
+    """INSERT frame's columns (plus constant `prefix` columns) in one statement. A column
+    with no value at all is inserted as a plain NULL, which takes the table column's type
+    (a registered frame's all-NULL column has none: PostgreSQL would read it as text)."""
     if frame is None or frame.empty:
         return
     data = frame[columns].copy()
     for col, value in (prefix or {}).items():
         data.insert(0, col, value)
     cols = list(data.columns)
+    values = [f"NULL AS {c}" if data[c].isna().all() else c for c in cols]
     cur.register("_mp_insert_frame", data)
     try:
         cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) "
-                    f"SELECT {', '.join(cols)} FROM _mp_insert_frame")
+                    f"SELECT {', '.join(values)} FROM _mp_insert_frame")
     finally:
         cur.unregister("_mp_insert_frame")
 

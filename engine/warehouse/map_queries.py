@@ -128,5 +128,5 @@ def pin_places(wh: Warehouse, pins: list[str]) -> pd.DataFrame:
     """Locality, city, district, state for the given PINs as the warehouse knows them."""
     return run_query(wh, """
         SELECT pin_code, locality, city, district, state FROM locations
-        WHERE list_contains(?::VARCHAR[], pin_code) ORDER BY pin_code""", [list(pins)],
-                "PIN code places")
+        WHERE list_contains(CAST(? AS VARCHAR[]), pin_code) ORDER BY pin_code""",
+        [list(pins)], "PIN code places")

@@ -31,7 +31,8 @@ def plan_rows(wh: Warehouse, version: int | None = None) -> pd.DataFrame:
     plan_version / row_no int64, price / discount_pct float64 (NaN when not given), the
     rest text (None when not given)."""
     df = wh.query(f"SELECT {', '.join(PLAN_COLUMNS)} FROM plan_rows "
-                  "WHERE ? IS NULL OR plan_version <= ? ORDER BY plan_version, row_no",
+                  "WHERE CAST(? AS BIGINT) IS NULL OR plan_version <= CAST(? AS BIGINT) "
+                  "ORDER BY plan_version, row_no",
                   [version, version])
     return df.astype({"plan_version": "int64", "row_no": "int64", "price": "float64",
                       "discount_pct": "float64", "date_from": "datetime64[ns]",

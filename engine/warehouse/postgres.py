@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import sqlglot
+from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
 from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseError, default_path,
@@ -163,22 +165,13 @@ def _rw_group_by_all(node, ctx):
     return node
 
 
-# ---- pgingest -------------------------------------------------------------------------
+# ---- uploads ------------------------------------------------------------------------------
 def _rw_param_is_null(node, ctx):
     """`? IS NULL` (an optional filter): PostgreSQL cannot type a lone parameter (a None
     has no type), so it is cast to text, which any value casts to."""
     if isinstance(node, exp.Is) and isinstance(node.this, exp.Placeholder) and isinstance(
             node.expression, exp.Null):
         node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("text")))
-    return node
-
-
-
-def _rw_split(node, ctx):
-    """string_split(text, sep) / split: PostgreSQL's string_to_array."""
-    if isinstance(node, exp.Split):
-        return exp.Anonymous(this="string_to_array",
-                             expressions=[node.this.copy(), node.expression.copy()])
     return node
 
 
@@ -193,9 +186,39 @@ def _rw_regexp_full_match(node, ctx):
     return node
 
 
+# ---- the engine's reads and writes --------------------------------------------------------
+def _rw_main_schema(node, ctx):
+    """table_schema = 'main' (DuckDB's default schema, named by catalog look-ups) -> the
+    warehouse's own schema, current_schema()."""
+    if isinstance(node, exp.Literal) and node.is_string and node.this == "main" and \
+            isinstance(node.parent, (exp.EQ, exp.NEQ)):
+        other = node.parent.this if node.parent.expression is node else node.parent.expression
+        if isinstance(other, exp.Column) and other.name.lower() == "table_schema":
+            return exp.CurrentSchema()
+    return node
+
+
+def _rw_string_split(node, ctx):
+    """string_split(text, sep) -> string_to_array(text, sep) (PostgreSQL has no split)."""
+    if isinstance(node, exp.Split):
+        return exp.StringToArray(this=node.this.copy(), expression=node.expression.copy())
+    return node
+
+
+def _rw_range_of_times(node, ctx):
+    """range(start, end, INTERVAL ...) (end excluded) -> a series up to 1 microsecond
+    before end (sqlglot writes end - 1, which PostgreSQL has no operator for on times)."""
+    if isinstance(node, exp.GenerateSeries) and node.args.get("is_end_exclusive") and \
+            isinstance(node.args.get("step"), exp.Interval):
+        tick = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
+        node.set("end", exp.Sub(this=exp.Paren(this=node.args["end"].copy()), expression=tick))
+        node.set("is_end_exclusive", None)
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null,
-            _rw_split, _rw_regexp_full_match)
+            _rw_regexp_full_match, _rw_main_schema, _rw_string_split, _rw_range_of_times)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
@@ -422,6 +445,7 @@ class PostgresWarehouse(Warehouse):
 
     backend = "postgresql"
     multi_process = True
+    database_errors = (psycopg.Error, DBAPIError)     # pgengine: the driver's, SQLAlchemy's
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         from sqlalchemy import create_engine
@@ -503,6 +527,14 @@ class PostgresWarehouse(Warehouse):
         return self.query("SELECT table_name FROM information_schema.tables "
                           "WHERE table_schema = ? ORDER BY 1", [self.schema]
                           )["table_name"].tolist()
+
+    # pgengine: what `init` reports as the warehouse's size
+    def size_bytes(self) -> int:
+        """What the warehouse's schema takes on the server: its tables with their indexes."""
+        return int(self.scalar(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ? AND c.relkind = 'r'", [self.schema]))
 
     def close(self) -> None:
         self.engine.dispose()

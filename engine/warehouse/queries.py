@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import duckdb
 import pandas as pd
 
-from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.db import Warehouse, WarehouseError, database_errors
 from engine.warehouse.grain import WEEKLY, sales_grain
 
 FREQS = {"D": "day", "W": "week", "M": "month"}
@@ -42,7 +41,7 @@ class Filters:
 def run_query(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
     try:
         return wh.query(sql, params)
-    except duckdb.Error as exc:
+    except database_errors(wh) as exc:
         raise WarehouseError(f"Could not read {what} from the warehouse: {exc}") from exc
 
 
@@ -51,7 +50,7 @@ def scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
         return "TRUE", []
     if len(pin_scope) == 0:
         return "FALSE", []
-    return f"list_contains(?::VARCHAR[], {col})", [list(pin_scope)]
+    return f"list_contains(CAST(? AS VARCHAR[]), {col})", [list(pin_scope)]
 
 
 def filter_where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]:
@@ -63,7 +62,7 @@ def filter_where(f: Filters, start: date | None, end: date | None) -> tuple[str,
     for values, col in ((f.states, "l.state"), (f.cities, "l.city"),
                         (f.categories, "k.category")):
         if values:
-            clauses.append(f"list_contains(?::VARCHAR[], {col})")
+            clauses.append(f"list_contains(CAST(? AS VARCHAR[]), {col})")
             params.append(list(values))
     if start is not None:
         clauses.append("s.date >= ?")
@@ -217,11 +216,11 @@ def _bucket_sql(freq: str, col: str) -> str:
     the period end, so the latest week is always complete; months are calendar months.
     Parameters, in order: period end (weeks only), period start."""
     if freq == "D":
-        return f"greatest({col}, ?::DATE)"
+        return f"greatest({col}, CAST(? AS DATE))"
     if freq == "W":
-        return (f"greatest(?::DATE - CAST(7 * floor(date_diff('day', {col}, ?::DATE) / 7) + 6 "
-                f"AS INTEGER), ?::DATE)")
-    return f"greatest(date_trunc('month', {col})::DATE, ?::DATE)"
+        return (f"greatest(CAST(? AS DATE) - CAST(7 * floor(date_diff('day', {col}, "
+                "CAST(? AS DATE)) / 7) + 6 AS INTEGER), CAST(? AS DATE))")
+    return f"greatest(date_trunc('month', {col})::DATE, CAST(? AS DATE))"
 
 
 def _bucket_params(freq: str, start: date, end: date) -> list:
@@ -279,7 +278,7 @@ def sales_trend(wh: Warehouse, f: Filters, freq: str = "W") -> pd.DataFrame:
                coalesce(cur.revenue, 0) AS revenue, coalesce(cur.units, 0) AS units,
                coalesce(prior.revenue, 0) AS revenue_ly, coalesce(prior.units, 0) AS units_ly
         FROM cur FULL OUTER JOIN prior ON cur.bucket = prior.bucket
-        WHERE coalesce(cur.bucket, prior.bucket) <= ?::DATE
+        WHERE coalesce(cur.bucket, prior.bucket) <= CAST(? AS DATE)
         ORDER BY 1""", [*bucket_params, *params_c, *bucket_params, *params_p, end],
         "the sales trend")
     # Buckets without any sale this year or last are zero, not missing points.

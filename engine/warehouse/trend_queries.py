@@ -25,7 +25,8 @@ LEVELS: dict[str, tuple[str, str]] = {
                  "s.pin_code || coalesce(' · ' || coalesce(l.locality, l.city), '')"),
     "city": ("coalesce(l.city, '(unknown city)')", "coalesce(l.city, '(unknown city)')"),
 }
-_WEEK_END = "(?::DATE - CAST(7 * floor(date_diff('day', s.date, ?::DATE) / 7) AS INTEGER))"
+_WEEK_END = ("(CAST(? AS DATE) - CAST(7 * floor(date_diff('day', s.date, CAST(? AS DATE)) / 7) "
+             "AS INTEGER))")
 
 
 def weekly_by_level(wh: Warehouse, f: Filters, level: str, start: date, end: date
