@@ -23,13 +23,12 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import psycopg
 import sqlglot
 from sqlalchemy.exc import DBAPIError
@@ -244,10 +243,15 @@ _PARAM_CAST = re.compile(r"\?\s*::\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*
                          r"(?:\[\])?)")
 
 
+def parse_duckdb(sql: str) -> list:
+    """The statements of `sql` (DuckDB's dialect) as sqlglot trees."""
+    return sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
-    trees = sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
+    trees = parse_duckdb(sql)
     out = [_rewrite(t).sql(dialect="postgres") for t in trees if t is not None]
     return "; ".join(out)
 
@@ -259,7 +263,10 @@ _FLOAT_OIDS = {700, 701, 1700}        # real, double, numeric
 _BOOL_OIDS = {16}
 
 
-def _frame(rows: list[tuple], description) -> pd.DataFrame:
+def _frame(rows: list[tuple], description) -> "pd.DataFrame":
+    import numpy as np
+    import pandas as pd
+
     names = [d.name for d in description]
     cols = list(zip(*rows)) if rows else [[] for _ in names]
     data = {}
@@ -287,16 +294,23 @@ def _frame(rows: list[tuple], description) -> pd.DataFrame:
 
 
 def _param(value):
-    """A parameter psycopg can send: numpy scalars and NaN/NaT become Python values."""
-    if isinstance(value, np.generic):
+    """A parameter psycopg can send: numpy scalars and NaN/NaT become Python values, a dict
+    JSON text. (numpy and pandas are only looked at when loaded: a command that never
+    imports them, such as the upload command, does not get them from here.)"""
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if np is not None and isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value != value:
         return None
-    if value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+    if pd is not None:
+        if value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.to_pydatetime()
+        if isinstance(value, pd.Series):
+            return [_param(v) for v in value]
+    if isinstance(value, (list, tuple)) or (np is not None and isinstance(value, np.ndarray)):
         return [_param(v) for v in value]
     if isinstance(value, dict):     # DuckDB takes it as a STRUCT; we store JSON text
         return json.dumps(value, sort_keys=True, default=str)
@@ -307,7 +321,9 @@ _PG_TYPES = {"b": "BOOLEAN", "i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISIO
              "M": "TIMESTAMP", "m": "INTERVAL"}
 
 
-def _column_type(series: pd.Series) -> str:
+def _column_type(series) -> str:
+    import numpy as np
+
     kind = series.dtype.kind
     if kind in _PG_TYPES:
         return _PG_TYPES[kind]
@@ -377,8 +393,10 @@ class PgCursor:
     def fetchall(self) -> list[tuple]:
         return self._cur.fetchall() if self._cur.description else []
 
-    def df(self) -> pd.DataFrame:
+    def df(self):
         if not self._cur.description:
+            import pandas as pd
+
             return pd.DataFrame()
         return _frame(self._cur.fetchall(), self._cur.description)
 
@@ -388,10 +406,12 @@ class PgCursor:
     def description(self):
         return self._cur.description
 
-    def register(self, name: str, frame: pd.DataFrame) -> "PgCursor":
+    def register(self, name: str, frame) -> "PgCursor":
         """Make `frame` readable as table `name` on this cursor (a session temp table)."""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"not a plain table name: {name!r}")
+        if not hasattr(frame, "reset_index"):      # an Arrow table
+            frame = frame.to_pandas()
         frame = frame.reset_index(drop=True)
         cols = ", ".join(f'"{c}" {_column_type(frame[c])}' for c in frame.columns)
         self._cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')

@@ -246,8 +246,10 @@ class ScopedWarehouse:
         import sqlglot
         from sqlglot import exp
 
+        from engine.warehouse.postgres import parse_duckdb
+
         try:
-            trees = sqlglot.parse(sql, read="duckdb")
+            trees = parse_duckdb(sql)
         except sqlglot.errors.SqlglotError:
             trees = None
         if trees is None or any(
