@@ -161,8 +161,19 @@ def _rw_group_by_all(node, ctx):
     return node
 
 
+# ---- pgapp -----------------------------------------------------------------------------
+def _rw_main_schema(node, ctx):
+    """main.t: DuckDB's default schema is `main`; on PostgreSQL the warehouse's schema (or,
+    for a store user's session, its scoping views) is the search path, so the name goes."""
+    if isinstance(node, exp.Table) and not node.args.get("catalog") and \
+            node.args.get("db") is not None and node.db.lower() == "main":
+        node.set("db", None)
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
-            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all)
+            _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
+            _rw_main_schema)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
@@ -188,11 +199,15 @@ _PARAM_CAST = re.compile(r"\?\s*::\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*
                          r"(?:\[\])?)")
 
 
+def parse(sql: str) -> list[exp.Expression | None]:
+    """The statements of `sql` (DuckDB's dialect) as sqlglot trees."""
+    return sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
-    trees = sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
-    out = [_rewrite(t).sql(dialect="postgres") for t in trees if t is not None]
+    out = [_rewrite(t).sql(dialect="postgres") for t in parse(sql) if t is not None]
     return "; ".join(out)
 
 
@@ -366,6 +381,23 @@ class PgCursor:
             else:
                 self._raw.close()        # back to the pool
             self._raw = None
+
+    # ---- pgapp: statements already in PostgreSQL's dialect --------------------------------
+    def execute_native(self, sql: str, params=None) -> "PgCursor":
+        """Run `sql` as PostgreSQL text with psycopg placeholders (%s), untranslated: for
+        the session objects PIN scoping builds (engine/warehouse/scoped.py), which DuckDB
+        has no words for. The session counts as changed (never pooled again)."""
+        self._session_changed = True
+        self._cur.execute(sql, [_param(v) for v in params] if params else None)
+        return self
+
+    def __del__(self):
+        # a cursor nobody closed (e.g. a pooled cursor of a scoped handle that was dropped)
+        # is closed as close() would: a session with scoping views is never pooled again
+        try:
+            self.close()
+        except Exception:   # noqa: BLE001 - interpreter shutdown; nothing to hand back
+            pass
 
 
 class PostgresWarehouse(Warehouse):
