@@ -33,8 +33,8 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from engine.warehouse.db import (DOMAINS, VERSION_PREFIX, Warehouse, WarehouseError,
-                                 default_path)
+from engine.warehouse.db import (DEFAULT_PATH, DOMAINS, VERSION_PREFIX, Warehouse,
+                                 WarehouseError, default_path)
 from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger("micropulse.warehouse")
@@ -59,7 +59,10 @@ def schema_for(path: Path) -> str:
     """The PostgreSQL schema that holds the warehouse named `path`."""
     if os.environ.get(SCHEMA_ENV):
         return os.environ[SCHEMA_ENV]
-    if path.expanduser().resolve() == default_path().expanduser().resolve():
+    # the repository's data/warehouse.duckdb, not default_path(): that follows
+    # MICROPULSE_WAREHOUSE, and one warehouse name must map to one schema in every process
+    # (the app named by the variable, a CLI run naming the same file with --warehouse)
+    if path.expanduser().resolve() == DEFAULT_PATH.resolve():
         return "micropulse"
     return "mp_" + hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:16]
 
