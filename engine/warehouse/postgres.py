@@ -18,6 +18,7 @@ demo warehouses, share one server without seeing each other).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.warehouse.db import (DEFAULT_PATH, DOMAINS, VERSION_PREFIX, Warehouse,
-                                 WarehouseError, default_path)
+                                 WarehouseBusyError, WarehouseError, default_path)
 from engine.warehouse.schema import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger("micropulse.warehouse")
@@ -292,9 +293,96 @@ _SESSION_STATEMENT = re.compile(r"\s*(SET\s|RESET\s|CREATE\s+(OR\s+REPLACE\s+)?T
                                 re.IGNORECASE)
 
 
+# ---- pgapp: PostgreSQL failures a user can act on, as warehouse errors --------------------
+class DatabaseBusyError(WarehouseBusyError):
+    """Another session's change held a lock this statement needed for too long, or the two
+    conflicted (a deadlock, a serialization failure): nothing of this change was kept and
+    the same request will very likely succeed when tried again."""
+
+    code = "database_busy"
+    http_status = 503
+
+
+# SQLSTATEs: transaction rollback (40xxx: serialization failure, deadlock), lock not
+# available, query cancelled (lock_timeout / statement_timeout); server going away
+_BUSY_STATES = ("55P03", "57014")
+_GONE_STATES = ("57P01", "57P02", "57P03")
+
+
+LOCK_TIMEOUT_ENV = "MICROPULSE_DATABASE_LOCK_TIMEOUT"
+
+
+def lock_timeout_ms() -> int:
+    """How long a statement waits for a lock another session holds before it gives up
+    with DatabaseBusyError: $MICROPULSE_DATABASE_LOCK_TIMEOUT seconds, default 60 (a
+    request never hangs behind another process's stuck change)."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip() or "60"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise WarehouseError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds (got "
+                             f"{raw!r}).") from None
+    if not 0 < seconds <= 3600:
+        raise WarehouseError(f"{LOCK_TIMEOUT_ENV} must be between 0 and 3600 seconds (got "
+                             f"{raw}).")
+    return max(1, round(seconds * 1000))
+
+
+def _unreachable(exc: BaseException) -> DatabaseUnreachableError:
+    return DatabaseUnreachableError(
+        "The shared PostgreSQL database does not answer (check "
+        f"{URL_ENV}, that the server is running and that this machine may connect), so "
+        f"nothing was read or changed; try again when it is back: {_first_line(exc)}")
+
+
+def database_problem(exc: BaseException) -> WarehouseError | None:
+    """The warehouse error a PostgreSQL failure anywhere in `exc`'s chain stands for (the
+    server unreachable or gone, a lock or conflict with another session), or None when it
+    is none of those (a bug: the caller's 500)."""
+    import psycopg
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, psycopg.Error):
+            state = cause.sqlstate or ""
+            if state.startswith("40") or state in _BUSY_STATES:
+                return DatabaseBusyError(
+                    "The shared database is busy: another user's change to the same data "
+                    "was under way (a lock held too long, or two changes in conflict), so "
+                    "nothing of this one was kept. Try again in a moment.",
+                    {"sqlstate": state, "reason": _first_line(cause)})
+            if state.startswith("08") or state in _GONE_STATES or (
+                    not state and isinstance(cause, (psycopg.OperationalError,
+                                                     psycopg.InterfaceError))):
+                return _unreachable(cause)
+            return None
+        cause = getattr(cause, "orig", None) or cause.__cause__ or cause.__context__
+    return None
+
+
+def _typed_errors(method):
+    """Decorate a PgCursor method: a PostgreSQL failure a user can act on leaves it as the
+    warehouse error it stands for (see `database_problem`), the driver's error chained."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            problem = database_problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+    return wrapper
+
+
 class PgCursor:
     """One pooled PostgreSQL connection behind DuckDB's cursor protocol."""
 
+    @_typed_errors
     def __init__(self, wh: "PostgresWarehouse"):
         self._raw = wh.engine.raw_connection()
         self._raw.driver_connection.autocommit = True
@@ -305,6 +393,7 @@ class PgCursor:
         self._session_changed = False
 
     # the DuckDB cursor protocol ------------------------------------------------------
+    @_typed_errors
     def execute(self, sql: str, params=None) -> "PgCursor":
         text = translate(sql)
         if _SESSION_STATEMENT.match(text):
@@ -325,6 +414,7 @@ class PgCursor:
         """DuckDB's 'finish the pending result'; psycopg has fetched it already."""
         return self
 
+    @_typed_errors
     def executemany(self, sql: str, seq) -> "PgCursor":
         text = translate(sql).replace("%", "%%").replace("%%s", "%s")
         self._cur.executemany(text, [[_param(v) for v in row] for row in seq])
@@ -347,6 +437,7 @@ class PgCursor:
     def description(self):
         return self._cur.description
 
+    @_typed_errors
     def register(self, name: str, frame: pd.DataFrame) -> "PgCursor":
         """Make `frame` readable as table `name` on this cursor (a session temp table)."""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -386,6 +477,7 @@ class PgCursor:
             self._raw = None
 
     # ---- pgapp: statements already in PostgreSQL's dialect --------------------------------
+    @_typed_errors
     def execute_native(self, sql: str, params=None) -> "PgCursor":
         """Run `sql` as PostgreSQL text with psycopg placeholders (%s), untranslated: for
         the session objects PIN scoping builds (engine/warehouse/scoped.py), which DuckDB
@@ -421,16 +513,16 @@ class PostgresWarehouse(Warehouse):
         self.schema = schema_for(self.path)
         self.engine = create_engine(
             self.url, pool_size=8, max_overflow=16, pool_pre_ping=True,
-            connect_args={"options": f"-c search_path={self.schema}"})
+            connect_args={"options": f"-c search_path={self.schema} "
+                                     f"-c lock_timeout={lock_timeout_ms()}"})
         self._write_lock = threading.RLock()
         try:
             cur = self.cursor()
             cur.close()
+        except DatabaseUnreachableError:
+            raise
         except Exception as exc:   # noqa: BLE001 - any driver failure means no server
-            raise DatabaseUnreachableError(
-                "The shared PostgreSQL database does not answer (check "
-                f"{URL_ENV}, that the server is running and that this machine may connect): "
-                f"{_first_line(exc)}") from exc
+            raise _unreachable(exc) from exc
         if not read_only:
             self.apply_schema()
 
