@@ -175,9 +175,28 @@ def _rw_main_schema(node, ctx):
     return node
 
 
+
+def _rw_param_is_null(node, ctx):
+    """`? IS NULL` (an optional filter): PostgreSQL cannot tell a bare placeholder's type;
+    as text, any value (and NULL) is tested the same."""
+    if isinstance(node, exp.Is) and isinstance(node.this, exp.Placeholder) and \
+            isinstance(node.expression, exp.Null):
+        node.set("this", exp.Cast(this=node.this.copy(), to=exp.DataType.build("text")))
+    return node
+
+
+def _rw_string_split(node, ctx):
+    """string_split(s, sep) / split(...): sqlglot writes SPLIT, PostgreSQL's word is
+    string_to_array."""
+    if isinstance(node, exp.Split):
+        return exp.Anonymous(this="string_to_array",
+                             expressions=[node.this.copy(), node.expression.copy()])
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
-            _rw_main_schema)
+            _rw_main_schema, _rw_param_is_null, _rw_string_split)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
