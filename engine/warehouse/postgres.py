@@ -194,9 +194,22 @@ def _rw_string_split(node, ctx):
     return node
 
 
+
+def _rw_range_end(node, ctx):
+    """range(start, stop, step) stops before `stop`; sqlglot writes generate_series(start,
+    stop - 1, step), wrong for dates and timestamps: the last value is stop - step."""
+    if isinstance(node, exp.GenerateSeries) and node.args.get("is_end_exclusive") and \
+            node.args.get("step") is not None:
+        end = exp.Sub(this=exp.Paren(this=node.args["end"].copy()),
+                      expression=exp.Paren(this=node.args["step"].copy()))
+        node.set("end", end)
+        node.set("is_end_exclusive", False)
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
-            _rw_main_schema, _rw_param_is_null, _rw_string_split)
+            _rw_main_schema, _rw_param_is_null, _rw_string_split, _rw_range_end)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
