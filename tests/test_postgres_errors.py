@@ -78,6 +78,7 @@ def test_the_api_answers_503_database_unreachable_when_the_server_does_not_answe
         err = _error(res)
         assert err["code"] == "database_unreachable" and pg.URL_ENV in err["message"]
         assert res.headers["Retry-After"] == "5"
+        assert str(tmp_path) not in res.text       # not where the server or warehouse is
     finally:
         client.app.state.micropulse.close()
 

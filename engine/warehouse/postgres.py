@@ -207,9 +207,24 @@ def _rw_range_end(node, ctx):
     return node
 
 
+
+def _rw_order_by_all(node, ctx):
+    """ORDER BY ALL -> ORDER BY every select item's position, in the same direction."""
+    if isinstance(node, exp.Select) and node.args.get("order") is not None:
+        keys = node.args["order"].expressions
+        if len(keys) == 1 and isinstance(keys[0].this, exp.Var) and \
+                keys[0].this.name.upper() == "ALL":
+            node.set("order", exp.Order(expressions=[
+                exp.Ordered(this=exp.Literal.number(i + 1), desc=keys[0].args.get("desc"),
+                            nulls_first=keys[0].args.get("nulls_first"))
+                for i in range(len(node.expressions))]))
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all,
-            _rw_main_schema, _rw_param_is_null, _rw_string_split, _rw_range_end)
+            _rw_main_schema, _rw_param_is_null, _rw_string_split, _rw_range_end,
+            _rw_order_by_all)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
@@ -361,10 +376,13 @@ def lock_timeout_ms() -> int:
 
 
 def _unreachable(exc: BaseException) -> DatabaseUnreachableError:
+    """The driver's words name the server's host or socket folder: logged for the
+    administrator, kept out of the sentence (it reaches API callers)."""
+    log.warning("PostgreSQL unreachable: %s", _first_line(exc))
     return DatabaseUnreachableError(
         "The shared PostgreSQL database does not answer (check "
         f"{URL_ENV}, that the server is running and that this machine may connect), so "
-        f"nothing was read or changed; try again when it is back: {_first_line(exc)}")
+        "nothing was read or changed; try again when it is back.")
 
 
 def database_problem(exc: BaseException) -> WarehouseError | None:
