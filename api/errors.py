@@ -10,7 +10,10 @@ through and none becomes a 500 without its code and sentence. Messages never
 show where the warehouse lives: its folder is taken out of every engine message, and a
 locked warehouse is a fixed sentence. A full disk is `507 disk_full` and a read-only one
 `503 read_only` (the engine's WarehouseStorageError, or an OSError / DuckDB error of such a
-disk anywhere in a failure's chain): never a 500, never blamed on the request.
+disk anywhere in a failure's chain): never a 500, never blamed on the request. On the
+PostgreSQL backend an unreachable server is `503 database_unreachable` and a lock or
+conflict with another session `503 database_busy` (both with Retry-After), whether the
+warehouse raised them or a driver error got through.
 
 `RejectControlCharacters` (ASGI middleware) answers 422 for a path or query string that
 holds a control character (NUL, tab, newline, ...), before any route sees it; request
@@ -19,6 +22,7 @@ bodies are checked by the models in `api.schemas`.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -155,6 +159,9 @@ def describe_full(request: Request, exc: Exception) -> tuple[int, str, str, obje
                       request.url.path, code, exc_info=exc)
         details, total = _evidence(exc)
         return status, code, message, details, total
+    database = _database(exc)     # PostgreSQL unreachable or busy (a driver error)
+    if database is not None:
+        return describe_full(request, database)
     log.error("unhandled error request_id=%s path=%s", request_id(request), request.url.path,
               exc_info=exc)
     return 500, "internal_error", INTERNAL_MESSAGE, None, None
@@ -207,6 +214,17 @@ def _storage(exc: Exception):
 
     return storage_error(exc, what="the request could not be completed",
                          where="the server's disk")
+
+
+def _database(exc: Exception):
+    """The warehouse error (503 database_unreachable / database_busy) a PostgreSQL driver
+    error behind `exc` stands for, else None. The warehouse's cursors raise those already;
+    this catches a driver error from anywhere else (a connection pool, a direct copy)."""
+    if "psycopg" not in sys.modules:      # the DuckDB backend: no driver error possible
+        return None
+    from engine.warehouse.postgres import database_problem
+
+    return database_problem(exc)
 
 
 def _storage_parts(request: Request, exc) -> tuple[int, str, str, object]:

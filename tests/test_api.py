@@ -71,6 +71,7 @@ def test_ready_reports_schema_data_version_and_latest_run(client, world):
     assert body["latest_forecast_run"].startswith("fc_")
 
 
+@pytest.mark.duckdb_only("the DuckDB file's lock (PostgreSQL: tests/test_postgres_errors.py)")
 def test_ready_is_503_with_a_clear_message_when_the_warehouse_is_locked(tmp_path):
     path = tmp_path / "other.duckdb"
     import subprocess

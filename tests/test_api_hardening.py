@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.security import Settings, issue_token
-from engine.warehouse.db import copy_warehouse
+from engine.warehouse.db import backend_class, copy_warehouse
 from tests.api_frames import PASSWORDS, build_world, headers_by_role
 from tests.forecast_page_frames import forecast_copy
 
@@ -390,13 +390,14 @@ def test_worker_count_comes_from_the_uvicorn_config_handed_to_the_worker(monkeyp
     assert problem and "asked for 3 worker processes" in problem
 
 
-def test_startup_guard_reports_the_refusal_as_a_failed_startup(tmp_path, monkeypatch):
+def _start_with_two_workers(path, monkeypatch) -> list[dict]:
+    """The lifespan messages of an app started as one of 2 uvicorn workers."""
     import asyncio
 
     from api import runtime
 
     monkeypatch.setattr(runtime, "uvicorn_workers", lambda: 2)
-    app = create_app(tmp_path / "g.duckdb", Settings(jwt_secret=SECRET))
+    app = create_app(path, Settings(jwt_secret=SECRET))
     sent = []
 
     async def receive():
@@ -407,9 +408,23 @@ def test_startup_guard_reports_the_refusal_as_a_failed_startup(tmp_path, monkeyp
 
     asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive,
                     send))
+    app.state.micropulse.close()
+    return sent
+
+
+@pytest.mark.duckdb_only("one API process per DuckDB file; PostgreSQL takes several")
+def test_startup_guard_reports_the_refusal_as_a_failed_startup(tmp_path, monkeypatch):
+    sent = _start_with_two_workers(tmp_path / "g.duckdb", monkeypatch)
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "2 worker processes" in sent[0]["message"]
     assert not (tmp_path / "g.duckdb").exists()
+
+
+@pytest.mark.skipif(not backend_class().multi_process,
+                    reason="the PostgreSQL run: several API processes on one database")
+def test_several_workers_start_on_a_multi_process_backend(tmp_path, monkeypatch):
+    assert _start_with_two_workers(tmp_path / "g.duckdb", monkeypatch)[0]["type"] == \
+        "lifespan.startup.complete"
 
 
 @pytest.mark.duckdb_only("one API process per DuckDB file; PostgreSQL takes several")
@@ -478,6 +493,7 @@ def _first_token(port: int) -> str:
 
 
 # ---- item 10: no location in public bodies, offline docs, strict inputs ------------------------
+@pytest.mark.duckdb_only("the DuckDB file's lock (PostgreSQL: tests/test_postgres_errors.py)")
 def test_locked_warehouse_503_does_not_show_where_the_warehouse_is(tmp_path):
     path = tmp_path / "secret-folder" / "wh.duckdb"
     path.parent.mkdir()

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import nav
 from engine import auth
+from engine.warehouse.db import backend_class
 from tests.test_auth_support import (ROLE, auth_wh_path, fast_bcrypt,  # noqa: F401
                                      session_for)
 from tests.test_roles_pages import EXPECTED_PAGES, GATE_SCRIPT
@@ -93,7 +94,7 @@ def test_store_user_on_a_forbidden_page_keeps_the_nav_to_leave(auth_on, gate_app
 def test_nav_follows_to_another_page(auth_on, gate_app):
     at = _run(gate_app / "app.py", "mgr")
     at.switch_page("pages/4_Reorder.py").run()
-    assert any("PAGE-OK Reorder Warehouse" in m.value for m in at.markdown)
+    assert any(f"PAGE-OK Reorder {backend_class().__name__}" in m.value for m in at.markdown)
     assert "Admin" not in [label for label, _, _ in _links(at)]
     assert len(_links(at)) == len(MENU_ORDER) - 1
 
@@ -116,7 +117,8 @@ def test_page_file_run_on_its_own_has_no_links_and_no_error(auth_on, gate_app):
     """AppTest.from_file('pages/...') registers no pages: st.page_link would raise
     'Could not find page', so the nav is left out and the page still renders."""
     at = _run(gate_app / "pages" / "5_Sourcing.py", "ana")
-    assert any("PAGE-OK Sourcing Warehouse" in m.value for m in at.markdown)
+    assert any(f"PAGE-OK Sourcing {backend_class().__name__}" in m.value
+               for m in at.markdown)
     assert not at.sidebar.page_link and not at.error
 
 

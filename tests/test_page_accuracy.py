@@ -98,8 +98,10 @@ def _with_partial_model(src: Path, dst: Path, n_series: int = 5) -> tuple[Path, 
         with wh.transaction() as cur:
             cur.execute("CREATE TEMP TABLE top_series (sku_id VARCHAR, pin_code VARCHAR)")
             cur.executemany("INSERT INTO top_series VALUES (?, ?)", keys)
-            cur.execute("""INSERT INTO backtests BY NAME
-                           SELECT * REPLACE ('ets' AS model, forecast * 0.9 + 1 AS forecast)
+            cols = wh.query("SELECT * FROM backtests LIMIT 0").columns
+            changed = {"model": "'ets'", "forecast": "forecast * 0.9 + 1"}
+            cur.execute(f"""INSERT INTO backtests ({', '.join(cols)})
+                           SELECT {', '.join(changed.get(c, c) for c in cols)}
                            FROM backtests b WHERE run_id = ? AND model = 'seasonal_naive'
                              AND EXISTS (SELECT 1 FROM top_series t WHERE t.sku_id = b.sku_id
                                          AND t.pin_code = b.pin_code)""", [run_id])

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import auth
 from engine.warehouse.auth_store import read_audit_log
-from engine.warehouse.db import Warehouse
+from engine.warehouse.db import Warehouse, backend_class
 from tests.test_auth_support import (PASSWORD, ROLE, auth_wh_path,  # noqa: F401
                                      copy_warehouse, fast_bcrypt, session_for, store_pins)
 
@@ -87,7 +87,7 @@ def test_each_role_opens_exactly_its_pages(auth_on, tmp_path, username):
         at = _app(_page_file(tmp_path, page), username)
         if page in EXPECTED_PAGES[role]:
             assert f"PAGE-OK {page}" in _text(at), (role, page)
-            kind = "ScopedWarehouse" if role == "store" else "Warehouse"
+            kind = "ScopedWarehouse" if role == "store" else backend_class().__name__
             assert f"{page} {kind}" in _text(at)
             assert not at.error
         else:
@@ -227,7 +227,7 @@ def test_first_run_creates_the_admin_and_signs_in(small_warehouse_path, tmp_path
 def test_demo_mode_needs_no_sign_in(auth_on, monkeypatch, tmp_path):
     monkeypatch.setenv("MICROPULSE_AUTH", "off")
     at = _app(_page_file(tmp_path, "Admin"))
-    assert "PAGE-OK Admin Warehouse" in _text(at)
+    assert f"PAGE-OK Admin {backend_class().__name__}" in _text(at)
     assert any("Demo mode" in c.value for c in at.sidebar.caption)
 
 

@@ -86,7 +86,7 @@ def test_catalog_qualified_names_are_refused(base, scoped):
 
 def test_every_table_with_a_pin_code_column_is_scoped(base, scoped, scope):
     tables = base.query("SELECT table_name FROM information_schema.columns WHERE "
-                        "table_catalog = current_database() AND table_schema = 'main' AND "
+                        "table_catalog = current_database() AND table_schema = current_schema() AND "
                         "column_name = 'pin_code'")["table_name"].tolist()
     assert {"sales", "sales_daily", "locations", "inventory", "forecasts", "backtests"} <= \
         set(tables)
@@ -259,3 +259,18 @@ def test_no_engine_sql_names_the_database_catalog():
         assert not three_part.search(text), file
         assert "current_database()" not in text, file
         assert not re.search(r"\bATTACH\b|\bUSE\s+\w+\s*[;\"']", text), file
+
+
+def test_a_dropped_scoped_handle_never_lends_its_views_to_other_readers(base, scope):
+    """A store user's handle that is dropped without close() (its pooled cursors go with
+    it) must not pass its session on: the next plain reader sees every PIN code."""
+    import gc
+
+    everyone = _pins(base.query("SELECT DISTINCT pin_code FROM sales_daily"))
+    for pins in (scope[:1], ()):
+        handle = ScopedWarehouse(base, pins)
+        assert _pins(handle.query("SELECT DISTINCT pin_code FROM sales_daily")) == set(pins)
+        del handle
+        gc.collect()
+        for _ in range(3):
+            assert _pins(base.query("SELECT DISTINCT pin_code FROM sales_daily")) == everyone

@@ -83,13 +83,11 @@ def series_forecasts(wh: Warehouse, run_id: str, pairs: list[tuple[str, str]],
 
 def regular_prices(wh: Warehouse, pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """Per (sku_id, pin_code) in `pairs`: the last known regular price (else the last price
-    paid) and the SKU's category."""
+    paid) and the SKU's category (arg_max skips the days without a price)."""
     skus, pins = [p[0] for p in pairs], [p[1] for p in pairs]
     return wh.query(f"""
         SELECT s.sku_id, s.pin_code,
-               arg_max(coalesce(s.regular_price, s.price), s.date)
-                   FILTER (WHERE coalesce(s.regular_price, s.price) IS NOT NULL)
-                   AS regular_price,
+               arg_max(coalesce(s.regular_price, s.price), s.date) AS regular_price,
                any_value(k.category) AS category
         FROM sales_daily s {_pairs_join("s")}
         LEFT JOIN skus k ON k.sku_id = s.sku_id

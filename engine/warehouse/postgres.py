@@ -18,6 +18,7 @@ demo warehouses, share one server without seeing each other).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -34,9 +35,9 @@ import sqlglot
 from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
-from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseError, default_path,
-                                 stamp_schema)
 from engine.warehouse import migrate
+from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseBusyError, WarehouseError,
+                                 default_path, stamp_schema)
 
 log = logging.getLogger("micropulse.warehouse")
 URL_ENV = "MICROPULSE_DATABASE_URL"
@@ -60,8 +61,9 @@ def schema_for(path: Path) -> str:
     """The PostgreSQL schema that holds the warehouse named `path`."""
     if os.environ.get(SCHEMA_ENV):
         return os.environ[SCHEMA_ENV]
-    # the repo's default warehouse name (not $MICROPULSE_WAREHOUSE: a name given by the
-    # environment and the same name given by --warehouse must be the same schema)
+    # the repository's data/warehouse.duckdb, not default_path(): that follows
+    # MICROPULSE_WAREHOUSE, and one warehouse name must map to one schema in every process
+    # (the app named by the variable, a CLI run naming the same file with --warehouse)
     if path.expanduser().resolve() == DEFAULT_PATH.resolve():
         return "micropulse"
     return "mp_" + hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:16]
@@ -197,6 +199,15 @@ def _rw_main_schema(node, ctx):
     return node
 
 
+def _rw_main_table(node, ctx):
+    """main.t: DuckDB's default schema is `main`; on PostgreSQL the warehouse's schema (or,
+    for a store user's session, its scoping views) is the search path, so the name goes."""
+    if isinstance(node, exp.Table) and not node.args.get("catalog") and \
+            node.args.get("db") is not None and node.db.lower() == "main":
+        node.set("db", None)
+    return node
+
+
 def _rw_string_split(node, ctx):
     """string_split(text, sep) -> string_to_array(text, sep) (PostgreSQL has no split)."""
     if isinstance(node, exp.Split):
@@ -206,7 +217,8 @@ def _rw_string_split(node, ctx):
 
 def _rw_range_of_times(node, ctx):
     """range(start, end, INTERVAL ...) (end excluded) -> a series up to 1 microsecond
-    before end (sqlglot writes end - 1, which PostgreSQL has no operator for on times)."""
+    before end (sqlglot writes end - 1, which PostgreSQL has no operator for on times; for
+    whole numbers end - 1 is right)."""
     if isinstance(node, exp.GenerateSeries) and node.args.get("is_end_exclusive") and \
             isinstance(node.args.get("step"), exp.Interval):
         tick = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))
@@ -215,9 +227,24 @@ def _rw_range_of_times(node, ctx):
     return node
 
 
+# ---- pages and the API --------------------------------------------------------------------
+def _rw_order_by_all(node, ctx):
+    """ORDER BY ALL -> ORDER BY every select item's position, in the same direction."""
+    if isinstance(node, exp.Select) and node.args.get("order") is not None:
+        keys = node.args["order"].expressions
+        if len(keys) == 1 and isinstance(keys[0].this, exp.Var) and \
+                keys[0].this.name.upper() == "ALL":
+            node.set("order", exp.Order(expressions=[
+                exp.Ordered(this=exp.Literal.number(i + 1), desc=keys[0].args.get("desc"),
+                            nulls_first=keys[0].args.get("nulls_first"))
+                for i in range(len(node.expressions))]))
+    return node
+
+
 REWRITES = (_rw_subquery_alias, _rw_arg_max, _rw_any_value, _rw_json_text,
             _rw_unnest_series, _rw_interval_amount, _rw_group_by_all, _rw_param_is_null,
-            _rw_regexp_full_match, _rw_main_schema, _rw_string_split, _rw_range_of_times)
+            _rw_regexp_full_match, _rw_main_schema, _rw_main_table, _rw_string_split,
+            _rw_range_of_times, _rw_order_by_all)
 
 
 def _rewrite(tree: exp.Expression) -> exp.Expression:
@@ -243,7 +270,7 @@ _PARAM_CAST = re.compile(r"\?\s*::\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\(\s*\d+(?:\s*
                          r"(?:\[\])?)")
 
 
-def parse_duckdb(sql: str) -> list:
+def parse(sql: str) -> list[exp.Expression | None]:
     """The statements of `sql` (DuckDB's dialect) as sqlglot trees."""
     return sqlglot.parse(_PARAM_CAST.sub(r"CAST(? AS \1)", sql), read="duckdb")
 
@@ -251,8 +278,7 @@ def parse_duckdb(sql: str) -> list:
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
-    trees = parse_duckdb(sql)
-    out = [_rewrite(t).sql(dialect="postgres") for t in trees if t is not None]
+    out = [_rewrite(t).sql(dialect="postgres") for t in parse(sql) if t is not None]
     return "; ".join(out)
 
 
@@ -346,9 +372,99 @@ _SESSION_STATEMENT = re.compile(r"\s*(SET\s|RESET\s|CREATE\s+(OR\s+REPLACE\s+)?T
                                 re.IGNORECASE)
 
 
+# ---- pgapp: PostgreSQL failures a user can act on, as warehouse errors --------------------
+class DatabaseBusyError(WarehouseBusyError):
+    """Another session's change held a lock this statement needed for too long, or the two
+    conflicted (a deadlock, a serialization failure): nothing of this change was kept and
+    the same request will very likely succeed when tried again."""
+
+    code = "database_busy"
+    http_status = 503
+
+
+# SQLSTATEs: transaction rollback (40xxx: serialization failure, deadlock), lock not
+# available, query cancelled (lock_timeout / statement_timeout); server going away
+_BUSY_STATES = ("55P03", "57014")
+_GONE_STATES = ("57P01", "57P02", "57P03")
+
+
+LOCK_TIMEOUT_ENV = "MICROPULSE_DATABASE_LOCK_TIMEOUT"
+
+
+def lock_timeout_ms() -> int:
+    """How long a statement waits for a lock another session holds before it gives up
+    with DatabaseBusyError: $MICROPULSE_DATABASE_LOCK_TIMEOUT seconds, default 60 (a
+    request never hangs behind another process's stuck change)."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip() or "60"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise WarehouseError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds (got "
+                             f"{raw!r}).") from None
+    if not 0 < seconds <= 3600:
+        raise WarehouseError(f"{LOCK_TIMEOUT_ENV} must be between 0 and 3600 seconds (got "
+                             f"{raw}).")
+    return max(1, round(seconds * 1000))
+
+
+def _unreachable(exc: BaseException) -> DatabaseUnreachableError:
+    """The driver's words name the server's host or socket folder: logged for the
+    administrator, kept out of the sentence (it reaches API callers)."""
+    log.warning("PostgreSQL unreachable: %s", _first_line(exc))
+    return DatabaseUnreachableError(
+        "The shared PostgreSQL database does not answer (check "
+        f"{URL_ENV}, that the server is running and that this machine may connect), so "
+        "nothing was read or changed; try again when it is back.")
+
+
+def database_problem(exc: BaseException) -> WarehouseError | None:
+    """The warehouse error a PostgreSQL failure anywhere in `exc`'s chain stands for (the
+    server unreachable or gone, a lock or conflict with another session), or None when it
+    is none of those (a bug: the caller's 500)."""
+    import psycopg
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, psycopg.Error):
+            state = cause.sqlstate or ""
+            if state.startswith("40") or state in _BUSY_STATES:
+                return DatabaseBusyError(
+                    "The shared database is busy: another user's change to the same data "
+                    "was under way (a lock held too long, or two changes in conflict), so "
+                    "nothing of this one was kept. Try again in a moment.",
+                    {"sqlstate": state, "reason": _first_line(cause)})
+            if state.startswith("08") or state in _GONE_STATES or (
+                    not state and isinstance(cause, (psycopg.OperationalError,
+                                                     psycopg.InterfaceError))):
+                return _unreachable(cause)
+            return None
+        cause = getattr(cause, "orig", None) or cause.__cause__ or cause.__context__
+    return None
+
+
+def _typed_errors(method):
+    """Decorate a PgCursor method: a PostgreSQL failure a user can act on leaves it as the
+    warehouse error it stands for (see `database_problem`), the driver's error chained."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            problem = database_problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+    return wrapper
+
+
 class PgCursor:
     """One pooled PostgreSQL connection behind DuckDB's cursor protocol."""
 
+    @_typed_errors
     def __init__(self, wh: "PostgresWarehouse"):
         self._raw = wh.engine.raw_connection()
         self._raw.driver_connection.autocommit = True
@@ -359,6 +475,7 @@ class PgCursor:
         self._session_changed = False
 
     # the DuckDB cursor protocol ------------------------------------------------------
+    @_typed_errors
     def execute(self, sql: str, params=None) -> "PgCursor":
         text = translate(sql)
         if _SESSION_STATEMENT.match(text):
@@ -379,6 +496,7 @@ class PgCursor:
         """DuckDB's 'finish the pending result'; psycopg has fetched it already."""
         return self
 
+    @_typed_errors
     def executemany(self, sql: str, seq) -> "PgCursor":
         text = translate(sql).replace("%", "%%").replace("%%s", "%s")
         self._cur.executemany(text, [[_param(v) for v in row] for row in seq])
@@ -406,6 +524,7 @@ class PgCursor:
     def description(self):
         return self._cur.description
 
+    @_typed_errors
     def register(self, name: str, frame) -> "PgCursor":
         """Make `frame` readable as table `name` on this cursor (a session temp table)."""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -459,6 +578,24 @@ class PgCursor:
                 self._raw.close()        # back to the pool
             self._raw = None
 
+    # ---- pgapp: statements already in PostgreSQL's dialect --------------------------------
+    @_typed_errors
+    def execute_native(self, sql: str, params=None) -> "PgCursor":
+        """Run `sql` as PostgreSQL text with psycopg placeholders (%s), untranslated: for
+        the session objects PIN scoping builds (engine/warehouse/scoped.py), which DuckDB
+        has no words for. The session counts as changed (never pooled again)."""
+        self._session_changed = True
+        self._cur.execute(sql, [_param(v) for v in params] if params else None)
+        return self
+
+    def __del__(self):
+        # a cursor nobody closed (e.g. a pooled cursor of a scoped handle that was dropped)
+        # is closed as close() would: a session with scoping views is never pooled again
+        try:
+            self.close()
+        except Exception:   # noqa: BLE001 - interpreter shutdown; nothing to hand back
+            pass
+
 
 class PostgresWarehouse(Warehouse):
     """The warehouse in a PostgreSQL schema (see the module doc)."""
@@ -479,16 +616,16 @@ class PostgresWarehouse(Warehouse):
         self.schema = schema_for(self.path)
         self.engine = create_engine(
             self.url, pool_size=8, max_overflow=16, pool_pre_ping=True,
-            connect_args={"options": f"-c search_path={self.schema}"})
+            connect_args={"options": f"-c search_path={self.schema} "
+                                     f"-c lock_timeout={lock_timeout_ms()}"})
         self._write_lock = threading.RLock()
         try:
             cur = self.cursor()
             cur.close()
+        except DatabaseUnreachableError:
+            raise
         except Exception as exc:   # noqa: BLE001 - any driver failure means no server
-            raise DatabaseUnreachableError(
-                "The shared PostgreSQL database does not answer (check "
-                f"{URL_ENV}, that the server is running and that this machine may connect): "
-                f"{_first_line(exc)}") from exc
+            raise _unreachable(exc) from exc
         if not read_only:
             self.apply_schema()
 

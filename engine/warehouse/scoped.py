@@ -25,6 +25,11 @@ refuse SQL that contains one (checked with DuckDB's parser), and the view defini
 the only place that uses one. The scope is built from validated 6-digit PIN codes only,
 so the parameter-free view DDL cannot be injected.
 
+On PostgreSQL the views live in the session's `pg_temp` (search_path = pg_temp) and each
+reads a session SQL function over the table (see `_pg_view_sql`: no dependency of the
+table on a store user's session, same plan as a view); `main.t` is translated to the
+search path, and a query naming any other schema is refused (checked with sqlglot).
+
 Cursors are prepared once and pooled, so a query costs what it costs on the plain
 warehouse (figures: benchmarks/bench_scoped.py). The handle is read-only
 (`transaction()` raises PermissionDenied). `data_version()` includes the scope, so
@@ -37,6 +42,7 @@ import json
 import queue
 import re
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -51,8 +57,9 @@ HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_ba
                  "api_keys", "auth_sessions", "auth_client_throttle")
 _ALERTS_PIN = "json_extract_string(details, '$.pin_code')"
 _POOL_SIZE = 8
-# schemas a scoped PostgreSQL query may name: its own temporary views and the catalogs
-_PG_SAFE = {"pg_temp", "information_schema", "pg_catalog"}
+# schemas a scoped PostgreSQL query may name: its own temporary views (`main` is DuckDB's
+# word for the search path, which the translation drops) and the catalogs
+_PG_SAFE = {"pg_temp", "main", "information_schema", "pg_catalog"}
 # a table or column the scoping views do not know yet (DuckDB's errors, PostgreSQL's)
 _UNKNOWN_NAME: tuple[type[Exception], ...] = (duckdb.CatalogException, duckdb.BinderException)
 try:
@@ -74,6 +81,11 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _pg_scope_function(table: str) -> str:
+    """The session function behind the PostgreSQL scoping view of `table`."""
+    return "pg_temp." + _ident("mp_scope_" + table)
+
+
 def _tables(node):
     """(catalog, schema) of every table reference in a json_serialize_sql tree."""
     if isinstance(node, dict):
@@ -84,6 +96,23 @@ def _tables(node):
     elif isinstance(node, list):
         for value in node:
             yield from _tables(value)
+
+
+@lru_cache(maxsize=4096)
+def _names_a_schema(sql: str) -> bool:
+    """PostgreSQL: does `sql` (DuckDB's dialect) name a database, or a schema other than
+    its session's own views and the catalogs (or is it SQL the parser cannot read)?"""
+    import sqlglot
+    from sqlglot import exp
+
+    from engine.warehouse.postgres import parse
+
+    try:
+        trees = parse(sql)
+    except sqlglot.errors.SqlglotError:
+        return True
+    return any(t.args.get("catalog") or (t.args.get("db") and t.db.lower() not in _PG_SAFE)
+               for tree in trees if tree is not None for t in tree.find_all(exp.Table))
 
 
 class _Cursor:
@@ -121,21 +150,34 @@ class ScopedWarehouse:
         self._pool: queue.SimpleQueue[_Cursor] = queue.SimpleQueue()
 
     # ---- view management --------------------------------------------------------------------
-    def _columns(self, cur) -> dict[str, list[str]]:
-        rows = cur.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_catalog = ? AND table_schema = ? "
-            "ORDER BY table_name, ordinal_position", [self._catalog, self._schema]).fetchall()
-        cols: dict[str, list[str]] = {}
-        for table, col in rows:
-            cols.setdefault(table, []).append(col)
+    def _columns(self, cur) -> dict[str, list[tuple[str, str]]]:
+        """(column, type) per table and view of the warehouse's schema, in column order."""
+        if self._pg:
+            rows = cur.execute_native(
+                "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p') "
+                "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
+                [self._schema]).fetchall()
+        else:
+            rows = cur.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = ? AND table_schema = ? "
+                "ORDER BY table_name, ordinal_position",
+                [self._catalog, self._schema]).fetchall()
+        cols: dict[str, list[tuple[str, str]]] = {}
+        for table, col, kind in rows:
+            cols.setdefault(table, []).append((col, kind))
         return cols
 
-    def _view_sql(self, columns: dict[str, list[str]]) -> dict[str, str]:
-        """Temp view definition per table/view name of the warehouse's main schema."""
+    def _view_sql(self, columns: dict[str, list[tuple[str, str]]]) -> dict[str, list[str]]:
+        """The statements that (re)create the scoping view of each table/view name of the
+        warehouse's schema."""
         in_scope = f"IN ({self._in_list})" if self.pin_scope else None
         views = {}
-        for name, cols in columns.items():
+        for name, typed in columns.items():
+            cols = [c for c, _ in typed]
             src = f"{self._home}.{_ident(name)}"
             select = "*"
             if name in HIDDEN_TABLES:
@@ -151,9 +193,28 @@ class ScopedWarehouse:
                                                     if in_scope else "")
             else:
                 select, where = ", ".join(_ident(c) for c in cols), "TRUE"
-            views[name] = (f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
-                           f"SELECT {select} FROM {src} WHERE {where}")
+            if self._pg:
+                views[name] = self._pg_view_sql(name, typed, where)
+            else:
+                views[name] = [f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS "
+                               f"SELECT {select} FROM {src} WHERE {where}"]
         return views
+
+    def _pg_view_sql(self, name: str, typed: list[tuple[str, str]], where: str) -> list[str]:
+        """PostgreSQL: the view reads a session SQL function that reads the table. A view
+        over the table itself would make the table depend on every store user's session
+        (no other process could drop the table or one of its columns while a store user is
+        signed in); a function's body records no dependency, and PostgreSQL inlines it, so
+        the plan is the one of a plain view (a filtered scan of the table)."""
+        from engine.warehouse.postgres import translate
+
+        cols = ", ".join(_ident(c) for c, _ in typed)
+        body = translate(f"SELECT {cols} FROM {self._home}.{_ident(name)} WHERE {where}")
+        returns = ", ".join(f"{_ident(c)} {kind}" for c, kind in typed)
+        fn = _pg_scope_function(name)
+        return [f"CREATE FUNCTION {fn}() RETURNS TABLE ({returns}) LANGUAGE sql STABLE "
+                f"AS $mp_scope$ {body} $mp_scope$",
+                f"CREATE TEMP VIEW {_ident(name)} AS SELECT * FROM {fn}()"]
 
     def _plan_where(self, in_scope: str) -> str:
         """A plan row applies to the scope when its PIN is in it, or (without a PIN) its
@@ -182,11 +243,20 @@ class ScopedWarehouse:
             pc.cur.execute("SET search_path = pg_temp" if self._pg
                            else "SET search_path = 'temp.main'")
         views = self._view_sql(columns)
-        # PostgreSQL cannot replace a view by one with other columns: drop them all first
-        for gone in (pc.views if self._pg else pc.views - set(views)):
-            pc.cur.execute(f"DROP VIEW IF EXISTS {self._temp}.{_ident(gone)}")
-        for ddl in views.values():
-            pc.cur.execute(ddl)
+        if self._pg:
+            # a function cannot change its result columns: drop each (and its view) first
+            for gone in pc.views:
+                pc.cur.execute_native(
+                    f"DROP FUNCTION IF EXISTS {_pg_scope_function(gone)}() CASCADE")
+            for ddl in views.values():
+                for statement in ddl:
+                    pc.cur.execute_native(statement)
+        else:
+            for gone in pc.views - set(views):
+                pc.cur.execute(f"DROP VIEW IF EXISTS {self._temp}.{_ident(gone)}")
+            for ddl in views.values():
+                for statement in ddl:
+                    pc.cur.execute(statement)
         pc.sig, pc.views = sig, set(views)
         return True
 
@@ -243,18 +313,7 @@ class ScopedWarehouse:
                                    "would bypass PIN-code scoping; it is not allowed.")
 
     def _check_pg_sql(self, sql: str) -> None:
-        import sqlglot
-        from sqlglot import exp
-
-        from engine.warehouse.postgres import parse_duckdb
-
-        try:
-            trees = parse_duckdb(sql)
-        except sqlglot.errors.SqlglotError:
-            trees = None
-        if trees is None or any(
-                (t.args.get("db") or t.args.get("catalog")) and t.db.lower() not in _PG_SAFE
-                for tree in trees if tree is not None for t in tree.find_all(exp.Table)):
+        if _names_a_schema(sql):
             raise PermissionDenied("This query names a database schema directly, which "
                                    "would bypass PIN-code scoping; it is not allowed.")
 
