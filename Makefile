@@ -46,19 +46,7 @@ demo: warehouse
 
 # The app and the REST API on one warehouse at once (DuckDB lets one process open the file
 # read-write, so the API runs inside the app's process).
-run-with-# The shared-database backend: a local PostgreSQL cluster in $(PGDIR)/ (Debian's postgresql
-# package; initdb on first use), seeded with the demo once, and the app on it. Several app
-# and API processes may run on it at once (MICROPULSE_DATABASE_URL, printed first).
-run-postgres: setup
-	@url=$$($(PY) -m engine.warehouse.pgserver start $(PGDIR)) || exit 1; \
-	  echo "MICROPULSE_DATABASE_URL=$$url"; \
-	  MICROPULSE_DATABASE_URL=$$url $(PY) -m engine init --demo --ready && \
-	  MICROPULSE_DATABASE_URL=$$url $(PY) -m streamlit run app.py --server.port $(PORT)
-
-stop-postgres:
-	$(PY) -m engine.warehouse.pgserver stop $(PGDIR)
-
-api: warehouse
+run-with-api: warehouse
 	MICROPULSE_API_IN_APP=1 MICROPULSE_WAREHOUSE=$(WAREHOUSE) $(PY) -m streamlit run app.py --server.port $(PORT)
 
 # The shared-database backend: a local PostgreSQL cluster in $(PGDIR)/ (Debian's postgresql
@@ -68,6 +56,7 @@ run-postgres: setup
 	@url=$$($(PY) -m engine.warehouse.pgserver start $(PGDIR)) || exit 1; \
 	  echo "MICROPULSE_DATABASE_URL=$$url"; \
 	  MICROPULSE_DATABASE_URL=$$url $(PY) -m engine init --demo --ready && \
+	  { $(PY) -m engine geo --cache || echo "warning: map shapes not built; the Map page builds them on first use"; } && \
 	  MICROPULSE_DATABASE_URL=$$url $(PY) -m streamlit run app.py --server.port $(PORT)
 
 stop-postgres:
