@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.alerts import list_alerts, refresh_after  # noqa: E402
 from engine.demo import DemoConfig, load_demo  # noqa: E402
@@ -33,16 +33,7 @@ from engine.warehouse import forecast_queries as fq  # noqa: E402
 from engine.warehouse import pgserver  # noqa: E402
 from engine.warehouse import queries as q  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+from timing import median_ms  # noqa: E402
 
 
 def reads(wh: Warehouse) -> dict:

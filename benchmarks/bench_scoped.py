@@ -11,29 +11,20 @@ default cost. Prints figures only; nothing is asserted here.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine import auth  # noqa: E402
 from engine.demo import DemoConfig, load_demo  # noqa: E402
 from engine.warehouse import queries as q  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
+from timing import median_ms  # noqa: E402
 from engine.warehouse.scoped import ScopedWarehouse  # noqa: E402
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
