@@ -56,7 +56,8 @@ def test_frames_have_exactly_the_warehouse_columns(frames, empty_warehouse):
     for table, df in frames.items():
         cols = empty_warehouse.query(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position", [table])["column_name"].tolist()
+            "AND table_schema = current_schema() ORDER BY ordinal_position",
+            [table])["column_name"].tolist()
         assert list(df.columns) + LEFT_NULL.get(table, []) == cols, table
         assert list(df.columns) == COLUMNS[table], table
 

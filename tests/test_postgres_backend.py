@@ -140,8 +140,12 @@ _WRITER = textwrap.dedent("""
     for i in range(8):
         saved.save(wh, Scenario(f"{who} plan {i}"), actor=who)
         alerts.acknowledge(wh, ids[i::8], actor=who)
-    time.sleep(0.5)
-    theirs = [s.name for s in saved.list_scenarios(wh) if not s.name.startswith(who)]
+    deadline = time.time() + 120     # until the other writer has committed all of its own
+    while True:
+        theirs = [s.name for s in saved.list_scenarios(wh) if not s.name.startswith(who)]
+        if len(theirs) >= 8 or time.time() > deadline:
+            break
+        time.sleep(0.2)
     print(json.dumps({"theirs": len(theirs)}))
     wh.close()
 """)
