@@ -14,13 +14,13 @@ moving average, LightGBM; 1 fold, 28 days) is written first. Measured, as the pa
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.forecast.config import ForecastConfig, ScenarioConfig  # noqa: E402
 from engine.forecast.pipeline import run_forecast  # noqa: E402
@@ -28,6 +28,7 @@ from engine.forecast.whatif import response_curves, run_scenario  # noqa: E402
 from engine.warehouse import forecast_queries as fq  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
 from engine.warehouse.queries import Filters  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 
 def _open(path: str | None, small: bool) -> Warehouse:
@@ -40,15 +41,6 @@ def _open(path: str | None, small: bool) -> Warehouse:
     load_demo(wh, DemoConfig.small() if small else DemoConfig())
     print(f"demo seeded in {time.perf_counter() - t:.1f} s")
     return wh
-
-
-def _ms(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -81,8 +73,9 @@ def main() -> None:
     print(f"{'selection':45s} {'rows':>8s} {'slider change':>14s} {'new selection':>14s}")
     for label, sel in cases.items():
         base = fq.scenario_base(wh, run_id, sel, f)
-        slider = _ms(lambda: run_scenario(base, curves, cfg), 20)
-        fresh = _ms(lambda: run_scenario(fq.scenario_base(wh, run_id, sel, f), curves, cfg), 5)
+        slider = median_ms(lambda: run_scenario(base, curves, cfg), 20)
+        fresh = median_ms(
+            lambda: run_scenario(fq.scenario_base(wh, run_id, sel, f), curves, cfg), 5)
         print(f"{label:45s} {len(base):8,d} {slider:11.1f} ms {fresh:11.1f} ms")
     print("targets: one series < 300 ms, one category < 2,000 ms")
 

@@ -461,6 +461,12 @@ def _typed_errors(method):
     return wrapper
 
 
+def _with_placeholders(text: str) -> str:
+    """Translated SQL sent with parameters: a literal % (LIKE 'version:%') is doubled, the
+    placeholders (%s, %(name)s) are kept."""
+    return text.replace("%", "%%").replace("%%s", "%s").replace("%%(", "%(")
+
+
 class PgCursor:
     """One pooled PostgreSQL connection behind DuckDB's cursor protocol."""
 
@@ -485,9 +491,7 @@ class PgCursor:
                 params = {k: _param(v) for k, v in params.items()}
             else:
                 params = [_param(v) for v in params]
-            # a literal % (LIKE 'version:%') must be doubled when placeholders are used
-            self._cur.execute(text.replace("%", "%%").replace("%%s", "%s")
-                              .replace("%%(", "%("), params)
+            self._cur.execute(_with_placeholders(text), params)
         else:
             self._cur.execute(text)
         return self
@@ -498,8 +502,7 @@ class PgCursor:
 
     @_typed_errors
     def executemany(self, sql: str, seq) -> "PgCursor":
-        text = translate(sql).replace("%", "%%").replace("%%s", "%s")
-        self._cur.executemany(text, [[_param(v) for v in row] for row in seq])
+        self._cur.executemany(_with_placeholders(translate(sql)), [[_param(v) for v in row] for row in seq])
         return self
 
     def fetchone(self):
