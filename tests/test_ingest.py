@@ -252,3 +252,26 @@ def test_real_agmarknet_file_loads_and_quarantines_blank_prices(empty_warehouse)
     codes = set(empty_warehouse.query("SELECT DISTINCT reason_code FROM quarantine")["reason_code"])
     assert codes <= {"price_not_reported", "not_numeric", "duplicate_in_file"}
     assert "Uttar Pradesh" in set(empty_warehouse.query("SELECT state FROM mandi_prices")["state"])
+
+
+def test_a_row_the_database_refuses_is_a_clear_upload_error_and_keeps_nothing(
+        empty_warehouse, monkeypatch):
+    """A key the database refuses after validation (here: the batch id an earlier upload
+    holds) is the upload's typed error naming the refusal, on either backend, and the
+    warehouse keeps nothing of the file (PostgreSQL raises SQLSTATE 23505, DuckDB its
+    ConstraintException)."""
+    from engine.ingest import load
+    from engine.ingest.errors import UnreadableFileError
+
+    wh = empty_warehouse
+    ingest_bytes(wh, "sales", _csv("T1,05-01-2024,SKU1,560001,1,10"), "a.csv")
+    taken = wh.scalar("SELECT batch_id FROM ingest_batches")
+    before = (wh.count("sales"), wh.count("sales_daily"), wh.count("quarantine"),
+              wh.count("ingest_batches"))
+    monkeypatch.setattr(load, "new_id", lambda prefix: taken)
+    with pytest.raises(UnreadableFileError, match="the warehouse refused it") as err:
+        ingest_bytes(wh, "sales", _csv("T2,06-01-2024,SKU2,560001,3,12", "T3,x,SKU2,560001,1,1"),
+                     "b.csv")
+    assert "Nothing was written" in str(err.value)
+    assert (wh.count("sales"), wh.count("sales_daily"), wh.count("quarantine"),
+            wh.count("ingest_batches")) == before

@@ -251,3 +251,147 @@ def test_a_warehouse_name_is_the_same_schema_from_the_environment_or_the_option(
     assert schema_for(DEFAULT_PATH) == "micropulse"
     monkeypatch.setenv("MICROPULSE_DATABASE_SCHEMA", "retail_team")
     assert schema_for(name) == "retail_team"
+
+
+def _indexes(wh, table: str) -> set[str]:
+    if wh.backend == "postgresql":
+        return set(wh.query("SELECT indexname FROM pg_indexes WHERE schemaname = ? AND "
+                            "tablename = ?", [wh.schema, table])["indexname"])
+    return set(wh.query("SELECT index_name FROM duckdb_indexes() WHERE table_name = ?",
+                        [table])["index_name"])
+
+
+def test_row_store_indexes_are_made_on_postgresql_only(on_pg, tmp_path, monkeypatch):
+    """Revision 0002 indexes the daily summary by date and by PIN code on PostgreSQL (a
+    row store scans the whole table for min(date) without one); the DuckDB file passes
+    the same revision with no index (its zone maps answer those reads)."""
+    from engine.warehouse import migrate
+
+    pg = Warehouse(tmp_path / "rows.duckdb")
+    try:
+        assert {"idx_sales_daily_date", "idx_sales_daily_pin"} <= _indexes(pg, "sales_daily")
+        assert migrate.current(pg.cursor()) == migrate.head()
+    finally:
+        pg.close()
+    monkeypatch.delenv("MICROPULSE_DATABASE_URL")
+    duck = Warehouse(tmp_path / "columns.duckdb")
+    try:
+        assert duck.backend == "duckdb"
+        assert not {"idx_sales_daily_date", "idx_sales_daily_pin"} & _indexes(duck, "sales_daily")
+        assert migrate.current(duck.cursor()) == migrate.head()
+    finally:
+        duck.close()
+
+
+def test_a_big_committed_write_refreshes_the_planner_statistics(on_pg, tmp_path):
+    """A transaction that writes ANALYZE_AFTER_ROWS rows or more to a table analyses it
+    when it commits (autovacuum comes a minute later; until then the planner takes the
+    table for empty); a small write or a rolled-back one does not."""
+    from engine.warehouse import postgres
+
+    wh = Warehouse(tmp_path / "stats.duckdb")
+
+    def analysed(table: str):
+        return wh.scalar("SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = ? "
+                         "AND relname = ?", [wh.schema, table])
+
+    try:
+        assert analysed("weather") is None
+        rows = pd.DataFrame({"city": "Pune", "date": pd.date_range(
+            "2020-01-01", periods=postgres.ANALYZE_AFTER_ROWS + 10).date, "temp_c": 30.0})
+        with wh.transaction(touches=()) as cur:
+            cur.register("w", rows)
+            cur.execute("INSERT INTO weather (city, date, temp_c) SELECT city, date, "
+                        "temp_c FROM w")
+        assert analysed("weather") is not None
+        with pytest.raises(RuntimeError):
+            with wh.transaction(touches=()) as cur:
+                cur.execute("INSERT INTO mandis (market, state) VALUES ('X', 'Y')")
+                raise RuntimeError("undo")
+        with wh.transaction(touches=()) as cur:
+            cur.execute("INSERT INTO mandis (market, state) VALUES ('X', 'Y')")
+        assert analysed("mandis") is None
+    finally:
+        wh.close()
+
+
+def test_work_mem_setting_is_checked(monkeypatch):
+    from engine.warehouse import postgres
+    from engine.warehouse.db import WarehouseError
+
+    monkeypatch.delenv(postgres.WORK_MEM_ENV, raising=False)
+    assert postgres.work_mem() == "32MB"
+    monkeypatch.setenv(postgres.WORK_MEM_ENV, "256 MB")
+    assert postgres.work_mem() == "256MB"
+    monkeypatch.setenv(postgres.WORK_MEM_ENV, "lots")
+    with pytest.raises(WarehouseError, match="32MB"):
+        postgres.work_mem()
+
+
+def test_statement_names_the_table_it_writes():
+    from engine.warehouse.postgres import statement
+
+    assert statement("INSERT INTO sales (a) SELECT 1")[1] == "sales"
+    assert statement("INSERT INTO main.alerts SELECT * FROM x")[1] == "alerts"
+    assert statement("UPDATE meta SET value = ? WHERE key = ?")[1] == "meta"
+    assert statement("DELETE FROM forecasts WHERE run_id = ?")[1] == "forecasts"
+    assert statement("SELECT * FROM sales")[1] is None
+
+
+def test_only_plain_reads_of_the_copied_tables_go_to_the_read_copy():
+    from engine.warehouse.pgmirror import ReadCopy, tables_read
+
+    assert tables_read("WITH cur AS (SELECT * FROM sales_daily s LEFT JOIN main.skus k "
+                       "USING (sku_id)) SELECT * FROM cur, range(3) r") == {"sales_daily", "skus"}
+    assert ReadCopy.answers("SELECT min(date) FROM sales_daily")
+    assert ReadCopy.answers("SELECT * FROM backtests b JOIN forecast_runs r USING (run_id)")
+    assert not ReadCopy.answers("SELECT * FROM sales")              # raw rows: PostgreSQL
+    assert not ReadCopy.answers("SELECT * FROM sales_daily JOIN alerts ON TRUE")
+    assert not ReadCopy.answers("INSERT INTO skus (sku_id) VALUES ('x')")
+    assert not ReadCopy.answers("SELECT * FROM other.sales_daily")
+    assert not ReadCopy.answers("SELECT 1")
+    assert not ReadCopy.answers("SELECT 1; SELECT * FROM skus")
+
+
+def test_page_reads_come_from_a_read_copy_as_fresh_as_the_database(on_pg, pg_demo, monkeypatch):
+    """The pages' aggregates are answered by the process's DuckDB copy of the sales and
+    forecast tables: the same answer as PostgreSQL's, copied again after a commit by
+    another process (a data version it bumped) and after a write of this process that
+    bumps none."""
+    from engine.warehouse import queries as q
+
+    sql = ("SELECT pin_code, sum(revenue) AS revenue, count(*) AS n FROM sales_daily "
+           "GROUP BY pin_code ORDER BY pin_code")
+    monkeypatch.setenv("MICROPULSE_DATABASE_READ_COPY", "off")
+    direct = Warehouse(pg_demo)
+    monkeypatch.setenv("MICROPULSE_DATABASE_READ_COPY", "on")
+    wh, other = Warehouse(pg_demo), Warehouse(pg_demo)
+    try:
+        expected = direct.query(sql)
+        got = wh.query(sql)
+        assert wh._read_copy is not None and wh._read_copy.refreshes == 1
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+        assert q.kpis(wh, q.Filters()) == q.kpis(direct, q.Filters())
+        wh.query(sql)
+        assert wh._read_copy.refreshes == 1            # nothing committed: no copy again
+        assert direct._read_copy is None
+
+        pin, day = expected["pin_code"].iloc[0], "2030-01-01"
+        with other.transaction(touches=("sales",)) as cur:   # another process's upload
+            cur.execute("INSERT INTO sales_daily (sku_id, pin_code, date, quantity, revenue) "
+                        "SELECT sku_id, ?, CAST(? AS DATE), 1, 1000000 FROM skus LIMIT 1",
+                        [pin, day])
+        after = wh.query(sql)
+        assert after["revenue"].iloc[0] == pytest.approx(expected["revenue"].iloc[0] + 1e6)
+        assert wh.scalar("SELECT max(date) FROM sales_daily").isoformat() == day
+
+        cur = wh.cursor()        # a write of this process that bumps no data version
+        try:
+            cur.execute("DELETE FROM sales_daily WHERE date = CAST(? AS DATE)", [day])
+        finally:
+            cur.close()
+        pd.testing.assert_frame_equal(wh.query(sql), expected, check_dtype=False)
+    finally:
+        for w in (wh, other, direct):
+            w.close()
+    assert wh._read_copy is None

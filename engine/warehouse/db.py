@@ -206,6 +206,8 @@ class Warehouse:
     # the database's own errors (a query it refused), for readers that turn them into a
     # WarehouseError (see database_errors)
     database_errors: tuple[type[Exception], ...] = (duckdb.Error,)
+    # a row the database refused for a key or constraint (see constraint_errors)
+    constraint_errors: tuple[type[Exception], ...] = (duckdb.ConstraintException,)
 
     def __new__(cls, path: str | Path | None = None, read_only: bool = False):
         return super().__new__(backend_class() if cls is Warehouse else cls)
@@ -283,7 +285,7 @@ class Warehouse:
             try:
                 cur.execute("BEGIN TRANSACTION")      # an upgrade applies whole or not at all
                 upgrade_scenarios(cur)
-                migrate.upgrade(cur)      # Alembic revisions (engine/warehouse/migrate.py)
+                migrate.upgrade(cur, self.backend)  # Alembic revisions (engine/warehouse/migrate.py)
                 migrate_old_scenarios(cur)
                 stamp_schema(cur)
                 cur.execute("COMMIT")
@@ -447,6 +449,12 @@ def database_errors(wh) -> tuple[type[Exception], ...]:
     """The errors the database behind `wh` (a Warehouse, or a scoped view of one) raises
     for a query it refuses."""
     return getattr(wh, "base", wh).database_errors
+
+
+def constraint_errors(wh) -> tuple[type[Exception], ...]:
+    """The errors the database behind `wh` raises for a row that breaks a key or
+    constraint."""
+    return getattr(wh, "base", wh).constraint_errors
 
 
 def copy_warehouse(src: str | Path, dst: str | Path) -> Path:

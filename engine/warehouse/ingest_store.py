@@ -17,7 +17,7 @@ import duckdb
 from engine.ingest.errors import UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
 from engine.warehouse import ingest_competitor, ingest_local, ingest_plan
-from engine.warehouse.db import Warehouse, bump_versions
+from engine.warehouse.db import Warehouse, bump_versions, constraint_errors
 from engine.warehouse.ingest_sql import literal, stage_select, v
 from engine.warehouse.ingest_report import (BLANK, DUPLICATE, TOTAL, already_loaded,
                                             quarantine, row_warnings, wanted_lines)
@@ -54,7 +54,7 @@ def load_batch(wh: Warehouse, src: StageSource, kind: str, mapping: ColumnMappin
     try:
         return _load_batch(wh, src, kind, mapping, batch, known_pins, strict=True,
                            within=within, match=match)
-    except duckdb.ConstraintException as exc:
+    except constraint_errors(wh) as exc:
         # Validation should have quarantined the row; say so rather than blame the file.
         raise UnreadableFileError(
             f"'{batch.get('file_name')}' was not loaded: a row passed validation but the "

@@ -10,7 +10,9 @@ file as on PostgreSQL. A warehouse at the newest revision costs one small query.
 A schema change from now on is a new revision (`alembic revision -m "..."` with
 script_location engine/warehouse/migrations, or copy 0001's shape), whose `upgrade()` calls
 `op.execute(...)` with DuckDB-dialect DDL (PostgreSQL's cursor translates it); add the table
-or column to schema.py's TABLES too, which documents the current shape.
+or column to schema.py's TABLES too, which documents the current shape. A revision that is
+physical design for one backend only (0002: indexes a row store needs) reads the backend it
+is written for from `context.config.attributes["backend"]` ("duckdb" or "postgresql").
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ HERE = Path(__file__).resolve().parent / "migrations"
 _COMMENT = re.compile(r"^\s*--.*$", re.MULTILINE)
 
 
-def _config(buffer: io.StringIO | None = None):
+def _config(buffer: io.StringIO | None = None, backend: str = "duckdb"):
     from alembic.config import Config
 
     cfg = Config(output_buffer=buffer)
     cfg.set_main_option("script_location", str(HERE))
+    cfg.attributes["backend"] = backend
     return cfg
 
 
@@ -61,21 +64,22 @@ def current(cur) -> str | None:
 
 
 @lru_cache(maxsize=16)
-def pending_sql(since: str | None) -> tuple[str, ...]:
-    """The statements that bring a warehouse at revision `since` to the newest one."""
+def pending_sql(since: str | None, backend: str = "duckdb") -> tuple[str, ...]:
+    """The statements that bring a `backend` warehouse at revision `since` to the newest
+    one."""
     from alembic import command
 
     buffer = io.StringIO()
-    command.upgrade(_config(buffer), f"{since}:head" if since else "head", sql=True)
+    command.upgrade(_config(buffer, backend), f"{since}:head" if since else "head", sql=True)
     text = _COMMENT.sub("", buffer.getvalue())
     return tuple(s.strip() for s in text.split(";\n") if s.strip())
 
 
-def upgrade(cur) -> str | None:
-    """Bring the warehouse behind `cur` to the newest revision inside the caller's
-    transaction; returns the revision it was at (None: new or pre-Alembic)."""
+def upgrade(cur, backend: str = "duckdb") -> str | None:
+    """Bring the `backend` warehouse behind `cur` to the newest revision inside the
+    caller's transaction; returns the revision it was at (None: new or pre-Alembic)."""
     was = current(cur)
     if was != head():
-        for statement in pending_sql(was):
+        for statement in pending_sql(was, backend):
             cur.execute(statement)
     return was

@@ -30,12 +30,13 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import duckdb
 import psycopg
 import sqlglot
 from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
-from engine.warehouse import migrate
+from engine.warehouse import migrate, pgmirror
 from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseBusyError, WarehouseError,
                                  default_path, stamp_schema)
 
@@ -276,10 +277,21 @@ def parse(sql: str) -> list[exp.Expression | None]:
 
 
 @lru_cache(maxsize=4096)
+def statement(sql: str) -> tuple[str, str | None]:
+    """`sql` in DuckDB's dialect as PostgreSQL text with psycopg placeholders, and the
+    table its INSERT, UPDATE or DELETE writes (None for any other statement)."""
+    trees = [t for t in parse(sql) if t is not None]
+    written = None
+    if len(trees) == 1 and isinstance(trees[0], (exp.Insert, exp.Update, exp.Delete)):
+        target = trees[0].this
+        table = target if isinstance(target, exp.Table) else target.find(exp.Table)
+        written = table.name if table is not None else None
+    return "; ".join(_rewrite(t).sql(dialect="postgres") for t in trees), written
+
+
 def translate(sql: str) -> str:
     """`sql` in DuckDB's dialect, as PostgreSQL text with psycopg placeholders."""
-    out = [_rewrite(t).sql(dialect="postgres") for t in parse(sql) if t is not None]
-    return "; ".join(out)
+    return statement(sql)[0]
 
 
 # ---- results as DuckDB would give them ----------------------------------------------------
@@ -370,6 +382,16 @@ def _column_type(series) -> str:
 
 _SESSION_STATEMENT = re.compile(r"\s*(SET\s|RESET\s|CREATE\s+(OR\s+REPLACE\s+)?TEMP)",
                                 re.IGNORECASE)
+_BEGIN = re.compile(r"\s*(BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
+_COMMIT = re.compile(r"\s*(COMMIT|END)\b", re.IGNORECASE)
+_ROLLBACK = re.compile(r"\s*(ROLLBACK|ABORT)\b", re.IGNORECASE)
+
+# A table whose committed rows changed by at least this many gets fresh planner statistics
+# at once (ANALYZE: a sample of 30,000 rows whatever the table's size). Autovacuum would
+# come a minute or more later; until then the planner takes a just-loaded table for empty
+# and sorts where it should hash (the Overview's reads were 2x slower right after the demo
+# loaded, benchmarks/bench_postgres_reads.py).
+ANALYZE_AFTER_ROWS = 1000
 
 
 # ---- pgapp: PostgreSQL failures a user can act on, as warehouse errors --------------------
@@ -405,6 +427,22 @@ def lock_timeout_ms() -> int:
         raise WarehouseError(f"{LOCK_TIMEOUT_ENV} must be between 0 and 3600 seconds (got "
                              f"{raw}).")
     return max(1, round(seconds * 1000))
+
+
+WORK_MEM_ENV = "MICROPULSE_DATABASE_WORK_MEM"
+_MEMORY = re.compile(r"^\d{1,7}\s*(kB|MB|GB)$")
+
+
+def work_mem() -> str:
+    """The memory one sort or hash of a query may use before it spills to disk:
+    $MICROPULSE_DATABASE_WORK_MEM (PostgreSQL's units: kB, MB, GB), default 32MB. The
+    server's default (4MB) sends the pages' aggregates over a year of daily sales to
+    temporary files."""
+    raw = os.environ.get(WORK_MEM_ENV, "").strip() or "32MB"
+    if not _MEMORY.match(raw):
+        raise WarehouseError(f"{WORK_MEM_ENV} must be an amount of memory such as 32MB or "
+                             f"512kB (got {raw!r}).")
+    return raw.replace(" ", "")
 
 
 def _unreachable(exc: BaseException) -> DatabaseUnreachableError:
@@ -472,6 +510,7 @@ class PgCursor:
 
     @_typed_errors
     def __init__(self, wh: "PostgresWarehouse"):
+        self._committed = wh.committed
         self._raw = wh.engine.raw_connection()
         self._raw.driver_connection.autocommit = True
         self._cur = self._raw.driver_connection.cursor()
@@ -479,11 +518,13 @@ class PgCursor:
         # a SET or a temporary view changes the session: such a connection is closed, not
         # handed back to the pool, so no other caller ever inherits it (PIN scoping)
         self._session_changed = False
+        self._in_transaction = False
+        self._changed_rows: dict[str, int] = {}    # table -> rows written, not yet analysed
 
     # the DuckDB cursor protocol ------------------------------------------------------
     @_typed_errors
     def execute(self, sql: str, params=None) -> "PgCursor":
-        text = translate(sql)
+        text, written = statement(sql)
         if _SESSION_STATEMENT.match(text):
             self._session_changed = True
         if params:
@@ -494,7 +535,35 @@ class PgCursor:
             self._cur.execute(_with_placeholders(text), params)
         else:
             self._cur.execute(text)
+        self._after(text, written)
         return self
+
+    def _after(self, text: str, written: str | None) -> None:
+        """Count the rows a statement wrote per table; when they are committed, refresh
+        the statistics of the tables that changed by ANALYZE_AFTER_ROWS rows or more."""
+        if written and written not in self._registered and self._cur.rowcount > 0:
+            self._changed_rows[written] = self._changed_rows.get(written, 0) + self._cur.rowcount
+        if _BEGIN.match(text):
+            self._in_transaction = True
+        elif _COMMIT.match(text):
+            self._in_transaction = False
+        elif _ROLLBACK.match(text):
+            self._in_transaction = False
+            self._changed_rows.clear()
+        if not self._in_transaction and self._changed_rows:
+            changed, self._changed_rows = self._changed_rows, {}
+            self._committed(changed)
+            tables = sorted(t for t, n in changed.items() if n >= ANALYZE_AFTER_ROWS)
+            if tables:
+                self._analyze(tables)
+
+    def _analyze(self, tables: list[str]) -> None:
+        """Fresh planner statistics for `tables` (after their change was committed; a
+        failure here loses nothing, autovacuum will do it later)."""
+        try:
+            self._cur.execute("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
+        except psycopg.Error as exc:
+            log.warning("ANALYZE of %s after a commit failed: %s", tables, _first_line(exc))
 
     def complete(self) -> "PgCursor":
         """DuckDB's 'finish the pending result'; psycopg has fetched it already."""
@@ -502,7 +571,9 @@ class PgCursor:
 
     @_typed_errors
     def executemany(self, sql: str, seq) -> "PgCursor":
-        self._cur.executemany(_with_placeholders(translate(sql)), [[_param(v) for v in row] for row in seq])
+        text, written = statement(sql)
+        self._cur.executemany(_with_placeholders(text), [[_param(v) for v in row] for row in seq])
+        self._after(text, written)
         return self
 
     def fetchone(self):
@@ -605,7 +676,9 @@ class PostgresWarehouse(Warehouse):
 
     backend = "postgresql"
     multi_process = True
-    database_errors = (psycopg.Error, DBAPIError)     # pgengine: the driver's, SQLAlchemy's
+    # the driver's, SQLAlchemy's, and the in-process read copy's (pgmirror.py)
+    database_errors = (psycopg.Error, DBAPIError, duckdb.Error)
+    constraint_errors = (psycopg.errors.IntegrityError,)   # SQLSTATE class 23
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
         from sqlalchemy import create_engine
@@ -620,8 +693,12 @@ class PostgresWarehouse(Warehouse):
         self.engine = create_engine(
             self.url, pool_size=8, max_overflow=16, pool_pre_ping=True,
             connect_args={"options": f"-c search_path={self.schema} "
-                                     f"-c lock_timeout={lock_timeout_ms()}"})
+                                     f"-c lock_timeout={lock_timeout_ms()} "
+                                     f"-c work_mem={work_mem()}"})
         self._write_lock = threading.RLock()
+        self._read_copy = None                 # pgmirror.ReadCopy, made at the first read
+        self._read_copy_lock = threading.Lock()
+        self._use_read_copy = pgmirror.enabled()
         try:
             cur = self.cursor()
             cur.close()
@@ -663,6 +740,43 @@ class PostgresWarehouse(Warehouse):
     def cursor(self) -> PgCursor:
         return PgCursor(self)
 
+    # ---- reads: the pages' aggregates from the in-process copy (pgmirror.py) -----------
+    def query(self, sql: str, params: list | tuple | dict | None = None) -> "pd.DataFrame":
+        copy = self._copy_for(sql)
+        if copy is None:
+            return super().query(sql, params)
+        return self._from_copy(copy, sql, params, lambda cur: cur.df())
+
+    def scalar(self, sql: str, params: list | tuple | None = None):
+        copy = self._copy_for(sql)
+        if copy is None:
+            return super().scalar(sql, params)
+        row = self._from_copy(copy, sql, params, lambda cur: cur.fetchone())
+        return None if row is None else row[0]
+
+    def _copy_for(self, sql: str):
+        if not self._use_read_copy or not pgmirror.ReadCopy.answers(sql):
+            return None
+        with self._read_copy_lock:
+            if self._read_copy is None:
+                self._read_copy = pgmirror.ReadCopy(self)
+            return self._read_copy
+
+    @staticmethod
+    def _from_copy(copy, sql, params, fetch):
+        try:
+            return copy.run(sql, params, fetch)
+        except psycopg.Error as exc:          # refreshing the copy reads the database
+            problem = database_problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def committed(self, tables) -> None:
+        """Tables a commit of this process wrote (PgCursor): the read copy's are stale."""
+        if self._read_copy is not None:
+            self._read_copy.forget(tables)
+
     def apply_schema(self) -> None:
         """Bring the schema to the newest Alembic revision, in one transaction, under an
         advisory lock (two processes starting together do not race)."""
@@ -673,7 +787,7 @@ class PostgresWarehouse(Warehouse):
                 cur._cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    migrate.upgrade(cur)  # Alembic revisions (engine/warehouse/migrate.py)
+                    migrate.upgrade(cur, self.backend)  # Alembic revisions (engine/warehouse/migrate.py)
                     stamp_schema(cur)
                     cur.execute("COMMIT")
                 except BaseException:
@@ -697,6 +811,9 @@ class PostgresWarehouse(Warehouse):
             "WHERE n.nspname = ? AND c.relkind = 'r'", [self.schema]))
 
     def close(self) -> None:
+        if self._read_copy is not None:
+            self._read_copy.close()
+            self._read_copy = None
         self.engine.dispose()
 
 

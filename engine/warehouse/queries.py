@@ -177,12 +177,17 @@ def filter_options(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> d
 
 def _totals(wh: Warehouse, f: Filters, start: date | None, end: date | None) -> pd.Series:
     where, params = filter_where(f, start, end)
+    # per series first: the distinct counts then read one row per SKU x PIN, not per day
+    # (a row store sorts every day's row for each count(DISTINCT))
     return run_query(wh, f"""
-        SELECT coalesce(sum(s.revenue), 0) AS revenue,
-               coalesce(sum(s.quantity), 0) AS units,
-               count(DISTINCT CASE WHEN s.quantity > 0 THEN s.sku_id END) AS active_skus,
-               count(DISTINCT CASE WHEN s.quantity > 0 THEN s.pin_code END) AS active_pins
-        {SALES_FROM} WHERE {where}""", params, "sales totals").iloc[0]
+        SELECT coalesce(sum(revenue), 0) AS revenue,
+               coalesce(sum(units), 0) AS units,
+               count(DISTINCT CASE WHEN sold THEN sku_id END) AS active_skus,
+               count(DISTINCT CASE WHEN sold THEN pin_code END) AS active_pins
+        FROM (SELECT s.sku_id, s.pin_code, sum(s.revenue) AS revenue,
+                     sum(s.quantity) AS units, bool_or(s.quantity > 0) AS sold
+              {SALES_FROM} WHERE {where} GROUP BY s.sku_id, s.pin_code) AS series""",
+                     params, "sales totals").iloc[0]
 
 
 def kpis(wh: Warehouse, f: Filters) -> dict:
