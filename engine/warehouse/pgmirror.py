@@ -136,8 +136,8 @@ class ReadCopy:
         own = cur is None
         cur = cur or self._wh.cursor()
         try:
-            cur._cur.execute("SELECT key, value FROM meta WHERE key = ANY(%s)", [keys])
-            got = dict(cur._cur.fetchall())
+            got = dict(cur.execute("SELECT key, value FROM meta WHERE key IN "
+                                   "(SELECT unnest(CAST(? AS VARCHAR[])))", [keys]).fetchall())
         finally:
             if own:
                 cur.close()
@@ -147,19 +147,10 @@ class ReadCopy:
         tables = [t for d in domains for t in MIRRORED[d]]
         cur = self._wh.cursor()
         try:
-            # one snapshot: the rows and the versions they belong to agree
-            cur._cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
+            with cur.snapshot():      # the rows and the versions they belong to agree
                 versions = self._versions(domains, cur)
                 for table in tables:
-                    names = ", ".join(f'"{c}"' for c, _ in _columns(table))
-                    with open(self._csv(table), "wb") as out, cur._cur.copy(
-                            f'COPY (SELECT {names} FROM "{table}") TO STDOUT '
-                            "(FORMAT csv, NULL '\\N')") as copy:
-                        for block in copy:
-                            out.write(block)
-            finally:
-                cur._cur.execute("COMMIT")
+                    cur.copy_out(table, [c for c, _ in _columns(table)], self._csv(table))
         finally:
             cur.close()
         con = self._con.cursor()

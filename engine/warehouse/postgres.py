@@ -17,6 +17,7 @@ demo warehouses, share one server without seeing each other).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -634,6 +635,27 @@ class PgCursor:
             while block := handle.read(1 << 20):
                 copy.write(block)
         return self
+
+    # ---- the read copy (pgmirror.py): one consistent snapshot, streamed out ----------
+    @contextlib.contextmanager
+    def snapshot(self):
+        """A read-only REPEATABLE READ transaction: every read inside sees one snapshot."""
+        self._cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield self
+        finally:
+            self._cur.execute("COMMIT")
+
+    @_typed_errors
+    def copy_out(self, table: str, columns: list[str], path: str) -> None:
+        """Write `table`'s `columns` to the CSV file `path` (no header, NULL as \\N) with
+        COPY, streamed in blocks."""
+        names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        with open(path, "wb") as out, self._cur.copy(
+                f'COPY (SELECT {names} FROM "{table}") TO STDOUT (FORMAT csv, NULL \'\\N\')'
+        ) as copy:
+            for block in copy:
+                out.write(block)
 
     def close(self) -> None:
         if self._raw is None:
