@@ -35,7 +35,7 @@ def competitors(level: Literal["sku", "category", "city"] = "sku",
     `latest_only` keeps each group's newest week. Only matched competitor items count
     (auto-accepted, confirmed or corrected)."""
     from engine.pricing.competitors import competitor_index
-    from engine.warehouse.competitor_store import match_summary
+    from engine.warehouse.competitors import match_summary
 
     caller.require("view", "Pricing")
     wh = caller.wh
@@ -91,7 +91,7 @@ def competitor_review(limit: Annotated[int, Query(ge=1, le=5000)] = 500,
                       caller: Caller = Depends(current_caller)) -> dict:
     """Competitor items whose match to our SKUs waits for a person (confidence between the
     review floor and the auto-accept level), most-listed first, with the suggestion."""
-    from engine.warehouse.competitor_store import review_list
+    from engine.warehouse.competitors import review_list
 
     caller.require("view", "Pricing")
     table = review_list(caller.wh, limit)
@@ -112,7 +112,7 @@ def competitor_match(body: CompetitorMatchRequest,
                      caller: Caller = Depends(current_caller)) -> dict:
     """Confirm or correct a competitor item's match (`sku_id`), or mark it as not one of
     ours (`sku_id` null). Remembered: later uploads of the item reuse the decision."""
-    from engine.warehouse.competitor_store import decide_match
+    from engine.warehouse.competitors import decide_match
 
     caller.require("upload", "Pricing")
     key = " ".join(body.item.lower().split())

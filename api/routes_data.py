@@ -139,7 +139,7 @@ def acknowledge_alert(alert_id: Annotated[str, PathParam(min_length=1, max_lengt
                       caller: Caller = Depends(current_caller)) -> dict:
     """Acknowledge a new alert (audited with your username). 409 if it is not new."""
     from engine.alerts import acknowledge
-    from engine.warehouse.alerts_store import read_alerts
+    from engine.warehouse.alerts import read_alerts
 
     caller.require("acknowledge_alerts", "Alerts")
     if read_alerts(caller.wh, [alert_id]).empty:

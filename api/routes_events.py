@@ -111,7 +111,7 @@ def events_status(request: Request, caller: Caller = Depends(current_caller)) ->
     """Every sales-event batch's counts added up (`received = loaded + rejected +
     duplicates`) and the requests waiting in this process's queue. For users who see
     every PIN code (the counts span all of them)."""
-    from engine.warehouse.events_store import totals
+    from engine.warehouse.events import totals
 
     caller.require("upload", "Data")
     state = request.app.state.micropulse

@@ -16,7 +16,7 @@ from api.schemas import (MAX_HORIZON, PIN_PATTERN, AccuracyResponse, ApiDate, Ba
                          BatchResponse, SeriesForecast, error_responses)
 from api.security import Caller, batch_limit, current_caller
 from engine.forecast.metrics import score
-from engine.warehouse import api_store
+from engine.warehouse import forecasts, sales_history
 from engine.warehouse.runs import latest_forecast_run
 
 router = APIRouter(tags=["forecasts"])
@@ -73,7 +73,7 @@ def series_forecasts(wh, cached, items: list[tuple[str, str, int]]
     run = latest_run(wh, cached, version)
     run_id = str(run["run_id"])
     pairs = list(dict.fromkeys((s, p) for s, p, _ in items))
-    groups = api_store.series_forecasts(wh, run_id, pairs, max(h for _, _, h in items))
+    groups = forecasts.series_forecasts(wh, run_id, pairs, max(h for _, _, h in items))
     acc = cached(("series_accuracy", version, run_id),
                  lambda: series_accuracy(wh, run_id)) if groups else {}
     stored_h = int(run["horizon"]) if pd.notna(run.get("horizon")) else None
@@ -153,7 +153,7 @@ def _apply_inline_plan(caller: Caller, run: dict, results: list[dict], plan: lis
     version = wh.data_version("sales", "festivals", "weather")
     response = caller.cached(("response_curves", version), lambda: response_curves(wh))
     pairs = list(dict.fromkeys((r["sku_id"], r["pin_code"]) for r in results))
-    regular = api_store.regular_prices(wh, pairs)
+    regular = sales_history.regular_prices(wh, pairs)
     base = pd.DataFrame([{"i": i, "k": k, "sku_id": r["sku_id"], "pin_code": r["pin_code"],
                           "date": p["date"], "forecast": p["forecast"], "lo": p["lo"],
                           "hi": p["hi"]}
@@ -183,8 +183,9 @@ def accuracy(group_by: Literal["category", "state"] = "category",
     """Backtest accuracy (WAPE, MAPE, MASE, bias, interval coverage, value added over the
     seasonal naive) of the latest run with backtests, per model and category or state,
     over backtest dates between start_date and end_date (inclusive)."""
-    from engine.warehouse.forecast_queries import backtest_frame, backtest_runs
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.backtests import backtest_frame
+    from engine.warehouse.runs import backtest_runs
+    from engine.warehouse.sql import Filters
 
     caller.require("view", "Accuracy")
     if start_date and end_date and end_date < start_date:

@@ -199,10 +199,10 @@ class SeriesList:
 
 
 def _series_list(caller: Caller, a: SeriesListArguments) -> SeriesList:
-    """The Forecast page's series picker (forecast_queries.selection_options) for the
+    """The Forecast page's series picker (warehouse.forecasts.selection_options) for the
     latest run, most forecast volume first."""
-    from engine.warehouse.forecast_queries import selection_options
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.forecasts import selection_options
+    from engine.warehouse.sql import Filters
 
     caller.require("view", "Forecast")
     caller.check_pin(a.pin_code)
@@ -228,7 +228,7 @@ def _series_list(caller: Caller, a: SeriesListArguments) -> SeriesList:
 def _live_accuracy(caller: Caller, run_id: str | None) -> T.LiveAccuracy:
     """What `python -m engine accuracy live --json` prints (engine.forecast.live)."""
     from engine.forecast import live
-    from engine.warehouse.live_store import run_exists
+    from engine.warehouse.runs import run_exists
 
     caller.require("view", "Accuracy")
     if run_id is not None and not run_exists(caller.wh, run_id):

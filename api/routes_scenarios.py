@@ -140,9 +140,9 @@ def _compute_scope(caller: Caller, sc):
 
 
 def _summary_of(wh, scenario_id: str, viewer_scope) -> dict | None:
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
 
-    rows = scenario_store.list_rows(wh, viewer_scope)
+    rows = scenario_rows.list_rows(wh, viewer_scope)
     hit = rows[rows["scenario_id"] == scenario_id]
     return (hit["summary"].iloc[0] or None) if len(hit) else None
 
@@ -187,10 +187,10 @@ def list_scenarios(caller: Caller = Depends(current_caller)) -> dict:
     """Saved scenarios the caller can see (a store user: those made within their PIN
     codes), by name, each with its last stored step totals."""
     from engine.scenarios import saved as saved_scenarios
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
 
     caller.require("view")
-    rows = scenario_store.list_rows(caller.wh, _viewer_scope(caller))
+    rows = scenario_rows.list_rows(caller.wh, _viewer_scope(caller))
     scenarios = saved_scenarios.list_scenarios(caller.wh, _viewer_scope(caller))
     summaries = dict(zip(rows["scenario_id"], rows["summary"]))
     out = [_scenario_out(s, caller, summaries.get(s.scenario_id)) for s in scenarios]
@@ -202,8 +202,8 @@ def list_scenarios(caller: Caller = Depends(current_caller)) -> dict:
 def create_scenario(body: ScenarioCreate, caller: Caller = Depends(current_caller)) -> dict:
     """Save a scenario (needs the run_scenario permission). The name must be new (case
     ignored); assumptions out of range are a 422 naming the range."""
-    from engine.scenarios.model import Scenario
     from engine.scenarios import saved as saved_scenarios
+    from engine.scenarios.model import Scenario
 
     caller.require("run_scenario")
     sc = Scenario.from_dict(body.name, body.selection.model_dump(),
@@ -243,8 +243,8 @@ def patch_scenario(scenario_id: ScenarioKey, body: ScenarioPatch,
                    caller: Caller = Depends(current_caller)) -> dict:
     """Rename a scenario or change its selection or assumptions (the fields sent are
     merged into the stored ones). Its author, a manager or an admin only."""
-    from engine.scenarios.model import Scenario
     from engine.scenarios import saved as saved_scenarios
+    from engine.scenarios.model import Scenario
 
     caller.require("view")
     sc = _get(caller, scenario_id)
@@ -283,7 +283,7 @@ def run_scenario(scenario_id: ScenarioKey, limit: Limit = 500,
     """Compute a saved scenario against its baseline, store its step totals with the
     data version (as the Scenarios page and `python -m engine scenario run` do), and
     return the chain and the per-step tables. Needs the run_scenario permission."""
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
     from engine.warehouse.db import WarehouseBusyError
 
     caller.require("run_scenario")
@@ -291,7 +291,7 @@ def run_scenario(scenario_id: ScenarioKey, limit: Limit = 500,
     summary, payload = _computed(caller, sc, limit)
     stored = True
     try:
-        scenario_store.record_result(caller.wh, sc.scenario_id, summary,
+        scenario_rows.record_result(caller.wh, sc.scenario_id, summary,
                                      summary["version"])
     except WarehouseBusyError:      # another write under way: the result still stands
         stored = False

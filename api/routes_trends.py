@@ -81,7 +81,7 @@ def trends(level: Literal["category", "brand", "sku", "pin_code", "city"] = "cat
     with `include_clusters` the store clusters of the caller's PIN codes."""
     from engine.intel import clusters as C
     from engine.intel import trends as T
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.sql import Filters
 
     caller.require("view", "Trends")
     wh = caller.wh

@@ -35,7 +35,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.errors import ApiError
 from engine import auth, auth_sessions
-from engine.warehouse import api_store, auth_store
+from engine.warehouse import users
 
 log = logging.getLogger("micropulse.api")
 
@@ -121,18 +121,18 @@ def _hash_secret(secret: str) -> str:
 def create_api_key(wh, actor: auth.User, username: str) -> dict:
     """Issue a key for an existing user (admins only). The plain key is returned once."""
     auth.require(actor, "manage_users")
-    row = auth_store.get_user_row(wh, auth.normalise_username(username))
+    row = users.get_user_row(wh, auth.normalise_username(username))
     if row is None:
         raise ApiError(404, "user_not_found", f"There is no user called '{username}'.")
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    api_store.insert_api_key(wh, key_id, _hash_secret(secret), row["username"], actor.username)
+    users.insert_api_key(wh, key_id, _hash_secret(secret), row["username"], actor.username)
     return {"key_id": key_id, "api_key": f"{KEY_PREFIX}_{key_id}_{secret}",
             "username": row["username"], "role": row["role"]}
 
 
 def revoke_api_key(wh, actor: auth.User, key_id: str) -> None:
     auth.require(actor, "manage_users")
-    if not api_store.revoke_api_key(wh, key_id, actor.username):
+    if not users.revoke_api_key(wh, key_id, actor.username):
         raise ApiError(404, "api_key_not_found", f"There is no API key '{key_id}'.")
 
 
@@ -141,7 +141,7 @@ def user_from_api_key(wh, key: str) -> auth.User:
     bad = _unauthorized("The API key is not valid (or was revoked).", "invalid_api_key")
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise bad
-    row = api_store.get_api_key(wh, parts[1])
+    row = users.get_api_key(wh, parts[1])
     if row is None or row["revoked"] or not hmac.compare_digest(
             str(row["key_hash"]), _hash_secret(parts[2])):
         raise bad

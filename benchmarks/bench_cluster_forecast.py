@@ -37,7 +37,7 @@ from engine.forecast.models import lightgbm_model  # noqa: E402
 from engine.forecast.pipeline import forecast_full  # noqa: E402
 from engine.intel.clusters import store_clusters  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-from engine.warehouse.forecast_store import read_history  # noqa: E402
+from engine.warehouse.sales_history import read_history  # noqa: E402
 
 CODE = "cluster_code"
 _plain_attributes = F._series_attributes

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.intel import clusters as C  # noqa: E402
 from engine.intel import trends as T  # noqa: E402
-from engine.warehouse import cluster_store as cs  # noqa: E402
+from engine.warehouse import sales_summary as cs  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-from engine.warehouse.queries import Filters  # noqa: E402
+from engine.warehouse.sql import Filters  # noqa: E402
 
 
 def _open(path: str | None, small: bool) -> Warehouse:

@@ -75,7 +75,7 @@ def main() -> None:
 def views(path: str) -> None:
     from engine.alerts import generate_alerts
     from engine.pricing.competitors import competitive_table, competitor_index
-    from engine.warehouse import competitor_store as store
+    from engine.warehouse import competitors as store
     from engine.warehouse.db import Warehouse
 
     wh = Warehouse(path, read_only=True)

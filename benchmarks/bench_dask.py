@@ -204,7 +204,7 @@ def whole_file_figures(path: Path) -> None:
     import pickle
 
     from engine.forecast.features import WholeFile, normalize_history
-    from engine.warehouse.forecast_store import read_history
+    from engine.warehouse.sales_history import read_history
 
     wh = Warehouse(path, read_only=True)
     try:

@@ -81,7 +81,7 @@ def build(path: Path):
 
 def engine_run(args, folder: Path) -> None:
     from engine.ingest.events import EventIngestor
-    from engine.warehouse.events_store import totals
+    from engine.warehouse.events import totals
 
     wh, skus, pins, day = build(folder / "engine.duckdb")
     bodies, n_good = requests_for(args.events, args.request, skus, pins, day)

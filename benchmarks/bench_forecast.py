@@ -39,7 +39,7 @@ from engine.forecast.pipeline import forecast_full  # noqa: E402
 from engine.forecast.runner import fit_predict  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
 from engine.forecast.inputs import read_signals  # noqa: E402
-from engine.warehouse.forecast_store import read_history  # noqa: E402
+from engine.warehouse.sales_history import read_history  # noqa: E402
 
 
 def demo_warehouse(path: str | None, scale: float) -> Warehouse:

@@ -60,7 +60,7 @@ def main() -> None:
     if args.warehouse:
         from engine.map_metrics import map_frame, pin_inputs
         from engine.warehouse.db import Warehouse
-        from engine.warehouse.queries import Filters
+        from engine.warehouse.sql import Filters
 
         wh = Warehouse(args.warehouse, read_only=True)
         for level in ("pin", "district", "state"):

@@ -37,7 +37,7 @@ from engine.pricing.markdown import (MarkdownConfig, exhaustive_best, plan_markd
                                      price_ladder, simulate_paths, step_demand)
 from engine.pricing.service import markdown_candidates, markdown_plan  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-from engine.warehouse.pricing_store import demo_truth_elasticity  # noqa: E402
+from engine.warehouse.catalog import demo_truth_elasticity  # noqa: E402
 
 
 def _open(path: str | None, small: bool) -> Warehouse:

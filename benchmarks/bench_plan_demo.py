@@ -37,7 +37,7 @@ def main() -> int:
     from engine.forecast.pipeline import run_forecast
     from engine.ingest.load import ingest_file
     from engine.warehouse.db import Warehouse
-    from engine.warehouse.forecast_store import read_history
+    from engine.warehouse.sales_history import read_history
 
     path = Path(tempfile.gettempdir()) / f"micropulse_plan_demo_{args.scale:g}.duckdb"
     for p in (path, Path(str(path) + ".wal")):

@@ -32,27 +32,27 @@ from engine.forecast import scores  # noqa: E402
 from engine.forecast.config import ForecastConfig  # noqa: E402
 from engine.forecast.pipeline import run_forecast  # noqa: E402
 from engine.map_metrics import pin_inputs  # noqa: E402
-from engine.warehouse import forecast_queries as fq  # noqa: E402
-from engine.warehouse import pgserver  # noqa: E402
-from engine.warehouse import queries as q  # noqa: E402
+from engine.warehouse import backtests  # noqa: E402
+from engine.warehouse import forecasts, pgserver, runs, sales_history, sql  # noqa: E402
+from engine.warehouse import sales_summary as q  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
 
 
 def reads(wh: Warehouse) -> dict:
     """The pages' reads, as their components/ accessors call the engine."""
-    f = q.Filters()
-    run_id = fq.backtest_runs(wh)["run_id"].iloc[0]
+    f = sql.Filters()
+    run_id = runs.backtest_runs(wh)["run_id"].iloc[0]
     model = scores.backtest_scores(wh, run_id, f, ("model",))["model"].iloc[0]
-    chain = fq.Selection()
+    chain = sql.Selection()
     return {
         "overview kpis": lambda: q.kpis(wh, f),
         "overview trend (weekly)": lambda: q.sales_trend(wh, f, "W"),
         "sales by PIN": lambda: q.sales_by_pin(wh, f),
-        "forecast series (chain)": lambda: fq.forecast_series(wh, run_id, chain, f),
-        "history series (chain)": lambda: fq.history_series(wh, chain, f),
-        "accuracy runs": lambda: fq.backtest_runs(wh),
+        "forecast series (chain)": lambda: forecasts.forecast_series(wh, run_id, chain, f),
+        "history series (chain)": lambda: sales_history.history_series(wh, chain, f),
+        "accuracy runs": lambda: runs.backtest_runs(wh),
         "accuracy scores by model": lambda: scores.backtest_scores(wh, run_id, f, ("model",)),
-        "worst series": lambda: fq.worst_series(wh, run_id, f, model, 15),
+        "worst series": lambda: backtests.worst_series(wh, run_id, f, model, 15),
         "map layer (sales per PIN)": lambda: pin_inputs(wh, f, "sales"),
         "alerts list": lambda: list_alerts(wh),
     }

@@ -29,7 +29,7 @@ from engine.pricing.service import simulation_base  # noqa: E402
 from engine.pricing.simulate import PriceChange, simulate  # noqa: E402
 from engine.pricing.synthetic import synthetic_catalog  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-from engine.warehouse.pricing_store import demo_truth_elasticity  # noqa: E402
+from engine.warehouse.catalog import demo_truth_elasticity  # noqa: E402
 
 
 def _open(path: str | None) -> Warehouse:
@@ -102,7 +102,7 @@ def bench_cross(wh: Warehouse, inputs):
     true value in the demo is 0 (it plants neither), with the interval from the sampling
     SE alone and with the specification term (PPML-to-log-scale spread)."""
     from engine.pricing.competitive import competitive_elasticities
-    from engine.warehouse.competitor_store import competitor_price_panel
+    from engine.warehouse.competitors import competitor_price_panel
 
     t = time.perf_counter()
     per = sku_cross_estimates(inputs)

@@ -95,7 +95,7 @@ def main() -> int:
 
 
 def _categories(wh) -> pd.DataFrame | None:
-    from engine.warehouse.reference import read_skus
+    from engine.warehouse.catalog import read_skus
 
     skus = read_skus(wh)
     if skus.empty:

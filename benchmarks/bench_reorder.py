@@ -95,9 +95,10 @@ def bench_replay(scale: float) -> None:
     from engine.demo import DemoConfig, load_demo
     from engine.inventory.planner import load_festivals
     from engine.inventory.simulate import replay_policy
-    from engine.warehouse import inventory_store as store
-    from engine.warehouse.sales import last_sales_date
     from engine.warehouse.db import Warehouse
+    from engine.warehouse.inventory import read_inventory_lines
+    from engine.warehouse.sales import last_sales_date
+    from engine.warehouse.sales_history import read_sales_window
 
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(Path(tmp) / "bench.duckdb")
@@ -105,8 +106,8 @@ def bench_replay(scale: float) -> None:
         load_demo(wh, DemoConfig(scale=scale))
         print(f"demo: loaded scale {scale} in {time.perf_counter() - t:.1f} s")
         last = last_sales_date(wh)
-        sales = store.read_sales_window(wh, pd.Timestamp(last) - pd.Timedelta(days=7 * 17), last)
-        lines = store.read_inventory_lines(wh)
+        sales = read_sales_window(wh, pd.Timestamp(last) - pd.Timedelta(days=7 * 17), last)
+        lines = read_inventory_lines(wh)
         festivals = load_festivals(wh)
         for sl in (0.90, 0.95, 0.98):
             t = time.perf_counter()

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine.forecast.config import ForecastConfig, ScenarioConfig  # noqa: E402
 from engine.forecast.pipeline import run_forecast  # noqa: E402
 from engine.forecast.whatif import response_curves, run_scenario  # noqa: E402
-from engine.warehouse import forecast_queries as fq  # noqa: E402
+from engine.warehouse import sql, runs, forecasts as fq  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
-from engine.warehouse.queries import Filters  # noqa: E402
+from engine.warehouse.sql import Filters  # noqa: E402
 from timing import median_ms  # noqa: E402
 
 
@@ -49,13 +49,13 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="seed DemoConfig.small()")
     args = ap.parse_args()
     wh = _open(args.warehouse, args.small)
-    run = fq.latest_forecast_run(wh)
+    run = runs.latest_forecast_run(wh)
     if run is None:
         t = time.perf_counter()
         run_forecast(wh, ForecastConfig(horizon=28, folds=1, models=(
             "seasonal_naive", "moving_average", "lightgbm"), workers=2))
         print(f"quick forecast run written in {time.perf_counter() - t:.1f} s")
-        run = fq.latest_forecast_run(wh)
+        run = runs.latest_forecast_run(wh)
     run_id, f = run["run_id"], Filters()
     t = time.perf_counter()
     curves = response_curves(wh)
@@ -64,9 +64,9 @@ def main() -> None:
     top = opts.iloc[0]
     category = opts.groupby("category")["volume"].count().idxmax()
     cases = {f"one series {top['sku_id']} x {top['pin_code']}":
-             fq.Selection(sku_id=top["sku_id"], pin_code=top["pin_code"]),
-             f"category {category}": fq.Selection(category=category),
-             "everything (all products, all places)": fq.Selection()}
+             sql.Selection(sku_id=top["sku_id"], pin_code=top["pin_code"]),
+             f"category {category}": sql.Selection(category=category),
+             "everything (all products, all places)": sql.Selection()}
     cfg = ScenarioConfig(price_change_pct=-8, temp_anomaly_c=3, rain_anomaly_mm=5,
                          festival_intensity=1.5, promo=True)
     print(f"{len(opts):,} series in run {run_id} (horizon {run['horizon']})")

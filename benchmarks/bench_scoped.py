@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine import auth  # noqa: E402
 from engine.demo import DemoConfig, load_demo  # noqa: E402
-from engine.warehouse import queries as q  # noqa: E402
+from engine.warehouse import sql, sales_summary as q  # noqa: E402
 from engine.warehouse.db import Warehouse  # noqa: E402
 from timing import median_ms  # noqa: E402
 from engine.warehouse.scoped import ScopedWarehouse  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> None:
               f"sales_daily rows: {wh.count('sales_daily'):,}")
         pins = wh.query("SELECT DISTINCT pin_code FROM sales_daily ORDER BY 1")["pin_code"]
         scoped = ScopedWarehouse(wh, pins[:2])
-        f = q.Filters()
+        f = sql.Filters()
         cases = {
             "SELECT 1": lambda w: w.scalar("SELECT 1"),
             "overview kpis": lambda w: q.kpis(w, f),

@@ -47,8 +47,8 @@ def load_warehouse(sales: Path, catalog: Path | None = None, name: str | None = 
     product's ingest (the same code path as `python -m engine ingest`). Returns
     (Warehouse, {kind: IngestResult})."""
     from engine.ingest.load import ingest_file
+    from engine.signals.festivals import load_festival_reference
     from engine.warehouse.db import Warehouse
-    from engine.warehouse.festivals import load_festival_reference
 
     path = Path(tempfile.gettempdir()) / f"micropulse_{name or sales.stem}_{os.getpid()}.duckdb"
     for p in (path, Path(str(path) + ".wal")):
@@ -248,7 +248,7 @@ def held_out(name: str, horizon: int, tag: str):
     """Upload the `name` sales file (SALES_FILES) into a fresh warehouse and hold out its
     last `horizon` weeks. Prints the panel's size and dates. Returns (Warehouse, the full
     history as the forecast reads it, the cutoff)."""
-    from engine.warehouse.forecast_store import read_history
+    from engine.warehouse.sales_history import read_history
 
     sales, catalog = SALES_FILES[name]
     wh, _ = load_warehouse(sales, catalog, name=f"{tag}_{name}")

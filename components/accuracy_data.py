@@ -6,13 +6,14 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.forecast import scores
-from engine.warehouse import forecast_queries as fq
+from engine.warehouse.backtests import worst_series
+from engine.warehouse.runs import backtest_runs
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def runs(_wh, version: str):
     """Runs that stored backtest rows, newest first."""
-    return fq.backtest_runs(_wh)
+    return backtest_runs(_wh)
 
 
 @st.cache_data(show_spinner="Scoring the backtest (once per run and filter)...",
@@ -34,4 +35,4 @@ def like_for_like(_wh, version: str, run_id: str, f, models: tuple[str, ...],
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def worst(_wh, version: str, run_id: str, f, model: str):
-    return fq.worst_series(_wh, run_id, f, model, 15)
+    return worst_series(_wh, run_id, f, model, 15)

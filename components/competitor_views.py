@@ -16,8 +16,8 @@ from components.tables import download_buttons, show_table
 from engine.pricing.competitors import competitive_table, competitor_index
 from engine.pricing.elasticity import PricingError
 from engine.pricing.inputs import load_catalog
-from engine.warehouse.competitor_store import (CompetitorMatchError, decide_match,
-                                               match_summary, review_list)
+from engine.warehouse.competitors import (CompetitorMatchError, decide_match, match_summary,
+                                          review_list)
 
 LEVELS = {"SKU": "sku", "Category": "category", "City": "city"}
 USED = ("auto", "confirmed", "corrected")

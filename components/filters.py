@@ -16,7 +16,8 @@ from datetime import date
 import streamlit as st
 
 from components.format import dd_mmm
-from engine.warehouse.queries import Filters, default_period, filter_options
+from engine.warehouse.sales_summary import default_period, filter_options
+from engine.warehouse.sql import Filters
 
 PIN_SCOPE_KEY = "mp_pin_scope"
 _STORE = {"states": "mp_filter_states", "cities": "mp_filter_cities",

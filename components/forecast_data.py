@@ -7,19 +7,26 @@ import streamlit as st
 
 from engine.forecast.intervals import aggregate_bands
 from engine.forecast.whatif import response_curves, run_scenario
+from engine.scenarios.whatif_saved import list_scenarios
 from engine.signals.festivals import festivals_in_range
 from engine.signals.seasonality import decompose
-from engine.warehouse import forecast_queries as fq
+from engine.warehouse import backtests, forecasts, runs, sales_history
 from engine.warehouse.festivals import read_festivals
-from engine.scenarios.whatif_saved import list_scenarios
 from engine.scenarios.whatif_saved import save_scenario  # noqa: F401 - the page's write
+
+
+# The page's reads by name: the stored run, its forecasts, backtest and the sales history.
+READS = {f.__name__: f for f in (
+    runs.latest_forecast_run, forecasts.selection_options, forecasts.forecast_series,
+    forecasts.forecast_detail, forecasts.routing_mix, forecasts.driver_effects,
+    forecasts.scenario_base, backtests.selection_backtest, sales_history.history_series)}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def read(_wh, version: str, name: str, *args):
-    """Every forecast read of the page (engine.warehouse.forecast_queries.<name>), keyed on
-    the data version and its arguments."""
-    return getattr(fq, name)(_wh, *args)
+    """Every forecast read of the page (READS[name]: engine.warehouse.forecasts,
+    backtests, runs, sales_history), keyed on the data version and its arguments."""
+    return READS[name](_wh, *args)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -43,7 +50,7 @@ def festivals(_wh, version: str, start, end, state):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def seasonality(_wh, version: str, sel, f, grain: str):
-    return decompose(fq.history_series(_wh, sel, f, grain=grain), grain)
+    return decompose(sales_history.history_series(_wh, sel, f, grain=grain), grain)
 
 
 @st.cache_data(show_spinner="Estimating demand responses (once per data version)...",

@@ -18,8 +18,8 @@ from components.tables import download_buttons
 from engine.errors import MicroPulseError
 from engine.forecast.config import ForecastConfig, ForecastError, ScenarioConfig
 from engine.forecast.registry import available_models
-from engine.warehouse.forecast_queries import Selection
 from engine.warehouse.grain import period_noun, periods_text, sales_grain
+from engine.warehouse.sql import Selection
 
 ALL_PRODUCTS, ALL_PLACES = "All products", "All places"
 HISTORY, FORECAST, SCENARIO = "#475569", "#0F766E", "#C2410C"

@@ -8,7 +8,7 @@ import streamlit as st
 from components.charts import trend_freq
 from engine.geo_polygons import area_polygons
 from engine.map_metrics import MetricUnavailable, map_frame, pin_inputs, pin_options
-from engine.warehouse import queries as q
+from engine.warehouse import sql, sales_summary as q
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -17,7 +17,7 @@ def has_sales(_wh, version: str, pin_scope) -> bool:
 
 
 @st.cache_data(show_spinner="Computing the metric...", max_entries=64)
-def inputs(_wh, version: str, f: q.Filters, metric: str):
+def inputs(_wh, version: str, f: sql.Filters, metric: str):
     """(the metric's MetricInputs, None), or (None, why the metric cannot be drawn)."""
     try:
         return pin_inputs(_wh, f, metric), None
@@ -27,7 +27,7 @@ def inputs(_wh, version: str, f: q.Filters, metric: str):
 
 @st.cache_data(show_spinner="Drawing the map (PIN shapes are built once, ~30 s)...",
                max_entries=64)
-def map_rows(_wh, version: str, f: q.Filters, metric: str, level: str):
+def map_rows(_wh, version: str, f: sql.Filters, metric: str, level: str):
     found, _ = inputs(_wh, version, f, metric)
     return map_frame(_wh, found, level)
 
@@ -40,13 +40,13 @@ def context():
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def options(_wh, version: str, f: q.Filters, metric: str):
+def options(_wh, version: str, f: sql.Filters, metric: str):
     found, _ = inputs(_wh, version, f, metric)
     return pin_options(found)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def detail(_wh, version: str, f: q.Filters):
+def detail(_wh, version: str, f: sql.Filters):
     """One PIN's top 5 SKUs, its sales trend and the trend's period length."""
     start, end = q.resolve_period(_wh, f)
     freq = trend_freq(start, end)

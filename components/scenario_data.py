@@ -1,6 +1,6 @@
 """The Scenarios page's reads and writes: the form's choices (forecast series the user may
 see and the stored plans, cached per data version) and saving, renaming, deleting a
-scenario and keeping its step totals (engine.scenarios.saved, engine.warehouse.scenario_store)."""
+scenario and keeping its step totals (engine.scenarios.saved, engine.warehouse.scenarios)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -11,7 +11,7 @@ from components.ingest_data import plans
 from engine.scenarios import Selection
 from engine.scenarios import compute as C
 from engine.scenarios.saved import delete, may_change, rename, save
-from engine.warehouse.scenario_store import record_result
+from engine.warehouse.scenarios import record_result
 
 __all__ = ["form_options", "save", "rename", "delete", "may_change", "record_result"]
 

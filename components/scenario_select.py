@@ -57,13 +57,13 @@ def scenario_result(wh, scenario: Scenario, pin_scope=None):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _saved(_wh, version: str, pin_scope) -> pd.DataFrame:
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios
 
-    return scenario_store.list_rows(_wh, pin_scope)
+    return scenarios.list_rows(_wh, pin_scope)
 
 
 def saved_rows(wh, pin_scope=None) -> pd.DataFrame:
-    """Saved scenarios this viewer may see (engine.warehouse.scenario_store.list_rows)."""
+    """Saved scenarios this viewer may see (engine.warehouse.scenarios.list_rows)."""
     scope = current_pin_scope(pin_scope)
     try:
         return _saved(wh, wh.data_version("scenarios"),

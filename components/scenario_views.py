@@ -468,7 +468,7 @@ def form_scenario(opts: FormOptions) -> tuple[Scenario | None, str | None]:
 
 
 # ---- the saved list ----------------------------------------------------------------------
-def _base_version(version) -> str:
+def base_version(version) -> str:
     return str(version or "").split("|scope:")[0]
 
 
@@ -479,7 +479,7 @@ def saved_frame(rows: pd.DataFrame, current_version: str) -> pd.DataFrame:
     for r in rows.itertuples():
         stored = r.data_version if isinstance(r.data_version, str) else None
         status = ("Not computed yet" if not stored else
-                  "Up to date" if _base_version(stored) == _base_version(current_version)
+                  "Up to date" if base_version(stored) == base_version(current_version)
                   else "Data changed since")
         out.append({"Scenario": r.name, "Author": r.created_by or "—",
                     "Created": dd_mmm(r.created_at, True),

@@ -6,7 +6,7 @@ import streamlit as st
 
 from engine.sourcing.allocation import allocate
 from engine.sourcing.service import available_commodities, market_outlook, rank_for_pin
-from engine.warehouse.sourcing_store import store_locations
+from engine.warehouse.locations import store_locations
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

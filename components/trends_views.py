@@ -13,7 +13,8 @@ from components.tables import download_buttons, show_table
 from engine.intel import IntelError
 from engine.intel import clusters as C
 from engine.intel import trends as T
-from engine.warehouse.queries import Filters, has_sales
+from engine.warehouse.sales_summary import has_sales
+from engine.warehouse.sql import Filters
 
 LEVEL_LABELS = {"category": "Category", "brand": "Brand", "sku": "SKU",
                 "pin_code": "PIN code", "city": "City"}

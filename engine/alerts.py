@@ -1,8 +1,9 @@
 """Alerts: what needs a manager's attention today.
 
 Rules (catalogue in `engine.alerts_rules`, detectors in `engine.alerts_detect` and
-`engine.alerts_anomaly`) read the warehouse through `engine.warehouse.alerts_store` in the
-grain of its sales (`engine.warehouse.grain`: daily, or weekly for weekly uploads), and
+`engine.alerts_anomaly`) read the warehouse through `engine.warehouse` (alerts.py and the
+module of what each rule reads: sales_history, forecasts, backtests, mandi...) in the grain
+of its sales (`engine.warehouse.grain`: daily, or weekly for weekly uploads), and
 every alert found is stored once per (rule, entity, day): re-running generation never
 duplicates an alert and never resets its status. Lifecycle: new -> acknowledged ->
 resolved (new -> resolved is allowed too); each transition and every rule configuration
@@ -28,13 +29,21 @@ from engine.alerts_anomaly import demand_anomalies
 from engine.alerts_rules import (CANDIDATE_COLUMNS, RULES, SEVERITIES, AlertConfigError,
                                  AlertError, RuleConfig, RuleSkipped, alert_link, ddmmm,
                                  rank_alerts, validate_config)
-from engine.warehouse import alerts_store as store
+from engine.warehouse import alerts as store
+from engine.warehouse.audit import read_audit_log
+from engine.warehouse.backtests import backtest_errors
+from engine.warehouse.catalog import read_skus
 from engine.warehouse.db import Warehouse
-from engine.warehouse.reference import read_skus
-from engine.warehouse.runs import latest_forecast_run
-from engine.warehouse.sales import last_sales_date
+from engine.warehouse.forecasts import read_forecasts_window
 from engine.warehouse.grain import (DAILY, WEEKLY, period_days, period_noun, periods_for,
                                     sales_grain)
+from engine.warehouse.ingest_batches import newest_sales_arrival
+from engine.warehouse.locations import store_pins_by_state
+from engine.warehouse.mandi import last_mandi_date, read_mandi_window
+from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales import last_sales_date
+from engine.warehouse.sales_history import read_price_checks, read_sales_window
+from engine.warehouse.sales_summary import last_sale_per_pin
 
 __all__ = ["AlertConfigError", "AlertError", "GenerationResult", "RULES", "SEVERITIES",
            "acknowledge", "alert_link", "audit_trail", "generate_alerts", "get_rules",
@@ -159,8 +168,8 @@ def _stock(wh, cfg, run):
 
 def _matched(wh, run, days):
     start, end = _window(run, days)
-    fc = store.read_forecasts_window(wh, start, end)
-    matched = detect.matched_forecasts(fc, store.read_sales_window(wh, start, end), start,
+    fc = read_forecasts_window(wh, start, end)
+    matched = detect.matched_forecasts(fc, read_sales_window(wh, start, end), start,
                                        end, run.grain) if len(fc) else fc
     if matched.empty:
         latest = latest_forecast_run(wh)
@@ -182,7 +191,7 @@ def _deviation(wh, cfg, run):
 
 def _accuracy(wh, cfg, run):
     matched = _matched(wh, run, cfg.params["window_days"])
-    bt = store.read_backtest_errors(wh, sorted(matched["run_id"].unique()))
+    bt = backtest_errors(wh, sorted(matched["run_id"].unique()))
     if bt.empty:
         raise RuleSkipped("the forecast runs covering the last weeks have no backtest to "
                           "compare with")
@@ -194,40 +203,40 @@ def _demand(wh, cfg, run):
     p = cfg.params
     start, end = _window(run, 7 * p["history_weeks"] if run.grain == WEEKLY
                          else p["history_days"])
-    return demand_anomalies(store.read_sales_window(wh, start, end), cfg, run.day, run.names,
+    return demand_anomalies(read_sales_window(wh, start, end), cfg, run.day, run.names,
                             run.grain)
 
 
 def _price(fn):
     def check(wh, cfg, run):
         start, end = _window(run, cfg.params["lookback_days"])
-        return fn(store.read_price_checks(wh, start, end), cfg, run.day, run.grain)
+        return fn(read_price_checks(wh, start, end), cfg, run.day, run.grain)
     return check
 
 
 def _mandi(wh, cfg, run):
-    last = store.last_mandi_date(wh, run.asked.date())
+    last = last_mandi_date(wh, run.asked.date())
     if last is None:
         raise RuleSkipped("no mandi prices in the warehouse yet")
     start = (run.asked - pd.Timedelta(days=int(cfg.params["lookback_days"]) + 6)).date()
-    return detect.mandi_spike(store.read_mandi_window(wh, start, run.asked.date()), cfg,
+    return detect.mandi_spike(read_mandi_window(wh, start, run.asked.date()), cfg,
                               run.asked)
 
 
 def _undercut(wh, cfg, run):
-    from engine.warehouse import competitor_store
+    from engine.warehouse.competitors import match_summary, undercut_checks
 
-    if not competitor_store.match_summary(wh)["rows"]:
+    if not match_summary(wh)["rows"]:
         raise RuleSkipped("no competitor prices in the warehouse yet")
-    checks = competitor_store.undercut_checks(wh, int(cfg.params["lookback_days"]),
+    checks = undercut_checks(wh, int(cfg.params["lookback_days"]),
                                               run.day.date())
     return detect.competitor_undercut(checks, cfg, run.day)
 
 
 def _fresh(wh, cfg, run):
     latest = last_sales_date(wh, run.day.date())
-    arrived = store.newest_sales_arrival(wh, latest) if latest is not None else None
-    by_pin = store.last_sale_per_pin(wh, run.day.date())
+    arrived = newest_sales_arrival(wh, latest) if latest is not None else None
+    by_pin = last_sale_per_pin(wh, run.day.date())
     note = detect.historical_load(latest, arrived, cfg, run.grain)
     if note:
         behind = detect.pins_behind(by_pin, cfg, latest, run.grain)
@@ -237,7 +246,7 @@ def _fresh(wh, cfg, run):
 
 def _drift(wh, cfg, run):
     from engine.forecast import live
-    from engine.warehouse.live_store import pin_scores
+    from engine.warehouse.accuracy import pin_scores
 
     chosen = live.drift_run(wh, int(cfg.params["min_periods"]))
     if chosen is None:
@@ -362,7 +371,7 @@ def list_alerts(wh: Warehouse, status=None, severity=None, rule=None,
     pages, pins = _reader(wh, viewer)
     state_pins: dict[str, list[str]] = {}
     if details.map(lambda d: d.get("page") == "Sourcing").any():
-        for state, pin in store.store_pins_by_state(wh).itertuples(index=False):
+        for state, pin in store_pins_by_state(wh).itertuples(index=False):
             state_pins.setdefault(state, []).append(str(pin))
     df["link"] = details.map(lambda d: alert_link(d, pages, pins, state_pins))
     return rank_alerts(df).reset_index(drop=True)
@@ -401,7 +410,7 @@ def resolve(wh: Warehouse, alert_ids, actor: str) -> int:
 
 def audit_trail(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
     """Newest alert-related audit rows: ts, actor, action, details."""
-    return store.read_audit(wh, "alert", limit)
+    return read_audit_log(wh, "alert", limit=limit)
 
 
 def refresh_after(wh: Warehouse, trigger: str, actor: str | None = None) -> str:

@@ -147,7 +147,7 @@ def _loss(g: pd.DataFrame, loss: float) -> dict:
 
 # ---- competitor prices --------------------------------------------------------------------------
 def competitor_undercut(checks: pd.DataFrame, cfg: RuleConfig, as_of) -> pd.DataFrame:
-    """checks: engine.warehouse.competitor_store.undercut_checks. One alert per SKU x PIN
+    """checks: engine.warehouse.competitors.undercut_checks. One alert per SKU x PIN
     where the cheapest competitor is more than threshold_pct below our price and our sales
     there are worth at least min_sales_value; at stake: our units x the price gap."""
     p = cfg.params

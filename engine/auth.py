@@ -29,11 +29,13 @@ from pathlib import Path
 
 import bcrypt
 
-from engine.geo import is_valid_pin
-from engine.warehouse import auth_store as store
-from engine.warehouse.auth_store import AuthError
+from engine.warehouse.audit import write_audit
 from engine.warehouse.db import Warehouse
+from engine.warehouse.locations import is_valid_pin
 from engine.warehouse.scoped import PermissionDenied, ScopedWarehouse
+from engine.warehouse.users import (AuthError, count_users, device_trusted, get_user_row,
+                                    insert_user, record_failure, record_success, throttle_row,
+                                    update_user)
 
 __all__ = ["PermissionDenied", "AuthError", "User", "can", "require", "can_open_page"]
 
@@ -238,13 +240,13 @@ def _validate_new(username: str, role: str, pin_codes) -> tuple[str, tuple[str, 
 # ---- first run and sign-in ------------------------------------------------------------------
 def needs_first_admin(wh: Warehouse) -> bool:
     """True while no user exists: the app then offers to create the administrator."""
-    return store.count_users(wh) == 0
+    return count_users(wh) == 0
 
 
 def create_first_admin(wh: Warehouse, username: str, password: str) -> User:
     name, _ = _validate_new(username, "admin", ())
     check_password_rules(password, name)
-    store.insert_user(wh, {"username": name, "password_hash": hash_password(password),
+    insert_user(wh, {"username": name, "password_hash": hash_password(password),
                            "role": "admin", "pin_codes": ""}, name, "user.create_first_admin",
                       {"username": name, "role": "admin"}, first_run=True)
     return User(name, "admin")
@@ -278,7 +280,7 @@ def throttle_client(wh: Warehouse, username: str, client: str | None,
     now = now or datetime.now()
     if device:
         hashed = secret_digest(device)
-        if store.device_trusted(wh, username, hashed, now - DEVICE_TRUST):
+        if device_trusted(wh, username, hashed, now - DEVICE_TRUST):
             return f"device:{hashed[:32]}"
     return client or "ip:unknown"
 
@@ -296,26 +298,26 @@ def authenticate(wh: Warehouse, username: str, password: str,
     if not name or not password:
         raise SignInFailed("Enter your username and password.")
     key = throttle_client(wh, name, client, device, now)
-    throttle = store.throttle_row(wh, name, key)
+    throttle = throttle_row(wh, name, key)
     until = local_epoch(throttle["locked_until"]) if throttle else None
     if until is not None and until > now.timestamp():
         locked = datetime.fromtimestamp(until)
-        store.write_audit(wh, name, "auth.sign_in_blocked",
+        write_audit(wh, name, "auth.sign_in_blocked",
                           {"client": key, "locked_until": locked}, now)
         raise AccountLocked(locked_message(locked, now), locked)
-    row = store.get_user_row(wh, name)
+    row = get_user_row(wh, name)
     ok = _check(password, row["password_hash"] if row else _dummy_hash()) and row is not None
     if not ok:
-        _, locked = store.record_failure(wh, name, key, now, FAILURE_WINDOW,
+        _, locked = record_failure(wh, name, key, now, FAILURE_WINDOW,
                                          MAX_FAILED_ATTEMPTS, LOCK_FOR, "auth.sign_in_failed",
                                          {})
         if locked is not None:
             raise AccountLocked(locked_message(locked, now), locked)
         raise SignInFailed("Wrong username or password.")
     if row["disabled"]:
-        store.write_audit(wh, name, "auth.sign_in_disabled", {"client": key}, now)
+        write_audit(wh, name, "auth.sign_in_disabled", {"client": key}, now)
         raise AccountDisabled("This account is disabled. Ask your MicroPulse administrator.")
-    store.record_success(wh, name, key, now)
+    record_success(wh, name, key, now)
     return user_from_row(row)
 
 
@@ -359,7 +361,7 @@ def audit(wh: Warehouse, actor: User | str | None, action: str, details: dict | 
     """Record who did what (uploads, rollbacks, approvals, settings) in audit_log. Writes
     that change data should rather call `wh.audit(cur, ...)` inside their own transaction."""
     name = actor.username if isinstance(actor, User) else actor
-    store.write_audit(getattr(wh, "base", wh), name, action, details)
+    write_audit(getattr(wh, "base", wh), name, action, details)
 
 
 # ---- user administration (admins only) --------------------------------------------------------
@@ -368,7 +370,7 @@ def create_user(wh: Warehouse, actor: User, username: str, password: str, role: 
     require(actor, "manage_users")
     name, pins = _validate_new(username, role, pin_codes)
     check_password_rules(password, name)
-    store.insert_user(wh, {"username": name, "password_hash": hash_password(password),
+    insert_user(wh, {"username": name, "password_hash": hash_password(password),
                            "role": role, "pin_codes": ",".join(pins)}, actor.username,
                       "user.create", {"username": name, "role": role, "pin_codes": list(pins)})
     return User(name, role, pins)
@@ -377,7 +379,7 @@ def create_user(wh: Warehouse, actor: User, username: str, password: str, role: 
 def existing_user_row(wh: Warehouse, username: str) -> dict:
     """The `users` row of `username` (normalised); AuthError naming the user when there
     is none."""
-    row = store.get_user_row(wh, normalise_username(username))
+    row = get_user_row(wh, normalise_username(username))
     if row is None:
         raise AuthError(f"There is no user called '{username}'.")
     return row
@@ -388,7 +390,7 @@ def set_role(wh: Warehouse, actor: User, username: str, role: str, pin_codes=())
     require(actor, "manage_users")
     row = existing_user_row(wh, username)
     _, pins = _validate_new(row["username"], role, pin_codes)
-    store.update_user(wh, row["username"], {"role": role, "pin_codes": ",".join(pins)},
+    update_user(wh, row["username"], {"role": role, "pin_codes": ",".join(pins)},
                       actor.username, "user.role",
                       {"username": row["username"], "from": row["role"], "role": role,
                        "pin_codes": list(pins)},
@@ -400,7 +402,7 @@ def set_disabled(wh: Warehouse, actor: User, username: str, disabled: bool) -> N
     row = existing_user_row(wh, username)
     if disabled and row["username"] == actor.username:
         raise AuthError("You cannot disable your own account.")
-    store.update_user(wh, row["username"], {"disabled": bool(disabled)}, actor.username,
+    update_user(wh, row["username"], {"disabled": bool(disabled)}, actor.username,
                       "user.disable" if disabled else "user.enable",
                       {"username": row["username"]},
                       keep_an_admin=disabled and row["role"] == "admin",
@@ -413,7 +415,7 @@ def reset_password(wh: Warehouse, actor: User, username: str, new_password: str)
     require(actor, "manage_users")
     row = existing_user_row(wh, username)
     check_password_rules(new_password, row["username"])
-    store.update_user(wh, row["username"], {"password_hash": hash_password(new_password),
+    update_user(wh, row["username"], {"password_hash": hash_password(new_password),
                                             "password_changed_at": datetime.now()},
                       actor.username, "user.password_reset", {"username": row["username"]},
                       revoke_sessions="password_reset")

@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 
 from engine.auth import (SessionEnded, User, secret_digest, local_epoch, existing_user_row, user_from_row,
                          require)
-from engine.warehouse import auth_store as store
+from engine.warehouse.audit import write_audit
 from engine.warehouse.db import Warehouse
+from engine.warehouse.users import (get_session, get_user_row, insert_session, list_sessions,
+                                    revoke_session, revoke_user_sessions, touch_session)
 
 DEFAULT_SESSION_HOURS = 8.0         # idle timeout
 DEFAULT_SESSION_MAX_HOURS = 12.0    # absolute lifetime of an app session
@@ -95,7 +97,7 @@ def start_session(wh: Warehouse, user: User, now: datetime | None = None,
     now = now or datetime.now()
     session_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=session_max_hours())
-    store.insert_session(wh, {"session_id": session_id, "secret_hash": secret_digest(secret),
+    insert_session(wh, {"session_id": session_id, "secret_hash": secret_digest(secret),
                               "username": user.username, "expires_at": expires,
                               "client": client,
                               "device_hash": secret_digest(device) if device else None},
@@ -151,15 +153,15 @@ def resume_session(wh: Warehouse, session: dict, now: float,
     session_id = session.get("session_id")
     when = datetime.fromtimestamp(now)
     if session_id:
-        _check_record(store.get_session(wh, str(session_id)), when, hours)
-    row = store.get_user_row(wh, str(session.get("username", "")))
+        _check_record(get_session(wh, str(session_id)), when, hours)
+    row = get_user_row(wh, str(session.get("username", "")))
     if row is None or row["disabled"]:
         raise SessionEnded(_INACTIVE)
     changed = local_epoch(row["password_changed_at"])
     if changed is not None and changed > float(session.get("signed_in_at", 0)):
         raise SessionEnded(_PASSWORD_CHANGED)
     if session_id:
-        store.touch_session(wh, str(session_id), when, SESSION_TOUCH)
+        touch_session(wh, str(session_id), when, SESSION_TOUCH)
     return user_from_row(row)
 
 
@@ -172,7 +174,7 @@ def resume_token(wh: Warehouse, token: str, now: float | None = None) -> tuple[U
     if not match:
         raise SessionEnded(_INVALID_TOKEN)
     session_id, secret = match.groups()
-    record = store.get_session(wh, session_id)
+    record = get_session(wh, session_id)
     if record is None or not hmac.compare_digest(str(record["secret_hash"]),
                                                  secret_digest(secret)):
         raise SessionEnded(_INVALID_TOKEN)
@@ -187,21 +189,21 @@ def end_session(wh: Warehouse, session_id: str, reason: str = "sign_out",
                 actor: str | None = None) -> bool:
     """Revoke one session (sign-out, or an administrator ending it); its token never
     signs in again. True when this call ended it."""
-    return store.revoke_session(wh, session_id, reason, actor, datetime.now())
+    return revoke_session(wh, session_id, reason, actor, datetime.now())
 
 
 def end_sessions_of(wh: Warehouse, actor: User, username: str) -> int:
     """An administrator signs a user out everywhere; the number of sessions ended."""
     require(actor, "manage_users")
     row = existing_user_row(wh, username)
-    return store.revoke_user_sessions(wh, row["username"], "admin", actor.username,
+    return revoke_user_sessions(wh, row["username"], "admin", actor.username,
                                       datetime.now())
 
 
 def open_sessions(wh: Warehouse, actor: User):
     """Open app sessions (who, since when, last activity, expiry, client); admins only."""
     require(actor, "manage_users")
-    return store.list_sessions(wh, datetime.now())
+    return list_sessions(wh, datetime.now())
 
 
 def _present(value) -> bool:
@@ -217,6 +219,6 @@ def sign_out(wh: Warehouse, username: str, reason: str = "auth.sign_out",
              session_id: str | None = None) -> None:
     """Audit the end of a session (`reason` is the audit action) and revoke its record."""
     if session_id:
-        store.revoke_session(wh, session_id, "sign_out" if reason == "auth.sign_out"
+        revoke_session(wh, session_id, "sign_out" if reason == "auth.sign_out"
                              else "session_ended", username, datetime.now())
-    store.write_audit(wh, username, reason)
+    write_audit(wh, username, reason)

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from engine.pin_directory import known_pins, sqlite_path  # noqa: F401 (known_pins re-exported)
+from engine.textfmt import title_case
 
-PIN_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
 EARTH_RADIUS_KM = 6371.0088
 # Geo-quality codes in the package: 0 original, 1 swapped (fixed), 2 suspect, 3 removed, 4 missing.
 USABLE_GEO_QUALITY = (0, 1)
@@ -37,14 +37,6 @@ STATE_REGION = {
     "TRIPURA": "North-East", "UTTAR PRADESH": "North", "UTTARAKHAND": "North",
     "WEST BENGAL": "East",
 }
-
-
-def title_case(name: str | None) -> str | None:
-    """'ANDHRA PRADESH' -> 'Andhra Pradesh' (keeps 'and' lower case)."""
-    if name is None:
-        return None
-    words = str(name).strip().lower().split()
-    return " ".join(w if w in {"and", "of"} else w.capitalize() for w in words)
 
 
 def locality_name(office_name: str) -> str:
@@ -156,10 +148,6 @@ def _build_pin_reference() -> pd.DataFrame:
     ref = ref.merge(cent, on="pin_code", how="left")
     return ref[["pin_code", "locality", "district", "state", "region", "lat", "lon",
                 "n_offices"]].reset_index(drop=True)
-
-
-def is_valid_pin(value: str) -> bool:
-    return bool(PIN_PATTERN.match(str(value)))
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:

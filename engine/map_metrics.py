@@ -25,11 +25,16 @@ import pandas as pd
 from engine.errors import MicroPulseError
 from engine.geo import rollup
 from engine.signals.festivals import festival_uplift
-from engine.warehouse import map_queries as mq
+from engine.warehouse.festivals import has_festivals
 from engine.warehouse.festivals import read_festivals
+from engine.warehouse.forecasts import forecast_inputs
 from engine.warehouse.grain import WEEKLY, periods_for, periods_text
-from engine.warehouse.queries import Filters, resolve_period
+from engine.warehouse.inventory import has_inventory, stock_inputs
+from engine.warehouse.locations import pin_places
 from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales_summary import category_units, sales_inputs
+from engine.warehouse.sales_summary import resolve_period
+from engine.warehouse.sql import Filters
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def _span(days: int, grain) -> str:
 
 
 def _festival_inputs(wh, f: Filters) -> tuple[pd.DataFrame, str]:
-    if not mq.has_festivals(wh):
+    if not has_festivals(wh):
         raise MetricUnavailable("No festival calendar in the warehouse yet — run "
                                 "`python -m engine init` to load the shipped calendar.")
     start, end = resolve_period(wh, f)
@@ -98,7 +103,7 @@ def _festival_inputs(wh, f: Filters) -> tuple[pd.DataFrame, str]:
         return pd.DataFrame(columns=["pin_code", "lift_weighted", "weight"]), "No sales yet."
     month_start = pd.Timestamp(end).replace(day=1)
     days = pd.date_range(month_start, month_start + pd.offsets.MonthEnd(0), freq="D")
-    units = mq.category_units(wh, f, start, end)
+    units = category_units(wh, f, start, end)
     calendar, effects = read_festivals(wh)
     combos = units[["state", "category"]].drop_duplicates()
     grid = combos.merge(pd.DataFrame({"date": days}), how="cross")
@@ -117,7 +122,7 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, not {metric!r}")
     if metric in ("sales", "growth"):
-        df, meta = mq.sales_inputs(wh, f)
+        df, meta = sales_inputs(wh, f)
         if meta.get("start") is None:
             return MetricInputs(metric, df, "No sales in the warehouse yet.")
         note = f"{_fmt_day(meta['start'])} to {_fmt_day(meta['end'])}"
@@ -134,7 +139,7 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
         run = latest_forecast_run(wh)
         if run is None:
             raise MetricUnavailable(NO_FORECAST)
-        df, meta = mq.forecast_inputs(wh, f, run)
+        df, meta = forecast_inputs(wh, f, run)
         span = _span(meta["days"], run.get("grain"))
         note = (f"Forecast run {meta.get('run_id', run['run_id'])}: {span} after "
                 f"{_fmt_day(meta['cutoff'])}")
@@ -142,10 +147,10 @@ def pin_inputs(wh, f: Filters, metric: str) -> MetricInputs:
             note += f", against actual sales in the {span} up to the cutoff"
         return MetricInputs(metric, df, note + ".")
     if metric == "stockout":
-        if not mq.has_inventory(wh):
+        if not has_inventory(wh):
             raise MetricUnavailable("No inventory in the warehouse yet — upload a stock file "
                                     "on the Data page to see stock-out risk.")
-        df, meta = mq.stock_inputs(wh, f)
+        df, meta = stock_inputs(wh, f)
         as_of = _fmt_day(meta["as_of"]) if meta["as_of"] else "—"
         return MetricInputs(metric, df, f"Stock as loaded, demand = average per day of the "
                                         f"{_span(meta['demand_days'], meta['grain'])} up to "
@@ -166,7 +171,7 @@ def _cluster_inputs(wh, f: Filters) -> MetricInputs:
         rows = store_clusters(wh)
     except IntelError as exc:
         raise MetricUnavailable(exc.message) from exc
-    pins, _ = mq.sales_inputs(wh, f)
+    pins, _ = sales_inputs(wh, f)
     rows = rows[rows["pin_code"].isin(set(pins["pin_code"].astype(str)))]
     frame = pd.get_dummies(rows.set_index("pin_code")["cluster"], prefix="cluster",
                            dtype=float).reset_index()
@@ -234,7 +239,7 @@ def map_frame(wh, inputs: MetricInputs, level: str):
 
     gdf = attach_polygons(metric_values(inputs, level), level)
     if level == "pin" and len(gdf):
-        places = mq.pin_places(wh, gdf["pin_code"].tolist())[["pin_code", "city"]]
+        places = pin_places(wh, gdf["pin_code"].tolist())[["pin_code", "city"]]
         unmapped = gdf.attrs.get("unmapped", 0)
         gdf = gdf.merge(places, on="pin_code", how="left")
         gdf["city"] = gdf["city"].fillna(gdf["district"])

@@ -28,3 +28,10 @@ def known_pins() -> frozenset[str]:
     finally:
         con.close()
     return frozenset(str(r[0]) for r in rows)
+
+
+@lru_cache(maxsize=1)
+def known_pin_codes() -> tuple[str, ...]:
+    """Every PIN code in India Post's directory, sorted (what an upload's PIN codes are
+    checked against)."""
+    return tuple(sorted(known_pins()))

@@ -71,7 +71,7 @@ def sample_scenario(wh):
     from engine.scenarios import Assumptions, Scenario, Selection
     from engine.scenarios import compute as C
     from engine.scenarios import saved
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios
 
     inputs = C.load_inputs(wh)
     base = inputs.base.assign(revenue=inputs.base["forecast"] * inputs.base["price"])
@@ -84,5 +84,5 @@ def sample_scenario(wh):
                   Assumptions(price_change_pct=-10.0, mandi_price_shock_pct=10.0))
     result = C.compute(inputs, sc)
     stored = saved.save(wh, sc, "demo")
-    scenario_store.record_result(wh, stored.scenario_id, result.summary(), result.version)
+    scenarios.record_result(wh, stored.scenario_id, result.summary(), result.version)
     return stored

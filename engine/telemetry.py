@@ -258,7 +258,8 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 
 def forecast_run_stored(run: dict) -> None:
-    """After a run is stored (engine/warehouse/forecast_store.write_run)."""
+    """After a run is stored (engine/warehouse/forecasts.write_run; engine/forecast/pipeline.py
+    calls this)."""
     timings = run.get("timings") or {}
     seconds = timings.get("total") if isinstance(timings, dict) else None
     kind, grain = str(run.get("kind")), str(run.get("grain") or "D")
@@ -330,7 +331,10 @@ class WarehouseCollector:
     def _families(self) -> list:
         from prometheus_client.core import GaugeMetricFamily
 
-        from engine.warehouse import telemetry_store as ts
+        from engine.warehouse.accuracy import newest_live_scores
+        from engine.warehouse.alerts import alert_counts
+        from engine.warehouse.forecasts import routing_shares
+        from engine.warehouse.ingest_batches import ingest_rows
         from engine.warehouse.runs import latest_forecast_run
         from engine.warehouse.sales import last_sales_date
 
@@ -351,11 +355,11 @@ class WarehouseCollector:
             if isinstance(total, (int, float)):
                 seconds.add_metric([], float(total))
             stamp.add_metric([], _epoch(run["created_at"]))
-            for r in ts.routing_shares(wh, run["run_id"]).itertuples(index=False):
+            for r in routing_shares(wh, run["run_id"]).itertuples(index=False):
                 share.add_metric([str(r.model)], float(r.share))
         out += [series, seconds, stamp, share]
 
-        live = ts.newest_live_scores(wh)
+        live = newest_live_scores(wh)
         names = {"wape": ("micropulse_live_wape_percent", "Live WAPE % of the newest scored "
                                                           "forecast run"),
                  "bias_pct": ("micropulse_live_bias_percent", "Live bias % (> 0 = over-"
@@ -387,12 +391,12 @@ class WarehouseCollector:
 
         alerts = GaugeMetricFamily("micropulse_alerts", "Stored alerts by rule and status",
                                    labels=["rule", "status"])
-        for r in ts.alert_counts(wh).itertuples(index=False):
+        for r in alert_counts(wh).itertuples(index=False):
             alerts.add_metric([str(r.rule), str(r.status)], float(r.n))
         rows = GaugeMetricFamily("micropulse_stored_ingest_rows",
                                  "Rows of every stored upload by kind and outcome",
                                  labels=["kind", "outcome"])
-        for r in ts.ingest_rows(wh).itertuples(index=False):
+        for r in ingest_rows(wh).itertuples(index=False):
             for outcome in ("read", "loaded", "quarantined", "duplicate"):
                 value = getattr(r, outcome)
                 rows.add_metric([str(r.kind), outcome], float(0 if value != value or

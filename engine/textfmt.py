@@ -97,6 +97,14 @@ _HEADER_UNITS = {"days": "days", "km": "km", "qtl": "qtl", "kg": "kg", "tonnes":
                  "litres": "litres", "hours": "hours", "seconds": "seconds", "inr": "₹"}
 
 
+def title_case(name: str | None) -> str | None:
+    """'ANDHRA PRADESH' -> 'Andhra Pradesh' (keeps 'and' lower case)."""
+    if name is None:
+        return None
+    words = str(name).strip().lower().split()
+    return " ".join(w if w in {"and", "of"} else w.capitalize() for w in words)
+
+
 def plain_label(name) -> str:
     """A snake_case column name as a header a person reads: 'order_qty' -> 'Order qty',
     'sku_id' -> 'SKU', 'lead_time_days' -> 'Lead time (days)', 'change_pct' -> 'Change %'.

@@ -179,7 +179,7 @@ if err:
 elif result is not None:
     sv.flow(result)
     if (current is not None and shown is current and not read_only
-            and sv._base_version(current.data_version) != sv._base_version(result.version)):
+            and sv.base_version(current.data_version) != sv.base_version(result.version)):
         # keep the numbers with the scenario so the list can say when the data moves on
         attempt(sd.record_result, wh, current.scenario_id, result.summary(),
                 result.version)

@@ -78,7 +78,7 @@ def mandi_frame(planted: bool = True) -> pd.DataFrame:
 
 
 def forecast_run(sales: pd.DataFrame):
-    """(run meta, forecasts, backtests) for engine.warehouse.forecast_store.write_run."""
+    """(run meta, forecasts, backtests) for engine.warehouse.forecasts.write_run."""
     days = pd.date_range(AS_OF - pd.Timedelta(days=27), AS_OF)
     fc = pd.concat([
         pd.DataFrame({"sku_id": "SKU-B", "pin_code": "560001", "date": days,
@@ -131,7 +131,7 @@ def build(wh, planted: bool = True, with_forecast: bool = True) -> None:
         "on_hand": [0.0 if planted else 5000.0, 5000.0], "on_order": 0.0,
         "lead_time_days": 7, "moq": 1, "case_pack": 1, "snapshot_date": AS_OF.date()}))
     if with_forecast:
-        from engine.warehouse.forecast_store import write_run
+        from engine.warehouse.forecasts import write_run
 
         meta, fc, bt = forecast_run(sales)
         if not planted:

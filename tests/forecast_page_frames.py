@@ -37,8 +37,9 @@ def forecast_copy(src: str) -> Path:
 
 def biggest_series(path: Path, category: str) -> tuple[str, str]:
     """(sku_id, pin_code) of the category's largest forecast series in the latest run."""
-    from engine.warehouse.forecast_queries import latest_forecast_run, selection_options
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.forecasts import selection_options
+    from engine.warehouse.runs import latest_forecast_run
+    from engine.warehouse.sql import Filters
 
     wh = Warehouse(path)
     try:

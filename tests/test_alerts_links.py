@@ -17,7 +17,7 @@ from engine import auth
 from engine.alerts import list_alerts
 from engine.alerts_detect import mandi_spike, stock_alerts
 from engine.alerts_rules import RULES, RuleConfig, alert_link, details_json
-from engine.warehouse import alerts_store as store
+from engine.warehouse import alerts as store
 from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 from tests.test_auth_support import copy_warehouse, session_for

@@ -12,7 +12,7 @@ from engine.alerts import generate_alerts, list_alerts, rank_alerts
 from engine.alerts_rules import details_json, shown_units, stake
 from engine.inventory.planner import load_inputs
 from engine.inventory.policy import PolicyConfig, plan_levels
-from engine.warehouse import alerts_store as store
+from engine.warehouse import alerts as store
 from tests.alerts_frames import AS_OF, build, mandi_frame, sales_frame
 
 

@@ -187,7 +187,7 @@ def test_a_historical_upload_with_a_stale_pin_raises_nothing_and_the_note_counts
 def _weekly_forecast_run(wh) -> None:
     """A weekly run with cutoff 4 weeks before AS_OF: WK-00 @ 560001 forecast at its true
     mean (clean), WK-01 @ 560001 at 3x its sales (misses); backtests with honest noise."""
-    from engine.warehouse.forecast_store import write_run
+    from engine.warehouse.forecasts import write_run
 
     sales = wf.weekly_sales()
     sales["date"] = pd.to_datetime(sales["date"])

@@ -308,12 +308,12 @@ def test_requests_graphql_cannot_take_answer_rests_error_body(client, as_):
 
 def test_a_server_fault_is_a_fixed_sentence_without_traceback(client, as_, world,
                                                             monkeypatch):
-    from engine.warehouse import api_store
+    from engine.warehouse import forecasts
 
     def broken(*_a, **_k):
         raise RuntimeError("boom at /srv/secret/warehouse.duckdb")
 
-    monkeypatch.setattr(api_store, "series_forecasts", broken)
+    monkeypatch.setattr(forecasts, "series_forecasts", broken)
     sku, pin = world.series[1]
     body = gql(client, as_("analyst"),
                f'{{ forecast(sku_id: "{sku}", pin_code: "{pin}", horizon: 7) {{ model }} }}')

@@ -106,13 +106,13 @@ def test_filters_persist_when_switching_pages(app_env, tmp_path):
 
 
 def test_warehouse_error_is_shown_as_a_message_not_a_traceback(app_env, monkeypatch):
-    from engine.warehouse import queries
+    from engine.warehouse import sales_summary
     from engine.warehouse.db import WarehouseError
 
     def broken(*args, **kwargs):
         raise WarehouseError("The warehouse file is damaged; restore it from a backup.")
 
-    monkeypatch.setattr(queries, "kpis", broken)
+    monkeypatch.setattr(sales_summary, "kpis", broken)
     at = _run_app()
     assert [e.value for e in at.error] == [
         "The warehouse file is damaged; restore it from a backup."]
@@ -125,7 +125,7 @@ def test_an_engine_errors_evidence_is_shown_under_its_sentence(app_env, monkeypa
     import pandas as pd
 
     from engine.errors import MicroPulseError
-    from engine.warehouse import queries
+    from engine.warehouse import sales_summary
 
     def broken(*args, **kwargs):
         raise MicroPulseError(
@@ -134,7 +134,7 @@ def test_an_engine_errors_evidence_is_shown_under_its_sentence(app_env, monkeypa
                 ["2026-11-05", "2026-11-06"]), "price_inr": [1234567.0, 250.0],
                 "quantity": [150000, 3]}), code="price_above_mrp")
 
-    monkeypatch.setattr(queries, "kpis", broken)
+    monkeypatch.setattr(sales_summary, "kpis", broken)
     at = _run_app()
     assert not at.exception
     assert [e.value for e in at.error] == [

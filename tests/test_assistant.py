@@ -101,8 +101,10 @@ def test_dates_in_english_hinglish_and_indian_order():
 
 
 def test_forecast_answer_is_the_stored_forecast_for_the_period(wh, vocab):
-    from engine.warehouse.forecast_queries import Selection, forecast_series, latest_forecast_run
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.forecasts import forecast_series
+    from engine.warehouse.runs import latest_forecast_run
+    from engine.warehouse.sql import Selection
+    from engine.warehouse.sql import Filters
 
     out = ask(wh, "How much will Delhi sell tomorrow?")
     run = latest_forecast_run(wh)

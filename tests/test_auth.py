@@ -10,7 +10,7 @@ import pytest
 from engine import auth
 from engine import auth_sessions as sessions
 from engine.auth import User
-from engine.warehouse import auth_store
+from engine.warehouse import audit, users
 from engine.warehouse.db import Warehouse
 from tests.test_auth_support import (PASSWORD, auth_wh, auth_wh_path,  # noqa: F401
                                      fast_bcrypt, session_for, store_pins)
@@ -79,15 +79,15 @@ def test_first_admin_only_while_no_user_exists(users_wh):
     assert boss == User("boss", "admin") and not auth.needs_first_admin(users_wh)
     with pytest.raises(auth.AuthError, match="already exists"):
         auth.create_first_admin(users_wh, "intruder", "another-long-password")
-    assert auth_store.count_users(users_wh) == 1
+    assert users.count_users(users_wh) == 1
 
 
 def test_sign_in_returns_the_user_with_role_and_pins(auth_wh):
     shop = auth.authenticate(auth_wh, " SHOP ", PASSWORD["shop"])
     assert shop.role == "store" and shop.pin_codes == store_pins(auth_wh)
-    row = auth_store.get_user_row(auth_wh, "shop")
+    row = users.get_user_row(auth_wh, "shop")
     assert row["last_sign_in_at"] is not None
-    assert "auth.sign_in" in auth_store.read_audit_log(auth_wh, actor="shop")["action"].tolist()
+    assert "auth.sign_in" in audit.read_audit_log(auth_wh, actor="shop")["action"].tolist()
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(auth_wh):
@@ -96,7 +96,7 @@ def test_wrong_password_and_unknown_user_get_the_same_message(auth_wh):
     with pytest.raises(auth.SignInFailed) as unknown:
         auth.authenticate(auth_wh, "nobody", "not-the-password")
     assert str(wrong.value) == str(unknown.value) == "Wrong username or password."
-    log = auth_store.read_audit_log(auth_wh, "auth.sign_in_failed")
+    log = audit.read_audit_log(auth_wh, "auth.sign_in_failed")
     assert set(log["actor"]) == {"mgr", "nobody"}
 
 
@@ -154,7 +154,7 @@ def test_five_failures_lock_the_username_for_fifteen_minutes(auth_wh):
         auth.authenticate(auth_wh, "mgr", PASSWORD["mgr"], now=t0 + timedelta(minutes=19))
     user = auth.authenticate(auth_wh, "mgr", PASSWORD["mgr"], now=t0 + timedelta(minutes=21))
     assert user.username == "mgr"
-    assert auth_store.throttle_row(auth_wh, "mgr", "ip:unknown") is None
+    assert users.throttle_row(auth_wh, "mgr", "ip:unknown") is None
 
 
 def test_unknown_usernames_lock_exactly_like_real_ones(auth_wh):
@@ -204,7 +204,7 @@ def test_plain_passwords_are_never_stored_or_logged(auth_wh_path, caplog):  # no
     with pytest.raises(auth.AuthError) as short:
         auth.create_user(wh, User("boss", "admin"), "newbie", "short", "analyst")
     assert "short" not in str(short.value).replace("shorter", "")
-    rows = auth_store.get_user_row(wh, "shop")
+    rows = users.get_user_row(wh, "shop")
     assert rows["password_hash"].startswith("$2b$")
     wh.close()
     raw = _everything_stored(auth_wh_path)
@@ -212,7 +212,7 @@ def test_plain_passwords_are_never_stored_or_logged(auth_wh_path, caplog):  # no
         assert secret.encode() not in raw, secret
         assert secret not in caplog.text
     wh = Warehouse(auth_wh_path)
-    text = auth_store.read_audit_log(wh, limit=10_000).to_csv()
+    text = audit.read_audit_log(wh, limit=10_000).to_csv()
     wh.close()
     assert not any(s in text for s in [*PASSWORD.values(), typo, "reset-secret-99"])
 
@@ -247,7 +247,7 @@ def test_the_last_enabled_admin_cannot_be_removed(auth_wh):
         auth.set_role(auth_wh, boss, "boss", "manager")
     auth.set_role(auth_wh, boss, "mgr", "admin")
     auth.set_role(auth_wh, boss, "boss", "manager")
-    assert auth_store.get_user_row(auth_wh, "boss")["role"] == "manager"
+    assert users.get_user_row(auth_wh, "boss")["role"] == "manager"
 
 
 def test_user_changes_are_audited(auth_wh):
@@ -255,7 +255,7 @@ def test_user_changes_are_audited(auth_wh):
     auth.set_disabled(auth_wh, boss, "ana", True)
     auth.set_role(auth_wh, boss, "mgr", "analyst")
     auth.audit(auth_wh, boss, "rollback.batch", {"batch_id": "b_1"})
-    log = auth_store.read_audit_log(auth_wh)
+    log = audit.read_audit_log(auth_wh)
     actions = log["action"].tolist()
     assert {"user.create_first_admin", "user.create", "user.disable", "user.role",
             "rollback.batch"} <= set(actions)

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from components import auth as ui
 from engine import auth
 from engine import auth_sessions as sessions
-from engine.warehouse.auth_store import read_audit_log
+from engine.warehouse.audit import read_audit_log
 from engine.warehouse.db import Warehouse
 from tests.test_auth_support import PASSWORD, auth_wh_path, fast_bcrypt  # noqa: F401
 

@@ -11,7 +11,7 @@ import pytest
 from engine import auth
 from engine import auth_sessions as sessions
 from engine.auth import User
-from engine.warehouse import auth_store
+from engine.warehouse import audit, users
 from engine.warehouse.db import Warehouse
 from engine.warehouse.scoped import ScopedWarehouse
 from tests.test_auth_support import (PASSWORD, auth_wh, auth_wh_path,  # noqa: F401
@@ -107,7 +107,7 @@ def test_idle_token_is_refused_by_the_server_record(auth_wh, monkeypatch):
     start = issued.created_at.timestamp()
     # Used after 50 minutes: the record notes the activity, so the idle clock restarts.
     assert sessions.resume_token(auth_wh, issued.token, start + 50 * 60)[0] == BOSS
-    seen = auth_store.get_session(auth_wh, issued.session_id)["last_seen_at"]
+    seen = users.get_session(auth_wh, issued.session_id)["last_seen_at"]
     assert seen.to_pydatetime() == datetime.fromtimestamp(start + 50 * 60)
     assert sessions.resume_token(auth_wh, issued.token, start + 100 * 60)[0] == BOSS
     # A browser that comes back after more than an hour of silence is not let in, even
@@ -120,10 +120,10 @@ def test_activity_is_written_at_most_once_a_minute(auth_wh):
     issued = sessions.start_session(auth_wh, BOSS)
     start = issued.created_at.timestamp()
     sessions.resume_token(auth_wh, issued.token, start + 30)
-    assert auth_store.get_session(auth_wh, issued.session_id)["last_seen_at"] == \
+    assert users.get_session(auth_wh, issued.session_id)["last_seen_at"] == \
         issued.created_at
     sessions.resume_token(auth_wh, issued.token, start + 61)
-    assert auth_store.get_session(auth_wh, issued.session_id)["last_seen_at"] > \
+    assert users.get_session(auth_wh, issued.session_id)["last_seen_at"] > \
         issued.created_at
 
 
@@ -142,14 +142,14 @@ def test_activity_note_never_waits_for_another_write(auth_wh):
     try:
         assert held.wait(30)
         started = time.monotonic()
-        assert not auth_store.touch_session(auth_wh, issued.session_id, later,
+        assert not users.touch_session(auth_wh, issued.session_id, later,
                                             sessions.SESSION_TOUCH)
         assert time.monotonic() - started < 1
     finally:
         done.set()
         writer.join()
-    assert auth_store.touch_session(auth_wh, issued.session_id, later, sessions.SESSION_TOUCH)
-    assert auth_store.get_session(auth_wh, issued.session_id)["last_seen_at"] == later
+    assert users.touch_session(auth_wh, issued.session_id, later, sessions.SESSION_TOUCH)
+    assert users.get_session(auth_wh, issued.session_id)["last_seen_at"] == later
 
 
 # ---- revocation -------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def test_signed_out_token_never_signs_in_again(auth_wh):
         sessions.resume_token(auth_wh, issued.token)
     with pytest.raises(auth.SessionEnded, match="You signed out"):
         sessions.resume_session(auth_wh, other_tab, time.time())
-    log = auth_store.read_audit_log(auth_wh, "auth.sign_out", actor="boss")
+    log = audit.read_audit_log(auth_wh, "auth.sign_out", actor="boss")
     assert len(log) == 1
     # The boss's other sessions are untouched.
     assert sessions.resume_token(auth_wh, sessions.start_session(auth_wh, BOSS).token)
@@ -175,7 +175,7 @@ def test_password_reset_and_disabling_revoke_every_session_of_that_user(auth_wh)
     auth.reset_password(auth_wh, BOSS, "mgr", "a-brand-new-secret")
     with pytest.raises(auth.SessionEnded, match="password was changed"):
         sessions.resume_token(auth_wh, mgr.token)
-    assert auth_store.get_session(auth_wh, mgr.session_id)["revoked_reason"] == \
+    assert users.get_session(auth_wh, mgr.session_id)["revoked_reason"] == \
         "password_reset"
     auth.set_disabled(auth_wh, BOSS, "ana", True)
     for issued in (ana, ana_2):
@@ -186,7 +186,7 @@ def test_password_reset_and_disabling_revoke_every_session_of_that_user(auth_wh)
     with pytest.raises(auth.SessionEnded, match="no longer active"):
         sessions.resume_token(auth_wh, ana.token)
     assert sessions.resume_token(auth_wh, boss.token)[0] == BOSS
-    details = auth_store.read_audit_log(auth_wh, "user.disable")["details"].iloc[0]
+    details = audit.read_audit_log(auth_wh, "user.disable")["details"].iloc[0]
     assert '"sessions_ended": 2' in details
 
 
@@ -224,9 +224,9 @@ def test_attacker_locks_only_their_own_client_and_the_admin_still_signs_in(auth_
     user = auth.authenticate(auth_wh, "boss", PASSWORD["boss"],
                              now=t0 + timedelta(minutes=2), client=OFFICE)
     assert user == BOSS
-    assert auth_store.throttle_row(auth_wh, "boss", ATTACKER)["locked_until"] == \
+    assert users.throttle_row(auth_wh, "boss", ATTACKER)["locked_until"] == \
         t0 + timedelta(minutes=16)
-    blocked = auth_store.read_audit_log(auth_wh, "auth.sign_in_blocked")
+    blocked = audit.read_audit_log(auth_wh, "auth.sign_in_blocked")
     assert ATTACKER in blocked["details"].iloc[0]
 
 

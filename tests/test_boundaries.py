@@ -124,20 +124,25 @@ def test_the_private_check_sees_every_form(tmp_path, monkeypatch):
 # ---- storage never imports a domain package ------------------------------------------------
 DOMAINS = ("engine.forecast", "engine.pricing", "engine.inventory", "engine.sourcing",
            "engine.scenarios", "engine.alerts", "engine.intel", "engine.assistant")
+# ... and the domain-side helpers storage must not reach back into either: the festival
+# calendar, the PIN reference and its directory, the run metrics. The `init` command
+# (warehouse/cli.py) starts the festival and demo loaders, so only DOMAINS hold for it.
+HELPERS = ("engine.signals", "engine.geo", "engine.pin_directory", "engine.telemetry")
 
 
-def _domain_imports(modules: set[str]) -> list[str]:
+def _domain_imports(modules: set[str], domains=DOMAINS + HELPERS) -> list[str]:
     """The imports among `modules` of a domain package (engine.alerts* counts
     engine.alerts_cli and the like too)."""
     return sorted(m for m in modules if any(
         m == d or m.startswith(d + ".") or (d == "engine.alerts" and m.startswith(d))
-        for d in DOMAINS))
+        for d in domains))
 
 
 def test_storage_imports_no_domain_package():
     offenders = {str(p.relative_to(REPO)): found
                  for p in sorted((REPO / "engine" / "warehouse").glob("*.py"))
-                 if (found := _domain_imports(_imports(p)))}
+                 if (found := _domain_imports(_imports(p), DOMAINS if p.name == "cli.py"
+                                              else DOMAINS + HELPERS))}
     assert offenders == {}
 
 

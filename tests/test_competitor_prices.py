@@ -23,7 +23,7 @@ from engine.pricing.competitor_match import MatchConfig, describe, match_items, 
 from engine.pricing.competitors import price_index
 from engine.pricing.optimize import InfeasiblePricingError, OptimizeConfig, optimize_prices
 from engine.pricing.synthetic import synthetic_sales
-from engine.warehouse import competitor_store as cs
+from engine.warehouse import competitors as cs
 from engine.warehouse.db import Warehouse
 from engine.warehouse.ingest_batches import rollback_batch
 from engine.warehouse.scoped import ScopedWarehouse

@@ -11,8 +11,9 @@ import pytest
 
 from engine.categories import CATEGORIES, WEATHER_RESPONSE
 from engine.demo import COLUMNS, DemoConfig, generate, load_demo
-from engine.geo import is_valid_pin, pin_reference
+from engine.geo import pin_reference
 from engine.signals.festivals import festival_uplift
+from engine.warehouse.locations import is_valid_pin
 
 END = date(2025, 12, 31)   # fixed so the Diwali 2025 window and a full year are inside
 

@@ -9,7 +9,7 @@ import pytest
 from engine import alerts
 from engine.forecast import live
 from engine.ingest.events import EventIngestor
-from engine.warehouse import live_store
+from engine.warehouse import accuracy
 from engine.warehouse.db import Warehouse
 from tests.events_frames import ndjson, planted_events
 from tests.forecast_page_frames import copy_warehouse
@@ -49,8 +49,8 @@ def test_events_far_off_the_forecast_at_one_pin_raise_one_drift_alert_there(wh):
     assert alert["at_stake"] > 0 and "missed beyond the backtest" in alert["at_stake_how"]
     # the per-PIN live scores are the raw tables' numbers
     run = live.drift_run(wh, 3)
-    scores = live_store.pin_scores(wh, run["run_id"], run["through"]).set_index("pin_code")
-    points = live_store.live_points(wh, [run["run_id"]], run["through"])
+    scores = accuracy.pin_scores(wh, run["run_id"], run["through"]).set_index("pin_code")
+    points = accuracy.live_points(wh, [run["run_id"]], run["through"])
     mine = points[points["pin_code"] == bad_pin]
     assert scores.loc[bad_pin, "actual_sum"] == pytest.approx(actual)
     assert scores.loc[bad_pin, "wape"] == pytest.approx(

@@ -9,8 +9,8 @@ from engine.categories import CATEGORIES
 from engine.signals.festivals import (CALENDAR_COLUMNS, FEATURE_CAP_DAYS, HOLIDAYS_NAMES,
                                       festival_calendar, festival_effects, festival_features,
                                       festival_shape, festival_uplift, festivals_in_range,
-                                      holidays_dates)
-from engine.warehouse.festivals import load_festival_reference, read_festivals
+                                      holidays_dates, load_festival_reference)
+from engine.warehouse.festivals import read_festivals
 
 # Where the curated date deliberately differs from the `holidays` package, by one day, and
 # why. Everything else must agree exactly.

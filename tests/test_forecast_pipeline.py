@@ -13,7 +13,7 @@ from engine.forecast.config import ForecastConfig, ScenarioConfig
 from engine.forecast.drivers import estimate_response, scenario
 from engine.forecast.pipeline import forecast, forecast_full, run_backtest, run_forecast
 from engine.forecast.synthetic import synthetic_sales
-from engine.warehouse.forecast_store import read_drivers, read_forecasts, read_routing
+from engine.warehouse.forecasts import read_drivers, read_forecasts, read_routing
 
 CHEAP = ("seasonal_naive", "moving_average", "lightgbm")
 CFG = ForecastConfig(horizon=14, folds=2, models=CHEAP, lgb_rounds=60, workers=1)

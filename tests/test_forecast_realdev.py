@@ -14,7 +14,7 @@ from engine.forecast.config import ForecastConfig
 from engine.forecast.metrics import score
 from engine.forecast.pipeline import run_forecast
 from engine.ingest.load import ingest_file
-from engine.warehouse.forecast_store import read_history
+from engine.warehouse.sales_history import read_history
 
 REALDEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdev"
 SALES, CATALOG = REALDEV / "dunnhumby_dev_sales.csv.gz", REALDEV / "dunnhumby_dev_catalog.csv"

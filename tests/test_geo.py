@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.geo import haversine_km, is_valid_pin, known_pins, pin_reference
+from engine.geo import haversine_km, known_pins, pin_reference
+from engine.warehouse.locations import is_valid_pin
 
 
 def test_reference_has_every_indian_pin_once():

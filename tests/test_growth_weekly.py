@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from engine.map_metrics import metric_values, pin_inputs
-from engine.warehouse.queries import (Filters, kpis, pin_sales_vs_prior, sales_trend,
-                                      year_earlier)
+from engine.warehouse.sales_summary import kpis, pin_sales_vs_prior, sales_trend, year_earlier
+from engine.warehouse.sql import Filters
 from tests.alerts_frames import put
 
 END = pd.Timestamp("2025-11-19")                        # a Wednesday

@@ -13,8 +13,8 @@ from engine.intel import IntelError
 from engine.intel import clusters as C
 from engine.intel import trends as T
 from engine.warehouse.db import Warehouse
-from engine.warehouse.queries import Filters
 from engine.warehouse.scoped import ScopedWarehouse
+from engine.warehouse.sql import Filters
 from tests.test_auth_support import copy_warehouse
 
 
@@ -231,7 +231,7 @@ def test_weekly_uploads_stay_weekly_and_a_planted_rise_is_found(empty_warehouse)
     """A weekly panel (one row per SKU x PIN x Wednesday): the trend weeks are the upload's
     own weeks, a SKU whose revenue rises 3% a week over the last 26 weeks is emerging,
     the flat ones are not, and what-changed adds up on weekly rows."""
-    from engine.warehouse import trend_queries as tq
+    from engine.warehouse import sales_summary
     from tests import weekly_frames as W
 
     wh = empty_warehouse
@@ -242,7 +242,7 @@ def test_weekly_uploads_stay_weekly_and_a_planted_rise_is_found(empty_warehouse)
                     "?::DATE, date) / 7), revenue = revenue * exp(0.03 * date_diff('day', "
                     "?::DATE, date) / 7) WHERE sku_id = 'WK-00' AND date >= ?",
                     [start, start, start])
-    weekly = tq.weekly_by_level(wh, Filters(), "sku", start, W.AS_OF.date())
+    weekly = sales_summary.weekly_by_level(wh, Filters(), "sku", start, W.AS_OF.date())
     assert set(weekly["week"]) == set(W.WEEKS[-26:])                 # Wednesdays, as uploaded
     out = T.trends(wh, Filters(), T.TrendConfig(level="sku", weeks=26)).table.set_index("item")
     assert out.loc["WK-00", "status"] == "emerging"

@@ -11,17 +11,18 @@ from engine.__main__ import main
 from engine.inventory.planner import load_festivals, load_inputs, make_plan, purchase_orders
 from engine.inventory.policy import PolicyConfig
 from engine.inventory.simulate import replay_policy
-from engine.warehouse import inventory_store as store
 from engine.warehouse.db import copy_warehouse
+from engine.warehouse.inventory import read_inventory_lines
 from engine.warehouse.sales import last_sales_date
+from engine.warehouse.sales_history import read_sales_window
 
 
 @pytest.fixture(scope="module")
 def replay_inputs(small_warehouse):
     last = last_sales_date(small_warehouse)
-    sales = store.read_sales_window(small_warehouse, (last - pd.Timedelta(days=7 * 17)).date(),
-                                    last.date())
-    return sales, store.read_inventory_lines(small_warehouse), load_festivals(small_warehouse)
+    sales = read_sales_window(small_warehouse, (last - pd.Timedelta(days=7 * 17)).date(),
+                              last.date())
+    return sales, read_inventory_lines(small_warehouse), load_festivals(small_warehouse)
 
 
 def test_replay_fill_rate_is_near_the_target_service_level(replay_inputs):

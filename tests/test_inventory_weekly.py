@@ -74,7 +74,7 @@ def test_no_forecast_fallback_uses_weekly_average_over_seven():
 
 def test_planner_reads_a_weekly_run_as_weekly(empty_warehouse):
     from engine.inventory.planner import load_inputs
-    from engine.warehouse.forecast_store import write_run
+    from engine.warehouse.forecasts import write_run
 
     wh = empty_warehouse
     lines = make_lines(1)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from engine.forecast import live
-from engine.warehouse import live_store
+from engine.warehouse import accuracy
 from engine.warehouse.db import Warehouse
 from tests.forecast_page_frames import copy_warehouse
 from tests.live_frames import first_days, run_and_forecasts, run_copy, upload
@@ -37,9 +37,9 @@ def test_live_scores_are_exact_for_planted_actuals_and_land_with_the_upload(run_
     cat = week.groupby("category")["forecast"].sum().idxmax()      # the biggest category
     week["quantity"] = np.where(week["category"] == cat, week["forecast"] * 1.2,
                                 week["forecast"])
-    assert live_store.read_scores(run_wh).empty
+    assert accuracy.read_scores(run_wh).empty
     upload(run_wh, tmp_path, week)
-    stored = live_store.read_scores(run_wh)          # written by the upload itself
+    stored = accuracy.read_scores(run_wh)          # written by the upload itself
     assert set(stored["run_id"]) == {run["run_id"]}
 
     [s] = live.summaries(live.scores(run_wh))
@@ -70,7 +70,7 @@ def test_live_scores_are_exact_for_planted_actuals_and_land_with_the_upload(run_
     # the stored numbers match a recomputation from the raw tables with metrics.score
     from engine.forecast.metrics import score
 
-    points = live_store.live_points(run_wh, [run["run_id"]], week["date"].max())
+    points = accuracy.live_points(run_wh, [run["run_id"]], week["date"].max())
     again = score(points, by=["category"]).set_index("category")
     for name, g in by_cat.items():
         if g["wape"] is not None:
@@ -92,7 +92,7 @@ def test_drift_fires_when_live_wape_is_far_above_the_backtest(run_wh, tmp_path):
     assert s["drift"] and "DRIFT" in s["sentence"]
     assert s["drift_groups"]
     # the rule is a setting: a ratio no WAPE can reach turns the flag off
-    off = live.summaries(live.with_drift(live_store.read_scores(run_wh),
+    off = live.summaries(live.with_drift(accuracy.read_scores(run_wh),
                                          live.DriftRule(ratio=100.0)))
     assert not off[0]["drift"]
 
@@ -141,20 +141,20 @@ def test_an_upload_rescores_only_the_runs_its_sales_reach(run_wh, tmp_path):
     run, fc = run_and_forecasts(run_wh)
     all_days = fc.assign(quantity=fc["forecast"])
     upload(run_wh, tmp_path, all_days)                  # the whole horizon: complete
-    first = live_store.read_scores(run_wh)
+    first = accuracy.read_scores(run_wh)
     assert int(first["periods_covered"].iat[0]) == 14
     # sales after the horizon: the complete run is not rescored, only re-stamped
     later = all_days[all_days["date"] == all_days["date"].max()].copy()
     later["date"] = later["date"] + pd.Timedelta(days=3)      # still not in the future
     upload(run_wh, tmp_path, later, "later.csv")
-    second = live_store.read_scores(run_wh)
+    second = accuracy.read_scores(run_wh)
     assert (second["scored_at"] == first["scored_at"].iat[0]).all()
     assert (second["sales_version"] != first["sales_version"].iat[0]).all()
     assert live.refresh(run_wh) == 0                     # nothing out of date
 
 
 def test_weekly_runs_speak_in_weeks(empty_warehouse):
-    from engine.warehouse.forecast_store import write_run
+    from engine.warehouse.forecasts import write_run
 
     wh = empty_warehouse
     weeks = pd.date_range("2026-01-05", periods=10, freq="7D")

@@ -58,16 +58,16 @@ def spans(monkeypatch):
 # ---- logs ---------------------------------------------------------------------------------
 def test_sign_in_and_queries_log_one_line_per_request_with_no_password_or_token(
         client, world, json_logs, monkeypatch):
-    from engine.warehouse import api_store
+    from engine.warehouse import forecasts
 
-    real = api_store.series_forecasts
+    real = forecasts.series_forecasts
     engine_log = logging.getLogger("micropulse.engine.test")
 
     def logged(*args, **kwargs):        # engine code, on the request's worker thread
         engine_log.info("series read", extra={"event": "series_read", "pairs": len(args[2])})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api_store, "series_forecasts", logged)
+    monkeypatch.setattr(forecasts, "series_forecasts", logged)
     wrong = client.post("/v1/auth/token", json={"username": "analyst",
                                                 "password": "Wrong-pass-999"})
     assert wrong.status_code == 401

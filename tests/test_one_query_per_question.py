@@ -85,7 +85,7 @@ def test_the_engine_readers_agree(world, wh):
     from engine.inventory.planner import load_inputs
     from engine.map_metrics import pin_inputs
     from engine.pricing.inputs import load_baseline
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.sql import Filters
 
     _, ok = world
     assert load_baseline(wh, 7).run_id == ok
@@ -157,8 +157,8 @@ _NEWEST_SALE = re.compile(r"(?<=[\"'])SELECT\s+max\(date\)(\s+AS\s+\w+)?\s+FROM\
 
 
 def test_the_newest_sales_date_has_one_answer(world, wh):
-    from engine.warehouse.queries import date_bounds
     from engine.warehouse.sales import last_sales_date
+    from engine.warehouse.sales_summary import date_bounds
 
     newest = wh.scalar("SELECT max(date) FROM sales_daily")
     assert last_sales_date(wh).date() == newest == date_bounds(wh)[1]
@@ -179,7 +179,7 @@ def test_no_other_module_asks_for_the_newest_sales_date():
     assert not _NEWEST_SALE.search('"WITH last AS (SELECT max(date) AS d FROM sales_daily)"')
 
 
-# ---- and "which SKUs / places are there?": one query each, in engine/warehouse/reference.py --
+# ---- and "which SKUs / places are there?": one query each, sql.read_columns (catalog, locations)
 _WHOLE_TABLE = re.compile(r"^\s*SELECT\s+(?!DISTINCT\b)[\w,\s]+?\s+FROM\s+(skus|locations)\s*"
                           r"(ORDER\s+BY\s+(sku_id|pin_code)\s*)?$", re.I)
 
@@ -200,7 +200,7 @@ def test_the_catalog_and_places_are_read_by_one_query_each():
     offenders = {str(p.relative_to(REPO)): found
                  for folder in ("engine", "api", "components")
                  for p in sorted((REPO / folder).rglob("*.py"))
-                 if p != REPO / "engine" / "warehouse" / "reference.py"
+                 if p != REPO / "engine" / "warehouse" / "sql.py"
                  and (found := _whole_table_reads(p))}
     assert offenders == {}
     assert _WHOLE_TABLE.match("SELECT pin_code, city, state FROM locations ORDER BY pin_code")
@@ -209,7 +209,8 @@ def test_the_catalog_and_places_are_read_by_one_query_each():
 
 
 def test_reference_reads_name_their_columns(wh):
-    from engine.warehouse.reference import read_locations, read_skus
+    from engine.warehouse.catalog import read_skus
+    from engine.warehouse.locations import read_locations
 
     places = read_locations(wh, ("pin_code", "state"))
     assert list(places.columns) == ["pin_code", "state"]

@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.forecast.metrics import score, score_like_for_like, series_coverage
+from engine.warehouse.backtests import backtest_frame
 from engine.warehouse.db import Warehouse
-from engine.warehouse.forecast_queries import backtest_frame
-from engine.warehouse.queries import Filters
+from engine.warehouse.sql import Filters
 from tests.forecast_page_frames import copy_warehouse, forecast_copy
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Accuracy.py")

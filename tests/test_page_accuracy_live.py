@@ -92,7 +92,7 @@ def test_a_store_users_timeline_counts_only_their_pins(judged):
 def test_the_weekly_scores_match_a_recomputation_from_the_raw_rows(judged):
     from engine.forecast import live
     from engine.forecast.metrics import score
-    from engine.warehouse import live_store
+    from engine.warehouse import accuracy
     from engine.warehouse.sales import last_sales_date
 
     wh = Warehouse(judged)
@@ -100,7 +100,7 @@ def test_the_weekly_scores_match_a_recomputation_from_the_raw_rows(judged):
         frame = live.timeline(wh)
         run_id = frame["run_id"].iloc[0]
         through = last_sales_date(wh)
-        points = live_store.live_points(wh, [run_id], through)
+        points = accuracy.live_points(wh, [run_id], through)
     finally:
         wh.close()
     points["week"] = points["date"].dt.to_period("W-SUN").dt.start_time
@@ -175,7 +175,7 @@ def test_a_store_users_live_scores_are_computed_from_their_pins_rows(judged):
     it, so it scores its own rows; the figures match a recomputation from those rows."""
     from engine.forecast import live
     from engine.forecast.metrics import score
-    from engine.warehouse import live_store
+    from engine.warehouse import accuracy
     from engine.warehouse.sales import last_sales_date
     from engine.warehouse.scoped import ScopedWarehouse
 
@@ -184,9 +184,9 @@ def test_a_store_users_live_scores_are_computed_from_their_pins_rows(judged):
         pin = wh.query("SELECT max(pin_code) AS p FROM forecasts")["p"].iloc[0]
         chain = live.summaries(live.scores(wh))[0]
         scoped = ScopedWarehouse(wh, [pin])
-        assert live_store.read_scores(scoped).empty         # the stored table stays hidden
+        assert accuracy.read_scores(scoped).empty         # the stored table stays hidden
         mine = live.summaries(live.scores(scoped))[0]
-        points = live_store.live_points(scoped, [mine["run_id"]],
+        points = accuracy.live_points(scoped, [mine["run_id"]],
                                         last_sales_date(scoped))
         state = wh.scalar("SELECT state FROM locations WHERE pin_code = ?", [pin])
     finally:

@@ -10,8 +10,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import auth
-from engine.warehouse.auth_store import get_user_row, read_audit_log
+from engine.warehouse.audit import read_audit_log
 from engine.warehouse.db import Warehouse
+from engine.warehouse.users import get_user_row
 from tests.test_auth_support import (PASSWORD, auth_wh_path, fast_bcrypt,  # noqa: F401
                                      session_for)
 

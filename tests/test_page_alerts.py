@@ -120,7 +120,7 @@ STAKES = [("SKU-1 @ 110002", "low", 250000.0), ("SKU-2 @ 110002", "critical", 12
 def staked_env(small_warehouse_path, tmp_path, monkeypatch):
     """A private copy of the small demo holding five planted alerts with known stakes."""
     from engine.alerts_rules import details_json, stake
-    from engine.warehouse import alerts_store as store
+    from engine.warehouse import alerts as store
     from engine.warehouse.db import Warehouse
     from tests.test_auth_support import copy_warehouse
 

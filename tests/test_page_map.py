@@ -48,7 +48,7 @@ def test_map_page_draws_each_metric_or_says_what_is_missing(app_env):
 def test_map_page_shows_forecast_metrics_after_a_forecast_run(small_warehouse_path, tmp_path,
                                                               monkeypatch):
     from engine.warehouse.db import Warehouse
-    from engine.warehouse.forecast_store import write_run
+    from engine.warehouse.forecasts import write_run
 
     path = tmp_path / "with_forecast.duckdb"
     copy_warehouse(small_warehouse_path, path)

@@ -358,7 +358,8 @@ def test_page_reads_come_from_a_read_copy_as_fresh_as_the_database(on_pg, pg_dem
     forecast tables: the same answer as PostgreSQL's, copied again after a commit by
     another process (a data version it bumped) and after a write of this process that
     bumps none."""
-    from engine.warehouse import queries as q
+    from engine.warehouse import sales_summary as q
+    from engine.warehouse.sql import Filters
 
     sql = ("SELECT pin_code, sum(revenue) AS revenue, count(*) AS n FROM sales_daily "
            "GROUP BY pin_code ORDER BY pin_code")
@@ -371,7 +372,7 @@ def test_page_reads_come_from_a_read_copy_as_fresh_as_the_database(on_pg, pg_dem
         got = wh.query(sql)
         assert wh._read_copy is not None and wh._read_copy.refreshes == 1
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-        assert q.kpis(wh, q.Filters()) == q.kpis(direct, q.Filters())
+        assert q.kpis(wh, Filters()) == q.kpis(direct, Filters())
         wh.query(sql)
         assert wh._read_copy.refreshes == 1            # nothing committed: no copy again
         assert direct._read_copy is None

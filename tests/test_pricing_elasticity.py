@@ -9,7 +9,7 @@ from engine.pricing.elasticity import (ElasticityConfig, InsufficientPriceVariat
                                        PanelInputs, estimate_elasticities, fit_raw_elasticities)
 from engine.pricing.inputs import load_panel_inputs
 from engine.pricing.synthetic import synthetic_sales
-from engine.warehouse.pricing_store import demo_truth_elasticity
+from engine.warehouse.catalog import demo_truth_elasticity
 
 
 def test_synthetic_elasticities_recovered_within_their_intervals():

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from engine.warehouse.queries import (
-    Filters, category_mix, default_period, filter_options, has_sales, kpis, sales_by_pin,
-    sales_trend, top_skus, year_earlier,
-)
+from engine.warehouse.sales_summary import (category_mix, default_period, filter_options,
+                                            has_sales, kpis, sales_by_pin, sales_trend,
+                                            top_skus, year_earlier)
+from engine.warehouse.sql import Filters
 
 JAN24 = Filters(start=date(2024, 1, 1), end=date(2024, 1, 10))
 
@@ -193,7 +193,7 @@ def test_queries_on_an_empty_warehouse(empty_warehouse):
 
 def test_a_query_the_database_refuses_is_a_warehouse_error_on_either_backend(empty_warehouse):
     from engine.warehouse.db import WarehouseError
-    from engine.warehouse.queries import run_query
+    from engine.warehouse.sql import run_query
 
     with pytest.raises(WarehouseError, match="Could not read the planted report"):
         run_query(empty_warehouse, "SELECT no_such_column FROM sales_daily", [],

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import auth
-from engine.warehouse.auth_store import read_audit_log
+from engine.warehouse.audit import read_audit_log
 from engine.warehouse.db import Warehouse, backend_class
 from tests.test_auth_support import (PASSWORD, ROLE, auth_wh_path,  # noqa: F401
                                      copy_warehouse, fast_bcrypt, session_for, store_pins)

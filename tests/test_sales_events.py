@@ -184,7 +184,7 @@ def test_parse_events_takes_and_refuses_what_the_standard_json_parser_does():
 CHILD = textwrap.dedent("""
     import sys, time
     from engine.warehouse.db import Warehouse
-    from engine.warehouse import events_store
+    from engine.warehouse import events as events_store
     from engine.ingest.events import EventIngestor
 
     path, first, second = sys.argv[1:4]

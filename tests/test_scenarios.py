@@ -15,9 +15,9 @@ from engine.inventory.demand import DemandModel
 from engine.inventory.planner import PlanInputs
 from engine.scenarios import Assumptions, Scenario, ScenarioError, Selection
 from engine.scenarios import compute as C
-from engine.scenarios.commodities import link_skus, pack_kg
 from engine.scenarios import saved as scenario_store
-from engine.warehouse import scenario_store as stored_rows
+from engine.scenarios.commodities import link_skus, pack_kg
+from engine.warehouse import scenarios as stored_rows
 from engine.warehouse.db import Warehouse
 
 START = pd.Timestamp("2026-06-01")

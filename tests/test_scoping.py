@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.warehouse import queries as q
 from engine.warehouse.db import Warehouse
+from engine.warehouse.sales_summary import filter_options, kpis, sales_by_pin, top_skus
 from engine.warehouse.scoped import PermissionDenied, ScopedWarehouse
+from engine.warehouse.sql import Filters
 from tests.test_auth_support import copy_warehouse, store_pins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def test_sensitive_tables_are_empty_for_store_users(base, scoped):
 
 
 def test_alerts_keep_the_scope_and_pinless_mandi_alerts(base, scoped, scope):
-    from engine.warehouse.alerts_store import list_alerts
+    from engine.warehouse.alerts import list_alerts
 
     rows = list_alerts(scoped)
     pins = {json.loads(d)["pin_code"] for d in rows["details"]}
@@ -180,21 +181,21 @@ def test_overview_queries_ignore_widened_scope_and_crafted_filters(base, scoped,
                           set(scoped.query("SELECT DISTINCT state FROM locations")["state"]))
     other_cities = base.query("SELECT city FROM locations WHERE state = ?",
                               [other_states[0]])["city"].tolist()
-    crafted = q.Filters(states=tuple(other_states), cities=tuple(other_cities), pin_scope=None)
-    assert q.kpis(base, crafted)["revenue"] > 0
-    assert q.kpis(scoped, crafted)["revenue"] == 0
-    assert q.sales_by_pin(scoped, crafted).empty
-    widened = q.Filters(pin_scope=tuple(base.query("SELECT pin_code FROM locations")["pin_code"]))
-    assert _pins(q.sales_by_pin(scoped, widened)) == set(scope)
-    assert q.kpis(scoped, widened)["active_pins"] == len(scope)
-    opts = q.filter_options(scoped, None)
+    crafted = Filters(states=tuple(other_states), cities=tuple(other_cities), pin_scope=None)
+    assert kpis(base, crafted)["revenue"] > 0
+    assert kpis(scoped, crafted)["revenue"] == 0
+    assert sales_by_pin(scoped, crafted).empty
+    widened = Filters(pin_scope=tuple(base.query("SELECT pin_code FROM locations")["pin_code"]))
+    assert _pins(sales_by_pin(scoped, widened)) == set(scope)
+    assert kpis(scoped, widened)["active_pins"] == len(scope)
+    opts = filter_options(scoped, None)
     assert set(opts["states"]) == set(scoped.query("SELECT state FROM locations")["state"])
-    assert q.top_skus(scoped, widened)["pin_codes"].max() <= len(scope)
+    assert top_skus(scoped, widened)["pin_codes"].max() <= len(scope)
 
 
 WRITERS = re.compile(r"^(write|ensure|insert|update|set|rollback|record|delete|load|apply|"
                      r"count_active|ingest)")
-ARGS = {"f": q.Filters(), "run_id": RUN, "start": date(2023, 1, 1), "end": date(2026, 12, 31),
+ARGS = {"f": Filters(), "run_id": RUN, "start": date(2023, 1, 1), "end": date(2026, 12, 31),
         "batch_id": None}
 
 
@@ -214,7 +215,7 @@ def test_every_warehouse_read_function_returns_only_the_scope(base, scoped, scop
     user's handle; any pin_code it returns must be in the scope."""
     called, checked, errors = [], 0, {}
     for file in sorted((REPO / "engine" / "warehouse").glob("*.py")):
-        if file.stem in {"__init__", "db", "schema", "scoped", "auth_store", "cli"}:
+        if file.stem in {"__init__", "db", "schema", "scoped", "users", "cli"}:
             continue
         mod = importlib.import_module(f"engine.warehouse.{file.stem}")
         for name, fn in inspect.getmembers(mod, inspect.isfunction):
@@ -241,9 +242,9 @@ def test_every_warehouse_read_function_returns_only_the_scope(base, scoped, scop
                 if "pin_code" in frame.columns:
                     checked += 1
                     assert _pins(frame) <= set(scope), f"{file.stem}.{name}"
-    for must in ("queries.kpis", "queries.sales_by_pin", "sourcing_store.store_locations",
-                 "forecast_store.read_history", "forecast_store.read_forecasts",
-                 "inventory_store.read_inventory_lines", "alerts_store.list_alerts"):
+    for must in ("sales_summary.kpis", "sales_summary.sales_by_pin", "locations.store_locations",
+                 "sales_history.read_history", "forecasts.read_forecasts",
+                 "inventory.read_inventory_lines", "alerts.list_alerts"):
         assert must in called, (must, errors.get(must))
     assert checked >= 8
 

@@ -1,5 +1,5 @@
 """What-if scenarios (engine.forecast.whatif) and the forecast page's warehouse reads
-(engine.warehouse.forecast_queries) on the small demo with one cheap forecast run."""
+(engine.warehouse.forecasts, backtests) on the small demo with one cheap forecast run."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +12,9 @@ from engine.forecast.metrics import seasonal_scale
 from engine.forecast.whatif import (ScenarioInputError, compare, response_curves,
                                     result_summary, run_scenario)
 from engine.scenarios import whatif_saved as ws
-from engine.warehouse import forecast_queries as fq
+from engine.warehouse import runs, forecasts as fq, sql, backtests
 from engine.warehouse.db import Warehouse
-from engine.warehouse.queries import Filters
+from engine.warehouse.sql import Filters
 from tests.forecast_page_frames import biggest_series, forecast_copy
 
 
@@ -27,7 +27,7 @@ def fc_wh(small_warehouse_path):
 
 @pytest.fixture(scope="module")
 def run_id(fc_wh):
-    return fq.latest_forecast_run(fc_wh)["run_id"]
+    return runs.latest_forecast_run(fc_wh)["run_id"]
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +96,18 @@ def test_settings_outside_the_limits_raise_a_sentence():
 
 def test_demo_cold_beverages_respond_to_price_and_heat(fc_wh, run_id, curves):
     sku, pin = biggest_series(fc_wh.path, "Cold Beverages")
-    base = fq.scenario_base(fc_wh, run_id, fq.Selection(sku_id=sku, pin_code=pin), Filters())
+    base = fq.scenario_base(fc_wh, run_id, sql.Selection(sku_id=sku, pin_code=pin), Filters())
     assert len(base) == 14 and base["price"].gt(0).all()
     dearer = run_scenario(base, curves, ScenarioConfig(price_change_pct=10)).totals
     hotter = run_scenario(base, curves, ScenarioConfig(temp_anomaly_c=3)).totals
     assert dearer["delta_units"] < 0
     assert hotter["delta_units"] > 0
-    cat = fq.scenario_base(fc_wh, run_id, fq.Selection(category="Cold Beverages"), Filters())
+    cat = fq.scenario_base(fc_wh, run_id, sql.Selection(category="Cold Beverages"), Filters())
     assert run_scenario(cat, curves, ScenarioConfig(temp_anomaly_c=3)).totals["delta_units"] > 0
 
 
 def test_aggregate_forecast_is_the_sum_of_its_series(fc_wh, run_id):
-    sel = fq.Selection(category="Dairy", state="Delhi")
+    sel = sql.Selection(category="Dairy", state="Delhi")
     agg = fq.forecast_series(fc_wh, run_id, sel, Filters())
     detail = fq.forecast_detail(fc_wh, run_id, sel, Filters())
     assert len(detail) and set(detail["category"]) == {"Dairy"} and set(detail["state"]) == {"Delhi"}
@@ -116,8 +116,8 @@ def test_aggregate_forecast_is_the_sum_of_its_series(fc_wh, run_id):
 
 
 def test_selection_backtest_is_the_routed_backtest_summed_over_the_selection(fc_wh, run_id):
-    sel = fq.Selection(category="Dairy", state="Delhi")
-    agg = fq.selection_backtest(fc_wh, run_id, sel, Filters())
+    sel = sql.Selection(category="Dairy", state="Delhi")
+    agg = backtests.selection_backtest(fc_wh, run_id, sel, Filters())
     rows = fc_wh.query(
         "SELECT b.fold, b.date, b.actual, b.forecast FROM backtests b JOIN skus k USING (sku_id) "
         "JOIN locations l USING (pin_code) WHERE b.run_id = ? AND b.model = 'routed' "
@@ -125,7 +125,7 @@ def test_selection_backtest_is_the_routed_backtest_summed_over_the_selection(fc_
     assert len(agg) == rows.groupby(["fold", "date"]).ngroups > 0
     assert agg["actual"].sum() == pytest.approx(rows["actual"].sum())
     assert agg["forecast"].sum() == pytest.approx(rows["forecast"].sum())
-    assert fq.selection_backtest(fc_wh, run_id, sel, Filters(pin_scope=())).empty
+    assert backtests.selection_backtest(fc_wh, run_id, sel, Filters(pin_scope=())).empty
 
 
 def test_pin_scope_limits_every_read(fc_wh, run_id):
@@ -133,14 +133,14 @@ def test_pin_scope_limits_every_read(fc_wh, run_id):
     pin = opts["pin_code"].iloc[0]
     scoped = Filters(pin_scope=(pin,))
     assert set(fq.selection_options(fc_wh, run_id, scoped)["pin_code"]) == {pin}
-    all_places = fq.forecast_detail(fc_wh, run_id, fq.Selection(), scoped)
+    all_places = fq.forecast_detail(fc_wh, run_id, sql.Selection(), scoped)
     assert set(all_places["pin_code"]) == {pin}
-    assert fq.forecast_series(fc_wh, run_id, fq.Selection(), Filters(pin_scope=())).empty
-    assert fq.backtest_frame(fc_wh, run_id, scoped)["pin_code"].unique().tolist() == [pin]
+    assert fq.forecast_series(fc_wh, run_id, sql.Selection(), Filters(pin_scope=())).empty
+    assert backtests.backtest_frame(fc_wh, run_id, scoped)["pin_code"].unique().tolist() == [pin]
 
 
 def test_backtest_scale_matches_the_engine_mase_convention(fc_wh, run_id):
-    bt = fq.backtest_frame(fc_wh, run_id, Filters())
+    bt = backtests.backtest_frame(fc_wh, run_id, Filters())
     row = bt.iloc[0]
     hist = fc_wh.query("SELECT date, quantity FROM sales_daily WHERE sku_id = ? AND pin_code = ? "
                        "AND date <= ? ORDER BY date",
@@ -153,7 +153,7 @@ def test_backtest_scale_matches_the_engine_mase_convention(fc_wh, run_id):
 
 
 def test_saved_scenarios_round_trip_replace_and_stay_with_their_selection(fc_wh, run_id, curves):
-    sel, other = fq.Selection(category="Snacks"), fq.Selection(category="Dairy")
+    sel, other = sql.Selection(category="Snacks"), sql.Selection(category="Dairy")
     base = fq.scenario_base(fc_wh, run_id, sel, Filters())
     cfg = ScenarioConfig(price_change_pct=-8, temp_anomaly_c=3)
     out = run_scenario(base, curves, cfg)

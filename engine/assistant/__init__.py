@@ -18,12 +18,12 @@ from datetime import date
 import pandas as pd
 
 from engine import auth
-from engine.errors import MicroPulseError
 from engine.assistant import intents, llm
 from engine.assistant.answer import respond
 from engine.assistant.context import Answer, Context
 from engine.assistant.understand import ENTITY_KEYS, understand
 from engine.assistant.vocab import vocabulary
+from engine.errors import MicroPulseError
 
 CONFIDENCE_FLOOR = 0.45
 INTENT_CHOICES = {"forecast": "Forecast of sales", "reorder": "What to reorder",
@@ -67,7 +67,7 @@ def ask(wh, question: str, conversation_id: str | None = None,
     """Answer one question. `user` None = the local operator (sees everything); a store
     user must come with their PIN-scoped handle. Returns the JSON-ready answer (see the
     README: intent, confidence, entities, answer, table, chart, link, clarify, ...)."""
-    from engine.warehouse import assistant_store
+    from engine.warehouse import conversations
 
     question = (question or "").strip()
     if not question:
@@ -78,11 +78,11 @@ def ask(wh, question: str, conversation_id: str | None = None,
                              f"characters (this one has {len(question)}).")
     conversation_id = conversation_id or uuid.uuid4().hex[:12]
     username = user.username if user is not None else "local"
-    owner = assistant_store.conversation_owner(wh, conversation_id)
+    owner = conversations.conversation_owner(wh, conversation_id)
     if owner is not None and owner != username:
         raise AssistantError("conversation_not_yours", "That conversation belongs to another "
                              "user: start a new one (leave the conversation id out).")
-    previous = assistant_store.last_turn(wh, conversation_id, username)
+    previous = conversations.last_turn(wh, conversation_id, username)
     vocab = vocabulary(wh)
     parsed = understand(question, vocab, previous)
     intent = parsed.intent
@@ -114,7 +114,7 @@ def ask(wh, question: str, conversation_id: str | None = None,
             memory["_sku_options"] = parsed.sku_options
         if result.clarify is not None:
             memory["_clarify"] = True
-        assistant_store.save_turn(wh, conversation_id, username, question,
+        conversations.save_turn(wh, conversation_id, username, question,
                                   parsed.intent if intent == "unclear" else intent, memory)
     return out
 
@@ -128,7 +128,8 @@ def warm_up() -> float:
 def suggestions(wh, user: auth.User | None = None) -> list[str]:
     """Questions to try, written from this warehouse's own places, best seller and mandis;
     only those whose page the user may open."""
-    from engine.warehouse.queries import Filters, top_skus
+    from engine.warehouse.sales_summary import top_skus
+    from engine.warehouse.sql import Filters
 
     vocab = vocabulary(wh)
     cities = sorted(vocab.city_pins, key=lambda c: (-len(vocab.city_pins[c]), c))

@@ -1,11 +1,11 @@
 """Answers from the engine: each intent calls the function the page behind it uses.
 
-forecast / compare -> forecast_queries.forecast_series (Forecast page), explain ->
-forecast_queries.driver_effects plus the festival calendar's multiplier, accuracy ->
-forecast_queries.selection_backtest (Accuracy page), price -> pricing.service
+forecast / compare -> forecasts.forecast_series (Forecast page), explain ->
+forecasts.driver_effects plus the festival calendar's multiplier, accuracy ->
+backtests.selection_backtest (Accuracy page), price -> pricing.service
 .elasticity_table (Pricing page), reorder -> inventory.planner.load_inputs/make_plan and,
 with a budget, inventory.optimize (Reorder page), sourcing -> sourcing.service.rank_for_pin
-and commodity_prices (Sourcing page), alerts -> alerts_store.list_alerts (Alerts page).
+and commodity_prices (Sourcing page), alerts -> alerts.list_alerts (Alerts page).
 
 Every figure in a sentence comes from those results (₹ lakh/crore, Indian grouping,
 DD-MMM). A missing or ambiguous entity, or a place with no store, ends in a clarifying

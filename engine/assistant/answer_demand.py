@@ -1,6 +1,6 @@
 """Answers about demand: the forecast of a period (or the sales of a past one), a
 comparison, why the forecast is what it is, and how accurate it has been: the Forecast and
-Accuracy pages' queries (engine/warehouse/forecast_queries.py)."""
+Accuracy pages' queries (engine/warehouse/forecasts.py, backtests.py)."""
 from __future__ import annotations
 
 from datetime import date
@@ -18,7 +18,7 @@ DRIVER_WORDS = {"trend_seasonality": "trend and season", "festival": "festivals"
 
 
 def forecast(ctx: Context) -> Answer:
-    from engine.warehouse.forecast_queries import forecast_series
+    from engine.warehouse.forecasts import forecast_series
 
     if len(named_places(ctx)) > 1 or len(as_list(ctx.entities.get("sku_id"))) > 1 \
             or len(as_list(ctx.entities.get("category"))) > 1:
@@ -64,7 +64,7 @@ def forecast(ctx: Context) -> Answer:
 
 def sold(ctx: Context, sel) -> Answer:
     """Units and revenue actually sold in a past period (the Forecast page's history)."""
-    from engine.warehouse.forecast_queries import history_series
+    from engine.warehouse.sales_history import history_series
 
     lo, hi = (date.fromisoformat(ctx.entities["date_from"]),
               date.fromisoformat(ctx.entities["date_to"]))
@@ -82,7 +82,7 @@ def sold(ctx: Context, sel) -> Answer:
 
 
 def compare(ctx: Context) -> Answer:
-    from engine.warehouse.forecast_queries import forecast_series
+    from engine.warehouse.forecasts import forecast_series
 
     e = ctx.entities
     items, names = [], []       # selections, and what tells them apart
@@ -134,7 +134,7 @@ def compare(ctx: Context) -> Answer:
 
 
 def explain(ctx: Context) -> Answer:
-    from engine.warehouse.forecast_queries import DRIVER_GROUPS, driver_effects
+    from engine.warehouse.forecasts import DRIVER_GROUPS, driver_effects
 
     run = latest_run(ctx)
     if run is None:
@@ -183,7 +183,7 @@ def _festival_note(ctx: Context, sel) -> str:
 
 
 def accuracy(ctx: Context) -> Answer:
-    from engine.warehouse.forecast_queries import selection_backtest
+    from engine.warehouse.backtests import selection_backtest
 
     run = latest_run(ctx)
     if run is None:

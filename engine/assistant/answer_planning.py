@@ -242,7 +242,7 @@ def _commodity_prices(ctx: Context, commodity: str, market: str | None) -> Answe
 
 def _market_board(ctx: Context, market: str) -> Answer:
     """Every commodity's latest price at one mandi, cheapest first."""
-    from engine.warehouse.sourcing_store import mandi_prices
+    from engine.warehouse.mandi import mandi_prices
 
     since = ctx.vocab.today - timedelta(days=60)
     prices = mandi_prices(ctx.wh, None, since=since)
@@ -279,7 +279,7 @@ def _destination(ctx: Context) -> str | None:
 
 
 def alerts(ctx: Context) -> Answer:
-    from engine.warehouse.alerts_store import list_alerts
+    from engine.warehouse.alerts import list_alerts
 
     scoped = ctx.user is not None and ctx.user.is_scoped
     table = list_alerts(ctx.wh, status=["new", "acknowledged"],

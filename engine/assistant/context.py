@@ -102,7 +102,7 @@ def product_problem(ctx: Context) -> Answer | None:
 
 
 def selection_of(ctx: Context, **override):
-    from engine.warehouse.forecast_queries import Selection
+    from engine.warehouse.sql import Selection
 
     e = {**ctx.entities, **override}
     one = {k: (as_list(e.get(k)) or [None])[0] for k in ("sku_id", "category", "pin_code",
@@ -111,7 +111,7 @@ def selection_of(ctx: Context, **override):
 
 
 def scope_filters(ctx: Context):
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.sql import Filters
 
     scoped = ctx.user is not None and ctx.user.is_scoped
     return Filters(pin_scope=tuple(ctx.user.pin_codes) if scoped else None)

@@ -164,11 +164,11 @@ def _product_words(name: str, brand: str) -> list[str]:
 def build_vocabulary(wh) -> Vocabulary:
     from engine import geo
     from engine.demo import CITIES
+    from engine.warehouse import locations
+    from engine.warehouse.catalog import sku_catalog
     from engine.warehouse.festivals import read_festivals
-    from engine.warehouse import assistant_store
-    from engine.warehouse.pricing_store import sku_catalog
-    from engine.warehouse.queries import date_bounds
-    from engine.warehouse.sourcing_store import mandi_commodities, mandis
+    from engine.warehouse.mandi import mandi_commodities, mandis
+    from engine.warehouse.sales_summary import date_bounds
 
     cat = sku_catalog(wh)
     cat["product"] = [" ".join(_product_words(n, b)) for n, b in zip(cat["name"], cat["brand"])]
@@ -200,7 +200,7 @@ def build_vocabulary(wh) -> Vocabulary:
         for word, weight in toks.items():
             sku_index.setdefault(word, {})[sku] = weight
 
-    places = assistant_store.places(wh)
+    places = locations.places(wh)
     city_pins = places.groupby("city")["pin_code"].apply(sorted).to_dict()
     state_pins = places.groupby("state")["pin_code"].apply(sorted).to_dict()
     pin_place = places.set_index("pin_code")[["locality", "city", "state"]].to_dict("index")

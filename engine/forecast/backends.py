@@ -91,7 +91,7 @@ class LocalBackend:
     def forecast(self, wh, cfg: ForecastConfig, progress=None, plan_version=None):
         from engine.forecast.pipeline import forecast_full
         from engine.forecast.inputs import read_signals
-        from engine.warehouse.forecast_store import read_history
+        from engine.warehouse.sales_history import read_history
         from engine.warehouse.plans import plan_rows
 
         history = read_history(wh, cfg.cutoff)
@@ -315,7 +315,7 @@ class DaskBackend:
         from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
         from engine.forecast.runner import global_models, pick_top
         from engine.forecast.inputs import read_signals
-        from engine.warehouse.forecast_store import export_history, history_cells
+        from engine.warehouse.sales_history import export_history, history_cells
         from engine.warehouse.grain import sales_grain
         from engine.warehouse.plans import plan_rows as read_plan_rows
 

@@ -209,7 +209,7 @@ class WholeFile:
     """What the data-gap rule and the chain-wide promotion rule read about the whole
     sales file, not just the series a panel fits: small per-day sums (a PIN code's rows
     per day; a SKU's sales rows, promoted rows, their prices and promotion kinds per day
-    with a promotion), from engine.warehouse.forecast_store.whole_file_sums. A local run
+    with a promotion), from engine.warehouse.sales_history.whole_file_sums. A local run
     takes them from its own history (`of`); a distributed run computes them once with
     DuckDB over the warehouse and hands them to every partition, so both judge a gap and
     a chain-wide promotion on the same rows. Every reader cuts them at its own cutoff.
@@ -223,14 +223,14 @@ class WholeFile:
     @staticmethod
     def of(history: pd.DataFrame) -> "WholeFile":
         """The sums of a normalised history frame (all its rows)."""
-        from engine.warehouse.forecast_store import whole_file_sums
+        from engine.warehouse.sales_history import whole_file_sums
 
         return WholeFile(**whole_file_sums(history))
 
     @staticmethod
     def of_warehouse(wh, cutoff=None) -> "WholeFile":
         """The sums of the warehouse's sales history up to `cutoff`, by DuckDB."""
-        from engine.warehouse.forecast_store import whole_file_sums
+        from engine.warehouse.sales_history import whole_file_sums
 
         return WholeFile(**whole_file_sums(wh, cutoff))
 

@@ -4,10 +4,11 @@ is built here, so engine/warehouse/ never imports engine.forecast)."""
 from __future__ import annotations
 
 from engine.forecast.features import Signals
+from engine.warehouse.catalog import read_skus
 from engine.warehouse.db import Warehouse
 from engine.warehouse.festivals import read_festivals
-from engine.warehouse.forecast_store import read_weather
-from engine.warehouse.reference import read_locations, read_skus
+from engine.warehouse.locations import read_locations
+from engine.warehouse.weather import read_weather
 
 # What the features read of the catalog and the places.
 SKU_FIELDS = ("sku_id", "name", "category", "subcategory", "brand", "mrp", "unit_cost",

@@ -17,7 +17,7 @@ backtest promised - is flagged on read with the current `DriftRule`
 drift when live WAPE > ratio x backtest WAPE AND live - backtest >= min points).
 
 Scoring is SQL over the forecasts of the runs being rescored and the sales of their
-horizon (engine/warehouse/live_store.py), and a sales upload rescores only the runs whose
+horizon (engine/warehouse/accuracy.py), and a sales upload rescores only the runs whose
 horizon its dates reach or whose horizon was not yet fully covered, so it stays cheap
 however many runs are kept.
 """
@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from engine.warehouse import live_store
+from engine.warehouse import accuracy
+from engine.warehouse.runs import forecast_runs
 from engine.warehouse.sales import last_sales_date
 
 log = logging.getLogger("micropulse.engine.live")
@@ -72,7 +73,7 @@ def _version(wh) -> str:
 def _scored(wh, runs: pd.DataFrame, run_ids: list[str], through) -> pd.DataFrame:
     """Live scores of `run_ids` (rows of `runs`) up to `through`, with each run's facts
     (periods covered, horizon, grain, cutoff, created_at, actuals reached)."""
-    frame = live_store.score_runs(wh, run_ids, through) if run_ids else pd.DataFrame()
+    frame = accuracy.score_runs(wh, run_ids, through) if run_ids else pd.DataFrame()
     if len(frame):
         meta = runs.set_index("run_id")
         reach = frame[frame["dimension"] == "all"].set_index("run_id")["n_periods"]
@@ -90,7 +91,7 @@ def _rescore(wh, runs: pd.DataFrame, run_ids: list[str], through) -> int:
     """Score `run_ids` (rows of `runs`) up to `through` and store them (all stored rows
     get the current sales version). Returns the number of runs rescored."""
     version = _version(wh)        # read before computing: a write meanwhile -> stale
-    live_store.replace_scores(wh, _scored(wh, runs, run_ids, through), run_ids, version)
+    accuracy.replace_scores(wh, _scored(wh, runs, run_ids, through), run_ids, version)
     return len(run_ids)
 
 
@@ -104,13 +105,13 @@ def refresh(wh, run_ids: list[str] | None = None, since=None, force: bool = Fals
     if getattr(wh, "read_only", False) or not hasattr(wh, "transaction"):
         return 0
     through = last_sales_date(wh)
-    runs = live_store.forecast_runs(wh)
+    runs = forecast_runs(wh)
     if run_ids is not None:
         runs = runs[runs["run_id"].isin(run_ids)]
     if through is None or runs.empty:
         return 0
     runs = runs[runs["first_date"] <= through]
-    state = live_store.stored_state(wh).set_index("run_id")
+    state = accuracy.stored_state(wh).set_index("run_id")
     version = _version(wh)
     # scored runs that no sales reach any more (a sales batch was rolled back): drop them
     considered = set(run_ids) if run_ids is not None else None
@@ -176,7 +177,7 @@ def scores(wh, run_id: str | None = None, rule: DriftRule | None = None) -> pd.D
         refresh(wh)
     except Exception as exc:   # noqa: BLE001 - a busy or read-only warehouse: show what is stored
         log.warning("live accuracy not refreshed: %s", exc)
-    return with_drift(live_store.read_scores(wh, run_id), rule)
+    return with_drift(accuracy.read_scores(wh, run_id), rule)
 
 
 def scoped_scores(wh, run_id: str | None = None) -> pd.DataFrame:
@@ -184,14 +185,14 @@ def scoped_scores(wh, run_id: str | None = None) -> pd.DataFrame:
     can see: a store user's handle reads only their PIN codes' forecasts, sales and
     backtests, so every figure - WAPE, bias, coverage, series counts, the backtest's
     promise - is theirs alone, and actuals count up to their own last sales day (as on
-    the Accuracy page's timeline). Same columns and order as `live_store.read_scores`."""
+    the Accuracy page's timeline). Same columns and order as `accuracy.read_scores`."""
     through = last_sales_date(wh)
-    runs = live_store.forecast_runs(wh)
+    runs = forecast_runs(wh)
     if run_id is not None:
         runs = runs[runs["run_id"] == run_id]
     runs = runs.iloc[0:0] if through is None else runs[runs["first_date"] <= through]
     frame = _scored(wh, runs, runs["run_id"].tolist(), through)
-    frame = frame.reindex(columns=live_store.COLUMNS)
+    frame = frame.reindex(columns=accuracy.COLUMNS)
     for col in ("actuals_through", "cutoff"):
         frame[col] = pd.to_datetime(frame[col])
     return frame.sort_values(["run_created_at", "run_id", "dimension", "grp"],
@@ -292,18 +293,18 @@ def group_line(name: str, g: dict) -> str:
 # ---- the Accuracy page's timeline ------------------------------------------------------------
 def timeline(wh) -> pd.DataFrame:
     """Every stored forecast run's live scores week by week, by category, state and horizon
-    step (live_store.period_scores), with the run's made_on (created_at), cutoff, grain and
+    step (accuracy.period_scores), with the run's made_on (created_at), cutoff, grain and
     `weeks_before`: whole weeks from the run's cutoff to the week judged. Read through
     `wh`, so a store user's PIN-scoped handle gets their PIN codes' scores only. Empty
     when no run has actuals yet."""
     through = last_sales_date(wh)
-    runs = live_store.forecast_runs(wh)
+    runs = forecast_runs(wh)
     if through is None or runs.empty:
         return pd.DataFrame()
     runs = runs[runs["first_date"] <= through]
     if runs.empty:
         return pd.DataFrame()
-    frame = live_store.period_scores(wh, runs["run_id"].tolist(), through)
+    frame = accuracy.period_scores(wh, runs["run_id"].tolist(), through)
     if frame.empty:
         return frame
     meta = runs.set_index("run_id")
@@ -353,7 +354,7 @@ def drift_run(wh, min_periods: int) -> dict | None:
     """The newest stored forecast run with at least `min_periods` periods of actuals, as
     {run_id, created_at, cutoff, grain, periods, through}, or None."""
     through = last_sales_date(wh)
-    runs = live_store.forecast_runs(wh)
+    runs = forecast_runs(wh)
     if through is None or runs.empty:
         return None
     for run in runs.sort_values(["created_at", "run_id"], ascending=False).itertuples():

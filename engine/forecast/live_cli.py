@@ -26,7 +26,7 @@ def add_commands(sub) -> None:
 
 def run_live(args: argparse.Namespace) -> int:
     from engine.forecast import live
-    from engine.warehouse.live_store import run_exists
+    from engine.warehouse.runs import run_exists
 
     wh = open_warehouse(args)
     try:

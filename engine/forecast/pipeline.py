@@ -18,11 +18,11 @@ import pandas as pd
 from engine.forecast import intervals, router
 from engine.forecast.backtest import backtest
 from engine.forecast.config import ForecastConfig, ForecastError
+from engine.forecast.drivers import driver_frame
 from engine.forecast.features import (Signals, WholeFile, cut_history, detect_grain, gap_runs,
                                       normalize_history, segment_text)
 from engine.forecast.metrics import score
 from engine.forecast.runner import Progress, fit_predict, uses_worker_processes
-from engine.forecast.drivers import driver_frame
 from engine.tracing import traced
 
 KEYS = ["sku_id", "pin_code"]
@@ -436,8 +436,9 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
     `backend`: where the run executes (engine.forecast.backends; None: the configured
     one - this machine unless a Dask scheduler is configured)."""
     from engine.forecast.backends import backend_from
+    from engine.telemetry import forecast_run_stored
     from engine.warehouse.db import new_id
-    from engine.warehouse.forecast_store import write_run
+    from engine.warehouse.forecasts import write_run
 
     version = plan_version(wh, plan)
     backend = backend if backend is not None else backend_from()
@@ -456,6 +457,7 @@ def run_forecast(wh, cfg: ForecastConfig, progress: Progress | None = None,
                                        "data_gaps": res.data_gaps})
         write_run(wh, meta, forecasts=res.forecasts, backtests=res.backtest,
                   routing=res.routing, drivers=res.drivers)
+        forecast_run_stored(meta)       # log line and metrics (engine/telemetry.py)
         _store_scores(wh, res.run_id, progress)
     return res
 
@@ -507,9 +509,11 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     cross-conformal). `with_plan=True`: each fold uses the prices and promotions actually
     charged in its horizon as the plan, and 'routed_no_plan' scores the same routed
     forecast without them. Persists point-level rows into `backtests`."""
-    from engine.warehouse.db import new_id
     from engine.forecast.inputs import read_signals
-    from engine.warehouse.forecast_store import read_history, write_run
+    from engine.telemetry import forecast_run_stored
+    from engine.warehouse.db import new_id
+    from engine.warehouse.forecasts import write_run
+    from engine.warehouse.sales_history import read_history
 
     t0 = time.perf_counter()
     h, c = _prepare(read_history(wh, cfg.cutoff), cfg)
@@ -531,8 +535,9 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     scores = score(bt, by=["model"])
     run_id = new_id("bt")
     if persist:
-        write_run(wh, _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0],
-                                timings, {"folds": c.folds, "plan": "actual" if with_plan
-                                          else "none"}), backtests=bt)
+        meta = _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0], timings,
+                         {"folds": c.folds, "plan": "actual" if with_plan else "none"})
+        write_run(wh, meta, backtests=bt)
+        forecast_run_stored(meta)
         _store_scores(wh, run_id, progress)
     return BacktestResult(run_id=run_id, backtest=bt, scores=scores, timings=timings, config=c)

@@ -17,10 +17,9 @@ from collections import OrderedDict
 import pandas as pd
 
 from engine.forecast.metrics import score, score_like_for_like, score_many, series_coverage
-from engine.warehouse import api_store
-from engine.warehouse import forecast_queries as fq
+from engine.warehouse import backtests
 from engine.warehouse import results
-from engine.warehouse.queries import Filters
+from engine.warehouse.sql import Filters
 
 DEPENDS = ("sales", "forecasts")
 METHOD = "2026-12"
@@ -41,7 +40,7 @@ def _frame(wh, run_id: str, f: Filters) -> pd.DataFrame:
         if key in _FRAMES:
             _FRAMES.move_to_end(key)
             return _FRAMES[key]
-    frame = fq.backtest_frame(wh, run_id, f)
+    frame = backtests.backtest_frame(wh, run_id, f)
     with _FRAMES_LOCK:
         _FRAMES[key] = frame
         while len(_FRAMES) > 2:
@@ -126,7 +125,7 @@ def series_scores(wh, run_id: str) -> pd.DataFrame:
     stored like the page's tables."""
     return results.stored(
         wh, "series_scores", {"method": METHOD, "run": run_id}, DEPENDS,
-        lambda: score(api_store.accuracy_backtests(wh, run_id),
+        lambda: score(backtests.accuracy_backtests(wh, run_id),
                       by=["sku_id", "pin_code", "model"]))
 
 

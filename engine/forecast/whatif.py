@@ -76,9 +76,9 @@ RESPONSE_METHOD = "2026-12"
 def response_curves(wh) -> ResponseCurves:
     """Response coefficients from the warehouse's full sales history and signals, computed
     once per version of those and stored (engine/warehouse/results.py)."""
-    from engine.warehouse import results
     from engine.forecast.inputs import read_signals
-    from engine.warehouse.forecast_store import read_history
+    from engine.warehouse import results
+    from engine.warehouse.sales_history import read_history
 
     fresh: list[ResponseCurves] = []
 

@@ -210,8 +210,9 @@ def commit_batch(wh: Warehouse, pieces: list[_Piece]) -> dict:
     """Commit the events of `pieces` as one sales batch (one transaction) and fill each
     piece's outcomes. Returns load_batch's counts and report."""
     from engine.ingest.mapping import detect_mapping, fields
-    from engine.warehouse.events_store import EVENTS_FILE, EventBatchWriter, seen_ids
-    from engine.warehouse.ingest_stage import StageSource, known_pin_codes
+    from engine.pin_directory import known_pin_codes
+    from engine.warehouse.events import EventBatchWriter, EVENTS_FILE, seen_ids
+    from engine.warehouse.ingest_stage import StageSource
     from engine.warehouse.ingest_store import load_batch
 
     import pyarrow as pa

@@ -125,7 +125,8 @@ def ingest_file(wh: Warehouse, kind: str, path: str | Path, *, file_name: str | 
     bytes). Raises IngestError subclasses when the file cannot be read, breaks a cap, or
     required columns are missing; every line read ends up loaded, quarantined, skipped as
     a duplicate, or counted as blank or as a total row."""
-    from engine.warehouse.ingest_stage import StageSource, known_pin_codes
+    from engine.pin_directory import known_pin_codes
+    from engine.warehouse.ingest_stage import StageSource
     from engine.warehouse.ingest_store import find_loaded_batch, load_batch, record_batch
 
     with open_source(path, file_name=file_name, sheet=sheet, limits=limits) as src:
@@ -176,7 +177,7 @@ def _loaded(wh: Warehouse, result: IngestResult) -> IngestResult:
     (engine/forecast/live.py; cheap, and never fails the upload)."""
     from engine import bus
     from engine.telemetry import upload_loaded
-    from engine.warehouse.live_store import has_forecast_runs
+    from engine.warehouse.runs import has_forecast_runs
 
     upload_loaded(result)
     bus.publish("ingest", {"batch_id": result.batch_id, "kind": result.kind,

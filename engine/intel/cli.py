@@ -89,7 +89,7 @@ def _run(wh, args) -> int:
     from engine.export import write_table
     from engine.intel import clusters as C
     from engine.intel import trends as T
-    from engine.warehouse.queries import Filters
+    from engine.warehouse.sql import Filters
 
     f = Filters()
     if args.view == "items":

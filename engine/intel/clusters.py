@@ -36,8 +36,9 @@ import pandas as pd
 
 from engine.intel import IntelError
 from engine.textfmt import pct
-from engine.warehouse import cluster_store as cs
+from engine.warehouse.clusters import COLUMNS, read, replace, sales_version, stored_version
 from engine.warehouse.db import WarehouseError
+from engine.warehouse.sales_summary import weekly_pin_sku
 
 log = logging.getLogger(__name__)
 GROUPS = ("mix", "season", "festival", "price")
@@ -233,31 +234,31 @@ def cluster_pins(weekly: pd.DataFrame, cfg: ClusterConfig = ClusterConfig()) -> 
 
 # ---- stored ---------------------------------------------------------------------------------
 def _compute_and_store(base) -> pd.DataFrame:
-    version = cs.sales_version(base)          # read BEFORE computing (see results.py)
-    res = cluster_pins(cs.weekly_pin_sku(base))
+    version = sales_version(base)          # read BEFORE computing (see results.py)
+    res = cluster_pins(weekly_pin_sku(base))
     rows = res.assignments.assign(
         k=res.k, silhouette=res.silhouette, sales_version=version,
         selection=json.dumps(res.selection.to_dict("records")))
     if not getattr(base, "read_only", False):
         try:
-            cs.replace(base, rows)
+            replace(base, rows)
         except WarehouseError as exc:          # busy, disk full: the result still shows
             log.warning("could not store the store clusters: %s", exc)
     return rows
 
 
 def store_clusters(wh) -> pd.DataFrame:
-    """The store clusters this handle may see (cluster_store.COLUMNS), recomputed when
+    """The store clusters this handle may see (warehouse.clusters.COLUMNS), recomputed when
     the sales changed since they were stored. IntelError when clusters cannot be formed."""
     base = getattr(wh, "base", wh)
-    if cs.stored_version(base) != cs.sales_version(base):
+    if stored_version(base) != sales_version(base):
         rows = _compute_and_store(base)
-        if base.read_only or cs.stored_version(base) != rows["sales_version"].iat[0]:
+        if base.read_only or stored_version(base) != rows["sales_version"].iat[0]:
             scope = getattr(wh, "pin_scope", None)       # not stored: filter it here
             rows = rows if scope is None else rows[rows["pin_code"].isin(scope)]
-            return rows.assign(computed_at=pd.Timestamp.now())[cs.COLUMNS] \
+            return rows.assign(computed_at=pd.Timestamp.now())[COLUMNS] \
                 .sort_values(["cluster", "pin_code"]).reset_index(drop=True)
-    return cs.read(wh)
+    return read(wh)
 
 
 def cluster_summary(rows: pd.DataFrame) -> pd.DataFrame:

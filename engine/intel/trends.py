@@ -38,8 +38,9 @@ from scipy import stats
 
 from engine.intel import IntelError
 from engine.textfmt import dd_mmm, inr_compact, pct
-from engine.warehouse import trend_queries as tq
-from engine.warehouse.queries import Filters, date_bounds, filter_options
+from engine.warehouse import sales_summary
+from engine.warehouse.sales_summary import date_bounds, filter_options
+from engine.warehouse.sql import Filters
 
 LEVEL_NAMES = {"category": "category", "brand": "brand", "sku": "SKU",
                "pin_code": "PIN code", "city": "city"}
@@ -58,8 +59,9 @@ class TrendConfig:
     min_weeks: int = 8         # selling weeks needed to test an item
 
     def __post_init__(self):
-        if self.level not in tq.LEVELS:
-            raise IntelError("bad_level", f"Level must be one of {', '.join(tq.LEVELS)}, "
+        if self.level not in sales_summary.LEVELS:
+            raise IntelError("bad_level", "Level must be one of "
+                             f"{', '.join(sales_summary.LEVELS)}, "
                              f"not '{self.level}'.", self.level)
         if not 8 <= int(self.weeks) <= 104:
             raise IntelError("bad_weeks", f"The trend window must be 8 to 104 weeks, not "
@@ -225,13 +227,13 @@ def trends(wh, f: Filters, cfg: TrendConfig) -> TrendResult:
     """The trend table of `cfg.level` for the window ending at the filter's end date (the
     sidebar's start date is ignored: the window is `cfg.weeks` weeks)."""
     start, end, first = window(wh, f, cfg.weeks)
-    weekly = tq.weekly_by_level(wh, f, cfg.level, start, end)
+    weekly = sales_summary.weekly_by_level(wh, f, cfg.level, start, end)
     weeks = pd.DatetimeIndex([pd.Timestamp(end) - pd.Timedelta(days=7 * k)
                               for k in range(cfg.weeks)][::-1])
     p_start, p_end = start - YEAR, end - YEAR
     prior = None
     if first is not None and first <= p_start + timedelta(days=6):
-        prior = tq.weekly_by_level(wh, f, cfg.level, p_start, p_end)
+        prior = sales_summary.weekly_by_level(wh, f, cfg.level, p_start, p_end)
     else:
         p_start = p_end = None
     return TrendResult(cfg, start, end, p_start, p_end, trend_table(weekly, weeks, prior, cfg))
@@ -376,7 +378,7 @@ def what_changed(wh, f: Filters, category: str | None, periods: dict | None = No
             raise IntelError("bad_period", f"Period {name.upper()} starts "
                              f"({dd_mmm(s, True)}) after it ends ({dd_mmm(e, True)}).",
                              [str(s), str(e)])
-    items = tq.period_items(wh, f, category, periods)
+    items = sales_summary.period_items(wh, f, category, periods)
     if items.empty:
         raise IntelError("no_sales_in_periods", f"No sales of {category or 'any category'} "
                          "in either period for your selection; pick other dates or "

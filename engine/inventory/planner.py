@@ -1,5 +1,6 @@
 """Warehouse -> planning inputs -> plan. The only part of engine.inventory that touches the
-warehouse (through engine.warehouse.inventory_store); the CLI and the page call this."""
+warehouse (through engine.warehouse.inventory, forecasts, backtests, sales_history); the CLI
+and the page call this."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,12 +13,17 @@ from engine.inventory.demand import (KEY, DemandModel, InventoryInputError, dema
 from engine.inventory.policy import PolicyConfig, projected_stock
 from engine.textfmt import indian_grouping as _n
 from engine.tracing import traced
-from engine.warehouse import inventory_store as store
+from engine.warehouse.backtests import backtest_errors, backtest_models
+from engine.warehouse.catalog import read_skus
 from engine.warehouse.db import Warehouse
+from engine.warehouse.festivals import read_festivals
+from engine.warehouse.forecasts import read_forecasts
 from engine.warehouse.grain import sales_grain
-from engine.warehouse.reference import read_locations, read_skus
+from engine.warehouse.inventory import read_inventory_lines
+from engine.warehouse.locations import read_locations
 from engine.warehouse.runs import latest_forecast_run
 from engine.warehouse.sales import last_sales_date
+from engine.warehouse.sales_history import read_price_panel, read_sales_window
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class PlanInputs:
 
 def load_festivals(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Festival calendar and effects: the warehouse tables, else the shipped reference."""
-    calendar, effects = store.read_festival_tables(wh)
+    calendar, effects = read_festivals(wh)
     if len(calendar) and len(effects):
         return calendar, effects
     try:
@@ -49,7 +55,7 @@ def load_elasticities(wh: Warehouse, as_of) -> pd.DataFrame | None:
     except ImportError:
         return None
     start = pd.Timestamp(as_of) - pd.Timedelta(days=730)
-    sales = store.read_price_panel(wh, start.date(), as_of)
+    sales = read_price_panel(wh, start.date(), as_of)
     if sales.empty:
         return None
     skus = read_skus(wh, ("sku_id", "category"))
@@ -76,13 +82,13 @@ def _residuals(wh: Warehouse, run_id: str, fc: pd.DataFrame) -> pd.DataFrame | N
     """Backtest errors behind a forecast run: the run's own backtests (the 'routed' model,
     i.e. the one chosen per series, when present), else the latest backtest run's rows of
     the models the forecast used."""
-    models = store.backtest_models(wh, run_id)
+    models = backtest_models(wh, run_id)
     if models:
-        return store.read_backtest_residuals(wh, run_id, "routed" if "routed" in models else None)
+        return backtest_errors(wh, [run_id], "routed" if "routed" in models else None)
     bt = latest_forecast_run(wh, "backtest")
     if bt is None:
         return None
-    res = store.read_backtest_residuals(wh, bt["run_id"])
+    res = backtest_errors(wh, [bt["run_id"]])
     chosen = fc[KEY + ["model"]].drop_duplicates(KEY) if "model" in fc else None
     if chosen is not None and len(res):
         matched = res.merge(chosen, on=KEY + ["model"])
@@ -92,7 +98,7 @@ def _residuals(wh: Warehouse, run_id: str, fc: pd.DataFrame) -> pd.DataFrame | N
 
 def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False) -> PlanInputs:
     """Everything the plan needs, read once (cache this per data version)."""
-    lines = store.read_inventory_lines(wh)
+    lines = read_inventory_lines(wh)
     if lines.empty:
         raise InventoryInputError("The warehouse has no inventory snapshot to plan from; "
                                   "load one with `python -m engine ingest inventory FILE`.")
@@ -101,7 +107,7 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
     run = latest_forecast_run(wh, "forecast")
     model = None
     if run is not None:
-        fc = store.read_forecasts(wh, run["run_id"])
+        fc = read_forecasts(wh, run["run_id"])
         if len(fc):
             model = demand_from_forecast(fc, _residuals(wh, run["run_id"], fc),
                                          run_label=str(run["run_id"]), grain=run["grain"])
@@ -110,7 +116,7 @@ def load_inputs(wh: Warehouse, horizon: int = 28, with_elasticity: bool = False)
         raise InventoryInputError("There are no sales and no forecasts to plan from; load "
                                   "sales or run `python -m engine forecast` first.")
     start = (as_of - pd.Timedelta(days=7 * 8 - 1)).date()
-    sales = store.read_sales_window(wh, start, as_of.date())
+    sales = read_sales_window(wh, start, as_of.date())
     emp = demand_from_sales(sales, lines, as_of=as_of, horizon=horizon, festivals=festivals,
                             grain=sales_grain(wh))
     if model is None:

@@ -78,7 +78,7 @@ def competitive_elasticities(inputs: PanelInputs, comp: pd.DataFrame,
                              cfg: CompetitiveConfig = CompetitiveConfig(),
                              ecfg: ElasticityConfig = ElasticityConfig()) -> pd.DataFrame:
     """comp: sku_id, city, date, price (the cheapest competitor's, per day observed;
-    engine.warehouse.competitor_store.competitor_price_panel). One row per SKU with a
+    engine.warehouse.competitors.competitor_price_panel). One row per SKU with a
     competitor price, columns COMPETITIVE_COLUMNS."""
     out: list[dict] = []
     if comp.empty:

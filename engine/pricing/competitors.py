@@ -14,7 +14,7 @@ import pandas as pd
 from engine.pricing.competitive import competitive_elasticities
 from engine.pricing.elasticity import PricingError
 from engine.pricing.inputs import load_catalog, load_panel_inputs
-from engine.warehouse import competitor_store as store
+from engine.warehouse import competitors as store
 from engine.warehouse import results
 
 # bump when the estimator changes, so results stored by older code are not reused
@@ -26,7 +26,7 @@ INDEX_COLUMNS = ["week", "our_price", "competitor_price", "cheapest_price", "ind
 
 
 def price_index(weekly: pd.DataFrame, level: str = "sku") -> pd.DataFrame:
-    """weekly: competitor_store.weekly_index. One row per group of `level` (sku: also name
+    """weekly: warehouse.competitors.weekly_index. One row per group of `level` (sku: also name
     and category; category; city) and week: our_price, competitor_price (average),
     cheapest_price, index, cheapest_index (100 x ours / the cheapest), units, rows (SKU x
     city cells behind it). Prices of a group are unit-weighted averages."""

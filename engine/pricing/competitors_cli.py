@@ -49,7 +49,7 @@ def add_commands(sub) -> None:
 
 def run_competitors(args: argparse.Namespace) -> int:
     from engine.pricing.competitors import competitive_table, competitor_index
-    from engine.warehouse import competitor_store as store
+    from engine.warehouse import competitors as store
 
     if (bad := out_problem(args) if hasattr(args, "out") else None) is not None:
         return fail(bad, args.json)

@@ -7,10 +7,13 @@ import pandas as pd
 from engine.pricing.elasticity import PanelInputs, PricingError
 from engine.pricing.simulate import Baseline, naive_baseline
 from engine.signals.festivals import festival_calendar, festival_effects, festival_uplift
-from engine.warehouse import pricing_store as store
+from engine.warehouse.catalog import sku_catalog
 from engine.warehouse.db import Warehouse
-from engine.warehouse.reference import read_locations
+from engine.warehouse.forecasts import forecast_rows
+from engine.warehouse.locations import read_locations
 from engine.warehouse.runs import latest_forecast_run
+from engine.warehouse.sales_history import sales_history
+from engine.warehouse.weather import read_weather
 
 PLACE_FIELDS = ("pin_code", "city", "state", "region")    # what the panel reads of a place
 
@@ -34,13 +37,15 @@ def festival_factors(dates: pd.Series, states, categories, pad_days: int = 0) ->
 def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelInputs:
     """Sales history (with the promotion columns the warehouse has) with the catalog,
     locations, city weather and festival factors."""
-    sales = store.sales_history(wh, sku_ids)
+    sales = sales_history(wh, sku_ids)
     if sales.empty:
         raise PricingError("The warehouse has no sales yet: load the demo or upload a sales "
                            "file before estimating price elasticity.")
-    skus = store.sku_catalog(wh)[["sku_id", "category", "subcategory"]]
+    skus = sku_catalog(wh)[["sku_id", "category", "subcategory"]]
     locations = read_locations(wh, PLACE_FIELDS)
-    weather = store.city_weather(wh)
+    weather = read_weather(wh)       # the cities of the (scope's) locations
+    weather = (weather.loc[weather["city"].isin(locations["city"]),
+                           ["city", "date", "temp_c", "rainfall_mm"]].reset_index(drop=True))
     # padded by a month: a weekly or monthly row's festival factor is its period's mean
     festival = festival_factors(sales["date"], locations["state"].dropna().unique(),
                                 skus["category"].dropna().unique(), pad_days=31)
@@ -49,7 +54,7 @@ def load_panel_inputs(wh: Warehouse, sku_ids: list[str] | None = None) -> PanelI
 
 def load_catalog(wh: Warehouse) -> pd.DataFrame:
     """sku_id, name, category, subcategory, brand, mrp, unit_cost, price (current regular)."""
-    cat = store.sku_catalog(wh)
+    cat = sku_catalog(wh)
     if cat.empty:
         raise PricingError("The warehouse has no SKUs with sales; nothing to price.")
     return cat
@@ -65,7 +70,7 @@ def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None =
     `sku_ids` when given."""
     run = latest_forecast_run(wh)
     if run is not None:
-        rows = store.forecast_rows(wh, run["run_id"], sku_ids)
+        rows = forecast_rows(wh, run["run_id"], sku_ids)
         if not rows.empty:
             models = sorted(rows["model"].dropna().unique())
             model = ", ".join(models) if len(models) <= 2 else f"{len(models)} models routed per series"
@@ -79,5 +84,5 @@ def load_baseline(wh: Warehouse, horizon: int = 28, sales: pd.DataFrame | None =
                             horizon_days=periods * (7 if weekly else 1))
     window = 28
     if sales is None:       # the naive baseline reads only the last `window` days
-        sales = store.sales_history(wh, sku_ids, last_days=window)
+        sales = sales_history(wh, sku_ids, last_days=window)
     return naive_baseline(sales, horizon=horizon, window=window)

@@ -15,10 +15,10 @@ from engine.pricing.optimize import OptimizeConfig, OptimizeResult, build_items,
 from engine.pricing.panel import UNIT, grain_of
 from engine.pricing.regional import estimate_regional_elasticities
 from engine.pricing.simulate import prepare
-from engine.tracing import traced
-from engine.warehouse import pricing_store as store
-from engine.warehouse import results
 from engine.textfmt import dd_mmm
+from engine.tracing import traced
+from engine.warehouse import sales_history
+from engine.warehouse import results
 from engine.warehouse.db import Warehouse
 
 
@@ -61,7 +61,7 @@ def price_demand(wh: Warehouse, sku_id: str, elasticity: float, lo: float, hi: f
     """Units per day or week (the data's grain; all PINs) against that period's price for
     one SKU, the fitted constant-elasticity curve (with its 95% band) anchored at the
     SKU's usual price, and the period unit ('day' or 'week')."""
-    sales = store.sales_history(wh, [sku_id])
+    sales = sales_history.sales_history(wh, [sku_id])
     if sales.empty:
         return (pd.DataFrame(columns=["date", "price", "quantity", "promo"]), pd.DataFrame(),
                 "day")
@@ -100,8 +100,8 @@ def optimizer_items(wh: Warehouse, elasticities: pd.DataFrame, horizon: int = 28
 
 def with_competitor_prices(wh: Warehouse, catalog: pd.DataFrame) -> pd.DataFrame:
     """The catalog with competitor_price: the cheapest competitor's latest stored price
-    (engine.warehouse.competitor_store.cheapest_by_sku), NaN without one."""
-    from engine.warehouse.competitor_store import cheapest_by_sku
+    (engine.warehouse.competitors.cheapest_by_sku), NaN without one."""
+    from engine.warehouse.competitors import cheapest_by_sku
 
     cheapest = cheapest_by_sku(wh)[["sku_id", "cheapest_price"]]
     return catalog.merge(cheapest.rename(columns={"cheapest_price": "competitor_price"}),
@@ -145,7 +145,7 @@ def _markdown_frame(wh: Warehouse, as_of, cfg: MarkdownConfig, sku_id: str | Non
     price, elasticity and baseline demand per day up to each line's deadline; the baseline
     label."""
     from engine.inventory.planner import load_festivals
-    from engine.warehouse.inventory_store import read_inventory_lines
+    from engine.warehouse.inventory import read_inventory_lines
 
     lines = read_inventory_lines(wh)
     if sku_id is not None:
@@ -168,7 +168,7 @@ def _markdown_frame(wh: Warehouse, as_of, cfg: MarkdownConfig, sku_id: str | Non
     skus = None if sku_id is None else [sku_id]
     prices = load_catalog(wh)[["sku_id", "price"]]
     lines = (lines.drop(columns=["price"], errors="ignore").merge(prices, on="sku_id", how="left")
-             .merge(store.line_prices(wh, skus), on=["sku_id", "pin_code"], how="left")
+             .merge(sales_history.line_prices(wh, skus), on=["sku_id", "pin_code"], how="left")
              .merge(_national_elasticities(wh), on="sku_id", how="left"))
     # the line's own shelf price; the SKU's usual price where the line has not sold yet
     lines["price"] = lines["line_price"].fillna(lines["price"])

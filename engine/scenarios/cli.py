@@ -204,11 +204,11 @@ def chain_lines(result) -> list[str]:
 # ---- commands ----------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     from engine.scenarios import saved as saved_scenarios
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
 
     wh = open_warehouse(args)
     try:
-        rows = scenario_store.list_rows(wh)
+        rows = scenario_rows.list_rows(wh)
         scenarios = saved_scenarios.list_scenarios(wh)
     finally:
         wh.close()
@@ -235,12 +235,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from engine.scenarios import saved as saved_scenarios
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
 
     wh = open_warehouse(args)
     try:
         sc = saved_scenarios.get(wh, args.name)
-        rows = scenario_store.list_rows(wh)
+        rows = scenario_rows.list_rows(wh)
     finally:
         wh.close()
     summary = dict(zip(rows["scenario_id"], rows["summary"])).get(sc.scenario_id) or None
@@ -276,8 +276,8 @@ def _typed(args) -> dict:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from engine.scenarios.model import Scenario
     from engine.scenarios import saved as saved_scenarios
+    from engine.scenarios.model import Scenario
 
     try:
         assumptions = _typed(args)
@@ -307,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from engine.scenarios import compute as C
     from engine.scenarios import saved as saved_scenarios
-    from engine.warehouse import scenario_store
+    from engine.warehouse import scenarios as scenario_rows
     from engine.warehouse.db import WarehouseError
 
     if len(args.names) > MAX_COMPARE:
@@ -328,7 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = [C.compute(inputs, sc) for sc in scenarios]
         for res in results:
             try:
-                scenario_store.record_result(wh, res.scenario.scenario_id, res.summary(),
+                scenario_rows.record_result(wh, res.scenario.scenario_id, res.summary(),
                                              res.version)
             except WarehouseError as exc:     # read-only or busy: the run still counts
                 notes.append(f"The result of '{res.scenario.name}' was not stored: {exc}")

@@ -126,7 +126,7 @@ def series_choices(wh) -> pd.DataFrame:
     last_date), read through `wh` (a PIN-scoped handle sees its own PIN codes). For a form
     drawn before any scenario is computed; `select_rows` narrows it like the forecast
     rows."""
-    from engine.warehouse.forecast_queries import scenario_series
+    from engine.warehouse.forecasts import scenario_series
 
     return scenario_series(wh, _latest_run(wh)["run_id"])
 
@@ -161,13 +161,13 @@ def _part(wh, name: str, read):
 
 def _skus(wh) -> pd.DataFrame:
     """What a scenario reads of the catalog."""
-    from engine.warehouse.reference import read_skus
+    from engine.warehouse.catalog import read_skus
 
     return read_skus(wh, ("sku_id", "name", "category", "subcategory"))
 
 
 def _read_forecast(wh) -> dict:
-    from engine.warehouse.forecast_queries import scenario_base
+    from engine.warehouse.forecasts import scenario_base
 
     run = _latest_run(wh)
     return {"run": run, "base": scenario_base(wh, run["run_id"])}
@@ -192,9 +192,9 @@ def _read_stock(wh) -> dict:
 
 def _read_mandi(wh) -> dict:
     from engine.scenarios.commodities import link_skus
-    from engine.warehouse import sourcing_store
+    from engine.warehouse import mandi
 
-    commodities = sourcing_store.mandi_commodities(wh)["commodity"].astype(str).tolist()
+    commodities = mandi.mandi_commodities(wh)["commodity"].astype(str).tolist()
     return {"commodity_map": link_skus(_skus(wh), commodities), "commodities": commodities,
             "_ranks": {}}
 

@@ -1,5 +1,5 @@
 """Saved scenarios as Scenarios: read, save, rename, duplicate and delete them, and who may
-change one. The rows live in the `scenarios` table (engine/warehouse/scenario_store.py,
+change one. The rows live in the `scenarios` table (engine/warehouse/scenarios.py,
 which knows nothing of the Scenario type); this module turns rows into Scenarios and the
 table's refusals into ScenarioErrors (not_found 404, ambiguous / name_taken 409).
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 
 from engine.scenarios.model import Scenario, ScenarioError
-from engine.warehouse import scenario_store as store
+from engine.warehouse import scenarios as store
 from engine.warehouse.db import Warehouse
 
 
 def to_scenario(row) -> Scenario:
-    """The Scenario a `scenarios` row (scenario_store.list_rows / find_rows) stores."""
+    """The Scenario a `scenarios` row (warehouse.scenarios.list_rows / find_rows) stores."""
     d = json.loads(row["definition"])
     scope = json.loads(row["scope"]) if isinstance(row["scope"], str) else None
     return Scenario.from_dict(

@@ -10,10 +10,10 @@ from engine.errors import MicroPulseError
 from engine.scenarios import saved
 from engine.scenarios.model import Assumptions, Scenario, ScenarioError
 from engine.scenarios.model import Selection as ScenarioSelection
-from engine.warehouse import scenario_store
+from engine.warehouse import scenarios
 from engine.warehouse.db import Warehouse
-from engine.warehouse.forecast_queries import Selection
-from engine.warehouse.queries import Filters
+from engine.warehouse.sql import Selection
+from engine.warehouse.sql import Filters
 
 
 class ScenarioStoreError(MicroPulseError):
@@ -66,7 +66,7 @@ def list_scenarios(wh: Warehouse, sel: Selection, f: Filters) -> pd.DataFrame:
     created_at, settings (the what-if sliders' values), result (the what-if totals kept
     when it was saved)."""
     cols = ["name", "created_by", "created_at", "settings", "result"]
-    rows = scenario_store.list_rows(wh, f.pin_scope)
+    rows = scenarios.list_rows(wh, f.pin_scope)
     target = scenario_selection(sel, f)
     out = []
     for _, r in rows.iterrows():

@@ -218,6 +218,16 @@ def festival_calendar(start_year: int = 2023, end_year: int = 2027) -> pd.DataFr
 
 
 # ---- shape ------------------------------------------------------------------------------
+def load_festival_reference(wh, start_year: int = 2023, end_year: int = 2027) -> int:
+    """Replace the warehouse's festivals and festival_effects tables with the shipped
+    reference data for start_year..end_year. Returns the number of festival occurrences
+    written."""
+    from engine.warehouse.festivals import write_festivals
+
+    return write_festivals(wh, festival_calendar(start_year, end_year), festival_effects(),
+                           f"{start_year}-{end_year}")
+
+
 def festival_shape(offset_days, pre_days: int, post_days: int) -> np.ndarray:
     """Festival impact in [0, 1] at `offset_days = date - festival day` (see module doc)."""
     k = np.asarray(offset_days, dtype=float)

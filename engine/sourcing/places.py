@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from engine import geo
+from engine.textfmt import title_case
 
 # Cities renamed since the names Agmarknet still uses (official renamings).
 RENAMED = {
@@ -222,7 +223,7 @@ def _build_office_places() -> pd.DataFrame:
         "pin_code": df["pincode"].astype(str).to_numpy(),
         "lat": np.where(own, df["lat_e5"], df["c_lat"]) / 1e5,
         "lon": np.where(own, df["lon_e5"], df["c_lon"]) / 1e5,
-        "district": _map_unique(df["district"], geo.title_case).to_numpy(),
+        "district": _map_unique(df["district"], title_case).to_numpy(),
         "state_key": _map_unique(df["state"], _state_key).to_numpy(),
     })
     base = base[base["lat"].notna() & base["lon"].notna() & (base["state_key"] != "")]
@@ -441,7 +442,7 @@ class Locator:
         if elsewhere:
             return Placement(np.nan, np.nan, "", f"no post office called "
                                                  f"'{_pretty(elsewhere[0])}' in "
-                                                 f"{geo.title_case(str(district))} district")
+                                                 f"{title_case(str(district))} district")
         town = _pretty(names[1] if len(names) > 1 else names[0]) if names else str(market)
         return Placement(np.nan, np.nan, "",
                          f"no post office or district called '{town}' in {state}")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine import geo
 from engine.errors import MicroPulseError
+from engine.textfmt import title_case
 
 
 class SourcingError(MicroPulseError, ValueError):
@@ -53,7 +54,7 @@ def clean_state(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip():
         return None
     text = re.sub(r"\s+", " ", str(value).strip())
-    return STATE_ALIASES.get(text.upper(), geo.title_case(text))
+    return STATE_ALIASES.get(text.upper(), title_case(text))
 
 
 def display_name(value: str) -> str:

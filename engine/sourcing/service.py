@@ -1,6 +1,7 @@
 """Warehouse-facing entry points shared by the CLI and the Sourcing page.
 
-Thin: read through engine.warehouse.sourcing_store, then call the pure functions.
+Thin: read through engine.warehouse.mandi and engine.warehouse.locations, then call the pure
+functions.
 """
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import pandas as pd
 from engine import geo
 from engine.sourcing.prepare import SourcingError, commodity_key
 from engine.sourcing.ranking import Destination, RankConfig, rank_mandis
-from engine.warehouse import sourcing_store
 from engine.tracing import traced
+from engine.warehouse.locations import is_valid_pin, store_locations
+from engine.warehouse.mandi import mandi_commodities, mandi_prices, mandis
 
 
 def resolve_destination(pin_code, locations: pd.DataFrame | None = None) -> Destination:
     """A 6-digit PIN from India Post's reference (or the warehouse's locations) -> lat/lon."""
     pin = str(pin_code).strip() if pin_code is not None else ""
-    if not geo.is_valid_pin(pin):
+    if not is_valid_pin(pin):
         raise SourcingError(f"{pin!r} is not a PIN code: use 6 digits, not starting with 0 "
                             "(e.g. 560001).", evidence=pin)
     ref = geo.pin_reference()
@@ -39,7 +41,7 @@ def resolve_destination(pin_code, locations: pd.DataFrame | None = None) -> Dest
 
 
 def available_commodities(wh) -> list[str]:
-    return sourcing_store.mandi_commodities(wh)["commodity"].astype(str).tolist()
+    return mandi_commodities(wh)["commodity"].astype(str).tolist()
 
 
 def commodity_prices(wh, commodity: str) -> pd.DataFrame:
@@ -52,7 +54,7 @@ def commodity_prices(wh, commodity: str) -> pd.DataFrame:
     if not wanted:
         raise SourcingError(f"Unknown commodity {commodity!r}. Available: "
                             + ", ".join(names) + ".", evidence=names)
-    return sourcing_store.mandi_prices(wh, wanted)
+    return mandi_prices(wh, wanted)
 
 
 @traced("sourcing.rank_mandis", lambda a: {"commodity": a["commodity"],
@@ -64,9 +66,9 @@ def rank_for_pin(wh, commodity: str, pin_code: str, quantity_qtl: float,
     """rank_mandis for a commodity in the warehouse and a destination PIN."""
     if quantity_qtl is None or not np.isfinite(quantity_qtl) or quantity_qtl <= 0:
         raise SourcingError("The quantity must be a positive number of quintals.", quantity_qtl)
-    dest = resolve_destination(pin_code, sourcing_store.store_locations(wh))
+    dest = resolve_destination(pin_code, store_locations(wh))
     prices = commodity_prices(wh, commodity)
-    ranked = rank_mandis(prices, sourcing_store.mandis(wh), dest, quantity_qtl, cfg)
+    ranked = rank_mandis(prices, mandis(wh), dest, quantity_qtl, cfg)
     ranked.attrs["destination"] = {"pin_code": dest.pin_code, "lat": dest.lat, "lon": dest.lon,
                                    "label": dest.label}
     return ranked

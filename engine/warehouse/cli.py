@@ -59,7 +59,7 @@ def run_init(args: argparse.Namespace) -> int:
     wh = open_warehouse(args)
     summary: dict = {"warehouse": str(wh.path), "schema_version": wh.schema_version()}
     if not wh.count("festivals"):
-        from engine.warehouse.festivals import load_festival_reference
+        from engine.signals.festivals import load_festival_reference
 
         summary["festivals"] = load_festival_reference(wh)
     if args.demo:

@@ -1,27 +1,27 @@
 """Festival reference tables in the warehouse: `festivals` and `festival_effects`.
 
-The pure calendar/effects come from `engine.signals.festivals`; this module only writes
-them (replacing what was there, in one transaction) and reads them back in the same shape.
+The pure calendar/effects are built by `engine.signals.festivals` (which also loads the
+shipped reference through `write_festivals`); this module only writes them (replacing what
+was there, in one transaction) and reads them back in the same shape.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from engine.signals.festivals import (CALENDAR_COLUMNS, EFFECT_COLUMNS, festival_calendar,
-                                      festival_effects)
 from engine.warehouse.db import Warehouse
+from engine.warehouse.sql import run_query
 
 _INSERT_FESTIVAL = ("INSERT INTO festivals (name, date, festival_type, states, pre_days, "
                     "post_days, source) VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_EFFECT = "INSERT INTO festival_effects (name, category, multiplier) VALUES (?, ?, ?)"
 
 
-def load_festival_reference(wh: Warehouse, start_year: int = 2023,
-                            end_year: int = 2027) -> int:
-    """Replace the festivals and festival_effects tables with the shipped reference data
-    for start_year..end_year. Returns the number of festival occurrences written."""
-    calendar = festival_calendar(start_year, end_year)
-    effects = festival_effects()
+def write_festivals(wh: Warehouse, calendar: pd.DataFrame, effects: pd.DataFrame,
+                    years: str) -> int:
+    """Replace the festivals and festival_effects tables with `calendar` and `effects`
+    (shaped like engine.signals.festivals' festival_calendar() / festival_effects()),
+    audited as the reference of `years`. Returns the number of festival occurrences
+    written."""
     festival_rows = [
         (r.name, r.date.date(), r.festival_type, r.states, int(r.pre_days), int(r.post_days),
          r.source)
@@ -37,7 +37,7 @@ def load_festival_reference(wh: Warehouse, start_year: int = 2023,
         if effect_rows:
             cur.executemany(_INSERT_EFFECT, effect_rows)
         wh.audit(cur, "system", "load_festival_reference",
-                 f"{len(festival_rows)} festival occurrences {start_year}-{end_year}, "
+                 f"{len(festival_rows)} festival occurrences {years}, "
                  f"{len(effect_rows)} category effects")
     return len(festival_rows)
 
@@ -56,5 +56,8 @@ def read_festivals(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     effects["multiplier"] = effects["multiplier"].astype(float)
     for col in ("name", "category"):
         effects[col] = effects[col].astype(object)
-    return (calendar[CALENDAR_COLUMNS].reset_index(drop=True),
-            effects[EFFECT_COLUMNS].reset_index(drop=True))
+    return calendar.reset_index(drop=True), effects.reset_index(drop=True)
+
+
+def has_festivals(wh: Warehouse) -> bool:
+    return bool(run_query(wh, "SELECT count(*) AS n FROM festivals", [], "festivals").iloc[0, 0])

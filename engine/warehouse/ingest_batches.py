@@ -1,4 +1,6 @@
-"""Upload history: list batches, read their quarantine, data-quality figures, rollback."""
+"""Upload history (`ingest_batches`, `quarantine`): list batches, read their quarantine,
+data-quality figures, rollback, when the newest sales arrived, and the row counts `/metrics`
+exports."""
 from __future__ import annotations
 
 import json
@@ -7,7 +9,8 @@ import pandas as pd
 
 from engine.ingest.errors import BatchNotFoundError, RollbackError
 from engine.warehouse.db import Warehouse
-from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily, table_columns
+from engine.warehouse.ingest_store import UNCATEGORISED, refresh_sales_daily
+from engine.warehouse.sql import table_columns
 
 
 def list_batches(wh: Warehouse, limit: int = 200) -> pd.DataFrame:
@@ -161,3 +164,21 @@ def rollback_batch(wh: Warehouse, batch_id: str, user: str | None = None) -> dic
                     [batch_id])
         wh.audit(cur, user, "ingest_rollback", json.dumps(out, default=str))
     return out
+
+
+def newest_sales_arrival(wh: Warehouse, latest):
+    """When the newest sales (dated `latest` or later) were uploaded: the creation time of
+    the first loaded sales upload whose dates reach `latest`, or None (sales that did not
+    come through an upload, e.g. the demo seed)."""
+    return wh.scalar("""
+        SELECT min(created_at) FROM ingest_batches
+        WHERE kind = 'sales' AND status = 'loaded'
+          AND TRY_CAST(json_extract_string(report, '$.date_max') AS DATE) >= ?""", [latest])
+
+
+def ingest_rows(wh: Warehouse) -> pd.DataFrame:
+    """Rows of every stored upload by kind: read, loaded, quarantined, duplicate."""
+    return wh.query("SELECT kind, sum(rows_read) AS read, sum(rows_loaded) AS loaded, "
+                    "sum(rows_quarantined) AS quarantined, "
+                    "sum(duplicates_skipped) AS duplicate FROM ingest_batches GROUP BY kind "
+                    "ORDER BY kind")

@@ -1,13 +1,13 @@
 """Staging an upload for ingest_store: how to read it as text rows, which date formats
 it uses, the lines DuckDB's CSV reader rejected, line numbers, in-file duplicates, and the
-PIN codes a row is checked against. Runs inside the batch transaction."""
+PIN codes a row is checked against (given by the caller: engine.pin_directory). Runs
+inside the batch transaction."""
 from __future__ import annotations
 
 import bisect
 import csv
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from engine.ingest.errors import UnreadableFileError
@@ -30,14 +30,6 @@ def register_frame(cur, name: str, frame: pd.DataFrame) -> None:
 def unregister_frame(cur, name: str) -> None:
     cur.complete()
     cur.unregister(name)
-
-
-@lru_cache(maxsize=1)
-def known_pin_codes() -> tuple[str, ...]:
-    """Every PIN code in India Post's directory, sorted."""
-    from engine.pin_directory import known_pins
-
-    return tuple(sorted(known_pins()))
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,17 @@ from engine.ingest.errors import UnreadableFileError
 from engine.ingest.mapping import ColumnMapping, fields
 from engine.warehouse import ingest_competitor, ingest_local, ingest_plan
 from engine.warehouse.db import Warehouse, bump_versions, constraint_errors
-from engine.warehouse.ingest_sql import literal, stage_select, v
 from engine.warehouse.ingest_report import (BLANK, DUPLICATE, TOTAL, already_loaded,
                                             quarantine, row_warnings, wanted_lines)
-from engine.warehouse.ingest_stage import (StageSource, fill_raw, known_pin_codes,
-                                           line_layout, mark_duplicates, number_lines,
-                                           rank_formats, read_rejects, register_frame,
-                                           source_sql, unregister_frame)
+from engine.warehouse.ingest_sql import literal, stage_select, v
+from engine.warehouse.ingest_stage import (StageSource, fill_raw, line_layout,
+                                           mark_duplicates, number_lines, rank_formats,
+                                           read_rejects, register_frame, source_sql,
+                                           unregister_frame)
+from engine.warehouse.sql import table_columns
 
 _literal = literal
-__all__ = ["StageSource", "known_pin_codes", "load_batch", "record_batch",
-           "find_loaded_batch"]
+__all__ = ["StageSource", "load_batch", "record_batch", "find_loaded_batch"]
 
 UNCATEGORISED = "Uncategorised"
 _TEMPS = ("ingest_stage", "ingest_known_pins", "ingest_reason_text", "ingest_keys",
@@ -406,11 +406,6 @@ def _upsert(cur, bid: str, table: str, keys: tuple[str, ...], mapping: ColumnMap
     return int(cur.execute("SELECT count(*) FROM ingest_keys").fetchone()[0])
 
 
-def table_columns(cur, table: str) -> list[str]:
-    """The stored columns of warehouse `table`, in its order (either backend)."""
-    return [d[0] for d in cur.execute(f"SELECT * FROM {table} LIMIT 0").description]
-
-
 _TABLE_COLS = {
     "skus": {"name", "category", "subcategory", "brand", "mrp", "unit_cost",
              "shelf_life_days", "unit_volume_l", "supplier"},
@@ -475,7 +470,7 @@ STATE_NAME_FIXES = {"nct of delhi": "Delhi", "delhi": "Delhi", "orissa": "Odisha
 
 def normalise_state(name: str) -> str:
     """Agmarknet's 'NCT OF DELHI' / 'UTTAR PRADESH' -> 'Delhi' / 'Uttar Pradesh'."""
-    from engine.geo import title_case
+    from engine.textfmt import title_case      # pandas: not on the plain upload path
 
     key = " ".join(str(name).lower().split())
     return STATE_NAME_FIXES.get(key) or title_case(str(name).strip())

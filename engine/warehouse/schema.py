@@ -402,7 +402,7 @@ TABLES: dict[str, str] = {
             PRIMARY KEY (kind, params)
         )""",
     # Stored forecast runs scored against the sales that arrived for their horizon (see
-    # engine/warehouse/live_store.py): one row per run x dimension (all, category, state,
+    # engine/warehouse/accuracy.py): one row per run x dimension (all, category, state,
     # step) x group; percentages; backtest_wape = the run's routed backtest on that group.
     "live_accuracy": """
         CREATE TABLE IF NOT EXISTS live_accuracy (
@@ -429,7 +429,7 @@ TABLES: dict[str, str] = {
             sales_version VARCHAR,
             scored_at TIMESTAMP
         )""",
-    # Store clusters (engine/intel/clusters.py, engine/warehouse/cluster_store.py): one row
+    # Store clusters (engine/intel/clusters.py, engine/warehouse/clusters.py): one row
     # per PIN code of the latest clustering, with its cluster's name and description (so a
     # PIN-scoped reader sees only its own PINs' clusters), the PIN's features (JSON), how k
     # was chosen (JSON: silhouette per k) and the sales version it was computed on.
@@ -449,7 +449,7 @@ TABLES: dict[str, str] = {
         )""",
     # Every sales event id ever received (POST /v1/sales/events), written in the same
     # transaction as the micro-batch that loaded or rejected it, so a retried event is a
-    # duplicate however often it comes back (engine/warehouse/events_store.py).
+    # duplicate however often it comes back (engine/warehouse/events.py).
     "sales_events": """
         CREATE TABLE IF NOT EXISTS sales_events (
             event_id VARCHAR PRIMARY KEY,
@@ -457,7 +457,7 @@ TABLES: dict[str, str] = {
             outcome VARCHAR NOT NULL,
             received_at TIMESTAMP NOT NULL
         )""",
-    # "Ask MicroPulse" conversation memory (engine/warehouse/assistant_store.py): one row per
+    # "Ask MicroPulse" conversation memory (engine/warehouse/conversations.py): one row per
     # answered question, so a follow-up ("and in Pune?") reuses the last intent and
     # entities; keyed by conversation and user, never shown to a PIN-scoped handle.
     "assistant_turns": """

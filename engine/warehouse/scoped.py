@@ -48,8 +48,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from engine.geo import is_valid_pin
 from engine.warehouse.db import Warehouse, WarehouseError
+from engine.warehouse.locations import is_valid_pin
 from engine.warehouse.schema import TABLES
 
 HIDDEN_TABLES = ("users", "auth_throttle", "audit_log", "quarantine", "ingest_batches",

@@ -1,9 +1,11 @@
-"""Warehouse reads for mandi sourcing: prices, mandis, store locations (parameterised SQL)."""
+"""Mandi (APMC wholesale market) prices and markets (`mandi_prices`, `mandis`): the
+sourcing engine's reads and the alert rules' price window."""
 from __future__ import annotations
 
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
+
 
 PRICE_COLUMNS = ("market, state, district, commodity, variety, grade, date, min_price, "
                  "max_price, modal_price, arrivals_tonnes")
@@ -40,7 +42,19 @@ def mandis(wh: Warehouse) -> pd.DataFrame:
                     "FROM mandis ORDER BY market")
 
 
-def store_locations(wh: Warehouse) -> pd.DataFrame:
-    """Store PINs (rows with a store_id) first, then other known locations."""
-    return wh.query("SELECT pin_code, store_id, city, district, state, lat, lon FROM locations "
-                    "ORDER BY store_id IS NULL, store_id, pin_code")
+def read_mandi_window(wh: Warehouse, start, end) -> pd.DataFrame:
+    """Modal prices start..end: market, state, commodity, date, modal_price (one row per
+    market x commodity x day: the median over varieties and grades)."""
+    return wh.query("""
+        SELECT market, any_value(state) AS state, commodity, CAST(date AS TIMESTAMP) AS date,
+               median(modal_price) AS modal_price
+        FROM mandi_prices
+        WHERE date BETWEEN ? AND ? AND modal_price IS NOT NULL AND modal_price > 0
+        GROUP BY market, commodity, date
+        ORDER BY market, commodity, date""", [start, end])
+
+
+def last_mandi_date(wh: Warehouse, as_of=None):
+    if as_of is None:
+        return wh.scalar("SELECT max(date) FROM mandi_prices")
+    return wh.scalar("SELECT max(date) FROM mandi_prices WHERE date <= ?", [as_of])

@@ -1,83 +1,33 @@
-"""Read-only sales queries behind the overview page and the shared sidebar filters.
+"""Sales (`sales_daily`) summed for the pages: the Overview's KPIs, trend, PIN codes,
+category mix and top SKUs, the sidebar's choices, the Trends page's weekly reads and the Map
+page's per-PIN sales, and the clustering's weekly sales per PIN and SKU.
 
-Every function takes a `Warehouse` and a frozen `Filters`; every statement is
-parameterised. `Filters.pin_scope` is the row-level-security hook: it limits every query
-in this module to the PIN codes a signed-in user may see (None = unrestricted, an empty
-tuple = nothing), and it is applied on top of - never instead of - the state, city and
-category filters, so a crafted state/city selection cannot widen what a user sees.
+Every function that takes the sidebar's `Filters` goes through `sql.filter_where`, so state,
+city, category and the PIN scope of a store user apply exactly as on every other page. Every
+statement is parameterised.
 
 Periods are inclusive. "Same period last year" shifts both ends back one calendar year
 (29-Feb maps to 28-Feb), or for weekly data 52 weeks, so each week meets the same week
 last year; growth is only reported when the warehouse holds sales covering the whole of
-that earlier period, otherwise it is None rather than a misleading figure.
+that earlier period, otherwise it is None rather than a misleading figure. Trend weeks end
+on the period's last day and count back 7 days at a time, so the latest week is always
+complete; weekly uploads keep their own weeks. Map frames hold additive columns only (sums
+and counts), so `engine.geo.rollup` can add them up to district/state before ratios are
+taken.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
 
-from engine.warehouse.db import Warehouse, WarehouseError, database_errors
+from engine.warehouse.db import Warehouse
 from engine.warehouse.grain import WEEKLY, sales_grain
+from engine.warehouse.locations import read_locations
+from engine.warehouse.sql import SALES_FROM, Filters, filter_where, run_query, scope_sql
+
 
 FREQS = {"D": "day", "W": "week", "M": "month"}
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What the user selected in the sidebar. Empty tuples mean "all"."""
-
-    states: tuple[str, ...] = ()
-    cities: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    start: date | None = None
-    end: date | None = None
-    pin_scope: tuple[str, ...] | None = None
-
-
-# ---- building blocks --------------------------------------------------------------------
-
-def run_query(wh: Warehouse, sql: str, params: list, what: str) -> pd.DataFrame:
-    try:
-        return wh.query(sql, params)
-    except database_errors(wh) as exc:
-        raise WarehouseError(f"Could not read {what} from the warehouse: {exc}") from exc
-
-
-def scope_sql(pin_scope: tuple[str, ...] | None, col: str) -> tuple[str, list]:
-    if pin_scope is None:
-        return "TRUE", []
-    if len(pin_scope) == 0:
-        return "FALSE", []
-    return f"list_contains(CAST(? AS VARCHAR[]), {col})", [list(pin_scope)]
-
-
-def filter_where(f: Filters, start: date | None, end: date | None) -> tuple[str, list]:
-    """WHERE clause over `sales_daily s LEFT JOIN skus k LEFT JOIN locations l`."""
-    clauses, params = [], []
-    scope, scope_params = scope_sql(f.pin_scope, "s.pin_code")
-    clauses.append(scope)
-    params += scope_params
-    for values, col in ((f.states, "l.state"), (f.cities, "l.city"),
-                        (f.categories, "k.category")):
-        if values:
-            clauses.append(f"list_contains(CAST(? AS VARCHAR[]), {col})")
-            params.append(list(values))
-    if start is not None:
-        clauses.append("s.date >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append("s.date <= ?")
-        params.append(end)
-    return " AND ".join(clauses), params
-
-
-SALES_FROM = """
-    FROM sales_daily s
-    LEFT JOIN skus k ON k.sku_id = s.sku_id
-    LEFT JOIN locations l ON l.pin_code = s.pin_code
-"""
 
 
 def year_earlier(d: date) -> date:
@@ -142,8 +92,6 @@ def _growth(current: float, prior: float, covered: bool) -> float | None:
         return None
     return float(current) / float(prior) - 1.0
 
-
-# ---- public queries ---------------------------------------------------------------------
 
 def filter_options(wh: Warehouse, pin_scope: tuple[str, ...] | None = None) -> dict:
     """Choices for the sidebar, limited to what `pin_scope` may see.
@@ -330,8 +278,8 @@ def sales_by_pin(wh: Warehouse, f: Filters) -> pd.DataFrame:
     df, meta = pin_sales_vs_prior(wh, f)
     if df is None:
         return pd.DataFrame(columns=cols)
-    places = run_query(wh, "SELECT pin_code, locality, city, district, state, lat, lon "
-                           "FROM locations", [], "PIN code places")
+    places = read_locations(wh, ("pin_code", "locality", "city", "district", "state", "lat",
+                                 "lon"))
     df = (df.merge(places, on="pin_code", how="left")
             .sort_values(["revenue", "pin_code"], ascending=[False, True], kind="stable")
             .reset_index(drop=True))
@@ -393,3 +341,133 @@ def default_period(min_date: date | None, max_date: date | None, days: int = 90
         return None, None
     start = max_date - timedelta(days=days - 1)
     return (max(start, min_date) if min_date else start), max_date
+
+
+def sales_inputs(wh: Warehouse, f: Filters) -> tuple[pd.DataFrame, dict]:
+    """Per PIN: revenue, units, prior_revenue (same days last year) and revenue_lfl (this
+    period's revenue of PINs that also sold last year, for like-for-like growth).
+    Meta: start, end, prior_start, prior_end, covered (data reaches back a full year)."""
+    cols = ["pin_code", "revenue", "units", "prior_revenue", "revenue_lfl"]
+    df, meta = pin_sales_vs_prior(wh, f)
+    if df is None:
+        return pd.DataFrame(columns=cols), meta
+    df["prior_revenue"] = df["prior_revenue"].fillna(0.0)
+    df["revenue_lfl"] = df["revenue"].where(df["prior_revenue"] > 0, 0.0)
+    if not meta["covered"]:
+        df["prior_revenue"] = 0.0
+        df["revenue_lfl"] = 0.0
+    return df[cols], meta
+
+
+def category_units(wh: Warehouse, f: Filters, start: date, end: date) -> pd.DataFrame:
+    """Units per PIN x category in start..end, with the PIN's state (festival weights)."""
+    where, params = filter_where(f, start, end)
+    return run_query(wh, f"""
+        SELECT s.pin_code, any_value(l.state) AS state,
+               coalesce(k.category, 'Uncategorised') AS category, sum(s.quantity) AS units
+        {SALES_FROM} WHERE {where} GROUP BY s.pin_code, 3 ORDER BY 1, 3""", params,
+                "units by PIN code and category")
+
+
+# level -> (SQL expression for the item key, SQL expression for its label)
+LEVELS: dict[str, tuple[str, str]] = {
+    "category": ("coalesce(k.category, '(no category)')", "coalesce(k.category, '(no category)')"),
+    "brand": ("coalesce(k.brand, '(no brand)')", "coalesce(k.brand, '(no brand)')"),
+    "sku": ("s.sku_id", "coalesce(k.name, s.sku_id)"),
+    "pin_code": ("s.pin_code",
+                 "s.pin_code || coalesce(' · ' || coalesce(l.locality, l.city), '')"),
+    "city": ("coalesce(l.city, '(unknown city)')", "coalesce(l.city, '(unknown city)')"),
+}
+_WEEK_END = ("(CAST(? AS DATE) - CAST(7 * floor(date_diff('day', s.date, CAST(? AS DATE)) / 7) "
+             "AS INTEGER))")
+
+
+def weekly_by_level(wh: Warehouse, f: Filters, level: str, start: date, end: date
+                    ) -> pd.DataFrame:
+    """item, label, week (the week's last day), revenue, units for every item of `level`
+    with sales between `start` and `end` (inclusive); weeks without sales are absent."""
+    key, label = LEVELS[level]
+    where, params = filter_where(f, start, end)
+    df = run_query(wh, f"""
+        SELECT {key} AS item, any_value({label}) AS label, {_WEEK_END} AS week,
+               sum(s.revenue) AS revenue, sum(s.quantity) AS units
+        {SALES_FROM} WHERE {where} GROUP BY 1, 3 ORDER BY 1, 3""",
+        [end, end, *params], f"weekly sales by {level}")
+    df["week"] = pd.to_datetime(df["week"])
+    return df
+
+
+def period_items(wh: Warehouse, f: Filters, category: str | None, periods: dict
+                 ) -> pd.DataFrame:
+    """Per period ('a', 'b': {name: (start, end)}) and SKU x PIN code with units sold:
+    period, sku_id, name, pin_code, city, units, revenue and regular_revenue (units at
+    the shelf price before promotion: the day's regular price, else its price)."""
+    parts, params = [], []
+    cat_sql = "TRUE" if category is None else "k.category = ?"
+    for name, (start, end) in periods.items():
+        where, p = filter_where(f, start, end)
+        parts.append(f"""
+            SELECT '{name}' AS period, s.sku_id, any_value(coalesce(k.name, s.sku_id)) AS name,
+                   s.pin_code, any_value(coalesce(l.city, '(unknown city)')) AS city,
+                   sum(s.quantity) AS units, sum(s.revenue) AS revenue,
+                   sum(s.quantity * coalesce(s.regular_price, s.price,
+                                             s.revenue / nullif(s.quantity, 0))) AS regular_revenue
+            {SALES_FROM} WHERE {where} AND s.quantity > 0 AND {cat_sql}
+            GROUP BY s.sku_id, s.pin_code""")
+        params += p + ([] if category is None else [category])
+    return run_query(wh, " UNION ALL ".join(parts) + " ORDER BY 1, 2, 4", params,
+                     "sales of the two periods")
+
+
+def weekly_pin_sku(wh: Warehouse) -> pd.DataFrame:
+    """Per PIN code, SKU and week (weeks end on the last sales date): pin_code, sku_id,
+    category, week, units, revenue, fest_days (days of the week inside the window of a
+    festival with a demand effect that is celebrated in the PIN's state)."""
+    df = run_query(wh, """
+        WITH last AS (SELECT max(date) AS d FROM sales_daily),
+        fest AS (
+            SELECT DISTINCT l.pin_code, CAST(unnest(range(
+                f.date - INTERVAL (f.pre_days) DAY, f.date + INTERVAL (f.post_days + 1) DAY,
+                INTERVAL 1 DAY)) AS DATE) AS day
+            FROM festivals f JOIN locations l ON f.states = 'ALL'
+                 OR list_contains(string_split(f.states, ','), l.state)
+            WHERE f.name IN (SELECT name FROM festival_effects)),
+        wk AS (
+            SELECT s.pin_code, s.sku_id, s.date, s.quantity, s.revenue,
+                   (last.d - CAST(7 * floor(date_diff('day', s.date, last.d) / 7)
+                                  AS INTEGER)) AS week
+            FROM sales_daily s, last),
+        fw AS (
+            SELECT pin_code, (last.d - CAST(7 * floor(date_diff('day', day, last.d) / 7)
+                                            AS INTEGER)) AS week, count(*) AS fest_days
+            FROM fest, last WHERE day <= last.d GROUP BY 1, 2)
+        SELECT w.pin_code, w.sku_id, coalesce(k.category, '(no category)') AS category,
+               w.week, sum(w.quantity) AS units, sum(w.revenue) AS revenue,
+               coalesce(any_value(fw.fest_days), 0) AS fest_days
+        FROM wk w LEFT JOIN skus k ON k.sku_id = w.sku_id
+        LEFT JOIN fw ON fw.pin_code = w.pin_code AND fw.week = w.week
+        GROUP BY w.pin_code, w.sku_id, k.category, w.week
+        ORDER BY 1, 2, 4""", [], "weekly sales per PIN code and SKU")
+    df["week"] = pd.to_datetime(df["week"])
+    return df
+
+
+def last_sale_per_pin(wh: Warehouse, as_of) -> pd.DataFrame:
+    """pin_code, last_date, city, daily_revenue for every PIN with sales on or before as_of,
+    plus the known locations that have none (last_date NULL). daily_revenue is the PIN's
+    sales value (units x price, MRP where the price is missing) over the 28 days up to its
+    last sale, per day."""
+    return wh.query("""
+        WITH s AS (SELECT pin_code, max(date) AS last_date FROM sales_daily
+                   WHERE date <= ? GROUP BY pin_code),
+        r AS (SELECT d.pin_code, sum(d.quantity * coalesce(d.price, k.mrp)) / 28.0 AS revenue
+              FROM sales_daily d JOIN s ON s.pin_code = d.pin_code
+              LEFT JOIN skus k ON k.sku_id = d.sku_id
+              WHERE d.date > s.last_date - INTERVAL 28 DAY AND d.date <= s.last_date
+              GROUP BY d.pin_code)
+        SELECT coalesce(s.pin_code, l.pin_code) AS pin_code,
+               CAST(s.last_date AS TIMESTAMP) AS last_date, l.city,
+               CAST(r.revenue AS DOUBLE) AS daily_revenue
+        FROM s FULL OUTER JOIN locations l ON l.pin_code = s.pin_code
+        LEFT JOIN r ON r.pin_code = s.pin_code
+        ORDER BY 1""", [as_of])

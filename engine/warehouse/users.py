@@ -1,14 +1,16 @@
-"""Users, sign-in throttling, sessions and the audit log: the SQL behind `engine.auth`.
+"""Users, sign-in throttling, sessions and service-account API keys: the SQL behind
+`engine.auth` and the API's key management.
 
-Auth writes (sign-ins, throttle counters, user changes) run in their own small
-transactions that do NOT bump the warehouse's data version: signing in changes no
-analytic data, so it must not empty every page's cache (and an anonymous visitor typing
-wrong passwords must not be able to do that either). Each write and its audit row commit
-together. Password hashes never leave this module except through `get_user_row`, which
-`engine.auth` uses to check a password; `list_users` leaves the hash out. Session rows
-hold only a SHA-256 of each session's secret (`get_session` returns it for the constant-
-time comparison in `engine.auth`; `list_sessions` leaves it out).
-"""
+Auth writes (sign-ins, throttle counters, user changes, API keys) run in their own small
+transactions that do NOT bump the warehouse's data version: signing in or issuing a key
+changes no analytic data, so it must not empty every page's cache (and an anonymous
+visitor typing wrong passwords must not be able to do that either). Each write and its
+audit row commit together. Password hashes never leave this module except through
+`get_user_row`, which `engine.auth` uses to check a password; `list_users` leaves the hash
+out. Session rows hold only a SHA-256 of each session's secret (`get_session` returns it
+for the constant-time comparison in `engine.auth`; `list_sessions` leaves it out). API keys
+are stored only as SHA-256 hashes of their secret part (`api_keys.key_hash`); the plain key
+is shown once, when it is issued."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from engine.warehouse.db import Warehouse, WarehouseError
+
 
 SESSION_COLUMNS = ["session_id", "username", "created_at", "last_seen_at", "expires_at",
                    "revoked_at", "revoked_reason", "client"]
@@ -43,13 +46,6 @@ def _write(wh: Warehouse):
     return wh.transaction(touches=(), what="sign-in data")
 
 
-def write_audit(wh: Warehouse, actor: str | None, action: str, details: dict | None = None,
-                now: datetime | None = None) -> None:
-    with _write(wh) as cur:
-        wh.audit(cur, actor, action, details, now)
-
-
-# ---- users ------------------------------------------------------------------------------------
 def count_users(wh: Warehouse) -> int:
     return int(wh.scalar("SELECT count(*) FROM users"))
 
@@ -120,7 +116,6 @@ def update_user(wh: Warehouse, username: str, fields: dict, actor: str, action: 
         wh.audit(cur, actor, action, details, now)
 
 
-# ---- sign-in throttle -------------------------------------------------------------------------
 # Counted per (name as typed, client): `client` is "ip:<address>" (or "ip:local"), or
 # "device:<hash>" for a browser that signed in to that name before (engine.auth decides).
 def throttle_row(wh: Warehouse, username: str, client: str) -> dict | None:
@@ -172,7 +167,6 @@ def purge_throttle(wh: Warehouse, before: datetime) -> None:
                     "(locked_until IS NULL OR locked_until < ?)", [before, before])
 
 
-# ---- sessions ---------------------------------------------------------------------------------
 def insert_session(wh: Warehouse, row: dict, now: datetime, keep_until: datetime) -> None:
     """Store a new session (its secret only as a hash) and drop rows that expired before
     `keep_until` (expired rows are kept a while: they mark the browsers a user signed in
@@ -255,17 +249,37 @@ def list_sessions(wh: Warehouse, now: datetime) -> pd.DataFrame:
                     [now])
 
 
-# ---- audit log view ---------------------------------------------------------------------------
-def read_audit_log(wh: Warehouse, action_prefix: str | None = None, actor: str | None = None,
-                   limit: int = 500) -> pd.DataFrame:
-    """Newest audit rows first, optionally only actions starting with `action_prefix` and
-    one actor."""
-    sql, params = "SELECT ts, actor, action, details FROM audit_log WHERE TRUE", []
-    if action_prefix:
-        sql += " AND starts_with(action, ?)"
-        params.append(action_prefix)
-    if actor:
-        sql += " AND actor = ?"
-        params.append(actor)
-    return wh.query(sql + " ORDER BY ts DESC LIMIT ?", [*params, int(limit)])
+def _key_write(wh: Warehouse):
+    """A small transaction that leaves the data version alone (no page caches API keys)."""
+    return wh.transaction(touches=(), what="API keys")
 
+
+def insert_api_key(wh: Warehouse, key_id: str, key_hash: str, username: str,
+                   actor: str | None) -> None:
+    with _key_write(wh) as cur:
+        cur.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, FALSE)",
+                    [key_id, key_hash, username, datetime.now()])
+        wh.audit(cur, actor, "api_key.create", {"key_id": key_id, "username": username})
+
+
+def get_api_key(wh: Warehouse, key_id: str) -> dict | None:
+    df = wh.query("SELECT key_id, key_hash, username, created_at, revoked FROM api_keys "
+                  "WHERE key_id = ?", [key_id])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def revoke_api_key(wh: Warehouse, key_id: str, actor: str | None) -> bool:
+    """Mark a key revoked; False when no such key exists."""
+    with _key_write(wh) as cur:
+        n = cur.execute("SELECT count(*) FROM api_keys WHERE key_id = ?", [key_id]).fetchone()[0]
+        if not n:
+            return False
+        cur.execute("UPDATE api_keys SET revoked = TRUE WHERE key_id = ?", [key_id])
+        wh.audit(cur, actor, "api_key.revoke", {"key_id": key_id})
+    return True
+
+
+def list_api_keys(wh: Warehouse) -> pd.DataFrame:
+    """Every key without its hash, newest first."""
+    return wh.query("SELECT key_id, username, created_at, revoked FROM api_keys "
+                    "ORDER BY created_at DESC, key_id")

@@ -1,4 +1,5 @@
-"""Live accuracy SQL: stored forecast runs scored against the sales that arrived after them.
+"""Live accuracy (`live_accuracy`): stored forecast runs scored against the sales that
+arrived after them.
 
 Every forecast run is kept (nothing deletes `forecast_runs` / `forecasts` rows), so any run
 can be scored again whenever sales land. A run's horizon period counts as *covered* once
@@ -8,53 +9,29 @@ MicroPulse. Scores are kept in `live_accuracy`, one row per run x dimension x gr
 (dimension `all`, `category`, `state`, `step`), with the run's own backtest WAPE (its
 `routed` backtest rows) on the same grouping, written in one transaction touching only the
 `live_accuracy` domain. Engine logic (what to rescore, drift, sentences) is in
-engine/forecast/live.py.
-"""
+engine/forecast/live.py."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine.warehouse.db import Warehouse
-from engine.warehouse.runs import counted_run
+from engine.warehouse.sql import insert_frame
 
-if TYPE_CHECKING:    # an upload checks `has_forecast_runs` without importing pandas
+if TYPE_CHECKING:
     import pandas as pd
+
 
 DIMENSIONS = ("category", "state", "step")
 COLUMNS = ["run_id", "dimension", "grp", "n_series", "n_periods", "n_points", "actual_sum",
            "forecast_sum", "abs_error_sum", "wape", "bias_pct", "coverage80", "coverage95",
            "backtest_wape", "actuals_through", "periods_covered", "horizon", "grain",
            "cutoff", "run_created_at", "sales_version", "scored_at"]
-
 # GROUPING(category, state, step) bit pattern -> dimension: 0b111 = all rolled up.
 _GROUPING = {7: "all", 3: "category", 5: "state", 6: "step"}
 _SETS = "GROUPING SETS ((run_id), (run_id, category), (run_id, state), (run_id, step))"
 _GROUP_VALUE = ("CASE GROUPING(category, state, step) WHEN 3 THEN category WHEN 5 THEN state "
                 "WHEN 6 THEN CAST(step AS VARCHAR) ELSE '' END")
-
-
-def forecast_runs(wh: Warehouse) -> pd.DataFrame:
-    """Every stored forecast run that counts (runs.counted_run) with its horizon window:
-    run_id, created_at, grain, cutoff, horizon, first_date, last_date."""
-    return wh.query(
-        "SELECT r.run_id, r.created_at, r.grain, CAST(r.cutoff AS TIMESTAMP) AS cutoff, "
-        "r.horizon, CAST(w.first_date AS TIMESTAMP) AS first_date, "
-        "CAST(w.last_date AS TIMESTAMP) AS last_date FROM forecast_runs r JOIN ("
-        "  SELECT run_id, min(date) AS first_date, max(date) AS last_date FROM forecasts "
-        "  GROUP BY run_id) w USING (run_id) "
-        f"WHERE r.kind = 'forecast' AND {counted_run('r')} ORDER BY r.created_at, r.run_id")
-
-
-def has_forecast_runs(wh: Warehouse) -> bool:
-    """Any stored forecast run that counts (pandas-free: an upload asks it after every load)."""
-    return bool(wh.scalar("SELECT count(*) FROM forecast_runs WHERE kind = 'forecast' AND "
-                          + counted_run()))
-
-
-def run_exists(wh: Warehouse, run_id: str) -> bool:
-    return bool(wh.scalar("SELECT count(*) FROM forecast_runs WHERE run_id = ? AND "
-                          "kind = 'forecast'", [run_id]))
 
 
 def stored_state(wh: Warehouse) -> pd.DataFrame:
@@ -211,13 +188,7 @@ def replace_scores(wh: Warehouse, frame: pd.DataFrame, run_ids: list[str],
     with wh.transaction(touches=("live_accuracy",)) as cur:
         cur.execute("DELETE FROM live_accuracy WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
                     [list(run_ids)])
-        if len(data):
-            cur.register("_mp_live", data)
-            try:
-                cur.execute(f"INSERT INTO live_accuracy ({', '.join(COLUMNS)}) "
-                            f"SELECT {', '.join(COLUMNS)} FROM _mp_live")
-            finally:
-                cur.unregister("_mp_live")
+        insert_frame(cur, "live_accuracy", COLUMNS, data)
         cur.execute("UPDATE live_accuracy SET sales_version = ?", [sales_version])
 
 
@@ -232,3 +203,12 @@ def read_scores(wh: Warehouse, run_id: str | None = None) -> pd.DataFrame:
     for col in ("actuals_through", "cutoff"):
         df[col] = pd.to_datetime(df[col])
     return df
+
+
+def newest_live_scores(wh: Warehouse) -> pd.DataFrame:
+    """Overall and per-category live scores of the newest run that has any."""
+    return wh.query(
+        "SELECT run_id, dimension, grp, wape, bias_pct, coverage80, coverage95, "
+        "backtest_wape, periods_covered, n_series FROM live_accuracy "
+        "WHERE dimension IN ('all', 'category') AND run_id = (SELECT run_id FROM "
+        "live_accuracy ORDER BY run_created_at DESC, run_id DESC LIMIT 1)")

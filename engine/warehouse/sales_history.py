@@ -1,27 +1,64 @@
-"""Forecast reads and writes: history and signals for the models, runs, forecasts,
-backtests, routing decisions and LightGBM drivers. All SQL for the forecast engine lives
-here, parameterised; frames are bulk-inserted through DuckDB's DataFrame scan."""
+"""Sales (`sales_daily`) row by row, for the models: the forecast's history (read,
+partitioned, exported as Parquet, and the whole-file sums a partitioned run judges data gaps
+and chain-wide promotions on), the pricing panel and shelf prices, the alert rules' and the
+reorder plan's windows, and the Forecast page's history of a selection. Every statement is
+parameterised; nothing here does maths."""
 from __future__ import annotations
 
-import json
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from engine.warehouse.db import Warehouse
-
-DRIVER_COLUMNS = ["sku_id", "pin_code", "date", "base", "trend_seasonality", "festival",
-                  "weather", "price", "recent_demand", "festival_uplift", "temp_c",
-                  "rainfall_mm", "planned_price"]
-FORECAST_COLUMNS = ["sku_id", "pin_code", "date", "forecast", "lo", "hi", "lo80", "hi80",
-                    "model", "weather_source"]
-PLAN_COLUMNS = ["forecast_no_plan", "planned"]     # runs that read a price / promotion plan
-BACKTEST_COLUMNS = ["model", "fold", "cutoff", "sku_id", "pin_code", "date", "step", "actual",
-                    "forecast", "lo", "hi", "lo80", "hi80"]
+from engine.warehouse.sql import (Filters, Selection, in_clause, pairs_join, selection_where,
+                                  table_columns)
 
 
-# ---- reads ----------------------------------------------------------------------------
+# Optional sales_daily columns the estimator uses as controls when a warehouse has them.
+OPTIONAL_SALES_COLUMNS = ("unit_cost", "feature", "display", "tpr")
+
+
+def sales_history(wh: Warehouse, sku_ids: list[str] | None = None,
+                  last_days: int | None = None) -> pd.DataFrame:
+    """sales_daily rows: sku_id, pin_code, date, quantity, revenue, price, regular_price,
+    promo, and whichever of unit_cost, feature, display, tpr the table has; only the
+    `last_days` days up to the last sales date when given."""
+    extra, params = in_clause("sku_id", sku_ids)
+    if last_days is not None:
+        extra += (" AND date > (SELECT max(date) FROM sales_daily) - "
+                  f"INTERVAL {int(last_days)} DAY")
+    present = set(table_columns(wh, "sales_daily"))
+    optional = "".join(f", {c}" for c in OPTIONAL_SALES_COLUMNS if c in present)
+    return wh.query(
+        "SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, revenue, "
+        f"price, regular_price, promo{optional} FROM sales_daily WHERE quantity >= 0" + extra
+        + " ORDER BY sku_id, pin_code, date", params)
+
+
+def line_prices(wh: Warehouse, sku_ids: list[str] | None = None) -> pd.DataFrame:
+    """Today's shelf price per SKU x PIN: the regular price (else the price) on the line's
+    last sale day. Columns sku_id, pin_code, line_price."""
+    extra, params = in_clause("sku_id", sku_ids)
+    return wh.query(
+        "SELECT sku_id, pin_code, arg_max(coalesce(regular_price, price), date) AS line_price "
+        "FROM sales_daily WHERE coalesce(regular_price, price) > 0" + extra
+        + " GROUP BY sku_id, pin_code ORDER BY sku_id, pin_code", params)
+
+
+def regular_prices(wh: Warehouse, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Per (sku_id, pin_code) in `pairs`: the last known regular price (else the last price
+    paid) and the SKU's category (arg_max skips the days without a price)."""
+    skus, pins = [p[0] for p in pairs], [p[1] for p in pairs]
+    return wh.query(f"""
+        SELECT s.sku_id, s.pin_code,
+               arg_max(coalesce(s.regular_price, s.price), s.date) AS regular_price,
+               any_value(k.category) AS category
+        FROM sales_daily s {pairs_join("s")}
+        LEFT JOIN skus k ON k.sku_id = s.sku_id
+        GROUP BY 1, 2""", [skus, pins])
+
+
 def _history_sql(cutoff=None) -> tuple[str, list]:
     sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
            "regular_price, coalesce(promo, FALSE) AS promo, feature, display, tpr "
@@ -152,99 +189,60 @@ def whole_file_sums(source, cutoff=None) -> dict:
     return out
 
 
-def read_weather(wh: Warehouse) -> pd.DataFrame:
-    return wh.query("SELECT city, CAST(date AS TIMESTAMP) AS date, temp_c, rainfall_mm, "
-                    "humidity FROM weather ORDER BY city, date")
+def read_sales_window(wh: Warehouse, start, end) -> pd.DataFrame:
+    """sales_daily rows dated start..end inclusive: sku_id, pin_code, date, quantity, price,
+    promo."""
+    return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, quantity, price, "
+                    "coalesce(promo, FALSE) AS promo FROM sales_daily WHERE date BETWEEN ? AND ? "
+                    "ORDER BY sku_id, pin_code, date", [start, end])
 
 
-def read_forecasts(wh: Warehouse, run_id: str) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, forecast, lo, "
-                    "hi, lo80, hi80, model, weather_source FROM forecasts WHERE run_id = ? "
-                    "ORDER BY sku_id, pin_code, date", [run_id])
+def read_price_checks(wh: Warehouse, start, end) -> pd.DataFrame:
+    """Priced sales dated start..end with the catalog's MRP and unit cost."""
+    return wh.query("""
+        SELECT s.sku_id, s.pin_code, CAST(s.date AS TIMESTAMP) AS date, s.quantity, s.price,
+               k.name, k.mrp, k.unit_cost
+        FROM sales_daily s JOIN skus k USING (sku_id)
+        WHERE s.date BETWEEN ? AND ? AND s.price IS NOT NULL
+        ORDER BY s.sku_id, s.pin_code, s.date""", [start, end])
 
 
-def read_backtests(wh: Warehouse, run_id: str) -> pd.DataFrame:
-    return wh.query("SELECT model, fold, CAST(cutoff AS TIMESTAMP) AS cutoff, sku_id, pin_code, "
-                    "CAST(date AS TIMESTAMP) AS date, step, actual, forecast, lo, hi, lo80, "
-                    "hi80 FROM backtests WHERE run_id = ? "
-                    "ORDER BY model, fold, sku_id, pin_code, date", [run_id])
+def read_price_panel(wh: Warehouse, start, end) -> pd.DataFrame:
+    """sales_daily with prices for elasticity estimation (start..end inclusive)."""
+    return wh.query("""
+        SELECT sku_id, pin_code, date, quantity, price, regular_price
+        FROM sales_daily WHERE date BETWEEN ? AND ?""", [start, end])
 
 
-def read_routing(wh: Warehouse, run_id: str) -> pd.DataFrame:
-    return wh.query("SELECT sku_id, pin_code, model, weights, reason, n_points, mae, errors "
-                    "FROM forecast_routing WHERE run_id = ? ORDER BY sku_id, pin_code",
-                    [run_id])
-
-
-def read_drivers(wh: Warehouse, run_id: str, sku_id: str | None = None,
-                 pin_code: str | None = None) -> pd.DataFrame:
-    sql = ("SELECT sku_id, pin_code, CAST(date AS TIMESTAMP) AS date, base, trend_seasonality, "
-           "festival, weather, price, recent_demand, festival_uplift, temp_c, rainfall_mm, "
-           "planned_price FROM forecast_drivers WHERE run_id = ?")
-    params: list = [run_id]
-    if sku_id is not None:
-        sql += " AND sku_id = ?"
-        params.append(sku_id)
-    if pin_code is not None:
-        sql += " AND pin_code = ?"
-        params.append(pin_code)
-    return wh.query(sql + " ORDER BY sku_id, pin_code, date", params)
-
-
-# ---- writes ---------------------------------------------------------------------------
-def _insert_frame(cur, table: str, columns: list[str], frame: pd.DataFrame,
-                  prefix: dict | None = None) -> None:
-    """INSERT frame's columns (plus constant `prefix` columns) in one statement. A column
-    with no value at all is inserted as a plain NULL, which takes the table column's type
-    (a registered frame's all-NULL column has none: PostgreSQL would read it as text)."""
-    if frame is None or frame.empty:
-        return
-    data = frame[columns].copy()
-    for col, value in (prefix or {}).items():
-        data.insert(0, col, value)
-    cols = list(data.columns)
-    values = [f"NULL AS {c}" if data[c].isna().all() else c for c in cols]
-    cur.register("_mp_insert_frame", data)
-    try:
-        cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) "
-                    f"SELECT {', '.join(values)} FROM _mp_insert_frame")
-    finally:
-        cur.unregister("_mp_insert_frame")
-
-
-def write_run(wh: Warehouse, run: dict, forecasts: pd.DataFrame | None = None,
-              backtests: pd.DataFrame | None = None, routing: pd.DataFrame | None = None,
-              drivers: pd.DataFrame | None = None, actor: str | None = "engine") -> None:
-    """Persist one run (forecast_runs row + its rows) in one transaction: all or nothing.
-    `run` keys: run_id, kind, grain, cutoff, horizon, n_series, models, config, timings."""
-    run_id = run["run_id"]
-    with wh.transaction(touches=("forecasts",)) as cur:
-        cur.execute(
-            "INSERT INTO forecast_runs (run_id, created_at, kind, grain, cutoff, horizon, "
-            "n_series, models, config, timings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, datetime.now(), run["kind"], run.get("grain"),
-             None if run.get("cutoff") is None else pd.Timestamp(run["cutoff"]).date(),
-             run.get("horizon"), run.get("n_series"), json.dumps(run.get("models", [])),
-             json.dumps(run.get("config", {}), default=str),
-             json.dumps(run.get("timings", {}), default=str), "ok"])
-        if forecasts is not None:
-            f = forecasts.copy()
-            if "weather_source" not in f:
-                f["weather_source"] = None
-            f["weather_source"] = f["weather_source"].astype(object)
-            _insert_frame(cur, "forecasts", FORECAST_COLUMNS + [
-                c for c in PLAN_COLUMNS if c in f], f, {"run_id": run_id})
-        if backtests is not None:
-            _insert_frame(cur, "backtests", BACKTEST_COLUMNS, backtests, {"run_id": run_id})
-        if routing is not None:
-            _insert_frame(cur, "forecast_routing",
-                          ["sku_id", "pin_code", "model", "weights", "reason", "n_points",
-                           "mae", "errors"], routing, {"run_id": run_id})
-        if drivers is not None:
-            _insert_frame(cur, "forecast_drivers", DRIVER_COLUMNS, drivers, {"run_id": run_id})
-        wh.audit(cur, actor, f"{run['kind']}_run",
-                 json.dumps({"run_id": run_id, "n_series": run.get("n_series"),
-                             "horizon": run.get("horizon")}))
-    from engine.telemetry import forecast_run_stored
-
-    forecast_run_stored(run)        # log line and metrics (engine/telemetry.py)
+def history_series(wh: Warehouse, sel: Selection, f: Filters, start: date | None = None,
+                   end: date | None = None, grain: str = "D") -> pd.DataFrame:
+    """date, quantity, revenue summed over the selection, one row per day from `start`
+    (default: first sale) to `end` (default: last sale); days without sales are 0.
+    Weekly data (grain 'W') keeps its week rows as stored."""
+    where, params = selection_where(f, sel, "s.pin_code", "s.sku_id")
+    if grain == "W":
+        return wh.query(f"""
+            SELECT CAST(s.date AS TIMESTAMP) AS date, sum(s.quantity) AS quantity,
+                   sum(s.revenue) AS revenue
+            FROM sales_daily s
+            LEFT JOIN skus k ON k.sku_id = s.sku_id
+            LEFT JOIN locations l ON l.pin_code = s.pin_code
+            WHERE {where} AND s.date >= coalesce(CAST(? AS DATE), s.date)
+              AND s.date <= coalesce(CAST(? AS DATE), s.date)
+            GROUP BY 1 ORDER BY 1""", [*params, start, end])
+    df = wh.query(f"""
+        WITH s AS (
+            SELECT s.date, sum(s.quantity) AS quantity, sum(s.revenue) AS revenue
+            FROM sales_daily s
+            LEFT JOIN skus k ON k.sku_id = s.sku_id
+            LEFT JOIN locations l ON l.pin_code = s.pin_code
+            WHERE {where} GROUP BY 1),
+        span AS (SELECT coalesce(CAST(? AS DATE), min(date)) AS lo,
+                        coalesce(CAST(? AS DATE), max(date)) AS hi FROM s)
+        SELECT CAST(g.d AS TIMESTAMP) AS date, coalesce(s.quantity, 0) AS quantity,
+               coalesce(s.revenue, 0) AS revenue
+        FROM span, unnest(generate_series(span.lo, span.hi, INTERVAL 1 DAY)) AS g(d)
+        LEFT JOIN s ON s.date = CAST(g.d AS DATE)
+        WHERE span.lo IS NOT NULL
+        ORDER BY 1""", [*params, start, end])
+    return df

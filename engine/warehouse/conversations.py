@@ -1,28 +1,19 @@
-"""Ask MicroPulse: the conversation memory (`assistant_turns`) and the vocabulary reads.
+"""Ask MicroPulse's conversation memory (`assistant_turns`).
 
 A turn is one answered question: its intent and the entities it used (JSON), so a
 follow-up ("and in Pune?", "why?") can reuse them. Turns are keyed by conversation id AND
 user name: one user can never continue another's conversation. A store user's handle is
 PIN-scoped and read-only and hides this table, so memory is read and written through the
 handle's base warehouse (`ScopedWarehouse.base`); what is stored is the user's own
-question, never a number. A memory write changes no cached result (touches no domain).
-
-The vocabulary the understanding layer matches against is read through the existing
-query modules (pricing_store.sku_catalog, sourcing_store, festivals.read_festivals), and
-the places it can name (with their localities) here.
-"""
+question, never a number. A memory write changes no cached result (touches no domain)."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 import duckdb
 
 from engine.warehouse.db import Warehouse, WarehouseError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def _base(wh) -> Warehouse:
@@ -72,10 +63,3 @@ def conversation_owner(wh, conversation_id: str) -> str | None:
     except duckdb.CatalogException:
         return None
     return None if value is None else str(value)
-
-
-def places(wh) -> "pd.DataFrame":
-    """pin_code, locality, city, state of every location the handle can see (a store
-    user's handle: only their PIN codes)."""
-    return wh.query("SELECT pin_code, locality, city, state FROM locations "
-                    "WHERE city IS NOT NULL ORDER BY pin_code")
