@@ -396,3 +396,24 @@ def test_page_reads_come_from_a_read_copy_as_fresh_as_the_database(on_pg, pg_dem
         for w in (wh, other, direct):
             w.close()
     assert wh._read_copy is None
+
+
+def test_tables_over_the_row_limit_are_read_on_postgresql(on_pg, pg_demo, monkeypatch):
+    """A domain whose tables hold more rows than MICROPULSE_DATABASE_READ_COPY_MAX_ROWS is
+    not copied (the disk and the minute to copy it are not worth it): its reads go to
+    PostgreSQL, with the same answer; a domain under the limit is still copied."""
+    sql = "SELECT count(*) AS n, sum(revenue) AS revenue FROM sales_daily"
+    monkeypatch.setenv("MICROPULSE_DATABASE_READ_COPY_MAX_ROWS", "1000")
+    wh = Warehouse(pg_demo)
+    try:
+        assert wh.count("sales_daily") > 1000
+        got = wh.query(sql)
+        assert wh._read_copy.refreshes == 0
+        assert int(got["n"].iat[0]) == wh.count("sales_daily")
+        wh.query("SELECT count(*) FROM forecast_runs")       # few rows: copied
+        assert wh._read_copy.refreshes == 1
+    finally:
+        wh.close()
+    monkeypatch.setenv("MICROPULSE_DATABASE_READ_COPY_MAX_ROWS", "many")
+    with pytest.raises(Exception, match="whole number of rows"):
+        Warehouse(pg_demo)

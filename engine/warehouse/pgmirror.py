@@ -19,7 +19,8 @@ tables there; the queries are written in DuckDB's dialect anyway.
   user's scoped session) goes to PostgreSQL as before.
 - *Where it lives.* A DuckDB file in a temporary folder of this process (its buffer
   manager spills to it, so the copy is not bound by memory), deleted when the warehouse
-  closes. `MICROPULSE_DATABASE_READ_COPY=off` sends every read to PostgreSQL.
+  closes. `MICROPULSE_DATABASE_READ_COPY=off` sends every read to PostgreSQL, and a domain
+  whose tables hold more than `MICROPULSE_DATABASE_READ_COPY_MAX_ROWS` rows is read there.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ from engine.warehouse.schema import TABLES
 
 log = logging.getLogger("micropulse.warehouse")
 COPY_ENV = "MICROPULSE_DATABASE_READ_COPY"
+MAX_ROWS_ENV = "MICROPULSE_DATABASE_READ_COPY_MAX_ROWS"
+NOT_COPIED = object()  # the copy does not answer (see PostgresWarehouse.query)
 
 # the tables the pages aggregate, by data domain (db.DOMAINS): the raw `sales` rows and
 # the other domains' tables stay on PostgreSQL only
@@ -53,6 +56,18 @@ def enabled() -> bool:
     if raw not in ("on", "off"):
         raise WarehouseError(f"{COPY_ENV} must be on or off (got {raw!r}).")
     return raw == "on"
+
+
+def max_rows() -> int:
+    """The most rows (planner estimate) one domain's tables may hold to be copied:
+    $MICROPULSE_DATABASE_READ_COPY_MAX_ROWS, default 20,000,000 (about 1 GB of disk in the
+    temporary folder and a minute to copy); bigger ones are read on PostgreSQL."""
+    raw = os.environ.get(MAX_ROWS_ENV, "").strip().replace(",", "").replace("_", "")
+    if not raw:
+        return 20_000_000
+    if not raw.isdigit():
+        raise WarehouseError(f"{MAX_ROWS_ENV} must be a whole number of rows (got {raw!r}).")
+    return int(raw)
 
 
 @lru_cache(maxsize=4096)
@@ -100,6 +115,8 @@ class ReadCopy:
         self._folder = tempfile.mkdtemp(prefix="micropulse-readcopy-")
         self._con = duckdb.connect(os.path.join(self._folder, "copy.duckdb"))
         self._have: dict[str, str] = {}          # domain -> version the copy holds
+        self._too_big: dict[str, str] = {}       # domain -> version found over max_rows()
+        self._max_rows = max_rows()
         self._lock = threading.Lock()
         self.refreshes = 0                       # how many times a domain was copied
 
@@ -111,14 +128,18 @@ class ReadCopy:
 
     def run(self, sql: str, params, fetch):
         """`fetch(cursor)` after the SELECT `sql` (which `answers`) ran over a copy at least
-        as new as the database's last commit."""
+        as new as the database's last commit; NOT_COPIED when its tables are over the row
+        limit (the caller reads PostgreSQL)."""
         domains = sorted({TABLE_DOMAIN[t] for t in tables_read(sql)})
-        if any(self._have.get(d) != v for d, v in self._versions(domains).items()):
+        versions = self._versions(domains)
+        if any(self._too_big.get(d) == v for d, v in versions.items()):
+            return NOT_COPIED
+        if any(self._have.get(d) != v for d, v in versions.items()):
             with self._lock:
                 stale = [d for d, v in self._versions(domains).items()
                          if self._have.get(d) != v]
-                if stale:
-                    self._refresh(stale)
+                if stale and not self._refresh(stale):
+                    return NOT_COPIED
         cur = self._con.cursor()
         try:
             return fetch(cur.execute(sql, params or []))
@@ -143,12 +164,20 @@ class ReadCopy:
                 cur.close()
         return {d: got.get(VERSION_PREFIX + d, "0") for d in domains}
 
-    def _refresh(self, domains: list[str]) -> None:
+    def _refresh(self, domains: list[str]) -> bool:
+        """Copy `domains`' tables again; False (nothing copied) when one is over the row
+        limit."""
         tables = [t for d in domains for t in MIRRORED[d]]
         cur = self._wh.cursor()
         try:
             with cur.snapshot():      # the rows and the versions they belong to agree
                 versions = self._versions(domains, cur)
+                over = [d for d in domains if self._rows(cur, MIRRORED[d]) > self._max_rows]
+                if over:
+                    self._too_big.update({d: versions[d] for d in over})
+                    log.info("read copy: %s over %s rows, read on PostgreSQL", over,
+                             self._max_rows)
+                    return False
                 for table in tables:
                     cur.copy_out(table, [c for c, _ in _columns(table)], self._csv(table))
         finally:
@@ -173,6 +202,17 @@ class ReadCopy:
         self._have.update(versions)
         self.refreshes += len(domains)
         log.info("read copy of %s refreshed (%s)", ", ".join(tables), versions)
+        return True
+
+    @staticmethod
+    def _rows(cur, tables) -> float:
+        """The planner's row estimate of `tables` together (kept fresh after big commits,
+        see postgres.ANALYZE_AFTER_ROWS)."""
+        return float(cur.execute(
+            "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_class c JOIN "
+            "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+            "AND c.relname IN (SELECT unnest(CAST(? AS VARCHAR[])))", [list(tables)]
+        ).fetchone()[0])
 
     def _csv(self, table: str) -> str:
         return os.path.join(self._folder, f"{table}.csv")

@@ -720,7 +720,7 @@ class PostgresWarehouse(Warehouse):
         self._write_lock = threading.RLock()
         self._read_copy = None                 # pgmirror.ReadCopy, made at the first read
         self._read_copy_lock = threading.Lock()
-        self._use_read_copy = pgmirror.enabled()
+        self._use_read_copy = pgmirror.enabled() and pgmirror.max_rows() > 0
         try:
             cur = self.cursor()
             cur.close()
@@ -764,28 +764,24 @@ class PostgresWarehouse(Warehouse):
 
     # ---- reads: the pages' aggregates from the in-process copy (pgmirror.py) -----------
     def query(self, sql: str, params: list | tuple | dict | None = None) -> "pd.DataFrame":
-        copy = self._copy_for(sql)
-        if copy is None:
-            return super().query(sql, params)
-        return self._from_copy(copy, sql, params, lambda cur: cur.df())
+        got = self._from_copy(sql, params, lambda cur: cur.df())
+        return super().query(sql, params) if got is pgmirror.NOT_COPIED else got
 
     def scalar(self, sql: str, params: list | tuple | None = None):
-        copy = self._copy_for(sql)
-        if copy is None:
+        row = self._from_copy(sql, params, lambda cur: cur.fetchone())
+        if row is pgmirror.NOT_COPIED:
             return super().scalar(sql, params)
-        row = self._from_copy(copy, sql, params, lambda cur: cur.fetchone())
         return None if row is None else row[0]
 
-    def _copy_for(self, sql: str):
+    def _from_copy(self, sql: str, params, fetch):
+        """`fetch(cursor)` of `sql` over the read copy, or pgmirror.NOT_COPIED when the copy
+        does not answer it (not a plain read of its tables, switched off, too many rows)."""
         if not self._use_read_copy or not pgmirror.ReadCopy.answers(sql):
-            return None
+            return pgmirror.NOT_COPIED
         with self._read_copy_lock:
             if self._read_copy is None:
                 self._read_copy = pgmirror.ReadCopy(self)
-            return self._read_copy
-
-    @staticmethod
-    def _from_copy(copy, sql, params, fetch):
+            copy = self._read_copy
         try:
             return copy.run(sql, params, fetch)
         except psycopg.Error as exc:          # refreshing the copy reads the database
