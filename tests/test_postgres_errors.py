@@ -176,3 +176,53 @@ def test_the_api_answers_503_when_the_server_goes_away_and_recovers_when_it_is_b
     finally:
         pgserver.stop(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- the database server's disk is full ----------------------------------------------------
+def test_a_full_disk_on_the_database_server_is_a_storage_error_and_keeps_nothing(tmp_path):
+    """A private server whose data folder is a tiny tmpfs, filled to 512 KB: an upload
+    through the command line fails with the storage error that names the database server's
+    disk (SQLSTATE 53100 -> disk_full), never a traceback nor a word against the file; the
+    warehouse keeps what it had, and takes the same upload once space is freed."""
+    from engine.ingest.load import ingest_bytes
+    from engine.warehouse import pgserver
+    from tests.test_storage_full import assert_storage_message, cli, fill, tiny_tmpfs
+
+    head = "transaction_id,date,sku_id,pin_code,quantity,price\n"
+    big = tmp_path / "big.csv"
+    big.write_text(head + "".join(f"T{i},05-01-2024,SKU{i % 50},560001,{i % 7 + 1},10\n"
+                                  for i in range(2, 60_000)))
+    with tiny_tmpfs(160 * 1024 * 1024) as folder:
+        os.chmod(folder, 0o755)
+        try:
+            url = pgserver.start(folder)
+        except pgserver.PostgresServerError as exc:
+            pytest.skip(str(exc))
+        old = os.environ.get(pg.URL_ENV)
+        os.environ[pg.URL_ENV] = url
+        try:
+            path = tmp_path / "tiny.duckdb"
+            wh = Warehouse(path)
+            ingest_bytes(wh, "sales", (head + "T1,05-01-2024,SKU1,560001,1,10\n").encode(),
+                         "a.csv")
+            before = (wh.count("sales"), wh.count("sales_daily"), wh.count("ingest_batches"))
+            filler = fill(folder, leave=512 * 1024)
+            res = cli("ingest", "sales", str(big), "--warehouse", str(path),
+                      env={pg.URL_ENV: url})
+            assert res.returncode != 0
+            assert_storage_message(res.stdout + res.stderr, "full")
+            assert "database server" in res.stdout + res.stderr
+            assert (wh.count("sales"), wh.count("sales_daily"),
+                    wh.count("ingest_batches")) == before
+            os.remove(filler)
+            res = cli("ingest", "sales", str(big), "--warehouse", str(path),
+                      env={pg.URL_ENV: url})
+            assert res.returncode == 0, res.stdout + res.stderr
+            assert wh.count("sales") == before[0] + 59_998
+            wh.close()
+        finally:
+            if old is None:
+                os.environ.pop(pg.URL_ENV, None)
+            else:
+                os.environ[pg.URL_ENV] = old
+            pgserver.stop(folder)

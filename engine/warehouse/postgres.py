@@ -38,8 +38,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
 from engine.warehouse import migrate, pgmirror
-from engine.warehouse.db import (DEFAULT_PATH, Warehouse, WarehouseBusyError, WarehouseError,
-                                 default_path, stamp_schema)
+from engine.warehouse.db import (DEFAULT_PATH, DiskFullError, Warehouse, WarehouseBusyError,
+                                 WarehouseError, default_path, stamp_schema)
 
 log = logging.getLogger("micropulse.warehouse")
 URL_ENV = "MICROPULSE_DATABASE_URL"
@@ -407,7 +407,8 @@ class DatabaseBusyError(WarehouseBusyError):
 
 # SQLSTATEs: transaction rollback (40xxx: serialization failure, deadlock), lock not
 # available, query cancelled (lock_timeout / statement_timeout); server going away
-_BUSY_STATES = ("55P03", "57014")
+_BUSY_STATES = ("55P03", "57014", "53200", "53300")   # + out of memory, too many connections
+_DISK_FULL_STATE = "53100"
 _GONE_STATES = ("57P01", "57P02", "57P03")
 
 
@@ -458,8 +459,8 @@ def _unreachable(exc: BaseException) -> DatabaseUnreachableError:
 
 def database_problem(exc: BaseException) -> WarehouseError | None:
     """The warehouse error a PostgreSQL failure anywhere in `exc`'s chain stands for (the
-    server unreachable or gone, a lock or conflict with another session), or None when it
-    is none of those (a bug: the caller's 500)."""
+    server unreachable or gone, a lock or conflict with another session, its disk full),
+    or None when it is none of those (a bug: the caller's 500)."""
     import psycopg
 
     seen: set[int] = set()
@@ -474,6 +475,15 @@ def database_problem(exc: BaseException) -> WarehouseError | None:
                     "was under way (a lock held too long, or two changes in conflict), so "
                     "nothing of this one was kept. Try again in a moment.",
                     {"sqlstate": state, "reason": _first_line(cause)})
+            if state == _DISK_FULL_STATE:
+                return DiskFullError(
+                    "Storage error: the disk of the PostgreSQL database server is full "
+                    f"({_first_line(cause)}), so this change could not be saved. Nothing "
+                    "of it was written, and the data already in the database is unchanged. "
+                    "This is not a problem with your data: ask the database's "
+                    "administrator to free space on the server, then try again.",
+                    {"storage": DiskFullError.code, "sqlstate": state,
+                     "reason": _first_line(cause), "file": None})
             if state.startswith("08") or state in _GONE_STATES or (
                     not state and isinstance(cause, (psycopg.OperationalError,
                                                      psycopg.InterfaceError))):
@@ -624,6 +634,7 @@ class PgCursor:
         return self
 
     # ---- pgingest: bulk load of a CSV file (an upload's staged rows) ----------------
+    @_typed_errors
     def copy_csv(self, table: str, columns: list[str], path: str) -> "PgCursor":
         """Append the rows of the CSV file `path` (no header, NULL written as \\N) to
         `table`'s `columns` with COPY, streamed in blocks."""
