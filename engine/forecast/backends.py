@@ -136,6 +136,52 @@ def _small(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "rows"}
 
 
+def _panel_path(path: str, k: int) -> str:
+    """Where map 1 leaves partition `path`'s panel at origin index `k` for map 2 (in the
+    run folder, removed with it)."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-{k}.pkl")
+
+
+def _save_panel(panel, names, to: str) -> None:
+    """What map 2 reads of a panel built in map 1, pickled to `to`: the frame and the
+    featurised future rows (map 2 only predicts with the pooled global models; every
+    featurised row when a per-series model reads features, as Prophet does)."""
+    import pickle
+
+    from engine.forecast.registry import model_class
+
+    if not any(model_class(m).scope == "per_series" and model_class(m).needs_features
+               for m in names):
+        panel = replace(panel, rows=panel.future)
+    os.makedirs(os.path.dirname(to), exist_ok=True)
+    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
+    with open(tmp, "wb") as fh:
+        pickle.dump(panel, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, to)
+
+
+def _load_panel(at: str):
+    """The panel map 1 left at `at`, or None (not built there: map 2 builds it)."""
+    import pickle
+
+    if not os.path.exists(at):
+        return None
+    with open(at, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _partition_signals(signals, h: pd.DataFrame):
+    """`signals` with the weather of this partition's cities only: the weather features
+    read a PIN's city's weather and that city's climate normal, one city at a time, so
+    the other cities' rows only cost time (the normal is computed per city for every
+    panel)."""
+    if signals is None or signals.weather is None or signals.locations is None:
+        return signals
+    loc = signals.locations
+    cities = loc.loc[loc["pin_code"].isin(h["pin_code"].unique()), "city"].unique()
+    return replace(signals, weather=signals.weather[signals.weather["city"].isin(cities)])
+
+
 # ---- the tasks that run on the workers ---------------------------------------------------------
 def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
     """The stored plan's rows for this partition's series over the horizon (None: none)."""
@@ -161,6 +207,7 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                         top_candidates)
 
     h = _read_partition(path)
+    signals = _partition_signals(signals, h)
     names = tuple(cfg.models)
     settings = sorted({model_class(m).top_n for m in names} - {None})
     final_plan = _final_plan(h, signals, cfg, plan_rows)
@@ -175,14 +222,11 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                    future_prices=final_plan if k == len(cutoffs) else None,
                                    whole=whole)
         for name in global_models(names):
-            rows = global_training_rows(panel, name, cfg)
-            if len(rows) > quota:
-                keep = np.random.default_rng(cfg.seed + k).choice(len(rows), quota,
-                                                                  replace=False)
-                rows = rows.iloc[np.sort(keep)]
+            rows = global_training_rows(panel, name, cfg, quota=quota, seed=cfg.seed + k)
             out[(k, name)] = rows.drop(columns=["sid", "pos"], errors="ignore")
         for setting in settings:
             top[(k, setting)] = top_candidates(panel, getattr(cfg, setting))
+        _save_panel(panel, names, _panel_path(path, k))      # map 2 does not build it again
         del panel
     return {"rows": out, "top": top,
             "planned": 0 if final_plan is None else len(final_plan)}
@@ -219,17 +263,24 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     t0 = time.perf_counter()
     cfg = cfg.with_(workers=1)
     h = _read_partition(path)
+    signals = _partition_signals(signals, h)
     final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
     prefit = {}
     for (k, name), model in fitted.items():
         prefit.setdefault(k, {})[name] = model
     points = None
     if cutoffs:
+        # map 1 built each fold's panel without a plan: with one, a fold's panel holds
+        # the prices actually charged in its horizon (plan.actual_plan) and is built here
         points = backtest_points(h, signals, cfg, cutoffs, with_plan=with_plan,
-                                 prefit=prefit, top=top, gaps=gaps, whole=whole)
+                                 prefit=prefit, top=top, gaps=gaps, whole=whole,
+                                 panels=None if with_plan else
+                                 (lambda k: _load_panel(_panel_path(path, k))))
+    # the final panel: map 1 built it with this partition's plan rows, as here
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
-                        top=top.get(len(cutoffs)), whole=whole)
+                        top=top.get(len(cutoffs)), whole=whole,
+                        panel=_load_panel(_panel_path(path, len(cutoffs))))
     pieces = final_pieces(final)
     model = driver_model(final.fitted)
     drivers = None
@@ -242,6 +293,18 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
+def _cores_per_worker(client) -> int:
+    """The cores a worker process has to itself: its machine's cores shared by the worker
+    processes on that machine (the fewest over the cluster's machines; at least 1)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    cores = client.run(os.cpu_count)
+    per_host: dict = {}
+    for addr, info in workers.items():
+        per_host.setdefault(info.get("host", addr), []).append(addr)
+    return max(1, min((min(cores.get(a) or 1 for a in addrs) // len(addrs)
+                       for addrs in per_host.values()), default=1))
+
+
 class DaskBackend:
     """The run on an existing Dask cluster (see the module docstring)."""
 
@@ -380,9 +443,12 @@ class DaskBackend:
         if glob_names:
             t1 = time.perf_counter()
             origins = [*cutoffs, cut]
+            # each fit runs on one worker process, alongside the others' fits: threads for
+            # the cores that process has, not the calling machine's setting
+            fit_cfg = cfg.with_(workers=_cores_per_worker(client))
             for k, c in enumerate(origins):
                 for name in glob_names:
-                    fitted[(k, name)] = client.submit(task_fit_global, name, cfg, c,
+                    fitted[(k, name)] = client.submit(task_fit_global, name, fit_cfg, c,
                                                       (k, name), samples, pure=False)
             self._wait(list(fitted.values()), say, 30, 45,
                        f"{', '.join(glob_names)} fitted on the pooled rows, origin")

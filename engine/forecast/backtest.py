@@ -84,7 +84,7 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
                     with_plan: bool = False, prefit: dict | None = None,
                     top: dict | None = None, gaps: tuple | None = None,
-                    whole: WholeFile | None = None) -> pd.DataFrame:
+                    whole: WholeFile | None = None, panels=None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
@@ -92,7 +92,9 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
     fold index -> {top_n setting: keys of the top series chosen across partitions}.
     Intervals and order come in `finish_backtest`, which pools every partition. `gaps`:
     (data_gaps frame, its last date): fold rows in those periods are not scored;
-    `whole`: the whole file's sums (WholeFile; None: those of each fold's history)."""
+    `whole`: the whole file's sums (WholeFile; None: those of each fold's history);
+    `panels`: fold index -> that fold's panel built already from these inputs, or None
+    (built here), called once per fold so that one fold's panel is held at a time."""
     say = progress or (lambda msg: None)
     grain = cfg.grain
     parts = []
@@ -103,7 +105,8 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
         plan = actual_plan(h, cut, cfg.horizon, grain, whole) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
                           keep_sid=True, future_prices=plan,
-                          prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole)
+                          prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole,
+                          panel=panels(k) if panels is not None else None)
         fc = res.forecasts
         if fc.empty:
             continue
