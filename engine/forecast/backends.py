@@ -41,7 +41,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -293,6 +293,22 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
+@dataclass
+class RunInputs:
+    """What DaskBackend.export prepares for the maps (step 1)."""
+    cfg: ForecastConfig              # grain and cutoff set
+    cut: pd.Timestamp
+    cutoffs: list                    # the backtest's fold origins
+    gaps: tuple | None               # (data_gaps over the whole file, its last date)
+    whole: object                    # features.WholeFile
+    paths: list                      # a Parquet folder per partition, in partition order
+    share: dict                      # path -> its share of the history rows
+    series: dict                     # path -> its number of series
+    signals: object                  # features.Signals with the run's vocabularies
+    plan_rows: pd.DataFrame | None
+    timings: dict
+
+
 def _cores_per_worker(client) -> int:
     """The cores a worker process has to itself: its machine's cores shared by the worker
     processes on that machine (the fewest over the cluster's machines; at least 1)."""
@@ -372,11 +388,11 @@ class DaskBackend:
             if own:
                 client.close()
 
-    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
-        from engine.forecast.backtest import finish_backtest, fold_origins
-        from engine.forecast.features import WholeFile, data_gaps, gap_runs
-        from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
-        from engine.forecast.runner import global_models, pick_top
+    def export(self, wh, cfg: ForecastConfig, say, plan_version, folder: str) -> "RunInputs":
+        """Step 1, in the calling process: the whole-file sums, the fold origins and the
+        history exported by DuckDB to Parquet, one folder per partition in `folder`."""
+        from engine.forecast.backtest import fold_origins
+        from engine.forecast.features import WholeFile
         from engine.forecast.inputs import read_signals
         from engine.warehouse.forecast_store import export_history, history_cells
         from engine.warehouse.grain import sales_grain
@@ -410,7 +426,8 @@ class DaskBackend:
         paths = sorted(glob.glob(os.path.join(folder, "part=*")),
                        key=lambda p: int(p.rsplit("=", 1)[1]))
         rows = cells.groupby("part")["n_rows"].sum()
-        share = {p: float(rows.loc[int(p.rsplit("=", 1)[1])]) / float(rows.sum()) for p in paths}
+        n_series = cells.groupby("part")["n_series"].sum()
+        part = {p: int(p.rsplit("=", 1)[1]) for p in paths}
         timings["export"] = round(time.perf_counter() - t0, 2)
         say(f"cluster 5%: history exported in {len(paths)} partitions (category x state) "
             f"({timings['export']:.1f} s)")
@@ -418,8 +435,25 @@ class DaskBackend:
         vocab = {"category": sorted(named),
                  "city": sorted(c for c in cells["city"].unique() if c),
                  "state": sorted(s for s in cells["state"].unique() if s)}
-        signals = replace(read_signals(wh), vocabularies=vocab)
-        plan_rows = read_plan_rows(wh, plan_version) if plan_version is not None else None
+        return RunInputs(
+            cfg=cfg, cut=cut, cutoffs=cutoffs, gaps=gaps, whole=whole, paths=paths,
+            share={p: float(rows.loc[part[p]]) / float(rows.sum()) for p in paths},
+            series={p: int(n_series.loc[part[p]]) for p in paths},
+            signals=replace(read_signals(wh), vocabularies=vocab),
+            plan_rows=read_plan_rows(wh, plan_version) if plan_version is not None else None,
+            timings=timings)
+
+    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
+        from engine.forecast.backtest import finish_backtest
+        from engine.forecast.features import data_gaps, gap_runs
+        from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
+        from engine.forecast.runner import global_models, pick_top
+
+        t0 = time.perf_counter()
+        run = self.export(wh, cfg, say, plan_version, folder)
+        cfg, cut, cutoffs, gaps, whole = run.cfg, run.cut, run.cutoffs, run.gaps, run.whole
+        paths, share, signals, plan_rows, timings = (run.paths, run.share, run.signals,
+                                                     run.plan_rows, run.timings)
         sig_f = client.scatter(signals, broadcast=True, hash=False)
         whole_f = client.scatter(whole, broadcast=True, hash=False)
         plan_f = client.scatter(plan_rows, broadcast=True, hash=False) \
@@ -428,8 +462,11 @@ class DaskBackend:
         fitted = {}
         glob_names = global_models(cfg.models)
         t1 = time.perf_counter()
+        # each map submits the largest partitions first (Dask runs a higher priority
+        # first): a small one, not a large one, is then what runs last
         samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
-                                 share[p], whole_f, pure=False) for p in paths]
+                                 share[p], whole_f, pure=False, priority=run.series[p])
+                   for p in paths]
         small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
                            keep=False)
         planned = sum(s["planned"] for s in small)
@@ -456,7 +493,8 @@ class DaskBackend:
             timings["fit_global"] = round(time.perf_counter() - t1, 2)
         t1 = time.perf_counter()
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
-                              fitted, top, whole_f, gaps, pure=False) for p in paths]
+                              fitted, top, whole_f, gaps, pure=False, priority=run.series[p])
+                for p in paths]
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
                              gather=True)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
