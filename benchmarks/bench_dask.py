@@ -48,6 +48,11 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, its threads and waited-for children included."""
+    return sum(os.times()[:4])
+
+
 class MemorySampler:
     """Samples the RSS of given processes (this one, each Dask worker) every `every`
     seconds on a thread, keeping each process's peak per phase of the run; `phase` is set
@@ -180,11 +185,15 @@ def one_run(backend: str, path: str, partition_series: int, write: bool = True) 
         inner = DaskBackend(client, partition_series=partition_series)
     with MemorySampler(pids) as mem:
         mem.set_phase("export" if client is not None else "forecast")
-        t, cpu = time.perf_counter(), time.process_time()
+        workers_cpu = client.run(_cpu_s) if client is not None else {}
+        t, cpu = time.perf_counter(), _cpu_s()
         res = run_forecast(wh, cfg, persist=write, backend=_Timed(inner, mem),
                            progress=mem.on_progress)
         end = time.perf_counter()
-    out.update(wall=end - t, cpu=time.process_time() - cpu)
+    # CPU seconds, which the other work on a shared machine moves far less than wall time
+    out.update(wall=end - t, cpu=_cpu_s() - cpu)
+    if client is not None:
+        out["workers_cpu"] = sum(v - workers_cpu[k] for k, v in client.run(_cpu_s).items())
     out["memory"] = mem.by_phase()
     if client is not None:
         out["worker_peak_gb"] = sorted(client.run(_peak_gb).values())
@@ -360,8 +369,10 @@ def main() -> int:
                 if backend == "dask":
                     extra = (f"; workers' peak RSS {', '.join(f'{g:.2f}' for g in r['worker_peak_gb'])}"
                              f" GB (idle after imports {r['worker_start_gb'][0]:.2f} GB)")
-                print(f"{backend:5s}: {r['wall']:6.1f} s wall (1-minute load {load:.2f} at "
-                      f"start, {r['load_end']:.2f} at end); WAPE lightgbm "
+                cpu = f"{r['cpu']:.0f} s in this process" + (
+                    f" + {r['workers_cpu']:.0f} s in the workers" if "workers_cpu" in r else "")
+                print(f"{backend:5s}: {r['wall']:6.1f} s wall, CPU {cpu} (1-minute load "
+                      f"{load:.2f} at start, {r['load_end']:.2f} at end); WAPE lightgbm "
                       f"{r['wape_lightgbm']:.2f}%, routed {r['wape_routed']:.2f}%; this "
                       f"process peak RSS {r['driver_peak_gb']:.2f} GB{extra}", flush=True)
                 print(f"       timings {r['timings']}", flush=True)

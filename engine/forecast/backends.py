@@ -14,15 +14,18 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      (features.WholeFile), and every partition reads these small tables, not its own
      rows, to judge data gaps and chain-wide promotions: the rules of the local run,
      which reads the same sums of its own history;
-  2. map: each partition returns the training rows of every global model (LightGBM) at
-     each backtest origin and at the cutoff, as a stratified sample: its share of
-     `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
-     smaller, as on one machine);
+  2. map: each partition builds its feature panel at each backtest origin and at the
+     cutoff and returns the training rows of every global model (LightGBM) on it, as a
+     stratified sample: its share of `cfg.lgb_max_rows` in proportion to its history rows
+     (all rows when the pooled set is smaller, as on one machine); what map 2 reads of
+     each panel (frame, featurised future rows) is pickled into the run folder;
   3. one fit per origin of each global model on a worker, on the pooled sample sorted as
-     the local run sorts it (the local run samples the same number of rows uniformly);
-  4. map: each partition runs the backtest folds and the final fit with those fitted
-     global models and its own per-series models (which depend on their series alone,
-     so they give the local numbers), and the LightGBM drivers of its rows;
+     the local run sorts it (the local run samples the same number of rows uniformly),
+     with the cores that worker process has to itself;
+  4. map: each partition reads its panels back (not built twice), runs the backtest
+     folds and the final fit with those fitted global models and its own per-series
+     models (which depend on their series alone, so they give the local numbers), and
+     the LightGBM drivers of its rows;
   5. reduce, here: the backtest intervals, routing and conformal calibration pool errors
      across all series (`backtest.finish_backtest`, `pipeline.reduce_run`, the local
      run's own functions), then the caller writes the run in one transaction.
