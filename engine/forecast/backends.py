@@ -178,7 +178,8 @@ def _partition_signals(signals, h: pd.DataFrame):
     read a PIN's city's weather and that city's climate normal, one city at a time, so
     the other cities' rows only cost time (the normal is computed per city for every
     panel)."""
-    if signals is None or signals.weather is None or signals.locations is None:
+    if signals is None or signals.weather is None or signals.locations is None or \
+            "city" not in signals.weather or not {"pin_code", "city"} <= set(signals.locations):
         return signals
     loc = signals.locations
     cities = loc.loc[loc["pin_code"].isin(h["pin_code"].unique()), "city"].unique()
