@@ -6,12 +6,14 @@ state. Intervals are cross-conformal
 (each fold calibrated on the others), so their coverage is an honest estimate."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, WholeFile, cut_history, data_gaps, detect_grain,
-                                      in_gaps, normalize_history, segment_text)
+from engine.forecast.features import (Panel, Signals, WholeFile, cut_history, data_gaps,
+                                      detect_grain, in_gaps, normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
 from engine.forecast.router import PLAN_FLAGS, series_codes
@@ -84,7 +86,8 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
                     with_plan: bool = False, prefit: dict | None = None,
                     top: dict | None = None, gaps: tuple | None = None,
-                    whole: WholeFile | None = None, panels=None) -> pd.DataFrame:
+                    whole: WholeFile | None = None,
+                    panels: Callable[[int], Panel | None] | None = None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold

@@ -213,8 +213,8 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     series chosen across every partition (pick_top), instead of this panel's own;
     `whole`: the whole file's sums the data-gap and chain-wide promotion rules read
     (features.WholeFile; None: those of `history`); `panel`: the panel build_cutoff_panel
-    built already from these same inputs (a distributed backend builds it once for the
-    global model's training rows and once only): not built again."""
+    built already from these same inputs (a distributed backend builds it in its first
+    map, for the global model's training rows, and reads it back here): not built again."""
     say = progress or (lambda msg: None)
     prefit = prefit or {}
     t0 = time.perf_counter()
