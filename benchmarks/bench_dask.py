@@ -10,6 +10,12 @@ time DuckDB takes for them over the warehouse and over the history frame.
     .venv/bin/python benchmarks/bench_dask.py --sizes 5000 10000 25000
     .venv/bin/python benchmarks/bench_dask.py --sizes 25000 --sums-only
     .venv/bin/python benchmarks/bench_dask.py --sizes 100000 --no-write   # not stored
+    .venv/bin/python benchmarks/bench_dask.py --sizes 20000 --profile    # + one partition
+
+`--profile` runs the largest partition's map 1, global fits and map 2 in one fresh process
+under cProfile (as a worker runs them, one thread) and prints the seconds of each step
+(Parquet read, feature panels, training rows, panel save / read, LightGBM predictions,
+drivers) and the pickled size of each task's result.
 
 Every run prints the 1-minute load average at its start and end (the machine is shared)
 and the peak RSS of this process and of each worker per phase (psutil, every 0.25 s).
@@ -40,6 +46,11 @@ from engine.warehouse.db import Warehouse  # noqa: E402
 
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, its threads and waited-for children included."""
+    return sum(os.times()[:4])
 
 
 class MemorySampler:
@@ -174,11 +185,15 @@ def one_run(backend: str, path: str, partition_series: int, write: bool = True) 
         inner = DaskBackend(client, partition_series=partition_series)
     with MemorySampler(pids) as mem:
         mem.set_phase("export" if client is not None else "forecast")
-        t, cpu = time.perf_counter(), time.process_time()
+        workers_cpu = client.run(_cpu_s) if client is not None else {}
+        t, cpu = time.perf_counter(), _cpu_s()
         res = run_forecast(wh, cfg, persist=write, backend=_Timed(inner, mem),
                            progress=mem.on_progress)
         end = time.perf_counter()
-    out.update(wall=end - t, cpu=time.process_time() - cpu)
+    # CPU seconds, which the other work on a shared machine moves far less than wall time
+    out.update(wall=end - t, cpu=_cpu_s() - cpu)
+    if client is not None:
+        out["workers_cpu"] = sum(v - workers_cpu[k] for k, v in client.run(_cpu_s).items())
     out["memory"] = mem.by_phase()
     if client is not None:
         out["worker_peak_gb"] = sorted(client.run(_peak_gb).values())
@@ -225,6 +240,75 @@ def whole_file_figures(path: Path) -> None:
           flush=True)
 
 
+PROFILED = [  # (label, module path suffix, function name): cumulative seconds in one partition
+    ("read the partition's Parquet", "forecast/backends.py", "_read_partition"),
+    ("feature panels", "forecast/features.py", "build_panel"),
+    ("LightGBM training rows", "forecast/runner.py", "global_training_rows"),
+    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_save_panel"),
+    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_load_panel"),
+    ("LightGBM predictions", "forecast/models/lightgbm_model.py", "predict"),
+    ("drivers (LightGBM contributions)", "forecast/drivers.py", "driver_frame"),
+]
+
+
+def profile_partition(path: Path, partition_series: int) -> None:
+    """One partition's map 1, global fit and map 2 run in this process as a worker runs
+    them (one thread: OMP_NUM_THREADS=1 as Dask's nanny sets it), under cProfile: the
+    seconds of each step, the rest, and the pickled size of what each task returns. The
+    global fit here learns from this partition's rows only (its share of the sample)."""
+    import cProfile
+    import pickle
+    import pstats
+
+    from engine.forecast.backends import (DaskBackend, task_fit_global, task_partition,
+                                          task_training_rows)
+    from engine.forecast.runner import global_models
+
+    cfg = ForecastConfig(horizon=28, folds=1, workers=2)
+    wh = Warehouse(path, read_only=True)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            run = DaskBackend(None, partition_series=partition_series).export(
+                wh, cfg, lambda m: None, None, folder)
+        finally:
+            wh.close()
+        p = max(run.paths, key=run.series.get)            # the largest partition
+        cfg, names = run.cfg, global_models(run.cfg.models)
+
+        def profiled(label, fn, *args):
+            prof = cProfile.Profile()
+            t = time.perf_counter()
+            out = prof.runcall(fn, *args)
+            wall = time.perf_counter() - t
+            stats = pstats.Stats(prof).stats
+            steps: dict = {}
+            for (file, _, func), (_, _, _, cum, _) in stats.items():
+                for name, suffix, fn_name in PROFILED:
+                    if func == fn_name and file.endswith(suffix):
+                        steps[name] = steps.get(name, 0.0) + cum
+            size = len(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+            print(f"{label}: {wall:.2f} s ({parts}, other {wall - sum(steps.values()):.2f}); "
+                  f"result {size:.0f} MB pickled", flush=True)
+            return out
+
+        print(f"\n== one partition ({run.series[p]:,} series of {sum(run.series.values()):,}, "
+              f"{len(run.paths)} partitions) in this process, 1 thread; load average "
+              f"{os.getloadavg()[0]:.2f} ==", flush=True)
+        sample = profiled("map 1 (training rows, panels built and saved)", task_training_rows,
+                          p, run.signals, cfg, run.cutoffs, None, 1.0 / len(run.paths),
+                          run.whole)
+        fitted = {}
+        t = time.perf_counter()
+        for k, c in enumerate([*run.cutoffs, run.cut]):
+            for name in names:
+                fitted[(k, name)] = task_fit_global(name, cfg.with_(workers=1), c, (k, name),
+                                                    [sample])
+        print(f"global fits on this partition's rows only: {time.perf_counter() - t:.2f} s")
+        profiled("map 2 (backtest, final forecast, drivers)", task_partition, p, run.signals,
+                 cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", type=int, default=[5000, 10000, 25000])
@@ -237,8 +321,15 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true",
                     help="do not store the runs (the write holds the whole run in this "
                          "process: 12.6 GB at 50,000 series)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile the largest partition's map 1, fits and map 2 in "
+                         "a fresh process (where a worker's time goes)")
+    ap.add_argument("--profile-one", metavar="WAREHOUSE", help=argparse.SUPPRESS)
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "WAREHOUSE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.profile_one:
+        profile_partition(Path(args.profile_one), args.partition_series)
+        return 0
     if args.one:
         print(json.dumps(one_run(args.one[0], args.one[1], args.partition_series,
                                  write=not args.no_write)))
@@ -254,6 +345,13 @@ def main() -> int:
             print(f"\n== {n:,} series x {args.days} days (warehouse written in "
                   f"{time.perf_counter() - t:.0f} s) ==", flush=True)
             whole_file_figures(path)
+            if args.profile:        # a fresh process: a worker's environment, one thread
+                done = subprocess.run([sys.executable, __file__, "--partition-series",
+                                       str(args.partition_series), "--profile-one", str(path)],
+                                      capture_output=True, text=True, cwd=REPO,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"})
+                print(done.stdout.rstrip() if done.returncode == 0 else done.stderr[-3000:],
+                      flush=True)
             for backend in ([] if args.sums_only else args.backends):
                 load = os.getloadavg()[0]
                 print(f"{backend}: starting, 1-minute load average {load:.2f}", flush=True)
@@ -271,8 +369,10 @@ def main() -> int:
                 if backend == "dask":
                     extra = (f"; workers' peak RSS {', '.join(f'{g:.2f}' for g in r['worker_peak_gb'])}"
                              f" GB (idle after imports {r['worker_start_gb'][0]:.2f} GB)")
-                print(f"{backend:5s}: {r['wall']:6.1f} s wall (1-minute load {load:.2f} at "
-                      f"start, {r['load_end']:.2f} at end); WAPE lightgbm "
+                cpu = f"{r['cpu']:.0f} s in this process" + (
+                    f" + {r['workers_cpu']:.0f} s in the workers" if "workers_cpu" in r else "")
+                print(f"{backend:5s}: {r['wall']:6.1f} s wall, CPU {cpu} (1-minute load "
+                      f"{load:.2f} at start, {r['load_end']:.2f} at end); WAPE lightgbm "
                       f"{r['wape_lightgbm']:.2f}%, routed {r['wape_routed']:.2f}%; this "
                       f"process peak RSS {r['driver_peak_gb']:.2f} GB{extra}", flush=True)
                 print(f"       timings {r['timings']}", flush=True)

@@ -359,3 +359,66 @@ def test_a_run_with_an_uploaded_plan_is_the_same_on_the_cluster(small_warehouse_
     # (every calibration: the final bands' and the backtest's cross-conformal ones)
     half = len(promoted) // 2
     assert promoted[:half] == promoted[half:] and max(promoted) >= intervals.MIN_POOL, promoted
+
+
+def test_map_2_reads_the_panels_map_1_built_and_gives_the_same_numbers(small_warehouse_path,
+                                                                       tmp_path, monkeypatch):
+    # a partition's feature panels are built once, in map 1: map 2 reads them from the run
+    # folder, and its backtest, forecasts and drivers are those of panels built again
+    from engine.forecast import runner
+    from engine.forecast.backends import (_panel_path, task_fit_global, task_partition,
+                                          task_training_rows)
+
+    wh = Warehouse(copy_warehouse(small_warehouse_path, tmp_path / "w.duckdb"))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    try:
+        run = DaskBackend(None, partition_series=60).export(wh, ForecastConfig(workers=1),
+                                                            lambda m: None, None, str(folder))
+    finally:
+        wh.close()
+    assert len(run.paths) >= 2
+    p = max(run.paths, key=run.series.get)
+    built = []
+    build_panel = runner.build_panel
+    monkeypatch.setattr(runner, "build_panel",
+                        lambda *a, **k: built.append(k.get("cutoff")) or build_panel(*a, **k))
+    origins = [*run.cutoffs, run.cut]
+    sample = task_training_rows(p, run.signals, run.cfg, run.cutoffs, None, run.share[p],
+                                run.whole)
+    assert len(built) == len(origins)
+    fitted = {(k, name): task_fit_global(name, run.cfg, c, (k, name), [sample])
+              for k, c in enumerate(origins) for name in runner.global_models(run.cfg.models)}
+    assert fitted
+    built.clear()
+    args = (p, run.signals, run.cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+    reused = task_partition(*args)
+    assert built == []                       # every panel came from map 1
+    for k in range(len(origins)):
+        os.remove(_panel_path(p, k))
+    again = task_partition(*args)
+    assert len(built) == len(origins)
+    pd.testing.assert_frame_equal(reused["points"], again["points"])
+    pd.testing.assert_frame_equal(reused["drivers"], again["drivers"])
+    for part in ("forecasts", "points", "series", "young"):
+        pd.testing.assert_frame_equal(getattr(reused["pieces"], part),
+                                      getattr(again["pieces"], part))
+    assert set(reused["pieces"].forecasts["model"]) == set(run.cfg.models)
+
+
+def test_a_partitions_training_rows_are_the_models_own_rows_and_sample():
+    from engine.forecast.features import build_panel, normalize_history
+    from engine.forecast.models.lightgbm_model import LightGBMModel
+    from engine.forecast.runner import global_training_rows
+    from engine.forecast.synthetic import synthetic_panel
+
+    history, signals = synthetic_panel(200, 200, seed=5)
+    cfg = ForecastConfig(horizon=14, lgb_train_periods=60).for_grain("D")
+    panel = build_panel(normalize_history(history), signals, cfg, normalized=True)
+    want = LightGBMModel.training_rows(panel.train, cfg)
+    assert len(want) > 1000
+    pd.testing.assert_frame_equal(global_training_rows(panel, "lightgbm", cfg), want)
+    keep = np.sort(np.random.default_rng(9).choice(len(want), 1000, replace=False))
+    got = global_training_rows(panel, "lightgbm", cfg, quota=1000, seed=9)
+    pd.testing.assert_frame_equal(got, want.iloc[keep])
+    assert got.attrs["cutoff"] == panel.cutoff

@@ -14,15 +14,18 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      (features.WholeFile), and every partition reads these small tables, not its own
      rows, to judge data gaps and chain-wide promotions: the rules of the local run,
      which reads the same sums of its own history;
-  2. map: each partition returns the training rows of every global model (LightGBM) at
-     each backtest origin and at the cutoff, as a stratified sample: its share of
-     `cfg.lgb_max_rows` in proportion to its history rows (all rows when the pooled set is
-     smaller, as on one machine);
+  2. map: each partition builds its feature panel at each backtest origin and at the
+     cutoff and returns the training rows of every global model (LightGBM) on it, as a
+     stratified sample: its share of `cfg.lgb_max_rows` in proportion to its history rows
+     (all rows when the pooled set is smaller, as on one machine); what map 2 reads of
+     each panel (frame, featurised future rows) is pickled into the run folder;
   3. one fit per origin of each global model on a worker, on the pooled sample sorted as
-     the local run sorts it (the local run samples the same number of rows uniformly);
-  4. map: each partition runs the backtest folds and the final fit with those fitted
-     global models and its own per-series models (which depend on their series alone,
-     so they give the local numbers), and the LightGBM drivers of its rows;
+     the local run sorts it (the local run samples the same number of rows uniformly),
+     with the cores that worker process has to itself;
+  4. map: each partition reads its panels back (not built twice), runs the backtest
+     folds and the final fit with those fitted global models and its own per-series
+     models (which depend on their series alone, so they give the local numbers), and
+     the LightGBM drivers of its rows;
   5. reduce, here: the backtest intervals, routing and conformal calibration pool errors
      across all series (`backtest.finish_backtest`, `pipeline.reduce_run`, the local
      run's own functions), then the caller writes the run in one transaction.
@@ -41,7 +44,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -136,6 +139,53 @@ def _small(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "rows"}
 
 
+def _panel_path(path: str, k: int) -> str:
+    """Where map 1 leaves partition `path`'s panel at origin index `k` for map 2 (in the
+    run folder, removed with it)."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-{k}.pkl")
+
+
+def _save_panel(panel, names, to: str) -> None:
+    """What map 2 reads of a panel built in map 1, pickled to `to`: the frame and the
+    featurised future rows (map 2 only predicts with the pooled global models; every
+    featurised row when a per-series model reads features, as Prophet does)."""
+    import pickle
+
+    from engine.forecast.registry import model_class
+
+    if not any(model_class(m).scope == "per_series" and model_class(m).needs_features
+               for m in names):
+        panel = replace(panel, rows=panel.future)
+    os.makedirs(os.path.dirname(to), exist_ok=True)
+    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
+    with open(tmp, "wb") as fh:
+        pickle.dump(panel, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, to)
+
+
+def _load_panel(at: str):
+    """The panel map 1 left at `at`, or None (not built there: map 2 builds it)."""
+    import pickle
+
+    if not os.path.exists(at):
+        return None
+    with open(at, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _partition_signals(signals, h: pd.DataFrame):
+    """`signals` with the weather of this partition's cities only: the weather features
+    read a PIN's city's weather and that city's climate normal, one city at a time, so
+    the other cities' rows only cost time (the normal is computed per city for every
+    panel)."""
+    if signals is None or signals.weather is None or signals.locations is None or \
+            "city" not in signals.weather or not {"pin_code", "city"} <= set(signals.locations):
+        return signals
+    loc = signals.locations
+    cities = loc.loc[loc["pin_code"].isin(h["pin_code"].unique()), "city"].unique()
+    return replace(signals, weather=signals.weather[signals.weather["city"].isin(cities)])
+
+
 # ---- the tasks that run on the workers ---------------------------------------------------------
 def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
     """The stored plan's rows for this partition's series over the horizon (None: none)."""
@@ -161,6 +211,7 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                         top_candidates)
 
     h = _read_partition(path)
+    signals = _partition_signals(signals, h)
     names = tuple(cfg.models)
     settings = sorted({model_class(m).top_n for m in names} - {None})
     final_plan = _final_plan(h, signals, cfg, plan_rows)
@@ -175,14 +226,11 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                    future_prices=final_plan if k == len(cutoffs) else None,
                                    whole=whole)
         for name in global_models(names):
-            rows = global_training_rows(panel, name, cfg)
-            if len(rows) > quota:
-                keep = np.random.default_rng(cfg.seed + k).choice(len(rows), quota,
-                                                                  replace=False)
-                rows = rows.iloc[np.sort(keep)]
+            rows = global_training_rows(panel, name, cfg, quota=quota, seed=cfg.seed + k)
             out[(k, name)] = rows.drop(columns=["sid", "pos"], errors="ignore")
         for setting in settings:
             top[(k, setting)] = top_candidates(panel, getattr(cfg, setting))
+        _save_panel(panel, names, _panel_path(path, k))      # map 2 does not build it again
         del panel
     return {"rows": out, "top": top,
             "planned": 0 if final_plan is None else len(final_plan)}
@@ -219,17 +267,24 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     t0 = time.perf_counter()
     cfg = cfg.with_(workers=1)
     h = _read_partition(path)
+    signals = _partition_signals(signals, h)
     final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
     prefit = {}
     for (k, name), model in fitted.items():
         prefit.setdefault(k, {})[name] = model
     points = None
     if cutoffs:
+        # map 1 built each fold's panel without a plan: with one, a fold's panel holds
+        # the prices actually charged in its horizon (plan.actual_plan) and is built here
         points = backtest_points(h, signals, cfg, cutoffs, with_plan=with_plan,
-                                 prefit=prefit, top=top, gaps=gaps, whole=whole)
+                                 prefit=prefit, top=top, gaps=gaps, whole=whole,
+                                 panels=None if with_plan else
+                                 (lambda k: _load_panel(_panel_path(path, k))))
+    # the final panel: map 1 built it with this partition's plan rows, as here
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
-                        top=top.get(len(cutoffs)), whole=whole)
+                        top=top.get(len(cutoffs)), whole=whole,
+                        panel=_load_panel(_panel_path(path, len(cutoffs))))
     pieces = final_pieces(final)
     model = driver_model(final.fitted)
     drivers = None
@@ -242,6 +297,34 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
+@dataclass
+class RunInputs:
+    """What DaskBackend.export prepares for the maps (step 1)."""
+    cfg: ForecastConfig              # grain and cutoff set
+    cut: pd.Timestamp
+    cutoffs: list                    # the backtest's fold origins
+    gaps: tuple | None               # (data_gaps over the whole file, its last date)
+    whole: object                    # features.WholeFile
+    paths: list                      # a Parquet folder per partition, in partition order
+    share: dict                      # path -> its share of the history rows
+    series: dict                     # path -> its number of series
+    signals: object                  # features.Signals with the run's vocabularies
+    plan_rows: pd.DataFrame | None
+    timings: dict
+
+
+def _cores_per_worker(client) -> int:
+    """The cores a worker process has to itself: its machine's cores shared by the worker
+    processes on that machine (the fewest over the cluster's machines; at least 1)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    cores = client.run(os.cpu_count)
+    per_host: dict = {}
+    for addr, info in workers.items():
+        per_host.setdefault(info.get("host", addr), []).append(addr)
+    return max(1, min((min(cores.get(a) or 1 for a in addrs) // len(addrs)
+                       for addrs in per_host.values()), default=1))
+
+
 class DaskBackend:
     """The run on an existing Dask cluster (see the module docstring)."""
 
@@ -309,11 +392,11 @@ class DaskBackend:
             if own:
                 client.close()
 
-    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
-        from engine.forecast.backtest import finish_backtest, fold_origins
-        from engine.forecast.features import WholeFile, data_gaps, gap_runs
-        from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
-        from engine.forecast.runner import global_models, pick_top
+    def export(self, wh, cfg: ForecastConfig, say, plan_version, folder: str) -> "RunInputs":
+        """Step 1, in the calling process: the whole-file sums, the fold origins and the
+        history exported by DuckDB to Parquet, one folder per partition in `folder`."""
+        from engine.forecast.backtest import fold_origins
+        from engine.forecast.features import WholeFile
         from engine.forecast.inputs import read_signals
         from engine.warehouse.sales_history import export_history, history_cells
         from engine.warehouse.grain import sales_grain
@@ -347,7 +430,8 @@ class DaskBackend:
         paths = sorted(glob.glob(os.path.join(folder, "part=*")),
                        key=lambda p: int(p.rsplit("=", 1)[1]))
         rows = cells.groupby("part")["n_rows"].sum()
-        share = {p: float(rows.loc[int(p.rsplit("=", 1)[1])]) / float(rows.sum()) for p in paths}
+        n_series = cells.groupby("part")["n_series"].sum()
+        part = {p: int(p.rsplit("=", 1)[1]) for p in paths}
         timings["export"] = round(time.perf_counter() - t0, 2)
         say(f"cluster 5%: history exported in {len(paths)} partitions (category x state) "
             f"({timings['export']:.1f} s)")
@@ -355,8 +439,25 @@ class DaskBackend:
         vocab = {"category": sorted(named),
                  "city": sorted(c for c in cells["city"].unique() if c),
                  "state": sorted(s for s in cells["state"].unique() if s)}
-        signals = replace(read_signals(wh), vocabularies=vocab)
-        plan_rows = read_plan_rows(wh, plan_version) if plan_version is not None else None
+        return RunInputs(
+            cfg=cfg, cut=cut, cutoffs=cutoffs, gaps=gaps, whole=whole, paths=paths,
+            share={p: float(rows.loc[part[p]]) / float(rows.sum()) for p in paths},
+            series={p: int(n_series.loc[part[p]]) for p in paths},
+            signals=replace(read_signals(wh), vocabularies=vocab),
+            plan_rows=read_plan_rows(wh, plan_version) if plan_version is not None else None,
+            timings=timings)
+
+    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
+        from engine.forecast.backtest import finish_backtest
+        from engine.forecast.features import data_gaps, gap_runs
+        from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
+        from engine.forecast.runner import global_models, pick_top
+
+        t0 = time.perf_counter()
+        run = self.export(wh, cfg, say, plan_version, folder)
+        cfg, cut, cutoffs, gaps, whole = run.cfg, run.cut, run.cutoffs, run.gaps, run.whole
+        paths, share, signals, plan_rows, timings = (run.paths, run.share, run.signals,
+                                                     run.plan_rows, run.timings)
         sig_f = client.scatter(signals, broadcast=True, hash=False)
         whole_f = client.scatter(whole, broadcast=True, hash=False)
         plan_f = client.scatter(plan_rows, broadcast=True, hash=False) \
@@ -365,8 +466,11 @@ class DaskBackend:
         fitted = {}
         glob_names = global_models(cfg.models)
         t1 = time.perf_counter()
+        # each map submits the largest partitions first (Dask runs a higher priority
+        # first): a small one, not a large one, is then what runs last
         samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
-                                 share[p], whole_f, pure=False) for p in paths]
+                                 share[p], whole_f, pure=False, priority=run.series[p])
+                   for p in paths]
         small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
                            keep=False)
         planned = sum(s["planned"] for s in small)
@@ -380,9 +484,12 @@ class DaskBackend:
         if glob_names:
             t1 = time.perf_counter()
             origins = [*cutoffs, cut]
+            # each fit runs on one worker process, alongside the others' fits: threads for
+            # the cores that process has, not the calling machine's setting
+            fit_cfg = cfg.with_(workers=_cores_per_worker(client))
             for k, c in enumerate(origins):
                 for name in glob_names:
-                    fitted[(k, name)] = client.submit(task_fit_global, name, cfg, c,
+                    fitted[(k, name)] = client.submit(task_fit_global, name, fit_cfg, c,
                                                       (k, name), samples, pure=False)
             self._wait(list(fitted.values()), say, 30, 45,
                        f"{', '.join(glob_names)} fitted on the pooled rows, origin")
@@ -390,7 +497,8 @@ class DaskBackend:
             timings["fit_global"] = round(time.perf_counter() - t1, 2)
         t1 = time.perf_counter()
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
-                              fitted, top, whole_f, gaps, pure=False) for p in paths]
+                              fitted, top, whole_f, gaps, pure=False, priority=run.series[p])
+                for p in paths]
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
                              gather=True)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)

@@ -6,12 +6,14 @@ state. Intervals are cross-conformal
 (each fold calibrated on the others), so their coverage is an honest estimate."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
 from engine.forecast.config import ForecastConfig, ForecastError
-from engine.forecast.features import (Signals, WholeFile, cut_history, data_gaps, detect_grain,
-                                      in_gaps, normalize_history, segment_text)
+from engine.forecast.features import (Panel, Signals, WholeFile, cut_history, data_gaps,
+                                      detect_grain, in_gaps, normalize_history, segment_text)
 from engine.forecast.intervals import cross_conformal
 from engine.forecast.plan import actual_plan
 from engine.forecast.router import PLAN_FLAGS, series_codes
@@ -84,7 +86,8 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
                     cutoffs: list[pd.Timestamp], progress: Progress | None = None,
                     with_plan: bool = False, prefit: dict | None = None,
                     top: dict | None = None, gaps: tuple | None = None,
-                    whole: WholeFile | None = None) -> pd.DataFrame:
+                    whole: WholeFile | None = None,
+                    panels: Callable[[int], Panel | None] | None = None) -> pd.DataFrame:
     """The map step of the backtest: every model's forecasts at each fold origin with
     their actuals and series attributes, for the series of `h` (a normalised history
     with the grain set in `cfg`: all series, or one partition of them). `prefit`: fold
@@ -92,7 +95,9 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
     fold index -> {top_n setting: keys of the top series chosen across partitions}.
     Intervals and order come in `finish_backtest`, which pools every partition. `gaps`:
     (data_gaps frame, its last date): fold rows in those periods are not scored;
-    `whole`: the whole file's sums (WholeFile; None: those of each fold's history)."""
+    `whole`: the whole file's sums (WholeFile; None: those of each fold's history);
+    `panels`: fold index -> that fold's panel built already from these inputs, or None
+    (built here), called once per fold so that one fold's panel is held at a time."""
     say = progress or (lambda msg: None)
     grain = cfg.grain
     parts = []
@@ -103,7 +108,8 @@ def backtest_points(h: pd.DataFrame, signals: Signals | None, cfg: ForecastConfi
         plan = actual_plan(h, cut, cfg.horizon, grain, whole) if with_plan else None
         res = fit_predict(h, signals, cfg, cutoff=cut, progress=say, normalized=True,
                           keep_sid=True, future_prices=plan,
-                          prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole)
+                          prefit=(prefit or {}).get(k), top=(top or {}).get(k), whole=whole,
+                          panel=panels(k) if panels is not None else None)
         fc = res.forecasts
         if fc.empty:
             continue

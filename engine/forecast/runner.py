@@ -175,10 +175,26 @@ def build_cutoff_panel(history: pd.DataFrame, signals: Signals | None, cfg: Fore
                        full_top_n=max(full, default=0), normalized=True, whole=whole)
 
 
-def global_training_rows(panel: Panel, name: str, cfg: ForecastConfig) -> pd.DataFrame:
+def global_training_rows(panel: Panel, name: str, cfg: ForecastConfig,
+                         quota: int | None = None, seed: int = 0) -> pd.DataFrame:
     """The training rows the global model `name` would learn from on this panel (before
-    its own seeded sample): a partition's contribution to the pooled fit."""
-    return model_class(name).training_rows(panel.train, cfg)
+    its own seeded sample): a partition's contribution to the pooled fit; with `quota`,
+    a sample of that many rows (numpy's default_rng(seed), rows kept in panel order)
+    when there are more. The model's `training_rows` chooses on the rows' date and
+    `lag_origin` only, so the choice is made on those two columns and only the chosen
+    rows of the wide featurised frame are copied (selecting all of `panel.train` first
+    consolidated and copied every feature column of every training row)."""
+    rows = panel.rows
+    cols = [c for c in ("date", "lag_origin") if c in rows]
+    mask = rows["lgb_row"].to_numpy() & ~rows["future"].to_numpy()
+    light = pd.DataFrame({c: rows[c].to_numpy() for c in cols})[mask]   # index: positions
+    light.attrs["cutoff"] = panel.cutoff
+    at = model_class(name).training_rows(light, cfg).index.to_numpy()
+    if quota is not None and len(at) > quota:
+        at = at[np.sort(np.random.default_rng(seed).choice(len(at), quota, replace=False))]
+    out = rows.iloc[at]
+    out.attrs["cutoff"] = panel.cutoff
+    return out
 
 
 def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastConfig,
@@ -187,7 +203,7 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
                 future_prices: pd.DataFrame | None = None,
                 normalized: bool = False, keep_sid: bool = False,
                 prefit: dict | None = None, top: dict | None = None,
-                whole=None) -> FitResult:
+                whole=None, panel: Panel | None = None) -> FitResult:
     """Build the feature panel at `cutoff` and fit + predict every model on it.
     `normalized=True` says `history` already went through normalize_history;
     `keep_sid=True` keeps the panel's integer series id `sid` on the forecast rows;
@@ -196,7 +212,9 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     predicts here; `top`: a model's `top_n` setting -> the (sku_id, pin_code) of the top
     series chosen across every partition (pick_top), instead of this panel's own;
     `whole`: the whole file's sums the data-gap and chain-wide promotion rules read
-    (features.WholeFile; None: those of `history`)."""
+    (features.WholeFile; None: those of `history`); `panel`: the panel build_cutoff_panel
+    built already from these same inputs (a distributed backend builds it in its first
+    map, for the global model's training rows, and reads it back here): not built again."""
     say = progress or (lambda msg: None)
     prefit = prefit or {}
     t0 = time.perf_counter()
@@ -205,8 +223,9 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
     if cfg.grain is None:
         cfg = cfg.for_grain(detect_grain(history))
     names = tuple(models or cfg.models)
-    panel = build_cutoff_panel(history, signals, cfg, names, cutoff=cutoff,
-                               future_prices=future_prices, whole=whole)
+    if panel is None:
+        panel = build_cutoff_panel(history, signals, cfg, names, cutoff=cutoff,
+                                   future_prices=future_prices, whole=whole)
     timings = {"features": round(time.perf_counter() - t0, 3)}
     say(f"features ready: {int(panel.frame['sid'].iloc[-1]) + 1:,} series, "
         f"{len(panel.frame):,} rows, {len(panel.rows):,} with features "
@@ -232,7 +251,7 @@ def fit_predict(history: pd.DataFrame, signals: Signals | None, cfg: ForecastCon
             h, f = h[h["sid"].isin(keep)], fut[fut["sid"].isin(keep)]
         if model.needs_festivals:
             model.festivals = signals.festivals if signals is not None else None
-        if h.empty:
+        if f.empty if name in prefit else h.empty:   # a fitted model reads no history here
             return None, model, 0.0
         if model.min_seasons:     # series too young for the model get no forecast from it
             old_enough = last_pos[last_pos + 1 >= model.min_seasons * cfg.season_length].index
