@@ -285,7 +285,7 @@ class Warehouse:
             try:
                 cur.execute("BEGIN TRANSACTION")      # an upgrade applies whole or not at all
                 upgrade_scenarios(cur)
-                migrate.upgrade(cur, self.backend)  # Alembic revisions (engine/warehouse/migrate.py)
+                migrate.upgrade(cur, self.backend)    # Alembic revisions (migrate.py)
                 migrate_old_scenarios(cur)
                 stamp_schema(cur)
                 cur.execute("COMMIT")

@@ -64,7 +64,7 @@ def current(cur) -> str | None:
 
 
 @lru_cache(maxsize=16)
-def pending_sql(since: str | None, backend: str = "duckdb") -> tuple[str, ...]:
+def pending_sql(since: str | None, backend: str) -> tuple[str, ...]:
     """The statements that bring a `backend` warehouse at revision `since` to the newest
     one."""
     from alembic import command
@@ -75,7 +75,7 @@ def pending_sql(since: str | None, backend: str = "duckdb") -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(";\n") if s.strip())
 
 
-def upgrade(cur, backend: str = "duckdb") -> str | None:
+def upgrade(cur, backend: str) -> str | None:
     """Bring the `backend` warehouse behind `cur` to the newest revision inside the
     caller's transaction; returns the revision it was at (None: new or pre-Alembic)."""
     was = current(cur)

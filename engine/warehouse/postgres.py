@@ -816,7 +816,7 @@ class PostgresWarehouse(Warehouse):
                 cur._cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    migrate.upgrade(cur, self.backend)  # Alembic revisions (engine/warehouse/migrate.py)
+                    migrate.upgrade(cur, self.backend)    # Alembic revisions (migrate.py)
                     stamp_schema(cur)
                     cur.execute("COMMIT")
                 except BaseException:
