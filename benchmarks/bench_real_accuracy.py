@@ -36,6 +36,9 @@ def main() -> int:
     ap.add_argument("--peers", nargs="*", default=list(R.PEERS))
     ap.add_argument("--models", nargs="*", default=None, help="product models (default: its own)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="forecast settings to measure a variant (lgb_rounds=400, "
+                         "lgb_learning_rate=0.05, lgb_num_leaves=63)")
     ap.add_argument("--peer-jobs", type=int, default=None,
                     help="statsforecast n_jobs (default: --workers, the product's cores)")
     args = ap.parse_args()
@@ -47,7 +50,8 @@ def main() -> int:
 
     wh, full, cutoff = R.held_out(args.file, args.horizon, "realacc")
 
-    cfg = ForecastConfig(horizon=args.horizon, cutoff=cutoff.date(), workers=args.workers)
+    cfg = ForecastConfig(horizon=args.horizon, cutoff=cutoff.date(), workers=args.workers,
+                         **R.config_changes(args.set))
     if args.models:
         cfg = cfg.with_(models=tuple(args.models))
     t = time.perf_counter()

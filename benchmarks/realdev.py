@@ -244,6 +244,34 @@ def print_table(df: pd.DataFrame, title: str) -> None:
     print(fmt.to_string(index=False))
 
 
+def config_changes(settings: list[str] | None) -> dict:
+    """`--set KEY=VALUE` options as ForecastConfig changes: a field of the config
+    (lgb_rounds=400) sets the field, any other key goes into its `params`
+    (lgb_learning_rate=0.05). Values are read as int, float, or left as text. Lets a
+    benchmark measure a method variant without editing the engine."""
+    from dataclasses import fields
+
+    from engine.forecast.config import ForecastConfig
+
+    names = {f.name for f in fields(ForecastConfig)}
+    out, params = {}, {}
+    for item in settings or []:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
+        value: object = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        (out if key in names else params)[key] = value
+    if params:
+        out["params"] = tuple(sorted(params.items()))
+    return out
+
+
 def held_out(name: str, horizon: int, tag: str):
     """Upload the `name` sales file (SALES_FILES) into a fresh warehouse and hold out its
     last `horizon` weeks. Prints the panel's size and dates. Returns (Warehouse, the full

@@ -106,3 +106,45 @@ def test_the_promoted_weeks_breakdown_scores_each_kind_and_depth_apart(capsys):
     assert lines["<"][1:] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]    # "< 2%": A
     assert lines["20-30%"] == ["2", "10.0", "0.0", "0.0", "50.0", "-50.0"]   # B at 7.50 / 10
     assert lines["no"] == ["4", "20.0", "0.0", "0.0", "50.0", "-50.0"]
+
+
+def test_the_known_level_ceiling_estimates_the_error_at_the_true_mean():
+    """bench_real_plan's ceiling: 3,000 planted groups of 4 weeks, each week Poisson(100)
+    around its group's mean. A forecast at the true mean errs by E|X - 100| (summed from
+    the Poisson probabilities); the estimate from each week's group-mates lands within 2%
+    of it, where the in-sample mean (too good) and the plain leave-one-out mean (too
+    noisy) are each more than 8% off. A group of one has no estimate."""
+    from scipy import stats
+
+    import bench_real_plan as bench
+
+    rng = np.random.default_rng(3)
+    t = pd.DataFrame({"unique_id": np.repeat(np.arange(3000), 4),
+                      "actual": rng.poisson(100, 12000).astype(float)})
+    k = np.arange(0, 400)
+    truth = float((np.abs(k - 100) * stats.poisson.pmf(k, 100)).sum())
+    err, n = bench.known_level_errors(t, ["unique_id"])
+    assert (n == 4).all()
+    assert err.mean() == pytest.approx(truth, rel=0.02)
+    g = t.groupby("unique_id")["actual"]
+    in_sample = (t["actual"] - g.transform("mean")).abs().mean()
+    loo = (t["actual"] - (g.transform("sum") - t["actual"]) / 3).abs().mean()
+    assert in_sample < 0.92 * truth and loo > 1.08 * truth
+    one = bench.known_level_errors(pd.DataFrame({"unique_id": [1, 2, 2], "actual": [5.0, 4, 6]}),
+                                   ["unique_id"])[0]
+    assert np.isnan(one.iloc[0]) and one.iloc[1:].tolist() == pytest.approx([2 * 0.5 ** 0.5] * 2)
+
+
+def test_set_options_change_config_fields_and_params():
+    """`--set KEY=VALUE` (the real-data benchmarks): a ForecastConfig field is set as a
+    field, any other key becomes a param, numbers are read as numbers; a malformed item
+    stops the benchmark with a message."""
+    from engine.forecast.config import ForecastConfig
+
+    changes = R.config_changes(["lgb_rounds=400", "lgb_learning_rate=0.05", "note=x"])
+    cfg = ForecastConfig(horizon=13, **changes)
+    assert cfg.lgb_rounds == 400
+    assert cfg.param("lgb_learning_rate") == 0.05 and cfg.param("note") == "x"
+    assert R.config_changes([]) == {}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        R.config_changes(["lgb_rounds"])
