@@ -67,7 +67,9 @@ class LightGBMModel(ForecastModel):
         params = {
             "objective": cfg.lgb_objective, "learning_rate": cfg.param("lgb_learning_rate", 0.15),
             "num_leaves": cfg.param("lgb_num_leaves", 31),
-            "min_data_in_leaf": int(np.clip(len(train) // 2000, 10, 100)), "feature_fraction": 0.8, "bagging_fraction": 0.5,
+            "min_data_in_leaf": int(np.clip(len(train) // 2000, 10, 100)),
+            "feature_fraction": cfg.param("lgb_feature_fraction", 0.8),
+            "bagging_fraction": cfg.param("lgb_bagging_fraction", 0.5),
             "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 63, "seed": cfg.seed,
             # OpenMP threads busy-wait: on small data or a shared 2-core box one thread
             # is several times faster than two.
