@@ -17,8 +17,12 @@ under cProfile (as a worker runs them, one thread) and prints the seconds of eac
 (Parquet read, feature panels, training rows, panel save / read, LightGBM predictions,
 drivers) and the pickled size of each task's result.
 
-Every run prints the 1-minute load average at its start and end (the machine is shared)
-and the peak RSS of this process and of each worker per phase (psutil, every 0.25 s).
+Every run prints the 1-minute load average at its start and end (the machine is shared),
+the peak RSS of this process and of each worker per phase and the CPU seconds per phase of
+this process, of the workers and of every other process on the machine (psutil, every
+0.25 s: other work that takes cores from the run shows there), and map 2's steps summed
+over its partitions as timed inside the task on the worker (`map2_<step>_wall` and
+`_cpu`, the task thread's CPU: less than wall when it waits for a core).
 
 Each size runs in fresh processes (peak RSS is a lifetime high). Models: the daily defaults
 (seasonal naive, moving average, TSB, LightGBM), 1 backtest fold, horizon 28.
@@ -64,9 +68,12 @@ class MemorySampler:
     def __init__(self, pids: dict, every: float = 0.25):
         import psutil
 
+        self.psutil = psutil
         self.procs = {label: psutil.Process(pid) for label, pid in pids.items()}
         self.every, self.phase, self.scores_s = every, "start", None
         self.peaks: dict = {}                 # (label, phase) -> GB
+        self.cpu: dict = {}                   # (label, phase) -> CPU seconds in the phase
+        self._last_cpu: dict = {}             # label -> CPU seconds at the last sample
         self.started: dict = {}               # phase -> perf_counter at its start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -84,6 +91,21 @@ class MemorySampler:
             if text in msg and (not msg.endswith(" done") or _all_done(msg)):
                 self.set_phase(nxt)
 
+    def _cpu_now(self) -> dict:
+        """CPU seconds so far of each sampled process (its threads and children included)
+        and of the whole machine (every process: the others' share is the difference)."""
+        out = {}
+        for label, proc in self.procs.items():
+            try:
+                t = proc.cpu_times()
+            except Exception:
+                continue
+            out[label] = t.user + t.system + t.children_user + t.children_system
+        m = self.psutil.cpu_times()
+        out["machine"] = m.user + m.system + getattr(m, "nice", 0) + getattr(m, "irq", 0) + \
+            getattr(m, "softirq", 0)
+        return out
+
     def sample(self) -> None:
         for label, proc in self.procs.items():
             try:
@@ -92,6 +114,12 @@ class MemorySampler:
                 continue
             key = (label, self.phase)
             self.peaks[key] = max(self.peaks.get(key, 0.0), gb)
+        now = self._cpu_now()
+        for label, c in now.items():
+            if label in self._last_cpu:
+                key = (label, self.phase)
+                self.cpu[key] = self.cpu.get(key, 0.0) + max(0.0, c - self._last_cpu[label])
+            self._last_cpu[label] = c
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -105,6 +133,23 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
         self.sample()
+
+    def cpu_by_phase(self) -> dict:
+        """{phase: {"this process": s, "workers": s, "other processes": s}}: CPU seconds in
+        each phase; `other processes` is the machine's CPU time less this run's (work
+        that is not this run, e.g. other engineers' jobs, which takes cores from it)."""
+        out: dict = {}
+        for (label, phase), sec in self.cpu.items():
+            row = out.setdefault(phase, {"this process": 0.0, "workers": 0.0, "machine": 0.0})
+            name = "this process" if label == "client" else \
+                "workers" if label.startswith("worker") else "machine"
+            row[name] += sec
+        for row in out.values():
+            machine = row.pop("machine")
+            row["other processes"] = max(0.0, machine - row["this process"] - row["workers"])
+            for k in row:
+                row[k] = round(row[k], 1)
+        return out
 
     def by_phase(self) -> dict:
         """{label: {phase: peak GB}} in phase order."""
@@ -195,6 +240,7 @@ def one_run(backend: str, path: str, partition_series: int, write: bool = True) 
     if client is not None:
         out["workers_cpu"] = sum(v - workers_cpu[k] for k, v in client.run(_cpu_s).items())
     out["memory"] = mem.by_phase()
+    out["cpu_by_phase"] = mem.cpu_by_phase()
     if client is not None:
         out["worker_peak_gb"] = sorted(client.run(_peak_gb).values())
         client.close()
@@ -244,8 +290,8 @@ PROFILED = [  # (label, module path suffix, function name): cumulative seconds i
     ("read the partition's Parquet", "forecast/backends.py", "_read_partition"),
     ("feature panels", "forecast/features.py", "build_panel"),
     ("LightGBM training rows", "forecast/runner.py", "global_training_rows"),
-    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_save_panel"),
-    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_load_panel"),
+    ("panels and history saved (map 1) / read (map 2)", "forecast/backends.py", "_pickle_to"),
+    ("panels and history saved (map 1) / read (map 2)", "forecast/backends.py", "_load_panel"),
     ("LightGBM predictions", "forecast/models/lightgbm_model.py", "predict"),
     ("drivers (LightGBM contributions)", "forecast/drivers.py", "driver_frame"),
 ]
@@ -378,6 +424,8 @@ def main() -> int:
                 print(f"       timings {r['timings']}", flush=True)
                 for label, phases in r["memory"].items():
                     print(f"       peak RSS GB by phase, {label}: {phases}", flush=True)
+                for phase, cpu_s in r["cpu_by_phase"].items():
+                    print(f"       CPU s in {phase}: {cpu_s}", flush=True)
                 if backend == "dask":
                     estimate(r)
     return 0

@@ -18,11 +18,13 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      cutoff and returns the training rows of every global model (LightGBM) on it, as a
      stratified sample: its share of `cfg.lgb_max_rows` in proportion to its history rows
      (all rows when the pooled set is smaller, as on one machine); what map 2 reads of
-     each panel (frame, featurised future rows) is pickled into the run folder;
+     each panel (frame, featurised future rows) and the partition's normalised history
+     are pickled into the run folder;
   3. one fit per origin of each global model on a worker, on the pooled sample sorted as
      the local run sorts it (the local run samples the same number of rows uniformly),
      with the cores that worker process has to itself;
-  4. map: each partition reads its panels back (not built twice), runs the backtest
+  4. map: each partition reads its panels and history back (not built or read from
+     the Parquet twice; each step timed on the worker), runs the backtest
      folds and the final fit with those fitted global models and its own per-series
      models (which depend on their series alone, so they give the local numbers), and
      the LightGBM drivers of its rows;
@@ -145,26 +147,43 @@ def _panel_path(path: str, k: int) -> str:
     return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-{k}.pkl")
 
 
+def _history_path(path: str) -> str:
+    """Where map 1 leaves partition `path`'s normalised history for map 2."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-history.pkl")
+
+
+def _pickle_to(obj, to: str) -> None:
+    import pickle
+
+    os.makedirs(os.path.dirname(to), exist_ok=True)
+    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, to)
+
+
+def _partition_history(path: str) -> pd.DataFrame:
+    """Map 2's history of partition `path`: the normalised frame map 1 left (no second
+    Parquet read, sort and normalisation), or the Parquet when map 1 left none."""
+    h = _load_panel(_history_path(path))
+    return h if h is not None else _read_partition(path)
+
+
 def _save_panel(panel, names, to: str) -> None:
     """What map 2 reads of a panel built in map 1, pickled to `to`: the frame and the
     featurised future rows (map 2 only predicts with the pooled global models; every
     featurised row when a per-series model reads features, as Prophet does)."""
-    import pickle
-
     from engine.forecast.registry import model_class
 
     if not any(model_class(m).scope == "per_series" and model_class(m).needs_features
                for m in names):
         panel = replace(panel, rows=panel.future)
-    os.makedirs(os.path.dirname(to), exist_ok=True)
-    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
-    with open(tmp, "wb") as fh:
-        pickle.dump(panel, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, to)
+    _pickle_to(panel, to)
 
 
 def _load_panel(at: str):
-    """The panel map 1 left at `at`, or None (not built there: map 2 builds it)."""
+    """The panel (or history) map 1 left at `at`, or None (not left there: map 2 builds
+    the panel, reads the Parquet)."""
     import pickle
 
     if not os.path.exists(at):
@@ -187,6 +206,32 @@ def _partition_signals(signals, h: pd.DataFrame):
 
 
 # ---- the tasks that run on the workers ---------------------------------------------------------
+class _StepClock:
+    """Per-step timers of a task body on its worker: wall seconds, CPU seconds of the
+    task's own thread (less than wall when the thread waits for a core or for I/O) and
+    the process's page faults, so the benchmark can tell work from waiting."""
+
+    def __init__(self):
+        import resource
+
+        self._res = resource
+        self.t0 = self.t = time.perf_counter()
+        self.c = time.thread_time()
+        self.f = self._faults()
+        self.steps: dict = {}
+
+    def _faults(self) -> int:
+        return self._res.getrusage(self._res.RUSAGE_SELF).ru_minflt
+
+    def step(self, name: str) -> None:
+        t, c, f = time.perf_counter(), time.thread_time(), self._faults()
+        self.steps[name] = (round(t - self.t, 3), round(c - self.c, 3), f - self.f)
+        self.t, self.c, self.f = t, c, f
+
+    def total(self) -> float:
+        return time.perf_counter() - self.t0
+
+
 def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
     """The stored plan's rows for this partition's series over the horizon (None: none)."""
     from engine.forecast.plan import horizon_plan
@@ -211,6 +256,7 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                         top_candidates)
 
     h = _read_partition(path)
+    _pickle_to(h, _history_path(path))          # map 2 reads it, not the Parquet again
     signals = _partition_signals(signals, h)
     names = tuple(cfg.models)
     settings = sorted({model_class(m).top_n for m in names} - {None})
@@ -264,11 +310,12 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     from engine.forecast.drivers import driver_frame
     from engine.forecast.runner import fit_predict
 
-    t0 = time.perf_counter()
+    clock = _StepClock()
     cfg = cfg.with_(workers=1)
-    h = _read_partition(path)
+    h = _partition_history(path)
     signals = _partition_signals(signals, h)
     final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
+    clock.step("read")
     prefit = {}
     for (k, name), model in fitted.items():
         prefit.setdefault(k, {})[name] = model
@@ -280,20 +327,24 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
                                  prefit=prefit, top=top, gaps=gaps, whole=whole,
                                  panels=None if with_plan else
                                  (lambda k: _load_panel(_panel_path(path, k))))
+    clock.step("backtest")
     # the final panel: map 1 built it with this partition's plan rows, as here
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
                         top=top.get(len(cutoffs)), whole=whole,
                         panel=_load_panel(_panel_path(path, len(cutoffs))))
     pieces = final_pieces(final)
+    clock.step("final")
     model = driver_model(final.fitted)
     drivers = None
     if model is not None:
         m, rows, fc, own = driver_inputs(final, final.panel.future, model)
         drivers = driver_frame(m, rows, fc, own=own)
+    clock.step("drivers")
     return {"points": points, "pieces": pieces, "drivers": drivers,
             "planned_rows": 0 if final_plan is None else len(final_plan),
-            "series": int(len(pieces.series)), "seconds": time.perf_counter() - t0}
+            "series": int(len(pieces.series)), "seconds": clock.total(),
+            "steps": clock.steps}
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
@@ -503,6 +554,10 @@ class DaskBackend:
                              gather=True)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
         timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
+        for r in results:       # map 2's steps summed over partitions: wall / task-thread CPU
+            for step, (wall, cpu, _) in r["steps"].items():
+                timings[f"map2_{step}_wall"] = round(timings.get(f"map2_{step}_wall", 0) + wall, 2)
+                timings[f"map2_{step}_cpu"] = round(timings.get(f"map2_{step}_cpu", 0) + cpu, 2)
         final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
 
         t1 = time.perf_counter()
