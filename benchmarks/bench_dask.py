@@ -73,7 +73,7 @@ class MemorySampler:
         self.every, self.phase, self.scores_s = every, "start", None
         self.peaks: dict = {}                 # (label, phase) -> GB
         self.cpu: dict = {}                   # (label, phase) -> CPU seconds in the phase
-        self._last_cpu: dict = {}             # label -> CPU seconds at the last sample
+        self._last_cpu: dict = {}             # (label, pid) -> CPU seconds at the last sample
         self.started: dict = {}               # phase -> perf_counter at its start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -92,18 +92,29 @@ class MemorySampler:
                 self.set_phase(nxt)
 
     def _cpu_now(self) -> dict:
-        """CPU seconds so far of each sampled process (its threads and children included)
-        and of the whole machine (every process: the others' share is the difference)."""
+        """CPU seconds so far per process of this run, keyed (label, pid): each sampled
+        process (a Dask worker, this one) and this process's other live descendants
+        (the local run's worker processes, a LocalCluster's nannies) as this process's;
+        and ("machine", 0): every process on the machine, the others' share being the
+        difference."""
         out = {}
-        for label, proc in self.procs.items():
+        workers = {p.pid for label, p in self.procs.items() if label != "client"}
+        client = self.procs.get("client")
+        try:
+            kids = client.children(recursive=True) if client is not None else []
+        except Exception:
+            kids = []
+        procs = [(label, p) for label, p in self.procs.items()] + \
+            [("client", p) for p in kids if p.pid not in workers]
+        for label, proc in procs:
             try:
                 t = proc.cpu_times()
-            except Exception:
+            except Exception:                # ended: its CPU up to the last sample stays
                 continue
-            out[label] = t.user + t.system + t.children_user + t.children_system
+            out[(label, proc.pid)] = t.user + t.system
         m = self.psutil.cpu_times()
-        out["machine"] = m.user + m.system + getattr(m, "nice", 0) + getattr(m, "irq", 0) + \
-            getattr(m, "softirq", 0)
+        out[("machine", 0)] = m.user + m.system + getattr(m, "nice", 0) + \
+            getattr(m, "irq", 0) + getattr(m, "softirq", 0)
         return out
 
     def sample(self) -> None:
@@ -114,12 +125,33 @@ class MemorySampler:
                 continue
             key = (label, self.phase)
             self.peaks[key] = max(self.peaks.get(key, 0.0), gb)
-        now = self._cpu_now()
-        for label, c in now.items():
-            if label in self._last_cpu:
+        first = not self._last_cpu             # a process started later counts from 0
+        for (label, pid), c in self._cpu_now().items():
+            if (label, pid) not in self._last_cpu and not first and label != "machine":
+                self._last_cpu[label, pid] = 0.0
+            if (label, pid) in self._last_cpu:
                 key = (label, self.phase)
-                self.cpu[key] = self.cpu.get(key, 0.0) + max(0.0, c - self._last_cpu[label])
-            self._last_cpu[label] = c
+                self.cpu[key] = self.cpu.get(key, 0.0) + max(0.0, c - self._last_cpu[label, pid])
+            self._last_cpu[label, pid] = c
+
+    def cpu_by_phase(self) -> dict:
+        """{phase: {"this process": s, "workers": s, "other processes": s}}: CPU seconds in
+        each phase (sampled: up to 0.25 s of a process that ends is missed); `this
+        process` includes its local worker processes; `other processes` is the machine's
+        CPU time less this run's (other work, e.g. other engineers' jobs, which takes
+        cores from the run)."""
+        out: dict = {}
+        for (label, phase), sec in self.cpu.items():
+            row = out.setdefault(phase, {"this process": 0.0, "workers": 0.0, "machine": 0.0})
+            name = "this process" if label == "client" else \
+                "machine" if label == "machine" else "workers"
+            row[name] += sec
+        for row in out.values():
+            machine = row.pop("machine")
+            row["other processes"] = max(0.0, machine - row["this process"] - row["workers"])
+            for k in row:
+                row[k] = round(row[k], 1)
+        return out
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -133,23 +165,6 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
         self.sample()
-
-    def cpu_by_phase(self) -> dict:
-        """{phase: {"this process": s, "workers": s, "other processes": s}}: CPU seconds in
-        each phase; `other processes` is the machine's CPU time less this run's (work
-        that is not this run, e.g. other engineers' jobs, which takes cores from it)."""
-        out: dict = {}
-        for (label, phase), sec in self.cpu.items():
-            row = out.setdefault(phase, {"this process": 0.0, "workers": 0.0, "machine": 0.0})
-            name = "this process" if label == "client" else \
-                "workers" if label.startswith("worker") else "machine"
-            row[name] += sec
-        for row in out.values():
-            machine = row.pop("machine")
-            row["other processes"] = max(0.0, machine - row["this process"] - row["workers"])
-            for k in row:
-                row[k] = round(row[k], 1)
-        return out
 
     def by_phase(self) -> dict:
         """{label: {phase: peak GB}} in phase order."""
