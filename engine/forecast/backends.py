@@ -27,10 +27,12 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      the Parquet twice; each step timed on the worker), runs the backtest
      folds and the final fit with those fitted global models and its own per-series
      models (which depend on their series alone, so they give the local numbers), and
-     the LightGBM drivers of its rows;
+     leaves its LightGBM drivers' inputs in the run folder;
   5. reduce, here: the backtest intervals, routing and conformal calibration pool errors
      across all series (`backtest.finish_backtest`, `pipeline.reduce_run`, the local
-     run's own functions), then the caller writes the run in one transaction.
+     run's own functions), while the workers compute each partition's drivers
+     (task_drivers, submitted once no map-2 task waits for a worker); then the caller
+     writes the run in one transaction.
   Nothing is written before the reduce has finished: a run that fails (a worker lost,
   the scheduler gone) raises a BackendError with a code and leaves the warehouse as it
   was. Dask itself re-runs the tasks of a lost worker on the others (up to its
@@ -150,6 +152,11 @@ def _panel_path(path: str, k: int) -> str:
 def _history_path(path: str) -> str:
     """Where map 1 leaves partition `path`'s normalised history for map 2."""
     return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-history.pkl")
+
+
+def _drivers_path(path: str) -> str:
+    """Where map 2 leaves partition `path`'s drivers inputs for task_drivers."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-drivers.pkl")
 
 
 def _pickle_to(obj, to: str) -> None:
@@ -298,8 +305,9 @@ def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
 
 def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
                    with_plan: bool, fitted: dict, top: dict, whole, gaps) -> dict:
-    """Map 2: the backtest points, the final fit's pieces and the drivers of one
-    partition, with the global models fitted on the pooled rows (`fitted`: (origin index,
+    """Map 2: the backtest points and the final fit's pieces of one partition (the
+    drivers' inputs are left in the run folder for task_drivers: "drivers" names their
+    model, None without one), with the global models fitted on the pooled rows (`fitted`: (origin index,
     name) -> model) and the top series chosen across partitions (`top`: origin index ->
     {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
     the cluster's workers are the parallelism). `whole`: the whole file's sums
@@ -307,7 +315,6 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     None: backtest rows in those periods are not scored."""
     from engine.forecast.backtest import backtest_points
     from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
-    from engine.forecast.drivers import driver_frame
     from engine.forecast.runner import fit_predict
 
     clock = _StepClock()
@@ -336,15 +343,25 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     pieces = final_pieces(final)
     clock.step("final")
     model = driver_model(final.fitted)
-    drivers = None
-    if model is not None:
-        m, rows, fc, own = driver_inputs(final, final.panel.future, model)
-        drivers = driver_frame(m, rows, fc, own=own)
-    clock.step("drivers")
-    return {"points": points, "pieces": pieces, "drivers": drivers,
+    if model is not None:      # the drivers run while the calling process reduces
+        _, rows, fc, own = driver_inputs(final, final.panel.future, model)
+        _pickle_to((rows, fc, own), _drivers_path(path))
+    clock.step("drivers saved")
+    return {"points": points, "pieces": pieces, "drivers": None if model is None else model.name,
             "planned_rows": 0 if final_plan is None else len(final_plan),
             "series": int(len(pieces.series)), "seconds": clock.total(),
             "steps": clock.steps}
+
+
+def task_drivers(path: str, model) -> pd.DataFrame:
+    """The LightGBM drivers of one partition's final forecasts (drivers.driver_frame) from
+    the inputs map 2 left in the run folder, with the final global `model`. Run after map
+    2, while the calling process reduces (the local run computes them alongside its
+    reduce too)."""
+    from engine.forecast.drivers import driver_frame
+
+    rows, fc, own = _load_panel(_drivers_path(path))
+    return driver_frame(model, rows, fc, own=own)
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
@@ -550,8 +567,25 @@ class DaskBackend:
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
                               fitted, top, whole_f, gaps, pure=False, priority=run.series[p])
                 for p in paths]
+        # the partitions' drivers (task_drivers) are submitted once no map-2 task waits
+        # for a worker (a worker would run one before a waiting map 2): they fill map 2's
+        # last round and run while this process reduces
+        final_k = len(cutoffs)
+        n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        driver_runs, pending, arrived = {}, [], []
+
+        def drivers_of(i, r):
+            arrived.append(i)
+            if r["drivers"] is not None:
+                pending.append((i, r["drivers"]))
+            if len(arrived) >= len(paths) - n_workers:
+                for j, name in pending:
+                    driver_runs[j] = client.submit(task_drivers, paths[j],
+                                                   fitted[(final_k, name)], pure=False,
+                                                   priority=-1)
+                pending.clear()
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
-                             gather=True)
+                             gather=True, then=drivers_of)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
         timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
         for r in results:       # map 2's steps summed over partitions: wall / task-thread CPU
@@ -568,13 +602,16 @@ class DaskBackend:
             if points else None
         timings["reduce_intervals"] = round(time.perf_counter() - t1, 2)
         pieces = FinalPieces.concat([r["pieces"] for r in results])
-        drivers = [r["drivers"] for r in results if r["drivers"] is not None]
         del results, points
         out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say)
         notes = gap_runs(data_gaps(None, cut, cfg.grain, whole), cfg.grain)
         for gap in notes:
             say(gap["note"])
         timings["reduce"] = round(time.perf_counter() - t1, 2)
+        t1 = time.perf_counter()
+        drivers = self._wait([driver_runs[i] for i in sorted(driver_runs)], say, 95, 99,
+                             "forecast drivers of partition", gather=True)
+        timings["drivers_wait"] = round(time.perf_counter() - t1, 2)
         timings["total"] = round(time.perf_counter() - t0, 2)
         timings["partitions"] = len(paths)
         drivers = pd.concat(drivers, ignore_index=True) if drivers else None
@@ -587,11 +624,12 @@ class DaskBackend:
 
     @staticmethod
     def _wait(futures: list, say, start: float, end: float, what: str, gather: bool = False,
-              keep: bool = True):
+              keep: bool = True, then=None):
         """Wait for `futures`, saying each one done as a share of start..end percent;
         with gather=True return their results in submission order, each released on the
         cluster as soon as it is here (keep=False: only the small parts of dict results,
-        not their "rows", which stay on the workers for the global fits)."""
+        not their "rows", which stay on the workers for the global fits); `then(i, result)`
+        is called as each result arrives."""
         from distributed import as_completed
 
         at = {f.key: i for i, f in enumerate(futures)}
@@ -606,6 +644,8 @@ class DaskBackend:
                 results[at[fut.key]] = fut.client.submit(_small, fut, pure=False).result()
             elif fut.status == "error":
                 fut.result()                 # raises the task's error here
+            if then is not None:
+                then(at[fut.key], results[at[fut.key]])
             pct = start + (end - start) * done / max(len(futures), 1)
             say(f"cluster {pct:.0f}%: {what} {done}/{len(futures)} done")
         return results
