@@ -12,8 +12,8 @@ time DuckDB takes for them over the warehouse and over the history frame.
     .venv/bin/python benchmarks/bench_dask.py --sizes 100000 --no-write   # not stored
     .venv/bin/python benchmarks/bench_dask.py --sizes 20000 --profile    # + one partition
 
-`--profile` runs the largest partition's map 1, global fits and map 2 in one fresh process
-under cProfile (as a worker runs them, one thread) and prints the seconds of each step
+`--profile` runs the largest partition's map 1, global fits, map 2 and drivers in one fresh
+process under cProfile (as a worker runs them, one thread) and prints the seconds of each step
 (Parquet read, feature panels, training rows, panel save / read, LightGBM predictions,
 drivers) and the pickled size of each task's result.
 
@@ -321,8 +321,8 @@ def profile_partition(path: Path, partition_series: int) -> None:
     import pickle
     import pstats
 
-    from engine.forecast.backends import (DaskBackend, task_fit_global, task_partition,
-                                          task_training_rows)
+    from engine.forecast.backends import (DaskBackend, task_drivers, task_fit_global,
+                                          task_partition, task_training_rows)
     from engine.forecast.runner import global_models
 
     cfg = ForecastConfig(horizon=28, folds=1, workers=2)
@@ -366,8 +366,14 @@ def profile_partition(path: Path, partition_series: int) -> None:
                 fitted[(k, name)] = task_fit_global(name, cfg.with_(workers=1), c, (k, name),
                                                     [sample])
         print(f"global fits on this partition's rows only: {time.perf_counter() - t:.2f} s")
-        profiled("map 2 (backtest, final forecast, drivers)", task_partition, p, run.signals,
-                 cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+        res = profiled("map 2 (backtest, final forecast)", task_partition, p, run.signals,
+                       cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+        for step, (wall, cpu, faults) in res["steps"].items():
+            print(f"  map 2 step {step}: {wall:.2f} s wall, {cpu:.2f} s CPU of its thread, "
+                  f"{faults:,} page faults", flush=True)
+        if res["drivers"] is not None:
+            profiled("drivers (after map 2, while the reduce runs)", task_drivers, p,
+                     fitted[(len(run.cutoffs), res["drivers"])])
 
 
 def main() -> int:
