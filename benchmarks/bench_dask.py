@@ -131,7 +131,8 @@ class MemorySampler:
                 self._last_cpu[label, pid] = 0.0
             if (label, pid) in self._last_cpu:
                 key = (label, self.phase)
-                self.cpu[key] = self.cpu.get(key, 0.0) + max(0.0, c - self._last_cpu[label, pid])
+                grew = max(0.0, c - self._last_cpu[label, pid])
+                self.cpu[key] = self.cpu.get(key, 0.0) + grew
             self._last_cpu[label, pid] = c
 
     def cpu_by_phase(self) -> dict:

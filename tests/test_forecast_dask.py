@@ -401,7 +401,7 @@ def test_map_2_reads_the_panels_map_1_built_and_gives_the_same_numbers(small_war
     reused = task_partition(*args)
     assert built == [] and reads == []       # every panel and the history came from map 1
     # the task's own step timers: wall and CPU seconds of its thread, page faults
-    assert list(reused["steps"]) == ["read", "backtest", "final", "drivers saved"]
+    assert list(reused["steps"]) == ["read", "backtest", "final", "drivers_saved"]
     assert all(wall >= 0 and cpu >= 0 for wall, cpu, _ in reused["steps"].values())
     # the drivers run after map 2 from the inputs it left, with the final LightGBM
     assert reused["drivers"] == "lightgbm"

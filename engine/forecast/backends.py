@@ -307,10 +307,10 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
                    with_plan: bool, fitted: dict, top: dict, whole, gaps) -> dict:
     """Map 2: the backtest points and the final fit's pieces of one partition (the
     drivers' inputs are left in the run folder for task_drivers: "drivers" names their
-    model, None without one), with the global models fitted on the pooled rows (`fitted`: (origin index,
-    name) -> model) and the top series chosen across partitions (`top`: origin index ->
-    {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
-    the cluster's workers are the parallelism). `whole`: the whole file's sums
+    model, None without one), with the global models fitted on the pooled rows
+    (`fitted`: (origin index, name) -> model) and the top series chosen across
+    partitions (`top`: origin index -> {top_n setting: keys}). Per-series models fit in
+    this worker process (workers=1: the cluster's workers are the parallelism). `whole`: the whole file's sums
     (features.WholeFile); `gaps`: (data_gaps over the whole file, its last date) or
     None: backtest rows in those periods are not scored."""
     from engine.forecast.backtest import backtest_points
@@ -346,7 +346,7 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     if model is not None:      # the drivers run while the calling process reduces
         _, rows, fc, own = driver_inputs(final, final.panel.future, model)
         _pickle_to((rows, fc, own), _drivers_path(path))
-    clock.step("drivers saved")
+    clock.step("drivers_saved")
     return {"points": points, "pieces": pieces, "drivers": None if model is None else model.name,
             "planned_rows": 0 if final_plan is None else len(final_plan),
             "series": int(len(pieces.series)), "seconds": clock.total(),
@@ -590,8 +590,9 @@ class DaskBackend:
         timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
         for r in results:       # map 2's steps summed over partitions: wall / task-thread CPU
             for step, (wall, cpu, _) in r["steps"].items():
-                timings[f"map2_{step}_wall"] = round(timings.get(f"map2_{step}_wall", 0) + wall, 2)
-                timings[f"map2_{step}_cpu"] = round(timings.get(f"map2_{step}_cpu", 0) + cpu, 2)
+                for kind, sec in (("wall", wall), ("cpu", cpu)):
+                    key = f"map2_{step}_{kind}"
+                    timings[key] = round(timings.get(key, 0) + sec, 2)
         final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
 
         t1 = time.perf_counter()
