@@ -12,13 +12,17 @@ time DuckDB takes for them over the warehouse and over the history frame.
     .venv/bin/python benchmarks/bench_dask.py --sizes 100000 --no-write   # not stored
     .venv/bin/python benchmarks/bench_dask.py --sizes 20000 --profile    # + one partition
 
-`--profile` runs the largest partition's map 1, global fits and map 2 in one fresh process
-under cProfile (as a worker runs them, one thread) and prints the seconds of each step
+`--profile` runs the largest partition's map 1, global fits, map 2 and drivers in one fresh
+process under cProfile (as a worker runs them, one thread) and prints the seconds of each step
 (Parquet read, feature panels, training rows, panel save / read, LightGBM predictions,
 drivers) and the pickled size of each task's result.
 
-Every run prints the 1-minute load average at its start and end (the machine is shared)
-and the peak RSS of this process and of each worker per phase (psutil, every 0.25 s).
+Every run prints the 1-minute load average at its start and end (the machine is shared),
+the peak RSS of this process and of each worker per phase and the CPU seconds per phase of
+this process, of the workers and of every other process on the machine (psutil, every
+0.25 s: other work that takes cores from the run shows there), and map 2's steps summed
+over its partitions as timed inside the task on the worker (`map2_<step>_wall` and
+`_cpu`, the task thread's CPU: less than wall when it waits for a core).
 
 Each size runs in fresh processes (peak RSS is a lifetime high). Models: the daily defaults
 (seasonal naive, moving average, TSB, LightGBM), 1 backtest fold, horizon 28.
@@ -64,9 +68,12 @@ class MemorySampler:
     def __init__(self, pids: dict, every: float = 0.25):
         import psutil
 
+        self.psutil = psutil
         self.procs = {label: psutil.Process(pid) for label, pid in pids.items()}
         self.every, self.phase, self.scores_s = every, "start", None
         self.peaks: dict = {}                 # (label, phase) -> GB
+        self.cpu: dict = {}                   # (label, phase) -> CPU seconds in the phase
+        self._last_cpu: dict = {}             # (label, pid) -> CPU seconds at the last sample
         self.started: dict = {}               # phase -> perf_counter at its start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -84,6 +91,32 @@ class MemorySampler:
             if text in msg and (not msg.endswith(" done") or _all_done(msg)):
                 self.set_phase(nxt)
 
+    def _cpu_now(self) -> dict:
+        """CPU seconds so far per process of this run, keyed (label, pid): each sampled
+        process (a Dask worker, this one) and this process's other live descendants
+        (the local run's worker processes, a LocalCluster's nannies) as this process's;
+        and ("machine", 0): every process on the machine, the others' share being the
+        difference."""
+        out = {}
+        workers = {p.pid for label, p in self.procs.items() if label != "client"}
+        client = self.procs.get("client")
+        try:
+            kids = client.children(recursive=True) if client is not None else []
+        except Exception:
+            kids = []
+        procs = [(label, p) for label, p in self.procs.items()] + \
+            [("client", p) for p in kids if p.pid not in workers]
+        for label, proc in procs:
+            try:
+                t = proc.cpu_times()
+            except Exception:                # ended: its CPU up to the last sample stays
+                continue
+            out[(label, proc.pid)] = t.user + t.system
+        m = self.psutil.cpu_times()
+        out[("machine", 0)] = m.user + m.system + getattr(m, "nice", 0) + \
+            getattr(m, "irq", 0) + getattr(m, "softirq", 0)
+        return out
+
     def sample(self) -> None:
         for label, proc in self.procs.items():
             try:
@@ -92,6 +125,34 @@ class MemorySampler:
                 continue
             key = (label, self.phase)
             self.peaks[key] = max(self.peaks.get(key, 0.0), gb)
+        first = not self._last_cpu             # a process started later counts from 0
+        for (label, pid), c in self._cpu_now().items():
+            if (label, pid) not in self._last_cpu and not first and label != "machine":
+                self._last_cpu[label, pid] = 0.0
+            if (label, pid) in self._last_cpu:
+                key = (label, self.phase)
+                grew = max(0.0, c - self._last_cpu[label, pid])
+                self.cpu[key] = self.cpu.get(key, 0.0) + grew
+            self._last_cpu[label, pid] = c
+
+    def cpu_by_phase(self) -> dict:
+        """{phase: {"this process": s, "workers": s, "other processes": s}}: CPU seconds in
+        each phase (sampled: up to 0.25 s of a process that ends is missed); `this
+        process` includes its local worker processes; `other processes` is the machine's
+        CPU time less this run's (other work, e.g. other engineers' jobs, which takes
+        cores from the run)."""
+        out: dict = {}
+        for (label, phase), sec in self.cpu.items():
+            row = out.setdefault(phase, {"this process": 0.0, "workers": 0.0, "machine": 0.0})
+            name = "this process" if label == "client" else \
+                "machine" if label == "machine" else "workers"
+            row[name] += sec
+        for row in out.values():
+            machine = row.pop("machine")
+            row["other processes"] = max(0.0, machine - row["this process"] - row["workers"])
+            for k in row:
+                row[k] = round(row[k], 1)
+        return out
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -195,6 +256,7 @@ def one_run(backend: str, path: str, partition_series: int, write: bool = True) 
     if client is not None:
         out["workers_cpu"] = sum(v - workers_cpu[k] for k, v in client.run(_cpu_s).items())
     out["memory"] = mem.by_phase()
+    out["cpu_by_phase"] = mem.cpu_by_phase()
     if client is not None:
         out["worker_peak_gb"] = sorted(client.run(_peak_gb).values())
         client.close()
@@ -244,8 +306,8 @@ PROFILED = [  # (label, module path suffix, function name): cumulative seconds i
     ("read the partition's Parquet", "forecast/backends.py", "_read_partition"),
     ("feature panels", "forecast/features.py", "build_panel"),
     ("LightGBM training rows", "forecast/runner.py", "global_training_rows"),
-    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_save_panel"),
-    ("panels saved (map 1) / read (map 2)", "forecast/backends.py", "_load_panel"),
+    ("panels and history saved (map 1) / read (map 2)", "forecast/backends.py", "_pickle_to"),
+    ("panels and history saved (map 1) / read (map 2)", "forecast/backends.py", "_load_panel"),
     ("LightGBM predictions", "forecast/models/lightgbm_model.py", "predict"),
     ("drivers (LightGBM contributions)", "forecast/drivers.py", "driver_frame"),
 ]
@@ -260,8 +322,8 @@ def profile_partition(path: Path, partition_series: int) -> None:
     import pickle
     import pstats
 
-    from engine.forecast.backends import (DaskBackend, task_fit_global, task_partition,
-                                          task_training_rows)
+    from engine.forecast.backends import (DaskBackend, task_drivers, task_fit_global,
+                                          task_partition, task_training_rows)
     from engine.forecast.runner import global_models
 
     cfg = ForecastConfig(horizon=28, folds=1, workers=2)
@@ -305,8 +367,14 @@ def profile_partition(path: Path, partition_series: int) -> None:
                 fitted[(k, name)] = task_fit_global(name, cfg.with_(workers=1), c, (k, name),
                                                     [sample])
         print(f"global fits on this partition's rows only: {time.perf_counter() - t:.2f} s")
-        profiled("map 2 (backtest, final forecast, drivers)", task_partition, p, run.signals,
-                 cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+        res = profiled("map 2 (backtest, final forecast)", task_partition, p, run.signals,
+                       cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
+        for step, (wall, cpu, faults) in res["steps"].items():
+            print(f"  map 2 step {step}: {wall:.2f} s wall, {cpu:.2f} s CPU of its thread, "
+                  f"{faults:,} page faults", flush=True)
+        if res["drivers"] is not None:
+            profiled("drivers (after map 2, while the reduce runs)", task_drivers, p,
+                     fitted[(len(run.cutoffs), res["drivers"])])
 
 
 def main() -> int:
@@ -378,6 +446,8 @@ def main() -> int:
                 print(f"       timings {r['timings']}", flush=True)
                 for label, phases in r["memory"].items():
                     print(f"       peak RSS GB by phase, {label}: {phases}", flush=True)
+                for phase, cpu_s in r["cpu_by_phase"].items():
+                    print(f"       CPU s in {phase}: {cpu_s}", flush=True)
                 if backend == "dask":
                     estimate(r)
     return 0

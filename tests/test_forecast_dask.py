@@ -363,10 +363,12 @@ def test_a_run_with_an_uploaded_plan_is_the_same_on_the_cluster(small_warehouse_
 
 def test_map_2_reads_the_panels_map_1_built_and_gives_the_same_numbers(small_warehouse_path,
                                                                        tmp_path, monkeypatch):
-    # a partition's feature panels are built once, in map 1: map 2 reads them from the run
-    # folder, and its backtest, forecasts and drivers are those of panels built again
-    from engine.forecast import runner
-    from engine.forecast.backends import (_panel_path, task_fit_global, task_partition,
+    # a partition's feature panels and its history are built once, in map 1: map 2 reads
+    # them from the run folder (no second Parquet read), and its backtest, forecasts and
+    # drivers are those of panels built again from the Parquet
+    from engine.forecast import backends, runner
+    from engine.forecast.backends import (_history_path, _panel_path, task_drivers,
+                                          task_fit_global, task_partition,
                                           task_training_rows)
 
     wh = Warehouse(copy_warehouse(small_warehouse_path, tmp_path / "w.duckdb"))
@@ -391,15 +393,29 @@ def test_map_2_reads_the_panels_map_1_built_and_gives_the_same_numbers(small_war
               for k, c in enumerate(origins) for name in runner.global_models(run.cfg.models)}
     assert fitted
     built.clear()
+    reads = []
+    read_partition = backends._read_partition
+    monkeypatch.setattr(backends, "_read_partition",
+                        lambda path: reads.append(path) or read_partition(path))
     args = (p, run.signals, run.cfg, run.cutoffs, None, False, fitted, {}, run.whole, run.gaps)
     reused = task_partition(*args)
-    assert built == []                       # every panel came from map 1
+    assert built == [] and reads == []       # every panel and the history came from map 1
+    # the task's own step timers: wall and CPU seconds of its thread, page faults
+    assert list(reused["steps"]) == ["read", "backtest", "final", "drivers_saved"]
+    assert all(wall >= 0 and cpu >= 0 for wall, cpu, _ in reused["steps"].values())
+    # the drivers run after map 2 from the inputs it left, with the final LightGBM
+    assert reused["drivers"] == "lightgbm"
+    final_lgb = fitted[(len(run.cutoffs), "lightgbm")]
+    reused_drivers = task_drivers(p, final_lgb)
     for k in range(len(origins)):
         os.remove(_panel_path(p, k))
+    os.remove(_history_path(p))
     again = task_partition(*args)
-    assert len(built) == len(origins)
+    assert len(built) == len(origins) and reads == [p]
+    again_drivers = task_drivers(p, final_lgb)
+    assert len(again_drivers) == len(again["pieces"].points) > 0
     pd.testing.assert_frame_equal(reused["points"], again["points"])
-    pd.testing.assert_frame_equal(reused["drivers"], again["drivers"])
+    pd.testing.assert_frame_equal(reused_drivers, again_drivers)
     for part in ("forecasts", "points", "series", "young"):
         pd.testing.assert_frame_equal(getattr(reused["pieces"], part),
                                       getattr(again["pieces"], part))

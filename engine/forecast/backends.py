@@ -18,17 +18,21 @@ The seam is one object with `forecast(wh, cfg, progress, plan_version) -> Foreca
      cutoff and returns the training rows of every global model (LightGBM) on it, as a
      stratified sample: its share of `cfg.lgb_max_rows` in proportion to its history rows
      (all rows when the pooled set is smaller, as on one machine); what map 2 reads of
-     each panel (frame, featurised future rows) is pickled into the run folder;
+     each panel (frame, featurised future rows) and the partition's normalised history
+     are pickled into the run folder;
   3. one fit per origin of each global model on a worker, on the pooled sample sorted as
      the local run sorts it (the local run samples the same number of rows uniformly),
      with the cores that worker process has to itself;
-  4. map: each partition reads its panels back (not built twice), runs the backtest
+  4. map: each partition reads its panels and history back (not built or read from
+     the Parquet twice; each step timed on the worker), runs the backtest
      folds and the final fit with those fitted global models and its own per-series
      models (which depend on their series alone, so they give the local numbers), and
-     the LightGBM drivers of its rows;
+     leaves its LightGBM drivers' inputs in the run folder;
   5. reduce, here: the backtest intervals, routing and conformal calibration pool errors
      across all series (`backtest.finish_backtest`, `pipeline.reduce_run`, the local
-     run's own functions), then the caller writes the run in one transaction.
+     run's own functions), while the workers compute each partition's drivers
+     (task_drivers, submitted once no map-2 task waits for a worker); then the caller
+     writes the run in one transaction.
   Nothing is written before the reduce has finished: a run that fails (a worker lost,
   the scheduler gone) raises a BackendError with a code and leaves the warehouse as it
   was. Dask itself re-runs the tasks of a lost worker on the others (up to its
@@ -145,26 +149,48 @@ def _panel_path(path: str, k: int) -> str:
     return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-{k}.pkl")
 
 
+def _history_path(path: str) -> str:
+    """Where map 1 leaves partition `path`'s normalised history for map 2."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-history.pkl")
+
+
+def _drivers_path(path: str) -> str:
+    """Where map 2 leaves partition `path`'s drivers inputs for task_drivers."""
+    return os.path.join(os.path.dirname(path), "panels", f"{os.path.basename(path)}-drivers.pkl")
+
+
+def _pickle_to(obj, to: str) -> None:
+    import pickle
+
+    os.makedirs(os.path.dirname(to), exist_ok=True)
+    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, to)
+
+
+def _partition_history(path: str) -> pd.DataFrame:
+    """Map 2's history of partition `path`: the normalised frame map 1 left (no second
+    Parquet read, sort and normalisation), or the Parquet when map 1 left none."""
+    h = _load_panel(_history_path(path))
+    return h if h is not None else _read_partition(path)
+
+
 def _save_panel(panel, names, to: str) -> None:
     """What map 2 reads of a panel built in map 1, pickled to `to`: the frame and the
     featurised future rows (map 2 only predicts with the pooled global models; every
     featurised row when a per-series model reads features, as Prophet does)."""
-    import pickle
-
     from engine.forecast.registry import model_class
 
     if not any(model_class(m).scope == "per_series" and model_class(m).needs_features
                for m in names):
         panel = replace(panel, rows=panel.future)
-    os.makedirs(os.path.dirname(to), exist_ok=True)
-    tmp = f"{to}.{os.getpid()}.tmp"         # a retried task never reads a half-written file
-    with open(tmp, "wb") as fh:
-        pickle.dump(panel, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, to)
+    _pickle_to(panel, to)
 
 
 def _load_panel(at: str):
-    """The panel map 1 left at `at`, or None (not built there: map 2 builds it)."""
+    """The panel (or history) map 1 left at `at`, or None (not left there: map 2 builds
+    the panel, reads the Parquet)."""
     import pickle
 
     if not os.path.exists(at):
@@ -187,6 +213,32 @@ def _partition_signals(signals, h: pd.DataFrame):
 
 
 # ---- the tasks that run on the workers ---------------------------------------------------------
+class _StepClock:
+    """Per-step timers of a task body on its worker: wall seconds, CPU seconds of the
+    task's own thread (less than wall when the thread waits for a core or for I/O) and
+    the process's page faults, so the benchmark can tell work from waiting."""
+
+    def __init__(self):
+        import resource
+
+        self._res = resource
+        self.t0 = self.t = time.perf_counter()
+        self.c = time.thread_time()
+        self.f = self._faults()
+        self.steps: dict = {}
+
+    def _faults(self) -> int:
+        return self._res.getrusage(self._res.RUSAGE_SELF).ru_minflt
+
+    def step(self, name: str) -> None:
+        t, c, f = time.perf_counter(), time.thread_time(), self._faults()
+        self.steps[name] = (round(t - self.t, 3), round(c - self.c, 3), f - self.f)
+        self.t, self.c, self.f = t, c, f
+
+    def total(self) -> float:
+        return time.perf_counter() - self.t0
+
+
 def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
     """The stored plan's rows for this partition's series over the horizon (None: none)."""
     from engine.forecast.plan import horizon_plan
@@ -211,6 +263,7 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
                                         top_candidates)
 
     h = _read_partition(path)
+    _pickle_to(h, _history_path(path))          # map 2 reads it, not the Parquet again
     signals = _partition_signals(signals, h)
     names = tuple(cfg.models)
     settings = sorted({model_class(m).top_n for m in names} - {None})
@@ -252,23 +305,24 @@ def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
 
 def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
                    with_plan: bool, fitted: dict, top: dict, whole, gaps) -> dict:
-    """Map 2: the backtest points, the final fit's pieces and the drivers of one
-    partition, with the global models fitted on the pooled rows (`fitted`: (origin index,
-    name) -> model) and the top series chosen across partitions (`top`: origin index ->
-    {top_n setting: keys}). Per-series models fit in this worker process (workers=1:
-    the cluster's workers are the parallelism). `whole`: the whole file's sums
+    """Map 2: the backtest points and the final fit's pieces of one partition (the
+    drivers' inputs are left in the run folder for task_drivers: "drivers" names their
+    model, None without one), with the global models fitted on the pooled rows
+    (`fitted`: (origin index, name) -> model) and the top series chosen across
+    partitions (`top`: origin index -> {top_n setting: keys}). Per-series models fit in
+    this worker process (workers=1: the cluster's workers are the parallelism). `whole`: the whole file's sums
     (features.WholeFile); `gaps`: (data_gaps over the whole file, its last date) or
     None: backtest rows in those periods are not scored."""
     from engine.forecast.backtest import backtest_points
     from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
-    from engine.forecast.drivers import driver_frame
     from engine.forecast.runner import fit_predict
 
-    t0 = time.perf_counter()
+    clock = _StepClock()
     cfg = cfg.with_(workers=1)
-    h = _read_partition(path)
+    h = _partition_history(path)
     signals = _partition_signals(signals, h)
     final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
+    clock.step("read")
     prefit = {}
     for (k, name), model in fitted.items():
         prefit.setdefault(k, {})[name] = model
@@ -280,20 +334,34 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
                                  prefit=prefit, top=top, gaps=gaps, whole=whole,
                                  panels=None if with_plan else
                                  (lambda k: _load_panel(_panel_path(path, k))))
+    clock.step("backtest")
     # the final panel: map 1 built it with this partition's plan rows, as here
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
                         top=top.get(len(cutoffs)), whole=whole,
                         panel=_load_panel(_panel_path(path, len(cutoffs))))
     pieces = final_pieces(final)
+    clock.step("final")
     model = driver_model(final.fitted)
-    drivers = None
-    if model is not None:
-        m, rows, fc, own = driver_inputs(final, final.panel.future, model)
-        drivers = driver_frame(m, rows, fc, own=own)
-    return {"points": points, "pieces": pieces, "drivers": drivers,
+    if model is not None:      # the drivers run while the calling process reduces
+        _, rows, fc, own = driver_inputs(final, final.panel.future, model)
+        _pickle_to((rows, fc, own), _drivers_path(path))
+    clock.step("drivers_saved")
+    return {"points": points, "pieces": pieces, "drivers": None if model is None else model.name,
             "planned_rows": 0 if final_plan is None else len(final_plan),
-            "series": int(len(pieces.series)), "seconds": time.perf_counter() - t0}
+            "series": int(len(pieces.series)), "seconds": clock.total(),
+            "steps": clock.steps}
+
+
+def task_drivers(path: str, model) -> pd.DataFrame:
+    """The LightGBM drivers of one partition's final forecasts (drivers.driver_frame) from
+    the inputs map 2 left in the run folder, with the final global `model`. Run after map
+    2, while the calling process reduces (the local run computes them alongside its
+    reduce too)."""
+    from engine.forecast.drivers import driver_frame
+
+    rows, fc, own = _load_panel(_drivers_path(path))
+    return driver_frame(model, rows, fc, own=own)
 
 
 # ---- the Dask backend -----------------------------------------------------------------------
@@ -499,10 +567,32 @@ class DaskBackend:
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
                               fitted, top, whole_f, gaps, pure=False, priority=run.series[p])
                 for p in paths]
+        # the partitions' drivers (task_drivers) are submitted once no map-2 task waits
+        # for a worker (a worker would run one before a waiting map 2): they fill map 2's
+        # last round and run while this process reduces
+        final_k = len(cutoffs)
+        n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        driver_runs, pending, arrived = {}, [], []
+
+        def drivers_of(i, r):
+            arrived.append(i)
+            if r["drivers"] is not None:
+                pending.append((i, r["drivers"]))
+            if len(arrived) >= len(paths) - n_workers:
+                for j, name in pending:
+                    driver_runs[j] = client.submit(task_drivers, paths[j],
+                                                   fitted[(final_k, name)], pure=False,
+                                                   priority=-1)
+                pending.clear()
         results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
-                             gather=True)
+                             gather=True, then=drivers_of)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
         timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
+        for r in results:       # map 2's steps summed over partitions: wall / task-thread CPU
+            for step, (wall, cpu, _) in r["steps"].items():
+                for kind, sec in (("wall", wall), ("cpu", cpu)):
+                    key = f"map2_{step}_{kind}"
+                    timings[key] = round(timings.get(key, 0) + sec, 2)
         final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
 
         t1 = time.perf_counter()
@@ -513,13 +603,16 @@ class DaskBackend:
             if points else None
         timings["reduce_intervals"] = round(time.perf_counter() - t1, 2)
         pieces = FinalPieces.concat([r["pieces"] for r in results])
-        drivers = [r["drivers"] for r in results if r["drivers"] is not None]
         del results, points
         out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say)
         notes = gap_runs(data_gaps(None, cut, cfg.grain, whole), cfg.grain)
         for gap in notes:
             say(gap["note"])
         timings["reduce"] = round(time.perf_counter() - t1, 2)
+        t1 = time.perf_counter()
+        drivers = self._wait([driver_runs[i] for i in sorted(driver_runs)], say, 95, 99,
+                             "forecast drivers of partition", gather=True)
+        timings["drivers_wait"] = round(time.perf_counter() - t1, 2)
         timings["total"] = round(time.perf_counter() - t0, 2)
         timings["partitions"] = len(paths)
         drivers = pd.concat(drivers, ignore_index=True) if drivers else None
@@ -532,11 +625,12 @@ class DaskBackend:
 
     @staticmethod
     def _wait(futures: list, say, start: float, end: float, what: str, gather: bool = False,
-              keep: bool = True):
+              keep: bool = True, then=None):
         """Wait for `futures`, saying each one done as a share of start..end percent;
         with gather=True return their results in submission order, each released on the
         cluster as soon as it is here (keep=False: only the small parts of dict results,
-        not their "rows", which stay on the workers for the global fits)."""
+        not their "rows", which stay on the workers for the global fits); `then(i, result)`
+        is called as each result arrives."""
         from distributed import as_completed
 
         at = {f.key: i for i, f in enumerate(futures)}
@@ -551,6 +645,8 @@ class DaskBackend:
                 results[at[fut.key]] = fut.client.submit(_small, fut, pure=False).result()
             elif fut.status == "error":
                 fut.result()                 # raises the task's error here
+            if then is not None:
+                then(at[fut.key], results[at[fut.key]])
             pct = start + (end - start) * done / max(len(futures), 1)
             say(f"cluster {pct:.0f}%: {what} {done}/{len(futures)} done")
         return results
