@@ -353,6 +353,28 @@ def test_only_plain_reads_of_the_copied_tables_go_to_the_read_copy():
     assert not ReadCopy.answers("SELECT 1; SELECT * FROM skus")
 
 
+def test_a_read_copy_leaves_no_folder_behind_when_never_closed(tmp_path):
+    """A warehouse that is never closed (a script that just ends, a cached page warehouse
+    at exit) still removes its read copy's temporary folder (238 were left in /tmp by one
+    suite run before)."""
+    code = textwrap.dedent("""
+        import gc, os, sys
+        from engine.warehouse.pgmirror import ReadCopy
+        collected = ReadCopy(None)
+        folder = collected._folder
+        assert os.path.isdir(folder)
+        del collected
+        gc.collect()
+        print(folder, os.path.isdir(folder))
+        kept = ReadCopy(None)            # alive until the interpreter exits
+        print(kept._folder)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert out[1] == "False"             # removed when the copy was collected
+    assert not os.path.exists(out[0]) and not os.path.exists(out[2])   # and at exit
+
+
 def test_page_reads_come_from_a_read_copy_as_fresh_as_the_database(on_pg, pg_demo, monkeypatch):
     """The pages' aggregates are answered by the process's DuckDB copy of the sales and
     forecast tables: the same answer as PostgreSQL's, copied again after a commit by

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from functools import lru_cache
 
 import duckdb
@@ -113,6 +114,9 @@ class ReadCopy:
     def __init__(self, wh):
         self._wh = wh
         self._folder = tempfile.mkdtemp(prefix="micropulse-readcopy-")
+        # removed when the copy is garbage-collected or the process exits, even when the
+        # warehouse is never closed (a page's cached warehouse, a script that just ends)
+        self._remove_folder = weakref.finalize(self, shutil.rmtree, self._folder, True)
         self._con = duckdb.connect(os.path.join(self._folder, "copy.duckdb"))
         self._have: dict[str, str] = {}          # domain -> version the copy holds
         self._too_big: dict[str, str] = {}       # domain -> version found over max_rows()
@@ -221,4 +225,4 @@ class ReadCopy:
         try:
             self._con.close()
         finally:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            self._remove_folder()
