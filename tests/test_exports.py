@@ -305,7 +305,7 @@ def test_backtest_out_cannot_carry_formulas(small_warehouse_path, tmp_path, monk
                             "bias_pct": [0.0], "coverage80": [80.0], "coverage95": [95.0]})
     res = SimpleNamespace(backtest=bt, scores=scores, by_step=by_step, run_id="bt_test",
                           timings={}, config=SimpleNamespace(grain="D", folds=1, horizon=3))
-    monkeypatch.setattr(pipeline, "run_backtest", lambda wh, cfg, progress, with_plan: res)
+    monkeypatch.setattr(pipeline, "run_backtest", lambda wh, cfg, progress, with_plan, backend: res)
     out = tmp_path / "bt.xlsx"
     assert main(["backtest", "--warehouse", str(small_warehouse_path), "--out", str(out),
                  "--json", "--quiet"]) == 0

@@ -22,7 +22,7 @@ import pytest
 from engine.forecast.backends import (BackendError, DaskBackend, LocalBackend,
                                       assign_partitions, backend_from)
 from engine.forecast.config import ForecastConfig
-from engine.forecast.pipeline import run_forecast
+from engine.forecast.pipeline import run_backtest, run_forecast
 from engine.forecast.registry import model_class
 from engine.warehouse.db import Warehouse
 from tests.forecast_page_frames import copy_warehouse
@@ -237,6 +237,87 @@ def test_cli_runs_the_forecast_on_the_cluster_and_stores_it(small_warehouse_path
     try:
         run = wh.query("SELECT config FROM forecast_runs WHERE run_id = ?", [summary["run_id"]])
         assert json.loads(run["config"].iat[0])["backend"] == "dask"
+    finally:
+        wh.close()
+
+
+@pytest.fixture(scope="module")
+def backtests(small_warehouse_path, cluster, tmp_path_factory):
+    """`backtest` alone (no final fit): local and on the cluster, with the folds' actual
+    prices as their plan in partitions of at most 20 series, and without a plan in one."""
+    path = copy_warehouse(small_warehouse_path, tmp_path_factory.mktemp("dask_bt") / "w.duckdb")
+    wh = Warehouse(path)
+    cfg = ForecastConfig(workers=1, folds=2)
+    try:
+        said = []
+        out = {
+            "local_plan": run_backtest(wh, cfg, persist=False, with_plan=True,
+                                       backend=LocalBackend()),
+            "dask_plan": run_backtest(wh, cfg, persist=False, with_plan=True,
+                                      progress=said.append,
+                                      backend=DaskBackend(cluster[1], partition_series=20)),
+            "local": run_backtest(wh, cfg, persist=False, backend=LocalBackend()),
+            "dask_whole": run_backtest(wh, cfg, persist=False, backend=DaskBackend(cluster[1])),
+        }
+    finally:
+        wh.close()
+    return out, said
+
+
+def test_a_backtest_alone_runs_on_the_cluster_with_the_local_numbers(backtests):
+    got, said = backtests
+    local, remote = got["local_plan"].backtest, got["dask_plan"].backtest
+    assert set(remote["model"]) == set(local["model"]) >= {*PER_SERIES, "lightgbm", "routed"}
+    assert local["fold"].nunique() == remote["fold"].nunique() == 2
+    a, b = local[local["model"].isin(PER_SERIES)], remote[remote["model"].isin(PER_SERIES)]
+    both = a.merge(b, on=KEYS, suffixes=("_l", "_d"))
+    assert len(both) == len(a) == len(b) > 0
+    assert np.allclose(both["actual_l"], both["actual_d"], atol=1e-6, rtol=0)
+    # with the folds' actual prices as their plan the per-series models are scaled by the
+    # pooled LightGBM's plan lift: as accurate as the local run, not identical
+    for model in (*PER_SERIES, "lightgbm", "routed", "routed_no_plan"):
+        assert abs(_wape(remote, model) - _wape(local, model)) <= 0.5, model
+    # the plan moved the routed forecast off the one without it, on the cluster as here
+    for bt in (local, remote):
+        r = bt[bt["model"] == "routed"].merge(bt[bt["model"] == "routed_no_plan"],
+                                             on=KEYS[1:], suffixes=("", "_np"))
+        assert len(r) > 0 and (np.abs(r["forecast"] - r["forecast_np"]) > 1e-6).any()
+    assert any("backtest of partition" in m for m in said)
+    assert not any("forecast of partition" in m for m in said)     # no final fit
+
+
+def test_a_one_partition_backtest_on_the_cluster_is_the_local_backtest_exactly(backtests):
+    got, _ = backtests
+    local, whole = got["local"].backtest, got["dask_whole"].backtest
+    both = local.merge(whole, on=KEYS, suffixes=("_l", "_d"))
+    assert len(both) == len(local) == len(whole)
+    for col in ("forecast", "lo", "hi", "lo80", "hi80"):
+        assert np.allclose(both[f"{col}_l"], both[f"{col}_d"], atol=1e-6, rtol=0), col
+    assert got["local"].scores.equals(got["dask_whole"].scores)
+
+
+def test_cli_runs_a_backtest_on_the_cluster_and_stores_it(small_warehouse_path, cluster,
+                                                          tmp_path):
+    path = copy_warehouse(small_warehouse_path, tmp_path / "cli_bt.duckdb")
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "backtest", "--backend", "dask", "--scheduler",
+         cluster[0].scheduler_address, "--models", "moving_average", "lightgbm",
+         "--folds", "1", "--json", "--warehouse", str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["backend"] == "dask" and summary["folds"] == 1
+    assert {s["model"] for s in summary["scores"]} >= {"moving_average", "lightgbm"}
+    assert "backtest of partition" in done.stderr
+    wh = Warehouse(path)
+    try:
+        run = wh.query("SELECT kind, config FROM forecast_runs WHERE run_id = ?",
+                       [summary["run_id"]])
+        assert run["kind"].iat[0] == "backtest"
+        assert json.loads(run["config"].iat[0])["backend"] == "dask"
+        assert wh.scalar("SELECT count(*) FROM backtests WHERE run_id = ?",
+                         [summary["run_id"]]) > 0
     finally:
         wh.close()
 

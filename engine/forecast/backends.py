@@ -1,6 +1,8 @@
 """Where a forecast run executes: this machine, or an existing Dask cluster.
 
-The seam is one object with `forecast(wh, cfg, progress, plan_version) -> ForecastResult`:
+The seam is one object with `forecast(wh, cfg, progress, plan_version) -> ForecastResult`
+and `backtest(wh, cfg, progress, with_plan) -> (finished backtest points, cfg)` (the
+`backtest` command: the same maps without the final fit):
 
 - `LocalBackend` (the default) is today's run: one process reads the history and
   `pipeline.forecast_full` fits every model, per-series families in local worker
@@ -106,6 +108,16 @@ class LocalBackend:
         return forecast_full(history, signals, cfg, progress=progress,
                              plan_rows=None if plan_version is None
                              else plan_rows(wh, plan_version))
+
+    def backtest(self, wh, cfg: ForecastConfig, progress=None, with_plan: bool = False):
+        from engine.forecast.backtest import backtest
+        from engine.forecast.inputs import read_signals
+        from engine.forecast.pipeline import prepare_history
+        from engine.warehouse.sales_history import read_history
+
+        h, c = prepare_history(read_history(wh, cfg.cutoff), cfg)
+        return backtest(h, read_signals(wh), c, progress=progress, normalized=True,
+                        with_plan=with_plan), c
 
 
 # ---- partitions ---------------------------------------------------------------------------
@@ -250,14 +262,15 @@ def _final_plan(h, signals, cfg: ForecastConfig, plan_rows):
 
 
 def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
-                       share: float, whole) -> dict:
+                       share: float, whole, final: bool = True) -> dict:
     """Map 1: {"rows": {(origin index, global model): its training rows on this
     partition, a seeded sample of `share` x cfg.lgb_max_rows rows when there are more},
     "top": {(origin index, top_n setting): this partition's top series by recent demand},
     "planned": rows of the stored plan for this partition}. Origin index len(cutoffs) is
-    the final cutoff. Training rows are history rows: the plan (future rows) does not
-    change them. `whole`: the whole file's sums (features.WholeFile) the data-gap and
-    chain-wide promotion rules read instead of this partition's rows."""
+    the final cutoff (`final=False`, a backtest alone: the fold origins only). Training
+    rows are history rows: the plan (future rows) does not change them. `whole`: the
+    whole file's sums (features.WholeFile) the data-gap and chain-wide promotion rules
+    read instead of this partition's rows."""
     from engine.forecast.registry import model_class
     from engine.forecast.runner import (build_cutoff_panel, global_models, global_training_rows,
                                         top_candidates)
@@ -267,12 +280,12 @@ def task_training_rows(path: str, signals, cfg: ForecastConfig, cutoffs: list, p
     signals = _partition_signals(signals, h)
     names = tuple(cfg.models)
     settings = sorted({model_class(m).top_n for m in names} - {None})
-    final_plan = _final_plan(h, signals, cfg, plan_rows)
+    final_plan = _final_plan(h, signals, cfg, plan_rows) if final else None
     quota = max(1, int(np.ceil(share * cfg.lgb_max_rows)))
     out: dict = {}
     top: dict = {}
-    for k, cut in enumerate([*cutoffs, pd.Timestamp(cfg.cutoff)]
-                            if global_models(names) or settings else []):
+    origins = [*cutoffs, pd.Timestamp(cfg.cutoff)] if final else list(cutoffs)
+    for k, cut in enumerate(origins if global_models(names) or settings else []):
         if h["date"].min() > cut:          # no series of this partition has begun yet
             continue
         panel = build_cutoff_panel(h, signals, cfg, names, cutoff=cut,
@@ -304,7 +317,8 @@ def task_fit_global(name: str, cfg: ForecastConfig, cutoff, key, samples: list):
 
 
 def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_rows,
-                   with_plan: bool, fitted: dict, top: dict, whole, gaps) -> dict:
+                   with_plan: bool, fitted: dict, top: dict, whole, gaps,
+                   final: bool = True) -> dict:
     """Map 2: the backtest points and the final fit's pieces of one partition (the
     drivers' inputs are left in the run folder for task_drivers: "drivers" names their
     model, None without one), with the global models fitted on the pooled rows
@@ -312,7 +326,8 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     partitions (`top`: origin index -> {top_n setting: keys}). Per-series models fit in
     this worker process (workers=1: the cluster's workers are the parallelism). `whole`: the whole file's sums
     (features.WholeFile); `gaps`: (data_gaps over the whole file, its last date) or
-    None: backtest rows in those periods are not scored."""
+    None: backtest rows in those periods are not scored. `final=False` (a backtest alone):
+    the folds only, no final fit ("pieces" and "drivers" None)."""
     from engine.forecast.backtest import backtest_points
     from engine.forecast.pipeline import driver_inputs, driver_model, final_pieces
     from engine.forecast.runner import fit_predict
@@ -321,7 +336,7 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
     cfg = cfg.with_(workers=1)
     h = _partition_history(path)
     signals = _partition_signals(signals, h)
-    final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan else None
+    final_plan = _final_plan(h, signals, cfg, plan_rows) if with_plan and final else None
     clock.step("read")
     prefit = {}
     for (k, name), model in fitted.items():
@@ -335,6 +350,10 @@ def task_partition(path: str, signals, cfg: ForecastConfig, cutoffs: list, plan_
                                  panels=None if with_plan else
                                  (lambda k: _load_panel(_panel_path(path, k))))
     clock.step("backtest")
+    if not final:
+        return {"points": points, "pieces": None, "drivers": None, "planned_rows": 0,
+                "series": int(h[KEYS].drop_duplicates().shape[0]), "seconds": clock.total(),
+                "steps": clock.steps}
     # the final panel: map 1 built it with this partition's plan rows, as here
     final = fit_predict(h, signals, cfg, cutoff=cfg.cutoff, normalized=True,
                         future_prices=final_plan, prefit=prefit.get(len(cutoffs)),
@@ -429,6 +448,20 @@ class DaskBackend:
                 code="cluster_unreachable") from exc
 
     def forecast(self, wh, cfg: ForecastConfig, progress=None, plan_version=None):
+        """The forecast run on the cluster (a ForecastResult, as LocalBackend.forecast)."""
+        return self._on_cluster("forecast run", progress, lambda client, say, folder: self._run(
+            client, wh, cfg, say, plan_version, folder))
+
+    def backtest(self, wh, cfg: ForecastConfig, progress=None, with_plan: bool = False):
+        """The backtest alone on the cluster: the maps over the fold origins, no final fit
+        (points finished by backtest.finish_backtest, as LocalBackend.backtest)."""
+        return self._on_cluster("backtest", progress, lambda client, say, folder: self._run(
+            client, wh, cfg, say, None, folder, final=False, with_plan=with_plan))
+
+    def _on_cluster(self, what: str, progress, run):
+        """`run(client, say, folder)` with a connected client and a fresh run folder
+        (removed afterwards); a lost worker or scheduler becomes BackendError
+        cluster_failed."""
         from distributed import CancelledError, KilledWorker
         from distributed.comm.core import CommClosedError
 
@@ -447,10 +480,10 @@ class DaskBackend:
                                    code="no_workers")
             say(f"cluster 0%: {self.describe()} with {n_workers} worker(s)")
             folder = tempfile.mkdtemp(prefix="micropulse-run-", dir=self.shared_dir)
-            return self._run(client, wh, cfg, say, plan_version, folder)
+            return run(client, say, folder)
         except (KilledWorker, CommClosedError, CancelledError, OSError, TimeoutError) as exc:
             raise BackendError(
-                f"The forecast run on {self.describe()} failed: a worker or the scheduler was "
+                f"The {what} on {self.describe()} failed: a worker or the scheduler was "
                 f"lost ({type(exc).__name__}). Nothing was saved; run it again when the "
                 f"cluster is healthy.", evidence={"error": str(exc)[:300]},
                 code="cluster_failed") from exc
@@ -460,9 +493,12 @@ class DaskBackend:
             if own:
                 client.close()
 
-    def export(self, wh, cfg: ForecastConfig, say, plan_version, folder: str) -> "RunInputs":
+    def export(self, wh, cfg: ForecastConfig, say, plan_version, folder: str,
+               final: bool = True) -> "RunInputs":
         """Step 1, in the calling process: the whole-file sums, the fold origins and the
-        history exported by DuckDB to Parquet, one folder per partition in `folder`."""
+        history exported by DuckDB to Parquet, one folder per partition in `folder`.
+        A history too short for a backtest: the forecast goes on without one, a backtest
+        alone (`final=False`) raises."""
         from engine.forecast.backtest import fold_origins
         from engine.forecast.features import WholeFile
         from engine.forecast.inputs import read_signals
@@ -489,7 +525,7 @@ class DaskBackend:
             cutoffs, fold_gaps = fold_origins(first, last, cfg, whole)
             gaps = (fold_gaps, last) if len(fold_gaps) else None
         except ForecastError as exc:
-            if exc.code != "history_too_short":
+            if exc.code != "history_too_short" or not final:
                 raise
             say("history too short for a backtest: no routing, negative-binomial intervals")
             cutoffs = []
@@ -515,14 +551,18 @@ class DaskBackend:
             plan_rows=read_plan_rows(wh, plan_version) if plan_version is not None else None,
             timings=timings)
 
-    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str):
+    def _run(self, client, wh, cfg: ForecastConfig, say, plan_version, folder: str,
+             final: bool = True, with_plan: bool | None = None):
+        """The maps, the global fits and the reduce. `final=False`: a backtest alone (no
+        final fit, drivers or routing; returns (finished backtest points, cfg)), with
+        `with_plan` given; a forecast uses the plan when it has rows in the horizon."""
         from engine.forecast.backtest import finish_backtest
         from engine.forecast.features import data_gaps, gap_runs
         from engine.forecast.pipeline import FinalPieces, ForecastResult, reduce_run
         from engine.forecast.runner import global_models, pick_top
 
         t0 = time.perf_counter()
-        run = self.export(wh, cfg, say, plan_version, folder)
+        run = self.export(wh, cfg, say, plan_version, folder, final=final)
         cfg, cut, cutoffs, gaps, whole = run.cfg, run.cut, run.cutoffs, run.gaps, run.whole
         paths, share, signals, plan_rows, timings = (run.paths, run.share, run.signals,
                                                      run.plan_rows, run.timings)
@@ -537,7 +577,7 @@ class DaskBackend:
         # each map submits the largest partitions first (Dask runs a higher priority
         # first): a small one, not a large one, is then what runs last
         samples = [client.submit(task_training_rows, p, sig_f, cfg, cutoffs, plan_f,
-                                 share[p], whole_f, pure=False, priority=run.series[p])
+                                 share[p], whole_f, final, pure=False, priority=run.series[p])
                    for p in paths]
         small = self._wait(samples, say, 5, 30, "training rows from partition", gather=True,
                            keep=False)
@@ -547,11 +587,12 @@ class DaskBackend:
             top.setdefault(k, {})[setting] = pick_top(
                 [s["top"][(k, setting)] for s in small if (k, setting) in s["top"]],
                 getattr(cfg, setting))
-        with_plan = planned > 0      # as on one machine: a plan with rows in the horizon
+        if final:                    # as on one machine: a plan with rows in the horizon
+            with_plan = planned > 0
         timings["map_training_rows"] = round(time.perf_counter() - t1, 2)
         if glob_names:
             t1 = time.perf_counter()
-            origins = [*cutoffs, cut]
+            origins = [*cutoffs, cut] if final else cutoffs
             # each fit runs on one worker process, alongside the others' fits: threads for
             # the cores that process has, not the calling machine's setting
             fit_cfg = cfg.with_(workers=_cores_per_worker(client))
@@ -565,7 +606,8 @@ class DaskBackend:
             timings["fit_global"] = round(time.perf_counter() - t1, 2)
         t1 = time.perf_counter()
         runs = [client.submit(task_partition, p, sig_f, cfg, cutoffs, plan_f, with_plan,
-                              fitted, top, whole_f, gaps, pure=False, priority=run.series[p])
+                              fitted, top, whole_f, gaps, final, pure=False,
+                              priority=run.series[p])
                 for p in paths]
         # the partitions' drivers (task_drivers) are submitted once no map-2 task waits
         # for a worker (a worker would run one before a waiting map 2): they fill map 2's
@@ -584,7 +626,8 @@ class DaskBackend:
                                                    fitted[(final_k, name)], pure=False,
                                                    priority=-1)
                 pending.clear()
-        results = self._wait(runs, say, 45, 90, "backtest and forecast of partition",
+        results = self._wait(runs, say, 45, 90, "backtest and forecast of partition"
+                             if final else "backtest of partition",
                              gather=True, then=drivers_of)
         timings["map_partitions"] = round(time.perf_counter() - t1, 2)
         timings["partition_seconds_max"] = round(max(r["seconds"] for r in results), 2)
@@ -593,15 +636,16 @@ class DaskBackend:
                 for kind, sec in (("wall", wall), ("cpu", cpu)):
                     key = f"map2_{step}_{kind}"
                     timings[key] = round(timings.get(key, 0) + sec, 2)
-        final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
-
         t1 = time.perf_counter()
-        say("cluster 90%: reduce - backtest intervals, routing and conformal calibration "
-            "over every series")
+        say("cluster 90%: reduce - backtest intervals" + (
+            ", routing and conformal calibration" if final else "") + " over every series")
         points = [r["points"] for r in results if r["points"] is not None]
         bt = finish_backtest(pd.concat(points, ignore_index=True), cfg, with_plan) \
             if points else None
         timings["reduce_intervals"] = round(time.perf_counter() - t1, 2)
+        if not final:
+            return bt, cfg
+        final_models = {name: fitted[(len(cutoffs), name)].result() for name in glob_names}
         pieces = FinalPieces.concat([r["pieces"] for r in results])
         del results, points
         out, routing, bt_all, method = reduce_run(bt, pieces, cfg, say)

@@ -64,12 +64,7 @@ def add_commands(sub) -> None:
                    help="the price / promotion plan the forecast reads (uploaded with "
                         "'ingest plan'): the latest version (default; none when no plan was "
                         "uploaded), none, or a version number")
-    p.add_argument("--backend", choices=("local", "dask"), default=None,
-                   help="where the run executes: local (this machine) or dask (a Dask "
-                        "cluster; default: dask when MICROPULSE_DASK_SCHEDULER is set, "
-                        "else local; or MICROPULSE_FORECAST_BACKEND)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
-                   help="the Dask scheduler's address (default: MICROPULSE_DASK_SCHEDULER)")
+    _backend_args(p)
     p.set_defaults(func=run_forecast_cmd)
     b = sub.add_parser("backtest", help="rolling-origin backtest of every model")
     _common(b)
@@ -77,7 +72,17 @@ def add_commands(sub) -> None:
                    help="actual: each fold reads the prices and promotions actually charged "
                         "in its horizon as its plan, and 'routed_no_plan' scores the same "
                         "forecast without them (default: none)")
+    _backend_args(b)
     b.set_defaults(func=run_backtest_cmd)
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("local", "dask"), default=None,
+                   help="where the run executes: local (this machine) or dask (a Dask "
+                        "cluster; default: dask when MICROPULSE_DASK_SCHEDULER is set, "
+                        "else local; or MICROPULSE_FORECAST_BACKEND)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="the Dask scheduler's address (default: MICROPULSE_DASK_SCHEDULER)")
 
 
 def _config(args) -> ForecastConfig:
@@ -181,12 +186,15 @@ def run_forecast_cmd(args) -> int:
 
 
 def run_backtest_cmd(args) -> int:
+    from engine.forecast.backends import backend_from
     from engine.forecast.pipeline import run_backtest
 
     try:
+        backend = backend_from(args.backend, args.scheduler)
         res, cfg, say = _run_on_warehouse(
             args, lambda wh, cfg, say: run_backtest(wh, cfg, progress=say,
-                                                    with_plan=args.plan == "actual"))
+                                                    with_plan=args.plan == "actual",
+                                                    backend=backend))
     except (ForecastError, ExportError) as exc:
         return _fail(exc)
     if args.out:
@@ -202,7 +210,8 @@ def run_backtest_cmd(args) -> int:
     by_step = res.by_step[["model", "step", "n", "wape", "bias_pct", "coverage80",
                            "coverage95"]]
     if args.json:
-        print(json.dumps({"run_id": res.run_id, "grain": c.grain, "folds": c.folds,
+        print(json.dumps({"run_id": res.run_id, "backend": backend.name, "grain": c.grain,
+                          "folds": c.folds,
                           "horizon": c.horizon, "timings": res.timings,
                           "scores": json.loads(scores.round(3).to_json(orient="records")),
                           "by_step": json.loads(by_step.round(3).to_json(orient="records"))}))

@@ -56,7 +56,10 @@ class ForecastResult:
             pd.DataFrame()
 
 
-def _prepare(history: pd.DataFrame, cfg: ForecastConfig) -> tuple[pd.DataFrame, ForecastConfig]:
+def prepare_history(history: pd.DataFrame, cfg: ForecastConfig
+                    ) -> tuple[pd.DataFrame, ForecastConfig]:
+    """The history normalised and cut at the cutoff, and `cfg` with its grain and cutoff
+    set (ForecastError no_history when nothing is left)."""
     h = normalize_history(history)
     if h.empty:
         raise ForecastError("There is no sales history to forecast from.", code="no_history")
@@ -143,7 +146,7 @@ def forecast_full(history: pd.DataFrame, signals: Signals | None, cfg: ForecastC
     backtest adds a 'routed_no_plan' model (the routed forecast without the plan)."""
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
-    h, cfg = _prepare(history, cfg)
+    h, cfg = prepare_history(history, cfg)
     if plan_rows is not None:
         from engine.forecast.plan import horizon_plan
 
@@ -503,22 +506,22 @@ class BacktestResult:
                                         "persist": a["persist"]},
         lambda r: {"run_id": r.run_id, "rows": len(r.backtest)})
 def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
-                 persist: bool = True, with_plan: bool = False) -> BacktestResult:
+                 persist: bool = True, with_plan: bool = False,
+                 backend=None) -> BacktestResult:
     """Rolling-origin backtest of every model plus the routed choice (routing decided on
     the same folds, so the 'routed' row is slightly optimistic; its intervals are
     cross-conformal). `with_plan=True`: each fold uses the prices and promotions actually
     charged in its horizon as the plan, and 'routed_no_plan' scores the same routed
-    forecast without them. Persists point-level rows into `backtests`."""
-    from engine.forecast.inputs import read_signals
+    forecast without them. `backend`: where the folds run (engine.forecast.backends; None:
+    the configured one). Persists point-level rows into `backtests`."""
+    from engine.forecast.backends import backend_from
     from engine.telemetry import forecast_run_stored
     from engine.warehouse.db import new_id
     from engine.warehouse.forecasts import write_run
-    from engine.warehouse.sales_history import read_history
 
     t0 = time.perf_counter()
-    h, c = _prepare(read_history(wh, cfg.cutoff), cfg)
-    signals = read_signals(wh)
-    bt = backtest(h, signals, c, progress=progress, normalized=True, with_plan=with_plan)
+    backend = backend if backend is not None else backend_from()
+    bt, c = backend.backtest(wh, cfg, progress=progress, with_plan=with_plan)
     if c.route and bt["model"].nunique() > 1:
         routing = router.route(bt, ensemble=c.ensemble)
         values = _routed_values(bt)
@@ -536,7 +539,8 @@ def run_backtest(wh, cfg: ForecastConfig, progress: Progress | None = None,
     run_id = new_id("bt")
     if persist:
         meta = _run_meta(run_id, "backtest", c, bt[KEYS].drop_duplicates().shape[0], timings,
-                         {"folds": c.folds, "plan": "actual" if with_plan else "none"})
+                         {"folds": c.folds, "plan": "actual" if with_plan else "none",
+                          "backend": backend.name})
         write_run(wh, meta, backtests=bt)
         forecast_run_stored(meta)
         _store_scores(wh, run_id, progress)
