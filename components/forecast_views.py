@@ -149,14 +149,14 @@ def plan_choice(prefix: str, wh) -> str | int:
 
 
 def backend_caption() -> str:
-    """Where the Run button's forecast executes (the configured backend: this machine, or
-    the Dask cluster MICROPULSE_DASK_SCHEDULER names), or why it cannot."""
+    """Where a Run button's forecast or backtest executes (the configured backend: this
+    machine, or the Dask cluster MICROPULSE_DASK_SCHEDULER names), or why it cannot."""
     from engine.forecast.backends import backend_from
 
     try:
         backend = backend_from()
     except ForecastError as exc:
-        return f"Forecast runs cannot start: {exc}"
+        return f"Runs cannot start: {exc}"
     return f"Runs on {backend.describe()}."
 
 

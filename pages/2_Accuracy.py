@@ -53,6 +53,7 @@ if runs.empty:
             "weekly data).", icon=":material/target:")
 with st.expander("Run a new backtest", expanded=runs.empty):
     cfg = fv.run_settings("ac", wh, quick=True)
+    st.caption(fv.backend_caption())
     if st.button("Run backtest", key="ac_run_backtest", type="primary",
                  disabled=not allowed("run_forecast"),
                  icon=":material/play_arrow:"):

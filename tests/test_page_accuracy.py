@@ -39,6 +39,20 @@ def test_accuracy_page_without_backtest_runs_one_from_the_button(
     assert set(league["Model"]) == {"Same as last season", "Recent average", "MicroPulse pick"}
 
 
+def test_run_backtest_uses_the_configured_dask_cluster_and_says_why_it_cannot_run(
+        small_warehouse_path, tmp_path, monkeypatch):
+    _env(monkeypatch, copy_warehouse(small_warehouse_path, tmp_path / "dask_bt.duckdb"))
+    monkeypatch.delenv("MICROPULSE_FORECAST_BACKEND", raising=False)
+    monkeypatch.setenv("MICROPULSE_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert any(c.value == "Runs on the Dask cluster at tcp://127.0.0.1:9." for c in at.caption)
+    at.number_input(key="ac_run_folds").set_value(1)
+    at.button(key="ac_run_backtest").click().run()
+    assert not at.exception
+    assert any("Could not reach the Dask scheduler at tcp://127.0.0.1:9" in e.value
+               for e in at.error)
+
+
 def test_accuracy_page_league_breakdowns_and_worst_series_links(small_warehouse_path,
                                                                 monkeypatch):
     _env(monkeypatch, forecast_copy(str(small_warehouse_path)))
