@@ -247,7 +247,8 @@ def print_table(df: pd.DataFrame, title: str) -> None:
 def config_changes(settings: list[str] | None) -> dict:
     """`--set KEY=VALUE` options as ForecastConfig changes: a field of the config
     (lgb_rounds=400) sets the field, any other key goes into its `params`
-    (lgb_learning_rate=0.05). Values are read as int, float, or left as text. Lets a
+    (lgb_learning_rate=0.05). Values are read as int, float, or left as text; `models`
+    takes a comma-separated list (models=seasonal_naive,lightgbm,arima). Lets a
     benchmark measure a method variant without editing the engine."""
     from dataclasses import fields
 
@@ -260,6 +261,9 @@ def config_changes(settings: list[str] | None) -> dict:
         if not sep:
             raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
         value: object = text
+        if key == "models":                 # models=seasonal_naive,tsb,lightgbm,arima
+            out[key] = tuple(m.strip() for m in text.split(",") if m.strip())
+            continue
         for cast in (int, float):
             try:
                 value = cast(text)

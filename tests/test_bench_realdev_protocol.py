@@ -146,5 +146,7 @@ def test_set_options_change_config_fields_and_params():
     assert cfg.lgb_rounds == 400
     assert cfg.param("lgb_learning_rate") == 0.05 and cfg.param("note") == "x"
     assert R.config_changes([]) == {}
+    assert ForecastConfig(**R.config_changes(["models=tsb, lightgbm,arima"])).models == (
+        "tsb", "lightgbm", "arima")
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         R.config_changes(["lgb_rounds"])

@@ -267,3 +267,35 @@ def test_a_plan_row_with_several_promotion_kinds_sets_every_kind_it_names():
     assert 2.4 < combined < 3.6, combined             # planted 3x
     assert 1.6 < display < 2.4, display               # planted 2x
     assert combined > 1.25 * display
+
+
+@pytest.mark.parametrize("models", [("prophet",), ("prophet", "lightgbm")])
+def test_prophet_reads_the_plan_itself_and_mixes_in_the_usual_promotions_elsewhere(models):
+    """Prophet declares future covariates: its price and promotion regressors take the
+    planned values (alone, with no global model to borrow a lift from), it is not scaled
+    again by LightGBM's lift when both run (that counted the promotion twice), and a
+    period no plan covers is forecast at the series' usual promotion mix, not as a
+    period certainly without promotion."""
+    hist = _promo_history(n_series=8, seed=5)
+    cutoff = hist["date"].max()
+    future = pd.date_range(cutoff + pd.Timedelta(days=7), periods=8, freq="7D")
+    plan = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(8)], "pin_code": "110001",
+                         "date": future[3], "price": 75.0, "discount_pct": np.nan,
+                         "promo": 1.0, "promo_type": "price_cut", "plan_share": 1.0,
+                         "plan_version": 1})
+    cfg = CFG.with_(grain="W", models=models, prophet_top_n=8)
+    fc = fit_predict(hist, None, cfg, future_prices=plan).forecasts
+    m = fc[fc["model"] == "prophet"]
+    assert m["sku_id"].nunique() == 8
+    on, off = m[m["date"] == future[3]], m[m["date"] != future[3]]
+    assert on["planned"].all() and not off["planned"].any()
+    # the planted lift is 3x over a regular week; an unplanned week is the 20% mix
+    base = hist[~hist["promo"]].groupby("sku_id")["quantity"].mean()
+    ratio = (on.set_index("sku_id")["forecast"] / base).median()
+    assert 2.2 < ratio < 4.0, ratio
+    assert np.allclose(off["forecast"], off["forecast_no_plan"])
+    mix = (off.groupby("sku_id")["forecast"].mean() / base).median()
+    usual = (hist.groupby("sku_id")["quantity"].mean() / base).median()   # ~1.4
+    assert abs(mix - usual) < 0.15, (mix, usual)
+    assert (on.set_index("sku_id")["forecast_no_plan"] / base).median() < 1.7
+

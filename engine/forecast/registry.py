@@ -35,7 +35,9 @@ class ForecastModel(ABC):
       rows; a per-series model: every featurised history row), not just demand;
     - `needs_festivals`: it is handed the festival calendar (`model.festivals`);
     - `future_covariates`: it reads the horizon's planned prices and promotions (the
-      plan); other models' forecasts on planned rows are scaled by its plan response;
+      plan) itself. A global one's plan response (forecast with / without the plan)
+      scales the forecasts of the models that cannot read it; a per-series one (Prophet)
+      returns its own `forecast_no_plan` on the rows it read the plan on;
     - `worker_processes`: it fits in worker processes of its own (engine.forecast
       .parallel), so nothing may run on a helper thread alongside it (no fork then);
     - `min_seasons`: full seasons of history a series needs before the model's forecast

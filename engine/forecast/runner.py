@@ -117,13 +117,15 @@ def _plan_reader(fitted: dict) -> str | None:
 
 def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> None:
     """A plan covers some future rows. The global model that reads future covariates
-    (LightGBM: planned price, promotion) read it as inputs; every other model's forecast
-    on a planned row is scaled by that model's ratio forecast with the plan / forecast
-    without it (the estimated promotion and price response; clipped to
-    PLAN_FACTOR_RANGE). Each frame gets `forecast_no_plan` (its forecast had there been
-    no plan), `planned` and `promoted` (planned as a promotion: its intervals are
-    calibrated on the promoted backtest steps, engine.forecast.intervals). Without such
-    a fitted model no model can read the plan: forecasts stay as they are."""
+    (LightGBM: planned price, promotion) read it as inputs, and so did a per-series model
+    that declares `future_covariates` (Prophet: its regressors), which returns its own
+    `forecast_no_plan`; every other model's forecast on a planned row is scaled by the
+    global model's ratio forecast with the plan / forecast without it (the estimated
+    promotion and price response; clipped to PLAN_FACTOR_RANGE). Each frame gets
+    `forecast_no_plan` (its forecast had there been no plan), `planned` and `promoted`
+    (planned as a promotion: its intervals are calibrated on the promoted backtest
+    steps, engine.forecast.intervals). Without a global reader the models that cannot
+    read the plan stay as they are."""
     reader = _plan_reader(fitted)
     no_plan = getattr(fitted.get(reader), "no_plan_forecast", None)
     planned_f = fut["planned"].to_numpy(dtype=bool)
@@ -148,9 +150,14 @@ def _apply_plan(parts: list[pd.DataFrame], fitted: dict, fut: pd.DataFrame) -> N
         part["promoted"] = promoted_f[at]
         if part["model"].iat[0] == reader and with_plan is not None:
             part["forecast_no_plan"] = np.where(planned_f[at], no_plan[at], fc)
-        else:
-            part["forecast_no_plan"] = fc
-            part["forecast"] = fc * factor[at]
+            continue
+        # rows a per-series model read the plan on carry its own forecast without it;
+        # the others (and every row of a model that cannot read a plan) are scaled
+        own = part["forecast_no_plan"].to_numpy(dtype=float) \
+            if "forecast_no_plan" in part else np.full(len(part), np.nan)
+        read = np.isfinite(own)
+        part["forecast_no_plan"] = np.where(read, own, fc)
+        part["forecast"] = np.where(read, fc, fc * factor[at])
 
 
 def uses_worker_processes(models) -> bool:
