@@ -83,14 +83,20 @@ CFG = ForecastConfig(horizon=8, workers=1, lgb_rounds=80, folds=2,
                      models=("moving_average", "lightgbm"))
 
 
+def _planned_cut(hist: pd.DataFrame, n_series: int):
+    """The 8 weeks after `hist` and a plan promoting every series at 25% off in the
+    fourth of them (the resolved plan rows fit_predict reads)."""
+    future = pd.date_range(hist["date"].max() + pd.Timedelta(days=7), periods=8, freq="7D")
+    plan = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(n_series)],
+                         "pin_code": "110001", "date": future[3], "price": 75.0,
+                         "discount_pct": np.nan, "promo": 1.0, "promo_type": "price_cut",
+                         "plan_share": 1.0, "plan_version": 1})
+    return future, plan
+
+
 def test_a_planted_promotion_only_the_plan_aware_forecast_catches():
     hist = _promo_history()
-    cutoff = hist["date"].max()
-    future = pd.date_range(cutoff + pd.Timedelta(days=7), periods=8, freq="7D")
-    plan = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(16)], "pin_code": "110001",
-                         "date": future[3], "price": 75.0, "discount_pct": np.nan,
-                         "promo": 1.0, "promo_type": "price_cut", "plan_share": 1.0,
-                         "plan_version": 1})
+    future, plan = _planned_cut(hist, 16)
     res = fit_predict(hist, None, CFG.with_(grain="W"), future_prices=plan)
     fc = res.forecasts
     assert {"forecast_no_plan", "planned"} <= set(fc.columns)
@@ -277,12 +283,7 @@ def test_prophet_reads_the_plan_itself_and_mixes_in_the_usual_promotions_elsewhe
     period no plan covers is forecast at the series' usual promotion mix, not as a
     period certainly without promotion."""
     hist = _promo_history(n_series=8, seed=5)
-    cutoff = hist["date"].max()
-    future = pd.date_range(cutoff + pd.Timedelta(days=7), periods=8, freq="7D")
-    plan = pd.DataFrame({"sku_id": [f"S{i:02d}" for i in range(8)], "pin_code": "110001",
-                         "date": future[3], "price": 75.0, "discount_pct": np.nan,
-                         "promo": 1.0, "promo_type": "price_cut", "plan_share": 1.0,
-                         "plan_version": 1})
+    future, plan = _planned_cut(hist, 8)
     cfg = CFG.with_(grain="W", models=models, prophet_top_n=8)
     fc = fit_predict(hist, None, cfg, future_prices=plan).forecasts
     m = fc[fc["model"] == "prophet"]
