@@ -226,6 +226,43 @@ def test_a_file_without_regular_prices_or_promotion_flags_sees_its_discounts():
     assert (R.loc[weeks[~off][weeks[~off] > weeks[8]], "price_ratio"] == 1.0).all()
     fold = actual_plan(hist, weeks[50], 4, "W")
     assert fold["promo"].isna().all() and fold["promo_type"].isna().all()
+    assert fold["discount_pct"].isna().all()       # no list price recorded: none planned
+
+
+def test_a_plan_row_with_a_price_and_a_discount_names_its_list_price():
+    """A plan row that gives both the selling price and the discount % names the week's
+    list price too (price / (1 - discount)): the discount is off that price, not off the
+    history's regular price. A row with a price alone is read against the history's
+    regular price, as before; a price at 0% off is a new list price, not a promotion."""
+    weeks = pd.date_range("2023-01-05", periods=40, freq="7D")
+    hist = pd.DataFrame({"sku_id": "L1", "pin_code": "560001", "date": weeks,
+                         "quantity": 50.0, "price": 100.0, "regular_price": 100.0,
+                         "promo": False})
+    future = pd.date_range(weeks[-1] + pd.Timedelta(days=7), periods=4, freq="7D")
+    series = pd.DataFrame({"sku_id": ["L1"], "pin_code": ["560001"]})
+    plan = resolve(_rows((1, 0, "L1", None, "560001", None, None, future[0], future[0],
+                          108.0, 10.0, None),
+                         (1, 1, "L1", None, "560001", None, None, future[1], future[1],
+                          90.0, np.nan, None),
+                         (1, 2, "L1", None, "560001", None, None, future[2], future[2],
+                          110.0, 0.0, None)), series, future, "W")
+    R = build_panel(hist, None, ForecastConfig(horizon=4, grain="W"),
+                    future_prices=plan).rows.set_index("date")
+    assert R.loc[future[0], "regular_price"] == pytest.approx(120.0)
+    assert R.loc[future[0], "price_ratio"] == pytest.approx(0.9)
+    assert R.loc[future[0], "promo_flag"] == 1
+    assert R.loc[future[1], "regular_price"] == pytest.approx(100.0)   # price alone
+    assert R.loc[future[1], "price_ratio"] == pytest.approx(0.9)
+    assert R.loc[future[2], "regular_price"] == pytest.approx(110.0)   # a new list price
+    assert R.loc[future[2], "price_ratio"] == pytest.approx(1.0)
+    assert R.loc[future[2], "promo_flag"] == 0
+    assert R.loc[future[3], "price_ratio"] == pytest.approx(1.0)       # unplanned
+    # a backtest fold's actual plan names the list price the file recorded, as a discount
+    charged = hist.assign(price=np.where(np.arange(len(weeks)) == 35, 80.0, 100.0),
+                          regular_price=np.where(np.arange(len(weeks)) >= 33, 125.0, 100.0))
+    fold = actual_plan(charged, weeks[32], 4, "W").set_index("date")
+    assert fold.loc[weeks[35], "discount_pct"] == pytest.approx(36.0)  # 80 off 125
+    assert fold.loc[weeks[34], "discount_pct"] == pytest.approx(20.0)  # 100 off 125
 
 
 def test_a_plan_row_with_several_promotion_kinds_sets_every_kind_it_names():

@@ -226,6 +226,7 @@ def test_price_and_discount_that_disagree_keep_the_price_with_a_warning(wh):
     assert (warning["code"], warning["count"], warning["first_line"]) == \
         ("price_discount_mismatch", 1, 3)
     assert "The price was kept" in warning["sentence"]
+    assert "off a list price of" in warning["sentence"]
 
 
 def test_a_file_without_product_date_or_plan_columns_is_refused_naming_them(wh):

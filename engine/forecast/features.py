@@ -919,6 +919,11 @@ def _price_features(R: pd.DataFrame, rows: np.ndarray, fut: np.ndarray, sid: np.
         p = m["price"].to_numpy(dtype=float) if "price" in m else np.full(len(m), np.nan)
         if "discount_pct" in m:
             d = m["discount_pct"].to_numpy(dtype=float)
+            # a row with both a price and a discount names its regular (list) price too:
+            # the discount is off that price, whatever the history's regular price was
+            listed = in_plan & ~np.isnan(p) & ~np.isnan(d) & (d < 100) & (p > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reg = np.where(listed, p / (1 - d / 100.0), reg)
             p = np.where(np.isnan(p) & ~np.isnan(d), reg * (1 - d / 100.0), p)
         p = np.where(np.isnan(p), reg, p)
         share = np.clip(np.nan_to_num(m["plan_share"].to_numpy(dtype=float), nan=1.0), 0, 1) \

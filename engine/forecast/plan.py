@@ -195,7 +195,20 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str,
     # column by column: an all-NaN price column (no chain-wide promotion) keeps its dtype
     out = pd.DataFrame({c: np.concatenate([sold[c].to_numpy(), gap[c].to_numpy()])
                         for c in sold.columns})
+    # the list price too, as the discount off the row's regular price, for the series
+    # whose regular price is recorded (it differs from the price paid somewhere up to the
+    # fold's end; else the upload filled it with the price paid and the features take the
+    # recent highest price instead)
     out["discount_pct"] = np.nan
+    if "regular_price" in h and "price" in h and n:
+        upto = history[d <= np.datetime64(end)]
+        differs = (upto["regular_price"] - upto["price"]).abs().to_numpy(dtype=float) > 1e-9
+        recorded = pd.MultiIndex.from_frame(upto.loc[differs, KEYS]).unique()
+        reg = h["regular_price"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            off = np.clip(100 * (1 - sold["price"].to_numpy() / reg), 0, 99).round(1)
+        use = pd.MultiIndex.from_frame(sold[KEYS]).isin(recorded) & np.isfinite(off) & (reg > 0)
+        out.loc[np.flatnonzero(use), "discount_pct"] = off[use]
     out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other",
                                  np.where(out["promo"].isna(), None, "none"))
     out["plan_share"] = 1.0

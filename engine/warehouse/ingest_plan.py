@@ -229,7 +229,8 @@ def _combined_type(mapping: ColumnMapping, e: dict) -> str:
 
 def _mismatch_warnings(cur, e: dict, good: str) -> list[dict]:
     """Rows whose price and discount disagree with the SKU's MRP / regular price (the
-    price is kept): one warning with the count and the first row."""
+    price is kept, and the two name the days' list price: engine.forecast.features
+    reads the discount off it): one warning with the count and the first row."""
     price, disc = e["price"], e["discount_pct"]
     off = (f"abs({price} - r.ref * (1 - {disc} / 100)) > greatest({MISMATCH_RUPEES}, "
            f"{MISMATCH_SHARE} * r.ref)")
@@ -244,5 +245,7 @@ def _mismatch_warnings(cur, e: dict, good: str) -> list[dict]:
              "sentence": (f"{n:,} rows give a price and a discount that do not agree with "
                           f"the SKU's MRP or regular price, first at row {line}: price "
                           f"{p:g} with {d:g}% off a price of {ref:g} would be "
-                          f"{ref * (1 - d / 100):.2f}. The price was kept.")}]
+                          f"{ref * (1 - d / 100):.2f}. The price was kept, and the "
+                          f"forecast reads the row as {d:g}% off a list price of "
+                          f"{p / (1 - d / 100):.2f} for those days.")}]
 
