@@ -9,7 +9,9 @@ Protocol (issue 18): the sales file goes through the product's ingest into a fre
 warehouse; the cutoff is `horizon` weeks before the last date. The plan is what a retailer
 knows ahead: the prices and promotions actually run in the test weeks, written as a plan
 file (SKU, PIN, date, planned price, promotion type: every recorded kind of the week,
-e.g. 'feature+display', 'other' for a promotion without one) for every series-week (a
+e.g. 'feature+display', 'other' for a promotion without one; where the file records a
+regular price, the week's list price too, as the discount % off it: `--no-list-prices`
+plans the price paid alone, the earlier protocol) for every series-week (a
 week without a sales row: the SKU's chain-wide promotion when most of its stores had one,
 else none; `--sold-weeks-only` plans
 only the weeks with a sales row, the earlier protocol) and uploaded through the plan
@@ -72,7 +74,7 @@ def kind_names(h: pd.DataFrame) -> np.ndarray:
 
 
 def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
-              every_week: bool = True) -> Path:
+              every_week: bool = True, list_prices: bool = True) -> Path:
     """The test weeks' actual prices and promotions as a plan upload (CSV). A retailer's
     plan covers every week of every series it stocks, not only the weeks that sold: with
     `every_week`, a series-week without a sales row is planned as its SKU's promotion
@@ -89,6 +91,12 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     rows = pd.DataFrame({"sku_id": h["sku_id"].astype(str), "pin_code": h["pin_code"].astype(str),
                          "date": pd.to_datetime(h["date"]), "price": h["price"].round(2),
                          "type": np.where(on, kind, "none"), "on": on})
+    if list_prices and "regular_price" in h and (
+            (h["regular_price"] - h["price"]).abs() > 1e-9).any():
+        # the week's list price as well, as a discount off it (a price above the list
+        # price is planned at 0% off: that price is the list price)
+        rows["discount"] = (100 * (1 - h["price"] / h["regular_price"])).clip(0, 99).round(
+            1).to_numpy()
     if every_week:
         series = history.loc[history["date"] <= cutoff, ["sku_id", "pin_code"]].astype(
             str).drop_duplicates()
@@ -116,6 +124,8 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
     out = pd.DataFrame({"SKU": rows["sku_id"], "PIN code": rows["pin_code"],
                         "Date": rows["date"].dt.strftime("%Y-%m-%d"),
                         "Planned price": rows["price"], "Promotion type": rows["type"]})
+    if "discount" in rows:
+        out["Discount %"] = rows["discount"]
     path = Path(tempfile.gettempdir()) / f"micropulse_plan_{cutoff:%Y%m%d}.csv"
     out.to_csv(path, index=False)
     return path
@@ -132,6 +142,10 @@ def main() -> int:
                          "lgb_learning_rate=0.05, lgb_num_leaves=63)")
     ap.add_argument("--sold-weeks-only", action="store_true",
                     help="plan only the series-weeks with a sales row (the earlier protocol)")
+    ap.add_argument("--no-list-prices", dest="list_prices", action="store_false",
+                    help="plan the price paid alone, not each week's list (regular) price "
+                         "as a discount %% off it (the earlier protocol; a file without "
+                         "recorded regular prices plans the price paid alone anyway)")
     args = ap.parse_args()
     horizon = args.horizon or (26 if args.file == "tuna" else 13)
     if not R.require(*(p for p in R.SALES_FILES[args.file] if p is not None)):
@@ -142,7 +156,8 @@ def main() -> int:
     from engine.ingest.load import ingest_file
 
     wh, full, cutoff = R.held_out(args.file, horizon, "realplan")
-    path = plan_file(full, cutoff, horizon, every_week=not args.sold_weeks_only)
+    path = plan_file(full, cutoff, horizon, every_week=not args.sold_weeks_only,
+                     list_prices=args.list_prices)
     up = ingest_file(wh, "plan", path)
     print(f"plan upload {path.name}: {up.rows_read:,} rows read, {up.rows_loaded:,} loaded, "
           f"{up.rows_quarantined:,} quarantined")
@@ -297,6 +312,53 @@ def _ceiling(fc: pd.DataFrame, test: pd.DataFrame, full: pd.DataFrame,
                     * row["WAPE MicroPulse, no plan"]
             rows.append(row)
     print(pd.DataFrame(rows).round(1).to_string(index=False))
+    # what the plan is worth to that forecast: the same known level with and without
+    # knowing which weeks are promoted (one mean per series), on the weeks both score
+    with_plan, n_with = known_level_errors(t, ["unique_id", "promo"])
+    without, n_without = known_level_errors(t, ["unique_id"])
+    both = (n_with >= 2) & (n_without >= 2)
+    units = t.loc[both, "actual"].sum()
+    a, b = 100 * with_plan[both].sum() / units, 100 * without[both].sum() / units
+    print(f"the plan's worth to the known-level forecast ({int(both.sum()):,} series-weeks): "
+          f"{a:.1f}% knowing the promoted weeks against {b:.1f}% with one mean per series "
+          f"({100 * (1 - a / b):.1f}% better; the target asks 15% of the product)")
+    _plan_worth_at_known_levels(t, full, cutoff)
+
+
+def _plan_worth_at_known_levels(t: pd.DataFrame, full: pd.DataFrame,
+                                cutoff: pd.Timestamp) -> None:
+    """The plan's worth to a forecast that knew each series' regular-week and promoted-week
+    mean over the test weeks, compared the way the product is: with the plan it forecasts
+    each week at its status' mean; without it, every week at the mixture the product
+    forecasts an unplanned week with: (1 - r) x regular mean + r x promoted mean, r = the
+    series' promoted share of its selling weeks in the year before the cutoff (a series
+    with no promoted test week takes its promoted mean as its regular mean x its
+    promoted / regular mean ratio of that year, else 1). Both in-sample (each week's own
+    group mean), so the two share the same footing."""
+    key = full["sku_id"].astype(str) + "|" + full["pin_code"].astype(str)
+    year = (full["date"] <= cutoff) & (full["date"] > cutoff - pd.Timedelta(weeks=52))
+    y = pd.DataFrame({"unique_id": key[year], "on": promoted(full)[year],
+                      "q": full.loc[year, "quantity"]})
+    sold = y[y["q"] > 0]
+    rate = sold.groupby("unique_id")["on"].mean()
+    means = y.groupby(["unique_id", "on"])["q"].mean().unstack()
+    lift = (means.get(True) / means.get(False)).replace([np.inf, -np.inf], np.nan)
+    m = t.groupby(["unique_id", "promo"])["actual"].transform("mean")
+    reg = t[~t["promo"]].groupby("unique_id")["actual"].mean()
+    pro = t[t["promo"]].groupby("unique_id")["actual"].mean()
+    uid = t["unique_id"]
+    reg_m = uid.map(reg)
+    pro_m = uid.map(pro).fillna(reg_m * uid.map(lift).fillna(1.0))
+    reg_m = reg_m.fillna(pro_m / uid.map(lift).fillna(1.0))
+    r = uid.map(rate).fillna(0.0)
+    mix = (1 - r) * reg_m + r * pro_m
+    ok = mix.notna() & m.notna()
+    units = t.loc[ok, "actual"].sum()
+    a = 100 * (m[ok] - t.loc[ok, "actual"]).abs().sum() / units
+    b = 100 * (mix[ok] - t.loc[ok, "actual"]).abs().sum() / units
+    print(f"the same with the product's no-plan mixture instead of one mean "
+          f"({int(ok.sum()):,} series-weeks, in-sample): {a:.1f}% with the plan against "
+          f"{b:.1f}% without ({100 * (1 - a / b):.1f}% better)")
 
 
 def known_level_errors(t: pd.DataFrame, keys: list[str]) -> tuple[pd.Series, pd.Series]:
