@@ -213,6 +213,12 @@ def test_batch_with_an_inline_plan_scales_only_the_planned_days(client, as_, wor
             assert new["forecast"] == pytest.approx(old["forecast"])
     assert not any(p["planned"] for p in second["forecast"])
     assert "Inline plan" in first["note"]
+    # a price with the discount names that week's list price: 20% off it, whatever price
+    listed = client.post("/v1/forecasts/batch", headers=as_("analyst"), json={
+        "items": items, "plan": [{**plan[0], "price": 1.0}]})
+    assert listed.status_code == 200, listed.text
+    assert [p["forecast"] for p in listed.json()["results"][0]["forecast"]] == \
+        pytest.approx([p["forecast"] for p in first["forecast"]])
 
 
 def test_batch_plan_rows_take_several_promotion_kinds(client, as_, world):

@@ -145,6 +145,16 @@ def resolve(rows: pd.DataFrame, series: pd.DataFrame, dates, grain: str) -> pd.D
     return out[PLAN_COLUMNS].sort_values(KEYS + ["date"]).reset_index(drop=True)
 
 
+def planned_ratio(price: np.ndarray, discount_pct: np.ndarray, regular: np.ndarray
+                  ) -> np.ndarray:
+    """A plan row's price over the regular price: 1 - discount when the row gives a
+    discount (with a price too, the two name the period's list price and the discount is
+    off it: see features._price_features), else the planned price over the series'
+    regular price; NaN when the row gives neither."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(~np.isnan(discount_pct), 1 - discount_pct / 100.0, price / regular)
+
+
 def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str,
                 whole: WholeFile | None = None) -> pd.DataFrame:
     """What was charged after `cutoff` for `horizon` periods (a backtest fold's 'plan'),
@@ -260,8 +270,7 @@ def respond(base: pd.DataFrame, rows: pd.DataFrame, response, regular: pd.DataFr
     reg = m["regular_price"].to_numpy(dtype=float)
     price = m["price"].to_numpy(dtype=float)
     disc = m["discount_pct"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(~np.isnan(price), price / reg, 1 - disc / 100.0)
+    ratio = planned_ratio(price, disc, reg)
     from engine.forecast.features import plan_type_has
 
     cut = plan_type_has(m["promo_type"].astype(object).to_numpy(), "price_cut") > 0

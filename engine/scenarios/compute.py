@@ -269,7 +269,7 @@ def demand_factors(rows: pd.DataFrame, inputs: ScenarioInputs, a: Assumptions,
     """Per row: the demand multiplier and the price factor (new / baseline selling price),
     with the factor of each lever for the reasons."""
     from engine.forecast.drivers import response_terms
-    from engine.forecast.plan import resolve
+    from engine.forecast.plan import planned_ratio, resolve
 
     n = len(rows)
     grain = str((inputs.run or {}).get("grain") or "D")
@@ -288,9 +288,8 @@ def demand_factors(rows: pd.DataFrame, inputs: ScenarioInputs, a: Assumptions,
         res = resolve(plan, series, pd.to_datetime(rows["date"]).unique(), grain)
         m = rows[KEY + ["date"]].merge(res, on=KEY + ["date"], how="left")
         reg = rows["regular_price"].to_numpy(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            planned = np.where(m["price"].notna(), m["price"].to_numpy(float) / reg,
-                               1 - m["discount_pct"].to_numpy(float) / 100.0)
+        planned = planned_ratio(m["price"].to_numpy(float), m["discount_pct"].to_numpy(float),
+                                reg)
         planned = np.where(np.isfinite(planned) & (planned > 0), planned, 1.0)
         share = np.nan_to_num(m["plan_share"].to_numpy(float))
         planned = 1 + share * (planned - 1)
