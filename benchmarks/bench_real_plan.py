@@ -331,12 +331,16 @@ def _plan_worth_at_known_levels(t: pd.DataFrame, full: pd.DataFrame,
     mean over the test weeks, compared the way the product is: with the plan it forecasts
     each week at its status' mean; without it, every week at the mixture the product
     forecasts an unplanned week with: (1 - r) x regular mean + r x promoted mean, r = the
-    series' promoted share of its selling weeks in the year before the cutoff (a series
+    series' promoted share of its selling weeks in the product's window before the cutoff
+    (features.PROMO_RATE_PERIODS: the last quarter; a series
     with no promoted test week takes its promoted mean as its regular mean x its
-    promoted / regular mean ratio of that year, else 1). Both in-sample (each week's own
+    promoted / regular mean ratio in that window, else 1). Both in-sample (each week's own
     group mean), so the two share the same footing."""
+    from engine.forecast.features import PROMO_RATE_PERIODS
+
     key = full["sku_id"].astype(str) + "|" + full["pin_code"].astype(str)
-    year = (full["date"] <= cutoff) & (full["date"] > cutoff - pd.Timedelta(weeks=52))
+    year = (full["date"] <= cutoff) & (
+        full["date"] > cutoff - pd.Timedelta(weeks=PROMO_RATE_PERIODS["W"]))
     y = pd.DataFrame({"unique_id": key[year], "on": promoted(full)[year],
                       "q": full.loc[year, "quantity"]})
     sold = y[y["q"] > 0]
@@ -391,8 +395,8 @@ def _verdict(table: pd.DataFrame, promo: pd.DataFrame, header: bool = True) -> N
     if header:
         print("\n== targets ==")
     gain = 1 - t.loc[me, "wape"] / t.loc[base, "wape"]
-    print(f"WAPE with the plan {t.loc[me, 'wape']:.3f} vs without {t.loc[base, 'wape']:.3f}: "
-          f"{100 * gain:+.1f}% (target >= +15%) {'MET' if gain >= 0.15 else 'NOT MET'}")
+    print(f"WAPE with the plan {t.loc[me, 'wape']:.4f} vs without {t.loc[base, 'wape']:.4f}: "
+          f"{100 * gain:+.2f}% (target >= +15%) {'MET' if gain >= 0.15 else 'NOT MET'}")
     peers = t.drop(index=[me, base])
     if len(peers):
         best = peers["wape"].idxmin()

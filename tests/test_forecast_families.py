@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from engine.forecast.config import ForecastConfig
+from engine.forecast.features import build_panel
 from engine.forecast.registry import model_class
 from engine.forecast.runner import fit_predict
 
@@ -124,6 +125,30 @@ def test_unplanned_future_weeks_carry_the_series_usual_promotion_rate():
     model = res.fitted["lightgbm"]
     never = model.expected(fut.assign(exp_promo_rate=0.0))   # the old 'no promotion' view
     assert never.mean() == pytest.approx(10, rel=0.12)
+
+
+def test_the_usual_promotion_rate_is_the_last_quarters():
+    """A promotion calendar changes: a series promoted every other week for two years that
+    stopped a quarter ago is forecast without the promotions it no longer gets (the rate is
+    over the last 13 weeks / 91 days, features.PROMO_RATE_PERIODS), and one that started
+    promoting a quarter ago with its new rate."""
+    from engine.forecast.features import PROMO_RATE_PERIODS
+
+    weeks = PROMO_RATE_PERIODS["W"]
+    dates = pd.date_range("2023-01-04", periods=104, freq="7D")
+    alternate = np.arange(len(dates)) % 2 == 0
+    recent = np.arange(len(dates)) >= len(dates) - weeks
+    rows = []
+    for sku, promo in (("STOPPED", alternate & ~recent), ("STARTED", alternate & recent)):
+        rows.append(pd.DataFrame({"sku_id": sku, "pin_code": "110001", "date": dates,
+                                  "quantity": np.where(promo, 20.0, 10.0),
+                                  "price": np.where(promo, 80.0, 100.0),
+                                  "regular_price": 100.0, "promo": promo}))
+    panel = build_panel(pd.concat(rows, ignore_index=True), None,
+                        ForecastConfig(horizon=4, grain="W"))
+    rate = panel.future.groupby("sku_id")["exp_promo_rate"].first()
+    assert rate["STOPPED"] == 0.0
+    assert rate["STARTED"] == pytest.approx(alternate[-weeks:].mean())     # 6 of 13
 
 
 def test_sku_typical_price_is_the_median_over_history_rows():
