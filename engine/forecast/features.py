@@ -49,6 +49,8 @@ def plan_type_has(ptype, kind: str) -> np.ndarray:
     names = {kind} | {t for t, k in PLAN_TYPE_KIND.items() if k == kind}
     return np.array([bool(names & choice_parts(t)) if isinstance(t, str) else False
                      for t in ptype], dtype=float)
+
+
 # periods before the cutoff whose promotions say how often (and how) a series is promoted
 # when no plan says (`_expected_promotion`): the last quarter, not the last year, since
 # promotion calendars change from one quarter to the next (dunnhumby: the test quarter ran
