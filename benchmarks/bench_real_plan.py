@@ -93,10 +93,10 @@ def plan_file(history: pd.DataFrame, cutoff: pd.Timestamp, horizon: int,
                          "type": np.where(on, kind, "none"), "on": on})
     if list_prices and "regular_price" in h and (
             (h["regular_price"] - h["price"]).abs() > 1e-9).any():
-        # the week's list price as well, as a discount off it (a price above the list
-        # price is planned at 0% off: that price is the list price)
-        rows["discount"] = (100 * (1 - h["price"] / h["regular_price"])).clip(0, 99).round(
-            1).to_numpy()
+        from engine.forecast.plan import discount_off
+
+        # the week's list price as well, as the discount off it
+        rows["discount"] = discount_off(h["price"].to_numpy(), h["regular_price"].to_numpy())
     if every_week:
         series = history.loc[history["date"] <= cutoff, ["sku_id", "pin_code"]].astype(
             str).drop_duplicates()
@@ -339,10 +339,10 @@ def _plan_worth_at_known_levels(t: pd.DataFrame, full: pd.DataFrame,
     from engine.forecast.features import PROMO_RATE_PERIODS
 
     key = full["sku_id"].astype(str) + "|" + full["pin_code"].astype(str)
-    year = (full["date"] <= cutoff) & (
+    window = (full["date"] <= cutoff) & (
         full["date"] > cutoff - pd.Timedelta(weeks=PROMO_RATE_PERIODS["W"]))
-    y = pd.DataFrame({"unique_id": key[year], "on": promoted(full)[year],
-                      "q": full.loc[year, "quantity"]})
+    y = pd.DataFrame({"unique_id": key[window], "on": promoted(full)[window],
+                      "q": full.loc[window, "quantity"]})
     sold = y[y["q"] > 0]
     rate = sold.groupby("unique_id")["on"].mean()
     means = y.groupby(["unique_id", "on"])["q"].mean().unstack()

@@ -155,6 +155,16 @@ def planned_ratio(price: np.ndarray, discount_pct: np.ndarray, regular: np.ndarr
         return np.where(~np.isnan(discount_pct), 1 - discount_pct / 100.0, price / regular)
 
 
+def discount_off(price: np.ndarray, regular: np.ndarray) -> np.ndarray:
+    """The discount % of `price` off the list price `regular`, as a plan row states it:
+    0 to 99, one decimal; a price at or above the list price is 0% off (that price is the
+    list price then). NaN where either is missing or the list price is not positive."""
+    price, regular = np.asarray(price, dtype=float), np.asarray(regular, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = np.clip(100 * (1 - price / regular), 0, 99).round(1)
+    return np.where(regular > 0, off, np.nan)
+
+
 def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str,
                 whole: WholeFile | None = None) -> pd.DataFrame:
     """What was charged after `cutoff` for `horizon` periods (a backtest fold's 'plan'),
@@ -214,10 +224,8 @@ def actual_plan(history: pd.DataFrame, cutoff, horizon: int, grain: str,
         upto = history[d <= np.datetime64(end)]
         differs = (upto["regular_price"] - upto["price"]).abs().to_numpy(dtype=float) > 1e-9
         recorded = pd.MultiIndex.from_frame(upto.loc[differs, KEYS]).unique()
-        reg = h["regular_price"].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            off = np.clip(100 * (1 - sold["price"].to_numpy() / reg), 0, 99).round(1)
-        use = pd.MultiIndex.from_frame(sold[KEYS]).isin(recorded) & np.isfinite(off) & (reg > 0)
+        off = discount_off(sold["price"].to_numpy(), h["regular_price"].to_numpy())
+        use = pd.MultiIndex.from_frame(sold[KEYS]).isin(recorded) & np.isfinite(off)
         out.loc[np.flatnonzero(use), "discount_pct"] = off[use]
     out["promo_type"] = np.where(out["promo"].to_numpy() > 0, "other",
                                  np.where(out["promo"].isna(), None, "none"))
