@@ -242,7 +242,8 @@ def _mismatch_warnings(cur, e: dict, good: str) -> list[dict]:
     if not n:
         return []
     return [{"code": "price_discount_mismatch", "count": int(n), "first_line": int(line),
-             "sentence": (f"{n:,} rows give a price and a discount that do not agree with "
+             "sentence": (f"{n:,} {'row gives' if n == 1 else 'rows give'} a price and a "
+                          f"discount that do not agree with "
                           f"the SKU's MRP or regular price, first at row {line}: price "
                           f"{p:g} with {d:g}% off a price of {ref:g} would be "
                           f"{ref * (1 - d / 100):.2f}. The price was kept, and the "
